@@ -1,0 +1,20 @@
+//! Muster's domain core.
+//!
+//! Everything here is pure: no database, no network, no files, no clock and no ambient
+//! randomness. Time arrives as a [`Timestamp`] parameter and randomness as a seed, so every
+//! function is deterministic and can be tested as data. Bad input never panics; it comes
+//! back as a typed refusal that names what was wrong.
+
+pub mod audit;
+pub mod demo;
+pub mod organization;
+pub mod region;
+pub mod region_import;
+pub mod scope;
+pub mod text;
+pub mod time;
+
+pub use organization::{DataClass, OrganizationKind, Role, Side};
+pub use region::{RegionCode, RegionLevel, RegionPath};
+pub use scope::{Actor, Scope};
+pub use time::Timestamp;
