@@ -1,1 +1,35 @@
+//! Muster's storage: one API over SQLite (the embedded default) and PostgreSQL.
+//!
+//! Queries are written once, with `$N` placeholders that both drivers accept, and run on
+//! whichever pool [`Database`] holds; the few places where the dialects differ (bulk load,
+//! backup, connection set-up) sit in [`db`]. Every read takes the caller's
+//! [`Scope`](muster_domain::Scope) and filters by it in SQL; every write takes an
+//! [`Actor`](muster_domain::Actor), checks its scope, and appends to the audit chain in the
+//! same transaction.
 
+mod audit;
+mod db;
+mod error;
+mod organizations;
+mod regions;
+mod sessions;
+mod users;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use audit::{AuditEntry, AuditEvent, AuditVerification};
+pub use db::{Backend, Database, DatabaseUrl};
+pub use error::StorageError;
+pub use organizations::{NewOrganization, Organization};
+pub use regions::{ImportSummary, Region, RegionListFilter, RegionView};
+pub use sessions::{ApiToken, SessionRecord};
+pub use users::{NewUser, SignInCredentials, User};
+
+/// The current time for writes. The only clock in storage; the domain gets time from here.
+pub fn now() -> muster_domain::Timestamp {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    muster_domain::Timestamp::from_millis(millis)
+}

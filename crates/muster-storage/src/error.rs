@@ -1,0 +1,65 @@
+use muster_domain::region_import::ImportProblems;
+
+/// Everything storage can refuse or fail with. The web layer maps each variant to one
+/// problem type; constraint violations arrive here already named, never as raw SQL errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{entity} {key} was not found")]
+    NotFound { entity: &'static str, key: String },
+    #[error("{entity} {key} is outside your region")]
+    OutOfScope { entity: &'static str, key: String },
+    #[error("your roles do not allow this: {0}")]
+    Forbidden(String),
+    #[error("{message}")]
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("the import was rejected")]
+    ImportRejected(#[source] ImportProblems),
+    #[error("the database URL is not usable: {0}")]
+    BadUrl(String),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("backup failed: {0}")]
+    Backup(String),
+}
+
+impl StorageError {
+    pub(crate) fn not_found(entity: &'static str, key: impl ToString) -> Self {
+        Self::NotFound {
+            entity,
+            key: key.to_string(),
+        }
+    }
+
+    pub(crate) fn out_of_scope(entity: &'static str, key: impl ToString) -> Self {
+        Self::OutOfScope {
+            entity,
+            key: key.to_string(),
+        }
+    }
+
+    /// Turns a unique-constraint violation on `constraint` into a named conflict; any other
+    /// error passes through.
+    pub(crate) fn unique(
+        error: sqlx::Error,
+        field: &'static str,
+        message: impl FnOnce() -> String,
+    ) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict {
+                field,
+                message: message(),
+            },
+            _ => Self::Database(error),
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Sign-in sessions, API tokens and the one-time setup token. Only hashes of secrets are
+//! stored: a leaked database does not hand out sessions or tokens.
+
+use muster_domain::{Actor, OrganizationKind, RegionPath, Side, Timestamp};
+use serde::Serialize;
+
+use crate::audit::AuditEvent;
+use crate::db::{Database, on_read_pool, on_tx};
+use crate::error::StorageError;
+use crate::users::{NewUser, User};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionRecord {
+    pub user_id: i64,
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ApiToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+const SETUP_TOKEN_KEY: &str = "setup_token_sha256";
+
+impl Database {
+    pub async fn create_session(
+        &self,
+        user: &User,
+        id_hash: &str,
+        csrf_token: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), StorageError> {
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query("INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(id_hash)
+                .bind(user.id)
+                .bind(csrf_token)
+                .bind(now.as_millis())
+                .bind(expires_at.as_millis())
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+        })?;
+        let event = AuditEvent {
+            entity: "session",
+            entity_id: user.id.to_string(),
+            action: "sign_in",
+            region_path: &user.region_path(),
+            before: None,
+            after: Some(serde_json::json!({ "expires_at": expires_at.as_millis() })),
+        };
+        tx.audit(&user.actor(), now, event).await?;
+        tx.commit().await
+    }
+
+    /// A live session by the hash of its cookie value.
+    pub async fn session(
+        &self,
+        id_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<SessionRecord>, StorageError> {
+        Ok(on_read_pool!(self, |pool| {
+            sqlx::query_as("SELECT user_id, csrf_token, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2")
+                .bind(id_hash)
+                .bind(now.as_millis())
+                .fetch_optional(pool)
+                .await
+        })?)
+    }
+
+    pub async fn end_session(&self, user: &User, id_hash: &str) -> Result<(), StorageError> {
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        on_tx!(&mut tx, |conn| {
+            // Expired sessions of anyone go too: sign-out is a fine moment to sweep.
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1 OR expires_at <= $2")
+                .bind(id_hash)
+                .bind(now.as_millis())
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+        })?;
+        let event = AuditEvent {
+            entity: "session",
+            entity_id: user.id.to_string(),
+            action: "sign_out",
+            region_path: &user.region_path(),
+            before: None,
+            after: None,
+        };
+        tx.audit(&user.actor(), now, event).await?;
+        tx.commit().await
+    }
+
+    pub async fn create_api_token(
+        &self,
+        actor: &Actor,
+        user: &User,
+        name: &str,
+        token_hash: &str,
+    ) -> Result<ApiToken, StorageError> {
+        if actor.user_id() != Some(user.id) && !actor.administers() {
+            return Err(StorageError::Forbidden(
+                "a token is made by its user or an administrator".into(),
+            ));
+        }
+        if !actor.scope().contains(&user.region_path()) {
+            return Err(StorageError::out_of_scope("user", user.id));
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(StorageError::Invalid {
+                field: "name",
+                message: "expected 1 to 100 characters".into(),
+            });
+        }
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        let token: ApiToken = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(
+                "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) \
+                 RETURNING id, user_id, name, created_at, revoked_at",
+            )
+            .bind(user.id)
+            .bind(name)
+            .bind(token_hash)
+            .bind(now.as_millis())
+            .fetch_one(&mut *conn)
+            .await
+        })?;
+        let event = AuditEvent {
+            entity: "api_token",
+            entity_id: token.id.to_string(),
+            action: "create",
+            region_path: &user.region_path(),
+            before: None,
+            after: serde_json::to_value(&token).ok(),
+        };
+        tx.audit(actor, now, event).await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// The user a live (unrevoked) token belongs to.
+    pub async fn user_id_for_token(&self, token_hash: &str) -> Result<Option<i64>, StorageError> {
+        Ok(on_read_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await
+        })?)
+    }
+
+    /// Stores the hash of a fresh setup token, replacing any earlier one. Only meaningful
+    /// while there are no users.
+    pub async fn set_setup_token(&self, token_hash: &str) -> Result<(), StorageError> {
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                .bind(SETUP_TOKEN_KEY)
+                .bind(token_hash)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+        })?;
+        let event = AuditEvent {
+            entity: "setup_token",
+            entity_id: "1".into(),
+            action: "issue",
+            region_path: &RegionPath::root(),
+            before: None,
+            after: None,
+        };
+        tx.audit(&Actor::command_line("server-start"), now, event)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Consumes the setup token, then creates the first administrator in a national
+    /// mobilization office. Consuming is one conditional DELETE, so of two racing requests
+    /// only one gets past it; if creation then fails, a restart prints a new token.
+    pub async fn bootstrap_administrator(
+        &self,
+        token_hash: &str,
+        office_name: &str,
+        mut admin: NewUser,
+    ) -> Result<User, StorageError> {
+        if self.user_count().await? > 0 {
+            return Err(StorageError::Forbidden(
+                "the setup token is wrong or already used".into(),
+            ));
+        }
+        let actor = Actor::command_line("setup");
+        let mut tx = self.begin_write().await?;
+        let consumed = on_tx!(&mut tx, |conn| {
+            sqlx::query("DELETE FROM settings WHERE key = $1 AND value = $2")
+                .bind(SETUP_TOKEN_KEY)
+                .bind(token_hash)
+                .execute(&mut *conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if consumed != 1 {
+            return Err(StorageError::Forbidden(
+                "the setup token is wrong or already used".into(),
+            ));
+        }
+        let event = AuditEvent {
+            entity: "setup_token",
+            entity_id: "1".into(),
+            action: "consume",
+            region_path: &RegionPath::root(),
+            before: None,
+            after: None,
+        };
+        tx.audit(&actor, crate::now(), event).await?;
+        tx.commit().await?;
+        let office = self
+            .create_organization(
+                &actor,
+                crate::NewOrganization {
+                    name: office_name.to_owned(),
+                    kind: OrganizationKind::MobilizationOffice,
+                    side: Side::Civil,
+                    region_code: None,
+                },
+            )
+            .await?;
+        admin.organization_id = office.id;
+        self.create_user(&actor, admin).await
+    }
+}

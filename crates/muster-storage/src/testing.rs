@@ -1,0 +1,164 @@
+//! Fresh databases for tests, on SQLite and on PostgreSQL.
+//!
+//! Each [`TestDatabase`] is its own: a SQLite file in a temporary directory, or a PostgreSQL
+//! database created for it on the local server and dropped when it goes out of scope (even
+//! when the test panics). The PostgreSQL server is `MUSTER_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`). When it cannot be reached, PostgreSQL
+//! tests are skipped with a message — unless `CI=true`, where they fail.
+
+use rand::Rng;
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+use crate::{Database, DatabaseUrl};
+
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub db: Database,
+    pub url: DatabaseUrl,
+    postgres_cleanup: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn admin_url() -> String {
+    std::env::var("MUSTER_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
+}
+
+/// Whether a missing PostgreSQL must fail the run rather than skip.
+pub fn postgres_required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+impl TestDatabase {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = DatabaseUrl::Sqlite(dir.path().join("muster.db"));
+        let db = Database::open(&url)
+            .await
+            .expect("a migrated SQLite database");
+        Self {
+            db,
+            url,
+            postgres_cleanup: None,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A fresh, migrated PostgreSQL database, or None (with a message) when no server runs
+    /// and CI does not require one.
+    pub async fn postgres() -> Option<Self> {
+        let admin = admin_url();
+        let mut conn = match PgConnection::connect(&admin).await {
+            Ok(conn) => conn,
+            Err(e) if !postgres_required() => {
+                eprintln!("skipping the PostgreSQL half of this test: cannot reach {admin}: {e}");
+                return None;
+            }
+            Err(e) => panic!("CI=true requires PostgreSQL at {admin}: {e}"),
+        };
+        let name = format!("muster_test_{:016x}", rand::rng().random::<u64>());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("CREATE DATABASE on the test server");
+        conn.close().await.ok();
+        let db_url = replace_database(&admin, &name);
+        let url = DatabaseUrl::Postgres(db_url);
+        let db = Database::open(&url)
+            .await
+            .expect("a migrated PostgreSQL database");
+        Some(Self {
+            db,
+            url,
+            postgres_cleanup: Some((admin, name)),
+            _dir: None,
+        })
+    }
+}
+
+/// The same server URL with another database name.
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{server}/{database}?{q}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.postgres_cleanup.take() else {
+            return;
+        };
+        let db = self.db.clone();
+        // Drop runs outside async; a short-lived runtime on its own thread does the cleanup.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                db.close().await;
+                if let Ok(mut conn) = PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                    let _ = conn.close().await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Declares one storage story as two tests, `sqlite` and `postgres`, in a module of its name.
+/// The body is an `async fn(Database)`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($name:ident, $story:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let test_db = $crate::testing::TestDatabase::sqlite().await;
+                super::$story(test_db.db.clone()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(test_db) = $crate::testing::TestDatabase::postgres().await else {
+                    return;
+                };
+                super::$story(test_db.db.clone()).await;
+            }
+        }
+    };
+}
+
+/// Runs raw SQL on the database, bypassing every guard: for tests that play an attacker with
+/// direct database access.
+pub async fn raw_execute(db: &Database, sql: &str) -> Result<u64, sqlx::Error> {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match db {
+        Database::Sqlite(pools) => sqlx::raw_sql(sql)
+            .execute(&pools.write)
+            .await
+            .map(|r| r.rows_affected()),
+        Database::Postgres(pool) => sqlx::raw_sql(sql)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()),
+    }
+}

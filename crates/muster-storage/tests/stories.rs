@@ -1,0 +1,526 @@
+//! Storage stories, each run against SQLite and PostgreSQL.
+
+use muster_domain::demo::{DemoScale, demo_regions};
+use muster_domain::organization::Roles;
+use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv, ProblemKind, parse_region_csv};
+use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side};
+use muster_storage::testing::raw_execute;
+use muster_storage::{
+    AuditVerification, Database, NewOrganization, NewUser, RegionListFilter, StorageError,
+    on_both_databases,
+};
+
+fn cli() -> Actor {
+    Actor::command_line("test")
+}
+
+async fn import_tiny(db: &Database) {
+    let rows = demo_regions(DemoScale::Tiny, 3);
+    db.import_regions(
+        &cli(),
+        ParsedRegionCsv {
+            rows,
+            layout: ColumnLayout::default(),
+        },
+        "tiny demo",
+    )
+    .await
+    .expect("the tiny demo imports");
+}
+
+async fn intact(db: &Database) -> i64 {
+    match db.verify_audit_chain(|_, _| {}).await.expect("verify runs") {
+        AuditVerification::Intact { entries } => entries,
+        AuditVerification::Broken(b) => panic!("chain broken: {b}"),
+    }
+}
+
+fn county_scope(path: &str) -> Scope {
+    Scope::new(RegionPath::parse(path).expect("path"), vec![])
+}
+
+on_both_databases!(
+    region_import_drill_down_and_scope,
+    region_import_drill_down_and_scope_story
+);
+async fn region_import_drill_down_and_scope_story(db: Database) {
+    import_tiny(&db).await;
+    assert_eq!(db.region_count().await.expect("count"), 79);
+
+    let everything = Scope::everything();
+    let top = db.region_view(&everything, None).await.expect("top view");
+    assert_eq!(
+        top.children
+            .iter()
+            .map(|r| r.code.as_str())
+            .collect::<Vec<_>>(),
+        vec!["34"]
+    );
+    assert_eq!(top.children[0].descendant_count, 78);
+
+    let city = db
+        .region_view(&everything, Some("3401"))
+        .await
+        .expect("city view");
+    assert_eq!(
+        city.breadcrumb
+            .iter()
+            .map(|r| r.code.as_str())
+            .collect::<Vec<_>>(),
+        vec!["34"]
+    );
+    assert!(
+        city.children
+            .iter()
+            .all(|c| c.parent_code.as_deref() == Some("3401"))
+    );
+    let county = &city.children[0];
+
+    // A county user sees its subtree and nothing else, whatever they ask for.
+    let scope = county_scope(&county.path);
+    let roots = db.scope_roots(&scope).await.expect("roots");
+    assert_eq!(roots.len(), 1);
+    assert_eq!(roots[0].code, county.code);
+    let listed = db
+        .regions(
+            &scope,
+            &RegionListFilter {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(listed.len() as i64, county.descendant_count + 1);
+    assert!(listed.iter().all(|r| r.path.starts_with(&county.path)));
+    assert!(matches!(
+        db.region(&scope, "34").await,
+        Err(StorageError::NotFound { .. })
+    ));
+    let view = db
+        .region_view(&scope, Some(&listed.last().expect("a village").code))
+        .await
+        .expect("village view");
+    assert!(
+        view.breadcrumb
+            .iter()
+            .all(|r| r.path.starts_with(&county.path)),
+        "breadcrumb stops at the scope"
+    );
+
+    // Filters: level and name.
+    let villages = db
+        .regions(
+            &everything,
+            &RegionListFilter {
+                level: Some(muster_domain::RegionLevel::Village),
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("villages");
+    assert_eq!(villages.len(), 60);
+    let name = &villages[0].name;
+    let by_name = db
+        .regions(
+            &everything,
+            &RegionListFilter {
+                name_contains: Some(name.clone()),
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("by name");
+    assert!(by_name.iter().any(|r| &r.name == name));
+
+    // A second import under a stored township extends the tree and its counts.
+    let township = db
+        .regions(
+            &everything,
+            &RegionListFilter {
+                level: Some(muster_domain::RegionLevel::Township),
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("township")[0]
+        .clone();
+    let csv = format!(
+        "code,name,parent_code\n{}999,New village,{}\n",
+        township.code, township.code
+    );
+    db.import_regions(
+        &cli(),
+        parse_region_csv(csv.as_bytes()).expect("parses"),
+        "one village",
+    )
+    .await
+    .expect("imports");
+    let township_after = db
+        .region(&everything, &township.code)
+        .await
+        .expect("township");
+    assert_eq!(township_after.child_count, township.child_count + 1);
+    assert_eq!(
+        db.region(&everything, "34")
+            .await
+            .expect("province")
+            .descendant_count,
+        79
+    );
+    assert_eq!(intact(&db).await, 2);
+}
+
+on_both_databases!(
+    a_bad_import_stores_nothing,
+    a_bad_import_stores_nothing_story
+);
+async fn a_bad_import_stores_nothing_story(db: Database) {
+    import_tiny(&db).await;
+    let before = db.region_count().await.expect("count");
+    // Line 2 is fine on its own; line 3 duplicates a stored code; line 4 has an unknown parent.
+    let csv = "code,name,parent_code\n3409,Fine,34\n3401,Again,34\n340901,Orphan,3408\n";
+    let error = db
+        .import_regions(
+            &cli(),
+            parse_region_csv(csv.as_bytes()).expect("parses"),
+            "bad",
+        )
+        .await
+        .expect_err("rejected");
+    let StorageError::ImportRejected(problems) = error else {
+        panic!("expected problems, got {error:?}")
+    };
+    let kinds: Vec<(u64, ProblemKind)> = problems.0.iter().map(|p| (p.line, p.kind)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (3, ProblemKind::DuplicateCode),
+            (4, ProblemKind::UnknownParent)
+        ]
+    );
+    assert_eq!(
+        db.region_count().await.expect("count"),
+        before,
+        "nothing stored"
+    );
+    assert!(matches!(
+        db.region(&Scope::everything(), "3409").await,
+        Err(StorageError::NotFound { .. })
+    ));
+    assert_eq!(
+        intact(&db).await,
+        1,
+        "a rejected import writes no audit entry"
+    );
+}
+
+on_both_databases!(
+    organizations_and_users_respect_scope_and_roles,
+    organizations_and_users_story
+);
+async fn organizations_and_users_story(db: Database) {
+    import_tiny(&db).await;
+    let admin_office = db
+        .create_organization(
+            &cli(),
+            NewOrganization {
+                name: "Province office".into(),
+                kind: OrganizationKind::MobilizationOffice,
+                side: Side::Civil,
+                region_code: Some("3401".into()),
+            },
+        )
+        .await
+        .expect("org");
+    assert_eq!(admin_office.region_path, "/34/3401/");
+    let admin = db
+        .create_user(
+            &cli(),
+            NewUser {
+                username: "city-admin".into(),
+                display_name: "City admin".into(),
+                password_hash: "x".into(),
+                organization_id: admin_office.id,
+                roles: Roles::parse_list("administrator").expect("roles"),
+            },
+        )
+        .await
+        .expect("user");
+    let city_admin = admin.actor();
+
+    // Inside the city: allowed. In the other city: refused as out of scope.
+    let inside = NewOrganization {
+        name: "County liaison".into(),
+        kind: OrganizationKind::MilitaryLiaison,
+        side: Side::Military,
+        region_code: Some("340101".into()),
+    };
+    db.create_organization(&city_admin, inside)
+        .await
+        .expect("inside scope");
+    let outside = NewOrganization {
+        name: "Elsewhere".into(),
+        kind: OrganizationKind::MemberUnit,
+        side: Side::Civil,
+        region_code: Some("3402".into()),
+    };
+    assert!(matches!(
+        db.create_organization(&city_admin, outside).await,
+        Err(StorageError::OutOfScope { .. })
+    ));
+    let national = NewOrganization {
+        name: "National".into(),
+        kind: OrganizationKind::MobilizationOffice,
+        side: Side::Civil,
+        region_code: None,
+    };
+    assert!(matches!(
+        db.create_organization(&city_admin, national).await,
+        Err(StorageError::OutOfScope { .. })
+    ));
+
+    // A viewer may not write at all.
+    let viewer = db
+        .create_user(
+            &city_admin,
+            NewUser {
+                username: "viewer".into(),
+                display_name: "Viewer".into(),
+                password_hash: "x".into(),
+                organization_id: admin_office.id,
+                roles: Roles::parse_list("viewer").expect("roles"),
+            },
+        )
+        .await
+        .expect("viewer");
+    let again = NewOrganization {
+        name: "X".into(),
+        kind: OrganizationKind::MemberUnit,
+        side: Side::Civil,
+        region_code: Some("3401".into()),
+    };
+    assert!(matches!(
+        db.create_organization(&viewer.actor(), again).await,
+        Err(StorageError::Forbidden(_))
+    ));
+
+    // Usernames are unique, and the conflict is named.
+    let duplicate = NewUser {
+        username: "viewer".into(),
+        display_name: "Again".into(),
+        password_hash: "x".into(),
+        organization_id: admin_office.id,
+        roles: Roles::parse_list("viewer").expect("roles"),
+    };
+    match db.create_user(&cli(), duplicate).await {
+        Err(StorageError::Conflict {
+            field: "username", ..
+        }) => {}
+        other => panic!("expected a username conflict, got {other:?}"),
+    }
+
+    // Reads are scoped: the city admin sees the city's organizations and users only.
+    let other_city = db
+        .create_organization(
+            &cli(),
+            NewOrganization {
+                name: "Other city office".into(),
+                kind: OrganizationKind::MobilizationOffice,
+                side: Side::Civil,
+                region_code: Some("3402".into()),
+            },
+        )
+        .await
+        .expect("org");
+    let seen = db
+        .organizations(city_admin.scope(), None, 1000, 0)
+        .await
+        .expect("orgs");
+    assert_eq!(seen.len(), 2);
+    assert!(seen.iter().all(|o| o.region_path.starts_with("/34/3401/")));
+    assert!(matches!(
+        db.organization(city_admin.scope(), other_city.id).await,
+        Err(StorageError::NotFound { .. })
+    ));
+    let users = db.users(city_admin.scope(), 1000, 0).await.expect("users");
+    assert_eq!(
+        users
+            .iter()
+            .map(|u| u.username.as_str())
+            .collect::<Vec<_>>(),
+        vec!["city-admin", "viewer"]
+    );
+    // One import, three organizations, two users.
+    assert_eq!(intact(&db).await, 1 + 3 + 2);
+}
+
+on_both_databases!(
+    the_audit_chain_names_the_first_tampered_entry,
+    audit_tamper_story
+);
+async fn audit_tamper_story(db: Database) {
+    import_tiny(&db).await;
+    for i in 0..4 {
+        let org = NewOrganization {
+            name: format!("Office {i}"),
+            kind: OrganizationKind::MemberUnit,
+            side: Side::Civil,
+            region_code: Some("34".into()),
+        };
+        db.create_organization(&cli(), org).await.expect("org");
+    }
+    assert_eq!(intact(&db).await, 5);
+
+    // The log refuses changes while its guard stands.
+    assert!(
+        raw_execute(&db, "UPDATE audit_log SET actor = 'x' WHERE seq = 3")
+            .await
+            .is_err()
+    );
+    assert!(
+        raw_execute(&db, "DELETE FROM audit_log WHERE seq = 3")
+            .await
+            .is_err()
+    );
+
+    // An attacker with the database drops the guard and edits entry 3.
+    let drop_guard = match db.backend() {
+        muster_storage::Backend::Sqlite => {
+            "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;"
+        }
+        muster_storage::Backend::Postgres => "DROP TRIGGER audit_log_no_change ON audit_log;",
+    };
+    raw_execute(&db, drop_guard).await.expect("drop the guard");
+    raw_execute(
+        &db,
+        "UPDATE audit_log SET after = '{\"name\":\"forged\"}' WHERE seq = 3",
+    )
+    .await
+    .expect("tamper");
+    let verdict = db.verify_audit_chain(|_, _| {}).await.expect("verify");
+    assert_eq!(
+        verdict,
+        AuditVerification::Broken(muster_domain::audit::ChainBreak::Altered { seq: 3 })
+    );
+
+    raw_execute(&db, "DELETE FROM audit_log WHERE seq = 3")
+        .await
+        .expect("remove");
+    let verdict = db.verify_audit_chain(|_, _| {}).await.expect("verify");
+    assert_eq!(
+        verdict,
+        AuditVerification::Broken(muster_domain::audit::ChainBreak::Removed {
+            expected: 3,
+            found: 4
+        })
+    );
+}
+
+on_both_databases!(
+    concurrent_writers_never_fork_the_chain,
+    concurrent_writers_story
+);
+async fn concurrent_writers_story(db: Database) {
+    import_tiny(&db).await;
+    let writers = (0..24).map(|i| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let org = NewOrganization {
+                name: format!("Unit {i}"),
+                kind: OrganizationKind::MemberUnit,
+                side: Side::Civil,
+                region_code: Some("3401".into()),
+            };
+            db.create_organization(&cli(), org).await.expect("org")
+        })
+    });
+    for writer in writers.collect::<Vec<_>>() {
+        writer.await.expect("writer finished");
+    }
+    assert_eq!(intact(&db).await, 25);
+}
+
+on_both_databases!(sessions_tokens_and_setup, sessions_tokens_and_setup_story);
+async fn sessions_tokens_and_setup_story(db: Database) {
+    db.set_setup_token("hash-of-token")
+        .await
+        .expect("setup token");
+    let admin = NewUser {
+        username: "first".into(),
+        display_name: "First admin".into(),
+        password_hash: "x".into(),
+        organization_id: 0,
+        roles: Roles::parse_list("administrator").expect("roles"),
+    };
+    assert!(matches!(
+        db.bootstrap_administrator("wrong", "National office", admin.clone())
+            .await,
+        Err(StorageError::Forbidden(_))
+    ));
+    let user = db
+        .bootstrap_administrator("hash-of-token", "National office", admin.clone())
+        .await
+        .expect("bootstrap");
+    assert_eq!(user.region_path, "/");
+    assert!(
+        db.bootstrap_administrator("hash-of-token", "Again", admin)
+            .await
+            .is_err(),
+        "a setup token works once"
+    );
+
+    let now = muster_storage::now();
+    db.create_session(&user, "session-hash", "csrf", now.plus_millis(60_000))
+        .await
+        .expect("session");
+    assert_eq!(
+        db.session("session-hash", now)
+            .await
+            .expect("read")
+            .map(|s| s.user_id),
+        Some(user.id)
+    );
+    assert_eq!(
+        db.session("session-hash", now.plus_millis(61_000))
+            .await
+            .expect("read"),
+        None,
+        "expired"
+    );
+    db.end_session(&user, "session-hash")
+        .await
+        .expect("sign out");
+    assert_eq!(db.session("session-hash", now).await.expect("read"), None);
+
+    db.create_api_token(&user.actor(), &user, "ci", "token-hash")
+        .await
+        .expect("token");
+    assert_eq!(
+        db.user_id_for_token("token-hash").await.expect("lookup"),
+        Some(user.id)
+    );
+    assert_eq!(db.user_id_for_token("other").await.expect("lookup"), None);
+    intact(&db).await;
+}
+
+#[tokio::test]
+async fn a_sqlite_backup_is_a_consistent_copy() {
+    let test_db = muster_storage::testing::TestDatabase::sqlite().await;
+    import_tiny(&test_db.db).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let target = dir.path().join("backup.db");
+    test_db.db.backup_to(&target).await.expect("backup");
+    assert!(
+        test_db.db.backup_to(&target).await.is_err(),
+        "never overwrites"
+    );
+    let copy = Database::open(&muster_storage::DatabaseUrl::Sqlite(target))
+        .await
+        .expect("open the copy");
+    assert_eq!(copy.region_count().await.expect("count"), 79);
+    assert_eq!(intact(&copy).await, 1);
+}
