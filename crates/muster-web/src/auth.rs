@@ -86,9 +86,8 @@ impl SignInLimiter {
 }
 
 /// Reads one cookie from the request headers.
-pub(crate) fn cookie_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+pub(crate) fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -164,7 +163,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<CurrentU
                 credential: Credential::ApiToken,
             }));
     }
-    let Some(session_id) = cookie_value(parts, SESSION_COOKIE) else {
+    let Some(session_id) = cookie_value(&parts.headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     let id_hash = sha256_hex(session_id);

@@ -2,10 +2,16 @@
 //! routers over the same storage workflows. Handlers are thin: extractors authenticate and
 //! scope, handlers parse into domain types, call storage, and render.
 
+rust_i18n::i18n!("locales", fallback = "en");
+
+mod api;
 mod app;
 mod auth;
 mod error;
+mod i18n;
+mod pages;
 pub mod password;
 mod routes;
+mod session;
 
 pub use app::{App, AppConfig, RunningApp};

@@ -1,24 +1,58 @@
 //! The router: API, pages, assets and health, with the layers every request passes.
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::routing::{get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
+use crate::pages;
+
+/// Request bodies above this are refused before a handler sees them.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 pub(crate) fn router(state: AppState) -> Router {
+    let (api, openapi) = crate::api::router();
+    let openapi_json = serde_json::to_string(&openapi).unwrap_or_else(|_| "{}".to_owned());
+    let api = api.route(
+        "/openapi.json",
+        get(move || {
+            let body = openapi_json.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    );
     Router::new()
+        .nest("/api/v1", api)
+        .route("/", get(pages::home))
+        .route("/signin", get(pages::sign_in_page).post(pages::sign_in))
+        .route("/signout", post(pages::sign_out))
+        .route("/setup", get(pages::setup_page).post(pages::setup))
+        .route("/preferences/language", post(pages::set_language))
+        .route("/regions", get(pages::regions_top))
+        .route("/regions/{code}", get(pages::region))
+        .route("/organizations", get(pages::organizations))
+        .route("/users", get(pages::users))
+        .route("/audit", get(pages::audit))
+        .route("/assets/app.css", get(pages::stylesheet))
         .route("/healthz", get(healthz))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            // Everything Muster serves comes from Muster: nothing is fetched from elsewhere.
+            HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"),
+        ))
+        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-async fn healthz(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> (axum::http::StatusCode, &'static str) {
+async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     match state.db.ping().await {
-        Ok(()) => (axum::http::StatusCode::OK, "ok"),
-        Err(_) => (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "database unavailable",
-        ),
+        Ok(()) => (StatusCode::OK, "ok"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
     }
 }

@@ -1,0 +1,596 @@
+//! The JSON API under `/api/v1`, described by the OpenAPI document it serves. Handlers only
+//! parse, call storage with the caller's actor, and convert to wire types.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use muster_domain::organization::Roles;
+use muster_domain::region_import::{ColumnLayout, Coordinates, ParsedRegionCsv, RegionRow};
+use muster_domain::{OrganizationKind, RegionCode, RegionLevel, Side};
+use muster_storage::{
+    AuditEntry, NewOrganization, NewUser, Organization, Region, RegionListFilter, RegionView, User,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::{API_TOKEN_PREFIX, CurrentUser, random_secret, sha256_hex};
+use crate::error::{Problem, WebError};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Muster API",
+        description = "Defense and emergency mobilization: regions, organizations, users, audit. \
+        Authenticate with `Authorization: Bearer <token>` (POST /api/v1/auth/token) or a browser session \
+        (then send the session's CSRF token as `X-CSRF-Token` on writes). Errors are RFC 9457 problem details."
+    ),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+pub(crate) fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(me))
+        .routes(routes!(issue_token))
+        .routes(routes!(list_regions, create_region))
+        .routes(routes!(get_region))
+        .routes(routes!(list_organizations, create_organization))
+        .routes(routes!(get_organization))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user))
+        .routes(routes!(list_audit))
+        .split_for_parts()
+}
+
+/// Checks the CSRF header when a browser session (not a token) makes a write.
+fn check_write(current: &CurrentUser, headers: &HeaderMap) -> Result<(), WebError> {
+    current.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))
+}
+
+// ------------------------------------------------------------------ wire types
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RegionDto {
+    code: String,
+    parent_code: Option<String>,
+    name: String,
+    /// province, city, county, township or village.
+    level: String,
+    path: String,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    child_count: i64,
+    descendant_count: i64,
+}
+
+impl From<Region> for RegionDto {
+    fn from(r: Region) -> Self {
+        Self {
+            level: r.level().as_str().to_owned(),
+            code: r.code,
+            parent_code: r.parent_code,
+            name: r.name,
+            path: r.path,
+            lat: r.lat,
+            lon: r.lon,
+            child_count: r.child_count,
+            descendant_count: r.descendant_count,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RegionViewDto {
+    region: RegionDto,
+    /// Ancestors inside the caller's scope, top first.
+    breadcrumb: Vec<RegionDto>,
+    children: Vec<RegionDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OrganizationDto {
+    id: i64,
+    name: String,
+    kind: String,
+    side: String,
+    region_code: Option<String>,
+    region_path: String,
+}
+
+impl From<Organization> for OrganizationDto {
+    fn from(o: Organization) -> Self {
+        Self {
+            id: o.id,
+            name: o.name,
+            kind: o.kind,
+            side: o.side,
+            region_code: o.region_code,
+            region_path: o.region_path,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UserDto {
+    id: i64,
+    username: String,
+    display_name: String,
+    organization_id: i64,
+    organization_name: String,
+    region_code: Option<String>,
+    region_path: String,
+    roles: Vec<String>,
+    locale: Option<String>,
+}
+
+impl From<User> for UserDto {
+    fn from(u: User) -> Self {
+        Self {
+            roles: u
+                .roles()
+                .as_slice()
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            organization_id: u.organization_id,
+            organization_name: u.organization_name,
+            region_code: u.region_code,
+            region_path: u.region_path,
+            locale: u.locale,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MeDto {
+    user: UserDto,
+    /// The root of the caller's region subtree (`/` for the whole nation).
+    scope: String,
+    data_classes: Vec<String>,
+    /// Echo as `X-CSRF-Token` on writes made with the session cookie; empty for tokens.
+    csrf_token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AuditEntryDto {
+    seq: i64,
+    at: i64,
+    actor: String,
+    entity: String,
+    entity_id: String,
+    action: String,
+    region_path: String,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    hash: String,
+}
+
+impl From<AuditEntry> for AuditEntryDto {
+    fn from(e: AuditEntry) -> Self {
+        let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+        Self {
+            seq: e.seq,
+            at: e.at,
+            actor: e.actor,
+            entity: e.entity,
+            entity_id: e.entity_id,
+            action: e.action,
+            region_path: e.region_path,
+            before: json(e.before),
+            after: json(e.after),
+            hash: e.hash,
+        }
+    }
+}
+
+// ------------------------------------------------------------------ me and tokens
+
+/// The caller, their scope and data classes.
+#[utoipa::path(get, path = "/me", tag = "auth", responses((status = 200, body = MeDto), (status = 401, body = Problem)))]
+async fn me(current: CurrentUser) -> Json<MeDto> {
+    let scope = current.actor.scope();
+    Json(MeDto {
+        scope: scope.subtree().as_str().to_owned(),
+        data_classes: scope
+            .data_classes()
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
+        csrf_token: current.csrf_token().to_owned(),
+        user: current.user.into(),
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct TokenRequest {
+    username: String,
+    password: String,
+    /// What the token is for, e.g. "nightly export".
+    name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TokenResponse {
+    id: i64,
+    /// Shown once; only its hash is stored.
+    token: String,
+}
+
+/// Exchanges a username and password for an API token (rate-limited like sign-in).
+#[utoipa::path(post, path = "/auth/token", tag = "auth", request_body = TokenRequest,
+    responses((status = 201, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+async fn issue_token(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Json(request): Json<TokenRequest>,
+) -> Result<(StatusCode, Json<TokenResponse>), WebError> {
+    let user =
+        crate::session::check_password(&state, &request.username, &request.password, client.ip())
+            .await?;
+    let token = format!("{API_TOKEN_PREFIX}{}", random_secret());
+    let stored = state
+        .db
+        .create_api_token(&user.actor(), &user, &request.name, &sha256_hex(&token))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenResponse {
+            id: stored.id,
+            token,
+        }),
+    ))
+}
+
+// ------------------------------------------------------------------ regions
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct RegionQuery {
+    /// Only the direct children of this region.
+    parent: Option<String>,
+    /// province, city, county, township or village (or 1-5).
+    level: Option<String>,
+    /// A part of the name.
+    q: Option<String>,
+    /// Keyset pagination: the last code of the previous page.
+    after: Option<String>,
+    /// At most 1000; default 100.
+    limit: Option<i64>,
+}
+
+/// Regions in the caller's subtree, by code.
+#[utoipa::path(get, path = "/regions", tag = "regions", params(RegionQuery),
+    responses((status = 200, body = Vec<RegionDto>), (status = 400, body = Problem), (status = 401, body = Problem)))]
+async fn list_regions(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Query(query): Query<RegionQuery>,
+) -> Result<Json<Vec<RegionDto>>, WebError> {
+    let level = match query.level.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(RegionLevel::parse(text).ok_or_else(|| {
+            WebError::bad_request(
+                "level",
+                "expected province, city, county, township, village or 1-5",
+            )
+        })?),
+    };
+    let filter = RegionListFilter {
+        parent_code: query.parent,
+        level,
+        name_contains: query.q.filter(|q| !q.trim().is_empty()),
+        limit: query.limit.unwrap_or(100),
+        after_code: query.after,
+    };
+    let regions = state.db.regions(current.actor.scope(), &filter).await?;
+    Ok(Json(regions.into_iter().map(RegionDto::from).collect()))
+}
+
+/// One region with its breadcrumb and children.
+#[utoipa::path(get, path = "/regions/{code}", tag = "regions", params(("code" = String, Path, description = "Region code")),
+    responses((status = 200, body = RegionViewDto), (status = 404, body = Problem)))]
+async fn get_region(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path(code): Path<String>,
+) -> Result<Json<RegionViewDto>, WebError> {
+    let RegionView {
+        region,
+        breadcrumb,
+        children,
+    } = state
+        .db
+        .region_view(current.actor.scope(), Some(&code))
+        .await?;
+    let region = region.ok_or_else(|| {
+        WebError::Storage(muster_storage::StorageError::NotFound {
+            entity: "region",
+            key: code,
+        })
+    })?;
+    Ok(Json(RegionViewDto {
+        region: region.into(),
+        breadcrumb: breadcrumb.into_iter().map(Into::into).collect(),
+        children: children.into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct NewRegionRequest {
+    code: String,
+    name: String,
+    /// Absent for a province.
+    parent_code: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+}
+
+/// Adds one region under a parent in the caller's subtree (administrators). The same
+/// validation as the CSV import applies.
+#[utoipa::path(post, path = "/regions", tag = "regions", request_body = NewRegionRequest,
+    responses((status = 201, body = RegionDto), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_region(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Json(request): Json<NewRegionRequest>,
+) -> Result<(StatusCode, Json<RegionDto>), WebError> {
+    check_write(&current, &headers)?;
+    let code = RegionCode::parse(&request.code)
+        .map_err(|e| WebError::bad_request("code", e.to_string()))?;
+    let parent_code = match request
+        .parent_code
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        None => None,
+        Some(p) => Some(
+            RegionCode::parse(p)
+                .map_err(|e| WebError::bad_request("parent_code", e.to_string()))?,
+        ),
+    };
+    let coordinates = match (request.lat, request.lon) {
+        (None, None) => None,
+        (Some(lat), Some(lon)) => Some(Coordinates::new(lat, lon).ok_or_else(|| {
+            WebError::bad_request("lat", "expected lat in [-90, 90] and lon in [-180, 180]")
+        })?),
+        _ => {
+            return Err(WebError::bad_request(
+                "lat",
+                "give both lat and lon, or neither",
+            ));
+        }
+    };
+    let name = request.name.trim().to_owned();
+    if name.is_empty() {
+        return Err(WebError::bad_request("name", "the name is empty"));
+    }
+    let row = RegionRow {
+        line: 1,
+        code: code.clone(),
+        name,
+        parent_code,
+        level: None,
+        coordinates,
+    };
+    state
+        .db
+        .import_regions(
+            &current.actor,
+            ParsedRegionCsv {
+                rows: vec![row],
+                layout: ColumnLayout::default(),
+            },
+            "api",
+        )
+        .await?;
+    let region = state
+        .db
+        .region(current.actor.scope(), code.as_str())
+        .await?;
+    Ok((StatusCode::CREATED, Json(region.into())))
+}
+
+// ------------------------------------------------------------------ organizations
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct OrganizationQuery {
+    /// Only organizations in this region's subtree.
+    region: Option<String>,
+    /// Keyset pagination: the last id of the previous page.
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// Organizations in the caller's subtree.
+#[utoipa::path(get, path = "/organizations", tag = "organizations", params(OrganizationQuery),
+    responses((status = 200, body = Vec<OrganizationDto>)))]
+async fn list_organizations(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Query(query): Query<OrganizationQuery>,
+) -> Result<Json<Vec<OrganizationDto>>, WebError> {
+    let scope = current.actor.scope();
+    let within = match &query.region {
+        Some(code) => Some(state.db.region(scope, code).await?.region_path()),
+        None => None,
+    };
+    let list = state
+        .db
+        .organizations(
+            scope,
+            within.as_ref(),
+            query.limit.unwrap_or(100),
+            query.after.unwrap_or(0),
+        )
+        .await?;
+    Ok(Json(list.into_iter().map(Into::into).collect()))
+}
+
+#[utoipa::path(get, path = "/organizations/{id}", tag = "organizations", params(("id" = i64, Path)),
+    responses((status = 200, body = OrganizationDto), (status = 404, body = Problem)))]
+async fn get_organization(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<OrganizationDto>, WebError> {
+    Ok(Json(
+        state
+            .db
+            .organization(current.actor.scope(), id)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct NewOrganizationRequest {
+    name: String,
+    /// mobilization_office, military_liaison, member_unit, township_workstation,
+    /// village_contact_point, enterprise or property_manager.
+    kind: String,
+    /// civil or military; defaults by kind.
+    side: Option<String>,
+    /// Absent for a national organization.
+    region_code: Option<String>,
+}
+
+/// Adds an organization in the caller's subtree (administrators).
+#[utoipa::path(post, path = "/organizations", tag = "organizations", request_body = NewOrganizationRequest,
+    responses((status = 201, body = OrganizationDto), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_organization(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Json(request): Json<NewOrganizationRequest>,
+) -> Result<(StatusCode, Json<OrganizationDto>), WebError> {
+    check_write(&current, &headers)?;
+    let kind = OrganizationKind::parse(&request.kind).ok_or_else(|| WebError::bad_request("kind", "expected one of mobilization_office, military_liaison, member_unit, township_workstation, village_contact_point, enterprise, property_manager"))?;
+    let side = match request.side.as_deref() {
+        None => kind.default_side(),
+        Some(text) => Side::parse(text)
+            .ok_or_else(|| WebError::bad_request("side", "expected civil or military"))?,
+    };
+    let created = state
+        .db
+        .create_organization(
+            &current.actor,
+            NewOrganization {
+                name: request.name,
+                kind,
+                side,
+                region_code: request.region_code,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+// ------------------------------------------------------------------ users
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct PageQuery {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// Users of organizations in the caller's subtree.
+#[utoipa::path(get, path = "/users", tag = "users", params(PageQuery), responses((status = 200, body = Vec<UserDto>)))]
+async fn list_users(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Query(query): Query<PageQuery>,
+) -> Result<Json<Vec<UserDto>>, WebError> {
+    let list = state
+        .db
+        .users(
+            current.actor.scope(),
+            query.limit.unwrap_or(100),
+            query.after.unwrap_or(0),
+        )
+        .await?;
+    Ok(Json(list.into_iter().map(Into::into).collect()))
+}
+
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = UserDto), (status = 404, body = Problem)))]
+async fn get_user(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<UserDto>, WebError> {
+    Ok(Json(state.db.user(current.actor.scope(), id).await?.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct NewUserRequest {
+    username: String,
+    display_name: String,
+    /// At least 8 characters.
+    password: String,
+    organization_id: i64,
+    /// administrator, office_staff, military_liaison, member_unit_officer,
+    /// workstation_staff, grid_member, viewer.
+    roles: Vec<String>,
+}
+
+/// Adds a user to an organization in the caller's subtree (administrators).
+#[utoipa::path(post, path = "/users", tag = "users", request_body = NewUserRequest,
+    responses((status = 201, body = UserDto), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_user(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Json(request): Json<NewUserRequest>,
+) -> Result<(StatusCode, Json<UserDto>), WebError> {
+    check_write(&current, &headers)?;
+    let roles = Roles::parse_list(&request.roles.join(","))
+        .map_err(|e| WebError::bad_request("roles", e.to_string()))?;
+    crate::password::check_password_rules(&request.password)
+        .map_err(|e| WebError::bad_request("password", e.to_string()))?;
+    let password_hash =
+        crate::password::hash_password_blocking(request.password, state.config.hash_cost)
+            .await
+            .map_err(|e| WebError::bad_request("password", e.to_string()))?;
+    let new = NewUser {
+        username: request.username,
+        display_name: request.display_name,
+        password_hash,
+        organization_id: request.organization_id,
+        roles,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(state.db.create_user(&current.actor, new).await?.into()),
+    ))
+}
+
+// ------------------------------------------------------------------ audit
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct AuditQuery {
+    /// At most 1000; default 100.
+    limit: Option<i64>,
+}
+
+/// The newest audit entries about the caller's subtree.
+#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = Vec<AuditEntryDto>)))]
+async fn list_audit(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditEntryDto>>, WebError> {
+    let entries = state
+        .db
+        .audit_entries(current.actor.scope(), query.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(entries.into_iter().map(Into::into).collect()))
+}

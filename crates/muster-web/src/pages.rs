@@ -1,0 +1,765 @@
+//! The HTML UI: server-rendered pages over the same storage calls as the API. No JavaScript
+//! is needed; every form carries a CSRF token.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::header::{REFERER, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use muster_domain::organization::Roles;
+use muster_domain::{OrganizationKind, RegionLevel};
+use muster_storage::{AuditEntry, NewUser, Organization, Region, User};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::auth::{
+    CurrentUser, MaybeUser, PRE_SESSION_COOKIE, SESSION_COOKIE, cookie_value, random_secret,
+    secrets_equal, set_cookie, sha256_hex,
+};
+use crate::error::WebError;
+use crate::i18n::{LANGUAGE_COOKIE, Tr, negotiate, supported};
+
+/// What every page's layout needs.
+#[derive(Debug)]
+pub(crate) struct Layout {
+    tr: Tr,
+    user: Option<UserBadge>,
+    csrf: String,
+    active: &'static str,
+}
+
+#[derive(Debug)]
+struct UserBadge {
+    display_name: String,
+}
+
+/// The request's language and user, for pages. Never fails: visitors get a layout too.
+#[derive(Debug)]
+pub(crate) struct PageContext {
+    tr: Tr,
+    user: Option<CurrentUser>,
+}
+
+impl FromRequestParts<AppState> for PageContext {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let MaybeUser(user) = MaybeUser::from_request_parts(parts, state).await?;
+        let preference = user.as_ref().and_then(|u| u.user.locale.clone());
+        let locale = negotiate(
+            preference.as_deref(),
+            cookie_value(&parts.headers, LANGUAGE_COOKIE),
+            &parts.headers,
+        );
+        Ok(Self {
+            tr: Tr { locale },
+            user,
+        })
+    }
+}
+
+impl PageContext {
+    fn layout(&self, active: &'static str) -> Layout {
+        Layout {
+            tr: self.tr,
+            user: self.user.as_ref().map(|u| UserBadge {
+                display_name: u.user.display_name.clone(),
+            }),
+            csrf: self
+                .user
+                .as_ref()
+                .map(|u| u.csrf_token().to_owned())
+                .unwrap_or_default(),
+            active,
+        }
+    }
+
+    /// The signed-in user, or a redirect to the sign-in page.
+    fn require_user(&self) -> Result<&CurrentUser, PageError> {
+        self.user
+            .as_ref()
+            .ok_or_else(|| self.error(WebError::Unauthenticated))
+    }
+
+    fn error(&self, error: WebError) -> PageError {
+        PageError {
+            tr: self.tr,
+            signed_in: self.user.is_some(),
+            error,
+        }
+    }
+}
+
+/// An error on a page: a redirect to sign in, or an error page in the reader's language.
+#[derive(Debug)]
+pub(crate) struct PageError {
+    tr: Tr,
+    signed_in: bool,
+    error: WebError,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    title: String,
+    detail: String,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        if matches!(self.error, WebError::Unauthenticated) {
+            return Redirect::to("/signin").into_response();
+        }
+        let problem = self.error.problem();
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let layout = Layout {
+            tr: self.tr,
+            user: None,
+            csrf: String::new(),
+            active: "",
+        };
+        let _ = self.signed_in;
+        (
+            status,
+            ErrorPage {
+                layout,
+                title: problem.title,
+                detail: problem.detail,
+            },
+        )
+            .into_response()
+    }
+}
+
+type PageResult = Result<Response, PageError>;
+
+pub(crate) async fn home() -> Redirect {
+    Redirect::to("/regions")
+}
+
+// ---------------------------------------------------------------- sign-in
+
+#[derive(Template, WebTemplate)]
+#[template(path = "signin.html")]
+struct SignInPage {
+    layout: Layout,
+    message: Option<String>,
+    username: String,
+    next: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SignInQuery {
+    next: Option<String>,
+    lang: Option<String>,
+}
+
+/// Only same-site paths: never an open redirect.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/regions".to_owned(),
+    }
+}
+
+/// Renders a visitor form with a fresh pre-session CSRF token in a cookie and the form.
+fn visitor_form(
+    state: &AppState,
+    status: StatusCode,
+    language_cookie: Option<&str>,
+    render: impl FnOnce(String) -> Response,
+) -> Response {
+    let token = random_secret();
+    let mut response = render(token.clone());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&set_cookie(
+        PRE_SESSION_COOKIE,
+        &token,
+        3600,
+        state.config.behind_tls,
+    )) {
+        headers.append(SET_COOKIE, value);
+    }
+    if let Some(locale) = language_cookie
+        && let Ok(value) = HeaderValue::from_str(&set_cookie(
+            LANGUAGE_COOKIE,
+            locale,
+            365 * 86400,
+            state.config.behind_tls,
+        ))
+    {
+        headers.append(SET_COOKIE, value);
+    }
+    response
+}
+
+pub(crate) async fn sign_in_page(
+    State(state): State<AppState>,
+    mut page: PageContext,
+    Query(query): Query<SignInQuery>,
+) -> Response {
+    if page.user.is_some() {
+        return Redirect::to(&safe_next(query.next.as_deref())).into_response();
+    }
+    let chosen = query.lang.as_deref().and_then(supported);
+    if let Some(locale) = chosen {
+        page.tr = Tr { locale };
+    }
+    visitor_form(&state, StatusCode::OK, chosen, |csrf| {
+        let mut layout = page.layout("");
+        layout.csrf = csrf;
+        SignInPage {
+            layout,
+            message: None,
+            username: String::new(),
+            next: safe_next(query.next.as_deref()),
+        }
+        .into_response()
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SignInForm {
+    csrf: String,
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+pub(crate) async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    page: PageContext,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let refuse = |message_key: &str, status: StatusCode| {
+        let message = page.tr.t(message_key);
+        visitor_form(&state, status, None, |csrf| {
+            let mut layout = page.layout("");
+            layout.csrf = csrf;
+            SignInPage {
+                layout,
+                message: Some(message),
+                username: form.username.clone(),
+                next: safe_next(form.next.as_deref()),
+            }
+            .into_response()
+        })
+    };
+    let pre_session = cookie_value(&headers, PRE_SESSION_COOKIE);
+    if !pre_session.is_some_and(|cookie| secrets_equal(cookie, &form.csrf)) {
+        return refuse("signin.stale", StatusCode::FORBIDDEN);
+    }
+    let signed_in =
+        match crate::session::check_password(&state, &form.username, &form.password, client.ip())
+            .await
+        {
+            Ok(user) => crate::session::start_session(&state, &user).await,
+            Err(e) => Err(e),
+        };
+    match signed_in {
+        Ok(session_cookie) => {
+            let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
+            if let Ok(value) = HeaderValue::from_str(&session_cookie) {
+                response.headers_mut().append(SET_COOKIE, value);
+            }
+            if let Ok(value) = HeaderValue::from_str(&set_cookie(
+                PRE_SESSION_COOKIE,
+                "",
+                0,
+                state.config.behind_tls,
+            )) {
+                response.headers_mut().append(SET_COOKIE, value);
+            }
+            response
+        }
+        Err(WebError::RateLimited) => refuse("signin.limited", StatusCode::TOO_MANY_REQUESTS),
+        Err(WebError::BadCredentials) => refuse("signin.failed", StatusCode::UNAUTHORIZED),
+        Err(other) => page.error(other).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfForm {
+    csrf: String,
+}
+
+pub(crate) async fn sign_out(
+    State(state): State<AppState>,
+    page: PageContext,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    if let crate::auth::Credential::Session { id_hash, .. } = &current.credential {
+        state
+            .db
+            .end_session(&current.user, id_hash)
+            .await
+            .map_err(|e| page.error(e.into()))?;
+    }
+    let mut response = Redirect::to("/signin").into_response();
+    if let Ok(value) =
+        HeaderValue::from_str(&set_cookie(SESSION_COOKIE, "", 0, state.config.behind_tls))
+    {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct LanguageForm {
+    csrf: String,
+    locale: String,
+}
+
+pub(crate) async fn set_language(
+    State(state): State<AppState>,
+    page: PageContext,
+    headers: HeaderMap,
+    Form(form): Form<LanguageForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let locale = supported(&form.locale)
+        .ok_or_else(|| page.error(WebError::bad_request("locale", "expected zh-CN or en")))?;
+    state
+        .db
+        .set_user_locale(&current.actor, &current.user, locale)
+        .await
+        .map_err(|e| page.error(e.into()))?;
+    // Back to the page the switch was pressed on, if it was one of ours.
+    let back = headers
+        .get(REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
+        .and_then(|rest| rest.find('/').map(|i| rest[i..].to_owned()));
+    let mut response = Redirect::to(&safe_next(back.as_deref())).into_response();
+    if let Ok(value) = HeaderValue::from_str(&set_cookie(
+        LANGUAGE_COOKIE,
+        locale,
+        365 * 86400,
+        state.config.behind_tls,
+    )) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+// ---------------------------------------------------------------- first administrator
+
+#[derive(Template, WebTemplate)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    layout: Layout,
+    message: Option<String>,
+    token: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SetupQuery {
+    token: Option<String>,
+}
+
+pub(crate) async fn setup_page(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<SetupQuery>,
+) -> Response {
+    visitor_form(&state, StatusCode::OK, None, |csrf| {
+        let mut layout = page.layout("");
+        layout.csrf = csrf;
+        SetupPage {
+            layout,
+            message: None,
+            token: query.token.unwrap_or_default(),
+        }
+        .into_response()
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SetupForm {
+    csrf: String,
+    token: String,
+    office: String,
+    username: String,
+    display_name: String,
+    password: String,
+}
+
+pub(crate) async fn setup(
+    State(state): State<AppState>,
+    page: PageContext,
+    headers: HeaderMap,
+    Form(form): Form<SetupForm>,
+) -> Response {
+    let pre_session = cookie_value(&headers, PRE_SESSION_COOKIE);
+    let refuse = |message: String, status: StatusCode| {
+        visitor_form(&state, status, None, |csrf| {
+            let mut layout = page.layout("");
+            layout.csrf = csrf;
+            SetupPage {
+                layout,
+                message: Some(message),
+                token: form.token.clone(),
+            }
+            .into_response()
+        })
+    };
+    if !pre_session.is_some_and(|cookie| secrets_equal(cookie, &form.csrf)) {
+        return refuse(page.tr.t("signin.stale"), StatusCode::FORBIDDEN);
+    }
+    let hash = match crate::password::hash_password_blocking(
+        form.password.clone(),
+        state.config.hash_cost,
+    )
+    .await
+    {
+        Ok(hash) => hash,
+        Err(e) => return refuse(e.to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+    };
+    let admin = NewUser {
+        username: form.username.clone(),
+        display_name: form.display_name.clone(),
+        password_hash: hash,
+        organization_id: 0,
+        roles: Roles::new(vec![muster_domain::Role::Administrator])
+            .unwrap_or_else(|_| unreachable!("one role")),
+    };
+    match state
+        .db
+        .bootstrap_administrator(&sha256_hex(form.token.trim()), &form.office, admin)
+        .await
+    {
+        Ok(_) => Redirect::to("/signin").into_response(),
+        Err(muster_storage::StorageError::Forbidden(_)) => {
+            refuse(page.tr.t("setup.refused"), StatusCode::FORBIDDEN)
+        }
+        Err(e) => refuse(e.to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+    }
+}
+
+// ---------------------------------------------------------------- regions
+
+/// A region as a page shows it.
+#[derive(Debug)]
+struct RegionLine {
+    code: String,
+    name: String,
+    level_key: &'static str,
+    child_count: i64,
+    descendant_count: i64,
+    coordinates: Option<String>,
+}
+
+pub(crate) fn level_key(level: RegionLevel) -> &'static str {
+    match level {
+        RegionLevel::Province => "level.province",
+        RegionLevel::City => "level.city",
+        RegionLevel::County => "level.county",
+        RegionLevel::Township => "level.township",
+        RegionLevel::Village => "level.village",
+    }
+}
+
+impl From<&Region> for RegionLine {
+    fn from(region: &Region) -> Self {
+        Self {
+            code: region.code.clone(),
+            name: region.name.clone(),
+            level_key: level_key(region.level()),
+            child_count: region.child_count,
+            descendant_count: region.descendant_count,
+            coordinates: region
+                .lat
+                .zip(region.lon)
+                .map(|(lat, lon)| format!("{lat:.4}, {lon:.4}")),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct OrganizationLine {
+    name: String,
+    kind_key: String,
+    side_key: String,
+    side: String,
+    region_code: Option<String>,
+}
+
+impl From<&Organization> for OrganizationLine {
+    fn from(org: &Organization) -> Self {
+        let kind = OrganizationKind::parse(&org.kind).map_or("member_unit", |k| k.as_str());
+        Self {
+            name: org.name.clone(),
+            kind_key: format!("kind.{kind}"),
+            side_key: format!("side.{}", org.side),
+            side: org.side.clone(),
+            region_code: org.region_code.clone(),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "regions.html")]
+struct RegionsPage {
+    layout: Layout,
+    heading: String,
+    region: Option<RegionLine>,
+    breadcrumb: Vec<RegionLine>,
+    children: Vec<RegionLine>,
+    organizations: Vec<OrganizationLine>,
+}
+
+pub(crate) async fn regions_top(state: State<AppState>, page: PageContext) -> PageResult {
+    region_page(state, page, None).await
+}
+
+pub(crate) async fn region(
+    state: State<AppState>,
+    page: PageContext,
+    Path(code): Path<String>,
+) -> PageResult {
+    region_page(state, page, Some(code)).await
+}
+
+async fn region_page(
+    State(state): State<AppState>,
+    page: PageContext,
+    code: Option<String>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let scope = current.actor.scope();
+    let view = state
+        .db
+        .region_view(scope, code.as_deref())
+        .await
+        .map_err(|e| page.error(e.into()))?;
+    let organizations = match &view.region {
+        Some(region) => state
+            .db
+            .organizations_at(scope, &region.region_path())
+            .await
+            .map_err(|e| page.error(e.into()))?,
+        None => Vec::new(),
+    };
+    let heading = view
+        .region
+        .as_ref()
+        .map_or_else(|| page.tr.t("regions.top"), |r| r.name.clone());
+    Ok(RegionsPage {
+        layout: page.layout("regions"),
+        heading,
+        region: view.region.as_ref().map(RegionLine::from),
+        breadcrumb: view.breadcrumb.iter().map(RegionLine::from).collect(),
+        children: view.children.iter().map(RegionLine::from).collect(),
+        organizations: organizations.iter().map(OrganizationLine::from).collect(),
+    }
+    .into_response())
+}
+
+// ---------------------------------------------------------------- lists
+
+const PAGE_SIZE: i64 = 100;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AfterQuery {
+    after: Option<i64>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "organizations.html")]
+struct OrganizationsPage {
+    layout: Layout,
+    organizations: Vec<OrganizationLine>,
+    next_after: Option<i64>,
+}
+
+pub(crate) async fn organizations(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<AfterQuery>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let list = state
+        .db
+        .organizations(
+            current.actor.scope(),
+            None,
+            PAGE_SIZE,
+            query.after.unwrap_or(0),
+        )
+        .await
+        .map_err(|e| page.error(e.into()))?;
+    let next_after = (list.len() as i64 == PAGE_SIZE).then(|| list.last().map_or(0, |o| o.id));
+    Ok(OrganizationsPage {
+        layout: page.layout("organizations"),
+        organizations: list.iter().map(OrganizationLine::from).collect(),
+        next_after,
+    }
+    .into_response())
+}
+
+#[derive(Debug)]
+struct UserLine {
+    username: String,
+    display_name: String,
+    organization_name: String,
+    role_keys: Vec<String>,
+}
+
+impl From<&User> for UserLine {
+    fn from(user: &User) -> Self {
+        Self {
+            username: user.username.clone(),
+            display_name: user.display_name.clone(),
+            organization_name: user.organization_name.clone(),
+            role_keys: user
+                .roles()
+                .as_slice()
+                .iter()
+                .map(|r| format!("role.{r}"))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users.html")]
+struct UsersPage {
+    layout: Layout,
+    users: Vec<UserLine>,
+    next_after: Option<i64>,
+}
+
+pub(crate) async fn users(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<AfterQuery>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let list = state
+        .db
+        .users(current.actor.scope(), PAGE_SIZE, query.after.unwrap_or(0))
+        .await
+        .map_err(|e| page.error(e.into()))?;
+    let next_after = (list.len() as i64 == PAGE_SIZE).then(|| list.last().map_or(0, |u| u.id));
+    Ok(UsersPage {
+        layout: page.layout("users"),
+        users: list.iter().map(UserLine::from).collect(),
+        next_after,
+    }
+    .into_response())
+}
+
+#[derive(Debug)]
+struct AuditLine {
+    seq: i64,
+    at: String,
+    actor: String,
+    action: String,
+    entity: String,
+    entity_id: String,
+}
+
+impl From<&AuditEntry> for AuditLine {
+    fn from(entry: &AuditEntry) -> Self {
+        Self {
+            seq: entry.seq,
+            at: format_utc(entry.at),
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            entity: entry.entity.clone(),
+            entity_id: entry.entity_id.clone(),
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC from epoch milliseconds (civil-from-days, no time crate).
+pub(crate) fn format_utc(millis: i64) -> String {
+    let seconds = millis.div_euclid(1000);
+    let (days, rem) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    layout: Layout,
+    entries: Vec<AuditLine>,
+}
+
+pub(crate) async fn audit(State(state): State<AppState>, page: PageContext) -> PageResult {
+    let current = page.require_user()?;
+    let entries = state
+        .db
+        .audit_entries(current.actor.scope(), 200)
+        .await
+        .map_err(|e| page.error(e.into()))?;
+    Ok(AuditPage {
+        layout: page.layout("audit"),
+        entries: entries.iter().map(AuditLine::from).collect(),
+    }
+    .into_response())
+}
+
+pub(crate) async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../assets/app.css"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formatting_matches_known_instants() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00");
+        assert_eq!(format_utc(1_795_392_000_000), "2026-11-22 00:00:00");
+        assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00");
+    }
+
+    #[test]
+    fn next_is_never_an_open_redirect() {
+        assert_eq!(safe_next(Some("/regions/34")), "/regions/34");
+        for bad in ["//evil.example", "https://evil.example", "/\\evil", ""] {
+            assert_eq!(safe_next(Some(bad)), "/regions", "{bad}");
+        }
+    }
+}
