@@ -751,7 +751,7 @@ mod tests {
     #[test]
     fn utc_formatting_matches_known_instants() {
         assert_eq!(format_utc(0), "1970-01-01 00:00:00");
-        assert_eq!(format_utc(1_795_392_000_000), "2026-11-22 00:00:00");
+        assert_eq!(format_utc(1_795_392_000_000), "2026-11-23 00:00:00");
         assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00");
     }
 
