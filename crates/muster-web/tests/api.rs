@@ -1,0 +1,543 @@
+//! The HTTP surface against a real server and database: sign-in, CSRF, rate limits, tokens,
+//! problem details, OpenAPI, the setup token, and scope as a property.
+
+mod common;
+
+use common::TestApp;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// The hidden CSRF field's value in a page.
+fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a csrf field") + marker.len();
+    html[start..].split('"').next().expect("value").to_owned()
+}
+
+on_both!(sign_in_drill_down_and_sign_out, spawn_demo, sign_in_story);
+async fn sign_in_story(app: TestApp) {
+    let browser = TestApp::browser();
+    // Unauthenticated pages send the visitor to sign in.
+    let response = browser.get(app.url("/regions")).send().await.expect("get");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/signin");
+
+    let page = browser
+        .get(app.url("/signin"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("Sign in"), "English by Accept-Language");
+    let csrf = csrf_in(&page);
+
+    // A forged form without the pre-session token is refused.
+    let forged = TestApp::browser()
+        .post(app.url("/signin"))
+        .form(&[
+            ("csrf", "forged"),
+            ("username", "admin"),
+            ("password", "muster-demo"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    let wrong = browser
+        .post(app.url("/signin"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "admin"),
+            ("password", "nope-nope"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let csrf = csrf_in(&wrong.text().await.expect("text"));
+
+    let ok = browser
+        .post(app.url("/signin"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "admin"),
+            ("password", "muster-demo"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let cookie = ok
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("muster_session="))
+        .expect("session cookie")
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+
+    let top = browser
+        .get(app.url("/regions"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(top.contains("演示省"), "the province is listed");
+    let province = browser
+        .get(app.url("/regions/34"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(province.contains("breadcrumb") && province.contains("3401"));
+
+    // Writes from the page need the session's CSRF token.
+    let no_token = browser
+        .post(app.url("/preferences/language"))
+        .form(&[("locale", "en"), ("csrf", "")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(no_token.status(), StatusCode::FORBIDDEN);
+    let csrf = csrf_in(&province);
+    let switched = browser
+        .post(app.url("/preferences/language"))
+        .form(&[("locale", "en"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(switched.status(), StatusCode::SEE_OTHER);
+    let english = browser
+        .get(app.url("/regions/34"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        english.contains("Below this region"),
+        "the preference sticks"
+    );
+
+    let out = browser
+        .post(app.url("/signout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        browser
+            .get(app.url("/regions"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    app.stop().await;
+}
+
+on_both!(
+    sign_in_attempts_are_rate_limited,
+    spawn_demo,
+    rate_limit_story
+);
+async fn rate_limit_story(app: TestApp) {
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        let response = client
+            .post(app.url("/api/v1/auth/token"))
+            .json(&json!({ "username": "office", "password": "wrong-password", "name": "x" }))
+            .send()
+            .await
+            .expect("post");
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(&statuses[..5], &[401; 5]);
+    assert_eq!(statuses[6], 429, "{statuses:?}");
+    // Even the right password waits out the limit for that account.
+    let right = client
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({ "username": "office", "password": "muster-demo", "name": "x" }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+    let problem: Value = right.json().await.expect("json");
+    assert_eq!(
+        problem["type"],
+        "https://muster.invalid/problems/rate-limited"
+    );
+    app.stop().await;
+}
+
+on_both!(
+    tokens_problems_and_openapi,
+    spawn_demo,
+    tokens_problems_and_openapi_story
+);
+async fn tokens_problems_and_openapi_story(app: TestApp) {
+    let client = reqwest::Client::new();
+    let token = app.token_for("admin").await;
+    let me: Value = client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["user"]["username"], "admin");
+    assert_eq!(me["scope"], "/34/");
+
+    let bad = client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth("mst_nope")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(bad.headers()["content-type"], "application/problem+json");
+    let problem: Value = bad.json().await.expect("json");
+    assert_eq!(
+        problem["type"],
+        "https://muster.invalid/problems/unauthenticated"
+    );
+
+    let missing = client
+        .get(app.url("/api/v1/regions/3499"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    // A region added by the API goes through the import's validation.
+    let orphan = client
+        .post(app.url("/api/v1/regions"))
+        .bearer_auth(&token)
+        .json(&json!({ "code": "349901", "name": "Orphan", "parent_code": "3499" }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(orphan.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = orphan.json().await.expect("json");
+    assert_eq!(
+        problem["type"],
+        "https://muster.invalid/problems/import-rejected"
+    );
+    assert_eq!(problem["errors"][0]["kind"], "unknown_parent");
+    let created = client.post(app.url("/api/v1/regions")).bearer_auth(&token).json(&json!({ "code": "3409", "name": "New city", "parent_code": "34", "lat": 31.0, "lon": 117.0 })).send().await.expect("post");
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    let duplicate_user = client
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&token)
+        .json(&json!({ "username": "office", "display_name": "Again", "password": "long enough", "organization_id": 1, "roles": ["viewer"] }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(duplicate_user.status(), StatusCode::CONFLICT);
+    let problem: Value = duplicate_user.json().await.expect("json");
+    assert_eq!(problem["field"], "username");
+
+    let openapi: Value = client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    for path in [
+        "/me",
+        "/regions",
+        "/regions/{code}",
+        "/organizations",
+        "/users",
+        "/audit",
+        "/auth/token",
+    ] {
+        assert!(
+            openapi["paths"][path].is_object(),
+            "openapi documents {path}"
+        );
+    }
+    assert_eq!(
+        client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::OK
+    );
+
+    // Every write so far is in the chain, and the chain is intact.
+    let verdict = app.db.verify_audit_chain(|_, _| {}).await.expect("verify");
+    assert!(
+        matches!(verdict, muster_storage::AuditVerification::Intact { .. }),
+        "{verdict:?}"
+    );
+    app.stop().await;
+}
+
+on_both!(
+    the_first_administrator_comes_from_the_setup_token,
+    spawn_empty,
+    setup_story
+);
+async fn setup_story(mut app: TestApp) {
+    let token = app
+        .running
+        .as_ref()
+        .and_then(|r| r.setup_token.clone())
+        .expect("a setup token at first start");
+    let browser = TestApp::browser();
+    let page = browser
+        .get(app.url(&format!("/setup?token={token}")))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    let csrf = csrf_in(&page);
+    let form = |token: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("token", token.to_owned()),
+            ("office", "National office".to_owned()),
+            ("username", "chief".to_owned()),
+            ("display_name", "Chief".to_owned()),
+            ("password", "a long password".to_owned()),
+        ]
+    };
+    let wrong = browser
+        .post(app.url("/setup"))
+        .form(&form("not-the-token"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let csrf = csrf_in(&wrong.text().await.expect("text"));
+    let mut fields = form(&token);
+    fields[0].1 = csrf;
+    let ok = browser
+        .post(app.url("/setup"))
+        .form(&fields)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let me: Value = reqwest::Client::new()
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({ "username": "chief", "password": "a long password", "name": "t" }))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    assert!(me["token"].as_str().is_some_and(|t| t.starts_with("mst_")));
+    // The token is single-use: a restart does not issue another while a user exists.
+    let running = app.running.take().expect("running");
+    running.shutdown().await.expect("stop");
+    let again = muster_web::App::build(common::config(), app.db.clone())
+        .await
+        .expect("restart");
+    assert!(again.setup_token.is_none());
+    again.shutdown().await.expect("stop");
+}
+
+/// Regions, organizations and users returned by every list and read endpoint for `token`.
+async fn everything_visible(app: &TestApp, token: &str) -> Vec<(String, String)> {
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let client = client.clone();
+        let token = token.to_owned();
+        let url = app.url(&path);
+        async move {
+            let response = client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("get");
+            (
+                response.status(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let mut seen = Vec::new();
+    let (_, regions) = get("/api/v1/regions?limit=1000".into()).await;
+    for region in regions.as_array().into_iter().flatten() {
+        seen.push((
+            "region".into(),
+            region["path"].as_str().unwrap_or("").to_owned(),
+        ));
+        let (status, view) = get(format!(
+            "/api/v1/regions/{}",
+            region["code"].as_str().unwrap_or("")
+        ))
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        for part in ["breadcrumb", "children"] {
+            for r in view[part].as_array().into_iter().flatten() {
+                seen.push(("region".into(), r["path"].as_str().unwrap_or("").to_owned()));
+            }
+        }
+    }
+    let (_, orgs) = get("/api/v1/organizations?limit=1000".into()).await;
+    for org in orgs.as_array().into_iter().flatten() {
+        seen.push((
+            "organization".into(),
+            org["region_path"].as_str().unwrap_or("").to_owned(),
+        ));
+        let (_, one) = get(format!("/api/v1/organizations/{}", org["id"])).await;
+        seen.push((
+            "organization".into(),
+            one["region_path"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+    let (_, users) = get("/api/v1/users?limit=1000".into()).await;
+    for user in users.as_array().into_iter().flatten() {
+        seen.push((
+            "user".into(),
+            user["region_path"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+    let (_, audit) = get("/api/v1/audit?limit=1000".into()).await;
+    for entry in audit.as_array().into_iter().flatten() {
+        seen.push((
+            "audit".into(),
+            entry["region_path"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+    seen
+}
+
+on_both!(
+    scope_holds_for_random_users_on_every_endpoint,
+    spawn_demo,
+    scope_property_story
+);
+async fn scope_property_story(app: TestApp) {
+    let seed = std::env::var("MUSTER_PROPERTY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261123u64);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let admin_token = app.token_for("admin").await;
+    let client = reqwest::Client::new();
+    let regions: Vec<Value> = client
+        .get(app.url("/api/v1/regions?limit=1000"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let roles = [
+        "administrator",
+        "office_staff",
+        "military_liaison",
+        "member_unit_officer",
+        "workstation_staff",
+        "grid_member",
+        "viewer",
+    ];
+    for case in 0..12 {
+        // A random user at a random region with a random role.
+        let region = &regions[rng.random_range(0..regions.len())];
+        let code = region["code"].as_str().expect("code");
+        let path = region["path"].as_str().expect("path").to_owned();
+        let org: Value = client
+            .post(app.url("/api/v1/organizations"))
+            .bearer_auth(&admin_token)
+            .json(&json!({ "name": format!("Case {case}"), "kind": "mobilization_office", "region_code": code }))
+            .send()
+            .await
+            .expect("post")
+            .json()
+            .await
+            .expect("json");
+        let role = roles[rng.random_range(0..roles.len())];
+        let username = format!("case{case}");
+        let created = client
+            .post(app.url("/api/v1/users"))
+            .bearer_auth(&admin_token)
+            .json(&json!({ "username": username, "display_name": username, "password": "muster-demo", "organization_id": org["id"], "roles": [role] }))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let token = app.token_for(&username).await;
+
+        let seen = everything_visible(&app, &token).await;
+        assert!(
+            !seen.is_empty(),
+            "case {case}: a user sees at least their own region"
+        );
+        for (kind, seen_path) in &seen {
+            assert!(
+                seen_path.starts_with(&path),
+                "case {case} ({role} at {path}) saw a {kind} at {seen_path}"
+            );
+        }
+
+        // Writes outside the subtree are refused with 403, whatever the role.
+        let outside = regions
+            .iter()
+            .find(|r| !r["path"].as_str().unwrap_or("").starts_with(&path));
+        if let Some(outside) = outside {
+            let attempt = client
+                .post(app.url("/api/v1/organizations"))
+                .bearer_auth(&token)
+                .json(&json!({ "name": "Intruder", "kind": "member_unit", "region_code": outside["code"] }))
+                .send()
+                .await
+                .expect("post");
+            assert_eq!(
+                attempt.status(),
+                StatusCode::FORBIDDEN,
+                "case {case}: {role} at {path} wrote outside"
+            );
+            let read = client
+                .get(app.url(&format!(
+                    "/api/v1/regions/{}",
+                    outside["code"].as_str().unwrap_or("")
+                )))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(
+                read.status(),
+                StatusCode::NOT_FOUND,
+                "case {case}: a region outside is not there for them"
+            );
+        }
+    }
+    app.stop().await;
+}
