@@ -1,0 +1,26 @@
+//! `muster bench NAME`: benchmarks that generate their own data, time Muster against the
+//! anchor their issue names in the same run, and print a table (or, with `--json`, one JSON
+//! object with the same figures). `--quick` runs at a tenth of the size.
+//!
+//! Each benchmark lives in its own module beside this one and is listed in [`BenchName`].
+
+mod regions;
+
+use clap::ValueEnum;
+
+use crate::cli::BenchArgs;
+use crate::commands::CommandResult;
+
+/// The benchmarks there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchName {
+    /// Import a generated 1,000,000-region CSV into SQLite and PostgreSQL, against the
+    /// sqlite3 shell's bare `.import` of the same file
+    Regions,
+}
+
+pub async fn run(args: &BenchArgs) -> CommandResult {
+    match args.name {
+        BenchName::Regions => regions::run(args.quick, args.json).await,
+    }
+}

@@ -1,0 +1,110 @@
+//! `muster serve`: run the web server until Ctrl-C or SIGTERM, then stop gracefully.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use muster_domain::demo::DemoScale;
+use muster_storage::Database;
+use muster_web::password::HashCost;
+use muster_web::{App, AppConfig};
+
+use super::{CommandResult, demo, open_database};
+use crate::cli::ServeArgs;
+use crate::config::Settings;
+
+pub async fn run(settings: &Settings, args: &ServeArgs) -> CommandResult {
+    let db = open_database(settings).await?;
+    let mut show_demo_sign_in = false;
+    if args.demo {
+        if db.region_count().await? == 0 {
+            let loaded = demo::load(&db, DemoScale::Province, demo::DEFAULT_SEED).await?;
+            println!(
+                "Loaded the demo province: {} regions, {} organizations, {} users.",
+                loaded.regions,
+                loaded.organizations,
+                loaded.users.len()
+            );
+            show_demo_sign_in = true;
+        } else if has_demo_admin(&db).await? {
+            println!("The database already has regions; the demo data was not loaded again.");
+            show_demo_sign_in = true;
+        } else {
+            println!(
+                "The database already has regions but no demo users; the demo data was not loaded."
+            );
+        }
+    }
+    serve(settings, db, show_demo_sign_in).await
+}
+
+/// Whether the demo's administrator exists, so that its password can be promised.
+async fn has_demo_admin(db: &Database) -> anyhow::Result<bool> {
+    Ok(db.sign_in_credentials("admin").await?.is_some())
+}
+
+/// Serves `db` until a shutdown signal, then lets requests in flight finish.
+pub async fn serve(settings: &Settings, db: Database, show_demo_sign_in: bool) -> CommandResult {
+    let config = AppConfig {
+        bind: settings.bind,
+        behind_tls: settings.behind_tls,
+        session_ttl: settings.session_ttl(),
+        hash_cost: HashCost::Production,
+        ..AppConfig::default()
+    };
+    tracing::info!(
+        data_dir = %settings.data_dir.display(),
+        database = %super::describe(&settings.database_url()?),
+        bind = %settings.bind,
+        behind_tls = settings.behind_tls,
+        "starting the server"
+    );
+    let running = App::build(config, db.clone())
+        .await
+        .with_context(|| format!("cannot start the server on {}", settings.bind))?;
+    let url = running.url();
+    println!("Muster is running at {url}");
+    if show_demo_sign_in {
+        println!("{}", demo::sign_in_hint());
+    }
+    if let Some(token) = &running.setup_token {
+        println!(
+            "No user exists yet. Create the first administrator at {url}/setup?token={token} (the link works once)."
+        );
+    }
+    println!("Press Ctrl-C to stop.");
+    tracing::info!(%url, "serving");
+
+    shutdown_signal().await;
+    println!("Stopping: finishing the requests in flight…");
+    let stopped = running.shutdown().await;
+    db.close().await;
+    stopped.context("the server stopped with an error")?;
+    println!("Muster stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C anywhere; SIGTERM too on Unix, which is how service managers stop a process.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // Without a handler there is no Ctrl-C to wait for; SIGTERM still works.
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

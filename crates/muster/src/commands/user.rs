@@ -1,0 +1,86 @@
+//! `muster user add`: create a user from the command line.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use muster_storage::NewUser;
+use muster_web::password::{HashCost, check_password_rules, hash_password_blocking};
+
+use super::{CommandResult, command_line_actor, open_database};
+use crate::cli::{UserAddArgs, UserCommand};
+use crate::config::Settings;
+
+pub async fn run(settings: &Settings, command: &UserCommand) -> CommandResult {
+    match command {
+        UserCommand::Add(args) => add(settings, args).await,
+    }
+}
+
+async fn add(settings: &Settings, args: &UserAddArgs) -> CommandResult {
+    let password = if args.password_stdin {
+        tokio::task::spawn_blocking(read_password_line)
+            .await
+            .context("reading standard input stopped unexpectedly")??
+    } else {
+        let username = args.username.clone();
+        tokio::task::spawn_blocking(move || prompt_password(&username))
+            .await
+            .context("the password prompt stopped unexpectedly")??
+    };
+    check_password_rules(&password).context("the password was refused")?;
+    let password_hash = hash_password_blocking(password, HashCost::Production)
+        .await
+        .context("cannot hash the password")?;
+
+    let db = open_database(settings).await?;
+    let created = db
+        .create_user(
+            &command_line_actor(),
+            NewUser {
+                username: args.username.clone(),
+                display_name: args.display_name.clone(),
+                password_hash,
+                organization_id: args.organization_id,
+                roles: args.roles.clone(),
+            },
+        )
+        .await;
+    db.close().await;
+    let user = created.with_context(|| format!("cannot add the user {}", args.username))?;
+    eprintln!(
+        "Added {} ({}) to {} with the role(s) {}.",
+        user.username, user.display_name, user.organization_name, user.roles
+    );
+    println!("{}", user.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The first line of standard input, without its line ending.
+fn read_password_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        bail!("--password-stdin was given but standard input held no password");
+    }
+    Ok(password)
+}
+
+/// Asks twice on the terminal without echoing.
+fn prompt_password(username: &str) -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        bail!("there is no terminal to ask for the password on; pass it with --password-stdin");
+    }
+    let password = rpassword::prompt_password(format!("Password for {username}: "))
+        .context("cannot read the password from the terminal")?;
+    let again = rpassword::prompt_password("Same password again: ")
+        .context("cannot read the password from the terminal")?;
+    if password != again {
+        bail!("the two passwords differ; nothing was changed");
+    }
+    Ok(password)
+}
