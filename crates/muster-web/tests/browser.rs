@@ -1,0 +1,225 @@
+//! The UI in a real headless Chromium: sign in, drill down three levels, switch language.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs them). The
+//! harness starts chromedriver on a free port and stops it at the end.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+
+/// chromedriver, killed when dropped (also when the test panics).
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_driver() -> Driver {
+    let chromedriver =
+        std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(&chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {chromedriver} ({e}); run scripts/test, which installs chromium and chromium-driver"));
+    Driver { child, port }
+}
+
+async fn connect(driver: &Driver) -> fantoccini::Client {
+    let mut capabilities = serde_json::Map::new();
+    let user_data = tempfile::tempdir().expect("profile dir").keep();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1200,900", format!("--user-data-dir={}", user_data.display())]
+        }),
+    );
+    // chromedriver needs a moment to listen; retry the connection for a bounded time.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match ClientBuilder::rustls()
+            .expect("tls")
+            .capabilities(capabilities.clone())
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await
+        {
+            Ok(client) => return client,
+            Err(e) if Instant::now() > deadline => {
+                panic!("chromedriver did not accept a session: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn screenshot(client: &fantoccini::Client, name: &str) {
+    if let Ok(dir) = std::env::var("MUSTER_SCREENSHOT_DIR") {
+        let png = client.screenshot().await.expect("screenshot");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(format!("{dir}/{name}.png"), png).expect("write screenshot");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_drill_down_three_levels_and_switch_language() {
+    let app = common::spawn_demo(common::Backend::Sqlite)
+        .await
+        .expect("app");
+    let driver = start_driver();
+    let client = connect(&driver).await;
+
+    client
+        .goto(&app.url("/signin?lang=zh-CN"))
+        .await
+        .expect("open sign-in");
+    assert_eq!(
+        client
+            .find(Locator::Css("h1"))
+            .await
+            .expect("h1")
+            .text()
+            .await
+            .expect("text"),
+        "登录"
+    );
+    client
+        .find(Locator::Id("username"))
+        .await
+        .expect("username")
+        .send_keys("admin")
+        .await
+        .expect("type");
+    client
+        .find(Locator::Id("password"))
+        .await
+        .expect("password")
+        .send_keys("muster-demo")
+        .await
+        .expect("type");
+    client
+        .find(Locator::Id("sign-in"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+
+    // The admin's scope is the province: the top page lists it; drill down three levels.
+    client
+        .wait()
+        .for_element(Locator::Id("region-heading"))
+        .await
+        .expect("regions page");
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        let link = client
+            .find(Locator::Css("a.child"))
+            .await
+            .expect("a child region");
+        names.push(link.text().await.expect("text"));
+        let href = link
+            .attr("href")
+            .await
+            .expect("href")
+            .expect("a link has an href");
+        link.click().await.expect("click");
+        let target = url::Url::parse(&app.url(&href)).expect("url");
+        client
+            .wait()
+            .for_url(&target)
+            .await
+            .expect("the child's page");
+        let heading = client
+            .find(Locator::Id("region-heading"))
+            .await
+            .expect("heading")
+            .text()
+            .await
+            .expect("text");
+        assert_eq!(&heading, names.last().expect("name"));
+    }
+    let crumbs = client
+        .find_all(Locator::Css(".breadcrumb li"))
+        .await
+        .expect("breadcrumb");
+    let mut crumb_texts = Vec::new();
+    for crumb in &crumbs {
+        crumb_texts.push(crumb.text().await.expect("text"));
+    }
+    assert_eq!(
+        crumb_texts.len(),
+        4,
+        "all regions › province › city › county: {crumb_texts:?}"
+    );
+    assert_eq!(&crumb_texts[1..], &names[..]);
+    let url = client.current_url().await.expect("url");
+    assert!(url.path().starts_with("/regions/34"), "{url}");
+    assert_eq!(
+        url.path().trim_start_matches("/regions/").len(),
+        6,
+        "a county code: {url}"
+    );
+    screenshot(&client, "county-zh").await;
+
+    // Switch to English: the same page, now in English, and it stays so.
+    let h2 = client
+        .find(Locator::Css("h2"))
+        .await
+        .expect("h2")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(h2, "下级区划");
+    client
+        .find(Locator::Id("switch-language"))
+        .await
+        .expect("switch")
+        .click()
+        .await
+        .expect("click");
+    // The page reloads in English; wait for that, then check the rest of it.
+    client
+        .wait()
+        .for_element(Locator::XPath("//h2[text()='Below this region']"))
+        .await
+        .expect("English page");
+    let nav = client
+        .find(Locator::Css("nav.main"))
+        .await
+        .expect("nav")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        nav.contains("Regions") && nav.contains("Audit log"),
+        "{nav}"
+    );
+    assert_eq!(
+        client.current_url().await.expect("url"),
+        url,
+        "the switch returns to the same page"
+    );
+    screenshot(&client, "county-en").await;
+
+    client.close().await.expect("close browser");
+    drop(driver);
+    app.stop().await;
+}
