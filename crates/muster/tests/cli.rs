@@ -1,0 +1,438 @@
+//! The built `muster` binary, run as an operator would run it, against a fresh data
+//! directory per test.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+const VALID_REGIONS: &str = "code,name,parent_code,level,lat,lon\n\
+    34,演示省,,1,31.86,117.28\n\
+    3401,合肥市,34,2,31.82,117.23\n\
+    340102,瑶海区,3401,3,31.86,117.31\n\
+    340102001,明光路街道,340102,4,,\n";
+
+/// Line 3 has a letter in its code; line 4 a latitude beyond the pole.
+const BAD_REGIONS: &str = "code,name,parent_code,level,lat,lon\n\
+    34,演示省,,1,31.86,117.28\n\
+    34X1,合肥市,34,2,31.82,117.23\n\
+    340102,瑶海区,3401,3,91.5,117.31\n";
+
+/// A scratch directory and the binary pointed at it.
+struct Operator {
+    dir: tempfile::TempDir,
+}
+
+impl Operator {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.path("data")
+    }
+
+    /// `muster --data-dir DIR ARGS…`, with no `MUSTER_…` settings leaking in from the
+    /// environment the tests run in.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_muster"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("MUSTER_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .env("RUST_LOG", "warn")
+            .current_dir(self.dir.path())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("the muster binary runs")
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.path(name);
+        std::fs::write(&path, text).expect("write a test file");
+        path.display().to_string()
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+#[test]
+fn a_valid_region_file_imports_and_leaves_an_intact_audit_chain() {
+    let operator = Operator::new();
+    let file = operator.write("regions.csv", VALID_REGIONS);
+
+    let imported = operator.run(&["import", "regions", &file]);
+    assert_exit(&imported, 0);
+    assert!(
+        stdout(&imported).contains("Imported 4 regions"),
+        "{}",
+        stdout(&imported)
+    );
+
+    let verified = operator.run(&["audit", "verify"]);
+    assert_exit(&verified, 0);
+    assert_eq!(stdout(&verified).trim(), "audit chain intact: 1 entries");
+}
+
+#[test]
+fn a_bad_region_file_names_every_problem_exits_2_and_stores_nothing() {
+    let operator = Operator::new();
+    let bad = operator.write("bad.csv", BAD_REGIONS);
+
+    let refused = operator.run(&["import", "regions", &bad]);
+    assert_exit(&refused, 2);
+    let problems = stderr(&refused);
+    assert!(problems.contains("nothing was imported"), "{problems}");
+    assert!(
+        problems.contains("line 3, column 1 (code)"),
+        "the bad code is named by line and column:\n{problems}"
+    );
+    assert!(
+        problems.contains("line 4, column 5 (lat)"),
+        "every problem is named, not just the first:\n{problems}"
+    );
+
+    // Had any row of the bad file been stored, 34 would now be a duplicate.
+    let valid = operator.write("regions.csv", VALID_REGIONS);
+    let imported = operator.run(&["import", "regions", &valid]);
+    assert_exit(&imported, 0);
+    let verified = operator.run(&["audit", "verify"]);
+    assert_exit(&verified, 0);
+    assert_eq!(stdout(&verified).trim(), "audit chain intact: 1 entries");
+}
+
+#[test]
+fn importing_the_same_file_twice_is_refused_the_second_time() {
+    let operator = Operator::new();
+    let file = operator.write("regions.csv", VALID_REGIONS);
+    assert_exit(&operator.run(&["import", "regions", &file]), 0);
+    let again = operator.run(&["import", "regions", &file]);
+    assert_exit(&again, 2);
+    assert!(
+        stderr(&again).contains("region 34 already exists"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn a_missing_file_is_an_error_not_a_refusal() {
+    let operator = Operator::new();
+    let missing = operator.path("missing.csv").display().to_string();
+    let output = operator.run(&["import", "regions", &missing]);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("cannot read"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn the_demo_loads_once_prints_its_users_and_can_be_backed_up() {
+    let operator = Operator::new();
+    let demo = operator.run(&["demo", "--scale", "tiny", "--seed", "7"]);
+    assert_exit(&demo, 0);
+    let table = stdout(&demo);
+    for username in [
+        "admin",
+        "office",
+        "liaison",
+        "member",
+        "workstation",
+        "grid",
+        "viewer",
+    ] {
+        assert!(table.contains(username), "{table}");
+    }
+    assert!(table.contains("muster-demo"), "{table}");
+
+    let again = operator.run(&["demo", "--scale", "tiny"]);
+    assert_exit(&again, 1);
+    assert!(stderr(&again).contains("already has"), "{}", stderr(&again));
+
+    let backup = operator.path("backup.db");
+    let backup_text = backup.display().to_string();
+    let backed_up = operator.run(&["backup", &backup_text]);
+    assert_exit(&backed_up, 0);
+    assert!(std::fs::metadata(&backup).expect("backup written").len() > 0);
+
+    // The copy is a complete database: the audit chain in it verifies.
+    let in_copy = operator.run(&[
+        "--database-url",
+        &format!("sqlite://{backup_text}"),
+        "audit",
+        "verify",
+    ]);
+    assert_exit(&in_copy, 0);
+    assert!(
+        stdout(&in_copy).starts_with("audit chain intact"),
+        "{}",
+        stdout(&in_copy)
+    );
+
+    // A backup never overwrites.
+    assert_exit(&operator.run(&["backup", &backup_text]), 1);
+}
+
+#[test]
+fn a_user_is_added_with_a_password_from_standard_input() {
+    let operator = Operator::new();
+    assert_exit(&operator.run(&["demo", "--scale", "tiny"]), 0);
+    let add = |username: &str, password: &str| {
+        let mut child = operator
+            .command(&[
+                "user",
+                "add",
+                "--username",
+                username,
+                "--display-name",
+                "Test User",
+                "--organization-id",
+                "1",
+                "--roles",
+                "office_staff,viewer",
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the muster binary runs");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            writeln!(stdin, "{password}").expect("write the password");
+        }
+        child.wait_with_output().expect("muster finishes")
+    };
+
+    let added = add("tester", "a long enough password");
+    assert_exit(&added, 0);
+    let id: i64 = stdout(&added).trim().parse().expect("the new user's id");
+    assert!(id > 0);
+
+    let short = add("tester2", "short");
+    assert_exit(&short, 1);
+    assert!(
+        stderr(&short).contains("at least 8 characters"),
+        "{}",
+        stderr(&short)
+    );
+
+    let taken = add("tester", "another long password");
+    assert_exit(&taken, 1);
+    assert!(stderr(&taken).contains("taken"), "{}", stderr(&taken));
+}
+
+#[test]
+fn without_a_terminal_or_password_stdin_user_add_explains_itself() {
+    let operator = Operator::new();
+    let output = operator.run(&[
+        "user",
+        "add",
+        "--username",
+        "x1",
+        "--display-name",
+        "X",
+        "--organization-id",
+        "1",
+        "--roles",
+        "viewer",
+    ]);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("--password-stdin"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn commands_that_only_read_refuse_a_database_that_does_not_exist() {
+    let operator = Operator::new();
+    let output = operator.run(&["audit", "verify"]);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("there is no database"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!operator.data_dir().join("muster.db").exists());
+}
+
+#[test]
+fn a_config_file_sets_the_data_dir_and_the_flag_beats_it() {
+    let operator = Operator::new();
+    let from_file = operator.path("from-file");
+    let config = operator.write(
+        "muster.toml",
+        &format!("data_dir = {:?}\n", from_file.display().to_string()),
+    );
+    // Operator::command passes --data-dir, so run the binary bare for the file alone.
+    let output = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .env("RUST_LOG", "warn")
+        .env_remove("MUSTER_DATA_DIR")
+        .env_remove("MUSTER_DATABASE_URL")
+        .env("MUSTER_CONFIG", &config)
+        .current_dir(operator.dir.path())
+        .arg("migrate")
+        .output()
+        .expect("the muster binary runs");
+    assert_exit(&output, 0);
+    assert!(from_file.join("muster.db").exists());
+
+    let flagged = operator.run(&["--config", &config, "migrate"]);
+    assert_exit(&flagged, 0);
+    assert!(operator.data_dir().join("muster.db").exists());
+}
+
+#[test]
+fn every_subcommand_has_help_that_mentions_each_of_its_flags() {
+    let operator = Operator::new();
+    let global = [
+        "--config",
+        "--database-url",
+        "--data-dir",
+        "--bind",
+        "--behind-tls",
+        "--session-hours",
+    ];
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &[],
+            &[
+                "serve", "migrate", "demo", "import", "user", "audit", "backup", "bench",
+            ],
+        ),
+        (&["serve"], &["--demo"]),
+        (&["migrate"], &[]),
+        (
+            &["demo"],
+            &["--seed", "--scale", "--serve", "province", "nation"],
+        ),
+        (&["import"], &["regions"]),
+        (&["import", "regions"], &["FILE.csv", "line and column"]),
+        (
+            &["user", "add"],
+            &[
+                "--username",
+                "--display-name",
+                "--organization-id",
+                "--roles",
+                "--password-stdin",
+            ],
+        ),
+        (&["audit", "verify"], &[]),
+        (&["backup"], &["FILE", "pg_dump"]),
+        (&["bench"], &["regions", "--quick", "--json"]),
+    ];
+    for (subcommand, mentions) in cases {
+        let mut args = subcommand.to_vec();
+        args.push("--help");
+        let output = operator.run(&args);
+        assert_exit(&output, 0);
+        let help = stdout(&output);
+        for flag in global.iter().chain(mentions.iter()) {
+            assert!(
+                help.contains(flag),
+                "`muster {}` does not mention {flag}:\n{help}",
+                args.join(" ")
+            );
+        }
+    }
+    // The test-only scale stays out of the help.
+    let demo_help = stdout(&operator.run(&["demo", "--help"]));
+    assert!(!demo_help.contains("tiny"), "{demo_help}");
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_prints_its_address_and_the_setup_link_and_stops_on_ctrl_c() {
+    use std::io::BufRead;
+
+    let operator = Operator::new();
+    let mut child = operator
+        .command(&["serve", "--bind", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the muster binary runs");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut seen = Vec::new();
+    // Reading blocks until the server prints; if it dies instead, the lines end.
+    for line in lines.by_ref() {
+        let line = line.expect("a line of output");
+        let done = line.starts_with("Press Ctrl-C");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let running = seen
+        .iter()
+        .find_map(|l| l.strip_prefix("Muster is running at http://"))
+        .unwrap_or_else(|| panic!("no address printed: {seen:?}"));
+    let port: u16 = running
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    assert_ne!(port, 0, "the bound port is printed, not the requested 0");
+    assert!(
+        seen.iter().any(|l| l.contains("/setup?token=")),
+        "an empty database gets a setup link: {seen:?}"
+    );
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    let status = child.wait().expect("muster exits");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        status.success(),
+        "exit {status:?}, output after Ctrl-C: {rest:?}"
+    );
+    assert!(rest.iter().any(|l| l == "Muster stopped."), "{rest:?}");
+}
+
+#[test]
+fn an_unknown_bench_is_refused_with_the_list_of_benches() {
+    let operator = Operator::new();
+    let output = operator.run(&["bench", "nonsense"]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("regions"), "{}", stderr(&output));
+}
