@@ -11,8 +11,11 @@ fn plan_with(
     plan_region_import(parse_region_csv(csv.as_bytes())?, existing)
 }
 
-/// The (line, column position, kind) of every problem, for compact expectations.
-fn problems(csv: &str) -> Vec<(u64, Option<usize>, ProblemKind)> {
+/// A problem as (line, column position, kind), for compact expectations.
+type Found = (u64, Option<usize>, ProblemKind);
+
+/// Every problem in a file, for compact expectations.
+fn problems(csv: &str) -> Vec<Found> {
     match plan(csv) {
         Ok(plan) => panic!(
             "expected problems, got a plan of {} regions",
@@ -76,7 +79,7 @@ fn rows_in_any_order_are_placed_with_paths_levels_and_counts() {
 
 #[test]
 fn each_kind_of_bad_row_is_named_by_line_and_column() {
-    let cases: &[(&str, &str, Vec<(u64, Option<usize>, ProblemKind)>)] = &[
+    let cases: &[(&str, &str, Vec<Found>)] = &[
         (
             "unknown parent",
             "code,name,parent_code\n34,A,\n3402,B,35\n",
