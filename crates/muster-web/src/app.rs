@@ -25,7 +25,8 @@ pub struct AppConfig {
     /// How long a sign-in lasts.
     pub session_ttl: Duration,
     pub hash_cost: HashCost,
-    /// Failed sign-ins allowed per account and per address before a pause.
+    /// Sign-in attempts (password checks) allowed per account per minute; an address gets
+    /// four times as many, for offices behind one NAT.
     pub sign_in_attempts_per_minute: u32,
 }
 

@@ -79,6 +79,12 @@ impl SignInLimiter {
 
     /// Whether another attempt is allowed now; counts the attempt.
     pub(crate) fn attempt(&self, username: &str, address: IpAddr) -> bool {
+        // Keys whose limits have fully recovered carry no information: drop them now and
+        // then, so that guessing many usernames cannot grow memory without bound.
+        if self.per_account.len() + self.per_address.len() > 50_000 {
+            self.per_account.retain_recent();
+            self.per_address.retain_recent();
+        }
         let account_ok = self.per_account.check_key(&username.to_lowercase()).is_ok();
         let address_ok = self.per_address.check_key(&address).is_ok();
         account_ok && address_ok
