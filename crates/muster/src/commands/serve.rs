@@ -8,7 +8,7 @@ use muster_storage::Database;
 use muster_web::password::HashCost;
 use muster_web::{App, AppConfig};
 
-use super::{CommandResult, demo, open_database};
+use super::{CommandResult, demo, group_digits, open_database};
 use crate::cli::ServeArgs;
 use crate::config::Settings;
 
@@ -20,8 +20,8 @@ pub async fn run(settings: &Settings, args: &ServeArgs) -> CommandResult {
             let loaded = demo::load(&db, DemoScale::Province, demo::DEFAULT_SEED).await?;
             println!(
                 "Loaded the demo province: {} regions, {} organizations, {} users.",
-                loaded.regions,
-                loaded.organizations,
+                group_digits(loaded.regions as u64),
+                group_digits(loaded.organizations as u64),
                 loaded.users.len()
             );
             show_demo_sign_in = true;
