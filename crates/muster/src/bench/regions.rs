@@ -11,10 +11,14 @@
 //! entry — into a freshly migrated database; migrating is not timed, as the anchor's table
 //! is created before its clock starts too. To show where the time goes, the validation is
 //! then timed once more on its own, and storing is the rest of `import_regions`.
+//!
+//! A one-second measurement on a shared two-core machine swings by a third from run to
+//! run, so every figure is the median of [`RUNS`] runs, each into a fresh database; the
+//! JSON keeps every run's seconds.
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,6 +36,8 @@ use crate::progress::Progress;
 use crate::table::Table;
 
 const FULL_ROWS: usize = 1_000_000;
+/// Runs per measurement; the median is reported.
+const RUNS: usize = 3;
 const SEED: u64 = 2026;
 const MAX_RATIO: f64 = 3.0;
 /// Seconds allowed for a million rows; scaled to the size actually run.
@@ -46,6 +52,7 @@ struct Report {
     quick: bool,
     rows: usize,
     seed: u64,
+    runs: usize,
     csv_bytes: u64,
     target: Target,
     anchor: Measurement,
@@ -70,8 +77,11 @@ struct Measurement {
 enum Outcome {
     Measured {
         rows: usize,
+        /// The median run.
         seconds: f64,
         rows_per_second: f64,
+        /// Every run's seconds, in the order they ran.
+        samples: Vec<f64>,
         /// Seconds divided by the anchor's; absent when the anchor was skipped.
         #[serde(skip_serializing_if = "Option::is_none")]
         ratio: Option<f64>,
@@ -127,8 +137,14 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
     progress.phase("timing the sqlite3 shell's .import (the anchor)");
     let anchor = {
         let (dir, csv) = (dir.path().to_path_buf(), csv.clone());
-        match tokio::task::spawn_blocking(move || time_sqlite3_import(&dir, &csv, rows)).await {
-            Ok(Ok(outcome)) => outcome,
+        let timed = tokio::task::spawn_blocking(move || {
+            (0..RUNS)
+                .map(|run| time_sqlite3_import(&dir, &csv, rows, run))
+                .collect::<anyhow::Result<Vec<Duration>>>()
+        })
+        .await;
+        match timed {
+            Ok(Ok(samples)) => anchor_outcome(rows, &samples),
             Ok(Err(e)) => Outcome::Skipped {
                 reason: format!("{e:#}"),
             },
@@ -143,21 +159,51 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
     };
 
     progress.phase("timing the validation on its own, for the phase split");
-    let validate_seconds = time_validation(&csv).await?;
+    let mut validate_samples = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        validate_samples.push(time_validation(&csv).await?);
+    }
+    let validate_seconds = median(&validate_samples);
 
-    progress.phase("importing into SQLite");
-    let sqlite_db = dir.path().join("muster.db");
-    let sqlite = match time_muster_import(&DatabaseUrl::Sqlite(sqlite_db), &csv, &progress).await {
-        Ok(measured) => measured.into_outcome(anchor_seconds, validate_seconds, &target),
-        Err(e) => Outcome::Skipped {
-            reason: format!("failed: {e:#}"),
-        },
+    let mut sqlite_runs = Vec::with_capacity(RUNS);
+    let mut sqlite_failure = None;
+    for run in 0..RUNS {
+        progress.phase(format!("importing into SQLite (run {} of {RUNS})", run + 1));
+        let database = dir.path().join(format!("muster-{run}.db"));
+        let measured =
+            time_muster_import(&DatabaseUrl::Sqlite(database.clone()), &csv, &progress).await;
+        remove_sqlite_files(&database);
+        match measured {
+            Ok(measured) => sqlite_runs.push(measured),
+            Err(e) => {
+                sqlite_failure = Some(format!("failed: {e:#}"));
+                break;
+            }
+        }
+    }
+    let sqlite = match sqlite_failure {
+        Some(reason) => Outcome::Skipped { reason },
+        None => muster_outcome(sqlite_runs, anchor_seconds, validate_seconds, &target),
     };
 
-    progress.phase("importing into PostgreSQL");
-    let postgres = match time_postgres_import(&csv, &progress).await {
-        Ok(measured) => measured.into_outcome(anchor_seconds, validate_seconds, &target),
-        Err(reason) => Outcome::Skipped { reason },
+    let mut postgres_runs = Vec::with_capacity(RUNS);
+    let mut postgres_failure = None;
+    for run in 0..RUNS {
+        progress.phase(format!(
+            "importing into PostgreSQL (run {} of {RUNS})",
+            run + 1
+        ));
+        match time_postgres_import(&csv, &progress).await {
+            Ok(measured) => postgres_runs.push(measured),
+            Err(reason) => {
+                postgres_failure = Some(reason);
+                break;
+            }
+        }
+    }
+    let postgres = match postgres_failure {
+        Some(reason) => Outcome::Skipped { reason },
+        None => muster_outcome(postgres_runs, anchor_seconds, validate_seconds, &target),
     };
     progress.finish();
 
@@ -166,6 +212,7 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
         quick,
         rows,
         seed: SEED,
+        runs: RUNS,
         csv_bytes,
         target,
         anchor: Measurement {
@@ -226,8 +273,13 @@ fn write_csv_field(out: &mut impl Write, text: &str) -> std::io::Result<()> {
 
 /// The anchor: the sqlite3 shell loading the same file into a plain table with no keys,
 /// created before the clock starts. The clock runs around the whole shell process.
-fn time_sqlite3_import(dir: &Path, csv: &Path, rows: usize) -> anyhow::Result<Outcome> {
-    let database = dir.join("anchor.db");
+fn time_sqlite3_import(
+    dir: &Path,
+    csv: &Path,
+    rows: usize,
+    run: usize,
+) -> anyhow::Result<Duration> {
+    let database = dir.join(format!("anchor-{run}.db"));
     let create = run_sqlite3(
         &database,
         "CREATE TABLE raw_regions (code, name, parent_code, level, lat, lon);\n",
@@ -264,17 +316,48 @@ fn time_sqlite3_import(dir: &Path, csv: &Path, rows: usize) -> anyhow::Result<Ou
         .trim()
         .parse()
         .context("sqlite3 did not report a row count")?;
+    remove_sqlite_files(&database);
     if imported != rows {
         bail!("sqlite3's .import loaded {imported} rows, not {rows}");
     }
-    Ok(Outcome::Measured {
+    Ok(elapsed)
+}
+
+fn anchor_outcome(rows: usize, samples: &[Duration]) -> Outcome {
+    let samples: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
+    let seconds = median(&samples);
+    Outcome::Measured {
         rows,
-        seconds: elapsed.as_secs_f64(),
-        rows_per_second: rows_per_second(rows, elapsed),
+        seconds,
+        rows_per_second: if seconds > 0.0 {
+            rows as f64 / seconds
+        } else {
+            0.0
+        },
+        samples,
         ratio: Some(1.0),
         target_met: None,
         phases: None,
-    })
+    }
+}
+
+/// The median of a few samples (the lower middle one for an even count).
+fn median(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted
+        .get(sorted.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// A benchmark database and its WAL files, which together take hundreds of megabytes.
+fn remove_sqlite_files(database: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(name));
+    }
 }
 
 fn run_sqlite3(database: &Path, script: &str) -> std::io::Result<std::process::Output> {
@@ -320,28 +403,41 @@ struct MusterRun {
 }
 
 impl MusterRun {
-    fn into_outcome(
-        self,
-        anchor_seconds: Option<f64>,
-        validate_seconds: f64,
-        target: &Target,
-    ) -> Outcome {
-        let total = self.read + self.parse + self.validate_and_store;
-        let seconds = total.as_secs_f64();
-        let ratio = anchor_seconds.filter(|a| *a > 0.0).map(|a| seconds / a);
-        Outcome::Measured {
-            rows: self.rows,
-            seconds,
-            rows_per_second: rows_per_second(self.rows, total),
-            ratio,
-            target_met: ratio.map(|r| r <= target.max_ratio && seconds < target.max_seconds),
-            phases: Some(Phases {
-                read: self.read.as_secs_f64(),
-                parse: self.parse.as_secs_f64(),
-                validate: validate_seconds,
-                store: (self.validate_and_store.as_secs_f64() - validate_seconds).max(0.0),
-            }),
-        }
+    fn total(&self) -> Duration {
+        self.read + self.parse + self.validate_and_store
+    }
+}
+
+/// The median run's figures (and phases), with every run's seconds kept as samples.
+fn muster_outcome(
+    mut runs: Vec<MusterRun>,
+    anchor_seconds: Option<f64>,
+    validate_seconds: f64,
+    target: &Target,
+) -> Outcome {
+    let samples: Vec<f64> = runs.iter().map(|r| r.total().as_secs_f64()).collect();
+    runs.sort_by_key(MusterRun::total);
+    let Some(middle) = runs.get(runs.len().saturating_sub(1) / 2) else {
+        return Outcome::Skipped {
+            reason: "no run finished".to_owned(),
+        };
+    };
+    let total = middle.total();
+    let seconds = total.as_secs_f64();
+    let ratio = anchor_seconds.filter(|a| *a > 0.0).map(|a| seconds / a);
+    Outcome::Measured {
+        rows: middle.rows,
+        seconds,
+        rows_per_second: rows_per_second(middle.rows, total),
+        samples,
+        ratio,
+        target_met: ratio.map(|r| r <= target.max_ratio && seconds < target.max_seconds),
+        phases: Some(Phases {
+            read: middle.read.as_secs_f64(),
+            parse: middle.parse.as_secs_f64(),
+            validate: validate_seconds,
+            store: (middle.validate_and_store.as_secs_f64() - validate_seconds).max(0.0),
+        }),
     }
 }
 
@@ -450,12 +546,13 @@ fn redact_password(url: &str) -> String {
 
 fn render(report: &Report) -> String {
     let mut out = format!(
-        "muster bench regions{}: {} generated regions ({} MB CSV, seed {})\n\
+        "muster bench regions{}: {} generated regions ({} MB CSV, seed {}), median of {} runs\n\
          target: the whole validated import within {}× of sqlite3's bare .import and under {} s\n\n",
         if report.quick { " --quick" } else { "" },
         group_digits(report.rows as u64),
         report.csv_bytes / 1_000_000,
         report.seed,
+        report.runs,
         report.target.max_ratio,
         report.target.max_seconds,
     );
@@ -480,6 +577,7 @@ fn render(report: &Report) -> String {
                 ratio,
                 target_met,
                 phases,
+                ..
             } => {
                 let mut cells = vec![
                     measurement.name.to_owned(),
@@ -562,6 +660,37 @@ mod tests {
     }
 
     #[test]
+    fn the_median_run_is_reported_and_every_run_kept() {
+        let run = |millis: u64| MusterRun {
+            rows: 10,
+            read: Duration::from_millis(100),
+            parse: Duration::from_millis(100),
+            validate_and_store: Duration::from_millis(millis),
+        };
+        let target = Target {
+            max_ratio: 3.0,
+            max_seconds: 1.0,
+        };
+        let Outcome::Measured {
+            seconds,
+            samples,
+            ratio,
+            target_met,
+            phases,
+            ..
+        } = muster_outcome(vec![run(900), run(300), run(500)], Some(0.35), 0.1, &target)
+        else {
+            panic!("measured");
+        };
+        assert!((seconds - 0.7).abs() < 1e-9, "{seconds}");
+        assert_eq!(samples.len(), 3);
+        assert!((ratio.expect("ratio") - 2.0).abs() < 1e-9);
+        assert_eq!(target_met, Some(true));
+        let phases = phases.expect("phases");
+        assert!((phases.store - 0.4).abs() < 1e-9);
+    }
+
+    #[test]
     fn a_skipped_anchor_leaves_the_ratio_out() {
         let run = MusterRun {
             rows: 10,
@@ -574,16 +703,18 @@ mod tests {
             max_seconds: 1.0,
         };
         let Outcome::Measured {
-            ratio,
-            target_met,
-            phases,
-            ..
-        } = run.into_outcome(None, 0.1, &target)
+            ratio, target_met, ..
+        } = muster_outcome(vec![run], None, 0.1, &target)
         else {
             panic!("measured");
         };
         assert_eq!((ratio, target_met), (None, None));
-        let phases = phases.expect("phases");
-        assert!((phases.store - 0.2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_median_of_an_odd_count_is_the_middle() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0]), 1.0);
+        assert_eq!(median(&[]), 0.0);
     }
 }
