@@ -67,6 +67,9 @@ struct Target {
 
 #[derive(Debug, Serialize)]
 struct Measurement {
+    /// A stable key for scripts: `sqlite3_import`, `sqlite` or `postgres`.
+    backend: &'static str,
+    /// The row's label in the table.
     name: &'static str,
     #[serde(flatten)]
     outcome: Outcome,
@@ -216,15 +219,18 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
         csv_bytes,
         target,
         anchor: Measurement {
+            backend: "sqlite3_import",
             name: "sqlite3 .import",
             outcome: anchor,
         },
         backends: vec![
             Measurement {
+                backend: "sqlite",
                 name: "muster → SQLite",
                 outcome: sqlite,
             },
             Measurement {
+                backend: "postgres",
                 name: "muster → PostgreSQL",
                 outcome: postgres,
             },
