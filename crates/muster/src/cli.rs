@@ -28,6 +28,7 @@ pub struct Cli {
 
 /// Flags that every subcommand accepts; they override the file and the environment.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Settings (any subcommand; override MUSTER_* and the file)")]
 pub struct GlobalArgs {
     /// TOML configuration file with any of the keys database_url, data_dir, bind,
     /// behind_tls, session_hours [env: MUSTER_CONFIG]
@@ -123,6 +124,12 @@ pub enum Command {
 
     /// Run a benchmark on data it generates itself, and compare with the anchor the issue
     /// names.
+    ///
+    /// Prints a table with each figure's ratio to the anchor measured in the same run (each
+    /// the median of three runs), or one JSON object with --json. PostgreSQL figures use a
+    /// fresh database, dropped afterwards, on the server at MUSTER_BENCH_POSTGRES_URL
+    /// (default postgres://postgres@127.0.0.1:5432/postgres) and are skipped if it cannot be
+    /// reached. Build with --release for figures that mean anything.
     Bench(BenchArgs),
 }
 
