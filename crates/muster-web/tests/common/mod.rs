@@ -35,31 +35,24 @@ pub fn config() -> AppConfig {
 
 /// A server over an empty database, or None when PostgreSQL is wanted but not available.
 pub async fn spawn_empty(backend: Backend) -> Option<TestApp> {
-    let test_db = match backend {
-        Backend::Sqlite => TestDatabase::sqlite().await,
-        Backend::Postgres => TestDatabase::postgres().await?,
-    };
-    let db = test_db.db.clone();
-    let running = App::build(config(), db.clone())
-        .await
-        .expect("server starts");
-    Some(TestApp {
-        base: running.url(),
-        running: Some(running),
-        db,
-        _test_db: test_db,
-    })
+    spawn(backend, false).await
 }
 
 /// A server with the tiny demo loaded; users are created before the server starts, so no
 /// setup token is issued.
 pub async fn spawn_demo(backend: Backend) -> Option<TestApp> {
+    spawn(backend, true).await
+}
+
+async fn spawn(backend: Backend, with_demo: bool) -> Option<TestApp> {
     let test_db = match backend {
         Backend::Sqlite => TestDatabase::sqlite().await,
         Backend::Postgres => TestDatabase::postgres().await?,
     };
     let db = test_db.db.clone();
-    seed_demo(&db).await;
+    if with_demo {
+        seed_demo(&db).await;
+    }
     let running = App::build(config(), db.clone())
         .await
         .expect("server starts");
