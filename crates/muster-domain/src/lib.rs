@@ -11,6 +11,7 @@ pub mod organization;
 pub mod region;
 pub mod region_import;
 pub mod scope;
+pub mod sheet;
 pub mod text;
 pub mod time;
 
