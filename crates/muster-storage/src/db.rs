@@ -59,6 +59,11 @@ pub enum Backend {
     Postgres,
 }
 
+/// The page cache of each SQLite connection: 64 MiB, in SQLite's negative-means-KiB form.
+const SQLITE_CACHE_KIB: &str = "-65536";
+/// The same, as a statement that puts it back after a bulk load widened it.
+pub(crate) const SQLITE_CACHE_SIZE: &str = "PRAGMA cache_size = -65536";
+
 /// SQLite gets one writer connection and a pool of readers: writes are serialised (which
 /// the audit chain needs anyway) and never meet `SQLITE_BUSY`, while WAL lets reads go on.
 #[derive(Debug, Clone)]
@@ -150,7 +155,7 @@ impl Database {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10))
-                    .pragma("cache_size", "-65536")
+                    .pragma("cache_size", SQLITE_CACHE_KIB)
                     .pragma("temp_store", "memory");
                 let write = SqlitePoolOptions::new()
                     .max_connections(1)

@@ -162,3 +162,27 @@ pub async fn raw_execute(db: &Database, sql: &str) -> Result<u64, sqlx::Error> {
             .map(|r| r.rows_affected()),
     }
 }
+
+/// The definitions of a table's indexes as the database reports them, sorted by index name:
+/// for tests that check a bulk path leaves the schema as the migrations made it.
+pub async fn index_definitions(db: &Database, table: &str) -> Result<Vec<String>, sqlx::Error> {
+    match db {
+        Database::Sqlite(pools) => {
+            sqlx::query_scalar(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 \
+                 AND sql IS NOT NULL ORDER BY name",
+            )
+            .bind(table)
+            .fetch_all(&pools.read)
+            .await
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_scalar(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname",
+            )
+            .bind(table)
+            .fetch_all(pool)
+            .await
+        }
+    }
+}

@@ -4,7 +4,7 @@ use muster_domain::demo::{DemoScale, demo_regions};
 use muster_domain::organization::Roles;
 use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv, ProblemKind, parse_region_csv};
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side};
-use muster_storage::testing::raw_execute;
+use muster_storage::testing::{index_definitions, raw_execute};
 use muster_storage::{
     AuditVerification, Database, NewOrganization, NewUser, RegionListFilter, StorageError,
     on_both_databases,
@@ -523,4 +523,51 @@ async fn a_sqlite_backup_is_a_consistent_copy() {
         .expect("open the copy");
     assert_eq!(copy.region_count().await.expect("count"), 79);
     assert_eq!(intact(&copy).await, 1);
+}
+
+on_both_databases!(
+    bulk_load_restores_the_schema,
+    bulk_load_restores_the_schema_story
+);
+/// A first import large enough to take the bulk path (secondary indexes dropped and rebuilt)
+/// leaves exactly the indexes the migrations made, and they answer drill-down queries.
+async fn bulk_load_restores_the_schema_story(db: Database) {
+    let before = index_definitions(&db, "regions").await.expect("indexes");
+    assert!(
+        before.len() >= 2,
+        "the migration makes secondary indexes: {before:?}"
+    );
+    let rows = demo_regions(DemoScale::Province, 5);
+    let count = rows.len();
+    assert!(
+        count > 10_000,
+        "the province is big enough for the bulk path"
+    );
+    db.import_regions(
+        &cli(),
+        ParsedRegionCsv {
+            rows,
+            layout: ColumnLayout::default(),
+        },
+        "province demo",
+    )
+    .await
+    .expect("the province imports");
+    assert_eq!(
+        index_definitions(&db, "regions").await.expect("indexes"),
+        before
+    );
+    assert_eq!(db.region_count().await.expect("count"), count as i64);
+    let province = db
+        .region_view(&Scope::everything(), None)
+        .await
+        .expect("top");
+    let province = &top.children[0];
+    let view = db
+        .region_view(&Scope::everything(), Some(&province.code))
+        .await
+        .expect("province view");
+    assert_eq!(view.children.len() as i64, province.child_count);
+    assert!(view.children.len() > 5);
+    assert_eq!(intact(&db).await, 1);
 }
