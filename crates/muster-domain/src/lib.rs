@@ -12,10 +12,12 @@ pub mod region;
 pub mod region_import;
 pub mod scope;
 pub mod sheet;
+pub mod taxonomy;
 pub mod text;
 pub mod time;
 
 pub use organization::{DataClass, OrganizationKind, Role, Side};
 pub use region::{RegionCode, RegionLevel, RegionPath};
 pub use scope::{Actor, Scope};
+pub use taxonomy::{Category, ResourceType, Taxonomy};
 pub use time::Timestamp;
