@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod demo;
 pub mod organization;
+pub mod potential;
 pub mod region;
 pub mod region_import;
 pub mod scope;

@@ -1,0 +1,268 @@
+//! Potential records: what a region holds of each resource type, who holds it and where,
+//! how good it is, and the roll-up deltas that keep subtree totals current.
+//!
+//! A record is one *holding*: a holder's stock of one resource type at one place. The
+//! [`holding_key`] identifies it, so that the same holding reported twice — twice in one
+//! file, or by two units — is caught instead of being counted twice in a total.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::organization::string_enum;
+use crate::region::RegionPath;
+use crate::taxonomy::AttributeValue;
+
+pub mod import;
+pub mod rollup;
+
+string_enum! {
+    /// Where a record stands in the mobilization workflow. Only `available` stock can be
+    /// allocated; the others are held back or already spoken for.
+    RecordStatus {
+        Available => "available",
+        Reserved => "reserved",
+        Allocated => "allocated",
+        Requisitioned => "requisitioned",
+        Unavailable => "unavailable",
+    }
+}
+
+string_enum! {
+    /// The usual four-step grading of surveyed stock (优/良/中/差).
+    QualityGrade {
+        Excellent => "excellent",
+        Good => "good",
+        Fair => "fair",
+        Poor => "poor",
+    }
+}
+
+string_enum! {
+    /// Places where potential is kept.
+    SiteKind {
+        Warehouse => "warehouse",
+        ReserveDepot => "reserve_depot",
+        Hospital => "hospital",
+        Plant => "plant",
+        Yard => "yard",
+        Port => "port",
+        Airfield => "airfield",
+        Station => "station",
+        Other => "other",
+    }
+}
+
+string_enum! {
+    HolderKind {
+        Organization => "organization",
+        Person => "person",
+    }
+}
+
+impl RecordStatus {
+    /// Whether the record's quantity counts as available potential in the totals.
+    pub const fn is_available(self) -> bool {
+        matches!(self, RecordStatus::Available)
+    }
+}
+
+impl QualityGrade {
+    /// Accepts the code, the English word in any case, or the Chinese grade.
+    pub fn parse_label(text: &str) -> Option<Self> {
+        let text = text.trim();
+        Self::parse(&text.to_ascii_lowercase()).or(match text {
+            "优" | "优秀" => Some(Self::Excellent),
+            "良" | "良好" => Some(Self::Good),
+            "中" | "一般" => Some(Self::Fair),
+            "差" | "较差" => Some(Self::Poor),
+            _ => None,
+        })
+    }
+}
+
+impl HolderKind {
+    pub fn parse_label(text: &str) -> Option<Self> {
+        let text = text.trim();
+        Self::parse(&text.to_ascii_lowercase()).or(match text {
+            "单位" | "企业" | "组织" | "org" => Some(Self::Organization),
+            "个人" | "公民" => Some(Self::Person),
+            _ => None,
+        })
+    }
+}
+
+/// Who holds a record. A person's identity number and phone are personal data: readers
+/// whose roles do not allow that class see [`Holder::masked`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Holder {
+    Organization {
+        /// Set when the holder is an organization registered in Muster.
+        id: Option<i64>,
+        name: String,
+    },
+    Person {
+        name: String,
+        id_number: Option<String>,
+        phone: Option<String>,
+    },
+}
+
+impl Holder {
+    pub fn kind(&self) -> HolderKind {
+        match self {
+            Holder::Organization { .. } => HolderKind::Organization,
+            Holder::Person { .. } => HolderKind::Person,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Holder::Organization { name, .. } | Holder::Person { name, .. } => name,
+        }
+    }
+
+    /// A person with the personal data blanked out: the family name, then `*`; the first
+    /// and last digits of the identity number; the first three and last four of the phone.
+    /// Organizations are not personal data and come back unchanged.
+    pub fn masked(&self) -> Holder {
+        match self {
+            Holder::Organization { .. } => self.clone(),
+            Holder::Person {
+                name,
+                id_number,
+                phone,
+            } => Holder::Person {
+                name: mask_keep(name, 1, 0),
+                id_number: id_number.as_deref().map(|n| mask_keep(n, 4, 4)),
+                phone: phone.as_deref().map(|p| mask_keep(p, 3, 4)),
+            },
+        }
+    }
+
+    /// The part of the holding key that names the holder: an identity number where a
+    /// person gives one (names repeat), else the normalised name.
+    fn identity(&self) -> String {
+        match self {
+            Holder::Organization { name, .. } => format!("o:{}", normalize_key_part(name)),
+            Holder::Person {
+                name, id_number, ..
+            } => match id_number
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+            {
+                Some(number) => format!("p:{}", normalize_key_part(number)),
+                None => format!("p:{}", normalize_key_part(name)),
+            },
+        }
+    }
+}
+
+/// Keeps the first `head` and last `tail` characters and stars the rest; a value too short
+/// to keep both is starred after its first character.
+fn mask_keep(text: &str, head: usize, tail: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= head + tail {
+        let mut masked: String = chars.iter().take(1).collect();
+        masked.extend(std::iter::repeat_n(
+            '*',
+            chars.len().saturating_sub(1).max(1),
+        ));
+        return masked;
+    }
+    let mut masked: String = chars[..head].iter().collect();
+    masked.extend(std::iter::repeat_n('*', chars.len() - head - tail));
+    masked.extend(&chars[chars.len() - tail..]);
+    masked
+}
+
+/// Case, width and spacing do not make a different holding: `ＡＢＣ  Co.` and `abc co.` are
+/// the same. `|` is the key's separator, so it is replaced.
+fn normalize_key_part(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for ch in text.trim().chars() {
+        let ch = match ch {
+            // Full-width ASCII variants to ASCII.
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(ch as u32 - 0xFEE0).unwrap_or(ch),
+            '\u{3000}' => ' ',
+            _ => ch,
+        };
+        if ch.is_whitespace() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        match ch {
+            '|' => out.push('/'),
+            _ => out.extend(ch.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// The identity of a holding: `region path|type code|holder|site`. It begins with the
+/// region path so that, in storage, its unique index is also the subtree range index.
+pub fn holding_key(
+    region_path: &RegionPath,
+    type_code: &str,
+    holder: &Holder,
+    site: Option<&str>,
+) -> String {
+    let site = site.map(normalize_key_part).unwrap_or_default();
+    let holder = holder.identity();
+    let mut key = String::with_capacity(
+        region_path.as_str().len() + type_code.len() + holder.len() + site.len() + 3,
+    );
+    key.push_str(region_path.as_str());
+    key.push('|');
+    key.push_str(type_code);
+    key.push('|');
+    key.push_str(&holder);
+    key.push('|');
+    key.push_str(&site);
+    key
+}
+
+/// A validated record, ready to be stored: what a form or one spreadsheet row becomes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordDraft {
+    pub type_code: String,
+    pub quantity: f64,
+    pub attributes: BTreeMap<String, AttributeValue>,
+    pub quality: QualityGrade,
+    pub holder: Holder,
+    pub site: Option<String>,
+    pub region_code: String,
+    pub region_path: RegionPath,
+    pub coordinates: Option<(f64, f64)>,
+    pub status: RecordStatus,
+    pub holding_key: String,
+}
+
+impl<'de> Deserialize<'de> for AttributeValue {
+    /// Stored attribute values read back without their type: integers stay integers,
+    /// other numbers are decimals, booleans booleans, and text is text. Choice codes come
+    /// back as text; [`crate::taxonomy::ResourceType::attributes_from_json`] restores them
+    /// where the type is at hand.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Ok(match value {
+            serde_json::Value::Bool(b) => AttributeValue::Boolean(b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => AttributeValue::Integer(i),
+                None => AttributeValue::Decimal(n.as_f64().unwrap_or(0.0)),
+            },
+            serde_json::Value::String(s) => AttributeValue::Text(s),
+            other => AttributeValue::Text(other.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

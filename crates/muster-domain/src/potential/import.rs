@@ -1,0 +1,690 @@
+//! Validating potential records from a spreadsheet (a survey report or a bulk load), all or
+//! nothing: every problem is named by sheet, row and column, and a file with any problem
+//! yields no records.
+//!
+//! Validation runs in two steps because the rows name regions that storage must look up:
+//! [`RecordImporter::push_row`] checks everything a row says about itself (type in scope,
+//! unit, quantity within the type's bounds, attributes, holder) and collects the region
+//! codes; [`RecordImporter::finish`] gets those regions from the caller and checks what
+//! depends on them (region known and in scope, coordinates inside it, no holding twice).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use super::{Holder, HolderKind, QualityGrade, RecordDraft, RecordStatus, holding_key};
+use crate::region::{RegionLevel, RegionPath};
+use crate::sheet::{Workbook, column_name};
+use crate::taxonomy::Taxonomy;
+
+/// The columns of a potential spreadsheet: a stable key (what the template's header says in
+/// brackets), and English and Chinese labels that are accepted as headers too.
+pub const STANDARD_COLUMNS: [StandardColumn; 12] = [
+    StandardColumn::new("type_code", "Resource type code", "资源类型代码", true),
+    StandardColumn::new("quantity", "Quantity", "数量", true),
+    StandardColumn::new("unit", "Unit", "计量单位", false),
+    StandardColumn::new("quality", "Quality grade", "质量等级", false),
+    StandardColumn::new("holder_kind", "Holder kind", "持有者类型", false),
+    StandardColumn::new("holder_name", "Holder", "持有者名称", true),
+    StandardColumn::new("holder_id_number", "Holder ID number", "证件号码", false),
+    StandardColumn::new("holder_phone", "Holder phone", "联系电话", false),
+    StandardColumn::new("site", "Storage site", "存放地点", false),
+    StandardColumn::new("region_code", "Region code", "行政区划代码", true),
+    StandardColumn::new("lat", "Latitude", "纬度", false),
+    StandardColumn::new("lon", "Longitude", "经度", false),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StandardColumn {
+    pub key: &'static str,
+    pub name_en: &'static str,
+    pub name_zh: &'static str,
+    pub required: bool,
+}
+
+impl StandardColumn {
+    const fn new(
+        key: &'static str,
+        name_en: &'static str,
+        name_zh: &'static str,
+        required: bool,
+    ) -> Self {
+        Self {
+            key,
+            name_en,
+            name_zh,
+            required,
+        }
+    }
+
+    /// The header a generated template carries: the label in the reader's language with the
+    /// key in brackets, so that either half is enough to recognise the column.
+    pub fn template_header(&self, locale: &str) -> String {
+        let label = if locale.starts_with("zh") {
+            self.name_zh
+        } else {
+            self.name_en
+        };
+        format!("{label} ({})", self.key)
+    }
+}
+
+/// How far a record's coordinates may lie from its region's own point before they are
+/// called outside it. Muster keeps one point per region, not its boundary, so "inside" is a
+/// generous radius per level (a province spans hundreds of kilometres, a village a few).
+pub fn region_radius_km(level: RegionLevel) -> f64 {
+    match level {
+        RegionLevel::Province => 900.0,
+        RegionLevel::City => 250.0,
+        RegionLevel::County => 100.0,
+        RegionLevel::Township => 40.0,
+        RegionLevel::Village => 15.0,
+    }
+}
+
+/// Great-circle distance on a sphere of the Earth's mean radius (haversine).
+pub fn great_circle_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    const EARTH_RADIUS_KM: f64 = 6371.0088;
+    let (lat1, lon1) = (a.0.to_radians(), a.1.to_radians());
+    let (lat2, lon2) = (b.0.to_radians(), b.1.to_radians());
+    let h = ((lat2 - lat1) / 2.0).sin().powi(2)
+        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
+}
+
+/// What the importer needs to know of a region named in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionInfo {
+    pub path: RegionPath,
+    pub level: RegionLevel,
+    pub coordinates: Option<(f64, f64)>,
+}
+
+/// The rules of the import: the taxonomy, and the types a survey round asks for (None: all).
+#[derive(Debug, Clone, Copy)]
+pub struct ImportRules<'a> {
+    pub taxonomy: &'a Taxonomy,
+    pub allowed_types: Option<&'a HashSet<String>>,
+}
+
+/// One problem, located as the user sees the file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowProblem {
+    pub sheet: String,
+    /// The 1-based row; None for a problem with the file as a whole.
+    pub row: Option<u32>,
+    /// The column letters, e.g. `C`.
+    pub column: Option<String>,
+    /// The column's header as the file has it.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for RowProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sheet \"{}\"", self.sheet)?;
+        if let Some(row) = self.row {
+            write!(f, ", row {row}")?;
+        }
+        if let Some(column) = &self.column {
+            write!(f, ", column {column}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, " ({field})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem of a refused file, in sheet order, row order. Never empty.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SheetProblems(pub Vec<RowProblem>);
+
+impl fmt::Display for SheetProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} problem(s); nothing was imported:", self.0.len())?;
+        for problem in &self.0 {
+            writeln!(f, "  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SheetProblems {}
+
+impl SheetProblems {
+    fn file(sheet: &str, message: String) -> Self {
+        Self(vec![RowProblem {
+            sheet: sheet.to_owned(),
+            row: None,
+            column: None,
+            field: None,
+            message,
+        }])
+    }
+}
+
+/// Where each column is in this file.
+#[derive(Debug, Clone, Default)]
+struct Columns {
+    standard: [Option<usize>; STANDARD_COLUMNS.len()],
+    /// Every other non-blank header: an attribute, named by key or label.
+    attributes: Vec<(usize, String)>,
+}
+
+impl Columns {
+    fn at(&self, key: &str) -> Option<usize> {
+        STANDARD_COLUMNS
+            .iter()
+            .position(|c| c.key == key)
+            .and_then(|i| self.standard[i])
+    }
+}
+
+/// The key a header names: the bracketed key of a template header, or a key, English or
+/// Chinese label given on its own. Case, spaces and a trailing `*` (required) do not matter.
+fn standard_column_of(header: &str) -> Option<usize> {
+    let header = header.trim().trim_end_matches('*').trim();
+    let bracketed = header
+        .rsplit_once(['(', '（'])
+        .map(|(_, rest)| rest.trim_end_matches([')', '）']).trim());
+    let candidates = bracketed.into_iter().chain(std::iter::once(header));
+    for candidate in candidates {
+        if let Some(i) = STANDARD_COLUMNS.iter().position(|c| {
+            c.key.eq_ignore_ascii_case(candidate)
+                || c.name_en.eq_ignore_ascii_case(candidate)
+                || c.name_zh == candidate
+        }) {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// An attribute header's key or label: the bracketed part of `载重 (payload_t)` if any.
+fn attribute_label(header: &str) -> &str {
+    let header = header.trim().trim_end_matches('*').trim();
+    header
+        .rsplit_once(['(', '（'])
+        .map(|(_, rest)| rest.trim_end_matches([')', '）']).trim())
+        .filter(|k| !k.is_empty())
+        .unwrap_or(header)
+}
+
+/// The trimmed text of a cell, or "" past the end of the row.
+fn cell_at<'c>(cells: &[&'c str], column: Option<usize>) -> &'c str {
+    column
+        .and_then(|c| cells.get(c))
+        .map_or("", |text| text.trim())
+}
+
+/// A row that passed every check it can make on its own.
+#[derive(Debug, Clone)]
+struct PendingRow {
+    row: u32,
+    type_code: String,
+    quantity: f64,
+    attributes: std::collections::BTreeMap<String, crate::taxonomy::AttributeValue>,
+    quality: QualityGrade,
+    holder: Holder,
+    site: Option<String>,
+    region_code: String,
+    coordinates: Option<(f64, f64)>,
+}
+
+/// Validates the rows of one sheet.
+#[derive(Debug)]
+pub struct RecordImporter<'a> {
+    rules: ImportRules<'a>,
+    sheet: String,
+    headers: Vec<String>,
+    columns: Columns,
+    pending: Vec<PendingRow>,
+    problems: Vec<RowProblem>,
+}
+
+impl<'a> RecordImporter<'a> {
+    /// Reads the header row; refuses a sheet that lacks a required column or names one twice.
+    pub fn new(
+        rules: ImportRules<'a>,
+        sheet: &str,
+        header_row: u32,
+        header: &[&str],
+    ) -> Result<Self, SheetProblems> {
+        let mut columns = Columns::default();
+        let mut problems = Vec::new();
+        for (position, text) in header.iter().enumerate() {
+            if text.trim().is_empty() {
+                continue;
+            }
+            match standard_column_of(text) {
+                Some(i) if columns.standard[i].is_some() => problems.push(RowProblem {
+                    sheet: sheet.to_owned(),
+                    row: Some(header_row),
+                    column: Some(column_name(position)),
+                    field: Some((*text).to_owned()),
+                    message: format!("column {} appears twice; keep one", STANDARD_COLUMNS[i].key),
+                }),
+                Some(i) => columns.standard[i] = Some(position),
+                None => columns
+                    .attributes
+                    .push((position, attribute_label(text).to_owned())),
+            }
+        }
+        for (i, column) in STANDARD_COLUMNS.iter().enumerate() {
+            if column.required && columns.standard[i].is_none() {
+                problems.push(RowProblem {
+                    sheet: sheet.to_owned(),
+                    row: Some(header_row),
+                    column: None,
+                    field: Some(column.key.to_owned()),
+                    message: format!(
+                        "the header row has no column {} ({} / {}); start from the round's template",
+                        column.key, column.name_en, column.name_zh
+                    ),
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(SheetProblems(problems));
+        }
+        Ok(Self {
+            rules,
+            sheet: sheet.to_owned(),
+            headers: header.iter().map(|h| (*h).to_owned()).collect(),
+            columns,
+            pending: Vec::new(),
+            problems: Vec::new(),
+        })
+    }
+
+    fn problem(&mut self, row: u32, column: Option<usize>, message: String) {
+        self.problems.push(RowProblem {
+            sheet: self.sheet.clone(),
+            row: Some(row),
+            column: column.map(column_name),
+            field: column.and_then(|c| self.headers.get(c).cloned()),
+            message,
+        });
+    }
+
+    /// Checks one data row. `cells` are the row's cells by column position.
+    pub fn push_row(&mut self, row: u32, cells: &[&str]) {
+        let cell = |column: Option<usize>| cell_at(cells, column);
+        let problems_before = self.problems.len();
+        let taxonomy = self.rules.taxonomy;
+
+        let type_column = self.columns.at("type_code");
+        let type_code = cell(type_column);
+        let resource_type = if type_code.is_empty() {
+            self.problem(row, type_column, "required: a resource type code".into());
+            None
+        } else {
+            match taxonomy.resource_type(type_code) {
+                None => {
+                    self.problem(
+                        row,
+                        type_column,
+                        format!("unknown resource type {type_code}"),
+                    );
+                    None
+                }
+                Some(_)
+                    if self
+                        .rules
+                        .allowed_types
+                        .is_some_and(|allowed| !allowed.contains(type_code)) =>
+                {
+                    self.problem(
+                        row,
+                        type_column,
+                        format!("resource type {type_code} is not asked for in this round"),
+                    );
+                    None
+                }
+                Some(found) => Some(found),
+            }
+        };
+
+        let mut quantity = None;
+        let mut attributes = Default::default();
+        if let Some(resource_type) = resource_type {
+            let unit_column = self.columns.at("unit");
+            let unit = cell(unit_column);
+            if !unit.is_empty() {
+                let matches = unit.eq_ignore_ascii_case(&resource_type.unit)
+                    || taxonomy
+                        .unit(&resource_type.unit)
+                        .is_some_and(|u| u.name_en.eq_ignore_ascii_case(unit) || u.name_zh == unit);
+                if !matches {
+                    let expected = taxonomy
+                        .unit(&resource_type.unit)
+                        .map_or(resource_type.unit.clone(), |u| {
+                            format!("{} ({} / {})", u.code, u.name_en, u.name_zh)
+                        });
+                    self.problem(
+                        row,
+                        unit_column,
+                        format!("{type_code} is counted in {expected}, not \"{unit}\""),
+                    );
+                }
+            }
+            let quantity_column = self.columns.at("quantity");
+            match resource_type.parse_quantity(cell(quantity_column)) {
+                Ok(q) => quantity = Some(q),
+                Err(problem) => self.problem(row, quantity_column, problem.to_string()),
+            }
+            let mut raw: Vec<(&str, &str)> = Vec::new();
+            let mut attribute_columns: Vec<(String, usize)> = Vec::new();
+            for (position, label) in &self.columns.attributes {
+                let value = cells.get(*position).map_or("", |t| t.trim());
+                if value.is_empty() {
+                    continue;
+                }
+                match resource_type.attribute_by_label(label) {
+                    Some(spec) => {
+                        raw.push((spec.key.as_str(), value));
+                        attribute_columns.push((spec.key.clone(), *position));
+                    }
+                    None => self.problems.push(RowProblem {
+                        sheet: self.sheet.clone(),
+                        row: Some(row),
+                        column: Some(column_name(*position)),
+                        field: self.headers.get(*position).cloned(),
+                        message: format!("{type_code} has no attribute \"{label}\""),
+                    }),
+                }
+            }
+            match resource_type.parse_attributes(&raw) {
+                Ok(parsed) => attributes = parsed,
+                Err(problems) => {
+                    for problem in problems {
+                        let column = attribute_columns
+                            .iter()
+                            .find(|(key, _)| key == problem.key())
+                            .map(|(_, c)| *c);
+                        self.problem(row, column, problem.to_string());
+                    }
+                }
+            }
+        }
+
+        let quality_column = self.columns.at("quality");
+        let quality_text = cell(quality_column);
+        let quality = if quality_text.is_empty() {
+            QualityGrade::Good
+        } else {
+            QualityGrade::parse_label(quality_text).unwrap_or_else(|| {
+                self.problem(
+                    row,
+                    quality_column,
+                    format!(
+                        "expected one of excellent, good, fair, poor (优, 良, 中, 差), found \"{quality_text}\""
+                    ),
+                );
+                QualityGrade::Good
+            })
+        };
+
+        let holder = self.holder(row, cells);
+        let site = Some(cell(self.columns.at("site")))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+
+        let region_column = self.columns.at("region_code");
+        let region_code = cell(region_column);
+        if region_code.is_empty() {
+            self.problem(row, region_column, "required: the region's code".into());
+        }
+        let coordinates = self.coordinates(row, cells);
+
+        if self.problems.len() > problems_before {
+            return;
+        }
+        if let (Some(quantity), Some(holder), Some(resource_type)) =
+            (quantity, holder, resource_type)
+        {
+            self.pending.push(PendingRow {
+                row,
+                type_code: resource_type.code.clone(),
+                quantity,
+                attributes,
+                quality,
+                holder,
+                site,
+                region_code: region_code.to_owned(),
+                coordinates,
+            });
+        }
+    }
+
+    fn holder(&mut self, row: u32, cells: &[&str]) -> Option<Holder> {
+        let cell = |column: Option<usize>| cell_at(cells, column);
+        let kind_column = self.columns.at("holder_kind");
+        let name_column = self.columns.at("holder_name");
+        let kind_text = cell(kind_column);
+        let name = cell(name_column);
+        let id_number = Some(cell(self.columns.at("holder_id_number")))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        let phone = Some(cell(self.columns.at("holder_phone")))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        let kind = if kind_text.is_empty() {
+            // A holder with an identity number is a person; otherwise an organization.
+            if id_number.is_some() {
+                HolderKind::Person
+            } else {
+                HolderKind::Organization
+            }
+        } else if let Some(kind) = HolderKind::parse_label(kind_text) {
+            kind
+        } else {
+            self.problem(
+                row,
+                kind_column,
+                format!("expected organization or person (单位 or 个人), found \"{kind_text}\""),
+            );
+            return None;
+        };
+        if name.is_empty() {
+            self.problem(row, name_column, "required: who holds this".into());
+            return None;
+        }
+        Some(match kind {
+            HolderKind::Organization => Holder::Organization {
+                id: None,
+                name: name.to_owned(),
+            },
+            HolderKind::Person => Holder::Person {
+                name: name.to_owned(),
+                id_number,
+                phone,
+            },
+        })
+    }
+
+    fn coordinates(&mut self, row: u32, cells: &[&str]) -> Option<(f64, f64)> {
+        let cell = |column: Option<usize>| cell_at(cells, column);
+        let lat_column = self.columns.at("lat");
+        let lon_column = self.columns.at("lon");
+        let (lat_text, lon_text) = (cell(lat_column), cell(lon_column));
+        if lat_text.is_empty() && lon_text.is_empty() {
+            return None;
+        }
+        let mut parse = |text: &str, column, low: f64, high: f64, what: &str| match text
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+        {
+            Some(v) if (low..=high).contains(&v) => Some(v),
+            _ => {
+                let message = if text.is_empty() {
+                    format!("a {what} is needed when the other coordinate is given")
+                } else {
+                    format!("expected a {what} from {low} to {high}, found \"{text}\"")
+                };
+                self.problem(row, column, message);
+                None
+            }
+        };
+        let lat = parse(lat_text, lat_column, -90.0, 90.0, "latitude");
+        let lon = parse(lon_text, lon_column, -180.0, 180.0, "longitude");
+        lat.zip(lon)
+    }
+
+    /// The distinct region codes of the rows so far, for storage to look up.
+    pub fn region_codes(&self) -> BTreeSet<String> {
+        self.pending.iter().map(|p| p.region_code.clone()).collect()
+    }
+
+    /// How many rows passed their own checks.
+    pub fn pending_rows(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Checks what depends on the regions, and returns every record with its row — or every
+    /// problem of the whole sheet. `regions` holds the stored regions among
+    /// [`Self::region_codes`]; `scope` is the subtree the importer may write to.
+    pub fn finish(
+        mut self,
+        regions: &HashMap<String, RegionInfo>,
+        scope: &RegionPath,
+    ) -> Result<Vec<(u32, RecordDraft)>, SheetProblems> {
+        let region_column = self.columns.at("region_code");
+        let lat_column = self.columns.at("lat");
+        let mut first_row_of: HashMap<String, u32> = HashMap::with_capacity(self.pending.len());
+        let mut drafts = Vec::with_capacity(self.pending.len());
+        for pending in std::mem::take(&mut self.pending) {
+            let Some(region) = regions.get(&pending.region_code) else {
+                self.problem(
+                    pending.row,
+                    region_column,
+                    format!("unknown region {}", pending.region_code),
+                );
+                continue;
+            };
+            if !scope.contains(&region.path) {
+                self.problem(
+                    pending.row,
+                    region_column,
+                    format!(
+                        "region {} is outside the area you report for",
+                        pending.region_code
+                    ),
+                );
+                continue;
+            }
+            if let (Some(point), Some(centre)) = (pending.coordinates, region.coordinates) {
+                let distance = great_circle_km(point, centre);
+                let radius = region_radius_km(region.level);
+                if distance > radius {
+                    self.problem(
+                        pending.row,
+                        lat_column,
+                        format!(
+                            "the coordinates lie {distance:.0} km from region {}, outside it (a {} reaches about {radius:.0} km)",
+                            pending.region_code, region.level
+                        ),
+                    );
+                    continue;
+                }
+            }
+            let key = holding_key(
+                &region.path,
+                &pending.type_code,
+                &pending.holder,
+                pending.site.as_deref(),
+            );
+            if let Some(first) = first_row_of.get(&key) {
+                let message = format!(
+                    "the same holding (holder, type and site) is already on row {first}; report it once"
+                );
+                self.problem(pending.row, self.columns.at("holder_name"), message);
+                continue;
+            }
+            first_row_of.insert(key.clone(), pending.row);
+            drafts.push((
+                pending.row,
+                RecordDraft {
+                    type_code: pending.type_code,
+                    quantity: pending.quantity,
+                    attributes: pending.attributes,
+                    quality: pending.quality,
+                    holder: pending.holder,
+                    site: pending.site,
+                    region_code: pending.region_code,
+                    region_path: region.path.clone(),
+                    coordinates: pending.coordinates,
+                    status: RecordStatus::Available,
+                    holding_key: key,
+                },
+            ));
+        }
+        if !self.problems.is_empty() {
+            self.problems.sort_by_key(|p| p.row);
+            return Err(SheetProblems(self.problems));
+        }
+        if drafts.is_empty() {
+            return Err(SheetProblems::file(
+                &self.sheet,
+                "the sheet has a header but no data rows".into(),
+            ));
+        }
+        Ok(drafts)
+    }
+}
+
+/// Finds the sheet to import in a workbook — the first visible sheet with a header row (in
+/// its first ten rows) that names the resource type and quantity columns; instructions and
+/// list sheets are passed over — and checks every row of it.
+pub fn import_workbook<'a>(
+    workbook: &Workbook,
+    rules: ImportRules<'a>,
+) -> Result<RecordImporter<'a>, SheetProblems> {
+    let is_header = |cells: &[String]| {
+        let found: Vec<usize> = cells.iter().filter_map(|c| standard_column_of(c)).collect();
+        found.contains(&0) && found.contains(&1)
+    };
+    let ordered = workbook
+        .sheets
+        .iter()
+        .filter(|s| !s.hidden)
+        .chain(workbook.sheets.iter().filter(|s| s.hidden));
+    for sheet in ordered {
+        let Some(header_index) = sheet
+            .rows
+            .iter()
+            .take(10)
+            .position(|row| is_header(&row.cells))
+        else {
+            continue;
+        };
+        let header_row = &sheet.rows[header_index];
+        let header: Vec<&str> = header_row.cells.iter().map(String::as_str).collect();
+        let mut importer = RecordImporter::new(rules, &sheet.name, header_row.number, &header)?;
+        let mut cells: Vec<&str> = Vec::new();
+        for row in &sheet.rows[header_index + 1..] {
+            cells.clear();
+            cells.extend(row.cells.iter().map(String::as_str));
+            importer.push_row(row.number, &cells);
+        }
+        return Ok(importer);
+    }
+    let sheet = workbook
+        .sheets
+        .first()
+        .map_or_else(|| "(none)".to_owned(), |s| s.name.clone());
+    Err(SheetProblems::file(
+        &sheet,
+        "no sheet has a header row with the columns type_code and quantity in its first ten rows; start from the round's template".into(),
+    ))
+}
+
+impl RecordImporter<'_> {
+    /// Whether any row has failed its own checks so far.
+    pub fn has_problems(&self) -> bool {
+        !self.problems.is_empty()
+    }
+}

@@ -1,0 +1,154 @@
+//! Roll-up deltas: how a change to records moves the per-subtree, per-type totals.
+//!
+//! Storage keeps one totals row per (region path, type) for every region on a record's path
+//! and for the national root `/`, and applies these deltas in the same transaction as the
+//! record write. A subtree's totals are then a read of its own rows, never a scan of its
+//! records. Deltas are accumulated per key, so a bulk import of a million records touches
+//! each totals row once.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::region::RegionPath;
+
+/// What one record contributes to the totals of every subtree that contains it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordFigures<'a> {
+    pub region_path: &'a RegionPath,
+    pub type_code: &'a str,
+    pub quantity: f64,
+    pub available: bool,
+    pub verified: bool,
+}
+
+/// Totals of a subtree for one type, or a change to them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub record_count: i64,
+    pub quantity: f64,
+    pub available_quantity: f64,
+    pub verified_count: i64,
+    pub verified_quantity: f64,
+}
+
+impl Totals {
+    fn of(figures: &RecordFigures<'_>, sign: f64) -> Self {
+        let count = if sign < 0.0 { -1 } else { 1 };
+        Totals {
+            record_count: count,
+            quantity: sign * figures.quantity,
+            available_quantity: if figures.available {
+                sign * figures.quantity
+            } else {
+                0.0
+            },
+            verified_count: if figures.verified { count } else { 0 },
+            verified_quantity: if figures.verified {
+                sign * figures.quantity
+            } else {
+                0.0
+            },
+        }
+    }
+
+    pub fn add(&mut self, other: &Totals) {
+        self.record_count += other.record_count;
+        self.quantity += other.quantity;
+        self.available_quantity += other.available_quantity;
+        self.verified_count += other.verified_count;
+        self.verified_quantity += other.verified_quantity;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.record_count == 0
+            && self.verified_count == 0
+            && self.quantity == 0.0
+            && self.available_quantity == 0.0
+            && self.verified_quantity == 0.0
+    }
+}
+
+/// Every path whose subtree contains `path`: the root `/`, each ancestor, and `path` itself.
+pub fn enclosing_paths(path: &RegionPath) -> Vec<RegionPath> {
+    let mut paths = vec![RegionPath::root()];
+    let mut current = RegionPath::root();
+    for code in path.codes() {
+        current = current.child(&code);
+        paths.push(current.clone());
+    }
+    paths
+}
+
+/// Accumulates the changes of any number of record writes. Changes are gathered by each
+/// record's own region and type (one hash look-up per record, no allocation after the first
+/// of a key) and spread to the enclosing subtrees only once, in [`Self::into_changes`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RollupDeltas {
+    by_region: HashMap<RegionPath, HashMap<String, Totals>>,
+}
+
+impl RollupDeltas {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A record was added.
+    pub fn insert(&mut self, figures: &RecordFigures<'_>) {
+        self.apply(figures, 1.0);
+    }
+
+    /// A record was removed.
+    pub fn remove(&mut self, figures: &RecordFigures<'_>) {
+        self.apply(figures, -1.0);
+    }
+
+    /// A record changed: its old figures leave, its new ones arrive (paths and types may
+    /// differ, as when a verification corrects the location).
+    pub fn update(&mut self, before: &RecordFigures<'_>, after: &RecordFigures<'_>) {
+        self.remove(before);
+        self.insert(after);
+    }
+
+    fn apply(&mut self, figures: &RecordFigures<'_>, sign: f64) {
+        let change = Totals::of(figures, sign);
+        if !self.by_region.contains_key(figures.region_path) {
+            self.by_region
+                .insert(figures.region_path.clone(), HashMap::new());
+        }
+        let Some(by_type) = self.by_region.get_mut(figures.region_path) else {
+            return;
+        };
+        match by_type.get_mut(figures.type_code) {
+            Some(totals) => totals.add(&change),
+            None => {
+                by_type.insert(figures.type_code.to_owned(), change);
+            }
+        }
+    }
+
+    /// The non-zero deltas of every enclosing subtree, sorted by (path, type), for storage
+    /// to apply.
+    pub fn into_changes(self) -> Vec<(String, String, Totals)> {
+        let mut spread: BTreeMap<(String, String), Totals> = BTreeMap::new();
+        for (path, by_type) in self.by_region {
+            for enclosing in enclosing_paths(&path) {
+                for (type_code, totals) in &by_type {
+                    spread
+                        .entry((enclosing.as_str().to_owned(), type_code.clone()))
+                        .or_default()
+                        .add(totals);
+                }
+            }
+        }
+        spread
+            .into_iter()
+            .filter(|(_, t)| !t.is_zero())
+            .map(|((path, type_code), totals)| (path, type_code, totals))
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_region.is_empty()
+    }
+}

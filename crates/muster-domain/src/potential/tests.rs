@@ -1,0 +1,510 @@
+use std::collections::{HashMap, HashSet};
+
+use super::import::{ImportRules, RecordImporter, RegionInfo, great_circle_km, import_workbook};
+use super::rollup::{RecordFigures, RollupDeltas, enclosing_paths};
+use super::*;
+use crate::region::RegionLevel;
+use crate::sheet::{Sheet, SheetRow, Workbook};
+use crate::taxonomy::Taxonomy;
+
+fn path(text: &str) -> RegionPath {
+    RegionPath::parse(text).expect("a valid path")
+}
+
+#[test]
+fn a_holding_key_ignores_case_width_and_spacing_but_not_the_site() {
+    let region = path("/34/3401/");
+    let a = Holder::Organization {
+        id: None,
+        name: "ＡＢＣ  Logistics".into(),
+    };
+    let b = Holder::Organization {
+        id: Some(7),
+        name: " abc logistics ".into(),
+    };
+    let key_a = holding_key(&region, "TRN.ROAD.TRUCK_HEAVY", &a, Some("North Yard"));
+    let key_b = holding_key(&region, "TRN.ROAD.TRUCK_HEAVY", &b, Some("north   yard"));
+    assert_eq!(key_a, key_b);
+    assert!(key_a.starts_with("/34/3401/|"));
+    assert_ne!(
+        key_a,
+        holding_key(&region, "TRN.ROAD.TRUCK_HEAVY", &b, Some("South Yard"))
+    );
+    assert_ne!(
+        key_a,
+        holding_key(&region, "TRN.ROAD.TRUCK_LIGHT", &b, Some("North Yard"))
+    );
+}
+
+#[test]
+fn a_person_is_known_by_identity_number_when_given() {
+    let region = path("/34/");
+    let one = Holder::Person {
+        name: "张三".into(),
+        id_number: Some("340104199001011234".into()),
+        phone: None,
+    };
+    let same_number = Holder::Person {
+        name: "张 三".into(),
+        id_number: Some("340104199001011234".into()),
+        phone: Some("13800000000".into()),
+    };
+    let namesake = Holder::Person {
+        name: "张三".into(),
+        id_number: Some("340104199202021111".into()),
+        phone: None,
+    };
+    let k = |h: &Holder| holding_key(&region, "T", h, None);
+    assert_eq!(k(&one), k(&same_number));
+    assert_ne!(k(&one), k(&namesake));
+}
+
+#[test]
+fn masking_hides_personal_data_and_leaves_organizations_alone() {
+    let person = Holder::Person {
+        name: "张三丰".into(),
+        id_number: Some("340104199001011234".into()),
+        phone: Some("13812345678".into()),
+    };
+    let Holder::Person {
+        name,
+        id_number,
+        phone,
+    } = person.masked()
+    else {
+        panic!("still a person");
+    };
+    assert_eq!(name, "张**");
+    assert_eq!(id_number.as_deref(), Some("3401**********1234"));
+    assert_eq!(phone.as_deref(), Some("138****5678"));
+    let org = Holder::Organization {
+        id: Some(1),
+        name: "Hefei Transport Co.".into(),
+    };
+    assert_eq!(org.masked(), org);
+    // Short values are still masked, never shown whole.
+    let short = Holder::Person {
+        name: "李".into(),
+        id_number: Some("12".into()),
+        phone: None,
+    }
+    .masked();
+    assert_eq!(
+        short,
+        Holder::Person {
+            name: "李*".into(),
+            id_number: Some("1*".into()),
+            phone: None
+        }
+    );
+}
+
+#[test]
+fn enclosing_paths_run_from_the_root_to_the_region() {
+    let paths: Vec<String> = enclosing_paths(&path("/34/3401/340104/"))
+        .iter()
+        .map(|p| p.as_str().to_owned())
+        .collect();
+    assert_eq!(paths, vec!["/", "/34/", "/34/3401/", "/34/3401/340104/"]);
+}
+
+#[test]
+fn roll_up_deltas_reach_every_enclosing_subtree_and_cancel_out() {
+    let county = path("/34/3401/340104/");
+    let other_county = path("/34/3402/340202/");
+    let truck = |p, q, verified| RecordFigures {
+        region_path: p,
+        type_code: "TRUCK",
+        quantity: q,
+        available: true,
+        verified,
+    };
+    let mut deltas = RollupDeltas::new();
+    deltas.insert(&truck(&county, 10.0, false));
+    deltas.insert(&truck(&other_county, 5.0, true));
+    let changes = deltas.into_changes();
+    let at = |changes: &[(String, String, rollup::Totals)], p: &str| {
+        changes
+            .iter()
+            .find(|(path, t, _)| path == p && t == "TRUCK")
+            .map(|(_, _, totals)| *totals)
+    };
+    let root = at(&changes, "/").expect("root row");
+    assert_eq!(root.record_count, 2);
+    assert_eq!(root.quantity, 15.0);
+    assert_eq!(root.verified_quantity, 5.0);
+    assert_eq!(at(&changes, "/34/").expect("province").quantity, 15.0);
+    assert_eq!(at(&changes, "/34/3401/").expect("city").quantity, 10.0);
+    assert_eq!(
+        at(&changes, "/34/3402/340202/")
+            .expect("county")
+            .verified_count,
+        1
+    );
+    assert_eq!(changes.len(), 6);
+
+    // Moving a record between counties changes only the paths that differ.
+    let mut moved = RollupDeltas::new();
+    moved.update(
+        &truck(&county, 10.0, false),
+        &truck(&other_county, 12.0, true),
+    );
+    let changes = moved.into_changes();
+    assert!(at(&changes, "/34/3401/").is_some_and(|t| t.quantity == -10.0 && t.record_count == -1));
+    assert!(at(&changes, "/34/3402/").is_some_and(|t| t.quantity == 12.0 && t.verified_count == 1));
+    let province = at(&changes, "/34/").expect("province changes by the difference");
+    assert_eq!(province.record_count, 0);
+    assert_eq!(province.quantity, 2.0);
+
+    // Removing what was inserted leaves nothing to apply.
+    let mut nothing = RollupDeltas::new();
+    nothing.insert(&truck(&county, 3.0, true));
+    nothing.remove(&truck(&county, 3.0, true));
+    assert!(nothing.into_changes().is_empty());
+}
+
+#[test]
+fn great_circle_distance_is_right_on_known_cities() {
+    // Hefei to Beijing is about 900 km along the great circle.
+    let distance = great_circle_km((31.82, 117.23), (39.90, 116.40));
+    assert!((880.0..920.0).contains(&distance), "{distance}");
+    assert_eq!(great_circle_km((31.0, 117.0), (31.0, 117.0)), 0.0);
+}
+
+fn regions() -> HashMap<String, RegionInfo> {
+    HashMap::from([
+        (
+            "340104".to_owned(),
+            RegionInfo {
+                path: path("/34/3401/340104/"),
+                level: RegionLevel::County,
+                coordinates: Some((31.86, 117.28)),
+            },
+        ),
+        (
+            "340202".to_owned(),
+            RegionInfo {
+                path: path("/34/3402/340202/"),
+                level: RegionLevel::County,
+                coordinates: None,
+            },
+        ),
+    ])
+}
+
+fn workbook(rows: &[&[&str]]) -> Workbook {
+    Workbook {
+        sheets: vec![
+            Sheet {
+                name: "说明".into(),
+                hidden: false,
+                rows: vec![SheetRow {
+                    number: 1,
+                    cells: vec!["Fill in the second sheet".into()],
+                }],
+            },
+            Sheet {
+                name: "Report".into(),
+                hidden: false,
+                rows: rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, cells)| SheetRow {
+                        number: i as u32 + 2,
+                        cells: cells.iter().map(|c| (*c).to_owned()).collect(),
+                    })
+                    .collect(),
+            },
+        ],
+    }
+}
+
+const HEADER: &[&str] = &[
+    "资源类型代码 (type_code)",
+    "数量 (quantity)",
+    "unit",
+    "holder_name",
+    "region_code",
+    "lat",
+    "lon",
+    "载重(吨) (payload_t)",
+    "fuel",
+    "beds",
+];
+
+#[test]
+fn a_good_sheet_gives_one_record_per_row_with_parsed_attributes() {
+    let taxonomy = Taxonomy::default_taxonomy();
+    let rules = ImportRules {
+        taxonomy: &taxonomy,
+        allowed_types: None,
+    };
+    let book = workbook(&[
+        HEADER,
+        &[
+            "TRN.ROAD.TRUCK_HEAVY",
+            "12",
+            "辆",
+            "Hefei Transport",
+            "340104",
+            "31.9",
+            "117.3",
+            "18",
+            "柴油",
+        ],
+        &["CAD.MAT.TENT_12", "400", "", "Red Cross depot", "340202"],
+        &[
+            "ECO.MED.HOSPITAL",
+            "1",
+            "site",
+            "First Hospital",
+            "340104",
+            "",
+            "",
+            "",
+            "",
+            "800",
+        ],
+    ]);
+    // The hospital lacks its required grade: the whole file is refused.
+    let problems = import_workbook(&book, rules)
+        .expect("the header reads")
+        .finish(&regions(), &path("/34/"))
+        .expect_err("a row without a required attribute is refused");
+    assert_eq!(problems.0.len(), 1, "{problems}");
+    let problem = &problems.0[0];
+    assert_eq!(problem.sheet, "Report");
+    assert_eq!(problem.row, Some(5));
+    assert!(problem.message.contains("grade"), "{problem}");
+
+    let fixed = workbook(&[
+        HEADER,
+        &[
+            "TRN.ROAD.TRUCK_HEAVY",
+            "12",
+            "辆",
+            "Hefei Transport",
+            "340104",
+            "31.9",
+            "117.3",
+            "18",
+            "柴油",
+        ],
+        &["CAD.MAT.TENT_12", "400", "", "Red Cross depot", "340202"],
+    ]);
+    let importer = import_workbook(&fixed, rules).expect("the sheet reads");
+    assert_eq!(
+        importer.region_codes().into_iter().collect::<Vec<_>>(),
+        vec!["340104", "340202"]
+    );
+    let drafts = importer
+        .finish(&regions(), &path("/34/"))
+        .expect("every row is good");
+    assert_eq!(drafts.len(), 2);
+    let (row, truck) = &drafts[0];
+    assert_eq!(*row, 3);
+    assert_eq!(truck.quantity, 12.0);
+    assert_eq!(truck.region_path, path("/34/3401/340104/"));
+    assert_eq!(truck.coordinates, Some((31.9, 117.3)));
+    assert_eq!(
+        truck.attributes.get("fuel"),
+        Some(&crate::taxonomy::AttributeValue::Choice("diesel".into()))
+    );
+    assert!(
+        truck
+            .holding_key
+            .starts_with("/34/3401/340104/|TRN.ROAD.TRUCK_HEAVY|")
+    );
+    assert_eq!(truck.status, RecordStatus::Available);
+}
+
+#[test]
+fn every_problem_is_named_by_row_and_column_and_nothing_is_returned() {
+    let taxonomy = Taxonomy::default_taxonomy();
+    let allowed: HashSet<String> = ["TRN.ROAD.TRUCK_HEAVY", "CAD.MAT.TENT_12"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let rules = ImportRules {
+        taxonomy: &taxonomy,
+        allowed_types: Some(&allowed),
+    };
+    let book = workbook(&[
+        HEADER,
+        // 3: fine.
+        &[
+            "TRN.ROAD.TRUCK_HEAVY",
+            "12",
+            "",
+            "Hefei Transport",
+            "340104",
+            "",
+            "",
+            "18",
+            "diesel",
+        ],
+        // 4: unknown type.
+        &["NOPE.TYPE", "1", "", "X", "340104"],
+        // 5: type not in the round.
+        &["ECO.MED.HOSPITAL", "1", "", "X", "340104"],
+        // 6: negative quantity, wrong unit.
+        &["CAD.MAT.TENT_12", "-3", "kg", "Depot", "340104"],
+        // 7: fractional trucks, payload out of range, fuel unknown.
+        &[
+            "TRN.ROAD.TRUCK_HEAVY",
+            "2.5",
+            "",
+            "Y",
+            "340104",
+            "",
+            "",
+            "99",
+            "coal",
+        ],
+        // 8: a tent has no payload.
+        &["CAD.MAT.TENT_12", "3", "", "Depot", "340104", "", "", "18"],
+        // 9: unknown region; 10: outside the scope; 11: coordinates far away.
+        &["CAD.MAT.TENT_12", "3", "", "Depot", "999999"],
+        &["CAD.MAT.TENT_12", "3", "", "Depot B", "340202"],
+        &[
+            "CAD.MAT.TENT_12",
+            "3",
+            "",
+            "Depot C",
+            "340104",
+            "39.9",
+            "116.4",
+        ],
+        // 12: the same holding as row 3; 13: latitude out of range.
+        &[
+            "TRN.ROAD.TRUCK_HEAVY",
+            "1",
+            "",
+            "HEFEI  transport",
+            "340104",
+            "",
+            "",
+            "12",
+            "diesel",
+        ],
+        &["CAD.MAT.TENT_12", "3", "", "Depot D", "340104", "91", "117"],
+    ]);
+    let importer = import_workbook(&book, rules).expect("the header reads");
+    assert!(importer.has_problems());
+    let problems = importer
+        .finish(&regions(), &path("/34/3401/"))
+        .expect_err("the file is refused whole");
+    let at = |row: u32| -> Vec<(Option<String>, String)> {
+        problems
+            .0
+            .iter()
+            .filter(|p| p.row == Some(row))
+            .map(|p| (p.column.clone(), p.message.clone()))
+            .collect()
+    };
+    assert!(at(3).is_empty());
+    assert!(at(4)[0].1.contains("unknown resource type NOPE.TYPE"));
+    assert_eq!(at(4)[0].0.as_deref(), Some("A"));
+    assert!(at(5)[0].1.contains("not asked for in this round"));
+    let row6 = at(6);
+    assert!(
+        row6.iter()
+            .any(|(c, m)| c.as_deref() == Some("C") && m.contains("tent"))
+    );
+    assert!(row6.iter().any(|(c, _)| c.as_deref() == Some("B")));
+    let row7 = at(7);
+    assert_eq!(row7.len(), 3, "{row7:?}");
+    assert!(row7.iter().any(|(c, _)| c.as_deref() == Some("B")));
+    assert!(
+        row7.iter()
+            .any(|(c, m)| c.as_deref() == Some("H") && m.contains("payload_t"))
+    );
+    assert!(
+        row7.iter()
+            .any(|(c, m)| c.as_deref() == Some("I") && m.contains("diesel"))
+    );
+    assert!(at(8)[0].1.contains("no attribute"));
+    assert!(at(9)[0].1.contains("unknown region 999999"));
+    assert!(at(10)[0].1.contains("outside the area"));
+    assert!(at(11)[0].1.contains("km from region 340104"));
+    assert!(at(12)[0].1.contains("already on row 3"));
+    assert!(at(13)[0].1.contains("latitude"));
+    let rows: Vec<Option<u32>> = problems.0.iter().map(|p| p.row).collect();
+    let mut sorted = rows.clone();
+    sorted.sort();
+    assert_eq!(rows, sorted, "problems come in row order");
+    assert!(
+        problems
+            .to_string()
+            .contains("sheet \"Report\", row 4, column A")
+    );
+}
+
+#[test]
+fn a_sheet_without_the_required_columns_is_refused_naming_them() {
+    let taxonomy = Taxonomy::default_taxonomy();
+    let rules = ImportRules {
+        taxonomy: &taxonomy,
+        allowed_types: None,
+    };
+    let problems = RecordImporter::new(rules, "S", 1, &["type_code", "quantity", "quantity"])
+        .expect_err("refused");
+    let text = problems.to_string();
+    assert!(text.contains("appears twice"), "{text}");
+    assert!(text.contains("holder_name"), "{text}");
+    assert!(text.contains("region_code"), "{text}");
+    let none = import_workbook(&workbook(&[&["a", "b"]]), rules).expect_err("no header");
+    assert!(none.to_string().contains("no sheet has a header row"));
+    let empty = import_workbook(&workbook(&[HEADER]), rules)
+        .expect("header only")
+        .finish(&regions(), &RegionPath::root())
+        .expect_err("no rows");
+    assert!(empty.to_string().contains("no data rows"));
+}
+
+#[test]
+fn random_cells_never_panic_the_importer() {
+    use rand::{Rng, SeedableRng};
+    let taxonomy = Taxonomy::default_taxonomy();
+    let rules = ImportRules {
+        taxonomy: &taxonomy,
+        allowed_types: None,
+    };
+    let pool = [
+        "",
+        "-",
+        "1e309",
+        "NaN",
+        "3",
+        "0",
+        "TRN.ROAD.TRUCK_HEAVY",
+        "CAD.MAT.TENT_12",
+        "340104",
+        "个人",
+        "person",
+        "是",
+        "（",
+        "|",
+        "91",
+        "-180",
+        "  ",
+        "1,200",
+        "１２",
+    ];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    for _ in 0..300 {
+        let mut rows: Vec<Vec<&str>> = vec![HEADER.to_vec()];
+        for _ in 0..rng.random_range(0..8) {
+            let len = rng.random_range(0..HEADER.len() + 2);
+            rows.push(
+                (0..len)
+                    .map(|_| pool[rng.random_range(0..pool.len())])
+                    .collect(),
+            );
+        }
+        let slices: Vec<&[&str]> = rows.iter().map(Vec::as_slice).collect();
+        if let Ok(importer) = import_workbook(&workbook(&slices), rules) {
+            let _ = importer.finish(&regions(), &RegionPath::root());
+        }
+    }
+}
