@@ -1,3 +1,4 @@
+use muster_domain::potential::import::SheetProblems;
 use muster_domain::region_import::ImportProblems;
 
 /// Everything storage can refuse or fail with. The web layer maps each variant to one
@@ -22,6 +23,9 @@ pub enum StorageError {
     },
     #[error("the import was rejected")]
     ImportRejected(#[source] ImportProblems),
+    /// A spreadsheet of records refused whole, every problem named by sheet, row and column.
+    #[error("the spreadsheet was rejected")]
+    SheetRejected(#[source] SheetProblems),
     #[error("the database URL is not usable: {0}")]
     BadUrl(String),
     #[error("database error")]

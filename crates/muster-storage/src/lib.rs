@@ -8,9 +8,11 @@
 //! same transaction.
 
 mod audit;
+mod copy;
 mod db;
 mod error;
 mod organizations;
+mod potential;
 mod regions;
 mod sessions;
 mod users;
@@ -22,6 +24,10 @@ pub use audit::{AuditEntry, AuditEvent, AuditVerification};
 pub use db::{Backend, Database, DatabaseUrl};
 pub use error::StorageError;
 pub use organizations::{NewOrganization, Organization};
+pub use potential::{
+    BaselineRow, Gap, PotentialRecord, RecordFilter, RecordImportSummary, RecordProvenance,
+    SubtreeTotals, TypeTotals,
+};
 pub use regions::{ImportSummary, Region, RegionListFilter, RegionView};
 pub use sessions::{ApiToken, SessionRecord};
 pub use users::{NewUser, SignInCredentials, User};

@@ -11,6 +11,7 @@ use serde::Serialize;
 use sqlx::QueryBuilder;
 
 use crate::audit::AuditEvent;
+use crate::copy::{COPY_CHUNK_BYTES, CopyRow};
 use crate::db::{Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
 
@@ -446,10 +447,10 @@ async fn insert_regions(tx: &mut WriteTx, regions: &[NewRegion]) -> Result<(), s
             let mut copy = conn
                 .copy_in_raw(format!("COPY regions ({COLUMNS}) FROM STDIN").as_str())
                 .await?;
-            let mut buffer = String::with_capacity(1 << 20);
+            let mut buffer = String::with_capacity(COPY_CHUNK_BYTES);
             for region in regions {
                 copy_text_row(&mut buffer, region);
-                if buffer.len() > (1 << 20) - 512 {
+                if buffer.len() > COPY_CHUNK_BYTES - 512 {
                     copy.send(buffer.as_bytes()).await?;
                     buffer.clear();
                 }
@@ -463,42 +464,19 @@ async fn insert_regions(tx: &mut WriteTx, regions: &[NewRegion]) -> Result<(), s
     }
 }
 
-/// One row in PostgreSQL's COPY text format: tab-separated, `\N` for NULL, with backslash,
-/// tab, newline and carriage return escaped.
+/// One region as a COPY text row.
 fn copy_text_row(buffer: &mut String, region: &NewRegion) {
-    use std::fmt::Write;
-    fn text(buffer: &mut String, value: &str) {
-        for ch in value.chars() {
-            match ch {
-                '\\' => buffer.push_str("\\\\"),
-                '\t' => buffer.push_str("\\t"),
-                '\n' => buffer.push_str("\\n"),
-                '\r' => buffer.push_str("\\r"),
-                _ => buffer.push(ch),
-            }
-        }
-    }
-    text(buffer, region.code.as_str());
-    buffer.push('\t');
-    match &region.parent_code {
-        Some(parent) => text(buffer, parent.as_str()),
-        None => buffer.push_str("\\N"),
-    }
-    buffer.push('\t');
-    text(buffer, &region.name);
-    let _ = write!(buffer, "\t{}\t", region.level.depth());
-    text(buffer, region.path.as_str());
-    match region.coordinates {
-        Some(c) => {
-            let _ = write!(buffer, "\t{}\t{}", c.lat, c.lon);
-        }
-        None => buffer.push_str("\t\\N\t\\N"),
-    }
-    let _ = writeln!(
-        buffer,
-        "\t{}\t{}",
-        region.child_count, region.descendant_count
-    );
+    CopyRow::new(buffer)
+        .text(Some(region.code.as_str()))
+        .text(region.parent_code.as_ref().map(|p| p.as_str()))
+        .text(Some(&region.name))
+        .number(Some(region.level.depth()))
+        .text(Some(region.path.as_str()))
+        .number(region.coordinates.map(|c| c.lat))
+        .number(region.coordinates.map(|c| c.lon))
+        .number(Some(region.child_count))
+        .number(Some(region.descendant_count))
+        .end();
 }
 
 async fn apply_increments(

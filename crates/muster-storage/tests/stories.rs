@@ -3,7 +3,7 @@
 use muster_domain::demo::{DemoScale, demo_regions};
 use muster_domain::organization::Roles;
 use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv, ProblemKind, parse_region_csv};
-use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side};
+use muster_domain::{Actor, DataClass, OrganizationKind, RegionPath, Scope, Side};
 use muster_storage::testing::{index_definitions, raw_execute};
 use muster_storage::{
     AuditVerification, Database, NewOrganization, NewUser, RegionListFilter, StorageError,
@@ -558,7 +558,7 @@ async fn bulk_load_restores_the_schema_story(db: Database) {
         before
     );
     assert_eq!(db.region_count().await.expect("count"), count as i64);
-    let province = db
+    let top = db
         .region_view(&Scope::everything(), None)
         .await
         .expect("top");
@@ -570,4 +570,409 @@ async fn bulk_load_restores_the_schema_story(db: Database) {
     assert_eq!(view.children.len() as i64, province.child_count);
     assert!(view.children.len() > 5);
     assert_eq!(intact(&db).await, 1);
+}
+
+mod potential_helpers {
+    use muster_domain::RegionPath;
+    use muster_domain::potential::{Holder, QualityGrade, RecordDraft, RecordStatus, holding_key};
+
+    pub fn draft(
+        code: &str,
+        path: &str,
+        type_code: &str,
+        holder: &str,
+        quantity: f64,
+    ) -> (u32, RecordDraft) {
+        let region_path = RegionPath::parse(path).expect("path");
+        let holder = Holder::Organization {
+            id: None,
+            name: holder.to_owned(),
+        };
+        let key = holding_key(&region_path, type_code, &holder, None);
+        (
+            1,
+            RecordDraft {
+                type_code: type_code.to_owned(),
+                quantity,
+                attributes: Default::default(),
+                quality: QualityGrade::Good,
+                holder,
+                site: None,
+                region_code: code.to_owned(),
+                region_path,
+                coordinates: None,
+                status: RecordStatus::Available,
+                holding_key: key,
+            },
+        )
+    }
+
+    pub fn person(code: &str, path: &str) -> (u32, RecordDraft) {
+        let (row, mut d) = draft(code, path, "CAD.MAT.TENT_12", "x", 2.0);
+        d.holder = Holder::Person {
+            name: "王小明".into(),
+            id_number: Some("340104199001011234".into()),
+            phone: Some("13812345678".into()),
+        };
+        d.holding_key = holding_key(&d.region_path, &d.type_code, &d.holder, None);
+        (row, d)
+    }
+}
+
+on_both_databases!(
+    potential_records_and_roll_ups,
+    potential_records_and_roll_ups_story
+);
+/// Records stored in bulk keep the roll-ups equal to a GROUP BY over the records at every
+/// level; a holding is never registered twice; scope, masking and the audit chain hold.
+async fn potential_records_and_roll_ups_story(db: Database) {
+    use muster_domain::potential::RecordStatus;
+    use muster_storage::{RecordFilter, RecordProvenance, StorageError as E};
+    use potential_helpers::{draft, person};
+
+    import_tiny(&db).await;
+    let everything = Scope::everything();
+    let city = db
+        .region_view(&everything, Some("3401"))
+        .await
+        .expect("city");
+    let county_a = city.children[0].clone();
+    let county_b = city.children[1].clone();
+    let other_city = db
+        .region_view(&everything, Some("34"))
+        .await
+        .expect("province")
+        .children[1]
+        .clone();
+    let mut drafts = vec![
+        draft(
+            &county_a.code,
+            &county_a.path,
+            "TRN.ROAD.TRUCK_HEAVY",
+            "Hefei Transport",
+            12.0,
+        ),
+        draft(
+            &county_a.code,
+            &county_a.path,
+            "CAD.MAT.TENT_12",
+            "Red Cross",
+            400.0,
+        ),
+        draft(
+            &county_b.code,
+            &county_b.path,
+            "TRN.ROAD.TRUCK_HEAVY",
+            "Feixi Haulage",
+            3.0,
+        ),
+        draft(
+            &other_city.code,
+            &other_city.path,
+            "TRN.ROAD.TRUCK_HEAVY",
+            "Wuhu Freight",
+            7.0,
+        ),
+        person(&county_b.code, &county_b.path),
+    ];
+    for (i, d) in drafts.iter_mut().enumerate() {
+        d.0 = i as u32 + 2;
+    }
+    let summary = db
+        .insert_records(
+            &cli(),
+            drafts.clone(),
+            RecordProvenance::default(),
+            "test.csv",
+        )
+        .await
+        .expect("records store");
+    assert_eq!(summary.inserted, 5);
+
+    for path in [
+        "/",
+        "/34/",
+        city.region.as_ref().map(|r| r.path.as_str()).unwrap_or("/"),
+        &county_a.path,
+        &county_b.path,
+        &other_city.path,
+    ] {
+        let path = RegionPath::parse(path).expect("path");
+        let rolled = db
+            .totals_of_subtrees(&everything, std::slice::from_ref(&path))
+            .await
+            .expect("totals");
+        let rolled = rolled.get(path.as_str()).cloned().unwrap_or_default();
+        let counted = db
+            .totals_from_records(&everything, &path)
+            .await
+            .expect("group by");
+        assert_eq!(rolled, counted, "roll-up and GROUP BY agree at {path:?}");
+    }
+    let province = db
+        .subtree_totals(&everything, Some("34"))
+        .await
+        .expect("province totals");
+    let trucks = province
+        .by_type
+        .iter()
+        .find(|t| t.type_code == "TRN.ROAD.TRUCK_HEAVY")
+        .expect("trucks");
+    assert_eq!(trucks.totals.quantity, 22.0);
+    assert_eq!(trucks.totals.record_count, 3);
+
+    // The same holding again — in a second file, spelled differently — is refused by row.
+    let mut again = draft(
+        &county_a.code,
+        &county_a.path,
+        "TRN.ROAD.TRUCK_HEAVY",
+        "HEFEI  transport",
+        5.0,
+    );
+    again.0 = 9;
+    match db
+        .insert_records(
+            &cli(),
+            vec![again],
+            RecordProvenance::default(),
+            "second.csv",
+        )
+        .await
+    {
+        Err(E::SheetRejected(problems)) => {
+            assert_eq!(problems.0[0].row, Some(9));
+            assert!(
+                problems.0[0].message.contains("already registered"),
+                "{problems}"
+            );
+        }
+        other => panic!("expected the duplicate holding to be refused, got {other:?}"),
+    }
+    assert_eq!(
+        province,
+        db.subtree_totals(&everything, Some("34"))
+            .await
+            .expect("unchanged")
+    );
+
+    // A county user: sees its subtree only, cannot write outside it, sees people masked.
+    let county_scope = county_scope(&county_b.path);
+    let visible = db
+        .potential_records(
+            &county_scope,
+            &RecordFilter {
+                limit: 100,
+                ..RecordFilter::default()
+            },
+        )
+        .await
+        .expect("records");
+    assert_eq!(visible.len(), 2);
+    assert!(
+        visible
+            .iter()
+            .all(|r| r.region_path.starts_with(&county_b.path))
+    );
+    let person_record = visible
+        .iter()
+        .find(|r| r.holder_kind == "person")
+        .expect("the person");
+    assert_eq!(
+        person_record.holder_id_number.as_deref(),
+        Some("3401**********1234")
+    );
+    assert!(person_record.holding_key.is_empty());
+    let cleared = Scope::new(
+        RegionPath::parse(&county_b.path).expect("p"),
+        vec![DataClass::PersonalData],
+    );
+    let unmasked = db
+        .potential_record(&cleared, person_record.id)
+        .await
+        .expect("record");
+    assert_eq!(
+        unmasked.holder_id_number.as_deref(),
+        Some("340104199001011234")
+    );
+    assert!(matches!(
+        db.subtree_totals(&county_scope, Some(&county_a.code)).await,
+        Err(E::NotFound { .. })
+    ));
+    let county_actor = Actor::user(
+        99,
+        "county".into(),
+        &Roles::parse_list("office_staff").expect("roles"),
+        RegionPath::parse(&county_b.path).expect("path"),
+    );
+    let outside = draft(&county_a.code, &county_a.path, "CAD.MAT.TENT_36", "Y", 1.0);
+    assert!(matches!(
+        db.insert_records(
+            &county_actor,
+            vec![outside],
+            RecordProvenance::default(),
+            "x"
+        )
+        .await,
+        Err(E::OutOfScope { .. })
+    ));
+
+    // A status change moves the available figure, not the total.
+    let truck_a = db
+        .potential_records(
+            &everything,
+            &RecordFilter {
+                region_code: Some(county_a.code.clone()),
+                type_code: Some("TRN.ROAD.TRUCK_HEAVY".into()),
+                limit: 10,
+                ..RecordFilter::default()
+            },
+        )
+        .await
+        .expect("records")[0]
+        .clone();
+    db.set_record_status(&cli(), truck_a.id, RecordStatus::Reserved)
+        .await
+        .expect("reserve");
+    let after = db
+        .subtree_totals(&everything, Some("34"))
+        .await
+        .expect("totals");
+    let trucks = after
+        .by_type
+        .iter()
+        .find(|t| t.type_code == "TRN.ROAD.TRUCK_HEAVY")
+        .expect("trucks");
+    assert_eq!(trucks.totals.quantity, 22.0);
+    assert_eq!(trucks.totals.available_quantity, 10.0);
+    assert_eq!(
+        db.totals_from_records(&everything, &RegionPath::parse("/34/").expect("p"))
+            .await
+            .expect("gb"),
+        after.by_type
+    );
+    assert!(matches!(
+        db.set_record_status(&county_actor, truck_a.id, RecordStatus::Available)
+            .await,
+        Err(E::OutOfScope { .. })
+    ));
+    assert_eq!(intact(&db).await, 3);
+}
+
+on_both_databases!(
+    baselines_gaps_and_taxonomy_edits,
+    baselines_gaps_and_taxonomy_edits_story
+);
+async fn baselines_gaps_and_taxonomy_edits_story(db: Database) {
+    use muster_storage::{BaselineRow, RecordProvenance, StorageError as E};
+    use potential_helpers::draft;
+
+    import_tiny(&db).await;
+    let everything = Scope::everything();
+    let city = db
+        .region_view(&everything, Some("3401"))
+        .await
+        .expect("city");
+    let county = city.children[0].clone();
+    db.insert_records(
+        &cli(),
+        vec![draft(
+            &county.code,
+            &county.path,
+            "TRN.ROAD.TRUCK_HEAVY",
+            "A",
+            12.0,
+        )],
+        RecordProvenance::default(),
+        "t",
+    )
+    .await
+    .expect("stored");
+    let baseline = |region: &str, type_code: &str, q: f64| BaselineRow {
+        region_code: region.to_owned(),
+        type_code: type_code.to_owned(),
+        required_quantity: q,
+    };
+    db.set_baselines(
+        &cli(),
+        vec![
+            baseline(&county.code, "TRN.ROAD.TRUCK_HEAVY", 30.0),
+            baseline(&county.code, "CAD.MAT.TENT_12", 100.0),
+        ],
+    )
+    .await
+    .expect("baselines");
+    let gaps = db.gaps(&everything, Some("3401")).await.expect("gaps");
+    assert_eq!(
+        gaps[0].type_code, "CAD.MAT.TENT_12",
+        "nothing verified is the worst gap"
+    );
+    assert_eq!(gaps[0].shortfall, 100.0);
+    let trucks = &gaps[1];
+    assert_eq!(
+        (trucks.required, trucks.reported, trucks.verified),
+        (30.0, 12.0, 0.0)
+    );
+    match db
+        .set_baselines(&cli(), vec![baseline("999999", "NOPE", -1.0)])
+        .await
+    {
+        Err(E::SheetRejected(problems)) => assert_eq!(problems.0.len(), 2, "{problems}"),
+        other => panic!("expected refusal, got {other:?}"),
+    }
+
+    // Editing a used type: a rename is fine, a new unit is not.
+    let taxonomy = db.taxonomy().await.expect("taxonomy");
+    let mut truck = taxonomy
+        .resource_type("TRN.ROAD.TRUCK_HEAVY")
+        .expect("type")
+        .clone();
+    truck.name_en = "Heavy lorry".into();
+    let updated = db
+        .save_resource_type(&cli(), truck.clone())
+        .await
+        .expect("rename");
+    assert_eq!(
+        updated
+            .resource_type("TRN.ROAD.TRUCK_HEAVY")
+            .expect("t")
+            .name_en,
+        "Heavy lorry"
+    );
+    assert_eq!(
+        db.taxonomy()
+            .await
+            .expect("t")
+            .resource_type("TRN.ROAD.TRUCK_HEAVY")
+            .expect("t")
+            .name_en,
+        "Heavy lorry"
+    );
+    truck.unit = "t".into();
+    assert!(matches!(
+        db.save_resource_type(&cli(), truck).await,
+        Err(E::Conflict { .. })
+    ));
+    let mut unused = taxonomy
+        .resource_type("CAD.MAT.TENT_36")
+        .expect("type")
+        .clone();
+    unused.unit = "piece".into();
+    db.save_resource_type(&cli(), unused)
+        .await
+        .expect("an unused type may change");
+    let viewer = Actor::user(
+        5,
+        "v".into(),
+        &Roles::parse_list("viewer").expect("r"),
+        RegionPath::root(),
+    );
+    let any = taxonomy
+        .resource_type("CAD.MAT.TENT_60")
+        .expect("t")
+        .clone();
+    assert!(matches!(
+        db.save_resource_type(&viewer, any).await,
+        Err(E::Forbidden(_))
+    ));
+    assert_eq!(intact(&db).await, 5);
 }

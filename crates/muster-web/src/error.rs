@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use muster_domain::potential::import::RowProblem;
 use muster_domain::region_import::ImportProblem;
 use muster_storage::StorageError;
 use serde::Serialize;
@@ -37,6 +38,10 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]
     pub errors: Vec<ImportProblem>,
+    /// For a rejected spreadsheet of records: every problem, by sheet, row and column.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub row_errors: Vec<RowProblem>,
 }
 
 impl WebError {
@@ -85,6 +90,11 @@ impl WebError {
                     "invalid-input",
                     "Invalid input",
                 ),
+                StorageError::SheetRejected(_) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "sheet-rejected",
+                    "Spreadsheet rejected",
+                ),
                 StorageError::ImportRejected(_) => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "import-rejected",
@@ -130,6 +140,10 @@ impl WebError {
             WebError::Storage(StorageError::ImportRejected(problems)) => problems.0.clone(),
             _ => Vec::new(),
         };
+        let row_errors = match self {
+            WebError::Storage(StorageError::SheetRejected(problems)) => problems.0.clone(),
+            _ => Vec::new(),
+        };
         Problem {
             problem_type: format!("https://muster.invalid/problems/{slug}"),
             title: title.to_owned(),
@@ -137,6 +151,7 @@ impl WebError {
             detail,
             field,
             errors,
+            row_errors,
         }
     }
 }

@@ -1,0 +1,1122 @@
+//! The potential registry: the taxonomy, potential records with their roll-up totals, and
+//! baselines with the gaps they leave.
+//!
+//! Every write to `potential_records` applies its [`RollupDeltas`] to `potential_totals` in
+//! the same transaction, so totals for any subtree are a read of that subtree's own rows.
+
+use std::collections::{BTreeMap, HashMap};
+
+use muster_domain::potential::import::{RegionInfo, RowProblem, SheetProblems};
+use muster_domain::potential::rollup::{RecordFigures, RollupDeltas, Totals};
+use muster_domain::potential::{Holder, HolderKind, RecordDraft, RecordStatus};
+use muster_domain::taxonomy::{ResourceType, Taxonomy};
+use muster_domain::{Actor, DataClass, RegionLevel, RegionPath, Role, Scope};
+use serde::Serialize;
+use sqlx::QueryBuilder;
+
+use crate::audit::AuditEvent;
+use crate::copy::{COPY_CHUNK_BYTES, CopyRow};
+use crate::db::{Database, WriteTx, on_read_pool, on_tx};
+use crate::error::StorageError;
+
+/// A stored potential record, as a reader in scope sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct PotentialRecord {
+    pub id: i64,
+    pub holding_key: String,
+    pub type_code: String,
+    pub quantity: f64,
+    pub attributes: String,
+    pub quality_grade: String,
+    pub holder_kind: String,
+    pub holder_organization_id: Option<i64>,
+    pub holder_name: String,
+    pub holder_id_number: Option<String>,
+    pub holder_phone: Option<String>,
+    pub site_id: Option<i64>,
+    pub site_name: Option<String>,
+    pub region_code: String,
+    pub region_path: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub status: String,
+    pub round_id: Option<i64>,
+    pub submission_id: Option<i64>,
+    pub reporting_organization_id: Option<i64>,
+    pub first_reported_quantity: f64,
+    pub previous_quantity: Option<f64>,
+    pub verified_quantity: Option<f64>,
+    pub last_verified_at: Option<i64>,
+    pub reopened: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl PotentialRecord {
+    pub fn holder(&self) -> Holder {
+        match HolderKind::parse(&self.holder_kind) {
+            Some(HolderKind::Person) => Holder::Person {
+                name: self.holder_name.clone(),
+                id_number: self.holder_id_number.clone(),
+                phone: self.holder_phone.clone(),
+            },
+            _ => Holder::Organization {
+                id: self.holder_organization_id,
+                name: self.holder_name.clone(),
+            },
+        }
+    }
+
+    pub fn status(&self) -> RecordStatus {
+        RecordStatus::parse(&self.status).unwrap_or(RecordStatus::Unavailable)
+    }
+
+    pub fn region_path(&self) -> RegionPath {
+        RegionPath::parse(&self.region_path).unwrap_or_else(RegionPath::root)
+    }
+
+    /// Blanks a person's personal data for a reader whose roles do not allow it. Applied by
+    /// every read below, so no handler can forget it.
+    fn masked_for(mut self, scope: &Scope) -> Self {
+        if self.holder_kind == HolderKind::Person.as_str() && !scope.allows(DataClass::PersonalData)
+        {
+            if let Holder::Person {
+                name,
+                id_number,
+                phone,
+            } = self.holder().masked()
+            {
+                self.holder_name = name;
+                self.holder_id_number = id_number;
+                self.holder_phone = phone;
+            }
+            // The key names the person too (by identity number): hide it as well.
+            self.holding_key = String::new();
+        }
+        self
+    }
+}
+
+/// Where records came from: a survey round's submission, or a bulk load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordProvenance {
+    pub round_id: Option<i64>,
+    pub submission_id: Option<i64>,
+    pub reporting_organization_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordImportSummary {
+    pub inserted: usize,
+    pub totals_rows: usize,
+    pub audit_seq: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RecordFilter {
+    /// Only this region's subtree (narrowed within the reader's scope).
+    pub region_code: Option<String>,
+    pub type_code: Option<String>,
+    pub status: Option<RecordStatus>,
+    pub limit: i64,
+    pub after_id: i64,
+}
+
+/// One type's totals in a subtree.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TypeTotals {
+    pub type_code: String,
+    pub totals: Totals,
+}
+
+/// Totals of one subtree, by type, and of each child subtree, for the drill-down.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubtreeTotals {
+    pub path: RegionPath,
+    pub by_type: Vec<TypeTotals>,
+}
+
+/// A required quantity of one type for one region's subtree.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct BaselineRow {
+    pub region_code: String,
+    pub type_code: String,
+    pub required_quantity: f64,
+}
+
+/// Requirement against verified potential for one type in a subtree.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Gap {
+    pub type_code: String,
+    pub required: f64,
+    pub verified: f64,
+    pub reported: f64,
+    /// required − verified, never below zero.
+    pub shortfall: f64,
+    /// shortfall / required: 1.0 when nothing verified, 0.0 when covered.
+    pub shortfall_share: f64,
+}
+
+/// code, path, level, lat, lon.
+type RegionInfoRow = (String, String, i64, Option<f64>, Option<f64>);
+
+/// Roles that report potential: the offices, workstations and member units, and the
+/// administrator. Liaisons, grid members and viewers read.
+fn may_report(actor: &Actor) -> bool {
+    actor.administers()
+        || [
+            Role::OfficeStaff,
+            Role::WorkstationStaff,
+            Role::MemberUnitOfficer,
+        ]
+        .iter()
+        .any(|r| actor.has_role(*r))
+}
+
+/// 27 columns a row; SQLite allows 32,766 bound parameters a statement.
+const SQLITE_RECORDS_PER_INSERT: usize = 1_200;
+/// 7 columns a row.
+const SQLITE_TOTALS_PER_UPSERT: usize = 4_000;
+
+const RECORD_COLUMNS: &str = "holding_key, type_code, quantity, attributes, quality_grade, holder_kind, \
+     holder_organization_id, holder_name, holder_id_number, holder_phone, site_id, site_name, \
+     region_code, region_path, lat, lon, status, round_id, submission_id, reporting_organization_id, \
+     first_reported_quantity, previous_quantity, verified_quantity, last_verified_at, reopened, \
+     created_at, updated_at";
+
+impl Database {
+    /// The taxonomy in force. A database that has none yet gets the default.
+    pub async fn taxonomy(&self) -> Result<Taxonomy, StorageError> {
+        let stored: Option<String> = on_read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT document FROM taxonomy WHERE id = 1"
+        )
+        .fetch_optional(pool)
+        .await)?;
+        match stored {
+            None => Ok(Taxonomy::default_taxonomy()),
+            Some(document) => Taxonomy::from_json(&document).map_err(|e| StorageError::Invalid {
+                field: "taxonomy",
+                message: format!("the stored taxonomy does not read: {e}"),
+            }),
+        }
+    }
+
+    /// Adds a resource type or edits one. An edit that would change the meaning of records
+    /// already stored (unit, category, attribute kinds and ranges …, see
+    /// [`ResourceType::changes_meaning`]) is refused once the type is used: add a new type.
+    pub async fn save_resource_type(
+        &self,
+        actor: &Actor,
+        resource_type: ResourceType,
+    ) -> Result<Taxonomy, StorageError> {
+        if !actor.administers() {
+            return Err(StorageError::Forbidden(
+                "only an administrator may edit the taxonomy".into(),
+            ));
+        }
+        let current = self.taxonomy().await?;
+        let before = current.resource_type(&resource_type.code).cloned();
+        let mut tx = self.begin_write().await?;
+        if let Some(before) = &before
+            && before.changes_meaning(&resource_type)
+        {
+            let used: bool = on_tx!(&mut tx, |conn| sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM potential_records WHERE type_code = $1)"
+            )
+            .bind(&resource_type.code)
+            .fetch_one(&mut *conn)
+            .await)?;
+            if used {
+                return Err(StorageError::Conflict {
+                    field: "code",
+                    message: format!(
+                        "records of {} are stored; this change would alter what they mean. Rename or widen only, or add a new type",
+                        resource_type.code
+                    ),
+                });
+            }
+        }
+        let code = resource_type.code.clone();
+        let after_json = serde_json::to_value(&resource_type).ok();
+        let updated =
+            current
+                .with_resource_type(resource_type)
+                .map_err(|e| StorageError::Invalid {
+                    field: "resource_type",
+                    message: e.to_string(),
+                })?;
+        let now = crate::now();
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+            "INSERT INTO taxonomy (id, revision, document, updated_at) VALUES (1, 1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET revision = taxonomy.revision + 1, document = excluded.document, updated_at = excluded.updated_at"
+        )
+        .bind(updated.to_json())
+        .bind(now.as_millis())
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        })?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "resource_type",
+                entity_id: code,
+                action: if before.is_some() { "update" } else { "create" },
+                region_path: &RegionPath::root(),
+                before: before.and_then(|b| serde_json::to_value(b).ok()),
+                after: after_json,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// What the importer needs to know of the regions a file names.
+    pub async fn region_infos(
+        &self,
+        codes: impl IntoIterator<Item = String>,
+    ) -> Result<HashMap<String, RegionInfo>, StorageError> {
+        let codes: Vec<String> = codes.into_iter().collect();
+        let mut found = HashMap::with_capacity(codes.len());
+        for chunk in codes.chunks(500) {
+            let rows: Vec<RegionInfoRow> = on_read_pool!(self, |pool| {
+                let mut query = QueryBuilder::new(
+                    "SELECT code, path, level, lat, lon FROM regions WHERE code IN (",
+                );
+                let mut separated = query.separated(", ");
+                for code in chunk {
+                    separated.push_bind(code.as_str());
+                }
+                query.push(")");
+                query.build_query_as().fetch_all(pool).await
+            })?;
+            for (code, path, level, lat, lon) in rows {
+                let (Some(path), Some(level)) = (
+                    RegionPath::parse(&path),
+                    u8::try_from(level).ok().and_then(RegionLevel::from_depth),
+                ) else {
+                    continue;
+                };
+                found.insert(
+                    code,
+                    RegionInfo {
+                        path,
+                        level,
+                        coordinates: lat.zip(lon),
+                    },
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    /// Stores validated records and their roll-ups in one transaction with one audit entry,
+    /// or nothing. A holding already registered (by anyone: another unit's report counts) is
+    /// refused with the row that repeats it, so no holding is ever counted twice.
+    pub async fn insert_records(
+        &self,
+        actor: &Actor,
+        mut drafts: Vec<(u32, RecordDraft)>,
+        provenance: RecordProvenance,
+        source: &str,
+    ) -> Result<RecordImportSummary, StorageError> {
+        if !may_report(actor) {
+            return Err(StorageError::Forbidden(
+                "only office, workstation and member-unit staff report potential".into(),
+            ));
+        }
+        if let Some((_, outside)) = drafts
+            .iter()
+            .find(|(_, d)| !actor.scope().contains(&d.region_path))
+        {
+            return Err(StorageError::out_of_scope("region", &outside.region_code));
+        }
+        if drafts.is_empty() {
+            return Err(StorageError::Invalid {
+                field: "records",
+                message: "nothing to store".into(),
+            });
+        }
+        // In key order, the unique index (which starts with the region path) grows by
+        // appends and the roll-up sees regions together.
+        drafts.sort_by(|a, b| a.1.holding_key.cmp(&b.1.holding_key));
+        let mut deltas = RollupDeltas::new();
+        for (_, draft) in &drafts {
+            deltas.insert(&RecordFigures {
+                region_path: &draft.region_path,
+                type_code: &draft.type_code,
+                quantity: draft.quantity,
+                available: draft.status.is_available(),
+                verified: false,
+            });
+        }
+        let changes = deltas.into_changes();
+        let now = crate::now();
+        let top = common_path(drafts.iter().map(|(_, d)| &d.region_path));
+        let mut tx = self.begin_write().await?;
+        let inserted = insert_record_rows(&mut tx, &drafts, provenance, now.as_millis()).await;
+        match inserted {
+            Ok(()) => {}
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                return Err(self.holding_conflicts(&drafts, source).await);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        apply_totals(&mut tx, &changes).await?;
+        let sample: Vec<&str> = drafts
+            .iter()
+            .take(3)
+            .map(|(_, d)| d.type_code.as_str())
+            .collect();
+        let audit_seq = tx
+            .audit(
+                actor,
+                now,
+                AuditEvent {
+                    entity: "potential_record",
+                    entity_id: format!("{} records", drafts.len()),
+                    action: "import",
+                    region_path: &top,
+                    before: None,
+                    after: Some(serde_json::json!({
+                        "source": source,
+                        "inserted": drafts.len(),
+                        "round_id": provenance.round_id,
+                        "submission_id": provenance.submission_id,
+                        "first_types": sample,
+                    })),
+                },
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(RecordImportSummary {
+            inserted: drafts.len(),
+            totals_rows: changes.len(),
+            audit_seq,
+        })
+    }
+
+    /// After a refused insert: which rows name a holding that is already registered.
+    async fn holding_conflicts(&self, drafts: &[(u32, RecordDraft)], source: &str) -> StorageError {
+        let mut problems = Vec::new();
+        for chunk in drafts.chunks(500) {
+            let found: Result<Vec<(String, i64, Option<i64>)>, sqlx::Error> = on_read_pool!(
+                self,
+                |pool| {
+                    let mut query = QueryBuilder::new(
+                        "SELECT holding_key, id, reporting_organization_id FROM potential_records WHERE holding_key IN (",
+                    );
+                    let mut separated = query.separated(", ");
+                    for (_, draft) in chunk {
+                        separated.push_bind(draft.holding_key.as_str());
+                    }
+                    query.push(")");
+                    query.build_query_as().fetch_all(pool).await
+                }
+            );
+            let Ok(found) = found else {
+                continue;
+            };
+            let by_key: HashMap<&str, (i64, Option<i64>)> = found
+                .iter()
+                .map(|(k, id, org)| (k.as_str(), (*id, *org)))
+                .collect();
+            for (row, draft) in chunk {
+                if let Some((id, org)) = by_key.get(draft.holding_key.as_str()) {
+                    let by =
+                        org.map_or_else(String::new, |o| format!(", reported by organization {o}"));
+                    problems.push(RowProblem {
+                        sheet: source.to_owned(),
+                        row: Some(*row),
+                        column: None,
+                        field: Some("holder_name".into()),
+                        message: format!(
+                            "this holding (same holder, type and site) is already registered as record {id}{by}; it is not counted twice"
+                        ),
+                    });
+                }
+            }
+        }
+        if problems.is_empty() {
+            return StorageError::Conflict {
+                field: "holding_key",
+                message:
+                    "a holding in the file was registered by someone else meanwhile; import again"
+                        .into(),
+            };
+        }
+        problems.sort_by_key(|p| p.row);
+        StorageError::SheetRejected(SheetProblems(problems))
+    }
+
+    /// Totals by type for a subtree: the reader's scope, or one region inside it.
+    pub async fn subtree_totals(
+        &self,
+        scope: &Scope,
+        region_code: Option<&str>,
+    ) -> Result<SubtreeTotals, StorageError> {
+        let path = match region_code {
+            None => scope.subtree().clone(),
+            Some(code) => self.region(scope, code).await?.region_path(),
+        };
+        let mut by_path = self.totals_at(std::slice::from_ref(&path)).await?;
+        Ok(SubtreeTotals {
+            by_type: by_path.remove(path.as_str()).unwrap_or_default(),
+            path,
+        })
+    }
+
+    /// Totals by type for several subtrees at once (a region's children, for the
+    /// drill-down). Paths outside the reader's scope are left out.
+    pub async fn totals_of_subtrees(
+        &self,
+        scope: &Scope,
+        paths: &[RegionPath],
+    ) -> Result<BTreeMap<String, Vec<TypeTotals>>, StorageError> {
+        let inside: Vec<RegionPath> = paths
+            .iter()
+            .filter(|p| scope.contains(p))
+            .cloned()
+            .collect();
+        self.totals_at(&inside).await
+    }
+
+    async fn totals_at(
+        &self,
+        paths: &[RegionPath],
+    ) -> Result<BTreeMap<String, Vec<TypeTotals>>, StorageError> {
+        let mut result: BTreeMap<String, Vec<TypeTotals>> = BTreeMap::new();
+        for chunk in paths.chunks(500) {
+            let rows: Vec<(String, String, i64, f64, f64, i64, f64)> = on_read_pool!(
+                self,
+                |pool| {
+                    let mut query = QueryBuilder::new(
+                        "SELECT region_path, type_code, record_count, quantity, available_quantity, verified_count, verified_quantity \
+                     FROM potential_totals WHERE region_path IN (",
+                    );
+                    let mut separated = query.separated(", ");
+                    for path in chunk {
+                        separated.push_bind(path.as_str());
+                    }
+                    query.push(") AND record_count <> 0 ORDER BY region_path, type_code");
+                    query.build_query_as().fetch_all(pool).await
+                }
+            )?;
+            for (
+                path,
+                type_code,
+                record_count,
+                quantity,
+                available_quantity,
+                verified_count,
+                verified_quantity,
+            ) in rows
+            {
+                result.entry(path).or_default().push(TypeTotals {
+                    type_code,
+                    totals: Totals {
+                        record_count,
+                        quantity,
+                        available_quantity,
+                        verified_count,
+                        verified_quantity,
+                    },
+                });
+            }
+        }
+        Ok(result)
+    }
+
+    /// The same figures as [`Self::subtree_totals`], computed the slow way from the records
+    /// themselves: for checking the roll-ups, and as the benchmark's anchor.
+    pub async fn totals_from_records(
+        &self,
+        scope: &Scope,
+        path: &RegionPath,
+    ) -> Result<Vec<TypeTotals>, StorageError> {
+        if !scope.contains(path) {
+            return Err(StorageError::out_of_scope("region", path.as_str()));
+        }
+        let (low, high) = path.subtree_range();
+        let rows: Vec<(String, i64, f64, f64, i64, f64)> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT type_code, COUNT(*), CAST(SUM(quantity) AS DOUBLE PRECISION), \
+                 CAST(SUM(CASE WHEN status = 'available' THEN quantity ELSE 0 END) AS DOUBLE PRECISION), \
+                 COUNT(last_verified_at), \
+                 CAST(SUM(CASE WHEN last_verified_at IS NOT NULL THEN quantity ELSE 0 END) AS DOUBLE PRECISION) \
+                 FROM potential_records WHERE holding_key >= $1 AND holding_key < $2 \
+                 GROUP BY type_code ORDER BY type_code",
+            )
+            .bind(&low)
+            .bind(&high)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(
+                    type_code,
+                    record_count,
+                    quantity,
+                    available_quantity,
+                    verified_count,
+                    verified_quantity,
+                )| TypeTotals {
+                    type_code,
+                    totals: Totals {
+                        record_count,
+                        quantity,
+                        available_quantity,
+                        verified_count,
+                        verified_quantity,
+                    },
+                },
+            )
+            .collect())
+    }
+
+    /// A page of records in the reader's scope, by id.
+    pub async fn potential_records(
+        &self,
+        scope: &Scope,
+        filter: &RecordFilter,
+    ) -> Result<Vec<PotentialRecord>, StorageError> {
+        let path = match &filter.region_code {
+            None => scope.subtree().clone(),
+            Some(code) => self.region(scope, code).await?.region_path(),
+        };
+        let (low, high) = path.subtree_range();
+        let status = filter.status.map(|s| s.as_str());
+        let records: Vec<PotentialRecord> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT * FROM potential_records WHERE region_path >= $1 AND region_path < $2 \
+                 AND ($3 IS NULL OR type_code = $3) AND ($4 IS NULL OR status = $4) AND id > $5 \
+                 ORDER BY id LIMIT $6",
+            )
+            .bind(&low)
+            .bind(&high)
+            .bind(&filter.type_code)
+            .bind(status)
+            .bind(filter.after_id)
+            .bind(filter.limit.clamp(1, 1000))
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(records.into_iter().map(|r| r.masked_for(scope)).collect())
+    }
+
+    pub async fn potential_record(
+        &self,
+        scope: &Scope,
+        id: i64,
+    ) -> Result<PotentialRecord, StorageError> {
+        let (low, high) = scope.subtree().subtree_range();
+        let found: Option<PotentialRecord> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT * FROM potential_records WHERE id = $1 AND region_path >= $2 AND region_path < $3",
+            )
+            .bind(id)
+            .bind(&low)
+            .bind(&high)
+            .fetch_optional(pool)
+            .await
+        })?;
+        found
+            .map(|r| r.masked_for(scope))
+            .ok_or_else(|| StorageError::not_found("potential record", id))
+    }
+
+    /// Changes a record's status (reserving, releasing, marking unavailable …), keeping the
+    /// totals in step.
+    pub async fn set_record_status(
+        &self,
+        actor: &Actor,
+        id: i64,
+        status: RecordStatus,
+    ) -> Result<PotentialRecord, StorageError> {
+        if !may_report(actor) {
+            return Err(StorageError::Forbidden(
+                "only office, workstation and member-unit staff change records".into(),
+            ));
+        }
+        let mut tx = self.begin_write().await?;
+        let before = record_for_update(&mut tx, actor.scope(), id).await?;
+        let now = crate::now();
+        let after: PotentialRecord = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(
+            "UPDATE potential_records SET status = $1, updated_at = $2 WHERE id = $3 RETURNING *"
+        )
+        .bind(status.as_str())
+        .bind(now.as_millis())
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        })?;
+        let mut deltas = RollupDeltas::new();
+        let (before_path, after_path) = (before.region_path(), after.region_path());
+        deltas.update(
+            &figures(&before, &before_path),
+            &figures(&after, &after_path),
+        );
+        apply_totals(&mut tx, &deltas.into_changes()).await?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "potential_record",
+                entity_id: id.to_string(),
+                action: "set_status",
+                region_path: &after_path,
+                before: Some(serde_json::json!({ "status": before.status })),
+                after: Some(serde_json::json!({ "status": after.status })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after.masked_for(actor.scope()))
+    }
+
+    /// Sets required quantities, all or nothing: every region must be in the writer's scope
+    /// and every type known.
+    pub async fn set_baselines(
+        &self,
+        actor: &Actor,
+        rows: Vec<BaselineRow>,
+    ) -> Result<usize, StorageError> {
+        if !(actor.administers() || actor.has_role(Role::OfficeStaff)) {
+            return Err(StorageError::Forbidden(
+                "only office staff set baselines".into(),
+            ));
+        }
+        let taxonomy = self.taxonomy().await?;
+        let regions = self
+            .region_infos(rows.iter().map(|r| r.region_code.clone()))
+            .await?;
+        let mut problems = Vec::new();
+        for (index, row) in rows.iter().enumerate() {
+            let line = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            let mut refuse = |field: &str, message: String| {
+                problems.push(RowProblem {
+                    sheet: "baselines".into(),
+                    row: Some(line),
+                    column: None,
+                    field: Some(field.to_owned()),
+                    message,
+                });
+            };
+            match regions.get(&row.region_code) {
+                None => refuse("region_code", format!("unknown region {}", row.region_code)),
+                Some(info) if !actor.scope().contains(&info.path) => refuse(
+                    "region_code",
+                    format!("region {} is outside your region", row.region_code),
+                ),
+                Some(_) => {}
+            }
+            match taxonomy.resource_type(&row.type_code) {
+                None => refuse(
+                    "type_code",
+                    format!("unknown resource type {}", row.type_code),
+                ),
+                Some(t) => {
+                    if let Err(problem) = t.check_quantity(row.required_quantity) {
+                        refuse("required_quantity", problem.to_string());
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(StorageError::SheetRejected(SheetProblems(problems)));
+        }
+        let now = crate::now();
+        let top = common_path(
+            rows.iter()
+                .filter_map(|r| regions.get(&r.region_code).map(|i| &i.path)),
+        );
+        let mut tx = self.begin_write().await?;
+        for row in &rows {
+            let Some(info) = regions.get(&row.region_code) else {
+                continue;
+            };
+            on_tx!(&mut tx, |conn| {
+                sqlx::query(
+                "INSERT INTO baselines (region_code, region_path, type_code, required_quantity, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (region_path, type_code) \
+                 DO UPDATE SET required_quantity = excluded.required_quantity, updated_at = excluded.updated_at"
+            )
+            .bind(&row.region_code)
+            .bind(info.path.as_str())
+            .bind(&row.type_code)
+            .bind(row.required_quantity)
+            .bind(now.as_millis())
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+            })?;
+        }
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "baseline",
+                entity_id: format!("{} baselines", rows.len()),
+                action: "set",
+                region_path: &top,
+                before: None,
+                after: serde_json::to_value(rows.iter().take(20).collect::<Vec<_>>()).ok(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// Requirement against verified potential for a subtree, worst first. A region's own
+    /// baseline for a type is the requirement of its whole subtree; where it has none, the
+    /// requirements of the regions below it add up — so a province that sets its own figure
+    /// is not double-counted with its counties'.
+    pub async fn gaps(
+        &self,
+        scope: &Scope,
+        region_code: Option<&str>,
+    ) -> Result<Vec<Gap>, StorageError> {
+        let path = match region_code {
+            None => scope.subtree().clone(),
+            Some(code) => self.region(scope, code).await?.region_path(),
+        };
+        let (low, high) = path.subtree_range();
+        let rows: Vec<(String, String, f64)> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT region_path, type_code, required_quantity FROM baselines \
+                 WHERE region_path >= $1 AND region_path < $2",
+            )
+            .bind(&low)
+            .bind(&high)
+            .fetch_all(pool)
+            .await
+        })?;
+        let required = requirement_by_type(&path, &rows);
+        let totals = self.totals_at(std::slice::from_ref(&path)).await?;
+        let by_type: HashMap<&str, &Totals> = totals
+            .get(path.as_str())
+            .map(|t| {
+                t.iter()
+                    .map(|t| (t.type_code.as_str(), &t.totals))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut gaps: Vec<Gap> = required
+            .into_iter()
+            .map(|(type_code, required)| {
+                let totals = by_type.get(type_code.as_str());
+                let verified = totals.map_or(0.0, |t| t.verified_quantity);
+                let reported = totals.map_or(0.0, |t| t.quantity);
+                let shortfall = (required - verified).max(0.0);
+                Gap {
+                    type_code,
+                    required,
+                    verified,
+                    reported,
+                    shortfall,
+                    shortfall_share: if required > 0.0 {
+                        shortfall / required
+                    } else {
+                        0.0
+                    },
+                }
+            })
+            .collect();
+        gaps.sort_by(|a, b| {
+            b.shortfall_share
+                .total_cmp(&a.shortfall_share)
+                .then(b.shortfall.total_cmp(&a.shortfall))
+                .then(a.type_code.cmp(&b.type_code))
+        });
+        Ok(gaps)
+    }
+}
+
+/// Per type: the subtree root's own baseline if it has one, else, recursively, the sum over
+/// its children of theirs.
+fn requirement_by_type(root: &RegionPath, rows: &[(String, String, f64)]) -> BTreeMap<String, f64> {
+    let mut by_type: BTreeMap<&str, Vec<(&str, f64)>> = BTreeMap::new();
+    for (path, type_code, quantity) in rows {
+        by_type
+            .entry(type_code)
+            .or_default()
+            .push((path, *quantity));
+    }
+    let mut result = BTreeMap::new();
+    for (type_code, mut entries) in by_type {
+        // Sorted by path, an ancestor comes before its descendants; a baseline counts only
+        // when no counted baseline encloses it.
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        let mut total = 0.0;
+        let mut counted: Option<&str> = None;
+        for (path, quantity) in entries {
+            if counted.is_some_and(|c| path.starts_with(c)) {
+                continue;
+            }
+            if !path.starts_with(root.as_str()) {
+                continue;
+            }
+            total += quantity;
+            counted = Some(path);
+        }
+        result.insert(type_code.to_owned(), total);
+    }
+    result
+}
+
+fn figures<'a>(record: &'a PotentialRecord, path: &'a RegionPath) -> RecordFigures<'a> {
+    RecordFigures {
+        region_path: path,
+        type_code: &record.type_code,
+        quantity: record.quantity,
+        available: record.status().is_available(),
+        verified: record.last_verified_at.is_some(),
+    }
+}
+
+async fn record_for_update(
+    tx: &mut WriteTx,
+    scope: &Scope,
+    id: i64,
+) -> Result<PotentialRecord, StorageError> {
+    let found: Option<PotentialRecord> = on_tx!(tx, |conn| sqlx::query_as(
+        "SELECT * FROM potential_records WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await)?;
+    let record = found.ok_or_else(|| StorageError::not_found("potential record", id))?;
+    if !scope.contains(&record.region_path()) {
+        return Err(StorageError::out_of_scope("potential record", id));
+    }
+    Ok(record)
+}
+
+/// The deepest path enclosing all of `paths`, for audit entries of a batch.
+fn common_path<'a>(paths: impl Iterator<Item = &'a RegionPath>) -> RegionPath {
+    let mut common: Option<String> = None;
+    for path in paths {
+        common = Some(match common {
+            None => path.as_str().to_owned(),
+            Some(c) => {
+                let shared: Vec<&str> = c
+                    .split_inclusive('/')
+                    .zip(path.as_str().split_inclusive('/'))
+                    .take_while(|(a, b)| a == b)
+                    .map(|(a, _)| a)
+                    .collect();
+                shared.concat()
+            }
+        });
+    }
+    common
+        .and_then(|c| RegionPath::parse(&c))
+        .unwrap_or_else(RegionPath::root)
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+async fn insert_record_rows(
+    tx: &mut WriteTx,
+    drafts: &[(u32, RecordDraft)],
+    provenance: RecordProvenance,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    match tx {
+        WriteTx::Sqlite(conn) => {
+            for chunk in drafts.chunks(SQLITE_RECORDS_PER_INSERT) {
+                let mut query =
+                    QueryBuilder::new(format!("INSERT INTO potential_records ({RECORD_COLUMNS}) "));
+                query.push_values(chunk, |mut row, (_, draft)| {
+                    let holder = HolderColumns::of(&draft.holder);
+                    row.push_bind(draft.holding_key.as_str())
+                        .push_bind(draft.type_code.as_str())
+                        .push_bind(draft.quantity)
+                        .push_bind(attributes_json(draft))
+                        .push_bind(draft.quality.as_str())
+                        .push_bind(draft.holder.kind().as_str())
+                        .push_bind(holder.organization_id)
+                        .push_bind(draft.holder.name())
+                        .push_bind(holder.id_number)
+                        .push_bind(holder.phone)
+                        .push_bind(None::<i64>)
+                        .push_bind(draft.site.as_deref())
+                        .push_bind(draft.region_code.as_str())
+                        .push_bind(draft.region_path.as_str())
+                        .push_bind(draft.coordinates.map(|c| c.0))
+                        .push_bind(draft.coordinates.map(|c| c.1))
+                        .push_bind(draft.status.as_str())
+                        .push_bind(provenance.round_id)
+                        .push_bind(provenance.submission_id)
+                        .push_bind(provenance.reporting_organization_id)
+                        .push_bind(draft.quantity)
+                        .push_bind(None::<f64>)
+                        .push_bind(None::<f64>)
+                        .push_bind(None::<i64>)
+                        .push_bind(0_i64)
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                query.build().persistent(true).execute(&mut **conn).await?;
+            }
+            Ok(())
+        }
+        WriteTx::Postgres(conn) => {
+            let mut copy = conn
+                .copy_in_raw(
+                    format!("COPY potential_records ({RECORD_COLUMNS}) FROM STDIN").as_str(),
+                )
+                .await?;
+            let mut buffer = String::with_capacity(COPY_CHUNK_BYTES);
+            for (_, draft) in drafts {
+                let holder = HolderColumns::of(&draft.holder);
+                CopyRow::new(&mut buffer)
+                    .text(Some(&draft.holding_key))
+                    .text(Some(&draft.type_code))
+                    .number(Some(draft.quantity))
+                    .text(Some(&attributes_json(draft)))
+                    .text(Some(draft.quality.as_str()))
+                    .text(Some(draft.holder.kind().as_str()))
+                    .number(holder.organization_id)
+                    .text(Some(draft.holder.name()))
+                    .text(holder.id_number)
+                    .text(holder.phone)
+                    .number(None::<i64>)
+                    .text(draft.site.as_deref())
+                    .text(Some(&draft.region_code))
+                    .text(Some(draft.region_path.as_str()))
+                    .number(draft.coordinates.map(|c| c.0))
+                    .number(draft.coordinates.map(|c| c.1))
+                    .text(Some(draft.status.as_str()))
+                    .number(provenance.round_id)
+                    .number(provenance.submission_id)
+                    .number(provenance.reporting_organization_id)
+                    .number(Some(draft.quantity))
+                    .number(None::<f64>)
+                    .number(None::<f64>)
+                    .number(None::<i64>)
+                    .number(Some(0))
+                    .number(Some(now))
+                    .number(Some(now))
+                    .end();
+                if buffer.len() > COPY_CHUNK_BYTES - 4096 {
+                    copy.send(buffer.as_bytes()).await?;
+                    buffer.clear();
+                }
+            }
+            if !buffer.is_empty() {
+                copy.send(buffer.as_bytes()).await?;
+            }
+            copy.finish().await?;
+            Ok(())
+        }
+    }
+}
+
+struct HolderColumns<'a> {
+    organization_id: Option<i64>,
+    id_number: Option<&'a str>,
+    phone: Option<&'a str>,
+}
+
+impl<'a> HolderColumns<'a> {
+    fn of(holder: &'a Holder) -> Self {
+        match holder {
+            Holder::Organization { id, .. } => Self {
+                organization_id: *id,
+                id_number: None,
+                phone: None,
+            },
+            Holder::Person {
+                id_number, phone, ..
+            } => Self {
+                organization_id: None,
+                id_number: id_number.as_deref(),
+                phone: phone.as_deref(),
+            },
+        }
+    }
+}
+
+fn attributes_json(draft: &RecordDraft) -> String {
+    serde_json::to_string(&draft.attributes).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// Adds deltas to the totals rows, creating those that do not exist yet.
+async fn apply_totals(
+    tx: &mut WriteTx,
+    changes: &[(String, String, Totals)],
+) -> Result<(), StorageError> {
+    for chunk in changes.chunks(SQLITE_TOTALS_PER_UPSERT) {
+        on_tx!(tx, |conn| {
+            let mut query = QueryBuilder::new(
+                "INSERT INTO potential_totals (region_path, type_code, record_count, quantity, available_quantity, verified_count, verified_quantity) ",
+            );
+            query.push_values(chunk, |mut row, (path, type_code, totals)| {
+                row.push_bind(path.as_str())
+                    .push_bind(type_code.as_str())
+                    .push_bind(totals.record_count)
+                    .push_bind(totals.quantity)
+                    .push_bind(totals.available_quantity)
+                    .push_bind(totals.verified_count)
+                    .push_bind(totals.verified_quantity);
+            });
+            query.push(
+                " ON CONFLICT (region_path, type_code) DO UPDATE SET \
+                 record_count = potential_totals.record_count + excluded.record_count, \
+                 quantity = potential_totals.quantity + excluded.quantity, \
+                 available_quantity = potential_totals.available_quantity + excluded.available_quantity, \
+                 verified_count = potential_totals.verified_count + excluded.verified_count, \
+                 verified_quantity = potential_totals.verified_quantity + excluded.verified_quantity",
+            );
+            query.build().execute(&mut *conn).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> RegionPath {
+        RegionPath::parse(text).expect("path")
+    }
+
+    #[test]
+    fn a_regions_own_baseline_replaces_those_below_it() {
+        let rows = vec![
+            ("/34/3401/".to_owned(), "T".to_owned(), 100.0),
+            ("/34/3401/340104/".to_owned(), "T".to_owned(), 30.0),
+            ("/34/3402/340202/".to_owned(), "T".to_owned(), 20.0),
+            ("/34/3402/340203/".to_owned(), "T".to_owned(), 5.0),
+            ("/34/3402/340203/".to_owned(), "U".to_owned(), 7.0),
+        ];
+        let province = requirement_by_type(&p("/34/"), &rows);
+        assert_eq!(province.get("T"), Some(&125.0));
+        assert_eq!(province.get("U"), Some(&7.0));
+        let city = requirement_by_type(&p("/34/3401/"), &rows[..2]);
+        assert_eq!(city.get("T"), Some(&100.0));
+    }
+
+    #[test]
+    fn the_common_path_of_a_batch_is_its_deepest_shared_ancestor() {
+        let a = p("/34/3401/340104/");
+        let b = p("/34/3401/340105/");
+        let c = p("/34/3402/");
+        assert_eq!(common_path([&a, &b].into_iter()), p("/34/3401/"));
+        assert_eq!(common_path([&a, &b, &c].into_iter()), p("/34/"));
+        assert_eq!(common_path([&a].into_iter()), a);
+        assert_eq!(common_path(std::iter::empty()), RegionPath::root());
+    }
+}
