@@ -4,9 +4,11 @@
 //! Every write to `potential_records` applies its [`RollupDeltas`] to `potential_totals` in
 //! the same transaction, so totals for any subtree are a read of that subtree's own rows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use muster_domain::potential::import::{RegionInfo, RowProblem, SheetProblems};
+use muster_domain::potential::import::{
+    ImportRules, RegionInfo, RowProblem, SheetProblems, read_records,
+};
 use muster_domain::potential::rollup::{RecordFigures, RollupDeltas, Totals};
 use muster_domain::potential::{Holder, HolderKind, RecordDraft, RecordStatus};
 use muster_domain::taxonomy::{ResourceType, Taxonomy};
@@ -398,6 +400,55 @@ impl Database {
             totals_rows: changes.len(),
             audit_seq,
         })
+    }
+
+    /// Reads, validates and stores an uploaded spreadsheet of records, all or nothing:
+    /// the path a web upload, `muster import records` and the benchmark share. Parsing runs
+    /// off the async workers. `allowed_types` limits the types (a survey round's scope).
+    pub async fn import_potential_file(
+        &self,
+        actor: &Actor,
+        bytes: Vec<u8>,
+        file_name: &str,
+        allowed_types: Option<HashSet<String>>,
+        provenance: RecordProvenance,
+    ) -> Result<RecordImportSummary, StorageError> {
+        let drafts = self
+            .validate_potential_file(actor, bytes, file_name, allowed_types)
+            .await?;
+        self.insert_records(actor, drafts, provenance, file_name)
+            .await
+    }
+
+    /// The checking half of [`Self::import_potential_file`]: every row validated against
+    /// the taxonomy and the stored regions, nothing written.
+    pub async fn validate_potential_file(
+        &self,
+        actor: &Actor,
+        bytes: Vec<u8>,
+        file_name: &str,
+        allowed_types: Option<HashSet<String>>,
+    ) -> Result<Vec<(u32, RecordDraft)>, StorageError> {
+        let taxonomy = self.taxonomy().await?;
+        let name = file_name.to_owned();
+        let pending = tokio::task::spawn_blocking(move || {
+            let rules = ImportRules {
+                taxonomy: &taxonomy,
+                allowed_types: allowed_types.as_ref(),
+            };
+            read_records(&bytes, &name, rules).map(|importer| importer.into_pending())
+        })
+        .await
+        .map_err(|e| StorageError::Invalid {
+            field: "file",
+            message: format!("the file could not be read: {e}"),
+        })?
+        .map_err(StorageError::SheetRejected)?;
+        let regions = self.region_infos(pending.region_codes()).await?;
+        let scope = actor.scope().subtree().clone();
+        pending
+            .finish(&regions, &scope)
+            .map_err(StorageError::SheetRejected)
     }
 
     /// After a refused insert: which rows name a holding that is already registered.

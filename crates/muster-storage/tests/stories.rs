@@ -976,3 +976,91 @@ async fn baselines_gaps_and_taxonomy_edits_story(db: Database) {
     ));
     assert_eq!(intact(&db).await, 5);
 }
+
+on_both_databases!(potential_file_import, potential_file_import_story);
+/// A spreadsheet upload end to end: a GB18030 CSV is read, checked against the stored
+/// regions and stored; a file with a bad row stores nothing and names the row; the same
+/// file again is refused as holdings already registered.
+async fn potential_file_import_story(db: Database) {
+    use muster_storage::{RecordProvenance, StorageError as E};
+
+    import_tiny(&db).await;
+    let everything = Scope::everything();
+    let city = db
+        .region_view(&everything, Some("3401"))
+        .await
+        .expect("city");
+    let county = &city.children[0].code;
+    let text = format!(
+        "资源类型代码,数量,计量单位,持有者名称,行政区划代码,载重(吨),燃料\n\
+         TRN.ROAD.TRUCK_HEAVY,12,辆,合肥运输公司,{county},18,柴油\n\
+         CAD.MAT.TENT_12,300,顶,红十字会仓库,{county},,\n"
+    );
+    let (gb, _, _) = encoding_rs::GB18030.encode(&text);
+    let summary = db
+        .import_potential_file(
+            &cli(),
+            gb.to_vec(),
+            "report.csv",
+            None,
+            RecordProvenance::default(),
+        )
+        .await
+        .expect("the file imports");
+    assert_eq!(summary.inserted, 2);
+    let totals = db
+        .subtree_totals(&everything, Some("3401"))
+        .await
+        .expect("totals");
+    assert_eq!(totals.by_type.len(), 2);
+
+    let bad = format!(
+        "type_code,quantity,holder_name,region_code\n\
+         CAD.MAT.TENT_36,5,Depot,{county}\n\
+         CAD.MAT.TENT_36,-5,Depot 2,{county}\n"
+    );
+    match db
+        .import_potential_file(
+            &cli(),
+            bad.into_bytes(),
+            "bad.csv",
+            None,
+            RecordProvenance::default(),
+        )
+        .await
+    {
+        Err(E::SheetRejected(problems)) => {
+            assert_eq!(problems.0.len(), 1, "{problems}");
+            assert_eq!(problems.0[0].row, Some(3));
+            assert_eq!(problems.0[0].column.as_deref(), Some("B"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        db.subtree_totals(&everything, Some("3401"))
+            .await
+            .expect("t"),
+        totals
+    );
+    assert!(matches!(
+        db.import_potential_file(
+            &cli(),
+            gb.to_vec(),
+            "report.csv",
+            None,
+            RecordProvenance::default()
+        )
+        .await,
+        Err(E::SheetRejected(_))
+    ));
+    let garbage = db
+        .import_potential_file(
+            &cli(),
+            vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0, 0],
+            "old.xls",
+            None,
+            RecordProvenance::default(),
+        )
+        .await;
+    assert!(matches!(garbage, Err(E::SheetRejected(p)) if p.0[0].message.contains("xls")));
+}

@@ -169,8 +169,9 @@ impl SheetProblems {
 #[derive(Debug, Clone, Default)]
 struct Columns {
     standard: [Option<usize>; STANDARD_COLUMNS.len()],
-    /// Every other non-blank header: an attribute, named by key or label.
-    attributes: Vec<(usize, String)>,
+    /// Every other non-blank header: an attribute, named by key or label — the whole
+    /// header, or the bracketed part of `载重(吨) (payload_t)`.
+    attributes: Vec<(usize, String, Option<String>)>,
 }
 
 impl Columns {
@@ -202,14 +203,16 @@ fn standard_column_of(header: &str) -> Option<usize> {
     None
 }
 
-/// An attribute header's key or label: the bracketed part of `载重 (payload_t)` if any.
-fn attribute_label(header: &str) -> &str {
+/// An attribute header as written, and its bracketed last part if any: a label may hold
+/// brackets of its own (`载重(吨)`), so both are tried.
+fn attribute_labels(header: &str) -> (String, Option<String>) {
     let header = header.trim().trim_end_matches('*').trim();
-    header
+    let bracketed = header
         .rsplit_once(['(', '（'])
         .map(|(_, rest)| rest.trim_end_matches([')', '）']).trim())
         .filter(|k| !k.is_empty())
-        .unwrap_or(header)
+        .map(str::to_owned);
+    (header.to_owned(), bracketed)
 }
 
 /// The trimmed text of a cell, or "" past the end of the row.
@@ -267,9 +270,10 @@ impl<'a> RecordImporter<'a> {
                     message: format!("column {} appears twice; keep one", STANDARD_COLUMNS[i].key),
                 }),
                 Some(i) => columns.standard[i] = Some(position),
-                None => columns
-                    .attributes
-                    .push((position, attribute_label(text).to_owned())),
+                None => {
+                    let (whole, bracketed) = attribute_labels(text);
+                    columns.attributes.push((position, whole, bracketed));
+                }
             }
         }
         for (i, column) in STANDARD_COLUMNS.iter().enumerate() {
@@ -377,12 +381,17 @@ impl<'a> RecordImporter<'a> {
             }
             let mut raw: Vec<(&str, &str)> = Vec::new();
             let mut attribute_columns: Vec<(String, usize)> = Vec::new();
-            for (position, label) in &self.columns.attributes {
+            for (position, label, bracketed) in &self.columns.attributes {
                 let value = cells.get(*position).map_or("", |t| t.trim());
                 if value.is_empty() {
                     continue;
                 }
-                match resource_type.attribute_by_label(label) {
+                let spec = resource_type.attribute_by_label(label).or_else(|| {
+                    bracketed
+                        .as_deref()
+                        .and_then(|b| resource_type.attribute_by_label(b))
+                });
+                match spec {
                     Some(spec) => {
                         raw.push((spec.key.as_str(), value));
                         attribute_columns.push((spec.key.clone(), *position));
@@ -544,6 +553,54 @@ impl<'a> RecordImporter<'a> {
         self.pending.len()
     }
 
+    /// The rows checked so far, without the borrowed rules: what crosses from the thread
+    /// that parsed the file to the one that looks up regions.
+    pub fn into_pending(self) -> PendingImport {
+        PendingImport {
+            sheet: self.sheet,
+            headers: self.headers,
+            columns: self.columns,
+            pending: self.pending,
+            problems: self.problems,
+        }
+    }
+
+    /// See [`PendingImport::finish`].
+    pub fn finish(
+        self,
+        regions: &HashMap<String, RegionInfo>,
+        scope: &RegionPath,
+    ) -> Result<Vec<(u32, RecordDraft)>, SheetProblems> {
+        self.into_pending().finish(regions, scope)
+    }
+}
+
+/// Rows that passed their own checks, and the problems of those that did not, waiting for
+/// the regions they name.
+#[derive(Debug)]
+pub struct PendingImport {
+    sheet: String,
+    headers: Vec<String>,
+    columns: Columns,
+    pending: Vec<PendingRow>,
+    problems: Vec<RowProblem>,
+}
+
+impl PendingImport {
+    pub fn region_codes(&self) -> BTreeSet<String> {
+        self.pending.iter().map(|p| p.region_code.clone()).collect()
+    }
+
+    fn problem(&mut self, row: u32, column: Option<usize>, message: String) {
+        self.problems.push(RowProblem {
+            sheet: self.sheet.clone(),
+            row: Some(row),
+            column: column.map(column_name),
+            field: column.and_then(|c| self.headers.get(c).cloned()),
+            message,
+        });
+    }
+
     /// Checks what depends on the regions, and returns every record with its row — or every
     /// problem of the whole sheet. `regions` holds the stored regions among
     /// [`Self::region_codes`]; `scope` is the subtree the importer may write to.
@@ -687,4 +744,33 @@ impl RecordImporter<'_> {
     pub fn has_problems(&self) -> bool {
         !self.problems.is_empty()
     }
+}
+
+/// Reads an uploaded file (CSV in UTF-8 or GB18030, or XLSX) and checks every row of the
+/// sheet to import. A file that is not a readable spreadsheet comes back as one problem;
+/// cells holding Excel errors (`#DIV/0!`) as one problem each.
+pub fn read_records<'a>(
+    bytes: &[u8],
+    file_name: &str,
+    rules: ImportRules<'a>,
+) -> Result<RecordImporter<'a>, SheetProblems> {
+    let workbook = crate::sheet::read_workbook(bytes).map_err(|error| match error {
+        crate::sheet::SheetError::CellErrors(cells) => SheetProblems(
+            cells
+                .into_iter()
+                .map(|cell| RowProblem {
+                    sheet: cell.sheet,
+                    row: Some(cell.row),
+                    column: Some(column_name(cell.column)),
+                    field: None,
+                    message: format!(
+                        "the cell holds the error {}; fix the formula or type the value",
+                        cell.error
+                    ),
+                })
+                .collect(),
+        ),
+        other => SheetProblems::file(file_name, other.to_string()),
+    })?;
+    import_workbook(&workbook, rules)
 }
