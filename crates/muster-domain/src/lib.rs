@@ -13,6 +13,7 @@ pub mod region;
 pub mod region_import;
 pub mod scope;
 pub mod sheet;
+pub mod survey;
 pub mod taxonomy;
 pub mod text;
 pub mod time;
