@@ -17,6 +17,7 @@ pub mod survey;
 pub mod taxonomy;
 pub mod text;
 pub mod time;
+pub mod verification;
 
 pub use organization::{DataClass, OrganizationKind, Role, Side};
 pub use region::{RegionCode, RegionLevel, RegionPath};
