@@ -26,7 +26,7 @@ pub use error::StorageError;
 pub use organizations::{NewOrganization, Organization};
 pub use potential::{
     BaselineRow, Gap, PotentialRecord, RecordFilter, RecordImportSummary, RecordProvenance,
-    SubtreeTotals, TypeTotals,
+    StoredBaseline, SubtreeTotals, TypeTotals,
 };
 pub use regions::{ImportSummary, Region, RegionListFilter, RegionView};
 pub use sessions::{ApiToken, SessionRecord};

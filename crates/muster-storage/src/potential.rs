@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use muster_domain::potential::import::{
     ImportRules, RegionInfo, RowProblem, SheetProblems, read_records,
 };
-use muster_domain::potential::rollup::{RecordFigures, RollupDeltas, Totals};
+use muster_domain::potential::rollup::{RecordFigures, RollupDeltas, Totals, has_totals_rows};
 use muster_domain::potential::{Holder, HolderKind, RecordDraft, RecordStatus};
 use muster_domain::taxonomy::{ResourceType, Taxonomy};
 use muster_domain::{Actor, DataClass, RegionLevel, RegionPath, Role, Scope};
@@ -321,7 +321,7 @@ impl Database {
     pub async fn insert_records(
         &self,
         actor: &Actor,
-        mut drafts: Vec<(u32, RecordDraft)>,
+        drafts: Vec<(u32, RecordDraft)>,
         provenance: RecordProvenance,
         source: &str,
     ) -> Result<RecordImportSummary, StorageError> {
@@ -343,8 +343,10 @@ impl Database {
             });
         }
         // In key order, the unique index (which starts with the region path) grows by
-        // appends and the roll-up sees regions together.
-        drafts.sort_by(|a, b| a.1.holding_key.cmp(&b.1.holding_key));
+        // appends. References are sorted, not the drafts: moving a million drafts around
+        // cost more than the sort.
+        let mut ordered: Vec<&(u32, RecordDraft)> = drafts.iter().collect();
+        ordered.sort_unstable_by(|a, b| a.1.holding_key.cmp(&b.1.holding_key));
         let mut deltas = RollupDeltas::new();
         for (_, draft) in &drafts {
             deltas.insert(&RecordFigures {
@@ -359,7 +361,7 @@ impl Database {
         let now = crate::now();
         let top = common_path(drafts.iter().map(|(_, d)| &d.region_path));
         let mut tx = self.begin_write().await?;
-        let inserted = insert_record_rows(&mut tx, &drafts, provenance, now.as_millis()).await;
+        let inserted = insert_record_rows(&mut tx, &ordered, provenance, now.as_millis()).await;
         match inserted {
             Ok(()) => {}
             Err(e) if is_unique_violation(&e) => {
@@ -536,12 +538,23 @@ impl Database {
         self.totals_at(&inside).await
     }
 
+    /// Totals rows where the roll-ups keep them; for villages, which have none (see
+    /// [`muster_domain::potential::rollup::ROLLUP_MAX_DEPTH`]), a `GROUP BY` over the few
+    /// records of each.
     async fn totals_at(
         &self,
         paths: &[RegionPath],
     ) -> Result<BTreeMap<String, Vec<TypeTotals>>, StorageError> {
         let mut result: BTreeMap<String, Vec<TypeTotals>> = BTreeMap::new();
-        for chunk in paths.chunks(500) {
+        let (kept, villages): (Vec<&RegionPath>, Vec<&RegionPath>) =
+            paths.iter().partition(|p| has_totals_rows(p));
+        for village in villages {
+            let counted = self.grouped_totals(village).await?;
+            if !counted.is_empty() {
+                result.insert(village.as_str().to_owned(), counted);
+            }
+        }
+        for chunk in kept.chunks(500) {
             let rows: Vec<(String, String, i64, f64, f64, i64, f64)> = on_read_pool!(
                 self,
                 |pool| {
@@ -592,6 +605,10 @@ impl Database {
         if !scope.contains(path) {
             return Err(StorageError::out_of_scope("region", path.as_str()));
         }
+        self.grouped_totals(path).await
+    }
+
+    async fn grouped_totals(&self, path: &RegionPath) -> Result<Vec<TypeTotals>, StorageError> {
         let (low, high) = path.subtree_range();
         let rows: Vec<(String, i64, f64, f64, i64, f64)> = on_read_pool!(self, |pool| {
             sqlx::query_as(
@@ -891,6 +908,52 @@ impl Database {
     }
 }
 
+impl Database {
+    /// The baselines set in a subtree (the reader's scope, or one region inside it), by
+    /// region path and type, a page at a time: `after` is the last (region path, type code)
+    /// of the previous page. Read-only; added for `GET /api/v1/potential/baselines`.
+    pub async fn baselines(
+        &self,
+        scope: &Scope,
+        region_code: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<StoredBaseline>, StorageError> {
+        let path = match region_code {
+            None => scope.subtree().clone(),
+            Some(code) => self.region(scope, code).await?.region_path(),
+        };
+        let (low, high) = path.subtree_range();
+        let (after_path, after_type) = after.unwrap_or(("", ""));
+        let rows: Vec<StoredBaseline> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT region_code, region_path, type_code, required_quantity, updated_at FROM baselines \
+                 WHERE region_path >= $1 AND region_path < $2 \
+                 AND (region_path > $3 OR (region_path = $3 AND type_code > $4)) \
+                 ORDER BY region_path, type_code LIMIT $5",
+            )
+            .bind(&low)
+            .bind(&high)
+            .bind(after_path)
+            .bind(after_type)
+            .bind(limit.clamp(1, 10_000))
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+}
+
+/// A stored baseline row, as [`Database::baselines`] reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct StoredBaseline {
+    pub region_code: String,
+    pub region_path: String,
+    pub type_code: String,
+    pub required_quantity: f64,
+    pub updated_at: i64,
+}
+
 /// Per type: the subtree root's own baseline if it has one, else, recursively, the sum over
 /// its children of theirs.
 fn requirement_by_type(root: &RegionPath, rows: &[(String, String, f64)]) -> BTreeMap<String, f64> {
@@ -979,7 +1042,7 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 
 async fn insert_record_rows(
     tx: &mut WriteTx,
-    drafts: &[(u32, RecordDraft)],
+    drafts: &[&(u32, RecordDraft)],
     provenance: RecordProvenance,
     now: i64,
 ) -> Result<(), sqlx::Error> {
@@ -988,7 +1051,7 @@ async fn insert_record_rows(
             for chunk in drafts.chunks(SQLITE_RECORDS_PER_INSERT) {
                 let mut query =
                     QueryBuilder::new(format!("INSERT INTO potential_records ({RECORD_COLUMNS}) "));
-                query.push_values(chunk, |mut row, (_, draft)| {
+                query.push_values(chunk.iter().copied(), |mut row, (_, draft)| {
                     let holder = HolderColumns::of(&draft.holder);
                     row.push_bind(draft.holding_key.as_str())
                         .push_bind(draft.type_code.as_str())
@@ -1029,7 +1092,7 @@ async fn insert_record_rows(
                 )
                 .await?;
             let mut buffer = String::with_capacity(COPY_CHUNK_BYTES);
-            for (_, draft) in drafts {
+            for (_, draft) in drafts.iter().copied() {
                 let holder = HolderColumns::of(&draft.holder);
                 CopyRow::new(&mut buffer)
                     .text(Some(&draft.holding_key))

@@ -4,6 +4,7 @@
 //!
 //! Each benchmark lives in its own module beside this one and is listed in [`BenchName`].
 
+mod potential;
 mod regions;
 
 use clap::ValueEnum;
@@ -17,10 +18,15 @@ pub enum BenchName {
     /// Import a generated 1,000,000-region CSV into SQLite and PostgreSQL, against the
     /// sqlite3 shell's bare `.import` of the same file
     Regions,
+    /// Import a generated 1,000,000-row potential CSV (against sqlite3 .import and psql
+    /// \copy) and a 100,000-row XLSX, and read subtree totals over 10,000,000 records
+    /// (against GROUP BY), on SQLite and PostgreSQL
+    Potential,
 }
 
 pub async fn run(args: &BenchArgs) -> CommandResult {
     match args.name {
         BenchName::Regions => regions::run(args.quick, args.json).await,
+        BenchName::Potential => potential::run(args.quick, args.json).await,
     }
 }

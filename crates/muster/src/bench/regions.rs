@@ -42,8 +42,8 @@ const SEED: u64 = 2026;
 const MAX_RATIO: f64 = 3.0;
 /// Seconds allowed for a million rows; scaled to the size actually run.
 const MAX_SECONDS_PER_MILLION: f64 = 10.0;
-const POSTGRES_URL_VARIABLE: &str = "MUSTER_BENCH_POSTGRES_URL";
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub(super) const POSTGRES_URL_VARIABLE: &str = "MUSTER_BENCH_POSTGRES_URL";
+pub(super) const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Everything the run measured, as printed in the table and as the JSON object.
 #[derive(Debug, Serialize)]
@@ -269,7 +269,7 @@ fn write_region_csv(path: &Path, regions: &[RegionRow]) -> anyhow::Result<u64> {
 }
 
 /// A CSV field, quoted only when it must be.
-fn write_csv_field(out: &mut impl Write, text: &str) -> std::io::Result<()> {
+pub(super) fn write_csv_field(out: &mut impl Write, text: &str) -> std::io::Result<()> {
     if text.contains([',', '"', '\n', '\r']) {
         write!(out, "\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -348,7 +348,7 @@ fn anchor_outcome(rows: usize, samples: &[Duration]) -> Outcome {
 }
 
 /// The median of a few samples (the lower middle one for an even count).
-fn median(samples: &[f64]) -> f64 {
+pub(super) fn median(samples: &[f64]) -> f64 {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted
@@ -358,7 +358,7 @@ fn median(samples: &[f64]) -> f64 {
 }
 
 /// A benchmark database and its WAL files, which together take hundreds of megabytes.
-fn remove_sqlite_files(database: &Path) {
+pub(super) fn remove_sqlite_files(database: &Path) {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut name = database.as_os_str().to_owned();
         name.push(suffix);
@@ -366,7 +366,7 @@ fn remove_sqlite_files(database: &Path) {
     }
 }
 
-fn run_sqlite3(database: &Path, script: &str) -> std::io::Result<std::process::Output> {
+pub(super) fn run_sqlite3(database: &Path, script: &str) -> std::io::Result<std::process::Output> {
     let mut child = Command::new("sqlite3")
         .arg("-batch")
         .arg(database)
@@ -519,7 +519,7 @@ async fn time_postgres_import(csv: &Path, progress: &Progress) -> Result<MusterR
 }
 
 /// The same server URL naming another database.
-fn replace_database(url: &str, database: &str) -> String {
+pub(super) fn replace_database(url: &str, database: &str) -> String {
     let (base, query) = url
         .split_once('?')
         .map_or((url, None), |(b, q)| (b, Some(q)));
@@ -535,7 +535,7 @@ fn replace_database(url: &str, database: &str) -> String {
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages.
-fn redact_password(url: &str) -> String {
+pub(super) fn redact_password(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_owned();
     };
