@@ -25,7 +25,8 @@ use crate::error::{Problem, WebError};
 #[openapi(
     info(
         title = "Muster API",
-        description = "Defense and emergency mobilization: regions, organizations, users, audit. \
+        description = "Defense and emergency mobilization: regions, organizations, users, audit, and the potential registry \
+        (taxonomy, totals, records, imports, baselines, gaps). \
         Authenticate with `Authorization: Bearer <token>` (POST /api/v1/auth/token) or a browser session \
         (then send the session's CSRF token as `X-CSRF-Token` on writes). Errors are RFC 9457 problem details."
     ),
@@ -44,6 +45,7 @@ pub(crate) fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user))
         .routes(routes!(list_audit))
+        .merge(crate::potential_api::router())
         .split_for_parts()
 }
 

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::SignInLimiter;
 use crate::password::HashCost;
+use crate::potential_view::ProblemLists;
 
 /// What the server needs to know; built by the binary from defaults, file, environment and
 /// flags.
@@ -48,6 +49,8 @@ pub(crate) struct AppState {
     pub db: Database,
     pub config: Arc<AppConfig>,
     pub limiter: Arc<SignInLimiter>,
+    /// Problem lists of refused uploads, downloadable for a few minutes.
+    pub problem_lists: Arc<ProblemLists>,
 }
 
 #[derive(Debug)]
@@ -75,6 +78,7 @@ impl App {
         let state = AppState {
             limiter: Arc::new(SignInLimiter::new(config.sign_in_attempts_per_minute)),
             config: Arc::new(config),
+            problem_lists: Arc::new(ProblemLists::default()),
             db,
         };
         let router: Router = crate::routes::router(state);

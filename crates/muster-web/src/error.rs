@@ -20,6 +20,8 @@ pub(crate) enum WebError {
     BadCredentials,
     #[error("{field}: {message}")]
     BadRequest { field: String, message: String },
+    #[error("the upload is larger than {limit_mib} MiB")]
+    TooLarge { limit_mib: usize },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -74,6 +76,11 @@ impl WebError {
             WebError::BadRequest { .. } => {
                 (StatusCode::BAD_REQUEST, "invalid-input", "Invalid input")
             }
+            WebError::TooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Upload too large",
+            ),
             WebError::Storage(e) => match e {
                 StorageError::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "Not found"),
                 StorageError::OutOfScope { .. } => {

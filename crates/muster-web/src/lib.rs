@@ -11,6 +11,9 @@ mod error;
 mod i18n;
 mod pages;
 pub mod password;
+mod potential_api;
+mod potential_pages;
+mod potential_view;
 mod routes;
 mod session;
 

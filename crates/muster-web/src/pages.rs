@@ -27,22 +27,22 @@ use crate::i18n::{LANGUAGE_COOKIE, Tr, negotiate, supported};
 /// What every page's layout needs.
 #[derive(Debug)]
 pub(crate) struct Layout {
-    tr: Tr,
-    user: Option<UserBadge>,
-    csrf: String,
-    active: &'static str,
+    pub(crate) tr: Tr,
+    pub(crate) user: Option<UserBadge>,
+    pub(crate) csrf: String,
+    pub(crate) active: &'static str,
 }
 
 #[derive(Debug)]
-struct UserBadge {
-    display_name: String,
+pub(crate) struct UserBadge {
+    pub(crate) display_name: String,
 }
 
 /// The request's language and user, for pages. Never fails: visitors get a layout too.
 #[derive(Debug)]
 pub(crate) struct PageContext {
-    tr: Tr,
-    user: Option<CurrentUser>,
+    pub(crate) tr: Tr,
+    pub(crate) user: Option<CurrentUser>,
 }
 
 impl FromRequestParts<AppState> for PageContext {
@@ -67,7 +67,7 @@ impl FromRequestParts<AppState> for PageContext {
 }
 
 impl PageContext {
-    fn layout(&self, active: &'static str) -> Layout {
+    pub(crate) fn layout(&self, active: &'static str) -> Layout {
         Layout {
             tr: self.tr,
             user: self.user.as_ref().map(|u| UserBadge {
@@ -83,13 +83,13 @@ impl PageContext {
     }
 
     /// The signed-in user, or a redirect to the sign-in page.
-    fn require_user(&self) -> Result<&CurrentUser, PageError> {
+    pub(crate) fn require_user(&self) -> Result<&CurrentUser, PageError> {
         self.user
             .as_ref()
             .ok_or_else(|| self.error(WebError::Unauthenticated))
     }
 
-    fn error(&self, error: WebError) -> PageError {
+    pub(crate) fn error(&self, error: WebError) -> PageError {
         PageError {
             tr: self.tr,
             signed_in: self.user.is_some(),
@@ -141,7 +141,7 @@ impl IntoResponse for PageError {
     }
 }
 
-type PageResult = Result<Response, PageError>;
+pub(crate) type PageResult = Result<Response, PageError>;
 
 pub(crate) async fn home() -> Redirect {
     Redirect::to("/regions")

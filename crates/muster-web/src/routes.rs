@@ -1,18 +1,21 @@
 //! The router: API, pages, assets and health, with the layers every request passes.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::routing::{get, post};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
-use crate::pages;
+use crate::potential_view::MAX_UPLOAD_BYTES;
+use crate::{pages, potential_pages};
 
-/// Request bodies above this are refused before a handler sees them.
-const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// Request bodies above this are refused (413) by every body extractor. Uploads of
+/// spreadsheets set their own limit, [`MAX_UPLOAD_BYTES`], on their routes only: axum's
+/// `DefaultBodyLimit` is read by the extractors, so the innermost layer wins, which a
+/// tower-http `RequestBodyLimitLayer` around everything would not allow.
+pub(crate) const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 pub(crate) fn router(state: AppState) -> Router {
     let (api, openapi) = crate::api::router();
@@ -36,9 +39,30 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/organizations", get(pages::organizations))
         .route("/users", get(pages::users))
         .route("/audit", get(pages::audit))
+        .route("/potential", get(potential_pages::statistics))
+        .route("/potential/records", get(potential_pages::records))
+        .route(
+            "/potential/import",
+            get(potential_pages::import_page)
+                .post(potential_pages::import_upload)
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
+        .route("/potential/import/problems/{id}", get(potential_pages::problem_list))
+        .route("/potential/template", get(potential_pages::import_template))
+        .route("/potential/gaps", get(potential_pages::gaps))
+        .route(
+            "/potential/baselines",
+            post(potential_pages::baseline_upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
+        .route("/potential/baselines/template", get(potential_pages::baseline_template))
+        .route("/taxonomy", get(potential_pages::taxonomy))
+        .route(
+            "/taxonomy/types/{code}",
+            get(potential_pages::resource_type_form).post(potential_pages::save_resource_type),
+        )
         .route("/assets/app.css", get(pages::stylesheet))
         .route("/healthz", get(healthz))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(

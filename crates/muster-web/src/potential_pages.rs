@@ -1,0 +1,1459 @@
+//! The potential registry's pages: statistics with a drill-down in the taxonomy and in the
+//! region hierarchy, records, the import of spreadsheets, gaps against baselines, and the
+//! taxonomy. Server-rendered, no JavaScript; every table can be downloaded as CSV or XLSX by
+//! adding `format=csv|xlsx` to its page's URL.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use muster_domain::Role;
+use muster_domain::potential::import::{RowProblem, SheetProblems};
+use muster_domain::potential::rollup::Totals;
+use muster_domain::potential::{QualityGrade, RecordStatus};
+use muster_domain::sheet::{Table, TableCell};
+use muster_domain::taxonomy::{Category, ResourceType, Taxonomy};
+use muster_storage::{PotentialRecord, RecordFilter, RecordProvenance, Region, StorageError};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::error::WebError;
+use crate::i18n::Tr;
+use crate::pages::{Layout, PageContext, PageError, PageResult};
+use crate::potential_api::{parse_status, region_in_scope};
+use crate::potential_view::{
+    BarChart, ChartRow, ExportFormat, Focus, GroupKey, Level, MAX_UPLOAD_BYTES, file_part,
+    focus_total, format_quantity, format_share, group_totals, problems_table, query_string,
+    read_baseline_sheet, relocate_baseline_problems, share, sheet_download, text, with_format,
+};
+
+/// Records per page on the records page; an export takes up to [`RECORD_EXPORT_LIMIT`].
+const RECORDS_PAGE_SIZE: i64 = 100;
+/// The most records one export holds. Larger sets are for the API's keyset paging.
+const RECORD_EXPORT_LIMIT: usize = 100_000;
+
+// ---------------------------------------------------------------- shared pieces
+
+/// The region breadcrumb above a page (the spine of the drill-down), linking each region
+/// to the same page with the same taxonomy focus.
+#[derive(Debug)]
+struct Spine {
+    /// Only for a national scope: a regional user has nothing above their own region.
+    top_href: Option<String>,
+    crumbs: Vec<Link>,
+    current: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Link {
+    text: String,
+    href: String,
+}
+
+/// Download links for one table.
+#[derive(Debug)]
+struct Exports {
+    csv: String,
+    xlsx: String,
+}
+
+impl Exports {
+    fn of(url: &str) -> Exports {
+        Exports {
+            csv: with_format(url, "csv"),
+            xlsx: with_format(url, "xlsx"),
+        }
+    }
+}
+
+fn spine(
+    view: &muster_storage::RegionView,
+    href: impl Fn(Option<&str>) -> String,
+    scope_is_nation: bool,
+) -> Spine {
+    Spine {
+        top_href: scope_is_nation.then(|| href(None)),
+        crumbs: view
+            .breadcrumb
+            .iter()
+            .map(|r| Link {
+                text: r.name.clone(),
+                href: href(Some(&r.code)),
+            })
+            .collect(),
+        current: view.region.as_ref().map(|r| r.name.clone()),
+    }
+}
+
+fn page_err(page: &PageContext) -> impl Fn(StorageError) -> PageError + '_ {
+    move |e| page.error(e.into())
+}
+
+fn unit_name(taxonomy: &Taxonomy, resource_type: &ResourceType, locale: &str) -> String {
+    taxonomy
+        .unit(&resource_type.unit)
+        .map_or_else(|| resource_type.unit.clone(), |u| u.name(locale).to_owned())
+}
+
+fn type_name(taxonomy: &Taxonomy, code: &str, locale: &str) -> String {
+    taxonomy
+        .resource_type(code)
+        .map_or_else(|| code.to_owned(), |t| t.name(locale).to_owned())
+}
+
+fn download(page: &PageContext, format: ExportFormat, stem: &str, tables: &[Table]) -> PageResult {
+    sheet_download(format, stem, tables).map_err(|e| page.error(e))
+}
+
+// ---------------------------------------------------------------- statistics
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct StatisticsQuery {
+    region: Option<String>,
+    category: Option<String>,
+    subcategory: Option<String>,
+    #[serde(rename = "type")]
+    type_code: Option<String>,
+    format: Option<String>,
+    /// Which table to download: `groups` (default) or `children`.
+    table: Option<String>,
+}
+
+/// One line of totals in a statistics table.
+#[derive(Debug)]
+struct TotalsLine {
+    name: String,
+    code: String,
+    href: Option<String>,
+    records_href: Option<String>,
+    records: i64,
+    verified_records: i64,
+    verified_share: String,
+    quantity: String,
+    available: String,
+    verified_quantity: String,
+    unit: String,
+}
+
+impl TotalsLine {
+    /// Quantities are shown (and the share taken by quantity) only when a unit is given:
+    /// types of one category count in different units.
+    fn new(name: String, code: String, totals: &Totals, unit: Option<String>) -> TotalsLine {
+        let typed = unit.is_some();
+        TotalsLine {
+            name,
+            code,
+            href: None,
+            records_href: None,
+            records: totals.record_count,
+            verified_records: totals.verified_count,
+            verified_share: if typed {
+                format_share(totals.verified_quantity, totals.quantity)
+            } else {
+                format_share(totals.verified_count as f64, totals.record_count as f64)
+            },
+            quantity: format_quantity(totals.quantity),
+            available: format_quantity(totals.available_quantity),
+            verified_quantity: format_quantity(totals.verified_quantity),
+            unit: unit.unwrap_or_default(),
+        }
+    }
+
+    fn cells(&self, typed: bool, totals: &Totals) -> Vec<TableCell> {
+        let mut cells = vec![
+            text(self.name.clone()),
+            text(self.code.clone()),
+            TableCell::Integer(self.records),
+            TableCell::Integer(self.verified_records),
+        ];
+        if typed {
+            cells.extend([
+                TableCell::Number(totals.quantity),
+                text(self.unit.clone()),
+                TableCell::Number(totals.available_quantity),
+                TableCell::Number(totals.verified_quantity),
+                TableCell::Number(share(totals.verified_quantity, totals.quantity)),
+            ]);
+        } else {
+            cells.push(TableCell::Number(share(
+                totals.verified_count as f64,
+                totals.record_count as f64,
+            )));
+        }
+        cells
+    }
+}
+
+fn totals_headers(tr: &Tr, first: &str, typed: bool) -> Vec<String> {
+    let mut headers = vec![
+        tr.t(first),
+        tr.t("potential.code"),
+        tr.t("potential.records"),
+        tr.t("potential.verified_records"),
+    ];
+    if typed {
+        headers.extend([
+            tr.t("potential.quantity"),
+            tr.t("potential.unit"),
+            tr.t("potential.available"),
+            tr.t("potential.verified_quantity"),
+        ]);
+    }
+    headers.push(tr.t("potential.verified_share"));
+    headers
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "potential_statistics.html")]
+struct StatisticsPage {
+    layout: Layout,
+    tab: &'static str,
+    spine: Spine,
+    heading: String,
+    taxonomy_crumbs: Vec<Link>,
+    taxonomy_current: String,
+    level_heading: String,
+    first_column: String,
+    typed: bool,
+    rows: Vec<TotalsLine>,
+    total: TotalsLine,
+    children: Vec<TotalsLine>,
+    child_typed: bool,
+    chart: BarChart,
+    groups_export: Exports,
+    children_export: Exports,
+}
+
+pub(crate) async fn statistics(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<StatisticsQuery>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let tr = page.tr;
+    let locale = tr.locale;
+    let scope = current.actor.scope();
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
+    let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
+    let focus = Focus::parse(
+        &taxonomy,
+        query.category.as_deref(),
+        query.subcategory.as_deref(),
+        query.type_code.as_deref(),
+    )
+    .map_err(|e| page.error(e))?;
+    let level = if focus.type_code.is_some() {
+        Level::Type
+    } else {
+        focus.natural_level()
+    };
+    let view = region_in_scope(&state.db, scope, query.region.as_deref())
+        .await
+        .map_err(page_err(&page))?;
+    let region_code = view.region.as_ref().map(|r| r.code.clone());
+    let own = state
+        .db
+        .subtree_totals(scope, region_code.as_deref())
+        .await
+        .map_err(page_err(&page))?;
+    let child_paths: Vec<_> = view.children.iter().map(Region::region_path).collect();
+    let mut by_child = state
+        .db
+        .totals_of_subtrees(scope, &child_paths)
+        .await
+        .map_err(page_err(&page))?;
+
+    // Links keep the other dimension: a taxonomy link keeps the region, a region link keeps
+    // the taxonomy focus.
+    let category = focus.category.map(Category::code);
+    let subcategory = focus.subcategory.as_deref();
+    let type_code = focus.type_code.as_deref();
+    let link = |region: Option<&str>,
+                category: Option<&str>,
+                subcategory: Option<&str>,
+                type_code: Option<&str>| {
+        format!(
+            "/potential{}",
+            query_string(&[
+                ("region", region),
+                ("category", category),
+                ("subcategory", subcategory),
+                ("type", type_code),
+            ])
+        )
+    };
+    let here = region_code.as_deref();
+    let self_url = link(here, category, subcategory, type_code);
+
+    let groups = group_totals(&taxonomy, level, &focus, &own.by_type, true);
+    let typed = level == Level::Type;
+    let rows: Vec<TotalsLine> = groups
+        .iter()
+        .map(|group| {
+            let (unit, href, records_href) = match &group.key {
+                GroupKey::Category(c) => (None, Some(link(here, Some(c.code()), None, None)), None),
+                GroupKey::Subcategory(s) => (
+                    None,
+                    Some(link(here, Some(s.category.code()), Some(&s.code), None)),
+                    None,
+                ),
+                GroupKey::Type(t) => (
+                    Some(unit_name(&taxonomy, t, locale)),
+                    (focus.type_code.is_none()).then(|| {
+                        link(
+                            here,
+                            Some(t.category.code()),
+                            Some(&t.subcategory),
+                            Some(&t.code),
+                        )
+                    }),
+                    Some(format!(
+                        "/potential/records{}",
+                        query_string(&[("region", here), ("type", Some(&t.code))])
+                    )),
+                ),
+            };
+            let mut line = TotalsLine::new(
+                group.key.name(locale),
+                group.key.code().to_owned(),
+                &group.totals,
+                unit,
+            );
+            line.href = href;
+            line.records_href = records_href;
+            line
+        })
+        .collect();
+    let total_totals = focus_total(&taxonomy, &focus, &own.by_type);
+    let focused_type = focus
+        .type_code
+        .as_deref()
+        .and_then(|c| taxonomy.resource_type(c));
+    let focus_unit = focused_type.map(|t| unit_name(&taxonomy, t, locale));
+    let total = TotalsLine::new(
+        tr.t("potential.total"),
+        String::new(),
+        &total_totals,
+        focus_unit.clone(),
+    );
+    let child_totals: Vec<(Region, Totals)> = view
+        .children
+        .iter()
+        .map(|child| {
+            let rows = by_child.remove(&child.path).unwrap_or_default();
+            (child.clone(), focus_total(&taxonomy, &focus, &rows))
+        })
+        .collect();
+    let children: Vec<TotalsLine> = child_totals
+        .iter()
+        .map(|(child, totals)| {
+            let mut line = TotalsLine::new(
+                child.name.clone(),
+                child.code.clone(),
+                totals,
+                focus_unit.clone(),
+            );
+            line.href = Some(link(Some(&child.code), category, subcategory, type_code));
+            line
+        })
+        .collect();
+
+    if let Some(format) = format {
+        let (title, tables) = if query.table.as_deref() == Some("children") {
+            let table = Table {
+                title: tr.t("potential.child_regions"),
+                headers: totals_headers(&tr, "regions.name", focus_unit.is_some()),
+                rows: children
+                    .iter()
+                    .zip(&child_totals)
+                    .map(|(line, (_, totals))| line.cells(focus_unit.is_some(), totals))
+                    .collect(),
+            };
+            ("potential-regions", vec![table])
+        } else {
+            let table = Table {
+                title: tr.t("potential.statistics"),
+                headers: totals_headers(&tr, "potential.name", typed),
+                rows: rows
+                    .iter()
+                    .zip(&groups)
+                    .map(|(line, group)| line.cells(typed, &group.totals))
+                    .collect(),
+            };
+            ("potential-totals", vec![table])
+        };
+        let stem = format!("{title}-{}", file_part(here.unwrap_or("all")));
+        return download(&page, format, &stem, &tables);
+    }
+
+    let chart = BarChart::new(
+        tr.t("potential.chart_label"),
+        rows.iter()
+            .zip(&groups)
+            .map(|(line, group)| ChartRow {
+                label: line.name.clone(),
+                whole: group.totals.record_count as f64,
+                part: group.totals.verified_count as f64,
+                value_text: format!(
+                    "{} / {}",
+                    group.totals.verified_count, group.totals.record_count
+                ),
+            })
+            .collect(),
+        None,
+        tr.t("potential.records"),
+        tr.t("potential.verified_records"),
+    );
+    let mut taxonomy_crumbs = Vec::new();
+    let mut taxonomy_current = tr.t("potential.all_categories");
+    if let Some(c) = focus.category {
+        taxonomy_crumbs.push(Link {
+            text: taxonomy_current.clone(),
+            href: link(here, None, None, None),
+        });
+        taxonomy_current = c.name(locale).to_owned();
+    }
+    if let Some(s) = focus
+        .subcategory
+        .as_deref()
+        .and_then(|s| taxonomy.subcategory(s))
+    {
+        taxonomy_crumbs.push(Link {
+            text: taxonomy_current.clone(),
+            href: link(here, category, None, None),
+        });
+        taxonomy_current = s.name(locale).to_owned();
+    }
+    if let Some(t) = focused_type {
+        taxonomy_crumbs.push(Link {
+            text: taxonomy_current.clone(),
+            href: link(here, category, subcategory, None),
+        });
+        taxonomy_current = t.name(locale).to_owned();
+    }
+    let level_heading = match level {
+        Level::Category => tr.t("potential.by_category"),
+        Level::Subcategory => tr.t("potential.by_subcategory"),
+        Level::Type => tr.t("potential.by_type"),
+    };
+    let first_column = match level {
+        Level::Category => tr.t("taxonomy.category"),
+        Level::Subcategory => tr.t("taxonomy.subcategory"),
+        Level::Type => tr.t("taxonomy.type"),
+    };
+    let heading = view
+        .region
+        .as_ref()
+        .map_or_else(|| tr.t("regions.top"), |r| r.name.clone());
+    let spine = spine(
+        &view,
+        |code| link(code, category, subcategory, type_code),
+        scope.subtree().is_root(),
+    );
+    let children_url = format!(
+        "{self_url}{}table=children",
+        if self_url.contains('?') { '&' } else { '?' }
+    );
+    Ok(StatisticsPage {
+        layout: page.layout("potential"),
+        tab: "statistics",
+        spine,
+        heading,
+        taxonomy_crumbs,
+        taxonomy_current,
+        level_heading,
+        first_column,
+        typed,
+        rows,
+        total,
+        children,
+        child_typed: focus_unit.is_some(),
+        chart,
+        groups_export: Exports::of(&self_url),
+        children_export: Exports::of(&children_url),
+    }
+    .into_response())
+}
+
+// ---------------------------------------------------------------- records
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RecordsQuery {
+    region: Option<String>,
+    #[serde(rename = "type")]
+    type_code: Option<String>,
+    status: Option<String>,
+    after: Option<i64>,
+    format: Option<String>,
+}
+
+#[derive(Debug)]
+struct RecordLine {
+    id: i64,
+    type_name: String,
+    type_code: String,
+    quantity: String,
+    unit: String,
+    quality_key: String,
+    holder: String,
+    holder_detail: String,
+    site: String,
+    region_code: String,
+    status_key: String,
+    verified: String,
+}
+
+impl RecordLine {
+    fn of(record: &PotentialRecord, taxonomy: &Taxonomy, locale: &str) -> RecordLine {
+        let resource_type = taxonomy.resource_type(&record.type_code);
+        let quality = QualityGrade::parse(&record.quality_grade).map_or("fair", |q| q.as_str());
+        RecordLine {
+            id: record.id,
+            type_name: type_name(taxonomy, &record.type_code, locale),
+            type_code: record.type_code.clone(),
+            quantity: format_quantity(record.quantity),
+            unit: resource_type.map_or_else(String::new, |t| unit_name(taxonomy, t, locale)),
+            quality_key: format!("potential.quality.{quality}"),
+            holder: record.holder_name.clone(),
+            holder_detail: [
+                record.holder_id_number.as_deref(),
+                record.holder_phone.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · "),
+            site: record.site_name.clone().unwrap_or_default(),
+            region_code: record.region_code.clone(),
+            status_key: format!("potential.status.{}", record.status().as_str()),
+            verified: record
+                .last_verified_at
+                .map(|at| crate::pages::format_utc(at)[..10].to_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "potential_records.html")]
+struct RecordsPage {
+    layout: Layout,
+    tab: &'static str,
+    spine: Spine,
+    region: String,
+    types: Vec<Choice>,
+    statuses: Vec<Choice>,
+    records: Vec<RecordLine>,
+    next_href: Option<String>,
+    first_href: Option<String>,
+    exports: Exports,
+}
+
+pub(crate) async fn records(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<RecordsQuery>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let tr = page.tr;
+    let scope = current.actor.scope();
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
+    let status = parse_status(query.status.as_deref()).map_err(|e| page.error(e))?;
+    let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
+    let type_code = query
+        .type_code
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let view = region_in_scope(&state.db, scope, query.region.as_deref())
+        .await
+        .map_err(page_err(&page))?;
+    let region_code = view.region.as_ref().map(|r| r.code.clone());
+    let mut filter = RecordFilter {
+        region_code: region_code.clone(),
+        type_code: type_code.map(str::to_owned),
+        status,
+        limit: RECORDS_PAGE_SIZE,
+        after_id: query.after.unwrap_or(0),
+    };
+    let status_text = status.map(RecordStatus::as_str);
+    let url = |region: Option<&str>, after: Option<String>| {
+        format!(
+            "/potential/records{}",
+            query_string(&[
+                ("region", region),
+                ("type", type_code),
+                ("status", status_text),
+                ("after", after.as_deref()),
+            ])
+        )
+    };
+
+    if let Some(format) = format {
+        filter.after_id = 0;
+        filter.limit = 1000;
+        let mut all = Vec::new();
+        loop {
+            let batch = state
+                .db
+                .potential_records(scope, &filter)
+                .await
+                .map_err(page_err(&page))?;
+            let full = batch.len() as i64 == filter.limit;
+            filter.after_id = batch.last().map_or(filter.after_id, |r| r.id);
+            all.extend(batch);
+            if !full || all.len() >= RECORD_EXPORT_LIMIT {
+                break;
+            }
+        }
+        all.truncate(RECORD_EXPORT_LIMIT);
+        let table = Table {
+            title: tr.t("potential.records_title"),
+            headers: [
+                "potential.id",
+                "taxonomy.type",
+                "potential.code",
+                "potential.quantity",
+                "potential.unit",
+                "potential.quality_grade",
+                "potential.holder",
+                "potential.holder_detail",
+                "potential.site",
+                "regions.code",
+                "potential.status_label",
+                "potential.last_verified",
+            ]
+            .iter()
+            .map(|k| tr.t(k))
+            .collect(),
+            rows: all
+                .iter()
+                .map(|record| {
+                    let line = RecordLine::of(record, &taxonomy, tr.locale);
+                    vec![
+                        TableCell::Integer(line.id),
+                        text(line.type_name),
+                        text(line.type_code),
+                        TableCell::Number(record.quantity),
+                        text(line.unit),
+                        text(tr.t(&line.quality_key)),
+                        text(line.holder),
+                        text(line.holder_detail),
+                        text(line.site),
+                        text(line.region_code),
+                        text(tr.t(&line.status_key)),
+                        text(line.verified),
+                    ]
+                })
+                .collect(),
+        };
+        let stem = format!(
+            "potential-records-{}",
+            file_part(region_code.as_deref().unwrap_or("all"))
+        );
+        return download(&page, format, &stem, &[table]);
+    }
+
+    let list = state
+        .db
+        .potential_records(scope, &filter)
+        .await
+        .map_err(page_err(&page))?;
+    let here = region_code.as_deref();
+    let next_href = (list.len() as i64 == RECORDS_PAGE_SIZE)
+        .then(|| list.last().map(|r| url(here, Some(r.id.to_string()))))
+        .flatten();
+    let first_href = query.after.filter(|a| *a > 0).map(|_| url(here, None));
+    let locale = tr.locale;
+    let mut types: Vec<Choice> = vec![Choice {
+        value: String::new(),
+        label: tr.t("potential.any_type"),
+        selected: type_code.is_none(),
+    }];
+    types.extend(taxonomy.resource_types().iter().map(|t| Choice {
+        label: format!("{} · {}", t.code, t.name(locale)),
+        selected: type_code == Some(t.code.as_str()),
+        value: t.code.clone(),
+    }));
+    let mut statuses = vec![Choice {
+        value: String::new(),
+        label: tr.t("potential.any_status"),
+        selected: status.is_none(),
+    }];
+    statuses.extend(RecordStatus::ALL.iter().map(|s| Choice {
+        value: s.as_str().to_owned(),
+        label: tr.t(&format!("potential.status.{}", s.as_str())),
+        selected: status == Some(*s),
+    }));
+    Ok(RecordsPage {
+        layout: page.layout("potential"),
+        tab: "records",
+        spine: spine(&view, |code| url(code, None), scope.subtree().is_root()),
+        region: region_code.clone().unwrap_or_default(),
+        types,
+        statuses,
+        records: list
+            .iter()
+            .map(|r| RecordLine::of(r, &taxonomy, locale))
+            .collect(),
+        next_href,
+        first_href,
+        exports: Exports::of(&url(here, None)),
+    }
+    .into_response())
+}
+
+// ---------------------------------------------------------------- uploads
+
+/// A multipart form with a file: the CSRF token, the button pressed, and the file.
+#[derive(Debug, Default)]
+struct Upload {
+    csrf: String,
+    action: String,
+    region: String,
+    file_name: String,
+    bytes: Vec<u8>,
+}
+
+async fn read_upload(mut multipart: Multipart) -> Result<Upload, WebError> {
+    let refuse = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            WebError::TooLarge {
+                limit_mib: MAX_UPLOAD_BYTES / (1024 * 1024),
+            }
+        } else {
+            WebError::bad_request("file", e.body_text())
+        }
+    };
+    let mut upload = Upload::default();
+    while let Some(field) = multipart.next_field().await.map_err(refuse)? {
+        match field.name().unwrap_or("") {
+            "csrf" => upload.csrf = field.text().await.map_err(refuse)?,
+            "action" => upload.action = field.text().await.map_err(refuse)?,
+            "region" => upload.region = field.text().await.map_err(refuse)?,
+            "file" => {
+                upload.file_name = field.file_name().unwrap_or("upload").to_owned();
+                upload.bytes = field.bytes().await.map_err(refuse)?.to_vec();
+            }
+            _ => {}
+        }
+    }
+    Ok(upload)
+}
+
+/// One problem of a refused file, as the page lists it.
+#[derive(Debug)]
+struct ProblemLine {
+    sheet: String,
+    row: String,
+    column: String,
+    field: String,
+    message: String,
+}
+
+impl From<&RowProblem> for ProblemLine {
+    fn from(p: &RowProblem) -> Self {
+        Self {
+            sheet: p.sheet.clone(),
+            row: p.row.map(|r| r.to_string()).unwrap_or_default(),
+            column: p.column.clone().unwrap_or_default(),
+            field: p.field.clone().unwrap_or_default(),
+            message: p.message.clone(),
+        }
+    }
+}
+
+/// What an upload came to, for the page.
+#[derive(Debug, Default)]
+struct UploadOutcome {
+    notice: Option<String>,
+    error: Option<String>,
+    problems: Vec<ProblemLine>,
+    problems_export: Option<Exports>,
+}
+
+impl UploadOutcome {
+    fn refused(state: &AppState, user_id: i64, tr: &Tr, problems: SheetProblems) -> Self {
+        let lines = problems.0.iter().map(ProblemLine::from).collect();
+        let id = state.problem_lists.keep(user_id, problems.0);
+        Self {
+            error: Some(tr.t("potential.import.refused")),
+            problems: lines,
+            problems_export: Some(Exports::of(&format!("/potential/import/problems/{id}"))),
+            notice: None,
+        }
+    }
+
+    fn failed(error: &WebError) -> Self {
+        Self {
+            error: Some(error.problem().detail),
+            ..Self::default()
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "potential_import.html")]
+struct ImportPage {
+    layout: Layout,
+    tab: &'static str,
+    outcome: UploadOutcome,
+    max_mib: usize,
+}
+
+pub(crate) async fn import_page(page: PageContext) -> PageResult {
+    page.require_user()?;
+    Ok(ImportPage {
+        layout: page.layout("potential"),
+        tab: "import",
+        outcome: UploadOutcome::default(),
+        max_mib: MAX_UPLOAD_BYTES / (1024 * 1024),
+    }
+    .into_response())
+}
+
+pub(crate) async fn import_upload(
+    State(state): State<AppState>,
+    page: PageContext,
+    multipart: Multipart,
+) -> PageResult {
+    let current = page.require_user()?;
+    let tr = page.tr;
+    let upload = read_upload(multipart).await.map_err(|e| page.error(e))?;
+    current
+        .check_csrf(Some(&upload.csrf))
+        .map_err(|e| page.error(e))?;
+    let user_id = current.user.id;
+    let (status, outcome) = if upload.bytes.is_empty() {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            UploadOutcome {
+                error: Some(tr.t("potential.import.no_file")),
+                ..UploadOutcome::default()
+            },
+        )
+    } else if upload.action == "import" {
+        match state
+            .db
+            .import_potential_file(
+                &current.actor,
+                upload.bytes,
+                &upload.file_name,
+                None,
+                RecordProvenance::default(),
+            )
+            .await
+        {
+            Ok(summary) => (
+                StatusCode::OK,
+                UploadOutcome {
+                    notice: Some(
+                        tr.t("potential.import.stored")
+                            .replace("%{count}", &summary.inserted.to_string()),
+                    ),
+                    ..UploadOutcome::default()
+                },
+            ),
+            Err(StorageError::SheetRejected(problems)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                UploadOutcome::refused(&state, user_id, &tr, problems),
+            ),
+            Err(other) => {
+                let error = WebError::from(other);
+                (error.classify().0, UploadOutcome::failed(&error))
+            }
+        }
+    } else {
+        match state
+            .db
+            .validate_potential_file(&current.actor, upload.bytes, &upload.file_name, None)
+            .await
+        {
+            Ok(drafts) => (
+                StatusCode::OK,
+                UploadOutcome {
+                    notice: Some(
+                        tr.t("potential.import.valid")
+                            .replace("%{count}", &drafts.len().to_string()),
+                    ),
+                    ..UploadOutcome::default()
+                },
+            ),
+            Err(StorageError::SheetRejected(problems)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                UploadOutcome::refused(&state, user_id, &tr, problems),
+            ),
+            Err(other) => {
+                let error = WebError::from(other);
+                (error.classify().0, UploadOutcome::failed(&error))
+            }
+        }
+    };
+    Ok((
+        status,
+        ImportPage {
+            layout: page.layout("potential"),
+            tab: "import",
+            outcome,
+            max_mib: MAX_UPLOAD_BYTES / (1024 * 1024),
+        },
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct FormatQuery {
+    format: Option<String>,
+}
+
+/// A refused upload's problems as CSV or XLSX, for the user who uploaded it, for ten
+/// minutes after.
+pub(crate) async fn problem_list(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<String>,
+    Query(query): Query<FormatQuery>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let format = ExportFormat::from_query(query.format.as_deref())
+        .map_err(|e| page.error(e))?
+        .unwrap_or(ExportFormat::Csv);
+    let problems = state
+        .problem_lists
+        .get(current.user.id, &id)
+        .ok_or_else(|| {
+            page.error(WebError::Storage(StorageError::NotFound {
+                entity: "problem list",
+                key: id.clone(),
+            }))
+        })?;
+    download(
+        &page,
+        format,
+        "problems",
+        &[problems_table(&problems, &page.tr)],
+    )
+}
+
+/// The empty import template in the reader's language.
+pub(crate) async fn import_template(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<FormatQuery>,
+) -> PageResult {
+    page.require_user()?;
+    let format = ExportFormat::from_query(query.format.as_deref())
+        .map_err(|e| page.error(e))?
+        .unwrap_or(ExportFormat::Xlsx);
+    let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
+    let tables = crate::potential_view::import_template(&taxonomy, page.tr.locale, &page.tr);
+    download(&page, format, "potential-template", &tables)
+}
+
+// ---------------------------------------------------------------- gaps and baselines
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct GapsQuery {
+    region: Option<String>,
+    format: Option<String>,
+}
+
+#[derive(Debug)]
+struct GapLine {
+    type_name: String,
+    type_code: String,
+    unit: String,
+    required: String,
+    verified: String,
+    reported: String,
+    shortfall: String,
+    share: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "potential_gaps.html")]
+struct GapsPage {
+    layout: Layout,
+    tab: &'static str,
+    spine: Spine,
+    heading: String,
+    region: String,
+    children: Vec<Link>,
+    gaps: Vec<GapLine>,
+    chart: BarChart,
+    exports: Exports,
+    can_set_baselines: bool,
+    outcome: UploadOutcome,
+    max_mib: usize,
+}
+
+pub(crate) async fn gaps(
+    state: State<AppState>,
+    page: PageContext,
+    Query(query): Query<GapsQuery>,
+) -> PageResult {
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
+    render_gaps(
+        state,
+        page,
+        query.region,
+        format,
+        StatusCode::OK,
+        UploadOutcome::default(),
+    )
+    .await
+}
+
+async fn render_gaps(
+    State(state): State<AppState>,
+    page: PageContext,
+    region: Option<String>,
+    format: Option<ExportFormat>,
+    status: StatusCode,
+    outcome: UploadOutcome,
+) -> PageResult {
+    let current = page.require_user()?;
+    let tr = page.tr;
+    let locale = tr.locale;
+    let scope = current.actor.scope();
+    let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
+    let view = region_in_scope(&state.db, scope, region.as_deref())
+        .await
+        .map_err(page_err(&page))?;
+    let region_code = view.region.as_ref().map(|r| r.code.clone());
+    let gaps = state
+        .db
+        .gaps(scope, region_code.as_deref())
+        .await
+        .map_err(page_err(&page))?;
+    let url = |code: Option<&str>| format!("/potential/gaps{}", query_string(&[("region", code)]));
+    let unit_of = |code: &str| {
+        taxonomy
+            .resource_type(code)
+            .map_or_else(String::new, |t| unit_name(&taxonomy, t, locale))
+    };
+    if let Some(format) = format {
+        let table = Table {
+            title: tr.t("potential.gaps_title"),
+            headers: [
+                "taxonomy.type",
+                "potential.code",
+                "potential.unit",
+                "potential.required",
+                "potential.verified_quantity",
+                "potential.reported",
+                "potential.shortfall",
+                "potential.shortfall_share",
+            ]
+            .iter()
+            .map(|k| tr.t(k))
+            .collect(),
+            rows: gaps
+                .iter()
+                .map(|g| {
+                    vec![
+                        text(type_name(&taxonomy, &g.type_code, locale)),
+                        text(g.type_code.clone()),
+                        text(unit_of(&g.type_code)),
+                        TableCell::Number(g.required),
+                        TableCell::Number(g.verified),
+                        TableCell::Number(g.reported),
+                        TableCell::Number(g.shortfall),
+                        TableCell::Number(g.shortfall_share),
+                    ]
+                })
+                .collect(),
+        };
+        let stem = format!(
+            "potential-gaps-{}",
+            file_part(region_code.as_deref().unwrap_or("all"))
+        );
+        return download(&page, format, &stem, &[table]);
+    }
+    let chart = BarChart::new(
+        tr.t("potential.gaps_chart_label"),
+        gaps.iter()
+            .map(|g| ChartRow {
+                label: type_name(&taxonomy, &g.type_code, locale),
+                whole: g.shortfall_share,
+                part: 0.0,
+                value_text: format_share(g.shortfall, g.required),
+            })
+            .collect(),
+        Some(1.0),
+        tr.t("potential.shortfall_share"),
+        String::new(),
+    );
+    let lines = gaps
+        .iter()
+        .map(|g| GapLine {
+            type_name: type_name(&taxonomy, &g.type_code, locale),
+            type_code: g.type_code.clone(),
+            unit: unit_of(&g.type_code),
+            required: format_quantity(g.required),
+            verified: format_quantity(g.verified),
+            reported: format_quantity(g.reported),
+            shortfall: format_quantity(g.shortfall),
+            share: format_share(g.shortfall, g.required),
+        })
+        .collect();
+    let here = region_code.as_deref();
+    let actor = &current.actor;
+    Ok((
+        status,
+        GapsPage {
+            layout: page.layout("potential"),
+            tab: "gaps",
+            spine: spine(&view, url, scope.subtree().is_root()),
+            heading: view
+                .region
+                .as_ref()
+                .map_or_else(|| tr.t("regions.top"), |r| r.name.clone()),
+            region: region_code.clone().unwrap_or_default(),
+            children: view
+                .children
+                .iter()
+                .map(|c| Link {
+                    text: c.name.clone(),
+                    href: url(Some(&c.code)),
+                })
+                .collect(),
+            gaps: lines,
+            chart,
+            exports: Exports::of(&url(here)),
+            can_set_baselines: actor.administers() || actor.has_role(Role::OfficeStaff),
+            outcome,
+            max_mib: MAX_UPLOAD_BYTES / (1024 * 1024),
+        },
+    )
+        .into_response())
+}
+
+/// Baselines from an uploaded sheet (region_code, type_code, required_quantity), all or
+/// nothing; the gaps page again, with what became of it.
+pub(crate) async fn baseline_upload(
+    state: State<AppState>,
+    page: PageContext,
+    multipart: Multipart,
+) -> PageResult {
+    let current = page.require_user()?.clone();
+    let tr = page.tr;
+    let upload = read_upload(multipart).await.map_err(|e| page.error(e))?;
+    current
+        .check_csrf(Some(&upload.csrf))
+        .map_err(|e| page.error(e))?;
+    let region = Some(upload.region.clone()).filter(|r| !r.is_empty());
+    let (status, outcome) = if upload.bytes.is_empty() {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            UploadOutcome {
+                error: Some(tr.t("potential.import.no_file")),
+                ..UploadOutcome::default()
+            },
+        )
+    } else {
+        match read_baseline_sheet(&upload.bytes) {
+            Err(problems) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                UploadOutcome::refused(&state, current.user.id, &tr, problems),
+            ),
+            Ok(sheet) => match state
+                .db
+                .set_baselines(&current.actor, sheet.rows.clone())
+                .await
+            {
+                Ok(stored) => (
+                    StatusCode::OK,
+                    UploadOutcome {
+                        notice: Some(
+                            tr.t("potential.baselines_stored")
+                                .replace("%{count}", &stored.to_string()),
+                        ),
+                        ..UploadOutcome::default()
+                    },
+                ),
+                Err(StorageError::SheetRejected(problems)) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    UploadOutcome::refused(
+                        &state,
+                        current.user.id,
+                        &tr,
+                        relocate_baseline_problems(problems, &sheet),
+                    ),
+                ),
+                Err(other) => {
+                    let error = WebError::from(other);
+                    (error.classify().0, UploadOutcome::failed(&error))
+                }
+            },
+        }
+    };
+    render_gaps(state, page, region, None, status, outcome).await
+}
+
+/// The baseline template: the three columns, nothing else.
+pub(crate) async fn baseline_template(
+    page: PageContext,
+    Query(query): Query<FormatQuery>,
+) -> PageResult {
+    page.require_user()?;
+    let format = ExportFormat::from_query(query.format.as_deref())
+        .map_err(|e| page.error(e))?
+        .unwrap_or(ExportFormat::Csv);
+    download(
+        &page,
+        format,
+        "baselines-template",
+        &[crate::potential_view::baseline_template()],
+    )
+}
+
+// ---------------------------------------------------------------- taxonomy
+
+#[derive(Debug)]
+struct CategoryBlock {
+    name: String,
+    code: &'static str,
+    subcategories: Vec<SubcategoryBlock>,
+}
+
+#[derive(Debug)]
+struct SubcategoryBlock {
+    name: String,
+    code: String,
+    types: Vec<TypeLine>,
+}
+
+#[derive(Debug)]
+struct TypeLine {
+    code: String,
+    name: String,
+    unit: String,
+    max_quantity: String,
+    whole_units: bool,
+    attributes: Vec<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "taxonomy.html")]
+struct TaxonomyPage {
+    layout: Layout,
+    tab: &'static str,
+    is_admin: bool,
+    type_count: usize,
+    categories: Vec<CategoryBlock>,
+    exports: Exports,
+}
+
+pub(crate) async fn taxonomy(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<FormatQuery>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let locale = page.tr.locale;
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
+    let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
+    if let Some(format) = format {
+        let [_, types] = crate::potential_view::import_template(&taxonomy, locale, &page.tr);
+        return download(&page, format, "taxonomy", &[types]);
+    }
+    let mut types_by_subcategory: BTreeMap<&str, Vec<TypeLine>> = BTreeMap::new();
+    for t in taxonomy.resource_types() {
+        types_by_subcategory
+            .entry(t.subcategory.as_str())
+            .or_default()
+            .push(TypeLine {
+                code: t.code.clone(),
+                name: t.name(locale).to_owned(),
+                unit: unit_name(&taxonomy, t, locale),
+                max_quantity: format_quantity(t.max_quantity),
+                whole_units: t.whole_units,
+                attributes: t
+                    .attributes
+                    .iter()
+                    .map(|a| crate::potential_view::attribute_summary(a, locale))
+                    .collect(),
+            });
+    }
+    let categories = Category::ALL
+        .iter()
+        .map(|c| CategoryBlock {
+            name: c.name(locale).to_owned(),
+            code: c.code(),
+            subcategories: taxonomy
+                .subcategories_in(*c)
+                .map(|s| SubcategoryBlock {
+                    name: s.name(locale).to_owned(),
+                    code: s.code.clone(),
+                    types: types_by_subcategory
+                        .remove(s.code.as_str())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(TaxonomyPage {
+        layout: page.layout("potential"),
+        tab: "taxonomy",
+        is_admin: current.actor.administers(),
+        type_count: taxonomy.resource_types().len(),
+        categories,
+        exports: Exports::of("/taxonomy"),
+    }
+    .into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "taxonomy_type.html")]
+struct TypeFormPage {
+    layout: Layout,
+    tab: &'static str,
+    code: String,
+    category: String,
+    subcategory: String,
+    unit: String,
+    name_en: String,
+    name_zh: String,
+    max_quantity: String,
+    message: Option<String>,
+    detail: Option<String>,
+    saved: bool,
+}
+
+fn type_form(
+    page: &PageContext,
+    taxonomy: &Taxonomy,
+    resource_type: &ResourceType,
+) -> TypeFormPage {
+    let locale = page.tr.locale;
+    TypeFormPage {
+        layout: page.layout("potential"),
+        tab: "taxonomy",
+        code: resource_type.code.clone(),
+        category: resource_type.category.name(locale).to_owned(),
+        subcategory: taxonomy
+            .subcategory(&resource_type.subcategory)
+            .map_or_else(
+                || resource_type.subcategory.clone(),
+                |s| s.name(locale).to_owned(),
+            ),
+        unit: unit_name(taxonomy, resource_type, locale),
+        name_en: resource_type.name_en.clone(),
+        name_zh: resource_type.name_zh.clone(),
+        max_quantity: format_quantity(resource_type.max_quantity),
+        message: None,
+        detail: None,
+        saved: false,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SavedQuery {
+    saved: Option<String>,
+}
+
+pub(crate) async fn resource_type_form(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(code): Path<String>,
+    Query(query): Query<SavedQuery>,
+) -> PageResult {
+    let current = page.require_user()?;
+    if !current.actor.administers() {
+        return Err(page.error(WebError::Storage(StorageError::Forbidden(
+            "only an administrator may edit the taxonomy".into(),
+        ))));
+    }
+    let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
+    let resource_type = taxonomy.resource_type(&code).ok_or_else(|| {
+        page.error(WebError::Storage(StorageError::NotFound {
+            entity: "resource type",
+            key: code.clone(),
+        }))
+    })?;
+    let mut form = type_form(&page, &taxonomy, resource_type);
+    form.saved = query.saved.is_some();
+    Ok(form.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct TypeForm {
+    csrf: String,
+    name_en: String,
+    name_zh: String,
+    max_quantity: String,
+}
+
+/// Saves an administrator's edit of a type's names and maximum. Storage refuses a smaller
+/// maximum once records of the type exist; the form then says why, in the page.
+pub(crate) async fn save_resource_type(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(code): Path<String>,
+    Form(form): Form<TypeForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let tr = page.tr;
+    let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
+    let before = taxonomy.resource_type(&code).ok_or_else(|| {
+        page.error(WebError::Storage(StorageError::NotFound {
+            entity: "resource type",
+            key: code.clone(),
+        }))
+    })?;
+    let mut edited = before.clone();
+    edited.name_en = form.name_en.trim().to_owned();
+    edited.name_zh = form.name_zh.trim().to_owned();
+    let refuse = |status: StatusCode, message: String, detail: Option<String>| {
+        let mut page_form = type_form(&page, &taxonomy, before);
+        page_form.name_en = form.name_en.clone();
+        page_form.name_zh = form.name_zh.clone();
+        page_form.max_quantity = form.max_quantity.clone();
+        page_form.message = Some(message);
+        page_form.detail = detail;
+        Ok((status, page_form).into_response())
+    };
+    match form.max_quantity.trim().replace(',', "").parse::<f64>() {
+        Ok(max) if max.is_finite() && max > 0.0 => edited.max_quantity = max,
+        _ => {
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                tr.t("taxonomy.bad_max_quantity"),
+                None,
+            );
+        }
+    }
+    match state.db.save_resource_type(&current.actor, edited).await {
+        Ok(_) => Ok(Redirect::to(&format!(
+            "/taxonomy/types/{}?saved=1",
+            query_string(&[("c", Some(&code))]).trim_start_matches("?c=")
+        ))
+        .into_response()),
+        Err(StorageError::Conflict { message, .. }) => refuse(
+            StatusCode::CONFLICT,
+            tr.t("taxonomy.meaning_change"),
+            Some(message),
+        ),
+        Err(StorageError::Invalid { message, .. }) => refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            tr.t("taxonomy.invalid"),
+            Some(message),
+        ),
+        Err(other) => Err(page.error(other.into())),
+    }
+}
