@@ -188,9 +188,9 @@ impl TotalsLine {
     }
 }
 
-fn totals_headers(tr: &Tr, first: &str, typed: bool) -> Vec<String> {
+fn totals_headers(tr: &Tr, first: String, typed: bool) -> Vec<String> {
     let mut headers = vec![
-        tr.t(first),
+        first,
         tr.t("potential.code"),
         tr.t("potential.records"),
         tr.t("potential.verified_records"),
@@ -362,11 +362,16 @@ pub(crate) async fn statistics(
         })
         .collect();
 
+    let first_column = match level {
+        Level::Category => tr.t("taxonomy.category"),
+        Level::Subcategory => tr.t("taxonomy.subcategory"),
+        Level::Type => tr.t("taxonomy.type"),
+    };
     if let Some(format) = format {
         let (title, tables) = if query.table.as_deref() == Some("children") {
             let table = Table {
                 title: tr.t("potential.child_regions"),
-                headers: totals_headers(&tr, "regions.name", focus_unit.is_some()),
+                headers: totals_headers(&tr, tr.t("regions.name"), focus_unit.is_some()),
                 rows: children
                     .iter()
                     .zip(&child_totals)
@@ -377,7 +382,7 @@ pub(crate) async fn statistics(
         } else {
             let table = Table {
                 title: tr.t("potential.statistics"),
-                headers: totals_headers(&tr, "potential.name", typed),
+                headers: totals_headers(&tr, first_column.clone(), typed),
                 rows: rows
                     .iter()
                     .zip(&groups)
@@ -439,11 +444,6 @@ pub(crate) async fn statistics(
         Level::Category => tr.t("potential.by_category"),
         Level::Subcategory => tr.t("potential.by_subcategory"),
         Level::Type => tr.t("potential.by_type"),
-    };
-    let first_column = match level {
-        Level::Category => tr.t("taxonomy.category"),
-        Level::Subcategory => tr.t("taxonomy.subcategory"),
-        Level::Type => tr.t("taxonomy.type"),
     };
     let heading = view
         .region

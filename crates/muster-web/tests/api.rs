@@ -1,20 +1,14 @@
 //! The HTTP surface against a real server and database: sign-in, CSRF, rate limits, tokens,
-//! problem details, OpenAPI, the setup token, and scope as a property.
+//! problem details, OpenAPI, the setup token, and scope as a property (the potential
+//! registry's endpoints included).
 
 mod common;
 
-use common::TestApp;
+use common::{TestApp, csrf_in};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// The hidden CSRF field's value in a page.
-fn csrf_in(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("a csrf field") + marker.len();
-    html[start..].split('"').next().expect("value").to_owned()
-}
 
 on_both!(sign_in_drill_down_and_sign_out, spawn_demo, sign_in_story);
 async fn sign_in_story(app: TestApp) {
@@ -275,6 +269,15 @@ async fn tokens_problems_and_openapi_story(app: TestApp) {
         "/users",
         "/audit",
         "/auth/token",
+        "/taxonomy",
+        "/taxonomy/types/{code}",
+        "/potential/totals",
+        "/potential/records",
+        "/potential/records/{id}",
+        "/potential/imports",
+        "/potential/imports/check",
+        "/potential/baselines",
+        "/potential/gaps",
     ] {
         assert!(
             openapi["paths"][path].is_object(),
@@ -426,6 +429,42 @@ async fn everything_visible(app: &TestApp, token: &str) -> Vec<(String, String)>
             user["region_path"].as_str().unwrap_or("").to_owned(),
         ));
     }
+    let (_, records) = get("/api/v1/potential/records?limit=1000".into()).await;
+    for (index, record) in records.as_array().into_iter().flatten().enumerate() {
+        seen.push((
+            "potential record".into(),
+            record["region_path"].as_str().unwrap_or("").to_owned(),
+        ));
+        if index < 5 {
+            let (status, one) = get(format!("/api/v1/potential/records/{}", record["id"])).await;
+            assert_eq!(status, StatusCode::OK);
+            seen.push((
+                "potential record".into(),
+                one["region_path"].as_str().unwrap_or("").to_owned(),
+            ));
+        }
+    }
+    let (status, totals) = get("/api/v1/potential/totals?level=type".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    seen.push((
+        "totals".into(),
+        totals["path"].as_str().unwrap_or("").to_owned(),
+    ));
+    for child in totals["children"].as_array().into_iter().flatten() {
+        seen.push((
+            "totals".into(),
+            child["region"]["path"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+    let (_, baselines) = get("/api/v1/potential/baselines".into()).await;
+    for baseline in baselines.as_array().into_iter().flatten() {
+        seen.push((
+            "baseline".into(),
+            baseline["region_path"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+    let (status, _) = get("/api/v1/potential/gaps".into()).await;
+    assert_eq!(status, StatusCode::OK);
     let (_, audit) = get("/api/v1/audit?limit=1000".into()).await;
     for entry in audit.as_array().into_iter().flatten() {
         seen.push((
@@ -449,6 +488,29 @@ async fn scope_property_story(app: TestApp) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let admin_token = app.token_for("admin").await;
     let client = reqwest::Client::new();
+    // Potential records in every region, and a baseline per city, so that the potential
+    // endpoints have something to leak.
+    app.seed_records().await;
+    let all_records: Vec<Value> = client
+        .get(app.url("/api/v1/potential/records?limit=1000"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let baselines = client
+        .put(app.url("/api/v1/potential/baselines"))
+        .bearer_auth(&admin_token)
+        .json(&json!([
+            { "region_code": "3401", "type_code": common::SEED_TYPES[0], "required_quantity": 10.0 },
+            { "region_code": "3402", "type_code": common::SEED_TYPES[0], "required_quantity": 10.0 }
+        ]))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(baselines.status(), StatusCode::OK);
     let regions: Vec<Value> = client
         .get(app.url("/api/v1/regions?limit=1000"))
         .bearer_auth(&admin_token)
@@ -536,6 +598,48 @@ async fn scope_property_story(app: TestApp) {
                 read.status(),
                 StatusCode::NOT_FOUND,
                 "case {case}: a region outside is not there for them"
+            );
+            let totals = client
+                .get(app.url(&format!(
+                    "/api/v1/potential/totals?region={}",
+                    outside["code"].as_str().unwrap_or("")
+                )))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(
+                totals.status(),
+                StatusCode::NOT_FOUND,
+                "case {case}: totals outside"
+            );
+        }
+        if let Some(record) = all_records
+            .iter()
+            .find(|r| !r["region_path"].as_str().unwrap_or("").starts_with(&path))
+        {
+            let read = client
+                .get(app.url(&format!("/api/v1/potential/records/{}", record["id"])))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(
+                read.status(),
+                StatusCode::NOT_FOUND,
+                "case {case}: a record outside"
+            );
+            let write = client
+                .patch(app.url(&format!("/api/v1/potential/records/{}", record["id"])))
+                .bearer_auth(&token)
+                .json(&json!({ "status": "unavailable" }))
+                .send()
+                .await
+                .expect("patch");
+            assert_eq!(
+                write.status(),
+                StatusCode::FORBIDDEN,
+                "case {case}: {role} at {path} changed a record outside"
             );
         }
     }
