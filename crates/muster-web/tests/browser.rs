@@ -1,4 +1,5 @@
-//! The UI in a real headless Chromium: sign in, drill down three levels, switch language.
+//! The UI in a real headless Chromium: sign in, drill down three levels, switch language;
+//! the potential statistics drill down in the taxonomy and in the regions.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs them). The
 //! harness starts chromedriver on a free port and stops it at the end.
@@ -218,6 +219,130 @@ async fn sign_in_drill_down_three_levels_and_switch_language() {
         "the switch returns to the same page"
     );
     screenshot(&client, "county-en").await;
+
+    client.close().await.expect("close browser");
+    drop(driver);
+    app.stop().await;
+}
+
+/// Statistics: drill into a category, then into a child region, which keeps the category;
+/// the chart is drawn at each step, without JavaScript.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_drill_down_in_the_taxonomy_and_the_regions() {
+    let app = common::spawn_demo(common::Backend::Sqlite)
+        .await
+        .expect("app");
+    app.seed_records().await;
+    let driver = start_driver();
+    let client = connect(&driver).await;
+
+    client
+        .goto(&app.url("/signin?lang=en"))
+        .await
+        .expect("open sign-in");
+    client
+        .find(Locator::Id("username"))
+        .await
+        .expect("username")
+        .send_keys("admin")
+        .await
+        .expect("type");
+    client
+        .find(Locator::Id("password"))
+        .await
+        .expect("password")
+        .send_keys("muster-demo")
+        .await
+        .expect("type");
+    client
+        .find(Locator::Id("sign-in"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    client
+        .wait()
+        .for_element(Locator::Id("region-heading"))
+        .await
+        .expect("signed in");
+
+    // The nav leads to the statistics of the user's own region, by category.
+    client
+        .find(Locator::Css("nav.main a[href='/potential']"))
+        .await
+        .expect("the Potential link")
+        .click()
+        .await
+        .expect("click");
+    client
+        .wait()
+        .for_element(Locator::Id("potential-heading"))
+        .await
+        .expect("statistics page");
+    let bars = client
+        .find_all(Locator::Css("#potential-chart rect.bar-whole"))
+        .await
+        .expect("bars");
+    assert_eq!(bars.len(), 6, "one bar per category");
+
+    // Into a category: its subcategories.
+    let category = client
+        .find(Locator::Css("a.drill[href*='category=civil_air_defense']"))
+        .await
+        .expect("the civil air defense category");
+    let category_name = category.text().await.expect("text");
+    category.click().await.expect("click");
+    client
+        .wait()
+        .for_element(Locator::XPath(&format!(
+            "//li[@id='taxonomy-current'][text()='{category_name}']"
+        )))
+        .await
+        .expect("the category's page");
+    assert!(
+        !client
+            .find_all(Locator::Css("#potential-chart rect.bar-whole"))
+            .await
+            .expect("bars")
+            .is_empty()
+    );
+
+    // Into a child region: the category stays.
+    let child = client
+        .find(Locator::Css("a.child-region"))
+        .await
+        .expect("a child region");
+    let child_name = child.text().await.expect("text");
+    child.click().await.expect("click");
+    client
+        .wait()
+        .for_element(Locator::XPath(&format!(
+            "//h1[@id='potential-heading'][text()='{child_name}']"
+        )))
+        .await
+        .expect("the child's statistics");
+    let url = client.current_url().await.expect("url");
+    let query = url.query().unwrap_or("");
+    assert!(
+        query.contains("category=civil_air_defense") && query.contains("region=34"),
+        "{url}"
+    );
+    assert_eq!(
+        client
+            .find(Locator::Id("taxonomy-current"))
+            .await
+            .expect("taxonomy path")
+            .text()
+            .await
+            .expect("text"),
+        category_name
+    );
+    client
+        .find(Locator::Css("svg#potential-chart"))
+        .await
+        .expect("the chart");
+    screenshot(&client, "potential-statistics-en").await;
 
     client.close().await.expect("close browser");
     drop(driver);
