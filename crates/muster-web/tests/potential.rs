@@ -290,6 +290,31 @@ async fn refusal_story(app: TestApp) {
         .expect("post");
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 
+    // Uploads may be larger than the 2 MiB every other body is held to.
+    let large = vec![b'x'; 3 * 1024 * 1024];
+    let too_large_elsewhere = reqwest::Client::new()
+        .put(app.url("/api/v1/potential/baselines"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(large.clone())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(too_large_elsewhere.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // A fresh connection: the server closes the one whose body it refused unread.
+    let large_upload = reqwest::Client::new()
+        .post(app.url("/api/v1/potential/imports/check?file_name=large.csv"))
+        .bearer_auth(&token)
+        .body(large)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        large_upload.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "read, then refused as a sheet"
+    );
+
     // The page lists every problem and offers them as a download.
     let (browser, csrf) = app.signed_in("admin", "en").await;
     let (content_type, body) = multipart(
