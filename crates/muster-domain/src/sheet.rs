@@ -533,7 +533,16 @@ fn read_csv(bytes: &[u8], limits: &ReadLimits) -> Result<Workbook, SheetError> {
                 });
             }
         }
-        let line = record.position().map_or(0, csv::Position::line);
+        // The csv crate dates a record from the start of any blank lines it skipped before
+        // it; step over them so the number is the line the record is on.
+        let line = record.position().map_or(0, |position| {
+            let start = usize::try_from(position.byte()).unwrap_or(usize::MAX);
+            let blank = text
+                .as_bytes()
+                .get(start..)
+                .map_or(0, |rest| rest.iter().take_while(|&&b| b == b'\n').count());
+            position.line() + blank as u64
+        });
         // A field's byte length bounds its characters, so most fields skip the count.
         let too_long = |f: &&str| f.len() > MAX_CELL_CHARS && f.chars().count() > MAX_CELL_CHARS;
         if let Some(field) = record.iter().find(too_long) {

@@ -780,3 +780,17 @@ fn garbage_and_damaged_files_never_panic() {
         check(&damaged);
     }
 }
+
+#[test]
+fn a_row_after_blank_lines_keeps_its_own_line_number() {
+    for text in ["a,b\n\nc,d\n", "a,b\r\n\r\nc,d\r\n", "a,b\n\n\n\nc,d"] {
+        let book = read_workbook(text.as_bytes()).expect("reads");
+        let numbers: Vec<u32> = book.sheets[0].rows.iter().map(|r| r.number).collect();
+        let expected = if text.contains("\n\n\n") {
+            vec![1, 5]
+        } else {
+            vec![1, 3]
+        };
+        assert_eq!(numbers, expected, "{text:?}");
+    }
+}
