@@ -2,6 +2,8 @@
 //! the offices, liaisons, workstations and contact points that work in it, and one user per
 //! role. Everything follows from the seed; the same seed gives the same data.
 
+pub mod potential;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -184,6 +184,24 @@ impl RegionPath {
         self.0 == "/"
     }
 
+    /// The path of a code, from its prefixes at the code lengths of the levels above it.
+    /// Valid because an import refuses a code that does not start with its parent's
+    /// (`CodeNotUnderParent`), so a stored code always names its own ancestors.
+    pub fn of_code(code: &RegionCode) -> Self {
+        let text = code.as_str();
+        let mut path = String::with_capacity(text.len() * 3);
+        path.push('/');
+        for level in RegionLevel::ALL {
+            let length = level.code_length();
+            if length > text.len() {
+                break;
+            }
+            path.push_str(&text[..length]);
+            path.push('/');
+        }
+        Self(path)
+    }
+
     /// The path of a child `code` under this path.
     pub fn child(&self, code: &RegionCode) -> Self {
         let mut path = String::with_capacity(self.0.len() + code.as_str().len() + 1);

@@ -97,6 +97,10 @@ enum Outcome {
         ratio: Option<f64>,
         target: String,
         target_met: bool,
+        /// Reading and checking the file alone (no writes), timed once: the rest of
+        /// `seconds` is storing.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        validate_seconds: Option<f64>,
     },
     Latency {
         queries: usize,
@@ -124,11 +128,14 @@ struct Anchor {
     samples: Vec<f64>,
 }
 
+/// A village's code, path and point.
+type Village = (String, RegionPath, Option<(f64, f64)>);
+
 /// What the generated data is made of: the province's regions and the types in use.
 struct Fixture {
     regions: Vec<RegionRow>,
     /// Villages with their paths and coordinates: where generated records sit.
-    villages: Vec<(String, RegionPath, Option<(f64, f64)>)>,
+    villages: Vec<Village>,
     /// Regions by level (1-based), for drawing subtrees.
     by_level: Vec<Vec<String>>,
     types: Vec<ResourceType>,
@@ -192,6 +199,24 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
             }
         }
     }
+    progress.phase("timing the validation on its own, for the phase split");
+    let validate_seconds = {
+        let database = dir.path().join("validate.db");
+        let measured = async {
+            let db = fresh_sqlite(&database, &fixture).await?;
+            let started = Instant::now();
+            let bytes = tokio::fs::read(&csv).await?;
+            db.validate_potential_file(&command_line_actor(), bytes, "potential.csv", None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let seconds = started.elapsed().as_secs_f64();
+            db.close().await;
+            anyhow::Ok(seconds)
+        }
+        .await;
+        remove_sqlite_files(&database);
+        measured.ok()
+    };
     measurements.push(import_measurement(
         "import_csv.sqlite",
         format!("import {} MB CSV, full validation", csv_bytes / 1_000_000),
@@ -202,6 +227,20 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
         sqlite_anchor.map(|samples| anchor("sqlite3 .import", samples)),
         ImportTarget::RateAndRatio,
     ));
+    if let (
+        Some(validate),
+        Some(Measurement {
+            outcome:
+                Outcome::Import {
+                    validate_seconds: slot,
+                    ..
+                },
+            ..
+        }),
+    ) = (validate_seconds, measurements.last_mut())
+    {
+        *slot = Some(validate);
+    }
 
     // CSV import on PostgreSQL, against psql's \copy.
     let postgres = PostgresServer::connect().await;
@@ -486,7 +525,7 @@ fn generate_rows(
             let type_index = rng.random_range(0..fixture.types.len());
             let village = rng.random_range(0..fixture.villages.len());
             let resource_type = &fixture.types[type_index];
-            let max = resource_type.max_quantity.min(500.0).max(1.0);
+            let max = resource_type.max_quantity.clamp(1.0, 500.0);
             let quantity = if resource_type.whole_units {
                 f64::from(rng.random_range(1..=max as u32))
             } else {
@@ -761,6 +800,7 @@ fn import_measurement(
                 ratio,
                 target,
                 target_met,
+                validate_seconds: None,
             }
         }
     };
@@ -1062,11 +1102,16 @@ fn render(report: &Report) -> String {
                 ratio,
                 target,
                 target_met,
+                validate_seconds,
                 ..
             } => table.row([
                 m.name.clone(),
                 m.backend.to_owned(),
-                format!("{seconds:.2} s, {} rows/s", group_digits(rows_per_second.round() as u64)),
+                format!(
+                    "{seconds:.2} s, {} rows/s{}",
+                    group_digits(rows_per_second.round() as u64),
+                    validate_seconds.map_or_else(String::new, |v| format!(" (read+check {v:.2} s)"))
+                ),
                 anchor.as_ref().map_or_else(
                     || "—".to_owned(),
                     |a| format!("{}: {:.2} s, {} rows/s", a.name, a.seconds, group_digits((*rows as f64 / a.seconds.max(1e-9)).round() as u64)),

@@ -6,11 +6,16 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use muster_domain::demo::potential::demo_potential;
 use muster_domain::demo::{DEMO_PASSWORD, DemoData, DemoScale, demo_data};
 use muster_domain::organization::Roles;
+use muster_domain::potential::RecordDraft;
 use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
+use muster_domain::taxonomy::Taxonomy;
 use muster_domain::{RegionLevel, Scope};
-use muster_storage::{Database, NewOrganization, NewUser, StorageError};
+use muster_storage::{
+    BaselineRow, Database, NewOrganization, NewUser, RecordProvenance, StorageError,
+};
 use muster_web::password::{HashCost, hash_password_blocking};
 
 use super::{CommandResult, command_line_actor, group_digits, open_database};
@@ -39,10 +44,11 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> CommandResult {
     let loaded = load(&db, args.scale.into(), args.seed).await?;
     print!("{}", loaded.users_table());
     println!(
-        "Loaded {} regions, {} organizations and {} users in {:.1} s. Every demo user's password is {DEMO_PASSWORD}.",
+        "Loaded {} regions, {} organizations, {} users and {} potential records in {:.1} s. Every demo user's password is {DEMO_PASSWORD}.",
         group_digits(loaded.regions as u64),
         group_digits(loaded.organizations as u64),
         loaded.users.len(),
+        group_digits(loaded.records as u64),
         loaded.seconds,
     );
     if args.serve {
@@ -59,6 +65,7 @@ pub struct LoadedDemo {
     pub regions: usize,
     pub organizations: usize,
     pub users: Vec<LoadedUser>,
+    pub records: usize,
     pub seconds: f64,
 }
 
@@ -102,6 +109,14 @@ pub async fn load(db: &Database, scale: DemoScale, seed: u64) -> anyhow::Result<
         users,
     } = demo;
     let region_count = regions.len();
+    let potential = {
+        let regions = regions.clone();
+        tokio::task::spawn_blocking(move || {
+            demo_potential(&regions, &Taxonomy::default_taxonomy(), seed)
+        })
+        .await
+        .context("the demo generator stopped unexpectedly")?
+    };
 
     progress.phase(format!(
         "importing {} demo regions",
@@ -181,10 +196,42 @@ pub async fn load(db: &Database, scale: DemoScale, seed: u64) -> anyhow::Result<
         });
     }
     progress.finish();
+
+    let progress = Progress::spinner(format!(
+        "adding {} potential records and {} baselines",
+        group_digits(potential.records.len() as u64),
+        group_digits(potential.baselines.len() as u64)
+    ));
+    let records = potential.records.len();
+    let drafts: Vec<(u32, RecordDraft)> = potential
+        .records
+        .into_iter()
+        .enumerate()
+        .map(|(i, draft)| (u32::try_from(i + 1).unwrap_or(u32::MAX), draft))
+        .collect();
+    db.insert_records(&actor, drafts, RecordProvenance::default(), &source)
+        .await
+        .context("cannot store the demo potential records")?;
+    db.set_baselines(
+        &actor,
+        potential
+            .baselines
+            .into_iter()
+            .map(|(region_code, type_code, required_quantity)| BaselineRow {
+                region_code,
+                type_code,
+                required_quantity,
+            })
+            .collect(),
+    )
+    .await
+    .context("cannot store the demo baselines")?;
+    progress.finish();
     Ok(LoadedDemo {
         regions: region_count,
         organizations: organization_ids.len(),
         users: loaded_users,
+        records,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -19,10 +19,11 @@ pub async fn run(settings: &Settings, args: &ServeArgs) -> CommandResult {
         if db.region_count().await? == 0 {
             let loaded = demo::load(&db, DemoScale::Province, demo::DEFAULT_SEED).await?;
             println!(
-                "Loaded the demo province: {} regions, {} organizations, {} users.",
+                "Loaded the demo province: {} regions, {} organizations, {} users, {} potential records.",
                 group_digits(loaded.regions as u64),
                 group_digits(loaded.organizations as u64),
-                loaded.users.len()
+                loaded.users.len(),
+                group_digits(loaded.records as u64)
             );
             show_demo_sign_in = true;
         } else if has_demo_admin(&db).await? {
