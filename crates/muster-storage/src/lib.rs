@@ -16,6 +16,7 @@ mod potential;
 mod regions;
 mod sessions;
 mod users;
+mod verification;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -31,6 +32,11 @@ pub use potential::{
 pub use regions::{ImportSummary, Region, RegionListFilter, RegionView};
 pub use sessions::{ApiToken, SessionRecord};
 pub use users::{NewUser, SignInCredentials, User};
+pub use verification::{
+    AccuracyView, DEFAULT_STALE_AFTER_DAYS, FindingInput, FindingOutcome, FreshnessView,
+    RegionFigure, STALE_AFTER_SETTING, SampleMethod, SampleParameters, SamplePreview,
+    SampleRequest, StoredRisk, UnitCredibility, VerificationItem, VerificationSample,
+};
 
 /// The current time for writes. The only clock in storage; the domain gets time from here.
 pub fn now() -> muster_domain::Timestamp {

@@ -79,7 +79,7 @@ impl PotentialRecord {
 
     /// Blanks a person's personal data for a reader whose roles do not allow it. Applied by
     /// every read below, so no handler can forget it.
-    fn masked_for(mut self, scope: &Scope) -> Self {
+    pub(crate) fn masked_for(mut self, scope: &Scope) -> Self {
         if self.holder_kind == HolderKind::Person.as_str() && !scope.allows(DataClass::PersonalData)
         {
             if let Holder::Person {
@@ -986,7 +986,7 @@ fn requirement_by_type(root: &RegionPath, rows: &[(String, String, f64)]) -> BTr
     result
 }
 
-fn figures<'a>(record: &'a PotentialRecord, path: &'a RegionPath) -> RecordFigures<'a> {
+pub(crate) fn figures<'a>(record: &'a PotentialRecord, path: &'a RegionPath) -> RecordFigures<'a> {
     RecordFigures {
         region_path: path,
         type_code: &record.type_code,
@@ -1167,7 +1167,7 @@ fn attributes_json(draft: &RecordDraft) -> String {
 }
 
 /// Adds deltas to the totals rows, creating those that do not exist yet.
-async fn apply_totals(
+pub(crate) async fn apply_totals(
     tx: &mut WriteTx,
     changes: &[(String, String, Totals)],
 ) -> Result<(), StorageError> {

@@ -1,0 +1,1477 @@
+//! On-site verification: a sample of potential records drawn for a subtree, dealt to
+//! verifiers, what they found applied to the records, and the figures an office watches
+//! afterwards (accuracy per region, credibility per reporting unit, freshness per region).
+//!
+//! The judging is [`muster_domain::verification`]; this module reads its inputs, stores its
+//! outputs and keeps the roll-ups and the audit chain in step:
+//!
+//! - A draw stores the sample with its seed, method, tolerance, the time it was drawn and (for
+//!   a risk-based draw) every drawn record's score and reasons, so an auditor can see why a
+//!   record was drawn and re-derive the draw from the same candidates.
+//! - Records already in a sample that is still open (an item without a finding) are not
+//!   candidates, so no record is sent out twice at once.
+//! - A finding is recorded and applied in one transaction: the record's verified state and,
+//!   when the difference is beyond the tolerance, its quantity change, the totals move by the
+//!   roll-up deltas, and both the item and the record get an audit entry (the record's with
+//!   its before and after).
+//! - A record reopened by a finding no longer counts as verified: its `last_verified_at` and
+//!   `verified_quantity` are cleared and `reopened` is set until a later finding within the
+//!   threshold. The finding itself, with its date, stays in `verification_items`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use muster_domain::organization::Roles;
+use muster_domain::potential::Holder;
+use muster_domain::potential::rollup::RollupDeltas;
+use muster_domain::verification::{
+    self, Accuracy, Assessment, Finding, FreshnessCounts, RiskContext, RiskWeights, SampleSize,
+    Tolerance,
+};
+use muster_domain::{Actor, DataClass, RegionPath, Role, Scope, Timestamp};
+use serde::{Deserialize, Serialize};
+use sqlx::QueryBuilder;
+
+use crate::audit::AuditEvent;
+use crate::db::{Database, on_read_pool, on_tx};
+use crate::error::StorageError;
+use crate::potential::{PotentialRecord, apply_totals, figures};
+
+/// How a sample is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SampleMethod {
+    /// A simple random sample in every county.
+    Stratified(SampleSize),
+    /// `total` records weighted by risk.
+    RiskBased { total: u32, weights: RiskWeights },
+}
+
+/// What an office asks for when it draws a sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleRequest {
+    /// The subtree to sample: a region inside the drawer's scope, or the whole scope.
+    pub region_code: Option<String>,
+    /// Only records of this survey round.
+    pub round_id: Option<i64>,
+    pub method: SampleMethod,
+    /// The seed; a fresh one (53 bits, so it survives JSON and spreadsheets) when None.
+    pub seed: Option<u64>,
+    /// How far a seen quantity may stray before the record is corrected or reopened.
+    pub tolerance: Tolerance,
+}
+
+/// A stored sample.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct VerificationSample {
+    pub id: i64,
+    pub round_id: Option<i64>,
+    pub region_code: Option<String>,
+    pub region_path: String,
+    pub method: String,
+    /// [`SampleParameters`] as JSON.
+    pub parameters: String,
+    pub seed: i64,
+    pub created_by: Option<i64>,
+    pub created_at: i64,
+    /// Items in the sample, and how many have a finding.
+    pub item_count: i64,
+    pub found_count: i64,
+}
+
+/// Everything a draw depended on besides the records, stored with the sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleParameters {
+    pub method: String,
+    pub count: Option<u32>,
+    pub percent: Option<f64>,
+    pub total: Option<u32>,
+    /// Peer deviation, year change, staleness, unit unreliability.
+    pub weights: Option<[f64; 4]>,
+    pub tolerance: f64,
+    pub reopen_above: f64,
+    pub stale_after_days: u32,
+    /// The "now" risk scoring used (staleness is measured up to it).
+    pub drawn_at: i64,
+    pub candidates: usize,
+    /// Each drawn record's risk score and reasons (risk-based draws only).
+    #[serde(default)]
+    pub risk: BTreeMap<i64, StoredRisk>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredRisk {
+    pub score: f64,
+    pub reasons: Vec<String>,
+}
+
+/// What a draw would give, without storing anything.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SamplePreview {
+    pub seed: u64,
+    pub candidates: usize,
+    pub record_ids: Vec<i64>,
+    pub region_path: String,
+}
+
+/// One record in a sample, with what a verifier needs to find it and what they found.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct VerificationItem {
+    pub sample_id: i64,
+    pub record_id: i64,
+    pub region_path: String,
+    pub region_code: String,
+    pub region_name: Option<String>,
+    pub type_code: String,
+    pub holder_kind: String,
+    pub holder_name: String,
+    pub site_name: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    /// The record's quantity now (after any correction).
+    pub current_quantity: f64,
+    pub reopened: i64,
+    pub reporting_organization_id: Option<i64>,
+    pub verifier_user_id: Option<i64>,
+    pub verifier_username: Option<String>,
+    /// `drawn`, `assigned` or `found`.
+    pub status: String,
+    /// The quantity the record stated when it was drawn, or when the finding was judged.
+    pub reported_quantity: f64,
+    pub quantity_seen: Option<f64>,
+    pub location_right: Option<i64>,
+    pub type_right: Option<i64>,
+    pub notes: Option<String>,
+    /// A JSON array of photo references (file names or URLs).
+    pub photos: Option<String>,
+    pub accurate: Option<i64>,
+    pub relative_error: Option<f64>,
+    pub found_at: Option<i64>,
+}
+
+impl VerificationItem {
+    pub fn photo_list(&self) -> Vec<String> {
+        self.photos
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok())
+            .unwrap_or_default()
+    }
+
+    fn masked_for(mut self, scope: &Scope) -> Self {
+        if self.holder_kind == "person" && !scope.allows(DataClass::PersonalData) {
+            let person = Holder::Person {
+                name: std::mem::take(&mut self.holder_name),
+                id_number: None,
+                phone: None,
+            };
+            self.holder_name = person.masked().name().to_owned();
+        }
+        self
+    }
+}
+
+/// What a verifier reports for one item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingInput {
+    pub quantity_seen: f64,
+    pub location_right: bool,
+    pub type_right: bool,
+    pub notes: String,
+    /// References to photos (file names or URLs); there is no upload store yet.
+    pub photos: Vec<String>,
+}
+
+/// What applying a finding did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FindingOutcome {
+    pub accurate: bool,
+    pub relative_error: f64,
+    pub reopened: bool,
+    /// The record's quantity before and after, when the finding corrected it.
+    pub corrected: Option<(f64, f64)>,
+}
+
+/// A figure for one region of a drill-down: the region itself (its whole subtree) or a child.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionFigure<T> {
+    /// None for the national root.
+    pub region_code: Option<String>,
+    pub region_name: Option<String>,
+    pub region_path: String,
+    pub figure: T,
+}
+
+/// Accuracy of a subtree and each child subtree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccuracyView {
+    pub total: RegionFigure<Accuracy>,
+    pub children: Vec<RegionFigure<Accuracy>>,
+}
+
+/// Freshness of a subtree and each child subtree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FreshnessView {
+    pub stale_after_days: u32,
+    pub total: RegionFigure<FreshnessCounts>,
+    pub children: Vec<RegionFigure<FreshnessCounts>>,
+}
+
+/// A reporting unit's credibility from the checks of its records.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnitCredibility {
+    pub organization_id: Option<i64>,
+    pub organization_name: Option<String>,
+    pub checked: u32,
+    pub accurate: u32,
+    pub mean_relative_error: f64,
+    pub credibility: f64,
+}
+
+/// The `settings` key of the stale period.
+pub const STALE_AFTER_SETTING: &str = "verification.stale_after_days";
+/// A record not verified for a year is stale unless an administrator sets otherwise.
+pub const DEFAULT_STALE_AFTER_DAYS: u32 = 365;
+/// The longest stale period that can be set: ten years.
+pub const MAX_STALE_AFTER_DAYS: u32 = 3650;
+/// The most photo references a finding may carry, and the longest each may be.
+pub const MAX_PHOTOS: usize = 20;
+pub const MAX_PHOTO_REFERENCE_CHARS: usize = 500;
+pub const MAX_NOTES_CHARS: usize = 2000;
+/// The largest sample one draw may produce.
+pub const MAX_SAMPLE_SIZE: usize = 10_000;
+
+/// Item statuses.
+pub const ITEM_DRAWN: &str = "drawn";
+pub const ITEM_ASSIGNED: &str = "assigned";
+pub const ITEM_FOUND: &str = "found";
+
+const ITEM_SELECT: &str = "SELECT i.sample_id, i.record_id, i.region_path, r.region_code, g.name AS region_name, \
+     r.type_code, r.holder_kind, r.holder_name, r.site_name, r.lat, r.lon, r.quantity AS current_quantity, \
+     r.reopened, i.reporting_organization_id, i.verifier_user_id, u.username AS verifier_username, i.status, \
+     i.reported_quantity, i.quantity_seen, i.location_right, i.type_right, i.notes, i.photos, i.accurate, \
+     i.relative_error, i.found_at \
+     FROM verification_items i JOIN potential_records r ON r.id = i.record_id \
+     LEFT JOIN regions g ON g.code = r.region_code LEFT JOIN users u ON u.id = i.verifier_user_id";
+
+const SAMPLE_SELECT: &str = "SELECT s.id, s.round_id, s.region_code, s.region_path, s.method, s.parameters, s.seed, \
+     s.created_by, s.created_at, \
+     (SELECT COUNT(*) FROM verification_items i WHERE i.sample_id = s.id) AS item_count, \
+     (SELECT COUNT(*) FROM verification_items i WHERE i.sample_id = s.id AND i.status = 'found') AS found_count \
+     FROM verification_samples s";
+
+/// Six columns an item; far under SQLite's bound-parameter limit.
+const ITEMS_PER_INSERT: usize = 1_000;
+
+/// id, region path, type, quantity, previous quantity, last verified, reporting unit.
+type CandidateRow = (
+    i64,
+    String,
+    String,
+    f64,
+    Option<f64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// Office staff and administrators run verification.
+fn may_run_verification(actor: &Actor) -> bool {
+    actor.administers() || actor.has_role(Role::OfficeStaff)
+}
+
+/// The stratum of a record: its county's code, or its deepest code above the county level.
+fn county_of(path: &RegionPath) -> String {
+    path.codes()
+        .take(3)
+        .last()
+        .map_or_else(|| "/".to_owned(), |c| c.as_str().to_owned())
+}
+
+fn parse_path(text: &str) -> RegionPath {
+    RegionPath::parse(text).unwrap_or_else(RegionPath::root)
+}
+
+impl SampleParameters {
+    pub fn tolerance(&self) -> Tolerance {
+        Tolerance::new(self.tolerance, self.reopen_above).unwrap_or_default()
+    }
+}
+
+impl VerificationSample {
+    /// The stored parameters; a row that does not read gives the defaults rather than an
+    /// error, so a page still shows the sample.
+    pub fn parameters(&self) -> Option<SampleParameters> {
+        serde_json::from_str(&self.parameters).ok()
+    }
+}
+
+impl Database {
+    /// The stale period in days: the `verification.stale_after_days` setting, or a year.
+    pub async fn stale_after_days(&self) -> Result<u32, StorageError> {
+        let stored: Option<String> = on_read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT value FROM settings WHERE key = $1"
+        )
+        .bind(STALE_AFTER_SETTING)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(stored
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|d| (1..=MAX_STALE_AFTER_DAYS).contains(d))
+            .unwrap_or(DEFAULT_STALE_AFTER_DAYS))
+    }
+
+    /// Sets the stale period for the whole installation (administrators only).
+    pub async fn set_stale_after_days(&self, actor: &Actor, days: u32) -> Result<(), StorageError> {
+        if !actor.administers() {
+            return Err(StorageError::Forbidden(
+                "only an administrator sets the stale period".into(),
+            ));
+        }
+        check_stale_after(days)?;
+        let before = self.stale_after_days().await?;
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        on_tx!(&mut tx, |conn| sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        )
+        .bind(STALE_AFTER_SETTING)
+        .bind(days.to_string())
+        .execute(&mut *conn)
+        .await
+        .map(|_| ()))?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "setting",
+                entity_id: STALE_AFTER_SETTING.to_owned(),
+                action: "set",
+                region_path: &RegionPath::root(),
+                before: Some(serde_json::json!(before)),
+                after: Some(serde_json::json!(days)),
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// What [`Self::draw_sample`] would draw now, storing nothing. The same seed over the
+    /// same candidates gives the same records.
+    pub async fn preview_sample(
+        &self,
+        actor: &Actor,
+        request: &SampleRequest,
+    ) -> Result<SamplePreview, StorageError> {
+        let planned = self.plan_sample(actor, request, crate::now()).await?;
+        Ok(SamplePreview {
+            seed: planned.seed,
+            candidates: planned.parameters.candidates,
+            record_ids: planned.record_ids,
+            region_path: planned.path.as_str().to_owned(),
+        })
+    }
+
+    /// Draws a sample and stores it with its seed and parameters; its items start `drawn`.
+    pub async fn draw_sample(
+        &self,
+        actor: &Actor,
+        request: &SampleRequest,
+    ) -> Result<VerificationSample, StorageError> {
+        let now = crate::now();
+        let planned = self.plan_sample(actor, request, now).await?;
+        if planned.record_ids.is_empty() {
+            return Err(StorageError::Invalid {
+                field: "sample",
+                message: "no records to draw: the subtree has none that are not already in an open sample".into(),
+            });
+        }
+        let parameters_json =
+            serde_json::to_string(&planned.parameters).map_err(|e| StorageError::Invalid {
+                field: "parameters",
+                message: e.to_string(),
+            })?;
+        let seed = i64::try_from(planned.seed).map_err(|_| StorageError::Invalid {
+            field: "seed",
+            message: "a seed is at most 9223372036854775807".into(),
+        })?;
+        let mut tx = self.begin_write().await?;
+        let sample_id: i64 = on_tx!(&mut tx, |conn| {
+            sqlx::query_scalar(
+            "INSERT INTO verification_samples (round_id, region_code, region_path, method, parameters, seed, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"
+        )
+        .bind(request.round_id)
+        .bind(planned.region_code.as_deref())
+        .bind(planned.path.as_str())
+        .bind(&planned.parameters.method)
+        .bind(&parameters_json)
+        .bind(seed)
+        .bind(actor.user_id())
+        .bind(now.as_millis())
+        .fetch_one(&mut *conn)
+        .await
+        })?;
+        let items: Vec<&CandidateRow> = planned
+            .record_ids
+            .iter()
+            .filter_map(|id| planned.rows.get(id))
+            .collect();
+        for chunk in items.chunks(ITEMS_PER_INSERT) {
+            on_tx!(&mut tx, |conn| {
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO verification_items (sample_id, record_id, region_path, reporting_organization_id, status, reported_quantity) ",
+                );
+                query.push_values(chunk, |mut row, candidate| {
+                    row.push_bind(sample_id)
+                        .push_bind(candidate.0)
+                        .push_bind(candidate.1.as_str())
+                        .push_bind(candidate.6)
+                        .push_bind(ITEM_DRAWN)
+                        .push_bind(candidate.3);
+                });
+                query.build().execute(&mut *conn).await.map(|_| ())
+            })?;
+        }
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "verification_sample",
+                entity_id: sample_id.to_string(),
+                action: "draw",
+                region_path: &planned.path,
+                before: None,
+                after: Some(serde_json::json!({
+                    "method": planned.parameters.method,
+                    "seed": seed,
+                    "round_id": request.round_id,
+                    "candidates": planned.parameters.candidates,
+                    "drawn": planned.record_ids.len(),
+                    "first_records": planned.record_ids.iter().take(20).collect::<Vec<_>>(),
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.verification_sample(actor.scope(), sample_id).await
+    }
+
+    /// Deals the items that have no finding yet to the verifiers, balanced (see
+    /// [`verification::assign_to_verifiers`]). A verifier must be an enabled user, not only a
+    /// viewer, whose region contains the sample's region and lies inside the assigner's scope,
+    /// so that every record dealt to them is in their own scope. Running it again re-deals
+    /// the open items (a verifier fell ill); findings already recorded stay where they are.
+    pub async fn assign_sample(
+        &self,
+        actor: &Actor,
+        sample_id: i64,
+        verifier_ids: &[i64],
+    ) -> Result<usize, StorageError> {
+        if !may_run_verification(actor) {
+            return Err(StorageError::Forbidden(
+                "only office staff assign verification".into(),
+            ));
+        }
+        let sample = self.verification_sample(actor.scope(), sample_id).await?;
+        let sample_path = parse_path(&sample.region_path);
+        let mut ids = verifier_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Err(StorageError::Invalid {
+                field: "verifiers",
+                message: "choose at least one verifier".into(),
+            });
+        }
+        for &id in &ids {
+            let found: Option<(String, String, i64)> = on_read_pool!(self, |pool| {
+                sqlx::query_as(
+                "SELECT o.region_path, u.roles, u.disabled FROM users u JOIN organizations o ON o.id = u.organization_id WHERE u.id = $1"
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            })?;
+            let Some((path, roles, disabled)) = found else {
+                return Err(StorageError::not_found("user", id));
+            };
+            let path = parse_path(&path);
+            if !actor.scope().contains(&path) {
+                return Err(StorageError::out_of_scope("user", id));
+            }
+            let roles = Roles::parse_list(&roles).map_err(|_| StorageError::Invalid {
+                field: "verifiers",
+                message: format!("user {id} has no usable roles"),
+            })?;
+            if disabled != 0 || roles.as_slice().iter().all(|r| *r == Role::Viewer) {
+                return Err(StorageError::Invalid {
+                    field: "verifiers",
+                    message: format!("user {id} is disabled or may only read"),
+                });
+            }
+            if !path.contains(&sample_path) {
+                return Err(StorageError::Invalid {
+                    field: "verifiers",
+                    message: format!(
+                        "user {id} works in a region that does not contain the sample's region; choose someone whose region covers it"
+                    ),
+                });
+            }
+        }
+        let open: Vec<(i64, String)> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+            "SELECT record_id, region_path FROM verification_items WHERE sample_id = $1 AND status <> 'found' ORDER BY record_id"
+        )
+        .bind(sample_id)
+        .fetch_all(pool)
+        .await
+        })?;
+        if open.is_empty() {
+            return Ok(0);
+        }
+        let strata: HashMap<i64, String> = open
+            .iter()
+            .map(|(id, path)| (*id, county_of(&parse_path(path))))
+            .collect();
+        let record_ids: Vec<i64> = open.iter().map(|(id, _)| *id).collect();
+        let assignments =
+            verification::assign_to_verifiers(&record_ids, &strata, &ids).map_err(|e| {
+                StorageError::Invalid {
+                    field: "verifiers",
+                    message: e.to_string(),
+                }
+            })?;
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        for assignment in &assignments {
+            on_tx!(&mut tx, |conn| sqlx::query(
+                "UPDATE verification_items SET verifier_user_id = $1, status = $2 \
+                 WHERE sample_id = $3 AND record_id = $4 AND status <> 'found'"
+            )
+            .bind(assignment.verifier_id)
+            .bind(ITEM_ASSIGNED)
+            .bind(sample_id)
+            .bind(assignment.record_id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ()))?;
+        }
+        let mut per_verifier: BTreeMap<i64, usize> = BTreeMap::new();
+        for a in &assignments {
+            *per_verifier.entry(a.verifier_id).or_default() += 1;
+        }
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "verification_sample",
+                entity_id: sample_id.to_string(),
+                action: "assign",
+                region_path: &sample_path,
+                before: None,
+                after: Some(serde_json::json!({ "items_per_verifier": per_verifier })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(assignments.len())
+    }
+
+    /// The samples whose region is in the reader's scope, newest first.
+    pub async fn verification_samples(
+        &self,
+        scope: &Scope,
+        limit: i64,
+    ) -> Result<Vec<VerificationSample>, StorageError> {
+        let (low, high) = scope.subtree().subtree_range();
+        let sql = format!(
+            "{SAMPLE_SELECT} WHERE s.region_path >= $1 AND s.region_path < $2 ORDER BY s.id DESC LIMIT $3"
+        );
+        Ok(on_read_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.clone())
+        )
+        .bind(&low)
+        .bind(&high)
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(pool)
+        .await)?)
+    }
+
+    pub async fn verification_sample(
+        &self,
+        scope: &Scope,
+        id: i64,
+    ) -> Result<VerificationSample, StorageError> {
+        let (low, high) = scope.subtree().subtree_range();
+        let sql = format!(
+            "{SAMPLE_SELECT} WHERE s.id = $1 AND s.region_path >= $2 AND s.region_path < $3"
+        );
+        let found: Option<VerificationSample> = on_read_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.clone())
+        )
+        .bind(id)
+        .bind(&low)
+        .bind(&high)
+        .fetch_optional(pool)
+        .await)?;
+        found.ok_or_else(|| StorageError::not_found("verification sample", id))
+    }
+
+    /// A sample's items in the reader's scope, by record id.
+    pub async fn verification_items(
+        &self,
+        scope: &Scope,
+        sample_id: i64,
+    ) -> Result<Vec<VerificationItem>, StorageError> {
+        self.verification_sample(scope, sample_id).await?;
+        let (low, high) = scope.subtree().subtree_range();
+        let sql = format!(
+            "{ITEM_SELECT} WHERE i.sample_id = $1 AND i.region_path >= $2 AND i.region_path < $3 ORDER BY i.record_id"
+        );
+        let items: Vec<VerificationItem> = on_read_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.clone())
+        )
+        .bind(sample_id)
+        .bind(&low)
+        .bind(&high)
+        .fetch_all(pool)
+        .await)?;
+        Ok(items.into_iter().map(|i| i.masked_for(scope)).collect())
+    }
+
+    /// The items dealt to the actor, open ones first (by sample and record), then the done
+    /// ones when `include_found`.
+    pub async fn my_verification_items(
+        &self,
+        actor: &Actor,
+        include_found: bool,
+    ) -> Result<Vec<VerificationItem>, StorageError> {
+        let Some(user_id) = actor.user_id() else {
+            return Ok(Vec::new());
+        };
+        let (low, high) = actor.scope().subtree().subtree_range();
+        let sql = format!(
+            "{ITEM_SELECT} WHERE i.verifier_user_id = $1 AND i.region_path >= $2 AND i.region_path < $3 \
+             AND ($4 = 1 OR i.status <> 'found') \
+             ORDER BY CASE WHEN i.status = 'found' THEN 1 ELSE 0 END, i.sample_id, i.record_id LIMIT 2000"
+        );
+        let items: Vec<VerificationItem> = on_read_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.clone())
+        )
+        .bind(user_id)
+        .bind(&low)
+        .bind(&high)
+        .bind(i64::from(include_found))
+        .fetch_all(pool)
+        .await)?;
+        Ok(items
+            .into_iter()
+            .map(|i| i.masked_for(actor.scope()))
+            .collect())
+    }
+
+    /// One item, for the finding form.
+    pub async fn verification_item(
+        &self,
+        scope: &Scope,
+        sample_id: i64,
+        record_id: i64,
+    ) -> Result<VerificationItem, StorageError> {
+        let (low, high) = scope.subtree().subtree_range();
+        let sql = format!(
+            "{ITEM_SELECT} WHERE i.sample_id = $1 AND i.record_id = $2 AND i.region_path >= $3 AND i.region_path < $4"
+        );
+        let found: Option<VerificationItem> = on_read_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.clone())
+        )
+        .bind(sample_id)
+        .bind(record_id)
+        .bind(&low)
+        .bind(&high)
+        .fetch_optional(pool)
+        .await)?;
+        found
+            .map(|i| i.masked_for(scope))
+            .ok_or_else(|| StorageError::not_found("verification item", record_id))
+    }
+
+    /// Records what the assigned verifier found and applies it to the record, in one
+    /// transaction: the finding is judged against the record's quantity now with the
+    /// sample's tolerance; the record is marked verified (or reopened, see the module
+    /// comment); a quantity beyond the tolerance is corrected to the one seen — unless the
+    /// type was wrong, when what was seen is not a figure of this type; the totals move by the
+    /// roll-up deltas; the item and the record are audited.
+    pub async fn record_finding(
+        &self,
+        actor: &Actor,
+        sample_id: i64,
+        record_id: i64,
+        input: FindingInput,
+    ) -> Result<FindingOutcome, StorageError> {
+        check_finding(&input)?;
+        let Some(user_id) = actor.user_id() else {
+            return Err(StorageError::Forbidden(
+                "findings are recorded by the verifier in person".into(),
+            ));
+        };
+        let sample = self.verification_sample(actor.scope(), sample_id).await?;
+        let tolerance = sample
+            .parameters()
+            .map(|p| p.tolerance())
+            .unwrap_or_default();
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        // A no-op UPDATE reads the item and takes its row lock on PostgreSQL, so two
+        // submissions of the same finding cannot both pass the status check.
+        let item: Option<(Option<i64>, String, String)> = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(
+            "UPDATE verification_items SET status = status WHERE sample_id = $1 AND record_id = $2 \
+             RETURNING verifier_user_id, status, region_path"
+        )
+        .bind(sample_id)
+        .bind(record_id)
+        .fetch_optional(&mut *conn)
+        .await
+        })?;
+        let Some((verifier, status, item_path)) = item else {
+            return Err(StorageError::not_found("verification item", record_id));
+        };
+        let item_path = parse_path(&item_path);
+        if !actor.scope().contains(&item_path) {
+            return Err(StorageError::not_found("verification item", record_id));
+        }
+        if verifier != Some(user_id) {
+            return Err(StorageError::Forbidden(
+                "only the verifier this record was assigned to records its finding".into(),
+            ));
+        }
+        if status == ITEM_FOUND {
+            return Err(StorageError::Conflict {
+                field: "finding",
+                message: "a finding is already recorded for this record in this sample".into(),
+            });
+        }
+        let before: Option<PotentialRecord> = on_tx!(&mut tx, |conn| sqlx::query_as(
+            "UPDATE potential_records SET updated_at = updated_at WHERE id = $1 RETURNING *"
+        )
+        .bind(record_id)
+        .fetch_optional(&mut *conn)
+        .await)?;
+        let before =
+            before.ok_or_else(|| StorageError::not_found("potential record", record_id))?;
+        let assessment = verification::assess(
+            &Finding {
+                record_id,
+                reported_quantity: before.quantity,
+                quantity_seen: input.quantity_seen,
+                location_right: input.location_right,
+                type_right: input.type_right,
+            },
+            &tolerance,
+        );
+        let corrected_quantity = assessment
+            .correction
+            .filter(|_| input.type_right && assessment.relative_error > tolerance.relative());
+        let new_quantity = corrected_quantity.unwrap_or(before.quantity);
+        let (last_verified_at, verified_quantity) = if assessment.reopen {
+            (None, None)
+        } else {
+            (Some(now.as_millis()), Some(input.quantity_seen))
+        };
+        let after: PotentialRecord = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(
+            "UPDATE potential_records SET quantity = $1, verified_quantity = $2, last_verified_at = $3, \
+             reopened = $4, updated_at = $5 WHERE id = $6 RETURNING *"
+        )
+        .bind(new_quantity)
+        .bind(verified_quantity)
+        .bind(last_verified_at)
+        .bind(i64::from(assessment.reopen))
+        .bind(now.as_millis())
+        .bind(record_id)
+        .fetch_one(&mut *conn)
+        .await
+        })?;
+        let mut deltas = RollupDeltas::new();
+        let (before_path, after_path) = (before.region_path(), after.region_path());
+        deltas.update(
+            &figures(&before, &before_path),
+            &figures(&after, &after_path),
+        );
+        apply_totals(&mut tx, &deltas.into_changes()).await?;
+        let photos_json = serde_json::to_string(&input.photos).unwrap_or_else(|_| "[]".into());
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+            "UPDATE verification_items SET status = $1, reported_quantity = $2, quantity_seen = $3, \
+             location_right = $4, type_right = $5, notes = $6, photos = $7, accurate = $8, \
+             relative_error = $9, found_at = $10 WHERE sample_id = $11 AND record_id = $12"
+        )
+        .bind(ITEM_FOUND)
+        .bind(before.quantity)
+        .bind(input.quantity_seen)
+        .bind(i64::from(input.location_right))
+        .bind(i64::from(input.type_right))
+        .bind(Some(input.notes.trim()).filter(|n| !n.is_empty()))
+        .bind(&photos_json)
+        .bind(i64::from(assessment.accurate))
+        .bind(assessment.relative_error)
+        .bind(now.as_millis())
+        .bind(sample_id)
+        .bind(record_id)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        })?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "verification_item",
+                entity_id: format!("{sample_id}/{record_id}"),
+                action: "record_finding",
+                region_path: &item_path,
+                before: None,
+                after: Some(serde_json::json!({
+                    "reported_quantity": before.quantity,
+                    "quantity_seen": input.quantity_seen,
+                    "location_right": input.location_right,
+                    "type_right": input.type_right,
+                    "photos": input.photos,
+                    "accurate": assessment.accurate,
+                    "relative_error": assessment.relative_error,
+                    "reopen": assessment.reopen,
+                })),
+            },
+        )
+        .await?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "potential_record",
+                entity_id: record_id.to_string(),
+                action: if assessment.reopen {
+                    "reopen"
+                } else if corrected_quantity.is_some() {
+                    "verify_and_correct"
+                } else {
+                    "verify"
+                },
+                region_path: &after_path,
+                before: Some(verified_state(&before)),
+                after: Some(verified_state(&after)),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(FindingOutcome {
+            accurate: assessment.accurate,
+            relative_error: assessment.relative_error,
+            reopened: assessment.reopen,
+            corrected: corrected_quantity.map(|q| (before.quantity, q)),
+        })
+    }
+
+    /// Accuracy of the checked records in a subtree (the reader's scope, or a region in it)
+    /// and in each of its child regions; of one sample only when `sample_id` is given.
+    pub async fn verification_accuracy(
+        &self,
+        scope: &Scope,
+        region_code: Option<&str>,
+        sample_id: Option<i64>,
+    ) -> Result<AccuracyView, StorageError> {
+        let drill = self.drill_down(scope, region_code).await?;
+        let (low, high) = drill.path.subtree_range();
+        let rows: Vec<(String, i64, f64)> = on_read_pool!(self, |pool| sqlx::query_as(
+            "SELECT region_path, accurate, relative_error FROM verification_items \
+             WHERE region_path >= $1 AND region_path < $2 AND status = 'found' \
+             AND ($3 IS NULL OR sample_id = $3)"
+        )
+        .bind(&low)
+        .bind(&high)
+        .bind(sample_id)
+        .fetch_all(pool)
+        .await)?;
+        let findings: Vec<(RegionPath, Assessment)> = rows
+            .into_iter()
+            .map(|(path, accurate, relative_error)| {
+                (
+                    parse_path(&path),
+                    stored_assessment(accurate, relative_error),
+                )
+            })
+            .collect();
+        let by_region = verification::accuracy_by_region(&findings);
+        let none = Accuracy {
+            checked: 0,
+            accurate: 0,
+            rate: 0.0,
+        };
+        Ok(AccuracyView {
+            total: drill.own(by_region.get(drill.path.as_str()).copied().unwrap_or(none)),
+            children: drill.each_child(|path| by_region.get(path).copied().unwrap_or(none)),
+        })
+    }
+
+    /// Each reporting unit's credibility from every check of its records in a subtree,
+    /// least credible first.
+    pub async fn unit_credibility(
+        &self,
+        scope: &Scope,
+        region_code: Option<&str>,
+    ) -> Result<Vec<UnitCredibility>, StorageError> {
+        let drill = self.drill_down(scope, region_code).await?;
+        let histories = self.unit_histories(&drill.path).await?;
+        let names: HashMap<i64, String> = {
+            let ids: Vec<i64> = histories.keys().filter_map(|k| *k).collect();
+            let mut names = HashMap::new();
+            for chunk in ids.chunks(500) {
+                let rows: Vec<(i64, String)> = on_read_pool!(self, |pool| {
+                    let mut query =
+                        QueryBuilder::new("SELECT id, name FROM organizations WHERE id IN (");
+                    let mut separated = query.separated(", ");
+                    for id in chunk {
+                        separated.push_bind(*id);
+                    }
+                    query.push(")");
+                    query.build_query_as().fetch_all(pool).await
+                })?;
+                names.extend(rows);
+            }
+            names
+        };
+        let mut units: Vec<UnitCredibility> = histories
+            .into_iter()
+            .map(|(unit, history)| {
+                let checked = u32::try_from(history.len()).unwrap_or(u32::MAX);
+                let accurate =
+                    u32::try_from(history.iter().filter(|a| a.accurate).count()).unwrap_or(0);
+                let mean_relative_error = if history.is_empty() {
+                    0.0
+                } else {
+                    history.iter().map(|a| a.relative_error).sum::<f64>() / history.len() as f64
+                };
+                UnitCredibility {
+                    organization_id: unit,
+                    organization_name: unit.and_then(|u| names.get(&u).cloned()),
+                    checked,
+                    accurate,
+                    mean_relative_error,
+                    credibility: verification::credibility(&history),
+                }
+            })
+            .collect();
+        units.sort_by(|a, b| {
+            a.credibility
+                .total_cmp(&b.credibility)
+                .then(a.organization_id.cmp(&b.organization_id))
+        });
+        Ok(units)
+    }
+
+    /// Fresh, stale and never-verified records in a subtree and each child region, with the
+    /// stale period given or the setting's. One `GROUP BY` over the subtree's records, by the
+    /// prefix of their path that names the child region: O(records in the subtree).
+    pub async fn verification_freshness(
+        &self,
+        scope: &Scope,
+        region_code: Option<&str>,
+        stale_after_days: Option<u32>,
+    ) -> Result<FreshnessView, StorageError> {
+        let stale_after_days = match stale_after_days {
+            Some(days) => check_stale_after(days).map(|()| days)?,
+            None => self.stale_after_days().await?,
+        };
+        let drill = self.drill_down(scope, region_code).await?;
+        let cutoff = stale_cutoff(crate::now(), stale_after_days);
+        let (low, high) = drill.path.subtree_range();
+        let prefix_length = drill
+            .children
+            .first()
+            .map_or(drill.path.as_str().len(), |(path, _, _)| path.len());
+        let rows: Vec<(String, i64, i64, i64)> = on_read_pool!(self, |pool| sqlx::query_as(
+            "SELECT substr(region_path, 1, CAST($3 AS INTEGER)) AS prefix, \
+             COUNT(CASE WHEN last_verified_at >= $4 THEN 1 END), \
+             COUNT(CASE WHEN last_verified_at < $4 THEN 1 END), \
+             COUNT(CASE WHEN last_verified_at IS NULL THEN 1 END) \
+             FROM potential_records WHERE holding_key >= $1 AND holding_key < $2 \
+             AND region_path >= $1 AND region_path < $2 \
+             GROUP BY substr(region_path, 1, CAST($3 AS INTEGER))"
+        )
+        .bind(&low)
+        .bind(&high)
+        .bind(i64::try_from(prefix_length).unwrap_or(i64::MAX))
+        .bind(cutoff)
+        .fetch_all(pool)
+        .await)?;
+        let mut by_prefix: HashMap<String, [u32; 3]> = HashMap::new();
+        let mut total = [0u32; 3];
+        for (prefix, fresh, stale, never) in rows {
+            let counts = [fresh, stale, never].map(|c| u32::try_from(c).unwrap_or(u32::MAX));
+            for (sum, add) in total.iter_mut().zip(counts) {
+                *sum = sum.saturating_add(add);
+            }
+            by_prefix.insert(prefix, counts);
+        }
+        Ok(FreshnessView {
+            stale_after_days,
+            total: drill.own(freshness_counts(total)),
+            children: drill.each_child(|path| {
+                freshness_counts(by_prefix.get(path).copied().unwrap_or_default())
+            }),
+        })
+    }
+
+    /// Records in a subtree not verified within the stale period (never verified first, then
+    /// the oldest), a page at a time: `after` is the (last verified or -1, id) of the last
+    /// record of the previous page.
+    pub async fn stale_records(
+        &self,
+        scope: &Scope,
+        region_code: Option<&str>,
+        stale_after_days: Option<u32>,
+        after: Option<(i64, i64)>,
+        limit: i64,
+    ) -> Result<Vec<PotentialRecord>, StorageError> {
+        let stale_after_days = match stale_after_days {
+            Some(days) => check_stale_after(days).map(|()| days)?,
+            None => self.stale_after_days().await?,
+        };
+        let path = match region_code {
+            None => scope.subtree().clone(),
+            Some(code) => self.region(scope, code).await?.region_path(),
+        };
+        let (low, high) = path.subtree_range();
+        let cutoff = stale_cutoff(crate::now(), stale_after_days);
+        let (after_verified, after_id) = after.unwrap_or((-2, 0));
+        let records: Vec<PotentialRecord> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+            "SELECT * FROM potential_records WHERE holding_key >= $1 AND holding_key < $2 \
+             AND region_path >= $1 AND region_path < $2 \
+             AND (last_verified_at IS NULL OR last_verified_at < $3) \
+             AND (COALESCE(last_verified_at, -1) > $4 OR (COALESCE(last_verified_at, -1) = $4 AND id > $5)) \
+             ORDER BY COALESCE(last_verified_at, -1), id LIMIT $6"
+        )
+        .bind(&low)
+        .bind(&high)
+        .bind(cutoff)
+        .bind(after_verified)
+        .bind(after_id)
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(pool)
+        .await
+        })?;
+        Ok(records.into_iter().map(|r| r.masked_for(scope)).collect())
+    }
+
+    /// Each reporting unit's checks in a subtree (None: records without a reporting unit).
+    async fn unit_histories(
+        &self,
+        path: &RegionPath,
+    ) -> Result<BTreeMap<Option<i64>, Vec<Assessment>>, StorageError> {
+        let (low, high) = path.subtree_range();
+        let rows: Vec<(Option<i64>, i64, f64)> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+            "SELECT reporting_organization_id, accurate, relative_error FROM verification_items \
+             WHERE region_path >= $1 AND region_path < $2 AND status = 'found'"
+        )
+        .bind(&low)
+        .bind(&high)
+        .fetch_all(pool)
+        .await
+        })?;
+        let mut histories: BTreeMap<Option<i64>, Vec<Assessment>> = BTreeMap::new();
+        for (unit, accurate, relative_error) in rows {
+            histories
+                .entry(unit)
+                .or_default()
+                .push(stored_assessment(accurate, relative_error));
+        }
+        Ok(histories)
+    }
+
+    /// Candidates, the draw, and the parameters to store with it.
+    async fn plan_sample(
+        &self,
+        actor: &Actor,
+        request: &SampleRequest,
+        now: Timestamp,
+    ) -> Result<PlannedSample, StorageError> {
+        if !may_run_verification(actor) {
+            return Err(StorageError::Forbidden(
+                "only office staff draw verification samples".into(),
+            ));
+        }
+        let scope = actor.scope();
+        let (path, region_code) = match &request.region_code {
+            None => (
+                scope.subtree().clone(),
+                scope
+                    .subtree()
+                    .codes()
+                    .last()
+                    .map(|c| c.as_str().to_owned()),
+            ),
+            Some(code) => match self.region(scope, code).await {
+                Ok(region) => (region.region_path(), Some(region.code)),
+                Err(StorageError::NotFound { .. }) => {
+                    // Tell a writer apart from a reader: a region that exists outside the
+                    // scope is a 403, not a 404.
+                    return Err(match self.region(&Scope::everything(), code).await {
+                        Ok(_) => StorageError::out_of_scope("region", code),
+                        Err(e) => e,
+                    });
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let seed = request.seed.unwrap_or_else(|| rand::random::<u64>() >> 11);
+        if i64::try_from(seed).is_err() {
+            return Err(StorageError::Invalid {
+                field: "seed",
+                message: "a seed is at most 9223372036854775807".into(),
+            });
+        }
+        let stale_after_days = self.stale_after_days().await?;
+        let (low, high) = path.subtree_range();
+        let rows: Vec<CandidateRow> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+            "SELECT r.id, r.region_path, r.type_code, r.quantity, r.previous_quantity, r.last_verified_at, \
+             r.reporting_organization_id FROM potential_records r \
+             WHERE r.holding_key >= $1 AND r.holding_key < $2 AND r.region_path >= $1 AND r.region_path < $2 \
+             AND ($3 IS NULL OR r.round_id = $3) \
+             AND NOT EXISTS (SELECT 1 FROM verification_items i WHERE i.record_id = r.id AND i.status <> 'found')"
+        )
+        .bind(&low)
+        .bind(&high)
+        .bind(request.round_id)
+        .fetch_all(pool)
+        .await
+        })?;
+        let candidates: Vec<verification::SampleCandidate> = rows
+            .iter()
+            .map(|row| verification::SampleCandidate {
+                record_id: row.0,
+                stratum: county_of(&parse_path(&row.1)),
+                region_path: row.1.clone(),
+                type_code: row.2.clone(),
+                quantity: row.3,
+                previous_quantity: row.4,
+                last_verified: row.5.map(Timestamp::from_millis),
+                reporting_unit: row.6.unwrap_or(0),
+            })
+            .collect();
+        let tolerance = request.tolerance;
+        let mut parameters = SampleParameters {
+            method: String::new(),
+            count: None,
+            percent: None,
+            total: None,
+            weights: None,
+            tolerance: tolerance.relative(),
+            reopen_above: tolerance.reopen_above(),
+            stale_after_days,
+            drawn_at: now.as_millis(),
+            candidates: candidates.len(),
+            risk: BTreeMap::new(),
+        };
+        let invalid = |e: verification::SampleError| StorageError::Invalid {
+            field: "sample",
+            message: e.to_string(),
+        };
+        let record_ids = match request.method {
+            SampleMethod::Stratified(size) => {
+                parameters.method = "stratified".into();
+                match size {
+                    SampleSize::Count(count) => parameters.count = Some(count),
+                    SampleSize::Percent(percent) => parameters.percent = Some(percent),
+                }
+                verification::draw_stratified(&candidates, size, seed).map_err(invalid)?
+            }
+            SampleMethod::RiskBased { total, weights } => {
+                parameters.method = "risk".into();
+                parameters.total = Some(total);
+                parameters.weights = Some([
+                    weights.peer_deviation(),
+                    weights.year_change(),
+                    weights.staleness(),
+                    weights.unit_unreliability(),
+                ]);
+                let unit_credibility: HashMap<i64, f64> = self
+                    .unit_histories(&path)
+                    .await?
+                    .into_iter()
+                    .map(|(unit, history)| (unit.unwrap_or(0), verification::credibility(&history)))
+                    .collect();
+                let context = RiskContext {
+                    now,
+                    stale_after_days,
+                    unit_credibility,
+                };
+                let drawn = verification::draw_risk_based(
+                    &candidates,
+                    total.min(u32::try_from(MAX_SAMPLE_SIZE).unwrap_or(u32::MAX)),
+                    &weights,
+                    &context,
+                    seed,
+                )
+                .map_err(invalid)?;
+                let scores = verification::risk_scores(&candidates, &weights, &context);
+                for score in scores {
+                    if drawn.binary_search(&score.record_id).is_ok() {
+                        parameters.risk.insert(
+                            score.record_id,
+                            StoredRisk {
+                                score: score.score,
+                                reasons: score.reasons.iter().map(|r| r.to_string()).collect(),
+                            },
+                        );
+                    }
+                }
+                drawn
+            }
+        };
+        if record_ids.len() > MAX_SAMPLE_SIZE {
+            return Err(StorageError::Invalid {
+                field: "sample",
+                message: format!(
+                    "this draw would give {} records; a sample is at most {MAX_SAMPLE_SIZE}. Use a smaller count or percentage, or a smaller region",
+                    record_ids.len()
+                ),
+            });
+        }
+        let rows: HashMap<i64, CandidateRow> = rows.into_iter().map(|r| (r.0, r)).collect();
+        Ok(PlannedSample {
+            path,
+            region_code,
+            seed,
+            parameters,
+            record_ids,
+            rows,
+        })
+    }
+
+    /// A region and its children, for the per-region figures.
+    async fn drill_down(
+        &self,
+        scope: &Scope,
+        region_code: Option<&str>,
+    ) -> Result<DrillDown, StorageError> {
+        let code = region_code.map(str::to_owned).or_else(|| {
+            scope
+                .subtree()
+                .codes()
+                .last()
+                .map(|c| c.as_str().to_owned())
+        });
+        let view = self.region_view(scope, code.as_deref()).await?;
+        let (path, own_code, own_name) = match &view.region {
+            Some(region) => (
+                region.region_path(),
+                Some(region.code.clone()),
+                Some(region.name.clone()),
+            ),
+            None => (RegionPath::root(), None, None),
+        };
+        Ok(DrillDown {
+            path,
+            code: own_code,
+            name: own_name,
+            children: view
+                .children
+                .into_iter()
+                .map(|c| (c.path, c.code, c.name))
+                .collect(),
+        })
+    }
+}
+
+struct PlannedSample {
+    path: RegionPath,
+    region_code: Option<String>,
+    seed: u64,
+    parameters: SampleParameters,
+    record_ids: Vec<i64>,
+    rows: HashMap<i64, CandidateRow>,
+}
+
+/// A region (or the root) and its children as (path, code, name).
+struct DrillDown {
+    path: RegionPath,
+    code: Option<String>,
+    name: Option<String>,
+    children: Vec<(String, String, String)>,
+}
+
+impl DrillDown {
+    fn own<T>(&self, figure: T) -> RegionFigure<T> {
+        RegionFigure {
+            region_code: self.code.clone(),
+            region_name: self.name.clone(),
+            region_path: self.path.as_str().to_owned(),
+            figure,
+        }
+    }
+
+    fn each_child<T>(&self, mut figure: impl FnMut(&str) -> T) -> Vec<RegionFigure<T>> {
+        self.children
+            .iter()
+            .map(|(path, code, name)| RegionFigure {
+                region_code: Some(code.clone()),
+                region_name: Some(name.clone()),
+                region_path: path.clone(),
+                figure: figure(path),
+            })
+            .collect()
+    }
+}
+
+/// An assessment as far as the stored item keeps it (accuracy and the relative error are
+/// what accuracy and credibility use).
+fn stored_assessment(accurate: i64, relative_error: f64) -> Assessment {
+    Assessment {
+        accurate: accurate != 0,
+        relative_error,
+        reopen: false,
+        correction: None,
+    }
+}
+
+fn freshness_counts([fresh, stale, never_verified]: [u32; 3]) -> FreshnessCounts {
+    let total = fresh.saturating_add(stale).saturating_add(never_verified);
+    FreshnessCounts {
+        fresh,
+        stale,
+        never_verified,
+        share_fresh: if total == 0 {
+            0.0
+        } else {
+            f64::from(fresh) / f64::from(total)
+        },
+    }
+}
+
+/// The earliest verification time that is still fresh: the domain calls a record stale when
+/// now − verified > the period, that is when verified < now − period.
+fn stale_cutoff(now: Timestamp, stale_after_days: u32) -> i64 {
+    now.as_millis()
+        .saturating_sub(i64::from(stale_after_days).saturating_mul(86_400_000))
+}
+
+fn check_stale_after(days: u32) -> Result<(), StorageError> {
+    if (1..=MAX_STALE_AFTER_DAYS).contains(&days) {
+        Ok(())
+    } else {
+        Err(StorageError::Invalid {
+            field: "stale_after_days",
+            message: format!("a stale period is 1 to {MAX_STALE_AFTER_DAYS} days"),
+        })
+    }
+}
+
+fn check_finding(input: &FindingInput) -> Result<(), StorageError> {
+    if !(input.quantity_seen.is_finite() && input.quantity_seen >= 0.0) {
+        return Err(StorageError::Invalid {
+            field: "quantity_seen",
+            message: "the quantity seen is a number, 0 or more".into(),
+        });
+    }
+    if input.notes.chars().count() > MAX_NOTES_CHARS {
+        return Err(StorageError::Invalid {
+            field: "notes",
+            message: format!("notes are at most {MAX_NOTES_CHARS} characters"),
+        });
+    }
+    if input.photos.len() > MAX_PHOTOS {
+        return Err(StorageError::Invalid {
+            field: "photos",
+            message: format!("at most {MAX_PHOTOS} photos"),
+        });
+    }
+    if input.photos.iter().any(|p| {
+        p.trim().is_empty()
+            || p.chars().count() > MAX_PHOTO_REFERENCE_CHARS
+            || p.chars().any(char::is_control)
+    }) {
+        return Err(StorageError::Invalid {
+            field: "photos",
+            message: format!(
+                "a photo reference is a file name or URL of 1 to {MAX_PHOTO_REFERENCE_CHARS} characters on one line"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// What a verification changes on a record, for its audit entry.
+fn verified_state(record: &PotentialRecord) -> serde_json::Value {
+    serde_json::json!({
+        "quantity": record.quantity,
+        "verified_quantity": record.verified_quantity,
+        "last_verified_at": record.last_verified_at,
+        "reopened": record.reopened,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stratum_is_the_county_or_the_deepest_code_above_it() {
+        let p = |t: &str| RegionPath::parse(t).expect("path");
+        assert_eq!(county_of(&p("/34/3401/340104/340104001/")), "340104");
+        assert_eq!(county_of(&p("/34/3401/340104/")), "340104");
+        assert_eq!(county_of(&p("/34/3401/")), "3401");
+        assert_eq!(county_of(&RegionPath::root()), "/");
+    }
+
+    #[test]
+    fn the_cutoff_matches_the_domain_rule() {
+        let now = Timestamp::from_millis(1_000 * 86_400_000);
+        let cutoff = stale_cutoff(now, 30);
+        for (verified, stale) in [(cutoff, false), (cutoff - 1, true), (cutoff + 1, false)] {
+            let domain = verification::freshness(Some(Timestamp::from_millis(verified)), now, 30);
+            assert_eq!(
+                domain == verification::Freshness::Stale,
+                stale,
+                "at {verified}"
+            );
+            assert_eq!(verified < cutoff, stale);
+        }
+    }
+
+    #[test]
+    fn findings_are_checked_before_anything_is_written() {
+        let good = FindingInput {
+            quantity_seen: 3.0,
+            location_right: true,
+            type_right: true,
+            notes: String::new(),
+            photos: vec!["IMG_0001.jpg".into()],
+        };
+        assert!(check_finding(&good).is_ok());
+        for bad in [
+            FindingInput {
+                quantity_seen: -1.0,
+                ..good.clone()
+            },
+            FindingInput {
+                quantity_seen: f64::NAN,
+                ..good.clone()
+            },
+            FindingInput {
+                photos: vec!["a\nb".into()],
+                ..good.clone()
+            },
+            FindingInput {
+                photos: vec![" ".into()],
+                ..good.clone()
+            },
+            FindingInput {
+                photos: vec!["p.jpg".into(); MAX_PHOTOS + 1],
+                ..good.clone()
+            },
+        ] {
+            assert!(check_finding(&bad).is_err(), "{bad:?}");
+        }
+    }
+}
