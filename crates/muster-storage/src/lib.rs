@@ -15,6 +15,7 @@ mod organizations;
 mod potential;
 mod regions;
 mod sessions;
+mod survey;
 mod users;
 mod verification;
 
@@ -31,6 +32,10 @@ pub use potential::{
 };
 pub use regions::{ImportSummary, Region, RegionListFilter, RegionView};
 pub use sessions::{ApiToken, SessionRecord};
+pub use survey::{
+    Assignment, AssignmentView, LOWEST_ASSIGNED_LEVEL, OpenRound, RoundDashboard, Submission,
+    SubmissionSource, SubmitOutcome, SurveyRound, VersionDiff,
+};
 pub use users::{NewUser, SignInCredentials, User};
 pub use verification::{
     AccuracyView, DEFAULT_STALE_AFTER_DAYS, FindingInput, FindingOutcome, FreshnessView,

@@ -454,7 +454,11 @@ impl Database {
     }
 
     /// After a refused insert: which rows name a holding that is already registered.
-    async fn holding_conflicts(&self, drafts: &[(u32, RecordDraft)], source: &str) -> StorageError {
+    pub(crate) async fn holding_conflicts(
+        &self,
+        drafts: &[(u32, RecordDraft)],
+        source: &str,
+    ) -> StorageError {
         let mut problems = Vec::new();
         for chunk in drafts.chunks(500) {
             let found: Result<Vec<(String, i64, Option<i64>)>, sqlx::Error> = on_read_pool!(
@@ -1036,11 +1040,11 @@ fn common_path<'a>(paths: impl Iterator<Item = &'a RegionPath>) -> RegionPath {
         .unwrap_or_else(RegionPath::root)
 }
 
-fn is_unique_violation(error: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-async fn insert_record_rows(
+pub(crate) async fn insert_record_rows(
     tx: &mut WriteTx,
     drafts: &[&(u32, RecordDraft)],
     provenance: RecordProvenance,

@@ -1,0 +1,1550 @@
+//! Survey rounds: opening a round with its decomposition, versioned submissions, the
+//! review chain, and the round's dashboard. The rules are the domain's
+//! ([`muster_domain::survey`]); this module reads and writes them.
+//!
+//! Where records come from: a submission's rows live in `submission_rows` until its
+//! assignment is approved. Approval inserts the current version's rows into
+//! `potential_records` (through the same insert and roll-ups as a bulk import), with the
+//! round, submission and reporting organization as provenance, in the approval's own
+//! transaction. So totals show approved figures only, and a holding that another unit has
+//! already registered refuses the approval, naming the row — it is never counted twice.
+//! Sending an approved report back removes its records again (refused once any of them has
+//! been verified or put to use).
+//!
+//! Decomposition goes down to townships ([`LOWEST_ASSIGNED_LEVEL`]): villages and
+//! communities do not get assignments of their own. A nation has about 620,000 of them, and
+//! their contact points inspect facilities rather than keep statistics; the township
+//! workstation reports for its villages (the rows may name any village below it).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use muster_domain::potential::RecordDraft;
+use muster_domain::potential::import::{ImportRules, RecordImporter, RowProblem, SheetProblems};
+use muster_domain::potential::rollup::{RecordFigures, RollupDeltas, enclosing_paths};
+use muster_domain::survey::{
+    self, AssignmentFacts, AssignmentStatus, Completeness, FigureMovement, NewRound, RecordStages,
+    RegionNode, RoundStatus, SubmissionDiff, SubmissionStatus, Timeliness, UnitNode,
+};
+use muster_domain::{Actor, RegionLevel, RegionPath, Role, Scope, Timestamp};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::QueryBuilder;
+
+use crate::audit::AuditEvent;
+use crate::db::{Database, WriteTx, on_read_pool, on_tx};
+use crate::error::StorageError;
+use crate::potential::{RecordProvenance, apply_totals, insert_record_rows, is_unique_violation};
+
+/// The deepest level that gets assignments of its own (see the module comment).
+pub const LOWEST_ASSIGNED_LEVEL: RegionLevel = RegionLevel::Township;
+
+/// 5 columns a row; well under SQLite's 32,766 bound parameters.
+const ASSIGNMENTS_PER_INSERT: usize = 1_000;
+/// 4 columns a row.
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// A survey round as a reader sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SurveyRound {
+    pub id: i64,
+    pub title: String,
+    /// `None` for a national round.
+    pub region_code: Option<String>,
+    pub region_path: RegionPath,
+    pub type_codes: Vec<String>,
+    pub opened_at: Timestamp,
+    pub deadline: Timestamp,
+    pub status: RoundStatus,
+    pub created_by: Option<i64>,
+}
+
+/// What an office asks for when it opens a round; checked by [`NewRound::validate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRound {
+    pub title: String,
+    /// The region whose subtree the round covers; `None` for the whole nation.
+    pub region_code: Option<String>,
+    pub type_codes: BTreeSet<String>,
+    pub deadline: Timestamp,
+}
+
+/// One line of a round's decomposition, with the names a page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Assignment {
+    pub id: i64,
+    pub round_id: i64,
+    pub parent_id: Option<i64>,
+    pub region_code: Option<String>,
+    pub region_path: String,
+    pub organization_id: Option<i64>,
+    pub status: String,
+    pub current_submission_id: Option<i64>,
+    pub first_submitted_at: Option<i64>,
+    pub submitted_at: Option<i64>,
+    pub approved_at: Option<i64>,
+    pub region_name: Option<String>,
+    pub organization_name: Option<String>,
+}
+
+impl Assignment {
+    pub fn status(&self) -> AssignmentStatus {
+        AssignmentStatus::parse(&self.status).unwrap_or(AssignmentStatus::Pending)
+    }
+
+    pub fn region_path(&self) -> RegionPath {
+        RegionPath::parse(&self.region_path).unwrap_or_else(RegionPath::root)
+    }
+
+    pub fn timeliness(&self, deadline: Timestamp, now: Timestamp) -> Timeliness {
+        survey::timeliness(
+            self.first_submitted_at.map(Timestamp::from_millis),
+            deadline,
+            now,
+        )
+    }
+
+    fn facts(&self, deadline: Timestamp) -> AssignmentFacts {
+        AssignmentFacts {
+            region_path: self.region_path(),
+            status: self.status(),
+            first_submitted_at: self.first_submitted_at.map(Timestamp::from_millis),
+            deadline,
+        }
+    }
+}
+
+/// One version of an assignment's report.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Submission {
+    pub id: i64,
+    pub assignment_id: i64,
+    pub round_id: i64,
+    pub version: i64,
+    /// `upload` or `form`.
+    pub source: String,
+    pub file_name: Option<String>,
+    pub content_sha256: Option<String>,
+    pub row_count: i64,
+    pub total_quantity: f64,
+    pub status: String,
+    pub review_comment: Option<String>,
+    pub submitted_by: Option<i64>,
+    pub submitted_at: i64,
+    pub reviewed_by: Option<i64>,
+    pub reviewed_at: Option<i64>,
+}
+
+impl Submission {
+    pub fn status(&self) -> SubmissionStatus {
+        SubmissionStatus::parse(&self.status).unwrap_or(SubmissionStatus::Submitted)
+    }
+}
+
+/// An assignment with its round, its place in the review chain and its versions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssignmentView {
+    pub round: SurveyRound,
+    pub assignment: Assignment,
+    pub parent: Option<Assignment>,
+    pub children: Vec<Assignment>,
+    /// Newest first.
+    pub versions: Vec<Submission>,
+}
+
+/// How a submission was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmissionSource {
+    /// A spreadsheet, recognised by the SHA-256 of its bytes.
+    Upload {
+        file_name: String,
+        content_sha256: String,
+    },
+    /// The web form (or the API's JSON rows).
+    Form,
+}
+
+/// What a submission came to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SubmitOutcome {
+    /// A new version was stored.
+    Stored { submission: Box<Submission> },
+    /// The content is the same as the current version's (the same file, or the same
+    /// records in another order or file): nothing was stored, no version added.
+    Unchanged { version: i64, submission_id: i64 },
+}
+
+/// Two versions of one assignment and what changed between them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionDiff {
+    pub from_version: i64,
+    pub to_version: i64,
+    pub diff: SubmissionDiff,
+}
+
+/// A round's dashboard for one subtree.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoundDashboard {
+    pub round: SurveyRound,
+    /// The subtree the figures are for.
+    pub path: RegionPath,
+    pub completeness: Completeness,
+    /// The completeness of each child region's subtree that holds assignments.
+    pub children: Vec<(String, Completeness)>,
+    /// Per type: first reported → latest reported → approved → verified.
+    pub movement: BTreeMap<String, FigureMovement>,
+}
+
+const ASSIGNMENT_SELECT: &str = "SELECT a.id, a.round_id, a.parent_id, a.region_code, a.region_path, \
+     a.organization_id, a.status, a.current_submission_id, a.first_submitted_at, a.submitted_at, \
+     a.approved_at, r.name AS region_name, o.name AS organization_name \
+     FROM round_assignments a LEFT JOIN regions r ON r.code = a.region_code \
+     LEFT JOIN organizations o ON o.id = a.organization_id";
+
+type RoundRow = (
+    i64,
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+    i64,
+    String,
+    Option<i64>,
+);
+
+fn round_from_row(row: RoundRow) -> SurveyRound {
+    let (id, title, region_code, region_path, type_codes, opened_at, deadline, status, created_by) =
+        row;
+    SurveyRound {
+        id,
+        title,
+        region_code,
+        region_path: RegionPath::parse(&region_path).unwrap_or_else(RegionPath::root),
+        type_codes: serde_json::from_str(&type_codes).unwrap_or_default(),
+        opened_at: Timestamp::from_millis(opened_at),
+        deadline: Timestamp::from_millis(deadline),
+        status: RoundStatus::parse(&status).unwrap_or(RoundStatus::Closed),
+        created_by,
+    }
+}
+
+/// holding key, submission id, quantity, verified quantity, last verified at.
+type StoredFigures = (String, Option<i64>, f64, Option<f64>, Option<i64>);
+
+const ROUND_COLUMNS: &str =
+    "id, title, region_code, region_path, type_codes, opened_at, deadline, status, created_by";
+
+fn invalid(field: &'static str, message: impl Into<String>) -> StorageError {
+    StorageError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+fn transition(error: survey::TransitionError) -> StorageError {
+    StorageError::Conflict {
+        field: "status",
+        message: error.to_string(),
+    }
+}
+
+/// Sum of quantities, for the version's summary line.
+fn total_quantity(drafts: &[(u32, RecordDraft)]) -> f64 {
+    drafts.iter().map(|(_, d)| d.quantity).sum()
+}
+
+impl Database {
+    /// Opens a round for a subtree and decomposes it, in one transaction with one audit
+    /// entry: the round, and one assignment per region below it down to
+    /// [`LOWEST_ASSIGNED_LEVEL`] and per member unit in it. Office staff and administrators
+    /// only, for a region inside their scope.
+    ///
+    /// The assignments are inserted a level at a time, a multi-row `INSERT … RETURNING` per
+    /// thousand, so a national round (≈ 45,000 assignments) takes about fifty statements.
+    pub async fn open_round(
+        &self,
+        actor: &Actor,
+        round: OpenRound,
+    ) -> Result<(SurveyRound, usize), StorageError> {
+        if !(actor.administers() || actor.has_role(Role::OfficeStaff)) {
+            return Err(StorageError::Forbidden(
+                "only office staff open survey rounds".into(),
+            ));
+        }
+        let region_path = match &round.region_code {
+            None => RegionPath::root(),
+            Some(code) => match self.region(actor.scope(), code).await {
+                Ok(region) => region.region_path(),
+                Err(StorageError::NotFound { .. }) if self.region_exists(code).await? => {
+                    return Err(StorageError::out_of_scope("region", code));
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        if !actor.scope().contains(&region_path) {
+            return Err(StorageError::out_of_scope("region", region_path.as_str()));
+        }
+        let taxonomy = self.taxonomy().await?;
+        let now = crate::now();
+        let new_round = NewRound {
+            title: round.title.trim().to_owned(),
+            region_path: region_path.clone(),
+            type_codes: round.type_codes.clone(),
+            deadline: round.deadline,
+        };
+        if let Err(problems) =
+            new_round.validate(now, |code| taxonomy.resource_type(code).is_some())
+        {
+            let field = match problems.first() {
+                Some(
+                    survey::RoundProblem::TitleMissing | survey::RoundProblem::TitleTooLong { .. },
+                ) => "title",
+                Some(survey::RoundProblem::DeadlineNotInFuture) => "deadline",
+                _ => "type_codes",
+            };
+            let message = problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(invalid(field, message));
+        }
+
+        let (regions, units) = self.decomposition_inputs(&region_path).await?;
+        let plan = survey::plan_assignments(&region_path, &regions, &units);
+        let type_codes_json =
+            serde_json::to_string(&new_round.type_codes).unwrap_or_else(|_| "[]".into());
+
+        let mut tx = self.begin_write().await?;
+        let row: RoundRow = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO survey_rounds (title, region_code, region_path, type_codes, opened_at, deadline, status, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $5) RETURNING {ROUND_COLUMNS}"
+            )))
+            .bind(&new_round.title)
+            .bind(&round.region_code)
+            .bind(region_path.as_str())
+            .bind(&type_codes_json)
+            .bind(now.as_millis())
+            .bind(round.deadline.as_millis())
+            .bind(RoundStatus::Open.as_str())
+            .bind(actor.user_id())
+            .fetch_one(&mut *conn)
+            .await
+        })?;
+        let stored = round_from_row(row);
+        insert_plan(&mut tx, stored.id, &plan).await?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "survey_round",
+                entity_id: stored.id.to_string(),
+                action: "open",
+                region_path: &region_path,
+                before: None,
+                after: Some(serde_json::json!({
+                    "title": stored.title,
+                    "type_codes": stored.type_codes,
+                    "deadline": stored.deadline.as_millis(),
+                    "assignments": plan.len(),
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((stored, plan.len()))
+    }
+
+    async fn region_exists(&self, code: &str) -> Result<bool, StorageError> {
+        Ok(on_read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM regions WHERE code = $1)"
+        )
+        .bind(code)
+        .fetch_one(pool)
+        .await)?)
+    }
+
+    /// The regions down to [`LOWEST_ASSIGNED_LEVEL`] and the member units in a subtree.
+    async fn decomposition_inputs(
+        &self,
+        path: &RegionPath,
+    ) -> Result<(Vec<RegionNode>, Vec<UnitNode>), StorageError> {
+        let (low, high) = path.subtree_range();
+        let regions: Vec<(String, String, i64)> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT code, path, level FROM regions WHERE path >= $1 AND path < $2 AND level <= $3",
+            )
+            .bind(&low)
+            .bind(&high)
+            .bind(i64::from(LOWEST_ASSIGNED_LEVEL.depth()))
+            .fetch_all(pool)
+            .await
+        })?;
+        let units: Vec<(i64, String)> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, region_path FROM organizations WHERE region_path >= $1 AND region_path < $2 AND kind = 'member_unit'",
+            )
+            .bind(&low)
+            .bind(&high)
+            .fetch_all(pool)
+            .await
+        })?;
+        let regions = regions
+            .into_iter()
+            .filter_map(|(code, path, level)| {
+                Some(RegionNode {
+                    code,
+                    path: RegionPath::parse(&path)?,
+                    level: u8::try_from(level).ok().and_then(RegionLevel::from_depth)?,
+                })
+            })
+            .collect();
+        let units = units
+            .into_iter()
+            .filter_map(|(organization_id, path)| {
+                Some(UnitNode {
+                    organization_id,
+                    region_path: RegionPath::parse(&path)?,
+                })
+            })
+            .collect();
+        Ok((regions, units))
+    }
+
+    /// The rounds a reader takes part in: those opened inside their scope, and those opened
+    /// above it, which cover it. Newest first.
+    pub async fn survey_rounds(&self, scope: &Scope) -> Result<Vec<SurveyRound>, StorageError> {
+        let (low, high) = scope.subtree().subtree_range();
+        let above: Vec<String> = enclosing_paths(scope.subtree())
+            .into_iter()
+            .map(|p| p.as_str().to_owned())
+            .collect();
+        let rows: Vec<RoundRow> = on_read_pool!(self, |pool| {
+            let mut query = QueryBuilder::new(format!(
+                "SELECT {ROUND_COLUMNS} FROM survey_rounds WHERE (region_path >= "
+            ));
+            query.push_bind(&low);
+            query.push(" AND region_path < ");
+            query.push_bind(&high);
+            query.push(") OR region_path IN (");
+            let mut separated = query.separated(", ");
+            for path in &above {
+                separated.push_bind(path.as_str());
+            }
+            query.push(") ORDER BY id DESC LIMIT 500");
+            query.build_query_as().fetch_all(pool).await
+        })?;
+        Ok(rows.into_iter().map(round_from_row).collect())
+    }
+
+    /// One round, if the reader takes part in it (see [`Self::survey_rounds`]).
+    pub async fn survey_round(&self, scope: &Scope, id: i64) -> Result<SurveyRound, StorageError> {
+        let row: Option<RoundRow> = on_read_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {ROUND_COLUMNS} FROM survey_rounds WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+        })?;
+        let round = row
+            .map(round_from_row)
+            .ok_or_else(|| StorageError::not_found("survey round", id))?;
+        if round.region_path.contains(scope.subtree()) || scope.contains(&round.region_path) {
+            Ok(round)
+        } else {
+            Err(StorageError::not_found("survey round", id))
+        }
+    }
+
+    /// A round's assignments in a subtree (the reader's scope, narrowed to `within`), by
+    /// region path, each region's own assignment before its member units.
+    pub async fn round_assignments(
+        &self,
+        scope: &Scope,
+        round_id: i64,
+        within: Option<&RegionPath>,
+    ) -> Result<Vec<Assignment>, StorageError> {
+        self.survey_round(scope, round_id).await?;
+        let path = within
+            .filter(|w| scope.contains(w))
+            .unwrap_or(scope.subtree());
+        let (low, high) = path.subtree_range();
+        Ok(on_read_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{ASSIGNMENT_SELECT} WHERE a.round_id = $1 AND a.region_path >= $2 AND a.region_path < $3 \
+                 ORDER BY a.region_path, a.organization_id IS NOT NULL, a.organization_id"
+            )))
+            .bind(round_id)
+            .bind(&low)
+            .bind(&high)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    /// One assignment with its round, parent, children and versions. A parent outside the
+    /// reader's scope is left out (a county sees that the city reviews it, not the city's
+    /// report).
+    pub async fn assignment_view(
+        &self,
+        scope: &Scope,
+        id: i64,
+    ) -> Result<AssignmentView, StorageError> {
+        let assignment = self.assignment_in_scope(scope, id).await?;
+        let round = self.survey_round(scope, assignment.round_id).await?;
+        let parent = match assignment.parent_id {
+            Some(parent_id) => self.assignment_in_scope(scope, parent_id).await.ok(),
+            None => None,
+        };
+        let children: Vec<Assignment> = on_read_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{ASSIGNMENT_SELECT} WHERE a.parent_id = $1 \
+                 ORDER BY a.region_path, a.organization_id IS NOT NULL, a.organization_id"
+            )))
+            .bind(id)
+            .fetch_all(pool)
+            .await
+        })?;
+        let versions: Vec<Submission> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT * FROM submissions WHERE assignment_id = $1 ORDER BY version DESC",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(AssignmentView {
+            round,
+            assignment,
+            parent,
+            children,
+            versions,
+        })
+    }
+
+    async fn assignment_in_scope(
+        &self,
+        scope: &Scope,
+        id: i64,
+    ) -> Result<Assignment, StorageError> {
+        let (low, high) = scope.subtree().subtree_range();
+        let found: Option<Assignment> = on_read_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{ASSIGNMENT_SELECT} WHERE a.id = $1 AND a.region_path >= $2 AND a.region_path < $3"
+            )))
+            .bind(id)
+            .bind(&low)
+            .bind(&high)
+            .fetch_optional(pool)
+            .await
+        })?;
+        found.ok_or_else(|| StorageError::not_found("assignment", id))
+    }
+
+    /// The records of one version, with their row numbers, as submitted. Personal data is
+    /// part of a report; a reader whose roles do not allow it sees it masked.
+    pub async fn submission_records(
+        &self,
+        scope: &Scope,
+        submission_id: i64,
+    ) -> Result<Vec<(u32, RecordDraft)>, StorageError> {
+        let assignment_id: Option<i64> = on_read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT assignment_id FROM submissions WHERE id = $1"
+        )
+        .bind(submission_id)
+        .fetch_optional(pool)
+        .await)?;
+        let assignment_id =
+            assignment_id.ok_or_else(|| StorageError::not_found("submission", submission_id))?;
+        self.assignment_in_scope(scope, assignment_id)
+            .await
+            .map_err(|_| StorageError::not_found("submission", submission_id))?;
+        let mut rows = self.rows_of(submission_id).await?;
+        if !scope.allows(muster_domain::DataClass::PersonalData) {
+            for (_, draft) in &mut rows {
+                draft.holder = draft.holder.masked();
+                if draft.holder.kind() == muster_domain::potential::HolderKind::Person {
+                    draft.holding_key = String::new();
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn rows_of(&self, submission_id: i64) -> Result<Vec<(u32, RecordDraft)>, StorageError> {
+        let rows: Vec<(i64, String)> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT row_number, record FROM submission_rows WHERE submission_id = $1 ORDER BY row_number",
+            )
+            .bind(submission_id)
+            .fetch_all(pool)
+            .await
+        })?;
+        decode_rows(rows)
+    }
+
+    /// What a version changed against the one before it (`version` defaults to the
+    /// current one); `None` for a first version.
+    pub async fn submission_diff(
+        &self,
+        scope: &Scope,
+        assignment_id: i64,
+        version: Option<i64>,
+    ) -> Result<Option<VersionDiff>, StorageError> {
+        let view = self.assignment_view(scope, assignment_id).await?;
+        let Some(to) = (match version {
+            Some(v) => view.versions.iter().find(|s| s.version == v),
+            None => view.versions.first(),
+        }) else {
+            return match version {
+                Some(v) => Err(StorageError::not_found("version", v)),
+                None => Ok(None),
+            };
+        };
+        let Some(from) = view.versions.iter().find(|s| s.version == to.version - 1) else {
+            return Ok(None);
+        };
+        let old = self.submission_records(scope, from.id).await?;
+        let new = self.submission_records(scope, to.id).await?;
+        Ok(Some(VersionDiff {
+            from_version: from.version,
+            to_version: to.version,
+            diff: survey::diff_versions(&old, &new),
+        }))
+    }
+
+    /// Validates a spreadsheet against the round's types and stores it as a new version of
+    /// the assignment — unless it is the file (by SHA-256) or the content (by
+    /// [`survey::same_content`]) of the current version, which is recognised and not
+    /// stored twice. A file with any error is refused whole ([`StorageError::SheetRejected`]).
+    pub async fn submit_survey_file(
+        &self,
+        actor: &Actor,
+        assignment_id: i64,
+        bytes: Vec<u8>,
+        file_name: &str,
+    ) -> Result<SubmitOutcome, StorageError> {
+        let assignment = self
+            .assignment_in_scope(actor.scope(), assignment_id)
+            .await?;
+        let round = self
+            .survey_round(actor.scope(), assignment.round_id)
+            .await?;
+        self.check_submitter(actor, &assignment).await?;
+        let content_sha256 = hex::encode(Sha256::digest(&bytes));
+        if let Some(current) = self.current_submission(&assignment).await?
+            && current.content_sha256.as_deref() == Some(content_sha256.as_str())
+        {
+            return Ok(SubmitOutcome::Unchanged {
+                version: current.version,
+                submission_id: current.id,
+            });
+        }
+        let allowed: HashSet<String> = round.type_codes.iter().cloned().collect();
+        let drafts = self
+            .validate_potential_file(actor, bytes, file_name, Some(allowed))
+            .await?;
+        self.submit_survey_rows(
+            actor,
+            assignment_id,
+            drafts,
+            SubmissionSource::Upload {
+                file_name: file_name.to_owned(),
+                content_sha256,
+            },
+        )
+        .await
+    }
+
+    /// Checks one row entered in the web form, as the spreadsheet's row would be checked:
+    /// `fields` are (standard column key, text) pairs. Problems name the form's fields.
+    pub async fn validate_form_row(
+        &self,
+        actor: &Actor,
+        round: &SurveyRound,
+        row_number: u32,
+        fields: &[(&str, &str)],
+    ) -> Result<(u32, RecordDraft), StorageError> {
+        let taxonomy = self.taxonomy().await?;
+        let allowed: HashSet<String> = round.type_codes.iter().cloned().collect();
+        let rules = ImportRules {
+            taxonomy: &taxonomy,
+            allowed_types: Some(&allowed),
+        };
+        let header: Vec<&str> = fields.iter().map(|(key, _)| *key).collect();
+        let cells: Vec<&str> = fields.iter().map(|(_, value)| *value).collect();
+        let mut importer =
+            RecordImporter::new(rules, "form", 1, &header).map_err(StorageError::SheetRejected)?;
+        importer.push_row(row_number, &cells);
+        let pending = importer.into_pending();
+        let regions = self.region_infos(pending.region_codes()).await?;
+        let mut drafts = pending
+            .finish(&regions, actor.scope().subtree())
+            .map_err(StorageError::SheetRejected)?;
+        drafts
+            .pop()
+            .ok_or_else(|| invalid("records", "the form row was empty"))
+    }
+
+    /// Stores validated records as a new version of an assignment's report. The submitter
+    /// must be the assignment's own: staff of its region, or the officer of its member
+    /// unit (or an administrator in scope). An empty list is a report of nothing held.
+    pub async fn submit_survey_rows(
+        &self,
+        actor: &Actor,
+        assignment_id: i64,
+        drafts: Vec<(u32, RecordDraft)>,
+        source: SubmissionSource,
+    ) -> Result<SubmitOutcome, StorageError> {
+        let assignment = self
+            .assignment_in_scope(actor.scope(), assignment_id)
+            .await?;
+        let round = self
+            .survey_round(actor.scope(), assignment.round_id)
+            .await?;
+        self.check_submitter(actor, &assignment).await?;
+        let region = assignment.region_path();
+        if let Some((row, outside)) = drafts
+            .iter()
+            .find(|(_, d)| !region.contains(&d.region_path))
+        {
+            return Err(StorageError::SheetRejected(SheetProblems(vec![
+                RowProblem {
+                    sheet: "records".into(),
+                    row: Some(*row),
+                    column: None,
+                    field: Some("region_code".into()),
+                    message: format!(
+                        "region {} is outside the area this assignment reports for",
+                        outside.region_code
+                    ),
+                },
+            ])));
+        }
+        if let Some((row, wrong)) = drafts
+            .iter()
+            .find(|(_, d)| !round.type_codes.contains(&d.type_code))
+        {
+            return Err(StorageError::SheetRejected(SheetProblems(vec![
+                RowProblem {
+                    sheet: "records".into(),
+                    row: Some(*row),
+                    column: None,
+                    field: Some("type_code".into()),
+                    message: format!("{} is not one of this round's types", wrong.type_code),
+                },
+            ])));
+        }
+        survey::ensure_round_open(round.status).map_err(transition)?;
+        let new_status = survey::submit(assignment.status()).map_err(transition)?;
+        if let Some(current) = self.current_submission(&assignment).await? {
+            let stored = self.rows_of(current.id).await?;
+            let old: Vec<RecordDraft> = stored.into_iter().map(|(_, d)| d).collect();
+            let new: Vec<RecordDraft> = drafts.iter().map(|(_, d)| d.clone()).collect();
+            if survey::same_content(&old, &new) {
+                return Ok(SubmitOutcome::Unchanged {
+                    version: current.version,
+                    submission_id: current.id,
+                });
+            }
+        }
+
+        let now = crate::now();
+        let (source_name, file_name, content_sha256) = match &source {
+            SubmissionSource::Upload {
+                file_name,
+                content_sha256,
+            } => (
+                "upload",
+                Some(file_name.as_str()),
+                Some(content_sha256.as_str()),
+            ),
+            SubmissionSource::Form => ("form", None, None),
+        };
+        let mut tx = self.begin_write().await?;
+        // Compare-and-set on the assignment: a concurrent submission or review makes this
+        // one refuse rather than interleave.
+        let previous: Option<(Option<i64>,)> = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(
+                "UPDATE round_assignments SET status = $1, submitted_at = $2, \
+                 first_submitted_at = COALESCE(first_submitted_at, $2) \
+                 WHERE id = $3 AND status = $4 RETURNING current_submission_id",
+            )
+            .bind(new_status.as_str())
+            .bind(now.as_millis())
+            .bind(assignment.id)
+            .bind(&assignment.status)
+            .fetch_optional(&mut *conn)
+            .await
+        })?;
+        let Some((previous_id,)) = previous else {
+            return Err(changed_meanwhile());
+        };
+        if let Some(previous_id) = previous_id {
+            // A version nobody reviewed is superseded; a returned one keeps its status and
+            // comment, which is what the reviewer said about it.
+            on_tx!(&mut tx, |conn| sqlx::query(
+                "UPDATE submissions SET status = $1 WHERE id = $2 AND status = $3"
+            )
+            .bind(SubmissionStatus::Superseded.as_str())
+            .bind(previous_id)
+            .bind(SubmissionStatus::Submitted.as_str())
+            .execute(&mut *conn)
+            .await
+            .map(|_| ()))?;
+        }
+        let version: i64 = on_tx!(&mut tx, |conn| sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM submissions WHERE assignment_id = $1"
+        )
+        .bind(assignment.id)
+        .fetch_one(&mut *conn)
+        .await)?;
+        let submission: Submission = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(
+                "INSERT INTO submissions (assignment_id, round_id, version, source, file_name, content_sha256, \
+                 row_count, total_quantity, status, submitted_by, submitted_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
+            )
+            .bind(assignment.id)
+            .bind(round.id)
+            .bind(version)
+            .bind(source_name)
+            .bind(file_name)
+            .bind(content_sha256)
+            .bind(i64::try_from(drafts.len()).unwrap_or(i64::MAX))
+            .bind(total_quantity(&drafts))
+            .bind(SubmissionStatus::Submitted.as_str())
+            .bind(actor.user_id())
+            .bind(now.as_millis())
+            .fetch_one(&mut *conn)
+            .await
+        })
+        .map_err(|e| StorageError::unique(e, "version", || "another version was submitted meanwhile; reload".into()))?;
+        insert_submission_rows(&mut tx, submission.id, &drafts).await?;
+        on_tx!(&mut tx, |conn| sqlx::query(
+            "UPDATE round_assignments SET current_submission_id = $1 WHERE id = $2"
+        )
+        .bind(submission.id)
+        .bind(assignment.id)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ()))?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "submission",
+                entity_id: submission.id.to_string(),
+                action: "submit",
+                region_path: &region,
+                before: Some(serde_json::json!({ "status": assignment.status })),
+                after: Some(serde_json::json!({
+                    "round_id": round.id,
+                    "assignment_id": assignment.id,
+                    "version": version,
+                    "source": source_name,
+                    "file_name": file_name,
+                    "content_sha256": content_sha256,
+                    "rows": drafts.len(),
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(SubmitOutcome::Stored {
+            submission: Box::new(submission),
+        })
+    }
+
+    async fn current_submission(
+        &self,
+        assignment: &Assignment,
+    ) -> Result<Option<Submission>, StorageError> {
+        let Some(id) = assignment.current_submission_id else {
+            return Ok(None);
+        };
+        Ok(on_read_pool!(self, |pool| sqlx::query_as(
+            "SELECT * FROM submissions WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?)
+    }
+
+    /// Who reports for an assignment: an administrator in scope; for a member unit, its
+    /// officer; for a region, office or workstation staff of exactly that region (an office
+    /// above reviews the report, it does not write it).
+    async fn check_submitter(
+        &self,
+        actor: &Actor,
+        assignment: &Assignment,
+    ) -> Result<(), StorageError> {
+        let region = assignment.region_path();
+        if !actor.scope().contains(&region) {
+            return Err(StorageError::out_of_scope("assignment", assignment.id));
+        }
+        if actor.administers() {
+            return Ok(());
+        }
+        match assignment.organization_id {
+            Some(unit) => {
+                let organization = match actor.user_id() {
+                    Some(user) => on_read_pool!(self, |pool| sqlx::query_scalar::<_, i64>(
+                        "SELECT organization_id FROM users WHERE id = $1"
+                    )
+                    .bind(user)
+                    .fetch_optional(pool)
+                    .await)?,
+                    None => None,
+                };
+                if actor.has_role(Role::MemberUnitOfficer) && organization == Some(unit) {
+                    Ok(())
+                } else {
+                    Err(StorageError::Forbidden(
+                        "only the member unit's own officer reports for it".into(),
+                    ))
+                }
+            }
+            None => {
+                let staff =
+                    actor.has_role(Role::OfficeStaff) || actor.has_role(Role::WorkstationStaff);
+                if staff && *actor.scope().subtree() == region {
+                    Ok(())
+                } else {
+                    Err(StorageError::Forbidden(
+                        "only the staff of the assignment's own region report for it".into(),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The reviewer approves an assignment's current version. Allowed only when every
+    /// assignment directly below it is approved. The version's rows become potential records
+    /// in the same transaction; a holding already registered (by another unit, say) refuses
+    /// the approval with [`StorageError::SheetRejected`], naming the rows, so nothing is
+    /// counted twice: send the report back for correction instead.
+    pub async fn approve_assignment(
+        &self,
+        actor: &Actor,
+        assignment_id: i64,
+    ) -> Result<Assignment, StorageError> {
+        let (assignment, round, _parent) = self.for_review(actor, assignment_id).await?;
+        let children: Vec<String> = on_read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT status FROM round_assignments WHERE parent_id = $1"
+        )
+        .bind(assignment.id)
+        .fetch_all(pool)
+        .await)?;
+        let children: Vec<AssignmentStatus> = children
+            .iter()
+            .map(|s| AssignmentStatus::parse(s).unwrap_or(AssignmentStatus::Pending))
+            .collect();
+        let new_status = survey::approve(assignment.status(), &children).map_err(transition)?;
+        let current = self
+            .current_submission(&assignment)
+            .await?
+            .ok_or_else(|| transition(survey::TransitionError::NothingSubmitted))?;
+        let drafts = self.rows_of(current.id).await?;
+        let first_version = self.first_version_quantities(&assignment, &current).await?;
+        let reporting_organization_id = match assignment.organization_id {
+            Some(unit) => Some(unit),
+            None => self.organization_of_user(current.submitted_by).await?,
+        };
+
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        cas_status(&mut tx, &assignment, new_status, now, true).await?;
+        // Re-read the children under the write: a child sent back meanwhile touched this
+        // row first (see `send_back_assignment`), so either it waits for us or we see it.
+        let children_now: Vec<String> = on_tx!(&mut tx, |conn| sqlx::query_scalar(
+            "SELECT status FROM round_assignments WHERE parent_id = $1"
+        )
+        .bind(assignment.id)
+        .fetch_all(&mut *conn)
+        .await)?;
+        if children_now
+            .iter()
+            .any(|s| s != AssignmentStatus::Approved.as_str())
+        {
+            return Err(changed_meanwhile());
+        }
+        if !drafts.is_empty() {
+            let mut ordered: Vec<&(u32, RecordDraft)> = drafts.iter().collect();
+            ordered.sort_unstable_by(|a, b| a.1.holding_key.cmp(&b.1.holding_key));
+            let provenance = RecordProvenance {
+                round_id: Some(round.id),
+                submission_id: Some(current.id),
+                reporting_organization_id,
+            };
+            match insert_record_rows(&mut tx, &ordered, provenance, now.as_millis()).await {
+                Ok(()) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    drop(tx);
+                    return Err(self.holding_conflicts(&drafts, "records").await);
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let mut deltas = RollupDeltas::new();
+            for (_, draft) in &drafts {
+                deltas.insert(&RecordFigures {
+                    region_path: &draft.region_path,
+                    type_code: &draft.type_code,
+                    quantity: draft.quantity,
+                    available: draft.status.is_available(),
+                    verified: false,
+                });
+            }
+            apply_totals(&mut tx, &deltas.into_changes()).await?;
+            // A round's "first reported" figure is what version 1 said; a holding first
+            // listed in a later version was not in the first report at all.
+            for (_, draft) in &drafts {
+                let first = first_version
+                    .get(&draft.holding_key)
+                    .copied()
+                    .unwrap_or(0.0);
+                if first != draft.quantity {
+                    on_tx!(&mut tx, |conn| {
+                        sqlx::query(
+                        "UPDATE potential_records SET first_reported_quantity = $1 WHERE holding_key = $2"
+                    )
+                    .bind(first)
+                    .bind(&draft.holding_key)
+                    .execute(&mut *conn)
+                    .await
+                    .map(|_| ())
+                    })?;
+                }
+            }
+        }
+        on_tx!(&mut tx, |conn| sqlx::query(
+            "UPDATE submissions SET status = $1, reviewed_by = $2, reviewed_at = $3 WHERE id = $4"
+        )
+        .bind(SubmissionStatus::Approved.as_str())
+        .bind(actor.user_id())
+        .bind(now.as_millis())
+        .bind(current.id)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ()))?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "round_assignment",
+                entity_id: assignment.id.to_string(),
+                action: "approve",
+                region_path: &assignment.region_path(),
+                before: Some(serde_json::json!({ "status": assignment.status })),
+                after: Some(serde_json::json!({
+                    "status": new_status.as_str(),
+                    "round_id": round.id,
+                    "submission_id": current.id,
+                    "version": current.version,
+                    "records": drafts.len(),
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.assignment_in_scope(actor.scope(), assignment_id).await
+    }
+
+    /// The reviewer sends a report back for correction with a comment. An approved report
+    /// can be sent back only while the level above has not approved it, and only while
+    /// none of its records has been verified or put to use; its records leave the registry
+    /// again until the corrected version is approved.
+    pub async fn send_back_assignment(
+        &self,
+        actor: &Actor,
+        assignment_id: i64,
+        comment: &str,
+    ) -> Result<Assignment, StorageError> {
+        let (assignment, round, parent) = self.for_review(actor, assignment_id).await?;
+        let (new_status, comment) = survey::send_back(
+            assignment.status(),
+            parent.as_ref().map(Assignment::status),
+            comment,
+        )
+        .map_err(|e| match e {
+            survey::TransitionError::CommentMissing
+            | survey::TransitionError::CommentTooLong { .. } => invalid("comment", e.to_string()),
+            other => transition(other),
+        })?;
+        let current = self
+            .current_submission(&assignment)
+            .await?
+            .ok_or_else(|| transition(survey::TransitionError::NothingSubmitted))?;
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        if let Some(parent_id) = assignment.parent_id {
+            // Touch the parent row: an approval of it in flight waits for us, or has
+            // committed and we refuse.
+            let touched = on_tx!(&mut tx, |conn| sqlx::query(
+                "UPDATE round_assignments SET status = status WHERE id = $1 AND status <> $2"
+            )
+            .bind(parent_id)
+            .bind(AssignmentStatus::Approved.as_str())
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected()))?;
+            if touched != 1 {
+                return Err(transition(survey::TransitionError::ParentApproved));
+            }
+        }
+        cas_status(&mut tx, &assignment, new_status, now, false).await?;
+        let mut removed = 0;
+        if assignment.status() == AssignmentStatus::Approved {
+            removed = remove_round_records(&mut tx, round.id, current.id).await?;
+        }
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+            "UPDATE submissions SET status = $1, review_comment = $2, reviewed_by = $3, reviewed_at = $4 WHERE id = $5"
+        )
+        .bind(SubmissionStatus::Returned.as_str())
+        .bind(comment.as_str())
+        .bind(actor.user_id())
+        .bind(now.as_millis())
+        .bind(current.id)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        })?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "round_assignment",
+                entity_id: assignment.id.to_string(),
+                action: "send_back",
+                region_path: &assignment.region_path(),
+                before: Some(serde_json::json!({ "status": assignment.status })),
+                after: Some(serde_json::json!({
+                    "status": new_status.as_str(),
+                    "round_id": round.id,
+                    "submission_id": current.id,
+                    "version": current.version,
+                    "comment": comment.as_str(),
+                    "records_withdrawn": removed,
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.assignment_in_scope(actor.scope(), assignment_id).await
+    }
+
+    /// The assignment, its round (open) and its parent, once the actor is known to be its
+    /// reviewer: office staff or an administrator whose scope holds the parent's region
+    /// (the round's own for the root).
+    async fn for_review(
+        &self,
+        actor: &Actor,
+        assignment_id: i64,
+    ) -> Result<(Assignment, SurveyRound, Option<Assignment>), StorageError> {
+        let assignment = self
+            .assignment_in_scope(actor.scope(), assignment_id)
+            .await?;
+        let round = self
+            .survey_round(actor.scope(), assignment.round_id)
+            .await?;
+        let parent: Option<Assignment> = match assignment.parent_id {
+            Some(parent_id) => on_read_pool!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
+                format!("{ASSIGNMENT_SELECT} WHERE a.id = $1")
+            ))
+            .bind(parent_id)
+            .fetch_optional(pool)
+            .await)?,
+            None => None,
+        };
+        let parent_region = parent.as_ref().map(Assignment::region_path);
+        let reviewer_region = survey::reviewer_region(parent_region.as_ref(), &round.region_path);
+        if !survey::may_review(actor, reviewer_region) {
+            return Err(StorageError::Forbidden(format!(
+                "this report is reviewed by the office of {}",
+                reviewer_region.as_str()
+            )));
+        }
+        survey::ensure_round_open(round.status).map_err(transition)?;
+        Ok((assignment, round, parent))
+    }
+
+    async fn first_version_quantities(
+        &self,
+        assignment: &Assignment,
+        current: &Submission,
+    ) -> Result<HashMap<String, f64>, StorageError> {
+        let first_id: Option<i64> = if current.version == 1 {
+            Some(current.id)
+        } else {
+            on_read_pool!(self, |pool| sqlx::query_scalar(
+                "SELECT id FROM submissions WHERE assignment_id = $1 AND version = 1"
+            )
+            .bind(assignment.id)
+            .fetch_optional(pool)
+            .await)?
+        };
+        let Some(first_id) = first_id else {
+            return Ok(HashMap::new());
+        };
+        Ok(self
+            .rows_of(first_id)
+            .await?
+            .into_iter()
+            .map(|(_, d)| (d.holding_key, d.quantity))
+            .collect())
+    }
+
+    async fn organization_of_user(
+        &self,
+        user_id: Option<i64>,
+    ) -> Result<Option<i64>, StorageError> {
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        Ok(on_read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT organization_id FROM users WHERE id = $1"
+        )
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await)?)
+    }
+
+    /// A round's dashboard for a subtree (the reader's scope, or a region inside it):
+    /// completeness and timeliness of the assignments there, and per type how the figures
+    /// moved from first report to latest report, approval and verification.
+    ///
+    /// Reads every assignment in the subtree and the rows of their first and current
+    /// versions: O(assignments + rows), no roll-up table. Fine for a province's round; a
+    /// national round's dashboard at the top would want figures kept per version.
+    pub async fn round_dashboard(
+        &self,
+        scope: &Scope,
+        round_id: i64,
+        region_code: Option<&str>,
+    ) -> Result<RoundDashboard, StorageError> {
+        let round = self.survey_round(scope, round_id).await?;
+        let path = match region_code {
+            Some(code) => self.region(scope, code).await?.region_path(),
+            // A reader inside the round sees their own subtree; one above it, the round's.
+            None if round.region_path.contains(scope.subtree()) => scope.subtree().clone(),
+            None => round.region_path.clone(),
+        };
+        let assignments = self.round_assignments(scope, round_id, Some(&path)).await?;
+        let now = crate::now();
+        let facts: Vec<AssignmentFacts> = assignments
+            .iter()
+            .map(|a| a.facts(round.deadline))
+            .collect();
+        let by_region = survey::completeness_by_region(&facts, now);
+        let completeness = by_region.get(path.as_str()).copied().unwrap_or_default();
+        let depth = path.depth();
+        let children = by_region
+            .iter()
+            .filter(|(p, _)| {
+                RegionPath::parse(p).is_some_and(|p| p.depth() == depth + 1 && path.contains(&p))
+            })
+            .map(|(p, c)| (p.clone(), *c))
+            .collect();
+        let movement = self.round_movement(&round, &path, &assignments).await?;
+        Ok(RoundDashboard {
+            round,
+            path,
+            completeness,
+            children,
+            movement,
+        })
+    }
+
+    async fn round_movement(
+        &self,
+        round: &SurveyRound,
+        path: &RegionPath,
+        assignments: &[Assignment],
+    ) -> Result<BTreeMap<String, FigureMovement>, StorageError> {
+        let (low, high) = path.subtree_range();
+        // (assignment, version, is current, holding key, record) of first and current
+        // versions, for records inside the subtree (the key starts with the record's path).
+        let rows: Vec<(i64, i64, i64, String, String)> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT a.id, s.version, CAST(CASE WHEN s.id = a.current_submission_id THEN 1 ELSE 0 END AS BIGINT), \
+                 r.holding_key, r.record \
+                 FROM round_assignments a JOIN submissions s ON s.assignment_id = a.id \
+                 JOIN submission_rows r ON r.submission_id = s.id \
+                 WHERE a.round_id = $1 AND (s.version = 1 OR s.id = a.current_submission_id) \
+                 AND r.holding_key >= $2 AND r.holding_key < $3",
+            )
+            .bind(round.id)
+            .bind(&low)
+            .bind(&high)
+            .fetch_all(pool)
+            .await
+        })?;
+        let current_of: HashMap<i64, Option<i64>> = assignments
+            .iter()
+            .map(|a| {
+                let approved = a.status() == AssignmentStatus::Approved;
+                (a.id, a.current_submission_id.filter(|_| approved))
+            })
+            .collect();
+        // The round's stored records: which submission put each there, its quantity, and
+        // what was seen on site if it was verified.
+        let stored: Vec<StoredFigures> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                    "SELECT holding_key, submission_id, quantity, verified_quantity, last_verified_at \
+                     FROM potential_records WHERE round_id = $1 AND holding_key >= $2 AND holding_key < $3",
+                )
+                .bind(round.id)
+                .bind(&low)
+                .bind(&high)
+                .fetch_all(pool)
+                .await
+        })?;
+        let stored: HashMap<String, (Option<i64>, f64, Option<f64>)> = stored
+            .into_iter()
+            .map(|(key, submission, quantity, verified, at)| {
+                (key, (submission, quantity, at.and(verified)))
+            })
+            .collect();
+
+        #[derive(Default)]
+        struct Holding {
+            type_code: String,
+            first: f64,
+            latest: f64,
+            /// The approved version that holds it, if its assignment is approved and it is
+            /// in the current version.
+            approved_submission: Option<i64>,
+        }
+        let mut holdings: BTreeMap<(i64, String), Holding> = BTreeMap::new();
+        for (assignment_id, version, is_current, key, record) in rows {
+            let draft: RecordDraft = serde_json::from_str(&record).map_err(|e| {
+                invalid(
+                    "submission_rows",
+                    format!("a stored row does not read: {e}"),
+                )
+            })?;
+            let holding = holdings.entry((assignment_id, key)).or_default();
+            holding.type_code = draft.type_code;
+            if version == 1 {
+                holding.first = draft.quantity;
+            }
+            if is_current == 1 {
+                holding.latest = draft.quantity;
+                holding.approved_submission = current_of.get(&assignment_id).copied().flatten();
+            }
+        }
+        let stages: Vec<RecordStages<'_>> = holdings
+            .iter()
+            .map(|((_, key), holding)| {
+                // Only the record this very version put in the registry counts for it.
+                let record = holding.approved_submission.and_then(|submission| {
+                    stored.get(key).filter(|(by, _, _)| *by == Some(submission))
+                });
+                RecordStages {
+                    type_code: &holding.type_code,
+                    first_reported: holding.first,
+                    latest_reported: holding.latest,
+                    approved: record.map(|(_, quantity, _)| *quantity),
+                    verified: record.and_then(|(_, _, verified)| *verified),
+                }
+            })
+            .collect();
+        Ok(survey::movement_by_type(stages))
+    }
+}
+
+fn changed_meanwhile() -> StorageError {
+    StorageError::Conflict {
+        field: "status",
+        message: "the report changed meanwhile; reload and try again".into(),
+    }
+}
+
+fn decode_rows(rows: Vec<(i64, String)>) -> Result<Vec<(u32, RecordDraft)>, StorageError> {
+    rows.into_iter()
+        .map(|(row, record)| {
+            let draft: RecordDraft = serde_json::from_str(&record).map_err(|e| {
+                invalid(
+                    "submission_rows",
+                    format!("a stored row does not read: {e}"),
+                )
+            })?;
+            Ok((u32::try_from(row).unwrap_or(u32::MAX), draft))
+        })
+        .collect()
+}
+
+/// Sets an assignment's status if it is still what was read; refuses otherwise.
+async fn cas_status(
+    tx: &mut WriteTx,
+    assignment: &Assignment,
+    status: AssignmentStatus,
+    now: Timestamp,
+    approving: bool,
+) -> Result<(), StorageError> {
+    let approved_at = approving.then_some(now.as_millis());
+    let changed = on_tx!(tx, |conn| {
+        sqlx::query(
+        "UPDATE round_assignments SET status = $1, approved_at = $2 WHERE id = $3 AND status = $4"
+    )
+    .bind(status.as_str())
+    .bind(approved_at)
+    .bind(assignment.id)
+    .bind(&assignment.status)
+    .execute(&mut *conn)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(changed_meanwhile())
+    }
+}
+
+/// Takes an approved version's records out of the registry again, keeping the roll-ups in
+/// step. Refused when any of them was verified on site or has left the `available` stock
+/// (reserved, allocated, requisitioned): those have a life of their own now.
+async fn remove_round_records(
+    tx: &mut WriteTx,
+    round_id: i64,
+    submission_id: i64,
+) -> Result<usize, StorageError> {
+    let records: Vec<crate::PotentialRecord> = on_tx!(tx, |conn| sqlx::query_as(
+        "SELECT * FROM potential_records WHERE round_id = $1 AND submission_id = $2"
+    )
+    .bind(round_id)
+    .bind(submission_id)
+    .fetch_all(&mut *conn)
+    .await)?;
+    if let Some(busy) = records.iter().find(|r| {
+        let status = r.status();
+        r.last_verified_at.is_some()
+            || !(status.is_available()
+                || status == muster_domain::potential::RecordStatus::Unavailable)
+    }) {
+        return Err(StorageError::Conflict {
+            field: "status",
+            message: format!(
+                "record {} of this report has been verified or put to use; the report can no longer be sent back",
+                busy.id
+            ),
+        });
+    }
+    let in_verification: bool = on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM verification_items v JOIN potential_records p ON p.id = v.record_id \
+         WHERE p.round_id = $1 AND p.submission_id = $2)"
+    )
+    .bind(round_id)
+    .bind(submission_id)
+    .fetch_one(&mut *conn)
+    .await
+    })?;
+    if in_verification {
+        return Err(StorageError::Conflict {
+            field: "status",
+            message: "records of this report are in an on-site verification sample; the report can no longer be sent back".into(),
+        });
+    }
+    let mut deltas = RollupDeltas::new();
+    let paths: Vec<RegionPath> = records.iter().map(|r| r.region_path()).collect();
+    for (record, path) in records.iter().zip(&paths) {
+        deltas.remove(&crate::potential::figures(record, path));
+    }
+    on_tx!(tx, |conn| sqlx::query(
+        "DELETE FROM potential_records WHERE round_id = $1 AND submission_id = $2"
+    )
+    .bind(round_id)
+    .bind(submission_id)
+    .execute(&mut *conn)
+    .await
+    .map(|_| ()))?;
+    apply_totals(tx, &deltas.into_changes()).await?;
+    Ok(records.len())
+}
+
+/// Inserts a round's planned assignments a level at a time (regions of a depth, then the
+/// member units at that depth), so every parent has its id before its children are
+/// written.
+async fn insert_plan(
+    tx: &mut WriteTx,
+    round_id: i64,
+    plan: &[survey::PlannedAssignment],
+) -> Result<(), StorageError> {
+    let mut ids: HashMap<survey::AssignmentKey, i64> = HashMap::with_capacity(plan.len());
+    let mut batches: BTreeMap<(usize, bool), Vec<&survey::PlannedAssignment>> = BTreeMap::new();
+    for planned in plan {
+        batches
+            .entry((planned.region_path.depth(), planned.is_member_unit()))
+            .or_default()
+            .push(planned);
+    }
+    for batch in batches.values() {
+        for chunk in batch.chunks(ASSIGNMENTS_PER_INSERT) {
+            let inserted: Vec<(i64, String, Option<i64>)> = on_tx!(tx, |conn| {
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO round_assignments (round_id, parent_id, region_code, region_path, organization_id, status) ",
+                );
+                query.push_values(chunk, |mut row, planned| {
+                    row.push_bind(round_id)
+                        .push_bind(planned.parent.as_ref().and_then(|p| ids.get(p).copied()))
+                        .push_bind(planned.region_code.as_deref())
+                        .push_bind(planned.region_path.as_str())
+                        .push_bind(planned.organization_id)
+                        .push_bind(AssignmentStatus::Pending.as_str());
+                });
+                query.push(" RETURNING id, region_path, organization_id");
+                query.build_query_as().fetch_all(&mut *conn).await
+            })?;
+            for (id, path, organization_id) in inserted {
+                if let Some(region_path) = RegionPath::parse(&path) {
+                    ids.insert(
+                        survey::AssignmentKey {
+                            region_path,
+                            organization_id,
+                        },
+                        id,
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn insert_submission_rows(
+    tx: &mut WriteTx,
+    submission_id: i64,
+    drafts: &[(u32, RecordDraft)],
+) -> Result<(), StorageError> {
+    for chunk in drafts.chunks(ROWS_PER_INSERT) {
+        let encoded: Vec<(i64, &str, String)> = chunk
+            .iter()
+            .map(|(row, draft)| {
+                (
+                    i64::from(*row),
+                    draft.holding_key.as_str(),
+                    serde_json::to_string(draft).unwrap_or_else(|_| "{}".into()),
+                )
+            })
+            .collect();
+        on_tx!(tx, |conn| {
+            let mut query = QueryBuilder::new(
+                "INSERT INTO submission_rows (submission_id, row_number, holding_key, record) ",
+            );
+            query.push_values(&encoded, |mut row, (number, key, record)| {
+                row.push_bind(submission_id)
+                    .push_bind(*number)
+                    .push_bind(*key)
+                    .push_bind(record.as_str());
+            });
+            query.build().execute(&mut *conn).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,763 @@
+//! Survey round stories, each run against SQLite and PostgreSQL: decomposition, versions
+//! and their differences, the review chain, duplicates across units, the dashboard.
+
+use std::collections::BTreeSet;
+
+use muster_domain::demo::{DemoScale, demo_regions};
+use muster_domain::organization::Roles;
+use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
+use muster_domain::survey::AssignmentStatus;
+use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
+use muster_storage::{
+    Assignment, AuditVerification, Database, NewOrganization, NewUser, OpenRound, StorageError,
+    SubmissionSource, SubmitOutcome, SurveyRound, on_both_databases,
+};
+
+const TENT: &str = "CAD.MAT.TENT_12";
+const WATER: &str = "ECO.COM.BOTTLED_WATER";
+const DEFIBRILLATOR: &str = "ECO.MED.DEFIBRILLATOR";
+
+fn cli() -> Actor {
+    Actor::command_line("test")
+}
+
+async fn intact(db: &Database) -> i64 {
+    match db.verify_audit_chain(|_, _| {}).await.expect("verify runs") {
+        AuditVerification::Intact { entries } => entries,
+        AuditVerification::Broken(b) => panic!("chain broken: {b}"),
+    }
+}
+
+/// A city with two counties (A and B), two member units in A and one in B, and a user for
+/// each desk that takes part in a round.
+struct World {
+    city_code: String,
+    county_a: (String, String),
+    county_b: (String, String),
+    other_city: String,
+    unit_a1: i64,
+    unit_a2: i64,
+    unit_b1: i64,
+    city_staff: Actor,
+    county_a_staff: Actor,
+    county_b_staff: Actor,
+    other_city_staff: Actor,
+    officer_a1: Actor,
+    officer_a2: Actor,
+}
+
+async fn world(db: &Database) -> World {
+    db.import_regions(
+        &cli(),
+        ParsedRegionCsv {
+            rows: demo_regions(DemoScale::Tiny, 3),
+            layout: ColumnLayout::default(),
+        },
+        "tiny demo",
+    )
+    .await
+    .expect("regions");
+    let everything = Scope::everything();
+    let province = db
+        .region_view(&everything, Some("34"))
+        .await
+        .expect("province");
+    let city = province.children[0].clone();
+    let other_city = province.children[1].code.clone();
+    let counties = db
+        .region_view(&everything, Some(&city.code))
+        .await
+        .expect("city")
+        .children;
+    let county_a = (counties[0].code.clone(), counties[0].path.clone());
+    let county_b = (counties[1].code.clone(), counties[1].path.clone());
+
+    let organization = |name: &str, kind: OrganizationKind, code: &str| NewOrganization {
+        name: name.into(),
+        kind,
+        side: Side::Civil,
+        region_code: Some(code.into()),
+    };
+    let mut ids = Vec::new();
+    for (name, kind, code) in [
+        (
+            "City office",
+            OrganizationKind::MobilizationOffice,
+            city.code.as_str(),
+        ),
+        (
+            "County A office",
+            OrganizationKind::MobilizationOffice,
+            &county_a.0,
+        ),
+        (
+            "County B office",
+            OrganizationKind::MobilizationOffice,
+            &county_b.0,
+        ),
+        (
+            "Other city office",
+            OrganizationKind::MobilizationOffice,
+            &other_city,
+        ),
+        ("Transport A", OrganizationKind::MemberUnit, &county_a.0),
+        ("Health A", OrganizationKind::MemberUnit, &county_a.0),
+        ("Transport B", OrganizationKind::MemberUnit, &county_b.0),
+    ] {
+        ids.push(
+            db.create_organization(&cli(), organization(name, kind, code))
+                .await
+                .expect("organization")
+                .id,
+        );
+    }
+    let user = |username: &str, organization_id: i64, roles: &str| NewUser {
+        username: username.into(),
+        display_name: username.into(),
+        password_hash: "x".into(),
+        organization_id,
+        roles: Roles::parse_list(roles).expect("roles"),
+    };
+    let mut actors = Vec::new();
+    for (name, org, roles) in [
+        ("city", ids[0], "office_staff"),
+        ("county-a", ids[1], "office_staff"),
+        ("county-b", ids[2], "office_staff"),
+        ("other-city", ids[3], "office_staff"),
+        ("officer-a1", ids[4], "member_unit_officer"),
+        ("officer-a2", ids[5], "member_unit_officer"),
+    ] {
+        actors.push(
+            db.create_user(&cli(), user(name, org, roles))
+                .await
+                .expect("user")
+                .actor(),
+        );
+    }
+    let mut actors = actors.into_iter();
+    let mut next = || actors.next().expect("actor");
+    World {
+        city_code: city.code.clone(),
+        county_a,
+        county_b,
+        other_city,
+        unit_a1: ids[4],
+        unit_a2: ids[5],
+        unit_b1: ids[6],
+        city_staff: next(),
+        county_a_staff: next(),
+        county_b_staff: next(),
+        other_city_staff: next(),
+        officer_a1: next(),
+        officer_a2: next(),
+    }
+}
+
+fn tomorrow() -> Timestamp {
+    Timestamp::from_millis(muster_storage::now().as_millis() + 86_400_000)
+}
+
+fn open(region_code: &str, types: &[&str]) -> OpenRound {
+    OpenRound {
+        title: "2026 annual survey".into(),
+        region_code: Some(region_code.into()),
+        type_codes: types.iter().map(|t| (*t).to_owned()).collect(),
+        deadline: tomorrow(),
+    }
+}
+
+async fn open_city_round(db: &Database, w: &World) -> (SurveyRound, Vec<Assignment>) {
+    let (round, count) = db
+        .open_round(&w.city_staff, open(&w.city_code, &[TENT, WATER]))
+        .await
+        .expect("the city opens a round");
+    let assignments = db
+        .round_assignments(&Scope::everything(), round.id, None)
+        .await
+        .expect("assignments");
+    assert_eq!(assignments.len(), count);
+    (round, assignments)
+}
+
+fn find<'a>(assignments: &'a [Assignment], path: &str, unit: Option<i64>) -> &'a Assignment {
+    assignments
+        .iter()
+        .find(|a| a.region_path == path && a.organization_id == unit)
+        .unwrap_or_else(|| panic!("an assignment for {path} {unit:?}"))
+}
+
+fn stored(outcome: SubmitOutcome) -> i64 {
+    match outcome {
+        SubmitOutcome::Stored { submission } => submission.version,
+        other => panic!("expected a new version, got {other:?}"),
+    }
+}
+
+on_both_databases!(a_round_is_decomposed_in_scope, decomposition_story);
+/// A round covers its region's subtree down to the townships and every member unit in it;
+/// only office staff in scope open one; readers see the rounds that cover them.
+async fn decomposition_story(db: Database) {
+    let w = world(&db).await;
+    let (round, assignments) = open_city_round(&db, &w).await;
+    assert_eq!(round.type_codes, vec![TENT.to_owned(), WATER.to_owned()]);
+
+    // The city itself, 2 counties, 6 townships and 3 member units; no villages.
+    assert_eq!(assignments.len(), 1 + 2 + 6 + 3);
+    let root = assignments.iter().filter(|a| a.parent_id.is_none()).count();
+    assert_eq!(root, 1);
+    assert!(
+        assignments
+            .iter()
+            .all(|a| RegionPath::parse(&a.region_path).expect("path").depth() <= 4)
+    );
+    let county_a = find(&assignments, &w.county_a.1, None);
+    for unit in [w.unit_a1, w.unit_a2] {
+        assert_eq!(
+            find(&assignments, &w.county_a.1, Some(unit)).parent_id,
+            Some(county_a.id),
+            "a member unit is reviewed by its county"
+        );
+    }
+    assert_eq!(
+        find(&assignments, &w.county_b.1, Some(w.unit_b1)).parent_id,
+        Some(find(&assignments, &w.county_b.1, None).id)
+    );
+    assert!(
+        assignments
+            .iter()
+            .all(|a| a.status() == AssignmentStatus::Pending)
+    );
+
+    // Who may open a round, and for which region.
+    assert!(matches!(
+        db.open_round(&w.county_a_staff, open(&w.city_code, &[TENT]))
+            .await,
+        Err(StorageError::OutOfScope { .. })
+    ));
+    assert!(matches!(
+        db.open_round(&w.officer_a1, open(&w.county_a.0, &[TENT]))
+            .await,
+        Err(StorageError::Forbidden(_))
+    ));
+    let mut past = open(&w.city_code, &["NO.SUCH.TYPE"]);
+    past.deadline = Timestamp::from_millis(1);
+    match db.open_round(&w.city_staff, past).await {
+        Err(StorageError::Invalid { message, .. }) => {
+            assert!(message.contains("NO.SUCH.TYPE"), "{message}");
+            assert!(message.contains("deadline"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // A county sees the city's round, which covers it, and only its own assignments.
+    let seen = db
+        .survey_rounds(w.county_b_staff.scope())
+        .await
+        .expect("rounds");
+    assert_eq!(
+        seen.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![round.id]
+    );
+    let county_b_view = db
+        .round_assignments(w.county_b_staff.scope(), round.id, None)
+        .await
+        .expect("county B's assignments");
+    assert!(
+        county_b_view
+            .iter()
+            .all(|a| a.region_path.starts_with(&w.county_b.1))
+    );
+    assert!(matches!(
+        db.assignment_view(w.county_b_staff.scope(), county_a.id)
+            .await,
+        Err(StorageError::NotFound { .. })
+    ));
+    // The other city sees nothing of it.
+    assert!(
+        db.survey_rounds(w.other_city_staff.scope())
+            .await
+            .expect("rounds")
+            .is_empty()
+    );
+    assert!(matches!(
+        db.survey_round(w.other_city_staff.scope(), round.id).await,
+        Err(StorageError::NotFound { .. })
+    ));
+    let _ = &w.other_city;
+    assert!(intact(&db).await > 0);
+}
+
+fn csv(rows: &[(&str, f64, &str, &str)]) -> Vec<u8> {
+    let mut text = String::from("type_code,quantity,holder_name,region_code\n");
+    for (type_code, quantity, holder, region) in rows {
+        text.push_str(&format!("{type_code},{quantity},{holder},{region}\n"));
+    }
+    text.into_bytes()
+}
+
+on_both_databases!(submissions_are_versions, versions_story);
+/// A report and its corrections are versions of one submission: an unchanged re-upload is
+/// recognised and not stored, a changed one is a new version with its differences, and
+/// only the assignment's own desk may submit, with the round's types only.
+async fn versions_story(db: Database) {
+    let w = world(&db).await;
+    let (round, assignments) = open_city_round(&db, &w).await;
+    let a1 = find(&assignments, &w.county_a.1, Some(w.unit_a1)).id;
+    let county = w.county_a.0.as_str();
+
+    let first = csv(&[
+        (TENT, 400.0, "Red Cross", county),
+        (WATER, 12.0, "Depot 1", county),
+    ]);
+    assert_eq!(
+        stored(
+            db.submit_survey_file(&w.officer_a1, a1, first.clone(), "a1.csv")
+                .await
+                .expect("v1")
+        ),
+        1
+    );
+    // The same file again, and the same rows in another order under another name.
+    for (bytes, name) in [
+        (first.clone(), "a1.csv"),
+        (
+            csv(&[
+                (WATER, 12.0, "Depot 1", county),
+                (TENT, 400.0, "Red Cross", county),
+            ]),
+            "a1-sorted.csv",
+        ),
+    ] {
+        match db
+            .submit_survey_file(&w.officer_a1, a1, bytes, name)
+            .await
+            .expect("recognised")
+        {
+            SubmitOutcome::Unchanged { version, .. } => assert_eq!(version, 1),
+            other => panic!("expected unchanged, got {other:?}"),
+        }
+    }
+
+    // A type outside the round, a bad row: the file is refused whole.
+    match db
+        .submit_survey_file(
+            &w.officer_a1,
+            a1,
+            csv(&[
+                (DEFIBRILLATOR, 2.0, "Clinic", county),
+                (TENT, -1.0, "Red Cross", county),
+            ]),
+            "bad.csv",
+        )
+        .await
+    {
+        Err(StorageError::SheetRejected(problems)) => {
+            let rows: BTreeSet<Option<u32>> = problems.0.iter().map(|p| p.row).collect();
+            assert_eq!(rows, BTreeSet::from([Some(2), Some(3)]), "{problems}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // Only the unit's own officer, or the staff of the assignment's own region.
+    assert!(matches!(
+        db.submit_survey_file(&w.officer_a2, a1, first.clone(), "a1.csv")
+            .await,
+        Err(StorageError::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.submit_survey_file(&w.county_a_staff, a1, first.clone(), "a1.csv")
+            .await,
+        Err(StorageError::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.submit_survey_file(&w.county_b_staff, a1, first.clone(), "a1.csv")
+            .await,
+        Err(StorageError::NotFound { .. })
+    ));
+
+    // A correction: one quantity changed, one holding added.
+    let second = csv(&[
+        (TENT, 450.0, "Red Cross", county),
+        (WATER, 12.0, "Depot 1", county),
+        (WATER, 30.0, "Depot 2", county),
+    ]);
+    assert_eq!(
+        stored(
+            db.submit_survey_file(&w.officer_a1, a1, second, "a1-v2.csv")
+                .await
+                .expect("v2")
+        ),
+        2
+    );
+    let view = db
+        .assignment_view(&Scope::everything(), a1)
+        .await
+        .expect("view");
+    assert_eq!(view.versions.len(), 2);
+    assert_eq!(view.versions[0].version, 2);
+    assert_eq!(view.versions[0].row_count, 3);
+    assert_eq!(view.versions[1].status, "superseded");
+    assert_eq!(view.assignment.status(), AssignmentStatus::Submitted);
+    let diff = db
+        .submission_diff(&Scope::everything(), a1, None)
+        .await
+        .expect("diff")
+        .expect("a second version has a diff");
+    assert_eq!((diff.from_version, diff.to_version), (1, 2));
+    assert_eq!(diff.diff.unchanged, 1);
+    assert_eq!(diff.diff.added.len(), 1);
+    assert!(diff.diff.removed.is_empty());
+    assert_eq!(diff.diff.changed.len(), 1);
+    assert_eq!(diff.diff.changed[0].fields, vec!["quantity".to_owned()]);
+    assert!(
+        db.submission_diff(&Scope::everything(), a1, Some(1))
+            .await
+            .expect("diff of v1")
+            .is_none()
+    );
+    // Rows as stored read back for the page.
+    let rows = db
+        .submission_records(w.county_a_staff.scope(), view.versions[0].id)
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 3);
+    // Nothing reaches the registry before approval.
+    let totals = db
+        .subtree_totals(&Scope::everything(), Some(county))
+        .await
+        .expect("totals");
+    assert!(totals.by_type.is_empty());
+    let _ = round;
+    intact(&db).await;
+}
+
+on_both_databases!(reviews_go_up_the_hierarchy, review_story);
+/// Approval goes bottom-up; a duplicate holding across two units is caught at approval;
+/// a report sent back comes back as a new version; the dashboard shows how figures moved.
+async fn review_story(db: Database) {
+    let w = world(&db).await;
+    let (round, assignments) = open_city_round(&db, &w).await;
+    let everything = Scope::everything();
+    let county = w.county_a.0.as_str();
+    let a1 = find(&assignments, &w.county_a.1, Some(w.unit_a1)).id;
+    let a2 = find(&assignments, &w.county_a.1, Some(w.unit_a2)).id;
+    let county_a = find(&assignments, &w.county_a.1, None).id;
+    let root = assignments
+        .iter()
+        .find(|a| a.parent_id.is_none())
+        .expect("root")
+        .id;
+
+    db.submit_survey_file(
+        &w.officer_a1,
+        a1,
+        csv(&[
+            (TENT, 400.0, "Red Cross", county),
+            (WATER, 12.0, "Depot 1", county),
+        ]),
+        "a1.csv",
+    )
+    .await
+    .expect("a1 v1");
+    // Unit A2 reports the Red Cross tents too (the same holder, type and site).
+    db.submit_survey_file(
+        &w.officer_a2,
+        a2,
+        csv(&[
+            (WATER, 5.0, "Clinic store", county),
+            (TENT, 400.0, "red cross", county),
+        ]),
+        "a2.csv",
+    )
+    .await
+    .expect("a2 v1");
+
+    // Reviewers: the county reviews its units; units do not review; the county does not
+    // review itself.
+    assert!(matches!(
+        db.approve_assignment(&w.officer_a1, a1).await,
+        Err(StorageError::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.approve_assignment(&w.county_b_staff, a1).await,
+        Err(StorageError::NotFound { .. })
+    ));
+    db.approve_assignment(&w.county_a_staff, a1)
+        .await
+        .expect("the county approves A1");
+    let totals = db
+        .subtree_totals(&everything, Some(county))
+        .await
+        .expect("totals");
+    assert_eq!(
+        totals.by_type.len(),
+        2,
+        "approved figures reach the registry"
+    );
+
+    // The duplicate is caught at A2's approval, naming the row; nothing is stored.
+    match db.approve_assignment(&w.county_a_staff, a2).await {
+        Err(StorageError::SheetRejected(problems)) => {
+            assert_eq!(problems.0.len(), 1, "{problems}");
+            assert_eq!(problems.0[0].row, Some(3));
+            assert!(problems.0[0].message.contains("already registered"));
+        }
+        other => panic!("expected the duplicate to be caught, got {other:?}"),
+    }
+    assert_eq!(
+        db.subtree_totals(&everything, Some(county))
+            .await
+            .expect("t"),
+        totals
+    );
+    assert_eq!(
+        db.assignment_view(&everything, a2)
+            .await
+            .expect("a2")
+            .assignment
+            .status(),
+        AssignmentStatus::Submitted
+    );
+
+    // Sent back with a comment (which is required), corrected as version 2.
+    assert!(matches!(
+        db.send_back_assignment(&w.county_a_staff, a2, "  ").await,
+        Err(StorageError::Invalid {
+            field: "comment",
+            ..
+        })
+    ));
+    db.send_back_assignment(
+        &w.county_a_staff,
+        a2,
+        "The tents are Transport A's; drop row 3",
+    )
+    .await
+    .expect("sent back");
+    let returned = db.assignment_view(&everything, a2).await.expect("a2");
+    assert_eq!(returned.assignment.status(), AssignmentStatus::Returned);
+    assert_eq!(
+        returned.versions[0].review_comment.as_deref(),
+        Some("The tents are Transport A's; drop row 3")
+    );
+    assert!(matches!(
+        db.approve_assignment(&w.county_a_staff, a2).await,
+        Err(StorageError::Conflict { .. })
+    ));
+    db.submit_survey_file(
+        &w.officer_a2,
+        a2,
+        csv(&[(WATER, 5.0, "Clinic store", county)]),
+        "a2-v2.csv",
+    )
+    .await
+    .expect("a2 v2");
+    let diff = db
+        .submission_diff(&everything, a2, None)
+        .await
+        .expect("diff")
+        .expect("v2");
+    assert_eq!(diff.diff.removed.len(), 1);
+    assert_eq!(diff.diff.unchanged, 1);
+    let corrected = db.assignment_view(&everything, a2).await.expect("a2");
+    assert_eq!(
+        corrected.versions.len(),
+        2,
+        "a correction is a version, not a copy"
+    );
+    assert_eq!(corrected.versions[1].status, "returned");
+    db.approve_assignment(&w.county_a_staff, a2)
+        .await
+        .expect("the corrected report is approved");
+
+    // The county reports (nothing at county level) and is approved only when every
+    // level below it is: its three townships too.
+    db.submit_survey_rows(
+        &w.county_a_staff,
+        county_a,
+        Vec::new(),
+        SubmissionSource::Form,
+    )
+    .await
+    .expect("an empty county report");
+    match db.approve_assignment(&w.city_staff, county_a).await {
+        Err(StorageError::Conflict { message, .. }) => {
+            assert!(message.contains("3 of the 5"), "{message}")
+        }
+        other => panic!("expected the townships to block, got {other:?}"),
+    }
+    let townships: Vec<i64> = assignments
+        .iter()
+        .filter(|a| a.parent_id == Some(county_a) && a.organization_id.is_none())
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(townships.len(), 3);
+    for township in &townships {
+        db.submit_survey_rows(&cli(), *township, Vec::new(), SubmissionSource::Form)
+            .await
+            .expect("township report");
+        db.approve_assignment(&w.county_a_staff, *township)
+            .await
+            .expect("township approved");
+    }
+    db.approve_assignment(&w.city_staff, county_a)
+        .await
+        .expect("the county is approved once everything below it is");
+
+    // An approved report can no longer be sent back once the level above approved it.
+    assert!(matches!(
+        db.send_back_assignment(&w.county_a_staff, a1, "recount")
+            .await,
+        Err(StorageError::Conflict { .. })
+    ));
+    // The city cannot approve its own level while county B is pending.
+    db.submit_survey_rows(&w.city_staff, root, Vec::new(), SubmissionSource::Form)
+        .await
+        .expect("city report");
+    assert!(matches!(
+        db.approve_assignment(&w.city_staff, root).await,
+        Err(StorageError::Conflict { .. })
+    ));
+
+    // The dashboard: completeness, timeliness and the movement of figures.
+    let dashboard = db
+        .round_dashboard(&everything, round.id, Some(&w.city_code))
+        .await
+        .expect("dashboard");
+    assert_eq!(dashboard.completeness.assigned, 12);
+    // A1, A2, county A, three townships, the city.
+    assert_eq!(dashboard.completeness.reported, 7);
+    assert_eq!(dashboard.completeness.on_time, 7);
+    assert_eq!(dashboard.completeness.approved, 6);
+    assert_eq!(dashboard.completeness.pending, 5);
+    assert_eq!(dashboard.children.len(), 2);
+    let tents = dashboard.movement.get(TENT).expect("tents");
+    // Both units first listed the tents; only A1's stand, approved.
+    assert_eq!(tents.first_reported, 800.0);
+    assert_eq!(tents.latest_reported, 400.0);
+    assert_eq!(tents.approved, 400.0);
+    assert_eq!(tents.verified_count, 0);
+    let water = dashboard.movement.get(WATER).expect("water");
+    assert_eq!(water.approved, 17.0);
+    assert_eq!(water.approved_count, 2);
+    // County B's own view holds nothing of A's.
+    let county_b = db
+        .round_dashboard(w.county_b_staff.scope(), round.id, None)
+        .await
+        .expect("county B dashboard");
+    assert_eq!(county_b.completeness.assigned, 5);
+    assert!(county_b.movement.is_empty());
+    // County B's staff cannot read the dashboard of county A.
+    assert!(matches!(
+        db.round_dashboard(w.county_b_staff.scope(), round.id, Some(county))
+            .await,
+        Err(StorageError::NotFound { .. })
+    ));
+
+    // The approved records carry their provenance and first-reported figure.
+    let records = db
+        .potential_records(
+            &everything,
+            &muster_storage::RecordFilter {
+                region_code: Some(county.into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("records");
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|r| r.round_id == Some(round.id)));
+    assert!(
+        records
+            .iter()
+            .any(|r| r.reporting_organization_id == Some(w.unit_a2))
+    );
+    assert!(intact(&db).await > 0);
+}
+
+on_both_databases!(
+    sending_back_an_approval_withdraws_its_records,
+    withdraw_story
+);
+/// An approved report sent back (before the level above approved it) leaves the registry
+/// until its corrected version is approved; first-reported figures come from version 1.
+async fn withdraw_story(db: Database) {
+    let w = world(&db).await;
+    let (round, assignments) = open_city_round(&db, &w).await;
+    let everything = Scope::everything();
+    let county = w.county_a.0.as_str();
+    let a1 = find(&assignments, &w.county_a.1, Some(w.unit_a1)).id;
+    db.submit_survey_file(
+        &w.officer_a1,
+        a1,
+        csv(&[(TENT, 10.0, "Depot", county)]),
+        "v1.csv",
+    )
+    .await
+    .expect("v1");
+    db.submit_survey_file(
+        &w.officer_a1,
+        a1,
+        csv(&[(TENT, 14.0, "Depot", county)]),
+        "v2.csv",
+    )
+    .await
+    .expect("v2");
+    db.approve_assignment(&w.county_a_staff, a1)
+        .await
+        .expect("approved");
+    let quantity = |db: Database| async move {
+        db.subtree_totals(&Scope::everything(), Some(county))
+            .await
+            .expect("totals")
+            .by_type
+            .first()
+            .map(|t| t.totals.quantity)
+    };
+    assert_eq!(quantity(db.clone()).await, Some(14.0));
+    db.send_back_assignment(&w.county_a_staff, a1, "the depot holds 20")
+        .await
+        .expect("sent back");
+    assert_eq!(
+        quantity(db.clone()).await,
+        None,
+        "withdrawn from the totals"
+    );
+    db.submit_survey_file(
+        &w.officer_a1,
+        a1,
+        csv(&[(TENT, 20.0, "Depot", county)]),
+        "v3.csv",
+    )
+    .await
+    .expect("v3");
+    db.approve_assignment(&w.county_a_staff, a1)
+        .await
+        .expect("approved again");
+    assert_eq!(quantity(db.clone()).await, Some(20.0));
+    let records = db
+        .potential_records(
+            &everything,
+            &muster_storage::RecordFilter {
+                region_code: Some(county.into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("records");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].first_reported_quantity, 10.0);
+    let movement = db
+        .round_dashboard(&everything, round.id, None)
+        .await
+        .expect("dashboard")
+        .movement;
+    let tents = movement.get(TENT).expect("tents");
+    assert_eq!(
+        (tents.first_reported, tents.latest_reported, tents.approved),
+        (10.0, 20.0, 20.0)
+    );
+    intact(&db).await;
+}
