@@ -565,10 +565,7 @@ impl Database {
         let mut rows = self.rows_of(submission_id).await?;
         if !scope.allows(muster_domain::DataClass::PersonalData) {
             for (_, draft) in &mut rows {
-                draft.holder = draft.holder.masked();
-                if draft.holder.kind() == muster_domain::potential::HolderKind::Person {
-                    draft.holding_key = String::new();
-                }
+                mask_draft(draft);
             }
         }
         Ok(rows)
@@ -607,12 +604,26 @@ impl Database {
         let Some(from) = view.versions.iter().find(|s| s.version == to.version - 1) else {
             return Ok(None);
         };
-        let old = self.submission_records(scope, from.id).await?;
-        let new = self.submission_records(scope, to.id).await?;
+        // Compared as stored (a masked holder has no key to match by), masked after.
+        let old = self.rows_of(from.id).await?;
+        let new = self.rows_of(to.id).await?;
+        let mut diff = survey::diff_versions(&old, &new);
+        if !scope.allows(muster_domain::DataClass::PersonalData) {
+            for row in diff.added.iter_mut().chain(diff.removed.iter_mut()) {
+                mask_draft(&mut row.record);
+            }
+            for change in &mut diff.changed {
+                mask_draft(&mut change.before);
+                mask_draft(&mut change.after);
+                if change.before.holder.kind() == muster_domain::potential::HolderKind::Person {
+                    change.holding_key = String::new();
+                }
+            }
+        }
         Ok(Some(VersionDiff {
             from_version: from.version,
             to_version: to.version,
-            diff: survey::diff_versions(&old, &new),
+            diff,
         }))
     }
 
@@ -687,6 +698,51 @@ impl Database {
         drafts
             .pop()
             .ok_or_else(|| invalid("records", "the form row was empty"))
+    }
+
+    /// Adds one row entered in the web form to the assignment's current version, as a new
+    /// version (`fields` as in [`Self::validate_form_row`]). With no fields at all, stores
+    /// an empty version: a report that nothing is held.
+    pub async fn submit_survey_form_row(
+        &self,
+        actor: &Actor,
+        assignment_id: i64,
+        fields: &[(&str, &str)],
+    ) -> Result<SubmitOutcome, StorageError> {
+        let assignment = self
+            .assignment_in_scope(actor.scope(), assignment_id)
+            .await?;
+        let round = self
+            .survey_round(actor.scope(), assignment.round_id)
+            .await?;
+        self.check_submitter(actor, &assignment).await?;
+        let mut rows = match self.current_submission(&assignment).await? {
+            Some(current) if !fields.is_empty() => self.rows_of(current.id).await?,
+            _ => Vec::new(),
+        };
+        if !fields.is_empty() {
+            let next = rows.iter().map(|(row, _)| *row).max().unwrap_or(1) + 1;
+            let (row, draft) = self.validate_form_row(actor, &round, next, fields).await?;
+            if let Some((existing, _)) = rows
+                .iter()
+                .find(|(_, d)| d.holding_key == draft.holding_key)
+            {
+                return Err(StorageError::SheetRejected(SheetProblems(vec![
+                    RowProblem {
+                        sheet: "form".into(),
+                        row: Some(row),
+                        column: None,
+                        field: Some("holder_name".into()),
+                        message: format!(
+                            "the same holding (holder, type and site) is already on row {existing}; report it once"
+                        ),
+                    },
+                ])));
+            }
+            rows.push((row, draft));
+        }
+        self.submit_survey_rows(actor, assignment_id, rows, SubmissionSource::Form)
+            .await
     }
 
     /// Stores validated records as a new version of an assignment's report. The submitter
@@ -1354,6 +1410,14 @@ impl Database {
             })
             .collect();
         Ok(survey::movement_by_type(stages))
+    }
+}
+
+/// Blanks a person's personal data, and the key that names them by identity number.
+fn mask_draft(draft: &mut RecordDraft) {
+    if draft.holder.kind() == muster_domain::potential::HolderKind::Person {
+        draft.holder = draft.holder.masked();
+        draft.holding_key = String::new();
     }
 }
 

@@ -427,6 +427,44 @@ async fn versions_story(db: Database) {
         .await
         .expect("totals");
     assert!(totals.by_type.is_empty());
+
+    // The web form adds a row to the current version, as a new version; the same holding
+    // twice is refused, and so is a type outside the round.
+    let row = [
+        ("type_code", WATER),
+        ("quantity", "8"),
+        ("holder_name", "Depot 3"),
+        ("region_code", county),
+    ];
+    assert_eq!(
+        stored(
+            db.submit_survey_form_row(&w.officer_a1, a1, &row)
+                .await
+                .expect("v3")
+        ),
+        3
+    );
+    assert!(matches!(
+        db.submit_survey_form_row(&w.officer_a1, a1, &row).await,
+        Err(StorageError::SheetRejected(_))
+    ));
+    let wrong_type = [
+        ("type_code", DEFIBRILLATOR),
+        ("quantity", "1"),
+        ("holder_name", "Clinic"),
+        ("region_code", county),
+    ];
+    assert!(matches!(
+        db.submit_survey_form_row(&w.officer_a1, a1, &wrong_type)
+            .await,
+        Err(StorageError::SheetRejected(_))
+    ));
+    let view = db
+        .assignment_view(&Scope::everything(), a1)
+        .await
+        .expect("view");
+    assert_eq!(view.versions[0].row_count, 4);
+    assert_eq!(view.versions[0].source, "form");
     let _ = round;
     intact(&db).await;
 }
