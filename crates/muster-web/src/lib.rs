@@ -16,5 +16,7 @@ mod potential_pages;
 mod potential_view;
 mod routes;
 mod session;
+mod verification_api;
+mod verification_pages;
 
 pub use app::{App, AppConfig, RunningApp};

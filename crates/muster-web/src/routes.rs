@@ -9,7 +9,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 use crate::potential_view::MAX_UPLOAD_BYTES;
-use crate::{pages, potential_pages};
+use crate::{pages, potential_pages, verification_pages};
 
 /// Request bodies above this are refused (413) by every body extractor. Uploads of
 /// spreadsheets set their own limit, [`MAX_UPLOAD_BYTES`], on their routes only: axum's
@@ -60,6 +60,17 @@ pub(crate) fn router(state: AppState) -> Router {
             "/taxonomy/types/{code}",
             get(potential_pages::resource_type_form).post(potential_pages::save_resource_type),
         )
+        .route("/verification", get(verification_pages::index))
+        .route("/verification/samples", post(verification_pages::draw))
+        .route("/verification/samples/{id}", get(verification_pages::sample))
+        .route("/verification/samples/{id}/assign", post(verification_pages::assign))
+        .route(
+            "/verification/samples/{id}/items/{record_id}",
+            post(verification_pages::record_finding),
+        )
+        .route("/verification/mine", get(verification_pages::mine))
+        .route("/verification/accuracy", get(verification_pages::accuracy))
+        .route("/verification/freshness", get(verification_pages::freshness))
         .route("/assets/app.css", get(pages::stylesheet))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

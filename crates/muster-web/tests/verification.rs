@@ -1,0 +1,478 @@
+//! On-site verification over HTTP, on both databases: a reproducible draw, assignment,
+//! findings that verify, correct and reopen records, the figures, refusals by role and scope,
+//! and the pages (draw form, sample, the verifier's list with its finding form, accuracy,
+//! freshness) in both languages, with their downloads.
+
+mod common;
+
+use common::TestApp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn get_json(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn send_json(
+    app: &TestApp,
+    method: reqwest::Method,
+    token: &str,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .request(method, app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post_json(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    send_json(app, reqwest::Method::POST, token, path, body).await
+}
+
+async fn user_id(app: &TestApp, token: &str) -> i64 {
+    let (_, me) = get_json(app, token, "/api/v1/me").await;
+    me["user"]["id"].as_i64().expect("my id")
+}
+
+fn ids(items: &Value) -> Vec<i64> {
+    items
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|i| i["record_id"].as_i64().expect("record id"))
+        .collect()
+}
+
+on_both!(verification_api, spawn_demo, api_story);
+async fn api_story(app: TestApp) {
+    app.seed_records().await;
+    let office = app.token_for("office").await;
+    let liaison = app.token_for("liaison").await;
+    let admin = app.token_for("admin").await;
+    let viewer = app.token_for("viewer").await;
+    let grid = app.token_for("grid").await;
+
+    // The same seed previews the same sample, and the draw stores it.
+    let request = json!({ "method": "stratified", "count": 2, "seed": 9 });
+    let (status, preview) = post_json(
+        &app,
+        &office,
+        "/api/v1/verification/samples/preview",
+        request.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    let (_, again) = post_json(
+        &app,
+        &office,
+        "/api/v1/verification/samples/preview",
+        request.clone(),
+    )
+    .await;
+    assert_eq!(preview, again);
+    let (status, sample) = post_json(
+        &app,
+        &office,
+        "/api/v1/verification/samples",
+        request.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{sample}");
+    assert_eq!(sample["seed"], 9);
+    assert_eq!(sample["parameters"]["count"], 2);
+    let id = sample["id"].as_i64().expect("id");
+    let (status, detail) =
+        get_json(&app, &office, &format!("/api/v1/verification/samples/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let drawn = ids(&detail["items"]);
+    let previewed: Vec<i64> = serde_json::from_value(preview["record_ids"].clone()).expect("ids");
+    assert_eq!(drawn, previewed);
+    assert!(drawn.len() >= 2);
+
+    // Bad requests and refusals.
+    for bad in [
+        json!({ "method": "stratified", "percent": 140.0 }),
+        json!({ "method": "stratified" }),
+        json!({ "method": "lottery", "count": 1 }),
+        json!({ "method": "risk" }),
+        json!({ "method": "stratified", "count": 1, "tolerance": 0.5, "reopen_above": 0.1 }),
+    ] {
+        let (status, problem) =
+            post_json(&app, &office, "/api/v1/verification/samples", bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad} gave {problem}");
+    }
+    let (status, _) = post_json(
+        &app,
+        &viewer,
+        "/api/v1/verification/samples",
+        request.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The county viewer does not see the city's sample.
+    let (status, _) = get_json(&app, &viewer, &format!("/api/v1/verification/samples/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Assignment: a village grid member cannot verify a city sample; the city's two can.
+    let assign = format!("/api/v1/verification/samples/{id}/assign");
+    let (status, _) = post_json(
+        &app,
+        &office,
+        &assign,
+        json!({ "verifiers": [user_id(&app, &grid).await] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let office_id = user_id(&app, &office).await;
+    let liaison_id = user_id(&app, &liaison).await;
+    let (status, _) = post_json(
+        &app,
+        &liaison,
+        &assign,
+        json!({ "verifiers": [liaison_id] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, assigned) = post_json(
+        &app,
+        &office,
+        &assign,
+        json!({ "verifiers": [office_id, liaison_id] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{assigned}");
+    assert_eq!(assigned["assigned"].as_u64(), Some(drawn.len() as u64));
+
+    let (_, mine) = get_json(&app, &liaison, "/api/v1/verification/mine").await;
+    let (_, office_mine) = get_json(&app, &office, "/api/v1/verification/mine").await;
+    let (mine_n, office_n) = (ids(&mine).len(), ids(&office_mine).len());
+    assert_eq!(mine_n + office_n, drawn.len());
+    assert!(mine_n.abs_diff(office_n) <= 1, "balanced");
+
+    // Findings: exact, then half of what was reported (corrected and reopened).
+    let first = &mine[0];
+    let record = first["record_id"].as_i64().expect("record");
+    let finding = format!("/api/v1/verification/samples/{id}/items/{record}/finding");
+    let reported = first["reported_quantity"].as_f64().expect("quantity");
+    let exact = json!({ "quantity_seen": reported, "location_right": true, "type_right": true, "photos": ["IMG_1.jpg"] });
+    let (status, _) = post_json(&app, &office, &finding, exact.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not the office's item");
+    let (status, outcome) = post_json(&app, &liaison, &finding, exact.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    assert_eq!(outcome["accurate"], true);
+    let (status, _) = post_json(&app, &liaison, &finding, exact).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (_, checked) = get_json(
+        &app,
+        &liaison,
+        &format!("/api/v1/potential/records/{record}"),
+    )
+    .await;
+    assert!(checked["last_verified_at"].is_i64(), "{checked}");
+
+    let second = &office_mine[0];
+    let record_2 = second["record_id"].as_i64().expect("record");
+    let reported_2 = second["reported_quantity"].as_f64().expect("quantity");
+    let (status, outcome) = post_json(
+        &app,
+        &office,
+        &format!("/api/v1/verification/samples/{id}/items/{record_2}/finding"),
+        json!({ "quantity_seen": reported_2 / 2.0, "location_right": true, "type_right": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    assert_eq!(outcome["reopened"], true);
+    assert_eq!(outcome["corrected_to"].as_f64(), Some(reported_2 / 2.0));
+
+    // The figures.
+    let (status, accuracy) = get_json(
+        &app,
+        &office,
+        &format!("/api/v1/verification/accuracy?sample={id}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{accuracy}");
+    assert_eq!(
+        (
+            accuracy["total"]["checked"].as_u64(),
+            accuracy["total"]["accurate"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    let (status, units) = get_json(&app, &office, "/api/v1/verification/credibility").await;
+    assert_eq!(status, StatusCode::OK);
+    let checks: u64 = units
+        .as_array()
+        .expect("units")
+        .iter()
+        .map(|u| u["checked"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(checks, 2);
+    let (status, freshness) = get_json(&app, &office, "/api/v1/verification/freshness").await;
+    assert_eq!(status, StatusCode::OK, "{freshness}");
+    assert_eq!(freshness["total"]["fresh"], 1);
+    assert_eq!(freshness["stale_after_days"], 365);
+    let (status, _) = get_json(
+        &app,
+        &office,
+        "/api/v1/verification/freshness?stale_after_days=0",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, stale) = get_json(&app, &office, "/api/v1/verification/stale?limit=5").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stale.as_array().map(Vec::len), Some(5));
+
+    // The stale period is an administrator's setting.
+    let (status, _) = send_json(
+        &app,
+        reqwest::Method::PUT,
+        &office,
+        "/api/v1/verification/settings",
+        json!({ "stale_after_days": 30 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = send_json(
+        &app,
+        reqwest::Method::PUT,
+        &admin,
+        "/api/v1/verification/settings",
+        json!({ "stale_after_days": 30 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, settings) = get_json(&app, &office, "/api/v1/verification/settings").await;
+    assert_eq!(settings["stale_after_days"], 30);
+
+    // The OpenAPI document describes the routes.
+    let (_, openapi) = get_json(&app, &office, "/api/v1/openapi.json").await;
+    assert!(openapi["paths"]["/verification/samples/{id}/items/{record_id}/finding"].is_object());
+    app.stop().await;
+}
+
+on_both!(verification_pages, spawn_demo, pages_story);
+async fn pages_story(app: TestApp) {
+    app.seed_records().await;
+    let (office, csrf) = app.signed_in("office", "en").await;
+    let page = office
+        .get(app.url("/verification"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("Draw a sample"), "the office may draw");
+
+    // A refused draw shows the form again with the reason.
+    let refused = office
+        .post(app.url("/verification/samples"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("method", "stratified"),
+            ("size_kind", "percent"),
+            ("size", "140"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .text()
+            .await
+            .expect("html")
+            .contains("role=\"alert\"")
+    );
+
+    let drawn = office
+        .post(app.url("/verification/samples"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("method", "stratified"),
+            ("size_kind", "count"),
+            ("size", "1"),
+            ("seed", "77"),
+            ("tolerance", "5"),
+            ("reopen_above", "20"),
+        ])
+        .send()
+        .await
+        .expect("draw");
+    assert_eq!(drawn.status(), StatusCode::SEE_OTHER);
+    let location = drawn.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(location.starts_with("/verification/samples/"), "{location}");
+    let html = office
+        .get(app.url(&location))
+        .send()
+        .await
+        .expect("sample")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("id=\"sample-seed\">77<"), "the seed is shown");
+    assert!(
+        html.contains("name=\"verifier\""),
+        "the assignment form lists verifiers"
+    );
+
+    // Downloads.
+    let csv = office
+        .get(app.url(&format!("{location}?format=csv")))
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/csv")
+    );
+    let xlsx = office
+        .get(app.url(&format!("{location}?format=xlsx")))
+        .send()
+        .await
+        .expect("xlsx");
+    assert!(
+        xlsx.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .contains("spreadsheetml")
+    );
+
+    // Assign everything to the liaison through the form.
+    let liaison_token = app.token_for("liaison").await;
+    let liaison_id = {
+        let (_, me) = get_json(&app, &liaison_token, "/api/v1/me").await;
+        me["user"]["id"].as_i64().expect("id").to_string()
+    };
+    let assigned = office
+        .post(app.url(&format!("{location}/assign")))
+        .form(&[("csrf", csrf.as_str()), ("verifier", liaison_id.as_str())])
+        .send()
+        .await
+        .expect("assign");
+    assert_eq!(assigned.status(), StatusCode::SEE_OTHER);
+
+    // The liaison's list, in Chinese, with a finding form per item.
+    let (liaison, liaison_csrf) = app.signed_in("liaison", "zh-CN").await;
+    let html = liaison
+        .get(app.url("/verification/mine"))
+        .send()
+        .await
+        .expect("mine")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("我的核查任务"));
+    let marker = "action=\"/verification/samples/";
+    let start = html.find(marker).expect("a finding form") + marker.len();
+    let action = format!(
+        "/verification/samples/{}",
+        html[start..].split('"').next().expect("action")
+    );
+    let saved = liaison
+        .post(app.url(&action))
+        .form(&[
+            ("csrf", liaison_csrf.as_str()),
+            ("quantity_seen", "50"),
+            ("location_right", "1"),
+            ("type_right", "1"),
+            ("photos", "IMG_1.jpg\nIMG_2.jpg"),
+            ("notes", "far more than reported"),
+        ])
+        .send()
+        .await
+        .expect("finding");
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        saved.headers()["location"],
+        "/verification/mine?outcome=reopened"
+    );
+    let html = liaison
+        .get(app.url("/verification/mine?outcome=reopened"))
+        .send()
+        .await
+        .expect("mine")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("id=\"finding-saved\""));
+    // A finding without the form's token is refused.
+    let forged = liaison
+        .post(app.url(&action))
+        .form(&[("csrf", "nope"), ("quantity_seen", "1")])
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    // Accuracy and freshness pages, and their downloads.
+    for path in [
+        "/verification/accuracy",
+        "/verification/freshness",
+        "/verification/freshness?stale_after_days=30",
+    ] {
+        let page = office.get(app.url(path)).send().await.expect("page");
+        assert_eq!(page.status(), StatusCode::OK, "{path}");
+        let html = page.text().await.expect("html");
+        assert!(html.contains("child-region"), "{path} drills down");
+    }
+    let html = office
+        .get(app.url("/verification/freshness"))
+        .send()
+        .await
+        .expect("f")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("share-"), "shares are coloured");
+    assert!(html.contains("Stale records"));
+    for path in [
+        "/verification/accuracy?format=csv",
+        "/verification/accuracy?table=credibility&format=xlsx",
+        "/verification/freshness?format=xlsx",
+    ] {
+        let download = office.get(app.url(path)).send().await.expect("download");
+        assert_eq!(download.status(), StatusCode::OK, "{path}");
+        assert!(
+            download.headers()["content-disposition"]
+                .to_str()
+                .unwrap_or("")
+                .contains("attachment")
+        );
+    }
+    let html = liaison
+        .get(app.url("/verification/freshness"))
+        .send()
+        .await
+        .expect("f")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("时效性"));
+    let bad = office
+        .get(app.url("/verification/freshness?stale_after_days=x"))
+        .send()
+        .await
+        .expect("bad");
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
