@@ -175,8 +175,19 @@ fn may_report(actor: &Actor) -> bool {
         .any(|r| actor.has_role(*r))
 }
 
-/// 27 columns a row; SQLite allows 32,766 bound parameters a statement.
-const SQLITE_RECORDS_PER_INSERT: usize = 1_200;
+/// 17 bound columns a row; SQLite allows 32,766 bound parameters a statement.
+const SQLITE_RECORDS_PER_INSERT: usize = 1_900;
+
+/// The columns SQLite's multi-row insert names: bound ones, then the per-batch literals.
+const SQLITE_RECORD_COLUMNS: &str = "holding_key, type_code, quantity, attributes, quality_grade, holder_kind, \
+     holder_organization_id, holder_name, holder_id_number, holder_phone, site_name, \
+     region_code, region_path, lat, lon, status, first_reported_quantity, \
+     round_id, submission_id, reporting_organization_id, created_at, updated_at";
+
+/// An optional id as a SQL literal.
+fn sql_number(value: Option<i64>) -> String {
+    value.map_or_else(|| "NULL".to_owned(), |v| v.to_string())
+}
 /// 7 columns a row.
 const SQLITE_TOTALS_PER_UPSERT: usize = 4_000;
 
@@ -1053,8 +1064,18 @@ pub(crate) async fn insert_record_rows(
     match tx {
         WriteTx::Sqlite(conn) => {
             for chunk in drafts.chunks(SQLITE_RECORDS_PER_INSERT) {
-                let mut query =
-                    QueryBuilder::new(format!("INSERT INTO potential_records ({RECORD_COLUMNS}) "));
+                let mut query = QueryBuilder::new(format!(
+                    "INSERT INTO potential_records ({SQLITE_RECORD_COLUMNS}) "
+                ));
+                // Values the same for every row are spliced in as numeric literals (numbers
+                // formatted by Rust, never text from outside), and columns that start empty
+                // are left to their defaults: a third fewer bound parameters per row.
+                let same_for_all = format!(
+                    ", {}, {}, {}, {now}, {now}",
+                    sql_number(provenance.round_id),
+                    sql_number(provenance.submission_id),
+                    sql_number(provenance.reporting_organization_id),
+                );
                 query.push_values(chunk.iter().copied(), |mut row, (_, draft)| {
                     let holder = HolderColumns::of(&draft.holder);
                     row.push_bind(draft.holding_key.as_str())
@@ -1067,23 +1088,14 @@ pub(crate) async fn insert_record_rows(
                         .push_bind(draft.holder.name())
                         .push_bind(holder.id_number)
                         .push_bind(holder.phone)
-                        .push_bind(None::<i64>)
                         .push_bind(draft.site.as_deref())
                         .push_bind(draft.region_code.as_str())
                         .push_bind(draft.region_path.as_str())
                         .push_bind(draft.coordinates.map(|c| c.0))
                         .push_bind(draft.coordinates.map(|c| c.1))
                         .push_bind(draft.status.as_str())
-                        .push_bind(provenance.round_id)
-                        .push_bind(provenance.submission_id)
-                        .push_bind(provenance.reporting_organization_id)
                         .push_bind(draft.quantity)
-                        .push_bind(None::<f64>)
-                        .push_bind(None::<f64>)
-                        .push_bind(None::<i64>)
-                        .push_bind(0_i64)
-                        .push_bind(now)
-                        .push_bind(now);
+                        .push_unseparated(&same_for_all);
                 });
                 query.build().persistent(true).execute(&mut **conn).await?;
             }
