@@ -9,7 +9,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 use crate::potential_view::MAX_UPLOAD_BYTES;
-use crate::{pages, potential_pages, verification_pages};
+use crate::{pages, potential_pages, survey_pages, verification_pages};
 
 /// Request bodies above this are refused (413) by every body extractor. Uploads of
 /// spreadsheets set their own limit, [`MAX_UPLOAD_BYTES`], on their routes only: axum's
@@ -71,6 +71,18 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/verification/mine", get(verification_pages::mine))
         .route("/verification/accuracy", get(verification_pages::accuracy))
         .route("/verification/freshness", get(verification_pages::freshness))
+        .route("/surveys", get(survey_pages::rounds).post(survey_pages::open_round))
+        .route("/surveys/{id}", get(survey_pages::round))
+        .route("/surveys/{id}/dashboard", get(survey_pages::dashboard))
+        .route("/surveys/{id}/template", get(survey_pages::round_template))
+        .route("/surveys/assignments/{id}", get(survey_pages::assignment))
+        .route(
+            "/surveys/assignments/{id}/upload",
+            post(survey_pages::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
+        .route("/surveys/assignments/{id}/rows", post(survey_pages::add_row))
+        .route("/surveys/assignments/{id}/approve", post(survey_pages::approve))
+        .route("/surveys/assignments/{id}/send-back", post(survey_pages::send_back))
         .route("/assets/app.css", get(pages::stylesheet))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

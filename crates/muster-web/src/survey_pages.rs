@@ -1,0 +1,1280 @@
+//! Survey rounds as pages: the rounds list with the form that opens one, a round's
+//! assignment tree with completeness by region, an assignment with its versions, upload,
+//! form, diff and review buttons, and the round's dashboard with CSV/XLSX export.
+//! Server-rendered, no JavaScript.
+
+use std::collections::{BTreeSet, HashMap};
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use muster_domain::potential::RecordDraft;
+use muster_domain::potential::import::{RowProblem, SheetProblems};
+use muster_domain::sheet::{Table, TableCell};
+use muster_domain::survey::{
+    AssignmentStatus, Completeness, FigureMovement, SubmissionDiff, Timeliness, may_review,
+    reviewer_region,
+};
+use muster_domain::taxonomy::{Category, Taxonomy};
+use muster_domain::{RegionPath, Role, Timestamp};
+use muster_storage::{
+    Assignment, AssignmentView, OpenRound, StorageError, SubmitOutcome, SurveyRound,
+};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::error::WebError;
+use crate::i18n::Tr;
+use crate::pages::{Layout, PageContext, PageError, PageResult, format_utc};
+use crate::potential_view::{
+    ExportFormat, MAX_UPLOAD_BYTES, format_quantity, format_share, sheet_download, text,
+    with_format,
+};
+
+/// Rows of a version shown on the assignment page; the rest are in the file itself.
+const ROWS_SHOWN: usize = 500;
+
+fn page_err(page: &PageContext) -> impl Fn(StorageError) -> PageError + '_ {
+    move |e| page.error(e.into())
+}
+
+fn type_name(taxonomy: &Taxonomy, code: &str, locale: &str) -> String {
+    taxonomy
+        .resource_type(code)
+        .map_or_else(|| code.to_owned(), |t| t.name(locale).to_owned())
+}
+
+fn unit_of(taxonomy: &Taxonomy, code: &str, locale: &str) -> String {
+    taxonomy
+        .resource_type(code)
+        .map(|t| {
+            taxonomy
+                .unit(&t.unit)
+                .map_or_else(|| t.unit.clone(), |u| u.name(locale).to_owned())
+        })
+        .unwrap_or_default()
+}
+
+/// The day after the Unix epoch of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// `YYYY-MM-DD` as the last millisecond of that day in UTC: a deadline is a whole day.
+pub(crate) fn parse_deadline(text: &str) -> Option<Timestamp> {
+    let mut parts = text.trim().splitn(3, '-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: i64 = parts.next()?.parse().ok()?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || !(1970..=9999).contains(&year) {
+        return None;
+    }
+    let next_day = days_from_civil(year, month, day) + 1;
+    Some(Timestamp::from_millis(next_day * 86_400_000 - 1))
+}
+
+fn status_key(status: &str) -> String {
+    format!("survey.status.{status}")
+}
+
+fn timeliness_key(timeliness: Timeliness) -> String {
+    format!("survey.timeliness.{}", timeliness.as_str())
+}
+
+/// An assignment as a line in a table.
+#[derive(Debug)]
+struct AssignmentLine {
+    id: i64,
+    name: String,
+    is_unit: bool,
+    status: String,
+    status_label: String,
+    timeliness: String,
+    timeliness_label: String,
+    submitted: String,
+}
+
+impl AssignmentLine {
+    fn of(assignment: &Assignment, round: &SurveyRound, tr: &Tr, now: Timestamp) -> Self {
+        let timeliness = assignment.timeliness(round.deadline, now);
+        AssignmentLine {
+            id: assignment.id,
+            name: assignment_name(assignment, round),
+            is_unit: assignment.organization_id.is_some(),
+            status: assignment.status.clone(),
+            status_label: tr.t(&status_key(&assignment.status)),
+            timeliness: timeliness.as_str().to_owned(),
+            timeliness_label: tr.t(&timeliness_key(timeliness)),
+            submitted: assignment.submitted_at.map(format_utc).unwrap_or_default(),
+        }
+    }
+}
+
+fn assignment_name(assignment: &Assignment, round: &SurveyRound) -> String {
+    match (&assignment.organization_name, &assignment.region_name) {
+        (Some(unit), _) => unit.clone(),
+        (None, Some(region)) => region.clone(),
+        (None, None) if assignment.parent_id.is_none() => round.title.clone(),
+        _ => assignment.region_path.clone(),
+    }
+}
+
+// ---------------------------------------------------------------- rounds
+
+#[derive(Debug)]
+struct RoundLine {
+    id: i64,
+    title: String,
+    region: String,
+    deadline: String,
+    status_label: String,
+    types: usize,
+}
+
+#[derive(Debug)]
+struct TypeChoice {
+    code: String,
+    name: String,
+}
+
+#[derive(Debug)]
+struct SubcategoryChoice {
+    code: String,
+    name: String,
+    types: Vec<TypeChoice>,
+}
+
+#[derive(Debug)]
+struct CategoryChoice {
+    name: String,
+    subcategories: Vec<SubcategoryChoice>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "survey_rounds.html")]
+struct RoundsPage {
+    layout: Layout,
+    rounds: Vec<RoundLine>,
+    can_open: bool,
+    categories: Vec<CategoryChoice>,
+    region: String,
+    error: Option<String>,
+}
+
+fn type_choices(taxonomy: &Taxonomy, locale: &str) -> Vec<CategoryChoice> {
+    Category::ALL
+        .iter()
+        .map(|category| CategoryChoice {
+            name: category.name(locale).to_owned(),
+            subcategories: taxonomy
+                .subcategories_in(*category)
+                .map(|sub| SubcategoryChoice {
+                    code: sub.code.clone(),
+                    name: sub.name(locale).to_owned(),
+                    types: taxonomy
+                        .resource_types()
+                        .iter()
+                        .filter(|t| t.subcategory == sub.code)
+                        .map(|t| TypeChoice {
+                            code: t.code.clone(),
+                            name: t.name(locale).to_owned(),
+                        })
+                        .collect(),
+                })
+                .filter(|sub| !sub.types.is_empty())
+                .collect(),
+        })
+        .filter(|c| !c.subcategories.is_empty())
+        .collect()
+}
+
+async fn render_rounds(
+    state: &AppState,
+    page: &PageContext,
+    error: Option<String>,
+    status: StatusCode,
+) -> PageResult {
+    let current = page.require_user()?;
+    let scope = current.actor.scope();
+    let rounds = state
+        .db
+        .survey_rounds(scope)
+        .await
+        .map_err(page_err(page))?;
+    let taxonomy = state.db.taxonomy().await.map_err(page_err(page))?;
+    let can_open = current.actor.administers() || current.actor.has_role(Role::OfficeStaff);
+    let lines = rounds
+        .iter()
+        .map(|r| RoundLine {
+            id: r.id,
+            title: r.title.clone(),
+            region: r.region_code.clone().unwrap_or_else(|| "/".into()),
+            deadline: format_utc(r.deadline.as_millis()),
+            status_label: page.tr.t(&status_key(r.status.as_str())),
+            types: r.type_codes.len(),
+        })
+        .collect();
+    Ok((
+        status,
+        RoundsPage {
+            layout: page.layout("surveys"),
+            rounds: lines,
+            can_open,
+            categories: if can_open {
+                type_choices(&taxonomy, page.tr.locale)
+            } else {
+                Vec::new()
+            },
+            region: scope
+                .subtree()
+                .codes()
+                .last()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
+            error,
+        },
+    )
+        .into_response())
+}
+
+pub(crate) async fn rounds(State(state): State<AppState>, page: PageContext) -> PageResult {
+    render_rounds(&state, &page, None, StatusCode::OK).await
+}
+
+/// The open-round form: `title`, `region`, `deadline` (a date), and any number of `type`
+/// and `subcategory` fields (a subcategory stands for all its types).
+pub(crate) async fn open_round(
+    State(state): State<AppState>,
+    page: PageContext,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    current
+        .check_csrf(Some(&field("csrf")))
+        .map_err(|e| page.error(e))?;
+    let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
+    let mut type_codes: BTreeSet<String> = BTreeSet::new();
+    for (key, value) in &fields {
+        match key.as_str() {
+            "type" => {
+                type_codes.insert(value.clone());
+            }
+            "subcategory" => type_codes.extend(
+                taxonomy
+                    .resource_types()
+                    .iter()
+                    .filter(|t| &t.subcategory == value)
+                    .map(|t| t.code.clone()),
+            ),
+            _ => {}
+        }
+    }
+    let Some(deadline) = parse_deadline(&field("deadline")) else {
+        return render_rounds(
+            &state,
+            &page,
+            Some(page.tr.t("survey.bad_deadline")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    // An empty region is the opener's own (the nation only for a national scope).
+    let region = Some(field("region"))
+        .filter(|r| !r.is_empty())
+        .or_else(|| code_of_scope(current.actor.scope()));
+    let request = OpenRound {
+        title: field("title"),
+        region_code: region,
+        type_codes,
+        deadline,
+    };
+    match state.db.open_round(&current.actor, request).await {
+        Ok((round, _)) => Ok(Redirect::to(&format!("/surveys/{}", round.id)).into_response()),
+        Err(StorageError::Invalid { message, .. }) => {
+            render_rounds(
+                &state,
+                &page,
+                Some(message),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(other) => Err(page.error(other.into())),
+    }
+}
+
+// ---------------------------------------------------------------- a round
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RoundQuery {
+    region: Option<String>,
+    format: Option<String>,
+    table: Option<String>,
+}
+
+/// One child region's line: its own assignment and the completeness of its subtree.
+#[derive(Debug)]
+struct RegionLine {
+    name: String,
+    code: String,
+    assignment: Option<AssignmentLine>,
+    reported: u64,
+    assigned: u64,
+    share: String,
+    approved: u64,
+    on_time: u64,
+    late: u64,
+    missing: u64,
+}
+
+#[derive(Debug)]
+struct CompletenessView {
+    assigned: u64,
+    reported: u64,
+    share: String,
+    approved: u64,
+    awaiting_review: u64,
+    returned: u64,
+    on_time: u64,
+    late: u64,
+    missing: u64,
+    pending: u64,
+}
+
+impl From<&Completeness> for CompletenessView {
+    fn from(c: &Completeness) -> Self {
+        CompletenessView {
+            assigned: c.assigned,
+            reported: c.reported,
+            share: format_share(c.reported as f64, c.assigned as f64),
+            approved: c.approved,
+            awaiting_review: c.awaiting_review,
+            returned: c.returned,
+            on_time: c.on_time,
+            late: c.late,
+            missing: c.missing,
+            pending: c.pending,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct RoundSummary {
+    id: i64,
+    title: String,
+    deadline: String,
+    status_label: String,
+    types: Vec<String>,
+}
+
+impl RoundSummary {
+    fn of(round: &SurveyRound, taxonomy: &Taxonomy, tr: &Tr) -> Self {
+        RoundSummary {
+            id: round.id,
+            title: round.title.clone(),
+            deadline: format_utc(round.deadline.as_millis()),
+            status_label: tr.t(&status_key(round.status.as_str())),
+            types: round
+                .type_codes
+                .iter()
+                .map(|code| type_name(taxonomy, code, tr.locale))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "survey_round.html")]
+struct RoundPage {
+    layout: Layout,
+    round: RoundSummary,
+    heading: String,
+    up_href: Option<String>,
+    region: String,
+    completeness: CompletenessView,
+    here: Vec<AssignmentLine>,
+    children: Vec<RegionLine>,
+}
+
+fn code_of_scope(scope: &muster_domain::Scope) -> Option<String> {
+    scope
+        .subtree()
+        .codes()
+        .last()
+        .map(|c| c.as_str().to_owned())
+}
+
+/// The code of the region a path ends in, or empty for the nation.
+fn code_of(path: &RegionPath) -> String {
+    path.codes()
+        .last()
+        .map(|c| c.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+pub(crate) async fn round(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Query(query): Query<RoundQuery>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let scope = current.actor.scope();
+    let region = query.region.as_deref().filter(|r| !r.is_empty());
+    let dashboard = state
+        .db
+        .round_dashboard(scope, id, region)
+        .await
+        .map_err(page_err(&page))?;
+    let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
+    let round = &dashboard.round;
+    let assignments = state
+        .db
+        .round_assignments(scope, id, Some(&dashboard.path))
+        .await
+        .map_err(page_err(&page))?;
+    let now = muster_storage::now();
+    let depth = dashboard.path.depth();
+    let here: Vec<AssignmentLine> = assignments
+        .iter()
+        .filter(|a| a.region_path == dashboard.path.as_str())
+        .map(|a| AssignmentLine::of(a, round, &page.tr, now))
+        .collect();
+    let own_of: HashMap<&str, &Assignment> = assignments
+        .iter()
+        .filter(|a| a.organization_id.is_none() && a.region_path().depth() == depth + 1)
+        .map(|a| (a.region_path.as_str(), a))
+        .collect();
+    let children = dashboard
+        .children
+        .iter()
+        .map(|(path, counts)| {
+            let own = own_of.get(path.as_str());
+            let code = RegionPath::parse(path)
+                .map(|p| code_of(&p))
+                .unwrap_or_default();
+            RegionLine {
+                name: own
+                    .and_then(|a| a.region_name.clone())
+                    .unwrap_or_else(|| code.clone()),
+                code,
+                assignment: own.map(|a| AssignmentLine::of(a, round, &page.tr, now)),
+                reported: counts.reported,
+                assigned: counts.assigned,
+                share: format_share(counts.reported as f64, counts.assigned as f64),
+                approved: counts.approved,
+                on_time: counts.on_time,
+                late: counts.late,
+                missing: counts.missing,
+            }
+        })
+        .collect();
+    let heading = here
+        .iter()
+        .find(|a| !a.is_unit)
+        .map_or_else(|| dashboard.path.as_str().to_owned(), |a| a.name.clone());
+    // Up one level, while still inside both the round and the reader's scope.
+    let up_href =
+        (dashboard.path != round.region_path && dashboard.path != *scope.subtree()).then(|| {
+            let codes: Vec<String> = dashboard
+                .path
+                .codes()
+                .map(|c| c.as_str().to_owned())
+                .collect();
+            let parent = codes.len().checked_sub(2).map(|i| codes[i].clone());
+            match parent {
+                Some(code) => format!("/surveys/{id}?region={code}"),
+                None => format!("/surveys/{id}"),
+            }
+        });
+    let _ = query.format;
+    let _ = query.table;
+    Ok(RoundPage {
+        layout: page.layout("surveys"),
+        round: RoundSummary::of(round, &taxonomy, &page.tr),
+        heading,
+        up_href,
+        region: code_of(&dashboard.path),
+        completeness: CompletenessView::from(&dashboard.completeness),
+        here,
+        children,
+    }
+    .into_response())
+}
+
+// ---------------------------------------------------------------- dashboard
+
+#[derive(Debug)]
+struct MovementLine {
+    name: String,
+    code: String,
+    unit: String,
+    first_reported: String,
+    latest_reported: String,
+    approved: String,
+    approved_count: u64,
+    verified: String,
+    verified_count: u64,
+    record_count: u64,
+    change: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "survey_dashboard.html")]
+struct DashboardPage {
+    layout: Layout,
+    round: RoundSummary,
+    region: String,
+    completeness: CompletenessView,
+    children: Vec<RegionLine>,
+    movement: Vec<MovementLine>,
+    movement_exports: Exports,
+    completeness_exports: Exports,
+}
+
+#[derive(Debug)]
+struct Exports {
+    csv: String,
+    xlsx: String,
+}
+
+impl Exports {
+    fn of(url: &str) -> Exports {
+        Exports {
+            csv: with_format(url, "csv"),
+            xlsx: with_format(url, "xlsx"),
+        }
+    }
+}
+
+fn change_text(movement: &FigureMovement) -> String {
+    movement
+        .relative_change_first_to_verified()
+        .map(|c| format!("{:+.1}%", c * 100.0))
+        .unwrap_or_default()
+}
+
+fn movement_table(
+    tr: &Tr,
+    taxonomy: &Taxonomy,
+    movement: &std::collections::BTreeMap<String, FigureMovement>,
+) -> Table {
+    Table {
+        title: tr.t("survey.movement"),
+        headers: vec![
+            tr.t("taxonomy.type"),
+            tr.t("potential.code"),
+            tr.t("potential.unit"),
+            tr.t("survey.first_reported"),
+            tr.t("survey.latest_reported"),
+            tr.t("survey.approved"),
+            tr.t("survey.verified"),
+            tr.t("potential.records"),
+            tr.t("survey.approved_records"),
+            tr.t("survey.verified_records"),
+        ],
+        rows: movement
+            .iter()
+            .map(|(code, m)| {
+                vec![
+                    text(type_name(taxonomy, code, tr.locale)),
+                    text(code.clone()),
+                    text(unit_of(taxonomy, code, tr.locale)),
+                    TableCell::Number(m.first_reported),
+                    TableCell::Number(m.latest_reported),
+                    TableCell::Number(m.approved),
+                    TableCell::Number(m.verified),
+                    TableCell::Integer(i64::try_from(m.record_count).unwrap_or(i64::MAX)),
+                    TableCell::Integer(i64::try_from(m.approved_count).unwrap_or(i64::MAX)),
+                    TableCell::Integer(i64::try_from(m.verified_count).unwrap_or(i64::MAX)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn completeness_table(tr: &Tr, lines: &[RegionLine]) -> Table {
+    let count = |n: u64| TableCell::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+    Table {
+        title: tr.t("survey.completeness"),
+        headers: vec![
+            tr.t("survey.region"),
+            tr.t("potential.code"),
+            tr.t("survey.assigned"),
+            tr.t("survey.reported"),
+            tr.t("survey.approved"),
+            tr.t("survey.timeliness.on_time"),
+            tr.t("survey.timeliness.late"),
+            tr.t("survey.timeliness.missing"),
+        ],
+        rows: lines
+            .iter()
+            .map(|l| {
+                vec![
+                    text(l.name.clone()),
+                    text(l.code.clone()),
+                    count(l.assigned),
+                    count(l.reported),
+                    count(l.approved),
+                    count(l.on_time),
+                    count(l.late),
+                    count(l.missing),
+                ]
+            })
+            .collect(),
+    }
+}
+
+pub(crate) async fn dashboard(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Query(query): Query<RoundQuery>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let scope = current.actor.scope();
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
+    let region = query.region.as_deref().filter(|r| !r.is_empty());
+    let dashboard = state
+        .db
+        .round_dashboard(scope, id, region)
+        .await
+        .map_err(page_err(&page))?;
+    let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
+    let locale = page.tr.locale;
+    let children: Vec<RegionLine> = dashboard
+        .children
+        .iter()
+        .map(|(path, c)| {
+            let code = RegionPath::parse(path)
+                .map(|p| code_of(&p))
+                .unwrap_or_default();
+            RegionLine {
+                name: code.clone(),
+                code,
+                assignment: None,
+                reported: c.reported,
+                assigned: c.assigned,
+                share: format_share(c.reported as f64, c.assigned as f64),
+                approved: c.approved,
+                on_time: c.on_time,
+                late: c.late,
+                missing: c.missing,
+            }
+        })
+        .collect();
+    if let Some(format) = format {
+        let table = match query.table.as_deref() {
+            Some("completeness") => completeness_table(&page.tr, &children),
+            _ => movement_table(&page.tr, &taxonomy, &dashboard.movement),
+        };
+        return sheet_download(format, &format!("round-{id}"), &[table]).map_err(|e| page.error(e));
+    }
+    let region_code = code_of(&dashboard.path);
+    let base = format!("/surveys/{id}/dashboard?region={region_code}&table=");
+    let movement = dashboard
+        .movement
+        .iter()
+        .map(|(code, m)| {
+            let unit = unit_of(&taxonomy, code, locale);
+            MovementLine {
+                name: type_name(&taxonomy, code, locale),
+                code: code.clone(),
+                unit,
+                first_reported: format_quantity(m.first_reported),
+                latest_reported: format_quantity(m.latest_reported),
+                approved: format_quantity(m.approved),
+                approved_count: m.approved_count,
+                verified: format_quantity(m.verified),
+                verified_count: m.verified_count,
+                record_count: m.record_count,
+                change: change_text(m),
+            }
+        })
+        .collect();
+    Ok(DashboardPage {
+        layout: page.layout("surveys"),
+        round: RoundSummary::of(&dashboard.round, &taxonomy, &page.tr),
+        region: region_code,
+        completeness: CompletenessView::from(&dashboard.completeness),
+        children,
+        movement,
+        movement_exports: Exports::of(&format!("{base}movement")),
+        completeness_exports: Exports::of(&format!("{base}completeness")),
+    }
+    .into_response())
+}
+
+/// The round's template: the standard columns, and only the round's types on the list sheet.
+pub(crate) async fn round_template(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Query(query): Query<RoundQuery>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let round = state
+        .db
+        .survey_round(current.actor.scope(), id)
+        .await
+        .map_err(page_err(&page))?;
+    let format = ExportFormat::from_query(query.format.as_deref())
+        .map_err(|e| page.error(e))?
+        .unwrap_or(ExportFormat::Xlsx);
+    let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
+    let mut tables = crate::potential_view::import_template(&taxonomy, page.tr.locale, &page.tr);
+    let wanted: BTreeSet<&str> = round.type_codes.iter().map(String::as_str).collect();
+    tables[1].rows.retain(
+        |row| matches!(row.first(), Some(TableCell::Text(code)) if wanted.contains(code.as_str())),
+    );
+    sheet_download(format, &format!("round-{id}-template"), &tables).map_err(|e| page.error(e))
+}
+
+// ---------------------------------------------------------------- an assignment
+
+#[derive(Debug)]
+struct VersionLine {
+    version: i64,
+    source: String,
+    file_name: String,
+    rows: i64,
+    total: String,
+    status_label: String,
+    submitted_at: String,
+    comment: String,
+}
+
+#[derive(Debug)]
+struct RecordLine {
+    row: u32,
+    type_name: String,
+    quantity: String,
+    unit: String,
+    holder: String,
+    site: String,
+    region: String,
+}
+
+impl RecordLine {
+    fn of(row: u32, draft: &RecordDraft, taxonomy: &Taxonomy, locale: &str) -> Self {
+        RecordLine {
+            row,
+            type_name: type_name(taxonomy, &draft.type_code, locale),
+            quantity: format_quantity(draft.quantity),
+            unit: unit_of(taxonomy, &draft.type_code, locale),
+            holder: draft.holder.name().to_owned(),
+            site: draft.site.clone().unwrap_or_default(),
+            region: draft.region_code.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ChangeLine {
+    before: RecordLine,
+    after: RecordLine,
+    fields: String,
+}
+
+#[derive(Debug)]
+struct DiffView {
+    from_version: i64,
+    to_version: i64,
+    added: Vec<RecordLine>,
+    removed: Vec<RecordLine>,
+    changed: Vec<ChangeLine>,
+    unchanged: usize,
+}
+
+impl DiffView {
+    fn of(
+        from_version: i64,
+        to_version: i64,
+        diff: &SubmissionDiff,
+        taxonomy: &Taxonomy,
+        locale: &str,
+    ) -> Self {
+        DiffView {
+            from_version,
+            to_version,
+            added: diff
+                .added
+                .iter()
+                .map(|r| RecordLine::of(r.row_number, &r.record, taxonomy, locale))
+                .collect(),
+            removed: diff
+                .removed
+                .iter()
+                .map(|r| RecordLine::of(r.row_number, &r.record, taxonomy, locale))
+                .collect(),
+            changed: diff
+                .changed
+                .iter()
+                .map(|c| ChangeLine {
+                    before: RecordLine::of(c.before_row, &c.before, taxonomy, locale),
+                    after: RecordLine::of(c.after_row, &c.after, taxonomy, locale),
+                    fields: c.fields.join(", "),
+                })
+                .collect(),
+            unchanged: diff.unchanged,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ProblemLine {
+    sheet: String,
+    row: String,
+    column: String,
+    field: String,
+    message: String,
+}
+
+/// What a submission or review came to; the field names are those `upload_outcome.html`
+/// reads.
+#[derive(Debug, Default)]
+struct UploadOutcome {
+    notice: Option<String>,
+    error: Option<String>,
+    problems: Vec<ProblemLine>,
+    problems_export: Option<Exports>,
+}
+
+impl UploadOutcome {
+    fn refused(state: &AppState, user_id: i64, tr: &Tr, problems: SheetProblems) -> Self {
+        let lines = problems
+            .0
+            .iter()
+            .map(|p: &RowProblem| ProblemLine {
+                sheet: p.sheet.clone(),
+                row: p.row.map(|r| r.to_string()).unwrap_or_default(),
+                column: p.column.clone().unwrap_or_default(),
+                field: p.field.clone().unwrap_or_default(),
+                message: p.message.clone(),
+            })
+            .collect();
+        let id = state.problem_lists.keep(user_id, problems.0);
+        UploadOutcome {
+            error: Some(tr.t("survey.refused")),
+            problems: lines,
+            problems_export: Some(Exports::of(&format!("/potential/import/problems/{id}"))),
+            notice: None,
+        }
+    }
+
+    fn failed(error: &WebError) -> Self {
+        UploadOutcome {
+            error: Some(error.problem().detail),
+            ..UploadOutcome::default()
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Choice {
+    code: String,
+    name: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "survey_assignment.html")]
+struct AssignmentPage {
+    layout: Layout,
+    round: RoundSummary,
+    assignment: AssignmentLine,
+    parent: Option<AssignmentLine>,
+    children: Vec<AssignmentLine>,
+    versions: Vec<VersionLine>,
+    rows: Vec<RecordLine>,
+    more_rows: usize,
+    diff: Option<DiffView>,
+    outcome: UploadOutcome,
+    may_submit: bool,
+    may_review: bool,
+    types: Vec<Choice>,
+    region: String,
+    max_mib: usize,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AssignmentQuery {
+    done: Option<String>,
+    version: Option<i64>,
+}
+
+async fn render_assignment(
+    state: &AppState,
+    page: &PageContext,
+    id: i64,
+    version: Option<i64>,
+    outcome: UploadOutcome,
+    http_status: StatusCode,
+) -> PageResult {
+    let current = page.require_user()?;
+    let actor = &current.actor;
+    let scope = actor.scope();
+    let view: AssignmentView = state
+        .db
+        .assignment_view(scope, id)
+        .await
+        .map_err(page_err(page))?;
+    let taxonomy = state.db.taxonomy().await.map_err(page_err(page))?;
+    let locale = page.tr.locale;
+    let now = muster_storage::now();
+    let round = &view.round;
+    let shown = match version {
+        Some(v) => view.versions.iter().find(|s| s.version == v),
+        None => view.versions.first(),
+    };
+    let (rows, more_rows) = match shown {
+        Some(submission) => {
+            let rows = state
+                .db
+                .submission_records(scope, submission.id)
+                .await
+                .map_err(page_err(page))?;
+            let more = rows.len().saturating_sub(ROWS_SHOWN);
+            (
+                rows.iter()
+                    .take(ROWS_SHOWN)
+                    .map(|(row, draft)| RecordLine::of(*row, draft, &taxonomy, locale))
+                    .collect(),
+                more,
+            )
+        }
+        None => (Vec::new(), 0),
+    };
+    let diff = state
+        .db
+        .submission_diff(scope, id, shown.map(|s| s.version))
+        .await
+        .map_err(page_err(page))?
+        .map(|d| DiffView::of(d.from_version, d.to_version, &d.diff, &taxonomy, locale));
+    let parent_region = view.parent.as_ref().map(Assignment::region_path);
+    let reviewer = match (view.assignment.parent_id, &parent_region) {
+        (Some(_), None) => false,
+        _ => may_review(
+            actor,
+            reviewer_region(parent_region.as_ref(), &round.region_path),
+        ),
+    };
+    let status = view.assignment.status();
+    let open = round.status.is_open();
+    let may_submit = open
+        && status != AssignmentStatus::Approved
+        && (actor.administers()
+            || match view.assignment.organization_id {
+                Some(_) => actor.has_role(Role::MemberUnitOfficer),
+                None => {
+                    (actor.has_role(Role::OfficeStaff) || actor.has_role(Role::WorkstationStaff))
+                        && actor.scope().subtree().as_str() == view.assignment.region_path
+                }
+            });
+    let may_review_now = open
+        && reviewer
+        && matches!(
+            status,
+            AssignmentStatus::Submitted | AssignmentStatus::Approved
+        );
+    let versions = view
+        .versions
+        .iter()
+        .map(|s| VersionLine {
+            version: s.version,
+            source: page.tr.t(&format!("survey.source.{}", s.source)),
+            file_name: s.file_name.clone().unwrap_or_default(),
+            rows: s.row_count,
+            total: format_quantity(s.total_quantity),
+            status_label: page.tr.t(&status_key(&s.status)),
+            submitted_at: format_utc(s.submitted_at),
+            comment: s.review_comment.clone().unwrap_or_default(),
+        })
+        .collect();
+    Ok((
+        http_status,
+        AssignmentPage {
+            layout: page.layout("surveys"),
+            round: RoundSummary::of(round, &taxonomy, &page.tr),
+            assignment: AssignmentLine::of(&view.assignment, round, &page.tr, now),
+            parent: view
+                .parent
+                .as_ref()
+                .map(|p| AssignmentLine::of(p, round, &page.tr, now)),
+            children: view
+                .children
+                .iter()
+                .map(|c| AssignmentLine::of(c, round, &page.tr, now))
+                .collect(),
+            versions,
+            rows,
+            more_rows,
+            diff,
+            outcome,
+            may_submit,
+            may_review: may_review_now,
+            types: round
+                .type_codes
+                .iter()
+                .map(|code| Choice {
+                    code: code.clone(),
+                    name: type_name(&taxonomy, code, locale),
+                })
+                .collect(),
+            region: view.assignment.region_code.clone().unwrap_or_default(),
+            max_mib: MAX_UPLOAD_BYTES / (1024 * 1024),
+        },
+    )
+        .into_response())
+}
+
+pub(crate) async fn assignment(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Query(query): Query<AssignmentQuery>,
+) -> PageResult {
+    let notice = query
+        .done
+        .as_deref()
+        .filter(|d| ["stored", "unchanged", "approved", "returned"].contains(d))
+        .map(|d| page.tr.t(&format!("survey.done.{d}")));
+    let outcome = UploadOutcome {
+        notice,
+        ..UploadOutcome::default()
+    };
+    render_assignment(&state, &page, id, query.version, outcome, StatusCode::OK).await
+}
+
+/// After a write: back to the assignment page with a notice, or the page again with what
+/// was refused.
+async fn after_write(
+    state: &AppState,
+    page: &PageContext,
+    id: i64,
+    result: Result<&'static str, StorageError>,
+) -> PageResult {
+    let current = page.require_user()?;
+    match result {
+        Ok(done) => {
+            Ok(Redirect::to(&format!("/surveys/assignments/{id}?done={done}")).into_response())
+        }
+        Err(StorageError::SheetRejected(problems)) => {
+            let outcome = UploadOutcome::refused(state, current.user.id, &page.tr, problems);
+            render_assignment(
+                state,
+                page,
+                id,
+                None,
+                outcome,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(
+            error @ (StorageError::Conflict { .. }
+            | StorageError::Invalid { .. }
+            | StorageError::Forbidden(_)),
+        ) => {
+            let error = WebError::from(error);
+            let status = error.classify().0;
+            render_assignment(state, page, id, None, UploadOutcome::failed(&error), status).await
+        }
+        Err(other) => Err(page.error(other.into())),
+    }
+}
+
+fn submitted(outcome: SubmitOutcome) -> &'static str {
+    match outcome {
+        SubmitOutcome::Stored { .. } => "stored",
+        SubmitOutcome::Unchanged { .. } => "unchanged",
+    }
+}
+
+/// A spreadsheet for an assignment (multipart: `csrf`, `file`).
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    mut multipart: Multipart,
+) -> PageResult {
+    let current = page.require_user()?;
+    let refuse = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            WebError::TooLarge {
+                limit_mib: MAX_UPLOAD_BYTES / (1024 * 1024),
+            }
+        } else {
+            WebError::bad_request("file", e.body_text())
+        }
+    };
+    let (mut csrf, mut file_name, mut bytes) = (String::new(), String::new(), Vec::new());
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return Err(page.error(refuse(e))),
+        };
+        match field.name().unwrap_or("") {
+            "csrf" => csrf = field.text().await.map_err(|e| page.error(refuse(e)))?,
+            "file" => {
+                file_name = field.file_name().unwrap_or("upload").to_owned();
+                bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| page.error(refuse(e)))?
+                    .to_vec();
+            }
+            _ => {}
+        }
+    }
+    current.check_csrf(Some(&csrf)).map_err(|e| page.error(e))?;
+    if bytes.is_empty() {
+        let outcome = UploadOutcome {
+            error: Some(page.tr.t("potential.import.no_file")),
+            ..UploadOutcome::default()
+        };
+        return render_assignment(
+            &state,
+            &page,
+            id,
+            None,
+            outcome,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let result = state
+        .db
+        .submit_survey_file(&current.actor, id, bytes, &file_name)
+        .await
+        .map(submitted);
+    after_write(&state, &page, id, result).await
+}
+
+/// The form's fields, in the columns the importer knows; `nothing=1` reports that nothing
+/// is held (an empty version).
+pub(crate) async fn add_row(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    current
+        .check_csrf(Some(get("csrf")))
+        .map_err(|e| page.error(e))?;
+    let columns: Vec<(&str, &str)> = if get("nothing") == "1" {
+        Vec::new()
+    } else {
+        [
+            "type_code",
+            "quantity",
+            "quality",
+            "holder_kind",
+            "holder_name",
+            "holder_id_number",
+            "holder_phone",
+            "site",
+            "region_code",
+        ]
+        .into_iter()
+        .map(|key| (key, get(key).trim()))
+        .collect()
+    };
+    let result = state
+        .db
+        .submit_survey_form_row(&current.actor, id, &columns)
+        .await
+        .map(submitted);
+    after_write(&state, &page, id, result).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReviewForm {
+    csrf: String,
+    #[serde(default)]
+    comment: String,
+}
+
+pub(crate) async fn approve(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<ReviewForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let result = state
+        .db
+        .approve_assignment(&current.actor, id)
+        .await
+        .map(|_| "approved");
+    after_write(&state, &page, id, result).await
+}
+
+pub(crate) async fn send_back(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<ReviewForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let result = state
+        .db
+        .send_back_assignment(&current.actor, id, &form.comment)
+        .await
+        .map(|_| "returned");
+    after_write(&state, &page, id, result).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_date_is_the_last_millisecond_of_that_day_in_utc() {
+        let cases = [
+            ("1970-01-01", Some(86_399_999)),
+            ("2026-11-25", Some(1_795_651_199_999)),
+            ("2024-02-29", Some(1_709_251_199_999)),
+            ("2026-13-01", None),
+            ("yesterday", None),
+            ("", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                parse_deadline(text).map(|t| t.as_millis()),
+                expected,
+                "{text}"
+            );
+        }
+    }
+}

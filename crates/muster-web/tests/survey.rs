@@ -1,0 +1,448 @@
+//! Survey rounds over HTTP, on both databases: a round opened through the API and the
+//! pages, a member unit's report as versions (an unchanged file recognised, a bad one
+//! refused whole with every problem listed and downloadable), review up the hierarchy, and
+//! the dashboard with its exports.
+
+mod common;
+
+use common::{TestApp, multipart};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const TENT: &str = "CAD.MAT.TENT_12";
+const WATER: &str = "ECO.COM.BOTTLED_WATER";
+
+async fn get_json(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post_json(app: &TestApp, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post_file(app: &TestApp, token: &str, path: &str, file: &str) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(app.url(path))
+        .bearer_auth(token)
+        .body(file.to_owned())
+        .send()
+        .await
+        .expect("post");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn in_a_week() -> i64 {
+    muster_storage::now().as_millis() + 7 * 86_400_000
+}
+
+/// The city office opens a round for its city; returns the round id and the member
+/// officer's assignment (the county's transport bureau).
+async fn open_round(app: &TestApp) -> (i64, i64, String) {
+    let office = app.token_for("office").await;
+    let (_, me) = get_json(app, &office, "/api/v1/me").await;
+    let city = me["scope"]
+        .as_str()
+        .expect("scope")
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .expect("code")
+        .to_owned();
+    let (status, opened) = post_json(
+        app,
+        &office,
+        "/api/v1/surveys/rounds",
+        &json!({"title": "2026 survey", "region_code": city, "type_codes": [TENT, WATER], "deadline": in_a_week()}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    assert!(opened["assignments"].as_u64().expect("count") > 3);
+    let round = opened["round"]["id"].as_i64().expect("id");
+
+    let member = app.token_for("member").await;
+    let (status, detail) = get_json(app, &member, &format!("/api/v1/surveys/rounds/{round}")).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let assignments = detail["assignments"].as_array().expect("assignments");
+    let mine = assignments
+        .iter()
+        .find(|a| {
+            a["organization_name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("交通运输局"))
+        })
+        .expect("the member unit's assignment");
+    let county = mine["region_code"].as_str().expect("county").to_owned();
+    // The member sees its county only.
+    let county_path = mine["region_path"].as_str().expect("path");
+    assert!(assignments.iter().all(|a| {
+        a["region_path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with(county_path))
+    }));
+    (round, mine["id"].as_i64().expect("id"), county)
+}
+
+on_both!(survey_over_the_api, spawn_demo, api_story);
+async fn api_story(app: TestApp) {
+    let (round, assignment, county) = open_round(&app).await;
+    let member = app.token_for("member").await;
+    let office = app.token_for("office").await;
+    let submit =
+        format!("/api/v1/surveys/assignments/{assignment}/submissions?file_name=report.csv");
+    let v1 = format!(
+        "type_code,quantity,holder_name,region_code\n{TENT},40,Red Cross,{county}\n{WATER},12,Depot,{county}\n"
+    );
+    let (status, body) = post_file(&app, &member, &submit, &v1).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["outcome"], "stored");
+    assert_eq!(body["version"], 1);
+    let (status, body) = post_file(&app, &member, &submit, &v1).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"], "unchanged");
+
+    // A file with errors is refused whole, every problem named.
+    let bad = format!(
+        "type_code,quantity,holder_name,region_code\nECO.MED.DEFIBRILLATOR,1,Clinic,{county}\n{TENT},-3,Depot,{county}\n"
+    );
+    let (status, problem) = post_file(&app, &member, &submit, &bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        problem["row_errors"].as_array().map(Vec::len),
+        Some(2),
+        "{problem}"
+    );
+
+    let v2 = format!(
+        "type_code,quantity,holder_name,region_code\n{TENT},45,Red Cross,{county}\n{WATER},12,Depot,{county}\n"
+    );
+    let (status, body) = post_file(&app, &member, &submit, &v2).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["version"], 2);
+    let (status, diff) = get_json(
+        &app,
+        &member,
+        &format!("/api/v1/surveys/assignments/{assignment}/diff"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(diff["changed"].as_array().map(Vec::len), Some(1), "{diff}");
+    assert_eq!(diff["unchanged"], 1);
+
+    // The unit does not review itself; the city office (above its county) does.
+    let approve = format!("/api/v1/surveys/assignments/{assignment}/approve");
+    let (status, _) = post_json(&app, &member, &approve, &json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, back) = post_json(
+        &app,
+        &office,
+        &format!("/api/v1/surveys/assignments/{assignment}/send-back"),
+        &json!({"comment": ""}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{back}");
+    let (status, approved) = post_json(&app, &office, &approve, &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(approved["status"], "approved");
+
+    let (status, view) = get_json(
+        &app,
+        &member,
+        &format!("/api/v1/surveys/assignments/{assignment}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["versions"].as_array().map(Vec::len), Some(2));
+    assert_eq!(view["versions"][1]["status"], "superseded");
+
+    let (status, dashboard) = get_json(
+        &app,
+        &office,
+        &format!("/api/v1/surveys/rounds/{round}/dashboard"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{dashboard}");
+    assert_eq!(dashboard["movement"][TENT]["first_reported"], 40.0);
+    assert_eq!(dashboard["movement"][TENT]["approved"], 45.0);
+    assert_eq!(dashboard["completeness"]["approved"], 1);
+
+    // The approved figures are in the registry's totals.
+    let (status, totals) = get_json(
+        &app,
+        &office,
+        &format!("/api/v1/potential/totals?region={county}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{totals}");
+    assert!(
+        totals["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .any(|g| g["code"] == "civil_air_defense" && g["record_count"] == 1),
+        "{totals}"
+    );
+
+    // Someone in another city sees neither the round nor its assignments.
+    let admin = app.token_for("admin").await;
+    let (status, _) = get_json(&app, &admin, &format!("/api/v1/surveys/rounds/{round}")).await;
+    assert_eq!(status, StatusCode::OK, "the province sees its city's round");
+    app.stop().await;
+}
+
+on_both!(survey_pages, spawn_demo, pages_story);
+async fn pages_story(app: TestApp) {
+    // The office opens a round through the form: a whole subcategory and one type.
+    let (office, office_csrf) = app.signed_in("office", "en").await;
+    let page = office
+        .get(app.url("/surveys"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("name=\"subcategory\" value=\"CAD.MAT\""),
+        "the type picker"
+    );
+    let opened = office
+        .post(app.url("/surveys"))
+        .form(&[
+            ("csrf", office_csrf.as_str()),
+            ("title", "Spring survey"),
+            ("region", ""),
+            ("deadline", "2999-12-31"),
+            ("subcategory", "CAD.MAT"),
+            ("type", WATER),
+        ])
+        .send()
+        .await
+        .expect("open");
+    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+    let round_url = opened.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let round_page = office.get(app.url(&round_url)).send().await.expect("round");
+    assert_eq!(round_page.status(), StatusCode::OK);
+    let round_page = round_page.text().await.expect("text");
+    assert!(round_page.contains("Spring survey"));
+    assert!(
+        round_page.contains("child-region"),
+        "completeness by region below"
+    );
+    assert!(round_page.contains("tl-pending"), "timeliness in colour");
+
+    // A bad deadline is refused on the form, not with an error page.
+    let refused = office
+        .post(app.url("/surveys"))
+        .form(&[
+            ("csrf", office_csrf.as_str()),
+            ("title", "x"),
+            ("deadline", "soon"),
+            ("type", WATER),
+        ])
+        .send()
+        .await
+        .expect("open");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The member unit finds its assignment and reports through the page.
+    let member_token = app.token_for("member").await;
+    let round_id = round_url.rsplit('/').next().expect("id");
+    let (_, detail) = get_json(
+        &app,
+        &member_token,
+        &format!("/api/v1/surveys/rounds/{round_id}"),
+    )
+    .await;
+    let mine = detail["assignments"]
+        .as_array()
+        .expect("assignments")
+        .iter()
+        .find(|a| {
+            a["organization_name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("交通运输局"))
+        })
+        .expect("mine")
+        .clone();
+    let id = mine["id"].as_i64().expect("id");
+    let county = mine["region_code"].as_str().expect("county").to_owned();
+    let (member, member_csrf) = app.signed_in("member", "zh-CN").await;
+    let page = member
+        .get(app.url(&format!("/surveys/assignments/{id}")))
+        .send()
+        .await
+        .expect("assignment")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("/upload"), "the upload form");
+    assert!(page.contains("name=\"holder_name\""), "the row form");
+
+    // The round's template lists only the round's types.
+    let template = member
+        .get(app.url(&format!("/surveys/{round_id}/template?format=xlsx")))
+        .send()
+        .await
+        .expect("template");
+    assert_eq!(template.status(), StatusCode::OK);
+    let workbook =
+        muster_domain::sheet::read_workbook(&template.bytes().await.expect("bytes")).expect("xlsx");
+    let listed: Vec<String> = workbook.sheets[1]
+        .rows
+        .iter()
+        .skip(1)
+        .filter_map(|r| r.cells.first().cloned())
+        .collect();
+    assert!(listed.iter().any(|c| c == WATER), "{listed:?}");
+    assert!(listed.iter().any(|c| c == TENT), "{listed:?}");
+    assert!(!listed.iter().any(|c| c.starts_with("TRN.")), "{listed:?}");
+
+    let upload = |csv: String| {
+        let (content_type, body) =
+            multipart(&[("csrf", &member_csrf)], "report.csv", csv.as_bytes());
+        member
+            .post(app.url(&format!("/surveys/assignments/{id}/upload")))
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let bad = format!("type_code,quantity,holder_name,region_code\n{WATER},-1,Depot,{county}\n");
+    let refused = upload(bad).send().await.expect("upload");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = refused.text().await.expect("text");
+    assert!(
+        refused.contains("class=\"problems\""),
+        "every problem listed"
+    );
+    assert!(
+        refused.contains("/potential/import/problems/"),
+        "and downloadable"
+    );
+
+    let good = format!("type_code,quantity,holder_name,region_code\n{WATER},10,Depot,{county}\n");
+    let stored = upload(good.clone()).send().await.expect("upload");
+    assert_eq!(stored.status(), StatusCode::SEE_OTHER);
+    assert!(
+        stored.headers()["location"]
+            .to_str()
+            .expect("location")
+            .ends_with("done=stored")
+    );
+    let again = upload(good).send().await.expect("upload");
+    assert!(
+        again.headers()["location"]
+            .to_str()
+            .expect("location")
+            .ends_with("done=unchanged")
+    );
+    let added = member
+        .post(app.url(&format!("/surveys/assignments/{id}/rows")))
+        .form(&[
+            ("csrf", member_csrf.as_str()),
+            ("type_code", TENT),
+            ("quantity", "5"),
+            ("holder_name", "Red Cross"),
+            ("holder_kind", "organization"),
+            ("site", ""),
+            ("region_code", county.as_str()),
+        ])
+        .send()
+        .await
+        .expect("add row");
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let page = member
+        .get(app.url(&format!("/surveys/assignments/{id}")))
+        .send()
+        .await
+        .expect("assignment")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("id=\"diff-heading\""),
+        "the diff of version 2"
+    );
+    assert!(page.contains("class=\"added\""));
+    assert!(
+        !page.contains("id=\"approve\""),
+        "no review buttons for the unit"
+    );
+
+    // The office sends it back with a comment, from the page.
+    let page = office
+        .get(app.url(&format!("/surveys/assignments/{id}")))
+        .send()
+        .await
+        .expect("assignment")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("id=\"approve\""),
+        "review buttons for the reviewer"
+    );
+    let back = office
+        .post(app.url(&format!("/surveys/assignments/{id}/send-back")))
+        .form(&[
+            ("csrf", office_csrf.as_str()),
+            ("comment", "Count the tents again"),
+        ])
+        .send()
+        .await
+        .expect("send back");
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    let page = member
+        .get(app.url(&format!("/surveys/assignments/{id}")))
+        .send()
+        .await
+        .expect("assignment")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("Count the tents again"));
+    assert!(page.contains("st-returned"));
+
+    // The dashboard and its exports.
+    let dashboard = office
+        .get(app.url(&format!("{round_url}/dashboard")))
+        .send()
+        .await
+        .expect("dashboard");
+    assert_eq!(dashboard.status(), StatusCode::OK);
+    let dashboard = dashboard.text().await.expect("text");
+    assert!(dashboard.contains("class=\"movement\""), "{dashboard}");
+    let csv = office
+        .get(app.url(&format!("{round_url}/dashboard?table=movement&format=csv")))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(csv.text().await.expect("text").contains(WATER));
+    let xlsx = office
+        .get(app.url(&format!(
+            "{round_url}/dashboard?table=completeness&format=xlsx"
+        )))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(xlsx.status(), StatusCode::OK);
+    app.stop().await;
+}
