@@ -1016,12 +1016,22 @@ async fn record_for_update(
     scope: &Scope,
     id: i64,
 ) -> Result<PotentialRecord, StorageError> {
-    let found: Option<PotentialRecord> = on_tx!(tx, |conn| sqlx::query_as(
-        "SELECT * FROM potential_records WHERE id = $1"
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await)?;
+    // PostgreSQL: lock the row, so two writers of one record apply their roll-up deltas
+    // one after the other from what the other left. SQLite has a single writer already.
+    let found: Option<PotentialRecord> = match tx {
+        WriteTx::Sqlite(conn) => {
+            sqlx::query_as("SELECT * FROM potential_records WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut **conn)
+                .await?
+        }
+        WriteTx::Postgres(conn) => {
+            sqlx::query_as("SELECT * FROM potential_records WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut **conn)
+                .await?
+        }
+    };
     let record = found.ok_or_else(|| StorageError::not_found("potential record", id))?;
     if !scope.contains(&record.region_path()) {
         return Err(StorageError::out_of_scope("potential record", id));
