@@ -428,11 +428,16 @@ fn code_of(path: &RegionPath) -> String {
         .unwrap_or_default()
 }
 
+#[derive(Debug, Deserialize)]
+pub(crate) struct FocusQuery {
+    region: Option<String>,
+}
+
 pub(crate) async fn round(
     State(state): State<AppState>,
     page: PageContext,
     Path(id): Path<i64>,
-    Query(query): Query<RoundQuery>,
+    Query(query): Query<FocusQuery>,
 ) -> PageResult {
     let current = page.require_user()?;
     let scope = current.actor.scope();
@@ -503,8 +508,6 @@ pub(crate) async fn round(
                 None => format!("/surveys/{id}"),
             }
         });
-    let _ = query.format;
-    let _ = query.table;
     Ok(RoundPage {
         layout: page.layout("surveys"),
         round: RoundSummary::of(round, &taxonomy, &page.tr),
@@ -658,6 +661,17 @@ pub(crate) async fn dashboard(
         .map_err(page_err(&page))?;
     let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
     let locale = page.tr.locale;
+    // Region names from the regions' own assignments one level down.
+    let assignments = state
+        .db
+        .round_assignments(scope, id, Some(&dashboard.path))
+        .await
+        .map_err(page_err(&page))?;
+    let names: HashMap<&str, &str> = assignments
+        .iter()
+        .filter(|a| a.organization_id.is_none())
+        .filter_map(|a| Some((a.region_path.as_str(), a.region_name.as_deref()?)))
+        .collect();
     let children: Vec<RegionLine> = dashboard
         .children
         .iter()
@@ -666,7 +680,9 @@ pub(crate) async fn dashboard(
                 .map(|p| code_of(&p))
                 .unwrap_or_default();
             RegionLine {
-                name: code.clone(),
+                name: names
+                    .get(path.as_str())
+                    .map_or_else(|| code.clone(), |n| (*n).to_owned()),
                 code,
                 assignment: None,
                 reported: c.reported,
