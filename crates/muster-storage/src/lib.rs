@@ -33,8 +33,8 @@ pub use potential::{
 pub use regions::{ImportSummary, Region, RegionListFilter, RegionView};
 pub use sessions::{ApiToken, SessionRecord};
 pub use survey::{
-    Assignment, AssignmentView, LOWEST_ASSIGNED_LEVEL, OpenRound, RoundDashboard, Submission,
-    SubmissionSource, SubmitOutcome, SurveyRound, VersionDiff,
+    Assignment, AssignmentView, DuplicateHolding, LOWEST_ASSIGNED_LEVEL, OpenRound, RoundDashboard,
+    Submission, SubmissionSource, SubmitOutcome, SurveyRound, VersionDiff,
 };
 pub use users::{NewUser, SignInCredentials, User};
 pub use verification::{

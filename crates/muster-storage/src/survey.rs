@@ -174,6 +174,16 @@ pub enum SubmitOutcome {
     Unchanged { version: i64, submission_id: i64 },
 }
 
+/// A row whose holding another assignment of the round reports too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DuplicateHolding {
+    pub row_number: u32,
+    pub other_assignment_id: i64,
+    /// The other unit's or region's name.
+    pub other_name: String,
+    pub other_status: AssignmentStatus,
+}
+
 /// Two versions of one assignment and what changed between them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VersionDiff {
@@ -228,6 +238,9 @@ fn round_from_row(row: RoundRow) -> SurveyRound {
         created_by,
     }
 }
+
+/// my row, other assignment, its status, its unit's name, its region's name.
+type DuplicateRow = (i64, i64, String, Option<String>, Option<String>);
 
 /// holding key, submission id, quantity, verified quantity, last verified at.
 type StoredFigures = (String, Option<i64>, f64, Option<f64>, Option<i64>);
@@ -581,6 +594,64 @@ impl Database {
             .await
         })?;
         decode_rows(rows)
+    }
+
+    /// Rows of the assignment's current version whose holding (same holder, type and site)
+    /// is also in the current version of another assignment of the round: the same stock
+    /// reported twice, shown to submitter and reviewer before approval refuses it. Only the
+    /// assignments that can share a holding are read: those of the regions above this one
+    /// and of its subtree (a holding key starts with its region's path).
+    pub async fn duplicate_holdings(
+        &self,
+        scope: &Scope,
+        assignment_id: i64,
+    ) -> Result<Vec<DuplicateHolding>, StorageError> {
+        let assignment = self.assignment_in_scope(scope, assignment_id).await?;
+        let Some(current) = assignment.current_submission_id else {
+            return Ok(Vec::new());
+        };
+        let region = assignment.region_path();
+        let (low, high) = region.subtree_range();
+        let above: Vec<String> = enclosing_paths(&region)
+            .into_iter()
+            .map(|p| p.as_str().to_owned())
+            .collect();
+        let rows: Vec<DuplicateRow> = on_read_pool!(self, |pool| {
+            let mut query = QueryBuilder::new(
+                "SELECT mine.row_number, a.id, a.status, o.name, g.name \
+                     FROM round_assignments a \
+                     JOIN submission_rows theirs ON theirs.submission_id = a.current_submission_id \
+                     JOIN submission_rows mine ON mine.holding_key = theirs.holding_key AND mine.submission_id = ",
+            );
+            query.push_bind(current);
+            query.push(
+                " LEFT JOIN organizations o ON o.id = a.organization_id \
+                     LEFT JOIN regions g ON g.code = a.region_code WHERE a.round_id = ",
+            );
+            query.push_bind(assignment.round_id);
+            query.push(" AND a.id <> ");
+            query.push_bind(assignment.id);
+            query.push(" AND ((a.region_path >= ");
+            query.push_bind(&low);
+            query.push(" AND a.region_path < ");
+            query.push_bind(&high);
+            query.push(") OR a.region_path IN (");
+            let mut separated = query.separated(", ");
+            for path in &above {
+                separated.push_bind(path.as_str());
+            }
+            query.push(")) ORDER BY mine.row_number, a.id");
+            query.build_query_as().fetch_all(pool).await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(row, other, status, unit, region)| DuplicateHolding {
+                row_number: u32::try_from(row).unwrap_or(u32::MAX),
+                other_assignment_id: other,
+                other_name: unit.or(region).unwrap_or_default(),
+                other_status: AssignmentStatus::parse(&status).unwrap_or(AssignmentStatus::Pending),
+            })
+            .collect())
     }
 
     /// What a version changed against the one before it (`version` defaults to the
@@ -1442,7 +1513,8 @@ fn decode_rows(rows: Vec<(i64, String)>) -> Result<Vec<(u32, RecordDraft)>, Stor
         .collect()
 }
 
-/// Sets an assignment's status if it is still what was read; refuses otherwise.
+/// Sets an assignment's status if it (and its current version) are still what was read;
+/// refuses otherwise.
 async fn cas_status(
     tx: &mut WriteTx,
     assignment: &Assignment,
@@ -1451,17 +1523,21 @@ async fn cas_status(
     approving: bool,
 ) -> Result<(), StorageError> {
     let approved_at = approving.then_some(now.as_millis());
+    // The version too: a correction submitted while the reviewer was reading keeps its
+    // status `submitted`, and must not be approved unseen in place of the one read.
     let changed = on_tx!(tx, |conn| {
         sqlx::query(
-        "UPDATE round_assignments SET status = $1, approved_at = $2 WHERE id = $3 AND status = $4"
-    )
-    .bind(status.as_str())
-    .bind(approved_at)
-    .bind(assignment.id)
-    .bind(&assignment.status)
-    .execute(&mut *conn)
-    .await
-    .map(|r| r.rows_affected())
+            "UPDATE round_assignments SET status = $1, approved_at = $2 \
+         WHERE id = $3 AND status = $4 AND current_submission_id = $5",
+        )
+        .bind(status.as_str())
+        .bind(approved_at)
+        .bind(assignment.id)
+        .bind(&assignment.status)
+        .bind(assignment.current_submission_id)
+        .execute(&mut *conn)
+        .await
+        .map(|r| r.rows_affected())
     })?;
     if changed == 1 {
         Ok(())

@@ -510,6 +510,22 @@ async fn review_story(db: Database) {
     .await
     .expect("a2 v1");
 
+    // The same holding in two reports is shown before anyone approves.
+    let duplicates = db
+        .duplicate_holdings(w.county_a_staff.scope(), a2)
+        .await
+        .expect("duplicates");
+    assert_eq!(duplicates.len(), 1, "{duplicates:?}");
+    assert_eq!(duplicates[0].row_number, 3);
+    assert_eq!(duplicates[0].other_assignment_id, a1);
+    assert_eq!(duplicates[0].other_name, "Transport A");
+    assert!(
+        db.duplicate_holdings(&everything, county_a)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+
     // Reviewers: the county reviews its units; units do not review; the county does not
     // review itself.
     assert!(matches!(
@@ -597,6 +613,12 @@ async fn review_story(db: Database) {
         .expect("v2");
     assert_eq!(diff.diff.removed.len(), 1);
     assert_eq!(diff.diff.unchanged, 1);
+    assert!(
+        db.duplicate_holdings(&everything, a2)
+            .await
+            .expect("none after the correction")
+            .is_empty()
+    );
     let corrected = db.assignment_view(&everything, a2).await.expect("a2");
     assert_eq!(
         corrected.versions.len(),

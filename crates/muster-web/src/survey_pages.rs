@@ -908,10 +908,19 @@ struct Choice {
     name: String,
 }
 
+#[derive(Debug)]
+struct DuplicateLine {
+    row: u32,
+    other_id: i64,
+    other_name: String,
+    other_status: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "survey_assignment.html")]
 struct AssignmentPage {
     layout: Layout,
+    duplicates: Vec<DuplicateLine>,
     round: RoundSummary,
     assignment: AssignmentLine,
     parent: Option<AssignmentLine>,
@@ -982,6 +991,19 @@ async fn render_assignment(
         .await
         .map_err(page_err(page))?
         .map(|d| DiffView::of(d.from_version, d.to_version, &d.diff, &taxonomy, locale));
+    let duplicates = state
+        .db
+        .duplicate_holdings(scope, id)
+        .await
+        .map_err(page_err(page))?
+        .into_iter()
+        .map(|d| DuplicateLine {
+            row: d.row_number,
+            other_id: d.other_assignment_id,
+            other_name: d.other_name,
+            other_status: page.tr.t(&status_key(d.other_status.as_str())),
+        })
+        .collect();
     let parent_region = view.parent.as_ref().map(Assignment::region_path);
     let reviewer = match (view.assignment.parent_id, &parent_region) {
         (Some(_), None) => false,
@@ -1026,6 +1048,7 @@ async fn render_assignment(
         http_status,
         AssignmentPage {
             layout: page.layout("surveys"),
+            duplicates,
             round: RoundSummary::of(round, &taxonomy, &page.tr),
             assignment: AssignmentLine::of(&view.assignment, round, &page.tr, now),
             parent: view

@@ -420,6 +420,43 @@ async fn pages_story(app: TestApp) {
     assert!(page.contains("Count the tents again"));
     assert!(page.contains("st-returned"));
 
+    // Another unit of the county reports the same depot: both pages say so.
+    let sibling = detail["assignments"]
+        .as_array()
+        .expect("assignments")
+        .iter()
+        .find(|a| {
+            a["region_code"] == county.as_str()
+                && a["organization_name"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with("卫生健康委员会"))
+        })
+        .expect("the health bureau's assignment")["id"]
+        .as_i64()
+        .expect("id");
+    let admin = app.token_for("admin").await;
+    let (status, body) = post_file(
+        &app,
+        &admin,
+        &format!("/api/v1/surveys/assignments/{sibling}/submissions?file_name=health.csv"),
+        &format!("type_code,quantity,holder_name,region_code\n{WATER},10,depot,{county}\n"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let page = member
+        .get(app.url(&format!("/surveys/assignments/{id}")))
+        .send()
+        .await
+        .expect("assignment")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("class=\"alert duplicates\""),
+        "the duplicate is shown"
+    );
+    assert!(page.contains(&format!("/surveys/assignments/{sibling}")));
+
     // The dashboard and its exports.
     let dashboard = office
         .get(app.url(&format!("{round_url}/dashboard")))
