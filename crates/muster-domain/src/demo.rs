@@ -3,6 +3,8 @@
 //! role. Everything follows from the seed; the same seed gives the same data.
 
 pub mod potential;
+pub mod survey;
+pub mod verification;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -10,6 +12,15 @@ use rand_chacha::ChaCha8Rng;
 use crate::organization::{OrganizationKind, Role, Side};
 use crate::region::{RegionCode, RegionLevel};
 use crate::region_import::{Coordinates, RegionRow};
+
+/// The member units every county has (by the suffix of their name) and the subcategories of
+/// potential each reports for its county in a survey round: a sector's department knows its
+/// sector's holdings better than a township does.
+pub const COUNTY_MEMBER_UNITS: [(&str, &[&str]); 3] = [
+    ("交通运输局", &["TRN."]),
+    ("卫生健康委员会", &["ECO.MED"]),
+    ("工业和信息化局", &["ECO.IND", "ECO.TEL", "ECO.SCI"]),
+];
 
 /// How big a demo to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,9 +283,9 @@ pub fn demo_data(scale: DemoScale, seed: u64) -> DemoData {
                 };
                 add(liaison, OrganizationKind::MilitaryLiaison, &mut org);
                 if level == RegionLevel::County {
-                    add("交通运输局", OrganizationKind::MemberUnit, &mut org);
-                    add("卫生健康委员会", OrganizationKind::MemberUnit, &mut org);
-                    add("工业和信息化局", OrganizationKind::MemberUnit, &mut org);
+                    for (suffix, _) in COUNTY_MEMBER_UNITS {
+                        add(suffix, OrganizationKind::MemberUnit, &mut org);
+                    }
                     add("物业服务中心", OrganizationKind::PropertyManager, &mut org);
                     add("运输有限公司", OrganizationKind::Enterprise, &mut org);
                 }

@@ -4,6 +4,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+use muster_domain::Scope;
+use muster_storage::{Database, DatabaseUrl, RecordFilter};
+
 const VALID_REGIONS: &str = "code,name,parent_code,level,lat,lon\n\
     34,演示省,,1,31.86,117.28\n\
     3401,合肥市,34,2,31.82,117.23\n\
@@ -176,6 +179,23 @@ fn the_demo_loads_once_prints_its_users_and_can_be_backed_up() {
         assert!(table.contains(username), "{table}");
     }
     assert!(table.contains("muster-demo"), "{table}");
+    let summary = table
+        .lines()
+        .find(|l| l.starts_with("Survey round 1 "))
+        .unwrap_or_else(|| panic!("no survey summary:\n{table}"));
+    let stored = operator.stored_demo();
+    let c = &stored.completeness;
+    for figure in [
+        format!("{} assignments", c.assigned),
+        format!(
+            "{} on time, {} late, {} missing",
+            c.on_time, c.late, c.missing
+        ),
+        format!("{} records approved", stored.records.len()),
+        format!("{} records, {} checked", stored.sample_size, stored.checked),
+    ] {
+        assert!(summary.contains(&figure), "{figure} in {summary}");
+    }
 
     let again = operator.run(&["demo", "--scale", "tiny"]);
     assert_exit(&again, 1);
@@ -203,6 +223,191 @@ fn the_demo_loads_once_prints_its_users_and_can_be_backed_up() {
 
     // A backup never overwrites.
     assert_exit(&operator.run(&["backup", &backup_text]), 1);
+}
+
+/// What `muster demo` left in the database, read back through the storage API.
+#[derive(Debug, PartialEq)]
+struct StoredDemo {
+    completeness: muster_domain::survey::Completeness,
+    /// Assignments with more than one version.
+    corrected: usize,
+    /// (id, holding key, quantity, first reported, verified, reopened), by id.
+    records: Vec<(i64, String, f64, f64, Option<f64>, i64)>,
+    sample_size: usize,
+    checked: u32,
+    /// (record, quantity seen, accurate) of the checked items.
+    findings: Vec<(i64, f64, bool)>,
+    /// Cities with checked records.
+    cities_with_accuracy: usize,
+    /// Types whose gap counts some verified potential and still falls short.
+    gaps_with_verified_figures: usize,
+    units_with_credibility: usize,
+}
+
+impl Operator {
+    fn stored_demo(&self) -> StoredDemo {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let url = DatabaseUrl::Sqlite(self.data_dir().join("muster.db"));
+            let db = Database::connect(&url).await.expect("the demo database");
+            let stored = read_demo(&db).await;
+            db.close().await;
+            stored
+        })
+    }
+}
+
+async fn read_demo(db: &Database) -> StoredDemo {
+    let everything = Scope::everything();
+    let rounds = db.survey_rounds(&everything).await.expect("rounds");
+    assert_eq!(rounds.len(), 1, "{rounds:?}");
+    let round = &rounds[0];
+    let dashboard = db
+        .round_dashboard(&everything, round.id, None)
+        .await
+        .expect("dashboard");
+    let mut corrected = 0;
+    for assignment in db
+        .round_assignments(&everything, round.id, None)
+        .await
+        .expect("assignments")
+    {
+        let view = db
+            .assignment_view(&everything, assignment.id)
+            .await
+            .expect("assignment");
+        corrected += usize::from(view.versions.len() > 1);
+    }
+    let mut records = Vec::new();
+    loop {
+        let page = db
+            .potential_records(
+                &everything,
+                &RecordFilter {
+                    region_code: None,
+                    type_code: None,
+                    status: None,
+                    limit: 1000,
+                    after_id: records.last().map_or(0, |r: &(i64, _, _, _, _, _)| r.0),
+                },
+            )
+            .await
+            .expect("records");
+        if page.is_empty() {
+            break;
+        }
+        records.extend(page.into_iter().map(|r| {
+            (
+                r.id,
+                r.holding_key,
+                r.quantity,
+                r.first_reported_quantity,
+                r.verified_quantity,
+                r.reopened,
+            )
+        }));
+    }
+    let samples = db
+        .verification_samples(&everything, 10)
+        .await
+        .expect("samples");
+    assert_eq!(samples.len(), 1, "{samples:?}");
+    let items = db
+        .verification_items(&everything, samples[0].id)
+        .await
+        .expect("items");
+    let findings = items
+        .iter()
+        .filter_map(|i| Some((i.record_id, i.quantity_seen?, i.accurate? == 1)))
+        .collect::<Vec<_>>();
+    let accuracy = db
+        .verification_accuracy(&everything, Some("34"), Some(samples[0].id))
+        .await
+        .expect("accuracy");
+    let gaps = db.gaps(&everything, None).await.expect("gaps");
+    let credibility = db
+        .unit_credibility(&everything, None)
+        .await
+        .expect("credibility");
+    StoredDemo {
+        completeness: dashboard.completeness,
+        corrected,
+        records,
+        sample_size: items.len(),
+        checked: accuracy.total.figure.checked,
+        findings,
+        cities_with_accuracy: accuracy
+            .children
+            .iter()
+            .filter(|c| c.figure.checked > 0)
+            .count(),
+        gaps_with_verified_figures: gaps
+            .iter()
+            .filter(|g| g.verified > 0.0 && g.shortfall > 0.0)
+            .count(),
+        units_with_credibility: credibility.iter().filter(|u| u.checked > 0).count(),
+    }
+}
+
+#[test]
+fn the_demo_runs_a_survey_round_with_every_state_and_a_checked_sample_the_same_every_time() {
+    let first = Operator::new();
+    let second = Operator::new();
+    for operator in [&first, &second] {
+        assert_exit(
+            &operator.run(&["demo", "--scale", "tiny", "--seed", "11"]),
+            0,
+        );
+    }
+    let stored = first.stored_demo();
+
+    // The dashboard: reports on time, late and never; approved, awaiting review, sent back.
+    let c = &stored.completeness;
+    assert_eq!(c.assigned, 31, "{c:?}");
+    assert!(c.on_time > c.assigned * 3 / 4, "most came on time: {c:?}");
+    assert!(c.late >= 1 && c.missing >= 1, "{c:?}");
+    assert_eq!(c.on_time + c.late + c.missing, c.assigned, "{c:?}");
+    assert_eq!(c.returned, 1, "{c:?}");
+    assert!(
+        c.awaiting_review >= 1 && c.approved > c.assigned / 2,
+        "{c:?}"
+    );
+    assert_eq!(
+        stored.corrected, 2,
+        "two reports were corrected by a second version"
+    );
+
+    // The registry holds the approved reports' records, some corrected since first reported.
+    assert!(stored.records.len() > 100, "{}", stored.records.len());
+    assert!(
+        stored.records.iter().any(|r| r.2 != r.3),
+        "some quantity moved from the first report"
+    );
+
+    // The sample: two records per county, most checked, mostly accurate, a few wrong
+    // (corrected and reopened), one left for the verifier.
+    assert_eq!(stored.sample_size, 8);
+    assert_eq!(stored.findings.len(), 7);
+    assert_eq!(stored.checked, 7);
+    let wrong: Vec<_> = stored.findings.iter().filter(|f| !f.2).collect();
+    assert_eq!(
+        wrong.len(),
+        2,
+        "a quantity well off and a wrong place: {wrong:?}"
+    );
+    let reopened = stored.records.iter().filter(|r| r.5 == 1).count();
+    assert_eq!(reopened, wrong.len());
+    let verified = stored.records.iter().filter(|r| r.4.is_some()).count();
+    assert_eq!(verified, stored.findings.len() - wrong.len());
+    assert_eq!(stored.cities_with_accuracy, 2, "accuracy for both cities");
+    assert!(stored.gaps_with_verified_figures > 0);
+    assert!(stored.units_with_credibility > 0);
+
+    // The same seed gives the same round, registry and findings; only times differ.
+    assert_eq!(second.stored_demo(), stored);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::demo::COUNTY_MEMBER_UNITS;
 use crate::potential::{Holder, QualityGrade, RecordDraft, RecordStatus, holding_key};
 use crate::region::{RegionLevel, RegionPath};
 use crate::region_import::RegionRow;
@@ -12,7 +13,8 @@ use crate::taxonomy::{AttributeKind, AttributeValue, Category, ResourceType, Tax
 /// Types per category that every county holds some of.
 const TYPES_PER_CATEGORY: usize = 5;
 
-/// What `muster demo` adds to the registry.
+/// What the demo's province holds: the records its offices and units report in the demo's
+/// survey round ([`crate::demo::survey`]), and the baselines.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DemoPotential {
     pub records: Vec<RecordDraft>,
@@ -143,12 +145,22 @@ pub fn demo_potential(regions: &[RegionRow], taxonomy: &Taxonomy, seed: u64) -> 
 }
 
 /// A few types from every category, the first of each subcategory first, so the demo shows
-/// the breadth of the taxonomy.
-fn chosen_types(taxonomy: &Taxonomy) -> Vec<ResourceType> {
+/// the breadth of the taxonomy. The subcategories the county member units report come
+/// before the others, so that every unit has something of its sector to report.
+pub fn chosen_types(taxonomy: &Taxonomy) -> Vec<ResourceType> {
+    let reported_by_units = |code: &str| {
+        COUNTY_MEMBER_UNITS
+            .iter()
+            .any(|(_, sectors)| sectors.iter().any(|s| code.starts_with(s)))
+    };
     let mut chosen = Vec::new();
     for category in Category::ALL {
         let mut in_category: Vec<&ResourceType> = Vec::new();
-        for subcategory in taxonomy.subcategories_in(category) {
+        let (mut subcategories, others): (Vec<_>, Vec<_>) = taxonomy
+            .subcategories_in(category)
+            .partition(|s| reported_by_units(&s.code));
+        subcategories.extend(others);
+        for subcategory in subcategories {
             if let Some(first) = taxonomy
                 .resource_types_in_subcategory(&subcategory.code)
                 .next()

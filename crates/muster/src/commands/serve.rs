@@ -25,6 +25,7 @@ pub async fn run(settings: &Settings, args: &ServeArgs) -> CommandResult {
                 loaded.users.len(),
                 group_digits(loaded.records as u64)
             );
+            println!("{}", loaded.survey.summary_line());
             show_demo_sign_in = true;
         } else if has_demo_admin(&db).await? {
             println!("The database already has regions; the demo data was not loaded again.");
@@ -72,10 +73,11 @@ pub async fn serve(settings: &Settings, db: Database, show_demo_sign_in: bool) -
             "No user exists yet. Create the first administrator at {url}/setup?token={token} (the link works once)."
         );
     }
+    let stop = shutdown_signal();
     println!("Press Ctrl-C to stop.");
     tracing::info!(%url, "serving");
 
-    shutdown_signal().await;
+    stop.await;
     println!("Stopping: finishing the requests in flight…");
     let stopped = running.shutdown().await;
     db.close().await;
@@ -85,27 +87,39 @@ pub async fn serve(settings: &Settings, db: Database, show_demo_sign_in: bool) -
 }
 
 /// Ctrl-C anywhere; SIGTERM too on Unix, which is how service managers stop a process.
-async fn shutdown_signal() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // Without a handler there is no Ctrl-C to wait for; SIGTERM still works.
-            std::future::pending::<()>().await;
-        }
-    };
+///
+/// On Unix the handlers are installed when this is called, not when the future is first
+/// polled: the server calls it before it prints "Press Ctrl-C", so a signal sent as soon as
+/// that line appears finds our handler rather than the default one, which would end the
+/// process without a graceful stop.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
+    {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        let terminate = signal(SignalKind::terminate()).ok();
+        let wait_for = |stream: Option<tokio::signal::unix::Signal>| async move {
+            match stream {
+                Some(mut stream) => {
+                    stream.recv().await;
+                }
+                // Without a handler there is no such signal to wait for; the other still works.
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        async move {
+            tokio::select! {
+                () = wait_for(interrupt) => {}
+                () = wait_for(terminate) => {}
+            }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
+    {
+        async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 }
