@@ -1049,6 +1049,17 @@ impl Database {
         }
     }
 
+    /// The civil office located exactly at a region: its workstation or mobilization office.
+    async fn office_of_region(&self, region_path: &str) -> Result<Option<i64>, StorageError> {
+        Ok(on_read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM organizations WHERE region_path = $1 \
+             AND kind IN ('mobilization_office', 'township_workstation') ORDER BY id LIMIT 1"
+        )
+        .bind(region_path)
+        .fetch_optional(pool)
+        .await)?)
+    }
+
     /// The reviewer approves an assignment's current version. Allowed only when every
     /// assignment directly below it is approved. The version's rows become potential records
     /// in the same transaction; a holding already registered (by another unit, say) refuses
@@ -1077,9 +1088,15 @@ impl Database {
             .ok_or_else(|| transition(survey::TransitionError::NothingSubmitted))?;
         let drafts = self.rows_of(current.id).await?;
         let first_version = self.first_version_quantities(&assignment, &current).await?;
+        // A member unit reports for itself; a region's own report is its office's (the
+        // workstation of a township, the mobilization office above), whoever typed it in —
+        // credibility is earned by the reporting unit, not by the person at the keyboard.
         let reporting_organization_id = match assignment.organization_id {
             Some(unit) => Some(unit),
-            None => self.organization_of_user(current.submitted_by).await?,
+            None => match self.office_of_region(&assignment.region_path).await? {
+                Some(office) => Some(office),
+                None => self.organization_of_user(current.submitted_by).await?,
+            },
         };
 
         let now = crate::now();
