@@ -501,6 +501,45 @@ fn looks_like_markup(head: &[u8]) -> bool {
 // CSV
 
 fn read_csv(bytes: &[u8], limits: &ReadLimits) -> Result<Workbook, SheetError> {
+    let mut rows = Vec::new();
+    let mut cells_used: u64 = 0;
+    let mut over_cells = false;
+    for_each_csv_row(bytes, limits, |number, cells| {
+        cells_used += cells.len() as u64;
+        if cells_used > limits.max_cells {
+            over_cells = true;
+            return false;
+        }
+        rows.push(SheetRow {
+            number,
+            cells: cells.iter().map(|c| (*c).to_owned()).collect(),
+        });
+        true
+    })?;
+    if over_cells {
+        return Err(SheetError::WorkbookTooLarge {
+            limit: SizeLimit::Cells(limits.max_cells),
+        });
+    }
+    Ok(Workbook {
+        sheets: vec![Sheet {
+            name: CSV_SHEET_NAME.to_owned(),
+            hidden: false,
+            rows,
+        }],
+    })
+}
+
+/// Streams a CSV file (UTF-8 or GB18030, detected) row by row without building a
+/// [`Workbook`]: `row` gets each non-blank row's line number and trimmed cells (trailing
+/// empty cells dropped) and returns whether to go on. For imports of a million rows, where
+/// a workbook of owned cells would cost gigabytes. The row and column limits apply; the
+/// cell limit, which exists to bound a workbook's memory, does not.
+pub fn for_each_csv_row(
+    bytes: &[u8],
+    limits: &ReadLimits,
+    mut row: impl FnMut(u32, &[&str]) -> bool,
+) -> Result<(), SheetError> {
     let too_large = |limit| SheetError::TooLarge {
         sheet: CSV_SHEET_NAME.to_owned(),
         limit,
@@ -520,8 +559,7 @@ fn read_csv(bytes: &[u8], limits: &ReadLimits) -> Result<Workbook, SheetError> {
         .flexible(true)
         .from_reader(text.as_bytes());
     let mut record = csv::StringRecord::new();
-    let mut rows = Vec::new();
-    let mut cells_used: u64 = 0;
+    let mut rows: u64 = 0;
     loop {
         match reader.read_record(&mut record) {
             Ok(true) => {}
@@ -555,8 +593,8 @@ fn read_csv(bytes: &[u8], limits: &ReadLimits) -> Result<Workbook, SheetError> {
                 ),
             });
         }
-        let mut cells: Vec<String> = record.iter().map(|f| f.trim().to_owned()).collect();
-        while cells.last().is_some_and(String::is_empty) {
+        let mut cells: Vec<&str> = record.iter().map(str::trim).collect();
+        while cells.last().is_some_and(|c| c.is_empty()) {
             cells.pop();
         }
         if cells.is_empty() {
@@ -565,25 +603,16 @@ fn read_csv(bytes: &[u8], limits: &ReadLimits) -> Result<Workbook, SheetError> {
         if cells.len() > limits.max_columns as usize {
             return Err(too_large(SizeLimit::Columns(limits.max_columns)));
         }
-        if rows.len() >= limits.max_rows_per_sheet as usize {
+        if rows >= u64::from(limits.max_rows_per_sheet) {
             return Err(too_large(SizeLimit::Rows(limits.max_rows_per_sheet)));
         }
-        cells_used += cells.len() as u64;
-        if cells_used > limits.max_cells {
-            return Err(SheetError::WorkbookTooLarge {
-                limit: SizeLimit::Cells(limits.max_cells),
-            });
-        }
+        rows += 1;
         let number = u32::try_from(line).map_err(|_| too_large(SizeLimit::Rows(u32::MAX)))?;
-        rows.push(SheetRow { number, cells });
+        if !row(number, &cells) {
+            break;
+        }
     }
-    Ok(Workbook {
-        sheets: vec![Sheet {
-            name: CSV_SHEET_NAME.to_owned(),
-            hidden: false,
-            rows,
-        }],
-    })
+    Ok(())
 }
 
 fn csv_text(text: &str) -> String {

@@ -693,6 +693,15 @@ impl PendingImport {
     }
 }
 
+/// Whether a row names the resource type and quantity columns (the first two standard ones).
+fn is_header_row<'c>(cells: impl Iterator<Item = &'c str>) -> bool {
+    let found: Vec<usize> = cells.filter_map(standard_column_of).collect();
+    found.contains(&0) && found.contains(&1)
+}
+
+/// How many rows at the top of a sheet may come before its header (a title, a note).
+const HEADER_SEARCH_ROWS: usize = 10;
+
 /// Finds the sheet to import in a workbook — the first visible sheet with a header row (in
 /// its first ten rows) that names the resource type and quantity columns; instructions and
 /// list sheets are passed over — and checks every row of it.
@@ -700,10 +709,7 @@ pub fn import_workbook<'a>(
     workbook: &Workbook,
     rules: ImportRules<'a>,
 ) -> Result<RecordImporter<'a>, SheetProblems> {
-    let is_header = |cells: &[String]| {
-        let found: Vec<usize> = cells.iter().filter_map(|c| standard_column_of(c)).collect();
-        found.contains(&0) && found.contains(&1)
-    };
+    let is_header = |cells: &[String]| is_header_row(cells.iter().map(String::as_str));
     let ordered = workbook
         .sheets
         .iter()
@@ -713,7 +719,7 @@ pub fn import_workbook<'a>(
         let Some(header_index) = sheet
             .rows
             .iter()
-            .take(10)
+            .take(HEADER_SEARCH_ROWS)
             .position(|row| is_header(&row.cells))
         else {
             continue;
@@ -754,6 +760,9 @@ pub fn read_records<'a>(
     file_name: &str,
     rules: ImportRules<'a>,
 ) -> Result<RecordImporter<'a>, SheetProblems> {
+    if let Ok(crate::sheet::SheetFormat::Csv) = crate::sheet::SheetFormat::detect(bytes, None) {
+        return read_csv_records(bytes, file_name, rules);
+    }
     let workbook = crate::sheet::read_workbook(bytes).map_err(|error| match error {
         crate::sheet::SheetError::CellErrors(cells) => SheetProblems(
             cells
@@ -773,4 +782,56 @@ pub fn read_records<'a>(
         other => SheetProblems::file(file_name, other.to_string()),
     })?;
     import_workbook(&workbook, rules)
+}
+
+/// A CSV file checked as it streams: rows go straight from the parser into the importer,
+/// never into a workbook of owned cells, so a million-row county file costs its own size in
+/// memory and nothing caps its cell count.
+fn read_csv_records<'a>(
+    bytes: &[u8],
+    file_name: &str,
+    rules: ImportRules<'a>,
+) -> Result<RecordImporter<'a>, SheetProblems> {
+    let sheet = crate::sheet::CSV_SHEET_NAME;
+    let mut importer: Option<RecordImporter<'a>> = None;
+    let mut header_problems = None;
+    let mut rows_before_header = 0;
+    crate::sheet::for_each_csv_row(
+        bytes,
+        &crate::sheet::ReadLimits::default(),
+        |number, cells| {
+            if let Some(importer) = importer.as_mut() {
+                importer.push_row(number, cells);
+                return true;
+            }
+            rows_before_header += 1;
+            if is_header_row(cells.iter().copied()) {
+                match RecordImporter::new(rules, sheet, number, cells) {
+                    Ok(found) => importer = Some(found),
+                    Err(problems) => {
+                        header_problems = Some(problems);
+                        return false;
+                    }
+                }
+                return true;
+            }
+            rows_before_header < HEADER_SEARCH_ROWS
+        },
+    )
+    .map_err(|error| SheetProblems::file(file_name, error.to_string()))?;
+    if let Some(problems) = header_problems {
+        return Err(problems);
+    }
+    if rows_before_header == 0 {
+        return Err(SheetProblems::file(
+            file_name,
+            crate::sheet::SheetError::EmptyFile.to_string(),
+        ));
+    }
+    importer.ok_or_else(|| {
+        SheetProblems::file(
+            sheet,
+            "no header row with the columns type_code and quantity in the first ten rows; start from the round's template".into(),
+        )
+    })
 }

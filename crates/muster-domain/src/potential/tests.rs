@@ -508,3 +508,25 @@ fn random_cells_never_panic_the_importer() {
         }
     }
 }
+
+#[test]
+fn a_csv_streams_into_the_importer_with_its_own_line_numbers() {
+    use super::import::read_records;
+    let taxonomy = Taxonomy::default_taxonomy();
+    let rules = ImportRules {
+        taxonomy: &taxonomy,
+        allowed_types: None,
+    };
+    let text = "2026年度潜力调查\r\n\r\ntype_code,quantity,holder_name,region_code\r\nCAD.MAT.TENT_12,3,Depot,340104\r\n\r\nCAD.MAT.TENT_12,-1,Depot 2,340104\r\n";
+    let problems = read_records(text.as_bytes(), "r.csv", rules)
+        .expect("the header is found below the title")
+        .finish(&regions(), &RegionPath::root())
+        .expect_err("row 6 is refused");
+    assert_eq!(problems.0.len(), 1, "{problems}");
+    assert_eq!(problems.0[0].row, Some(6));
+    assert_eq!(problems.0[0].column.as_deref(), Some("B"));
+    let empty = read_records(b"", "e.csv", rules).expect_err("empty");
+    assert!(empty.to_string().contains("empty"), "{empty}");
+    let headless = read_records(b"a,b\n1,2\n", "h.csv", rules).expect_err("no header");
+    assert!(headless.to_string().contains("no header row"), "{headless}");
+}
