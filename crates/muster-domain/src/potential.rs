@@ -206,6 +206,13 @@ fn normalize_key_part(text: &str) -> String {
     out
 }
 
+/// A name as the holding key compares it, with case, width and spacing folded: two sites
+/// of one region whose names normalise alike are one site, and a record's site names a
+/// stored site when both normalise alike.
+pub fn normalize_name(text: &str) -> String {
+    normalize_key_part(text)
+}
+
 /// The identity of a holding: `region path|type code|holder|site`. It begins with the
 /// region path so that, in storage, its unique index is also the subtree range index.
 pub fn holding_key(

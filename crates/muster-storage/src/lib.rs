@@ -15,6 +15,7 @@ mod organizations;
 mod potential;
 mod regions;
 mod sessions;
+mod sites;
 mod survey;
 mod users;
 mod verification;
@@ -32,6 +33,7 @@ pub use potential::{
 };
 pub use regions::{ImportSummary, Region, RegionListFilter, RegionView};
 pub use sessions::{ApiToken, SessionRecord};
+pub use sites::{NewSite, Site};
 pub use survey::{
     Assignment, AssignmentView, DuplicateHolding, LOWEST_ASSIGNED_LEVEL, OpenRound, RoundDashboard,
     Submission, SubmissionSource, SubmitOutcome, SurveyRound, VersionDiff,

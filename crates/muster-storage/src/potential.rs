@@ -164,7 +164,7 @@ type RegionInfoRow = (String, String, i64, Option<f64>, Option<f64>);
 
 /// Roles that report potential: the offices, workstations and member units, and the
 /// administrator. Liaisons, grid members and viewers read.
-fn may_report(actor: &Actor) -> bool {
+pub(crate) fn may_report(actor: &Actor) -> bool {
     actor.administers()
         || [
             Role::OfficeStaff,
@@ -181,7 +181,7 @@ const SQLITE_RECORDS_PER_INSERT: usize = 1_900;
 /// The columns SQLite's multi-row insert names: bound ones, then the per-batch literals.
 const SQLITE_RECORD_COLUMNS: &str = "holding_key, type_code, quantity, attributes, quality_grade, holder_kind, \
      holder_organization_id, holder_name, holder_id_number, holder_phone, site_name, \
-     region_code, region_path, lat, lon, status, first_reported_quantity, \
+     region_code, region_path, lat, lon, status, first_reported_quantity, site_id, \
      round_id, submission_id, reporting_organization_id, created_at, updated_at";
 
 /// An optional id as a SQL literal.
@@ -1071,6 +1071,8 @@ pub(crate) async fn insert_record_rows(
     provenance: RecordProvenance,
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    // Records that name a stored site of their region are linked to it.
+    let sites = crate::sites::site_links(tx, drafts).await?;
     match tx {
         WriteTx::Sqlite(conn) => {
             for chunk in drafts.chunks(SQLITE_RECORDS_PER_INSERT) {
@@ -1079,7 +1081,8 @@ pub(crate) async fn insert_record_rows(
                 ));
                 // Values the same for every row are spliced in as numeric literals (numbers
                 // formatted by Rust, never text from outside), and columns that start empty
-                // are left to their defaults: a third fewer bound parameters per row.
+                // are left to their defaults: a third fewer bound parameters per row. The site
+                // id, too, is a number formatted by Rust, spliced in per row.
                 let same_for_all = format!(
                     ", {}, {}, {}, {now}, {now}",
                     sql_number(provenance.round_id),
@@ -1105,6 +1108,7 @@ pub(crate) async fn insert_record_rows(
                         .push_bind(draft.coordinates.map(|c| c.1))
                         .push_bind(draft.status.as_str())
                         .push_bind(draft.quantity)
+                        .push(sql_number(sites.site_of(draft)))
                         .push_unseparated(&same_for_all);
                 });
                 query.build().persistent(true).execute(&mut **conn).await?;
@@ -1131,7 +1135,7 @@ pub(crate) async fn insert_record_rows(
                     .text(Some(draft.holder.name()))
                     .text(holder.id_number)
                     .text(holder.phone)
-                    .number(None::<i64>)
+                    .number(sites.site_of(draft))
                     .text(draft.site.as_deref())
                     .text(Some(&draft.region_code))
                     .text(Some(draft.region_path.as_str()))

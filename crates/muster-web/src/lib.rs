@@ -16,6 +16,8 @@ mod potential_pages;
 mod potential_view;
 mod routes;
 mod session;
+mod sites_api;
+mod sites_pages;
 mod survey_api;
 mod survey_pages;
 mod verification_api;

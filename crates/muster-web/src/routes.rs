@@ -9,7 +9,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 use crate::potential_view::MAX_UPLOAD_BYTES;
-use crate::{pages, potential_pages, survey_pages, verification_pages};
+use crate::{pages, potential_pages, sites_pages, survey_pages, verification_pages};
 
 /// Request bodies above this are refused (413) by every body extractor. Uploads of
 /// spreadsheets set their own limit, [`MAX_UPLOAD_BYTES`], on their routes only: axum's
@@ -50,6 +50,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/potential/import/problems/{id}", get(potential_pages::problem_list))
         .route("/potential/template", get(potential_pages::import_template))
         .route("/potential/gaps", get(potential_pages::gaps))
+        .route("/potential/sites", get(sites_pages::sites).post(sites_pages::create))
         .route(
             "/potential/baselines",
             post(potential_pages::baseline_upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),

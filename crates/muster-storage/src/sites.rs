@@ -1,0 +1,292 @@
+//! Sites: the warehouses, reserve depots, hospitals, plants and yards where potential is kept,
+//! each with coordinates in its region.
+//!
+//! A site's name is unique in its region after the holding key's normalisation (case, width,
+//! spacing folded; `sites.name_key`, with a unique index), and a record whose `site` names a
+//! stored site of its own region is linked to it (`potential_records.site_id`) as it is
+//! inserted, by an import or a survey approval alike.
+
+use std::collections::{HashMap, HashSet};
+
+use muster_domain::potential::import::{great_circle_km, region_radius_km};
+use muster_domain::potential::{RecordDraft, SiteKind, normalize_name};
+use muster_domain::{Actor, RegionPath, Scope};
+use serde::Serialize;
+use sqlx::QueryBuilder;
+
+use crate::audit::AuditEvent;
+use crate::db::{Database, WriteTx, on_read_pool, on_tx};
+use crate::error::StorageError;
+use crate::potential::may_report;
+
+/// A stored site, as a reader in scope sees it, with how many records are kept there.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Site {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub region_code: String,
+    pub region_name: String,
+    pub region_path: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub organization_id: Option<i64>,
+    pub created_at: i64,
+    pub record_count: i64,
+}
+
+impl Site {
+    /// The stored kind; an unknown one (written by hand) reads as `other`.
+    pub fn kind(&self) -> SiteKind {
+        SiteKind::parse(&self.kind).unwrap_or(SiteKind::Other)
+    }
+
+    pub fn region_path(&self) -> RegionPath {
+        RegionPath::parse(&self.region_path).unwrap_or_else(RegionPath::root)
+    }
+}
+
+/// A site to register. Coordinates are required: a site is a place on the map.
+#[derive(Debug, Clone)]
+pub struct NewSite {
+    pub name: String,
+    pub kind: SiteKind,
+    pub region_code: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// The organization that runs the site, if it is registered in Muster.
+    pub organization_id: Option<i64>,
+}
+
+/// The longest site name accepted, in characters.
+const MAX_SITE_NAME_CHARS: usize = 200;
+
+const SITE_COLUMNS: &str = "s.id, s.name, s.kind, s.region_code, g.name AS region_name, s.region_path, \
+     s.lat, s.lon, s.organization_id, s.created_at, \
+     (SELECT COUNT(*) FROM potential_records r WHERE r.site_id = s.id) AS record_count";
+
+impl Database {
+    /// Registers a site: by a reporting role, in a region of the actor's scope, at
+    /// coordinates inside that region, under a name no other site of the region has (after
+    /// normalisation). Audited in the same transaction.
+    pub async fn create_site(
+        &self,
+        actor: &Actor,
+        new_site: NewSite,
+    ) -> Result<Site, StorageError> {
+        if !may_report(actor) {
+            return Err(StorageError::Forbidden(
+                "only office, workstation and member-unit staff register sites".into(),
+            ));
+        }
+        let name = new_site.name.trim().to_owned();
+        let name_key = normalize_name(&name);
+        if name_key.is_empty() {
+            return Err(StorageError::Invalid {
+                field: "name",
+                message: "a site needs a name".into(),
+            });
+        }
+        if name.chars().count() > MAX_SITE_NAME_CHARS {
+            return Err(StorageError::Invalid {
+                field: "name",
+                message: format!("a site's name has at most {MAX_SITE_NAME_CHARS} characters"),
+            });
+        }
+        let (lat, lon) = (new_site.lat, new_site.lon);
+        if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+            return Err(StorageError::Invalid {
+                field: "lat",
+                message: "the latitude must lie between -90 and 90".into(),
+            });
+        }
+        if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+            return Err(StorageError::Invalid {
+                field: "lon",
+                message: "the longitude must lie between -180 and 180".into(),
+            });
+        }
+        let code = new_site.region_code.trim().to_owned();
+        let region = self
+            .region_infos([code.clone()])
+            .await?
+            .remove(&code)
+            .ok_or_else(|| StorageError::Invalid {
+                field: "region_code",
+                message: format!("region {code} does not exist"),
+            })?;
+        if !actor.scope().contains(&region.path) {
+            return Err(StorageError::out_of_scope("region", &code));
+        }
+        if let Some(centre) = region.coordinates {
+            let distance = great_circle_km((lat, lon), centre);
+            let radius = region_radius_km(region.level);
+            if distance > radius {
+                return Err(StorageError::Invalid {
+                    field: "lat",
+                    message: format!(
+                        "the coordinates lie {distance:.0} km from region {code}, outside it (it reaches about {radius:.0} km)"
+                    ),
+                });
+            }
+        }
+        if let Some(organization_id) = new_site.organization_id {
+            self.organization(actor.scope(), organization_id)
+                .await
+                .map_err(|e| match e {
+                    StorageError::NotFound { .. } => StorageError::Invalid {
+                        field: "organization_id",
+                        message: format!("organization {organization_id} is not in your region"),
+                    },
+                    other => other,
+                })?;
+        }
+
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        let inserted: Result<i64, sqlx::Error> = on_tx!(&mut tx, |conn| {
+            sqlx::query_scalar(
+                "INSERT INTO sites (name, name_key, kind, region_code, region_path, lat, lon, organization_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            )
+            .bind(&name)
+            .bind(&name_key)
+            .bind(new_site.kind.as_str())
+            .bind(&code)
+            .bind(region.path.as_str())
+            .bind(lat)
+            .bind(lon)
+            .bind(new_site.organization_id)
+            .bind(now.as_millis())
+            .fetch_one(&mut *conn)
+            .await
+        });
+        let id = inserted.map_err(|e| {
+            StorageError::unique(e, "name", || {
+                format!("region {code} already has a site named like {name}")
+            })
+        })?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "site",
+                entity_id: id.to_string(),
+                action: "create",
+                region_path: &region.path,
+                before: None,
+                after: Some(serde_json::json!({
+                    "name": name,
+                    "kind": new_site.kind.as_str(),
+                    "region_code": code,
+                    "lat": lat,
+                    "lon": lon,
+                    "organization_id": new_site.organization_id,
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.site(actor.scope(), id).await
+    }
+
+    /// A page of the sites in the reader's scope, by id, optionally only those in one
+    /// region's subtree (which must be in scope).
+    pub async fn sites(
+        &self,
+        scope: &Scope,
+        region_code: Option<&str>,
+        limit: i64,
+        after_id: i64,
+    ) -> Result<Vec<Site>, StorageError> {
+        let path = match region_code {
+            None => scope.subtree().clone(),
+            Some(code) => self.region(scope, code).await?.region_path(),
+        };
+        let (low, high) = path.subtree_range();
+        let sql = format!(
+            "SELECT {SITE_COLUMNS} FROM sites s JOIN regions g ON g.code = s.region_code \
+             WHERE s.region_path >= $1 AND s.region_path < $2 AND s.id > $3 ORDER BY s.id LIMIT $4"
+        );
+        Ok(on_read_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(&low)
+                .bind(&high)
+                .bind(after_id)
+                .bind(limit.clamp(1, 1000))
+                .fetch_all(pool)
+                .await
+        })?)
+    }
+
+    /// One site, if it is in the reader's scope.
+    pub async fn site(&self, scope: &Scope, id: i64) -> Result<Site, StorageError> {
+        let (low, high) = scope.subtree().subtree_range();
+        let sql = format!(
+            "SELECT {SITE_COLUMNS} FROM sites s JOIN regions g ON g.code = s.region_code \
+             WHERE s.id = $1 AND s.region_path >= $2 AND s.region_path < $3"
+        );
+        let found: Option<Site> = on_read_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(id)
+                .bind(&low)
+                .bind(&high)
+                .fetch_optional(pool)
+                .await
+        })?;
+        found.ok_or_else(|| StorageError::not_found("site", id))
+    }
+}
+
+/// The stored sites of the regions a batch of records names: region code → normalised
+/// name → site id. Looked up inside the write transaction, so a record links to a site that
+/// is there when it is stored.
+#[derive(Debug, Default)]
+pub(crate) struct SiteLinks(HashMap<String, HashMap<String, i64>>);
+
+impl SiteLinks {
+    /// The stored site a record names in its own region, if any. The name is normalised only
+    /// when the region has sites at all, so a batch without them costs one hash look-up a row.
+    pub(crate) fn site_of(&self, draft: &RecordDraft) -> Option<i64> {
+        let sites = self.0.get(draft.region_code.as_str())?;
+        let site = draft.site.as_deref()?;
+        sites.get(&normalize_name(site)).copied()
+    }
+}
+
+/// Regions looked up per statement: well under SQLite's bound-parameter limit.
+const SITE_REGIONS_PER_QUERY: usize = 500;
+
+/// Finds the sites the records of a batch may name. One pass over the batch for the regions
+/// of the records that name a site, then one query per 500 such regions.
+pub(crate) async fn site_links(
+    tx: &mut WriteTx,
+    drafts: &[&(u32, RecordDraft)],
+) -> Result<SiteLinks, sqlx::Error> {
+    let regions: HashSet<&str> = drafts
+        .iter()
+        .filter(|(_, d)| d.site.as_deref().is_some_and(|s| !s.trim().is_empty()))
+        .map(|(_, d)| d.region_code.as_str())
+        .collect();
+    let mut links = SiteLinks::default();
+    let regions: Vec<&str> = regions.into_iter().collect();
+    for chunk in regions.chunks(SITE_REGIONS_PER_QUERY) {
+        let rows: Vec<(i64, String, Option<String>)> = on_tx!(&mut *tx, |conn| {
+            let mut query = QueryBuilder::new(
+                "SELECT id, region_code, name_key FROM sites WHERE region_code IN (",
+            );
+            let mut separated = query.separated(", ");
+            for code in chunk {
+                separated.push_bind(*code);
+            }
+            query.push(")");
+            query.build_query_as().fetch_all(&mut *conn).await
+        })?;
+        for (id, region_code, name_key) in rows {
+            if let Some(name_key) = name_key {
+                links.0.entry(region_code).or_default().insert(name_key, id);
+            }
+        }
+    }
+    Ok(links)
+}

@@ -1,0 +1,428 @@
+//! Site stories, each run against SQLite and PostgreSQL: registering sites in scope, the
+//! refusals, records linked to their site as they are stored, and the audit chain intact.
+
+use muster_domain::demo::{DemoScale, demo_regions};
+use muster_domain::organization::Roles;
+use muster_domain::potential::{
+    Holder, QualityGrade, RecordDraft, RecordStatus, SiteKind, holding_key,
+};
+use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
+use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side};
+use muster_storage::{
+    AuditVerification, Database, NewOrganization, NewSite, NewUser, RecordFilter, RecordProvenance,
+    StorageError as E, on_both_databases,
+};
+
+const TRUCK: &str = "TRN.ROAD.TRUCK_HEAVY";
+
+fn cli() -> Actor {
+    Actor::command_line("test")
+}
+
+async fn intact(db: &Database) -> i64 {
+    match db.verify_audit_chain(|_, _| {}).await.expect("verify runs") {
+        AuditVerification::Intact { entries } => entries,
+        AuditVerification::Broken(b) => panic!("chain broken: {b}"),
+    }
+}
+
+/// A county of the tiny demo: its code, path and own point.
+#[derive(Clone)]
+struct County {
+    code: String,
+    path: String,
+    at: (f64, f64),
+}
+
+/// The tiny demo's first city and two of its counties, with a city office, a county office
+/// in each county, and readers who may not register sites.
+struct World {
+    county_a: County,
+    county_b: County,
+    city_office: Actor,
+    office_a: Actor,
+    office_b: Actor,
+    unit_a_organization: i64,
+    viewer: Actor,
+    grid_member: Actor,
+}
+
+async fn organization(db: &Database, name: &str, kind: OrganizationKind, code: &str) -> i64 {
+    db.create_organization(
+        &cli(),
+        NewOrganization {
+            name: name.into(),
+            kind,
+            side: Side::Civil,
+            region_code: Some(code.into()),
+        },
+    )
+    .await
+    .expect("organization")
+    .id
+}
+
+async fn user(db: &Database, name: &str, organization_id: i64, roles: &str) -> Actor {
+    db.create_user(
+        &cli(),
+        NewUser {
+            username: name.into(),
+            display_name: name.into(),
+            password_hash: "x".into(),
+            organization_id,
+            roles: Roles::parse_list(roles).expect("roles"),
+        },
+    )
+    .await
+    .expect("user")
+    .actor()
+}
+
+async fn world(db: &Database) -> World {
+    db.import_regions(
+        &cli(),
+        ParsedRegionCsv {
+            rows: demo_regions(DemoScale::Tiny, 3),
+            layout: ColumnLayout::default(),
+        },
+        "tiny demo",
+    )
+    .await
+    .expect("the tiny demo imports");
+    let city = db
+        .region_view(&Scope::everything(), Some("3401"))
+        .await
+        .expect("city");
+    let county = |i: usize| {
+        let region = &city.children[i];
+        County {
+            code: region.code.clone(),
+            path: region.path.clone(),
+            at: (
+                region.lat.expect("demo regions have points"),
+                region.lon.expect("demo regions have points"),
+            ),
+        }
+    };
+    let (county_a, county_b) = (county(0), county(1));
+    let city_org = organization(
+        db,
+        "City office",
+        OrganizationKind::MobilizationOffice,
+        "3401",
+    )
+    .await;
+    let org_a = organization(
+        db,
+        "County office A",
+        OrganizationKind::MobilizationOffice,
+        &county_a.code,
+    )
+    .await;
+    let org_b = organization(
+        db,
+        "County office B",
+        OrganizationKind::MobilizationOffice,
+        &county_b.code,
+    )
+    .await;
+    let unit_a_organization = organization(
+        db,
+        "Grain bureau A",
+        OrganizationKind::MemberUnit,
+        &county_a.code,
+    )
+    .await;
+    World {
+        city_office: user(db, "city", city_org, "office_staff").await,
+        office_a: user(db, "office-a", org_a, "office_staff").await,
+        office_b: user(db, "office-b", org_b, "office_staff").await,
+        viewer: user(db, "viewer", city_org, "viewer").await,
+        grid_member: user(db, "grid", org_a, "grid_member").await,
+        unit_a_organization,
+        county_a,
+        county_b,
+    }
+}
+
+fn new_site(name: &str, county: &County) -> NewSite {
+    NewSite {
+        name: name.into(),
+        kind: SiteKind::ReserveDepot,
+        region_code: county.code.clone(),
+        lat: county.at.0 + 0.01,
+        lon: county.at.1 - 0.01,
+        organization_id: None,
+    }
+}
+
+fn draft(county: &County, holder: &str, site: Option<&str>) -> (u32, RecordDraft) {
+    let region_path = RegionPath::parse(&county.path).expect("path");
+    let holder = Holder::Organization {
+        id: None,
+        name: holder.to_owned(),
+    };
+    let key = holding_key(&region_path, TRUCK, &holder, site);
+    (
+        1,
+        RecordDraft {
+            type_code: TRUCK.to_owned(),
+            quantity: 4.0,
+            attributes: Default::default(),
+            quality: QualityGrade::Good,
+            holder,
+            site: site.map(str::to_owned),
+            region_code: county.code.clone(),
+            region_path,
+            coordinates: None,
+            status: RecordStatus::Available,
+            holding_key: key,
+        },
+    )
+}
+
+on_both_databases!(
+    sites_are_registered_and_read_in_scope,
+    registered_and_read_in_scope
+);
+async fn registered_and_read_in_scope(db: Database) {
+    let w = world(&db).await;
+    let mut depot = new_site("North Grain Depot", &w.county_a);
+    depot.organization_id = Some(w.unit_a_organization);
+    let depot = db.create_site(&w.office_a, depot).await.expect("created");
+    assert_eq!(depot.name, "North Grain Depot");
+    assert_eq!(depot.kind(), SiteKind::ReserveDepot);
+    assert_eq!(depot.region_code, w.county_a.code);
+    assert_eq!(depot.region_path, w.county_a.path);
+    assert_eq!(depot.organization_id, Some(w.unit_a_organization));
+    assert_eq!(depot.record_count, 0);
+    let yard = db
+        .create_site(
+            &w.city_office,
+            NewSite {
+                kind: SiteKind::Yard,
+                ..new_site("Truck yard", &w.county_b)
+            },
+        )
+        .await
+        .expect("the city office registers in any of its counties");
+
+    let city_scope = w.city_office.scope();
+    let all = db.sites(city_scope, None, 50, 0).await.expect("list");
+    assert_eq!(
+        all.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![depot.id, yard.id]
+    );
+    let in_a = db
+        .sites(city_scope, Some(&w.county_a.code), 50, 0)
+        .await
+        .expect("narrowed");
+    assert_eq!(
+        in_a.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![depot.id]
+    );
+    let page = db.sites(city_scope, None, 1, depot.id).await.expect("page");
+    assert_eq!(page.iter().map(|s| s.id).collect::<Vec<_>>(), vec![yard.id]);
+
+    // County B sees its own site only; county A's is absent to it, as if it did not exist.
+    let b_scope = w.office_b.scope();
+    let seen_by_b = db.sites(b_scope, None, 50, 0).await.expect("list");
+    assert_eq!(
+        seen_by_b.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![yard.id]
+    );
+    assert!(matches!(
+        db.site(b_scope, depot.id).await,
+        Err(E::NotFound { .. })
+    ));
+    assert!(matches!(
+        db.sites(b_scope, Some(&w.county_a.code), 50, 0).await,
+        Err(E::NotFound { .. })
+    ));
+    assert_eq!(db.site(city_scope, depot.id).await.expect("read"), depot);
+
+    let entries = db
+        .audit_entries(&Scope::everything(), 100)
+        .await
+        .expect("audit");
+    let created: Vec<_> = entries.iter().filter(|e| e.entity == "site").collect();
+    assert_eq!(created.len(), 2);
+    assert!(created.iter().all(|e| e.action == "create"));
+    assert!(created.iter().any(|e| {
+        e.entity_id == depot.id.to_string()
+            && e.region_path == w.county_a.path
+            && e.after
+                .as_deref()
+                .is_some_and(|a| a.contains("North Grain Depot"))
+    }));
+    intact(&db).await;
+}
+
+on_both_databases!(sites_refused_write_nothing, refused_write_nothing);
+async fn refused_write_nothing(db: Database) {
+    let w = world(&db).await;
+    db.create_site(&w.office_a, new_site("Ｎｏｒｔｈ  Depot", &w.county_a))
+        .await
+        .expect("the first");
+    let entries = intact(&db).await;
+
+    let refused = |result: Result<_, E>| result.expect_err("refused");
+    for reader in [&w.viewer, &w.grid_member] {
+        assert!(matches!(
+            refused(
+                db.create_site(reader, new_site("Depot 2", &w.county_a))
+                    .await
+            ),
+            E::Forbidden(_)
+        ));
+    }
+    assert!(matches!(
+        refused(
+            db.create_site(&w.office_b, new_site("Depot 3", &w.county_a))
+                .await
+        ),
+        E::OutOfScope { .. }
+    ));
+    let mut wild = new_site("Depot 4", &w.county_a);
+    wild.lat = 95.0;
+    assert!(matches!(
+        refused(db.create_site(&w.office_a, wild).await),
+        E::Invalid { field: "lat", .. }
+    ));
+    let mut nan = new_site("Depot 4", &w.county_a);
+    nan.lon = f64::NAN;
+    assert!(matches!(
+        refused(db.create_site(&w.office_a, nan).await),
+        E::Invalid { field: "lon", .. }
+    ));
+    let mut far = new_site("Depot 5", &w.county_a);
+    far.lat += 5.0;
+    assert!(matches!(
+        refused(db.create_site(&w.office_a, far).await),
+        E::Invalid { field: "lat", .. }
+    ));
+    assert!(matches!(
+        refused(
+            db.create_site(&w.office_a, new_site("  ", &w.county_a))
+                .await
+        ),
+        E::Invalid { field: "name", .. }
+    ));
+    let mut nowhere = new_site("Depot 6", &w.county_a);
+    nowhere.region_code = "349999".into();
+    assert!(matches!(
+        refused(db.create_site(&w.office_a, nowhere).await),
+        E::Invalid {
+            field: "region_code",
+            ..
+        }
+    ));
+    let mut foreign_unit = new_site("Depot 7", &w.county_b);
+    foreign_unit.organization_id = Some(w.unit_a_organization);
+    assert!(matches!(
+        refused(db.create_site(&w.office_b, foreign_unit).await),
+        E::Invalid {
+            field: "organization_id",
+            ..
+        }
+    ));
+    // The same name after case, width and spacing are folded.
+    assert!(matches!(
+        refused(
+            db.create_site(&w.city_office, new_site(" north depot ", &w.county_a))
+                .await
+        ),
+        E::Conflict { field: "name", .. }
+    ));
+    assert_eq!(intact(&db).await, entries, "a refusal writes nothing");
+    assert_eq!(
+        db.sites(&Scope::everything(), None, 50, 0)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+
+    // Another county may have a site of that name.
+    db.create_site(&w.office_b, new_site("North Depot", &w.county_b))
+        .await
+        .expect("a name is unique per region only");
+}
+
+on_both_databases!(records_are_linked_to_their_site, records_linked);
+async fn records_linked(db: Database) {
+    let w = world(&db).await;
+    let depot_a = db
+        .create_site(&w.office_a, new_site("North Depot", &w.county_a))
+        .await
+        .expect("site");
+    let depot_b = db
+        .create_site(&w.office_b, new_site("Harbour Yard", &w.county_b))
+        .await
+        .expect("site");
+    db.insert_records(
+        &w.city_office,
+        vec![
+            draft(&w.county_a, "Haulier 1", Some(" ｎｏｒｔｈ   DEPOT")),
+            draft(&w.county_a, "Haulier 2", Some("North Depot")),
+            draft(&w.county_a, "Haulier 3", Some("South Depot")),
+            draft(&w.county_a, "Haulier 4", None),
+            // County B's record names county A's site: not its own region, so not linked.
+            draft(&w.county_b, "Haulier 5", Some("North Depot")),
+            draft(&w.county_b, "Haulier 6", Some("harbour yard")),
+        ],
+        RecordProvenance::default(),
+        "test",
+    )
+    .await
+    .expect("stored");
+
+    let records = db
+        .potential_records(
+            &Scope::everything(),
+            &RecordFilter {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("records");
+    let site_of = |holder: &str| {
+        records
+            .iter()
+            .find(|r| r.holder_name == holder)
+            .expect("the record")
+            .site_id
+    };
+    assert_eq!(site_of("Haulier 1"), Some(depot_a.id));
+    assert_eq!(site_of("Haulier 2"), Some(depot_a.id));
+    assert_eq!(site_of("Haulier 3"), None);
+    assert_eq!(site_of("Haulier 4"), None);
+    assert_eq!(site_of("Haulier 5"), None);
+    assert_eq!(site_of("Haulier 6"), Some(depot_b.id));
+    // The record keeps the name it was reported under.
+    assert_eq!(
+        records
+            .iter()
+            .find(|r| r.holder_name == "Haulier 1")
+            .and_then(|r| r.site_name.as_deref()),
+        Some(" ｎｏｒｔｈ   DEPOT")
+    );
+
+    let scope = Scope::everything();
+    assert_eq!(
+        db.site(&scope, depot_a.id)
+            .await
+            .expect("site")
+            .record_count,
+        2
+    );
+    assert_eq!(
+        db.site(&scope, depot_b.id)
+            .await
+            .expect("site")
+            .record_count,
+        1
+    );
+    intact(&db).await;
+}

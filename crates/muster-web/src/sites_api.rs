@@ -1,0 +1,157 @@
+//! Sites in the JSON API: the warehouses, depots, hospitals, plants and yards where potential
+//! is kept. Reads are scoped by the caller; registering one takes a reporting role and the
+//! CSRF header for browser sessions.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use muster_domain::potential::SiteKind;
+use muster_storage::{NewSite, Site};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{Problem, WebError};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_sites, create_site))
+        .routes(routes!(get_site))
+}
+
+/// The kinds a site may be, as the API and the form spell them.
+pub(crate) const SITE_KINDS: &str =
+    "warehouse, reserve_depot, hospital, plant, yard, port, airfield, station or other";
+
+pub(crate) fn parse_site_kind(text: &str) -> Result<SiteKind, WebError> {
+    SiteKind::parse(text.trim())
+        .ok_or_else(|| WebError::bad_request("kind", format!("expected {SITE_KINDS}")))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SiteDto {
+    id: i64,
+    name: String,
+    /// warehouse, reserve_depot, hospital, plant, yard, port, airfield, station or other.
+    kind: String,
+    region_code: String,
+    region_name: String,
+    region_path: String,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    /// The organization that runs the site, when it is registered in Muster.
+    organization_id: Option<i64>,
+    /// Potential records kept at the site (linked by name when they were stored).
+    record_count: i64,
+    created_at: i64,
+}
+
+impl From<Site> for SiteDto {
+    fn from(s: Site) -> Self {
+        Self {
+            id: s.id,
+            name: s.name,
+            kind: s.kind,
+            region_code: s.region_code,
+            region_name: s.region_name,
+            region_path: s.region_path,
+            lat: s.lat,
+            lon: s.lon,
+            organization_id: s.organization_id,
+            record_count: s.record_count,
+            created_at: s.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct SiteQuery {
+    /// Only sites in this region's subtree.
+    region: Option<String>,
+    /// Keyset pagination: the last id of the previous page.
+    after: Option<i64>,
+    /// At most 1000; default 100.
+    limit: Option<i64>,
+}
+
+/// Sites in the caller's subtree, by id, with the number of records kept at each.
+#[utoipa::path(get, path = "/sites", tag = "sites", params(SiteQuery),
+    responses((status = 200, body = Vec<SiteDto>), (status = 404, body = Problem)))]
+async fn list_sites(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Query(query): Query<SiteQuery>,
+) -> Result<Json<Vec<SiteDto>>, WebError> {
+    let region = query
+        .region
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    let sites = state
+        .db
+        .sites(
+            current.actor.scope(),
+            region,
+            query.limit.unwrap_or(100),
+            query.after.unwrap_or(0),
+        )
+        .await?;
+    Ok(Json(sites.into_iter().map(SiteDto::from).collect()))
+}
+
+#[utoipa::path(get, path = "/sites/{id}", tag = "sites", params(("id" = i64, Path)),
+    responses((status = 200, body = SiteDto), (status = 404, body = Problem)))]
+async fn get_site(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<SiteDto>, WebError> {
+    Ok(Json(state.db.site(current.actor.scope(), id).await?.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct NewSiteRequest {
+    /// Unique in the region after case, width and spacing are folded.
+    name: String,
+    /// warehouse, reserve_depot, hospital, plant, yard, port, airfield, station or other.
+    kind: String,
+    region_code: String,
+    /// Within the region's reach of its own point.
+    lat: f64,
+    lon: f64,
+    /// The organization that runs the site, if registered, in the caller's subtree.
+    organization_id: Option<i64>,
+}
+
+/// Registers a site in a region of the caller's subtree (office, workstation and member-unit
+/// staff). Records whose site names it, in its region, are linked to it when stored.
+#[utoipa::path(post, path = "/sites", tag = "sites", request_body = NewSiteRequest,
+    responses((status = 201, body = SiteDto), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_site(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Json(request): Json<NewSiteRequest>,
+) -> Result<(StatusCode, Json<SiteDto>), WebError> {
+    current.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
+    let kind = parse_site_kind(&request.kind)?;
+    let created = state
+        .db
+        .create_site(
+            &current.actor,
+            NewSite {
+                name: request.name,
+                kind,
+                region_code: request.region_code,
+                lat: request.lat,
+                lon: request.lon,
+                organization_id: request.organization_id,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}

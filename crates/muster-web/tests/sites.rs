@@ -1,0 +1,249 @@
+//! Sites over HTTP, on both databases: registering and reading in scope through the API,
+//! the refusals as problem details, records linked on import, and the Sites tab with its
+//! form and exports in both languages.
+
+mod common;
+
+use common::TestApp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn get_json(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post_site(app: &TestApp, token: &str, body: &Value) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(app.url("/api/v1/sites"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A county the token's user sees, and one of the province's counties that they do not, each
+/// with its own point.
+async fn counties(app: &TestApp, office: &str, admin: &str) -> (Value, Value) {
+    let (_, mine) = get_json(app, office, "/api/v1/regions?level=county&limit=1000").await;
+    let (_, all) = get_json(app, admin, "/api/v1/regions?level=county&limit=1000").await;
+    let mine = mine.as_array().expect("regions").clone();
+    let inside = mine.first().expect("the office sees a county").clone();
+    let outside = all
+        .as_array()
+        .expect("regions")
+        .iter()
+        .find(|r| !mine.iter().any(|m| m["code"] == r["code"]))
+        .expect("a county outside the office's city")
+        .clone();
+    (inside, outside)
+}
+
+fn site_body(name: &str, county: &Value) -> Value {
+    json!({
+        "name": name,
+        "kind": "reserve_depot",
+        "region_code": county["code"],
+        "lat": county["lat"].as_f64().expect("lat"),
+        "lon": county["lon"].as_f64().expect("lon"),
+    })
+}
+
+on_both!(sites_through_the_api, spawn_demo, api_story);
+async fn api_story(app: TestApp) {
+    let office = app.token_for("office").await;
+    let admin = app.token_for("admin").await;
+    let viewer = app.token_for("viewer").await;
+    let (inside, outside) = counties(&app, &office, &admin).await;
+
+    let (status, depot) = post_site(&app, &office, &site_body("North Depot", &inside)).await;
+    assert_eq!(status, StatusCode::CREATED, "{depot}");
+    assert_eq!(depot["name"], "North Depot");
+    assert_eq!(depot["kind"], "reserve_depot");
+    assert_eq!(depot["region_code"], inside["code"]);
+    assert_eq!(depot["record_count"], 0);
+    let id = depot["id"].as_i64().expect("id");
+    let (status, far) = post_site(&app, &admin, &site_body("Far Yard", &outside)).await;
+    assert_eq!(status, StatusCode::CREATED, "{far}");
+    let far_id = far["id"].as_i64().expect("id");
+
+    let (status, listed) = get_json(&app, &office, "/api/v1/sites").await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<i64> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|s| s["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(ids, vec![id], "the other city's site is not listed");
+    let (status, one) = get_json(&app, &office, &format!("/api/v1/sites/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one, depot);
+    let (status, _) = get_json(&app, &office, &format!("/api/v1/sites/{far_id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "outside the scope is absent");
+    let (_, everything) = get_json(&app, &admin, "/api/v1/sites").await;
+    assert_eq!(everything.as_array().expect("list").len(), 2);
+
+    // Refusals, each a problem naming what to fix.
+    let (status, problem) = post_site(&app, &office, &site_body(" north   DEPOT", &inside)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["field"], "name");
+    let (status, problem) = post_site(&app, &office, &site_body("Other", &outside)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    let (status, _) = post_site(&app, &viewer, &site_body("Viewer's", &inside)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let mut far_away = site_body("Far away", &inside);
+    far_away["lat"] = json!(inside["lat"].as_f64().expect("lat") + 10.0);
+    let (status, problem) = post_site(&app, &office, &far_away).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "lat");
+    let mut odd_kind = site_body("Odd", &inside);
+    odd_kind["kind"] = json!("castle");
+    let (status, problem) = post_site(&app, &office, &odd_kind).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["field"], "kind");
+
+    // A record naming the site in its region is linked to it when imported.
+    let csv = format!(
+        "type_code,quantity,holder_kind,holder_name,site,region_code\n\
+         CAD.MAT.TENT_12,5,organization,Red Cross,NORTH depot,{code}\n\
+         CAD.MAT.TENT_12,3,organization,Blue Cross,Elsewhere,{code}\n",
+        code = inside["code"].as_str().expect("code")
+    );
+    let response = reqwest::Client::new()
+        .post(app.url("/api/v1/potential/imports?file_name=sites.csv"))
+        .bearer_auth(&office)
+        .body(csv)
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let (_, one) = get_json(&app, &office, &format!("/api/v1/sites/{id}")).await;
+    assert_eq!(one["record_count"], 1);
+
+    let (_, openapi) = get_json(&app, &office, "/api/v1/openapi.json").await;
+    assert!(openapi["paths"]["/sites"]["post"].is_object());
+    assert!(openapi["paths"]["/sites/{id}"]["get"].is_object());
+    app.stop().await;
+}
+
+on_both!(the_sites_tab, spawn_demo, pages_story);
+async fn pages_story(app: TestApp) {
+    let office = app.token_for("office").await;
+    let admin = app.token_for("admin").await;
+    let (inside, _) = counties(&app, &office, &admin).await;
+    let code = inside["code"].as_str().expect("code").to_owned();
+    let (client, csrf) = app.signed_in("office", "en").await;
+
+    let page = client
+        .get(app.url("/potential/sites"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("href=\"/potential/sites\" aria-current=\"page\""));
+    assert!(
+        page.contains("Register a site"),
+        "office staff get the form"
+    );
+
+    let lat = inside["lat"].as_f64().expect("lat").to_string();
+    let lon = inside["lon"].as_f64().expect("lon").to_string();
+    let form = |name: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", name.to_owned()),
+            ("kind", "hospital".to_owned()),
+            ("region_code", code.clone()),
+            ("lat", lat.clone()),
+            ("lon", lon.clone()),
+            ("organization_id", String::new()),
+        ]
+    };
+    let created = client
+        .post(app.url("/potential/sites"))
+        .form(&form("City Hospital <No. 1>"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let location = created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let page = client
+        .get(app.url(&location))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("The site is registered."));
+    assert!(
+        page.contains("City Hospital &#60;No. 1&#62;")
+            || page.contains("City Hospital &lt;No. 1&gt;")
+    );
+    assert!(page.contains("Hospital"));
+
+    let refused = client
+        .post(app.url("/potential/sites"))
+        .form(&form("city hospital <no. 1>"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = refused.text().await.expect("text");
+    assert!(page.contains("role=\"alert\""), "the refusal is shown");
+    assert_eq!(
+        client
+            .post(app.url("/potential/sites"))
+            .form(&[("csrf", "wrong"), ("name", "x")])
+            .send()
+            .await
+            .expect("post")
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let csv = client
+        .get(app.url("/potential/sites?format=csv"))
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(csv.status(), StatusCode::OK);
+    let csv = csv.text().await.expect("text");
+    assert!(csv.contains("Records"), "{csv}");
+    assert!(csv.contains("City Hospital <No. 1>"), "{csv}");
+    let xlsx = client
+        .get(app.url("/potential/sites?format=xlsx"))
+        .send()
+        .await
+        .expect("xlsx");
+    assert_eq!(xlsx.status(), StatusCode::OK);
+    assert!(xlsx.bytes().await.expect("bytes").starts_with(b"PK"));
+
+    let (viewer, _) = app.signed_in("viewer", "zh-CN").await;
+    let page = viewer
+        .get(app.url("/potential/sites"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("存放地点"));
+    assert!(!page.contains("create-site"), "a viewer gets no form");
+    app.stop().await;
+}
