@@ -166,6 +166,7 @@ impl Database {
                 format!("region {code} already has a site named like {name}")
             })
         })?;
+        let linked = link_stored_records(&mut tx, id, &code, &region.path, &name_key).await?;
         tx.audit(
             actor,
             now,
@@ -182,6 +183,7 @@ impl Database {
                     "lat": lat,
                     "lon": lon,
                     "organization_id": new_site.organization_id,
+                    "linked_records": linked,
                 })),
             },
         )
@@ -252,6 +254,53 @@ impl SiteLinks {
         let site = draft.site.as_deref()?;
         sites.get(&normalize_name(site)).copied()
     }
+}
+
+/// Records updated per statement when a new site takes in those already stored.
+const LINKS_PER_UPDATE: usize = 500;
+
+/// Links the records already stored in the site's own region that name it and have no site
+/// yet, so a site registered after the import that named it still counts its records. The
+/// region's own records are the holding-key range `path|` … `path}` (`}` follows `|`): one
+/// index range, without the records of the regions below.
+async fn link_stored_records(
+    tx: &mut WriteTx,
+    site_id: i64,
+    region_code: &str,
+    region_path: &RegionPath,
+    name_key: &str,
+) -> Result<usize, StorageError> {
+    let low = format!("{}|", region_path.as_str());
+    let high = format!("{}}}", region_path.as_str());
+    let named: Vec<(i64, String)> = on_tx!(&mut *tx, |conn| {
+        sqlx::query_as(
+            "SELECT id, site_name FROM potential_records WHERE holding_key >= $1 AND holding_key < $2 \
+             AND region_code = $3 AND site_id IS NULL AND site_name IS NOT NULL",
+        )
+        .bind(&low)
+        .bind(&high)
+        .bind(region_code)
+        .fetch_all(&mut *conn)
+        .await
+    })?;
+    let ids: Vec<i64> = named
+        .into_iter()
+        .filter(|(_, site)| normalize_name(site) == name_key)
+        .map(|(id, _)| id)
+        .collect();
+    for chunk in ids.chunks(LINKS_PER_UPDATE) {
+        on_tx!(&mut *tx, |conn| {
+            let mut query = QueryBuilder::new("UPDATE potential_records SET site_id = ");
+            query.push_bind(site_id).push(" WHERE id IN (");
+            let mut separated = query.separated(", ");
+            for id in chunk {
+                separated.push_bind(*id);
+            }
+            query.push(")");
+            query.build().execute(&mut *conn).await.map(|_| ())
+        })?;
+    }
+    Ok(ids.len())
 }
 
 /// Regions looked up per statement: well under SQLite's bound-parameter limit.

@@ -7,13 +7,15 @@ use muster_domain::potential::{
     Holder, QualityGrade, RecordDraft, RecordStatus, SiteKind, holding_key,
 };
 use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
-use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side};
+use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
 use muster_storage::{
-    AuditVerification, Database, NewOrganization, NewSite, NewUser, RecordFilter, RecordProvenance,
-    StorageError as E, on_both_databases,
+    AuditVerification, Database, NewOrganization, NewSite, NewUser, OpenRound, RecordFilter,
+    RecordProvenance, StorageError as E, on_both_databases,
 };
 
 const TRUCK: &str = "TRN.ROAD.TRUCK_HEAVY";
+/// A type without required attributes, for reports that go through the importer.
+const TENT: &str = "CAD.MAT.TENT_12";
 
 fn cli() -> Actor {
     Actor::command_line("test")
@@ -43,6 +45,7 @@ struct World {
     office_a: Actor,
     office_b: Actor,
     unit_a_organization: i64,
+    unit_officer_a: Actor,
     viewer: Actor,
     grid_member: Actor,
 }
@@ -137,6 +140,7 @@ async fn world(db: &Database) -> World {
         city_office: user(db, "city", city_org, "office_staff").await,
         office_a: user(db, "office-a", org_a, "office_staff").await,
         office_b: user(db, "office-b", org_b, "office_staff").await,
+        unit_officer_a: user(db, "officer-a", unit_a_organization, "member_unit_officer").await,
         viewer: user(db, "viewer", city_org, "viewer").await,
         grid_member: user(db, "grid", org_a, "grid_member").await,
         unit_a_organization,
@@ -424,5 +428,115 @@ async fn records_linked(db: Database) {
             .record_count,
         1
     );
+
+    // A site registered after the records that name it takes them in: those of its own
+    // region without a site yet, and no others.
+    let south = db
+        .create_site(&w.office_a, new_site(" south DEPOT ", &w.county_a))
+        .await
+        .expect("site");
+    assert_eq!(south.record_count, 1);
+    let haulier_3 = records
+        .iter()
+        .find(|r| r.holder_name == "Haulier 3")
+        .expect("the record");
+    let linked = db
+        .potential_record(&scope, haulier_3.id)
+        .await
+        .expect("record");
+    assert_eq!(linked.site_id, Some(south.id));
+    let depot_a_now = db.site(&scope, depot_a.id).await.expect("site");
+    assert_eq!(depot_a_now.record_count, 2);
+    let entry = db.audit_entries(&scope, 1).await.expect("audit").remove(0);
+    assert_eq!(
+        (entry.entity.as_str(), entry.action.as_str()),
+        ("site", "create")
+    );
+    assert!(
+        entry
+            .after
+            .as_deref()
+            .is_some_and(|a| a.contains("\"linked_records\":1")),
+        "{:?}",
+        entry.after
+    );
+    intact(&db).await;
+}
+
+on_both_databases!(
+    approved_survey_rows_are_linked_to_their_site,
+    survey_rows_linked
+);
+/// Records that arrive through a survey round's approval are linked like imported ones.
+async fn survey_rows_linked(db: Database) {
+    let w = world(&db).await;
+    let depot = db
+        .create_site(&w.office_a, new_site("North Depot", &w.county_a))
+        .await
+        .expect("site");
+    let (round, _) = db
+        .open_round(
+            &w.office_a,
+            OpenRound {
+                title: "2026 annual survey".into(),
+                region_code: Some(w.county_a.code.clone()),
+                type_codes: [TENT.to_owned()].into_iter().collect(),
+                deadline: Timestamp::from_millis(muster_storage::now().as_millis() + 86_400_000),
+            },
+        )
+        .await
+        .expect("the county opens a round");
+    let unit_assignment = db
+        .round_assignments(&Scope::everything(), round.id, None)
+        .await
+        .expect("assignments")
+        .into_iter()
+        .find(|a| a.organization_id == Some(w.unit_a_organization))
+        .expect("the unit's assignment")
+        .id;
+    let csv = format!(
+        "type_code,quantity,holder_name,site,region_code\n\
+         {TENT},40,Grain store,NORTH  depot,{county}\n\
+         {TENT},10,Field store,,{county}\n",
+        county = w.county_a.code
+    );
+    db.submit_survey_file(
+        &w.unit_officer_a,
+        unit_assignment,
+        csv.into_bytes(),
+        "unit.csv",
+    )
+    .await
+    .expect("the unit reports");
+    assert_eq!(
+        db.site(&Scope::everything(), depot.id)
+            .await
+            .expect("site")
+            .record_count,
+        0,
+        "a report is not a record until approved"
+    );
+    db.approve_assignment(&w.office_a, unit_assignment)
+        .await
+        .expect("the county approves");
+    let records = db
+        .potential_records(
+            &Scope::everything(),
+            &RecordFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("records");
+    let site_of = |holder: &str| {
+        records
+            .iter()
+            .find(|r| r.holder_name == holder)
+            .expect("the record")
+            .site_id
+    };
+    assert_eq!(site_of("Grain store"), Some(depot.id));
+    assert_eq!(site_of("Field store"), None);
     intact(&db).await;
 }

@@ -269,6 +269,9 @@ pub(crate) struct RecordDto {
     attributes: serde_json::Value,
     quality_grade: String,
     holder: HolderDto,
+    /// The stored site the record is kept at (`/sites/{id}`), when `site_name` names one of
+    /// its region's sites.
+    site_id: Option<i64>,
     site_name: Option<String>,
     region_code: String,
     region_path: String,
@@ -301,6 +304,7 @@ impl From<PotentialRecord> for RecordDto {
             type_code: r.type_code,
             quantity: r.quantity,
             quality_grade: r.quality_grade,
+            site_id: r.site_id,
             site_name: r.site_name,
             region_code: r.region_code,
             region_path: r.region_path,

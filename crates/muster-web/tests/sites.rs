@@ -129,6 +129,25 @@ async fn api_story(app: TestApp) {
     assert_eq!(response.status(), StatusCode::CREATED);
     let (_, one) = get_json(&app, &office, &format!("/api/v1/sites/{id}")).await;
     assert_eq!(one["record_count"], 1);
+    let (_, records) = get_json(
+        &app,
+        &office,
+        &format!(
+            "/api/v1/potential/records?region={}",
+            inside["code"].as_str().expect("code")
+        ),
+    )
+    .await;
+    let site_of = |holder: &str| {
+        records
+            .as_array()
+            .expect("records")
+            .iter()
+            .find(|r| r["holder"]["name"] == holder)
+            .map(|r| r["site_id"].clone())
+    };
+    assert_eq!(site_of("Red Cross"), Some(json!(id)));
+    assert_eq!(site_of("Blue Cross"), Some(Value::Null));
 
     let (_, openapi) = get_json(&app, &office, "/api/v1/openapi.json").await;
     assert!(openapi["paths"]["/sites"]["post"].is_object());
