@@ -188,6 +188,9 @@ const SQLITE_RECORD_COLUMNS: &str = "holding_key, type_code, quantity, attribute
 fn sql_number(value: Option<i64>) -> String {
     value.map_or_else(|| "NULL".to_owned(), |v| v.to_string())
 }
+/// From this many records an import gets the bulk-load page cache.
+const BULK_RECORDS: usize = 50_000;
+
 /// 7 columns a row.
 const SQLITE_TOTALS_PER_UPSERT: usize = 4_000;
 
@@ -372,14 +375,29 @@ impl Database {
         let now = crate::now();
         let top = common_path(drafts.iter().map(|(_, d)| &d.region_path));
         let mut tx = self.begin_write().await?;
+        // A big import outgrows SQLite's page cache: spilled pages are written to the WAL
+        // mid-transaction and again at commit, and the load slowed down more than linearly.
+        let bulk = drafts.len() >= BULK_RECORDS;
+        if bulk {
+            crate::regions::prepare_bulk_load(&mut tx).await?;
+        }
         let inserted = insert_record_rows(&mut tx, &ordered, provenance, now.as_millis()).await;
         match inserted {
             Ok(()) => {}
             Err(e) if is_unique_violation(&e) => {
                 drop(tx);
+                if bulk {
+                    self.finish_bulk_load().await?;
+                }
                 return Err(self.holding_conflicts(&drafts, source).await);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                drop(tx);
+                if bulk {
+                    self.finish_bulk_load().await?;
+                }
+                return Err(e.into());
+            }
         }
         apply_totals(&mut tx, &changes).await?;
         let sample: Vec<&str> = drafts
@@ -408,6 +426,9 @@ impl Database {
             )
             .await?;
         tx.commit().await?;
+        if bulk {
+            self.finish_bulk_load().await?;
+        }
         Ok(RecordImportSummary {
             inserted: drafts.len(),
             totals_rows: changes.len(),

@@ -370,7 +370,7 @@ async fn regions_table_is_empty(tx: &mut WriteTx) -> Result<bool, StorageError> 
 /// SQLite: a page cache big enough to hold the whole load, so no page is spilled and
 /// written twice before commit, and two threads for sorting the rebuilt indexes. Put back by
 /// `finish_bulk_load`.
-async fn prepare_bulk_load(tx: &mut WriteTx) -> Result<(), StorageError> {
+pub(crate) async fn prepare_bulk_load(tx: &mut WriteTx) -> Result<(), StorageError> {
     if let WriteTx::Sqlite(conn) = tx {
         sqlx::query("PRAGMA cache_size = -524288") // 512 MiB
             .execute(&mut **conn)
@@ -383,7 +383,7 @@ async fn prepare_bulk_load(tx: &mut WriteTx) -> Result<(), StorageError> {
 }
 
 impl Database {
-    async fn finish_bulk_load(&self) -> Result<(), StorageError> {
+    pub(crate) async fn finish_bulk_load(&self) -> Result<(), StorageError> {
         if let Database::Sqlite(pools) = self {
             let mut conn = pools.write.acquire().await?;
             sqlx::query(crate::db::SQLITE_CACHE_SIZE)
