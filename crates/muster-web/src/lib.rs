@@ -9,6 +9,7 @@ mod app;
 mod auth;
 mod error;
 mod i18n;
+mod page_parts;
 mod pages;
 pub mod password;
 mod potential_api;

@@ -23,12 +23,13 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
-use crate::pages::{Layout, PageContext, PageError, PageResult};
+use crate::page_parts::{Exports, Link, Spine, download, page_err, spine, type_name};
+use crate::pages::{Layout, PageContext, PageResult};
 use crate::potential_api::{parse_status, region_in_scope};
 use crate::potential_view::{
     BarChart, ChartRow, ExportFormat, Focus, GroupKey, Level, MAX_UPLOAD_BYTES, file_part,
     focus_total, format_quantity, format_share, group_totals, problems_table, query_string,
-    read_baseline_sheet, relocate_baseline_problems, share, sheet_download, text, with_format,
+    read_baseline_sheet, relocate_baseline_problems, share, text,
 };
 
 /// Records per page on the records page; an export takes up to [`RECORD_EXPORT_LIMIT`].
@@ -38,75 +39,10 @@ const RECORD_EXPORT_LIMIT: usize = 100_000;
 
 // ---------------------------------------------------------------- shared pieces
 
-/// The region breadcrumb above a page (the spine of the drill-down), linking each region
-/// to the same page with the same taxonomy focus.
-#[derive(Debug)]
-struct Spine {
-    /// Only for a national scope: a regional user has nothing above their own region.
-    top_href: Option<String>,
-    crumbs: Vec<Link>,
-    current: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-struct Link {
-    text: String,
-    href: String,
-}
-
-/// Download links for one table.
-#[derive(Debug)]
-struct Exports {
-    csv: String,
-    xlsx: String,
-}
-
-impl Exports {
-    fn of(url: &str) -> Exports {
-        Exports {
-            csv: with_format(url, "csv"),
-            xlsx: with_format(url, "xlsx"),
-        }
-    }
-}
-
-fn spine(
-    view: &muster_storage::RegionView,
-    href: impl Fn(Option<&str>) -> String,
-    scope_is_nation: bool,
-) -> Spine {
-    Spine {
-        top_href: scope_is_nation.then(|| href(None)),
-        crumbs: view
-            .breadcrumb
-            .iter()
-            .map(|r| Link {
-                text: r.name.clone(),
-                href: href(Some(&r.code)),
-            })
-            .collect(),
-        current: view.region.as_ref().map(|r| r.name.clone()),
-    }
-}
-
-fn page_err(page: &PageContext) -> impl Fn(StorageError) -> PageError + '_ {
-    move |e| page.error(e.into())
-}
-
 fn unit_name(taxonomy: &Taxonomy, resource_type: &ResourceType, locale: &str) -> String {
     taxonomy
         .unit(&resource_type.unit)
         .map_or_else(|| resource_type.unit.clone(), |u| u.name(locale).to_owned())
-}
-
-fn type_name(taxonomy: &Taxonomy, code: &str, locale: &str) -> String {
-    taxonomy
-        .resource_type(code)
-        .map_or_else(|| code.to_owned(), |t| t.name(locale).to_owned())
-}
-
-fn download(page: &PageContext, format: ExportFormat, stem: &str, tables: &[Table]) -> PageResult {
-    sheet_download(format, stem, tables).map_err(|e| page.error(e))
 }
 
 // ---------------------------------------------------------------- statistics

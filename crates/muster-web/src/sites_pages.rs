@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
+use crate::page_parts::Exports;
 use crate::pages::{Layout, PageContext, PageResult};
 use crate::potential_view::{
     ExportFormat, file_part, query_string, sheet_download, text, with_format,
@@ -87,12 +88,6 @@ struct KindChoice {
     value: &'static str,
     label: String,
     selected: bool,
-}
-
-#[derive(Debug)]
-struct Exports {
-    csv: String,
-    xlsx: String,
 }
 
 #[derive(Template, WebTemplate)]

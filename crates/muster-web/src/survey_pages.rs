@@ -28,24 +28,14 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
-use crate::pages::{Layout, PageContext, PageError, PageResult, format_utc};
+use crate::page_parts::{Exports, page_err, type_name};
+use crate::pages::{Layout, PageContext, PageResult, format_utc};
 use crate::potential_view::{
     ExportFormat, MAX_UPLOAD_BYTES, format_quantity, format_share, sheet_download, text,
-    with_format,
 };
 
 /// Rows of a version shown on the assignment page; the rest are in the file itself.
 const ROWS_SHOWN: usize = 500;
-
-fn page_err(page: &PageContext) -> impl Fn(StorageError) -> PageError + '_ {
-    move |e| page.error(e.into())
-}
-
-fn type_name(taxonomy: &Taxonomy, code: &str, locale: &str) -> String {
-    taxonomy
-        .resource_type(code)
-        .map_or_else(|| code.to_owned(), |t| t.name(locale).to_owned())
-}
 
 fn unit_of(taxonomy: &Taxonomy, code: &str, locale: &str) -> String {
     taxonomy
@@ -549,21 +539,6 @@ struct DashboardPage {
     movement: Vec<MovementLine>,
     movement_exports: Exports,
     completeness_exports: Exports,
-}
-
-#[derive(Debug)]
-struct Exports {
-    csv: String,
-    xlsx: String,
-}
-
-impl Exports {
-    fn of(url: &str) -> Exports {
-        Exports {
-            csv: with_format(url, "csv"),
-            xlsx: with_format(url, "xlsx"),
-        }
-    }
 }
 
 fn change_text(movement: &FigureMovement) -> String {

@@ -9,85 +9,26 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
+use muster_domain::Role;
 use muster_domain::sheet::{Table, TableCell};
 use muster_domain::taxonomy::Taxonomy;
-use muster_domain::{Role, Scope};
 use muster_storage::{
-    FindingInput, RegionView, SampleParameters, StorageError, VerificationItem, VerificationSample,
+    FindingInput, SampleParameters, StorageError, VerificationItem, VerificationSample,
 };
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::WebError;
-use crate::pages::{Layout, PageContext, PageError, PageResult, format_utc};
+use crate::page_parts::{Exports, Spine, download, page_err, spine, type_name};
+use crate::pages::{Layout, PageContext, PageResult, format_utc};
 use crate::potential_api::region_in_scope;
-use crate::potential_view::{
-    ExportFormat, file_part, format_quantity, query_string, sheet_download, text, with_format,
-};
+use crate::potential_view::{ExportFormat, file_part, format_quantity, query_string, text};
 use crate::verification_api::SampleRequestDto;
 
 /// Rows of the stale list shown under the freshness table; the API pages through the rest.
 const STALE_SHOWN: i64 = 100;
 
 // ---------------------------------------------------------------- shared pieces
-
-/// The region breadcrumb, with the same fields as `potential_spine.html` reads.
-#[derive(Debug)]
-struct Spine {
-    top_href: Option<String>,
-    crumbs: Vec<Link>,
-    current: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-struct Link {
-    text: String,
-    href: String,
-}
-
-#[derive(Debug)]
-struct Exports {
-    csv: String,
-    xlsx: String,
-}
-
-impl Exports {
-    fn of(url: &str) -> Exports {
-        Exports {
-            csv: with_format(url, "csv"),
-            xlsx: with_format(url, "xlsx"),
-        }
-    }
-}
-
-fn spine(view: &RegionView, href: impl Fn(Option<&str>) -> String, scope: &Scope) -> Spine {
-    Spine {
-        top_href: scope.subtree().is_root().then(|| href(None)),
-        crumbs: view
-            .breadcrumb
-            .iter()
-            .map(|r| Link {
-                text: r.name.clone(),
-                href: href(Some(&r.code)),
-            })
-            .collect(),
-        current: view.region.as_ref().map(|r| r.name.clone()),
-    }
-}
-
-fn page_err(page: &PageContext) -> impl Fn(StorageError) -> PageError + '_ {
-    move |e| page.error(e.into())
-}
-
-fn download(page: &PageContext, format: ExportFormat, stem: &str, tables: &[Table]) -> PageResult {
-    sheet_download(format, stem, tables).map_err(|e| page.error(e))
-}
-
-fn type_name(taxonomy: &Taxonomy, code: &str, locale: &str) -> String {
-    taxonomy
-        .resource_type(code)
-        .map_or_else(|| code.to_owned(), |t| t.name(locale).to_owned())
-}
 
 fn percent(rate: f64) -> String {
     format!("{:.1}%", 100.0 * rate)
@@ -893,7 +834,7 @@ pub(crate) async fn accuracy(
     Ok(AccuracyPage {
         layout: page.layout("verification"),
         tab: "accuracy",
-        spine: spine(&view, url, scope),
+        spine: spine(&view, url, scope.subtree().is_root()),
         heading: view
             .region
             .as_ref()
@@ -1054,7 +995,7 @@ pub(crate) async fn freshness(
     Ok(FreshnessPage {
         layout: page.layout("verification"),
         tab: "freshness",
-        spine: spine(&view, url, scope),
+        spine: spine(&view, url, scope.subtree().is_root()),
         heading: view
             .region
             .as_ref()
