@@ -775,9 +775,13 @@ impl Taxonomy {
     /// Infallible on purpose: the shipped file is a constant, and the test
     /// `default_taxonomy_parses_and_validates` proves it valid, so the empty fallback is
     /// unreachable in any tested build. Parsing the file takes about 1 ms in a release build
-    /// (10 ms in a debug build), so build it once and share it.
+    /// (10 ms in a debug build), and storage asks for it on every page of a database whose
+    /// administrator never edited a type, so it is parsed once per process and cloned.
     pub fn default_taxonomy() -> Taxonomy {
-        Taxonomy::from_json(DEFAULT_TAXONOMY_JSON).unwrap_or_else(|_| Taxonomy::empty())
+        static DEFAULT: std::sync::LazyLock<Taxonomy> = std::sync::LazyLock::new(|| {
+            Taxonomy::from_json(DEFAULT_TAXONOMY_JSON).unwrap_or_else(|_| Taxonomy::empty())
+        });
+        DEFAULT.clone()
     }
 
     /// A taxonomy with nothing in it.
