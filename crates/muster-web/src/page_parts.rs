@@ -1,10 +1,13 @@
 //! Pieces every registry page shares: the region breadcrumb (the spine of each screen), the
 //! download links beside a table, and the small conversions from storage to page errors.
 
+use muster_domain::potential::import::{RowProblem, SheetProblems};
 use muster_domain::sheet::Table;
 use muster_domain::taxonomy::Taxonomy;
 use muster_storage::{RegionView, StorageError};
 
+use crate::app::AppState;
+use crate::error::WebError;
 use crate::pages::{PageContext, PageError, PageResult};
 use crate::potential_view::{ExportFormat, sheet_download, with_format};
 
@@ -77,4 +80,63 @@ pub(crate) fn type_name(taxonomy: &Taxonomy, code: &str, locale: &str) -> String
     taxonomy
         .resource_type(code)
         .map_or_else(|| code.to_owned(), |t| t.name(locale).to_owned())
+}
+
+/// One problem of a refused upload, as the page lists it.
+#[derive(Debug)]
+pub(crate) struct ProblemLine {
+    pub(crate) sheet: String,
+    pub(crate) row: String,
+    pub(crate) column: String,
+    pub(crate) field: String,
+    pub(crate) message: String,
+}
+
+impl From<&RowProblem> for ProblemLine {
+    fn from(p: &RowProblem) -> Self {
+        Self {
+            sheet: p.sheet.clone(),
+            row: p.row.map(|r| r.to_string()).unwrap_or_default(),
+            column: p.column.clone().unwrap_or_default(),
+            field: p.field.clone().unwrap_or_default(),
+            message: p.message.clone(),
+        }
+    }
+}
+
+/// What an upload, a submission or a review came to; the field names are those
+/// `upload_outcome.html` reads.
+#[derive(Debug, Default)]
+pub(crate) struct UploadOutcome {
+    pub(crate) notice: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) problems: Vec<ProblemLine>,
+    pub(crate) problems_export: Option<Exports>,
+}
+
+impl UploadOutcome {
+    /// A refused file: `error` heads the page, every problem is listed, and the list is
+    /// kept for its uploader to download.
+    pub(crate) fn refused(
+        state: &AppState,
+        user_id: i64,
+        error: String,
+        problems: SheetProblems,
+    ) -> Self {
+        let lines = problems.0.iter().map(ProblemLine::from).collect();
+        let id = state.problem_lists.keep(user_id, problems.0);
+        Self {
+            error: Some(error),
+            problems: lines,
+            problems_export: Some(Exports::of(&format!("/potential/import/problems/{id}"))),
+            notice: None,
+        }
+    }
+
+    pub(crate) fn failed(error: &WebError) -> Self {
+        Self {
+            error: Some(error.problem().detail),
+            ..Self::default()
+        }
+    }
 }

@@ -12,7 +12,6 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use muster_domain::Role;
-use muster_domain::potential::import::{RowProblem, SheetProblems};
 use muster_domain::potential::rollup::Totals;
 use muster_domain::potential::{QualityGrade, RecordStatus};
 use muster_domain::sheet::{Table, TableCell};
@@ -23,7 +22,9 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
-use crate::page_parts::{Exports, Link, Spine, download, page_err, spine, type_name};
+use crate::page_parts::{
+    Exports, Link, Spine, UploadOutcome, download, page_err, spine, type_name,
+};
 use crate::pages::{Layout, PageContext, PageResult};
 use crate::potential_api::{parse_status, region_in_scope};
 use crate::potential_view::{
@@ -689,56 +690,6 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, WebError> {
 }
 
 /// One problem of a refused file, as the page lists it.
-#[derive(Debug)]
-struct ProblemLine {
-    sheet: String,
-    row: String,
-    column: String,
-    field: String,
-    message: String,
-}
-
-impl From<&RowProblem> for ProblemLine {
-    fn from(p: &RowProblem) -> Self {
-        Self {
-            sheet: p.sheet.clone(),
-            row: p.row.map(|r| r.to_string()).unwrap_or_default(),
-            column: p.column.clone().unwrap_or_default(),
-            field: p.field.clone().unwrap_or_default(),
-            message: p.message.clone(),
-        }
-    }
-}
-
-/// What an upload came to, for the page.
-#[derive(Debug, Default)]
-struct UploadOutcome {
-    notice: Option<String>,
-    error: Option<String>,
-    problems: Vec<ProblemLine>,
-    problems_export: Option<Exports>,
-}
-
-impl UploadOutcome {
-    fn refused(state: &AppState, user_id: i64, tr: &Tr, problems: SheetProblems) -> Self {
-        let lines = problems.0.iter().map(ProblemLine::from).collect();
-        let id = state.problem_lists.keep(user_id, problems.0);
-        Self {
-            error: Some(tr.t("potential.import.refused")),
-            problems: lines,
-            problems_export: Some(Exports::of(&format!("/potential/import/problems/{id}"))),
-            notice: None,
-        }
-    }
-
-    fn failed(error: &WebError) -> Self {
-        Self {
-            error: Some(error.problem().detail),
-            ..Self::default()
-        }
-    }
-}
-
 #[derive(Template, WebTemplate)]
 #[template(path = "potential_import.html")]
 struct ImportPage {
@@ -803,7 +754,7 @@ pub(crate) async fn import_upload(
             ),
             Err(StorageError::SheetRejected(problems)) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                UploadOutcome::refused(&state, user_id, &tr, problems),
+                UploadOutcome::refused(&state, user_id, tr.t("potential.import.refused"), problems),
             ),
             Err(other) => {
                 let error = WebError::from(other);
@@ -828,7 +779,7 @@ pub(crate) async fn import_upload(
             ),
             Err(StorageError::SheetRejected(problems)) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                UploadOutcome::refused(&state, user_id, &tr, problems),
+                UploadOutcome::refused(&state, user_id, tr.t("potential.import.refused"), problems),
             ),
             Err(other) => {
                 let error = WebError::from(other);
@@ -1102,7 +1053,12 @@ pub(crate) async fn baseline_upload(
         match read_baseline_sheet(&upload.bytes) {
             Err(problems) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                UploadOutcome::refused(&state, current.user.id, &tr, problems),
+                UploadOutcome::refused(
+                    &state,
+                    current.user.id,
+                    tr.t("potential.import.refused"),
+                    problems,
+                ),
             ),
             Ok(sheet) => match state
                 .db
@@ -1124,7 +1080,7 @@ pub(crate) async fn baseline_upload(
                     UploadOutcome::refused(
                         &state,
                         current.user.id,
-                        &tr,
+                        tr.t("potential.import.refused"),
                         relocate_baseline_problems(problems, &sheet),
                     ),
                 ),

@@ -12,7 +12,6 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use muster_domain::potential::RecordDraft;
-use muster_domain::potential::import::{RowProblem, SheetProblems};
 use muster_domain::sheet::{Table, TableCell};
 use muster_domain::survey::{
     AssignmentStatus, Completeness, FigureMovement, SubmissionDiff, Timeliness, may_review,
@@ -28,7 +27,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
-use crate::page_parts::{Exports, page_err, type_name};
+use crate::page_parts::{Exports, UploadOutcome, page_err, type_name};
 use crate::pages::{Layout, PageContext, PageResult, format_utc};
 use crate::potential_view::{
     ExportFormat, MAX_UPLOAD_BYTES, format_quantity, format_share, sheet_download, text,
@@ -829,55 +828,6 @@ impl DiffView {
 }
 
 #[derive(Debug)]
-struct ProblemLine {
-    sheet: String,
-    row: String,
-    column: String,
-    field: String,
-    message: String,
-}
-
-/// What a submission or review came to; the field names are those `upload_outcome.html`
-/// reads.
-#[derive(Debug, Default)]
-struct UploadOutcome {
-    notice: Option<String>,
-    error: Option<String>,
-    problems: Vec<ProblemLine>,
-    problems_export: Option<Exports>,
-}
-
-impl UploadOutcome {
-    fn refused(state: &AppState, user_id: i64, tr: &Tr, problems: SheetProblems) -> Self {
-        let lines = problems
-            .0
-            .iter()
-            .map(|p: &RowProblem| ProblemLine {
-                sheet: p.sheet.clone(),
-                row: p.row.map(|r| r.to_string()).unwrap_or_default(),
-                column: p.column.clone().unwrap_or_default(),
-                field: p.field.clone().unwrap_or_default(),
-                message: p.message.clone(),
-            })
-            .collect();
-        let id = state.problem_lists.keep(user_id, problems.0);
-        UploadOutcome {
-            error: Some(tr.t("survey.refused")),
-            problems: lines,
-            problems_export: Some(Exports::of(&format!("/potential/import/problems/{id}"))),
-            notice: None,
-        }
-    }
-
-    fn failed(error: &WebError) -> Self {
-        UploadOutcome {
-            error: Some(error.problem().detail),
-            ..UploadOutcome::default()
-        }
-    }
-}
-
-#[derive(Debug)]
 struct Choice {
     code: String,
     name: String,
@@ -1089,7 +1039,12 @@ async fn after_write(
             Ok(Redirect::to(&format!("/surveys/assignments/{id}?done={done}")).into_response())
         }
         Err(StorageError::SheetRejected(problems)) => {
-            let outcome = UploadOutcome::refused(state, current.user.id, &page.tr, problems);
+            let outcome = UploadOutcome::refused(
+                state,
+                current.user.id,
+                page.tr.t("survey.refused"),
+                problems,
+            );
             render_assignment(
                 state,
                 page,
