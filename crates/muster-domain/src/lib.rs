@@ -6,6 +6,7 @@
 //! back as a typed refusal that names what was wrong.
 
 pub mod audit;
+pub mod demand;
 pub mod demo;
 pub mod organization;
 pub mod potential;
