@@ -8,6 +8,7 @@
 //! same transaction.
 
 mod audit;
+pub mod blobs;
 mod copy;
 mod db;
 mod error;
@@ -24,6 +25,10 @@ mod verification;
 pub mod testing;
 
 pub use audit::{AuditEntry, AuditEvent, AuditVerification};
+pub use blobs::{
+    BlobError, BlobFile, BlobKind, BlobLimits, BlobStore, ContentHash, StoredBlob, Thumbnail,
+    UploadId, UploadStatus,
+};
 pub use db::{Backend, Database, DatabaseUrl};
 pub use error::StorageError;
 pub use organizations::{NewOrganization, Organization};
