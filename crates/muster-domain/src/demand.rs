@@ -154,6 +154,12 @@ impl Priority {
     pub fn is_more_urgent_than(self, other: Priority) -> bool {
         self.0 < other.0
     }
+
+    /// The priority as an urgency where *higher is more urgent*: 5 for priority 1 down to 1
+    /// for priority 5. The allocation solver ranks lines that way round.
+    pub const fn urgency(self) -> u32 {
+        6 - self.0 as u32
+    }
 }
 
 /// Where a line is to be delivered: WGS 84 degrees, checked finite and in range.

@@ -13,6 +13,7 @@ pub mod organization;
 pub mod potential;
 pub mod region;
 pub mod region_import;
+pub mod requisition;
 pub mod scope;
 pub mod sheet;
 pub mod survey;

@@ -245,6 +245,8 @@ fn priorities_run_from_one_most_urgent_to_five() {
         assert_eq!(Priority::new(bad), None, "{bad}");
     }
     assert!(Priority::MOST_URGENT.is_more_urgent_than(Priority::LEAST_URGENT));
+    assert_eq!(Priority::MOST_URGENT.urgency(), 5);
+    assert_eq!(Priority::LEAST_URGENT.urgency(), 1);
     assert!(
         Priority::MOST_URGENT < Priority::LEAST_URGENT,
         "most urgent sorts first"
