@@ -5,6 +5,7 @@
 //! function is deterministic and can be tested as data. Bad input never panics; it comes
 //! back as a typed refusal that names what was wrong.
 
+pub mod allocation;
 pub mod audit;
 pub mod demand;
 pub mod demo;
