@@ -2,11 +2,12 @@
 //! with the bound port and a graceful shutdown.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use muster_storage::Database;
+use muster_storage::{BlobLimits, BlobStore, Database};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -29,6 +30,11 @@ pub struct AppConfig {
     /// Sign-in attempts (password checks) allowed per account per minute; an address gets
     /// four times as many, for offices behind one NAT.
     pub sign_in_attempts_per_minute: u32,
+    /// The attachment store's directory (photos and videos, content-addressed). Created when
+    /// the first upload arrives.
+    pub files_dir: PathBuf,
+    /// Size limits of photos and videos.
+    pub blob_limits: BlobLimits,
 }
 
 impl Default for AppConfig {
@@ -39,6 +45,8 @@ impl Default for AppConfig {
             session_ttl: Duration::from_secs(8 * 3600),
             hash_cost: HashCost::Production,
             sign_in_attempts_per_minute: 5,
+            files_dir: PathBuf::from("./data/files"),
+            blob_limits: BlobLimits::default(),
         }
     }
 }
@@ -51,6 +59,8 @@ pub(crate) struct AppState {
     pub limiter: Arc<SignInLimiter>,
     /// Problem lists of refused uploads, downloadable for a few minutes.
     pub problem_lists: Arc<ProblemLists>,
+    /// Attachments: chunked uploads and the content-addressed file store.
+    pub blobs: BlobStore,
 }
 
 #[derive(Debug)]
@@ -75,7 +85,10 @@ impl App {
         let setup_token = crate::auth::issue_setup_token_if_needed(&db)
             .await
             .map_err(std::io::Error::other)?;
+        let blobs = BlobStore::new(config.files_dir.clone(), config.blob_limits);
+        let sweeper = crate::uploads_api::spawn_sweeper(blobs.clone());
         let state = AppState {
+            blobs,
             limiter: Arc::new(SignInLimiter::new(config.sign_in_attempts_per_minute)),
             config: Arc::new(config),
             problem_lists: Arc::new(ProblemLists::default()),
@@ -84,14 +97,16 @@ impl App {
         let router: Router = crate::routes::router(state);
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(
+            let served = axum::serve(
                 listener,
                 router.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .with_graceful_shutdown(async move {
                 let _ = shutdown_rx.await;
             })
-            .await
+            .await;
+            sweeper.abort();
+            served
         });
         Ok(RunningApp {
             address,

@@ -21,6 +21,7 @@ mod sites_api;
 mod sites_pages;
 mod survey_api;
 mod survey_pages;
+mod uploads_api;
 mod verification_api;
 mod verification_pages;
 

@@ -18,7 +18,11 @@ use crate::{pages, potential_pages, sites_pages, survey_pages, verification_page
 pub(crate) const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 pub(crate) fn router(state: AppState) -> Router {
-    let (api, openapi) = crate::api::router();
+    let (api, mut openapi) = crate::api::router();
+    // Attachment uploads: merged here, with their own OpenAPI paths, rather than in api.rs.
+    let (uploads, uploads_openapi) = crate::uploads_api::router().split_for_parts();
+    openapi.merge(uploads_openapi);
+    let api = api.merge(uploads);
     let openapi_json = serde_json::to_string(&openapi).unwrap_or_else(|_| "{}".to_owned());
     let api = api.route(
         "/openapi.json",

@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Settings (any subcommand; override MUSTER_* and the file)")]
 pub struct GlobalArgs {
-    /// TOML configuration file with any of the keys database_url, data_dir, bind,
+    /// TOML configuration file with any of the keys database_url, data_dir, files_dir, bind,
     /// behind_tls, session_hours [env: MUSTER_CONFIG]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -45,6 +45,11 @@ pub struct GlobalArgs {
     /// ./data [env: MUSTER_DATA_DIR]
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// Directory of the attachment store (inspection photos and videos). Default:
+    /// DATA_DIR/files [env: MUSTER_FILES_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub files_dir: Option<PathBuf>,
 
     /// Address and port the server listens on; port 0 picks a free port. Default:
     /// 127.0.0.1:8080 [env: MUSTER_BIND]
@@ -74,6 +79,7 @@ impl GlobalArgs {
         ConfigLayer {
             database_url: self.database_url.clone(),
             data_dir: self.data_dir.clone(),
+            files_dir: self.files_dir.clone(),
             bind: self.bind,
             behind_tls: self.behind_tls,
             session_hours: self.session_hours,

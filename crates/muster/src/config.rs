@@ -30,6 +30,8 @@ pub struct Settings {
     /// `sqlite://…`, a bare SQLite path, or `postgres://…`. Secret: it may hold a password.
     pub database_url: SecretString,
     pub data_dir: PathBuf,
+    /// The attachment store's directory; default `<data_dir>/files`.
+    pub files_dir: PathBuf,
     pub bind: SocketAddr,
     pub behind_tls: bool,
     pub session_hours: u64,
@@ -52,6 +54,7 @@ impl Settings {
 pub struct ConfigLayer {
     pub database_url: Option<SecretString>,
     pub data_dir: Option<PathBuf>,
+    pub files_dir: Option<PathBuf>,
     pub bind: Option<SocketAddr>,
     pub behind_tls: Option<bool>,
     pub session_hours: Option<u64>,
@@ -64,6 +67,7 @@ pub struct ConfigLayer {
 struct FileKeys {
     database_url: Option<String>,
     data_dir: Option<PathBuf>,
+    files_dir: Option<PathBuf>,
     bind: Option<String>,
     behind_tls: Option<bool>,
     session_hours: Option<u64>,
@@ -72,6 +76,7 @@ struct FileKeys {
 /// The environment variables read, in the order of [`ConfigLayer`]'s fields.
 pub const ENV_DATABASE_URL: &str = "MUSTER_DATABASE_URL";
 pub const ENV_DATA_DIR: &str = "MUSTER_DATA_DIR";
+pub const ENV_FILES_DIR: &str = "MUSTER_FILES_DIR";
 pub const ENV_BIND: &str = "MUSTER_BIND";
 pub const ENV_BEHIND_TLS: &str = "MUSTER_BEHIND_TLS";
 pub const ENV_SESSION_HOURS: &str = "MUSTER_SESSION_HOURS";
@@ -87,6 +92,7 @@ impl ConfigLayer {
         Ok(Self {
             database_url: keys.database_url.map(SecretString::from),
             data_dir: keys.data_dir,
+            files_dir: keys.files_dir,
             bind: keys.bind.map(|b| parse_bind(&b, &source)).transpose()?,
             behind_tls: keys.behind_tls,
             session_hours: keys
@@ -103,6 +109,7 @@ impl ConfigLayer {
         Ok(Self {
             database_url: get(ENV_DATABASE_URL).map(SecretString::from),
             data_dir: get(ENV_DATA_DIR).map(PathBuf::from),
+            files_dir: get(ENV_FILES_DIR).map(PathBuf::from),
             bind: get(ENV_BIND)
                 .map(|b| parse_bind(&b, ENV_BIND))
                 .transpose()?,
@@ -138,8 +145,15 @@ pub fn resolve(file: ConfigLayer, env: ConfigLayer, flags: ConfigLayer) -> Setti
         .unwrap_or_else(|| {
             SecretString::from(format!("sqlite://{}", data_dir.join("muster.db").display()))
         });
+    // Like the database, the attachment store follows the data directory unless named.
+    let files_dir = flags
+        .files_dir
+        .or(env.files_dir)
+        .or(file.files_dir)
+        .unwrap_or_else(|| data_dir.join("files"));
     Settings {
         database_url,
+        files_dir,
         bind: flags
             .bind
             .or(env.bind)
@@ -244,6 +258,7 @@ mod tests {
         );
         assert_eq!(settings.data_dir, PathBuf::from("./data"));
         assert_eq!(url(&settings), "sqlite://./data/muster.db");
+        assert_eq!(settings.files_dir, PathBuf::from("./data/files"));
         assert_eq!(settings.bind, default_bind());
         assert!(!settings.behind_tls);
         assert_eq!(settings.session_hours, 8);
@@ -287,6 +302,37 @@ mod tests {
         };
         let settings = resolve(file, ConfigLayer::default(), flags);
         assert_eq!(url(&settings), "sqlite:///tmp/flag/muster.db");
+    }
+
+    #[test]
+    fn the_files_dir_follows_the_data_dir_unless_a_layer_names_it() {
+        let file = toml_layer(r#"data_dir = "/srv/file""#);
+        let settings = resolve(file, ConfigLayer::default(), ConfigLayer::default());
+        assert_eq!(settings.files_dir, PathBuf::from("/srv/file/files"));
+
+        let file = toml_layer(
+            r#"
+            data_dir = "/srv/file"
+            files_dir = "/mnt/photos"
+            "#,
+        );
+        let settings = resolve(file, ConfigLayer::default(), ConfigLayer::default());
+        assert_eq!(settings.files_dir, PathBuf::from("/mnt/photos"));
+
+        let environment = ConfigLayer::from_env(env(&[(ENV_FILES_DIR, "/mnt/env")])).expect("env");
+        let flags = ConfigLayer {
+            files_dir: Some(PathBuf::from("/mnt/flag")),
+            ..ConfigLayer::default()
+        };
+        let file = toml_layer(r#"files_dir = "/mnt/photos""#);
+        assert_eq!(
+            resolve(file, environment.clone(), ConfigLayer::default()).files_dir,
+            PathBuf::from("/mnt/env")
+        );
+        assert_eq!(
+            resolve(ConfigLayer::default(), environment, flags).files_dir,
+            PathBuf::from("/mnt/flag")
+        );
     }
 
     #[test]

@@ -51,10 +51,12 @@ pub async fn serve(settings: &Settings, db: Database, show_demo_sign_in: bool) -
         behind_tls: settings.behind_tls,
         session_ttl: settings.session_ttl(),
         hash_cost: HashCost::Production,
+        files_dir: settings.files_dir.clone(),
         ..AppConfig::default()
     };
     tracing::info!(
         data_dir = %settings.data_dir.display(),
+        files_dir = %settings.files_dir.display(),
         database = %super::describe(&settings.database_url()?),
         bind = %settings.bind,
         behind_tls = settings.behind_tls,
