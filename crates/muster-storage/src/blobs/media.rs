@@ -195,3 +195,67 @@ fn check_jpeg_complete(path: &Path) -> Result<(), BlobError> {
 pub(super) fn thumbnail_dimensions(path: &Path) -> Option<(u32, u32)> {
     image::image_dimensions(path).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use image::{Rgb, RgbImage};
+
+    use super::*;
+
+    fn jpeg() -> Vec<u8> {
+        let picture = RgbImage::from_fn(64, 48, |x, y| Rgb([(x * 4) as u8, (y * 5) as u8, 7]));
+        let mut bytes = Cursor::new(Vec::new());
+        picture
+            .write_to(&mut bytes, ImageFormat::Jpeg)
+            .expect("encodes");
+        bytes.into_inner()
+    }
+
+    fn check(bytes: &[u8]) -> Result<(), BlobError> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("x.jpg");
+        std::fs::write(&path, bytes).expect("write");
+        check_jpeg_complete(&path)
+    }
+
+    #[test]
+    fn a_jpeg_is_complete_only_with_its_end_of_image_marker_after_the_scan() {
+        let whole = jpeg();
+        assert!(check(&whole).is_ok());
+        // A phone's motion clip appended after the end marker is allowed.
+        let mut with_trailer = whole.clone();
+        with_trailer.extend_from_slice(b"\0\0\0\x18ftypmp42 trailing video");
+        assert!(check(&with_trailer).is_ok());
+        for cut in [2, 20, 200, whole.len() / 2, whole.len() - 2] {
+            assert!(
+                matches!(check(&whole[..cut]), Err(BlobError::CorruptImage { .. })),
+                "cut at {cut}"
+            );
+        }
+        assert!(matches!(
+            check(b"not a jpeg"),
+            Err(BlobError::CorruptImage { .. })
+        ));
+    }
+
+    #[test]
+    fn types_are_named_by_their_bytes() {
+        assert_eq!(
+            sniff(&jpeg()).map(|s| s.content_type).ok(),
+            Some("image/jpeg")
+        );
+        let refused = |bytes: &[u8]| match sniff(bytes) {
+            Err(BlobError::UnsupportedType { found }) => found,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        assert_eq!(refused(b"GIF89a\x01\x00\x01\x00"), "image/gif");
+        assert_eq!(refused(b"plain words"), "text");
+        assert_eq!(refused(b""), "no bytes");
+        assert_eq!(
+            refused(&[0x00, 0x9F, 0x92, 0x96, 0xFF]),
+            "bytes of an unrecognised type"
+        );
+    }
+}
