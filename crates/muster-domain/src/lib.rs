@@ -18,6 +18,7 @@ pub mod requisition;
 pub mod scope;
 pub mod sheet;
 pub mod survey;
+pub mod sustainment;
 pub mod taxonomy;
 pub mod text;
 pub mod time;
