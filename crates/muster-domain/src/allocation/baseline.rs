@@ -64,6 +64,9 @@ pub fn solve(problem: &AllocationProblem) -> Result<BaselineSolution, Allocation
     })
 }
 
+/// How a shortest path reached a node: (previous node, index of the edge in its list).
+type PathStep = Option<(usize, usize)>;
+
 const UNBOUNDED_CAPACITY: i64 = i64::MAX / 4;
 const UNREACHED: i64 = i64::MAX;
 
@@ -185,11 +188,10 @@ impl FullNetwork {
     }
 
     /// Dijkstra on reduced costs from the source; None when the sink is unreachable.
-    #[allow(clippy::type_complexity)]
-    fn shortest_paths(&self) -> Option<(Vec<i64>, Vec<Option<(usize, usize)>>)> {
+    fn shortest_paths(&self) -> Option<(Vec<i64>, Vec<PathStep>)> {
         let node_count = self.edges.len();
         let mut distance = vec![UNREACHED; node_count];
-        let mut parent: Vec<Option<(usize, usize)>> = vec![None; node_count];
+        let mut parent: Vec<PathStep> = vec![None; node_count];
         let mut queue = BinaryHeap::new();
         distance[0] = 0;
         queue.push(Reverse((0i64, 0usize)));
@@ -213,7 +215,7 @@ impl FullNetwork {
         (distance[self.sink] != UNREACHED).then_some((distance, parent))
     }
 
-    fn augment(&mut self, parent: &[Option<(usize, usize)>]) {
+    fn augment(&mut self, parent: &[PathStep]) {
         let mut bottleneck = UNBOUNDED_CAPACITY;
         let mut node = self.sink;
         while let Some((from, position)) = parent[node] {

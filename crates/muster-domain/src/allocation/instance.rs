@@ -40,7 +40,8 @@ pub fn resource_type_code(index: usize) -> String {
 }
 
 /// Generates an instance from `seed`: holdings of 1–60 units at uniform random places, one
-/// in ten outside the requester's scope; lines of 20–600 units needed within 2–48 hours at
+/// in ten outside the requester's scope; lines of 20–600 units (one in ten a surge of
+/// 1,000–3,000, which nearby stock may not cover in time) needed within 1–48 hours at
 /// priorities 1–3; trucks at 60 km/h on roads 1.3 times the great circle, with type costs
 /// of 0.5–5.0 per unit-km. The same seed always gives the same instance.
 pub fn generate(seed: u64, size: InstanceSize) -> Result<AllocationProblem, AllocationError> {
@@ -64,11 +65,16 @@ pub fn generate(seed: u64, size: InstanceSize) -> Result<AllocationProblem, Allo
         .collect::<Result<Vec<_>, _>>()?;
     let lines = (0..size.demand_lines)
         .map(|index| {
-            let hours: i64 = rng.random_range(2..=48);
+            let hours: i64 = rng.random_range(1..=48);
+            let quantity = if rng.random_bool(0.1) {
+                rng.random_range(1_000..=3_000)
+            } else {
+                rng.random_range(20..=600)
+            };
             DemandLine::new(
                 DemandLineId::new(index as i64 + 1),
                 resource_type_code(rng.random_range(0..type_count)),
-                rng.random_range(20..=600),
+                quantity,
                 random_point(&mut rng)?,
                 INSTANCE_NOW.plus_millis(hours * 3_600_000),
                 rng.random_range(1..=3),

@@ -670,6 +670,17 @@ fn empty_inputs_give_empty_allocations() {
 }
 
 #[test]
+fn many_holdings_at_one_site_are_all_found() {
+    // More identical points than a k-d tree bucket holds.
+    let holdings = (0..200).map(|id| holding(id, "A", 1, 10.0, true)).collect();
+    let problem = problem(vec![line(1, "A", 150, 0.0, 24.0, 1)], holdings);
+    let allocation = solve(&problem).expect("solvable");
+    check_invariants(&problem, &allocation);
+    assert_eq!(outcome(&allocation, 1).served, 150);
+    assert_eq!(allocation.assignments().len(), 150);
+}
+
+#[test]
 fn an_overdue_line_is_short_not_an_error() {
     let problem = problem(
         vec![line(1, "A", 5, 0.0, -3.0, 1)],
