@@ -773,8 +773,11 @@ pub enum RequisitionRefusal {
     Compensation(#[from] CompensationError),
 }
 
-/// What the holder is owed is only assessed, approved and paid in this order; the earlier
-/// steps must each have happened once.
+/// Moves an order on by one event, or says why not; the order given is not changed. Each
+/// step happens once and in order (only the use log repeats, and the assessment may be
+/// redone until it is approved), and event times never go back: a return dated before the
+/// handover or before a logged day of use is refused, since the use days and so the
+/// compensation are counted between them.
 pub fn transition(
     order: &RequisitionOrder,
     event: &RequisitionEvent,
