@@ -728,3 +728,55 @@ fn the_benchmark_instance_is_deterministic_and_solvable_at_small_size() {
     assert_eq!(allocation.objective(), &reference.objective);
     assert!(allocation.objective().service.iter().any(|s| s.served > 0));
 }
+
+/// A random transshipment network for the simplex alone: (holding supplies, line demands
+/// with their shortage penalties, arcs holding → line with costs).
+type RawNetwork = (Vec<i64>, Vec<(i64, i64)>, Vec<(usize, usize, i64)>);
+
+fn raw_network() -> impl Strategy<Value = RawNetwork> {
+    (1..8usize, 1..8usize).prop_flat_map(|(holdings, lines)| {
+        (
+            prop::collection::vec(1..=10i64, holdings),
+            prop::collection::vec((1..=10i64, 0..=1_000i64), lines),
+            prop::collection::vec((0..holdings, 0..lines, 0..=500i64), 0..30),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// LP duality as the oracle: a feasible flow whose potentials give every arc a
+    /// non-negative reduced cost, zero on every arc that carries flow, is optimal.
+    #[test]
+    fn the_simplex_returns_a_flow_certified_optimal_by_its_potentials(network in raw_network()) {
+        let (supplies, demands, arcs) = network;
+        let holding_count = supplies.len();
+        let node_supplies: Vec<i64> = supplies.iter().copied().chain(demands.iter().map(|d| -d.0)).collect();
+        let root_costs: Vec<i64> = supplies.iter().map(|_| 0).chain(demands.iter().map(|d| d.1)).collect();
+        let node_arcs: Vec<(usize, usize, i64)> =
+            arcs.iter().map(|&(h, l, cost)| (h, holding_count + l, cost)).collect();
+        let solution = simplex::solve(&node_supplies, &root_costs, &node_arcs).expect("solvable");
+        let potential = &solution.potentials;
+        let mut balance: Vec<i64> = solution.root_flows.clone();
+        for (&(from, to, cost), &flow) in node_arcs.iter().zip(&solution.flows) {
+            prop_assert!(flow >= 0);
+            let reduced = cost + potential[from] - potential[to];
+            prop_assert!(reduced >= 0);
+            prop_assert!(flow == 0 || reduced == 0);
+            balance[from] += flow;
+            balance[to] += flow;
+        }
+        for node in 0..node_supplies.len() {
+            prop_assert!(solution.root_flows[node] >= 0);
+            prop_assert_eq!(balance[node], node_supplies[node].abs());
+            let reduced = if node < holding_count {
+                potential[node]
+            } else {
+                root_costs[node] - potential[node]
+            };
+            prop_assert!(reduced >= 0);
+            prop_assert!(solution.root_flows[node] == 0 || reduced == 0);
+        }
+    }
+}
