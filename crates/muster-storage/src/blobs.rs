@@ -464,8 +464,12 @@ impl BlobStore {
             Checked::AlreadyFinished(blob) => return Ok(blob),
             Checked::Verified(verified) => verified,
         };
-        // Only decoding needs a permit; the semaphore is never closed.
-        let _permit = self.inner.decoders.acquire().await.ok();
+        // Only decoding needs a permit (videos are not decoded); the semaphore is never
+        // closed.
+        let _permit = match checked.sniffed.decodable {
+            Some(_) => self.inner.decoders.acquire().await.ok(),
+            None => None,
+        };
         let inner = Arc::clone(&self.inner);
         let task_id = id.clone();
         blocking(move || inner.store_upload(&task_id, checked)).await
