@@ -353,6 +353,12 @@ pub fn demo_data(scale: DemoScale, seed: u64) -> DemoData {
             vec![Role::GridMember],
         ),
         user(
+            "manager",
+            "物业服务中心 周静",
+            at(RegionLevel::County, OrganizationKind::PropertyManager),
+            vec![Role::PropertyManager],
+        ),
+        user(
             "viewer",
             "县动员办 观察员",
             at(RegionLevel::County, OrganizationKind::MobilizationOffice),

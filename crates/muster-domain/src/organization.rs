@@ -61,6 +61,7 @@ string_enum! {
         MemberUnitOfficer => "member_unit_officer",
         WorkstationStaff => "workstation_staff",
         GridMember => "grid_member",
+        PropertyManager => "property_manager",
         Viewer => "viewer",
     }
 }
@@ -92,10 +93,18 @@ impl Role {
             Role::Administrator => &[DataClass::PersonalData, DataClass::ClassifiedMilitary],
             Role::MilitaryLiaison => &[DataClass::PersonalData, DataClass::ClassifiedMilitary],
             Role::OfficeStaff => &[DataClass::PersonalData],
-            Role::MemberUnitOfficer | Role::WorkstationStaff | Role::GridMember | Role::Viewer => {
-                &[]
-            }
+            Role::MemberUnitOfficer
+            | Role::WorkstationStaff
+            | Role::GridMember
+            | Role::PropertyManager
+            | Role::Viewer => &[],
         }
+    }
+
+    /// Whether the role does the offices' own work (reporting, verifying, inspecting), as
+    /// opposed to reading (viewers) or answering for an outside party (property managers).
+    pub const fn is_staff(self) -> bool {
+        !matches!(self, Role::Viewer | Role::PropertyManager)
     }
 
     /// Whether the role may change reference data: regions, organizations, users.
@@ -113,7 +122,7 @@ pub enum RolesError {
     #[error("at least one role is required")]
     Empty,
     #[error(
-        "unknown role {0:?}; expected one of administrator, office_staff, military_liaison, member_unit_officer, workstation_staff, grid_member, viewer"
+        "unknown role {0:?}; expected one of administrator, office_staff, military_liaison, member_unit_officer, workstation_staff, grid_member, property_manager, viewer"
     )]
     Unknown(String),
 }

@@ -78,6 +78,29 @@ impl Actor {
         }
     }
 
+    /// Muster itself, doing scheduled work (reminders, escalation, patrol alerts): named in
+    /// the audit log as `system:<task>`, unrestricted like the command line.
+    pub fn system(task: &str) -> Self {
+        Self {
+            user_id: None,
+            name: format!("system:{task}"),
+            roles: vec![Role::Administrator],
+            scope: Scope::everything(),
+        }
+    }
+
+    /// Someone outside Muster acting through a link that grants one thing (a property
+    /// manager answering one rectification order): no account, the property-manager role,
+    /// and a scope of the one region the link is about.
+    pub fn link_holder(name: &str, subtree: RegionPath) -> Self {
+        Self {
+            user_id: None,
+            name: format!("link:{name}"),
+            roles: vec![Role::PropertyManager],
+            scope: Scope::new(subtree, Vec::new()),
+        }
+    }
+
     pub fn user_id(&self) -> Option<i64> {
         self.user_id
     }

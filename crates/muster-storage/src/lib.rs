@@ -12,7 +12,11 @@ pub mod blobs;
 mod copy;
 mod db;
 mod error;
+mod facilities;
+mod inspections;
+mod orders;
 mod organizations;
+mod patrols;
 mod potential;
 mod regions;
 mod sessions;
@@ -31,7 +35,19 @@ pub use blobs::{
 };
 pub use db::{Backend, Database, DatabaseUrl};
 pub use error::StorageError;
+pub use facilities::{
+    Facility, FacilityDashboard, FacilityReach, Grid, KindFigures, MapPoint, MapStatus, NewFacility,
+};
+pub use inspections::{
+    Attachment, AttachmentInput, Inspection, InspectionOutcome, MAX_ATTACHMENTS,
+};
+pub use orders::{
+    DEFAULT_LINK_DAYS, Notification, OrderEvent, OrderFilter, RectificationOrder, escalation_target,
+};
 pub use organizations::{NewOrganization, Organization};
+pub use patrols::{
+    Campaign, CampaignProgress, CheckInOutcome, NewCampaign, PatrolRoute, PatrolRun, RegionProgress,
+};
 pub use potential::{
     BaselineRow, Gap, PotentialRecord, RecordFilter, RecordImportSummary, RecordProvenance,
     StoredBaseline, SubtreeTotals, TypeTotals,

@@ -501,7 +501,7 @@ impl Database {
                 field: "verifiers",
                 message: format!("user {id} has no usable roles"),
             })?;
-            if disabled != 0 || roles.as_slice().iter().all(|r| *r == Role::Viewer) {
+            if disabled != 0 || !roles.as_slice().iter().any(|r| r.is_staff()) {
                 return Err(StorageError::Invalid {
                     field: "verifiers",
                     message: format!("user {id} is disabled or may only read"),

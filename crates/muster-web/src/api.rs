@@ -543,7 +543,7 @@ pub(crate) struct NewUserRequest {
     password: String,
     organization_id: i64,
     /// administrator, office_staff, military_liaison, member_unit_officer,
-    /// workstation_staff, grid_member, viewer.
+    /// workstation_staff, grid_member, property_manager, viewer.
     roles: Vec<String>,
 }
 

@@ -474,7 +474,7 @@ async fn render_sample(
             .filter(|u| {
                 u.disabled == 0
                     && u.region_path().contains(&sample_path)
-                    && u.roles().as_slice().iter().any(|r| *r != Role::Viewer)
+                    && u.roles().as_slice().iter().any(|r| r.is_staff())
             })
             .map(|u| VerifierChoice {
                 id: u.id,

@@ -228,7 +228,7 @@ pub struct UserAddArgs {
     pub organization_id: i64,
 
     /// Comma-separated roles: administrator, office_staff, military_liaison,
-    /// member_unit_officer, workstation_staff, grid_member, viewer
+    /// member_unit_officer, workstation_staff, grid_member, property_manager, viewer
     #[arg(long, value_name = "ROLE,ROLE", value_parser = parse_roles)]
     pub roles: Roles,
 

@@ -1,0 +1,662 @@
+//! Patrols and campaigns over facilities.
+//!
+//! A patrol route is a list of checkpoints; a grid member checks in at each by scanning or
+//! typing its code. The first check-in starts a run; once the run's window has passed,
+//! [`Database::sweep_patrols`] records what it missed and alerts the route's region.
+//!
+//! A campaign is a target over the facilities of a subtree (optionally of one kind) with a
+//! date; its progress by child region and its forecast come from the facilities' own
+//! records (the day a sign went up, the first inspection since the start).
+
+use std::collections::BTreeMap;
+
+use muster_domain::facility::FacilityKind;
+use muster_domain::facility::campaign::{CampaignTarget, Forecast, forecast};
+use muster_domain::facility::patrol::{
+    CheckIn, RouteDraft, checkpoint_for_code, missed_checkpoints,
+};
+use muster_domain::time::CivilDate;
+use muster_domain::{Actor, RegionPath, Timestamp};
+use serde::Serialize;
+
+use crate::audit::AuditEvent;
+use crate::db::{Database, on_read_pool, on_tx};
+use crate::error::StorageError;
+use crate::facilities::{FacilityReach, bind_reach, may_inspect, may_manage_facilities};
+use crate::orders::{Notification, insert_notification};
+
+/// A stored patrol route.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct PatrolRoute {
+    pub id: i64,
+    pub name: String,
+    pub region_code: String,
+    pub region_path: String,
+    pub grid_id: Option<i64>,
+    pub window_minutes: i64,
+    pub checkpoints: String,
+    pub created_at: i64,
+}
+
+impl PatrolRoute {
+    pub fn draft(&self) -> RouteDraft {
+        RouteDraft {
+            name: self.name.clone(),
+            window_minutes: u32::try_from(self.window_minutes).unwrap_or(0),
+            checkpoints: serde_json::from_str(&self.checkpoints).unwrap_or_default(),
+        }
+    }
+}
+
+/// A run of a route: who walked it, when, and (once checked) what it missed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct PatrolRun {
+    pub id: i64,
+    pub route_id: i64,
+    pub user_id: i64,
+    pub started_at: i64,
+    pub window_ends_at: i64,
+    pub checked_at: Option<i64>,
+    pub missed: Option<String>,
+    pub check_ins: i64,
+}
+
+/// What a check-in did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckInOutcome {
+    pub run_id: i64,
+    pub checkpoint: String,
+    /// Checkpoints of the route not yet reached in this run.
+    pub remaining: Vec<String>,
+}
+
+/// A stored campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Campaign {
+    pub id: i64,
+    pub name: String,
+    pub region_code: String,
+    pub region_path: String,
+    pub facility_kind: Option<String>,
+    pub target: String,
+    pub start_day: i64,
+    pub target_day: i64,
+    pub created_at: i64,
+}
+
+/// A campaign to start.
+#[derive(Debug, Clone)]
+pub struct NewCampaign {
+    pub name: String,
+    pub region_code: String,
+    pub facility_kind: Option<FacilityKind>,
+    pub target: CampaignTarget,
+    pub start: CivilDate,
+    pub target_date: CivilDate,
+}
+
+/// A campaign's progress: overall and per child region of its region.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CampaignProgress {
+    pub campaign: Campaign,
+    pub forecast: Forecast,
+    pub regions: Vec<RegionProgress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegionProgress {
+    pub region_path: String,
+    pub region_name: String,
+    pub total: u64,
+    pub done: u64,
+}
+
+const ROUTE_COLUMNS: &str =
+    "id, name, region_code, region_path, grid_id, window_minutes, checkpoints, created_at";
+const CAMPAIGN_COLUMNS: &str =
+    "id, name, region_code, region_path, facility_kind, target, start_day, target_day, created_at";
+
+impl Database {
+    /// Defines a patrol route in a region of the actor's scope.
+    pub async fn create_route(
+        &self,
+        actor: &Actor,
+        region_code: &str,
+        grid_id: Option<i64>,
+        draft: &RouteDraft,
+    ) -> Result<PatrolRoute, StorageError> {
+        if !may_manage_facilities(actor) {
+            return Err(StorageError::Forbidden(
+                "only office and workstation staff define patrol routes".into(),
+            ));
+        }
+        draft.validate().map_err(|problems| StorageError::Invalid {
+            field: "route",
+            message: problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        })?;
+        let path = self.region_in_scope(actor, region_code).await?;
+        if let Some(grid_id) = grid_id {
+            self.grid(actor, grid_id).await?;
+        }
+        let now = crate::now();
+        let checkpoints = serde_json::to_string(&draft.checkpoints).unwrap_or_else(|_| "[]".into());
+        let mut tx = self.begin_write().await?;
+        let id: i64 = on_tx!(&mut tx, |conn| {
+            sqlx::query_scalar(
+                "INSERT INTO patrol_routes (name, region_code, region_path, grid_id, window_minutes, checkpoints, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(draft.name.trim())
+            .bind(region_code.trim())
+            .bind(path.as_str())
+            .bind(grid_id)
+            .bind(i64::from(draft.window_minutes))
+            .bind(&checkpoints)
+            .bind(now.as_millis())
+            .fetch_one(&mut *conn)
+            .await
+        })?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "patrol_route",
+                entity_id: id.to_string(),
+                action: "create",
+                region_path: &path,
+                before: None,
+                after: serde_json::to_value(draft).ok(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.route(actor, id).await
+    }
+
+    /// One route in the actor's subtree.
+    pub async fn route(&self, actor: &Actor, id: i64) -> Result<PatrolRoute, StorageError> {
+        let (low, high) = actor.scope().subtree().subtree_range();
+        let sql = format!(
+            "SELECT {ROUTE_COLUMNS} FROM patrol_routes WHERE id = $1 AND region_path >= $2 AND region_path < $3"
+        );
+        let found: Option<PatrolRoute> = on_read_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(id)
+                .bind(&low)
+                .bind(&high)
+                .fetch_optional(pool)
+                .await
+        })?;
+        found.ok_or_else(|| StorageError::not_found("patrol route", id))
+    }
+
+    /// The routes in the actor's subtree (a grid member: those of their grids, and those
+    /// with no grid in their subtree).
+    pub async fn routes(&self, actor: &Actor) -> Result<Vec<PatrolRoute>, StorageError> {
+        let reach = self.facility_reach(actor).await?;
+        let (low, high) = reach.subtree().subtree_range();
+        let member = match reach {
+            FacilityReach::Grids { user_id, .. } => user_id,
+            _ => 0,
+        };
+        let sql = format!(
+            "SELECT {ROUTE_COLUMNS} FROM patrol_routes WHERE region_path >= $1 AND region_path < $2 \
+             AND ($3 = 0 OR grid_id IS NULL OR grid_id IN (SELECT grid_id FROM grid_members WHERE user_id = $3)) \
+             ORDER BY id LIMIT 500"
+        );
+        Ok(on_read_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(&low)
+                .bind(&high)
+                .bind(member)
+                .fetch_all(pool)
+                .await
+        })?)
+    }
+
+    /// Checks in at a checkpoint of a route: into the user's run still within its window,
+    /// or a new run. A code that is not one of the route's checkpoints is refused.
+    pub async fn check_in(
+        &self,
+        actor: &Actor,
+        route_id: i64,
+        code: &str,
+        position: Option<(f64, f64)>,
+        now: Timestamp,
+    ) -> Result<CheckInOutcome, StorageError> {
+        let Some(user_id) = actor.user_id() else {
+            return Err(StorageError::Forbidden(
+                "a check-in is made by a signed-in user".into(),
+            ));
+        };
+        if !may_inspect(actor) {
+            return Err(StorageError::Forbidden(
+                "only grid members and staff patrol".into(),
+            ));
+        }
+        let route = self.route(actor, route_id).await?;
+        let draft = route.draft();
+        let checkpoint =
+            checkpoint_for_code(&draft.checkpoints, code).ok_or_else(|| StorageError::Invalid {
+                field: "code",
+                message: format!(
+                    "{:?} is not a checkpoint of route {}",
+                    code.trim(),
+                    route.name
+                ),
+            })?;
+        let path = RegionPath::parse(&route.region_path).unwrap_or_else(RegionPath::root);
+        let mut tx = self.begin_write().await?;
+        let open_run: Option<i64> = on_tx!(&mut tx, |conn| {
+            sqlx::query_scalar(
+                "SELECT id FROM patrol_runs WHERE route_id = $1 AND user_id = $2 AND window_ends_at >= $3 \
+                 ORDER BY started_at DESC LIMIT 1",
+            )
+            .bind(route_id)
+            .bind(user_id)
+            .bind(now.as_millis())
+            .fetch_optional(&mut *conn)
+            .await
+        })?;
+        let run_id = match open_run {
+            Some(id) => id,
+            None => on_tx!(&mut tx, |conn| {
+                sqlx::query_scalar(
+                    "INSERT INTO patrol_runs (route_id, region_path, user_id, started_at, window_ends_at) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(route_id)
+                .bind(path.as_str())
+                .bind(user_id)
+                .bind(now.as_millis())
+                .bind(now.plus_millis(route.window_minutes.saturating_mul(60_000)).as_millis())
+                .fetch_one(&mut *conn)
+                .await
+            })?,
+        };
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "INSERT INTO patrol_check_ins (run_id, checkpoint_code, at, lat, lon) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(run_id)
+            .bind(&checkpoint.code)
+            .bind(now.as_millis())
+            .bind(position.map(|p| p.0))
+            .bind(position.map(|p| p.1))
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+        })?;
+        let reached: Vec<String> = on_tx!(&mut tx, |conn| {
+            sqlx::query_scalar("SELECT checkpoint_code FROM patrol_check_ins WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_all(&mut *conn)
+                .await
+        })?;
+        tx.audit(actor, now, AuditEvent {
+            entity: "patrol_run",
+            entity_id: run_id.to_string(),
+            action: "check_in",
+            region_path: &path,
+            before: None,
+            after: Some(serde_json::json!({ "route_id": route_id, "checkpoint": checkpoint.code, "position": position })),
+        })
+        .await?;
+        tx.commit().await?;
+        let remaining = draft
+            .checkpoints
+            .iter()
+            .filter(|c| !reached.iter().any(|r| r.eq_ignore_ascii_case(&c.code)))
+            .map(|c| c.code.clone())
+            .collect();
+        Ok(CheckInOutcome {
+            run_id,
+            checkpoint: checkpoint.code.clone(),
+            remaining,
+        })
+    }
+
+    /// The latest runs of a route.
+    pub async fn route_runs(
+        &self,
+        actor: &Actor,
+        route_id: i64,
+    ) -> Result<Vec<PatrolRun>, StorageError> {
+        self.route(actor, route_id).await?;
+        Ok(on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT r.id, r.route_id, r.user_id, r.started_at, r.window_ends_at, r.checked_at, r.missed, \
+                 (SELECT COUNT(*) FROM patrol_check_ins c WHERE c.run_id = r.id) AS check_ins \
+                 FROM patrol_runs r WHERE r.route_id = $1 ORDER BY r.started_at DESC LIMIT 50",
+            )
+            .bind(route_id)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    /// Checks the runs whose window has passed: records what each missed and, where it
+    /// missed anything, alerts the route's region. One audit entry for the pass.
+    pub async fn sweep_patrols(
+        &self,
+        now: Timestamp,
+        channel: &str,
+    ) -> Result<Vec<Notification>, StorageError> {
+        let due: Vec<(i64, i64, String)> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, route_id, region_path FROM patrol_runs WHERE checked_at IS NULL AND window_ends_at < $1 \
+                 ORDER BY id LIMIT 1000",
+            )
+            .bind(now.as_millis())
+            .fetch_all(pool)
+            .await
+        })?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let actor = Actor::system("patrol-sweep");
+        let mut tx = self.begin_write().await?;
+        let mut created = Vec::new();
+        let mut summary = Vec::new();
+        for (run_id, route_id, region_path) in due {
+            let route: Option<PatrolRoute> = on_tx!(&mut tx, |conn| {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {ROUTE_COLUMNS} FROM patrol_routes WHERE id = $1"
+                )))
+                .bind(route_id)
+                .fetch_optional(&mut *conn)
+                .await
+            })?;
+            let Some(route) = route else { continue };
+            let check_ins: Vec<(String, i64)> = on_tx!(&mut tx, |conn| {
+                sqlx::query_as("SELECT checkpoint_code, at FROM patrol_check_ins WHERE run_id = $1")
+                    .bind(run_id)
+                    .fetch_all(&mut *conn)
+                    .await
+            })?;
+            let check_ins: Vec<CheckIn> = check_ins
+                .into_iter()
+                .map(|(code, at)| CheckIn {
+                    code,
+                    at: Timestamp::from_millis(at),
+                })
+                .collect();
+            let missed = missed_checkpoints(&route.draft(), &check_ins, now).unwrap_or_default();
+            on_tx!(&mut tx, |conn| {
+                sqlx::query("UPDATE patrol_runs SET checked_at = $1, missed = $2 WHERE id = $3")
+                    .bind(now.as_millis())
+                    .bind(serde_json::to_string(&missed).unwrap_or_else(|_| "[]".into()))
+                    .bind(run_id)
+                    .execute(&mut *conn)
+                    .await
+                    .map(|_| ())
+            })?;
+            if !missed.is_empty() {
+                let message = format!("巡查「{}」漏检点位：{}", route.name, missed.join("、"));
+                created.push(
+                    insert_notification(
+                        &mut tx,
+                        &region_path,
+                        None,
+                        "missed_checkpoint",
+                        run_id,
+                        &message,
+                        channel,
+                        now,
+                    )
+                    .await?,
+                );
+            }
+            summary.push(serde_json::json!({ "run_id": run_id, "missed": missed }));
+        }
+        tx.audit(
+            &actor,
+            now,
+            AuditEvent {
+                entity: "patrol_run",
+                entity_id: "sweep".to_owned(),
+                action: "sweep",
+                region_path: &RegionPath::root(),
+                before: None,
+                after: Some(serde_json::json!({ "runs": summary })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Starts a campaign over a region of the actor's scope.
+    pub async fn create_campaign(
+        &self,
+        actor: &Actor,
+        new: NewCampaign,
+    ) -> Result<Campaign, StorageError> {
+        if !may_manage_facilities(actor) {
+            return Err(StorageError::Forbidden(
+                "only office and workstation staff start campaigns".into(),
+            ));
+        }
+        let name = new.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(StorageError::Invalid {
+                field: "name",
+                message: "a campaign needs a name of 1 to 200 characters".into(),
+            });
+        }
+        if new.target_date < new.start {
+            return Err(StorageError::Invalid {
+                field: "target_date",
+                message: "a date on or after the start".into(),
+            });
+        }
+        let path = self.region_in_scope(actor, &new.region_code).await?;
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        let id: i64 = on_tx!(&mut tx, |conn| {
+            sqlx::query_scalar(
+                "INSERT INTO campaigns (name, region_code, region_path, facility_kind, target, start_day, target_day, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )
+            .bind(name)
+            .bind(new.region_code.trim())
+            .bind(path.as_str())
+            .bind(new.facility_kind.map(FacilityKind::as_str))
+            .bind(new.target.as_str())
+            .bind(new.start.days_since_epoch())
+            .bind(new.target_date.days_since_epoch())
+            .bind(now.as_millis())
+            .fetch_one(&mut *conn)
+            .await
+        })?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "campaign",
+                entity_id: id.to_string(),
+                action: "create",
+                region_path: &path,
+                before: None,
+                after: Some(serde_json::json!({
+                    "name": name,
+                    "kind": new.facility_kind.map(FacilityKind::as_str),
+                    "target": new.target.as_str(),
+                    "start": new.start.to_string(),
+                    "target_date": new.target_date.to_string(),
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.campaign(actor, id).await
+    }
+
+    /// One campaign whose region is in the actor's scope or above it.
+    pub async fn campaign(&self, actor: &Actor, id: i64) -> Result<Campaign, StorageError> {
+        let found: Option<Campaign> = on_read_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+        })?;
+        let campaign = found.ok_or_else(|| StorageError::not_found("campaign", id))?;
+        let path = RegionPath::parse(&campaign.region_path).unwrap_or_else(RegionPath::root);
+        let scope = actor.scope().subtree();
+        if scope.contains(&path) || path.contains(scope) {
+            Ok(campaign)
+        } else {
+            Err(StorageError::not_found("campaign", id))
+        }
+    }
+
+    /// The campaigns that cover the actor's subtree: opened in it or above it.
+    pub async fn campaigns(&self, actor: &Actor) -> Result<Vec<Campaign>, StorageError> {
+        let rows: Vec<Campaign> = on_read_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id DESC LIMIT 500"
+            )))
+            .fetch_all(pool)
+            .await
+        })?;
+        let scope = actor.scope().subtree();
+        Ok(rows
+            .into_iter()
+            .filter(|c| {
+                RegionPath::parse(&c.region_path)
+                    .is_some_and(|p| scope.contains(&p) || p.contains(scope))
+            })
+            .collect())
+    }
+
+    /// A campaign's progress within the part of it the actor reaches, by child region of
+    /// the narrower of the campaign's region and the actor's subtree, with the forecast.
+    pub async fn campaign_progress(
+        &self,
+        actor: &Actor,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<CampaignProgress, StorageError> {
+        let campaign = self.campaign(actor, id).await?;
+        let campaign_path =
+            RegionPath::parse(&campaign.region_path).unwrap_or_else(RegionPath::root);
+        let scope = actor.scope().subtree();
+        let within = if scope.contains(&campaign_path) {
+            campaign_path
+        } else {
+            scope.clone()
+        };
+        let reach = match self.facility_reach(actor).await? {
+            FacilityReach::Subtree(_) => FacilityReach::Subtree(within.clone()),
+            FacilityReach::Grids { user_id, .. } => FacilityReach::Grids {
+                user_id,
+                subtree: within.clone(),
+            },
+            FacilityReach::Manager {
+                organization_id, ..
+            } => FacilityReach::Manager {
+                organization_id,
+                subtree: within.clone(),
+            },
+        };
+        let (filter, binds) = reach.filter(1);
+        let kind = campaign.facility_kind.clone().unwrap_or_default();
+        let target =
+            CampaignTarget::parse(&campaign.target).unwrap_or(CampaignTarget::SignInstalled);
+        let start_ms = CivilDate::from_days(campaign.start_day).start().as_millis();
+        let done_sql = match target {
+            CampaignTarget::SignInstalled => {
+                "CASE WHEN f.sign_status = 'installed' THEN f.sign_installed_day ELSE NULL END"
+            }
+            CampaignTarget::Inspected => {
+                "(SELECT MIN(i.inspected_at) FROM inspections i WHERE i.facility_id = f.id AND i.inspected_at >= $6) / 86400000"
+            }
+        };
+        let sql = format!(
+            "SELECT f.region_path, {done_sql} AS done_day FROM facilities f \
+             WHERE {filter} AND ($5 = '' OR f.kind = $5) AND $6 = $6"
+        );
+        let rows: Vec<(String, Option<i64>)> = on_read_pool!(self, |pool| {
+            bind_reach!(sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())), binds)
+                .bind(&kind)
+                .bind(start_ms)
+                .fetch_all(pool)
+                .await
+        })?;
+        let child_depth = within.depth() + 1;
+        let mut by_child: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        let mut done_dates = Vec::new();
+        for (path, done_day) in &rows {
+            let child = RegionPath::parse(path)
+                .map(|p| {
+                    let mut prefix = RegionPath::root();
+                    for code in p.codes().take(child_depth) {
+                        prefix = prefix.child(&code);
+                    }
+                    prefix.as_str().to_owned()
+                })
+                .unwrap_or_default();
+            let entry = by_child.entry(child).or_default();
+            entry.0 += 1;
+            if let Some(day) = done_day {
+                entry.1 += 1;
+                done_dates.push(CivilDate::from_days(*day));
+            }
+        }
+        let names = self
+            .region_names(by_child.keys().cloned().collect())
+            .await?;
+        let regions = by_child
+            .into_iter()
+            .map(|(region_path, (total, done))| RegionProgress {
+                region_name: names
+                    .get(&region_path)
+                    .cloned()
+                    .unwrap_or_else(|| region_path.clone()),
+                region_path,
+                total,
+                done,
+            })
+            .collect();
+        let forecast = forecast(
+            CivilDate::from_days(campaign.start_day),
+            CivilDate::from_days(campaign.target_day),
+            now.date(),
+            rows.len() as u64,
+            &done_dates,
+        );
+        Ok(CampaignProgress {
+            campaign,
+            forecast,
+            regions,
+        })
+    }
+
+    /// Region names by path.
+    async fn region_names(
+        &self,
+        paths: Vec<String>,
+    ) -> Result<BTreeMap<String, String>, StorageError> {
+        let mut names = BTreeMap::new();
+        for chunk in paths.chunks(500) {
+            let rows: Vec<(String, String)> = on_read_pool!(self, |pool| {
+                let mut query =
+                    sqlx::QueryBuilder::new("SELECT path, name FROM regions WHERE path IN (");
+                let mut separated = query.separated(", ");
+                for path in chunk {
+                    separated.push_bind(path.clone());
+                }
+                query.push(")");
+                query.build_query_as().fetch_all(pool).await
+            })?;
+            names.extend(rows);
+        }
+        Ok(names)
+    }
+}

@@ -1,0 +1,928 @@
+//! Facility stories, each run against SQLite and PostgreSQL: grids and who reaches what,
+//! inspections (idempotent, checked against the checklist, issuing orders, moving the due
+//! day), rectification orders with their links, reminders and escalation, patrols,
+//! campaigns and the dashboard — with the audit chain intact at the end of each.
+
+use muster_domain::demo::{DemoScale, demo_regions};
+use muster_domain::facility::campaign::CampaignTarget;
+use muster_domain::facility::patrol::{Checkpoint, RouteDraft};
+use muster_domain::facility::{
+    ConversionStep, FacilityDraft, FacilityKind, InspectionDraft, ItemAnswer, ItemResult,
+    OrderAction, PeacetimeUse, SignStatus, default_checklist,
+};
+use muster_domain::organization::Roles;
+use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
+use muster_domain::time::CivilDate;
+use muster_domain::{Actor, OrganizationKind, Scope, Side, Timestamp};
+use muster_storage::{
+    AttachmentInput, AuditVerification, Database, NewCampaign, NewFacility, NewOrganization,
+    NewUser, OrderFilter, StorageError as E, on_both_databases,
+};
+
+fn cli() -> Actor {
+    Actor::command_line("test")
+}
+
+async fn intact(db: &Database) -> i64 {
+    match db.verify_audit_chain(|_, _| {}).await.expect("verify runs") {
+        AuditVerification::Intact { entries } => entries,
+        AuditVerification::Broken(b) => panic!("chain broken: {b}"),
+    }
+}
+
+async fn organization(db: &Database, name: &str, kind: OrganizationKind, code: &str) -> i64 {
+    db.create_organization(
+        &cli(),
+        NewOrganization {
+            name: name.into(),
+            kind,
+            side: Side::Civil,
+            region_code: Some(code.into()),
+        },
+    )
+    .await
+    .expect("organization")
+    .id
+}
+
+async fn user(db: &Database, name: &str, organization_id: i64, roles: &str) -> Actor {
+    db.create_user(
+        &cli(),
+        NewUser {
+            username: name.into(),
+            display_name: name.into(),
+            password_hash: "x".into(),
+            organization_id,
+            roles: Roles::parse_list(roles).expect("roles"),
+        },
+    )
+    .await
+    .expect("user")
+    .actor()
+}
+
+/// A township of the tiny demo with two villages, each with a grid, a grid member and
+/// facilities; the township's workstation, the county office above it, a property manager
+/// with an account, and a second township's workstation that must see nothing of the first.
+struct World {
+    county_code: String,
+    township_code: String,
+    village_a: String,
+    village_b: String,
+    county_office: Actor,
+    workstation: Actor,
+    other_workstation: Actor,
+    member_a: Actor,
+    member_b: Actor,
+    manager: Actor,
+    manager_org: i64,
+    grid_a: i64,
+    grid_b: i64,
+    car_park: i64,
+    siren: i64,
+    shelter_b: i64,
+}
+
+fn draft(name: &str, kind: FacilityKind, at: (f64, f64)) -> FacilityDraft {
+    FacilityDraft {
+        name: name.into(),
+        kind,
+        latitude: at.0,
+        longitude: at.1,
+        capacity_persons: 800,
+        area_m2: 2400.0,
+        peacetime: PeacetimeUse {
+            parking_spaces: 90,
+            charging_points: 6,
+            services: vec!["快递柜".into()],
+            since: Some(CivilDate::from_days(20_400)),
+        },
+        sign_status: SignStatus::Missing,
+        equipment: vec![],
+        conversion: vec![ConversionStep {
+            label: "清车".into(),
+            minutes: 2000,
+        }],
+    }
+}
+
+async fn world(db: &Database) -> World {
+    db.import_regions(
+        &cli(),
+        ParsedRegionCsv {
+            rows: demo_regions(DemoScale::Tiny, 3),
+            layout: ColumnLayout::default(),
+        },
+        "tiny demo",
+    )
+    .await
+    .expect("the tiny demo imports");
+    let everything = Scope::everything();
+    let city = db
+        .region_view(&everything, Some("3401"))
+        .await
+        .expect("city");
+    let county = city.children[0].clone();
+    let county_view = db
+        .region_view(&everything, Some(&county.code))
+        .await
+        .expect("county");
+    let township = county_view.children[0].clone();
+    let other_township = county_view.children[1].clone();
+    let township_view = db
+        .region_view(&everything, Some(&township.code))
+        .await
+        .expect("township");
+    let (village_a, village_b) = (
+        township_view.children[0].clone(),
+        township_view.children[1].clone(),
+    );
+    let at = |v: &muster_storage::Region| (v.lat.unwrap_or(31.8), v.lon.unwrap_or(117.2));
+
+    let county_org = organization(
+        db,
+        "County office",
+        OrganizationKind::MobilizationOffice,
+        &county.code,
+    )
+    .await;
+    let station = organization(
+        db,
+        "Workstation",
+        OrganizationKind::TownshipWorkstation,
+        &township.code,
+    )
+    .await;
+    let other_station = organization(
+        db,
+        "Other workstation",
+        OrganizationKind::TownshipWorkstation,
+        &other_township.code,
+    )
+    .await;
+    let point_a = organization(
+        db,
+        "Contact point A",
+        OrganizationKind::VillageContactPoint,
+        &village_a.code,
+    )
+    .await;
+    let point_b = organization(
+        db,
+        "Contact point B",
+        OrganizationKind::VillageContactPoint,
+        &village_b.code,
+    )
+    .await;
+    let manager_org = organization(
+        db,
+        "Property manager",
+        OrganizationKind::PropertyManager,
+        &village_a.code,
+    )
+    .await;
+    let county_office = user(db, "county", county_org, "office_staff").await;
+    let workstation = user(db, "station", station, "workstation_staff").await;
+    let member_a = user(db, "member-a", point_a, "grid_member").await;
+    let member_b = user(db, "member-b", point_b, "grid_member").await;
+
+    let grid_a = db
+        .create_grid(&workstation, "第一网格", &village_a.code)
+        .await
+        .expect("grid a")
+        .id;
+    let grid_b = db
+        .create_grid(&workstation, "第二网格", &village_b.code)
+        .await
+        .expect("grid b")
+        .id;
+    db.add_grid_member(&workstation, grid_a, member_a.user_id().expect("id"))
+        .await
+        .expect("member a");
+    db.add_grid_member(&workstation, grid_b, member_b.user_id().expect("id"))
+        .await
+        .expect("member b");
+
+    let facility =
+        |name: &str, kind, village: &muster_storage::Region, grid, manager| NewFacility {
+            draft: draft(name, kind, at(village)),
+            region_code: village.code.clone(),
+            grid_id: Some(grid),
+            manager_organization_id: manager,
+        };
+    let car_park = db
+        .create_facility(
+            &workstation,
+            facility(
+                "地下车库",
+                FacilityKind::BasementCarPark,
+                &village_a,
+                grid_a,
+                Some(manager_org),
+            ),
+        )
+        .await
+        .expect("car park")
+        .id;
+    let siren = db
+        .create_facility(
+            &workstation,
+            facility("警报器", FacilityKind::Siren, &village_a, grid_a, None),
+        )
+        .await
+        .expect("siren")
+        .id;
+    let shelter_b = db
+        .create_facility(
+            &county_office,
+            facility("掩蔽所", FacilityKind::Shelter, &village_b, grid_b, None),
+        )
+        .await
+        .expect("shelter")
+        .id;
+    World {
+        county_code: county.code.clone(),
+        township_code: township.code.clone(),
+        village_a: village_a.code.clone(),
+        village_b: village_b.code.clone(),
+        county_office,
+        workstation,
+        other_workstation: user(db, "other-station", other_station, "workstation_staff").await,
+        member_a,
+        member_b,
+        manager: user(db, "manager", manager_org, "property_manager").await,
+        manager_org,
+        grid_a,
+        grid_b,
+        car_park,
+        siren,
+        shelter_b,
+    }
+}
+
+fn ids(facilities: &[muster_storage::Facility]) -> Vec<i64> {
+    facilities.iter().map(|f| f.id).collect()
+}
+
+fn inspection(kind: FacilityKind, failing: &[&str], at: Timestamp) -> InspectionDraft {
+    InspectionDraft {
+        answers: default_checklist(kind)
+            .items
+            .iter()
+            .map(|item| ItemAnswer {
+                code: item.code.clone(),
+                result: if failing.contains(&item.code.as_str()) {
+                    ItemResult::Fail
+                } else {
+                    ItemResult::Pass
+                },
+                note: String::new(),
+            })
+            .collect(),
+        notes: String::new(),
+        latitude: None,
+        longitude: None,
+        inspected_at: at,
+    }
+}
+
+on_both_databases!(grid_members_see_only_their_grid, reach_follows_the_grid);
+async fn reach_follows_the_grid(db: Database) {
+    let w = world(&db).await;
+    let all = vec![w.car_park, w.siren, w.shelter_b];
+    let list = |actor: Actor| {
+        let db = db.clone();
+        async move {
+            ids(&db
+                .facilities(&actor, None, None, 100, 0)
+                .await
+                .expect("list"))
+        }
+    };
+    assert_eq!(list(w.county_office.clone()).await, all);
+    assert_eq!(list(w.workstation.clone()).await, all);
+    assert_eq!(list(w.member_a.clone()).await, vec![w.car_park, w.siren]);
+    assert_eq!(list(w.member_b.clone()).await, vec![w.shelter_b]);
+    assert_eq!(list(w.manager.clone()).await, vec![w.car_park]);
+    assert_eq!(list(w.other_workstation.clone()).await, Vec::<i64>::new());
+    assert!(matches!(
+        db.facility(&w.member_a, w.shelter_b).await,
+        Err(E::NotFound { .. })
+    ));
+    assert!(matches!(
+        db.facility(&w.other_workstation, w.car_park).await,
+        Err(E::NotFound { .. })
+    ));
+    let grids: Vec<i64> = db
+        .grids(&w.member_b, None)
+        .await
+        .expect("grids")
+        .iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(grids, vec![w.grid_b]);
+    let narrowed = db
+        .facilities(&w.county_office, Some(&w.village_b), None, 100, 0)
+        .await
+        .expect("narrowed");
+    assert_eq!(ids(&narrowed), vec![w.shelter_b]);
+    let sirens = db
+        .facilities(&w.county_office, None, Some(FacilityKind::Siren), 100, 0)
+        .await
+        .expect("kind");
+    assert_eq!(ids(&sirens), vec![w.siren]);
+
+    // Refusals: a grid member registers nothing; a grid in someone else's township is out of
+    // scope; a facility that does not validate names its field.
+    let refused = db
+        .create_facility(
+            &w.member_a,
+            NewFacility {
+                draft: draft("x", FacilityKind::Shelter, (31.8, 117.2)),
+                region_code: w.village_a.clone(),
+                grid_id: None,
+                manager_organization_id: None,
+            },
+        )
+        .await;
+    assert!(matches!(refused, Err(E::Forbidden(_))));
+    assert!(matches!(
+        db.create_grid(&w.other_workstation, "越界", &w.village_a)
+            .await,
+        Err(E::OutOfScope { .. } | E::NotFound { .. })
+    ));
+    let mut bad = draft("", FacilityKind::Shelter, (91.0, 117.2));
+    bad.area_m2 = -5.0;
+    let invalid = db
+        .create_facility(
+            &w.workstation,
+            NewFacility {
+                draft: bad,
+                region_code: w.village_a.clone(),
+                grid_id: None,
+                manager_organization_id: None,
+            },
+        )
+        .await;
+    match invalid {
+        Err(E::Invalid { message, .. }) => {
+            assert!(
+                message.contains("name")
+                    && message.contains("latitude")
+                    && message.contains("area_m2"),
+                "{message}"
+            )
+        }
+        other => panic!("expected a named refusal, got {other:?}"),
+    }
+    assert!(intact(&db).await > 0);
+}
+
+on_both_databases!(
+    inspections_are_idempotent_and_issue_orders,
+    inspections_issue_orders
+);
+async fn inspections_issue_orders(db: Database) {
+    let w = world(&db).await;
+    let now = muster_storage::now();
+    let today = now.date();
+    // Everything is due the day it is registered.
+    let due = db.rounds_due(&w.member_a, today, 50).await.expect("rounds");
+    assert_eq!(ids(&due), vec![w.car_park, w.siren]);
+
+    let photo = AttachmentInput {
+        sha256: "ab".repeat(32),
+        content_type: "image/jpeg".into(),
+        media_kind: "image".into(),
+        size_bytes: 2_000_000,
+        thumbnail_sha256: Some("ab".repeat(32)),
+    };
+    let submission = inspection(
+        FacilityKind::BasementCarPark,
+        &["door_seal", "lighting"],
+        now,
+    );
+    let first = db
+        .record_inspection(
+            &w.member_a,
+            w.car_park,
+            "phone-key-1",
+            &submission,
+            std::slice::from_ref(&photo),
+            now,
+        )
+        .await
+        .expect("recorded");
+    assert!(first.created);
+    assert_eq!(first.orders_issued.len(), 2);
+    assert_eq!(first.inspection.failed_count, 2);
+    // The retry after a lost response: the same inspection, nothing new.
+    let retry = db
+        .record_inspection(
+            &w.member_a,
+            w.car_park,
+            "phone-key-1",
+            &submission,
+            std::slice::from_ref(&photo),
+            now,
+        )
+        .await
+        .expect("replayed");
+    assert!(!retry.created);
+    assert_eq!(retry.inspection.id, first.inspection.id);
+    assert!(retry.orders_issued.is_empty());
+    let history = db
+        .facility_inspections(&w.county_office, w.car_park, 10)
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 1);
+    let attachments = db
+        .inspection_attachments(&w.workstation, first.inspection.id)
+        .await
+        .expect("attachments");
+    assert_eq!(attachments.len(), 1);
+    assert!(
+        db.may_see_blob(&w.member_a, &photo.sha256)
+            .await
+            .expect("check")
+    );
+    assert!(
+        !db.may_see_blob(&w.member_b, &photo.sha256)
+            .await
+            .expect("check")
+    );
+    assert!(matches!(
+        db.inspection(&w.member_b, first.inspection.id).await,
+        Err(E::NotFound { .. })
+    ));
+
+    // A second visit finding the same seal still failing does not issue a second order.
+    let again = db
+        .record_inspection(
+            &w.member_a,
+            w.car_park,
+            "phone-key-2",
+            &inspection(FacilityKind::BasementCarPark, &["door_seal"], now),
+            &[],
+            now,
+        )
+        .await
+        .expect("second visit");
+    assert!(again.created && again.orders_issued.is_empty());
+
+    // The car park is no longer due; the siren still is. The car park's next due day is the
+    // kind's interval after the visit; a township schedule moves it.
+    let due = db.rounds_due(&w.member_a, today, 50).await.expect("rounds");
+    assert_eq!(ids(&due), vec![w.siren]);
+    let car_park = db
+        .facility(&w.workstation, w.car_park)
+        .await
+        .expect("car park");
+    assert_eq!(car_park.next_due(), today.plus_days(30));
+    let moved = db
+        .set_schedule(
+            &w.workstation,
+            &w.township_code,
+            FacilityKind::BasementCarPark,
+            7,
+        )
+        .await
+        .expect("schedule");
+    assert_eq!(moved, 1);
+    let car_park = db
+        .facility(&w.workstation, w.car_park)
+        .await
+        .expect("car park");
+    assert_eq!(car_park.next_due(), today.plus_days(7));
+    assert_eq!(
+        ids(&db
+            .rounds_due(&w.member_a, today.plus_days(7), 50)
+            .await
+            .expect("rounds")),
+        vec![w.siren, w.car_park],
+        "the most overdue first"
+    );
+
+    // Refusals: an incomplete checklist names the missing items; a grid member cannot
+    // inspect outside their grid; a viewer-like manager cannot inspect at all.
+    let mut incomplete = inspection(FacilityKind::Siren, &[], now);
+    incomplete.answers.remove(0);
+    match db
+        .record_inspection(&w.member_a, w.siren, "phone-key-3", &incomplete, &[], now)
+        .await
+    {
+        Err(E::Invalid { message, .. }) => {
+            assert!(message.contains("answers.siren_test"), "{message}")
+        }
+        other => panic!("expected a named refusal, got {other:?}"),
+    }
+    let outside = inspection(FacilityKind::Shelter, &[], now);
+    assert!(matches!(
+        db.record_inspection(&w.member_a, w.shelter_b, "phone-key-4", &outside, &[], now)
+            .await,
+        Err(E::NotFound { .. })
+    ));
+    assert!(matches!(
+        db.record_inspection(&w.manager, w.car_park, "phone-key-5", &submission, &[], now)
+            .await,
+        Err(E::Forbidden(_))
+    ));
+
+    // An administrator's checklist edit leaves past inspections as they were made.
+    let mut edited = default_checklist(FacilityKind::BasementCarPark);
+    edited.items.truncate(2);
+    db.set_checklist(&cli(), edited.clone())
+        .await
+        .expect("edited");
+    assert_eq!(
+        db.checklist(FacilityKind::BasementCarPark)
+            .await
+            .expect("read"),
+        edited
+    );
+    let past = db
+        .inspection(&w.workstation, first.inspection.id)
+        .await
+        .expect("past");
+    assert_eq!(
+        past.checklist().map(|c| c.items.len()),
+        Some(default_checklist(FacilityKind::BasementCarPark).items.len())
+    );
+    assert!(intact(&db).await > 0);
+}
+
+on_both_databases!(concurrent_retries_make_one_inspection, concurrent_retries);
+async fn concurrent_retries(db: Database) {
+    let w = world(&db).await;
+    let now = muster_storage::now();
+    let submission = inspection(FacilityKind::Siren, &["power"], now);
+    let attempts = (0..6).map(|_| {
+        let (db, actor, submission) = (db.clone(), w.member_a.clone(), submission.clone());
+        tokio::spawn(async move {
+            db.record_inspection(&actor, w.siren, "same-key", &submission, &[], now)
+                .await
+        })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(attempts).await;
+    let mut created = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    for outcome in outcomes {
+        let outcome = outcome.expect("joined").expect("each attempt succeeds");
+        created += usize::from(outcome.created);
+        ids.insert(outcome.inspection.id);
+    }
+    assert_eq!((created, ids.len()), (1, 1));
+    let orders = db
+        .orders(&w.workstation, None, OrderFilter::All, now, 50)
+        .await
+        .expect("orders");
+    assert_eq!(orders.len(), 1);
+}
+
+on_both_databases!(
+    orders_run_from_issue_to_close_and_escalate,
+    orders_lifecycle
+);
+async fn orders_lifecycle(db: Database) {
+    let w = world(&db).await;
+    let now = muster_storage::now();
+    let outcome = db
+        .record_inspection(
+            &w.member_a,
+            w.car_park,
+            "k1",
+            &inspection(
+                FacilityKind::BasementCarPark,
+                &["door_seal", "clear_access"],
+                now,
+            ),
+            &[],
+            now,
+        )
+        .await
+        .expect("inspection");
+    let (seal, access) = (outcome.orders_issued[0], outcome.orders_issued[1]);
+
+    // The manager's account sees its orders and only those.
+    let mine = db
+        .orders(&w.manager, None, OrderFilter::Open, now, 50)
+        .await
+        .expect("orders");
+    assert_eq!(
+        mine.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![access, seal]
+    );
+    let acknowledged = db
+        .act_on_order(&w.manager, seal, &OrderAction::Acknowledge, now)
+        .await
+        .expect("ack");
+    assert_eq!(acknowledged.status, "acknowledged");
+    assert!(matches!(
+        db.act_on_order(&w.manager, seal, &OrderAction::Verify, now)
+            .await,
+        Err(E::Conflict { .. })
+    ));
+    let repair = OrderAction::ReportRepair {
+        note: "更换密封条".into(),
+        evidence: vec!["cd".repeat(32)],
+    };
+    db.act_on_order(&w.manager, seal, &repair, now)
+        .await
+        .expect("repaired");
+    assert!(
+        db.may_see_blob(&w.workstation, &"cd".repeat(32))
+            .await
+            .expect("evidence visible")
+    );
+    let sent_back = OrderAction::SendBack {
+        reason: "照片不清楚".into(),
+    };
+    let back = db
+        .act_on_order(&w.member_a, seal, &sent_back, now)
+        .await
+        .expect("sent back");
+    assert_eq!(
+        (back.status.as_str(), back.send_back_reason.as_deref()),
+        ("sent_back", Some("照片不清楚"))
+    );
+    db.act_on_order(&w.manager, seal, &repair, now)
+        .await
+        .expect("repaired again");
+    db.act_on_order(&w.workstation, seal, &OrderAction::Verify, now)
+        .await
+        .expect("verified");
+    let closed = db
+        .act_on_order(&w.county_office, seal, &OrderAction::Close, now)
+        .await
+        .expect("closed");
+    assert_eq!(closed.status, "closed");
+    let (_, events) = db.order(&w.workstation, seal).await.expect("history");
+    assert_eq!(
+        events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        [
+            "issue",
+            "acknowledge",
+            "report_repair",
+            "send_back",
+            "report_repair",
+            "verify",
+            "close"
+        ]
+    );
+    assert!(matches!(
+        db.order(&w.other_workstation, seal).await,
+        Err(E::NotFound { .. })
+    ));
+
+    // A link opens one order for a manager without an account, until it expires.
+    let (token, _) = db
+        .create_order_link(&w.workstation, access, 7, now)
+        .await
+        .expect("link");
+    let (by_link, _) = db.order_by_link(&token, now).await.expect("opens");
+    assert_eq!(by_link.id, access);
+    db.act_on_order_by_link(&token, &OrderAction::Acknowledge, now)
+        .await
+        .expect("acknowledged by link");
+    assert!(matches!(
+        db.act_on_order_by_link(&token, &OrderAction::Verify, now)
+            .await,
+        Err(E::Conflict { .. })
+    ));
+    assert!(matches!(
+        db.order_by_link(&token, now.plus_days(8)).await,
+        Err(E::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.order_by_link(&"0".repeat(64), now).await,
+        Err(E::NotFound { .. })
+    ));
+    assert!(matches!(
+        db.order_by_link("../../etc", now).await,
+        Err(E::NotFound { .. })
+    ));
+    assert!(matches!(
+        db.create_order_link(&w.manager, access, 7, now).await,
+        Err(E::Forbidden(_))
+    ));
+
+    // The clear-access order has three days. Two days on, the one-day reminder goes to the
+    // manager; after the deadline the order escalates to the county, once.
+    let reminders = db
+        .sweep_orders(now.plus_days(2), "log")
+        .await
+        .expect("sweep");
+    assert_eq!(
+        reminders
+            .iter()
+            .map(|n| n.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["one_day_before"]
+    );
+    assert_eq!(reminders[0].organization_id, Some(w.manager_org));
+    assert!(
+        db.sweep_orders(now.plus_days(2), "log")
+            .await
+            .expect("sweep")
+            .is_empty()
+    );
+    let later = now.plus_days(5);
+    let escalated = db.sweep_orders(later, "log").await.expect("sweep");
+    let kinds: Vec<&str> = escalated.iter().map(|n| n.kind.as_str()).collect();
+    assert_eq!(kinds, ["overdue", "escalation"]);
+    let county_path = db
+        .region(&Scope::everything(), &w.county_code)
+        .await
+        .expect("county")
+        .path;
+    assert_eq!(escalated[1].region_path, county_path);
+    assert!(
+        db.sweep_orders(later, "log")
+            .await
+            .expect("sweep")
+            .is_empty()
+    );
+    let overdue = db
+        .orders(&w.county_office, None, OrderFilter::Overdue, later, 50)
+        .await
+        .expect("overdue");
+    assert_eq!(
+        overdue
+            .iter()
+            .map(|o| (o.id, o.escalated_to_path.clone()))
+            .collect::<Vec<_>>(),
+        vec![(access, Some(county_path))]
+    );
+    let dashboard = db
+        .facility_dashboard(&w.county_office, None, later)
+        .await
+        .expect("dashboard");
+    assert_eq!(
+        (
+            dashboard.open_orders,
+            dashboard.overdue_orders,
+            dashboard.escalated_orders
+        ),
+        (1, 1, 1)
+    );
+    let manager_sees: Vec<String> = db
+        .notifications(&w.manager, 20)
+        .await
+        .expect("notes")
+        .into_iter()
+        .map(|n| n.kind)
+        .collect();
+    assert_eq!(manager_sees, ["overdue", "one_day_before"]);
+    assert!(
+        db.notifications(&w.county_office, 20)
+            .await
+            .expect("notes")
+            .iter()
+            .any(|n| n.kind == "escalation")
+    );
+    assert!(
+        db.notifications(&w.other_workstation, 20)
+            .await
+            .expect("notes")
+            .is_empty()
+    );
+    assert!(intact(&db).await > 0);
+}
+
+on_both_databases!(dashboard_patrols_and_campaigns, dashboard_patrols_campaigns);
+async fn dashboard_patrols_campaigns(db: Database) {
+    let w = world(&db).await;
+    let now = muster_storage::now();
+    let dashboard = db
+        .facility_dashboard(&w.workstation, Some(&w.township_code), now)
+        .await
+        .expect("dashboard");
+    assert_eq!(dashboard.totals.facilities, 3);
+    assert_eq!(dashboard.totals.parking, 270);
+    assert_eq!(dashboard.totals.charging, 18);
+    assert_eq!(dashboard.totals.due, 3);
+    // 2000 minutes to convert: within 72 hours, not within 24.
+    assert_eq!(
+        (
+            dashboard.ready.within_24_hours,
+            dashboard.ready.within_72_hours
+        ),
+        (0, 2400)
+    );
+    let member_view = db
+        .facility_dashboard(&w.member_b, None, now)
+        .await
+        .expect("member's");
+    assert_eq!(member_view.totals.facilities, 1);
+    let points = db
+        .facility_map_points(&w.county_office, None, now, 100)
+        .await
+        .expect("map");
+    assert_eq!(points.len(), 3);
+
+    // A sign campaign: the car park's sign goes up; one of three done.
+    let campaign = db
+        .create_campaign(
+            &w.county_office,
+            NewCampaign {
+                name: "标识全覆盖".into(),
+                region_code: w.county_code.clone(),
+                facility_kind: None,
+                target: CampaignTarget::SignInstalled,
+                start: now.date().plus_days(-10),
+                target_date: now.date().plus_days(20),
+            },
+        )
+        .await
+        .expect("campaign");
+    db.set_sign_status(&w.member_a, w.car_park, SignStatus::Installed)
+        .await
+        .expect("sign up");
+    let progress = db
+        .campaign_progress(&w.workstation, campaign.id, now)
+        .await
+        .expect("progress");
+    assert_eq!((progress.forecast.total, progress.forecast.done), (3, 1));
+    assert!(progress.forecast.completion.is_some());
+    assert_eq!(
+        progress
+            .regions
+            .iter()
+            .map(|r| (r.total, r.done))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
+        (3, 1)
+    );
+    let for_member = db
+        .campaign_progress(&w.member_b, campaign.id, now)
+        .await
+        .expect("member's progress");
+    assert_eq!(
+        (for_member.forecast.total, for_member.forecast.done),
+        (1, 0)
+    );
+    assert!(matches!(
+        db.campaign(&w.other_workstation, campaign.id + 1000).await,
+        Err(E::NotFound { .. })
+    ));
+
+    // A patrol: two of three checkpoints, then the sweep records the one missed.
+    let point = |code: &str| Checkpoint {
+        code: code.into(),
+        name: format!("点位{code}"),
+        latitude: 31.8,
+        longitude: 117.2,
+    };
+    let route = db
+        .create_route(
+            &w.workstation,
+            &w.village_a,
+            Some(w.grid_a),
+            &RouteDraft {
+                name: "夜巡".into(),
+                window_minutes: 30,
+                checkpoints: vec![point("P1"), point("P2"), point("P3")],
+            },
+        )
+        .await
+        .expect("route");
+    let first = db
+        .check_in(&w.member_a, route.id, "p1", None, now)
+        .await
+        .expect("check in");
+    assert_eq!(first.remaining, ["P2", "P3"]);
+    let second = db
+        .check_in(
+            &w.member_a,
+            route.id,
+            "P3",
+            Some((31.8, 117.2)),
+            now.plus_millis(60_000),
+        )
+        .await
+        .expect("check in");
+    assert_eq!(
+        (second.run_id, second.remaining.clone()),
+        (first.run_id, vec!["P2".to_owned()])
+    );
+    assert!(matches!(
+        db.check_in(&w.member_a, route.id, "P9", None, now).await,
+        Err(E::Invalid { .. })
+    ));
+    assert!(
+        db.sweep_patrols(now.plus_millis(10 * 60_000), "log")
+            .await
+            .expect("early sweep")
+            .is_empty()
+    );
+    let alerts = db
+        .sweep_patrols(now.plus_millis(31 * 60_000), "log")
+        .await
+        .expect("sweep");
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0].message.contains("P2"), "{}", alerts[0].message);
+    let runs = db.route_runs(&w.workstation, route.id).await.expect("runs");
+    assert_eq!(runs[0].missed.as_deref(), Some("[\"P2\"]"));
+    assert_eq!(db.routes(&w.member_b).await.expect("routes").len(), 0);
+    assert!(intact(&db).await > 0);
+    let _ = (w.village_b, w.grid_b, w.shelter_b, w.siren);
+}
