@@ -288,7 +288,17 @@ impl ExemptionRules {
                 description: "Vehicles adapted for disabled persons are not requisitioned."
                     .into(),
                 condition: ExemptionCondition::TypeWithAttribute {
-                    type_codes: types(&["TRN.ROAD.CAR", "TRN.ROAD.BUS", "TRN.ROAD.VAN"]),
+                    // The default taxonomy's passenger vehicles: the small off-road car
+                    // and the buses a care home or a school might have adapted. The
+                    // attribute is not in the default taxonomy; an administrator adds it to
+                    // these types as an optional boolean (an edit that changes no record's
+                    // meaning), and the rule applies from then on.
+                    type_codes: types(&[
+                        "TRN.ROAD.OFF_ROAD",
+                        "TRN.ROAD.BUS_MEDIUM",
+                        "TRN.ROAD.BUS_LARGE",
+                        "TRN.ROAD.CITY_BUS",
+                    ]),
                     attribute: "adapted_for_disabled".into(),
                     expected: AttributeExpectation::Boolean(true),
                 },
@@ -650,7 +660,7 @@ pub struct RequisitionOrder {
 }
 
 /// A day of use, as the using unit logs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UseLogEntry {
     pub on: Timestamp,
     pub hours: Option<u32>,
@@ -673,8 +683,8 @@ pub struct Cancellation {
     pub from: RequisitionStatus,
 }
 
-/// Something that happens to an order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Something that happens to an order. Storage keeps each as JSON and replays them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RequisitionEvent {
     /// The notice was served on the holder.

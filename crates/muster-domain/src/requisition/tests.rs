@@ -48,9 +48,9 @@ fn order_of(items: Vec<NewRequisitionItem>) -> NewRequisitionOrder {
 }
 
 fn drafted() -> RequisitionOrder {
-    let mut truck = item(1, "TRN.ROAD.TRUCK10");
+    let mut truck = item(1, "TRN.ROAD.TRUCK_HEAVY");
     truck.quantity = 2;
-    order_of(vec![truck, item(2, "TRN.ROAD.BUS")])
+    order_of(vec![truck, item(2, "TRN.ROAD.BUS_LARGE")])
         .validate(&ExemptionRules::default_rules())
         .expect("valid")
 }
@@ -118,7 +118,7 @@ fn exemption_rules_say_which_items_are_exempt_and_why() {
         code: "school_buses".into(),
         description: "School buses in term time.".into(),
         condition: ExemptionCondition::TypeWithAttribute {
-            type_codes: ["TRN.ROAD.BUS".to_owned()].into(),
+            type_codes: ["TRN.ROAD.BUS_LARGE".to_owned()].into(),
             attribute: "use".into(),
             expected: AttributeExpectation::Text("school".into()),
         },
@@ -127,7 +127,7 @@ fn exemption_rules_say_which_items_are_exempt_and_why() {
         code: "big_engines".into(),
         description: "Seats exactly 50.".into(),
         condition: ExemptionCondition::TypeWithAttribute {
-            type_codes: ["TRN.ROAD.BUS".to_owned()].into(),
+            type_codes: ["TRN.ROAD.BUS_LARGE".to_owned()].into(),
             attribute: "seats".into(),
             expected: AttributeExpectation::Number(50.0),
         },
@@ -151,7 +151,7 @@ fn exemption_rules_say_which_items_are_exempt_and_why() {
         // 1: an adapted car: exempt.
         candidate(
             with_attribute(
-                item(1, "TRN.ROAD.CAR"),
+                item(1, "TRN.ROAD.OFF_ROAD"),
                 "adapted_for_disabled",
                 AttributeValue::Boolean(true),
             ),
@@ -160,7 +160,7 @@ fn exemption_rules_say_which_items_are_exempt_and_why() {
         // 2: an ordinary car: requisitionable.
         candidate(
             with_attribute(
-                item(2, "TRN.ROAD.CAR"),
+                item(2, "TRN.ROAD.OFF_ROAD"),
                 "adapted_for_disabled",
                 AttributeValue::Boolean(false),
             ),
@@ -169,24 +169,24 @@ fn exemption_rules_say_which_items_are_exempt_and_why() {
         // 3: a truck with the attribute, but not a listed type: requisitionable.
         candidate(
             with_attribute(
-                item(3, "TRN.ROAD.TRUCK10"),
+                item(3, "TRN.ROAD.TRUCK_HEAVY"),
                 "adapted_for_disabled",
                 AttributeValue::Boolean(true),
             ),
             enterprise.clone(),
         ),
         // 4: a hospital's ventilator in service: exempt.
-        candidate(in_service(item(4, "ECO.MED.VENT")), hospital.clone()),
+        candidate(in_service(item(4, "ECO.MED.VENTILATOR")), hospital.clone()),
         // 5: a hospital's ventilator in store: requisitionable.
-        candidate(item(5, "ECO.MED.VENT"), hospital),
+        candidate(item(5, "ECO.MED.VENTILATOR"), hospital),
         // 6: anything of an exempted holder.
-        candidate(item(6, "TRN.ROAD.TRUCK10"), exempt_holder),
+        candidate(item(6, "TRN.ROAD.TRUCK_HEAVY"), exempt_holder),
         // 7: a school bus (text matches a choice) seating 50 (integer matches a number):
         // two rules.
         candidate(
             with_attribute(
                 with_attribute(
-                    item(7, "TRN.ROAD.BUS"),
+                    item(7, "TRN.ROAD.BUS_LARGE"),
                     "use",
                     AttributeValue::Choice("school".into()),
                 ),
@@ -196,7 +196,7 @@ fn exemption_rules_say_which_items_are_exempt_and_why() {
             enterprise.clone(),
         ),
         // 8: the attribute missing altogether: requisitionable.
-        candidate(item(8, "TRN.ROAD.CAR"), enterprise),
+        candidate(item(8, "TRN.ROAD.OFF_ROAD"), enterprise),
     ];
     let outcome = apply_exemptions(&rules, &candidates);
     assert_eq!(outcome.requisitionable, vec![2, 3, 5, 8]);
@@ -221,7 +221,7 @@ fn exemption_rules_say_which_items_are_exempt_and_why() {
     );
     assert_eq!(
         outcome.exempt[0].reasons[0].explanation,
-        "type TRN.ROAD.CAR with adapted_for_disabled = true"
+        "type TRN.ROAD.OFF_ROAD with adapted_for_disabled = true"
     );
     assert_eq!(
         outcome.exempt[1].reasons[0].explanation,
@@ -290,7 +290,7 @@ fn a_valid_order_is_drafted_trimmed() {
     assert_eq!(order.holder().name, "Hefei Logistics Co.");
     assert_eq!(order.items().len(), 2);
     assert_eq!(order.items()[0].quantity(), 2);
-    assert_eq!(order.items()[1].type_code(), "TRN.ROAD.BUS");
+    assert_eq!(order.items()[1].type_code(), "TRN.ROAD.BUS_LARGE");
     assert_eq!(order.items()[1].declared_value_fen(), 30_000_000);
     assert_eq!(order.items()[1].daily_rate_fen(), 80_000);
 }
@@ -298,11 +298,11 @@ fn a_valid_order_is_drafted_trimmed() {
 #[test]
 fn exemptions_are_applied_before_an_order_is_drafted() {
     let adapted = with_attribute(
-        item(5, "TRN.ROAD.CAR"),
+        item(5, "TRN.ROAD.OFF_ROAD"),
         "adapted_for_disabled",
         AttributeValue::Boolean(true),
     );
-    let result = order_of(vec![item(1, "TRN.ROAD.TRUCK10"), adapted])
+    let result = order_of(vec![item(1, "TRN.ROAD.TRUCK_HEAVY"), adapted])
         .validate(&ExemptionRules::default_rules());
     let Err(problems) = result else {
         panic!("an exempt item must be refused");
@@ -319,7 +319,7 @@ fn exemptions_are_applied_before_an_order_is_drafted() {
     // With the rules of an office that removed the exemption, the same order drafts.
     let no_rules = ExemptionRules::new(vec![]).expect("valid");
     let adapted = with_attribute(
-        item(5, "TRN.ROAD.CAR"),
+        item(5, "TRN.ROAD.OFF_ROAD"),
         "adapted_for_disabled",
         AttributeValue::Boolean(true),
     );
@@ -964,6 +964,25 @@ proptest! {
         let item = ItemCompensationInput { item_id: 1, quantity, declared_value_fen, daily_rate_fen, use_days: days, condition };
         if let Ok(done) = assess_item(&item, &policy) {
             prop_assert!(done.total_fen >= 0);
+        }
+    }
+}
+
+#[test]
+fn the_default_rules_name_types_of_the_default_taxonomy() {
+    let taxonomy = crate::taxonomy::Taxonomy::default_taxonomy();
+    for rule in ExemptionRules::default_rules().rules() {
+        let codes = match &rule.condition {
+            ExemptionCondition::TypeWithAttribute { type_codes, .. }
+            | ExemptionCondition::HolderCategoryInService { type_codes, .. } => type_codes,
+            ExemptionCondition::Holder { .. } => continue,
+        };
+        for code in codes {
+            assert!(
+                taxonomy.resource_type(code).is_some(),
+                "rule {} names {code}, which the default taxonomy does not have",
+                rule.code
+            );
         }
     }
 }
