@@ -47,6 +47,7 @@ pub(crate) fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_audit))
         .merge(crate::potential_api::router())
         .merge(crate::sites_api::router())
+        .merge(crate::facilities_api::router())
         .merge(crate::survey_api::router())
         .merge(crate::verification_api::router())
         .split_for_parts()

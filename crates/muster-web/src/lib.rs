@@ -8,6 +8,7 @@ mod api;
 mod app;
 mod auth;
 mod error;
+mod facilities_api;
 mod i18n;
 mod page_parts;
 mod pages;

@@ -17,6 +17,8 @@ pub struct TestApp {
     pub base: String,
     pub db: Database,
     _test_db: TestDatabase,
+    /// The attachment store's directory, removed with the app.
+    _files: tempfile::TempDir,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -53,14 +55,18 @@ async fn spawn(backend: Backend, with_demo: bool) -> Option<TestApp> {
     if with_demo {
         seed_demo(&db).await;
     }
-    let running = App::build(config(), db.clone())
-        .await
-        .expect("server starts");
+    let files = tempfile::tempdir().expect("a directory for attachments");
+    let config = AppConfig {
+        files_dir: files.path().to_path_buf(),
+        ..config()
+    };
+    let running = App::build(config, db.clone()).await.expect("server starts");
     Some(TestApp {
         base: running.url(),
         running: Some(running),
         db,
         _test_db: test_db,
+        _files: files,
     })
 }
 

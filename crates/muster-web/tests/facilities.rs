@@ -1,0 +1,365 @@
+//! Facilities over HTTP, on both databases: a grid set up by the workstation, a facility
+//! registered by the office with its property manager, the grid member's round, an
+//! inspection with a photo uploaded in chunks (and its retry), the photo served only after
+//! the scope check, the order answered by the manager's account and through a link, and
+//! the dashboard and its pages.
+
+mod common;
+
+use common::TestApp;
+use muster_storage::blobs::samples::{Format, image_bytes};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+async fn send(
+    app: &TestApp,
+    token: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new().request(method, app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
+    send(app, Some(token), reqwest::Method::GET, path, None).await
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    send(app, Some(token), reqwest::Method::POST, path, Some(&body)).await
+}
+
+/// Uploads a file in two chunks, the way a phone on a poor connection does.
+async fn upload(app: &TestApp, token: &str, bytes: &[u8]) -> String {
+    let sha = hex::encode(Sha256::digest(bytes));
+    let (status, begun) = post(
+        app,
+        token,
+        "/api/v1/uploads",
+        json!({ "size": bytes.len(), "sha256": sha, "file_name": "door.jpg" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{begun}");
+    let id = begun["id"].as_str().expect("id").to_owned();
+    let half = bytes.len() / 2;
+    for (offset, chunk) in [(0, &bytes[..half]), (half, &bytes[half..])] {
+        let response = reqwest::Client::new()
+            .patch(app.url(&format!("/api/v1/uploads/{id}")))
+            .bearer_auth(token)
+            .header("Upload-Offset", offset.to_string())
+            .body(chunk.to_vec())
+            .send()
+            .await
+            .expect("chunk");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let (status, finished) = post(
+        app,
+        token,
+        &format!("/api/v1/uploads/{id}/finish"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{finished}");
+    id
+}
+
+fn inspection_body(key: &str, checklist: &Value, failing: &str, attachments: &[String]) -> Value {
+    let answers: Vec<Value> = checklist["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|item| {
+            let result = if item["code"] == failing {
+                "fail"
+            } else {
+                "pass"
+            };
+            json!({ "code": item["code"], "result": result, "note": "" })
+        })
+        .collect();
+    json!({
+        "idempotency_key": key,
+        "answers": answers,
+        "notes": "门密封条老化",
+        "latitude": null,
+        "longitude": null,
+        "inspected_at": muster_storage::now().as_millis(),
+        "attachments": attachments,
+    })
+}
+
+on_both!(facilities_through_the_api, spawn_demo, api_story);
+async fn api_story(app: TestApp) {
+    let office = app.token_for("office").await;
+    let workstation = app.token_for("workstation").await;
+    let grid = app.token_for("grid").await;
+    let manager = app.token_for("manager").await;
+
+    // The grid member's village, and the users and organizations the office sees.
+    let (_, villages) = get(&app, &grid, "/api/v1/regions?level=village&limit=5").await;
+    let village = villages[0]["code"]
+        .as_str()
+        .expect("the grid member's village")
+        .to_owned();
+    let (lat, lon) = (
+        villages[0]["lat"].as_f64().unwrap_or(31.8),
+        villages[0]["lon"].as_f64().unwrap_or(117.2),
+    );
+    let (_, users) = get(&app, &office, "/api/v1/users?limit=1000").await;
+    let user_id = |name: &str| {
+        users
+            .as_array()
+            .and_then(|u| u.iter().find(|u| u["username"] == name))
+            .map(|u| u["id"].clone())
+            .expect("user")
+    };
+    let (_, organizations) = get(&app, &office, "/api/v1/organizations?limit=1000").await;
+    let manager_org = organizations
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["kind"] == "property_manager"))
+        .map(|o| o["id"].clone())
+        .expect("a property manager in the office's city");
+
+    let (status, created_grid) = post(
+        &app,
+        &workstation,
+        "/api/v1/grids",
+        json!({ "name": "一网格", "region_code": village }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created_grid}");
+    let grid_id = created_grid["id"].as_i64().expect("grid id");
+    let (status, _) = post(
+        &app,
+        &workstation,
+        &format!("/api/v1/grids/{grid_id}/members"),
+        json!({ "user_id": user_id("grid") }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let facility = json!({
+        "name": "幸福小区地下车库", "kind": "basement_car_park", "latitude": lat, "longitude": lon,
+        "capacity_persons": 1500, "area_m2": 4200.0,
+        "peacetime": { "parking_spaces": 160, "charging_points": 20, "services": ["快递柜"], "since": null },
+        "sign_status": "missing",
+        "equipment": [{ "name": "防护密闭门", "count": 2, "parts": ["密封条", "铰链"] }],
+        "conversion": [{ "label": "清空车辆", "minutes": 720 }],
+        "region_code": village, "grid_id": grid_id, "manager_organization_id": manager_org,
+    });
+    let (status, car_park) = post(&app, &office, "/api/v1/facilities", facility.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{car_park}");
+    let id = car_park["id"].as_i64().expect("facility id");
+    let (status, refused) = post(&app, &grid, "/api/v1/facilities", facility).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+
+    let (status, round) = get(&app, &grid, "/api/v1/rounds/today").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        round
+            .as_array()
+            .map(|r| r.iter().map(|f| f["id"].clone()).collect::<Vec<_>>()),
+        Some(vec![json!(id)])
+    );
+
+    // An inspection with a photo; the retry after a lost response is the same inspection.
+    let (_, checklist) = get(&app, &grid, "/api/v1/checklists/basement_car_park").await;
+    let photo = image_bytes(800, 600, Format::Jpeg);
+    let upload_id = upload(&app, &grid, &photo).await;
+    let body = inspection_body(
+        "2f9c-phone-1",
+        &checklist,
+        "door_seal",
+        std::slice::from_ref(&upload_id),
+    );
+    let (status, first) = post(
+        &app,
+        &grid,
+        &format!("/api/v1/facilities/{id}/inspections"),
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["orders_issued"].as_array().map(Vec::len), Some(1));
+    let (status, again) = post(
+        &app,
+        &grid,
+        &format!("/api/v1/facilities/{id}/inspections"),
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["inspection"]["id"], first["inspection"]["id"]);
+    assert_eq!(again["created"], false);
+    // Someone else's upload id cannot be attached.
+    let stolen = inspection_body("office-1", &checklist, "", std::slice::from_ref(&upload_id));
+    let (status, problem) = post(
+        &app,
+        &office,
+        &format!("/api/v1/facilities/{id}/inspections"),
+        stolen,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("attachments[0]"),
+        "{problem}"
+    );
+    // A missing answer is named.
+    let mut incomplete = inspection_body("2f9c-phone-2", &checklist, "", &[]);
+    incomplete["answers"].as_array_mut().map(|a| a.remove(0));
+    let (status, problem) = post(
+        &app,
+        &grid,
+        &format!("/api/v1/facilities/{id}/inspections"),
+        incomplete,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("answers.door_seal"),
+        "{problem}"
+    );
+
+    // The photo: served to who reaches the facility, not to a forged hash.
+    let sha = first["inspection"]["attachments"][0]["sha256"]
+        .as_str()
+        .expect("attachment")
+        .to_owned();
+    let response = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/files/{sha}?thumbnail=true")))
+        .bearer_auth(&office)
+        .send()
+        .await
+        .expect("thumbnail");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/jpeg");
+    let response = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/files/{sha}")))
+        .bearer_auth(&grid)
+        .send()
+        .await
+        .expect("file");
+    assert_eq!(
+        response.bytes().await.expect("bytes").as_ref(),
+        photo.as_slice()
+    );
+    let (status, _) = get(&app, &grid, &format!("/api/v1/files/{}", "e".repeat(64))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(&app, &grid, "/api/v1/files/..%2F..%2Fetc%2Fpasswd").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The order: the manager's account sees and acknowledges it; verifying is not theirs.
+    let order_id = first["orders_issued"][0].as_i64().expect("order");
+    let (status, orders) = get(&app, &manager, "/api/v1/orders").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        orders
+            .as_array()
+            .map(|o| o.iter().map(|o| o["id"].clone()).collect::<Vec<_>>()),
+        Some(vec![json!(order_id)])
+    );
+    let (status, acknowledged) = post(
+        &app,
+        &manager,
+        &format!("/api/v1/orders/{order_id}/actions"),
+        json!({ "action": "acknowledge" }),
+    )
+    .await;
+    assert_eq!(
+        (status, acknowledged["status"].clone()),
+        (StatusCode::OK, json!("acknowledged"))
+    );
+    let (status, _) = post(
+        &app,
+        &manager,
+        &format!("/api/v1/orders/{order_id}/actions"),
+        json!({ "action": "verify" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // A link for a manager without an account: no sign-in needed, one order, repaired.
+    let (status, link) = post(
+        &app,
+        &office,
+        &format!("/api/v1/orders/{order_id}/links"),
+        json!({ "valid_days": 7 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{link}");
+    let token = link["path"]
+        .as_str()
+        .and_then(|p| p.rsplit('/').next())
+        .expect("token")
+        .to_owned();
+    let (status, opened) = send(
+        &app,
+        None,
+        reqwest::Method::GET,
+        &format!("/api/v1/order-links/{token}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, opened["order"]["id"].clone()),
+        (StatusCode::OK, json!(order_id))
+    );
+    let repair = json!({ "action": "report_repair", "note": "已更换密封条" });
+    let (status, repaired) = send(
+        &app,
+        None,
+        reqwest::Method::POST,
+        &format!("/api/v1/order-links/{token}/actions"),
+        Some(&repair),
+    )
+    .await;
+    assert_eq!(
+        (status, repaired["status"].clone()),
+        (StatusCode::OK, json!("repaired")),
+        "{repaired}"
+    );
+    let (status, _) = send(
+        &app,
+        None,
+        reqwest::Method::GET,
+        &format!("/api/v1/order-links/{}", "0".repeat(64)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, dashboard) = get(&app, &workstation, "/api/v1/facility-dashboard").await;
+    assert_eq!(status, StatusCode::OK, "{dashboard}");
+    assert_eq!(dashboard["totals"]["facilities"], 1);
+    assert_eq!(dashboard["totals"]["parking"], 160);
+    assert_eq!(dashboard["open_orders"], 1);
+    assert_eq!(dashboard["ready"]["within_24_hours"], 1500);
+    let (_, openapi) = send(
+        &app,
+        None,
+        reqwest::Method::GET,
+        "/api/v1/openapi.json",
+        None,
+    )
+    .await;
+    assert!(openapi["paths"]["/facilities/{id}/inspections"].is_object());
+    app.stop().await;
+}
