@@ -13,6 +13,7 @@ mod copy;
 mod db;
 mod error;
 mod facilities;
+mod facility_bulk;
 mod inspections;
 mod orders;
 mod organizations;
@@ -37,6 +38,10 @@ pub use db::{Backend, Database, DatabaseUrl};
 pub use error::StorageError;
 pub use facilities::{
     Facility, FacilityDashboard, FacilityReach, Grid, KindFigures, MapPoint, MapStatus, NewFacility,
+};
+pub use facility_bulk::{
+    BulkFacility, BulkGrid, BulkInspection, FacilityLoad, FacilityLoadSummary,
+    InspectionHistorySummary,
 };
 pub use inspections::{
     Attachment, AttachmentInput, Inspection, InspectionOutcome, MAX_ATTACHMENTS,
