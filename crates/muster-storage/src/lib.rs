@@ -20,9 +20,11 @@ mod organizations;
 mod patrols;
 mod potential;
 mod regions;
+mod requisitions;
 mod sessions;
 mod sites;
 mod survey;
+mod sustainment;
 mod users;
 mod verification;
 
@@ -58,11 +60,19 @@ pub use potential::{
     StoredBaseline, SubtreeTotals, TypeTotals,
 };
 pub use regions::{ImportSummary, Region, RegionListFilter, RegionView};
+pub use requisitions::{
+    DEFAULT_REQUISITION_LINK_DAYS, EXEMPTION_RULES_SETTING, NewRequisition, NewRequisitionLine,
+    Requisition, RequisitionEventRow, RequisitionItemRow, RequisitionSummary,
+};
 pub use sessions::{ApiToken, SessionRecord};
 pub use sites::{NewSite, Site};
 pub use survey::{
     Assignment, AssignmentView, DuplicateHolding, LOWEST_ASSIGNED_LEVEL, OpenRound, RoundDashboard,
     Submission, SubmissionSource, SubmitOutcome, SurveyRound, VersionDiff,
+};
+pub use sustainment::{
+    NewScenario, ProductionLine, ScenarioDocument, ScenarioTypeDocument, StoredScenario,
+    SurgeStep, SustainmentRun,
 };
 pub use users::{NewUser, SignInCredentials, User};
 pub use verification::{

@@ -1,0 +1,977 @@
+//! Requisition and sustainment stories, each run against SQLite and PostgreSQL: drafting
+//! with the exemption rules applied first, the lifecycle in order and out of it, the
+//! compensation as the domain assesses it, who reads which orders (staff by subtree, an
+//! enterprise only its own, a citizen through an expiring link), never twice on open
+//! orders; and sustainment scenarios run on the stock of their subtree.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use muster_domain::demo::{DemoScale, demo_regions};
+use muster_domain::organization::Roles;
+use muster_domain::potential::{Holder, QualityGrade, RecordDraft, RecordStatus, holding_key};
+use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
+use muster_domain::requisition::{
+    CompensationPolicy, ExemptionRules, HolderCategory, ItemCompensationInput, RequisitionEvent,
+    RequisitionStatus, ReturnCondition, UseLogEntry, assess_compensation, use_days,
+};
+use muster_domain::sustainment::{
+    Adjustment, DiscountPolicy, StockFigures, apply_adjustments, compute,
+};
+use muster_domain::taxonomy::AttributeValue;
+use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
+use muster_storage::testing::raw_execute;
+use muster_storage::{
+    AuditVerification, Database, NewOrganization, NewRequisition, NewRequisitionLine, NewScenario,
+    NewUser, ProductionLine, RecordFilter, RecordProvenance, ScenarioDocument,
+    ScenarioTypeDocument, StorageError as E, SurgeStep, on_both_databases,
+};
+
+const TRUCK: &str = "TRN.ROAD.TRUCK_HEAVY";
+const BUS: &str = "TRN.ROAD.BUS_MEDIUM";
+const CAR: &str = "TRN.ROAD.OFF_ROAD";
+const TENT: &str = "CAD.MAT.TENT_12";
+const WATER: &str = "CAD.MAT.WATER_PURIFIER";
+const DAY: i64 = 86_400_000;
+
+fn cli() -> Actor {
+    Actor::command_line("test")
+}
+
+fn at_day(day: i64) -> Timestamp {
+    // 2027-01-01 plus `day` days.
+    Timestamp::from_millis(1_798_761_600_000 + day * DAY)
+}
+
+async fn intact(db: &Database) -> i64 {
+    match db.verify_audit_chain(|_, _| {}).await.expect("verify runs") {
+        AuditVerification::Intact { entries } => entries,
+        AuditVerification::Broken(b) => panic!("chain broken: {b}"),
+    }
+}
+
+async fn organization(db: &Database, name: &str, kind: OrganizationKind, code: &str) -> i64 {
+    db.create_organization(
+        &cli(),
+        NewOrganization {
+            name: name.into(),
+            kind,
+            side: Side::Civil,
+            region_code: Some(code.into()),
+        },
+    )
+    .await
+    .expect("organization")
+    .id
+}
+
+async fn user(db: &Database, name: &str, organization_id: i64, roles: &str) -> Actor {
+    db.create_user(
+        &cli(),
+        NewUser {
+            username: name.into(),
+            display_name: name.into(),
+            password_hash: "x".into(),
+            organization_id,
+            roles: Roles::parse_list(roles).expect("roles"),
+        },
+    )
+    .await
+    .expect("user")
+    .actor()
+}
+
+fn draft(
+    code: &str,
+    region_path: &str,
+    type_code: &str,
+    holder: Holder,
+    quantity: f64,
+    attributes: &[(&str, AttributeValue)],
+) -> (u32, RecordDraft) {
+    let region_path = RegionPath::parse(region_path).expect("path");
+    let key = holding_key(&region_path, type_code, &holder, None);
+    (
+        1,
+        RecordDraft {
+            type_code: type_code.to_owned(),
+            quantity,
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            quality: QualityGrade::Good,
+            holder,
+            site: None,
+            region_code: code.to_owned(),
+            region_path,
+            coordinates: None,
+            status: RecordStatus::Available,
+            holding_key: key,
+        },
+    )
+}
+
+fn organization_holder(id: i64, name: &str) -> Holder {
+    Holder::Organization {
+        id: Some(id),
+        name: name.into(),
+    }
+}
+
+/// The tiny demo's first city with two counties: an office in each, two enterprises and a
+/// member unit in county A, a citizen, and their records.
+struct World {
+    city_code: String,
+    county_a: (String, String),
+    county_b: (String, String),
+    office_a: Actor,
+    office_b: Actor,
+    city_office: Actor,
+    viewer_a: Actor,
+    enterprise_user_1: Actor,
+    enterprise_user_2: Actor,
+    enterprise_1: i64,
+    truck_1: i64,
+    adapted_bus_1: i64,
+    truck_2: i64,
+    citizen_car: i64,
+    unit_truck: i64,
+}
+
+async fn record_id(db: &Database, holder: &str, type_code: &str) -> i64 {
+    db.potential_records(
+        &Scope::everything(),
+        &RecordFilter {
+            type_code: Some(type_code.into()),
+            limit: 1000,
+            ..RecordFilter::default()
+        },
+    )
+    .await
+    .expect("records")
+    .into_iter()
+    .find(|r| r.holder_name == holder)
+    .unwrap_or_else(|| panic!("a {type_code} record of {holder}"))
+    .id
+}
+
+async fn world(db: &Database) -> World {
+    db.import_regions(
+        &cli(),
+        ParsedRegionCsv {
+            rows: demo_regions(DemoScale::Tiny, 3),
+            layout: ColumnLayout::default(),
+        },
+        "tiny demo",
+    )
+    .await
+    .expect("the tiny demo imports");
+    let everything = Scope::everything();
+    let city = db
+        .region_view(&everything, Some("3401"))
+        .await
+        .expect("city");
+    let a = city.children[0].clone();
+    let b = city.children[1].clone();
+
+    let city_office_org = organization(
+        db,
+        "City office",
+        OrganizationKind::MobilizationOffice,
+        "3401",
+    )
+    .await;
+    let office_a_org = organization(
+        db,
+        "County A office",
+        OrganizationKind::MobilizationOffice,
+        &a.code,
+    )
+    .await;
+    let office_b_org = organization(
+        db,
+        "County B office",
+        OrganizationKind::MobilizationOffice,
+        &b.code,
+    )
+    .await;
+    let enterprise_1 = organization(
+        db,
+        "Hefei Haulage Co.",
+        OrganizationKind::Enterprise,
+        &a.code,
+    )
+    .await;
+    let enterprise_2 = organization(
+        db,
+        "Feixi Freight Co.",
+        OrganizationKind::Enterprise,
+        &a.code,
+    )
+    .await;
+    let unit = organization(
+        db,
+        "Transport bureau A",
+        OrganizationKind::MemberUnit,
+        &a.code,
+    )
+    .await;
+
+    let drafts = vec![
+        draft(
+            &a.code,
+            &a.path,
+            TRUCK,
+            organization_holder(enterprise_1, "Hefei Haulage Co."),
+            5.0,
+            &[],
+        ),
+        draft(
+            &a.code,
+            &a.path,
+            BUS,
+            organization_holder(enterprise_1, "Hefei Haulage Co."),
+            2.0,
+            &[("adapted_for_disabled", AttributeValue::Boolean(true))],
+        ),
+        draft(
+            &a.code,
+            &a.path,
+            TRUCK,
+            organization_holder(enterprise_2, "Feixi Freight Co."),
+            3.0,
+            &[],
+        ),
+        draft(
+            &a.code,
+            &a.path,
+            CAR,
+            Holder::Person {
+                name: "王建国".into(),
+                id_number: Some("340104196501011234".into()),
+                phone: Some("13800000000".into()),
+            },
+            1.0,
+            &[],
+        ),
+        draft(
+            &a.code,
+            &a.path,
+            TRUCK,
+            organization_holder(unit, "Transport bureau A"),
+            4.0,
+            &[],
+        ),
+    ];
+    db.insert_records(
+        &cli(),
+        drafts,
+        RecordProvenance::default(),
+        "requisition story",
+    )
+    .await
+    .expect("records stored");
+
+    World {
+        city_code: city.region.as_ref().expect("city").code.clone(),
+        county_a: (a.code.clone(), a.path.clone()),
+        county_b: (b.code.clone(), b.path.clone()),
+        office_a: user(db, "office_a", office_a_org, "office_staff").await,
+        office_b: user(db, "office_b", office_b_org, "office_staff").await,
+        city_office: user(db, "city_office", city_office_org, "office_staff").await,
+        viewer_a: user(db, "viewer_a", office_a_org, "viewer").await,
+        enterprise_user_1: user(db, "haulage", enterprise_1, "viewer").await,
+        enterprise_user_2: user(db, "freight", enterprise_2, "property_manager").await,
+        enterprise_1,
+        truck_1: record_id(db, "Hefei Haulage Co.", TRUCK).await,
+        adapted_bus_1: record_id(db, "Hefei Haulage Co.", BUS).await,
+        truck_2: record_id(db, "Feixi Freight Co.", TRUCK).await,
+        citizen_car: record_id(db, "王建国", CAR).await,
+        unit_truck: record_id(db, "Transport bureau A", TRUCK).await,
+    }
+}
+
+fn line(record_id: i64, quantity: i64) -> NewRequisitionLine {
+    NewRequisitionLine {
+        record_id,
+        quantity,
+        declared_value_fen: 45_000_000,
+        daily_rate_fen: 120_000,
+        in_service: false,
+    }
+}
+
+fn order(lines: Vec<NewRequisitionLine>) -> NewRequisition {
+    NewRequisition {
+        legal_basis: "国防动员法第五十四条；县征用令2027-3号".into(),
+        holder_category: None,
+        items: lines,
+    }
+}
+
+fn invalid_message(result: Result<impl std::fmt::Debug, E>) -> String {
+    match result {
+        Err(E::Invalid { message, .. }) => message,
+        other => panic!("expected a named refusal, got {other:?}"),
+    }
+}
+
+async fn requisition_story(db: Database) {
+    let w = world(&db).await;
+    let entries_before = intact(&db).await;
+
+    // Exemptions first: the adapted bus is refused, naming the rule.
+    let refused = db
+        .create_requisition(
+            &w.office_a,
+            order(vec![line(w.truck_1, 1), line(w.adapted_bus_1, 1)]),
+            at_day(0),
+        )
+        .await;
+    let message = invalid_message(refused);
+    assert!(message.contains("disabled_adapted_vehicle"), "{message}");
+    assert!(
+        message.contains(&format!("item {} is exempt", w.adapted_bus_1)),
+        "{message}"
+    );
+    // A holder that is neither an enterprise nor a citizen, two holders in one order, more
+    // than the record holds, a viewer drafting: each refused by name.
+    let message = invalid_message(
+        db.create_requisition(&w.office_a, order(vec![line(w.unit_truck, 1)]), at_day(0))
+            .await,
+    );
+    assert!(
+        message.contains("not a registered enterprise or a citizen"),
+        "{message}"
+    );
+    let message = invalid_message(
+        db.create_requisition(
+            &w.office_a,
+            order(vec![line(w.truck_1, 1), line(w.truck_2, 1)]),
+            at_day(0),
+        )
+        .await,
+    );
+    assert!(message.contains("one order is for one holder"), "{message}");
+    let message = invalid_message(
+        db.create_requisition(&w.office_a, order(vec![line(w.truck_1, 6)]), at_day(0))
+            .await,
+    );
+    assert!(message.contains("holds 5"), "{message}");
+    let message = invalid_message(
+        db.create_requisition(
+            &w.office_a,
+            NewRequisition {
+                legal_basis: " ".into(),
+                ..order(vec![line(w.truck_1, 1)])
+            },
+            at_day(0),
+        )
+        .await,
+    );
+    assert!(message.contains("legal_basis"), "{message}");
+    assert!(matches!(
+        db.create_requisition(&w.viewer_a, order(vec![line(w.truck_1, 1)]), at_day(0))
+            .await,
+        Err(E::Forbidden(_))
+    ));
+    // Another county's office does not reach the records at all.
+    assert!(matches!(
+        db.create_requisition(&w.office_b, order(vec![line(w.truck_1, 1)]), at_day(0))
+            .await,
+        Err(E::NotFound { .. })
+    ));
+    assert_eq!(intact(&db).await, entries_before, "refusals write nothing");
+
+    // Drafted, and never twice.
+    let drafted = db
+        .create_requisition(&w.office_a, order(vec![line(w.truck_1, 2)]), at_day(0))
+        .await
+        .expect("drafted");
+    let id = drafted.summary.id;
+    assert_eq!(drafted.status(), RequisitionStatus::Drafted);
+    assert_eq!(drafted.summary.region_path, w.county_a.1);
+    assert_eq!(drafted.summary.holder_organization_id, Some(w.enterprise_1));
+    assert_eq!(drafted.summary.holder_category, "enterprise");
+    assert_eq!(drafted.items.len(), 1);
+    assert!(matches!(
+        db.create_requisition(&w.office_a, order(vec![line(w.truck_1, 1)]), at_day(0))
+            .await,
+        Err(E::Conflict { field: "items", .. })
+    ));
+
+    // Out of order: refused, naming the step, and nothing stored.
+    let act = |event: RequisitionEvent| {
+        let db = db.clone();
+        let actor = w.office_a.clone();
+        async move { db.act_on_requisition(&actor, id, &event, at_day(9)).await }
+    };
+    match act(RequisitionEvent::HandOver { at: at_day(1) }).await {
+        Err(E::Conflict {
+            field: "status",
+            message,
+        }) => {
+            assert!(message.contains("notify the holder first"), "{message}")
+        }
+        other => panic!("a handover before the notice must be refused, got {other:?}"),
+    }
+    assert!(matches!(
+        act(RequisitionEvent::Assess {
+            policy: CompensationPolicy::default()
+        })
+        .await,
+        Err(E::Conflict {
+            field: "status",
+            ..
+        })
+    ));
+    // The holder does not act on the office's order.
+    assert!(matches!(
+        db.act_on_requisition(
+            &w.enterprise_user_1,
+            id,
+            &RequisitionEvent::Notify { at: at_day(0) },
+            at_day(0)
+        )
+        .await,
+        Err(E::Forbidden(_))
+    ));
+
+    // The whole lifecycle.
+    let handed_over = at_day(1);
+    let returned = at_day(4).plus_millis(3 * 3_600_000);
+    act(RequisitionEvent::Notify { at: at_day(0) })
+        .await
+        .expect("notified");
+    act(RequisitionEvent::HandOver { at: handed_over })
+        .await
+        .expect("handed over");
+    act(RequisitionEvent::RecordUse {
+        entry: UseLogEntry {
+            on: at_day(2),
+            hours: Some(10),
+            kilometres: Some(420),
+            note: "运送帐篷".into(),
+        },
+    })
+    .await
+    .expect("use logged");
+    // A return dated before the handover is refused.
+    assert!(matches!(
+        act(RequisitionEvent::Return {
+            at: at_day(0),
+            conditions: vec![ReturnCondition::Good]
+        })
+        .await,
+        Err(E::Invalid { field: "at", .. })
+    ));
+    act(RequisitionEvent::Return {
+        at: returned,
+        conditions: vec![ReturnCondition::Worn],
+    })
+    .await
+    .expect("returned");
+    let policy = CompensationPolicy::default();
+    let assessed = act(RequisitionEvent::Assess { policy })
+        .await
+        .expect("assessed");
+    let expected = assess_compensation(
+        &[ItemCompensationInput {
+            item_id: w.truck_1,
+            quantity: 2,
+            declared_value_fen: 45_000_000,
+            daily_rate_fen: 120_000,
+            use_days: use_days(handed_over, returned).expect("days"),
+            condition: ReturnCondition::Worn,
+        }],
+        &policy,
+    )
+    .expect("the domain assesses");
+    assert_eq!(assessed.order.assessment(), Some(&expected));
+    assert_eq!(assessed.summary.total_fen, Some(expected.total_fen));
+    assert_eq!(expected.items[0].use_days, 4);
+    act(RequisitionEvent::Approve { at: at_day(10) })
+        .await
+        .expect("approved");
+    let paid = act(RequisitionEvent::MarkPaid {
+        at: at_day(12),
+        reference: "国库支付 2027-0042".into(),
+    })
+    .await
+    .expect("paid");
+    assert_eq!(paid.status(), RequisitionStatus::Paid);
+    assert_eq!(paid.summary.status, "paid");
+    assert_eq!(paid.events.len(), 7);
+    assert_eq!(paid.order.use_log().len(), 1);
+    assert!(matches!(
+        act(RequisitionEvent::Cancel {
+            at: at_day(13),
+            reason: "x".into()
+        })
+        .await,
+        Err(E::Conflict { .. })
+    ));
+    // Read again from storage, the replay gives the same order.
+    let reread = db.requisition(&w.office_a, id).await.expect("reads");
+    assert_eq!(reread.order, paid.order);
+
+    // Returned, the truck may be requisitioned again.
+    let again = db
+        .create_requisition(&w.office_a, order(vec![line(w.truck_1, 5)]), at_day(20))
+        .await
+        .expect("a returned record is free again");
+    let cancelled = db
+        .act_on_requisition(
+            &w.office_a,
+            again.summary.id,
+            &RequisitionEvent::Cancel {
+                at: at_day(20),
+                reason: "需求撤销".into(),
+            },
+            at_day(20),
+        )
+        .await
+        .expect("cancelled");
+    assert_eq!(cancelled.status(), RequisitionStatus::Cancelled);
+
+    // Who reads what. The enterprise sees its own orders and their compensation…
+    let own = db
+        .requisitions(&w.enterprise_user_1, None, 100, None)
+        .await
+        .expect("lists");
+    assert_eq!(
+        own.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![again.summary.id, id]
+    );
+    let seen = db
+        .requisition(&w.enterprise_user_1, id)
+        .await
+        .expect("its own order");
+    assert_eq!(
+        seen.order.assessment().map(|a| a.total_fen),
+        Some(expected.total_fen)
+    );
+    // …another enterprise in the same county sees none of them…
+    assert!(
+        db.requisitions(&w.enterprise_user_2, None, 100, None)
+            .await
+            .expect("lists")
+            .is_empty()
+    );
+    assert!(matches!(
+        db.requisition(&w.enterprise_user_2, id).await,
+        Err(E::NotFound { .. })
+    ));
+    // …the other county's office neither, the city office and county A's office do.
+    assert!(matches!(
+        db.requisition(&w.office_b, id).await,
+        Err(E::NotFound { .. })
+    ));
+    assert!(
+        db.requisitions(&w.office_b, None, 100, None)
+            .await
+            .expect("lists")
+            .is_empty()
+    );
+    assert_eq!(
+        db.requisitions(&w.city_office, None, 100, None)
+            .await
+            .expect("lists")
+            .len(),
+        2
+    );
+    let paid_only = db
+        .requisitions(&w.office_a, Some(RequisitionStatus::Paid), 100, None)
+        .await
+        .expect("lists");
+    assert_eq!(paid_only.iter().map(|o| o.id).collect::<Vec<_>>(), vec![id]);
+
+    // A citizen: drafted, the name masked for a viewer, the notice link expiring.
+    let citizen = db
+        .create_requisition(&w.office_a, order(vec![line(w.citizen_car, 1)]), at_day(30))
+        .await
+        .expect("a citizen's car is drafted");
+    assert_eq!(citizen.summary.holder_category, "citizen");
+    assert_eq!(citizen.summary.holder_name, "王建国");
+    let masked = db
+        .requisition(&w.viewer_a, citizen.summary.id)
+        .await
+        .expect("viewer reads");
+    assert_ne!(masked.summary.holder_name, "王建国");
+    assert!(matches!(
+        db.create_requisition(
+            &w.office_a,
+            NewRequisition {
+                holder_category: Some(HolderCategory::Hospital),
+                ..order(vec![line(w.citizen_car, 1)])
+            },
+            at_day(30),
+        )
+        .await,
+        Err(E::Invalid {
+            field: "holder_category",
+            ..
+        })
+    ));
+    let (token, expires) = db
+        .create_requisition_link(&w.office_a, citizen.summary.id, 7, at_day(30))
+        .await
+        .expect("link");
+    assert_eq!(expires, at_day(37));
+    let by_link = db
+        .requisition_by_link(&token, at_day(31))
+        .await
+        .expect("the link opens the order");
+    assert_eq!(by_link.summary.id, citizen.summary.id);
+    assert_eq!(by_link.summary.holder_name, "王建国");
+    assert!(matches!(
+        db.requisition_by_link(&token, at_day(37)).await,
+        Err(E::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.requisition_by_link(&"0".repeat(64), at_day(31)).await,
+        Err(E::NotFound { .. })
+    ));
+    assert!(matches!(
+        db.requisition_by_link("not a token", at_day(31)).await,
+        Err(E::NotFound { .. })
+    ));
+    assert!(matches!(
+        db.create_requisition_link(&w.enterprise_user_1, id, 7, at_day(30))
+            .await,
+        Err(E::Forbidden(_))
+    ));
+
+    // The exemption rules are an administrator's setting.
+    assert!(matches!(
+        db.set_exemption_rules(&w.office_a, vec![]).await,
+        Err(E::Forbidden(_))
+    ));
+    let mut duplicate = ExemptionRules::default_rules().rules().to_vec();
+    duplicate.push(duplicate[0].clone());
+    let message = invalid_message(db.set_exemption_rules(&cli(), duplicate).await);
+    assert!(message.contains("is used by an earlier rule"), "{message}");
+    let without_vehicles: Vec<_> = ExemptionRules::default_rules()
+        .rules()
+        .iter()
+        .filter(|r| r.code != "disabled_adapted_vehicle")
+        .cloned()
+        .collect();
+    db.set_exemption_rules(&cli(), without_vehicles.clone())
+        .await
+        .expect("set");
+    assert_eq!(
+        db.exemption_rules().await.expect("reads").rules(),
+        without_vehicles.as_slice()
+    );
+    db.create_requisition(
+        &w.office_a,
+        order(vec![line(w.adapted_bus_1, 1)]),
+        at_day(40),
+    )
+    .await
+    .expect("without the rule the adapted bus may be requisitioned");
+
+    // Every write audited: a draft + 7 events, a draft + a cancel, a draft + a link,
+    // the setting and a last draft.
+    assert_eq!(intact(&db).await, entries_before + 14);
+    let _ = (&w.city_code, &w.county_b);
+}
+
+on_both_databases!(requisitions, requisition_story);
+
+fn document(types: &[(&str, f64)]) -> ScenarioDocument {
+    ScenarioDocument {
+        horizon_days: 120,
+        surge: vec![
+            SurgeStep {
+                from_day: 0,
+                multiplier: 2.0,
+            },
+            SurgeStep {
+                from_day: 5,
+                multiplier: 1.0,
+            },
+        ],
+        types: types
+            .iter()
+            .map(|(code, consumption)| ScenarioTypeDocument {
+                type_code: (*code).into(),
+                daily_consumption: *consumption,
+                production: vec![ProductionLine {
+                    source: "Hefei Tent Works".into(),
+                    full_rate_per_day: consumption / 4.0,
+                    start_day: 10,
+                    ramp_days: 5,
+                }],
+            })
+            .collect(),
+    }
+}
+
+async fn sustainment_story(db: Database) {
+    let w = world(&db).await;
+    let (a_code, a_path) = w.county_a.clone();
+    let (b_code, b_path) = w.county_b.clone();
+    let holder = |name: &str| Holder::Organization {
+        id: None,
+        name: name.into(),
+    };
+    db.insert_records(
+        &cli(),
+        vec![
+            draft(&a_code, &a_path, TENT, holder("Depot A1"), 600.0, &[]),
+            draft(&a_code, &a_path, TENT, holder("Depot A2"), 200.0, &[]),
+            draft(&a_code, &a_path, TENT, holder("Depot A3"), 50.0, &[]),
+            draft(&a_code, &a_path, WATER, holder("Depot A1"), 90.0, &[]),
+            draft(&b_code, &b_path, TENT, holder("Depot B1"), 10_000.0, &[]),
+        ],
+        RecordProvenance::default(),
+        "sustainment story",
+    )
+    .await
+    .expect("records");
+    let now = at_day(400);
+    let a1 = record_id(&db, "Depot A1", TENT).await;
+    let a2 = record_id(&db, "Depot A2", TENT).await;
+    let a3 = record_id(&db, "Depot A3", TENT).await;
+    let water = record_id(&db, "Depot A1", WATER).await;
+    // A1 verified 60 days ago, A2 reported 30 days ago and never verified, A3 reserved (not
+    // stock), the water purifiers reported 120 days ago.
+    for sql in [
+        format!(
+            "UPDATE potential_records SET last_verified_at = {}, verified_quantity = quantity, updated_at = {} WHERE id = {a1}",
+            at_day(340).as_millis(),
+            at_day(100).as_millis()
+        ),
+        format!(
+            "UPDATE potential_records SET updated_at = {} WHERE id = {a2}",
+            at_day(370).as_millis()
+        ),
+        format!("UPDATE potential_records SET status = 'reserved' WHERE id = {a3}"),
+        format!(
+            "UPDATE potential_records SET updated_at = {} WHERE id = {water}",
+            at_day(280).as_millis()
+        ),
+    ] {
+        raw_execute(&db, &sql).await.expect("figures set");
+    }
+
+    // The stock of county A: A1 verified, A2 not, A3 left out; the age weighted by quantity.
+    let codes: BTreeSet<String> = [TENT.to_owned(), WATER.to_owned()].into();
+    let a_region = RegionPath::parse(&a_path).expect("path");
+    let stock = db
+        .sustainment_stock(w.office_a.scope(), &a_region, &codes, now)
+        .await
+        .expect("stock");
+    let expected: BTreeMap<String, StockFigures> = [
+        (
+            TENT.to_owned(),
+            StockFigures {
+                verified: 600.0,
+                unverified: 200.0,
+                age_days: 53,
+                added: 0.0,
+            },
+        ),
+        (
+            WATER.to_owned(),
+            StockFigures {
+                verified: 0.0,
+                unverified: 90.0,
+                age_days: 120,
+                added: 0.0,
+            },
+        ),
+    ]
+    .into();
+    assert_eq!(
+        stock, expected,
+        "(600 × 60 + 200 × 30) / 800 = 52.5 → 53 days"
+    );
+    // A county reads no stock above it.
+    let city_region = RegionPath::parse(&format!("/34/{}/", w.city_code)).expect("path");
+    assert!(matches!(
+        db.sustainment_stock(w.office_a.scope(), &city_region, &codes, now)
+            .await,
+        Err(E::OutOfScope { .. })
+    ));
+
+    // A scenario of county A's office runs on county A's stock only.
+    let new = NewScenario {
+        name: "持续保障：抗洪".into(),
+        region_code: None,
+        document: document(&[(TENT, 40.0), (WATER, 12.0)]),
+    };
+    let stored = db
+        .save_sustainment_scenario(&w.office_a, None, new.clone())
+        .await
+        .expect("stored");
+    assert_eq!(stored.region_path, a_path);
+    let run = db
+        .run_sustainment(w.office_a.scope(), stored.id, &[], now)
+        .await
+        .expect("runs");
+    let scenario = new.document.scenario(&expected).expect("valid");
+    let report = compute(&scenario, &DiscountPolicy::default());
+    assert_eq!(
+        run.report, report,
+        "storage's run is the domain's compute on the same figures"
+    );
+    assert_eq!(run.stock, expected);
+    let bottleneck = report
+        .bottleneck
+        .clone()
+        .expect("the water purifiers run out");
+    assert_eq!(bottleneck.type_code, WATER);
+    assert!(
+        report.days_of_sustainment.low < report.days_of_sustainment.high,
+        "stale, unverified figures widen the band"
+    );
+
+    // A what-if: more purifiers last longer, as the domain says.
+    let what_if = [Adjustment::AddStock {
+        type_code: WATER.into(),
+        quantity: 500.0,
+    }];
+    let adjusted = db
+        .run_sustainment(w.office_a.scope(), stored.id, &what_if, now)
+        .await
+        .expect("runs")
+        .adjusted
+        .expect("the adjusted report");
+    assert_eq!(
+        adjusted,
+        compute(
+            &apply_adjustments(&scenario, &what_if).expect("applies"),
+            &DiscountPolicy::default()
+        )
+    );
+    assert!(adjusted.types[1].days_lasted.expected > report.types[1].days_lasted.expected);
+    assert!(matches!(
+        db.run_sustainment(
+            w.office_a.scope(),
+            stored.id,
+            &[Adjustment::AddStock {
+                type_code: "NOPE".into(),
+                quantity: 1.0
+            }],
+            now
+        )
+        .await,
+        Err(E::Invalid {
+            field: "adjustments",
+            ..
+        })
+    ));
+
+    // The city's scenario counts both counties; county B does not see county A's.
+    let city = db
+        .save_sustainment_scenario(
+            &w.city_office,
+            None,
+            NewScenario {
+                region_code: Some(w.city_code.clone()),
+                ..new.clone()
+            },
+        )
+        .await
+        .expect("stored");
+    let city_run = db
+        .run_sustainment(w.city_office.scope(), city.id, &[], now)
+        .await
+        .expect("runs");
+    assert_eq!(
+        city_run.stock[TENT].verified + city_run.stock[TENT].unverified,
+        10_800.0
+    );
+    assert!(matches!(
+        db.sustainment_scenario(w.office_b.scope(), stored.id).await,
+        Err(E::NotFound { .. })
+    ));
+    assert!(matches!(
+        db.run_sustainment(w.office_a.scope(), city.id, &[], now)
+            .await,
+        Err(E::NotFound { .. })
+    ));
+    assert_eq!(
+        db.sustainment_scenarios(w.office_a.scope())
+            .await
+            .expect("lists")
+            .iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
+        vec![stored.id]
+    );
+    assert_eq!(
+        db.sustainment_scenarios(w.city_office.scope())
+            .await
+            .expect("lists")
+            .len(),
+        2
+    );
+
+    // Refusals: a viewer, a region above the author, a bad document, an unknown type.
+    assert!(matches!(
+        db.save_sustainment_scenario(&w.viewer_a, None, new.clone())
+            .await,
+        Err(E::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.save_sustainment_scenario(
+            &w.office_a,
+            None,
+            NewScenario {
+                region_code: Some(w.city_code.clone()),
+                ..new.clone()
+            }
+        )
+        .await,
+        Err(E::OutOfScope { .. })
+    ));
+    let mut bad = new.clone();
+    bad.document.horizon_days = 0;
+    assert!(
+        invalid_message(db.save_sustainment_scenario(&w.office_a, None, bad).await)
+            .contains("horizon_days")
+    );
+    let mut unknown = new.clone();
+    unknown.document.types[0].type_code = "NOT.A.TYPE".into();
+    assert!(
+        invalid_message(
+            db.save_sustainment_scenario(&w.office_a, None, unknown)
+                .await
+        )
+        .contains("NOT.A.TYPE")
+    );
+
+    // An edit replaces the assumptions, audited.
+    let edited = db
+        .save_sustainment_scenario(
+            &w.office_a,
+            Some(stored.id),
+            NewScenario {
+                name: "改".into(),
+                ..new
+            },
+        )
+        .await
+        .expect("edited");
+    assert_eq!((edited.id, edited.name.as_str()), (stored.id, "改"));
+    assert!(matches!(
+        db.save_sustainment_scenario(
+            &w.office_b,
+            Some(stored.id),
+            NewScenario {
+                name: "x".into(),
+                region_code: None,
+                document: document(&[(TENT, 1.0)])
+            }
+        )
+        .await,
+        Err(E::NotFound { .. })
+    ));
+    intact(&db).await;
+}
+
+on_both_databases!(sustainment, sustainment_story);
