@@ -380,6 +380,28 @@ fn check_line(
 }
 
 impl DemandDraft {
+    /// A draft read back from storage: the lines as stored, which [`NewDemand::validate`]
+    /// checked when they were stated. Only what could make later arithmetic wrong is
+    /// checked again — a demand has 1 to [`MAX_LINES`] lines, and an escalated line's
+    /// origin line is a plain index — so a needed-by time that has since passed reads back.
+    pub fn restore(
+        title: String,
+        origin: DemandOrigin,
+        classification: ClassificationLevel,
+        region: RegionPath,
+        lines: Vec<DemandLine>,
+        escalated_from: Option<EscalationLink>,
+    ) -> Option<Self> {
+        (!lines.is_empty() && lines.len() <= MAX_LINES).then_some(Self {
+            title,
+            origin,
+            classification,
+            region,
+            lines,
+            escalated_from,
+        })
+    }
+
     pub fn title(&self) -> &str {
         &self.title
     }
@@ -406,6 +428,25 @@ impl DemandDraft {
 }
 
 impl DemandLine {
+    /// A line read back from storage; `None` for a quantity outside 1..=[`MAX_LINE_QUANTITY`].
+    pub fn restore(
+        type_code: String,
+        quantity: u64,
+        delivery_point: DeliveryPoint,
+        needed_by: Timestamp,
+        priority: Priority,
+        origin_line: Option<usize>,
+    ) -> Option<Self> {
+        (1..=MAX_LINE_QUANTITY).contains(&quantity).then_some(Self {
+            type_code,
+            quantity,
+            delivery_point,
+            needed_by,
+            priority,
+            origin_line,
+        })
+    }
+
     pub fn type_code(&self) -> &str {
         &self.type_code
     }

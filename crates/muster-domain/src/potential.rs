@@ -25,6 +25,7 @@ string_enum! {
         Allocated => "allocated",
         Requisitioned => "requisitioned",
         Unavailable => "unavailable",
+        HandedOver => "handed_over",
     }
 }
 

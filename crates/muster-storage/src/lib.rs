@@ -11,6 +11,7 @@ mod audit;
 pub mod blobs;
 mod copy;
 mod db;
+mod demands;
 mod error;
 mod facilities;
 mod facility_bulk;
@@ -37,6 +38,13 @@ pub use blobs::{
     UploadId, UploadStatus,
 };
 pub use db::{Backend, Database, DatabaseUrl};
+pub use demands::{
+    AcceptOutcome, AcceptedAssignment, AllocationProposal, DemandFilter, DemandInput,
+    DemandSummary, DemandView, EscalationSourceView, HandoverInput, HandoverItemInput,
+    HoldingSummary, InspectionCondition, InspectionInput, ProposalTimings, ProposedAlternative,
+    ProposedAssignment, ProposedLine, StoredAllocation, StoredDemandLine, StoredHandover,
+    StoredInspection, StoredMeeting, default_transport,
+};
 pub use error::StorageError;
 pub use facilities::{
     Facility, FacilityDashboard, FacilityReach, Grid, KindFigures, MapPoint, MapStatus, NewFacility,

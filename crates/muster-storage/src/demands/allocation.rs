@@ -1,0 +1,846 @@
+//! Proposing an allocation for demands and accepting it: candidate holdings loaded from the
+//! registry, `muster_domain::allocation::solve`, explanations mapped back to records, and
+//! the atomic reservation.
+//!
+//! **Candidates.** A record is a candidate holding for a line of its type when its status is
+//! `available` or `allocated` (partly reserved) and `quantity − reserved_quantity ≥ 1`; that
+//! difference, rounded down, is what it offers. Its place is its own coordinates or, without
+//! them, its region's point; a record with neither is left out. Records in the subtree of
+//! the region the demand is addressed to may be allocated; those elsewhere in the subtree of
+//! the level above are loaded only as escalation sources, and a proposal shows of them the
+//! type, quantity, distance and region, never the holder.
+//!
+//! **Reservation.** Accepting locks the demand and the records (on PostgreSQL in id order,
+//! so two accepts never deadlock), then reserves each record with
+//! `UPDATE … SET reserved_quantity = reserved_quantity + q WHERE id = $id AND
+//! quantity − reserved_quantity >= q` and checks that one row changed. Any miss drops the
+//! transaction — nothing of the accept stays — and names the holding, so of two accepts
+//! racing for the same units exactly one wins.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use muster_domain::allocation::{
+    self, AllocationProblem, AlternativeReason, DemandLineId, GeoPoint, Holding, HoldingId,
+    TransportParameters,
+};
+use muster_domain::demand::{DemandEvent, LineQuantity, LineShortfall, escalate};
+use muster_domain::potential::import::great_circle_km;
+use muster_domain::potential::rollup::RollupDeltas;
+use muster_domain::{Actor, RegionPath, Scope, Timestamp};
+use serde::{Deserialize, Serialize};
+use sqlx::QueryBuilder;
+
+use super::{
+    LockedDemand, StoredDemandLine, apply_event, clearance_rank, insert_demand, lock_demand,
+    may_fulfil, store_progress,
+};
+use crate::audit::AuditEvent;
+use crate::db::{Database, WriteTx, on_read_pool, on_tx};
+use crate::error::StorageError;
+use crate::potential::{PotentialRecord, apply_totals, figures};
+
+/// Trucks at 60 km/h on roads 1.3 times the great circle, 2.00 per unit and road km: the
+/// parameters a proposal uses unless the caller passes its own.
+pub fn default_transport() -> TransportParameters {
+    TransportParameters::new(2.0, 1.3, 60.0).unwrap_or_else(|_| unreachable!("valid constants"))
+}
+
+/// A holding as a proposal shows it (in scope: the holder as the reader may see it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HoldingSummary {
+    pub record_id: i64,
+    pub type_code: String,
+    pub available: i64,
+    pub region_code: String,
+    pub region_name: String,
+    pub holder_name: String,
+    pub site_name: Option<String>,
+}
+
+/// One proposed assignment with why it was chosen and what else there was.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProposedAssignment {
+    pub demand_id: i64,
+    pub line_id: i64,
+    pub line_no: i64,
+    pub holding: HoldingSummary,
+    pub quantity: i64,
+    pub great_circle_km: f64,
+    pub road_km: f64,
+    pub travel_hours: f64,
+    pub unit_cost_cents: i64,
+    pub cost_cents: i64,
+    pub needed_within_hours: f64,
+    pub slack_hours: f64,
+    pub alternatives: Vec<ProposedAlternative>,
+}
+
+/// A holding the line did not use, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProposedAlternative {
+    pub record_id: i64,
+    pub region_name: String,
+    pub great_circle_km: f64,
+    pub travel_hours: f64,
+    pub unit_cost_cents: i64,
+    /// `costlier`, `used_up` or `too_late`.
+    pub reason: String,
+    pub extra_cost_per_unit_cents: Option<i64>,
+    pub reduced_cost_cents: Option<i64>,
+    /// For `used_up`: the line numbers of the demands' lines that took its stock.
+    pub taken_by_lines: Vec<i64>,
+    pub by_higher_priority: bool,
+}
+
+/// A source outside the requester's scope: no holder, no record id.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EscalationSourceView {
+    pub type_code: String,
+    pub available: i64,
+    pub great_circle_km: f64,
+    pub travel_hours: f64,
+    pub arrives_in_time: bool,
+    pub region_code: String,
+    pub region_name: String,
+}
+
+/// What the proposal does for one open line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProposedLine {
+    pub demand_id: i64,
+    pub line_id: i64,
+    pub line_no: i64,
+    pub type_code: String,
+    pub priority: i64,
+    /// The line's quantity not yet allocated: what was asked of the solver.
+    pub open: i64,
+    pub served: i64,
+    pub shortfall: i64,
+    pub escalation_sources: Vec<EscalationSourceView>,
+    /// In-scope holdings with stock that cannot arrive in time.
+    pub too_late: Vec<ProposedAlternative>,
+}
+
+/// Where a proposal's time went, for the benchmark and the logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ProposalTimings {
+    pub load_seconds: f64,
+    pub solve_seconds: f64,
+    pub explain_seconds: f64,
+}
+
+/// A proposed allocation for one or more demands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AllocationProposal {
+    pub demand_ids: Vec<i64>,
+    pub assignments: Vec<ProposedAssignment>,
+    pub lines: Vec<ProposedLine>,
+    pub transport_cost_cents: i64,
+    pub holdings_considered: usize,
+    pub pricing_rounds: usize,
+    pub timings: ProposalTimings,
+}
+
+impl AllocationProposal {
+    /// The assignments as an accept would send them back, for one demand.
+    pub fn accepted(&self, demand_id: i64) -> Vec<AcceptedAssignment> {
+        self.assignments
+            .iter()
+            .filter(|a| a.demand_id == demand_id)
+            .map(|a| AcceptedAssignment {
+                line_id: a.line_id,
+                record_id: a.holding.record_id,
+                quantity: a.quantity,
+            })
+            .collect()
+    }
+
+    /// Whether some line is left short.
+    pub fn has_shortfall(&self) -> bool {
+        self.lines.iter().any(|l| l.shortfall > 0)
+    }
+}
+
+/// One assignment to accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedAssignment {
+    pub line_id: i64,
+    pub record_id: i64,
+    pub quantity: i64,
+}
+
+/// What an accept reserved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AcceptOutcome {
+    pub demand_id: i64,
+    pub allocation_ids: Vec<i64>,
+    pub reserved_units: i64,
+    pub status: String,
+}
+
+/// A candidate record as loaded.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct CandidateRow {
+    id: i64,
+    type_code: String,
+    available: f64,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    region_lat: Option<f64>,
+    region_lon: Option<f64>,
+    region_path: String,
+    region_code: String,
+    region_name: String,
+    holder_kind: String,
+    holder_name: String,
+    site_name: Option<String>,
+}
+
+/// Types per candidate query: far below SQLite's bound-parameter limit.
+const TYPES_PER_QUERY: usize = 400;
+
+impl Database {
+    /// Proposes an allocation for one demand the reader may see, with the default transport.
+    pub async fn propose_allocation(
+        &self,
+        scope: &Scope,
+        demand_id: i64,
+    ) -> Result<AllocationProposal, StorageError> {
+        self.propose_allocation_for(scope, &[demand_id], &default_transport())
+            .await
+    }
+
+    /// Proposes one allocation for several demands at once (their lines compete by
+    /// priority), all addressed to regions in one subtree: the first demand's. Each open line
+    /// asks for its quantity not yet allocated.
+    pub async fn propose_allocation_for(
+        &self,
+        scope: &Scope,
+        demand_ids: &[i64],
+        transport: &TransportParameters,
+    ) -> Result<AllocationProposal, StorageError> {
+        let started = Instant::now();
+        let now = crate::now();
+        let mut lines: Vec<StoredDemandLine> = Vec::new();
+        let mut requester: Option<RegionPath> = None;
+        for &id in demand_ids {
+            let summary = self.demand_header(scope, id).await?;
+            let path = summary.region_path();
+            let status = summary.status();
+            if status.is_terminal() {
+                return Err(StorageError::Conflict {
+                    field: "status",
+                    message: format!("demand {id} is {status}; there is nothing to allocate"),
+                });
+            }
+            match &requester {
+                None => requester = Some(path),
+                Some(first) if first.contains(&path) => {}
+                Some(_) => {
+                    return Err(StorageError::Invalid {
+                        field: "demand_ids",
+                        message: "demands allocated together must be addressed inside the first one's region".into(),
+                    });
+                }
+            }
+            let rows: Vec<StoredDemandLine> = on_read_pool!(self, |pool| {
+                sqlx::query_as(
+                    "SELECT * FROM demand_lines WHERE demand_id = $1 AND allocated < quantity ORDER BY line_no",
+                )
+                .bind(id)
+                .fetch_all(pool)
+                .await
+            })?;
+            lines.extend(rows);
+        }
+        let requester = requester.ok_or_else(|| StorageError::Invalid {
+            field: "demand_ids",
+            message: "name at least one demand".into(),
+        })?;
+        let level_above = parent_path(&requester);
+        let mut types: Vec<&str> = lines.iter().map(|l| l.type_code.as_str()).collect();
+        types.sort_unstable();
+        types.dedup();
+        let candidates = self.candidate_holdings(&types, &level_above).await?;
+        let mut holdings = Vec::with_capacity(candidates.len());
+        for row in &candidates {
+            let Some((lat, lon)) = row.lat.zip(row.lon).or(row.region_lat.zip(row.region_lon))
+            else {
+                continue;
+            };
+            let Ok(location) = GeoPoint::new(lat, lon) else {
+                continue;
+            };
+            let in_scope =
+                RegionPath::parse(&row.region_path).is_some_and(|path| requester.contains(&path));
+            let available = (row.available.floor() as i64).clamp(0, allocation::MAX_QUANTITY);
+            holdings.push(
+                Holding::new(
+                    HoldingId::new(row.id),
+                    row.type_code.clone(),
+                    available,
+                    location,
+                    in_scope,
+                )
+                .map_err(solver_error)?,
+            );
+        }
+        let problem_lines = lines
+            .iter()
+            .map(|line| {
+                let priority =
+                    muster_domain::demand::Priority::new(line.priority).map_or(1, |p| p.urgency());
+                allocation::DemandLine::new(
+                    DemandLineId::new(line.id),
+                    line.type_code.clone(),
+                    line.quantity - line.allocated,
+                    GeoPoint::new(line.lat, line.lon)?,
+                    Timestamp::from_millis(line.needed_by),
+                    priority,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(solver_error)?;
+        let problem = AllocationProblem::new(now, problem_lines, holdings, transport.clone())
+            .map_err(solver_error)?;
+        let loaded = started.elapsed().as_secs_f64();
+        let solve_started = Instant::now();
+        // The solver is CPU-bound for up to a second on large instances: keep it off the
+        // async workers.
+        let (problem, solved) = tokio::task::spawn_blocking(move || {
+            let solved = allocation::solve(&problem);
+            (problem, solved)
+        })
+        .await
+        .map_err(|e| StorageError::Invalid {
+            field: "allocation",
+            message: format!("the solver stopped: {e}"),
+        })?;
+        let solved = solved.map_err(solver_error)?;
+        let solve_seconds = solve_started.elapsed().as_secs_f64();
+        let explain_started = Instant::now();
+        let mut proposal = explain(
+            &problem,
+            &solved,
+            &lines,
+            &candidates,
+            scope,
+            demand_ids.to_vec(),
+        );
+        proposal.timings = ProposalTimings {
+            load_seconds: loaded,
+            solve_seconds,
+            explain_seconds: explain_started.elapsed().as_secs_f64(),
+        };
+        Ok(proposal)
+    }
+
+    /// The demand's summary row, if the reader may see it.
+    async fn demand_header(
+        &self,
+        scope: &Scope,
+        id: i64,
+    ) -> Result<super::DemandSummary, StorageError> {
+        let (low, high) = scope.subtree().subtree_range();
+        let sql = format!(
+            "SELECT {} FROM demands d JOIN regions g ON g.code = d.region_code \
+             WHERE d.id = $1 AND d.region_path >= $2 AND d.region_path < $3 AND d.classification_rank <= $4",
+            super::SUMMARY_COLUMNS
+        );
+        let found: Option<super::DemandSummary> = on_read_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(id)
+                .bind(&low)
+                .bind(&high)
+                .bind(clearance_rank(scope))
+                .fetch_optional(pool)
+                .await
+        })?;
+        found.ok_or_else(|| StorageError::not_found("demand", id))
+    }
+
+    /// Records of the given types with stock to offer in `subtree`.
+    async fn candidate_holdings(
+        &self,
+        types: &[&str],
+        subtree: &RegionPath,
+    ) -> Result<Vec<CandidateRow>, StorageError> {
+        let (low, high) = subtree.subtree_range();
+        let mut rows = Vec::new();
+        for chunk in types.chunks(TYPES_PER_QUERY) {
+            let found: Vec<CandidateRow> = on_read_pool!(self, |pool| {
+                let mut query = QueryBuilder::new(
+                    "SELECT r.id, r.type_code, r.quantity - r.reserved_quantity AS available, r.lat, r.lon, \
+                     g.lat AS region_lat, g.lon AS region_lon, r.region_path, r.region_code, \
+                     g.name AS region_name, r.holder_kind, r.holder_name, r.site_name \
+                     FROM potential_records r JOIN regions g ON g.code = r.region_code \
+                     WHERE r.status IN ('available', 'allocated') \
+                     AND r.quantity - r.reserved_quantity >= 1 AND r.region_path >= ",
+                );
+                query.push_bind(&low);
+                query.push(" AND r.region_path < ");
+                query.push_bind(&high);
+                query.push(" AND r.type_code IN (");
+                let mut separated = query.separated(", ");
+                for code in chunk {
+                    separated.push_bind(*code);
+                }
+                query.push(")");
+                query.build_query_as().fetch_all(pool).await
+            })?;
+            rows.extend(found);
+        }
+        Ok(rows)
+    }
+
+    /// Accepts an allocation for a demand: the assignments given, or — when `None` — the
+    /// proposal made now. Reserves every record atomically (see the module docs), records the
+    /// allocations, moves the demand on, moves the records to `allocated` with their
+    /// roll-ups, and audits, in one transaction.
+    pub async fn accept_allocation(
+        &self,
+        actor: &Actor,
+        demand_id: i64,
+        assignments: Option<Vec<AcceptedAssignment>>,
+    ) -> Result<AcceptOutcome, StorageError> {
+        if !may_fulfil(actor) {
+            return Err(StorageError::Forbidden(
+                "only office staff and administrators accept allocations".into(),
+            ));
+        }
+        let transport = default_transport();
+        let assignments = match assignments {
+            Some(given) => given,
+            None => self
+                .propose_allocation_for(actor.scope(), &[demand_id], &transport)
+                .await?
+                .accepted(demand_id),
+        };
+        if assignments.is_empty() {
+            return Err(StorageError::Invalid {
+                field: "assignments",
+                message: "nothing to accept: no holding in your region can serve the demand; escalate the shortfall".into(),
+            });
+        }
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        let locked = lock_demand(&mut tx, actor.scope(), demand_id).await?;
+        let line_index: HashMap<i64, &StoredDemandLine> =
+            locked.lines.iter().map(|l| (l.id, l)).collect();
+        let mut per_line: BTreeMap<usize, u64> = BTreeMap::new();
+        let mut per_record: BTreeMap<i64, i64> = BTreeMap::new();
+        for (index, assignment) in assignments.iter().enumerate() {
+            let Some(line) = line_index.get(&assignment.line_id) else {
+                return Err(StorageError::Invalid {
+                    field: "assignments",
+                    message: format!(
+                        "assignments[{index}]: line {} is not a line of demand {demand_id}",
+                        assignment.line_id
+                    ),
+                });
+            };
+            if assignment.quantity <= 0 {
+                return Err(StorageError::Invalid {
+                    field: "assignments",
+                    message: format!("assignments[{index}]: the quantity must be at least 1"),
+                });
+            }
+            *per_line.entry(line.line_no as usize).or_default() += assignment.quantity as u64;
+            *per_record.entry(assignment.record_id).or_default() += assignment.quantity;
+        }
+        let event = DemandEvent::Allocate {
+            quantities: per_line
+                .iter()
+                .map(|(&line, &quantity)| LineQuantity { line, quantity })
+                .collect(),
+        };
+        let next = apply_event(&locked, &event)?;
+
+        // Lock the records in id order, check them, then reserve each conditionally.
+        let records = lock_records(&mut tx, per_record.keys().copied()).await?;
+        let mut deltas = RollupDeltas::new();
+        for (&record_id, &quantity) in &per_record {
+            let Some(before) = records.get(&record_id) else {
+                return Err(StorageError::Conflict {
+                    field: "holding",
+                    message: format!("holding {record_id} does not exist"),
+                });
+            };
+            let path = before.region_path();
+            if !locked.region_path.contains(&path) || !actor.scope().contains(&path) {
+                return Err(StorageError::Conflict {
+                    field: "holding",
+                    message: format!(
+                        "holding {record_id} lies outside the region the demand is addressed to; escalate instead"
+                    ),
+                });
+            }
+            for assignment in assignments.iter().filter(|a| a.record_id == record_id) {
+                let line = line_index[&assignment.line_id];
+                if line.type_code != before.type_code {
+                    return Err(StorageError::Invalid {
+                        field: "assignments",
+                        message: format!(
+                            "holding {record_id} holds {}, not {} as line {} asks",
+                            before.type_code,
+                            line.type_code,
+                            line.line_no + 1
+                        ),
+                    });
+                }
+            }
+            let reserved: Result<Option<PotentialRecord>, sqlx::Error> = on_tx!(&mut tx, |conn| {
+                sqlx::query_as(
+                    "UPDATE potential_records SET reserved_quantity = reserved_quantity + $1, \
+                     status = 'allocated', updated_at = $2 \
+                     WHERE id = $3 AND status IN ('available', 'allocated') \
+                     AND quantity - reserved_quantity >= $1 RETURNING *",
+                )
+                .bind(quantity as f64)
+                .bind(now.as_millis())
+                .bind(record_id)
+                .fetch_optional(&mut *conn)
+                .await
+            });
+            let Some(after) = reserved? else {
+                // Dropping `tx` rolls back every reservation made so far.
+                return Err(StorageError::Conflict {
+                    field: "holding",
+                    message: format!(
+                        "holding {record_id} ({}, {}) no longer has {quantity} available: another allocation took it first; propose again",
+                        before.type_code, before.region_code
+                    ),
+                });
+            };
+            let after_path = after.region_path();
+            deltas.update(&figures(before, &path), &figures(&after, &after_path));
+        }
+        let mut allocation_ids = Vec::with_capacity(assignments.len());
+        for assignment in &assignments {
+            let line = line_index[&assignment.line_id];
+            let record = &records[&assignment.record_id];
+            let km = match record.lat.zip(record.lon) {
+                Some(point) => great_circle_km(point, (line.lat, line.lon)),
+                None => region_distance(&mut tx, &record.region_code, (line.lat, line.lon)).await?,
+            };
+            let road_km = km * transport.road_factor();
+            let hours = road_km / transport.speed_km_per_hour();
+            let unit_cost =
+                (road_km * transport.cost_per_unit_km(&line.type_code) * 100.0).round() as i64;
+            let id: i64 = on_tx!(&mut tx, |conn| {
+                sqlx::query_scalar(
+                    "INSERT INTO demand_allocations (demand_id, line_id, record_id, quantity, \
+                     great_circle_km, travel_hours, unit_cost_cents, accepted_at, accepted_by_name) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                )
+                .bind(demand_id)
+                .bind(assignment.line_id)
+                .bind(assignment.record_id)
+                .bind(assignment.quantity)
+                .bind(km)
+                .bind(hours)
+                .bind(unit_cost)
+                .bind(now.as_millis())
+                .bind(actor.name())
+                .fetch_one(&mut *conn)
+                .await
+            })?;
+            allocation_ids.push(id);
+        }
+        apply_totals(&mut tx, &deltas.into_changes()).await?;
+        store_progress(&mut tx, &locked, &next, now).await?;
+        let reserved_units: i64 = per_record.values().sum();
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "demand",
+                entity_id: demand_id.to_string(),
+                action: "allocate",
+                region_path: &locked.region_path,
+                before: Some(serde_json::json!({ "status": locked.demand.status() })),
+                after: Some(serde_json::json!({
+                    "status": next.status(),
+                    "allocations": assignments,
+                    "allocation_ids": allocation_ids,
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(AcceptOutcome {
+            demand_id,
+            allocation_ids,
+            reserved_units,
+            status: next.status().as_str().to_owned(),
+        })
+    }
+
+    /// Passes what the proposal cannot cover up to the level above as a demand of its own,
+    /// linked line by line to this one. Returns the new demand's id (which the escalating
+    /// office, below it, will not see).
+    pub async fn escalate_shortfall(
+        &self,
+        actor: &Actor,
+        demand_id: i64,
+    ) -> Result<i64, StorageError> {
+        if !may_fulfil(actor) {
+            return Err(StorageError::Forbidden(
+                "only office staff and administrators escalate demands".into(),
+            ));
+        }
+        let proposal = self.propose_allocation(actor.scope(), demand_id).await?;
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        let locked: LockedDemand = lock_demand(&mut tx, actor.scope(), demand_id).await?;
+        let shortfall: Vec<LineShortfall> = proposal
+            .lines
+            .iter()
+            .filter(|l| l.shortfall > 0)
+            .map(|l| LineShortfall {
+                line: l.line_no as usize,
+                missing: l.shortfall as u64,
+            })
+            .collect();
+        let draft = escalate(&locked.demand, demand_id, &shortfall).map_err(|e| {
+            StorageError::Conflict {
+                field: "shortfall",
+                message: e.to_string(),
+            }
+        })?;
+        let parent_code = draft
+            .region()
+            .codes()
+            .last()
+            .map(|c| c.as_str().to_owned())
+            .ok_or_else(|| StorageError::Conflict {
+                field: "shortfall",
+                message: "the demand is addressed to the national level; there is no level above"
+                    .into(),
+            })?;
+        let id = insert_demand(&mut tx, actor, &draft, &parent_code, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}
+
+fn solver_error(error: allocation::AllocationError) -> StorageError {
+    StorageError::Invalid {
+        field: "allocation",
+        message: error.to_string(),
+    }
+}
+
+/// The region one level up (the root stays the root).
+fn parent_path(path: &RegionPath) -> RegionPath {
+    let inner = path.as_str().trim_end_matches('/');
+    match inner.rfind('/') {
+        Some(cut) if cut > 0 => RegionPath::parse(&inner[..=cut]).unwrap_or_else(RegionPath::root),
+        _ => RegionPath::root(),
+    }
+}
+
+/// Locks the records (PostgreSQL: `FOR UPDATE`, in id order) and reads them as they are.
+pub(super) async fn lock_records(
+    tx: &mut WriteTx,
+    ids: impl Iterator<Item = i64>,
+) -> Result<HashMap<i64, PotentialRecord>, StorageError> {
+    let mut records = HashMap::new();
+    for id in ids {
+        let found: Option<PotentialRecord> = match &mut *tx {
+            WriteTx::Sqlite(conn) => {
+                sqlx::query_as("SELECT * FROM potential_records WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut **conn)
+                    .await?
+            }
+            WriteTx::Postgres(conn) => {
+                sqlx::query_as("SELECT * FROM potential_records WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_optional(&mut **conn)
+                    .await?
+            }
+        };
+        if let Some(record) = found {
+            records.insert(id, record);
+        }
+    }
+    Ok(records)
+}
+
+async fn region_distance(
+    tx: &mut WriteTx,
+    region_code: &str,
+    point: (f64, f64),
+) -> Result<f64, StorageError> {
+    let found: Option<(Option<f64>, Option<f64>)> = on_tx!(&mut *tx, |conn| {
+        sqlx::query_as("SELECT lat, lon FROM regions WHERE code = $1")
+            .bind(region_code)
+            .fetch_optional(&mut *conn)
+            .await
+    })?;
+    Ok(found
+        .and_then(|(lat, lon)| lat.zip(lon))
+        .map_or(0.0, |at| great_circle_km(at, point)))
+}
+
+/// Maps the solver's answer back to records and lines, hiding what the reader may not see.
+fn explain(
+    problem: &AllocationProblem,
+    solved: &allocation::Allocation,
+    lines: &[StoredDemandLine],
+    candidates: &[CandidateRow],
+    scope: &Scope,
+    demand_ids: Vec<i64>,
+) -> AllocationProposal {
+    let by_line: HashMap<i64, &StoredDemandLine> = lines.iter().map(|l| (l.id, l)).collect();
+    let by_record: HashMap<i64, &CandidateRow> = candidates.iter().map(|c| (c.id, c)).collect();
+    let priority_of: HashMap<i64, i64> = lines.iter().map(|l| (l.id, l.priority)).collect();
+    let available_of: HashMap<HoldingId, i64> = problem
+        .holdings()
+        .iter()
+        .map(|h| (h.id(), h.available()))
+        .collect();
+    let holding = |id: HoldingId| -> HoldingSummary {
+        let row = by_record.get(&id.get());
+        HoldingSummary {
+            record_id: id.get(),
+            type_code: row.map(|r| r.type_code.clone()).unwrap_or_default(),
+            available: available_of.get(&id).copied().unwrap_or(0),
+            region_code: row.map(|r| r.region_code.clone()).unwrap_or_default(),
+            region_name: row.map(|r| r.region_name.clone()).unwrap_or_default(),
+            holder_name: row.map(|r| holder_for(r, scope)).unwrap_or_default(),
+            site_name: row.and_then(|r| r.site_name.clone()),
+        }
+    };
+    let alternative = |alt: &allocation::Alternative| -> ProposedAlternative {
+        let (reason, extra, reduced, taken, higher) = match &alt.reason {
+            AlternativeReason::Costlier {
+                extra_cost_per_unit_cents,
+                reduced_cost_cents,
+            } => (
+                "costlier",
+                Some(*extra_cost_per_unit_cents),
+                Some(*reduced_cost_cents),
+                Vec::new(),
+                false,
+            ),
+            AlternativeReason::UsedUp {
+                taken_by,
+                by_higher_priority,
+            } => (
+                "used_up",
+                None,
+                None,
+                taken_by
+                    .iter()
+                    .filter_map(|l| by_line.get(&l.get()).map(|l| l.line_no + 1))
+                    .collect(),
+                *by_higher_priority,
+            ),
+            AlternativeReason::TooLate => ("too_late", None, None, Vec::new(), false),
+        };
+        ProposedAlternative {
+            record_id: alt.holding.get(),
+            region_name: by_record
+                .get(&alt.holding.get())
+                .map(|r| r.region_name.clone())
+                .unwrap_or_default(),
+            great_circle_km: alt.great_circle_km,
+            travel_hours: alt.travel_hours,
+            unit_cost_cents: alt.unit_cost_cents,
+            reason: reason.to_owned(),
+            extra_cost_per_unit_cents: extra,
+            reduced_cost_cents: reduced,
+            taken_by_lines: taken,
+            by_higher_priority: higher,
+        }
+    };
+    let assignments = solved
+        .assignments()
+        .iter()
+        .filter_map(|a| {
+            let line = by_line.get(&a.line.get())?;
+            Some(ProposedAssignment {
+                demand_id: line.demand_id,
+                line_id: line.id,
+                line_no: line.line_no,
+                holding: holding(a.holding),
+                quantity: a.quantity,
+                great_circle_km: a.great_circle_km,
+                road_km: a.road_km,
+                travel_hours: a.travel_hours,
+                unit_cost_cents: a.unit_cost_cents,
+                cost_cents: a.cost_cents,
+                needed_within_hours: a.explanation.needed_within_hours,
+                slack_hours: a.explanation.slack_hours,
+                alternatives: a.explanation.alternatives.iter().map(alternative).collect(),
+            })
+        })
+        .collect();
+    let outcome_lines = solved
+        .lines()
+        .iter()
+        .filter_map(|outcome| {
+            let line = by_line.get(&outcome.line.get())?;
+            Some(ProposedLine {
+                demand_id: line.demand_id,
+                line_id: line.id,
+                line_no: line.line_no,
+                type_code: line.type_code.clone(),
+                priority: priority_of.get(&line.id).copied().unwrap_or(0),
+                open: outcome.requested,
+                served: outcome.served,
+                shortfall: outcome.shortfall,
+                escalation_sources: outcome
+                    .escalation_sources
+                    .iter()
+                    .map(|source| {
+                        let row = by_record.get(&source.holding.get());
+                        EscalationSourceView {
+                            type_code: line.type_code.clone(),
+                            available: source.available,
+                            great_circle_km: source.great_circle_km,
+                            travel_hours: source.travel_hours,
+                            arrives_in_time: source.arrives_in_time,
+                            region_code: row.map(|r| r.region_code.clone()).unwrap_or_default(),
+                            region_name: row.map(|r| r.region_name.clone()).unwrap_or_default(),
+                        }
+                    })
+                    .collect(),
+                too_late: outcome.too_late.iter().map(alternative).collect(),
+            })
+        })
+        .collect();
+    AllocationProposal {
+        demand_ids,
+        assignments,
+        lines: outcome_lines,
+        transport_cost_cents: solved.objective().transport_cost_cents,
+        holdings_considered: problem.holdings().len(),
+        pricing_rounds: solved.pricing_rounds(),
+        timings: ProposalTimings::default(),
+    }
+}
+
+/// The holder's name as the reader may see it.
+fn holder_for(row: &CandidateRow, scope: &Scope) -> String {
+    use muster_domain::potential::{Holder, HolderKind};
+    if row.holder_kind == HolderKind::Person.as_str()
+        && !scope.allows(muster_domain::DataClass::PersonalData)
+    {
+        match (Holder::Person {
+            name: row.holder_name.clone(),
+            id_number: None,
+            phone: None,
+        })
+        .masked()
+        {
+            Holder::Person { name, .. } => name,
+            Holder::Organization { name, .. } => name,
+        }
+    } else {
+        row.holder_name.clone()
+    }
+}
