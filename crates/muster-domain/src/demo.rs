@@ -2,6 +2,7 @@
 //! the offices, liaisons, workstations and contact points that work in it, and one user per
 //! role. Everything follows from the seed; the same seed gives the same data.
 
+pub mod facilities;
 pub mod potential;
 pub mod survey;
 pub mod verification;
