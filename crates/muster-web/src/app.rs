@@ -33,6 +33,10 @@ pub struct AppConfig {
     /// The attachment store's directory (photos and videos, content-addressed). Created when
     /// the first upload arrives.
     pub files_dir: PathBuf,
+    /// A `{z}/{x}/{y}` tile server for the facility map's background, where a deployment has
+    /// one on its own network; without it the map draws the facilities alone. Its origin is
+    /// added to the pages' content security policy.
+    pub map_tile_url: Option<String>,
     /// Size limits of photos and videos.
     pub blob_limits: BlobLimits,
 }
@@ -46,6 +50,7 @@ impl Default for AppConfig {
             hash_cost: HashCost::Production,
             sign_in_attempts_per_minute: 5,
             files_dir: PathBuf::from("./data/files"),
+            map_tile_url: None,
             blob_limits: BlobLimits::default(),
         }
     }

@@ -9,6 +9,7 @@ mod app;
 mod auth;
 mod error;
 mod facilities_api;
+mod facilities_pages;
 mod i18n;
 mod page_parts;
 mod pages;

@@ -9,13 +9,18 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 use crate::potential_view::MAX_UPLOAD_BYTES;
-use crate::{pages, potential_pages, sites_pages, survey_pages, verification_pages};
+use crate::{
+    facilities_pages, pages, potential_pages, sites_pages, survey_pages, verification_pages,
+};
 
 /// Request bodies above this are refused (413) by every body extractor. Uploads of
 /// spreadsheets set their own limit, [`MAX_UPLOAD_BYTES`], on their routes only: axum's
 /// `DefaultBodyLimit` is read by the extractors, so the innermost layer wins, which a
 /// tower-http `RequestBodyLimitLayer` around everything would not allow.
 pub(crate) const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// A property manager's repair photo, sent whole with the link page's form.
+const LINK_PHOTO_BYTES: usize = 16 * 1024 * 1024;
 
 pub(crate) fn router(state: AppState) -> Router {
     let (api, mut openapi) = crate::api::router();
@@ -88,6 +93,25 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/surveys/assignments/{id}/rows", post(survey_pages::add_row))
         .route("/surveys/assignments/{id}/approve", post(survey_pages::approve))
         .route("/surveys/assignments/{id}/send-back", post(survey_pages::send_back))
+        .route("/facilities", get(facilities_pages::dashboard))
+        .route("/facilities/{id}", get(facilities_pages::facility))
+        .route("/files/{sha}", get(facilities_pages::file))
+        .route("/rounds", get(facilities_pages::rounds))
+        .route(
+            "/rounds/{id}/inspect",
+            get(facilities_pages::inspect_page).post(facilities_pages::inspect_submit),
+        )
+        .route("/orders", get(facilities_pages::orders))
+        .route("/orders/{id}", get(facilities_pages::order))
+        .route("/orders/{id}/actions", post(facilities_pages::order_action))
+        .route("/orders/{id}/link", post(facilities_pages::order_link))
+        .route(
+            "/orders/link/{token}",
+            get(facilities_pages::link_page)
+                .post(facilities_pages::link_action)
+                .layer(DefaultBodyLimit::max(LINK_PHOTO_BYTES)),
+        )
+        .route("/assets/inspect.js", get(pages::inspect_script))
         .route("/assets/app.css", get(pages::stylesheet))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -95,11 +119,37 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            // Everything Muster serves comes from Muster: nothing is fetched from elsewhere.
-            HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"),
+            content_security_policy(state.config.map_tile_url.as_deref()),
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Everything Muster serves comes from Muster: nothing is fetched from elsewhere, except the
+/// map tiles of a tile server the deployment configured on its own network.
+fn content_security_policy(map_tile_url: Option<&str>) -> HeaderValue {
+    let tiles = map_tile_url
+        .and_then(tile_origin)
+        .map(|origin| format!(" {origin}"))
+        .unwrap_or_default();
+    let policy = format!(
+        "default-src 'self'; img-src 'self' data:{tiles}; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+    })
+}
+
+/// `scheme://host[:port]` of an http(s) URL, if it is one and holds nothing that could
+/// smuggle another directive into the policy.
+fn tile_origin(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    let origin = &url[..url.len() - rest.len() + host_end];
+    let safe = |c: char| c.is_ascii_alphanumeric() || ".-:[]/".contains(c);
+    (host_end > 0 && origin.chars().all(safe)).then_some(origin)
 }
 
 async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {

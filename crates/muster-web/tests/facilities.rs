@@ -363,3 +363,206 @@ async fn api_story(app: TestApp) {
     assert!(openapi["paths"]["/facilities/{id}/inspections"].is_object());
     app.stop().await;
 }
+
+/// A grid with the demo grid member and one car park managed by the demo manager's
+/// organization, set up through the API; returns the facility's id.
+async fn grid_and_car_park(app: &TestApp) -> i64 {
+    let office = app.token_for("office").await;
+    let workstation = app.token_for("workstation").await;
+    let grid = app.token_for("grid").await;
+    let (_, villages) = get(app, &grid, "/api/v1/regions?level=village&limit=5").await;
+    let village = villages[0]["code"].as_str().expect("village").to_owned();
+    let (_, users) = get(app, &office, "/api/v1/users?limit=1000").await;
+    let grid_user = users
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["username"] == "grid"))
+        .map(|u| u["id"].clone())
+        .expect("grid user");
+    let (_, organizations) = get(app, &office, "/api/v1/organizations?limit=1000").await;
+    let manager_org = organizations
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["kind"] == "property_manager"))
+        .map(|o| o["id"].clone())
+        .expect("manager");
+    let (_, created) = post(
+        app,
+        &workstation,
+        "/api/v1/grids",
+        json!({ "name": "网格", "region_code": village }),
+    )
+    .await;
+    let grid_id = created["id"].as_i64().expect("grid");
+    post(
+        app,
+        &workstation,
+        &format!("/api/v1/grids/{grid_id}/members"),
+        json!({ "user_id": grid_user }),
+    )
+    .await;
+    let (status, car_park) = post(
+        app,
+        &office,
+        "/api/v1/facilities",
+        json!({
+            "name": "和平里地下车库", "kind": "basement_car_park",
+            "latitude": villages[0]["lat"].as_f64().unwrap_or(31.8), "longitude": villages[0]["lon"].as_f64().unwrap_or(117.2),
+            "capacity_persons": 900, "area_m2": 3000.0,
+            "peacetime": { "parking_spaces": 80, "charging_points": 4, "services": [], "since": null },
+            "sign_status": "missing", "equipment": [], "conversion": [],
+            "region_code": village, "grid_id": grid_id, "manager_organization_id": manager_org,
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{car_park}");
+    car_park["id"].as_i64().expect("id")
+}
+
+async fn page(client: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCode, String) {
+    let response = client.get(app.url(path)).send().await.expect("page");
+    let status = response.status();
+    (status, response.text().await.expect("text"))
+}
+
+on_both!(facility_pages_in_both_languages, spawn_demo, pages_story);
+async fn pages_story(app: TestApp) {
+    let id = grid_and_car_park(&app).await;
+    let (grid, csrf) = app.signed_in("grid", "zh-CN").await;
+    let (status, rounds) = page(&grid, &app, "/rounds").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        rounds.contains("和平里地下车库") && rounds.contains("今日巡检"),
+        "{rounds}"
+    );
+    let (status, form) = page(&grid, &app, &format!("/rounds/{id}/inspect")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        form.contains("防护门密封条") && form.contains("/assets/inspect.js"),
+        "{form}"
+    );
+    let key = form
+        .split("name=\"idempotency_key\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("key")
+        .to_owned();
+
+    // The form without JavaScript: a plain post, answered item by item.
+    let checklist: Vec<String> = form
+        .split("name=\"result_")
+        .skip(1)
+        .map(|r| r.split('"').next().unwrap_or_default().to_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut fields: Vec<(String, String)> = vec![
+        ("csrf".into(), csrf.clone()),
+        ("idempotency_key".into(), key.clone()),
+        ("notes".into(), "出入口堆放杂物".into()),
+    ];
+    for code in &checklist {
+        let result = if code == "clear_access" {
+            "fail"
+        } else {
+            "pass"
+        };
+        fields.push((format!("result_{code}"), result.into()));
+    }
+    let posted = grid
+        .post(app.url(&format!("/rounds/{id}/inspect")))
+        .form(&fields)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(posted.status(), StatusCode::SEE_OTHER);
+    // Posting the same form again (a double tap) records nothing new.
+    let again = grid
+        .post(app.url(&format!("/rounds/{id}/inspect")))
+        .form(&fields)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    let (_, rounds) = page(&grid, &app, "/rounds?done=1").await;
+    assert!(
+        rounds.contains("巡检已记录") && !rounds.contains("和平里地下车库"),
+        "{rounds}"
+    );
+    let (status, facility) = page(&grid, &app, &format!("/facilities/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        facility.matches("class=\"inspection-line\"").count(),
+        1,
+        "{facility}"
+    );
+
+    // The office's dashboard, in English: the figures, the map, the order.
+    let (office, office_csrf) = app.signed_in("office", "en").await;
+    let (status, dashboard) = page(&office, &app, "/facilities").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        dashboard.contains("id=\"facility-map\"") && dashboard.contains("map-order"),
+        "{dashboard}"
+    );
+    assert!(
+        dashboard.contains("Protected capacity ready"),
+        "{dashboard}"
+    );
+    let (status, orders) = page(&office, &app, "/orders").await;
+    assert_eq!(status, StatusCode::OK);
+    let order_id: i64 = orders
+        .split("href=\"/orders/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .expect("an order in the list");
+
+    // A link for the manager; the link page works without signing in, in the reader's language.
+    let made = office
+        .post(app.url(&format!("/orders/{order_id}/link")))
+        .form(&[("csrf", office_csrf.as_str())])
+        .send()
+        .await
+        .expect("link");
+    let made = made.text().await.expect("text");
+    let link = made
+        .split("id=\"order-link\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("the link is shown")
+        .to_owned();
+    let stranger = TestApp::browser();
+    let (status, link_page) = page(&stranger, &app, &link).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(link_page.contains("action-report_repair"), "{link_page}");
+    let jpeg = image_bytes(320, 240, Format::Jpeg);
+    let (content_type, body) = common::multipart(
+        &[("action", "report_repair"), ("note", "杂物已清理")],
+        "fixed.jpg",
+        &jpeg,
+    );
+    // The harness names its file field `file`; the link form's is `photo`.
+    let mut body = body;
+    let at = body
+        .windows(11)
+        .position(|w| w == b"name=\"file\"")
+        .expect("the file field");
+    body.splice(at..at + 11, b"name=\"photo\"".iter().copied());
+    let answered = stranger
+        .post(app.url(&link))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answered.status(), StatusCode::SEE_OTHER);
+    let (_, detail) = page(&office, &app, &format!("/orders/{order_id}")).await;
+    assert!(
+        detail.contains("杂物已清理")
+            && detail.contains("action-verify")
+            && detail.contains("/files/"),
+        "{detail}"
+    );
+    let (status, _) = page(&stranger, &app, &format!("/orders/link/{}", "1".repeat(64))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}

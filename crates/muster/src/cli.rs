@@ -30,8 +30,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Settings (any subcommand; override MUSTER_* and the file)")]
 pub struct GlobalArgs {
-    /// TOML configuration file with any of the keys database_url, data_dir, files_dir, bind,
-    /// behind_tls, session_hours [env: MUSTER_CONFIG]
+    /// TOML configuration file with any of the keys database_url, data_dir, files_dir,
+    /// map_tile_url, bind, behind_tls, session_hours [env: MUSTER_CONFIG]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -50,6 +50,11 @@ pub struct GlobalArgs {
     /// DATA_DIR/files [env: MUSTER_FILES_DIR]
     #[arg(long, global = true, value_name = "DIR")]
     pub files_dir: Option<PathBuf>,
+
+    /// A `{z}/{x}/{y}` tile server on the deployment's own network for the facility map's
+    /// background; none by default [env: MUSTER_MAP_TILE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub map_tile_url: Option<String>,
 
     /// Address and port the server listens on; port 0 picks a free port. Default:
     /// 127.0.0.1:8080 [env: MUSTER_BIND]
@@ -80,6 +85,7 @@ impl GlobalArgs {
             database_url: self.database_url.clone(),
             data_dir: self.data_dir.clone(),
             files_dir: self.files_dir.clone(),
+            map_tile_url: self.map_tile_url.clone(),
             bind: self.bind,
             behind_tls: self.behind_tls,
             session_hours: self.session_hours,

@@ -32,6 +32,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The attachment store's directory; default `<data_dir>/files`.
     pub files_dir: PathBuf,
+    /// A `{z}/{x}/{y}` tile server on the deployment's own network for the facility map.
+    pub map_tile_url: Option<String>,
     pub bind: SocketAddr,
     pub behind_tls: bool,
     pub session_hours: u64,
@@ -55,6 +57,7 @@ pub struct ConfigLayer {
     pub database_url: Option<SecretString>,
     pub data_dir: Option<PathBuf>,
     pub files_dir: Option<PathBuf>,
+    pub map_tile_url: Option<String>,
     pub bind: Option<SocketAddr>,
     pub behind_tls: Option<bool>,
     pub session_hours: Option<u64>,
@@ -68,6 +71,7 @@ struct FileKeys {
     database_url: Option<String>,
     data_dir: Option<PathBuf>,
     files_dir: Option<PathBuf>,
+    map_tile_url: Option<String>,
     bind: Option<String>,
     behind_tls: Option<bool>,
     session_hours: Option<u64>,
@@ -77,6 +81,7 @@ struct FileKeys {
 pub const ENV_DATABASE_URL: &str = "MUSTER_DATABASE_URL";
 pub const ENV_DATA_DIR: &str = "MUSTER_DATA_DIR";
 pub const ENV_FILES_DIR: &str = "MUSTER_FILES_DIR";
+pub const ENV_MAP_TILE_URL: &str = "MUSTER_MAP_TILE_URL";
 pub const ENV_BIND: &str = "MUSTER_BIND";
 pub const ENV_BEHIND_TLS: &str = "MUSTER_BEHIND_TLS";
 pub const ENV_SESSION_HOURS: &str = "MUSTER_SESSION_HOURS";
@@ -93,6 +98,7 @@ impl ConfigLayer {
             database_url: keys.database_url.map(SecretString::from),
             data_dir: keys.data_dir,
             files_dir: keys.files_dir,
+            map_tile_url: keys.map_tile_url,
             bind: keys.bind.map(|b| parse_bind(&b, &source)).transpose()?,
             behind_tls: keys.behind_tls,
             session_hours: keys
@@ -110,6 +116,7 @@ impl ConfigLayer {
             database_url: get(ENV_DATABASE_URL).map(SecretString::from),
             data_dir: get(ENV_DATA_DIR).map(PathBuf::from),
             files_dir: get(ENV_FILES_DIR).map(PathBuf::from),
+            map_tile_url: get(ENV_MAP_TILE_URL),
             bind: get(ENV_BIND)
                 .map(|b| parse_bind(&b, ENV_BIND))
                 .transpose()?,
@@ -154,6 +161,10 @@ pub fn resolve(file: ConfigLayer, env: ConfigLayer, flags: ConfigLayer) -> Setti
     Settings {
         database_url,
         files_dir,
+        map_tile_url: flags
+            .map_tile_url
+            .or(env.map_tile_url)
+            .or(file.map_tile_url),
         bind: flags
             .bind
             .or(env.bind)

@@ -52,6 +52,7 @@ pub async fn serve(settings: &Settings, db: Database, show_demo_sign_in: bool) -
         session_ttl: settings.session_ttl(),
         hash_cost: HashCost::Production,
         files_dir: settings.files_dir.clone(),
+        map_tile_url: settings.map_tile_url.clone(),
         ..AppConfig::default()
     };
     tracing::info!(
