@@ -113,6 +113,32 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/assets/inspect.js", get(pages::inspect_script))
         .route("/assets/app.css", get(pages::stylesheet))
+        .route(
+            "/requisitions",
+            get(crate::requisition_pages::list).post(crate::requisition_pages::create),
+        )
+        .route("/requisitions/{id}", get(crate::requisition_pages::detail))
+        .route(
+            "/requisitions/{id}/events",
+            post(crate::requisition_pages::act),
+        )
+        .route(
+            "/requisitions/{id}/link",
+            post(crate::requisition_pages::create_link),
+        )
+        .route(
+            "/requisitions/{id}/notice",
+            get(crate::requisition_pages::notice),
+        )
+        .route(
+            "/requisitions/notice/{token}",
+            get(crate::requisition_pages::notice_by_link),
+        )
+        .route(
+            "/sustainment",
+            get(crate::sustainment_pages::list).post(crate::sustainment_pages::create),
+        )
+        .route("/sustainment/{id}", get(crate::sustainment_pages::report))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
