@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::auth::SignInLimiter;
+use crate::notify::{LogNotifier, Notifier};
 use crate::password::HashCost;
 use crate::potential_view::ProblemLists;
 
@@ -37,6 +38,8 @@ pub struct AppConfig {
     /// one on its own network; without it the map draws the facilities alone. Its origin is
     /// added to the pages' content security policy.
     pub map_tile_url: Option<String>,
+    /// Carries reminders, escalations and patrol alerts out of Muster; the log by default.
+    pub notifier: Arc<dyn Notifier>,
     /// Size limits of photos and videos.
     pub blob_limits: BlobLimits,
 }
@@ -51,6 +54,7 @@ impl Default for AppConfig {
             sign_in_attempts_per_minute: 5,
             files_dir: PathBuf::from("./data/files"),
             map_tile_url: None,
+            notifier: Arc::new(LogNotifier),
             blob_limits: BlobLimits::default(),
         }
     }
@@ -92,6 +96,8 @@ impl App {
             .map_err(std::io::Error::other)?;
         let blobs = BlobStore::new(config.files_dir.clone(), config.blob_limits);
         let sweeper = crate::uploads_api::spawn_sweeper(blobs.clone());
+        let facility_sweeper =
+            crate::notify::spawn_facility_sweeper(db.clone(), config.notifier.clone());
         let state = AppState {
             blobs,
             limiter: Arc::new(SignInLimiter::new(config.sign_in_attempts_per_minute)),
@@ -111,6 +117,7 @@ impl App {
             })
             .await;
             sweeper.abort();
+            facility_sweeper.abort();
             served
         });
         Ok(RunningApp {

@@ -11,6 +11,7 @@ mod error;
 mod facilities_api;
 mod facilities_pages;
 mod i18n;
+pub mod notify;
 mod page_parts;
 mod pages;
 pub mod password;
