@@ -4,6 +4,7 @@
 //!
 //! Each benchmark lives in its own module beside this one and is listed in [`BenchName`].
 
+mod facilities;
 mod potential;
 mod regions;
 
@@ -22,11 +23,17 @@ pub enum BenchName {
     /// \copy) and a 100,000-row XLSX, and read subtree totals over 10,000,000 records
     /// (against GROUP BY), on SQLite and PostgreSQL
     Potential,
+    /// "My rounds today" and a township dashboard over 100,000 facilities and 1,000,000
+    /// inspections (against one facility read by id), and inspections with two 2 MB photos
+    /// uploaded over HTTP by 16 grid members at once (against the same without photos), on
+    /// SQLite and PostgreSQL
+    Facilities,
 }
 
 pub async fn run(args: &BenchArgs) -> CommandResult {
     match args.name {
         BenchName::Regions => regions::run(args.quick, args.json).await,
         BenchName::Potential => potential::run(args.quick, args.json).await,
+        BenchName::Facilities => facilities::run(args.quick, args.json).await,
     }
 }

@@ -2,6 +2,8 @@
 //! database, and a survey round that brings the demo's potential into the registry as it
 //! comes in real life. Also used by `muster serve --demo`.
 
+mod facilities;
+
 use std::collections::{BTreeSet, HashMap};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -61,6 +63,9 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> CommandResult {
         loaded.seconds,
     );
     println!("{}", loaded.survey.summary_line());
+    let facilities =
+        facilities::load(&db, &settings.files_dir, args.scale.into(), args.seed).await?;
+    println!("{}", facilities.summary_line());
     if args.serve {
         super::serve::serve(settings, db, true).await
     } else {
