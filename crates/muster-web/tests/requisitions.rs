@@ -1,0 +1,647 @@
+//! Requisition and sustainment over HTTP, on both databases: the exemption refusal named,
+//! the lifecycle in order and out of it, the compensation as the domain assesses it, an
+//! enterprise reading only its own orders, a citizen's notice link and its expiry; a
+//! sustainment scenario whose report is the domain's on the stock the API reports, a
+//! what-if, the scope of a county; and the pages in both languages.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::TestApp;
+use muster_domain::demo::DEMO_PASSWORD;
+use muster_domain::organization::Roles;
+use muster_domain::potential::{Holder, QualityGrade, RecordDraft, RecordStatus, holding_key};
+use muster_domain::requisition::{
+    CompensationPolicy, ItemCompensationInput, ReturnCondition, assess_compensation, use_days,
+};
+use muster_domain::sustainment::{DiscountPolicy, StockFigures, compute};
+use muster_domain::taxonomy::AttributeValue;
+use muster_domain::{Actor, RegionPath, Scope, Timestamp};
+use muster_storage::testing::raw_execute;
+use muster_storage::{
+    NewUser, Organization, RecordProvenance, ScenarioDocument, ScenarioTypeDocument, SurgeStep,
+};
+use muster_web::password::{HashCost, hash_password};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const TRUCK: &str = "TRN.ROAD.TRUCK_HEAVY";
+const BUS: &str = "TRN.ROAD.BUS_MEDIUM";
+const CAR: &str = "TRN.ROAD.OFF_ROAD";
+const TENT: &str = "CAD.MAT.TENT_12";
+const DAY: i64 = 86_400_000;
+/// 2027-01-01, and days after it.
+fn at_day(day: i64) -> i64 {
+    1_798_761_600_000 + day * DAY
+}
+
+async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    token: Option<&str>,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new().request(method, app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+    send(app, reqwest::Method::GET, token, path, None).await
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    send(app, reqwest::Method::POST, Some(token), path, Some(body)).await
+}
+
+fn cli() -> Actor {
+    Actor::command_line("test")
+}
+
+fn record(
+    organization: &Organization,
+    type_code: &str,
+    holder: Holder,
+    quantity: f64,
+    attributes: &[(&str, AttributeValue)],
+) -> (u32, RecordDraft) {
+    let path = RegionPath::parse(&organization.region_path).expect("path");
+    let key = holding_key(&path, type_code, &holder, None);
+    (
+        1,
+        RecordDraft {
+            type_code: type_code.into(),
+            quantity,
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            quality: QualityGrade::Good,
+            holder,
+            site: None,
+            region_code: organization.region_code.clone().expect("a region"),
+            region_path: path,
+            coordinates: None,
+            status: RecordStatus::Available,
+            holding_key: key,
+        },
+    )
+}
+
+/// Two enterprises of the demo in the office's city (one per county), an account for each,
+/// an office user of the second county, and records: the first enterprise's trucks and an
+/// adapted bus, a citizen's car, and tents in both counties.
+struct World {
+    office: String,
+    enterprise_1: String,
+    enterprise_2: String,
+    county_b_office: String,
+    county_a: Organization,
+    truck: i64,
+    bus: i64,
+    car: i64,
+}
+
+async fn world(app: &TestApp) -> World {
+    let office = app.token_for("office").await;
+    let visible: Vec<String> = app
+        .regions_for(&office)
+        .await
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect();
+    let organizations = app
+        .db
+        .organizations(&Scope::everything(), None, 1000, 0)
+        .await
+        .expect("organizations");
+    let enterprises: Vec<Organization> = organizations
+        .iter()
+        .filter(|o| o.kind == "enterprise" && visible.contains(&o.region_path))
+        .cloned()
+        .collect();
+    assert!(
+        enterprises.len() >= 2,
+        "two enterprises in the office's city"
+    );
+    let (e1, e2) = (enterprises[0].clone(), enterprises[1].clone());
+    let county_b_office_org = organizations
+        .iter()
+        .find(|o| o.kind == "mobilization_office" && o.region_path == e2.region_path)
+        .expect("county B's office")
+        .clone();
+    let hash = hash_password(DEMO_PASSWORD, HashCost::Test).expect("hash");
+    for (username, organization_id, roles) in [
+        ("haulage", e1.id, "viewer"),
+        ("freight", e2.id, "viewer"),
+        ("county_b", county_b_office_org.id, "office_staff"),
+    ] {
+        app.db
+            .create_user(
+                &cli(),
+                NewUser {
+                    username: username.into(),
+                    display_name: username.into(),
+                    password_hash: hash.clone(),
+                    organization_id,
+                    roles: Roles::parse_list(roles).expect("roles"),
+                },
+            )
+            .await
+            .expect("user");
+    }
+    let holder = |o: &Organization| Holder::Organization {
+        id: Some(o.id),
+        name: o.name.clone(),
+    };
+    let depot = |name: &str| Holder::Organization {
+        id: None,
+        name: name.into(),
+    };
+    app.db
+        .insert_records(
+            &cli(),
+            vec![
+                record(&e1, TRUCK, holder(&e1), 5.0, &[]),
+                record(
+                    &e1,
+                    BUS,
+                    holder(&e1),
+                    1.0,
+                    &[("adapted_for_disabled", AttributeValue::Boolean(true))],
+                ),
+                record(
+                    &e1,
+                    CAR,
+                    Holder::Person {
+                        name: "王建国".into(),
+                        id_number: Some("340104196501011234".into()),
+                        phone: None,
+                    },
+                    1.0,
+                    &[],
+                ),
+                record(&e1, TENT, depot("County A depot"), 300.0, &[]),
+                record(&e2, TENT, depot("County B depot"), 9_000.0, &[]),
+            ],
+            RecordProvenance::default(),
+            "requisition test",
+        )
+        .await
+        .expect("records");
+    let records = app
+        .db
+        .potential_records(
+            &Scope::everything(),
+            &muster_storage::RecordFilter {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("records");
+    let id_of = |type_code: &str| {
+        records
+            .iter()
+            .find(|r| r.type_code == type_code)
+            .expect("record")
+            .id
+    };
+    World {
+        enterprise_1: app.token_for("haulage").await,
+        enterprise_2: app.token_for("freight").await,
+        county_b_office: app.token_for("county_b").await,
+        office,
+        county_a: e1,
+        truck: id_of(TRUCK),
+        bus: id_of(BUS),
+        car: id_of(CAR),
+    }
+}
+
+fn line(record_id: i64, quantity: i64) -> Value {
+    json!({ "record_id": record_id, "quantity": quantity, "declared_value_fen": 40_000_000, "daily_rate_fen": 150_000 })
+}
+
+fn order(lines: Vec<Value>) -> Value {
+    json!({ "legal_basis": "国防动员法第五十四条", "items": lines })
+}
+
+on_both!(requisitions_over_http, spawn_demo, requisition_story);
+async fn requisition_story(app: TestApp) {
+    let w = world(&app).await;
+
+    // The exemption rules first: the adapted bus is refused, naming the rule.
+    let (status, problem) = post(
+        &app,
+        &w.office,
+        "/api/v1/requisitions",
+        order(vec![line(w.truck, 1), line(w.bus, 1)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let detail = problem["detail"].as_str().expect("detail");
+    assert!(detail.contains("disabled_adapted_vehicle"), "{detail}");
+
+    let (status, drafted) = post(
+        &app,
+        &w.office,
+        "/api/v1/requisitions",
+        order(vec![line(w.truck, 2)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{drafted}");
+    assert_eq!(drafted["status"], "drafted");
+    let id = drafted["id"].as_i64().expect("id");
+    let events = format!("/api/v1/requisitions/{id}/events");
+
+    // Out of order: refused, naming what comes first.
+    let (status, problem) = post(&app, &w.office, &events, json!({ "kind": "hand_over" })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("notify the holder first"),
+        "{problem}"
+    );
+    // The holder does not act on it.
+    let (status, _) = post(&app, &w.enterprise_1, &events, json!({ "kind": "notify" })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    for body in [
+        json!({ "kind": "notify", "at": at_day(0) }),
+        json!({ "kind": "hand_over", "at": at_day(1) }),
+        json!({ "kind": "record_use", "at": at_day(2), "hours": 9, "kilometres": 300, "note": "运送物资" }),
+        json!({ "kind": "return", "at": at_day(6), "conditions": ["damaged"] }),
+        json!({ "kind": "assess" }),
+        json!({ "kind": "approve", "at": at_day(8) }),
+        json!({ "kind": "mark_paid", "at": at_day(9), "reference": "国库 2027-17" }),
+    ] {
+        let (status, body) = post(&app, &w.office, &events, body).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, paid) = get(&app, Some(&w.office), &format!("/api/v1/requisitions/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(paid["status"], "paid");
+    assert_eq!(paid["payment_reference"], "国库 2027-17");
+    assert_eq!(paid["use_log"].as_array().map(Vec::len), Some(1));
+    let expected = assess_compensation(
+        &[ItemCompensationInput {
+            item_id: w.truck,
+            quantity: 2,
+            declared_value_fen: 40_000_000,
+            daily_rate_fen: 150_000,
+            use_days: use_days(
+                Timestamp::from_millis(at_day(1)),
+                Timestamp::from_millis(at_day(6)),
+            )
+            .expect("days"),
+            condition: ReturnCondition::Damaged,
+        }],
+        &CompensationPolicy::default(),
+    )
+    .expect("assessed");
+    assert_eq!(paid["total_fen"], expected.total_fen);
+    let item = &paid["compensation"]["items"][0];
+    let term = &expected.items[0];
+    assert_eq!(item["use_fen"], term.use_fen);
+    assert_eq!(item["wear_fen"], term.wear_fen);
+    assert_eq!(item["damage_fen"], term.damage_fen);
+    assert_eq!(item["use_days"], 5);
+    assert_eq!(paid["compensation"]["total_fen"], expected.total_fen);
+
+    // The holder reads its own order and compensation; the other enterprise nothing.
+    let (_, own) = get(&app, Some(&w.enterprise_1), "/api/v1/requisitions").await;
+    assert_eq!(own.as_array().map(Vec::len), Some(1), "{own}");
+    let (status, seen) = get(
+        &app,
+        Some(&w.enterprise_1),
+        &format!("/api/v1/requisitions/{id}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seen["total_fen"], expected.total_fen);
+    let (status, _) = get(
+        &app,
+        Some(&w.enterprise_2),
+        &format!("/api/v1/requisitions/{id}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, none) = get(&app, Some(&w.enterprise_2), "/api/v1/requisitions").await;
+    assert_eq!(none, json!([]));
+
+    // A citizen's car: a notice link that works without signing in, until it expires.
+    let (status, citizen) = post(
+        &app,
+        &w.office,
+        "/api/v1/requisitions",
+        order(vec![line(w.car, 1)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{citizen}");
+    assert_eq!(citizen["holder_category"], "citizen");
+    let citizen_id = citizen["id"].as_i64().expect("id");
+    let (status, link) = post(
+        &app,
+        &w.office,
+        &format!("/api/v1/requisitions/{citizen_id}/links"),
+        json!({ "valid_days": 3 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{link}");
+    let token = link["token"].as_str().expect("token").to_owned();
+    let (status, by_link) = get(&app, None, &format!("/api/v1/requisitions/notice/{token}")).await;
+    assert_eq!(status, StatusCode::OK, "{by_link}");
+    assert_eq!(by_link["id"], citizen_id);
+    let page = reqwest::get(app.url(link["path"].as_str().expect("path")))
+        .await
+        .expect("page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("王建国"), "the notice names its holder");
+    raw_execute(&app.db, "UPDATE requisition_links SET expires_at = 1")
+        .await
+        .expect("the link made old");
+    let (status, _) = get(&app, None, &format!("/api/v1/requisitions/notice/{token}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = get(
+        &app,
+        None,
+        &format!("/api/v1/requisitions/notice/{}", "0".repeat(64)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The pages, in both languages.
+    for (language, words) in [
+        ("zh-CN", ["征用令", "补偿"]),
+        ("en", ["Requisition order", "Compensation"]),
+    ] {
+        let (client, _) = app.signed_in("office", language).await;
+        let list = client
+            .get(app.url("/requisitions"))
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(list.status(), StatusCode::OK);
+        let list = list.text().await.expect("html");
+        assert!(list.contains(&format!("/requisitions/{id}")), "{language}");
+        let detail = client
+            .get(app.url(&format!("/requisitions/{id}")))
+            .send()
+            .await
+            .expect("detail")
+            .text()
+            .await
+            .expect("html");
+        for word in words {
+            assert!(detail.contains(word), "{language}: {word}");
+        }
+        let total = format!(
+            "id=\"compensation-total\">{}",
+            muster_domain::requisition::format_yuan(expected.total_fen)
+        );
+        assert!(detail.contains(&total), "{language}: the total is shown");
+        let notice = client
+            .get(app.url(&format!("/requisitions/{id}/notice")))
+            .send()
+            .await
+            .expect("notice");
+        assert_eq!(notice.status(), StatusCode::OK);
+    }
+    // The drafting form refuses an exempt item on the page, naming the rule.
+    let (client, csrf) = app.signed_in("office", "en").await;
+    let refused = client
+        .post(app.url("/requisitions"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("legal_basis", "Mobilization Law art. 54"),
+            ("holder_category", ""),
+            ("items", &format!("{}, 1, 300000, 800", w.bus)),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .text()
+            .await
+            .expect("html")
+            .contains("disabled_adapted_vehicle")
+    );
+
+    let (_, openapi) = get(&app, None, "/api/v1/openapi.json").await;
+    for path in [
+        "/requisitions",
+        "/requisitions/{id}/events",
+        "/sustainment/scenarios/{id}/report",
+    ] {
+        assert!(openapi["paths"].get(path).is_some(), "{path} documented");
+    }
+    let _ = &w.county_b_office;
+    app.stop().await;
+}
+
+fn document() -> Value {
+    json!({
+        "horizon_days": 60,
+        "surge": [{ "from_day": 0, "multiplier": 2.0 }, { "from_day": 5, "multiplier": 1.0 }],
+        "types": [
+            { "type_code": TENT, "daily_consumption": 20.0 },
+            { "type_code": TRUCK, "daily_consumption": 0.5,
+              "production": [{ "source": "Hefei Works", "full_rate_per_day": 0.1, "start_day": 10, "ramp_days": 5 }] }
+        ]
+    })
+}
+
+on_both!(sustainment_over_http, spawn_demo, sustainment_story);
+async fn sustainment_story(app: TestApp) {
+    let w = world(&app).await;
+    let county_code = w.county_a.region_code.clone().expect("code");
+    let (status, scenario) = post(
+        &app,
+        &w.office,
+        "/api/v1/sustainment/scenarios",
+        json!({ "name": "抗洪保障", "region_code": county_code, "document": document() }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{scenario}");
+    let id = scenario["id"].as_i64().expect("id");
+
+    let (status, run) = get(
+        &app,
+        Some(&w.office),
+        &format!("/api/v1/sustainment/scenarios/{id}/report"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    // The report is the domain's compute on the figures the stock endpoint reports.
+    let (_, stock) = get(
+        &app,
+        Some(&w.office),
+        &format!("/api/v1/sustainment/stock?region={county_code}&types={TENT},{TRUCK}"),
+    )
+    .await;
+    let figures: BTreeMap<String, StockFigures> = stock
+        .as_array()
+        .expect("stock")
+        .iter()
+        .map(|s| {
+            (
+                s["type_code"].as_str().expect("code").to_owned(),
+                StockFigures {
+                    verified: s["verified"].as_f64().expect("verified"),
+                    unverified: s["unverified"].as_f64().expect("unverified"),
+                    age_days: u32::try_from(s["age_days"].as_u64().expect("age")).expect("age"),
+                    added: 0.0,
+                },
+            )
+        })
+        .collect();
+    assert_eq!(figures[TENT].unverified, 300.0, "county A's tents only");
+    let document = ScenarioDocument {
+        horizon_days: 60,
+        surge: vec![
+            SurgeStep {
+                from_day: 0,
+                multiplier: 2.0,
+            },
+            SurgeStep {
+                from_day: 5,
+                multiplier: 1.0,
+            },
+        ],
+        types: vec![
+            ScenarioTypeDocument {
+                type_code: TENT.into(),
+                daily_consumption: 20.0,
+                production: vec![],
+            },
+            ScenarioTypeDocument {
+                type_code: TRUCK.into(),
+                daily_consumption: 0.5,
+                production: vec![muster_storage::ProductionLine {
+                    source: "Hefei Works".into(),
+                    full_rate_per_day: 0.1,
+                    start_day: 10,
+                    ramp_days: 5,
+                }],
+            },
+        ],
+    };
+    let report = compute(
+        &document.scenario(&figures).expect("valid"),
+        &DiscountPolicy::default(),
+    );
+    assert_eq!(
+        run["report"]["days_of_sustainment"],
+        json!({ "low": report.days_of_sustainment.low, "expected": report.days_of_sustainment.expected, "high": report.days_of_sustainment.high })
+    );
+    let bottleneck = report.bottleneck.expect("a bottleneck");
+    assert_eq!(
+        run["report"]["bottleneck"]["type_code"],
+        bottleneck.type_code
+    );
+    assert_eq!(
+        run["report"]["bottleneck"]["runs_out_day"],
+        bottleneck.runs_out_day
+    );
+    assert_eq!(
+        run["report"]["types"][0]["series"].as_array().map(Vec::len),
+        Some(60)
+    );
+
+    // A what-if beside the base run.
+    let (status, what_if) = post(
+        &app,
+        &w.office,
+        &format!("/api/v1/sustainment/scenarios/{id}/report"),
+        json!({ "adjustments": [{ "kind": "add_stock", "type_code": bottleneck.type_code, "quantity": 5000.0 }] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{what_if}");
+    assert!(
+        what_if["adjusted"]["days_of_sustainment"]["expected"].as_u64()
+            > what_if["report"]["days_of_sustainment"]["expected"].as_u64()
+    );
+
+    // The other county's office does not see it, and counts only its own tents.
+    let (status, _) = get(
+        &app,
+        Some(&w.county_b_office),
+        &format!("/api/v1/sustainment/scenarios/{id}/report"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, b_stock) = get(
+        &app,
+        Some(&w.county_b_office),
+        &format!("/api/v1/sustainment/stock?types={TENT}"),
+    )
+    .await;
+    assert_eq!(b_stock[0]["unverified"], 9_000.0, "{b_stock}");
+    let (status, _) = get(
+        &app,
+        Some(&w.county_b_office),
+        &format!("/api/v1/sustainment/stock?region={county_code}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A bad document is refused naming the field.
+    let (status, problem) = post(
+        &app,
+        &w.office,
+        "/api/v1/sustainment/scenarios",
+        json!({ "name": "x", "document": { "horizon_days": 0, "types": [] } }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("horizon_days")
+    );
+
+    // The page: the chart as SVG with the band, the table, in both languages.
+    for (language, word) in [("zh-CN", "持续保障天数"), ("en", "Days of sustainment")] {
+        let (client, _) = app.signed_in("office", language).await;
+        let page = client
+            .get(app.url(&format!(
+                "/sustainment/{id}?add_type={}&add_quantity=5000",
+                bottleneck.type_code
+            )))
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.expect("html");
+        assert!(html.contains(word), "{language}");
+        assert!(html.contains("id=\"sustainment-chart\""));
+        assert!(html.contains("<polygon class=\"band\""));
+        assert!(html.contains("class=\"adjusted\""), "the what-if is drawn");
+        assert!(html.contains("id=\"adjusted-days\""));
+        let list = client
+            .get(app.url("/sustainment"))
+            .send()
+            .await
+            .expect("list")
+            .text()
+            .await
+            .expect("html");
+        assert!(list.contains("抗洪保障"));
+    }
+    app.stop().await;
+}
