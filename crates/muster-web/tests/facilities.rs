@@ -364,59 +364,6 @@ async fn api_story(app: TestApp) {
     app.stop().await;
 }
 
-/// A grid with the demo grid member and one car park managed by the demo manager's
-/// organization, set up through the API; returns the facility's id.
-async fn grid_and_car_park(app: &TestApp) -> i64 {
-    let office = app.token_for("office").await;
-    let workstation = app.token_for("workstation").await;
-    let grid = app.token_for("grid").await;
-    let (_, villages) = get(app, &grid, "/api/v1/regions?level=village&limit=5").await;
-    let village = villages[0]["code"].as_str().expect("village").to_owned();
-    let (_, users) = get(app, &office, "/api/v1/users?limit=1000").await;
-    let grid_user = users
-        .as_array()
-        .and_then(|u| u.iter().find(|u| u["username"] == "grid"))
-        .map(|u| u["id"].clone())
-        .expect("grid user");
-    let (_, organizations) = get(app, &office, "/api/v1/organizations?limit=1000").await;
-    let manager_org = organizations
-        .as_array()
-        .and_then(|o| o.iter().find(|o| o["kind"] == "property_manager"))
-        .map(|o| o["id"].clone())
-        .expect("manager");
-    let (_, created) = post(
-        app,
-        &workstation,
-        "/api/v1/grids",
-        json!({ "name": "网格", "region_code": village }),
-    )
-    .await;
-    let grid_id = created["id"].as_i64().expect("grid");
-    post(
-        app,
-        &workstation,
-        &format!("/api/v1/grids/{grid_id}/members"),
-        json!({ "user_id": grid_user }),
-    )
-    .await;
-    let (status, car_park) = post(
-        app,
-        &office,
-        "/api/v1/facilities",
-        json!({
-            "name": "和平里地下车库", "kind": "basement_car_park",
-            "latitude": villages[0]["lat"].as_f64().unwrap_or(31.8), "longitude": villages[0]["lon"].as_f64().unwrap_or(117.2),
-            "capacity_persons": 900, "area_m2": 3000.0,
-            "peacetime": { "parking_spaces": 80, "charging_points": 4, "services": [], "since": null },
-            "sign_status": "missing", "equipment": [], "conversion": [],
-            "region_code": village, "grid_id": grid_id, "manager_organization_id": manager_org,
-        }),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{car_park}");
-    car_park["id"].as_i64().expect("id")
-}
-
 async fn page(client: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCode, String) {
     let response = client.get(app.url(path)).send().await.expect("page");
     let status = response.status();
@@ -425,7 +372,7 @@ async fn page(client: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCod
 
 on_both!(facility_pages_in_both_languages, spawn_demo, pages_story);
 async fn pages_story(app: TestApp) {
-    let id = grid_and_car_park(&app).await;
+    let id = common::grid_and_car_park(&app).await;
     let (grid, csrf) = app.signed_in("grid", "zh-CN").await;
     let (status, rounds) = page(&grid, &app, "/rounds").await;
     assert_eq!(status, StatusCode::OK);

@@ -311,6 +311,100 @@ impl TestApp {
     }
 }
 
+/// A JSON request with a bearer token; the status and the body (Null if not JSON).
+pub async fn call(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, app.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// A grid with the demo grid member in their village and one car park there, managed by the
+/// demo manager's organization, set up through the API; returns the facility's id.
+pub async fn grid_and_car_park(app: &TestApp) -> i64 {
+    use reqwest::Method;
+    use serde_json::json;
+    let office = app.token_for("office").await;
+    let workstation = app.token_for("workstation").await;
+    let grid = app.token_for("grid").await;
+    let (_, villages) = call(
+        app,
+        &grid,
+        Method::GET,
+        "/api/v1/regions?level=village&limit=5",
+        None,
+    )
+    .await;
+    let village = villages[0]["code"].as_str().expect("village").to_owned();
+    let (_, users) = call(app, &office, Method::GET, "/api/v1/users?limit=1000", None).await;
+    let grid_user = users
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["username"] == "grid"))
+        .map(|u| u["id"].clone())
+        .expect("grid user");
+    let (_, organizations) = call(
+        app,
+        &office,
+        Method::GET,
+        "/api/v1/organizations?limit=1000",
+        None,
+    )
+    .await;
+    let manager_org = organizations
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["kind"] == "property_manager"))
+        .map(|o| o["id"].clone())
+        .expect("manager");
+    let (_, created) = call(
+        app,
+        &workstation,
+        Method::POST,
+        "/api/v1/grids",
+        Some(json!({ "name": "网格", "region_code": village })),
+    )
+    .await;
+    let grid_id = created["id"].as_i64().expect("grid");
+    call(
+        app,
+        &workstation,
+        Method::POST,
+        &format!("/api/v1/grids/{grid_id}/members"),
+        Some(json!({ "user_id": grid_user })),
+    )
+    .await;
+    let (status, car_park) = call(
+        app,
+        &office,
+        Method::POST,
+        "/api/v1/facilities",
+        Some(json!({
+            "name": "和平里地下车库", "kind": "basement_car_park",
+            "latitude": villages[0]["lat"].as_f64().unwrap_or(31.8), "longitude": villages[0]["lon"].as_f64().unwrap_or(117.2),
+            "capacity_persons": 900, "area_m2": 3000.0,
+            "peacetime": { "parking_spaces": 80, "charging_points": 4, "services": [], "since": null },
+            "sign_status": "missing", "equipment": [], "conversion": [],
+            "region_code": village, "grid_id": grid_id, "manager_organization_id": manager_org,
+        })),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{car_park}");
+    car_park["id"].as_i64().expect("id")
+}
+
 /// The hidden CSRF field's value in a page.
 pub fn csrf_in(html: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
