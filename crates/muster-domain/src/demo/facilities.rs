@@ -131,7 +131,7 @@ const KIND_WEIGHTS: [(FacilityKind, u32); 6] = [
 /// Facilities the home village always has, so the demo grid member has rounds.
 const HOME_FACILITIES: usize = 8;
 /// The chance that a checklist item fails on a visit (door seals fail twice as often).
-const ITEM_FAILURE: f64 = 0.025;
+const ITEM_FAILURE: f64 = 0.01;
 /// Failures found this recently on a facility's last visit are still open orders.
 const OPEN_ORDER_DAYS: u32 = 42;
 /// The sign campaign: started this long ago, due this long from now.
