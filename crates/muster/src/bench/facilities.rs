@@ -567,7 +567,8 @@ async fn load(
                     .date()
                     .plus_days(-i64::from(visit.days_ago))
                     .start()
-                    .plus_millis(i64::from(visit.minute_of_day) * 60_000);
+                    .plus_millis(i64::from(visit.minute_of_day) * 60_000)
+                    .min(now);
                 BulkInspection {
                     facility_id: loaded.facility_ids[visit.facility],
                     inspector_user_id: inspector_of(visit.facility),
