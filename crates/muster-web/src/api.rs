@@ -50,6 +50,7 @@ pub(crate) fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::facilities_api::router())
         .merge(crate::survey_api::router())
         .merge(crate::verification_api::router())
+        .merge(crate::demands_api::router())
         .merge(crate::requisition_api::router())
         .merge(crate::sustainment_api::router())
         .split_for_parts()

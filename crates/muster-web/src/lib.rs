@@ -7,6 +7,7 @@ rust_i18n::i18n!("locales", fallback = "en");
 mod api;
 mod app;
 mod auth;
+mod demands_api;
 mod error;
 mod facilities_api;
 mod facilities_pages;
