@@ -101,6 +101,8 @@ pub(crate) fn router(state: AppState) -> Router {
             "/rounds/{id}/inspect",
             get(facilities_pages::inspect_page).post(facilities_pages::inspect_submit),
         )
+        .route("/patrols", get(facilities_pages::patrols))
+        .route("/patrols/{id}/check-ins", post(facilities_pages::check_in))
         .route("/orders", get(facilities_pages::orders))
         .route("/orders/{id}", get(facilities_pages::order))
         .route("/orders/{id}/actions", post(facilities_pages::order_action))

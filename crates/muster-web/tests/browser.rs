@@ -348,3 +348,193 @@ async fn statistics_drill_down_in_the_taxonomy_and_the_regions() {
     drop(driver);
     app.stop().await;
 }
+
+/// Signs a demo user in through the form.
+async fn sign_in(client: &fantoccini::Client, app: &common::TestApp, username: &str) {
+    client
+        .goto(&app.url("/signin?lang=zh-CN"))
+        .await
+        .expect("open sign-in");
+    client
+        .find(Locator::Id("username"))
+        .await
+        .expect("username")
+        .send_keys(username)
+        .await
+        .expect("type");
+    client
+        .find(Locator::Id("password"))
+        .await
+        .expect("password")
+        .send_keys("muster-demo")
+        .await
+        .expect("type");
+    client
+        .find(Locator::Id("sign-in"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    client
+        .wait()
+        .for_element(Locator::Css("header nav.main"))
+        .await
+        .expect("signed in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_inspection_keeps_its_draft_uploads_a_photo_and_submits_once() {
+    let app = common::spawn_demo(common::Backend::Sqlite)
+        .await
+        .expect("app");
+    let facility = common::grid_and_car_park(&app).await;
+    let driver = start_driver();
+    let client = connect(&driver).await;
+    sign_in(&client, &app, "grid").await;
+
+    // The round lists the car park; its form opens.
+    client.goto(&app.url("/rounds")).await.expect("rounds");
+    client
+        .find(Locator::Css("a.round-link"))
+        .await
+        .expect("the car park is due")
+        .click()
+        .await
+        .expect("click");
+    client
+        .wait()
+        .for_element(Locator::Id("inspection-form"))
+        .await
+        .expect("the form");
+
+    // Answer two items and type a note, then reload as if the phone had dropped the page.
+    client
+        .find(Locator::Css("input[name=result_door_seal][value=fail]"))
+        .await
+        .expect("radio")
+        .click()
+        .await
+        .expect("click");
+    client
+        .find(Locator::Css("input[name=result_lighting][value=pass]"))
+        .await
+        .expect("radio")
+        .click()
+        .await
+        .expect("click");
+    client
+        .find(Locator::Css("textarea[name=notes]"))
+        .await
+        .expect("notes")
+        .send_keys("密封条开裂")
+        .await
+        .expect("type");
+    client.refresh().await.expect("reload");
+    client
+        .wait()
+        .for_element(Locator::Css("#draft-note:not([hidden])"))
+        .await
+        .expect("the draft is restored");
+    let seal_failed = client
+        .find(Locator::Css("input[name=result_door_seal][value=fail]"))
+        .await
+        .expect("radio")
+        .prop("checked")
+        .await
+        .expect("checked");
+    assert_eq!(seal_failed.as_deref(), Some("true"));
+    let notes = client
+        .find(Locator::Css("textarea[name=notes]"))
+        .await
+        .expect("notes")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(notes.as_deref(), Some("密封条开裂"));
+
+    // A photo, uploaded in chunks by the page's script.
+    let photo = tempfile::Builder::new()
+        .suffix(".jpg")
+        .tempfile()
+        .expect("a photo file");
+    std::fs::write(
+        photo.path(),
+        muster_storage::blobs::samples::image_bytes(
+            1600,
+            1200,
+            muster_storage::blobs::samples::Format::Jpeg,
+        ),
+    )
+    .expect("write photo");
+    client
+        .find(Locator::Id("photos"))
+        .await
+        .expect("the photo input")
+        .send_keys(&photo.path().display().to_string())
+        .await
+        .expect("choose the photo");
+    client
+        .wait()
+        .for_element(Locator::XPath(
+            "//ul[@id='photo-list']/li[contains(., '✓')]",
+        ))
+        .await
+        .expect("the photo is uploaded");
+
+    // Answer the rest and submit: the round is done and the inspection has the photo.
+    for radio in client
+        .find_all(Locator::Css("fieldset.check-item input[value=pass]"))
+        .await
+        .expect("radios")
+    {
+        let name = radio.attr("name").await.expect("name").unwrap_or_default();
+        if name != "result_door_seal" {
+            radio.click().await.expect("click");
+        }
+    }
+    client
+        .find(Locator::Id("submit-inspection"))
+        .await
+        .expect("submit")
+        .click()
+        .await
+        .expect("click");
+    client
+        .wait()
+        .for_element(Locator::Css("p.notice[role=status]"))
+        .await
+        .expect("back on the round");
+    let token = app.token_for("grid").await;
+    let (_, inspections) = common::call(
+        &app,
+        &token,
+        reqwest::Method::GET,
+        &format!("/api/v1/facilities/{facility}/inspections"),
+        None,
+    )
+    .await;
+    let inspections = inspections.as_array().cloned().unwrap_or_default();
+    assert_eq!(inspections.len(), 1, "{inspections:?}");
+    assert_eq!(inspections[0]["failed_count"], 1);
+    let id = inspections[0]["id"].as_i64().expect("id");
+    let (_, inspection) = common::call(
+        &app,
+        &token,
+        reqwest::Method::GET,
+        &format!("/api/v1/inspections/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        inspection["attachments"].as_array().map(Vec::len),
+        Some(1),
+        "{inspection}"
+    );
+    assert_eq!(inspection["notes"], "密封条开裂");
+    screenshot(&client, "facility-rounds").await;
+
+    client.close().await.expect("close browser");
+    drop(driver);
+    app.stop().await;
+}

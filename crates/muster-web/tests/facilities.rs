@@ -511,5 +511,44 @@ async fn pages_story(app: TestApp) {
     );
     let (status, _) = page(&stranger, &app, &format!("/orders/link/{}", "1".repeat(64))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A patrol route, and the grid member checking in on the patrols page by typing a code.
+    let grid_token = app.token_for("grid").await;
+    let workstation = app.token_for("workstation").await;
+    let (_, villages) = get(&app, &grid_token, "/api/v1/regions?level=village&limit=1").await;
+    let point = |code: &str| json!({ "code": code, "name": code, "latitude": 31.8, "longitude": 117.2 });
+    let (status, route) = post(
+        &app,
+        &workstation,
+        "/api/v1/patrol-routes",
+        json!({ "region_code": villages[0]["code"], "grid_id": null, "name": "夜巡", "window_minutes": 60,
+                "checkpoints": [point("A1"), point("B2")] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{route}");
+    let (status, patrols) = page(&grid, &app, "/patrols").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(patrols.contains("夜巡"), "{patrols}");
+    let route_id = route["id"].as_i64().expect("route id");
+    let checked = grid
+        .post(app.url(&format!("/patrols/{route_id}/check-ins")))
+        .form(&[("csrf", csrf.as_str()), ("code", "a1")])
+        .send()
+        .await
+        .expect("check in")
+        .text()
+        .await
+        .expect("text");
+    assert!(checked.contains("A1 ✓") && checked.contains("B2"), "{checked}");
+    let wrong = grid
+        .post(app.url(&format!("/patrols/{route_id}/check-ins")))
+        .form(&[("csrf", csrf.as_str()), ("code", "Z9")])
+        .send()
+        .await
+        .expect("check in")
+        .text()
+        .await
+        .expect("text");
+    assert!(wrong.contains("role=\"alert\"") && wrong.contains("Z9"), "{wrong}");
     app.stop().await;
 }
