@@ -4,7 +4,9 @@
 
 pub mod facilities;
 pub mod potential;
+pub mod requisition;
 pub mod survey;
+pub mod sustainment;
 pub mod verification;
 
 use rand::{Rng, SeedableRng};

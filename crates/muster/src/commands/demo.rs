@@ -3,6 +3,7 @@
 //! comes in real life. Also used by `muster serve --demo`.
 
 mod facilities;
+mod requisition;
 
 use std::collections::{BTreeSet, HashMap};
 use std::process::ExitCode;
@@ -345,6 +346,12 @@ pub async fn load(db: &Database, scale: DemoScale, seed: u64) -> anyhow::Result<
     .await
     .context("cannot store the demo baselines")?;
     progress.finish();
+    let progress = Progress::spinner("requisitioning and running a sustainment scenario");
+    let requisition = requisition::load(db, seed).await?;
+    progress.finish();
+    if let Some(requisition) = &requisition {
+        println!("{}", requisition.summary_line());
+    }
     Ok(LoadedDemo {
         regions: region_count,
         organizations: organization_ids.len(),
