@@ -17,7 +17,7 @@
 //! transaction — nothing of the accept stays — and names the holding, so of two accepts
 //! racing for the same units exactly one wins.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use muster_domain::allocation::{
@@ -25,6 +25,7 @@ use muster_domain::allocation::{
     TransportParameters,
 };
 use muster_domain::demand::{DemandEvent, LineQuantity, LineShortfall, escalate};
+use muster_domain::potential::RecordStatus;
 use muster_domain::potential::import::great_circle_km;
 use muster_domain::potential::rollup::RollupDeltas;
 use muster_domain::{Actor, RegionPath, Scope, Timestamp};
@@ -196,6 +197,11 @@ struct CandidateRow {
     holder_name: String,
     site_name: Option<String>,
 }
+
+/// Records reserved per statement (2 bound values each) and allocations inserted per
+/// statement (9 each): under SQLite's 32,766 bound parameters.
+const RECORDS_PER_RESERVE: usize = 5_000;
+const ALLOCATIONS_PER_INSERT: usize = 3_000;
 
 /// Types per candidate query: far below SQLite's bound-parameter limit.
 const TYPES_PER_QUERY: usize = 400;
@@ -457,10 +463,9 @@ impl Database {
         };
         let next = apply_event(&locked, &event)?;
 
-        // Lock the records in id order, check them, then reserve each conditionally.
+        // Lock the records in id order, check them, then reserve them conditionally.
         let records = lock_records(&mut tx, per_record.keys().copied()).await?;
-        let mut deltas = RollupDeltas::new();
-        for (&record_id, &quantity) in &per_record {
+        for (&record_id, _) in &per_record {
             let Some(before) = records.get(&record_id) else {
                 return Err(StorageError::Conflict {
                     field: "holding",
@@ -476,47 +481,70 @@ impl Database {
                     ),
                 });
             }
-            for assignment in assignments.iter().filter(|a| a.record_id == record_id) {
-                let line = line_index[&assignment.line_id];
-                if line.type_code != before.type_code {
-                    return Err(StorageError::Invalid {
-                        field: "assignments",
-                        message: format!(
-                            "holding {record_id} holds {}, not {} as line {} asks",
-                            before.type_code,
-                            line.type_code,
-                            line.line_no + 1
-                        ),
-                    });
-                }
+        }
+        for (index, assignment) in assignments.iter().enumerate() {
+            let line = line_index[&assignment.line_id];
+            let record = &records[&assignment.record_id];
+            if line.type_code != record.type_code {
+                return Err(StorageError::Invalid {
+                    field: "assignments",
+                    message: format!(
+                        "assignments[{index}]: holding {} holds {}, not {} as line {} asks",
+                        record.id,
+                        record.type_code,
+                        line.type_code,
+                        line.line_no + 1
+                    ),
+                });
             }
-            let reserved: Result<Option<PotentialRecord>, sqlx::Error> = on_tx!(&mut tx, |conn| {
-                sqlx::query_as(
-                    "UPDATE potential_records SET reserved_quantity = reserved_quantity + $1, \
-                     status = 'allocated', updated_at = $2 \
-                     WHERE id = $3 AND status IN ('available', 'allocated') \
-                     AND quantity - reserved_quantity >= $1 RETURNING *",
-                )
-                .bind(quantity as f64)
-                .bind(now.as_millis())
-                .bind(record_id)
-                .fetch_optional(&mut *conn)
-                .await
-            });
-            let Some(after) = reserved? else {
+        }
+        let reserve: Vec<(i64, i64)> = per_record.iter().map(|(&id, &q)| (id, q)).collect();
+        let mut reserved_rows: HashSet<i64> = HashSet::with_capacity(reserve.len());
+        for chunk in reserve.chunks(RECORDS_PER_RESERVE) {
+            let rows: Vec<i64> = on_tx!(&mut tx, |conn| {
+                let mut query = QueryBuilder::new("WITH wanted (id, q) AS (");
+                query.push_values(chunk, |mut row, (id, quantity)| {
+                    row.push_bind(*id).push_bind(*quantity as f64);
+                });
+                query.push(
+                    ") UPDATE potential_records SET reserved_quantity = potential_records.reserved_quantity + wanted.q, \
+                     status = 'allocated', updated_at = ",
+                );
+                query.push_bind(now.as_millis());
+                query.push(
+                    " FROM wanted WHERE potential_records.id = wanted.id \
+                     AND potential_records.status IN ('available', 'allocated') \
+                     AND potential_records.quantity - potential_records.reserved_quantity >= wanted.q \
+                     RETURNING potential_records.id",
+                );
+                query.build_query_scalar().fetch_all(&mut *conn).await
+            })?;
+            reserved_rows.extend(rows);
+            if let Some((missed, quantity)) =
+                chunk.iter().find(|(id, _)| !reserved_rows.contains(id))
+            {
+                let before = &records[missed];
                 // Dropping `tx` rolls back every reservation made so far.
                 return Err(StorageError::Conflict {
                     field: "holding",
                     message: format!(
-                        "holding {record_id} ({}, {}) no longer has {quantity} available: another allocation took it first; propose again",
+                        "holding {missed} ({}, {}) no longer has {quantity} available: another allocation took it first; propose again",
                         before.type_code, before.region_code
                     ),
                 });
-            };
-            let after_path = after.region_path();
-            deltas.update(&figures(before, &path), &figures(&after, &after_path));
+            }
+        }
+        let mut deltas = RollupDeltas::new();
+        for id in &reserved_rows {
+            // The row as the UPDATE left it: only the reservation and the status moved.
+            let before = &records[id];
+            let mut after = before.clone();
+            after.status = RecordStatus::Allocated.as_str().to_owned();
+            let path = before.region_path();
+            deltas.update(&figures(before, &path), &figures(&after, &path));
         }
         let mut allocation_ids = Vec::with_capacity(assignments.len());
+        let mut rows = Vec::with_capacity(assignments.len());
         for assignment in &assignments {
             let line = line_index[&assignment.line_id];
             let record = &records[&assignment.record_id];
@@ -528,25 +556,29 @@ impl Database {
             let hours = road_km / transport.speed_km_per_hour();
             let unit_cost =
                 (road_km * transport.cost_per_unit_km(&line.type_code) * 100.0).round() as i64;
-            let id: i64 = on_tx!(&mut tx, |conn| {
-                sqlx::query_scalar(
+            rows.push((assignment, km, hours, unit_cost));
+        }
+        for chunk in rows.chunks(ALLOCATIONS_PER_INSERT) {
+            let ids: Vec<i64> = on_tx!(&mut tx, |conn| {
+                let mut query = QueryBuilder::new(
                     "INSERT INTO demand_allocations (demand_id, line_id, record_id, quantity, \
-                     great_circle_km, travel_hours, unit_cost_cents, accepted_at, accepted_by_name) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-                )
-                .bind(demand_id)
-                .bind(assignment.line_id)
-                .bind(assignment.record_id)
-                .bind(assignment.quantity)
-                .bind(km)
-                .bind(hours)
-                .bind(unit_cost)
-                .bind(now.as_millis())
-                .bind(actor.name())
-                .fetch_one(&mut *conn)
-                .await
+                     great_circle_km, travel_hours, unit_cost_cents, accepted_at, accepted_by_name) ",
+                );
+                query.push_values(chunk, |mut row, (assignment, km, hours, unit_cost)| {
+                    row.push_bind(demand_id)
+                        .push_bind(assignment.line_id)
+                        .push_bind(assignment.record_id)
+                        .push_bind(assignment.quantity)
+                        .push_bind(*km)
+                        .push_bind(*hours)
+                        .push_bind(*unit_cost)
+                        .push_bind(now.as_millis())
+                        .push_bind(actor.name());
+                });
+                query.push(" RETURNING id");
+                query.build_query_scalar().fetch_all(&mut *conn).await
             })?;
-            allocation_ids.push(id);
+            allocation_ids.extend(ids);
         }
         apply_totals(&mut tx, &deltas.into_changes()).await?;
         store_progress(&mut tx, &locked, &next, now).await?;
@@ -641,29 +673,32 @@ fn parent_path(path: &RegionPath) -> RegionPath {
     }
 }
 
-/// Locks the records (PostgreSQL: `FOR UPDATE`, in id order) and reads them as they are.
+/// Locks the records (PostgreSQL: `FOR UPDATE`, in id order, so two writers never wait on
+/// each other crosswise) and reads them as they are.
 pub(super) async fn lock_records(
     tx: &mut WriteTx,
     ids: impl Iterator<Item = i64>,
 ) -> Result<HashMap<i64, PotentialRecord>, StorageError> {
-    let mut records = HashMap::new();
-    for id in ids {
-        let found: Option<PotentialRecord> = match &mut *tx {
-            WriteTx::Sqlite(conn) => {
-                sqlx::query_as("SELECT * FROM potential_records WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut **conn)
-                    .await?
+    let mut ids: Vec<i64> = ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut records = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(RECORDS_PER_RESERVE) {
+        let lock = matches!(tx, WriteTx::Postgres(_));
+        let found: Vec<PotentialRecord> = on_tx!(&mut *tx, |conn| {
+            let mut query = QueryBuilder::new("SELECT * FROM potential_records WHERE id IN (");
+            let mut separated = query.separated(", ");
+            for id in chunk {
+                separated.push_bind(*id);
             }
-            WriteTx::Postgres(conn) => {
-                sqlx::query_as("SELECT * FROM potential_records WHERE id = $1 FOR UPDATE")
-                    .bind(id)
-                    .fetch_optional(&mut **conn)
-                    .await?
+            query.push(") ORDER BY id");
+            if lock {
+                query.push(" FOR UPDATE");
             }
-        };
-        if let Some(record) = found {
-            records.insert(id, record);
+            query.build_query_as().fetch_all(&mut *conn).await
+        })?;
+        for record in found {
+            records.insert(record.id, record);
         }
     }
     Ok(records)
