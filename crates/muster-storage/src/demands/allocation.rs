@@ -465,7 +465,7 @@ impl Database {
 
         // Lock the records in id order, check them, then reserve them conditionally.
         let records = lock_records(&mut tx, per_record.keys().copied()).await?;
-        for (&record_id, _) in &per_record {
+        for &record_id in per_record.keys() {
             let Some(before) = records.get(&record_id) else {
                 return Err(StorageError::Conflict {
                     field: "holding",
