@@ -4,6 +4,7 @@
 //!
 //! Each benchmark lives in its own module beside this one and is listed in [`BenchName`].
 
+mod allocation;
 mod facilities;
 mod potential;
 mod regions;
@@ -28,6 +29,10 @@ pub enum BenchName {
     /// uploaded over HTTP by 16 grid members at once (against the same without photos), on
     /// SQLite and PostgreSQL
     Facilities,
+    /// Allocate 1,000 demand lines against 100,000 holdings of 50 types over the demo
+    /// province end to end through storage (SQLite and PostgreSQL), the solver against
+    /// successive shortest paths on the same instance, and sustainment over 365 days
+    Allocation,
 }
 
 pub async fn run(args: &BenchArgs) -> CommandResult {
@@ -35,5 +40,6 @@ pub async fn run(args: &BenchArgs) -> CommandResult {
         BenchName::Regions => regions::run(args.quick, args.json).await,
         BenchName::Potential => potential::run(args.quick, args.json).await,
         BenchName::Facilities => facilities::run(args.quick, args.json).await,
+        BenchName::Allocation => allocation::run(args.quick, args.json).await,
     }
 }
