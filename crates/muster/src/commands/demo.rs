@@ -2,6 +2,7 @@
 //! database, and a survey round that brings the demo's potential into the registry as it
 //! comes in real life. Also used by `muster serve --demo`.
 
+mod demands;
 mod facilities;
 mod requisition;
 
@@ -351,6 +352,10 @@ pub async fn load(db: &Database, scale: DemoScale, seed: u64) -> anyhow::Result<
     progress.finish();
     if let Some(requisition) = &requisition {
         println!("{}", requisition.summary_line());
+    }
+    let demands = demands::load(db).await?;
+    if let Some(demands) = &demands {
+        println!("{}", demands.summary_line());
     }
     Ok(LoadedDemo {
         regions: region_count,
