@@ -79,8 +79,8 @@ pub use survey::{
     Submission, SubmissionSource, SubmitOutcome, SurveyRound, VersionDiff,
 };
 pub use sustainment::{
-    NewScenario, ProductionLine, ScenarioDocument, ScenarioTypeDocument, StoredScenario,
-    SurgeStep, SustainmentRun,
+    NewScenario, ProductionLine, ScenarioDocument, ScenarioTypeDocument, StoredScenario, SurgeStep,
+    SustainmentRun,
 };
 pub use users::{NewUser, SignInCredentials, User};
 pub use verification::{

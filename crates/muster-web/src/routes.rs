@@ -56,15 +56,24 @@ pub(crate) fn router(state: AppState) -> Router {
                 .post(potential_pages::import_upload)
                 .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
-        .route("/potential/import/problems/{id}", get(potential_pages::problem_list))
+        .route(
+            "/potential/import/problems/{id}",
+            get(potential_pages::problem_list),
+        )
         .route("/potential/template", get(potential_pages::import_template))
         .route("/potential/gaps", get(potential_pages::gaps))
-        .route("/potential/sites", get(sites_pages::sites).post(sites_pages::create))
+        .route(
+            "/potential/sites",
+            get(sites_pages::sites).post(sites_pages::create),
+        )
         .route(
             "/potential/baselines",
             post(potential_pages::baseline_upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
-        .route("/potential/baselines/template", get(potential_pages::baseline_template))
+        .route(
+            "/potential/baselines/template",
+            get(potential_pages::baseline_template),
+        )
         .route("/taxonomy", get(potential_pages::taxonomy))
         .route(
             "/taxonomy/types/{code}",
@@ -72,16 +81,28 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/verification", get(verification_pages::index))
         .route("/verification/samples", post(verification_pages::draw))
-        .route("/verification/samples/{id}", get(verification_pages::sample))
-        .route("/verification/samples/{id}/assign", post(verification_pages::assign))
+        .route(
+            "/verification/samples/{id}",
+            get(verification_pages::sample),
+        )
+        .route(
+            "/verification/samples/{id}/assign",
+            post(verification_pages::assign),
+        )
         .route(
             "/verification/samples/{id}/items/{record_id}",
             post(verification_pages::record_finding),
         )
         .route("/verification/mine", get(verification_pages::mine))
         .route("/verification/accuracy", get(verification_pages::accuracy))
-        .route("/verification/freshness", get(verification_pages::freshness))
-        .route("/surveys", get(survey_pages::rounds).post(survey_pages::open_round))
+        .route(
+            "/verification/freshness",
+            get(verification_pages::freshness),
+        )
+        .route(
+            "/surveys",
+            get(survey_pages::rounds).post(survey_pages::open_round),
+        )
         .route("/surveys/{id}", get(survey_pages::round))
         .route("/surveys/{id}/dashboard", get(survey_pages::dashboard))
         .route("/surveys/{id}/template", get(survey_pages::round_template))
@@ -90,9 +111,18 @@ pub(crate) fn router(state: AppState) -> Router {
             "/surveys/assignments/{id}/upload",
             post(survey_pages::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
-        .route("/surveys/assignments/{id}/rows", post(survey_pages::add_row))
-        .route("/surveys/assignments/{id}/approve", post(survey_pages::approve))
-        .route("/surveys/assignments/{id}/send-back", post(survey_pages::send_back))
+        .route(
+            "/surveys/assignments/{id}/rows",
+            post(survey_pages::add_row),
+        )
+        .route(
+            "/surveys/assignments/{id}/approve",
+            post(survey_pages::approve),
+        )
+        .route(
+            "/surveys/assignments/{id}/send-back",
+            post(survey_pages::send_back),
+        )
         .route("/facilities", get(facilities_pages::dashboard))
         .route("/facilities/{id}", get(facilities_pages::facility))
         .route("/files/{sha}", get(facilities_pages::file))
@@ -143,8 +173,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/sustainment/{id}", get(crate::sustainment_pages::report))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             content_security_policy(state.config.map_tile_url.as_deref()),

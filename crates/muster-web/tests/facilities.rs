@@ -516,7 +516,8 @@ async fn pages_story(app: TestApp) {
     let grid_token = app.token_for("grid").await;
     let workstation = app.token_for("workstation").await;
     let (_, villages) = get(&app, &grid_token, "/api/v1/regions?level=village&limit=1").await;
-    let point = |code: &str| json!({ "code": code, "name": code, "latitude": 31.8, "longitude": 117.2 });
+    let point =
+        |code: &str| json!({ "code": code, "name": code, "latitude": 31.8, "longitude": 117.2 });
     let (status, route) = post(
         &app,
         &workstation,
@@ -539,7 +540,10 @@ async fn pages_story(app: TestApp) {
         .text()
         .await
         .expect("text");
-    assert!(checked.contains("A1 ✓") && checked.contains("B2"), "{checked}");
+    assert!(
+        checked.contains("A1 ✓") && checked.contains("B2"),
+        "{checked}"
+    );
     let wrong = grid
         .post(app.url(&format!("/patrols/{route_id}/check-ins")))
         .form(&[("csrf", csrf.as_str()), ("code", "Z9")])
@@ -549,6 +553,9 @@ async fn pages_story(app: TestApp) {
         .text()
         .await
         .expect("text");
-    assert!(wrong.contains("role=\"alert\"") && wrong.contains("Z9"), "{wrong}");
+    assert!(
+        wrong.contains("role=\"alert\"") && wrong.contains("Z9"),
+        "{wrong}"
+    );
     app.stop().await;
 }

@@ -392,12 +392,9 @@ async fn measure(
     ));
     let upload = measure_uploads(db, &members, photo, files, uploads)
         .await
-        .map_or_else(
-            |e| Outcome::Skipped {
-                reason: format!("{e:#}"),
-            },
-            |o| o,
-        );
+        .unwrap_or_else(|e| Outcome::Skipped {
+            reason: format!("{e:#}"),
+        });
     Ok(vec![
         rounds,
         dashboard,

@@ -3,7 +3,7 @@
 //! comes in real life. Also used by `muster serve --demo`.
 
 mod demands;
-mod facilities;
+pub(crate) mod facilities;
 mod requisition;
 
 use std::collections::{BTreeSet, HashMap};

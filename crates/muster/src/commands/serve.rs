@@ -26,6 +26,14 @@ pub async fn run(settings: &Settings, args: &ServeArgs) -> CommandResult {
                 group_digits(loaded.records as u64)
             );
             println!("{}", loaded.survey.summary_line());
+            let facilities = demo::facilities::load(
+                &db,
+                &settings.files_dir,
+                DemoScale::Province,
+                demo::DEFAULT_SEED,
+            )
+            .await?;
+            println!("{}", facilities.summary_line());
             show_demo_sign_in = true;
         } else if has_demo_admin(&db).await? {
             println!("The database already has regions; the demo data was not loaded again.");
