@@ -735,7 +735,7 @@ mod tests {
     fn the_sign_in_hint_names_the_admin_and_the_other_users() {
         assert_eq!(
             sign_in_hint(),
-            "Sign in as admin / muster-demo (other demo users: office, liaison, member, workstation, grid, viewer; same password)"
+            "Sign in as admin / muster-demo (other demo users: office, liaison, member, workstation, grid, manager, viewer; same password)"
         );
     }
 }
