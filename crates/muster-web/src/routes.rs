@@ -131,6 +131,13 @@ pub(crate) fn router(state: AppState) -> Router {
             "/rounds/{id}/inspect",
             get(facilities_pages::inspect_page).post(facilities_pages::inspect_submit),
         )
+        .route("/demands", get(crate::demands_pages::list))
+        .route("/demands/{id}", get(crate::demands_pages::detail))
+        .route("/demands/{id}/accept", post(crate::demands_pages::accept))
+        .route(
+            "/demands/{id}/escalate",
+            post(crate::demands_pages::escalate),
+        )
         .route("/patrols", get(facilities_pages::patrols))
         .route("/patrols/{id}/check-ins", post(facilities_pages::check_in))
         .route("/orders", get(facilities_pages::orders))

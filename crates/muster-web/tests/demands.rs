@@ -284,3 +284,86 @@ async fn api_story(app: TestApp) {
         assert!(openapi["paths"][path].is_object(), "{path} documented");
     }
 }
+
+on_both!(
+    demand_pages_show_the_proposal_and_accept_it,
+    spawn_demo,
+    pages_story
+);
+async fn pages_story(app: TestApp) {
+    app.seed_records().await;
+    let office = app.token_for("office").await;
+    let liaison = app.token_for("liaison").await;
+    let city = city(&app, &office).await;
+    let (status, created) = post_json(
+        &app,
+        &liaison,
+        "/api/v1/demands",
+        &demand_body("帐篷需求", &city, "internal", 3),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().expect("id");
+    let meeting = json!({
+        "held_at": created["received_at"],
+        "attendees": [
+            {"name": "李强", "organization": "军分区", "side": "military"},
+            {"name": "王芳", "organization": "市动员办", "side": "civil"},
+        ],
+        "decisions": ["就近调配帐篷"],
+    });
+    let (status, _) = post_json(
+        &app,
+        &liaison,
+        &format!("/api/v1/demands/{id}/meetings"),
+        &meeting,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let (browser, csrf) = app.signed_in("office", "zh-CN").await;
+    let list = browser
+        .get(app.url("/demands"))
+        .send()
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("text");
+    assert!(list.contains("帐篷需求"), "{list}");
+    let detail = browser
+        .get(app.url(&format!("/demands/{id}")))
+        .send()
+        .await
+        .expect("detail")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        detail.contains("id=\"proposal\"") && detail.contains("class=\"assignment\""),
+        "{detail}"
+    );
+    assert!(detail.contains("id=\"accept-allocation\""), "{detail}");
+    let accepted = browser
+        .post(app.url(&format!("/demands/{id}/accept")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("accept");
+    assert_eq!(accepted.status(), StatusCode::SEE_OTHER);
+    let (_, stored) = get_json(&app, &office, &format!("/api/v1/demands/{id}")).await;
+    let allocated: i64 = stored["lines"].as_array().map_or(0, |l| {
+        l.iter().filter_map(|l| l["allocated"].as_i64()).sum()
+    });
+    assert!(allocated > 0, "{stored}");
+    let detail = browser
+        .get(app.url(&format!("/demands/{id}")))
+        .send()
+        .await
+        .expect("detail")
+        .text()
+        .await
+        .expect("text");
+    assert!(detail.contains("class=\"allocations\""), "{detail}");
+    app.stop().await;
+}
