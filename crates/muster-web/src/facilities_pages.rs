@@ -80,6 +80,36 @@ impl OrderLine {
     }
 }
 
+/// A reminder, escalation or patrol alert, as the app shows it.
+#[derive(Debug)]
+struct NoteLine {
+    when: String,
+    kind_key: String,
+    message: String,
+    order_id: Option<i64>,
+}
+
+/// The latest notifications for the reader: what the notifier sent, shown in the app too.
+async fn note_lines(
+    state: &AppState,
+    actor: &muster_domain::Actor,
+) -> Result<Vec<NoteLine>, WebError> {
+    Ok(state
+        .db
+        .notifications(actor, 10)
+        .await?
+        .into_iter()
+        .map(|n| NoteLine {
+            when: when(n.created_at),
+            kind_key: format!("facilities.notice.{}", n.kind),
+            order_id: (n.kind != "missed_checkpoint")
+                .then_some(n.subject_id)
+                .flatten(),
+            message: n.message,
+        })
+        .collect())
+}
+
 #[derive(Debug)]
 struct CampaignLine {
     name: String,
@@ -128,6 +158,7 @@ struct DashboardPage {
     kinds: Vec<KindLine>,
     overdue: Vec<OrderLine>,
     campaigns: Vec<CampaignLine>,
+    notes: Vec<NoteLine>,
     map: MapView,
     width: f64,
     height: f64,
@@ -211,6 +242,7 @@ pub(crate) async fn dashboard(
         .await
         .map_err(fail)?;
     let map = draw_map(&points, state.config.map_tile_url.as_deref());
+    let notes = note_lines(&state, actor).await.map_err(|e| page.error(e))?;
     Ok(DashboardPage {
         layout: page.layout("facilities"),
         region: region.unwrap_or_default().to_owned(),
@@ -219,6 +251,7 @@ pub(crate) async fn dashboard(
         dashboard,
         overdue,
         campaigns,
+        notes,
         map,
         width: MAP_WIDTH,
         height: MAP_HEIGHT,
@@ -675,6 +708,7 @@ struct OrdersPage {
     layout: Layout,
     filter: String,
     orders: Vec<OrderLine>,
+    notes: Vec<NoteLine>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -701,7 +735,11 @@ pub(crate) async fn orders(
         .orders(&user.actor, region, filter, now, 500)
         .await
         .map_err(|e| page.error(e.into()))?;
+    let notes = note_lines(&state, &user.actor)
+        .await
+        .map_err(|e| page.error(e))?;
     Ok(OrdersPage {
+        notes,
         layout: page.layout("orders"),
         filter: query.filter.unwrap_or_else(|| "open".into()),
         orders: orders.iter().map(|o| OrderLine::of(o, now)).collect(),

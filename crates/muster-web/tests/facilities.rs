@@ -463,6 +463,22 @@ async fn pages_story(app: TestApp) {
         .and_then(|n| n.parse().ok())
         .expect("an order in the list");
 
+    // Five days on, the sweep finds the three-day order overdue and escalates it: the office's
+    // dashboard and order list show it in the app, as the notifier sent it.
+    let sent = app
+        .db
+        .sweep_orders(muster_storage::now().plus_days(5), "log")
+        .await
+        .expect("sweep");
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let (_, dashboard) = page(&office, &app, "/facilities").await;
+    assert!(
+        dashboard.contains("id=\"notes-heading\"") && dashboard.contains("Escalated"),
+        "{dashboard}"
+    );
+    let (_, orders_page) = page(&office, &app, "/orders").await;
+    assert!(orders_page.contains("class=\"note\""), "{orders_page}");
+
     // A link for the manager; the link page works without signing in, in the reader's language.
     let made = office
         .post(app.url(&format!("/orders/{order_id}/link")))
