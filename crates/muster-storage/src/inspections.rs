@@ -349,6 +349,10 @@ impl Database {
     /// of a facility they reach, or is evidence on an order they reach. The web layer asks
     /// before it serves a blob.
     pub async fn may_see_blob(&self, actor: &Actor, sha256: &str) -> Result<bool, StorageError> {
+        // Only a hash can name a file: anything else (a `%` in the evidence LIKE) sees nothing.
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
         let reach = self.facility_reach(actor).await?;
         let (filter, binds) = reach.filter(2);
         let evidence = format!("%{sha256}%");

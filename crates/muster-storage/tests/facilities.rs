@@ -451,6 +451,11 @@ async fn inspections_issue_orders(db: Database) {
             .await
             .expect("check")
     );
+    assert!(
+        !db.may_see_blob(&w.member_a, "%")
+            .await
+            .expect("a wildcard names nothing")
+    );
     assert!(matches!(
         db.inspection(&w.member_b, first.inspection.id).await,
         Err(E::NotFound { .. })
