@@ -156,6 +156,28 @@ impl Database {
         })?)
     }
 
+    /// The orders of one facility the actor reaches, newest first.
+    pub async fn facility_orders(
+        &self,
+        actor: &Actor,
+        facility_id: i64,
+        limit: i64,
+    ) -> Result<Vec<RectificationOrder>, StorageError> {
+        let reach = self.facility_reach(actor).await?;
+        let (filter, binds) = reach.filter(1);
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM {ORDER_FROM} WHERE o.facility_id = $5 AND {filter} \
+             ORDER BY o.id DESC LIMIT $6"
+        );
+        Ok(on_read_pool!(self, |pool| {
+            bind_reach!(sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())), binds)
+                .bind(facility_id)
+                .bind(limit.clamp(1, 1000))
+                .fetch_all(pool)
+                .await
+        })?)
+    }
+
     /// One order the actor reaches, with its history.
     pub async fn order(
         &self,

@@ -11,12 +11,12 @@ use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
-use muster_domain::Timestamp;
 use muster_domain::demand::DemandStatus;
 use muster_storage::{AllocationProposal, DemandFilter, DemandSummary, StorageError};
 use serde::Deserialize;
 
 use crate::app::AppState;
+use crate::page_parts::date_time;
 use crate::pages::{Layout, PageContext, PageResult};
 
 #[derive(Debug)]
@@ -114,16 +114,6 @@ struct DemandPage {
     total_cost: String,
     may_accept: bool,
     message: Option<String>,
-}
-
-fn when(millis: i64) -> String {
-    let minutes = millis.rem_euclid(86_400_000) / 60_000;
-    format!(
-        "{} {:02}:{:02}",
-        Timestamp::from_millis(millis).date(),
-        minutes / 60,
-        minutes % 60
-    )
 }
 
 fn yuan(cents: i64) -> String {
@@ -225,7 +215,7 @@ async fn render(
                 type_code: l.type_code.clone(),
                 quantity: l.quantity,
                 priority: l.priority,
-                needed_by: when(l.needed_by),
+                needed_by: date_time(l.needed_by),
                 allocated: l.allocated,
                 inspected: l.inspected,
                 handed_over: l.handed_over,

@@ -28,6 +28,7 @@ use crate::app::AppState;
 use crate::error::WebError;
 use crate::facilities_api::{parse_order_filter, serve_blob};
 use crate::i18n::Tr;
+use crate::page_parts::date_time;
 use crate::pages::{Layout, PageContext, PageResult};
 
 /// The map is drawn in this box; points beyond [`MAP_MAX_POINTS`] are binned into cells.
@@ -100,7 +101,7 @@ async fn note_lines(
         .await?
         .into_iter()
         .map(|n| NoteLine {
-            when: when(n.created_at),
+            when: date_time(n.created_at),
             kind_key: format!("facilities.notice.{}", n.kind),
             order_id: (n.kind != "missed_checkpoint")
                 .then_some(n.subject_id)
@@ -623,12 +624,6 @@ struct FacilityPage {
     orders: Vec<OrderLine>,
 }
 
-fn when(millis: i64) -> String {
-    let at = Timestamp::from_millis(millis);
-    let minutes = (millis.rem_euclid(86_400_000)) / 60_000;
-    format!("{} {:02}:{:02} UTC", at.date(), minutes / 60, minutes % 60)
-}
-
 pub(crate) async fn facility(
     State(state): State<AppState>,
     page: PageContext,
@@ -656,7 +651,7 @@ pub(crate) async fn facility(
             .map(|a| a.sha256)
             .collect();
         inspections.push(InspectionLine {
-            when: when(inspection.inspected_at),
+            when: date_time(inspection.inspected_at),
             inspector: inspection.inspector.clone(),
             failed: inspection.failed_count,
             far: inspection.far_from_facility != 0,
@@ -665,11 +660,10 @@ pub(crate) async fn facility(
     }
     let orders = state
         .db
-        .orders(actor, None, OrderFilter::All, now, 1000)
+        .facility_orders(actor, id, 200)
         .await
         .map_err(fail)?
         .iter()
-        .filter(|o| o.facility_id == id)
         .map(|o| OrderLine::of(o, now))
         .collect();
     Ok(FacilityPage {
@@ -759,7 +753,7 @@ fn event_lines(events: &[OrderEvent]) -> Vec<EventLine> {
     events
         .iter()
         .map(|e| EventLine {
-            when: when(e.at),
+            when: date_time(e.at),
             action_key: format!("facilities.action.{}", e.action),
             actor: e.actor.clone(),
             detail: e.detail.clone(),

@@ -140,3 +140,14 @@ impl UploadOutcome {
         }
     }
 }
+
+/// An instant as `YYYY-MM-DD HH:MM` in UTC, the zone every deadline in Muster is kept in.
+pub(crate) fn date_time(millis: i64) -> String {
+    let minutes = millis.rem_euclid(86_400_000) / 60_000;
+    format!(
+        "{} {:02}:{:02}",
+        muster_domain::Timestamp::from_millis(millis).date(),
+        minutes / 60,
+        minutes % 60
+    )
+}

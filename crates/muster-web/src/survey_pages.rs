@@ -47,28 +47,9 @@ fn unit_of(taxonomy: &Taxonomy, code: &str, locale: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The day after the Unix epoch of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
 /// `YYYY-MM-DD` as the last millisecond of that day in UTC: a deadline is a whole day.
 pub(crate) fn parse_deadline(text: &str) -> Option<Timestamp> {
-    let mut parts = text.trim().splitn(3, '-');
-    let year: i64 = parts.next()?.parse().ok()?;
-    let month: i64 = parts.next()?.parse().ok()?;
-    let day: i64 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || !(1970..=9999).contains(&year) {
-        return None;
-    }
-    let next_day = days_from_civil(year, month, day) + 1;
-    Some(Timestamp::from_millis(next_day * 86_400_000 - 1))
+    muster_domain::time::CivilDate::parse(text).map(muster_domain::time::CivilDate::end)
 }
 
 fn status_key(status: &str) -> String {
