@@ -1222,11 +1222,44 @@ pub(crate) async fn apply_totals(
     tx: &mut WriteTx,
     changes: &[(String, String, Totals)],
 ) -> Result<(), StorageError> {
+    const ADD_ON_CONFLICT: &str = " ON CONFLICT (region_path, type_code) DO UPDATE SET \
+        record_count = potential_totals.record_count + excluded.record_count, \
+        quantity = potential_totals.quantity + excluded.quantity, \
+        available_quantity = potential_totals.available_quantity + excluded.available_quantity, \
+        verified_count = potential_totals.verified_count + excluded.verified_count, \
+        verified_quantity = potential_totals.verified_quantity + excluded.verified_quantity";
+    const COLUMNS: &str = "INSERT INTO potential_totals (region_path, type_code, record_count, \
+        quantity, available_quantity, verified_count, verified_quantity) ";
+    if changes.is_empty() {
+        return Ok(());
+    }
+    if let WriteTx::Postgres(tx) = tx {
+        // All changes in one statement of fixed text with array parameters: a `VALUES` list
+        // of thousands of bound values is parsed and planned anew each time. The changes are
+        // one per (path, type), as `ON CONFLICT DO UPDATE` needs.
+        let text =
+            |f: fn(&(String, String, Totals)) -> &str| changes.iter().map(f).collect::<Vec<&str>>();
+        let count = |f: fn(&Totals) -> i64| changes.iter().map(|c| f(&c.2)).collect::<Vec<_>>();
+        let figure = |f: fn(&Totals) -> f64| changes.iter().map(|c| f(&c.2)).collect::<Vec<_>>();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{COLUMNS}SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], \
+             $4::DOUBLE PRECISION[], $5::DOUBLE PRECISION[], $6::BIGINT[], \
+             $7::DOUBLE PRECISION[]){ADD_ON_CONFLICT}"
+        )))
+        .bind(text(|c| c.0.as_str()))
+        .bind(text(|c| c.1.as_str()))
+        .bind(count(|t| t.record_count))
+        .bind(figure(|t| t.quantity))
+        .bind(figure(|t| t.available_quantity))
+        .bind(count(|t| t.verified_count))
+        .bind(figure(|t| t.verified_quantity))
+        .execute(&mut **tx)
+        .await?;
+        return Ok(());
+    }
     for chunk in changes.chunks(SQLITE_TOTALS_PER_UPSERT) {
-        on_tx!(tx, |conn| {
-            let mut query = QueryBuilder::new(
-                "INSERT INTO potential_totals (region_path, type_code, record_count, quantity, available_quantity, verified_count, verified_quantity) ",
-            );
+        on_tx!(&mut *tx, |conn| {
+            let mut query = QueryBuilder::new(COLUMNS);
             query.push_values(chunk, |mut row, (path, type_code, totals)| {
                 row.push_bind(path.as_str())
                     .push_bind(type_code.as_str())
@@ -1236,14 +1269,7 @@ pub(crate) async fn apply_totals(
                     .push_bind(totals.verified_count)
                     .push_bind(totals.verified_quantity);
             });
-            query.push(
-                " ON CONFLICT (region_path, type_code) DO UPDATE SET \
-                 record_count = potential_totals.record_count + excluded.record_count, \
-                 quantity = potential_totals.quantity + excluded.quantity, \
-                 available_quantity = potential_totals.available_quantity + excluded.available_quantity, \
-                 verified_count = potential_totals.verified_count + excluded.verified_count, \
-                 verified_quantity = potential_totals.verified_quantity + excluded.verified_quantity",
-            );
+            query.push(ADD_ON_CONFLICT);
             query.build().execute(&mut *conn).await.map(|_| ())
         })?;
     }

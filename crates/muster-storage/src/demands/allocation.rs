@@ -501,24 +501,7 @@ impl Database {
         let reserve: Vec<(i64, i64)> = per_record.iter().map(|(&id, &q)| (id, q)).collect();
         let mut reserved_rows: HashSet<i64> = HashSet::with_capacity(reserve.len());
         for chunk in reserve.chunks(RECORDS_PER_RESERVE) {
-            let rows: Vec<i64> = on_tx!(&mut tx, |conn| {
-                let mut query = QueryBuilder::new("WITH wanted (id, q) AS (");
-                query.push_values(chunk, |mut row, (id, quantity)| {
-                    row.push_bind(*id).push_bind(*quantity as f64);
-                });
-                query.push(
-                    ") UPDATE potential_records SET reserved_quantity = potential_records.reserved_quantity + wanted.q, \
-                     status = 'allocated', updated_at = ",
-                );
-                query.push_bind(now.as_millis());
-                query.push(
-                    " FROM wanted WHERE potential_records.id = wanted.id \
-                     AND potential_records.status IN ('available', 'allocated') \
-                     AND potential_records.quantity - potential_records.reserved_quantity >= wanted.q \
-                     RETURNING potential_records.id",
-                );
-                query.build_query_scalar().fetch_all(&mut *conn).await
-            })?;
+            let rows = reserve_chunk(&mut tx, chunk, now).await?;
             reserved_rows.extend(rows);
             if let Some((missed, quantity)) =
                 chunk.iter().find(|(id, _)| !reserved_rows.contains(id))
@@ -544,7 +527,7 @@ impl Database {
             deltas.update(&figures(before, &path), &figures(&after, &path));
         }
         let mut allocation_ids = Vec::with_capacity(assignments.len());
-        let mut rows = Vec::with_capacity(assignments.len());
+        let mut rows: Vec<AllocationRow<'_>> = Vec::with_capacity(assignments.len());
         for assignment in &assignments {
             let line = line_index[&assignment.line_id];
             let record = &records[&assignment.record_id];
@@ -556,28 +539,15 @@ impl Database {
             let hours = road_km / transport.speed_km_per_hour();
             let unit_cost =
                 (road_km * transport.cost_per_unit_km(&line.type_code) * 100.0).round() as i64;
-            rows.push((assignment, km, hours, unit_cost));
+            rows.push(AllocationRow {
+                assignment,
+                km,
+                hours,
+                unit_cost,
+            });
         }
         for chunk in rows.chunks(ALLOCATIONS_PER_INSERT) {
-            let ids: Vec<i64> = on_tx!(&mut tx, |conn| {
-                let mut query = QueryBuilder::new(
-                    "INSERT INTO demand_allocations (demand_id, line_id, record_id, quantity, \
-                     great_circle_km, travel_hours, unit_cost_cents, accepted_at, accepted_by_name) ",
-                );
-                query.push_values(chunk, |mut row, (assignment, km, hours, unit_cost)| {
-                    row.push_bind(demand_id)
-                        .push_bind(assignment.line_id)
-                        .push_bind(assignment.record_id)
-                        .push_bind(assignment.quantity)
-                        .push_bind(*km)
-                        .push_bind(*hours)
-                        .push_bind(*unit_cost)
-                        .push_bind(now.as_millis())
-                        .push_bind(actor.name());
-                });
-                query.push(" RETURNING id");
-                query.build_query_scalar().fetch_all(&mut *conn).await
-            })?;
+            let ids = insert_allocations(&mut tx, demand_id, chunk, now, actor.name()).await?;
             allocation_ids.extend(ids);
         }
         apply_totals(&mut tx, &deltas.into_changes()).await?;
@@ -683,8 +653,18 @@ pub(super) async fn lock_records(
     ids.sort_unstable();
     ids.dedup();
     let mut records = HashMap::with_capacity(ids.len());
+    if let WriteTx::Postgres(tx) = tx {
+        // One statement with the ids as an array (see `reserve_chunk`), locking in id order.
+        let found: Vec<PotentialRecord> = sqlx::query_as(
+            "SELECT * FROM potential_records WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(&ids)
+        .fetch_all(&mut **tx)
+        .await?;
+        records.extend(found.into_iter().map(|r| (r.id, r)));
+        return Ok(records);
+    }
     for chunk in ids.chunks(RECORDS_PER_RESERVE) {
-        let lock = matches!(tx, WriteTx::Postgres(_));
         let found: Vec<PotentialRecord> = on_tx!(&mut *tx, |conn| {
             let mut query = QueryBuilder::new("SELECT * FROM potential_records WHERE id IN (");
             let mut separated = query.separated(", ");
@@ -692,9 +672,6 @@ pub(super) async fn lock_records(
                 separated.push_bind(*id);
             }
             query.push(") ORDER BY id");
-            if lock {
-                query.push(" FOR UPDATE");
-            }
             query.build_query_as().fetch_all(&mut *conn).await
         })?;
         for record in found {
@@ -702,6 +679,112 @@ pub(super) async fn lock_records(
         }
     }
     Ok(records)
+}
+
+/// One accepted assignment as it is stored, with its distance, time and cost.
+struct AllocationRow<'a> {
+    assignment: &'a AcceptedAssignment,
+    km: f64,
+    hours: f64,
+    unit_cost: i64,
+}
+
+/// Reserves `chunk` (record id, quantity) conditionally and returns the ids it could reserve.
+///
+/// PostgreSQL gets the chunk as two array parameters through `UNNEST`: one statement of fixed
+/// text, prepared once and planned cheaply, where a `VALUES` list of thousands of bound values
+/// is a new statement to parse and plan each time (that was a third of an accept's time).
+/// SQLite has no arrays and binds a `VALUES` list, which costs it little.
+async fn reserve_chunk(
+    tx: &mut WriteTx,
+    chunk: &[(i64, i64)],
+    now: Timestamp,
+) -> Result<Vec<i64>, StorageError> {
+    const SET: &str = ") UPDATE potential_records SET \
+        reserved_quantity = potential_records.reserved_quantity + wanted.q, \
+        status = 'allocated', updated_at = ";
+    const GUARD: &str = " FROM wanted WHERE potential_records.id = wanted.id \
+        AND potential_records.status IN ('available', 'allocated') \
+        AND potential_records.quantity - potential_records.reserved_quantity >= wanted.q \
+        RETURNING potential_records.id";
+    let rows = match tx {
+        WriteTx::Postgres(tx) => {
+            let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
+            let quantities: Vec<f64> = chunk.iter().map(|(_, q)| *q as f64).collect();
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "WITH wanted (id, q) AS (SELECT * FROM UNNEST($1::BIGINT[], $2::DOUBLE PRECISION[]){SET}$3{GUARD}"
+            )))
+            .bind(ids)
+            .bind(quantities)
+            .bind(now.as_millis())
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        WriteTx::Sqlite(tx) => {
+            let mut query = QueryBuilder::new("WITH wanted (id, q) AS (");
+            query.push_values(chunk, |mut row, (id, quantity)| {
+                row.push_bind(*id).push_bind(*quantity as f64);
+            });
+            query.push(SET);
+            query.push_bind(now.as_millis());
+            query.push(GUARD);
+            query.build_query_scalar().fetch_all(&mut **tx).await?
+        }
+    };
+    Ok(rows)
+}
+
+/// Stores accepted assignments and returns their ids, in the order given. PostgreSQL binds
+/// them as arrays through `UNNEST`, for the reason given at [`reserve_chunk`].
+async fn insert_allocations(
+    tx: &mut WriteTx,
+    demand_id: i64,
+    chunk: &[AllocationRow<'_>],
+    now: Timestamp,
+    accepted_by: &str,
+) -> Result<Vec<i64>, StorageError> {
+    const COLUMNS: &str = "INSERT INTO demand_allocations (demand_id, line_id, record_id, quantity, \
+        great_circle_km, travel_hours, unit_cost_cents, accepted_at, accepted_by_name) ";
+    let ids = match tx {
+        WriteTx::Postgres(tx) => {
+            let column = |f: fn(&AllocationRow<'_>) -> i64| chunk.iter().map(f).collect::<Vec<_>>();
+            let figure = |f: fn(&AllocationRow<'_>) -> f64| chunk.iter().map(f).collect::<Vec<_>>();
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "{COLUMNS}SELECT $1, a.line_id, a.record_id, a.quantity, a.km, a.hours, a.cost, $2, $3 \
+                 FROM UNNEST($4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::DOUBLE PRECISION[], \
+                 $8::DOUBLE PRECISION[], $9::BIGINT[]) WITH ORDINALITY \
+                 AS a (line_id, record_id, quantity, km, hours, cost, n) ORDER BY a.n RETURNING id"
+            )))
+            .bind(demand_id)
+            .bind(now.as_millis())
+            .bind(accepted_by)
+            .bind(column(|r| r.assignment.line_id))
+            .bind(column(|r| r.assignment.record_id))
+            .bind(column(|r| r.assignment.quantity))
+            .bind(figure(|r| r.km))
+            .bind(figure(|r| r.hours))
+            .bind(column(|r| r.unit_cost))
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        WriteTx::Sqlite(tx) => {
+            let mut query = QueryBuilder::new(COLUMNS);
+            query.push_values(chunk, |mut row, r| {
+                row.push_bind(demand_id)
+                    .push_bind(r.assignment.line_id)
+                    .push_bind(r.assignment.record_id)
+                    .push_bind(r.assignment.quantity)
+                    .push_bind(r.km)
+                    .push_bind(r.hours)
+                    .push_bind(r.unit_cost)
+                    .push_bind(now.as_millis())
+                    .push_bind(accepted_by);
+            });
+            query.push(" RETURNING id");
+            query.build_query_scalar().fetch_all(&mut **tx).await?
+        }
+    };
+    Ok(ids)
 }
 
 async fn region_distance(
