@@ -737,10 +737,7 @@ pub(crate) async fn photo(
             key: sha.clone(),
         }))
     };
-    let named = view
-        .inspections
-        .iter()
-        .any(|i| i.photos.contains(&sha));
+    let named = view.inspections.iter().any(|i| i.photos.contains(&sha));
     let hash = ContentHash::parse(&sha).map_err(|_| not_found())?;
     if !named {
         return Err(not_found());
