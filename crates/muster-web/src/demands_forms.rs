@@ -37,7 +37,7 @@ use crate::demands_api::{
     check_photos, parse_classification, parse_condition, parse_origin, shortfall_reason,
 };
 use crate::demands_pages::{
-    Choice, Feedback, HandoverText, InspectionText, MeetingText, Spot, may_state, refusal, render,
+    Choice, Feedback, HandoverText, InspectionText, MeetingText, Spot, refusal, render,
 };
 use crate::error::WebError;
 use crate::i18n::Tr;
@@ -559,14 +559,6 @@ pub(crate) async fn create(
     if fields.contains_key("more") {
         text.add_rows();
         return render_new(&state, &page, text, Vec::new(), StatusCode::OK).await;
-    }
-    if !may_state(&user.actor) {
-        // Storage refuses too; saying so before anything is parsed spares a futile retyping.
-        let refused = StorageError::Forbidden(
-            "only military liaisons, office staff and administrators state demands".into(),
-        );
-        let problems = place_refusal(&refused, &[]);
-        return render_new(&state, &page, text, problems, StatusCode::FORBIDDEN).await;
     }
     let (input, rows) = match text.parse(page.tr) {
         Ok(parsed) => parsed,

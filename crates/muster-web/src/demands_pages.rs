@@ -64,7 +64,7 @@ struct DemandsPage {
 
 /// Who states demands: military liaisons, offices and administrators. Storage checks again;
 /// the page only hides a link that would be refused.
-pub(crate) fn may_state(actor: &muster_domain::Actor) -> bool {
+fn may_state(actor: &muster_domain::Actor) -> bool {
     may_fulfil(actor) || actor.has_role(Role::MilitaryLiaison)
 }
 

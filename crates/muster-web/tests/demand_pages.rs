@@ -334,6 +334,41 @@ async fn forms_story(app: TestApp) {
         "one inspection form per allocation: {allocations:?}"
     );
 
+    // A "photo" that is not one is refused beside its form, with the input kept.
+    let first = stored["allocations"][0]["id"]
+        .as_i64()
+        .expect("id")
+        .to_string();
+    let (content_type, body) = multipart(
+        &[
+            ("csrf", office_csrf.as_str()),
+            ("allocation_id", first.as_str()),
+            ("condition", "fair"),
+            ("quantity_seen", "1"),
+            ("quantity_accepted", "1"),
+            ("notes", "箱体有划痕"),
+        ],
+        &[("list.txt", b"not a picture at all".to_vec())],
+    );
+    let response = office
+        .post(app.url(&format!("{path}/inspections")))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("inspect");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let page = response.text().await.expect("text");
+    assert!(
+        element(&page, &format!("inspect-{first}-problem")).contains("list.txt"),
+        "{page}"
+    );
+    assert!(page.contains("箱体有划痕"), "the notes are kept");
+    assert_eq!(
+        api_demand(&app, id).await["inspections"],
+        serde_json::json!([])
+    );
+
     // Inspect each allocation; the first with a photo, through the attachment store.
     let photo = image_bytes(320, 240, Format::Jpeg);
     let allocation_ids: Vec<i64> = stored["allocations"]
@@ -486,8 +521,8 @@ async fn forms_story(app: TestApp) {
         "nothing more to do"
     );
 
-    // A second demand: analysed by the button alone, then cancelled with a reason (a
-    // blank reason is refused beside the form).
+    // A second demand, analysed by the button alone: closing it needs a reason, since
+    // nothing is handed over; a blank one is refused beside the form.
     let (status, location, _) = post(&liaison, &app, "/demands", &fields).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let second = format!("/demands/{}", id_from(&location));
@@ -501,11 +536,40 @@ async fn forms_story(app: TestApp) {
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, detail) = get(&office, &app, &second).await;
     assert_eq!(element(&detail, "demand-status"), "已分析");
+    assert!(detail.contains("id=\"close-form\""), "{detail}");
     let (status, _, page) = post(
         &office,
         &app,
-        &format!("{second}/cancel"),
-        &[("csrf", &office_csrf), ("reason", " ")],
+        &format!("{second}/close"),
+        &[("csrf", &office_csrf), ("reason", "")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    assert!(
+        element(&page, "close-problem").contains("analysed"),
+        "{page}"
+    );
+    let (status, _, _) = post(
+        &office,
+        &app,
+        &format!("{second}/close"),
+        &[("csrf", &office_csrf), ("reason", "上级另行调配")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, detail) = get(&office, &app, &second).await;
+    assert_eq!(element(&detail, "demand-status"), "已关闭");
+    assert!(element(&detail, "demand-ending").contains("上级另行调配"));
+
+    // A third, cancelled by the liaison with a reason (a blank one is refused).
+    let (status, location, _) = post(&liaison, &app, "/demands", &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let third = format!("/demands/{}", id_from(&location));
+    let (status, _, page) = post(
+        &liaison,
+        &app,
+        &format!("{third}/cancel"),
+        &[("csrf", &liaison_csrf), ("reason", " ")],
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{page}");
@@ -514,14 +578,14 @@ async fn forms_story(app: TestApp) {
         "{page}"
     );
     let (status, _, _) = post(
-        &office,
+        &liaison,
         &app,
-        &format!("{second}/cancel"),
-        &[("csrf", &office_csrf), ("reason", "任务取消")],
+        &format!("{third}/cancel"),
+        &[("csrf", &liaison_csrf), ("reason", "任务取消")],
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let (_, detail) = get(&office, &app, &second).await;
+    let (_, detail) = get(&office, &app, &third).await;
     assert_eq!(element(&detail, "demand-status"), "已取消");
     assert!(element(&detail, "demand-ending").contains("任务取消"));
     app.stop().await;
