@@ -136,6 +136,9 @@ struct AllocationRow {
     hours: String,
     cost: String,
     stage_key: String,
+    /// The record's status in the registry now, and what it holds and has reserved.
+    record_status_key: String,
+    stock: String,
 }
 
 #[derive(Debug)]
@@ -376,6 +379,15 @@ fn proposal_rows(proposal: &AllocationProposal) -> (Vec<AssignmentRow>, Vec<Shor
     (assignments, shortfalls)
 }
 
+/// A stock figure: whole numbers without decimals, amounts (tonnes) with up to two.
+fn figure(value: f64) -> String {
+    if value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
 /// An allocation as the forms and lists name it: line, record, holder, region.
 fn allocation_label(a: &StoredAllocation) -> String {
     format!(
@@ -529,6 +541,22 @@ pub(crate) async fn render(
     } else {
         (None, Vec::new(), String::new())
     };
+    let stock: HashMap<i64, (String, String)> = state
+        .db
+        .demand_holding_stock(scope, id)
+        .await
+        .map_err(|e| page.error(e.into()))?
+        .into_iter()
+        .map(|h| {
+            (
+                h.record_id,
+                (
+                    format!("potential.status.{}", h.status),
+                    format!("{} / {}", figure(h.quantity), figure(h.reserved_quantity)),
+                ),
+            )
+        })
+        .collect();
     let open = !status.is_terminal();
     let short = view.lines.iter().any(|l| l.handed_over < l.quantity);
     let actions = Actions {
@@ -611,6 +639,14 @@ pub(crate) async fn render(
                 hours: format!("{:.1}", a.travel_hours),
                 cost: yuan(a.unit_cost_cents.saturating_mul(a.quantity)),
                 stage_key: format!("demand.allocation_stage.{}", allocation_stage(a)),
+                record_status_key: stock
+                    .get(&a.record_id)
+                    .map(|(key, _)| key.clone())
+                    .unwrap_or_default(),
+                stock: stock
+                    .get(&a.record_id)
+                    .map(|(_, figures)| figures.clone())
+                    .unwrap_or_default(),
             })
             .collect(),
         inspections: inspection_rows(&view),

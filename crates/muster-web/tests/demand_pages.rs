@@ -203,6 +203,10 @@ async fn api_demand(app: &TestApp, id: i64) -> Value {
     demand
 }
 
+fn allocation_count_of(demand: &Value) -> usize {
+    demand["allocations"].as_array().map_or(0, Vec::len)
+}
+
 on_both!(a_demand_goes_through_by_forms, spawn_demo, forms_story);
 async fn forms_story(app: TestApp) {
     app.seed_records().await;
@@ -325,8 +329,16 @@ async fn forms_story(app: TestApp) {
     }
     let (_, detail) = get(&office, &app, &path).await;
     assert_eq!(element(&detail, "demand-status"), "已分配");
+    // The records are allocated in the registry, their units reserved.
+    assert_eq!(
+        detail
+            .matches("<td class=\"record-status\">已调配</td>")
+            .count(),
+        allocation_count_of(&stored),
+        "{detail}"
+    );
     let allocations = ids_after(&detail, "id=\"inspect-");
-    let allocation_count = stored["allocations"].as_array().map_or(0, Vec::len);
+    let allocation_count = allocation_count_of(&stored);
     assert!(allocation_count > 0);
     assert_eq!(
         allocations.len(),
@@ -497,6 +509,16 @@ async fn forms_story(app: TestApp) {
     assert!(
         !detail.contains("id=\"handover-form\""),
         "nothing left to hand over"
+    );
+    // The units left the records: nothing reserved, none of them allocated any more.
+    assert!(
+        !detail.contains("<td class=\"record-status\">已调配</td>"),
+        "{detail}"
+    );
+    assert_eq!(
+        detail.matches(" / 0</td>").count(),
+        allocation_ids.len(),
+        "{detail}"
     );
     let stored = api_demand(&app, id).await;
     for line in stored["lines"].as_array().expect("lines") {
