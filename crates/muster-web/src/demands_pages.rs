@@ -569,6 +569,32 @@ pub(crate) async fn render(
         inspect: open && may_fulfil(actor),
         hand_over: open && may_take_part(actor),
     };
+    // A refusal of a form the page no longer shows (an allocation inspected meanwhile, a
+    // demand closed, a role without that form) goes above everything rather than nowhere.
+    let shown = match feedback.spot {
+        Spot::Top => true,
+        Spot::Meeting => actions.meeting,
+        Spot::Inspection(allocation_id) => {
+            actions.inspect
+                && view
+                    .allocations
+                    .iter()
+                    .any(|a| a.id == allocation_id && a.awaiting_inspection() > 0)
+        }
+        Spot::Handover => {
+            actions.hand_over && view.allocations.iter().any(|a| a.awaiting_handover() > 0)
+        }
+        Spot::Cancel => actions.cancel,
+        Spot::Close => actions.close,
+    };
+    let feedback = if shown {
+        feedback
+    } else {
+        Feedback {
+            spot: Spot::Top,
+            ..feedback
+        }
+    };
     let kept_inspection = feedback.inspection.clone().unwrap_or_default();
     let to_inspect = view
         .allocations

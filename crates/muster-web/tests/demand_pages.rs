@@ -424,6 +424,48 @@ async fn forms_story(app: TestApp) {
             response.text().await.unwrap_or_default()
         );
     }
+    // Inspecting an allocation again is refused; its form is gone, so the refusal is shown
+    // at the top of the page. The liaison, who does not inspect, is refused the same way.
+    let again = allocation_ids[0].to_string();
+    for (client, csrf, code, expected) in [
+        (
+            &office,
+            &office_csrf,
+            StatusCode::CONFLICT,
+            "inspected already",
+        ),
+        (
+            &liaison,
+            &liaison_csrf,
+            StatusCode::FORBIDDEN,
+            "record inspections",
+        ),
+    ] {
+        let (content_type, body) = multipart(
+            &[
+                ("csrf", csrf.as_str()),
+                ("allocation_id", again.as_str()),
+                ("condition", "good"),
+                ("quantity_seen", "1"),
+                ("quantity_accepted", "1"),
+            ],
+            &[],
+        );
+        let response = client
+            .post(app.url(&format!("{path}/inspections")))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("inspect again");
+        assert_eq!(response.status(), code);
+        let page = response.text().await.expect("text");
+        assert!(
+            element(&page, "demand-problem").contains(expected),
+            "{page}"
+        );
+    }
+
     let stored = api_demand(&app, id).await;
     let sha = stored["inspections"][0]["photos"][0]
         .as_str()
