@@ -432,12 +432,12 @@ fn meeting_rows(page: &PageContext, view: &DemandView) -> Vec<MeetingRow> {
                 .attendees
                 .iter()
                 .map(|a| {
-                    format!(
-                        "{}（{}，{}）",
-                        a.name,
-                        a.organization,
-                        page.tr.t(&format!("demand.side.{}", a.side.as_str()))
-                    )
+                    let side = page.tr.t(&format!("demand.side.{}", a.side.as_str()));
+                    if page.tr.locale == "en" {
+                        format!("{} ({}, {side})", a.name, a.organization)
+                    } else {
+                        format!("{}（{}，{side}）", a.name, a.organization)
+                    }
                 })
                 .collect(),
             decisions: m.decisions.clone(),
