@@ -20,6 +20,7 @@
 
 mod allocation;
 mod fulfilment;
+mod views;
 
 use muster_domain::demand::{
     Attendee, ClassificationLevel, DeliveryPoint, Demand, DemandDraft, DemandEvent, DemandLine,

@@ -64,6 +64,11 @@ pub(crate) fn parse_condition(text: &str) -> Result<InspectionCondition, WebErro
         .ok_or_else(|| WebError::bad_request("condition", "expected good, fair or unfit"))
 }
 
+/// The reason for closing a demand short, if one was given: blank means a normal close.
+pub(crate) fn shortfall_reason(text: Option<&str>) -> Option<&str> {
+    text.map(str::trim).filter(|r| !r.is_empty())
+}
+
 /// Checks that every photo names a blob the attachment store holds.
 pub(crate) async fn check_photos(state: &AppState, photos: &[String]) -> Result<(), WebError> {
     for (index, photo) in photos.iter().enumerate() {
@@ -919,11 +924,7 @@ async fn close_demand(
     Json(request): Json<CloseRequest>,
 ) -> Result<Json<DemandDto>, WebError> {
     check_write(&current, &headers)?;
-    let reason = request
-        .shortfall_reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
+    let reason = shortfall_reason(request.shortfall_reason.as_deref());
     Ok(Json(
         state
             .db

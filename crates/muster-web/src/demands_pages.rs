@@ -1,30 +1,40 @@
-//! The demand pages: the demands a reader may see, and a demand with its lines, what has
-//! been allocated, and — while it can still be allocated — Muster's proposal with why each
-//! holding was chosen, the alternatives, the shortfall with the nearest sources beyond the
-//! office's reach, and the buttons to accept it or pass the shortfall up a level.
+//! The demand pages: the demands a reader may see, and a demand with everything about it —
+//! its lines, task meetings, allocations, inspections and handovers — with, while it can
+//! still be allocated, Muster's proposal (why each holding was chosen, the alternatives, the
+//! shortfall with the nearest sources beyond the office's reach) and the buttons to accept
+//! it or pass the shortfall up a level.
 //!
-//! Stating a demand, task meetings, inspections and handovers are in the API
-//! (`demands_api.rs`); these pages show them.
+//! The forms that change a demand (stating one, meetings, analyse, inspections, handovers,
+//! cancel, close) are in [`crate::demands_forms`]; a refused form comes back here as
+//! [`Feedback`] and is shown beside the form it came from, with what the reader typed.
+
+use std::collections::HashMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
+use muster_domain::Role;
 use muster_domain::demand::DemandStatus;
-use muster_storage::{AllocationProposal, DemandFilter, DemandSummary, StorageError};
+use muster_storage::{
+    AllocationProposal, ContentHash, DemandFilter, DemandSummary, DemandView, InspectionCondition,
+    StorageError, StoredAllocation,
+};
 use serde::Deserialize;
 
 use crate::app::AppState;
+use crate::error::WebError;
 use crate::page_parts::date_time;
 use crate::pages::{Layout, PageContext, PageResult};
 
 #[derive(Debug)]
-struct DemandLine {
+pub(crate) struct DemandLine {
     id: i64,
     title: String,
-    origin: String,
-    classification: String,
+    origin_key: String,
+    classification_key: String,
     region: String,
     status_key: String,
     lines: i64,
@@ -35,8 +45,8 @@ impl DemandLine {
         Self {
             id: d.id,
             title: d.title.clone(),
-            origin: d.origin.clone(),
-            classification: d.classification.clone(),
+            origin_key: format!("demand.origins.{}", d.origin),
+            classification_key: format!("demand.classifications.{}", d.classification),
             region: format!("{} {}", d.region_name, d.region_code),
             status_key: format!("demand.status.{}", d.status),
             lines: d.line_count,
@@ -49,6 +59,23 @@ impl DemandLine {
 struct DemandsPage {
     layout: Layout,
     demands: Vec<DemandLine>,
+    may_state: bool,
+}
+
+/// Who states demands: military liaisons, offices and administrators. Storage checks again;
+/// the page only hides a link that would be refused.
+fn may_state(actor: &muster_domain::Actor) -> bool {
+    may_fulfil(actor) || actor.has_role(Role::MilitaryLiaison)
+}
+
+/// Who works a demand through (analyse, inspect, close): offices and administrators.
+fn may_fulfil(actor: &muster_domain::Actor) -> bool {
+    actor.administers() || actor.has_role(Role::OfficeStaff)
+}
+
+/// Who records meetings and handovers, and may cancel: both sides.
+fn may_take_part(actor: &muster_domain::Actor) -> bool {
+    may_state(actor)
 }
 
 pub(crate) async fn list(State(state): State<AppState>, page: PageContext) -> PageResult {
@@ -66,6 +93,7 @@ pub(crate) async fn list(State(state): State<AppState>, page: PageContext) -> Pa
     Ok(DemandsPage {
         layout: page.layout("demands"),
         demands: demands.iter().map(DemandLine::of).collect(),
+        may_state: may_state(&user.actor),
     }
     .into_response())
 }
@@ -94,6 +122,25 @@ struct AssignmentRow {
     alternatives: Vec<String>,
 }
 
+/// An accepted allocation and how far its units have got.
+#[derive(Debug)]
+struct AllocationRow {
+    id: i64,
+    line_no: i64,
+    holding: String,
+    quantity: i64,
+    inspected: i64,
+    released: i64,
+    handed_over: i64,
+    km: String,
+    hours: String,
+    cost: String,
+    stage_key: String,
+    /// The record's status in the registry now, and what it holds and has reserved.
+    record_status_key: String,
+    stock: String,
+}
+
 #[derive(Debug)]
 struct ShortfallRow {
     line_no: i64,
@@ -102,18 +149,174 @@ struct ShortfallRow {
     sources: Vec<String>,
 }
 
+#[derive(Debug)]
+struct MeetingRow {
+    held_at: String,
+    attendees: Vec<String>,
+    decisions: Vec<String>,
+    recorded_by: String,
+}
+
+#[derive(Debug)]
+struct InspectionRow {
+    allocation: String,
+    condition_key: String,
+    seen: i64,
+    accepted: i64,
+    notes: String,
+    photos: Vec<String>,
+    inspector: String,
+    at: String,
+}
+
+#[derive(Debug)]
+struct HandoverRow {
+    at: String,
+    items: Vec<String>,
+    supplier: String,
+    receiver: String,
+    notes: String,
+    recorded_by: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct Choice {
+    pub(crate) value: String,
+    pub(crate) label: String,
+    pub(crate) selected: bool,
+}
+
+/// An allocation still to be inspected, with its form's values.
+#[derive(Debug)]
+struct InspectTarget {
+    allocation_id: i64,
+    label: String,
+    open: i64,
+    conditions: Vec<Choice>,
+    seen: String,
+    accepted: String,
+    notes: String,
+    problem: Option<String>,
+}
+
+/// An allocation with inspected units not yet handed over, with the quantity to hand over.
+#[derive(Debug)]
+struct HandoverTarget {
+    allocation_id: i64,
+    label: String,
+    awaiting: i64,
+    quantity: String,
+}
+
+/// Which form a refusal belongs to.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spot {
+    /// Above everything: accept, escalate, analyse.
+    #[default]
+    Top,
+    Meeting,
+    Inspection(i64),
+    Handover,
+    Cancel,
+    Close,
+}
+
+/// The meeting form as typed.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct MeetingText {
+    pub(crate) held_at: String,
+    pub(crate) military: String,
+    pub(crate) civil: String,
+    pub(crate) decisions: String,
+}
+
+/// One inspection form as typed.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct InspectionText {
+    pub(crate) allocation_id: i64,
+    pub(crate) condition: String,
+    pub(crate) quantity_seen: String,
+    pub(crate) quantity_accepted: String,
+    pub(crate) notes: String,
+}
+
+/// The handover form as typed: quantities by allocation id.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct HandoverText {
+    pub(crate) quantities: HashMap<i64, String>,
+    pub(crate) handed_at: String,
+    pub(crate) supplier_signatory: String,
+    pub(crate) receiver_signatory: String,
+    pub(crate) notes: String,
+}
+
+/// What a form post leaves for the demand page to show: the refusal, where it goes, and the
+/// reader's input to show again.
+#[derive(Debug, Default)]
+pub(crate) struct Feedback {
+    pub(crate) spot: Spot,
+    pub(crate) message: Option<String>,
+    pub(crate) meeting: MeetingText,
+    pub(crate) inspection: Option<InspectionText>,
+    pub(crate) handover: HandoverText,
+    pub(crate) cancel_reason: String,
+    pub(crate) close_reason: String,
+}
+
+impl Feedback {
+    pub(crate) fn at(spot: Spot, message: String) -> Self {
+        Self {
+            spot,
+            message: Some(message),
+            ..Self::default()
+        }
+    }
+
+    fn problem_at(&self, spot: Spot) -> Option<String> {
+        (self.spot == spot).then(|| self.message.clone()).flatten()
+    }
+}
+
+/// What the reader may do with the demand now; storage checks each again.
+#[derive(Debug, Default)]
+struct Actions {
+    analyse: bool,
+    meeting: bool,
+    cancel: bool,
+    close: bool,
+    /// Some line is not handed over in full: closing needs a reason.
+    close_needs_reason: bool,
+    inspect: bool,
+    hand_over: bool,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "demand.html")]
 struct DemandPage {
     layout: Layout,
     demand: DemandLine,
+    ending: Option<String>,
     lines: Vec<LineRow>,
-    allocated: Vec<AssignmentRow>,
+    meetings: Vec<MeetingRow>,
+    allocated: Vec<AllocationRow>,
+    inspections: Vec<InspectionRow>,
+    handovers: Vec<HandoverRow>,
     proposal: Option<Vec<AssignmentRow>>,
     shortfalls: Vec<ShortfallRow>,
     total_cost: String,
     may_accept: bool,
+    actions: Actions,
+    to_inspect: Vec<InspectTarget>,
+    to_hand_over: Vec<HandoverTarget>,
     message: Option<String>,
+    meeting_problem: Option<String>,
+    handover_problem: Option<String>,
+    cancel_problem: Option<String>,
+    close_problem: Option<String>,
+    meeting: MeetingText,
+    handover: HandoverText,
+    cancel_reason: String,
+    close_reason: String,
 }
 
 fn yuan(cents: i64) -> String {
@@ -121,12 +324,13 @@ fn yuan(cents: i64) -> String {
 }
 
 /// The proposal as table rows: each assignment with its reasons and up to three alternatives.
+/// Lines are numbered from 1, as people number them.
 fn proposal_rows(proposal: &AllocationProposal) -> (Vec<AssignmentRow>, Vec<ShortfallRow>) {
     let assignments = proposal
         .assignments
         .iter()
         .map(|a| AssignmentRow {
-            line_no: a.line_no,
+            line_no: a.line_no + 1,
             holding: format!(
                 "#{} {} · {}",
                 a.holding.record_id, a.holding.holder_name, a.holding.region_name
@@ -154,7 +358,7 @@ fn proposal_rows(proposal: &AllocationProposal) -> (Vec<AssignmentRow>, Vec<Shor
         .iter()
         .filter(|l| l.shortfall > 0)
         .map(|l| ShortfallRow {
-            line_no: l.line_no,
+            line_no: l.line_no + 1,
             type_code: l.type_code.clone(),
             shortfall: l.shortfall,
             sources: l
@@ -175,14 +379,149 @@ fn proposal_rows(proposal: &AllocationProposal) -> (Vec<AssignmentRow>, Vec<Shor
     (assignments, shortfalls)
 }
 
-async fn render(
+/// A stock figure: whole numbers without decimals, amounts (tonnes) with up to two.
+fn figure(value: f64) -> String {
+    if value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// An allocation as the forms and lists name it: line, record, holder, region.
+fn allocation_label(a: &StoredAllocation) -> String {
+    format!(
+        "{} · #{} {} · {}",
+        a.line_no + 1,
+        a.record_id,
+        a.holder_name,
+        a.region_name
+    )
+}
+
+fn allocation_stage(a: &StoredAllocation) -> &'static str {
+    if a.awaiting_inspection() > 0 {
+        "awaiting_inspection"
+    } else if a.awaiting_handover() > 0 {
+        "awaiting_handover"
+    } else if a.handed_over > 0 {
+        "handed_over"
+    } else {
+        "released"
+    }
+}
+
+/// How a finished demand ended, in the reader's language, with the reason given.
+fn ending_text(page: &PageContext, ending: Option<&str>) -> Option<String> {
+    let ending: serde_json::Value = serde_json::from_str(ending?).ok()?;
+    let kind = ending["kind"].as_str()?;
+    let mut text = page.tr.t(&format!("demand.ending.{kind}"));
+    if let Some(reason) = ending["reason"].as_str() {
+        text.push(' ');
+        text.push_str(reason);
+    }
+    Some(text)
+}
+
+fn meeting_rows(page: &PageContext, view: &DemandView) -> Vec<MeetingRow> {
+    view.meetings
+        .iter()
+        .map(|m| MeetingRow {
+            held_at: date_time(m.held_at),
+            attendees: m
+                .attendees
+                .iter()
+                .map(|a| {
+                    let side = page.tr.t(&format!("demand.side.{}", a.side.as_str()));
+                    if page.tr.locale == "en" {
+                        format!("{} ({}, {side})", a.name, a.organization)
+                    } else {
+                        format!("{}（{}，{side}）", a.name, a.organization)
+                    }
+                })
+                .collect(),
+            decisions: m.decisions.clone(),
+            recorded_by: m.recorded_by_name.clone(),
+        })
+        .collect()
+}
+
+fn inspection_rows(view: &DemandView) -> Vec<InspectionRow> {
+    let labels: HashMap<i64, String> = view
+        .allocations
+        .iter()
+        .map(|a| (a.id, allocation_label(a)))
+        .collect();
+    view.inspections
+        .iter()
+        .map(|i| InspectionRow {
+            allocation: labels
+                .get(&i.allocation_id)
+                .cloned()
+                .unwrap_or_else(|| format!("#{}", i.allocation_id)),
+            condition_key: format!("demand.conditions.{}", i.condition),
+            seen: i.quantity_seen,
+            accepted: i.quantity_accepted,
+            notes: i.notes.clone(),
+            photos: i.photos.clone(),
+            inspector: i.inspector_name.clone(),
+            at: date_time(i.inspected_at),
+        })
+        .collect()
+}
+
+fn handover_rows(view: &DemandView) -> Vec<HandoverRow> {
+    let labels: HashMap<i64, String> = view
+        .allocations
+        .iter()
+        .map(|a| (a.id, allocation_label(a)))
+        .collect();
+    view.handovers
+        .iter()
+        .map(|h| HandoverRow {
+            at: date_time(h.handed_at),
+            items: h
+                .items
+                .iter()
+                .map(|(allocation_id, quantity)| {
+                    let label = labels
+                        .get(allocation_id)
+                        .cloned()
+                        .unwrap_or_else(|| format!("#{allocation_id}"));
+                    format!("{label}: {quantity}")
+                })
+                .collect(),
+            supplier: h.supplier_signatory.clone(),
+            receiver: h.receiver_signatory.clone(),
+            notes: h.notes.clone(),
+            recorded_by: h.recorded_by_name.clone(),
+        })
+        .collect()
+}
+
+fn condition_choices(page: &PageContext, chosen: &str) -> Vec<Choice> {
+    InspectionCondition::ALL
+        .iter()
+        .map(|c| Choice {
+            value: c.as_str().to_owned(),
+            label: page.tr.t(&format!("demand.conditions.{}", c.as_str())),
+            selected: c.as_str() == chosen,
+        })
+        .collect()
+}
+
+/// The demand page, with `feedback` from a refused form (if any) beside that form, answered
+/// with `code`.
+pub(crate) async fn render(
     state: &AppState,
     page: &PageContext,
     id: i64,
-    message: Option<String>,
+    feedback: Feedback,
+    code: StatusCode,
 ) -> PageResult {
     let user = page.require_user()?;
-    let scope = user.actor.scope();
+    let actor = &user.actor;
+    let scope = actor.scope();
     let view = state
         .db
         .demand(scope, id)
@@ -202,16 +541,105 @@ async fn render(
     } else {
         (None, Vec::new(), String::new())
     };
-    let may_accept =
-        user.actor.administers() || user.actor.has_role(muster_domain::Role::OfficeStaff);
-    Ok(DemandPage {
+    let stock: HashMap<i64, (String, String)> = state
+        .db
+        .demand_holding_stock(scope, id)
+        .await
+        .map_err(|e| page.error(e.into()))?
+        .into_iter()
+        .map(|h| {
+            (
+                h.record_id,
+                (
+                    format!("potential.status.{}", h.status),
+                    format!("{} / {}", figure(h.quantity), figure(h.reserved_quantity)),
+                ),
+            )
+        })
+        .collect();
+    let open = !status.is_terminal();
+    let short = view.lines.iter().any(|l| l.handed_over < l.quantity);
+    let actions = Actions {
+        analyse: status == DemandStatus::Received && may_fulfil(actor),
+        meeting: open && may_take_part(actor),
+        cancel: open && may_take_part(actor),
+        close: matches!(status, DemandStatus::Analysed | DemandStatus::HandedOver)
+            && may_fulfil(actor),
+        close_needs_reason: short,
+        inspect: open && may_fulfil(actor),
+        hand_over: open && may_take_part(actor),
+    };
+    // A refusal of a form the page no longer shows (an allocation inspected meanwhile, a
+    // demand closed, a role without that form) goes above everything rather than nowhere.
+    let shown = match feedback.spot {
+        Spot::Top => true,
+        Spot::Meeting => actions.meeting,
+        Spot::Inspection(allocation_id) => {
+            actions.inspect
+                && view
+                    .allocations
+                    .iter()
+                    .any(|a| a.id == allocation_id && a.awaiting_inspection() > 0)
+        }
+        Spot::Handover => {
+            actions.hand_over && view.allocations.iter().any(|a| a.awaiting_handover() > 0)
+        }
+        Spot::Cancel => actions.cancel,
+        Spot::Close => actions.close,
+    };
+    let feedback = if shown {
+        feedback
+    } else {
+        Feedback {
+            spot: Spot::Top,
+            ..feedback
+        }
+    };
+    let kept_inspection = feedback.inspection.clone().unwrap_or_default();
+    let to_inspect = view
+        .allocations
+        .iter()
+        .filter(|a| a.awaiting_inspection() > 0)
+        .map(|a| {
+            let kept = (kept_inspection.allocation_id == a.id).then_some(&kept_inspection);
+            let open = a.awaiting_inspection();
+            InspectTarget {
+                allocation_id: a.id,
+                label: allocation_label(a),
+                open,
+                conditions: condition_choices(page, kept.map_or("good", |k| k.condition.as_str())),
+                seen: kept.map_or_else(|| open.to_string(), |k| k.quantity_seen.clone()),
+                accepted: kept.map_or_else(|| open.to_string(), |k| k.quantity_accepted.clone()),
+                notes: kept.map(|k| k.notes.clone()).unwrap_or_default(),
+                problem: feedback.problem_at(Spot::Inspection(a.id)),
+            }
+        })
+        .collect();
+    let to_hand_over = view
+        .allocations
+        .iter()
+        .filter(|a| a.awaiting_handover() > 0)
+        .map(|a| HandoverTarget {
+            allocation_id: a.id,
+            label: allocation_label(a),
+            awaiting: a.awaiting_handover(),
+            quantity: feedback
+                .handover
+                .quantities
+                .get(&a.id)
+                .cloned()
+                .unwrap_or_else(|| a.awaiting_handover().to_string()),
+        })
+        .collect();
+    let mut response = DemandPage {
         layout: page.layout("demands"),
         demand: DemandLine::of(&view.demand),
+        ending: ending_text(page, view.demand.ending.as_deref()),
         lines: view
             .lines
             .iter()
             .map(|l| LineRow {
-                no: l.line_no,
+                no: l.line_no + 1,
                 type_code: l.type_code.clone(),
                 quantity: l.quantity,
                 priority: l.priority,
@@ -221,27 +649,54 @@ async fn render(
                 handed_over: l.handed_over,
             })
             .collect(),
+        meetings: meeting_rows(page, &view),
         allocated: view
             .allocations
             .iter()
-            .map(|a| AssignmentRow {
-                line_no: a.line_no,
+            .map(|a| AllocationRow {
+                id: a.id,
+                line_no: a.line_no + 1,
                 holding: format!("#{} {} · {}", a.record_id, a.holder_name, a.region_name),
                 quantity: a.quantity,
+                inspected: a.inspected,
+                released: a.released,
+                handed_over: a.handed_over,
                 km: format!("{:.0}", a.great_circle_km),
                 hours: format!("{:.1}", a.travel_hours),
-                slack: String::new(),
                 cost: yuan(a.unit_cost_cents.saturating_mul(a.quantity)),
-                alternatives: Vec::new(),
+                stage_key: format!("demand.allocation_stage.{}", allocation_stage(a)),
+                record_status_key: stock
+                    .get(&a.record_id)
+                    .map(|(key, _)| key.clone())
+                    .unwrap_or_default(),
+                stock: stock
+                    .get(&a.record_id)
+                    .map(|(_, figures)| figures.clone())
+                    .unwrap_or_default(),
             })
             .collect(),
+        inspections: inspection_rows(&view),
+        handovers: handover_rows(&view),
         proposal,
         shortfalls,
         total_cost,
-        may_accept,
-        message,
+        may_accept: may_fulfil(actor),
+        actions,
+        to_inspect,
+        to_hand_over,
+        message: feedback.problem_at(Spot::Top),
+        meeting_problem: feedback.problem_at(Spot::Meeting),
+        handover_problem: feedback.problem_at(Spot::Handover),
+        cancel_problem: feedback.problem_at(Spot::Cancel),
+        close_problem: feedback.problem_at(Spot::Close),
+        meeting: feedback.meeting,
+        handover: feedback.handover,
+        cancel_reason: feedback.cancel_reason,
+        close_reason: feedback.close_reason,
     }
-    .into_response())
+    .into_response();
+    *response.status_mut() = code;
+    Ok(response)
 }
 
 pub(crate) async fn detail(
@@ -249,13 +704,25 @@ pub(crate) async fn detail(
     page: PageContext,
     Path(id): Path<i64>,
 ) -> PageResult {
-    render(&state, &page, id, None).await
+    render(&state, &page, id, Feedback::default(), StatusCode::OK).await
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct CsrfForm {
     #[serde(default)]
     csrf: String,
+}
+
+/// A storage refusal the reader can act on, with the status to answer it with; anything else
+/// (a demand the reader may not see included) becomes an error page.
+pub(crate) fn refusal(error: StorageError) -> Result<(StatusCode, String), StorageError> {
+    let code = match &error {
+        StorageError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        StorageError::Conflict { .. } => StatusCode::CONFLICT,
+        StorageError::Forbidden(_) | StorageError::OutOfScope { .. } => StatusCode::FORBIDDEN,
+        _ => return Err(error),
+    };
+    Ok((code, error.to_string()))
 }
 
 /// Accepts the proposal as shown: storage proposes again inside the accept and reserves
@@ -271,10 +738,10 @@ pub(crate) async fn accept(
         .map_err(|e| page.error(e))?;
     match state.db.accept_allocation(&user.actor, id, None).await {
         Ok(_) => Ok(Redirect::to(&format!("/demands/{id}")).into_response()),
-        Err(e @ (StorageError::Conflict { .. } | StorageError::Invalid { .. })) => {
-            render(&state, &page, id, Some(e.to_string())).await
+        Err(e) => {
+            let (code, message) = refusal(e).map_err(|e| page.error(e.into()))?;
+            render(&state, &page, id, Feedback::at(Spot::Top, message), code).await
         }
-        Err(e) => Err(page.error(e.into())),
     }
 }
 
@@ -289,10 +756,80 @@ pub(crate) async fn escalate(
     user.check_csrf(Some(&form.csrf))
         .map_err(|e| page.error(e))?;
     match state.db.escalate_shortfall(&user.actor, id).await {
-        Ok(new_id) => render(&state, &page, id, Some(format!("→ #{new_id}"))).await,
-        Err(e @ (StorageError::Conflict { .. } | StorageError::Invalid { .. })) => {
-            render(&state, &page, id, Some(e.to_string())).await
+        Ok(new_id) => {
+            let message = format!("→ #{new_id}");
+            render(
+                &state,
+                &page,
+                id,
+                Feedback::at(Spot::Top, message),
+                StatusCode::OK,
+            )
+            .await
         }
-        Err(e) => Err(page.error(e.into())),
+        Err(e) => {
+            let (code, message) = refusal(e).map_err(|e| page.error(e.into()))?;
+            render(&state, &page, id, Feedback::at(Spot::Top, message), code).await
+        }
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PhotoQuery {
+    thumbnail: Option<String>,
+}
+
+/// A photo of one of the demand's inspections, to whoever may read the demand: the photo
+/// must be one the demand's inspections name, so a reader cannot fetch other files by hash.
+pub(crate) async fn photo(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path((id, sha)): Path<(i64, String)>,
+    Query(query): Query<PhotoQuery>,
+) -> PageResult {
+    let user = page.require_user()?;
+    let view = state
+        .db
+        .demand(user.actor.scope(), id)
+        .await
+        .map_err(|e| page.error(e.into()))?;
+    let not_found = || {
+        page.error(WebError::Storage(StorageError::NotFound {
+            entity: "photo",
+            key: sha.clone(),
+        }))
+    };
+    let named = view.inspections.iter().any(|i| i.photos.contains(&sha));
+    let hash = ContentHash::parse(&sha).map_err(|_| not_found())?;
+    if !named {
+        return Err(not_found());
+    }
+    let private = [(header::CACHE_CONTROL, "private, max-age=86400")];
+    if query.thumbnail.is_some() {
+        let bytes = state
+            .blobs
+            .thumbnail(&hash)
+            .await
+            .map_err(|_| not_found())?
+            .ok_or_else(not_found)?;
+        return Ok((private, [(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response());
+    }
+    let mut file = state
+        .blobs
+        .open_blob(&hash)
+        .await
+        .map_err(|_| not_found())?;
+    let mut bytes = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut file.file, &mut bytes)
+        .await
+        .map_err(|_| not_found())?;
+    Ok((
+        private,
+        [
+            (header::CONTENT_TYPE, file.content_type),
+            (header::CONTENT_DISPOSITION, "inline".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
 }

@@ -8,6 +8,7 @@ mod api;
 mod app;
 mod auth;
 mod demands_api;
+mod demands_forms;
 mod demands_pages;
 mod error;
 mod facilities_api;

@@ -131,12 +131,37 @@ pub(crate) fn router(state: AppState) -> Router {
             "/rounds/{id}/inspect",
             get(facilities_pages::inspect_page).post(facilities_pages::inspect_submit),
         )
-        .route("/demands", get(crate::demands_pages::list))
+        .route(
+            "/demands",
+            get(crate::demands_pages::list).post(crate::demands_forms::create),
+        )
+        .route("/demands/new", get(crate::demands_forms::new_page))
         .route("/demands/{id}", get(crate::demands_pages::detail))
         .route("/demands/{id}/accept", post(crate::demands_pages::accept))
         .route(
             "/demands/{id}/escalate",
             post(crate::demands_pages::escalate),
+        )
+        .route(
+            "/demands/{id}/meetings",
+            post(crate::demands_forms::record_meeting),
+        )
+        .route("/demands/{id}/analyse", post(crate::demands_forms::analyse))
+        .route(
+            "/demands/{id}/inspections",
+            post(crate::demands_forms::record_inspection).layer(DefaultBodyLimit::max(
+                crate::demands_forms::INSPECTION_FORM_BYTES,
+            )),
+        )
+        .route(
+            "/demands/{id}/handovers",
+            post(crate::demands_forms::record_handover),
+        )
+        .route("/demands/{id}/cancel", post(crate::demands_forms::cancel))
+        .route("/demands/{id}/close", post(crate::demands_forms::close))
+        .route(
+            "/demands/{id}/photos/{sha}",
+            get(crate::demands_pages::photo),
         )
         .route("/patrols", get(facilities_pages::patrols))
         .route("/patrols/{id}/check-ins", post(facilities_pages::check_in))

@@ -538,3 +538,170 @@ async fn a_phone_inspection_keeps_its_draft_uploads_a_photo_and_submits_once() {
     drop(driver);
     app.stop().await;
 }
+
+/// A liaison states a demand in the browser through the plain form: more line rows keep what
+/// was typed, a bad quantity is named under its line, and the fixed form lands on the
+/// demand's page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demand_is_stated_through_the_form() {
+    let app = common::spawn_demo(common::Backend::Sqlite)
+        .await
+        .expect("app");
+    let driver = start_driver();
+    let client = connect(&driver).await;
+    sign_in(&client, &app, "liaison").await;
+
+    client.goto(&app.url("/demands")).await.expect("demands");
+    client
+        .find(Locator::Id("new-demand"))
+        .await
+        .expect("the link to the form")
+        .click()
+        .await
+        .expect("click");
+    client
+        .wait()
+        .for_element(Locator::Id("demand-form"))
+        .await
+        .expect("the form");
+
+    let needed_by = {
+        let millis = muster_storage::now().as_millis() + 48 * 3_600_000;
+        let minutes = millis.rem_euclid(86_400_000) / 60_000;
+        format!(
+            "{}T{:02}:{:02}",
+            muster_domain::Timestamp::from_millis(millis).date(),
+            minutes / 60,
+            minutes % 60
+        )
+    };
+    let type_into = |name: String, text: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .find(Locator::Css(&format!("[name='{name}']")))
+                .await
+                .unwrap_or_else(|_| panic!("the field {name}"))
+                .send_keys(text)
+                .await
+                .expect("type");
+        }
+    };
+    type_into("title".into(), "城区帐篷").await;
+    for (row, type_code, quantity) in [
+        (0, "CAD.MAT.TENT_12", "4"),
+        (1, "ECO.COM.BOTTLED_WATER", "两箱"),
+    ] {
+        type_into(format!("type_code_{row}"), type_code).await;
+        type_into(format!("quantity_{row}"), quantity).await;
+        type_into(format!("lat_{row}"), "31.86").await;
+        type_into(format!("lon_{row}"), "117.28").await;
+        // A datetime-local input's typing order follows the browser's locale; set its value.
+        client
+            .execute(
+                "document.querySelector(`[name='needed_by_${arguments[0]}']`).value = arguments[1];",
+                vec![serde_json::json!(row), serde_json::json!(needed_by)],
+            )
+            .await
+            .expect("set the time");
+    }
+
+    // More rows: ten now, and what was typed is still there.
+    client
+        .find(Locator::Id("more-lines"))
+        .await
+        .expect("more lines")
+        .click()
+        .await
+        .expect("click");
+    client
+        .wait()
+        .for_element(Locator::Css("tr#line-10"))
+        .await
+        .expect("ten rows");
+    let value = |name: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .find(Locator::Css(&format!("[name='{name}']")))
+                .await
+                .expect("field")
+                .prop("value")
+                .await
+                .expect("value")
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(value("title").await, "城区帐篷");
+    assert_eq!(value("quantity_1").await, "两箱");
+
+    // Submitting names the bad quantity under line 2 and keeps the input.
+    client
+        .find(Locator::Id("state-demand"))
+        .await
+        .expect("submit")
+        .click()
+        .await
+        .expect("click");
+    let problem = client
+        .wait()
+        .for_element(Locator::Id("line-2-problems"))
+        .await
+        .expect("the problem under line 2")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        problem.contains("明细 2") && problem.contains("数量"),
+        "{problem}"
+    );
+    assert_eq!(
+        client
+            .find(Locator::Css("[name='quantity_1'][aria-invalid='true']"))
+            .await
+            .expect("marked invalid")
+            .prop("value")
+            .await
+            .expect("value")
+            .as_deref(),
+        Some("两箱")
+    );
+    screenshot(&client, "demand-form-problem").await;
+
+    // Fixed: the demand's page, received, with both lines.
+    let quantity = client
+        .find(Locator::Css("[name='quantity_1']"))
+        .await
+        .expect("quantity");
+    quantity.clear().await.expect("clear");
+    quantity.send_keys("24").await.expect("type");
+    client
+        .find(Locator::Id("state-demand"))
+        .await
+        .expect("submit")
+        .click()
+        .await
+        .expect("click");
+    let status = client
+        .wait()
+        .for_element(Locator::Id("demand-status"))
+        .await
+        .expect("the demand's page")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(status, "已接收");
+    assert_eq!(
+        client
+            .find_all(Locator::Css("tr.demand-line"))
+            .await
+            .expect("lines")
+            .len(),
+        2
+    );
+    screenshot(&client, "demand-stated").await;
+
+    client.close().await.expect("close browser");
+    drop(driver);
+    app.stop().await;
+}

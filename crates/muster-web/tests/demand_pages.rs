@@ -1,0 +1,746 @@
+//! The demand pages driven as a browser without JavaScript drives them — plain form posts
+//! over HTTP, on both databases: state a demand with two lines (a bad line is named and the
+//! input kept), record the task meeting, analyse, accept the proposal, inspect with a photo,
+//! hand over, see the page move to handed over, close; cancel; and the refusals of a reader
+//! out of scope, below the classification, or without the role.
+
+mod common;
+
+use common::TestApp;
+use muster_storage::blobs::samples::{Format, image_bytes};
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+use serde_json::Value;
+
+const TENT: &str = "CAD.MAT.TENT_12";
+const WATER: &str = "ECO.COM.BOTTLED_WATER";
+
+/// A page's status and body.
+async fn get(client: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCode, String) {
+    let response = client.get(app.url(path)).send().await.expect("get");
+    let status = response.status();
+    (status, response.text().await.expect("text"))
+}
+
+/// A form post's status, redirect target and body.
+async fn post(
+    client: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String, String) {
+    let response = client
+        .post(app.url(path))
+        .form(fields)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, location, response.text().await.expect("text"))
+}
+
+/// A `multipart/form-data` body: text fields, then files under `photos`.
+fn multipart(fields: &[(&str, &str)], photos: &[(&str, Vec<u8>)]) -> (String, Vec<u8>) {
+    let boundary = "----muster-demand-boundary-41c9";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    for (file_name, bytes) in photos {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"photos\"; filename=\"{file_name}\"\r\nContent-Type: image/jpeg\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The value of the input named `name` in a page.
+fn value_of(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("an input {name}"))
+        + marker.len();
+    html[start..].split('"').next().expect("value").to_owned()
+}
+
+/// The ids that follow `prefix` in a page, e.g. the allocation ids of `id="inspect-`.
+fn ids_after(html: &str, prefix: &str) -> Vec<i64> {
+    html.match_indices(prefix)
+        .filter_map(|(at, _)| {
+            let rest = &html[at + prefix.len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+/// The markup inside the element with this id (up to the first closing tag of its name).
+fn element(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\"");
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("an element #{id} in {html}"));
+    let tag_start = html[..at].rfind('<').expect("tag start") + 1;
+    let tag: String = html[tag_start..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    let open_end = html[at..].find('>').expect("tag end") + at + 1;
+    let close = html[open_end..]
+        .find(&format!("</{tag}>"))
+        .expect("closing tag")
+        + open_end;
+    html[open_end..close].to_owned()
+}
+
+/// `hours` from now as a `datetime-local` value (UTC).
+fn hours_from_now(hours: i64) -> String {
+    let millis = muster_storage::now().as_millis() + hours * 3_600_000;
+    let minutes = millis.rem_euclid(86_400_000) / 60_000;
+    format!(
+        "{}T{:02}:{:02}",
+        muster_domain::Timestamp::from_millis(millis).date(),
+        minutes / 60,
+        minutes % 60
+    )
+}
+
+/// The office's city code and its point, as text for the form.
+async fn city(app: &TestApp) -> (String, String, String) {
+    let token = app.token_for("office").await;
+    let (_, regions) = common::call(
+        app,
+        &token,
+        reqwest::Method::GET,
+        "/api/v1/regions?level=city&limit=10",
+        None,
+    )
+    .await;
+    let city = regions
+        .as_array()
+        .and_then(|r| r.first())
+        .expect("the office sees its city")
+        .clone();
+    (
+        city["code"].as_str().expect("code").to_owned(),
+        city["lat"].as_f64().unwrap_or(31.8).to_string(),
+        city["lon"].as_f64().unwrap_or(117.2).to_string(),
+    )
+}
+
+/// The demand form's fields: two lines in rows 1 and 2 of five, with `second_quantity` in
+/// the second line.
+fn demand_form<'a>(
+    csrf: &'a str,
+    title: &'a str,
+    classification: &'a str,
+    region: &'a str,
+    point: &'a (String, String, String),
+    needed_by: &'a str,
+    second_quantity: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("rows", "5"),
+        ("title", title),
+        ("origin", "military"),
+        ("classification", classification),
+        ("region_code", region),
+        ("type_code_0", TENT),
+        ("quantity_0", "3"),
+        ("lat_0", &point.1),
+        ("lon_0", &point.2),
+        ("needed_by_0", needed_by),
+        ("priority_0", "1"),
+        ("type_code_1", WATER),
+        ("quantity_1", second_quantity),
+        ("lat_1", &point.1),
+        ("lon_1", &point.2),
+        ("needed_by_1", needed_by),
+        ("priority_1", "2"),
+        ("priority_2", "3"),
+        ("priority_3", "3"),
+        ("priority_4", "3"),
+    ]
+}
+
+fn id_from(location: &str) -> i64 {
+    location
+        .strip_prefix("/demands/")
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("a demand's page: {location:?}"))
+}
+
+async fn api_demand(app: &TestApp, id: i64) -> Value {
+    let token = app.token_for("admin").await;
+    let (status, demand) = common::call(
+        app,
+        &token,
+        reqwest::Method::GET,
+        &format!("/api/v1/demands/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{demand}");
+    demand
+}
+
+fn allocation_count_of(demand: &Value) -> usize {
+    demand["allocations"].as_array().map_or(0, Vec::len)
+}
+
+on_both!(a_demand_goes_through_by_forms, spawn_demo, forms_story);
+async fn forms_story(app: TestApp) {
+    app.seed_records().await;
+    let point = city(&app).await;
+    let needed_by = hours_from_now(72);
+    let (liaison, liaison_csrf) = app.signed_in("liaison", "zh-CN").await;
+    let (office, office_csrf) = app.signed_in("office", "zh-CN").await;
+
+    // The list links to the form; the form has five blank rows and the liaison's region.
+    let (status, list) = get(&liaison, &app, "/demands").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.contains("href=\"/demands/new\""), "{list}");
+    let (status, form) = get(&liaison, &app, "/demands/new").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids_after(&form, "id=\"line-").len(), 5, "five rows");
+    assert_eq!(value_of(&form, "region_code"), point.0);
+    assert!(form.contains("登记需求"), "in Chinese: {form}");
+
+    // "Add lines" keeps what was typed and gives five more rows.
+    let fields = demand_form(
+        &liaison_csrf,
+        "城区帐篷与饮水",
+        "internal",
+        &point.0,
+        &point,
+        &needed_by,
+        "2",
+    );
+    let mut more = fields.clone();
+    more.push(("more", "1"));
+    let (status, _, form) = post(&liaison, &app, "/demands", &more).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids_after(&form, "id=\"line-").len(), 10, "ten rows");
+    assert_eq!(value_of(&form, "title"), "城区帐篷与饮水");
+    assert_eq!(value_of(&form, "type_code_1"), WATER);
+
+    // A quantity that is not a number is named by line and field, and the input stays.
+    let mut bad = fields.clone();
+    bad[13] = ("quantity_1", "两箱");
+    let (status, _, form) = post(&liaison, &app, "/demands", &bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{form}");
+    let problem = element(&form, "line-2-problems");
+    assert!(
+        problem.contains("明细 2") && problem.contains("数量"),
+        "{problem}"
+    );
+    assert_eq!(value_of(&form, "quantity_1"), "两箱");
+    assert_eq!(value_of(&form, "type_code_0"), TENT);
+    assert_eq!(value_of(&form, "title"), "城区帐篷与饮水");
+    assert!(!form.contains("id=\"line-1-problems\""), "line 1 is fine");
+
+    // A quantity the domain refuses (0) comes back from storage, placed on its line too.
+    let mut zero = fields.clone();
+    zero[13] = ("quantity_1", "0");
+    let (status, _, form) = post(&liaison, &app, "/demands", &zero).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{form}");
+    let problem = element(&form, "line-2-problems");
+    assert!(
+        problem.contains("明细 2") && problem.contains("found 0"),
+        "{problem}"
+    );
+    assert_eq!(value_of(&form, "quantity_1"), "0");
+
+    // Stated: the demand's page, received, both lines numbered from 1.
+    let (status, location, _) = post(&liaison, &app, "/demands", &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let id = id_from(&location);
+    let path = format!("/demands/{id}");
+    let (_, detail) = get(&office, &app, &path).await;
+    assert_eq!(element(&detail, "demand-status"), "已接收");
+    assert!(detail.contains("id=\"analyse\""), "the office may analyse");
+    assert_eq!(detail.matches("class=\"demand-line\"").count(), 2);
+    assert!(detail.contains("<tr class=\"demand-line\"><td>1</td>"));
+
+    // A meeting record with an attendee line the form cannot read is refused, kept.
+    let meeting = |military: &'static str| {
+        vec![
+            ("csrf", office_csrf.as_str()),
+            ("held_at", ""),
+            ("military", military),
+            ("civil", "王芳，市动员办"),
+            ("decisions", "就近调配帐篷\n饮水由县仓库补足"),
+        ]
+    };
+    let (status, _, page) =
+        post(&office, &app, &format!("{path}/meetings"), &meeting("李强")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(element(&page, "meeting-problem").contains("姓名，单位"));
+    assert!(page.contains("饮水由县仓库补足"), "the decisions are kept");
+    // Recorded: listed on the page, and the demand is analysed by it.
+    let (status, _, _) = post(
+        &office,
+        &app,
+        &format!("{path}/meetings"),
+        &meeting("李强，军分区"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, detail) = get(&office, &app, &path).await;
+    assert_eq!(element(&detail, "demand-status"), "已分析");
+    assert!(
+        detail.contains("李强（军分区，军）") && detail.contains("<li>就近调配帐篷</li>"),
+        "{detail}"
+    );
+    assert!(!detail.contains("id=\"analyse\""), "analysed already");
+
+    // Accept the proposal: every unit is reserved.
+    assert!(detail.contains("id=\"accept-allocation\""), "{detail}");
+    let (status, _, _) = post(
+        &office,
+        &app,
+        &format!("{path}/accept"),
+        &[("csrf", &office_csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let stored = api_demand(&app, id).await;
+    for line in stored["lines"].as_array().expect("lines") {
+        assert_eq!(line["allocated"], line["quantity"], "{stored}");
+    }
+    let (_, detail) = get(&office, &app, &path).await;
+    assert_eq!(element(&detail, "demand-status"), "已分配");
+    // The records are allocated in the registry, their units reserved.
+    assert_eq!(
+        detail
+            .matches("<td class=\"record-status\">已调配</td>")
+            .count(),
+        allocation_count_of(&stored),
+        "{detail}"
+    );
+    let allocations = ids_after(&detail, "id=\"inspect-");
+    let allocation_count = allocation_count_of(&stored);
+    assert!(allocation_count > 0);
+    assert_eq!(
+        allocations.len(),
+        allocation_count,
+        "one inspection form per allocation: {allocations:?}"
+    );
+
+    // A "photo" that is not one is refused beside its form, with the input kept.
+    let first = stored["allocations"][0]["id"]
+        .as_i64()
+        .expect("id")
+        .to_string();
+    let (content_type, body) = multipart(
+        &[
+            ("csrf", office_csrf.as_str()),
+            ("allocation_id", first.as_str()),
+            ("condition", "fair"),
+            ("quantity_seen", "1"),
+            ("quantity_accepted", "1"),
+            ("notes", "箱体有划痕"),
+        ],
+        &[("list.txt", b"not a picture at all".to_vec())],
+    );
+    let response = office
+        .post(app.url(&format!("{path}/inspections")))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("inspect");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let page = response.text().await.expect("text");
+    assert!(
+        element(&page, &format!("inspect-{first}-problem")).contains("list.txt"),
+        "{page}"
+    );
+    assert!(page.contains("箱体有划痕"), "the notes are kept");
+    assert_eq!(
+        api_demand(&app, id).await["inspections"],
+        serde_json::json!([])
+    );
+
+    // Inspect each allocation; the first with a photo, through the attachment store.
+    let photo = image_bytes(320, 240, Format::Jpeg);
+    let allocation_ids: Vec<i64> = stored["allocations"]
+        .as_array()
+        .expect("allocations")
+        .iter()
+        .map(|a| a["id"].as_i64().expect("id"))
+        .collect();
+    for (index, allocation_id) in allocation_ids.iter().enumerate() {
+        let (_, detail) = get(&office, &app, &path).await;
+        let form_start = detail
+            .find(&format!("id=\"inspect-{allocation_id}\""))
+            .expect("the allocation's inspection form");
+        let seen = value_of(&detail[form_start..], "quantity_seen");
+        let allocation_id = allocation_id.to_string();
+        let fields = [
+            ("csrf", office_csrf.as_str()),
+            ("allocation_id", allocation_id.as_str()),
+            ("condition", "good"),
+            ("quantity_seen", seen.as_str()),
+            ("quantity_accepted", seen.as_str()),
+            ("notes", "外观完好"),
+        ];
+        let photos = if index == 0 {
+            vec![("tent.jpg", photo.clone())]
+        } else {
+            Vec::new()
+        };
+        let (content_type, body) = multipart(&fields, &photos);
+        let response = office
+            .post(app.url(&format!("{path}/inspections")))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("inspect");
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+    // Inspecting an allocation again is refused; its form is gone, so the refusal is shown
+    // at the top of the page. The liaison, who does not inspect, is refused the same way.
+    let again = allocation_ids[0].to_string();
+    for (client, csrf, code, expected) in [
+        (
+            &office,
+            &office_csrf,
+            StatusCode::CONFLICT,
+            "inspected already",
+        ),
+        (
+            &liaison,
+            &liaison_csrf,
+            StatusCode::FORBIDDEN,
+            "record inspections",
+        ),
+    ] {
+        let (content_type, body) = multipart(
+            &[
+                ("csrf", csrf.as_str()),
+                ("allocation_id", again.as_str()),
+                ("condition", "good"),
+                ("quantity_seen", "1"),
+                ("quantity_accepted", "1"),
+            ],
+            &[],
+        );
+        let response = client
+            .post(app.url(&format!("{path}/inspections")))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("inspect again");
+        assert_eq!(response.status(), code);
+        let page = response.text().await.expect("text");
+        assert!(
+            element(&page, "demand-problem").contains(expected),
+            "{page}"
+        );
+    }
+
+    let stored = api_demand(&app, id).await;
+    let sha = stored["inspections"][0]["photos"][0]
+        .as_str()
+        .expect("the photo is named")
+        .to_owned();
+    let (_, detail) = get(&office, &app, &path).await;
+    assert_eq!(element(&detail, "demand-status"), "已查验");
+    assert_eq!(
+        detail.matches("class=\"inspection\"").count(),
+        allocation_ids.len()
+    );
+    let thumbnail = format!("/demands/{id}/photos/{sha}?thumbnail=1");
+    assert!(detail.contains(&thumbnail), "{detail}");
+    let response = office
+        .get(app.url(&thumbnail))
+        .send()
+        .await
+        .expect("thumbnail");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap_or(""),
+        "image/jpeg"
+    );
+    // Only the demand's own photos are served through it.
+    let (status, _) = get(
+        &office,
+        &app,
+        &format!("/demands/{id}/photos/{}", "ab".repeat(32)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Hand over everything inspected, signed by both sides.
+    let mut handover: Vec<(String, String)> = vec![
+        ("csrf".into(), liaison_csrf.clone()),
+        ("handed_at".into(), String::new()),
+        ("supplier_signatory".into(), "王芳".into()),
+        ("receiver_signatory".into(), "李强".into()),
+        ("notes".into(), "当面清点".into()),
+    ];
+    let (_, detail) = get(&liaison, &app, &path).await;
+    for allocation_id in &allocation_ids {
+        let name = format!("quantity_{allocation_id}");
+        let quantity = value_of(&detail, &name);
+        handover.push((name, quantity));
+    }
+    // Without the receiving side's signature it is refused, and the input is kept.
+    let unsigned: Vec<(&str, &str)> = handover
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str(),
+                if k == "receiver_signatory" {
+                    ""
+                } else {
+                    v.as_str()
+                },
+            )
+        })
+        .collect();
+    let (status, _, page) = post(&liaison, &app, &format!("{path}/handovers"), &unsigned).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(
+        element(&page, "handover-problem").contains("sign"),
+        "{page}"
+    );
+    assert_eq!(value_of(&page, "supplier_signatory"), "王芳");
+    let signed: Vec<(&str, &str)> = handover
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, _, page) = post(&liaison, &app, &format!("{path}/handovers"), &signed).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    let (_, detail) = get(&office, &app, &path).await;
+    assert_eq!(element(&detail, "demand-status"), "已交接");
+    assert_eq!(detail.matches("class=\"handover\"").count(), 1);
+    assert!(detail.contains("<td>王芳</td><td>李强</td>"), "{detail}");
+    assert_eq!(
+        detail.matches("<td class=\"stage\">已交接</td>").count(),
+        allocation_ids.len(),
+        "every allocation handed over"
+    );
+    assert!(
+        !detail.contains("id=\"handover-form\""),
+        "nothing left to hand over"
+    );
+    // The units left the records: nothing reserved, none of them allocated any more.
+    assert!(
+        !detail.contains("<td class=\"record-status\">已调配</td>"),
+        "{detail}"
+    );
+    assert_eq!(
+        detail.matches(" / 0</td>").count(),
+        allocation_ids.len(),
+        "{detail}"
+    );
+    let stored = api_demand(&app, id).await;
+    for line in stored["lines"].as_array().expect("lines") {
+        assert_eq!(line["handed_over"], line["quantity"], "{stored}");
+    }
+
+    // Close: handed over in full, so no reason is asked.
+    assert!(!detail.contains("name=\"reason\" rows"), "no reason needed");
+    let (status, _, _) = post(
+        &office,
+        &app,
+        &format!("{path}/close"),
+        &[("csrf", &office_csrf), ("reason", "")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, detail) = get(&office, &app, &path).await;
+    assert_eq!(element(&detail, "demand-status"), "已关闭");
+    assert!(element(&detail, "demand-ending").contains("已全部交付"));
+    assert!(
+        !detail.contains("id=\"cancel-demand\""),
+        "nothing more to do"
+    );
+
+    // A second demand, analysed by the button alone: closing it needs a reason, since
+    // nothing is handed over; a blank one is refused beside the form.
+    let (status, location, _) = post(&liaison, &app, "/demands", &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let second = format!("/demands/{}", id_from(&location));
+    let (status, _, _) = post(
+        &office,
+        &app,
+        &format!("{second}/analyse"),
+        &[("csrf", &office_csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, detail) = get(&office, &app, &second).await;
+    assert_eq!(element(&detail, "demand-status"), "已分析");
+    assert!(detail.contains("id=\"close-form\""), "{detail}");
+    let (status, _, page) = post(
+        &office,
+        &app,
+        &format!("{second}/close"),
+        &[("csrf", &office_csrf), ("reason", "")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    assert!(
+        element(&page, "close-problem").contains("analysed"),
+        "{page}"
+    );
+    let (status, _, _) = post(
+        &office,
+        &app,
+        &format!("{second}/close"),
+        &[("csrf", &office_csrf), ("reason", "上级另行调配")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, detail) = get(&office, &app, &second).await;
+    assert_eq!(element(&detail, "demand-status"), "已关闭");
+    assert!(element(&detail, "demand-ending").contains("上级另行调配"));
+
+    // A third, cancelled by the liaison with a reason (a blank one is refused).
+    let (status, location, _) = post(&liaison, &app, "/demands", &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let third = format!("/demands/{}", id_from(&location));
+    let (status, _, page) = post(
+        &liaison,
+        &app,
+        &format!("{third}/cancel"),
+        &[("csrf", &liaison_csrf), ("reason", " ")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    assert!(
+        element(&page, "cancel-problem").contains("reason"),
+        "{page}"
+    );
+    let (status, _, _) = post(
+        &liaison,
+        &app,
+        &format!("{third}/cancel"),
+        &[("csrf", &liaison_csrf), ("reason", "任务取消")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, detail) = get(&office, &app, &third).await;
+    assert_eq!(element(&detail, "demand-status"), "已取消");
+    assert!(element(&detail, "demand-ending").contains("任务取消"));
+    app.stop().await;
+}
+
+on_both!(the_pages_refuse_clearly, spawn_demo, refusals_story);
+async fn refusals_story(app: TestApp) {
+    let point = city(&app).await;
+    let needed_by = hours_from_now(48);
+    let (liaison, liaison_csrf) = app.signed_in("liaison", "en").await;
+
+    // Addressed outside the liaison's city: refused beside the region field, input kept.
+    let outside = demand_form(
+        &liaison_csrf,
+        "Tents",
+        "internal",
+        "34",
+        &point,
+        &needed_by,
+        "2",
+    );
+    let (status, _, form) = post(&liaison, &app, "/demands", &outside).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{form}");
+    assert!(
+        element(&form, "problem-region_code").contains("not in your region"),
+        "{form}"
+    );
+    assert_eq!(value_of(&form, "region_code"), "34");
+
+    // A confidential demand: the liaison reads it; the office, below that clearance, gets
+    // "not found" on the page and on every form, never a server error.
+    let secret = demand_form(
+        &liaison_csrf,
+        "Classified",
+        "confidential",
+        &point.0,
+        &point,
+        &needed_by,
+        "2",
+    );
+    let (status, location, _) = post(&liaison, &app, "/demands", &secret).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let id = id_from(&location);
+    let (status, _) = get(&liaison, &app, &format!("/demands/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (office, office_csrf) = app.signed_in("office", "en").await;
+    let (status, page) = get(&office, &app, &format!("/demands/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    assert!(page.contains("Not found"), "{page}");
+    let (_, list) = get(&office, &app, "/demands").await;
+    assert!(!list.contains("Classified"), "{list}");
+    let (form_status, form) = get(&office, &app, "/demands/new").await;
+    assert_eq!(form_status, StatusCode::OK);
+    assert!(
+        !form.contains("value=\"confidential\""),
+        "not offered: {form}"
+    );
+    for action in ["analyse", "cancel", "close"] {
+        let (status, _, page) = post(
+            &office,
+            &app,
+            &format!("/demands/{id}/{action}"),
+            &[("csrf", &office_csrf), ("reason", "x")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{action}: {page}");
+    }
+
+    // A viewer may read but not state: the refusal is on the form, with the input kept.
+    let (viewer, viewer_csrf) = app.signed_in("viewer", "en").await;
+    let (_, list) = get(&viewer, &app, "/demands").await;
+    assert!(!list.contains("href=\"/demands/new\""), "{list}");
+    let attempt = demand_form(
+        &viewer_csrf,
+        "Viewer's",
+        "internal",
+        &point.0,
+        &point,
+        &needed_by,
+        "2",
+    );
+    let (status, _, form) = post(&viewer, &app, "/demands", &attempt).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{form}");
+    assert!(
+        element(&form, "form-problem").contains("state demands"),
+        "{form}"
+    );
+    assert_eq!(value_of(&form, "title"), "Viewer&#39;s");
+
+    // A form without the session's CSRF token is refused before anything is read.
+    let (status, _, _) = post(&liaison, &app, "/demands", &outside[1..]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
