@@ -20,12 +20,13 @@ use muster_domain::Role;
 use muster_domain::demand::DemandStatus;
 use muster_storage::{
     AllocationProposal, ContentHash, DemandFilter, DemandSummary, DemandView, InspectionCondition,
-    StorageError, StoredAllocation,
+    ProposedAlternative, StorageError, StoredAllocation,
 };
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::WebError;
+use crate::i18n::Tr;
 use crate::page_parts::date_time;
 use crate::pages::{Layout, PageContext, PageResult};
 
@@ -323,9 +324,33 @@ fn yuan(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, (cents % 100).abs())
 }
 
+/// Why an alternative was not taken, in the reader's language, with its figures: how much
+/// more a unit would cost from it, which lines used it up, or that it arrives too late.
+fn why_not(alt: &ProposedAlternative, tr: &Tr) -> String {
+    let label = tr.t(&format!("demand.why_not.{}", alt.reason));
+    match alt.reason.as_str() {
+        "costlier" => match alt.extra_cost_per_unit_cents {
+            Some(extra) => format!("{label} +{}", yuan(extra)),
+            None => label,
+        },
+        "used_up" if !alt.taken_by_lines.is_empty() => {
+            let lines: Vec<String> = alt.taken_by_lines.iter().map(|l| l.to_string()).collect();
+            let mut text = format!("{label} {}", lines.join(", "));
+            if alt.by_higher_priority {
+                text.push_str(&tr.t("demand.why_not.higher_priority"));
+            }
+            text
+        }
+        _ => label,
+    }
+}
+
 /// The proposal as table rows: each assignment with its reasons and up to three alternatives.
 /// Lines are numbered from 1, as people number them.
-fn proposal_rows(proposal: &AllocationProposal) -> (Vec<AssignmentRow>, Vec<ShortfallRow>) {
+fn proposal_rows(
+    proposal: &AllocationProposal,
+    tr: &Tr,
+) -> (Vec<AssignmentRow>, Vec<ShortfallRow>) {
     let assignments = proposal
         .assignments
         .iter()
@@ -347,7 +372,10 @@ fn proposal_rows(proposal: &AllocationProposal) -> (Vec<AssignmentRow>, Vec<Shor
                 .map(|alt| {
                     format!(
                         "#{} {} {:.0} km: {}",
-                        alt.record_id, alt.region_name, alt.great_circle_km, alt.reason
+                        alt.record_id,
+                        alt.region_name,
+                        alt.great_circle_km,
+                        why_not(alt, tr)
                     )
                 })
                 .collect(),
@@ -536,7 +564,7 @@ pub(crate) async fn render(
             .propose_allocation(scope, id)
             .await
             .map_err(|e| page.error(e.into()))?;
-        let (rows, shortfalls) = proposal_rows(&proposal);
+        let (rows, shortfalls) = proposal_rows(&proposal, &page.tr);
         (Some(rows), shortfalls, yuan(proposal.transport_cost_cents))
     } else {
         (None, Vec::new(), String::new())
@@ -832,4 +860,47 @@ pub(crate) async fn photo(
         bytes,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alternative(reason: &str) -> ProposedAlternative {
+        ProposedAlternative {
+            record_id: 7,
+            region_name: "阳溪村".into(),
+            great_circle_km: 6.0,
+            travel_hours: 0.2,
+            unit_cost_cents: 1_500,
+            reason: reason.into(),
+            extra_cost_per_unit_cents: None,
+            reduced_cost_cents: None,
+            taken_by_lines: Vec::new(),
+            by_higher_priority: false,
+        }
+    }
+
+    #[test]
+    fn an_alternative_says_why_not_in_the_readers_language_with_its_figures() {
+        let zh = Tr { locale: "zh-CN" };
+        let en = Tr { locale: "en" };
+        let costlier = ProposedAlternative {
+            extra_cost_per_unit_cents: Some(123),
+            ..alternative("costlier")
+        };
+        assert_eq!(why_not(&costlier, &zh), "运费更高，每单位多 +1.23");
+        assert_eq!(why_not(&costlier, &en), "costlier, per unit +1.23");
+        let used_up = ProposedAlternative {
+            taken_by_lines: vec![2, 3],
+            by_higher_priority: true,
+            ..alternative("used_up")
+        };
+        assert_eq!(why_not(&used_up, &zh), "已被明细用完： 2, 3（优先级更高）");
+        assert_eq!(
+            why_not(&used_up, &en),
+            "used up by line(s) 2, 3 (higher priority)"
+        );
+        assert_eq!(why_not(&alternative("too_late"), &zh), "无法按时到达");
+    }
 }
