@@ -22,6 +22,7 @@ pub mod sustainment;
 pub mod taxonomy;
 pub mod text;
 pub mod time;
+pub mod transport;
 pub mod verification;
 
 pub use organization::{DataClass, OrganizationKind, Role, Side};

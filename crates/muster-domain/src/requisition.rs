@@ -289,10 +289,9 @@ impl ExemptionRules {
                     .into(),
                 condition: ExemptionCondition::TypeWithAttribute {
                     // The default taxonomy's passenger vehicles: the small off-road car
-                    // and the buses a care home or a school might have adapted. The
-                    // attribute is not in the default taxonomy; an administrator adds it to
-                    // these types as an optional boolean (an edit that changes no record's
-                    // meaning), and the rule applies from then on.
+                    // and the buses a care home or a school might have adapted. Each has
+                    // the optional boolean attribute `adapted_for_disabled` (a test keeps
+                    // the two in step).
                     type_codes: types(&[
                         "TRN.ROAD.OFF_ROAD",
                         "TRN.ROAD.BUS_MEDIUM",
@@ -1126,6 +1125,173 @@ impl Default for CompensationPolicy {
             worn_basis_points: 500,
             damaged_basis_points: 3_000,
         }
+    }
+}
+
+/// The largest daily rate a setting may name for one unit: a million yuan a day.
+pub const MAX_DAILY_RATE_FEN: i64 = 100_000_000;
+
+/// The most daily rates one setting may hold.
+pub const MAX_DAILY_RATES: usize = 1_000;
+
+/// The compensation setting an administrator edits: the formula's percentages (see
+/// [`CompensationPolicy`]) and the daily rates per unit that an order's item takes when the
+/// office drafting it names none. A rate is keyed by a resource type code, a subcategory
+/// code or a category code; the most specific one that matches a type applies (see
+/// [`CompensationSetting::daily_rate_for`]). Stored as JSON; checked by
+/// [`CompensationSetting::check`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompensationSetting {
+    pub wear_basis_points_per_day: u32,
+    pub wear_cap_basis_points: u32,
+    pub worn_basis_points: u32,
+    pub damaged_basis_points: u32,
+    /// Fen per unit and day of use, by type, subcategory or category code.
+    #[serde(default)]
+    pub daily_rates_fen: BTreeMap<String, i64>,
+}
+
+/// One thing wrong with a [`CompensationSetting`]; its message starts with the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CompensationSettingProblem {
+    #[error(transparent)]
+    Policy(CompensationError),
+    #[error("daily_rates_fen: a rate is given without a type, subcategory or category code")]
+    CodeMissing,
+    #[error("daily_rates_fen.{code}: not a resource type, subcategory or category of the taxonomy")]
+    UnknownCode { code: String },
+    #[error("daily_rates_fen.{code}: expected 0 to {MAX_DAILY_RATE_FEN} fen, found {found}")]
+    BadRate { code: String, found: i64 },
+    #[error("daily_rates_fen: {count} rates; keep it to {MAX_DAILY_RATES}")]
+    TooManyRates { count: usize },
+}
+
+impl CompensationSettingProblem {
+    /// The field the problem is about, as the API and the form name it.
+    pub fn field(&self) -> &'static str {
+        match self {
+            CompensationSettingProblem::Policy(CompensationError::BadPercentage {
+                field, ..
+            }) => field,
+            CompensationSettingProblem::Policy(_) => "damaged_basis_points",
+            CompensationSettingProblem::CodeMissing
+            | CompensationSettingProblem::UnknownCode { .. }
+            | CompensationSettingProblem::BadRate { .. }
+            | CompensationSettingProblem::TooManyRates { .. } => "daily_rates_fen",
+        }
+    }
+}
+
+/// Where a daily rate came from: the key of the setting that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyRate {
+    pub fen: i64,
+    pub key: String,
+}
+
+impl Default for CompensationSetting {
+    /// [`CompensationPolicy::default`]'s percentages and no daily rates: until an
+    /// administrator sets them, every item's rate is the drafting office's.
+    fn default() -> Self {
+        let policy = CompensationPolicy::default();
+        Self {
+            wear_basis_points_per_day: policy.wear_basis_points_per_day,
+            wear_cap_basis_points: policy.wear_cap_basis_points,
+            worn_basis_points: policy.worn_basis_points,
+            damaged_basis_points: policy.damaged_basis_points,
+            daily_rates_fen: BTreeMap::new(),
+        }
+    }
+}
+
+impl CompensationSetting {
+    /// Checks the setting, every problem at once, and returns it with its codes trimmed.
+    /// `is_known_code` says whether a code is a resource type, a subcategory or a category
+    /// of the taxonomy in force.
+    pub fn check(
+        &self,
+        is_known_code: impl Fn(&str) -> bool,
+    ) -> Result<CompensationSetting, Vec<CompensationSettingProblem>> {
+        let mut problems = Vec::new();
+        for (field, found) in [
+            ("wear_basis_points_per_day", self.wear_basis_points_per_day),
+            ("wear_cap_basis_points", self.wear_cap_basis_points),
+            ("worn_basis_points", self.worn_basis_points),
+            ("damaged_basis_points", self.damaged_basis_points),
+        ] {
+            if found > FULL_BASIS_POINTS {
+                problems.push(CompensationSettingProblem::Policy(
+                    CompensationError::BadPercentage { field, found },
+                ));
+            }
+        }
+        if problems.is_empty()
+            && let Err(e) = self.policy()
+        {
+            problems.push(CompensationSettingProblem::Policy(e));
+        }
+        if self.daily_rates_fen.len() > MAX_DAILY_RATES {
+            problems.push(CompensationSettingProblem::TooManyRates {
+                count: self.daily_rates_fen.len(),
+            });
+        }
+        let mut rates = BTreeMap::new();
+        for (code, fen) in &self.daily_rates_fen {
+            let code = code.trim();
+            if code.is_empty() {
+                problems.push(CompensationSettingProblem::CodeMissing);
+            } else if !is_known_code(code) {
+                problems.push(CompensationSettingProblem::UnknownCode {
+                    code: code.to_owned(),
+                });
+            } else if !(0..=MAX_DAILY_RATE_FEN).contains(fen) {
+                problems.push(CompensationSettingProblem::BadRate {
+                    code: code.to_owned(),
+                    found: *fen,
+                });
+            } else {
+                rates.insert(code.to_owned(), *fen);
+            }
+        }
+        if problems.is_empty() {
+            Ok(CompensationSetting {
+                daily_rates_fen: rates,
+                ..self.clone()
+            })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The formula's percentages as a policy for an assessment.
+    pub fn policy(&self) -> Result<CompensationPolicy, CompensationError> {
+        CompensationPolicy::new(
+            self.wear_basis_points_per_day,
+            self.wear_cap_basis_points,
+            self.worn_basis_points,
+            self.damaged_basis_points,
+        )
+    }
+
+    /// The daily rate of one unit of a type: the rate of the type itself, else of its
+    /// subcategory, else of its category; none when the setting names none of them.
+    pub fn daily_rate_for(
+        &self,
+        type_code: &str,
+        subcategory: &str,
+        category: &str,
+    ) -> Option<DailyRate> {
+        [type_code, subcategory, category]
+            .into_iter()
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .find_map(|key| {
+                self.daily_rates_fen.get(key).map(|fen| DailyRate {
+                    fen: *fen,
+                    key: key.to_owned(),
+                })
+            })
     }
 }
 

@@ -23,6 +23,7 @@ mod potential;
 mod regions;
 mod requisitions;
 mod sessions;
+mod settings;
 mod sites;
 mod survey;
 mod sustainment;
@@ -69,10 +70,11 @@ pub use potential::{
 };
 pub use regions::{ImportSummary, Region, RegionListFilter, RegionView};
 pub use requisitions::{
-    DEFAULT_REQUISITION_LINK_DAYS, EXEMPTION_RULES_SETTING, NewRequisition, NewRequisitionLine,
-    Requisition, RequisitionEventRow, RequisitionItemRow, RequisitionSummary,
+    COMPENSATION_SETTING, DEFAULT_REQUISITION_LINK_DAYS, EXEMPTION_RULES_SETTING, NewRequisition,
+    NewRequisitionLine, Requisition, RequisitionEventRow, RequisitionItemRow, RequisitionSummary,
 };
 pub use sessions::{ApiToken, SessionRecord};
+pub use settings::TRANSPORT_SETTING;
 pub use sites::{NewSite, Site};
 pub use survey::{
     Assignment, AssignmentView, DuplicateHolding, LOWEST_ASSIGNED_LEVEL, OpenRound, RoundDashboard,

@@ -19,13 +19,14 @@
 
 use std::collections::BTreeMap;
 
-use muster_domain::potential::{Holder, HolderKind};
+use muster_domain::potential::rollup::RollupDeltas;
+use muster_domain::potential::{Holder, HolderKind, RecordStatus};
 use muster_domain::requisition::{
-    ExemptionRule, ExemptionRules, HolderCategory, NewRequisitionItem, NewRequisitionOrder,
-    RequisitionEvent, RequisitionHolder, RequisitionOrder, RequisitionRefusal, RequisitionStatus,
-    transition,
+    CompensationSetting, ExemptionRule, ExemptionRules, HolderCategory, NewRequisitionItem,
+    NewRequisitionOrder, RequisitionEvent, RequisitionHolder, RequisitionOrder, RequisitionRefusal,
+    RequisitionStatus, ReturnCondition, transition,
 };
-use muster_domain::taxonomy::AttributeValue;
+use muster_domain::taxonomy::{AttributeValue, Category, Taxonomy};
 use muster_domain::{Actor, DataClass, OrganizationKind, RegionPath, Role, Scope, Timestamp};
 use rand::RngCore;
 use serde::Serialize;
@@ -33,13 +34,17 @@ use sha2::{Digest, Sha256};
 use sqlx::QueryBuilder;
 
 use crate::audit::AuditEvent;
-use crate::db::{Database, on_read_pool, on_tx};
+use crate::db::{Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
-use crate::potential::PotentialRecord;
+use crate::potential::{PotentialRecord, apply_totals, figures};
 
 /// The `settings` key of the exemption rules (a JSON array of
 /// [`ExemptionRule`]s); absent means [`ExemptionRules::default_rules`].
 pub const EXEMPTION_RULES_SETTING: &str = "requisition.exemption_rules";
+
+/// The `settings` key of the compensation setting (a JSON [`CompensationSetting`]); absent
+/// means [`CompensationSetting::default`].
+pub const COMPENSATION_SETTING: &str = "requisition.compensation";
 
 /// How long a notice link works unless the office says otherwise.
 pub const DEFAULT_REQUISITION_LINK_DAYS: u32 = 30;
@@ -122,7 +127,9 @@ pub struct NewRequisitionLine {
     pub record_id: i64,
     pub quantity: i64,
     pub declared_value_fen: i64,
-    pub daily_rate_fen: i64,
+    /// Fen per unit and day of use; `None` takes the compensation setting's rate for the
+    /// record's type (or its subcategory, or its category), and is refused without one.
+    pub daily_rate_fen: Option<i64>,
     /// Whether the item is in use in the holder's own service (a hospital's working
     /// ventilator), for the exemption rules.
     pub in_service: bool,
@@ -293,6 +300,38 @@ impl Database {
         Ok(checked)
     }
 
+    /// The compensation setting in force: the administrator's, or the default.
+    pub async fn compensation_setting(&self) -> Result<CompensationSetting, StorageError> {
+        Ok(self
+            .setting_document(COMPENSATION_SETTING)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Replaces the compensation setting (administrators), refused with every problem named
+    /// by its field; daily rates must be keyed by a type, subcategory or category of the
+    /// taxonomy in force. Assessments made from then on use its percentages and drafts its
+    /// rates; assessments already made keep the policy they were made under.
+    pub async fn set_compensation_setting(
+        &self,
+        actor: &Actor,
+        setting: CompensationSetting,
+    ) -> Result<CompensationSetting, StorageError> {
+        if !actor.administers() {
+            return Err(StorageError::Forbidden(
+                "only an administrator sets the compensation policy".into(),
+            ));
+        }
+        let taxonomy = self.taxonomy().await?;
+        let checked = setting
+            .check(|code| is_taxonomy_code(&taxonomy, code))
+            .map_err(|problems| crate::settings::refused(&problems, |p| p.field()))?;
+        let before = self.compensation_setting().await?;
+        self.store_setting(actor, COMPENSATION_SETTING, &before, &checked)
+            .await?;
+        Ok(checked)
+    }
+
     /// Drafts an order: every item a potential record in the drafter's scope, all of one
     /// holder, who is a citizen or a registered enterprise; the exemption rules in force
     /// applied first (an exempt item refuses the draft, naming the rule); no record already
@@ -391,6 +430,7 @@ impl Database {
             }
         }
 
+        let rates = self.daily_rates(&new.items, &records).await?;
         let rules = self.exemption_rules().await?;
         let draft = NewRequisitionOrder {
             legal_basis: new.legal_basis.clone(),
@@ -403,7 +443,8 @@ impl Database {
                 .items
                 .iter()
                 .zip(&records)
-                .map(|(line, record)| NewRequisitionItem {
+                .zip(&rates)
+                .map(|((line, record), daily_rate_fen)| NewRequisitionItem {
                     item_id: record.id,
                     type_code: record.type_code.clone(),
                     attributes: serde_json::from_str::<BTreeMap<String, AttributeValue>>(
@@ -413,7 +454,7 @@ impl Database {
                     in_service: line.in_service,
                     quantity: line.quantity,
                     declared_value_fen: line.declared_value_fen,
-                    daily_rate_fen: line.daily_rate_fen,
+                    daily_rate_fen: *daily_rate_fen,
                 })
                 .collect(),
         };
@@ -577,6 +618,19 @@ impl Database {
         let current = self
             .requisition_in_reach(&reach, &Scope::everything(), id)
             .await?;
+        // An assessment is made under the compensation setting in force, whatever policy the
+        // caller's event carries: the office acting does not pick its own percentages. The
+        // event stored carries the policy used, so the replay gives the same figures.
+        let event = &match event {
+            RequisitionEvent::Assess { .. } => RequisitionEvent::Assess {
+                policy: self
+                    .compensation_setting()
+                    .await?
+                    .policy()
+                    .map_err(|e| corrupt(id, format!("the compensation setting: {e}")))?,
+            },
+            other => other.clone(),
+        };
         let next = transition(&current.order, event).map_err(refusal_error)?;
         let from = current.order.status();
         let to = next.status();
@@ -630,6 +684,15 @@ impl Database {
             .await
             .map(|_| ())
         })?;
+        match event {
+            RequisitionEvent::HandOver { .. } => {
+                records_out(&mut tx, actor, id, &current.items, now).await?;
+            }
+            RequisitionEvent::Return { conditions, .. } => {
+                records_back(&mut tx, actor, id, &current.items, conditions, now).await?;
+            }
+            _ => {}
+        }
         if frees_items {
             on_tx!(&mut tx, |conn| {
                 sqlx::query("UPDATE requisition_items SET active = 0 WHERE order_id = $1")
@@ -859,6 +922,40 @@ impl Database {
             .collect()
     }
 
+    /// Each line's daily rate: the one the office gave, else the compensation setting's for
+    /// the record's type, subcategory or category; a line with neither is refused by name.
+    async fn daily_rates(
+        &self,
+        lines: &[NewRequisitionLine],
+        records: &[PotentialRecord],
+    ) -> Result<Vec<i64>, StorageError> {
+        if lines.iter().all(|line| line.daily_rate_fen.is_some()) {
+            return Ok(lines.iter().filter_map(|l| l.daily_rate_fen).collect());
+        }
+        let setting = self.compensation_setting().await?;
+        let taxonomy = self.taxonomy().await?;
+        lines
+            .iter()
+            .zip(records)
+            .enumerate()
+            .map(|(index, (line, record))| {
+                if let Some(given) = line.daily_rate_fen {
+                    return Ok(given);
+                }
+                let found = taxonomy.resource_type(&record.type_code).and_then(|t| {
+                    setting.daily_rate_for(&t.code, &t.subcategory, t.category.code())
+                });
+                found.map(|rate| rate.fen).ok_or_else(|| StorageError::Invalid {
+                    field: "items",
+                    message: format!(
+                        "items[{index}].daily_rate_fen: none given, and the compensation setting has no daily rate for {} (nor its subcategory or category); give one",
+                        record.type_code
+                    ),
+                })
+            })
+            .collect()
+    }
+
     /// The organization that holds `record`, which must be a registered enterprise.
     async fn enterprise_of(&self, record: &PotentialRecord) -> Result<i64, StorageError> {
         let not_enterprise = || StorageError::Invalid {
@@ -941,6 +1038,227 @@ fn replay(
     Ok(order)
 }
 
+/// The order's records, locked (PostgreSQL: `FOR UPDATE` in id order, so a requisition
+/// and a demand's accept never wait on each other crosswise; SQLite has one writer), with
+/// their reserved quantities.
+async fn lock_order_records(
+    tx: &mut WriteTx,
+    items: &[RequisitionItemRow],
+) -> Result<BTreeMap<i64, (PotentialRecord, f64)>, StorageError> {
+    let mut ids: Vec<i64> = items.iter().map(|i| i.record_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let lock = if matches!(tx, WriteTx::Postgres(_)) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let (records, reserved): (Vec<PotentialRecord>, Vec<(i64, f64)>) = on_tx!(&mut *tx, |conn| {
+        let mut query = QueryBuilder::new("SELECT * FROM potential_records WHERE id IN (");
+        let mut separated = query.separated(", ");
+        for id in &ids {
+            separated.push_bind(*id);
+        }
+        query.push(") ORDER BY id");
+        query.push(lock);
+        let records = query.build_query_as().fetch_all(&mut *conn).await?;
+        let mut query =
+            QueryBuilder::new("SELECT id, reserved_quantity FROM potential_records WHERE id IN (");
+        let mut separated = query.separated(", ");
+        for id in &ids {
+            separated.push_bind(*id);
+        }
+        query.push(")");
+        let reserved = query.build_query_as().fetch_all(&mut *conn).await?;
+        Ok::<_, sqlx::Error>((records, reserved))
+    })?;
+    let reserved: BTreeMap<i64, f64> = reserved.into_iter().collect();
+    Ok(records
+        .into_iter()
+        .map(|r| {
+            let held = reserved.get(&r.id).copied().unwrap_or(0.0);
+            (r.id, (r, held))
+        })
+        .collect())
+}
+
+/// Sets one record's status and quantity, with its roll-ups and an audit entry naming the
+/// order, in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+async fn move_record(
+    tx: &mut WriteTx,
+    actor: &Actor,
+    order_id: i64,
+    before: &PotentialRecord,
+    status: RecordStatus,
+    quantity: f64,
+    action: &'static str,
+    condition: Option<ReturnCondition>,
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    let after: PotentialRecord = on_tx!(&mut *tx, |conn| {
+        sqlx::query_as(
+            "UPDATE potential_records SET status = $1, quantity = $2, updated_at = $3 \
+             WHERE id = $4 RETURNING *",
+        )
+        .bind(status.as_str())
+        .bind(quantity)
+        .bind(now.as_millis())
+        .bind(before.id)
+        .fetch_one(&mut *conn)
+        .await
+    })?;
+    let (before_path, after_path) = (before.region_path(), after.region_path());
+    let mut deltas = RollupDeltas::new();
+    deltas.update(
+        &figures(before, &before_path),
+        &figures(&after, &after_path),
+    );
+    apply_totals(tx, &deltas.into_changes()).await?;
+    tx.audit(
+        actor,
+        now,
+        AuditEvent {
+            entity: "potential_record",
+            entity_id: before.id.to_string(),
+            action,
+            region_path: &after_path,
+            before: Some(serde_json::json!({
+                "status": before.status,
+                "quantity": before.quantity,
+            })),
+            after: Some(serde_json::json!({
+                "status": after.status,
+                "quantity": after.quantity,
+                "requisition_order": order_id,
+                "condition": condition.map(ReturnCondition::as_str),
+            })),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// At the handover the order's records become `requisitioned` (out of the available
+/// potential, and out of any allocation's reach, which takes only available or allocated
+/// records). Each must still be available and hold the order's units: a record allocated to
+/// a demand since the drafting, marked unavailable or handed over is refused by name, and
+/// nothing of the handover stays.
+async fn records_out(
+    tx: &mut WriteTx,
+    actor: &Actor,
+    order_id: i64,
+    items: &[RequisitionItemRow],
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    let records = lock_order_records(tx, items).await?;
+    for (index, item) in items.iter().enumerate() {
+        let Some((record, reserved)) = records.get(&item.record_id) else {
+            return Err(StorageError::Conflict {
+                field: "items",
+                message: format!(
+                    "items[{index}]: record {} no longer exists; cancel the order",
+                    item.record_id
+                ),
+            });
+        };
+        let refuse = |why: String| StorageError::Conflict {
+            field: "items",
+            message: format!("items[{index}]: record {} {why}", record.id),
+        };
+        match record.status() {
+            RecordStatus::Available => {}
+            RecordStatus::Allocated => {
+                return Err(refuse(
+                    "is allocated to a demand; hand over or release that allocation first, or cancel this order".into(),
+                ));
+            }
+            other => {
+                return Err(refuse(format!(
+                    "is {other}; only an available record is handed over on a requisition order"
+                )));
+            }
+        }
+        if *reserved > 0.0 {
+            return Err(refuse(
+                "has units reserved for a demand; hand over or release them first".into(),
+            ));
+        }
+        if record.quantity < item.quantity as f64 {
+            return Err(refuse(format!(
+                "holds {} now; the order takes {}",
+                record.quantity, item.quantity
+            )));
+        }
+        move_record(
+            tx,
+            actor,
+            order_id,
+            record,
+            RecordStatus::Requisitioned,
+            record.quantity,
+            "requisition_hand_over",
+            None,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// At the return each record still `requisitioned` comes back by its condition: good or
+/// worn, `available` again; damaged, `unavailable` until the holder or the office says it is
+/// repaired (`set_record_status`), since a damaged holding must not be counted or allocated
+/// as if it worked; lost, its quantity less the units lost (they no longer exist, and the
+/// compensation pays their value), the rest `available`, or `unavailable` when nothing is
+/// left. A record someone moved meanwhile is left as it is.
+async fn records_back(
+    tx: &mut WriteTx,
+    actor: &Actor,
+    order_id: i64,
+    items: &[RequisitionItemRow],
+    conditions: &[ReturnCondition],
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    let records = lock_order_records(tx, items).await?;
+    for (item, condition) in items.iter().zip(conditions) {
+        let Some((record, _)) = records.get(&item.record_id) else {
+            continue;
+        };
+        if record.status() != RecordStatus::Requisitioned {
+            continue;
+        }
+        let (status, quantity) = match condition {
+            ReturnCondition::Good | ReturnCondition::Worn => {
+                (RecordStatus::Available, record.quantity)
+            }
+            ReturnCondition::Damaged => (RecordStatus::Unavailable, record.quantity),
+            ReturnCondition::Lost => {
+                let left = (record.quantity - item.quantity as f64).max(0.0);
+                let status = if left > 0.0 {
+                    RecordStatus::Available
+                } else {
+                    RecordStatus::Unavailable
+                };
+                (status, left)
+            }
+        };
+        move_record(
+            tx,
+            actor,
+            order_id,
+            record,
+            status,
+            quantity,
+            "requisition_return",
+            Some(*condition),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// When an event happened, for the history's `at` column; an assessment has no time of its
 /// own and is stamped with the time it was made.
 fn event_time(event: &RequisitionEvent) -> Option<Timestamp> {
@@ -971,4 +1289,12 @@ fn join_problems<T: std::fmt::Display>(problems: &[T]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// Whether `code` is a resource type, a subcategory or a category of `taxonomy`: what a
+/// daily rate may be keyed by.
+fn is_taxonomy_code(taxonomy: &Taxonomy, code: &str) -> bool {
+    taxonomy.resource_type(code).is_some()
+        || taxonomy.subcategory(code).is_some()
+        || Category::parse(code).is_some()
 }

@@ -11,8 +11,9 @@ use muster_domain::organization::Roles;
 use muster_domain::potential::{Holder, QualityGrade, RecordDraft, RecordStatus, holding_key};
 use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
 use muster_domain::requisition::{
-    CompensationPolicy, ExemptionRules, HolderCategory, ItemCompensationInput, RequisitionEvent,
-    RequisitionStatus, ReturnCondition, UseLogEntry, assess_compensation, use_days,
+    CompensationPolicy, CompensationSetting, ExemptionRules, HolderCategory, ItemCompensationInput,
+    RequisitionEvent, RequisitionStatus, ReturnCondition, UseLogEntry, assess_compensation,
+    use_days,
 };
 use muster_domain::sustainment::{
     Adjustment, DiscountPolicy, StockFigures, apply_adjustments, compute,
@@ -21,9 +22,9 @@ use muster_domain::taxonomy::AttributeValue;
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
 use muster_storage::testing::raw_execute;
 use muster_storage::{
-    AuditVerification, Database, NewOrganization, NewRequisition, NewRequisitionLine, NewScenario,
-    NewUser, ProductionLine, RecordFilter, RecordProvenance, ScenarioDocument,
-    ScenarioTypeDocument, StorageError as E, SurgeStep, on_both_databases,
+    AuditVerification, COMPENSATION_SETTING, Database, NewOrganization, NewRequisition,
+    NewRequisitionLine, NewScenario, NewUser, ProductionLine, RecordFilter, RecordProvenance,
+    ScenarioDocument, ScenarioTypeDocument, StorageError as E, SurgeStep, on_both_databases,
 };
 
 const TRUCK: &str = "TRN.ROAD.TRUCK_HEAVY";
@@ -296,7 +297,7 @@ fn line(record_id: i64, quantity: i64) -> NewRequisitionLine {
         record_id,
         quantity,
         declared_value_fen: 45_000_000,
-        daily_rate_fen: 120_000,
+        daily_rate_fen: Some(120_000),
         in_service: false,
     }
 }
@@ -673,12 +674,397 @@ async fn requisition_story(db: Database) {
     .expect("without the rule the adapted bus may be requisitioned");
 
     // Every write audited: a draft + 7 events, a draft + a cancel, a draft + a link,
-    // the setting and a last draft.
-    assert_eq!(intact(&db).await, entries_before + 14);
+    // the setting and a last draft; and the truck's move out at the handover and back at
+    // the return.
+    assert_eq!(intact(&db).await, entries_before + 16);
     let _ = (&w.city_code, &w.county_b);
 }
 
 on_both_databases!(requisitions, requisition_story);
+
+/// The status and available total of one record and its type in county A.
+async fn record_state(db: &Database, id: i64) -> (String, f64) {
+    let record = db
+        .potential_record(&Scope::everything(), id)
+        .await
+        .expect("record");
+    (record.status, record.quantity)
+}
+
+async fn available_in(db: &Database, county: &str, type_code: &str) -> f64 {
+    db.subtree_totals(&Scope::everything(), Some(county))
+        .await
+        .expect("totals")
+        .by_type
+        .iter()
+        .find(|t| t.type_code == type_code)
+        .map_or(0.0, |t| t.totals.available_quantity)
+}
+
+async fn audit_actions(db: &Database, entity_id: i64) -> Vec<String> {
+    let mut actions: Vec<String> = db
+        .audit_entries(&Scope::everything(), 1000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.entity == "potential_record" && e.entity_id == entity_id.to_string())
+        .map(|e| e.action)
+        .collect();
+    actions.reverse();
+    actions
+}
+
+/// Disabled-adapted vehicles imported from a file are exempt; an ordinary car of the same
+/// type is not.
+async fn adapted_vehicles_are_exempt_story(db: Database) {
+    let w = world(&db).await;
+    let county = &w.county_a.0;
+    let file = format!(
+        "type_code,quantity,holder_kind,holder_name,holder_id_number,region_code,adapted_for_disabled,seats\n\
+         {CAR},1,person,李残联,340104197001011111,{county},是,5\n\
+         {CAR},1,person,赵普通,340104197001012222,{county},否,5\n\
+         {BUS},1,person,钱无填,340104197001013333,{county},,15\n"
+    );
+    let summary = db
+        .import_potential_file(
+            &cli(),
+            file.into_bytes(),
+            "cars.csv",
+            None,
+            RecordProvenance::default(),
+        )
+        .await
+        .expect("the attribute is in the taxonomy and imports");
+    assert_eq!(summary.inserted, 3);
+    // A value that is no boolean is refused by the import, naming the column.
+    let bad = format!(
+        "type_code,quantity,holder_kind,holder_name,holder_id_number,region_code,adapted_for_disabled\n\
+         {CAR},1,person,孙错误,340104197001014444,{county},maybe\n"
+    );
+    match db
+        .import_potential_file(
+            &cli(),
+            bad.into_bytes(),
+            "bad.csv",
+            None,
+            RecordProvenance::default(),
+        )
+        .await
+    {
+        Err(E::SheetRejected(problems)) => {
+            assert_eq!(problems.0.len(), 1, "{problems}");
+            assert_eq!(problems.0[0].column.as_deref(), Some("G"), "{problems}");
+        }
+        other => panic!("a bad boolean must be refused, got {other:?}"),
+    }
+
+    let adapted = record_id(&db, "李残联", CAR).await;
+    let ordinary = record_id(&db, "赵普通", CAR).await;
+    let unstated = record_id(&db, "钱无填", BUS).await;
+    let stored = db
+        .potential_record(&Scope::everything(), adapted)
+        .await
+        .expect("record");
+    assert!(
+        stored.attributes.contains("adapted_for_disabled"),
+        "{}",
+        stored.attributes
+    );
+
+    let message = invalid_message(
+        db.create_requisition(&w.office_a, order(vec![line(adapted, 1)]), at_day(0))
+            .await,
+    );
+    assert!(message.contains("disabled_adapted_vehicle"), "{message}");
+    assert!(
+        message.contains(&format!("item {adapted} is exempt")),
+        "{message}"
+    );
+    let drafted = db
+        .create_requisition(&w.office_a, order(vec![line(ordinary, 1)]), at_day(0))
+        .await
+        .expect("an ordinary car is requisitioned");
+    assert_eq!(drafted.summary.holder_category, "citizen");
+    db.create_requisition(&w.office_a, order(vec![line(unstated, 1)]), at_day(0))
+        .await
+        .expect("a bus without the attribute is not exempt");
+}
+
+on_both_databases!(
+    adapted_vehicles_are_exempt,
+    adapted_vehicles_are_exempt_story
+);
+
+/// Records become `requisitioned` at the handover and come back by their condition, with
+/// the roll-ups and an audit entry each; a record that is no longer available refuses the
+/// handover.
+async fn requisitioned_records_change_status_story(db: Database) {
+    let w = world(&db).await;
+    let county = w.county_a.0.clone();
+    let act = |id: i64, event: RequisitionEvent| {
+        let db = db.clone();
+        let actor = w.office_a.clone();
+        async move { db.act_on_requisition(&actor, id, &event, at_day(9)).await }
+    };
+
+    // Two of enterprise 1's five trucks: the whole holding leaves the available potential
+    // at the handover, as an allocated one does.
+    assert_eq!(available_in(&db, &county, TRUCK).await, 12.0);
+    let trucks = db
+        .create_requisition(&w.office_a, order(vec![line(w.truck_1, 2)]), at_day(0))
+        .await
+        .expect("drafted")
+        .summary
+        .id;
+    act(trucks, RequisitionEvent::Notify { at: at_day(0) })
+        .await
+        .expect("notified");
+    assert_eq!(
+        record_state(&db, w.truck_1).await,
+        ("available".into(), 5.0)
+    );
+    let entries = intact(&db).await;
+    act(trucks, RequisitionEvent::HandOver { at: at_day(1) })
+        .await
+        .expect("handed over");
+    assert_eq!(
+        record_state(&db, w.truck_1).await,
+        ("requisitioned".into(), 5.0)
+    );
+    assert_eq!(available_in(&db, &county, TRUCK).await, 7.0);
+    assert_eq!(intact(&db).await, entries + 2, "the event and the record");
+    // Two trucks lost: the holding keeps the other three, available again.
+    act(
+        trucks,
+        RequisitionEvent::Return {
+            at: at_day(3),
+            conditions: vec![ReturnCondition::Lost],
+        },
+    )
+    .await
+    .expect("returned");
+    assert_eq!(
+        record_state(&db, w.truck_1).await,
+        ("available".into(), 3.0)
+    );
+    assert_eq!(available_in(&db, &county, TRUCK).await, 10.0);
+    assert_eq!(
+        audit_actions(&db, w.truck_1).await,
+        vec!["requisition_hand_over", "requisition_return"]
+    );
+
+    // The citizen's car comes back damaged: unavailable until someone says it is repaired.
+    let car = db
+        .create_requisition(&w.office_a, order(vec![line(w.citizen_car, 1)]), at_day(0))
+        .await
+        .expect("drafted")
+        .summary
+        .id;
+    act(car, RequisitionEvent::Notify { at: at_day(0) })
+        .await
+        .expect("notified");
+    act(car, RequisitionEvent::HandOver { at: at_day(1) })
+        .await
+        .expect("handed over");
+    assert_eq!(available_in(&db, &county, CAR).await, 0.0);
+    act(
+        car,
+        RequisitionEvent::Return {
+            at: at_day(2),
+            conditions: vec![ReturnCondition::Damaged],
+        },
+    )
+    .await
+    .expect("returned");
+    assert_eq!(
+        record_state(&db, w.citizen_car).await,
+        ("unavailable".into(), 1.0)
+    );
+    assert_eq!(available_in(&db, &county, CAR).await, 0.0);
+
+    // A record marked unavailable after the drafting refuses the handover by name, and
+    // nothing of the handover stays.
+    let freight = db
+        .create_requisition(&w.office_a, order(vec![line(w.truck_2, 1)]), at_day(0))
+        .await
+        .expect("drafted")
+        .summary
+        .id;
+    act(freight, RequisitionEvent::Notify { at: at_day(0) })
+        .await
+        .expect("notified");
+    db.set_record_status(&cli(), w.truck_2, RecordStatus::Unavailable)
+        .await
+        .expect("marked unavailable");
+    let entries = intact(&db).await;
+    match act(freight, RequisitionEvent::HandOver { at: at_day(1) }).await {
+        Err(E::Conflict {
+            field: "items",
+            message,
+        }) => {
+            assert!(
+                message.contains(&format!("record {}", w.truck_2)),
+                "{message}"
+            );
+            assert!(message.contains("unavailable"), "{message}");
+        }
+        other => panic!("the handover must be refused, got {other:?}"),
+    }
+    assert_eq!(intact(&db).await, entries);
+    assert_eq!(
+        db.requisition(&w.office_a, freight)
+            .await
+            .expect("reads")
+            .status(),
+        RequisitionStatus::Notified
+    );
+    assert_eq!(
+        record_state(&db, w.truck_2).await,
+        ("unavailable".into(), 3.0)
+    );
+}
+
+on_both_databases!(
+    requisitioned_records_change_status,
+    requisitioned_records_change_status_story
+);
+
+/// The compensation setting: an administrator's, checked by field, audited; drafts take its
+/// daily rates and assessments its percentages.
+async fn compensation_setting_story(db: Database) {
+    let w = world(&db).await;
+    assert_eq!(
+        db.compensation_setting().await.expect("reads"),
+        CompensationSetting::default()
+    );
+    let wanted = CompensationSetting {
+        wear_basis_points_per_day: 50,
+        wear_cap_basis_points: 3_000,
+        worn_basis_points: 800,
+        damaged_basis_points: 4_000,
+        daily_rates_fen: [("TRN.ROAD".to_owned(), 70_000), (CAR.to_owned(), 30_000)]
+            .into_iter()
+            .collect(),
+    };
+    assert!(matches!(
+        db.set_compensation_setting(&w.office_a, wanted.clone())
+            .await,
+        Err(E::Forbidden(_))
+    ));
+    let entries = intact(&db).await;
+    match db
+        .set_compensation_setting(
+            &cli(),
+            CompensationSetting {
+                worn_basis_points: 20_000,
+                ..wanted.clone()
+            },
+        )
+        .await
+    {
+        Err(E::Invalid { field, message }) => {
+            assert_eq!(field, "worn_basis_points");
+            assert!(message.contains("found 20000"), "{message}");
+        }
+        other => panic!("refused by field, got {other:?}"),
+    }
+    match db
+        .set_compensation_setting(
+            &cli(),
+            CompensationSetting {
+                daily_rates_fen: [("NO.SUCH.TYPE".to_owned(), 1)].into_iter().collect(),
+                ..wanted.clone()
+            },
+        )
+        .await
+    {
+        Err(E::Invalid { field, message }) => {
+            assert_eq!(field, "daily_rates_fen");
+            assert!(message.contains("NO.SUCH.TYPE"), "{message}");
+        }
+        other => panic!("refused by field, got {other:?}"),
+    }
+    assert_eq!(intact(&db).await, entries, "refusals write nothing");
+    db.set_compensation_setting(&cli(), wanted.clone())
+        .await
+        .expect("set");
+    assert_eq!(db.compensation_setting().await.expect("reads"), wanted);
+    let audited = db
+        .audit_entries(&Scope::everything(), 1)
+        .await
+        .expect("audit");
+    assert_eq!(audited[0].entity_id, COMPENSATION_SETTING);
+    assert!(
+        audited[0].after.as_deref().unwrap_or("").contains("70000"),
+        "{:?}",
+        audited[0].after
+    );
+
+    // A line without a rate takes the most specific one of the setting.
+    let without_rate = |record_id, quantity| NewRequisitionLine {
+        daily_rate_fen: None,
+        ..line(record_id, quantity)
+    };
+    let trucks = db
+        .create_requisition(
+            &w.office_a,
+            order(vec![without_rate(w.truck_1, 2)]),
+            at_day(0),
+        )
+        .await
+        .expect("drafted with the setting's rate");
+    assert_eq!(trucks.items[0].daily_rate_fen, 70_000);
+    let car = db
+        .create_requisition(
+            &w.office_a,
+            order(vec![without_rate(w.citizen_car, 1)]),
+            at_day(0),
+        )
+        .await
+        .expect("drafted");
+    assert_eq!(car.items[0].daily_rate_fen, 30_000);
+
+    // The assessment uses the setting's percentages, whatever the event carried.
+    let id = trucks.summary.id;
+    for event in [
+        RequisitionEvent::Notify { at: at_day(0) },
+        RequisitionEvent::HandOver { at: at_day(1) },
+        RequisitionEvent::Return {
+            at: at_day(3),
+            conditions: vec![ReturnCondition::Worn],
+        },
+        RequisitionEvent::Assess {
+            policy: CompensationPolicy::default(),
+        },
+    ] {
+        db.act_on_requisition(&w.office_a, id, &event, at_day(9))
+            .await
+            .expect("acted");
+    }
+    let assessed = db.requisition(&w.office_a, id).await.expect("reads");
+    let assessment = assessed.order.assessment().expect("assessed");
+    assert_eq!(assessment.policy, wanted.policy().expect("policy"));
+    assert_eq!(assessment.items[0].wear_basis_points, 100);
+    assert_eq!(assessment.items[0].damage_basis_points, 800);
+    assert_eq!(assessment.items[0].use_fen, 2 * 70_000 * 2);
+
+    // Without a rate of its own or in the setting, a line is refused by name.
+    db.set_compensation_setting(&cli(), CompensationSetting::default())
+        .await
+        .expect("back to the default");
+    let message = invalid_message(
+        db.create_requisition(
+            &w.office_a,
+            order(vec![without_rate(w.truck_2, 1)]),
+            at_day(0),
+        )
+        .await,
+    );
+    assert!(message.contains("items[0].daily_rate_fen"), "{message}");
+    assert!(message.contains(TRUCK), "{message}");
+}
+
+on_both_databases!(compensation_setting, compensation_setting_story);
 
 fn document(types: &[(&str, f64)]) -> ScenarioDocument {
     ScenarioDocument {

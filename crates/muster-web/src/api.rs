@@ -52,6 +52,7 @@ pub(crate) fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::verification_api::router())
         .merge(crate::demands_api::router())
         .merge(crate::requisition_api::router())
+        .merge(crate::settings_api::router())
         .merge(crate::sustainment_api::router())
         .split_for_parts()
 }

@@ -25,6 +25,8 @@ mod requisition_api;
 mod requisition_pages;
 mod routes;
 mod session;
+mod settings_api;
+mod settings_pages;
 mod sites_api;
 mod sites_pages;
 mod survey_api;

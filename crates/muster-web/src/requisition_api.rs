@@ -299,7 +299,9 @@ pub(crate) struct NewRequisitionLineRequest {
     record_id: i64,
     quantity: i64,
     declared_value_fen: i64,
-    daily_rate_fen: i64,
+    /// Fen per unit and day of use; when absent, the compensation setting's rate for the
+    /// record's type, subcategory or category (refused when it has none).
+    daily_rate_fen: Option<i64>,
     /// Whether the item is in use in the holder's own service (for the exemption rules).
     #[serde(default)]
     in_service: bool,
@@ -384,7 +386,7 @@ pub(crate) struct RequisitionEventRequest {
 }
 
 impl RequisitionEventRequest {
-    /// The domain event; an assessment uses the installation's compensation policy.
+    /// The domain event; an assessment uses the compensation setting in force.
     pub(crate) fn event(&self, now: Timestamp) -> Result<RequisitionEvent, WebError> {
         let at = self.at.map_or(now, Timestamp::from_millis);
         let text = |t: &Option<String>| t.clone().unwrap_or_default();
@@ -415,6 +417,8 @@ impl RequisitionEventRequest {
                     })
                     .collect::<Result<_, _>>()?,
             },
+            // Storage assesses under the compensation setting in force, whatever policy
+            // the event carries.
             "assess" => RequisitionEvent::Assess {
                 policy: CompensationPolicy::default(),
             },

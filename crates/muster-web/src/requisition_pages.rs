@@ -187,10 +187,10 @@ impl DraftForm {
                     .split([',', '，', '\t'])
                     .map(str::trim)
                     .collect();
-                if !(4..=5).contains(&parts.len()) {
+                if !(3..=5).contains(&parts.len()) {
                     return Err(WebError::bad_request(
                         &field,
-                        "record id, quantity, declared value (yuan), daily rate (yuan)[, in_service]",
+                        "record id, quantity, declared value (yuan)[, daily rate (yuan), or empty for the compensation setting's][, in_service]",
                     ));
                 }
                 let number = |text: &str, what: &str| {
@@ -201,7 +201,11 @@ impl DraftForm {
                     record_id: number(parts[0], "record id")?,
                     quantity: number(parts[1], "quantity")?,
                     declared_value_fen: parse_yuan(parts[2], &field)?,
-                    daily_rate_fen: parse_yuan(parts[3], &field)?,
+                    // No rate, or an empty one: the compensation setting's.
+                    daily_rate_fen: match parts.get(3).copied().filter(|p| !p.is_empty()) {
+                        Some(rate) => Some(parse_yuan(rate, &field)?),
+                        None => None,
+                    },
                     in_service: parts.get(4).is_some_and(|p| p.eq_ignore_ascii_case("in_service")),
                 })
             })

@@ -203,6 +203,15 @@ pub(crate) fn router(state: AppState) -> Router {
             get(crate::sustainment_pages::list).post(crate::sustainment_pages::create),
         )
         .route("/sustainment/{id}", get(crate::sustainment_pages::report))
+        .route("/settings", get(crate::settings_pages::index))
+        .route(
+            "/settings/transport",
+            post(crate::settings_pages::save_transport),
+        )
+        .route(
+            "/settings/compensation",
+            post(crate::settings_pages::save_compensation),
+        )
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -287,8 +287,24 @@ async fn requisition_story(app: TestApp) {
         json!({ "kind": "approve", "at": at_day(8) }),
         json!({ "kind": "mark_paid", "at": at_day(9), "reference": "国库 2027-17" }),
     ] {
+        let kind = body["kind"].as_str().unwrap_or("").to_owned();
         let (status, body) = post(&app, &w.office, &events, body).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        // The record follows the order: requisitioned from the handover, and back damaged,
+        // unavailable until someone says it is repaired.
+        let expected_status = match kind.as_str() {
+            "notify" => "available",
+            "return" | "assess" | "approve" | "mark_paid" => "unavailable",
+            _ => "requisitioned",
+        };
+        let (status, record) = get(
+            &app,
+            Some(&w.office),
+            &format!("/api/v1/potential/records/{}", w.truck),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{record}");
+        assert_eq!(record["status"], expected_status, "after {kind}: {record}");
     }
     let (status, paid) = get(&app, Some(&w.office), &format!("/api/v1/requisitions/{id}")).await;
     assert_eq!(status, StatusCode::OK);

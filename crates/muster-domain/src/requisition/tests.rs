@@ -986,3 +986,134 @@ fn the_default_rules_name_types_of_the_default_taxonomy() {
         }
     }
 }
+
+#[test]
+fn the_attribute_the_default_rules_look_for_is_in_the_default_taxonomy() {
+    // Without it the disabled-vehicle exemption could never fire: no record could carry the
+    // attribute through an import.
+    let taxonomy = crate::taxonomy::Taxonomy::default_taxonomy();
+    for rule in ExemptionRules::default_rules().rules() {
+        let ExemptionCondition::TypeWithAttribute {
+            type_codes,
+            attribute,
+            expected,
+        } = &rule.condition
+        else {
+            continue;
+        };
+        for code in type_codes {
+            let resource_type = taxonomy.resource_type(code).expect("a default type");
+            let spec = resource_type
+                .attributes
+                .iter()
+                .find(|a| &a.key == attribute)
+                .unwrap_or_else(|| panic!("{code} has no attribute {attribute}"));
+            assert!(!spec.required, "{code}.{attribute} must stay optional");
+            let kind_matches = matches!(
+                (&spec.kind, expected),
+                (
+                    crate::taxonomy::AttributeKind::Boolean,
+                    AttributeExpectation::Boolean(_)
+                )
+            );
+            assert!(kind_matches, "{code}.{attribute} is {:?}", spec.kind);
+        }
+    }
+}
+
+fn setting_with_rates(rates: &[(&str, i64)]) -> CompensationSetting {
+    CompensationSetting {
+        daily_rates_fen: rates.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        ..CompensationSetting::default()
+    }
+}
+
+fn known_code(code: &str) -> bool {
+    matches!(
+        code,
+        "TRN.ROAD.TRUCK_HEAVY" | "TRN.ROAD" | "transportation" | "CAD.MAT.TENT_12"
+    )
+}
+
+#[test]
+fn the_default_compensation_setting_is_the_default_policy() {
+    let setting = CompensationSetting::default()
+        .check(known_code)
+        .expect("valid");
+    assert_eq!(setting.policy(), Ok(CompensationPolicy::default()));
+    assert!(setting.daily_rates_fen.is_empty());
+}
+
+#[test]
+fn the_most_specific_daily_rate_applies() {
+    let setting = setting_with_rates(&[
+        ("TRN.ROAD.TRUCK_HEAVY", 150_000),
+        ("TRN.ROAD", 60_000),
+        ("transportation", 40_000),
+    ]);
+    let rate = |t: &str, s: &str, c: &str| setting.daily_rate_for(t, s, c).map(|r| (r.fen, r.key));
+    assert_eq!(
+        rate("TRN.ROAD.TRUCK_HEAVY", "TRN.ROAD", "transportation"),
+        Some((150_000, "TRN.ROAD.TRUCK_HEAVY".to_owned()))
+    );
+    assert_eq!(
+        rate("TRN.ROAD.BUS_LARGE", "TRN.ROAD", "transportation"),
+        Some((60_000, "TRN.ROAD".to_owned()))
+    );
+    assert_eq!(
+        rate("TRN.RAIL.BOXCAR", "TRN.RAIL", "transportation"),
+        Some((40_000, "transportation".to_owned()))
+    );
+    assert_eq!(
+        rate("CAD.MAT.TENT_12", "CAD.MAT", "civil_air_defense"),
+        None
+    );
+}
+
+#[test]
+fn every_problem_of_a_compensation_setting_is_named_by_its_field() {
+    let cases: Vec<(CompensationSetting, Vec<&str>)> = vec![
+        (
+            CompensationSetting {
+                wear_cap_basis_points: 10_001,
+                worn_basis_points: 20_000,
+                ..CompensationSetting::default()
+            },
+            vec!["wear_cap_basis_points", "worn_basis_points"],
+        ),
+        (
+            CompensationSetting {
+                worn_basis_points: 4_000,
+                damaged_basis_points: 3_000,
+                ..CompensationSetting::default()
+            },
+            vec!["damaged_basis_points"],
+        ),
+        (
+            setting_with_rates(&[("NO.SUCH", 1), ("TRN.ROAD", -5), (" ", 1)]),
+            vec!["daily_rates_fen", "daily_rates_fen", "daily_rates_fen"],
+        ),
+        (
+            setting_with_rates(&[("TRN.ROAD", MAX_DAILY_RATE_FEN + 1)]),
+            vec!["daily_rates_fen"],
+        ),
+    ];
+    for (setting, fields) in cases {
+        let problems = setting.check(known_code).expect_err("refused");
+        let found: Vec<&str> = problems
+            .iter()
+            .map(CompensationSettingProblem::field)
+            .collect();
+        assert_eq!(found, fields, "{setting:?}");
+        for problem in &problems {
+            assert!(
+                problem.to_string().starts_with(problem.field()),
+                "{problem}"
+            );
+        }
+    }
+    let trimmed = setting_with_rates(&[(" TRN.ROAD ", 5)])
+        .check(known_code)
+        .expect("valid");
+    assert_eq!(trimmed.daily_rates_fen.get("TRN.ROAD"), Some(&5));
+}

@@ -207,13 +207,15 @@ const ALLOCATIONS_PER_INSERT: usize = 3_000;
 const TYPES_PER_QUERY: usize = 400;
 
 impl Database {
-    /// Proposes an allocation for one demand the reader may see, with the default transport.
+    /// Proposes an allocation for one demand the reader may see, with the transport setting
+    /// in force (`settings.rs`).
     pub async fn propose_allocation(
         &self,
         scope: &Scope,
         demand_id: i64,
     ) -> Result<AllocationProposal, StorageError> {
-        self.propose_allocation_for(scope, &[demand_id], &default_transport())
+        let transport = self.transport_parameters().await?;
+        self.propose_allocation_for(scope, &[demand_id], &transport)
             .await
     }
 
@@ -415,7 +417,7 @@ impl Database {
                 "only office staff and administrators accept allocations".into(),
             ));
         }
-        let transport = default_transport();
+        let transport = self.transport_parameters().await?;
         let assignments = match assignments {
             Some(given) => given,
             None => self

@@ -122,7 +122,7 @@ pub async fn load(db: &Database, seed: u64) -> anyhow::Result<Option<Requisition
                     record_id: record.id,
                     quantity,
                     declared_value_fen,
-                    daily_rate_fen,
+                    daily_rate_fen: Some(daily_rate_fen),
                     in_service: false,
                 }],
             },

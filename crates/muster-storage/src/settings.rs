@@ -1,0 +1,150 @@
+//! Administrator settings that are documents, one JSON value per key of the `settings`
+//! table: read with the domain's default when the key is absent, checked by the domain
+//! before they are written, and every change audited (before and after) in the write's
+//! transaction. Here the transport setting allocations use; the compensation setting lives
+//! with requisitions (`requisitions.rs`), the exemption rules too.
+
+use muster_domain::allocation::TransportParameters;
+use muster_domain::transport::TransportSetting;
+use muster_domain::{Actor, RegionPath};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::audit::AuditEvent;
+use crate::db::{Database, on_read_pool, on_tx};
+use crate::error::StorageError;
+
+/// The `settings` key of the transport setting (a JSON [`TransportSetting`]); absent means
+/// [`TransportSetting::default`].
+pub const TRANSPORT_SETTING: &str = "allocation.transport";
+
+/// A stored setting that no longer reads is corruption, not the caller's mistake.
+fn corrupt_setting(key: &str, cause: impl std::fmt::Display) -> StorageError {
+    StorageError::Database(sqlx::Error::Decode(
+        format!("the {key} setting does not read: {cause}").into(),
+    ))
+}
+
+/// The problems of a refused setting as one refusal naming the first problem's field, with
+/// every problem (each starting with its own field) in the message.
+pub(crate) fn refused<P: std::fmt::Display>(
+    problems: &[P],
+    field_of: impl Fn(&P) -> &'static str,
+) -> StorageError {
+    StorageError::Invalid {
+        field: problems.first().map_or("setting", &field_of),
+        message: problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+impl Database {
+    /// The stored JSON document of a setting, decoded, or `None` when it was never set.
+    pub(crate) async fn setting_document<T: DeserializeOwned>(
+        &self,
+        key: &'static str,
+    ) -> Result<Option<T>, StorageError> {
+        let stored: Option<String> = on_read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT value FROM settings WHERE key = $1"
+        )
+        .bind(key)
+        .fetch_optional(pool)
+        .await)?;
+        stored
+            .map(|text| serde_json::from_str(&text).map_err(|e| corrupt_setting(key, e)))
+            .transpose()
+    }
+
+    /// Writes a checked setting and its audit entry (before → after) in one transaction.
+    /// Administrators only; the caller has checked `after`.
+    pub(crate) async fn store_setting<T: Serialize>(
+        &self,
+        actor: &Actor,
+        key: &'static str,
+        before: &T,
+        after: &T,
+    ) -> Result<(), StorageError> {
+        if !actor.administers() {
+            return Err(StorageError::Forbidden(format!(
+                "only an administrator sets {key}"
+            )));
+        }
+        let document =
+            serde_json::to_string(after).map_err(|e| corrupt_setting(key, e.to_string()))?;
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        on_tx!(&mut tx, |conn| sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        )
+        .bind(key)
+        .bind(&document)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ()))?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "setting",
+                entity_id: key.to_owned(),
+                action: "set",
+                region_path: &RegionPath::root(),
+                before: Some(serde_json::json!(before)),
+                after: Some(serde_json::json!(after)),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The transport setting in force: the administrator's, or the default.
+    pub async fn transport_setting(&self) -> Result<TransportSetting, StorageError> {
+        Ok(self
+            .setting_document(TRANSPORT_SETTING)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// The transport parameters allocations use: the setting in force, checked against the
+    /// taxonomy in force. A per-type cost of a type the taxonomy no longer has is dropped,
+    /// not an error: it can match no demand line.
+    pub async fn transport_parameters(&self) -> Result<TransportParameters, StorageError> {
+        let mut setting = self.transport_setting().await?;
+        let taxonomy = self.taxonomy().await?;
+        setting
+            .cost_per_unit_km_by_type
+            .retain(|code, _| taxonomy.resource_type(code.trim()).is_some());
+        setting.parameters(|_| true).map_err(|problems| {
+            corrupt_setting(TRANSPORT_SETTING, refused(&problems, |p| p.field()))
+        })
+    }
+
+    /// Replaces the transport setting (administrators), refused with every problem named by
+    /// its field; per-type costs must name types of the taxonomy in force. Proposals and
+    /// accepts made from then on use it.
+    pub async fn set_transport_setting(
+        &self,
+        actor: &Actor,
+        setting: TransportSetting,
+    ) -> Result<TransportSetting, StorageError> {
+        if !actor.administers() {
+            return Err(StorageError::Forbidden(
+                "only an administrator sets the transport parameters".into(),
+            ));
+        }
+        let taxonomy = self.taxonomy().await?;
+        let setting = setting.normalized();
+        setting
+            .parameters(|code| taxonomy.resource_type(code).is_some())
+            .map_err(|problems| refused(&problems, |p| p.field()))?;
+        let before = self.transport_setting().await?;
+        self.store_setting(actor, TRANSPORT_SETTING, &before, &setting)
+            .await?;
+        Ok(setting)
+    }
+}

@@ -1,0 +1,481 @@
+//! The settings page: the transport parameters allocations use and the compensation policy
+//! requisitions use, each a plain HTML form (no JavaScript) an administrator submits. Any
+//! signed-in user reads them. A refused form comes back with what was typed and every
+//! problem next to its field; storage checks again and audits the change.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use muster_domain::requisition::{CompensationSetting, format_yuan};
+use muster_domain::transport::TransportSetting;
+use muster_storage::StorageError;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::page_parts::page_err;
+use crate::pages::{Layout, PageContext, PageResult};
+
+/// The transport form as typed.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct TransportForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    road_factor: String,
+    #[serde(default)]
+    speed_km_per_hour: String,
+    #[serde(default)]
+    default_cost_per_unit_km: String,
+    /// One type a line: `type code, cost per unit-km`.
+    #[serde(default)]
+    cost_per_unit_km_by_type: String,
+}
+
+/// The compensation form as typed: percentages with up to two decimals, rates in yuan.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct CompensationForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    wear_percent_per_day: String,
+    #[serde(default)]
+    wear_cap_percent: String,
+    #[serde(default)]
+    worn_percent: String,
+    #[serde(default)]
+    damaged_percent: String,
+    /// One rate a line: `type, subcategory or category code, yuan per unit and day`.
+    #[serde(default)]
+    daily_rates: String,
+}
+
+/// A problem with one field of a form.
+#[derive(Debug, Clone, PartialEq)]
+struct FieldError {
+    field: String,
+    message: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SettingsQuery {
+    saved: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    layout: Layout,
+    can_edit: bool,
+    transport: TransportForm,
+    transport_errors: Vec<FieldError>,
+    compensation: CompensationForm,
+    compensation_errors: Vec<FieldError>,
+    saved: Option<&'static str>,
+}
+
+impl SettingsPage {
+    fn transport_error(&self, field: &str) -> String {
+        joined(&self.transport_errors, field)
+    }
+
+    fn compensation_error(&self, field: &str) -> String {
+        joined(&self.compensation_errors, field)
+    }
+}
+
+fn joined(errors: &[FieldError], field: &str) -> String {
+    errors
+        .iter()
+        .filter(|e| e.field == field)
+        .map(|e| e.message.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn transport_form(setting: &TransportSetting) -> TransportForm {
+    TransportForm {
+        csrf: String::new(),
+        road_factor: setting.road_factor.to_string(),
+        speed_km_per_hour: setting.speed_km_per_hour.to_string(),
+        default_cost_per_unit_km: setting.default_cost_per_unit_km.to_string(),
+        cost_per_unit_km_by_type: setting
+            .cost_per_unit_km_by_type
+            .iter()
+            .map(|(code, cost)| format!("{code}, {cost}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+fn percent(basis_points: u32) -> String {
+    format!("{}.{:02}", basis_points / 100, basis_points % 100)
+}
+
+fn compensation_form(setting: &CompensationSetting) -> CompensationForm {
+    CompensationForm {
+        csrf: String::new(),
+        wear_percent_per_day: percent(setting.wear_basis_points_per_day),
+        wear_cap_percent: percent(setting.wear_cap_basis_points),
+        worn_percent: percent(setting.worn_basis_points),
+        damaged_percent: percent(setting.damaged_basis_points),
+        daily_rates: setting
+            .daily_rates_fen
+            .iter()
+            .map(|(code, fen)| format!("{code}, {}", format_yuan(*fen)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+/// A non-negative amount with up to two decimals, in hundredths: "0.2" → 20, "800" → 80000.
+fn parse_hundredths(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty()
+        || fraction.len() > 2
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    let cents: i64 = format!("{fraction:0<2}").parse().ok()?;
+    whole.checked_mul(100)?.checked_add(cents)
+}
+
+fn parse_number(text: &str) -> Option<f64> {
+    text.trim().parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// `code, value` lines, blank lines skipped; each line's value read by `parse`, or a
+/// problem naming the line and what was expected.
+fn parse_lines<T>(
+    text: &str,
+    field: &str,
+    expected: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    errors: &mut Vec<FieldError>,
+) -> BTreeMap<String, T> {
+    let mut values = BTreeMap::new();
+    for (index, line) in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
+        let parsed = line
+            .split_once([',', '，', '\t'])
+            .and_then(|(code, value)| Some((code.trim(), parse(value)?)))
+            .filter(|(code, _)| !code.is_empty());
+        match parsed {
+            Some((code, value)) => {
+                if values.insert(code.to_owned(), value).is_some() {
+                    errors.push(FieldError {
+                        field: field.to_owned(),
+                        message: format!("line {}: {code} is given twice", index + 1),
+                    });
+                }
+            }
+            None => errors.push(FieldError {
+                field: field.to_owned(),
+                message: format!("line {}: {line:?}: expected {expected}", index + 1),
+            }),
+        }
+    }
+    values
+}
+
+impl TransportForm {
+    fn setting(&self) -> Result<TransportSetting, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut number = |text: &str, field: &str| {
+            parse_number(text).unwrap_or_else(|| {
+                errors.push(FieldError {
+                    field: field.to_owned(),
+                    message: format!("{:?}: expected a number", text.trim()),
+                });
+                0.0
+            })
+        };
+        let road_factor = number(&self.road_factor, "road_factor");
+        let speed_km_per_hour = number(&self.speed_km_per_hour, "speed_km_per_hour");
+        let default_cost_per_unit_km =
+            number(&self.default_cost_per_unit_km, "default_cost_per_unit_km");
+        let cost_per_unit_km_by_type = parse_lines(
+            &self.cost_per_unit_km_by_type,
+            "cost_per_unit_km_by_type",
+            "a type code, a comma and a cost per unit-km",
+            parse_number,
+            &mut errors,
+        );
+        if errors.is_empty() {
+            Ok(TransportSetting {
+                road_factor,
+                speed_km_per_hour,
+                default_cost_per_unit_km,
+                cost_per_unit_km_by_type,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl CompensationForm {
+    fn setting(&self) -> Result<CompensationSetting, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut percentage = |text: &str, field: &str| {
+            parse_hundredths(text)
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or_else(|| {
+                    errors.push(FieldError {
+                        field: field.to_owned(),
+                        message: format!(
+                            "{:?}: expected a percentage from 0 to 100 with at most two decimals",
+                            text.trim()
+                        ),
+                    });
+                    0
+                })
+        };
+        let wear_basis_points_per_day =
+            percentage(&self.wear_percent_per_day, "wear_percent_per_day");
+        let wear_cap_basis_points = percentage(&self.wear_cap_percent, "wear_cap_percent");
+        let worn_basis_points = percentage(&self.worn_percent, "worn_percent");
+        let damaged_basis_points = percentage(&self.damaged_percent, "damaged_percent");
+        let daily_rates_fen = parse_lines(
+            &self.daily_rates,
+            "daily_rates",
+            "a type, subcategory or category code, a comma and an amount in yuan",
+            parse_hundredths,
+            &mut errors,
+        );
+        if errors.is_empty() {
+            Ok(CompensationSetting {
+                wear_basis_points_per_day,
+                wear_cap_basis_points,
+                worn_basis_points,
+                damaged_basis_points,
+                daily_rates_fen,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// A storage refusal as field problems: each problem of the message starts with the field
+/// it is about (`road_factor: …`, `daily_rates_fen.TRN.ROAD: …`), mapped to the form's
+/// field by `form_field`. Anything but a named refusal is an error page.
+fn field_errors(
+    error: StorageError,
+    form_field: impl Fn(&str) -> &'static str,
+) -> Result<Vec<FieldError>, StorageError> {
+    match error {
+        StorageError::Invalid { field, message } => Ok(message
+            .split("; ")
+            .map(|problem| {
+                let named = problem
+                    .split([':', '.'])
+                    .next()
+                    .map(str::trim)
+                    .unwrap_or(field);
+                FieldError {
+                    field: form_field(named).to_owned(),
+                    message: problem.to_owned(),
+                }
+            })
+            .collect()),
+        other => Err(other),
+    }
+}
+
+fn transport_field(field: &str) -> &'static str {
+    match field {
+        "road_factor" => "road_factor",
+        "speed_km_per_hour" => "speed_km_per_hour",
+        "default_cost_per_unit_km" => "default_cost_per_unit_km",
+        _ => "cost_per_unit_km_by_type",
+    }
+}
+
+fn compensation_field(field: &str) -> &'static str {
+    match field {
+        "wear_basis_points_per_day" => "wear_percent_per_day",
+        "wear_cap_basis_points" => "wear_cap_percent",
+        "worn_basis_points" => "worn_percent",
+        "damaged_basis_points" => "damaged_percent",
+        _ => "daily_rates",
+    }
+}
+
+pub(crate) async fn index(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<SettingsQuery>,
+) -> PageResult {
+    let saved = match query.saved.as_deref() {
+        Some("transport") => Some("settings.saved_transport"),
+        Some("compensation") => Some("settings.saved_compensation"),
+        _ => None,
+    };
+    render(&state, &page, None, None, saved).await
+}
+
+/// The page with the settings in force, or with a refused form as typed in their place.
+async fn render(
+    state: &AppState,
+    page: &PageContext,
+    transport: Option<(TransportForm, Vec<FieldError>)>,
+    compensation: Option<(CompensationForm, Vec<FieldError>)>,
+    saved: Option<&'static str>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let refused = transport.is_some() || compensation.is_some();
+    let (transport, transport_errors) = match transport {
+        Some(given) => given,
+        None => (
+            transport_form(&state.db.transport_setting().await.map_err(page_err(page))?),
+            Vec::new(),
+        ),
+    };
+    let (compensation, compensation_errors) = match compensation {
+        Some(given) => given,
+        None => (
+            compensation_form(
+                &state
+                    .db
+                    .compensation_setting()
+                    .await
+                    .map_err(page_err(page))?,
+            ),
+            Vec::new(),
+        ),
+    };
+    let mut response = SettingsPage {
+        layout: page.layout("settings"),
+        can_edit: current.actor.administers(),
+        transport,
+        transport_errors,
+        compensation,
+        compensation_errors,
+        saved,
+    }
+    .into_response();
+    if refused {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
+pub(crate) async fn save_transport(
+    State(state): State<AppState>,
+    page: PageContext,
+    Form(form): Form<TransportForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let errors = match form.setting() {
+        Err(errors) => errors,
+        Ok(setting) => match state
+            .db
+            .set_transport_setting(&current.actor, setting)
+            .await
+        {
+            Ok(_) => return Ok(Redirect::to("/settings?saved=transport").into_response()),
+            Err(e) => field_errors(e, transport_field).map_err(page_err(&page))?,
+        },
+    };
+    render(&state, &page, Some((form, errors)), None, None).await
+}
+
+pub(crate) async fn save_compensation(
+    State(state): State<AppState>,
+    page: PageContext,
+    Form(form): Form<CompensationForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let errors = match form.setting() {
+        Err(errors) => errors,
+        Ok(setting) => match state
+            .db
+            .set_compensation_setting(&current.actor, setting)
+            .await
+        {
+            Ok(_) => return Ok(Redirect::to("/settings?saved=compensation").into_response()),
+            Err(e) => field_errors(e, compensation_field).map_err(page_err(&page))?,
+        },
+    };
+    render(&state, &page, None, Some((form, errors)), None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hundredths_are_read_exactly() {
+        for (text, value) in [("0.2", 20), ("800", 80_000), (" 12.34 ", 1_234), ("0", 0)] {
+            assert_eq!(parse_hundredths(text), Some(value), "{text}");
+        }
+        for text in ["", "-1", "1.234", "abc", ".5", "1e3"] {
+            assert_eq!(parse_hundredths(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_form_names_each_bad_field_and_keeps_the_rest() {
+        let form = TransportForm {
+            road_factor: "1,3".into(),
+            speed_km_per_hour: "60".into(),
+            default_cost_per_unit_km: "2".into(),
+            cost_per_unit_km_by_type: "TRN.ROAD.TRUCK_HEAVY, 5\nno comma here".into(),
+            ..TransportForm::default()
+        };
+        let errors = form.setting().expect_err("refused");
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["road_factor", "cost_per_unit_km_by_type"]);
+        assert!(errors[1].message.contains("line 2"), "{:?}", errors[1]);
+
+        let compensation = CompensationForm {
+            wear_percent_per_day: "0.2".into(),
+            wear_cap_percent: "20".into(),
+            worn_percent: "5".into(),
+            damaged_percent: "30".into(),
+            daily_rates: "TRN.ROAD, 600\ntransportation, 400.5".into(),
+            ..CompensationForm::default()
+        };
+        let setting = compensation.setting().expect("reads");
+        assert_eq!(setting.wear_basis_points_per_day, 20);
+        assert_eq!(setting.damaged_basis_points, 3_000);
+        assert_eq!(setting.daily_rates_fen.get("transportation"), Some(&40_050));
+        assert_eq!(
+            compensation_form(&setting).daily_rates,
+            "TRN.ROAD, 600.00\ntransportation, 400.50"
+        );
+    }
+
+    #[test]
+    fn storage_refusals_land_on_their_fields() {
+        let errors = field_errors(
+            StorageError::Invalid {
+                field: "worn_basis_points",
+                message: "worn_basis_points: expected 0 to 10000; daily_rates_fen.TRN.ROAD: expected 0 to 100000000 fen, found -5".into(),
+            },
+            compensation_field,
+        )
+        .expect("named");
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["worn_percent", "daily_rates"]);
+    }
+}
