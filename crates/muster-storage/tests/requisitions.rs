@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use muster_domain::demand::{ClassificationLevel, DemandOrigin, NewDemandLine};
 use muster_domain::demo::{DemoScale, demo_regions};
 use muster_domain::organization::Roles;
 use muster_domain::potential::{Holder, QualityGrade, RecordDraft, RecordStatus, holding_key};
@@ -22,9 +23,10 @@ use muster_domain::taxonomy::AttributeValue;
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
 use muster_storage::testing::raw_execute;
 use muster_storage::{
-    AuditVerification, COMPENSATION_SETTING, Database, NewOrganization, NewRequisition,
-    NewRequisitionLine, NewScenario, NewUser, ProductionLine, RecordFilter, RecordProvenance,
-    ScenarioDocument, ScenarioTypeDocument, StorageError as E, SurgeStep, on_both_databases,
+    AcceptedAssignment, AuditVerification, COMPENSATION_SETTING, Database, DemandInput,
+    NewOrganization, NewRequisition, NewRequisitionLine, NewScenario, NewUser, ProductionLine,
+    RecordFilter, RecordProvenance, ScenarioDocument, ScenarioTypeDocument, StorageError as E,
+    SurgeStep, on_both_databases,
 };
 
 const TRUCK: &str = "TRN.ROAD.TRUCK_HEAVY";
@@ -822,6 +824,75 @@ async fn requisitioned_records_change_status_story(db: Database) {
     assert_eq!(
         record_state(&db, w.truck_1).await,
         ("available".into(), 5.0)
+    );
+    // Still available, but spoken for by the order: a demand is never offered it, and an
+    // accept that names it by hand is refused, naming the order.
+    let demand = db
+        .create_demand(
+            &w.office_a,
+            DemandInput {
+                title: "抢险运输".into(),
+                origin: DemandOrigin::CivilEmergency,
+                classification: ClassificationLevel::Internal,
+                region_code: county.clone(),
+                lines: vec![NewDemandLine {
+                    type_code: TRUCK.into(),
+                    quantity: 12,
+                    lat: 31.8,
+                    lon: 117.2,
+                    needed_by: muster_storage::now().plus_millis(30 * DAY),
+                    priority: 1,
+                }],
+            },
+        )
+        .await
+        .expect("stated")
+        .demand
+        .id;
+    db.analyse_demand(&w.office_a, demand)
+        .await
+        .expect("analysed");
+    let proposal = db
+        .propose_allocation(w.office_a.scope(), demand)
+        .await
+        .expect("proposed");
+    assert!(!proposal.assignments.is_empty(), "the other trucks serve");
+    assert!(
+        proposal
+            .assignments
+            .iter()
+            .all(|a| a.holding.record_id != w.truck_1),
+        "{proposal:?}"
+    );
+    assert_eq!(
+        proposal.lines[0].served, 7,
+        "all trucks but the requisitioned five"
+    );
+    let line_id = proposal.lines[0].line_id;
+    let refused = db
+        .accept_allocation(
+            &w.office_a,
+            demand,
+            Some(vec![AcceptedAssignment {
+                line_id,
+                record_id: w.truck_1,
+                quantity: 1,
+            }]),
+        )
+        .await;
+    match refused {
+        Err(E::Conflict { message, .. }) => {
+            assert!(
+                message.contains(&format!("requisition order {trucks}")),
+                "{message}"
+            )
+        }
+        other => panic!("expected a conflict naming the order, got {other:?}"),
+    }
+    assert_eq!(
+        record_state(&db, w.truck_1).await,
+        ("available".into(), 5.0),
+        "nothing reserved"
     );
     let entries = intact(&db).await;
     act(trucks, RequisitionEvent::HandOver { at: at_day(1) })

@@ -384,7 +384,9 @@ impl Database {
                      g.name AS region_name, r.holder_kind, r.holder_name, r.site_name \
                      FROM potential_records r JOIN regions g ON g.code = r.region_code \
                      WHERE r.status IN ('available', 'allocated') \
-                     AND r.quantity - r.reserved_quantity >= 1 AND r.region_path >= ",
+                     AND r.quantity - r.reserved_quantity >= 1 \
+                     AND NOT EXISTS (SELECT 1 FROM requisition_items i \
+                     WHERE i.record_id = r.id AND i.active = 1) AND r.region_path >= ",
                 );
                 query.push_bind(&low);
                 query.push(" AND r.region_path < ");
@@ -500,6 +502,7 @@ impl Database {
                 });
             }
         }
+        refuse_requisitioned(&mut tx, &records).await?;
         let reserve: Vec<(i64, i64)> = per_record.iter().map(|(&id, &q)| (id, q)).collect();
         let mut reserved_rows: HashSet<i64> = HashSet::with_capacity(reserve.len());
         for chunk in reserve.chunks(RECORDS_PER_RESERVE) {
@@ -787,6 +790,39 @@ async fn insert_allocations(
         }
     };
     Ok(ids)
+}
+
+/// Refuses, naming it, a holding that is on an open requisition order (drafted, notified or
+/// handed over and not yet back): it is spoken for by the order, which would refuse its own
+/// handover once the holding is reserved. Proposals never offer such holdings; this catches
+/// assignments given by hand and orders drafted since the proposal.
+async fn refuse_requisitioned(
+    tx: &mut WriteTx,
+    records: &HashMap<i64, PotentialRecord>,
+) -> Result<(), StorageError> {
+    let ids: Vec<i64> = records.keys().copied().collect();
+    for chunk in ids.chunks(RECORDS_PER_RESERVE) {
+        let found: Option<(i64, i64)> = on_tx!(&mut *tx, |conn| {
+            let mut query = QueryBuilder::new(
+                "SELECT record_id, order_id FROM requisition_items WHERE active = 1 AND record_id IN (",
+            );
+            let mut separated = query.separated(", ");
+            for id in chunk {
+                separated.push_bind(*id);
+            }
+            query.push(") ORDER BY record_id LIMIT 1");
+            query.build_query_as().fetch_optional(&mut *conn).await
+        })?;
+        if let Some((record_id, order_id)) = found {
+            return Err(StorageError::Conflict {
+                field: "holding",
+                message: format!(
+                    "holding {record_id} is on requisition order {order_id}; propose again"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 async fn region_distance(
