@@ -499,8 +499,7 @@ fn common_ancestor(first: Option<RegionRecord>, last: Option<RegionRecord>) -> R
 
 /// From this many rows into an empty table, the import drops the secondary indexes and builds
 /// them again afterwards: one sort per index instead of a million scattered B-tree inserts.
-/// (The primary key stays: the plan is sorted by path, which is also code order, so its
-/// inserts are appends.)
+/// (The primary key stays: the records come in code order, so its inserts are appends.)
 const BULK_LOAD_MIN_ROWS: usize = 10_000;
 
 /// The secondary indexes of `regions`, exactly as `0001_foundation.sql` creates them on both
