@@ -5,8 +5,13 @@
 //! with its line and column. Rows may come in any order; the tree is resolved by following
 //! parent codes through the file and then through the regions already stored.
 //!
-//! Complexity: O(n) hash look-ups plus one O(n log n) sort by path, so a million rows take
-//! well under a second of CPU.
+//! The plan is two steps that need not wait for each other: [`check_region_tree`] finds
+//! every problem, and [`place_by_code`] computes where each row goes if there is none. The
+//! storage layer stores the placement while the check runs, in one transaction that it
+//! rolls back if the check fails.
+//!
+//! Complexity: O(n) hash look-ups for the check, one O(n log n) sort of integer keys for the
+//! placement; a million rows take a fraction of a second of CPU each.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -171,16 +176,27 @@ fn problem(
     }
 }
 
+/// From this size on, [`parse_region_csv`] reads the two halves of the file on two threads.
+const PARALLEL_PARSE_MIN_BYTES: usize = 1 << 20;
+
 /// Decodes and parses a regions CSV into rows, checking each row on its own: codes, names,
-/// levels and coordinates. Tree-level checks happen in [`plan_region_import`].
+/// levels and coordinates. Tree-level checks happen in [`check_region_tree`].
+///
+/// A large file is read in two halves at once, split at a line break before its middle with
+/// no quote character anywhere before it: with no quote before it, the break cannot be
+/// inside a quoted field, so each half holds whole records and the rows and problems come
+/// out exactly as one pass would give them, in file order. A file with a quote early on is
+/// simply read in one pass.
 pub fn parse_region_csv(bytes: &[u8]) -> Result<ParsedRegionCsv, ImportProblems> {
     let (text, _encoding) = decode_text(bytes).map_err(|e| {
         ImportProblems(vec![problem(1, None, ProblemKind::Encoding, e.to_string())])
     })?;
+    let split = parallel_split(&text);
+    let (first_part, second_part) = text.split_at(split.unwrap_or(text.len()));
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
-        .from_reader(text.as_bytes());
+        .from_reader(first_part.as_bytes());
 
     let headers = match reader.headers() {
         Ok(headers) => headers.clone(),
@@ -222,41 +238,44 @@ pub fn parse_region_csv(bytes: &[u8]) -> Result<ParsedRegionCsv, ImportProblems>
         lon: found.get("lon").copied(),
     };
 
-    let mut rows = Vec::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                let line = record.position().map_or(0, |p| p.line());
-                if record.iter().all(|field| field.trim().is_empty()) {
-                    continue; // Excel leaves blank rows behind; they carry nothing.
-                }
-                match parse_row(line, &record, columns) {
-                    Ok(row) => rows.push(row),
-                    Err(mut row_problems) => problems.append(&mut row_problems),
-                }
-            }
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                let message = match e.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => {
-                        format!("expected {expected_len} fields like the header, found {len}")
-                    }
-                    _ => e.to_string(),
-                };
-                problems.push(problem(line, None, ProblemKind::BrokenCsv, message));
-                if !matches!(
-                    e.kind(),
-                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
-                ) {
-                    break; // An I/O-level error leaves the reader in no state to go on.
-                }
-            }
+    let read_first = move |mut reader: csv::Reader<&[u8]>| {
+        parse_records(&mut reader, columns, RecordLength::CheckedByReader, 0)
+    };
+    let (rows, mut problems) = if second_part.is_empty() {
+        let (rows, problems, _) = read_first(reader);
+        (rows, problems)
+    } else {
+        // The second half's reader starts counting lines at 1 again and has no header to
+        // measure records against: it is told both.
+        let lines_before = first_part.bytes().filter(|&b| b == b'\n').count() as u64;
+        let length = RecordLength::Expected(headers.len());
+        let read_second = move || {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(second_part.as_bytes());
+            parse_records(&mut reader, columns, length, lines_before)
+        };
+        let (first, second) = std::thread::scope(|scope| {
+            let second = std::thread::Builder::new().spawn_scoped(scope, read_second);
+            let first = read_first(reader);
+            let second = match second {
+                Ok(running) => running
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to be had: read the second half here.
+                Err(_) => read_second(),
+            };
+            (first, second)
+        });
+        let (mut rows, mut problems, stopped_early) = first;
+        // A reader that stopped early hides everything after it, as one pass would.
+        if !stopped_early {
+            rows.extend(second.0);
+            problems.extend(second.1);
         }
-    }
+        (rows, problems)
+    };
     if rows.is_empty() && problems.is_empty() {
         problems.push(problem(
             1,
@@ -272,6 +291,92 @@ pub fn parse_region_csv(bytes: &[u8]) -> Result<ParsedRegionCsv, ImportProblems>
         })
     } else {
         Err(ImportProblems(problems))
+    }
+}
+
+/// Where [`parse_region_csv`] may cut `text` in two: right after a line break near the
+/// middle with no `"` before it. None for a small file or one that starts with quotes.
+fn parallel_split(text: &str) -> Option<usize> {
+    if text.len() < PARALLEL_PARSE_MIN_BYTES {
+        return None;
+    }
+    let middle = text.len() / 2;
+    let before = &text.as_bytes()[..middle];
+    let unquoted = before.iter().position(|&b| b == b'"').unwrap_or(middle);
+    let split = before[..unquoted].iter().rposition(|&b| b == b'\n')? + 1;
+    // Not worth a thread unless the first half holds more than the header.
+    (split >= middle / 2).then_some(split)
+}
+
+/// How a reader's records are held to the header's field count.
+#[derive(Clone, Copy)]
+enum RecordLength {
+    /// The reader read the header and refuses records of another length itself.
+    CheckedByReader,
+    /// The reader is flexible; records must have this many fields.
+    Expected(usize),
+}
+
+/// Rows, problems, and whether the reader stopped before the end (the `bool`).
+type ParsedRecords = (Vec<RegionRow>, Vec<ImportProblem>, bool);
+
+/// Parses every record a reader gives, numbering lines from `lines_before` on.
+fn parse_records(
+    reader: &mut csv::Reader<&[u8]>,
+    columns: ColumnLayout,
+    length: RecordLength,
+    lines_before: u64,
+) -> ParsedRecords {
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => return (rows, problems, false),
+            Ok(true) => {
+                let line = record.position().map_or(0, |p| p.line()) + lines_before;
+                if let RecordLength::Expected(expected) = length
+                    && record.len() != expected
+                {
+                    problems.push(problem(
+                        line,
+                        None,
+                        ProblemKind::BrokenCsv,
+                        format!(
+                            "expected {expected} fields like the header, found {}",
+                            record.len()
+                        ),
+                    ));
+                    continue;
+                }
+                if record.iter().all(|field| field.trim().is_empty()) {
+                    continue; // Excel leaves blank rows behind; they carry nothing.
+                }
+                match parse_row(line, &record, columns) {
+                    Ok(row) => rows.push(row),
+                    Err(mut row_problems) => problems.append(&mut row_problems),
+                }
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line()) + lines_before;
+                let message = match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
+                        format!("expected {expected_len} fields like the header, found {len}")
+                    }
+                    _ => e.to_string(),
+                };
+                problems.push(problem(line, None, ProblemKind::BrokenCsv, message));
+                if !matches!(
+                    e.kind(),
+                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                ) {
+                    // An I/O-level error leaves the reader in no state to go on.
+                    return (rows, problems, true);
+                }
+            }
+        }
     }
 }
 
@@ -453,11 +558,38 @@ enum Placement {
 
 /// Places every row in the tree, or lists every problem. `existing` holds the stored
 /// regions among [`codes_to_look_up`].
+///
+/// The same as [`check_region_tree`] followed by [`place_by_code`]; the storage layer calls
+/// the two separately so that it can store the placement while the check runs.
 pub fn plan_region_import(
     parsed: ParsedRegionCsv,
     existing: &HashMap<RegionCode, ExistingRegion>,
 ) -> Result<RegionImportPlan, ImportProblems> {
+    let existing_increments = check_region_tree(&parsed, existing)?;
+    let placed = place_by_code(&parsed.rows);
+    let mut rows: Vec<Option<RegionRow>> = parsed.rows.into_iter().map(Some).collect();
+    let regions = placed
+        .iter()
+        .filter_map(|p| rows[p.row].take().map(|row| p.new_region(row)))
+        .collect();
+    Ok(RegionImportPlan {
+        regions,
+        existing_increments,
+    })
+}
+
+/// Checks that the rows form a tree that fits under the stored regions: no duplicate code,
+/// every parent in the file or stored, no cycle, every level and code consistent with its
+/// parent's. Returns how the counts of the stored ancestors grow, or every problem.
+///
+/// Complexity: O(n) hash look-ups; the walk up each parent chain is iterative, so a deep or
+/// cyclic file cannot overflow the stack.
+pub fn check_region_tree(
+    parsed: &ParsedRegionCsv,
+    existing: &HashMap<RegionCode, ExistingRegion>,
+) -> Result<Vec<CountIncrement>, ImportProblems> {
     let ParsedRegionCsv { rows, layout } = parsed;
+    let layout = *layout;
     let mut problems = Vec::new();
     let mut index_of: HashMap<&RegionCode, usize> = HashMap::with_capacity(rows.len());
     let mut duplicate = vec![false; rows.len()];
@@ -486,8 +618,7 @@ pub fn plan_region_import(
         }
     }
 
-    // Resolve every row's level by walking up its parent chain, iteratively so that a deep
-    // or cyclic file cannot overflow the stack.
+    // Resolve every row's level by walking up its parent chain.
     let mut placement = vec![Placement::Unvisited; rows.len()];
     let mut chain = Vec::new();
     for start in 0..rows.len() {
@@ -569,16 +700,56 @@ pub fn plan_region_import(
         problems.sort_by_key(|p| p.line);
         return Err(ImportProblems(problems));
     }
-    let parent_index: Vec<Option<usize>> = rows
-        .iter()
-        .map(|row| {
-            row.parent_code
-                .as_ref()
-                .and_then(|p| index_of.get(p).copied())
-        })
-        .collect();
-    drop(index_of);
-    Ok(build_plan(rows, parent_index, existing, &placement))
+    Ok(stored_increments(rows, &index_of, existing))
+}
+
+/// How much each stored region's counts grow: one child per row hanging directly under it,
+/// one descendant per row anywhere below it. Only called on a checked tree.
+fn stored_increments(
+    rows: &[RegionRow],
+    index_of: &HashMap<&RegionCode, usize>,
+    existing: &HashMap<RegionCode, ExistingRegion>,
+) -> Vec<CountIncrement> {
+    if existing.is_empty() {
+        return Vec::new();
+    }
+    let mut increments: HashMap<RegionCode, CountIncrement> = HashMap::new();
+    for row in rows {
+        let Some(parent) = &row.parent_code else {
+            continue;
+        };
+        if !index_of.contains_key(parent) {
+            increments
+                .entry(parent.clone())
+                .or_insert_with(|| CountIncrement {
+                    code: parent.clone(),
+                    children: 0,
+                    descendants: 0,
+                })
+                .children += 1;
+        }
+        // Walk up through the file to the top of the row's chain; the stored region above
+        // it and all of that region's ancestors gain one descendant.
+        let mut top = row;
+        while let Some(&above) = top.parent_code.as_ref().and_then(|p| index_of.get(p)) {
+            top = &rows[above];
+        }
+        if let Some(stored) = top.parent_code.as_ref().and_then(|p| existing.get(p)) {
+            for code in stored.path.codes() {
+                increments
+                    .entry(code.clone())
+                    .or_insert_with(|| CountIncrement {
+                        code,
+                        children: 0,
+                        descendants: 0,
+                    })
+                    .descendants += 1;
+            }
+        }
+    }
+    let mut increments: Vec<CountIncrement> = increments.into_values().collect();
+    increments.sort_by(|a, b| a.code.cmp(&b.code));
+    increments
 }
 
 /// Checks one row against the level of the node above it (None for a root).
@@ -637,98 +808,94 @@ fn place_row(
     Ok(level)
 }
 
-fn build_plan(
-    rows: Vec<RegionRow>,
-    parent_index: Vec<Option<usize>>,
-    existing: &HashMap<RegionCode, ExistingRegion>,
-    placement: &[Placement],
-) -> RegionImportPlan {
-    // Paths top-down: process rows in order of level so that a parent's path is known.
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by_key(|&i| match placement[i] {
-        Placement::Placed(level) => level.depth(),
-        _ => u8::MAX,
-    });
-    let mut paths: Vec<Option<RegionPath>> = vec![None; rows.len()];
-    for &i in &order {
-        let row = &rows[i];
-        let parent_path = match (&row.parent_code, parent_index[i]) {
-            (None, _) => RegionPath::root(),
-            (Some(_), Some(p)) => paths[p].clone().unwrap_or_else(RegionPath::root),
-            (Some(parent), None) => existing
-                .get(parent)
-                .map_or_else(RegionPath::root, |e| e.path.clone()),
-        };
-        paths[i] = Some(parent_path.child(&row.code));
-    }
+/// A row of the file where a checked tree puts it: see [`place_by_code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlacedRow {
+    /// The row's index in [`ParsedRegionCsv::rows`].
+    pub row: usize,
+    pub child_count: i64,
+    pub descendant_count: i64,
+}
 
-    let mut child_count = vec![0i64; rows.len()];
-    let mut descendant_count = vec![0i64; rows.len()];
-    let mut increments: HashMap<RegionCode, CountIncrement> = HashMap::new();
-    for i in 0..rows.len() {
-        if let Some(p) = parent_index[i] {
-            child_count[p] += 1;
-        } else if let Some(parent) = &rows[i].parent_code {
-            increments
-                .entry(parent.clone())
-                .or_insert_with(|| CountIncrement {
-                    code: parent.clone(),
-                    children: 0,
-                    descendants: 0,
-                })
-                .children += 1;
-        }
-        // Every ancestor gains one descendant: walk up through the file, then the store.
-        let mut above = parent_index[i];
-        let mut last = i;
-        while let Some(a) = above {
-            descendant_count[a] += 1;
-            last = a;
-            above = parent_index[a];
-        }
-        if let Some(stored_parent) = rows[last]
-            .parent_code
-            .as_ref()
-            .filter(|_| parent_index[last].is_none())
-            && let Some(stored) = existing.get(stored_parent)
-        {
-            for code in stored.path.codes() {
-                increments
-                    .entry(code.clone())
-                    .or_insert_with(|| CountIncrement {
-                        code,
-                        children: 0,
-                        descendants: 0,
-                    })
-                    .descendants += 1;
-            }
-        }
-    }
-
-    let mut regions: Vec<NewRegion> = rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, row)| NewRegion {
-            level: match placement[i] {
-                Placement::Placed(level) => level,
-                _ => row.code.implied_level(),
-            },
-            path: paths[i].take().unwrap_or_else(RegionPath::root),
+impl PlacedRow {
+    /// The region to insert for `row`, which must be the row this placement names.
+    pub fn new_region(&self, row: RegionRow) -> NewRegion {
+        NewRegion {
+            level: row.code.implied_level(),
+            path: RegionPath::of_code(&row.code),
             code: row.code,
             name: row.name,
             parent_code: row.parent_code,
             coordinates: row.coordinates,
-            child_count: child_count[i],
-            descendant_count: descendant_count[i],
+            child_count: self.child_count,
+            descendant_count: self.descendant_count,
+        }
+    }
+}
+
+/// Where each row goes if [`check_region_tree`] accepts the file, computed from the codes
+/// alone: a checked code names its ancestors (each code extends its parent's, and every
+/// level has its own code length), so its level is its length and its path its prefixes
+/// ([`RegionPath::of_code`]); sorted by code, a region's descendants in the file are the
+/// rows right after it that extend its code, and its children those whose parent it is.
+/// Returns the rows in code order, which is also path order, so that parents come before
+/// their children and a primary key on the code only ever grows at its end.
+///
+/// It needs no hash map and no stored region, so it is cheap enough (one sort of integer
+/// keys and one linear pass) to run before the check and let the rows be stored while the
+/// check runs. On a file the check refuses, the result means nothing and must be dropped.
+///
+/// Complexity: O(n log n) for the sort, then O(n · levels).
+pub fn place_by_code(rows: &[RegionRow]) -> Vec<PlacedRow> {
+    let mut order: Vec<(u64, usize)> = rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| (code_order_key(&row.code), index))
+        .collect();
+    order.sort_unstable();
+    let mut placed: Vec<PlacedRow> = order
+        .into_iter()
+        .map(|(_, row)| PlacedRow {
+            row,
+            child_count: 0,
+            descendant_count: 0,
         })
         .collect();
-    regions.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    let mut existing_increments: Vec<CountIncrement> = increments.into_values().collect();
-    existing_increments.sort_by(|a, b| a.code.cmp(&b.code));
-    RegionImportPlan {
-        regions,
-        existing_increments,
+    // The positions of the rows whose codes the current row's code extends: its ancestors
+    // in the file, top first. Each is longer than the one before, so at most five.
+    let mut open: Vec<usize> = Vec::with_capacity(RegionLevel::ALL.len());
+    for position in 0..placed.len() {
+        let row = &rows[placed[position].row];
+        while let Some(&top) = open.last() {
+            if row.code.extends(&rows[placed[top].row].code) {
+                break;
+            }
+            open.pop();
+        }
+        for &ancestor in &open {
+            placed[ancestor].descendant_count += 1;
+        }
+        if let (Some(&top), Some(parent)) = (open.last(), &row.parent_code)
+            && rows[placed[top].row].code == *parent
+        {
+            placed[top].child_count += 1;
+        }
+        open.push(position);
     }
+    placed
+}
+
+/// A key whose integer order is the string order of region codes: the digits padded with
+/// zeros to the longest code, then the length, so that a code sorts right before the codes
+/// that extend it. Twelve digits and a length below 16 fit in 44 bits.
+fn code_order_key(code: &RegionCode) -> u64 {
+    let digits = code.as_str().bytes().fold(0u64, |n, digit| {
+        n * 10 + u64::from(digit.wrapping_sub(b'0'))
+    });
+    let longest = RegionLevel::Village.code_length();
+    let length = code.as_str().len();
+    let padded = digits * 10u64.pow(longest.saturating_sub(length) as u32);
+    padded * 16 + length as u64
 }
 
 #[cfg(test)]

@@ -1,14 +1,16 @@
 //! Regions: scoped reads, drill-down, and the all-or-nothing bulk import.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use muster_domain::region_import::{
-    CountIncrement, ExistingRegion, NewRegion, ParsedRegionCsv, RegionImportPlan, codes_to_look_up,
-    plan_region_import,
+    Coordinates, CountIncrement, ExistingRegion, ImportProblems, ParsedRegionCsv, PlacedRow,
+    RegionRow, check_region_tree, codes_to_look_up, place_by_code,
 };
 use muster_domain::{Actor, RegionCode, RegionLevel, RegionPath, Scope};
 use serde::Serialize;
-use sqlx::QueryBuilder;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Arguments, QueryBuilder, Sqlite};
 
 use crate::audit::AuditEvent;
 use crate::copy::{COPY_CHUNK_BYTES, CopyRow};
@@ -189,24 +191,48 @@ impl Database {
         .await)?)
     }
 
-    /// Looks up the stored regions the file refers to, plans the import, and stores it all
-    /// in one transaction with one audit entry — or stores nothing and lists every problem.
+    /// Looks up the stored regions the file refers to, checks the file, and stores it all in
+    /// one transaction with one audit entry — or stores nothing and lists every problem.
+    ///
+    /// The check and the insert overlap: the rows are placed from their codes alone
+    /// ([`place_by_code`]), which is exact for any file the check accepts, and inserted while
+    /// [`check_region_tree`] runs on a blocking thread. Nothing is committed until the check
+    /// has passed; when it fails, the transaction is rolled back (dropped) and the problems
+    /// are returned, whatever the insert ran into meanwhile (a duplicate code in the file
+    /// also breaks the primary key, but the caller is owed the problem list, not that).
     pub async fn import_regions(
         &self,
         actor: &Actor,
         parsed: ParsedRegionCsv,
         source: &str,
     ) -> Result<ImportSummary, StorageError> {
-        let existing = self
-            .existing_regions(&codes_to_look_up(&parsed.rows))
-            .await?;
-        let plan = plan_region_import(parsed, &existing).map_err(StorageError::ImportRejected)?;
-        self.store_region_plan(actor, plan, source).await
+        let existing = self.existing_regions(&parsed.rows).await?;
+        let parsed = Arc::new(parsed);
+        let mut check = TreeCheck::start(Arc::clone(&parsed), existing);
+        let placed = {
+            let parsed = Arc::clone(&parsed);
+            tokio::task::spawn_blocking(move || place_by_code(&parsed.rows))
+                .await
+                .map_err(|e| stopped("placing the regions", &e))?
+        };
+        let stored = self
+            .store_placement(actor, &parsed.rows, &placed, source, &mut check)
+            .await;
+        match stored {
+            Ok(summary) => Ok(summary),
+            // Problems in the file explain any failure that came after them.
+            Err(error) => match check.outcome().await? {
+                Err(problems) => Err(StorageError::ImportRejected(problems)),
+                Ok(_) => Err(error),
+            },
+        }
     }
 
+    /// The stored regions among [`codes_to_look_up`] of the rows. A first import into an
+    /// empty table skips collecting (and sorting) those codes at all.
     async fn existing_regions(
         &self,
-        codes: &[RegionCode],
+        rows: &[RegionRow],
     ) -> Result<HashMap<RegionCode, ExistingRegion>, StorageError> {
         let mut existing = HashMap::new();
         let any_stored: bool = on_read_pool!(self, |pool| sqlx::query_scalar(
@@ -217,7 +243,7 @@ impl Database {
         if !any_stored {
             return Ok(existing);
         }
-        for chunk in codes.chunks(500) {
+        for chunk in codes_to_look_up(rows).chunks(500) {
             let found: Vec<Region> = on_read_pool!(self, |pool| {
                 let mut query = QueryBuilder::new("SELECT * FROM regions WHERE code IN (");
                 let mut separated = query.separated(", ");
@@ -242,80 +268,225 @@ impl Database {
         Ok(existing)
     }
 
-    async fn store_region_plan(
+    /// Stores the placed rows; commits only once `check` has passed. Any error returned
+    /// here is reported by the caller only if the check passed.
+    async fn store_placement(
         &self,
         actor: &Actor,
-        plan: RegionImportPlan,
+        rows: &[RegionRow],
+        placed: &[PlacedRow],
         source: &str,
+        check: &mut TreeCheck,
     ) -> Result<ImportSummary, StorageError> {
-        let outside: Vec<&NewRegion> = plan
-            .regions
-            .iter()
-            .filter(|r| !actor.scope().contains(&r.path))
-            .collect();
-        if let Some(first) = outside.first() {
-            return Err(StorageError::out_of_scope("region", &first.code));
+        let records = Records { rows, placed };
+        let (first, last) = (records.first(), records.last());
+        // The records are in path order and a scope is a range of paths, so when the first
+        // and the last are inside, so is every one between.
+        let in_scope =
+            |r: &Option<RegionRecord>| r.as_ref().is_none_or(|r| actor.scope().contains(&r.path));
+        if !(in_scope(&first) && in_scope(&last))
+            && let Some(outside) = records.iter().find(|r| !actor.scope().contains(&r.path))
+        {
+            return Err(StorageError::out_of_scope("region", outside.code));
         }
         if !actor.administers() {
             return Err(StorageError::Forbidden(
                 "only an administrator may add regions".into(),
             ));
         }
-        let inserted = plan.regions.len();
-        let top_path = common_ancestor(&plan.regions);
+        let top_path = common_ancestor(first, last);
         let mut tx = self.begin_write().await?;
-        let bulk =
-            plan.regions.len() >= BULK_LOAD_MIN_ROWS && regions_table_is_empty(&mut tx).await?;
+        let bulk = placed.len() >= BULK_LOAD_MIN_ROWS && regions_table_is_empty(&mut tx).await?;
         if bulk {
             prepare_bulk_load(&mut tx).await?;
-            set_secondary_indexes(&mut tx, IndexAction::Drop).await?;
         }
-        insert_regions(&mut tx, &plan.regions).await.map_err(|e| {
-            StorageError::unique(e, "code", || {
-                "a region in the file was stored by someone else meanwhile; import again".into()
-            })
-        })?;
-        if bulk {
-            set_secondary_indexes(&mut tx, IndexAction::Create).await?;
-        }
-        apply_increments(&mut tx, &plan.existing_increments).await?;
-        let sample: Vec<&str> = plan
-            .regions
-            .iter()
-            .take(5)
-            .map(|r| r.code.as_str())
-            .collect();
-        let audit_seq = tx
-            .audit(
-                actor,
-                crate::now(),
-                AuditEvent {
-                    entity: "region",
-                    entity_id: if inserted == 1 { sample[0].to_owned() } else { format!("{inserted} regions") },
-                    action: "import",
-                    region_path: &top_path,
-                    before: None,
-                    after: Some(serde_json::json!({ "source": source, "inserted": inserted, "first_codes": sample })),
-                },
-            )
-            .await?;
-        tx.commit().await?;
+        let stored = store_records(tx, bulk, actor, records, &top_path, source, check).await;
+        // Put the connection's settings back whether or not the import went through (the
+        // failed transaction is rolled back as it is dropped, before this runs).
         if bulk {
             self.finish_bulk_load().await?;
         }
-        Ok(ImportSummary {
-            inserted,
-            audit_seq,
-        })
+        stored
     }
 }
 
-/// The deepest path that contains every region of the import, for the audit entry.
-fn common_ancestor(regions: &[NewRegion]) -> RegionPath {
-    let (Some(first), Some(last)) = (regions.first(), regions.last()) else {
-        return RegionPath::root();
+/// The write transaction of an import: inserts, checks, audits and commits, or drops it
+/// (rolling everything back) on the first error.
+async fn store_records(
+    mut tx: WriteTx,
+    bulk: bool,
+    actor: &Actor,
+    records: Records<'_>,
+    top_path: &RegionPath,
+    source: &str,
+    check: &mut TreeCheck,
+) -> Result<ImportSummary, StorageError> {
+    if bulk {
+        set_secondary_indexes(&mut tx, IndexAction::Drop).await?;
+    }
+    let inserted = insert_regions(&mut tx, records, check).await.map_err(|e| {
+        StorageError::unique(e, "code", || {
+            "a region in the file was stored by someone else meanwhile; import again".into()
+        })
+    })?;
+    let inserted = match inserted {
+        Inserted::All(count) => count,
+        Inserted::StoppedEarly => {
+            return Err(match check.outcome().await? {
+                Err(problems) => StorageError::ImportRejected(problems),
+                Ok(_) => StorageError::Invalid {
+                    field: "file",
+                    message: "the check of the regions file stopped unexpectedly".into(),
+                },
+            });
+        }
     };
-    // Regions are sorted by path, so the common prefix of the first and last covers all.
+    if bulk {
+        set_secondary_indexes(&mut tx, IndexAction::Create).await?;
+    }
+    // Nothing above is visible to anyone until the commit below, which needs the check.
+    let existing_increments = check
+        .outcome()
+        .await?
+        .map_err(StorageError::ImportRejected)?;
+    apply_increments(&mut tx, &existing_increments).await?;
+    let sample: Vec<&str> = records.iter().take(5).map(|r| r.code).collect();
+    let audit_seq = tx
+        .audit(
+            actor,
+            crate::now(),
+            AuditEvent {
+                entity: "region",
+                entity_id: if inserted == 1 { sample[0].to_owned() } else { format!("{inserted} regions") },
+                action: "import",
+                region_path: top_path,
+                before: None,
+                after: Some(serde_json::json!({ "source": source, "inserted": inserted, "first_codes": sample })),
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(ImportSummary {
+        inserted,
+        audit_seq,
+    })
+}
+
+/// The outcome of [`check_region_tree`]: the stored ancestors' count increments, or the
+/// problems in the file.
+type CheckOutcome = Result<Vec<CountIncrement>, ImportProblems>;
+
+/// [`check_region_tree`] running on a blocking thread beside the insert.
+struct TreeCheck {
+    running: Option<tokio::task::JoinHandle<CheckOutcome>>,
+    outcome: Option<CheckOutcome>,
+}
+
+impl TreeCheck {
+    fn start(parsed: Arc<ParsedRegionCsv>, existing: HashMap<RegionCode, ExistingRegion>) -> Self {
+        Self {
+            running: Some(tokio::task::spawn_blocking(move || {
+                check_region_tree(&parsed, &existing)
+            })),
+            outcome: None,
+        }
+    }
+
+    /// Waits for the check (at once if it has finished).
+    async fn outcome(&mut self) -> Result<CheckOutcome, StorageError> {
+        if let Some(running) = self.running.take() {
+            self.outcome = Some(
+                running
+                    .await
+                    .map_err(|e| stopped("checking the regions", &e))?,
+            );
+        }
+        self.outcome.clone().ok_or_else(|| StorageError::Invalid {
+            field: "file",
+            message: "the check of the regions file was lost".into(),
+        })
+    }
+
+    /// Whether the check has already found problems, without waiting for it: the insert
+    /// asks between batches and stops early, as nothing it does could be kept.
+    async fn has_failed(&mut self) -> bool {
+        if self.running.as_ref().is_some_and(|r| r.is_finished()) {
+            // Finished, so this does not wait; a lost check counts as failed.
+            return !matches!(self.outcome().await, Ok(Ok(_)));
+        }
+        matches!(self.outcome, Some(Err(_)))
+    }
+}
+
+fn stopped(what: &str, error: &tokio::task::JoinError) -> StorageError {
+    StorageError::Invalid {
+        field: "file",
+        message: format!("{what} stopped unexpectedly: {error}"),
+    }
+}
+
+/// The placed rows of a file, in code order, as records to insert.
+#[derive(Clone, Copy)]
+struct Records<'a> {
+    rows: &'a [RegionRow],
+    placed: &'a [PlacedRow],
+}
+
+impl<'a> Records<'a> {
+    fn iter(self) -> impl Iterator<Item = RegionRecord<'a>> + Send + 'a {
+        self.placed
+            .iter()
+            .map(move |p| RegionRecord::new(&self.rows[p.row], p))
+    }
+
+    fn first(self) -> Option<RegionRecord<'a>> {
+        self.placed
+            .first()
+            .map(|p| RegionRecord::new(&self.rows[p.row], p))
+    }
+
+    fn last(self) -> Option<RegionRecord<'a>> {
+        self.placed
+            .last()
+            .map(|p| RegionRecord::new(&self.rows[p.row], p))
+    }
+}
+
+/// One row of `regions` as the insert writes it: a file row where its placement puts it.
+struct RegionRecord<'a> {
+    code: &'a str,
+    parent_code: Option<&'a str>,
+    name: &'a str,
+    level: i64,
+    path: RegionPath,
+    coordinates: Option<Coordinates>,
+    child_count: i64,
+    descendant_count: i64,
+}
+
+impl<'a> RegionRecord<'a> {
+    fn new(row: &'a RegionRow, placed: &PlacedRow) -> Self {
+        Self {
+            code: row.code.as_str(),
+            parent_code: row.parent_code.as_ref().map(RegionCode::as_str),
+            name: &row.name,
+            level: i64::from(row.code.implied_level().depth()),
+            path: RegionPath::of_code(&row.code),
+            coordinates: row.coordinates,
+            child_count: placed.child_count,
+            descendant_count: placed.descendant_count,
+        }
+    }
+}
+
+/// The deepest path that contains every region of the import, for the audit entry, from
+/// the first and last of the records in path order.
+fn common_ancestor(first: Option<RegionRecord>, last: Option<RegionRecord>) -> RegionPath {
+    let (first, last) = match (first, last) {
+        (Some(first), Some(last)) if first.code != last.code => (first, last),
+        (Some(only), _) => return only.path,
+        _ => return RegionPath::root(),
+    };
     let mut common = RegionPath::root();
     for (a, b) in first.path.codes().zip(last.path.codes()) {
         if a != b {
@@ -323,17 +494,12 @@ fn common_ancestor(regions: &[NewRegion]) -> RegionPath {
         }
         common = common.child(&a);
     }
-    if regions.len() == 1 {
-        first.path.clone()
-    } else {
-        common
-    }
+    common
 }
 
 /// From this many rows into an empty table, the import drops the secondary indexes and builds
 /// them again afterwards: one sort per index instead of a million scattered B-tree inserts.
-/// (The primary key stays: the plan is sorted by path, which is also code order, so its
-/// inserts are appends.)
+/// (The primary key stays: the records come in code order, so its inserts are appends.)
 const BULK_LOAD_MIN_ROWS: usize = 10_000;
 
 /// The secondary indexes of `regions`, exactly as `0001_foundation.sql` creates them on both
@@ -422,25 +588,49 @@ async fn set_secondary_indexes(tx: &mut WriteTx, action: IndexAction) -> Result<
 /// SQLite allows 32,766 bound parameters per statement; nine columns a row.
 const SQLITE_ROWS_PER_INSERT: usize = 3_600;
 
-async fn insert_regions(tx: &mut WriteTx, regions: &[NewRegion]) -> Result<(), sqlx::Error> {
+/// How far an insert got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inserted {
+    /// Every record, this many.
+    All(usize),
+    /// The tree check failed meanwhile, so the rest was not worth sending.
+    StoppedEarly,
+}
+
+/// Inserts the records in batches, asking `check` between batches whether to go on.
+async fn insert_regions(
+    tx: &mut WriteTx,
+    records: Records<'_>,
+    check: &mut TreeCheck,
+) -> Result<Inserted, sqlx::Error> {
+    let mut records = records.iter().peekable();
+    let mut count = 0;
     match tx {
         WriteTx::Sqlite(conn) => {
-            for chunk in regions.chunks(SQLITE_ROWS_PER_INSERT) {
-                let mut query = QueryBuilder::new(format!("INSERT INTO regions ({COLUMNS}) "));
-                query.push_values(chunk, |mut row, region| {
-                    row.push_bind(region.code.as_str())
-                        .push_bind(region.parent_code.as_ref().map(|c| c.as_str()))
-                        .push_bind(region.name.as_str())
-                        .push_bind(i64::from(region.level.depth()))
-                        .push_bind(region.path.as_str())
-                        .push_bind(region.coordinates.map(|c| c.lat))
-                        .push_bind(region.coordinates.map(|c| c.lon))
-                        .push_bind(region.child_count)
-                        .push_bind(region.descendant_count);
-                });
-                query.build().persistent(true).execute(&mut **conn).await?;
+            // Every batch but the last has the same shape, so SQLite prepares its statement
+            // once; sqlx keeps it cached under its text.
+            let full_batch: Arc<str> = sqlite_insert_statement(SQLITE_ROWS_PER_INSERT).into();
+            let mut batch = sqlite_batch(&mut records)?;
+            while let Some((rows, arguments)) = batch {
+                if check.has_failed().await {
+                    return Ok(Inserted::StoppedEarly);
+                }
+                let statement = if rows == SQLITE_ROWS_PER_INSERT {
+                    Arc::clone(&full_batch)
+                } else {
+                    sqlite_insert_statement(rows).into()
+                };
+                let insert = sqlx::query_with(sqlx::AssertSqlSafe(statement), arguments)
+                    .persistent(true)
+                    .execute(&mut **conn);
+                // SQLite stores this batch on its own thread while this one binds the next:
+                // binding is a third of the insert's CPU time.
+                let (stored, next) = tokio::join!(insert, async { sqlite_batch(&mut records) });
+                stored?;
+                count += rows;
+                batch = next?;
             }
-            Ok(())
+            Ok(Inserted::All(count))
         }
         WriteTx::Postgres(conn) => {
             // COPY is the one bulk path PostgreSQL offers that keeps up with a million rows.
@@ -448,9 +638,14 @@ async fn insert_regions(tx: &mut WriteTx, regions: &[NewRegion]) -> Result<(), s
                 .copy_in_raw(format!("COPY regions ({COLUMNS}) FROM STDIN").as_str())
                 .await?;
             let mut buffer = String::with_capacity(COPY_CHUNK_BYTES);
-            for region in regions {
-                copy_text_row(&mut buffer, region);
+            for region in records {
+                count += 1;
+                copy_text_row(&mut buffer, &region);
                 if buffer.len() > COPY_CHUNK_BYTES - 512 {
+                    if check.has_failed().await {
+                        copy.abort("the file has problems").await?;
+                        return Ok(Inserted::StoppedEarly);
+                    }
                     copy.send(buffer.as_bytes()).await?;
                     buffer.clear();
                 }
@@ -459,18 +654,58 @@ async fn insert_regions(tx: &mut WriteTx, regions: &[NewRegion]) -> Result<(), s
                 copy.send(buffer.as_bytes()).await?;
             }
             copy.finish().await?;
-            Ok(())
+            Ok(Inserted::All(count))
         }
     }
 }
 
+/// `INSERT INTO regions (…) VALUES (?, …), …` for this many rows. The text is built from
+/// constants only.
+fn sqlite_insert_statement(rows: usize) -> String {
+    let row = format!("({})", vec!["?"; COLUMNS.split(',').count()].join(", "));
+    format!(
+        "INSERT INTO regions ({COLUMNS}) VALUES {}",
+        vec![row; rows].join(", ")
+    )
+}
+
+/// The next batch of records bound as arguments, with its row count, or None at the end.
+/// Text is bound as `Arc<str>`, which sqlx passes on without another copy.
+fn sqlite_batch<'a>(
+    records: &mut impl Iterator<Item = RegionRecord<'a>>,
+) -> Result<Option<(usize, SqliteArguments)>, sqlx::Error> {
+    let mut arguments = SqliteArguments::default();
+    let mut rows = 0;
+    for region in records.take(SQLITE_ROWS_PER_INSERT) {
+        rows += 1;
+        let text = |t: &str| Arc::<str>::from(t);
+        bind(&mut arguments, text(region.code))?;
+        bind(&mut arguments, region.parent_code.map(text))?;
+        bind(&mut arguments, text(region.name))?;
+        bind(&mut arguments, region.level)?;
+        bind(&mut arguments, text(region.path.as_str()))?;
+        bind(&mut arguments, region.coordinates.map(|c| c.lat))?;
+        bind(&mut arguments, region.coordinates.map(|c| c.lon))?;
+        bind(&mut arguments, region.child_count)?;
+        bind(&mut arguments, region.descendant_count)?;
+    }
+    Ok((rows > 0).then_some((rows, arguments)))
+}
+
+fn bind<'q>(
+    arguments: &mut SqliteArguments,
+    value: impl sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>,
+) -> Result<(), sqlx::Error> {
+    arguments.add(value).map_err(sqlx::Error::Encode)
+}
+
 /// One region as a COPY text row.
-fn copy_text_row(buffer: &mut String, region: &NewRegion) {
+fn copy_text_row(buffer: &mut String, region: &RegionRecord) {
     CopyRow::new(buffer)
-        .text(Some(region.code.as_str()))
-        .text(region.parent_code.as_ref().map(|p| p.as_str()))
-        .text(Some(&region.name))
-        .number(Some(region.level.depth()))
+        .text(Some(region.code))
+        .text(region.parent_code)
+        .text(Some(region.name))
+        .number(Some(region.level))
         .text(Some(region.path.as_str()))
         .number(region.coordinates.map(|c| c.lat))
         .number(region.coordinates.map(|c| c.lon))

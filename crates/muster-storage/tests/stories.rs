@@ -2,8 +2,10 @@
 
 use muster_domain::demo::{DemoScale, demo_regions};
 use muster_domain::organization::Roles;
-use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv, ProblemKind, parse_region_csv};
-use muster_domain::{Actor, DataClass, OrganizationKind, RegionPath, Scope, Side};
+use muster_domain::region_import::{
+    ColumnLayout, ParsedRegionCsv, ProblemKind, RegionRow, parse_region_csv,
+};
+use muster_domain::{Actor, DataClass, OrganizationKind, RegionCode, RegionPath, Scope, Side};
 use muster_storage::testing::{index_definitions, raw_execute};
 use muster_storage::{
     AuditVerification, Database, NewOrganization, NewUser, RegionListFilter, StorageError,
@@ -569,6 +571,80 @@ async fn bulk_load_restores_the_schema_story(db: Database) {
         .expect("province view");
     assert_eq!(view.children.len() as i64, province.child_count);
     assert!(view.children.len() > 5);
+    assert_eq!(intact(&db).await, 1);
+}
+
+on_both_databases!(
+    a_bulk_import_refused_late_stores_nothing,
+    a_bulk_import_refused_late_stores_nothing_story
+);
+/// A big first import is inserted while it is checked. One whose last row hangs under a
+/// parent nobody has, and one whose last row repeats a code (which also breaks the primary
+/// key in the middle of the insert), are both refused with the problem named, and leave no
+/// region, no audit entry and the indexes the migration made; a good import then goes in.
+async fn a_bulk_import_refused_late_stores_nothing_story(db: Database) {
+    let indexes = index_definitions(&db, "regions").await.expect("indexes");
+    let rows = demo_regions(DemoScale::Province, 5);
+    assert!(rows.len() > 10_000, "big enough for the bulk path");
+    let province = rows[0].code.clone();
+    let next_line = rows.iter().map(|r| r.line).max().expect("rows") + 1;
+    let code = |text: String| RegionCode::parse(&text).expect("a code");
+
+    let mut orphan = rows.clone();
+    orphan.push(RegionRow {
+        line: next_line,
+        code: code(format!("{province}9999999999")),
+        name: "Orphan".into(),
+        parent_code: Some(code(format!("{province}9999999"))),
+        level: None,
+        coordinates: None,
+    });
+    let mut repeated = rows.clone();
+    let mut again = rows[rows.len() / 2].clone();
+    again.line = next_line;
+    repeated.push(again);
+
+    for (name, file, expected) in [
+        ("orphan", orphan, ProblemKind::UnknownParent),
+        ("repeated code", repeated, ProblemKind::DuplicateCode),
+    ] {
+        let error = db
+            .import_regions(
+                &cli(),
+                ParsedRegionCsv {
+                    rows: file,
+                    layout: ColumnLayout::default(),
+                },
+                name,
+            )
+            .await
+            .expect_err("refused");
+        let StorageError::ImportRejected(problems) = error else {
+            panic!("{name}: expected problems, got {error:?}")
+        };
+        let found: Vec<(u64, ProblemKind)> = problems.0.iter().map(|p| (p.line, p.kind)).collect();
+        assert_eq!(found, vec![(next_line, expected)], "{name}");
+        assert_eq!(db.region_count().await.expect("count"), 0, "{name}");
+        assert_eq!(intact(&db).await, 0, "{name}: no audit entry");
+        assert_eq!(
+            index_definitions(&db, "regions").await.expect("indexes"),
+            indexes,
+            "{name}"
+        );
+    }
+
+    let count = rows.len();
+    db.import_regions(
+        &cli(),
+        ParsedRegionCsv {
+            rows,
+            layout: ColumnLayout::default(),
+        },
+        "province demo",
+    )
+    .await
+    .expect("the good file imports after the refused ones");
+    assert_eq!(db.region_count().await.expect("count"), count as i64);
     assert_eq!(intact(&db).await, 1);
 }
 

@@ -251,3 +251,205 @@ proptest::proptest! {
         proptest::prop_assert_eq!(strip(&baseline), strip(&shuffled));
     }
 }
+
+/// The placement computed the slow, obvious way: levels and paths by walking each row's
+/// parent chain through the file, counts by crediting every ancestor on that chain.
+fn placement_by_walking_parents(
+    rows: &[RegionRow],
+) -> Vec<(String, String, RegionLevel, i64, i64)> {
+    let index_of: HashMap<&str, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.code.as_str(), i))
+        .collect();
+    let parent_of = |i: usize| {
+        rows[i]
+            .parent_code
+            .as_ref()
+            .and_then(|p| index_of.get(p.as_str()).copied())
+    };
+    let mut children = vec![0i64; rows.len()];
+    let mut descendants = vec![0i64; rows.len()];
+    let mut found = Vec::new();
+    for i in 0..rows.len() {
+        let mut chain = vec![i];
+        while let Some(p) = parent_of(*chain.last().expect("non-empty")) {
+            chain.push(p);
+        }
+        if let Some(&p) = chain.get(1) {
+            children[p] += 1;
+        }
+        for &a in &chain[1..] {
+            descendants[a] += 1;
+        }
+        let top = &rows[*chain.last().expect("non-empty")];
+        // Above the file: the stored parent's path, here the path its code names.
+        let mut path = top
+            .parent_code
+            .as_ref()
+            .map_or_else(RegionPath::root, RegionPath::of_code);
+        for &c in chain.iter().rev() {
+            path = path.child(&rows[c].code);
+        }
+        let level = RegionLevel::from_depth(path.depth() as u8).expect("at most five levels");
+        found.push((i, path, level));
+    }
+    let mut out: Vec<_> = found
+        .into_iter()
+        .map(|(i, path, level)| {
+            (
+                rows[i].code.to_string(),
+                path.to_string(),
+                level,
+                children[i],
+                descendants[i],
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
+}
+
+fn placement_by_code(rows: &[RegionRow]) -> Vec<(String, String, RegionLevel, i64, i64)> {
+    place_by_code(rows)
+        .iter()
+        .map(|p| {
+            let region = p.new_region(rows[p.row].clone());
+            (
+                region.code.to_string(),
+                region.path.to_string(),
+                region.level,
+                region.child_count,
+                region.descendant_count,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_placement_from_codes_matches_walking_the_parents_on_a_demo_province() {
+    let rows = crate::demo::demo_regions(crate::demo::DemoScale::Province, 11);
+    assert_eq!(
+        placement_by_code(&rows),
+        placement_by_walking_parents(&rows)
+    );
+}
+
+#[test]
+fn a_placement_under_stored_regions_counts_only_the_rows_in_the_file() {
+    // Two counties under a stored city, one township each, one village under the first.
+    let csv = "code,name,parent_code\n340102001,T2,340102\n340101,A,3401\n340101001001,V,340101001\n340102,B,3401\n340101001,T1,340101\n";
+    let parsed = parse_region_csv(csv.as_bytes()).expect("parses");
+    assert_eq!(
+        placement_by_code(&parsed.rows),
+        placement_by_walking_parents(&parsed.rows)
+    );
+    let counts: Vec<(String, i64, i64)> = placement_by_code(&parsed.rows)
+        .into_iter()
+        .map(|(code, _, _, c, d)| (code, c, d))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            ("340101".to_owned(), 1, 2),
+            ("340101001".to_owned(), 1, 1),
+            ("340101001001".to_owned(), 0, 0),
+            ("340102".to_owned(), 1, 1),
+            ("340102001".to_owned(), 0, 0),
+        ]
+    );
+}
+
+proptest::proptest! {
+    /// Any subset of a valid tree that keeps every row's parent, in any order, is placed by
+    /// its codes exactly as by walking its parents.
+    #[test]
+    fn the_placement_from_codes_matches_walking_the_parents(seed in 0u64..200, keep_percent in 1u64..100) {
+        use rand::{Rng, SeedableRng, seq::SliceRandom};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let all = crate::demo::demo_regions(crate::demo::DemoScale::Tiny, seed);
+        // Drop a random share of the rows, with everything below each dropped row.
+        let mut kept: Vec<RegionRow> = Vec::new();
+        let mut dropped: Vec<String> = Vec::new();
+        for row in all {
+            let under_dropped = dropped.iter().any(|d| row.code.as_str().starts_with(d.as_str()));
+            if under_dropped || (row.parent_code.is_some() && rng.random_range(0..100) >= keep_percent) {
+                dropped.push(row.code.to_string());
+            } else {
+                kept.push(row);
+            }
+        }
+        kept.shuffle(&mut rng);
+        proptest::prop_assert_eq!(placement_by_code(&kept), placement_by_walking_parents(&kept));
+    }
+
+    /// The integer sort key orders codes exactly as their text does.
+    #[test]
+    fn the_code_key_orders_like_the_code_text(a in "[0-9]{2}([0-9]{2}([0-9]{2}([0-9]{3}([0-9]{3})?)?)?)?", b in "[0-9]{2}([0-9]{2}([0-9]{2}([0-9]{3}([0-9]{3})?)?)?)?") {
+        let (a, b) = (RegionCode::parse(&a).expect("code"), RegionCode::parse(&b).expect("code"));
+        proptest::prop_assert_eq!(code_order_key(&a).cmp(&code_order_key(&b)), a.as_str().cmp(b.as_str()));
+    }
+}
+
+/// A file big enough to be read in two halves, with a problem early in the first half and
+/// three late in the second, and the same file with a quoted name on its first row, which
+/// is read in one pass: both give the same rows and the same problems on the same lines.
+#[test]
+fn a_big_file_read_in_two_halves_reads_as_one_pass_does() {
+    let rows = 40_000;
+    let build = |first_name: &str| {
+        let mut csv = String::from("code,name,parent_code,level,lat,lon\n");
+        for i in 0..rows {
+            let line = i + 2;
+            let row = match line {
+                2 => format!("34,{first_name},,1,31.5,117.2\n"),
+                10 => "3x,Bad code,,1,31.5,117.2\n".to_owned(),
+                39_990 => ",,,,,\n".to_owned(),
+                39_995 => "3401,Short,34\n".to_owned(),
+                39_999 => "3402,Far,34,2,91,117.2\n".to_owned(),
+                _ => format!("{},Region {i},,1,31.5,117.2\n", 10 + i % 89),
+            };
+            csv.push_str(&row);
+        }
+        csv
+    };
+    let unquoted = build("Anhui");
+    let quoted = build("\"Anhui\"");
+    assert!(parallel_split(&unquoted).is_some(), "read in two halves");
+    assert!(parallel_split(&quoted).is_none(), "read in one pass");
+    let expected: Vec<Found> = vec![
+        (10, Some(1), ProblemKind::BadCode),
+        (39_995, None, ProblemKind::BrokenCsv),
+        (39_999, Some(5), ProblemKind::BadCoordinate),
+    ];
+    let found = |csv: &str| match parse_region_csv(csv.as_bytes()) {
+        Ok(parsed) => panic!("expected problems, got {} rows", parsed.rows.len()),
+        Err(ImportProblems(list)) => list
+            .iter()
+            .map(|p| (p.line, p.column.as_ref().map(|c| c.position), p.kind))
+            .collect::<Vec<Found>>(),
+    };
+    assert_eq!(found(&unquoted), expected);
+    assert_eq!(found(&quoted), expected);
+
+    // Without the bad rows, both give the same rows, numbered by their physical lines.
+    let clean = |csv: &str| {
+        csv.lines()
+            .filter(|l| {
+                !l.starts_with("3x,") && !l.starts_with("3401,Short") && !l.starts_with("3402,Far")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
+    let (halves, one_pass) = (clean(&unquoted), clean(&quoted));
+    assert!(parallel_split(&halves).is_some());
+    let halves = parse_region_csv(halves.as_bytes()).expect("parses");
+    let one_pass = parse_region_csv(one_pass.as_bytes()).expect("parses");
+    assert_eq!(halves, one_pass);
+    assert_eq!(
+        halves.rows.len(),
+        rows - 4,
+        "three bad rows and one blank row left out"
+    );
+    assert_eq!(halves.rows.last().map(|r| r.line), Some(rows as u64 - 2));
+}
