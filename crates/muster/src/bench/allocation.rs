@@ -23,15 +23,14 @@ use muster_domain::potential::{Holder, QualityGrade, RecordDraft, RecordStatus, 
 use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv, RegionRow};
 use muster_domain::sustainment::{DiscountPolicy, compute, demo_scenario};
 use muster_domain::taxonomy::Taxonomy;
-use muster_domain::{RegionLevel, RegionPath, Scope};
+use muster_domain::{RegionLevel, Scope};
 use muster_storage::{Database, DatabaseUrl, DemandInput, RecordProvenance};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::regions::{
-    DEFAULT_POSTGRES_URL, POSTGRES_URL_VARIABLE, remove_sqlite_files, replace_database,
-};
+use super::regions::remove_sqlite_files;
+use super::support::{PostgresServer, path_of};
 use crate::commands::{CommandResult, command_line_actor};
 use crate::progress::Progress;
 use crate::table::Table;
@@ -134,35 +133,17 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
     end_to_end.push(outcome("sqlite", sqlite));
 
     progress.phase("allocating end to end on PostgreSQL");
-    let admin_url = std::env::var(POSTGRES_URL_VARIABLE)
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
-    let postgres = async {
-        use sqlx::Connection;
-        let name = format!("muster_bench_{:016x}", rand::rng().random::<u64>());
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-        // The name is ours, hex digits only: safe to splice into DDL.
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await?;
-        let url = DatabaseUrl::Postgres(replace_database(&admin_url, &name));
-        let measured = async {
-            let db = Database::open(&url).await?;
-            let measured = end_to_end_on(&db, &problem, &regions, &type_codes).await;
-            db.close().await;
-            measured
+    let postgres = match PostgresServer::connect().await {
+        Ok(server) => {
+            server
+                .with_fresh_database(|db| {
+                    let (problem, regions, type_codes) = (&problem, &regions, &type_codes);
+                    async move { end_to_end_on(&db, problem, regions, type_codes).await }
+                })
+                .await
         }
-        .await;
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await;
-        let _ = admin.close().await;
-        measured
-    }
-    .await;
+        Err(reason) => Err(anyhow::anyhow!("{reason}")),
+    };
     end_to_end.push(outcome("postgres", postgres));
     progress.finish();
 
@@ -363,18 +344,6 @@ async fn end_to_end_on(
         assignments: proposal.assignments.len(),
         reserved_units,
     })
-}
-
-fn path_of(code: &str) -> RegionPath {
-    let mut path = String::from("/");
-    for length in [2, 4, 6, 9, 12] {
-        if length > code.len() {
-            break;
-        }
-        path.push_str(&code[..length]);
-        path.push('/');
-    }
-    RegionPath::parse(&path).unwrap_or_else(RegionPath::root)
 }
 
 /// The sustainment figure: the demo scenario of 50 types for a province, 365 days; the best

@@ -46,12 +46,9 @@ use muster_web::{App, AppConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use sqlx::Connection;
 
-use super::regions::{
-    DEFAULT_POSTGRES_URL, POSTGRES_URL_VARIABLE, redact_password, remove_sqlite_files,
-    replace_database,
-};
+use super::regions::remove_sqlite_files;
+use super::support::{PostgresServer, percentiles};
 use crate::commands::{CommandResult, command_line_actor, group_digits};
 use crate::progress::Progress;
 use crate::table::Table;
@@ -939,88 +936,6 @@ fn photo_jpeg(target: usize) -> anyhow::Result<Vec<u8>> {
     bail!("could not make a photo of about {target} bytes")
 }
 
-/// p50 and p99 in milliseconds (nearest rank).
-fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
-    if samples.is_empty() {
-        return (0.0, 0.0);
-    }
-    samples.sort();
-    let rank = |p: f64| {
-        let index = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
-        samples[index].as_secs_f64() * 1000.0
-    };
-    (rank(0.50), rank(0.99))
-}
-
-/// The benchmark's PostgreSQL server: a fresh database created and dropped on it.
-struct PostgresServer {
-    admin_url: String,
-}
-
-impl PostgresServer {
-    async fn connect() -> Result<Self, String> {
-        let admin_url = std::env::var(POSTGRES_URL_VARIABLE)
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
-        let shown = redact_password(&admin_url);
-        match tokio::time::timeout(
-            Duration::from_secs(10),
-            sqlx::PgConnection::connect(&admin_url),
-        )
-        .await
-        {
-            Ok(Ok(conn)) => {
-                let _ = conn.close().await;
-                Ok(Self { admin_url })
-            }
-            Ok(Err(e)) => Err(format!(
-                "cannot reach PostgreSQL at {shown} ({e}); set {POSTGRES_URL_VARIABLE}"
-            )),
-            Err(_) => Err(format!(
-                "PostgreSQL at {shown} did not answer within 10 s; set {POSTGRES_URL_VARIABLE}"
-            )),
-        }
-    }
-
-    /// Runs `work` on a fresh, migrated database and drops it whatever happened.
-    async fn with_fresh_database<T, F, Fut>(&self, work: F) -> anyhow::Result<T>
-    where
-        F: FnOnce(Database) -> Fut,
-        Fut: std::future::Future<Output = anyhow::Result<T>>,
-    {
-        let name = format!("muster_bench_{:016x}", rand::rng().random::<u64>());
-        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await?;
-        // The name is ours, made of hex digits only, so it is safe to splice into DDL.
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await?;
-        let _ = admin.close().await;
-        let url = DatabaseUrl::Postgres(replace_database(&self.admin_url, &name));
-        let result = async {
-            let db = Database::open(&url)
-                .await
-                .context("cannot open the benchmark database")?;
-            let outcome = work(db.clone()).await;
-            db.close().await;
-            outcome
-        }
-        .await;
-        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut admin)
-            .await;
-            if let Err(e) = dropped {
-                tracing::warn!(database = %name, error = %e, "could not drop the benchmark database");
-            }
-            let _ = admin.close().await;
-        }
-        result
-    }
-}
-
 fn render(report: &Report) -> String {
     let mut out = format!(
         "muster bench facilities{}: seed {}, {} facilities, {} queries per read, {} inspections uploaded by {} grid members at once\n\n",
@@ -1134,11 +1049,5 @@ mod tests {
             .write_to(&mut bytes, image::ImageFormat::Jpeg)
             .expect("encodes");
         bytes.into_inner()
-    }
-
-    #[test]
-    fn percentiles_use_the_nearest_rank() {
-        let mut samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentiles(&mut samples), (50.0, 99.0));
     }
 }

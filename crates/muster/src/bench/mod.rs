@@ -8,6 +8,7 @@ mod allocation;
 mod facilities;
 mod potential;
 mod regions;
+mod support;
 
 use clap::ValueEnum;
 

@@ -18,7 +18,7 @@
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use muster_domain::demo::{DemoScale, demo_regions};
@@ -31,12 +31,9 @@ use muster_storage::{Database, DatabaseUrl, RecordProvenance, TypeTotals};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use sqlx::Connection;
 
-use super::regions::{
-    DEFAULT_POSTGRES_URL, POSTGRES_URL_VARIABLE, median, redact_password, remove_sqlite_files,
-    replace_database, run_sqlite3, write_csv_field,
-};
+use super::regions::{median, remove_sqlite_files, replace_database, run_sqlite3, write_csv_field};
+use super::support::{PostgresServer, path_of, percentiles};
 use crate::commands::{CommandResult, command_line_actor, group_digits};
 use crate::progress::Progress;
 use crate::table::Table;
@@ -250,7 +247,7 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
             let mut anchor_samples = Vec::new();
             let mut anchor_failure = None;
             for _ in 0..RUNS {
-                match server.time_psql_copy(&csv, &fixture).await {
+                match time_psql_copy(server, &csv, &fixture).await {
                     Ok(seconds) => anchor_samples.push(seconds),
                     Err(e) => {
                         anchor_failure = Some(e);
@@ -266,12 +263,11 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
                     group_digits(import_rows as u64),
                     run + 1
                 ));
-                let measured = server
-                    .with_fresh_database(&fixture, |db| {
-                        let csv = csv.clone();
-                        async move { time_import_file(&db, &csv).await }
-                    })
-                    .await;
+                let measured = with_regions(server, &fixture, |db| {
+                    let csv = csv.clone();
+                    async move { time_import_file(&db, &csv).await }
+                })
+                .await;
                 match measured {
                     Ok(seconds) => samples.push(seconds),
                     Err(e) => {
@@ -313,30 +309,30 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
         let mut samples = Vec::new();
         let mut failure = None;
         for run in 0..RUNS {
-            let measured =
-                match backend {
-                    "sqlite" => {
-                        let database = dir.path().join(format!("xlsx-{run}.db"));
-                        let result = async {
-                            let db = fresh_sqlite(&database, &fixture).await?;
-                            let seconds = time_import_bytes(&db, xlsx.clone(), "report.xlsx").await;
-                            db.close().await;
-                            seconds
-                        }
-                        .await;
-                        remove_sqlite_files(&database);
-                        result
+            let measured = match backend {
+                "sqlite" => {
+                    let database = dir.path().join(format!("xlsx-{run}.db"));
+                    let result = async {
+                        let db = fresh_sqlite(&database, &fixture).await?;
+                        let seconds = time_import_bytes(&db, xlsx.clone(), "report.xlsx").await;
+                        db.close().await;
+                        seconds
                     }
-                    _ => match &postgres {
-                        Ok(server) => server
-                            .with_fresh_database(&fixture, |db| {
-                                let bytes = xlsx.clone();
-                                async move { time_import_bytes(&db, bytes, "report.xlsx").await }
-                            })
-                            .await,
-                        Err(reason) => Err(anyhow::anyhow!("{reason}")),
-                    },
-                };
+                    .await;
+                    remove_sqlite_files(&database);
+                    result
+                }
+                _ => match &postgres {
+                    Ok(server) => {
+                        with_regions(server, &fixture, |db| {
+                            let bytes = xlsx.clone();
+                            async move { time_import_bytes(&db, bytes, "report.xlsx").await }
+                        })
+                        .await
+                    }
+                    Err(reason) => Err(anyhow::anyhow!("{reason}")),
+                },
+            };
             match measured {
                 Ok(seconds) => samples.push(seconds),
                 Err(e) => {
@@ -391,22 +387,21 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
             }
             _ => match &postgres {
                 Ok(server) => {
-                    server
-                        .with_fresh_database(&fixture, |db| {
-                            let (fixture, subtrees, progress) = (&fixture, &subtrees, &progress);
-                            async move {
-                                measure_totals(
-                                    &db,
-                                    fixture,
-                                    totals_records,
-                                    subtrees,
-                                    anchor_queries,
-                                    progress,
-                                )
-                                .await
-                            }
-                        })
-                        .await
+                    with_regions(server, &fixture, |db| {
+                        let (fixture, subtrees, progress) = (&fixture, &subtrees, &progress);
+                        async move {
+                            measure_totals(
+                                &db,
+                                fixture,
+                                totals_records,
+                                subtrees,
+                                anchor_queries,
+                                progress,
+                            )
+                            .await
+                        }
+                    })
+                    .await
                 }
                 Err(reason) => Err(anyhow::anyhow!("{reason}")),
             },
@@ -489,19 +484,6 @@ fn fixture() -> Fixture {
         types,
         attribute_keys,
     }
-}
-
-/// The path of a region code: its prefixes at the code lengths of the levels above it.
-fn path_of(code: &str) -> RegionPath {
-    let mut path = String::from("/");
-    for length in [2, 4, 6, 9, 12] {
-        if length > code.len() {
-            break;
-        }
-        path.push_str(&code[..length]);
-        path.push('/');
-    }
-    RegionPath::parse(&path).unwrap_or_else(RegionPath::root)
 }
 
 /// A generated record: its type, village, holder and values.
@@ -935,124 +917,56 @@ fn same_totals(a: &[TypeTotals], b: &[TypeTotals]) -> bool {
         })
 }
 
-/// p50 and p99 in milliseconds (nearest rank).
-fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
-    if samples.is_empty() {
-        return (0.0, 0.0);
-    }
-    samples.sort();
-    let rank = |p: f64| {
-        let index = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
-        samples[index].as_secs_f64() * 1000.0
-    };
-    (rank(0.50), rank(0.99))
-}
-
-/// The benchmark's PostgreSQL server: fresh databases created and dropped on it.
-struct PostgresServer {
-    admin_url: String,
-}
-
-impl PostgresServer {
-    async fn connect() -> Result<Self, String> {
-        let admin_url = std::env::var(POSTGRES_URL_VARIABLE)
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
-        let shown = redact_password(&admin_url);
-        match tokio::time::timeout(
-            Duration::from_secs(10),
-            sqlx::PgConnection::connect(&admin_url),
-        )
-        .await
-        {
-            Ok(Ok(conn)) => {
-                let _ = conn.close().await;
-                Ok(Self { admin_url })
-            }
-            Ok(Err(e)) => Err(format!(
-                "cannot reach PostgreSQL at {shown} ({e}); set {POSTGRES_URL_VARIABLE}"
-            )),
-            Err(_) => Err(format!(
-                "PostgreSQL at {shown} did not answer within 10 s; set {POSTGRES_URL_VARIABLE}"
-            )),
-        }
-    }
-
-    async fn create_database(&self) -> anyhow::Result<String> {
-        let name = format!("muster_bench_{:016x}", rand::rng().random::<u64>());
-        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await?;
-        // The name is ours, made of hex digits only, so it is safe to splice into DDL.
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await?;
-        let _ = admin.close().await;
-        Ok(name)
-    }
-
-    async fn drop_database(&self, name: &str) {
-        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut admin)
-            .await;
-            if let Err(e) = dropped {
-                tracing::warn!(database = %name, error = %e, "could not drop the benchmark database");
-            }
-            let _ = admin.close().await;
-        }
-    }
-
-    /// Runs `work` on a fresh, migrated database holding the province's regions, and drops
-    /// the database whatever happened.
-    async fn with_fresh_database<T, F, Fut>(&self, fixture: &Fixture, work: F) -> anyhow::Result<T>
-    where
-        F: FnOnce(Database) -> Fut,
-        Fut: std::future::Future<Output = anyhow::Result<T>>,
-    {
-        let name = self.create_database().await?;
-        let url = DatabaseUrl::Postgres(replace_database(&self.admin_url, &name));
-        let result = async {
-            let db = Database::open(&url)
-                .await
-                .context("cannot open the benchmark database")?;
+/// Runs `work` on a fresh, migrated PostgreSQL database holding the province's regions.
+async fn with_regions<T, F, Fut>(
+    server: &PostgresServer,
+    fixture: &Fixture,
+    work: F,
+) -> anyhow::Result<T>
+where
+    F: FnOnce(Database) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    server
+        .with_fresh_database(|db| async move {
             load_regions(&db, fixture).await?;
-            let outcome = work(db.clone()).await;
-            db.close().await;
-            outcome
-        }
-        .await;
-        self.drop_database(&name).await;
-        result
-    }
-
-    /// The anchor: `psql \copy` of the same file into a plain table of text columns, created
-    /// before the clock starts.
-    async fn time_psql_copy(&self, csv: &Path, fixture: &Fixture) -> Result<f64, String> {
-        let name = self.create_database().await.map_err(|e| format!("{e:#}"))?;
-        let url = replace_database(&self.admin_url, &name);
-        let columns: Vec<String> = header(fixture)
-            .iter()
-            .map(|h| format!("\"{h}\" text"))
-            .collect();
-        let create = format!("CREATE TABLE raw_records ({});", columns.join(", "));
-        let copy = format!(
-            "\\copy raw_records FROM '{}' WITH (FORMAT csv, HEADER true)",
-            csv.display()
-        );
-        let result = tokio::task::spawn_blocking(move || -> Result<f64, String> {
-            run_psql(&url, &create)?;
-            let started = Instant::now();
-            run_psql(&url, &copy)?;
-            Ok(started.elapsed().as_secs_f64())
+            work(db).await
         })
         .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r);
-        self.drop_database(&name).await;
-        result
-    }
+}
+
+/// The anchor: `psql \copy` of the same file into a plain table of text columns, created
+/// before the clock starts.
+async fn time_psql_copy(
+    server: &PostgresServer,
+    csv: &Path,
+    fixture: &Fixture,
+) -> Result<f64, String> {
+    let name = server
+        .create_database()
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let url = replace_database(&server.admin_url, &name);
+    let columns: Vec<String> = header(fixture)
+        .iter()
+        .map(|h| format!("\"{h}\" text"))
+        .collect();
+    let create = format!("CREATE TABLE raw_records ({});", columns.join(", "));
+    let copy = format!(
+        "\\copy raw_records FROM '{}' WITH (FORMAT csv, HEADER true)",
+        csv.display()
+    );
+    let result = tokio::task::spawn_blocking(move || -> Result<f64, String> {
+        run_psql(&url, &create)?;
+        let started = Instant::now();
+        run_psql(&url, &copy)?;
+        Ok(started.elapsed().as_secs_f64())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    server.drop_database(&name).await;
+    result
 }
 
 fn run_psql(url: &str, command: &str) -> Result<(), String> {
@@ -1158,19 +1072,6 @@ fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_code_gives_its_path_through_every_level() {
-        assert_eq!(path_of("34").as_str(), "/34/");
-        assert_eq!(path_of("340104001").as_str(), "/34/3401/340104/340104001/");
-    }
-
-    #[test]
-    fn percentiles_use_the_nearest_rank() {
-        let mut samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentiles(&mut samples), (50.0, 99.0));
-        assert_eq!(percentiles(&mut []), (0.0, 0.0));
-    }
 
     #[test]
     fn every_generated_row_passes_the_importer() {
