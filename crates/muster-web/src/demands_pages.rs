@@ -330,7 +330,11 @@ fn why_not(alt: &ProposedAlternative, tr: &Tr) -> String {
     let label = tr.t(&format!("demand.why_not.{}", alt.reason));
     match alt.reason.as_str() {
         "costlier" => match alt.extra_cost_per_unit_cents {
-            Some(extra) => format!("{label} +{}", yuan(extra)),
+            Some(extra) => format!(
+                "{label} {}{}",
+                yuan(extra),
+                tr.t("demand.why_not.costlier_unit")
+            ),
             None => label,
         },
         "used_up" if !alt.taken_by_lines.is_empty() => {
@@ -889,8 +893,8 @@ mod tests {
             extra_cost_per_unit_cents: Some(123),
             ..alternative("costlier")
         };
-        assert_eq!(why_not(&costlier, &zh), "运费更高，每单位多 +1.23");
-        assert_eq!(why_not(&costlier, &en), "costlier, per unit +1.23");
+        assert_eq!(why_not(&costlier, &zh), "运费更高，每单位多出 1.23 元");
+        assert_eq!(why_not(&costlier, &en), "costlier by 1.23 per unit");
         let used_up = ProposedAlternative {
             taken_by_lines: vec![2, 3],
             by_higher_priority: true,
