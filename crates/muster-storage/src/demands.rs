@@ -37,7 +37,7 @@ use crate::error::StorageError;
 
 pub use allocation::{
     AcceptOutcome, AcceptedAssignment, AllocationProposal, EscalationSourceView, HoldingSummary,
-    ProposalTimings, ProposedAlternative, ProposedAssignment, ProposedLine, default_transport,
+    ProposalTimings, ProposedAlternative, ProposedAssignment, ProposedLine,
 };
 pub use fulfilment::{HandoverInput, HandoverItemInput, InspectionCondition, InspectionInput};
 

@@ -44,7 +44,7 @@ pub use demands::{
     DemandSummary, DemandView, EscalationSourceView, HandoverInput, HandoverItemInput,
     HoldingSummary, InspectionCondition, InspectionInput, ProposalTimings, ProposedAlternative,
     ProposedAssignment, ProposedLine, StoredAllocation, StoredDemandLine, StoredHandover,
-    StoredInspection, StoredMeeting, default_transport,
+    StoredInspection, StoredMeeting,
 };
 pub use error::StorageError;
 pub use facilities::{

@@ -233,17 +233,12 @@ fn common_path(paths: &[RegionPath]) -> RegionPath {
 impl Database {
     /// The exemption rules in force: the administrator's, or the defaults.
     pub async fn exemption_rules(&self) -> Result<ExemptionRules, StorageError> {
-        let stored: Option<String> = on_read_pool!(self, |pool| sqlx::query_scalar(
-            "SELECT value FROM settings WHERE key = $1"
-        )
-        .bind(EXEMPTION_RULES_SETTING)
-        .fetch_optional(pool)
-        .await)?;
-        let Some(stored) = stored else {
+        let Some(rules) = self
+            .setting_document::<Vec<ExemptionRule>>(EXEMPTION_RULES_SETTING)
+            .await?
+        else {
             return Ok(ExemptionRules::default_rules());
         };
-        let rules: Vec<ExemptionRule> = serde_json::from_str(&stored)
-            .map_err(|e| corrupt(0, format!("the exemption rules setting: {e}")))?;
         ExemptionRules::new(rules).map_err(|problems| {
             corrupt(
                 0,
@@ -270,33 +265,13 @@ impl Database {
             message: join_problems(&problems),
         })?;
         let before = self.exemption_rules().await?;
-        let document = serde_json::to_string(checked.rules())
-            .map_err(|e| corrupt(0, format!("the exemption rules do not serialize: {e}")))?;
-        let now = crate::now();
-        let mut tx = self.begin_write().await?;
-        on_tx!(&mut tx, |conn| sqlx::query(
-            "INSERT INTO settings (key, value) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-        )
-        .bind(EXEMPTION_RULES_SETTING)
-        .bind(&document)
-        .execute(&mut *conn)
-        .await
-        .map(|_| ()))?;
-        tx.audit(
+        self.store_setting(
             actor,
-            now,
-            AuditEvent {
-                entity: "setting",
-                entity_id: EXEMPTION_RULES_SETTING.to_owned(),
-                action: "set",
-                region_path: &RegionPath::root(),
-                before: Some(serde_json::json!(before.rules())),
-                after: Some(serde_json::json!(checked.rules())),
-            },
+            EXEMPTION_RULES_SETTING,
+            &before.rules(),
+            &checked.rules(),
         )
         .await?;
-        tx.commit().await?;
         Ok(checked)
     }
 

@@ -41,12 +41,6 @@ use crate::db::{Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
 use crate::potential::{PotentialRecord, apply_totals, figures};
 
-/// Trucks at 60 km/h on roads 1.3 times the great circle, 2.00 per unit and road km: the
-/// parameters a proposal uses unless the caller passes its own.
-pub fn default_transport() -> TransportParameters {
-    TransportParameters::new(2.0, 1.3, 60.0).unwrap_or_else(|_| unreachable!("valid constants"))
-}
-
 /// A holding as a proposal shows it (in scope: the holder as the reader may see it).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HoldingSummary {
