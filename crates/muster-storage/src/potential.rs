@@ -4,15 +4,17 @@
 //! Every write to `potential_records` applies its [`RollupDeltas`] to `potential_totals` in
 //! the same transaction, so totals for any subtree are a read of that subtree's own rows.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use muster_domain::potential::import::{
-    ImportRules, RegionInfo, RowProblem, SheetProblems, read_records,
+    ImportRules, PendingRows, RecordPlacer, RegionInfo, RowProblem, SheetProblems, read_records,
+    read_records_in_batches,
 };
 use muster_domain::potential::rollup::{RecordFigures, RollupDeltas, Totals, has_totals_rows};
 use muster_domain::potential::{Holder, HolderKind, RecordDraft, RecordStatus};
 use muster_domain::taxonomy::{ResourceType, Taxonomy};
-use muster_domain::{Actor, DataClass, RegionLevel, RegionPath, Role, Scope};
+use muster_domain::{Actor, DataClass, RegionLevel, RegionPath, Role, Scope, Timestamp};
 use serde::Serialize;
 use sqlx::QueryBuilder;
 
@@ -164,6 +166,16 @@ type RegionInfoRow = (String, String, i64, Option<f64>, Option<f64>);
 
 /// Roles that report potential: the offices, workstations and member units, and the
 /// administrator. Liaisons, grid members and viewers read.
+fn refuse_unless_reporter(actor: &Actor) -> Result<(), StorageError> {
+    if may_report(actor) {
+        Ok(())
+    } else {
+        Err(StorageError::Forbidden(
+            "only office, workstation and member-unit staff report potential".into(),
+        ))
+    }
+}
+
 pub(crate) fn may_report(actor: &Actor) -> bool {
     actor.administers()
         || [
@@ -190,6 +202,11 @@ fn sql_number(value: Option<i64>) -> String {
 }
 /// From this many records an import gets the bulk-load page cache.
 const BULK_RECORDS: usize = 50_000;
+
+/// Rows the reading thread of a file import hands over at a time: enough for a batch's
+/// statements (or COPY) to pay off, few enough that reading runs ahead while the batch
+/// before is stored. A file that fills its first batch is loaded as a bulk load.
+const IMPORT_BATCH_ROWS: usize = 25_000;
 
 /// 7 columns a row.
 const SQLITE_TOTALS_PER_UPSERT: usize = 4_000;
@@ -339,11 +356,7 @@ impl Database {
         provenance: RecordProvenance,
         source: &str,
     ) -> Result<RecordImportSummary, StorageError> {
-        if !may_report(actor) {
-            return Err(StorageError::Forbidden(
-                "only office, workstation and member-unit staff report potential".into(),
-            ));
-        }
+        refuse_unless_reporter(actor)?;
         if let Some((_, outside)) = drafts
             .iter()
             .find(|(_, d)| !actor.scope().contains(&d.region_path))
@@ -356,89 +369,32 @@ impl Database {
                 message: "nothing to store".into(),
             });
         }
-        // In key order, the unique index (which starts with the region path) grows by
-        // appends. References are sorted, not the drafts: moving a million drafts around
-        // cost more than the sort.
-        let mut ordered: Vec<&(u32, RecordDraft)> = drafts.iter().collect();
-        ordered.sort_unstable_by(|a, b| a.1.holding_key.cmp(&b.1.holding_key));
-        let mut deltas = RollupDeltas::new();
-        for (_, draft) in &drafts {
-            deltas.insert(&RecordFigures {
-                region_path: &draft.region_path,
-                type_code: &draft.type_code,
-                quantity: draft.quantity,
-                available: draft.status.is_available(),
-                verified: false,
-            });
-        }
-        let changes = deltas.into_changes();
-        let now = crate::now();
-        let top = common_path(drafts.iter().map(|(_, d)| &d.region_path));
-        let mut tx = self.begin_write().await?;
-        // A big import outgrows SQLite's page cache: spilled pages are written to the WAL
-        // mid-transaction and again at commit, and the load slowed down more than linearly.
-        let bulk = drafts.len() >= BULK_RECORDS;
-        if bulk {
-            crate::regions::prepare_bulk_load(&mut tx).await?;
-        }
-        let inserted = insert_record_rows(&mut tx, &ordered, provenance, now.as_millis()).await;
-        match inserted {
+        let mut writer = RecordWriter::begin(self, drafts.len() >= BULK_RECORDS).await?;
+        check_record_regions(writer.tx(), &drafts).await?;
+        match writer.store(&drafts, provenance).await {
             Ok(()) => {}
             Err(e) if is_unique_violation(&e) => {
-                drop(tx);
-                if bulk {
-                    self.finish_bulk_load().await?;
-                }
-                return Err(self.holding_conflicts(&drafts, source).await);
+                writer.abandon(self).await?;
+                let holdings = drafts.iter().map(|(row, d)| (*row, d.holding_key.as_str()));
+                return Err(self.holding_conflicts(holdings, source).await);
             }
             Err(e) => {
-                drop(tx);
-                if bulk {
-                    self.finish_bulk_load().await?;
-                }
+                writer.abandon(self).await?;
                 return Err(e.into());
             }
         }
-        apply_totals(&mut tx, &changes).await?;
-        let sample: Vec<&str> = drafts
-            .iter()
-            .take(3)
-            .map(|(_, d)| d.type_code.as_str())
-            .collect();
-        let audit_seq = tx
-            .audit(
-                actor,
-                now,
-                AuditEvent {
-                    entity: "potential_record",
-                    entity_id: format!("{} records", drafts.len()),
-                    action: "import",
-                    region_path: &top,
-                    before: None,
-                    after: Some(serde_json::json!({
-                        "source": source,
-                        "inserted": drafts.len(),
-                        "round_id": provenance.round_id,
-                        "submission_id": provenance.submission_id,
-                        "first_types": sample,
-                    })),
-                },
-            )
-            .await?;
-        tx.commit().await?;
-        if bulk {
-            self.finish_bulk_load().await?;
-        }
-        Ok(RecordImportSummary {
-            inserted: drafts.len(),
-            totals_rows: changes.len(),
-            audit_seq,
-        })
+        writer.commit(self, actor, provenance, source).await
     }
 
     /// Reads, validates and stores an uploaded spreadsheet of records, all or nothing:
-    /// the path a web upload, `muster import records` and the benchmark share. Parsing runs
-    /// off the async workers. `allowed_types` limits the types (a survey round's scope).
+    /// the path a web upload, `muster import records` and the benchmark share.
+    /// `allowed_types` limits the types (a survey round's scope).
+    ///
+    /// Reading and checking run on a blocking thread that hands over the rows in batches;
+    /// each batch is placed (regions, holdings twice) and stored in the one write
+    /// transaction while the thread reads on, so on two cores the file is checked while it
+    /// is stored. Once any row fails, storing stops and the rest is only checked; the
+    /// transaction is then rolled back and every problem of the file returned.
     pub async fn import_potential_file(
         &self,
         actor: &Actor,
@@ -447,11 +403,104 @@ impl Database {
         allowed_types: Option<HashSet<String>>,
         provenance: RecordProvenance,
     ) -> Result<RecordImportSummary, StorageError> {
-        let drafts = self
-            .validate_potential_file(actor, bytes, file_name, allowed_types)
-            .await?;
-        self.insert_records(actor, drafts, provenance, file_name)
+        refuse_unless_reporter(actor)?;
+        let taxonomy = self.taxonomy().await?;
+        let (sender, mut batches) = tokio::sync::mpsc::channel::<PendingRows>(2);
+        let name = file_name.to_owned();
+        let reader = tokio::task::spawn_blocking(move || {
+            let rules = ImportRules {
+                taxonomy: &taxonomy,
+                allowed_types: allowed_types.as_ref(),
+            };
+            read_records_in_batches(&bytes, &name, rules, IMPORT_BATCH_ROWS, |batch| {
+                sender.blocking_send(batch).is_ok()
+            })
+        });
+        let scope = actor.scope().subtree().clone();
+        let mut regions: HashMap<String, RegionInfo> = HashMap::new();
+        let mut placer: Option<RecordPlacer> = None;
+        let mut writer: Option<RecordWriter> = None;
+        // Storing stops for good at the first failed row or repeated holding.
+        let mut storing = true;
+        let mut conflict = false;
+        while let Some(batch) = batches.recv().await {
+            let placer = placer.get_or_insert_with(|| RecordPlacer::new(&batch));
+            let unknown: Vec<String> = batch
+                .region_codes()
+                .into_iter()
+                .filter(|code| !regions.contains_key(*code))
+                .map(str::to_owned)
+                .collect();
+            if !unknown.is_empty() {
+                regions.extend(self.region_infos(unknown).await?);
+            }
+            let after_problems = batch.after_problems();
+            let full = batch.len() >= IMPORT_BATCH_ROWS;
+            // The regions come from the stored ones (never deleted, codes never changed), so
+            // placing them here is the region check `check_record_regions` makes elsewhere.
+            let drafts = placer.place(batch, &regions, &scope);
+            storing &= !after_problems && !placer.has_problems();
+            if !storing {
+                if let Some(writer) = writer.take() {
+                    writer.abandon(self).await?;
+                }
+                continue;
+            }
+            if drafts.is_empty() {
+                continue;
+            }
+            let open = match &mut writer {
+                Some(open) => open,
+                None => writer.insert(RecordWriter::begin(self, full).await?),
+            };
+            match open.store(&drafts, provenance).await {
+                Ok(()) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    conflict = true;
+                    storing = false;
+                    if let Some(writer) = writer.take() {
+                        writer.abandon(self).await?;
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let reader_problems = reader
             .await
+            .map_err(|e| StorageError::Invalid {
+                field: "file",
+                message: format!("the file could not be read: {e}"),
+            })?
+            .map_err(StorageError::SheetRejected)?;
+        let Some(placer) = placer else {
+            return Err(StorageError::Invalid {
+                field: "file",
+                message: "the file could not be read to its end".into(),
+            });
+        };
+        if conflict {
+            // Problems of the file itself come first; a holding stored before is only news
+            // for a file that is right in itself.
+            let holdings: Vec<(u32, String)> = placer
+                .holdings()
+                .map(|(row, key)| (row, key.to_owned()))
+                .collect();
+            placer
+                .finish(reader_problems)
+                .map_err(StorageError::SheetRejected)?;
+            let holdings = holdings.iter().map(|(row, key)| (*row, key.as_str()));
+            return Err(self.holding_conflicts(holdings, file_name).await);
+        }
+        placer
+            .finish(reader_problems)
+            .map_err(StorageError::SheetRejected)?;
+        match writer {
+            Some(writer) => writer.commit(self, actor, provenance, file_name).await,
+            None => Err(StorageError::Invalid {
+                field: "records",
+                message: "nothing to store".into(),
+            }),
+        }
     }
 
     /// The checking half of [`Self::import_potential_file`]: every row validated against
@@ -486,13 +535,14 @@ impl Database {
     }
 
     /// After a refused insert: which rows name a holding that is already registered.
-    pub(crate) async fn holding_conflicts(
+    pub(crate) async fn holding_conflicts<'k>(
         &self,
-        drafts: &[(u32, RecordDraft)],
+        holdings: impl Iterator<Item = (u32, &'k str)>,
         source: &str,
     ) -> StorageError {
+        let holdings: Vec<(u32, &str)> = holdings.collect();
         let mut problems = Vec::new();
-        for chunk in drafts.chunks(500) {
+        for chunk in holdings.chunks(500) {
             let found: Result<Vec<(String, i64, Option<i64>)>, sqlx::Error> = on_read_pool!(
                 self,
                 |pool| {
@@ -500,8 +550,8 @@ impl Database {
                         "SELECT holding_key, id, reporting_organization_id FROM potential_records WHERE holding_key IN (",
                     );
                     let mut separated = query.separated(", ");
-                    for (_, draft) in chunk {
-                        separated.push_bind(draft.holding_key.as_str());
+                    for (_, key) in chunk {
+                        separated.push_bind(*key);
                     }
                     query.push(")");
                     query.build_query_as().fetch_all(pool).await
@@ -514,8 +564,8 @@ impl Database {
                 .iter()
                 .map(|(k, id, org)| (k.as_str(), (*id, *org)))
                 .collect();
-            for (row, draft) in chunk {
-                if let Some((id, org)) = by_key.get(draft.holding_key.as_str()) {
+            for (row, key) in chunk {
+                if let Some((id, org)) = by_key.get(key) {
                     let by =
                         org.map_or_else(String::new, |o| format!(", reported by organization {o}"));
                     problems.push(RowProblem {
@@ -530,6 +580,7 @@ impl Database {
                 }
             }
         }
+        problems.sort_by_key(|p| p.row);
         if problems.is_empty() {
             return StorageError::Conflict {
                 field: "holding_key",
@@ -1084,6 +1135,193 @@ fn common_path<'a>(paths: impl Iterator<Item = &'a RegionPath>) -> RegionPath {
 
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// One import's write transaction: records stored a batch at a time, their roll-up deltas
+/// gathered, then totals, one audit entry and the commit.
+struct RecordWriter {
+    tx: WriteTx,
+    deltas: RollupDeltas,
+    stored: usize,
+    /// The deepest region all stored records share: where the audit entry is filed.
+    top: Option<RegionPath>,
+    first_types: Vec<String>,
+    /// Whether the bulk-load pragmas are set (undone by commit or abandon).
+    bulk: bool,
+    now: Timestamp,
+}
+
+impl RecordWriter {
+    async fn begin(db: &Database, bulk: bool) -> Result<Self, StorageError> {
+        let mut tx = db.begin_write().await?;
+        // A big import outgrows SQLite's page cache: spilled pages are written to the WAL
+        // mid-transaction and again at commit, and the load slowed down more than linearly.
+        if bulk {
+            crate::regions::prepare_bulk_load(&mut tx).await?;
+        }
+        Ok(Self {
+            tx,
+            deltas: RollupDeltas::new(),
+            stored: 0,
+            top: None,
+            first_types: Vec::new(),
+            bulk,
+            now: crate::now(),
+        })
+    }
+
+    fn tx(&mut self) -> &mut WriteTx {
+        &mut self.tx
+    }
+
+    /// Stores a batch. A unique violation (a holding stored before) comes back as the
+    /// driver's error, for the caller to name the rows.
+    async fn store(
+        &mut self,
+        drafts: &[(u32, RecordDraft)],
+        provenance: RecordProvenance,
+    ) -> Result<(), sqlx::Error> {
+        // In key order, the unique index (which starts with the region path) grows by
+        // appends. References are sorted, not the drafts: moving the drafts cost more.
+        let mut ordered: Vec<&(u32, RecordDraft)> = drafts.iter().collect();
+        ordered.sort_unstable_by(|a, b| a.1.holding_key.cmp(&b.1.holding_key));
+        insert_record_rows(&mut self.tx, &ordered, provenance, self.now.as_millis()).await?;
+        for (_, draft) in drafts {
+            self.deltas.insert(&RecordFigures {
+                region_path: &draft.region_path,
+                type_code: &draft.type_code,
+                quantity: draft.quantity,
+                available: draft.status.is_available(),
+                verified: false,
+            });
+        }
+        let batch_top = common_path(drafts.iter().map(|(_, d)| &d.region_path));
+        self.top = Some(match self.top.take() {
+            None => batch_top,
+            Some(top) => common_path([&top, &batch_top].into_iter()),
+        });
+        let room = 3usize.saturating_sub(self.first_types.len());
+        self.first_types
+            .extend(drafts.iter().take(room).map(|(_, d)| d.type_code.clone()));
+        self.stored += drafts.len();
+        Ok(())
+    }
+
+    /// Rolls back (by dropping the transaction) and undoes the bulk-load pragmas.
+    async fn abandon(self, db: &Database) -> Result<(), StorageError> {
+        let bulk = self.bulk;
+        drop(self.tx);
+        if bulk {
+            db.finish_bulk_load().await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(
+        mut self,
+        db: &Database,
+        actor: &Actor,
+        provenance: RecordProvenance,
+        source: &str,
+    ) -> Result<RecordImportSummary, StorageError> {
+        let changes = self.deltas.into_changes();
+        apply_totals(&mut self.tx, &changes).await?;
+        let top = self.top.unwrap_or_else(RegionPath::root);
+        let audit_seq = self
+            .tx
+            .audit(
+                actor,
+                self.now,
+                AuditEvent {
+                    entity: "potential_record",
+                    entity_id: format!("{} records", self.stored),
+                    action: "import",
+                    region_path: &top,
+                    before: None,
+                    after: Some(serde_json::json!({
+                        "source": source,
+                        "inserted": self.stored,
+                        "round_id": provenance.round_id,
+                        "submission_id": provenance.submission_id,
+                        "first_types": self.first_types,
+                    })),
+                },
+            )
+            .await?;
+        self.tx.commit().await?;
+        if self.bulk {
+            db.finish_bulk_load().await?;
+        }
+        Ok(RecordImportSummary {
+            inserted: self.stored,
+            totals_rows: changes.len(),
+            audit_seq,
+        })
+    }
+}
+
+/// Checks that every record names a stored region and carries that region's path: the one
+/// check standing for a foreign key on `region_code` (PostgreSQL's fired a trigger a row,
+/// most of a big import's time; see migration 0007), made once per distinct region in the
+/// writing transaction. Regions are never deleted and their codes never change, so what
+/// holds here holds for as long as the record does.
+pub(crate) async fn check_record_regions(
+    tx: &mut WriteTx,
+    drafts: &[(u32, RecordDraft)],
+) -> Result<(), StorageError> {
+    let mut path_of: HashMap<&str, (&str, u32)> = HashMap::new();
+    for (row, draft) in drafts {
+        let path = draft.region_path.as_str();
+        match path_of.entry(draft.region_code.as_str()) {
+            Entry::Vacant(slot) => {
+                slot.insert((path, *row));
+            }
+            Entry::Occupied(known) if known.get().0 != path => {
+                return Err(region_mismatch(&draft.region_code, *row));
+            }
+            Entry::Occupied(_) => {}
+        }
+    }
+    let codes: Vec<&str> = path_of.keys().copied().collect();
+    let mut stored: HashMap<String, String> = HashMap::with_capacity(codes.len());
+    match tx {
+        WriteTx::Postgres(conn) => {
+            let rows: Vec<(String, String)> =
+                sqlx::query_as("SELECT code, path FROM regions WHERE code = ANY($1)")
+                    .bind(&codes)
+                    .fetch_all(&mut **conn)
+                    .await?;
+            stored.extend(rows);
+        }
+        WriteTx::Sqlite(conn) => {
+            for chunk in codes.chunks(5_000) {
+                let mut query = QueryBuilder::new("SELECT code, path FROM regions WHERE code IN (");
+                let mut separated = query.separated(", ");
+                for code in chunk {
+                    separated.push_bind(*code);
+                }
+                query.push(")");
+                let rows: Vec<(String, String)> =
+                    query.build_query_as().fetch_all(&mut **conn).await?;
+                stored.extend(rows);
+            }
+        }
+    }
+    for (code, (path, row)) in path_of {
+        if stored.get(code).map(String::as_str) != Some(path) {
+            return Err(region_mismatch(code, row));
+        }
+    }
+    Ok(())
+}
+
+fn region_mismatch(code: &str, row: u32) -> StorageError {
+    StorageError::Invalid {
+        field: "region_code",
+        message: format!(
+            "row {row}: region {code} is not stored, or not at the path the record names"
+        ),
+    }
 }
 
 pub(crate) async fn insert_record_rows(

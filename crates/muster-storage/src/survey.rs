@@ -33,7 +33,9 @@ use sqlx::QueryBuilder;
 use crate::audit::AuditEvent;
 use crate::db::{Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
-use crate::potential::{RecordProvenance, apply_totals, insert_record_rows, is_unique_violation};
+use crate::potential::{
+    RecordProvenance, apply_totals, check_record_regions, insert_record_rows, is_unique_violation,
+};
 
 /// The deepest level that gets assignments of its own (see the module comment).
 pub const LOWEST_ASSIGNED_LEVEL: RegionLevel = RegionLevel::Township;
@@ -1124,11 +1126,13 @@ impl Database {
                 submission_id: Some(current.id),
                 reporting_organization_id,
             };
+            check_record_regions(&mut tx, &drafts).await?;
             match insert_record_rows(&mut tx, &ordered, provenance, now.as_millis()).await {
                 Ok(()) => {}
                 Err(e) if is_unique_violation(&e) => {
                     drop(tx);
-                    return Err(self.holding_conflicts(&drafts, "records").await);
+                    let holdings = drafts.iter().map(|(row, d)| (*row, d.holding_key.as_str()));
+                    return Err(self.holding_conflicts(holdings, "records").await);
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -831,6 +831,39 @@ async fn potential_records_and_roll_ups_story(db: Database) {
             .expect("unchanged")
     );
 
+    // A record must name a stored region at the path it carries (the check that stands for
+    // a foreign key): a made-up code, or a real code under another region's path, is
+    // refused by row and stores nothing.
+    for (row, code, path) in [
+        (11, "3401999", county_a.path.as_str()),
+        (12, county_b.code.as_str(), county_a.path.as_str()),
+    ] {
+        let mut stray = draft(code, path, "CAD.MAT.TENT_12", "Stray Depot", 1.0);
+        stray.0 = row;
+        match db
+            .insert_records(
+                &cli(),
+                vec![stray],
+                RecordProvenance::default(),
+                "stray.csv",
+            )
+            .await
+        {
+            Err(E::Invalid { field, message }) => {
+                assert_eq!(field, "region_code");
+                assert!(message.contains(&format!("row {row}")), "{message}");
+                assert!(message.contains(code), "{message}");
+            }
+            other => panic!("expected region {code} at {path} to be refused, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        province,
+        db.subtree_totals(&everything, Some("34"))
+            .await
+            .expect("still unchanged")
+    );
+
     // A county user: sees its subtree only, cannot write outside it, sees people masked.
     let county_scope = county_scope(&county_b.path);
     let visible = db
@@ -1139,4 +1172,109 @@ async fn potential_file_import_story(db: Database) {
         )
         .await;
     assert!(matches!(garbage, Err(E::SheetRejected(p)) if p.0[0].message.contains("xls")));
+}
+
+on_both_databases!(
+    a_file_stored_in_batches_is_all_or_nothing,
+    a_file_stored_in_batches_is_all_or_nothing_story
+);
+/// A file of several batches (the import stores each batch while it reads the next): a bad
+/// row in the last batch, a holding twice across batches, or a holding stored before, each
+/// leave nothing stored and no audit entry, and name every such row; the file put right is
+/// stored whole, with roll-ups equal to a GROUP BY.
+async fn a_file_stored_in_batches_is_all_or_nothing_story(db: Database) {
+    use muster_storage::{RecordProvenance, StorageError as E};
+
+    import_tiny(&db).await;
+    let everything = Scope::everything();
+    let city = db
+        .region_view(&everything, Some("3401"))
+        .await
+        .expect("city");
+    let county = city.children[0].clone();
+    // More rows than two of the import's batches of 25,000.
+    const ROWS: usize = 60_000;
+    let file = |last_row: &str| {
+        let mut text = String::from("type_code,quantity,holder_name,region_code\n");
+        for i in 0..ROWS - 1 {
+            text.push_str(&format!(
+                "CAD.MAT.TENT_12,{},Depot {i},{}\n",
+                i % 90 + 1,
+                county.code
+            ));
+        }
+        text.push_str(last_row);
+        text.into_bytes()
+    };
+    let import = |bytes: Vec<u8>| {
+        let db = &db;
+        async move {
+            db.import_potential_file(&cli(), bytes, "big.csv", None, RecordProvenance::default())
+                .await
+        }
+    };
+    let entries_before = intact(&db).await;
+    let empty = db
+        .totals_from_records(&everything, &RegionPath::root())
+        .await
+        .expect("group by");
+
+    // The last row is bad, and row 3's holding comes again on the file's last but one line
+    // (both after the first batches were stored).
+    let mut bytes = file(&format!("CAD.MAT.TENT_12,-1,Late Depot,{}\n", county.code));
+    bytes.extend(format!("CAD.MAT.TENT_12,4,Depot 1,{}\n", county.code).into_bytes());
+    match import(bytes).await {
+        Err(E::SheetRejected(problems)) => {
+            let rows: Vec<Option<u32>> = problems.0.iter().map(|p| p.row).collect();
+            let last = ROWS as u32 + 1;
+            assert_eq!(rows, vec![Some(last), Some(last + 1)], "{problems}");
+            assert!(problems.0[1].message.contains("row 3"), "{problems}");
+        }
+        other => panic!("expected the file to be refused, got {other:?}"),
+    }
+    assert_eq!(intact(&db).await, entries_before, "no audit entry");
+    assert_eq!(
+        db.totals_from_records(&everything, &RegionPath::root())
+            .await
+            .expect("group by"),
+        empty,
+        "nothing stored"
+    );
+
+    // Put right, it is stored whole, with one audit entry.
+    let good = file(&format!("CAD.MAT.TENT_12,7,Late Depot,{}\n", county.code));
+    let summary = import(good.clone()).await.expect("the file imports");
+    assert_eq!(summary.inserted, ROWS);
+    assert_eq!(intact(&db).await, entries_before + 1);
+    let root = RegionPath::root();
+    let counted = db
+        .totals_from_records(&everything, &root)
+        .await
+        .expect("group by");
+    let rolled = db
+        .totals_of_subtrees(&everything, std::slice::from_ref(&root))
+        .await
+        .expect("roll-ups");
+    assert_eq!(rolled.get("/").cloned().unwrap_or_default(), counted);
+    assert_eq!(
+        counted.iter().map(|t| t.totals.record_count).sum::<i64>(),
+        ROWS as i64
+    );
+
+    // Again: every row names a holding stored before, and nothing more is stored.
+    match import(good).await {
+        Err(E::SheetRejected(problems)) => {
+            assert_eq!(problems.0.len(), ROWS, "every row is named");
+            assert_eq!(problems.0[0].row, Some(2));
+            assert!(problems.0[0].message.contains("already registered"));
+        }
+        other => panic!("expected the repeat to be refused, got {other:?}"),
+    }
+    assert_eq!(intact(&db).await, entries_before + 1);
+    assert_eq!(
+        db.totals_from_records(&everything, &root)
+            .await
+            .expect("group by"),
+        counted
+    );
 }

@@ -17,6 +17,10 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::{Cli, Command};
 use crate::commands::CommandResult;
 
+/// The allocator of the whole binary (see the note in Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -245,6 +246,29 @@ pub struct RecordImporter<'a> {
     columns: Columns,
     pending: Vec<PendingRow>,
     problems: Vec<RowProblem>,
+    /// The sheet, headers and columns as handed on with each batch of pending rows, made
+    /// once.
+    layout: Option<Arc<SheetLayout>>,
+}
+
+/// Where a sheet's columns are: what placing rows needs to name a problem's column.
+#[derive(Debug)]
+pub struct SheetLayout {
+    sheet: String,
+    headers: Vec<String>,
+    columns: Columns,
+}
+
+impl SheetLayout {
+    fn problem(&self, row: u32, column: Option<usize>, message: String) -> RowProblem {
+        RowProblem {
+            sheet: self.sheet.clone(),
+            row: Some(row),
+            column: column.map(column_name),
+            field: column.and_then(|c| self.headers.get(c).cloned()),
+            message,
+        }
+    }
 }
 
 impl<'a> RecordImporter<'a> {
@@ -300,6 +324,7 @@ impl<'a> RecordImporter<'a> {
             columns,
             pending: Vec::new(),
             problems: Vec::new(),
+            layout: None,
         })
     }
 
@@ -548,19 +573,41 @@ impl<'a> RecordImporter<'a> {
         self.pending.iter().map(|p| p.region_code.clone()).collect()
     }
 
-    /// How many rows passed their own checks.
+    /// How many rows passed their own checks and wait to be taken.
     pub fn pending_rows(&self) -> usize {
         self.pending.len()
     }
 
-    /// The rows checked so far, without the borrowed rules: what crosses from the thread
-    /// that parsed the file to the one that looks up regions.
-    pub fn into_pending(self) -> PendingImport {
+    /// Hands over the rows that passed their own checks so far, without the borrowed rules:
+    /// what crosses from the thread that parses the file to the one that places and stores
+    /// the rows, a batch at a time.
+    pub fn take_pending(&mut self) -> PendingRows {
+        let layout = self
+            .layout
+            .get_or_insert_with(|| {
+                Arc::new(SheetLayout {
+                    sheet: self.sheet.clone(),
+                    headers: self.headers.clone(),
+                    columns: self.columns.clone(),
+                })
+            })
+            .clone();
+        PendingRows {
+            layout,
+            rows: std::mem::take(&mut self.pending),
+            after_problems: !self.problems.is_empty(),
+        }
+    }
+
+    /// The problems of rows that failed their own checks, in row order.
+    pub fn into_problems(self) -> Vec<RowProblem> {
+        self.problems
+    }
+
+    /// Every row checked so far, and the problems of those that failed.
+    pub fn into_pending(mut self) -> PendingImport {
         PendingImport {
-            sheet: self.sheet,
-            headers: self.headers,
-            columns: self.columns,
-            pending: self.pending,
+            rows: self.take_pending(),
             problems: self.problems,
         }
     }
@@ -575,76 +622,134 @@ impl<'a> RecordImporter<'a> {
     }
 }
 
-/// Rows that passed their own checks, and the problems of those that did not, waiting for
-/// the regions they name.
+/// A batch of rows that passed their own checks, waiting for the regions they name.
+#[derive(Debug)]
+pub struct PendingRows {
+    layout: Arc<SheetLayout>,
+    rows: Vec<PendingRow>,
+    /// Whether some row before the end of this batch failed its own checks: the file will be
+    /// refused, so nothing of it need be stored.
+    after_problems: bool,
+}
+
+impl PendingRows {
+    /// The distinct region codes the rows name.
+    pub fn region_codes(&self) -> BTreeSet<&str> {
+        self.rows.iter().map(|p| p.region_code.as_str()).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Whether a row up to here failed its own checks (see [`RecordImporter::push_row`]).
+    pub fn after_problems(&self) -> bool {
+        self.after_problems
+    }
+}
+
+/// Every row of a sheet that passed its own checks, and the problems of those that did not.
 #[derive(Debug)]
 pub struct PendingImport {
-    sheet: String,
-    headers: Vec<String>,
-    columns: Columns,
-    pending: Vec<PendingRow>,
+    rows: PendingRows,
     problems: Vec<RowProblem>,
 }
 
 impl PendingImport {
     pub fn region_codes(&self) -> BTreeSet<String> {
-        self.pending.iter().map(|p| p.region_code.clone()).collect()
-    }
-
-    fn problem(&mut self, row: u32, column: Option<usize>, message: String) {
-        self.problems.push(RowProblem {
-            sheet: self.sheet.clone(),
-            row: Some(row),
-            column: column.map(column_name),
-            field: column.and_then(|c| self.headers.get(c).cloned()),
-            message,
-        });
+        self.rows
+            .region_codes()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Checks what depends on the regions, and returns every record with its row — or every
     /// problem of the whole sheet. `regions` holds the stored regions among
     /// [`Self::region_codes`]; `scope` is the subtree the importer may write to.
     pub fn finish(
-        mut self,
+        self,
         regions: &HashMap<String, RegionInfo>,
         scope: &RegionPath,
     ) -> Result<Vec<(u32, RecordDraft)>, SheetProblems> {
-        let region_column = self.columns.at("region_code");
-        let lat_column = self.columns.at("lat");
-        let mut first_row_of: HashMap<String, u32> = HashMap::with_capacity(self.pending.len());
-        let mut drafts = Vec::with_capacity(self.pending.len());
-        for pending in std::mem::take(&mut self.pending) {
+        let mut placer = RecordPlacer::new(&self.rows);
+        let drafts = placer.place(self.rows, regions, scope);
+        placer.finish(self.problems)?;
+        Ok(drafts)
+    }
+}
+
+/// The second step of validation, a batch at a time: checks what depends on the regions
+/// (known, in scope, coordinates inside) and that no holding comes twice in the file, and
+/// makes the records. It remembers every holding placed so far, so the batches of one file
+/// are checked against each other.
+#[derive(Debug)]
+pub struct RecordPlacer {
+    layout: Arc<SheetLayout>,
+    first_row_of: HashMap<String, u32>,
+    problems: Vec<RowProblem>,
+}
+
+impl RecordPlacer {
+    /// A placer for the sheet the batch comes from.
+    pub fn new(batch: &PendingRows) -> Self {
+        Self {
+            layout: batch.layout.clone(),
+            first_row_of: HashMap::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// The records of the batch's rows that pass; the others' problems are kept for
+    /// [`Self::finish`]. `regions` holds at least the batch's [`PendingRows::region_codes`]
+    /// that are stored.
+    pub fn place(
+        &mut self,
+        batch: PendingRows,
+        regions: &HashMap<String, RegionInfo>,
+        scope: &RegionPath,
+    ) -> Vec<(u32, RecordDraft)> {
+        let layout = &*self.layout;
+        let region_column = layout.columns.at("region_code");
+        let lat_column = layout.columns.at("lat");
+        self.first_row_of.reserve(batch.rows.len());
+        let mut drafts = Vec::with_capacity(batch.rows.len());
+        for pending in batch.rows {
             let Some(region) = regions.get(&pending.region_code) else {
-                self.problem(
+                self.problems.push(layout.problem(
                     pending.row,
                     region_column,
                     format!("unknown region {}", pending.region_code),
-                );
+                ));
                 continue;
             };
             if !scope.contains(&region.path) {
-                self.problem(
+                self.problems.push(layout.problem(
                     pending.row,
                     region_column,
                     format!(
                         "region {} is outside the area you report for",
                         pending.region_code
                     ),
-                );
+                ));
                 continue;
             }
             if let (Some(point), Some(centre)) = (pending.coordinates, region.coordinates) {
                 let distance = great_circle_km(point, centre);
                 let radius = region_radius_km(region.level);
                 if distance > radius {
-                    self.problem(
+                    self.problems.push(layout.problem(
                         pending.row,
                         lat_column,
                         format!(
                             "the coordinates lie {distance:.0} km from region {}, outside it (a {} reaches about {radius:.0} km)",
                             pending.region_code, region.level
                         ),
-                    );
+                    ));
                     continue;
                 }
             }
@@ -654,14 +759,18 @@ impl PendingImport {
                 &pending.holder,
                 pending.site.as_deref(),
             );
-            if let Some(first) = first_row_of.get(&key) {
+            if let Some(first) = self.first_row_of.get(&key) {
                 let message = format!(
                     "the same holding (holder, type and site) is already on row {first}; report it once"
                 );
-                self.problem(pending.row, self.columns.at("holder_name"), message);
+                self.problems.push(layout.problem(
+                    pending.row,
+                    layout.columns.at("holder_name"),
+                    message,
+                ));
                 continue;
             }
-            first_row_of.insert(key.clone(), pending.row);
+            self.first_row_of.insert(key.clone(), pending.row);
             drafts.push((
                 pending.row,
                 RecordDraft {
@@ -679,17 +788,42 @@ impl PendingImport {
                 },
             ));
         }
-        if !self.problems.is_empty() {
-            self.problems.sort_by_key(|p| p.row);
-            return Err(SheetProblems(self.problems));
+        drafts
+    }
+
+    /// Whether a row placed so far failed.
+    pub fn has_problems(&self) -> bool {
+        !self.problems.is_empty()
+    }
+
+    /// Every holding placed, with the row that first named it.
+    pub fn holdings(&self) -> impl Iterator<Item = (u32, &str)> {
+        self.first_row_of
+            .iter()
+            .map(|(key, row)| (*row, key.as_str()))
+    }
+
+    /// The sheet's name as problems give it.
+    pub fn sheet(&self) -> &str {
+        &self.layout.sheet
+    }
+
+    /// Ends the sheet: with `reader_problems` (those of rows that failed their own checks),
+    /// every problem in row order, or how many records were placed.
+    pub fn finish(self, reader_problems: Vec<RowProblem>) -> Result<usize, SheetProblems> {
+        let mut problems = reader_problems;
+        problems.extend(self.problems);
+        if !problems.is_empty() {
+            problems.sort_by_key(|p| p.row);
+            return Err(SheetProblems(problems));
         }
-        if drafts.is_empty() {
+        if self.first_row_of.is_empty() {
             return Err(SheetProblems::file(
-                &self.sheet,
+                &self.layout.sheet,
                 "the sheet has a header but no data rows".into(),
             ));
         }
-        Ok(drafts)
+        Ok(self.first_row_of.len())
     }
 }
 
@@ -760,9 +894,53 @@ pub fn read_records<'a>(
     file_name: &str,
     rules: ImportRules<'a>,
 ) -> Result<RecordImporter<'a>, SheetProblems> {
-    if let Ok(crate::sheet::SheetFormat::Csv) = crate::sheet::SheetFormat::detect(bytes, None) {
-        return read_csv_records(bytes, file_name, rules);
+    if is_csv(bytes) {
+        return read_csv_records(bytes, file_name, rules, |_| true);
     }
+    read_workbook_records(bytes, file_name, rules)
+}
+
+fn is_csv(bytes: &[u8]) -> bool {
+    matches!(
+        crate::sheet::SheetFormat::detect(bytes, None),
+        Ok(crate::sheet::SheetFormat::Csv)
+    )
+}
+
+/// Reads an uploaded file as [`read_records`] does, handing over the rows that pass their
+/// own checks as it goes, in batches of `batch_rows` (the last one may be smaller or empty;
+/// there is always one once a header was found), so that storing can start before the file
+/// is read to its end. `deliver` returns false to stop reading. Returns the problems of the
+/// rows that failed their own checks.
+pub fn read_records_in_batches(
+    bytes: &[u8],
+    file_name: &str,
+    rules: ImportRules<'_>,
+    batch_rows: usize,
+    mut deliver: impl FnMut(PendingRows) -> bool,
+) -> Result<Vec<RowProblem>, SheetProblems> {
+    let mut stopped = false;
+    let mut importer = if is_csv(bytes) {
+        read_csv_records(bytes, file_name, rules, |importer| {
+            if importer.pending_rows() >= batch_rows && !deliver(importer.take_pending()) {
+                stopped = true;
+            }
+            !stopped
+        })?
+    } else {
+        read_workbook_records(bytes, file_name, rules)?
+    };
+    if !stopped {
+        deliver(importer.take_pending());
+    }
+    Ok(importer.into_problems())
+}
+
+fn read_workbook_records<'a>(
+    bytes: &[u8],
+    file_name: &str,
+    rules: ImportRules<'a>,
+) -> Result<RecordImporter<'a>, SheetProblems> {
     let workbook = crate::sheet::read_workbook(bytes).map_err(|error| match error {
         crate::sheet::SheetError::CellErrors(cells) => SheetProblems(
             cells
@@ -791,6 +969,7 @@ fn read_csv_records<'a>(
     bytes: &[u8],
     file_name: &str,
     rules: ImportRules<'a>,
+    mut after_row: impl FnMut(&mut RecordImporter<'a>) -> bool,
 ) -> Result<RecordImporter<'a>, SheetProblems> {
     let sheet = crate::sheet::CSV_SHEET_NAME;
     let mut importer: Option<RecordImporter<'a>> = None;
@@ -802,7 +981,7 @@ fn read_csv_records<'a>(
         |number, cells| {
             if let Some(importer) = importer.as_mut() {
                 importer.push_row(number, cells);
-                return true;
+                return after_row(importer);
             }
             rows_before_header += 1;
             if is_header_row(cells.iter().copied()) {
