@@ -22,6 +22,7 @@ use crate::audit::AuditEvent;
 use crate::copy::{COPY_CHUNK_BYTES, CopyRow};
 use crate::db::{Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
+use crate::regions::{IndexAction, set_indexes};
 
 /// A stored potential record, as a reader in scope sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -203,6 +204,76 @@ fn sql_number(value: Option<i64>) -> String {
 /// From this many records an import gets the bulk-load page cache.
 const BULK_RECORDS: usize = 50_000;
 
+/// A bulk load into a table holding fewer records than this drops the secondary indexes of
+/// `potential_records` and builds them again before the commit: one sort per index instead of
+/// a million scattered B-tree inserts, which were most of PostgreSQL's COPY time. A table
+/// this small costs little to index again, and on PostgreSQL the `DROP INDEX` locks
+/// `potential_records` until the commit, which only a first load can afford.
+const REINDEX_BELOW_RECORDS: i64 = 100_000;
+
+/// The secondary indexes of `potential_records`, exactly as the migrations create them on
+/// both backends (0002, 0003, 0005); the (`a_file_stored_in_batches_is_all_or_nothing`) check they stay equal. The unique holding index is among them: built again,
+/// it refuses a holding stored before just as inserting into it would.
+const RECORD_INDEXES: [(&str, &str); 4] = [
+    (
+        "potential_records_holding",
+        "CREATE UNIQUE INDEX potential_records_holding ON potential_records (holding_key)",
+    ),
+    (
+        "potential_records_round",
+        "CREATE INDEX potential_records_round ON potential_records (round_id, reporting_organization_id)",
+    ),
+    (
+        "potential_records_site",
+        "CREATE INDEX potential_records_site ON potential_records (site_id) WHERE site_id IS NOT NULL",
+    ),
+    (
+        "potential_records_type_status",
+        "CREATE INDEX potential_records_type_status ON potential_records (type_code, status)",
+    ),
+];
+
+/// PostgreSQL only: the other foreign keys of `potential_records` (0007 dropped the region's),
+/// exactly as 0002 declares them. Each fires a trigger for every row COPY stores, even a NULL
+/// one (the row is fetched again to see that), so a load that drops the indexes drops these
+/// too and adds them back before the commit, which checks every row once, in one join.
+/// Meanwhile `organizations` and `sites` take no writes. SQLite checks a key with one index
+/// probe a row and skips NULLs, so there they stay.
+const RECORD_FOREIGN_KEYS: [(&str, &str); 3] = [
+    (
+        "potential_records_holder_organization_id_fkey",
+        "FOREIGN KEY (holder_organization_id) REFERENCES organizations (id)",
+    ),
+    (
+        "potential_records_site_id_fkey",
+        "FOREIGN KEY (site_id) REFERENCES sites (id)",
+    ),
+    (
+        "potential_records_reporting_organization_id_fkey",
+        "FOREIGN KEY (reporting_organization_id) REFERENCES organizations (id)",
+    ),
+];
+
+/// Drops or adds back [`RECORD_FOREIGN_KEYS`] on PostgreSQL; nothing on SQLite.
+async fn set_record_foreign_keys(tx: &mut WriteTx, action: IndexAction) -> Result<(), sqlx::Error> {
+    let WriteTx::Postgres(conn) = tx else {
+        return Ok(());
+    };
+    for (name, definition) in RECORD_FOREIGN_KEYS {
+        let statement = match action {
+            IndexAction::Drop => format!("ALTER TABLE potential_records DROP CONSTRAINT {name}"),
+            IndexAction::Create => {
+                format!("ALTER TABLE potential_records ADD CONSTRAINT {name} {definition}")
+            }
+        };
+        // Constants of this module, never user input.
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut **conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Rows the reading thread of a file import hands over at a time: enough for a batch's
 /// statements (or COPY) to pay off, few enough that reading runs ahead while the batch
 /// before is stored. A file that fills its first batch is loaded as a bulk load.
@@ -371,7 +442,11 @@ impl Database {
         }
         let mut writer = RecordWriter::begin(self, drafts.len() >= BULK_RECORDS).await?;
         check_record_regions(writer.tx(), &drafts).await?;
-        match writer.store(&drafts, provenance).await {
+        let stored = match writer.store(&drafts, provenance).await {
+            Ok(()) => writer.finish_storing().await,
+            Err(e) => Err(e),
+        };
+        match stored {
             Ok(()) => {}
             Err(e) if is_unique_violation(&e) => {
                 writer.abandon(self).await?;
@@ -458,6 +533,18 @@ impl Database {
                 Err(e) if is_unique_violation(&e) => {
                     conflict = true;
                     storing = false;
+                    if let Some(writer) = writer.take() {
+                        writer.abandon(self).await?;
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if storing && let Some(open) = &mut writer {
+            match open.finish_storing().await {
+                Ok(()) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    conflict = true;
                     if let Some(writer) = writer.take() {
                         writer.abandon(self).await?;
                     }
@@ -1148,6 +1235,10 @@ struct RecordWriter {
     first_types: Vec<String>,
     /// Whether the bulk-load pragmas are set (undone by commit or abandon).
     bulk: bool,
+    /// Whether the secondary indexes (and on PostgreSQL the foreign keys) were dropped, to be
+    /// built again by
+    /// [`Self::finish_storing`].
+    reindex: bool,
     now: Timestamp,
 }
 
@@ -1159,6 +1250,12 @@ impl RecordWriter {
         if bulk {
             crate::regions::prepare_bulk_load(&mut tx).await?;
         }
+        // Counted inside the write transaction, so no other import slips in between.
+        let reindex = bulk && stored_record_count(&mut tx).await? < REINDEX_BELOW_RECORDS;
+        if reindex {
+            set_indexes(&mut tx, &RECORD_INDEXES, IndexAction::Drop).await?;
+            set_record_foreign_keys(&mut tx, IndexAction::Drop).await?;
+        }
         Ok(Self {
             tx,
             deltas: RollupDeltas::new(),
@@ -1166,8 +1263,20 @@ impl RecordWriter {
             top: None,
             first_types: Vec::new(),
             bulk,
+            reindex,
             now: crate::now(),
         })
+    }
+
+    /// Ends the storing: builds the dropped indexes again. A holding stored before comes back
+    /// here, as the driver's unique violation, when the indexes were dropped.
+    async fn finish_storing(&mut self) -> Result<(), sqlx::Error> {
+        if self.reindex {
+            set_indexes(&mut self.tx, &RECORD_INDEXES, IndexAction::Create).await?;
+            set_record_foreign_keys(&mut self.tx, IndexAction::Create).await?;
+            self.reindex = false;
+        }
+        Ok(())
     }
 
     fn tx(&mut self) -> &mut WriteTx {
@@ -1224,6 +1333,7 @@ impl RecordWriter {
         provenance: RecordProvenance,
         source: &str,
     ) -> Result<RecordImportSummary, StorageError> {
+        self.finish_storing().await?;
         let changes = self.deltas.into_changes();
         apply_totals(&mut self.tx, &changes).await?;
         let top = self.top.unwrap_or_else(RegionPath::root);
@@ -1258,6 +1368,17 @@ impl RecordWriter {
             audit_seq,
         })
     }
+}
+
+/// How many records are stored, from the roll-up of the root (one row a type).
+async fn stored_record_count(tx: &mut WriteTx) -> Result<i64, sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(record_count), 0) AS BIGINT) FROM potential_totals WHERE region_path = '/'"
+    )
+    .fetch_one(&mut *conn)
+    .await
+    })
 }
 
 /// Checks that every record names a stored region and carries that region's path: the one

@@ -516,9 +516,32 @@ const SECONDARY_INDEXES: [(&str, &str); 2] = [
 ];
 
 #[derive(Clone, Copy)]
-enum IndexAction {
+pub(crate) enum IndexAction {
     Drop,
     Create,
+}
+
+/// Drops or builds again the given indexes (name, `CREATE INDEX` statement) in the
+/// transaction: the bulk loads of regions and of potential records share it.
+pub(crate) async fn set_indexes(
+    tx: &mut WriteTx,
+    indexes: &[(&str, &str)],
+    action: IndexAction,
+) -> Result<(), sqlx::Error> {
+    for (name, create) in indexes {
+        let statement = match action {
+            IndexAction::Drop => format!("DROP INDEX {name}"),
+            IndexAction::Create => (*create).to_owned(),
+        };
+        // The statements are constants of the storage modules, never user input.
+        on_tx!(tx, |conn| sqlx::query(sqlx::AssertSqlSafe(
+            statement.clone()
+        ))
+        .execute(&mut *conn)
+        .await
+        .map(|_| ()))?;
+    }
+    Ok(())
 }
 
 /// Checked inside the write transaction, so no other import can slip in between. On
@@ -564,25 +587,13 @@ impl Database {
 }
 
 async fn set_secondary_indexes(tx: &mut WriteTx, action: IndexAction) -> Result<(), StorageError> {
-    for (name, create) in SECONDARY_INDEXES {
-        let statement = match action {
-            IndexAction::Drop => format!("DROP INDEX {name}"),
-            IndexAction::Create => create.to_owned(),
-        };
-        // Both statements are constants of this module, never user input.
-        on_tx!(tx, |conn| sqlx::query(sqlx::AssertSqlSafe(
-            statement.clone()
-        ))
-        .execute(&mut *conn)
+    set_indexes(tx, &SECONDARY_INDEXES, action)
         .await
-        .map(|_| ()))
         .map_err(|e| {
             StorageError::unique(e, "path", || {
                 "two regions in the file have the same path".into()
             })
-        })?;
-    }
-    Ok(())
+        })
 }
 
 /// SQLite allows 32,766 bound parameters per statement; nine columns a row.

@@ -186,3 +186,28 @@ pub async fn index_definitions(db: &Database, table: &str) -> Result<Vec<String>
         }
     }
 }
+
+/// A table's constraints as the database reports them: on PostgreSQL each constraint's name
+/// and definition, sorted by name; on SQLite the `CREATE TABLE` statement, where they live.
+pub async fn constraint_definitions(
+    db: &Database,
+    table: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    match db {
+        Database::Sqlite(pools) => {
+            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1")
+                .bind(table)
+                .fetch_all(&pools.read)
+                .await
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_scalar(
+                "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint \
+                 WHERE conrelid = CAST($1 AS regclass) ORDER BY conname",
+            )
+            .bind(table)
+            .fetch_all(pool)
+            .await
+        }
+    }
+}

@@ -6,7 +6,7 @@ use muster_domain::region_import::{
     ColumnLayout, ParsedRegionCsv, ProblemKind, RegionRow, parse_region_csv,
 };
 use muster_domain::{Actor, DataClass, OrganizationKind, RegionCode, RegionPath, Scope, Side};
-use muster_storage::testing::{index_definitions, raw_execute};
+use muster_storage::testing::{constraint_definitions, index_definitions, raw_execute};
 use muster_storage::{
     AuditVerification, Database, NewOrganization, NewUser, RegionListFilter, StorageError,
     on_both_databases,
@@ -1181,7 +1181,9 @@ on_both_databases!(
 /// A file of several batches (the import stores each batch while it reads the next): a bad
 /// row in the last batch, a holding twice across batches, or a holding stored before, each
 /// leave nothing stored and no audit entry, and name every such row; the file put right is
-/// stored whole, with roll-ups equal to a GROUP BY.
+/// stored whole, with roll-ups equal to a GROUP BY. Into a table this small, the load drops
+/// the secondary indexes and builds them again (the unique one then refuses the repeat), and
+/// leaves them exactly as the migrations made them.
 async fn a_file_stored_in_batches_is_all_or_nothing_story(db: Database) {
     use muster_storage::{RecordProvenance, StorageError as E};
 
@@ -1214,6 +1216,20 @@ async fn a_file_stored_in_batches_is_all_or_nothing_story(db: Database) {
         }
     };
     let entries_before = intact(&db).await;
+    let indexes = index_definitions(&db, "potential_records")
+        .await
+        .expect("indexes");
+    assert!(
+        indexes.len() >= 4,
+        "the migrations index records: {indexes:?}"
+    );
+    let constraints = constraint_definitions(&db, "potential_records")
+        .await
+        .expect("constraints");
+    assert!(
+        constraints.iter().any(|c| c.contains("REFERENCES")),
+        "records keep their foreign keys: {constraints:?}"
+    );
     let empty = db
         .totals_from_records(&everything, &RegionPath::root())
         .await
@@ -1246,6 +1262,19 @@ async fn a_file_stored_in_batches_is_all_or_nothing_story(db: Database) {
     let summary = import(good.clone()).await.expect("the file imports");
     assert_eq!(summary.inserted, ROWS);
     assert_eq!(intact(&db).await, entries_before + 1);
+    // A first load this big drops the secondary indexes and builds them again.
+    assert_eq!(
+        index_definitions(&db, "potential_records")
+            .await
+            .expect("indexes"),
+        indexes
+    );
+    assert_eq!(
+        constraint_definitions(&db, "potential_records")
+            .await
+            .expect("constraints"),
+        constraints
+    );
     let root = RegionPath::root();
     let counted = db
         .totals_from_records(&everything, &root)
@@ -1271,6 +1300,20 @@ async fn a_file_stored_in_batches_is_all_or_nothing_story(db: Database) {
         other => panic!("expected the repeat to be refused, got {other:?}"),
     }
     assert_eq!(intact(&db).await, entries_before + 1);
+    assert_eq!(
+        index_definitions(&db, "potential_records")
+            .await
+            .expect("indexes"),
+        indexes,
+        "a refused bulk load leaves the indexes"
+    );
+    assert_eq!(
+        constraint_definitions(&db, "potential_records")
+            .await
+            .expect("constraints"),
+        constraints,
+        "and the foreign keys"
+    );
     assert_eq!(
         db.totals_from_records(&everything, &root)
             .await

@@ -94,8 +94,8 @@ enum Outcome {
         ratio: Option<f64>,
         target: String,
         target_met: bool,
-        /// Reading and checking the file alone (no writes), timed once: the rest of
-        /// `seconds` is storing.
+        /// Reading and checking the file alone (no writes), timed once. The import reads
+        /// and checks while it stores, so this overlaps `seconds` rather than adding to it.
         #[serde(skip_serializing_if = "Option::is_none")]
         validate_seconds: Option<f64>,
     },
