@@ -552,13 +552,24 @@ impl Database {
                 Err(e) => return Err(e.into()),
             }
         }
-        let reader_problems = reader
+        let read = reader
             .await
             .map_err(|e| StorageError::Invalid {
                 field: "file",
                 message: format!("the file could not be read: {e}"),
-            })?
-            .map_err(StorageError::SheetRejected)?;
+            })
+            .and_then(|read| read.map_err(StorageError::SheetRejected));
+        let reader_problems = match read {
+            Ok(problems) => problems,
+            // A file that breaks after some batches were stored (a quote never closed):
+            // nothing of it is kept, and the connection gets its usual settings back.
+            Err(e) => {
+                if let Some(writer) = writer.take() {
+                    writer.abandon(self).await?;
+                }
+                return Err(e);
+            }
+        };
         let Some(placer) = placer else {
             return Err(StorageError::Invalid {
                 field: "file",

@@ -1257,8 +1257,30 @@ async fn a_file_stored_in_batches_is_all_or_nothing_story(db: Database) {
         "nothing stored"
     );
 
-    // Put right, it is stored whole, with one audit entry.
+    // A file that breaks after two batches were stored (a quote never closed, so the cell
+    // runs on past Excel's limit) keeps nothing either.
     let good = file(&format!("CAD.MAT.TENT_12,7,Late Depot,{}\n", county.code));
+    let text = String::from_utf8(good.clone()).expect("UTF-8");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(55_000, "CAD.MAT.TENT_12,7,\"Open quote");
+    let broken = lines.join("\n").into_bytes();
+    match import(broken).await {
+        Err(E::SheetRejected(problems)) => {
+            assert_eq!(problems.0.len(), 1, "{problems}");
+            assert!(problems.0[0].message.contains("quote"), "{problems}");
+        }
+        other => panic!("expected the broken file to be refused, got {other:?}"),
+    }
+    assert_eq!(intact(&db).await, entries_before, "no audit entry");
+    assert_eq!(
+        db.totals_from_records(&everything, &RegionPath::root())
+            .await
+            .expect("group by"),
+        empty,
+        "nothing stored"
+    );
+
+    // Put right, it is stored whole, with one audit entry.
     let summary = import(good.clone()).await.expect("the file imports");
     assert_eq!(summary.inserted, ROWS);
     assert_eq!(intact(&db).await, entries_before + 1);
