@@ -441,7 +441,10 @@ impl Database {
             });
         }
         let mut writer = RecordWriter::begin(self, drafts.len() >= BULK_RECORDS).await?;
-        check_record_regions(writer.tx(), &drafts).await?;
+        if let Err(e) = check_record_regions(writer.tx(), &drafts).await {
+            writer.abandon(self).await?;
+            return Err(e);
+        }
         let stored = match writer.store(&drafts, provenance).await {
             Ok(()) => writer.finish_storing().await,
             Err(e) => Err(e),
@@ -491,67 +494,17 @@ impl Database {
                 sender.blocking_send(batch).is_ok()
             })
         });
-        let scope = actor.scope().subtree().clone();
-        let mut regions: HashMap<String, RegionInfo> = HashMap::new();
-        let mut placer: Option<RecordPlacer> = None;
         let mut writer: Option<RecordWriter> = None;
-        // Storing stops for good at the first failed row or repeated holding.
-        let mut storing = true;
-        let mut conflict = false;
-        while let Some(batch) = batches.recv().await {
-            let placer = placer.get_or_insert_with(|| RecordPlacer::new(&batch));
-            let unknown: Vec<String> = batch
-                .region_codes()
-                .into_iter()
-                .filter(|code| !regions.contains_key(*code))
-                .map(str::to_owned)
-                .collect();
-            if !unknown.is_empty() {
-                regions.extend(self.region_infos(unknown).await?);
-            }
-            let after_problems = batch.after_problems();
-            let full = batch.len() >= IMPORT_BATCH_ROWS;
-            // The regions come from the stored ones (never deleted, codes never changed), so
-            // placing them here is the region check `check_record_regions` makes elsewhere.
-            let drafts = placer.place(batch, &regions, &scope);
-            storing &= !after_problems && !placer.has_problems();
-            if !storing {
-                if let Some(writer) = writer.take() {
-                    writer.abandon(self).await?;
-                }
-                continue;
-            }
-            if drafts.is_empty() {
-                continue;
-            }
-            let open = match &mut writer {
-                Some(open) => open,
-                None => writer.insert(RecordWriter::begin(self, full).await?),
-            };
-            match open.store(&drafts, provenance).await {
-                Ok(()) => {}
-                Err(e) if is_unique_violation(&e) => {
-                    conflict = true;
-                    storing = false;
-                    if let Some(writer) = writer.take() {
-                        writer.abandon(self).await?;
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if storing && let Some(open) = &mut writer {
-            match open.finish_storing().await {
-                Ok(()) => {}
-                Err(e) if is_unique_violation(&e) => {
-                    conflict = true;
-                    if let Some(writer) = writer.take() {
-                        writer.abandon(self).await?;
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let placed = self
+            .place_and_store(
+                &mut batches,
+                actor.scope().subtree(),
+                provenance,
+                &mut writer,
+            )
+            .await;
+        // Dropping the receiver first stops a reader still sending after an error.
+        drop(batches);
         let read = reader
             .await
             .map_err(|e| StorageError::Invalid {
@@ -559,24 +512,27 @@ impl Database {
                 message: format!("the file could not be read: {e}"),
             })
             .and_then(|read| read.map_err(StorageError::SheetRejected));
-        let reader_problems = match read {
-            Ok(problems) => problems,
-            // A file that breaks after some batches were stored (a quote never closed):
-            // nothing of it is kept, and the connection gets its usual settings back.
-            Err(e) => {
-                if let Some(writer) = writer.take() {
-                    writer.abandon(self).await?;
-                }
+        let (placed, reader_problems) = match (placed, read) {
+            (Ok(placed), Ok(problems)) if placed.stored_all => (placed, problems),
+            (Ok(placed), Ok(problems)) => {
+                self.abandon(&mut writer).await?;
+                (placed, problems)
+            }
+            // A failed query, or a file that breaks after some batches were stored (a quote
+            // never closed): nothing of it is kept, and the connection gets its usual
+            // settings back.
+            (Err(e), _) | (_, Err(e)) => {
+                self.abandon(&mut writer).await?;
                 return Err(e);
             }
         };
-        let Some(placer) = placer else {
+        let Some(placer) = placed.placer else {
             return Err(StorageError::Invalid {
                 field: "file",
                 message: "the file could not be read to its end".into(),
             });
         };
-        if conflict {
+        if placed.conflict {
             // Problems of the file itself come first; a holding stored before is only news
             // for a file that is right in itself.
             let holdings: Vec<(u32, String)> = placer
@@ -598,6 +554,84 @@ impl Database {
                 field: "records",
                 message: "nothing to store".into(),
             }),
+        }
+    }
+
+    /// The storing half of [`Self::import_potential_file`]: places each batch as it comes
+    /// and stores it through `writer` (begun with the first batch) until a row fails or a
+    /// holding was stored before; from then on the writer is abandoned, at once, so the
+    /// write lock is not held while the rest is only checked.
+    async fn place_and_store(
+        &self,
+        batches: &mut tokio::sync::mpsc::Receiver<PendingRows>,
+        scope: &RegionPath,
+        provenance: RecordProvenance,
+        writer: &mut Option<RecordWriter>,
+    ) -> Result<PlacedFile, StorageError> {
+        let mut regions: HashMap<String, RegionInfo> = HashMap::new();
+        let mut placer: Option<RecordPlacer> = None;
+        let mut storing = true;
+        let mut conflict = false;
+        while let Some(batch) = batches.recv().await {
+            let placer = placer.get_or_insert_with(|| RecordPlacer::new(&batch));
+            let unknown: Vec<String> = batch
+                .region_codes()
+                .into_iter()
+                .filter(|code| !regions.contains_key(*code))
+                .map(str::to_owned)
+                .collect();
+            if !unknown.is_empty() {
+                regions.extend(self.region_infos(unknown).await?);
+            }
+            let after_problems = batch.after_problems();
+            let full = batch.len() >= IMPORT_BATCH_ROWS;
+            // The regions come from the stored ones (never deleted, codes never changed), so
+            // placing them here is the region check `check_record_regions` makes elsewhere.
+            let drafts = placer.place(batch, &regions, scope);
+            storing &= !after_problems && !placer.has_problems();
+            if !storing {
+                self.abandon(writer).await?;
+                continue;
+            }
+            if drafts.is_empty() {
+                continue;
+            }
+            let open = match writer {
+                Some(open) => open,
+                None => writer.insert(RecordWriter::begin(self, full).await?),
+            };
+            match open.store(&drafts, provenance).await {
+                Ok(()) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    conflict = true;
+                    storing = false;
+                    self.abandon(writer).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if storing && let Some(open) = writer {
+            match open.finish_storing().await {
+                Ok(()) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    conflict = true;
+                    storing = false;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(PlacedFile {
+            placer,
+            conflict,
+            stored_all: storing,
+        })
+    }
+
+    /// Rolls back an import's writer, if one was begun.
+    async fn abandon(&self, writer: &mut Option<RecordWriter>) -> Result<(), StorageError> {
+        match writer.take() {
+            Some(writer) => writer.abandon(self).await,
+            None => Ok(()),
         }
     }
 
@@ -1233,6 +1267,16 @@ fn common_path<'a>(paths: impl Iterator<Item = &'a RegionPath>) -> RegionPath {
 
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// How the storing half of a file import ended.
+struct PlacedFile {
+    /// None when no batch came (the reader failed before the header).
+    placer: Option<RecordPlacer>,
+    /// A holding in the file was stored before.
+    conflict: bool,
+    /// Every batch was stored and the indexes are back: the writer may commit.
+    stored_all: bool,
 }
 
 /// One import's write transaction: records stored a batch at a time, their roll-up deltas

@@ -803,11 +803,6 @@ impl RecordPlacer {
             .map(|(key, row)| (*row, key.as_str()))
     }
 
-    /// The sheet's name as problems give it.
-    pub fn sheet(&self) -> &str {
-        &self.layout.sheet
-    }
-
     /// Ends the sheet: with `reader_problems` (those of rows that failed their own checks),
     /// every problem in row order, or how many records were placed.
     pub fn finish(self, reader_problems: Vec<RowProblem>) -> Result<usize, SheetProblems> {
