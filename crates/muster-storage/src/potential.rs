@@ -6,6 +6,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use muster_domain::potential::import::{
     ImportRules, PendingRows, RecordPlacer, RegionInfo, RowProblem, SheetProblems, read_records,
@@ -16,13 +17,16 @@ use muster_domain::potential::{Holder, HolderKind, RecordDraft, RecordStatus};
 use muster_domain::taxonomy::{ResourceType, Taxonomy};
 use muster_domain::{Actor, DataClass, RegionLevel, RegionPath, Role, Scope, Timestamp};
 use serde::Serialize;
-use sqlx::QueryBuilder;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Arguments, QueryBuilder};
+use tokio::sync::mpsc::{Receiver, Sender};
 
 use crate::audit::AuditEvent;
-use crate::copy::{COPY_CHUNK_BYTES, CopyRow};
-use crate::db::{Database, WriteTx, on_read_pool, on_tx};
+use crate::copy::{BinaryCopy, COPY_CHUNK_BYTES};
+use crate::db::{Backend, Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
 use crate::regions::{IndexAction, set_indexes};
+use crate::sites::{SiteLinks, link_sites_registered_since};
 
 /// A stored potential record, as a reader in scope sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -188,8 +192,8 @@ pub(crate) fn may_report(actor: &Actor) -> bool {
         .any(|r| actor.has_role(*r))
 }
 
-/// 17 bound columns a row; SQLite allows 32,766 bound parameters a statement.
-const SQLITE_RECORDS_PER_INSERT: usize = 1_900;
+/// 18 bound columns a row; SQLite allows 32,766 bound parameters a statement.
+const SQLITE_RECORDS_PER_INSERT: usize = 1_800;
 
 /// The columns SQLite's multi-row insert names: bound ones, then the per-batch literals.
 const SQLITE_RECORD_COLUMNS: &str = "holding_key, type_code, quantity, attributes, quality_grade, holder_kind, \
@@ -204,34 +208,25 @@ fn sql_number(value: Option<i64>) -> String {
 /// From this many records an import gets the bulk-load page cache.
 const BULK_RECORDS: usize = 50_000;
 
-/// A bulk load into a table holding fewer records than this drops the secondary indexes of
-/// `potential_records` and builds them again before the commit: one sort per index instead of
-/// a million scattered B-tree inserts, which were most of PostgreSQL's COPY time. A table
-/// this small costs little to index again, and on PostgreSQL the `DROP INDEX` locks
+/// A bulk load into a table holding fewer records than this drops the unique holding index
+/// of `potential_records` and builds it again before the commit: one sort instead of a
+/// million scattered B-tree inserts, which were most of PostgreSQL's COPY time. A table this
+/// small costs little to index again, and on PostgreSQL the `DROP INDEX` locks
 /// `potential_records` until the commit, which only a first load can afford.
 const REINDEX_BELOW_RECORDS: i64 = 100_000;
 
-/// The secondary indexes of `potential_records`, exactly as the migrations create them on
-/// both backends (0002, 0003, 0005); the (`a_file_stored_in_batches_is_all_or_nothing`) check they stay equal. The unique holding index is among them: built again,
-/// it refuses a holding stored before just as inserting into it would.
-const RECORD_INDEXES: [(&str, &str); 4] = [
-    (
-        "potential_records_holding",
-        "CREATE UNIQUE INDEX potential_records_holding ON potential_records (holding_key)",
-    ),
-    (
-        "potential_records_round",
-        "CREATE INDEX potential_records_round ON potential_records (round_id, reporting_organization_id)",
-    ),
-    (
-        "potential_records_site",
-        "CREATE INDEX potential_records_site ON potential_records (site_id) WHERE site_id IS NOT NULL",
-    ),
-    (
-        "potential_records_type_status",
-        "CREATE INDEX potential_records_type_status ON potential_records (type_code, status)",
-    ),
-];
+/// The index a first bulk load drops and builds again, exactly as migration 0002 creates it
+/// on both backends (`a_file_stored_in_batches_is_all_or_nothing` checks the indexes stay
+/// equal). Built again, it refuses a holding stored before just as inserting into it would.
+/// The other secondary indexes (round, site, type and status) stay: their keys repeat, so
+/// rows land at a few hundred places in key order and are cheap to add one by one, and with
+/// them dropped too a million-record load took as long on PostgreSQL and longer on SQLite
+/// (the rebuild, 2 s, waited for the end; kept, their cost is spread over the storing, while
+/// the file is read and prepared on the other core).
+const BULK_LOAD_INDEXES: [(&str, &str); 1] = [(
+    "potential_records_holding",
+    "CREATE UNIQUE INDEX potential_records_holding ON potential_records (holding_key)",
+)];
 
 /// PostgreSQL only: the other foreign keys of `potential_records` (0007 dropped the region's),
 /// exactly as 0002 declares them. Each fires a trigger for every row COPY stores, even a NULL
@@ -282,11 +277,15 @@ const IMPORT_BATCH_ROWS: usize = 25_000;
 /// 7 columns a row.
 const SQLITE_TOTALS_PER_UPSERT: usize = 4_000;
 
-const RECORD_COLUMNS: &str = "holding_key, type_code, quantity, attributes, quality_grade, holder_kind, \
+/// The columns PostgreSQL's binary COPY of records fills, in order; those that start empty
+/// are left to their defaults.
+const COPY_RECORD_COLUMNS: &str = "holding_key, type_code, quantity, attributes, quality_grade, holder_kind, \
      holder_organization_id, holder_name, holder_id_number, holder_phone, site_id, site_name, \
      region_code, region_path, lat, lon, status, round_id, submission_id, reporting_organization_id, \
-     first_reported_quantity, previous_quantity, verified_quantity, last_verified_at, reopened, \
-     created_at, updated_at";
+     first_reported_quantity, created_at, updated_at";
+
+/// How many columns [`COPY_RECORD_COLUMNS`] names.
+const COPY_RECORD_FIELDS: i16 = 23;
 
 impl Database {
     /// The taxonomy in force. A database that has none yet gets the default.
@@ -440,7 +439,8 @@ impl Database {
                 message: "nothing to store".into(),
             });
         }
-        let mut writer = RecordWriter::begin(self, drafts.len() >= BULK_RECORDS).await?;
+        let now = crate::now();
+        let mut writer = RecordWriter::begin(self, drafts.len() >= BULK_RECORDS, now).await?;
         if let Err(e) = check_record_regions(writer.tx(), &drafts).await {
             writer.abandon(self).await?;
             return Err(e);
@@ -461,7 +461,11 @@ impl Database {
                 return Err(e.into());
             }
         }
-        writer.commit(self, actor, provenance, source).await
+        let mut tally = RecordTally::default();
+        tally.add(&drafts);
+        writer
+            .commit(self, actor, provenance, source, tally.into_changes())
+            .await
     }
 
     /// Reads, validates and stores an uploaded spreadsheet of records, all or nothing:
@@ -483,7 +487,7 @@ impl Database {
     ) -> Result<RecordImportSummary, StorageError> {
         refuse_unless_reporter(actor)?;
         let taxonomy = self.taxonomy().await?;
-        let (sender, mut batches) = tokio::sync::mpsc::channel::<PendingRows>(2);
+        let (sender, batches) = tokio::sync::mpsc::channel::<PendingRows>(2);
         let name = file_name.to_owned();
         let reader = tokio::task::spawn_blocking(move || {
             let rules = ImportRules {
@@ -494,45 +498,53 @@ impl Database {
                 sender.blocking_send(batch).is_ok()
             })
         });
+        let now = crate::now();
+        let (prepared_sender, mut prepared) = tokio::sync::mpsc::channel::<Prepared>(2);
+        let preparer = tokio::spawn(prepare_batches(
+            self.clone(),
+            batches,
+            actor.scope().subtree().clone(),
+            provenance,
+            now,
+            prepared_sender,
+        ));
         let mut writer: Option<RecordWriter> = None;
-        let placed = self
-            .place_and_store(
-                &mut batches,
-                actor.scope().subtree(),
-                provenance,
-                &mut writer,
-            )
-            .await;
-        // Dropping the receiver first stops a reader still sending after an error.
-        drop(batches);
+        let stored = self.store_prepared(&mut prepared, now, &mut writer).await;
+        if stored.is_err() {
+            // Nothing more will be stored: stop placing (and so reading) at once.
+            preparer.abort();
+        }
+        drop(prepared);
+        let preparation = preparer
+            .await
+            .map_err(task_stopped)
+            .and_then(|prepared| prepared);
         let read = reader
             .await
-            .map_err(|e| StorageError::Invalid {
-                field: "file",
-                message: format!("the file could not be read: {e}"),
-            })
+            .map_err(task_stopped)
             .and_then(|read| read.map_err(StorageError::SheetRejected));
-        let (placed, reader_problems) = match (placed, read) {
-            (Ok(placed), Ok(problems)) if placed.stored_all => (placed, problems),
-            (Ok(placed), Ok(problems)) => {
-                self.abandon(&mut writer).await?;
-                (placed, problems)
+        let (stored, preparation, reader_problems) = match (stored, preparation, read) {
+            (Ok(stored), Ok(preparation), Ok(problems)) => {
+                if !stored.stored_all {
+                    self.abandon(&mut writer).await?;
+                }
+                (stored, preparation, problems)
             }
             // A failed query, or a file that breaks after some batches were stored (a quote
             // never closed): nothing of it is kept, and the connection gets its usual
             // settings back.
-            (Err(e), _) | (_, Err(e)) => {
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 self.abandon(&mut writer).await?;
                 return Err(e);
             }
         };
-        let Some(placer) = placed.placer else {
+        let Some(placer) = preparation.placer else {
             return Err(StorageError::Invalid {
                 field: "file",
                 message: "the file could not be read to its end".into(),
             });
         };
-        if placed.conflict {
+        if stored.conflict {
             // Problems of the file itself come first; a holding stored before is only news
             // for a file that is right in itself.
             let holdings: Vec<(u32, String)> = placer
@@ -545,67 +557,57 @@ impl Database {
             let holdings = holdings.iter().map(|(row, key)| (*row, key.as_str()));
             return Err(self.holding_conflicts(holdings, file_name).await);
         }
-        placer
-            .finish(reader_problems)
-            .map_err(StorageError::SheetRejected)?;
-        match writer {
-            Some(writer) => writer.commit(self, actor, provenance, file_name).await,
-            None => Err(StorageError::Invalid {
+        if let Err(problems) = placer.finish(reader_problems) {
+            self.abandon(&mut writer).await?;
+            return Err(StorageError::SheetRejected(problems));
+        }
+        let Some(mut writer) = writer else {
+            return Err(StorageError::Invalid {
                 field: "records",
                 message: "nothing to store".into(),
-            }),
+            });
+        };
+        if let Err(e) = link_sites_registered_since(writer.tx(), preparation.last_site_id).await {
+            writer.abandon(self).await?;
+            return Err(e);
         }
+        writer
+            .commit(self, actor, provenance, file_name, preparation.tally)
+            .await
     }
 
-    /// The storing half of [`Self::import_potential_file`]: places each batch as it comes
-    /// and stores it through `writer` (begun with the first batch) until a row fails or a
-    /// holding was stored before; from then on the writer is abandoned, at once, so the
-    /// write lock is not held while the rest is only checked.
-    async fn place_and_store(
+    /// The storing half of [`Self::import_potential_file`]: stores each prepared batch
+    /// through `writer` (begun with the first) until a row fails or a holding was stored
+    /// before; from then on the writer is abandoned, at once, so the write lock is not held
+    /// while the rest is only checked.
+    async fn store_prepared(
         &self,
-        batches: &mut tokio::sync::mpsc::Receiver<PendingRows>,
-        scope: &RegionPath,
-        provenance: RecordProvenance,
+        prepared: &mut Receiver<Prepared>,
+        now: Timestamp,
         writer: &mut Option<RecordWriter>,
-    ) -> Result<PlacedFile, StorageError> {
-        let mut regions: HashMap<String, RegionInfo> = HashMap::new();
-        let mut placer: Option<RecordPlacer> = None;
+    ) -> Result<Stored, StorageError> {
         let mut storing = true;
         let mut conflict = false;
-        while let Some(batch) = batches.recv().await {
-            let placer = placer.get_or_insert_with(|| RecordPlacer::new(&batch));
-            let unknown: Vec<String> = batch
-                .region_codes()
-                .into_iter()
-                .filter(|code| !regions.contains_key(*code))
-                .map(str::to_owned)
-                .collect();
-            if !unknown.is_empty() {
-                regions.extend(self.region_infos(unknown).await?);
-            }
-            let after_problems = batch.after_problems();
-            let full = batch.len() >= IMPORT_BATCH_ROWS;
-            // The regions come from the stored ones (never deleted, codes never changed), so
-            // placing them here is the region check `check_record_regions` makes elsewhere.
-            let drafts = placer.place(batch, &regions, scope);
-            storing &= !after_problems && !placer.has_problems();
-            if !storing {
-                self.abandon(writer).await?;
-                continue;
-            }
-            if drafts.is_empty() {
-                continue;
-            }
+        while let Some(message) = prepared.recv().await {
+            let (full, records) = match message {
+                Prepared::Batch { full, records } => (full, records),
+                Prepared::Refused => {
+                    storing = false;
+                    self.abandon(writer).await?;
+                    break;
+                }
+            };
             let open = match writer {
                 Some(open) => open,
-                None => writer.insert(RecordWriter::begin(self, full).await?),
+                None => writer.insert(RecordWriter::begin(self, full, now).await?),
             };
-            match open.store(&drafts, provenance).await {
+            match store_encoded(open.tx(), records).await {
                 Ok(()) => {}
                 Err(e) if is_unique_violation(&e) => {
                     conflict = true;
                     storing = false;
                     self.abandon(writer).await?;
+                    break;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -620,8 +622,7 @@ impl Database {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(PlacedFile {
-            placer,
+        Ok(Stored {
             conflict,
             stored_all: storing,
         })
@@ -1269,36 +1270,216 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-/// How the storing half of a file import ended.
-struct PlacedFile {
-    /// None when no batch came (the reader failed before the header).
-    placer: Option<RecordPlacer>,
+/// How the storing of a file import ended.
+struct Stored {
     /// A holding in the file was stored before.
     conflict: bool,
     /// Every batch was stored and the indexes are back: the writer may commit.
     stored_all: bool,
 }
 
-/// One import's write transaction: records stored a batch at a time, their roll-up deltas
-/// gathered, then totals, one audit entry and the commit.
-struct RecordWriter {
-    tx: WriteTx,
+/// What the preparing task of a file import hands the writer.
+enum Prepared {
+    /// A batch to store; `full` (a whole batch) only matters for the first: a bulk load.
+    Batch { full: bool, records: EncodedRecords },
+    /// A row failed: nothing of the file is to be stored.
+    Refused,
+}
+
+/// What the preparing task found once the file was read.
+struct Preparation {
+    /// None when no batch came (the reader failed before the header).
+    placer: Option<RecordPlacer>,
+    /// The roll-up changes and audit figures of every record placed while storing went on.
+    tally: TalliedChanges,
+    /// The highest site id when the first batch was linked to sites.
+    last_site_id: i64,
+}
+
+/// The placing state the preparing task moves to a blocking thread and back, batch by batch.
+struct Placing {
+    placer: Option<RecordPlacer>,
+    regions: HashMap<String, RegionInfo>,
+    tally: RecordTally,
+    storing: bool,
+}
+
+impl Placing {
+    /// Places a batch and, while every row so far passes, encodes its records for the
+    /// backend.
+    fn place_and_encode(
+        &mut self,
+        batch: PendingRows,
+        scope: &RegionPath,
+        sites: &SiteLinks,
+        encoding: RecordEncoding,
+    ) -> Result<Option<EncodedRecords>, sqlx::Error> {
+        let placer = self.placer.get_or_insert_with(|| RecordPlacer::new(&batch));
+        let after_problems = batch.after_problems();
+        // The regions come from the stored ones (never deleted, codes never changed), so
+        // placing them here is the region check `check_record_regions` makes elsewhere.
+        let drafts = placer.place(batch, &self.regions, scope);
+        self.storing &= !after_problems && !placer.has_problems();
+        if !self.storing || drafts.is_empty() {
+            return Ok(None);
+        }
+        self.tally.add(&drafts);
+        // In key order, the unique index (which starts with the region path) grows by
+        // appends, or, dropped for a first load, is built again from sorted runs: SQLite's
+        // load took a tenth longer unsorted. References are sorted, not the drafts: moving
+        // the drafts cost more.
+        let mut ordered: Vec<&(u32, RecordDraft)> = drafts.iter().collect();
+        ordered.sort_unstable_by(|a, b| a.1.holding_key.cmp(&b.1.holding_key));
+        encoding.encode(&ordered, sites).map(Some)
+    }
+}
+
+/// The preparing half of [`Database::import_potential_file`], a task of its own: looks up
+/// the regions and sites each batch names, then places, tallies and encodes it on a blocking
+/// thread, so that the writer only sends. On two cores the file is read and prepared while
+/// the batch before is stored. Once a row fails it only places, for the problems.
+async fn prepare_batches(
+    db: Database,
+    mut batches: Receiver<PendingRows>,
+    scope: RegionPath,
+    provenance: RecordProvenance,
+    now: Timestamp,
+    prepared: Sender<Prepared>,
+) -> Result<Preparation, StorageError> {
+    let encoding = RecordEncoding {
+        backend: db.backend(),
+        provenance,
+        now: now.as_millis(),
+    };
+    let last_site_id = db.last_site_id().await?;
+    let mut state = Placing {
+        placer: None,
+        regions: HashMap::new(),
+        tally: RecordTally::default(),
+        storing: true,
+    };
+    while let Some(batch) = batches.recv().await {
+        let unknown: Vec<String> = batch
+            .region_codes()
+            .into_iter()
+            .filter(|code| !state.regions.contains_key(*code))
+            .map(str::to_owned)
+            .collect();
+        if !unknown.is_empty() {
+            state.regions.extend(db.region_infos(unknown).await?);
+        }
+        let sites = if state.storing {
+            let sited: Vec<&str> = batch.sited_region_codes().into_iter().collect();
+            db.site_links_of_regions(&sited).await?
+        } else {
+            SiteLinks::default()
+        };
+        let full = batch.len() >= IMPORT_BATCH_ROWS;
+        let was_storing = state.storing;
+        let scope = scope.clone();
+        let (placed, records) = tokio::task::spawn_blocking(move || {
+            let records = state.place_and_encode(batch, &scope, &sites, encoding);
+            (state, records)
+        })
+        .await
+        .map_err(task_stopped)?;
+        state = placed;
+        let message = match records? {
+            Some(records) => Prepared::Batch { full, records },
+            None if was_storing && !state.storing => Prepared::Refused,
+            None => continue,
+        };
+        if prepared.send(message).await.is_err() {
+            // The writer stopped: a holding was stored before. Place on, for the problems.
+            state.storing = false;
+        }
+    }
+    // The writer builds the indexes again meanwhile.
+    drop(prepared);
+    let tally = state.tally;
+    let tally = tokio::task::spawn_blocking(move || tally.into_changes())
+        .await
+        .map_err(task_stopped)?;
+    Ok(Preparation {
+        placer: state.placer,
+        tally,
+        last_site_id,
+    })
+}
+
+fn task_stopped(error: tokio::task::JoinError) -> StorageError {
+    StorageError::Invalid {
+        field: "file",
+        message: format!("the file could not be read: {error}"),
+    }
+}
+
+/// What an import stored, for its roll-ups and its audit entry.
+#[derive(Debug, Default)]
+struct RecordTally {
     deltas: RollupDeltas,
     stored: usize,
     /// The deepest region all stored records share: where the audit entry is filed.
     top: Option<RegionPath>,
     first_types: Vec<String>,
+}
+
+impl RecordTally {
+    fn add(&mut self, drafts: &[(u32, RecordDraft)]) {
+        for (_, draft) in drafts {
+            self.deltas.insert(&RecordFigures {
+                region_path: &draft.region_path,
+                type_code: &draft.type_code,
+                quantity: draft.quantity,
+                available: draft.status.is_available(),
+                verified: false,
+            });
+        }
+        let batch_top = common_path(drafts.iter().map(|(_, d)| &d.region_path));
+        self.top = Some(match self.top.take() {
+            None => batch_top,
+            Some(top) => common_path([&top, &batch_top].into_iter()),
+        });
+        let room = 3usize.saturating_sub(self.first_types.len());
+        self.first_types
+            .extend(drafts.iter().take(room).map(|(_, d)| d.type_code.clone()));
+        self.stored += drafts.len();
+    }
+
+    /// The roll-up changes to apply (spread to every enclosing subtree), with the rest.
+    fn into_changes(self) -> TalliedChanges {
+        TalliedChanges {
+            changes: self.deltas.into_changes(),
+            stored: self.stored,
+            top: self.top,
+            first_types: self.first_types,
+        }
+    }
+}
+
+/// A [`RecordTally`] with its roll-up changes spread, ready for the commit.
+#[derive(Debug)]
+struct TalliedChanges {
+    changes: Vec<(String, String, Totals)>,
+    stored: usize,
+    top: Option<RegionPath>,
+    first_types: Vec<String>,
+}
+
+/// One import's write transaction: records stored a batch at a time, then their roll-ups,
+/// one audit entry and the commit.
+struct RecordWriter {
+    tx: WriteTx,
     /// Whether the bulk-load pragmas are set (undone by commit or abandon).
     bulk: bool,
-    /// Whether the secondary indexes (and on PostgreSQL the foreign keys) were dropped, to be
-    /// built again by
-    /// [`Self::finish_storing`].
+    /// Whether [`BULK_LOAD_INDEXES`] (and on PostgreSQL the foreign keys) were dropped, to be
+    /// built again by [`Self::finish_storing`].
     reindex: bool,
     now: Timestamp,
 }
 
 impl RecordWriter {
-    async fn begin(db: &Database, bulk: bool) -> Result<Self, StorageError> {
+    async fn begin(db: &Database, bulk: bool, now: Timestamp) -> Result<Self, StorageError> {
         let mut tx = db.begin_write().await?;
         // A big import outgrows SQLite's page cache: spilled pages are written to the WAL
         // mid-transaction and again at commit, and the load slowed down more than linearly.
@@ -1308,26 +1489,22 @@ impl RecordWriter {
         // Counted inside the write transaction, so no other import slips in between.
         let reindex = bulk && stored_record_count(&mut tx).await? < REINDEX_BELOW_RECORDS;
         if reindex {
-            set_indexes(&mut tx, &RECORD_INDEXES, IndexAction::Drop).await?;
+            set_indexes(&mut tx, &BULK_LOAD_INDEXES, IndexAction::Drop).await?;
             set_record_foreign_keys(&mut tx, IndexAction::Drop).await?;
         }
         Ok(Self {
             tx,
-            deltas: RollupDeltas::new(),
-            stored: 0,
-            top: None,
-            first_types: Vec::new(),
             bulk,
             reindex,
-            now: crate::now(),
+            now,
         })
     }
 
-    /// Ends the storing: builds the dropped indexes again. A holding stored before comes back
-    /// here, as the driver's unique violation, when the indexes were dropped.
+    /// Ends the storing: builds the dropped index again. A holding stored before comes back
+    /// here, as the driver's unique violation, when the index was dropped.
     async fn finish_storing(&mut self) -> Result<(), sqlx::Error> {
         if self.reindex {
-            set_indexes(&mut self.tx, &RECORD_INDEXES, IndexAction::Create).await?;
+            set_indexes(&mut self.tx, &BULK_LOAD_INDEXES, IndexAction::Create).await?;
             set_record_foreign_keys(&mut self.tx, IndexAction::Create).await?;
             self.reindex = false;
         }
@@ -1349,26 +1526,7 @@ impl RecordWriter {
         // appends. References are sorted, not the drafts: moving the drafts cost more.
         let mut ordered: Vec<&(u32, RecordDraft)> = drafts.iter().collect();
         ordered.sort_unstable_by(|a, b| a.1.holding_key.cmp(&b.1.holding_key));
-        insert_record_rows(&mut self.tx, &ordered, provenance, self.now.as_millis()).await?;
-        for (_, draft) in drafts {
-            self.deltas.insert(&RecordFigures {
-                region_path: &draft.region_path,
-                type_code: &draft.type_code,
-                quantity: draft.quantity,
-                available: draft.status.is_available(),
-                verified: false,
-            });
-        }
-        let batch_top = common_path(drafts.iter().map(|(_, d)| &d.region_path));
-        self.top = Some(match self.top.take() {
-            None => batch_top,
-            Some(top) => common_path([&top, &batch_top].into_iter()),
-        });
-        let room = 3usize.saturating_sub(self.first_types.len());
-        self.first_types
-            .extend(drafts.iter().take(room).map(|(_, d)| d.type_code.clone()));
-        self.stored += drafts.len();
-        Ok(())
+        insert_record_rows(&mut self.tx, &ordered, provenance, self.now.as_millis()).await
     }
 
     /// Rolls back (by dropping the transaction) and undoes the bulk-load pragmas.
@@ -1387,11 +1545,12 @@ impl RecordWriter {
         actor: &Actor,
         provenance: RecordProvenance,
         source: &str,
+        tally: TalliedChanges,
     ) -> Result<RecordImportSummary, StorageError> {
         self.finish_storing().await?;
-        let changes = self.deltas.into_changes();
+        let changes = tally.changes;
         apply_totals(&mut self.tx, &changes).await?;
-        let top = self.top.unwrap_or_else(RegionPath::root);
+        let top = tally.top.unwrap_or_else(RegionPath::root);
         let audit_seq = self
             .tx
             .audit(
@@ -1399,16 +1558,16 @@ impl RecordWriter {
                 self.now,
                 AuditEvent {
                     entity: "potential_record",
-                    entity_id: format!("{} records", self.stored),
+                    entity_id: format!("{} records", tally.stored),
                     action: "import",
                     region_path: &top,
                     before: None,
                     after: Some(serde_json::json!({
                         "source": source,
-                        "inserted": self.stored,
+                        "inserted": tally.stored,
                         "round_id": provenance.round_id,
                         "submission_id": provenance.submission_id,
-                        "first_types": self.first_types,
+                        "first_types": tally.first_types,
                     })),
                 },
             )
@@ -1418,7 +1577,7 @@ impl RecordWriter {
             db.finish_bulk_load().await?;
         }
         Ok(RecordImportSummary {
-            inserted: self.stored,
+            inserted: tally.stored,
             totals_rows: changes.len(),
             audit_seq,
         })
@@ -1429,10 +1588,10 @@ impl RecordWriter {
 async fn stored_record_count(tx: &mut WriteTx) -> Result<i64, sqlx::Error> {
     on_tx!(tx, |conn| {
         sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(record_count), 0) AS BIGINT) FROM potential_totals WHERE region_path = '/'"
-    )
-    .fetch_one(&mut *conn)
-    .await
+            "SELECT CAST(COALESCE(SUM(record_count), 0) AS BIGINT) FROM potential_totals WHERE region_path = '/'",
+        )
+        .fetch_one(&mut *conn)
+        .await
     })
 }
 
@@ -1508,97 +1667,187 @@ pub(crate) async fn insert_record_rows(
 ) -> Result<(), sqlx::Error> {
     // Records that name a stored site of their region are linked to it.
     let sites = crate::sites::site_links(tx, drafts).await?;
-    match tx {
-        WriteTx::Sqlite(conn) => {
-            for chunk in drafts.chunks(SQLITE_RECORDS_PER_INSERT) {
-                let mut query = QueryBuilder::new(format!(
-                    "INSERT INTO potential_records ({SQLITE_RECORD_COLUMNS}) "
+    let backend = match tx {
+        WriteTx::Sqlite(_) => Backend::Sqlite,
+        WriteTx::Postgres(_) => Backend::Postgres,
+    };
+    let encoding = RecordEncoding {
+        backend,
+        provenance,
+        now,
+    };
+    store_encoded(tx, encoding.encode(drafts, &sites)?).await
+}
+
+/// How records are encoded for the backend's bulk path: what is the same for every row.
+#[derive(Debug, Clone, Copy)]
+struct RecordEncoding {
+    backend: Backend,
+    provenance: RecordProvenance,
+    now: i64,
+}
+
+/// Records encoded for the backend's bulk path, ready to send. The file import encodes on
+/// another thread than the one that sends, so the writer's connection is kept busy.
+pub(crate) enum EncodedRecords {
+    /// A multi-row `INSERT` a chunk: its text (shared by every full chunk) and arguments.
+    Sqlite(Vec<(Arc<str>, SqliteArguments)>),
+    /// Binary COPY data, in chunks of about [`COPY_CHUNK_BYTES`].
+    Postgres(Vec<Vec<u8>>),
+}
+
+impl RecordEncoding {
+    fn encode(
+        &self,
+        drafts: &[&(u32, RecordDraft)],
+        sites: &SiteLinks,
+    ) -> Result<EncodedRecords, sqlx::Error> {
+        Ok(match self.backend {
+            Backend::Sqlite => EncodedRecords::Sqlite(self.sqlite_statements(drafts, sites)?),
+            Backend::Postgres => EncodedRecords::Postgres(self.binary_copy(drafts, sites)),
+        })
+    }
+
+    fn sqlite_statements(
+        &self,
+        drafts: &[&(u32, RecordDraft)],
+        sites: &SiteLinks,
+    ) -> Result<Vec<(Arc<str>, SqliteArguments)>, sqlx::Error> {
+        // Values the same for every row are spliced in as numeric literals (numbers
+        // formatted by Rust, never text from outside), and columns that start empty are left
+        // to their defaults: a third fewer bound parameters a row.
+        let provenance = self.provenance;
+        let now = self.now;
+        let row = format!(
+            "({}, {}, {}, {}, {now}, {now})",
+            ["?"; 18].join(", "),
+            sql_number(provenance.round_id),
+            sql_number(provenance.submission_id),
+            sql_number(provenance.reporting_organization_id),
+        );
+        let statement = |rows: usize| -> Arc<str> {
+            format!(
+                "INSERT INTO potential_records ({SQLITE_RECORD_COLUMNS}) VALUES {}",
+                vec![row.as_str(); rows].join(", ")
+            )
+            .into()
+        };
+        let full = statement(SQLITE_RECORDS_PER_INSERT.min(drafts.len()));
+        let mut statements = Vec::with_capacity(drafts.len() / SQLITE_RECORDS_PER_INSERT + 1);
+        for chunk in drafts.chunks(SQLITE_RECORDS_PER_INSERT) {
+            let mut args = SqliteArguments::default();
+            args.reserve(chunk.len() * 18, 0);
+            for (_, draft) in chunk.iter().copied() {
+                let holder = HolderColumns::of(&draft.holder);
+                let bound: [Result<(), sqlx::error::BoxDynError>; 18] = [
+                    args.add(draft.holding_key.as_str()),
+                    args.add(draft.type_code.as_str()),
+                    args.add(draft.quantity),
+                    args.add(attributes_json(draft)),
+                    args.add(draft.quality.as_str()),
+                    args.add(draft.holder.kind().as_str()),
+                    args.add(holder.organization_id),
+                    args.add(draft.holder.name()),
+                    args.add(holder.id_number),
+                    args.add(holder.phone),
+                    args.add(draft.site.as_deref()),
+                    args.add(draft.region_code.as_str()),
+                    args.add(draft.region_path.as_str()),
+                    args.add(draft.coordinates.map(|c| c.0)),
+                    args.add(draft.coordinates.map(|c| c.1)),
+                    args.add(draft.status.as_str()),
+                    args.add(draft.quantity),
+                    args.add(sites.site_of(draft)),
+                ];
+                for result in bound {
+                    result.map_err(sqlx::Error::Encode)?;
+                }
+            }
+            let sql = if chunk.len() == SQLITE_RECORDS_PER_INSERT || statements.is_empty() {
+                full.clone()
+            } else {
+                statement(chunk.len())
+            };
+            statements.push((sql, args));
+        }
+        Ok(statements)
+    }
+
+    fn binary_copy(&self, drafts: &[&(u32, RecordDraft)], sites: &SiteLinks) -> Vec<Vec<u8>> {
+        let provenance = self.provenance;
+        let mut chunks = Vec::new();
+        let mut buffer = Vec::with_capacity(COPY_CHUNK_BYTES);
+        BinaryCopy::header(&mut buffer);
+        for (_, draft) in drafts.iter().copied() {
+            let holder = HolderColumns::of(&draft.holder);
+            let b = &mut buffer;
+            BinaryCopy::row(b, COPY_RECORD_FIELDS);
+            BinaryCopy::text(b, Some(&draft.holding_key));
+            BinaryCopy::text(b, Some(&draft.type_code));
+            BinaryCopy::double(b, Some(draft.quantity));
+            BinaryCopy::text(b, Some(&attributes_json(draft)));
+            BinaryCopy::text(b, Some(draft.quality.as_str()));
+            BinaryCopy::text(b, Some(draft.holder.kind().as_str()));
+            BinaryCopy::bigint(b, holder.organization_id);
+            BinaryCopy::text(b, Some(draft.holder.name()));
+            BinaryCopy::text(b, holder.id_number);
+            BinaryCopy::text(b, holder.phone);
+            BinaryCopy::bigint(b, sites.site_of(draft));
+            BinaryCopy::text(b, draft.site.as_deref());
+            BinaryCopy::text(b, Some(&draft.region_code));
+            BinaryCopy::text(b, Some(draft.region_path.as_str()));
+            BinaryCopy::double(b, draft.coordinates.map(|c| c.0));
+            BinaryCopy::double(b, draft.coordinates.map(|c| c.1));
+            BinaryCopy::text(b, Some(draft.status.as_str()));
+            BinaryCopy::bigint(b, provenance.round_id);
+            BinaryCopy::bigint(b, provenance.submission_id);
+            BinaryCopy::bigint(b, provenance.reporting_organization_id);
+            BinaryCopy::double(b, Some(draft.quantity));
+            BinaryCopy::bigint(b, Some(self.now));
+            BinaryCopy::bigint(b, Some(self.now));
+            if buffer.len() > COPY_CHUNK_BYTES - 4096 {
+                chunks.push(std::mem::replace(
+                    &mut buffer,
+                    Vec::with_capacity(COPY_CHUNK_BYTES),
                 ));
-                // Values the same for every row are spliced in as numeric literals (numbers
-                // formatted by Rust, never text from outside), and columns that start empty
-                // are left to their defaults: a third fewer bound parameters per row. The site
-                // id, too, is a number formatted by Rust, spliced in per row.
-                let same_for_all = format!(
-                    ", {}, {}, {}, {now}, {now}",
-                    sql_number(provenance.round_id),
-                    sql_number(provenance.submission_id),
-                    sql_number(provenance.reporting_organization_id),
-                );
-                query.push_values(chunk.iter().copied(), |mut row, (_, draft)| {
-                    let holder = HolderColumns::of(&draft.holder);
-                    row.push_bind(draft.holding_key.as_str())
-                        .push_bind(draft.type_code.as_str())
-                        .push_bind(draft.quantity)
-                        .push_bind(attributes_json(draft))
-                        .push_bind(draft.quality.as_str())
-                        .push_bind(draft.holder.kind().as_str())
-                        .push_bind(holder.organization_id)
-                        .push_bind(draft.holder.name())
-                        .push_bind(holder.id_number)
-                        .push_bind(holder.phone)
-                        .push_bind(draft.site.as_deref())
-                        .push_bind(draft.region_code.as_str())
-                        .push_bind(draft.region_path.as_str())
-                        .push_bind(draft.coordinates.map(|c| c.0))
-                        .push_bind(draft.coordinates.map(|c| c.1))
-                        .push_bind(draft.status.as_str())
-                        .push_bind(draft.quantity)
-                        .push(sql_number(sites.site_of(draft)))
-                        .push_unseparated(&same_for_all);
-                });
-                query.build().persistent(true).execute(&mut **conn).await?;
+            }
+        }
+        BinaryCopy::trailer(&mut buffer);
+        chunks.push(buffer);
+        chunks
+    }
+}
+
+/// Sends encoded records on the transaction's connection.
+async fn store_encoded(tx: &mut WriteTx, records: EncodedRecords) -> Result<(), sqlx::Error> {
+    match (tx, records) {
+        (WriteTx::Sqlite(conn), EncodedRecords::Sqlite(statements)) => {
+            for (sql, args) in statements {
+                sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                    .persistent(true)
+                    .execute(&mut **conn)
+                    .await?;
             }
             Ok(())
         }
-        WriteTx::Postgres(conn) => {
+        (WriteTx::Postgres(conn), EncodedRecords::Postgres(chunks)) => {
             let mut copy = conn
                 .copy_in_raw(
-                    format!("COPY potential_records ({RECORD_COLUMNS}) FROM STDIN").as_str(),
+                    format!(
+                        "COPY potential_records ({COPY_RECORD_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
+                    )
+                    .as_str(),
                 )
                 .await?;
-            let mut buffer = String::with_capacity(COPY_CHUNK_BYTES);
-            for (_, draft) in drafts.iter().copied() {
-                let holder = HolderColumns::of(&draft.holder);
-                CopyRow::new(&mut buffer)
-                    .text(Some(&draft.holding_key))
-                    .text(Some(&draft.type_code))
-                    .number(Some(draft.quantity))
-                    .text(Some(&attributes_json(draft)))
-                    .text(Some(draft.quality.as_str()))
-                    .text(Some(draft.holder.kind().as_str()))
-                    .number(holder.organization_id)
-                    .text(Some(draft.holder.name()))
-                    .text(holder.id_number)
-                    .text(holder.phone)
-                    .number(sites.site_of(draft))
-                    .text(draft.site.as_deref())
-                    .text(Some(&draft.region_code))
-                    .text(Some(draft.region_path.as_str()))
-                    .number(draft.coordinates.map(|c| c.0))
-                    .number(draft.coordinates.map(|c| c.1))
-                    .text(Some(draft.status.as_str()))
-                    .number(provenance.round_id)
-                    .number(provenance.submission_id)
-                    .number(provenance.reporting_organization_id)
-                    .number(Some(draft.quantity))
-                    .number(None::<f64>)
-                    .number(None::<f64>)
-                    .number(None::<i64>)
-                    .number(Some(0))
-                    .number(Some(now))
-                    .number(Some(now))
-                    .end();
-                if buffer.len() > COPY_CHUNK_BYTES - 4096 {
-                    copy.send(buffer.as_bytes()).await?;
-                    buffer.clear();
-                }
-            }
-            if !buffer.is_empty() {
-                copy.send(buffer.as_bytes()).await?;
+            for chunk in chunks {
+                copy.send(chunk).await?;
             }
             copy.finish().await?;
             Ok(())
         }
+        _ => Err(sqlx::Error::Protocol(
+            "records encoded for the other database".into(),
+        )),
     }
 }
 

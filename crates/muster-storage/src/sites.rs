@@ -306,6 +306,34 @@ async fn link_stored_records(
 /// Regions looked up per statement: well under SQLite's bound-parameter limit.
 const SITE_REGIONS_PER_QUERY: usize = 500;
 
+/// The stored sites of a chunk of regions (at most [`SITE_REGIONS_PER_QUERY`]), on a
+/// transaction's connection or a pool.
+macro_rules! fetch_sites_of {
+    ($chunk:expr, $executor:expr) => {{
+        let mut query =
+            QueryBuilder::new("SELECT id, region_code, name_key FROM sites WHERE region_code IN (");
+        let mut separated = query.separated(", ");
+        for code in $chunk {
+            separated.push_bind(*code);
+        }
+        query.push(")");
+        query
+            .build_query_as::<(i64, String, Option<String>)>()
+            .fetch_all($executor)
+            .await
+    }};
+}
+
+impl SiteLinks {
+    fn extend(&mut self, rows: Vec<(i64, String, Option<String>)>) {
+        for (id, region_code, name_key) in rows {
+            if let Some(name_key) = name_key {
+                self.0.entry(region_code).or_default().insert(name_key, id);
+            }
+        }
+    }
+}
+
 /// Finds the sites the records of a batch may name. One pass over the batch for the regions
 /// of the records that name a site, then one query per 500 such regions.
 pub(crate) async fn site_links(
@@ -320,22 +348,57 @@ pub(crate) async fn site_links(
     let mut links = SiteLinks::default();
     let regions: Vec<&str> = regions.into_iter().collect();
     for chunk in regions.chunks(SITE_REGIONS_PER_QUERY) {
-        let rows: Vec<(i64, String, Option<String>)> = on_tx!(&mut *tx, |conn| {
-            let mut query = QueryBuilder::new(
-                "SELECT id, region_code, name_key FROM sites WHERE region_code IN (",
-            );
-            let mut separated = query.separated(", ");
-            for code in chunk {
-                separated.push_bind(*code);
-            }
-            query.push(")");
-            query.build_query_as().fetch_all(&mut *conn).await
-        })?;
-        for (id, region_code, name_key) in rows {
-            if let Some(name_key) = name_key {
-                links.0.entry(region_code).or_default().insert(name_key, id);
-            }
-        }
+        links.extend(on_tx!(&mut *tx, |conn| fetch_sites_of!(chunk, &mut *conn))?);
     }
     Ok(links)
+}
+
+impl Database {
+    /// The stored sites of `regions`, read outside the write transaction: the file import
+    /// links a batch's records while the writer stores the batch before. A site registered
+    /// meanwhile is caught by [`link_sites_registered_since`] inside the transaction.
+    pub(crate) async fn site_links_of_regions(
+        &self,
+        regions: &[&str],
+    ) -> Result<SiteLinks, sqlx::Error> {
+        let mut links = SiteLinks::default();
+        for chunk in regions.chunks(SITE_REGIONS_PER_QUERY) {
+            links.extend(on_read_pool!(self, |pool| fetch_sites_of!(chunk, pool))?);
+        }
+        Ok(links)
+    }
+
+    /// The highest site id stored: sites registered after this have greater ids.
+    pub(crate) async fn last_site_id(&self) -> Result<i64, sqlx::Error> {
+        on_read_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM sites")
+                .fetch_one(pool)
+                .await
+        })
+    }
+}
+
+/// Links the records stored in this transaction (and any before) to the sites registered
+/// after `last_site_id` was read, as registering them would have, had the records been
+/// stored first. Usually there are none.
+pub(crate) async fn link_sites_registered_since(
+    tx: &mut WriteTx,
+    last_site_id: i64,
+) -> Result<usize, StorageError> {
+    let new_sites: Vec<(i64, String, String, Option<String>)> = on_tx!(&mut *tx, |conn| {
+        sqlx::query_as("SELECT id, region_code, region_path, name_key FROM sites WHERE id > $1")
+            .bind(last_site_id)
+            .fetch_all(&mut *conn)
+            .await
+    })?;
+    let mut linked = 0;
+    for (id, region_code, region_path, name_key) in new_sites {
+        let Some(name_key) = name_key else { continue };
+        let path = RegionPath::parse(&region_path).ok_or_else(|| StorageError::Invalid {
+            field: "region_path",
+            message: format!("site {id} has the malformed region path {region_path}"),
+        })?;
+        linked += link_stored_records(tx, id, &region_code, &path, &name_key).await?;
+    }
+    Ok(linked)
 }

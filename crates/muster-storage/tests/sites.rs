@@ -10,7 +10,7 @@ use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
 use muster_storage::{
     AuditVerification, Database, NewOrganization, NewSite, NewUser, OpenRound, RecordFilter,
-    RecordProvenance, StorageError as E, on_both_databases,
+    RecordProvenance, StorageError as E, on_both_databases, testing,
 };
 
 const TRUCK: &str = "TRN.ROAD.TRUCK_HEAVY";
@@ -461,6 +461,86 @@ async fn records_linked(db: Database) {
         entry.after
     );
     intact(&db).await;
+}
+
+on_both_databases!(imported_files_link_their_sites, imported_files_link);
+/// A file import looks up the sites while the writer stores the batch before, outside its
+/// transaction; a site registered meanwhile is linked before the commit.
+async fn imported_files_link(db: Database) {
+    let w = world(&db).await;
+    let north = db
+        .create_site(&w.office_a, new_site("North Depot", &w.county_a))
+        .await
+        .expect("site");
+    let csv = format!(
+        "type_code,quantity,holder_name,site,region_code\n\
+         {TENT},40,Grain store,NORTH  depot,{a}\n\
+         {TENT},10,Field store,South Depot,{a}\n\
+         {TENT},10,Shed,North Depot,{b}\n",
+        a = w.county_a.code,
+        b = w.county_b.code,
+    );
+    db.import_potential_file(
+        &w.city_office,
+        csv.into_bytes(),
+        "sites.csv",
+        None,
+        RecordProvenance::default(),
+    )
+    .await
+    .expect("imported");
+    let scope = Scope::everything();
+    let site_of = |records: &[muster_storage::PotentialRecord], holder: &str| {
+        records
+            .iter()
+            .find(|r| r.holder_name == holder)
+            .expect("the record")
+            .site_id
+    };
+    let all = RecordFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let records = db.potential_records(&scope, &all).await.expect("records");
+    assert_eq!(site_of(&records, "Grain store"), Some(north.id));
+    assert_eq!(site_of(&records, "Field store"), None);
+    assert_eq!(site_of(&records, "Shed"), None, "another region's site");
+
+    // The south depot registered after the import read the sites, and its own linking ran
+    // before the import's records were visible to it: the import's last step links them.
+    let last_seen = testing::last_site_id(&db).await.expect("site ids");
+    let south = db
+        .create_site(&w.office_a, new_site("south depot", &w.county_a))
+        .await
+        .expect("site");
+    let field_store = records
+        .iter()
+        .find(|r| r.holder_name == "Field store")
+        .expect("the record")
+        .id;
+    testing::raw_execute(
+        &db,
+        &format!("UPDATE potential_records SET site_id = NULL WHERE id = {field_store}"),
+    )
+    .await
+    .expect("unlinked, as if stored after the site's own linking");
+    assert_eq!(
+        testing::link_sites_registered_since(&db, south.id)
+            .await
+            .expect("links"),
+        0,
+        "no site is newer than the south depot"
+    );
+    assert_eq!(
+        testing::link_sites_registered_since(&db, last_seen)
+            .await
+            .expect("links"),
+        1
+    );
+    let records = db.potential_records(&scope, &all).await.expect("records");
+    assert_eq!(site_of(&records, "Field store"), Some(south.id));
+    assert_eq!(site_of(&records, "Grain store"), Some(north.id));
+    assert_eq!(site_of(&records, "Shed"), None);
 }
 
 on_both_databases!(
