@@ -26,7 +26,7 @@ use crate::copy::{BinaryCopy, COPY_CHUNK_BYTES};
 use crate::db::{Backend, Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
 use crate::regions::{IndexAction, set_indexes};
-use crate::sites::{SiteLinks, link_sites_registered_since};
+use crate::sites::{SiteLinks, link_sites_not_seen};
 
 /// A stored potential record, as a reader in scope sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -232,7 +232,8 @@ const BULK_LOAD_INDEXES: [(&str, &str); 1] = [(
 /// exactly as 0002 declares them. Each fires a trigger for every row COPY stores, even a NULL
 /// one (the row is fetched again to see that), so a load that drops the indexes drops these
 /// too and adds them back before the commit, which checks every row once, in one join.
-/// Meanwhile `organizations` and `sites` take no writes. SQLite checks a key with one index
+/// Meanwhile `organizations` and `sites` are locked, for reads too (so the import reads the
+/// sites before its writer begins). SQLite checks a key with one index
 /// probe a row and skips NULLs, so there they stay.
 const RECORD_FOREIGN_KEYS: [(&str, &str); 3] = [
     (
@@ -473,10 +474,11 @@ impl Database {
     /// `allowed_types` limits the types (a survey round's scope).
     ///
     /// Reading and checking run on a blocking thread that hands over the rows in batches;
-    /// each batch is placed (regions, holdings twice) and stored in the one write
-    /// transaction while the thread reads on, so on two cores the file is checked while it
-    /// is stored. Once any row fails, storing stops and the rest is only checked; the
-    /// transaction is then rolled back and every problem of the file returned.
+    /// a preparing task places each batch (regions, scope, holdings twice) and encodes it
+    /// while the writer stores the batch before in the one write transaction, so on two cores
+    /// the file is checked while it is stored. Once any row fails, storing stops and the rest
+    /// is only checked; the transaction is then rolled back and every problem of the file
+    /// returned.
     pub async fn import_potential_file(
         &self,
         actor: &Actor,
@@ -500,22 +502,22 @@ impl Database {
         });
         let now = crate::now();
         let (prepared_sender, mut prepared) = tokio::sync::mpsc::channel::<Prepared>(2);
-        let preparer = tokio::spawn(prepare_batches(
+        let mut preparer = AbortOnDrop(tokio::spawn(prepare_batches(
             self.clone(),
             batches,
             actor.scope().subtree().clone(),
             provenance,
             now,
             prepared_sender,
-        ));
+        )));
         let mut writer: Option<RecordWriter> = None;
         let stored = self.store_prepared(&mut prepared, now, &mut writer).await;
         if stored.is_err() {
             // Nothing more will be stored: stop placing (and so reading) at once.
-            preparer.abort();
+            preparer.0.abort();
         }
         drop(prepared);
-        let preparation = preparer
+        let preparation = (&mut preparer.0)
             .await
             .map_err(task_stopped)
             .and_then(|prepared| prepared);
@@ -567,7 +569,8 @@ impl Database {
                 message: "nothing to store".into(),
             });
         };
-        if let Err(e) = link_sites_registered_since(writer.tx(), preparation.last_site_id).await {
+        let seen = &preparation.sites_seen;
+        if let Err(e) = link_sites_not_seen(writer.tx(), actor.scope().subtree(), seen).await {
             writer.abandon(self).await?;
             return Err(e);
         }
@@ -588,9 +591,16 @@ impl Database {
     ) -> Result<Stored, StorageError> {
         let mut storing = true;
         let mut conflict = false;
+        // A channel closed before `Done` is a preparing task that failed: its error comes
+        // back from the task, and nothing is to be built again for a writer to be abandoned.
+        let mut done = false;
         while let Some(message) = prepared.recv().await {
             let (full, records) = match message {
                 Prepared::Batch { full, records } => (full, records),
+                Prepared::Done => {
+                    done = true;
+                    break;
+                }
                 Prepared::Refused => {
                     storing = false;
                     self.abandon(writer).await?;
@@ -612,6 +622,7 @@ impl Database {
                 Err(e) => return Err(e.into()),
             }
         }
+        storing &= done;
         if storing && let Some(open) = writer {
             match open.finish_storing().await {
                 Ok(()) => {}
@@ -1284,6 +1295,18 @@ enum Prepared {
     Batch { full: bool, records: EncodedRecords },
     /// A row failed: nothing of the file is to be stored.
     Refused,
+    /// Every batch was sent, and every row passed.
+    Done,
+}
+
+/// A task aborted when its handle is dropped: the file import's preparing task stops with
+/// the import, even when the import's future is dropped (a client gone).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What the preparing task found once the file was read.
@@ -1292,8 +1315,8 @@ struct Preparation {
     placer: Option<RecordPlacer>,
     /// The roll-up changes and audit figures of every record placed while storing went on.
     tally: TalliedChanges,
-    /// The highest site id when the first batch was linked to sites.
-    last_site_id: i64,
+    /// The sites the records were linked against, read before the writer began.
+    sites_seen: HashSet<i64>,
 }
 
 /// The placing state the preparing task moves to a blocking thread and back, batch by batch.
@@ -1351,7 +1374,9 @@ async fn prepare_batches(
         provenance,
         now: now.as_millis(),
     };
-    let last_site_id = db.last_site_id().await?;
+    let sites = db.site_snapshot(&scope).await?;
+    let sites_seen = sites.ids;
+    let sites = Arc::new(sites.links);
     let mut state = Placing {
         placer: None,
         regions: HashMap::new(),
@@ -1368,12 +1393,7 @@ async fn prepare_batches(
         if !unknown.is_empty() {
             state.regions.extend(db.region_infos(unknown).await?);
         }
-        let sites = if state.storing {
-            let sited: Vec<&str> = batch.sited_region_codes().into_iter().collect();
-            db.site_links_of_regions(&sited).await?
-        } else {
-            SiteLinks::default()
-        };
+        let sites = Arc::clone(&sites);
         let full = batch.len() >= IMPORT_BATCH_ROWS;
         let was_storing = state.storing;
         let scope = scope.clone();
@@ -1394,7 +1414,11 @@ async fn prepare_batches(
             state.storing = false;
         }
     }
-    // The writer builds the indexes again meanwhile.
+    if state.storing {
+        // Unanswered when the writer stopped: it needs no news then.
+        let _ = prepared.send(Prepared::Done).await;
+    }
+    // The writer builds the index again meanwhile.
     drop(prepared);
     let tally = state.tally;
     let tally = tokio::task::spawn_blocking(move || tally.into_changes())
@@ -1403,14 +1427,14 @@ async fn prepare_batches(
     Ok(Preparation {
         placer: state.placer,
         tally,
-        last_site_id,
+        sites_seen,
     })
 }
 
 fn task_stopped(error: tokio::task::JoinError) -> StorageError {
     StorageError::Invalid {
         field: "file",
-        message: format!("the file could not be read: {error}"),
+        message: format!("the import stopped: {error}"),
     }
 }
 

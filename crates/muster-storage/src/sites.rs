@@ -306,24 +306,6 @@ async fn link_stored_records(
 /// Regions looked up per statement: well under SQLite's bound-parameter limit.
 const SITE_REGIONS_PER_QUERY: usize = 500;
 
-/// The stored sites of a chunk of regions (at most [`SITE_REGIONS_PER_QUERY`]), on a
-/// transaction's connection or a pool.
-macro_rules! fetch_sites_of {
-    ($chunk:expr, $executor:expr) => {{
-        let mut query =
-            QueryBuilder::new("SELECT id, region_code, name_key FROM sites WHERE region_code IN (");
-        let mut separated = query.separated(", ");
-        for code in $chunk {
-            separated.push_bind(*code);
-        }
-        query.push(")");
-        query
-            .build_query_as::<(i64, String, Option<String>)>()
-            .fetch_all($executor)
-            .await
-    }};
-}
-
 impl SiteLinks {
     fn extend(&mut self, rows: Vec<(i64, String, Option<String>)>) {
         for (id, region_code, name_key) in rows {
@@ -348,52 +330,84 @@ pub(crate) async fn site_links(
     let mut links = SiteLinks::default();
     let regions: Vec<&str> = regions.into_iter().collect();
     for chunk in regions.chunks(SITE_REGIONS_PER_QUERY) {
-        links.extend(on_tx!(&mut *tx, |conn| fetch_sites_of!(chunk, &mut *conn))?);
+        let rows: Vec<(i64, String, Option<String>)> = on_tx!(&mut *tx, |conn| {
+            let mut query = QueryBuilder::new(
+                "SELECT id, region_code, name_key FROM sites WHERE region_code IN (",
+            );
+            let mut separated = query.separated(", ");
+            for code in chunk {
+                separated.push_bind(*code);
+            }
+            query.push(")");
+            query.build_query_as().fetch_all(&mut *conn).await
+        })?;
+        links.extend(rows);
     }
     Ok(links)
 }
 
-impl Database {
-    /// The stored sites of `regions`, read outside the write transaction: the file import
-    /// links a batch's records while the writer stores the batch before. A site registered
-    /// meanwhile is caught by [`link_sites_registered_since`] inside the transaction.
-    pub(crate) async fn site_links_of_regions(
-        &self,
-        regions: &[&str],
-    ) -> Result<SiteLinks, sqlx::Error> {
-        let mut links = SiteLinks::default();
-        for chunk in regions.chunks(SITE_REGIONS_PER_QUERY) {
-            links.extend(on_read_pool!(self, |pool| fetch_sites_of!(chunk, pool))?);
-        }
-        Ok(links)
-    }
+/// The sites of a subtree with a name, as `(id, region code, region path, name key)`.
+const SITES_IN_SUBTREE: &str = "SELECT id, region_code, region_path, name_key FROM sites \
+     WHERE region_path >= $1 AND region_path < $2 AND name_key IS NOT NULL";
 
-    /// The highest site id stored: sites registered after this have greater ids.
-    pub(crate) async fn last_site_id(&self) -> Result<i64, sqlx::Error> {
-        on_read_pool!(self, |pool| {
-            sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM sites")
-                .fetch_one(pool)
+/// The sites a file import saw before its writer began: their links, and their ids for
+/// [`link_sites_not_seen`].
+#[derive(Debug, Default)]
+pub(crate) struct SiteSnapshot {
+    pub(crate) links: SiteLinks,
+    pub(crate) ids: HashSet<i64>,
+}
+
+impl Database {
+    /// Every named site of `subtree`, read once, before a file import's writer begins. The
+    /// preparing task must not read `sites` after that: on PostgreSQL a first bulk load drops
+    /// the records' foreign key to `sites`, which locks `sites` until the commit, and a read
+    /// waiting for that lock while the writer waits for the batch would never end.
+    pub(crate) async fn site_snapshot(
+        &self,
+        subtree: &RegionPath,
+    ) -> Result<SiteSnapshot, sqlx::Error> {
+        let (low, high) = subtree.subtree_range();
+        let rows: Vec<(i64, String, String, Option<String>)> = on_read_pool!(self, |pool| {
+            sqlx::query_as(SITES_IN_SUBTREE)
+                .bind(&low)
+                .bind(&high)
+                .fetch_all(pool)
                 .await
-        })
+        })?;
+        let mut snapshot = SiteSnapshot::default();
+        snapshot.ids.extend(rows.iter().map(|row| row.0));
+        snapshot.links.extend(
+            rows.into_iter()
+                .map(|(id, code, _, name_key)| (id, code, name_key))
+                .collect(),
+        );
+        Ok(snapshot)
     }
 }
 
-/// Links the records stored in this transaction (and any before) to the sites registered
-/// after `last_site_id` was read, as registering them would have, had the records been
-/// stored first. Usually there are none.
-pub(crate) async fn link_sites_registered_since(
+/// Links the records stored so far (this transaction's too) to the sites of `subtree` that
+/// are not in `seen`: those registered while a file import was prepared, whose own linking
+/// could not see its records. Ids are not compared for order, as a sequence hands them out in
+/// insert order, not commit order. Usually there are none.
+pub(crate) async fn link_sites_not_seen(
     tx: &mut WriteTx,
-    last_site_id: i64,
+    subtree: &RegionPath,
+    seen: &HashSet<i64>,
 ) -> Result<usize, StorageError> {
-    let new_sites: Vec<(i64, String, String, Option<String>)> = on_tx!(&mut *tx, |conn| {
-        sqlx::query_as("SELECT id, region_code, region_path, name_key FROM sites WHERE id > $1")
-            .bind(last_site_id)
+    let (low, high) = subtree.subtree_range();
+    let sites: Vec<(i64, String, String, Option<String>)> = on_tx!(&mut *tx, |conn| {
+        sqlx::query_as(SITES_IN_SUBTREE)
+            .bind(&low)
+            .bind(&high)
             .fetch_all(&mut *conn)
             .await
     })?;
     let mut linked = 0;
-    for (id, region_code, region_path, name_key) in new_sites {
-        let Some(name_key) = name_key else { continue };
+    for (id, region_code, region_path, name_key) in sites {
+        let Some(name_key) = name_key.filter(|_| !seen.contains(&id)) else {
+            continue;
+        };
         let path = RegionPath::parse(&region_path).ok_or_else(|| StorageError::Invalid {
             field: "region_path",
             message: format!("site {id} has the malformed region path {region_path}"),

@@ -212,20 +212,26 @@ pub async fn constraint_definitions(
     }
 }
 
-/// The highest site id stored, as a file import reads it before linking its records.
-pub async fn last_site_id(db: &Database) -> Result<i64, sqlx::Error> {
-    db.last_site_id().await
+/// The ids of the named sites of `subtree`, as a file import sees them before its writer
+/// begins.
+pub async fn sites_seen_by_import(
+    db: &Database,
+    subtree: &muster_domain::RegionPath,
+) -> Result<std::collections::HashSet<i64>, sqlx::Error> {
+    Ok(db.site_snapshot(subtree).await?.ids)
 }
 
-/// What a file import does just before its commit: links the records to the sites registered
-/// after `last_site_id`, in a write transaction of its own here. Returns how many records were
-/// linked. For tests of a site registered while a file was prepared, which no test can time.
-pub async fn link_sites_registered_since(
+/// What a file import does just before its commit: links the records to the sites of
+/// `subtree` not in `seen`, in a write transaction of its own here. Returns how many records
+/// were linked. For tests of a site registered while a file was prepared, which no test can
+/// time.
+pub async fn link_sites_not_seen(
     db: &Database,
-    last_site_id: i64,
+    subtree: &muster_domain::RegionPath,
+    seen: &std::collections::HashSet<i64>,
 ) -> Result<usize, crate::StorageError> {
     let mut tx = db.begin_write().await?;
-    let linked = crate::sites::link_sites_registered_since(&mut tx, last_site_id).await?;
+    let linked = crate::sites::link_sites_not_seen(&mut tx, subtree, seen).await?;
     tx.commit().await?;
     Ok(linked)
 }

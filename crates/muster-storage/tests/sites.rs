@@ -508,7 +508,10 @@ async fn imported_files_link(db: Database) {
 
     // The south depot registered after the import read the sites, and its own linking ran
     // before the import's records were visible to it: the import's last step links them.
-    let last_seen = testing::last_site_id(&db).await.expect("site ids");
+    let root = RegionPath::root();
+    let seen = testing::sites_seen_by_import(&db, &root)
+        .await
+        .expect("site ids");
     let south = db
         .create_site(&w.office_a, new_site("south depot", &w.county_a))
         .await
@@ -524,15 +527,18 @@ async fn imported_files_link(db: Database) {
     )
     .await
     .expect("unlinked, as if stored after the site's own linking");
+    let all_seen = testing::sites_seen_by_import(&db, &root)
+        .await
+        .expect("site ids");
     assert_eq!(
-        testing::link_sites_registered_since(&db, south.id)
+        testing::link_sites_not_seen(&db, &root, &all_seen)
             .await
             .expect("links"),
         0,
-        "no site is newer than the south depot"
+        "every site was seen"
     );
     assert_eq!(
-        testing::link_sites_registered_since(&db, last_seen)
+        testing::link_sites_not_seen(&db, &root, &seen)
             .await
             .expect("links"),
         1
@@ -541,6 +547,50 @@ async fn imported_files_link(db: Database) {
     assert_eq!(site_of(&records, "Field store"), Some(south.id));
     assert_eq!(site_of(&records, "Grain store"), Some(north.id));
     assert_eq!(site_of(&records, "Shed"), None);
+    intact(&db).await;
+}
+
+on_both_databases!(
+    a_first_bulk_load_links_sites_named_late_in_the_file,
+    bulk_load_links_late_sites
+);
+/// A first bulk load drops the records' foreign keys on PostgreSQL, which locks `sites` until
+/// the commit: the sites a batch after the first names must still be linked, without the
+/// import waiting on its own lock.
+async fn bulk_load_links_late_sites(db: Database) {
+    let w = world(&db).await;
+    let depot = db
+        .create_site(&w.office_a, new_site("North Depot", &w.county_a))
+        .await
+        .expect("site");
+    let mut csv = String::from("type_code,quantity,holder_name,site,region_code\n");
+    for row in 0..30_000 {
+        let site = if row == 29_000 { "north depot" } else { "" };
+        csv.push_str(&format!(
+            "{TENT},1,Holder {row},{site},{}\n",
+            w.county_a.code
+        ));
+    }
+    let import = db.import_potential_file(
+        &w.city_office,
+        csv.into_bytes(),
+        "big.csv",
+        None,
+        RecordProvenance::default(),
+    );
+    let summary = tokio::time::timeout(std::time::Duration::from_secs(120), import)
+        .await
+        .expect("the import ends, not waiting on its own lock")
+        .expect("imported");
+    assert_eq!(summary.inserted, 30_000);
+    assert_eq!(
+        db.site(&Scope::everything(), depot.id)
+            .await
+            .expect("site")
+            .record_count,
+        1
+    );
+    intact(&db).await;
 }
 
 on_both_databases!(

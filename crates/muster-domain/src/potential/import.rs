@@ -638,16 +638,6 @@ impl PendingRows {
         self.rows.iter().map(|p| p.region_code.as_str()).collect()
     }
 
-    /// The distinct region codes of the rows that name a site: where a stored site may be
-    /// linked.
-    pub fn sited_region_codes(&self) -> BTreeSet<&str> {
-        self.rows
-            .iter()
-            .filter(|p| p.site.is_some())
-            .map(|p| p.region_code.as_str())
-            .collect()
-    }
-
     pub fn len(&self) -> usize {
         self.rows.len()
     }
