@@ -1505,23 +1505,40 @@ struct RecordWriter {
 impl RecordWriter {
     async fn begin(db: &Database, bulk: bool, now: Timestamp) -> Result<Self, StorageError> {
         let mut tx = db.begin_write().await?;
+        match Self::prepare(&mut tx, bulk).await {
+            Ok(reindex) => Ok(Self {
+                tx,
+                bulk,
+                reindex,
+                now,
+            }),
+            Err(e) => {
+                // The connection gets its usual settings back, as after an abandon.
+                drop(tx);
+                if bulk {
+                    db.finish_bulk_load().await?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Sets a bulk load up: returns whether the holding index (and on PostgreSQL the foreign
+    /// keys) were dropped.
+    async fn prepare(tx: &mut WriteTx, bulk: bool) -> Result<bool, StorageError> {
+        if !bulk {
+            return Ok(false);
+        }
         // A big import outgrows SQLite's page cache: spilled pages are written to the WAL
         // mid-transaction and again at commit, and the load slowed down more than linearly.
-        if bulk {
-            crate::regions::prepare_bulk_load(&mut tx).await?;
-        }
+        crate::regions::prepare_bulk_load(tx).await?;
         // Counted inside the write transaction, so no other import slips in between.
-        let reindex = bulk && stored_record_count(&mut tx).await? < REINDEX_BELOW_RECORDS;
+        let reindex = stored_record_count(tx).await? < REINDEX_BELOW_RECORDS;
         if reindex {
-            set_indexes(&mut tx, &BULK_LOAD_INDEXES, IndexAction::Drop).await?;
-            set_record_foreign_keys(&mut tx, IndexAction::Drop).await?;
+            set_indexes(tx, &BULK_LOAD_INDEXES, IndexAction::Drop).await?;
+            set_record_foreign_keys(tx, IndexAction::Drop).await?;
         }
-        Ok(Self {
-            tx,
-            bulk,
-            reindex,
-            now,
-        })
+        Ok(reindex)
     }
 
     /// Ends the storing: builds the dropped index again. A holding stored before comes back
@@ -1563,9 +1580,26 @@ impl RecordWriter {
         Ok(())
     }
 
+    /// Builds the index again, applies the roll-ups, writes the audit entry and commits; the
+    /// bulk-load settings are undone whether or not that succeeds.
     async fn commit(
-        mut self,
+        self,
         db: &Database,
+        actor: &Actor,
+        provenance: RecordProvenance,
+        source: &str,
+        tally: TalliedChanges,
+    ) -> Result<RecordImportSummary, StorageError> {
+        let bulk = self.bulk;
+        let committed = self.commit_tx(actor, provenance, source, tally).await;
+        if bulk {
+            db.finish_bulk_load().await?;
+        }
+        committed
+    }
+
+    async fn commit_tx(
+        mut self,
         actor: &Actor,
         provenance: RecordProvenance,
         source: &str,
@@ -1597,9 +1631,6 @@ impl RecordWriter {
             )
             .await?;
         self.tx.commit().await?;
-        if self.bulk {
-            db.finish_bulk_load().await?;
-        }
         Ok(RecordImportSummary {
             inserted: tally.stored,
             totals_rows: changes.len(),
