@@ -122,6 +122,13 @@ macro_rules! on_tx {
 pub(crate) use {on_read_pool, on_tx};
 
 impl WriteTx {
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            WriteTx::Sqlite(_) => Backend::Sqlite,
+            WriteTx::Postgres(_) => Backend::Postgres,
+        }
+    }
+
     pub(crate) async fn commit(self) -> Result<(), StorageError> {
         match self {
             WriteTx::Sqlite(tx) => tx.commit().await?,

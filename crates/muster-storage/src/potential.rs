@@ -1347,13 +1347,7 @@ impl Placing {
             return Ok(None);
         }
         self.tally.add(&drafts);
-        // In key order, the unique index (which starts with the region path) grows by
-        // appends, or, dropped for a first load, is built again from sorted runs: SQLite's
-        // load took a tenth longer unsorted. References are sorted, not the drafts: moving
-        // the drafts cost more.
-        let mut ordered: Vec<&(u32, RecordDraft)> = drafts.iter().collect();
-        ordered.sort_unstable_by(|a, b| a.1.holding_key.cmp(&b.1.holding_key));
-        encoding.encode(&ordered, sites).map(Some)
+        encoding.encode(&in_holding_order(&drafts), sites).map(Some)
     }
 }
 
@@ -1563,10 +1557,7 @@ impl RecordWriter {
         drafts: &[(u32, RecordDraft)],
         provenance: RecordProvenance,
     ) -> Result<(), sqlx::Error> {
-        // In key order, the unique index (which starts with the region path) grows by
-        // appends. References are sorted, not the drafts: moving the drafts cost more.
-        let mut ordered: Vec<&(u32, RecordDraft)> = drafts.iter().collect();
-        ordered.sort_unstable_by(|a, b| a.1.holding_key.cmp(&b.1.holding_key));
+        let ordered = in_holding_order(drafts);
         insert_record_rows(&mut self.tx, &ordered, provenance, self.now.as_millis()).await
     }
 
@@ -1714,6 +1705,16 @@ fn region_mismatch(code: &str, row: u32) -> StorageError {
     }
 }
 
+/// The drafts in holding-key order, the order records are stored in. The unique index
+/// (which starts with the region path) then grows by appends or, dropped for a first load, is
+/// built again from sorted runs: SQLite's load took a tenth longer unsorted. References are
+/// sorted, not the drafts: moving the drafts cost more.
+pub(crate) fn in_holding_order(drafts: &[(u32, RecordDraft)]) -> Vec<&(u32, RecordDraft)> {
+    let mut ordered: Vec<&(u32, RecordDraft)> = drafts.iter().collect();
+    ordered.sort_unstable_by(|a, b| a.1.holding_key.cmp(&b.1.holding_key));
+    ordered
+}
+
 pub(crate) async fn insert_record_rows(
     tx: &mut WriteTx,
     drafts: &[&(u32, RecordDraft)],
@@ -1722,12 +1723,8 @@ pub(crate) async fn insert_record_rows(
 ) -> Result<(), sqlx::Error> {
     // Records that name a stored site of their region are linked to it.
     let sites = crate::sites::site_links(tx, drafts).await?;
-    let backend = match tx {
-        WriteTx::Sqlite(_) => Backend::Sqlite,
-        WriteTx::Postgres(_) => Backend::Postgres,
-    };
     let encoding = RecordEncoding {
-        backend,
+        backend: tx.backend(),
         provenance,
         now,
     };

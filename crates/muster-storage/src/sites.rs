@@ -307,7 +307,7 @@ async fn link_stored_records(
 const SITE_REGIONS_PER_QUERY: usize = 500;
 
 impl SiteLinks {
-    fn extend(&mut self, rows: Vec<(i64, String, Option<String>)>) {
+    fn extend(&mut self, rows: impl IntoIterator<Item = (i64, String, Option<String>)>) {
         for (id, region_code, name_key) in rows {
             if let Some(name_key) = name_key {
                 self.0.entry(region_code).or_default().insert(name_key, id);
@@ -379,8 +379,7 @@ impl Database {
         snapshot.ids.extend(rows.iter().map(|row| row.0));
         snapshot.links.extend(
             rows.into_iter()
-                .map(|(id, code, _, name_key)| (id, code, name_key))
-                .collect(),
+                .map(|(id, code, _, name_key)| (id, code, name_key)),
         );
         Ok(snapshot)
     }

@@ -34,7 +34,8 @@ use crate::audit::AuditEvent;
 use crate::db::{Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
 use crate::potential::{
-    RecordProvenance, apply_totals, check_record_regions, insert_record_rows, is_unique_violation,
+    RecordProvenance, apply_totals, check_record_regions, in_holding_order, insert_record_rows,
+    is_unique_violation,
 };
 
 /// The deepest level that gets assignments of its own (see the module comment).
@@ -1119,8 +1120,7 @@ impl Database {
             return Err(changed_meanwhile());
         }
         if !drafts.is_empty() {
-            let mut ordered: Vec<&(u32, RecordDraft)> = drafts.iter().collect();
-            ordered.sort_unstable_by(|a, b| a.1.holding_key.cmp(&b.1.holding_key));
+            let ordered = in_holding_order(&drafts);
             let provenance = RecordProvenance {
                 round_id: Some(round.id),
                 submission_id: Some(current.id),
