@@ -70,6 +70,50 @@ pub(crate) const SQLITE_CACHE_SIZE: &str = "PRAGMA cache_size = -65536";
 pub struct SqlitePools {
     pub(crate) read: SqlitePool,
     pub(crate) write: SqlitePool,
+    /// Held only to be dropped: the checkpointer stops when the last clone of the pools is
+    /// gone (see [`spawn_checkpointer`]).
+    _checkpointer: tokio::sync::mpsc::Sender<()>,
+}
+
+/// How long the WAL may collect commits before [`spawn_checkpointer`] copies them into the
+/// database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// The WAL is cut back to this size (64 MiB) once checkpointed: a bulk load that wrote half
+/// a gigabyte into it leaves no half-gigabyte file behind.
+const SQLITE_WAL_SIZE_LIMIT: &str = "67108864";
+
+/// Checkpoints SQLite's WAL in the background, once a [`CHECKPOINT_EVERY`], on a reading
+/// connection.
+///
+/// SQLite's own automatic checkpoint runs inside the commit that pushes the WAL past a
+/// thousand pages, so that commit waits while the WAL is copied into the database file and
+/// both are synced: two seconds of a million-record import's commit went to it. Here the
+/// commit returns once its pages are in the WAL (what every reader then sees, kept as any
+/// commit under `synchronous=NORMAL` is), and the copy follows, as PostgreSQL's checkpointer
+/// does it. `PASSIVE` waits for no
+/// reader or writer: it copies what no reader still needs and leaves the rest for the next
+/// pass. The task stops when the last clone of the pools is dropped, or they are closed.
+fn spawn_checkpointer(read: SqlitePool) -> tokio::sync::mpsc::Sender<()> {
+    let (keep_alive, mut stopped) = tokio::sync::mpsc::channel::<()>(1);
+    tokio::spawn(async move {
+        loop {
+            // Nothing is ever sent: the channel only closes, when the pools are dropped.
+            if let Ok(None) = tokio::time::timeout(CHECKPOINT_EVERY, stopped.recv()).await {
+                break;
+            }
+            if read.is_closed() {
+                break;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&read)
+                .await
+            {
+                tracing::warn!(error = %e, "the background WAL checkpoint failed; retrying");
+            }
+        }
+    });
+    keep_alive
 }
 
 /// An open database of either kind. Cheap to clone.
@@ -163,7 +207,10 @@ impl Database {
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10))
                     .pragma("cache_size", SQLITE_CACHE_KIB)
-                    .pragma("temp_store", "memory");
+                    .pragma("temp_store", "memory")
+                    // Checkpoints run in the background instead (see `spawn_checkpointer`).
+                    .pragma("wal_autocheckpoint", "0")
+                    .pragma("journal_size_limit", SQLITE_WAL_SIZE_LIMIT);
                 let write = SqlitePoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(60))
@@ -173,7 +220,12 @@ impl Database {
                     .max_connections(8)
                     .connect_with(options.read_only(false))
                     .await?;
-                Ok(Database::Sqlite(SqlitePools { read, write }))
+                let checkpointer = spawn_checkpointer(read.clone());
+                Ok(Database::Sqlite(SqlitePools {
+                    read,
+                    write,
+                    _checkpointer: checkpointer,
+                }))
             }
             DatabaseUrl::Postgres(url) => {
                 let options = PgConnectOptions::from_str(url)

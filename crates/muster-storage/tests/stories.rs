@@ -527,6 +527,43 @@ async fn a_sqlite_backup_is_a_consistent_copy() {
     assert_eq!(intact(&copy).await, 1);
 }
 
+/// SQLite's automatic checkpoint is off (it ran inside commits); the background one copies
+/// committed pages into the database file on its own, with the database still open.
+#[tokio::test]
+async fn sqlite_commits_reach_the_database_file_without_a_close() {
+    let test_db = muster_storage::testing::TestDatabase::sqlite().await;
+    let muster_storage::DatabaseUrl::Sqlite(path) = &test_db.url else {
+        unreachable!("a SQLite test database")
+    };
+    import_tiny(&test_db.db).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut attempt = 0;
+    loop {
+        // The database file alone, without its WAL: it holds what was checkpointed.
+        attempt += 1;
+        let copy = dir.path().join(format!("file-only-{attempt}.db"));
+        std::fs::copy(path, &copy).expect("copy the database file");
+        let regions = match Database::open(&muster_storage::DatabaseUrl::Sqlite(copy)).await {
+            Ok(opened) => {
+                let count = opened.region_count().await.unwrap_or(0);
+                opened.close().await;
+                count
+            }
+            // Copied in the middle of a checkpoint: try again.
+            Err(_) => 0,
+        };
+        if regions == 79 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after 30 s the database file still holds {regions} of the 79 regions committed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 on_both_databases!(
     bulk_load_restores_the_schema,
     bulk_load_restores_the_schema_story
