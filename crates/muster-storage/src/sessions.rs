@@ -22,7 +22,25 @@ pub struct ApiToken {
     pub user_id: i64,
     pub name: String,
     pub created_at: i64,
+    /// After this (epoch milliseconds) the token no longer authenticates.
+    pub expires_at: i64,
     pub revoked_at: Option<i64>,
+}
+
+/// The columns of [`ApiToken`], for every query that returns tokens.
+const API_TOKEN_COLUMNS: &str = "id, user_id, name, created_at, expires_at, revoked_at";
+
+/// A user keeps their own tokens; an administrator those of users in their subtree.
+fn refuse_unless_token_keeper(actor: &Actor, user: &User) -> Result<(), StorageError> {
+    if actor.user_id() != Some(user.id) && !actor.administers() {
+        return Err(StorageError::Forbidden(
+            "a token is kept by its user or an administrator".into(),
+        ));
+    }
+    if !actor.scope().contains(&user.region_path()) {
+        return Err(StorageError::out_of_scope("user", user.id));
+    }
+    Ok(())
 }
 
 const SETUP_TOKEN_KEY: &str = "setup_token_sha256";
@@ -99,21 +117,16 @@ impl Database {
         tx.commit().await
     }
 
+    /// Stores a token for `user` that authenticates until `expires_at`.
     pub async fn create_api_token(
         &self,
         actor: &Actor,
         user: &User,
         name: &str,
         token_hash: &str,
+        expires_at: Timestamp,
     ) -> Result<ApiToken, StorageError> {
-        if actor.user_id() != Some(user.id) && !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "a token is made by its user or an administrator".into(),
-            ));
-        }
-        if !actor.scope().contains(&user.region_path()) {
-            return Err(StorageError::out_of_scope("user", user.id));
-        }
+        refuse_unless_token_keeper(actor, user)?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(StorageError::Invalid {
@@ -122,16 +135,23 @@ impl Database {
             });
         }
         let now = crate::now();
+        if expires_at <= now {
+            return Err(StorageError::Invalid {
+                field: "expires_at",
+                message: "expected a time in the future".into(),
+            });
+        }
         let mut tx = self.begin_write().await?;
         let token: ApiToken = on_tx!(&mut tx, |conn| {
-            sqlx::query_as(
-                "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) \
-                 RETURNING id, user_id, name, created_at, revoked_at",
-            )
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING {API_TOKEN_COLUMNS}"
+            )))
             .bind(user.id)
             .bind(name)
             .bind(token_hash)
             .bind(now.as_millis())
+            .bind(expires_at.as_millis())
             .fetch_one(&mut *conn)
             .await
         })?;
@@ -148,16 +168,84 @@ impl Database {
         Ok(token)
     }
 
-    /// The user a live (unrevoked) token belongs to.
-    pub async fn user_id_for_token(&self, token_hash: &str) -> Result<Option<i64>, StorageError> {
+    /// The user a live token (not revoked, not expired at `now`) belongs to.
+    pub async fn user_id_for_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<i64>, StorageError> {
         Ok(on_read_pool!(self, |pool| {
             sqlx::query_scalar(
-                "SELECT user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+                "SELECT user_id FROM api_tokens \
+                 WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
             )
             .bind(token_hash)
+            .bind(now.as_millis())
             .fetch_optional(pool)
             .await
         })?)
+    }
+
+    /// The tokens of `user`, newest first, revoked and expired ones too (never their hashes).
+    pub async fn api_tokens(
+        &self,
+        actor: &Actor,
+        user: &User,
+    ) -> Result<Vec<ApiToken>, StorageError> {
+        refuse_unless_token_keeper(actor, user)?;
+        Ok(on_read_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {API_TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY id DESC"
+            )))
+            .bind(user.id)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    /// Revokes a token of `user` at once; revoking one already revoked changes nothing.
+    pub async fn revoke_api_token(
+        &self,
+        actor: &Actor,
+        user: &User,
+        token_id: i64,
+    ) -> Result<ApiToken, StorageError> {
+        refuse_unless_token_keeper(actor, user)?;
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        let before: Option<ApiToken> = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {API_TOKEN_COLUMNS} FROM api_tokens WHERE id = $1 AND user_id = $2"
+            )))
+            .bind(token_id)
+            .bind(user.id)
+            .fetch_optional(&mut *conn)
+            .await
+        })?;
+        let before = before.ok_or_else(|| StorageError::not_found("api_token", token_id))?;
+        if before.revoked_at.is_some() {
+            return Ok(before);
+        }
+        let after: ApiToken = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 RETURNING {API_TOKEN_COLUMNS}"
+            )))
+            .bind(now.as_millis())
+            .bind(token_id)
+            .fetch_one(&mut *conn)
+            .await
+        })?;
+        let event = AuditEvent {
+            entity: "api_token",
+            entity_id: token_id.to_string(),
+            action: "revoke",
+            region_path: &user.region_path(),
+            before: serde_json::to_value(&before).ok(),
+            after: serde_json::to_value(&after).ok(),
+        };
+        tx.audit(actor, now, event).await?;
+        tx.commit().await?;
+        Ok(after)
     }
 
     /// Stores the hash of a fresh setup token, replacing any earlier one. Only meaningful

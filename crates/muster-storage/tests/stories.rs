@@ -498,14 +498,102 @@ async fn sessions_tokens_and_setup_story(db: Database) {
         .expect("sign out");
     assert_eq!(db.session("session-hash", now).await.expect("read"), None);
 
-    db.create_api_token(&user.actor(), &user, "ci", "token-hash")
+    let day = 86_400_000;
+    assert!(
+        matches!(
+            db.create_api_token(&user.actor(), &user, "late", "late-hash", now)
+                .await,
+            Err(StorageError::Invalid {
+                field: "expires_at",
+                ..
+            })
+        ),
+        "a token must expire in the future"
+    );
+    let token = db
+        .create_api_token(
+            &user.actor(),
+            &user,
+            "ci",
+            "token-hash",
+            now.plus_millis(day),
+        )
         .await
         .expect("token");
+    assert_eq!(token.expires_at, now.plus_millis(day).as_millis());
     assert_eq!(
-        db.user_id_for_token("token-hash").await.expect("lookup"),
+        db.user_id_for_token("token-hash", now)
+            .await
+            .expect("lookup"),
         Some(user.id)
     );
-    assert_eq!(db.user_id_for_token("other").await.expect("lookup"), None);
+    assert_eq!(
+        db.user_id_for_token("token-hash", now.plus_millis(day))
+            .await
+            .expect("lookup"),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        db.user_id_for_token("other", now).await.expect("lookup"),
+        None
+    );
+
+    let second = db
+        .create_api_token(
+            &user.actor(),
+            &user,
+            "export",
+            "second-hash",
+            now.plus_millis(day),
+        )
+        .await
+        .expect("second token");
+    let listed = db.api_tokens(&user.actor(), &user).await.expect("list");
+    assert_eq!(
+        listed.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["export", "ci"],
+        "newest first"
+    );
+    let revoked = db
+        .revoke_api_token(&user.actor(), &user, token.id)
+        .await
+        .expect("revoke");
+    assert!(revoked.revoked_at.is_some());
+    assert_eq!(
+        db.user_id_for_token("token-hash", now)
+            .await
+            .expect("lookup"),
+        None,
+        "revoked"
+    );
+    assert_eq!(
+        db.user_id_for_token("second-hash", now)
+            .await
+            .expect("lookup"),
+        Some(user.id),
+        "the other token still works"
+    );
+    assert_eq!(
+        db.revoke_api_token(&user.actor(), &user, token.id)
+            .await
+            .expect("again"),
+        revoked,
+        "revoking twice changes nothing"
+    );
+    assert!(matches!(
+        db.revoke_api_token(&user.actor(), &user, second.id + 100)
+            .await,
+        Err(StorageError::NotFound { .. })
+    ));
+    let revocations = db
+        .audit_entries(user.actor().scope(), 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.entity == "api_token" && e.action == "revoke")
+        .count();
+    assert_eq!(revocations, 1, "one revocation, audited");
     intact(&db).await;
 }
 

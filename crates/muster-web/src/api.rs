@@ -38,6 +38,8 @@ pub(crate) fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(me))
         .routes(routes!(issue_token))
+        .routes(routes!(list_tokens))
+        .routes(routes!(revoke_token))
         .routes(routes!(list_regions, create_region))
         .routes(routes!(get_region))
         .routes(routes!(list_organizations, create_organization))
@@ -225,13 +227,45 @@ pub(crate) struct TokenRequest {
     password: String,
     /// What the token is for, e.g. "nightly export".
     name: String,
+    /// How many days the token works: 1 to 365, 90 when left out.
+    days: Option<i64>,
 }
+
+/// How long a token works when the request names no number of days.
+const DEFAULT_TOKEN_DAYS: i64 = 90;
+/// The longest a token may work: a leaked one stops within a year at most.
+const MAX_TOKEN_DAYS: i64 = 365;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TokenResponse {
     id: i64,
     /// Shown once; only its hash is stored.
     token: String,
+    /// Epoch milliseconds after which the token no longer authenticates.
+    expires_at: i64,
+}
+
+/// A token as listed: never the secret nor its hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TokenDto {
+    id: i64,
+    name: String,
+    /// Epoch milliseconds.
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl From<muster_storage::ApiToken> for TokenDto {
+    fn from(t: muster_storage::ApiToken) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+        }
+    }
 }
 
 /// Exchanges a username and password for an API token (rate-limited like sign-in).
@@ -242,21 +276,66 @@ async fn issue_token(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Json(request): Json<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenResponse>), WebError> {
+    // Checked before the password, so a malformed request costs no sign-in attempt.
+    let days = request.days.unwrap_or(DEFAULT_TOKEN_DAYS);
+    if !(1..=MAX_TOKEN_DAYS).contains(&days) {
+        return Err(WebError::bad_request(
+            "days",
+            format!("expected 1 to {MAX_TOKEN_DAYS} days, got {days}"),
+        ));
+    }
     let user =
         crate::session::check_password(&state, &request.username, &request.password, client.ip())
             .await?;
     let token = format!("{API_TOKEN_PREFIX}{}", random_secret());
+    let expires_at = muster_storage::now().plus_millis(days * 86_400_000);
     let stored = state
         .db
-        .create_api_token(&user.actor(), &user, &request.name, &sha256_hex(&token))
+        .create_api_token(
+            &user.actor(),
+            &user,
+            &request.name,
+            &sha256_hex(&token),
+            expires_at,
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
         Json(TokenResponse {
             id: stored.id,
             token,
+            expires_at: stored.expires_at,
         }),
     ))
+}
+
+/// The caller's API tokens, newest first, revoked and expired ones included.
+#[utoipa::path(get, path = "/auth/tokens", tag = "auth",
+    responses((status = 200, body = Vec<TokenDto>), (status = 401, body = Problem)))]
+async fn list_tokens(
+    State(state): State<AppState>,
+    current: CurrentUser,
+) -> Result<Json<Vec<TokenDto>>, WebError> {
+    let tokens = state.db.api_tokens(&current.actor, &current.user).await?;
+    Ok(Json(tokens.into_iter().map(TokenDto::from).collect()))
+}
+
+/// Revokes one of the caller's API tokens; it stops authenticating at once.
+#[utoipa::path(delete, path = "/auth/tokens/{id}", tag = "auth", params(("id" = i64, Path)),
+    responses((status = 200, body = TokenDto), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<TokenDto>, WebError> {
+    check_write(&current, &headers)?;
+    let token = state
+        .db
+        .revoke_api_token(&current.actor, &current.user, id)
+        .await?;
+    Ok(Json(token.into()))
 }
 
 // ------------------------------------------------------------------ regions

@@ -156,7 +156,11 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<CurrentU
         let Some(token) = header.strip_prefix("Bearer ").map(str::trim) else {
             return Err(WebError::Unauthenticated);
         };
-        let Some(user_id) = state.db.user_id_for_token(&sha256_hex(token)).await? else {
+        let Some(user_id) = state
+            .db
+            .user_id_for_token(&sha256_hex(token), muster_storage::now())
+            .await?
+        else {
             return Err(WebError::Unauthenticated);
         };
         return Ok(state

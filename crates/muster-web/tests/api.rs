@@ -5,6 +5,7 @@
 mod common;
 
 use common::{TestApp, csrf_in};
+use muster_domain::demo::DEMO_PASSWORD;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reqwest::StatusCode;
@@ -183,6 +184,106 @@ async fn rate_limit_story(app: TestApp) {
 }
 
 on_both!(
+    tokens_expire_and_can_be_revoked,
+    spawn_demo,
+    tokens_expire_and_can_be_revoked_story
+);
+/// A token works for the days asked (90 by default, at most 365); its user lists and revokes
+/// it, and no one else can.
+async fn tokens_expire_and_can_be_revoked_story(app: TestApp) {
+    let client = reqwest::Client::new();
+    let issue = |days: Value| {
+        let mut body = json!({ "username": "office", "password": DEMO_PASSWORD, "name": "export" });
+        if !days.is_null() {
+            body["days"] = days;
+        }
+        client
+            .post(app.url("/api/v1/auth/token"))
+            .json(&body)
+            .send()
+    };
+    let day_ms = 86_400_000_i64;
+    let before = muster_storage::now().as_millis();
+    let default: Value = issue(Value::Null)
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let after = muster_storage::now().as_millis();
+    let expires = default["expires_at"].as_i64().expect("expires_at");
+    assert!(
+        (before + 90 * day_ms..=after + 90 * day_ms).contains(&expires),
+        "90 days by default: {expires}"
+    );
+    let weekly = issue(json!(7)).await.expect("post");
+    assert_eq!(weekly.status(), StatusCode::CREATED);
+    let weekly: Value = weekly.json().await.expect("json");
+    let expires = weekly["expires_at"].as_i64().expect("expires_at");
+    assert!(
+        (before + 7 * day_ms..=muster_storage::now().as_millis() + 7 * day_ms).contains(&expires)
+    );
+    for wrong in [json!(0), json!(366)] {
+        let refused = issue(wrong.clone()).await.expect("post");
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{wrong}");
+        let problem: Value = refused.json().await.expect("json");
+        assert_eq!(problem["field"], "days");
+    }
+
+    let token = weekly["token"].as_str().expect("token").to_owned();
+    let listed: Value = client
+        .get(app.url("/api/v1/auth/tokens"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let listed = listed.as_array().expect("a list");
+    assert_eq!(listed.len(), 2, "both tokens of office: {listed:?}");
+    assert_eq!(listed[0]["id"], weekly["id"], "newest first");
+    assert!(
+        listed
+            .iter()
+            .all(|t| t.get("token").is_none() && t.get("token_hash").is_none())
+    );
+
+    // Another user cannot revoke office's token: it is not among theirs.
+    let admin = app.token_for("admin").await;
+    let foreign = client
+        .delete(app.url(&format!("/api/v1/auth/tokens/{}", weekly["id"])))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+    let me = |token: String| client.get(app.url("/api/v1/me")).bearer_auth(token).send();
+    assert_eq!(
+        me(token.clone()).await.expect("get").status(),
+        StatusCode::OK
+    );
+
+    let revoked = client
+        .delete(app.url(&format!("/api/v1/auth/tokens/{}", weekly["id"])))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let revoked: Value = revoked.json().await.expect("json");
+    assert!(revoked["revoked_at"].as_i64().is_some());
+    assert_eq!(
+        me(token).await.expect("get").status(),
+        StatusCode::UNAUTHORIZED,
+        "a revoked token stops at once"
+    );
+    let other = default["token"].as_str().expect("token").to_owned();
+    assert_eq!(me(other).await.expect("get").status(), StatusCode::OK);
+    app.stop().await;
+}
+
+on_both!(
     tokens_problems_and_openapi,
     spawn_demo,
     tokens_problems_and_openapi_story
@@ -269,6 +370,8 @@ async fn tokens_problems_and_openapi_story(app: TestApp) {
         "/users",
         "/audit",
         "/auth/token",
+        "/auth/tokens",
+        "/auth/tokens/{id}",
         "/taxonomy",
         "/taxonomy/types/{code}",
         "/potential/totals",
