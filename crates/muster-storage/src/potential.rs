@@ -192,8 +192,12 @@ pub(crate) fn may_report(actor: &Actor) -> bool {
         .any(|r| actor.has_role(*r))
 }
 
-/// 18 bound columns a row; SQLite allows 32,766 bound parameters a statement.
+/// The values SQLite's multi-row insert binds for each record (the rest are literals).
+const SQLITE_BOUND_COLUMNS: usize = 18;
+
+/// Records a multi-row insert: SQLite allows 32,766 bound parameters a statement.
 const SQLITE_RECORDS_PER_INSERT: usize = 1_800;
+const _: () = assert!(SQLITE_RECORDS_PER_INSERT * SQLITE_BOUND_COLUMNS <= 32_766);
 
 /// The columns SQLite's multi-row insert names: bound ones, then the per-batch literals.
 const SQLITE_RECORD_COLUMNS: &str = "holding_key, type_code, quantity, attributes, quality_grade, holder_kind, \
@@ -1772,7 +1776,7 @@ impl RecordEncoding {
         let now = self.now;
         let row = format!(
             "({}, {}, {}, {}, {now}, {now})",
-            ["?"; 18].join(", "),
+            ["?"; SQLITE_BOUND_COLUMNS].join(", "),
             sql_number(provenance.round_id),
             sql_number(provenance.submission_id),
             sql_number(provenance.reporting_organization_id),
@@ -1788,10 +1792,10 @@ impl RecordEncoding {
         let mut statements = Vec::with_capacity(drafts.len() / SQLITE_RECORDS_PER_INSERT + 1);
         for chunk in drafts.chunks(SQLITE_RECORDS_PER_INSERT) {
             let mut args = SqliteArguments::default();
-            args.reserve(chunk.len() * 18, 0);
+            args.reserve(chunk.len() * SQLITE_BOUND_COLUMNS, 0);
             for (_, draft) in chunk.iter().copied() {
                 let holder = HolderColumns::of(&draft.holder);
-                let bound: [Result<(), sqlx::error::BoxDynError>; 18] = [
+                let bound: [Result<(), sqlx::error::BoxDynError>; SQLITE_BOUND_COLUMNS] = [
                     args.add(draft.holding_key.as_str()),
                     args.add(draft.type_code.as_str()),
                     args.add(draft.quantity),

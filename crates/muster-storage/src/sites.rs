@@ -395,7 +395,8 @@ pub(crate) async fn link_sites_not_seen(
     seen: &HashSet<i64>,
 ) -> Result<usize, StorageError> {
     let (low, high) = subtree.subtree_range();
-    let sites: Vec<(i64, String, String, Option<String>)> = on_tx!(&mut *tx, |conn| {
+    // The query keeps only named sites, so the name key is read as present.
+    let sites: Vec<(i64, String, String, String)> = on_tx!(&mut *tx, |conn| {
         sqlx::query_as(SITES_IN_SUBTREE)
             .bind(&low)
             .bind(&high)
@@ -404,9 +405,9 @@ pub(crate) async fn link_sites_not_seen(
     })?;
     let mut linked = 0;
     for (id, region_code, region_path, name_key) in sites {
-        let Some(name_key) = name_key.filter(|_| !seen.contains(&id)) else {
+        if seen.contains(&id) {
             continue;
-        };
+        }
         let path = RegionPath::parse(&region_path).ok_or_else(|| StorageError::Invalid {
             field: "region_path",
             message: format!("site {id} has the malformed region path {region_path}"),

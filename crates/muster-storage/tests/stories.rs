@@ -498,7 +498,6 @@ async fn sessions_tokens_and_setup_story(db: Database) {
         .expect("sign out");
     assert_eq!(db.session("session-hash", now).await.expect("read"), None);
 
-    let day = 86_400_000;
     assert!(
         matches!(
             db.create_api_token(&user.actor(), &user, "late", "late-hash", now)
@@ -511,16 +510,10 @@ async fn sessions_tokens_and_setup_story(db: Database) {
         "a token must expire in the future"
     );
     let token = db
-        .create_api_token(
-            &user.actor(),
-            &user,
-            "ci",
-            "token-hash",
-            now.plus_millis(day),
-        )
+        .create_api_token(&user.actor(), &user, "ci", "token-hash", now.plus_days(1))
         .await
         .expect("token");
-    assert_eq!(token.expires_at, now.plus_millis(day).as_millis());
+    assert_eq!(token.expires_at, now.plus_days(1).as_millis());
     assert_eq!(
         db.user_id_for_token("token-hash", now)
             .await
@@ -528,7 +521,7 @@ async fn sessions_tokens_and_setup_story(db: Database) {
         Some(user.id)
     );
     assert_eq!(
-        db.user_id_for_token("token-hash", now.plus_millis(day))
+        db.user_id_for_token("token-hash", now.plus_days(1))
             .await
             .expect("lookup"),
         None,
@@ -545,7 +538,7 @@ async fn sessions_tokens_and_setup_story(db: Database) {
             &user,
             "export",
             "second-hash",
-            now.plus_millis(day),
+            now.plus_days(1),
         )
         .await
         .expect("second token");

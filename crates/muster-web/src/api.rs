@@ -288,7 +288,7 @@ async fn issue_token(
         crate::session::check_password(&state, &request.username, &request.password, client.ip())
             .await?;
     let token = format!("{API_TOKEN_PREFIX}{}", random_secret());
-    let expires_at = muster_storage::now().plus_millis(days * 86_400_000);
+    let expires_at = muster_storage::now().plus_days(days);
     let stored = state
         .db
         .create_api_token(

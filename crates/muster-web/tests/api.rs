@@ -202,7 +202,7 @@ async fn tokens_expire_and_can_be_revoked_story(app: TestApp) {
             .json(&body)
             .send()
     };
-    let day_ms = 86_400_000_i64;
+    let day_ms = muster_domain::time::MILLIS_PER_DAY;
     let before = muster_storage::now().as_millis();
     let default: Value = issue(Value::Null)
         .await
