@@ -245,6 +245,85 @@ impl Database {
         Ok(user)
     }
 
+    /// Disables a user (they can no longer sign in, their sessions end and their live API
+    /// tokens are revoked, all in one audited transaction) or enables them again (the old
+    /// sessions and tokens stay gone: they sign in afresh). Administrators only, for users in
+    /// their subtree, and never themselves, so an office cannot lock its last administrator
+    /// out by mistake.
+    pub async fn set_user_disabled(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        disabled: bool,
+    ) -> Result<User, StorageError> {
+        if !actor.administers() {
+            return Err(StorageError::Forbidden(
+                "only an administrator may disable or enable users".into(),
+            ));
+        }
+        if actor.user_id() == Some(user_id) {
+            return Err(StorageError::Conflict {
+                field: "user_id",
+                message: "you cannot disable or enable yourself; ask another administrator".into(),
+            });
+        }
+        let before = self.user(actor.scope(), user_id).await?;
+        let flag = i64::from(disabled);
+        if before.disabled == flag {
+            return Ok(before);
+        }
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        let (sessions_ended, tokens_revoked) = on_tx!(&mut tx, |conn| async {
+            sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+                .bind(flag)
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
+            if !disabled {
+                return Ok::<_, sqlx::Error>((0, 0));
+            }
+            let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            let tokens = sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now.as_millis())
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            Ok((sessions, tokens))
+        }
+        .await)?;
+        let after = User {
+            disabled: flag,
+            ..before.clone()
+        };
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "user",
+                entity_id: user_id.to_string(),
+                action: if disabled { "disable" } else { "enable" },
+                region_path: &before.region_path(),
+                before: Some(serde_json::json!({ "disabled": before.disabled != 0 })),
+                after: Some(serde_json::json!({
+                    "disabled": disabled,
+                    "sessions_ended": sessions_ended,
+                    "tokens_revoked": tokens_revoked,
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
     /// A user's own language preference.
     pub async fn set_user_locale(
         &self,

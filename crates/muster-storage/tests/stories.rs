@@ -590,6 +590,138 @@ async fn sessions_tokens_and_setup_story(db: Database) {
     intact(&db).await;
 }
 
+on_both_databases!(
+    a_disabled_user_loses_every_way_in,
+    a_disabled_user_loses_every_way_in_story
+);
+async fn a_disabled_user_loses_every_way_in_story(db: Database) {
+    import_tiny(&db).await;
+    let organization = |name: &str, region: &str| NewOrganization {
+        name: name.into(),
+        kind: OrganizationKind::MobilizationOffice,
+        side: Side::Civil,
+        region_code: Some(region.into()),
+    };
+    let city = db
+        .create_organization(&cli(), organization("City office", "3401"))
+        .await
+        .expect("org");
+    let other_city = db
+        .create_organization(&cli(), organization("Other city office", "3402"))
+        .await
+        .expect("org");
+    let person = |username: &str, organization_id: i64, roles: &str| NewUser {
+        username: username.into(),
+        display_name: username.into(),
+        password_hash: "x".into(),
+        organization_id,
+        roles: Roles::parse_list(roles).expect("roles"),
+    };
+    let admin = db
+        .create_user(&cli(), person("city-admin", city.id, "administrator"))
+        .await
+        .expect("admin");
+    let clerk = db
+        .create_user(&cli(), person("clerk", city.id, "office_staff"))
+        .await
+        .expect("clerk");
+    let stranger = db
+        .create_user(&cli(), person("stranger", other_city.id, "office_staff"))
+        .await
+        .expect("stranger");
+    let now = muster_storage::now();
+    db.create_session(&clerk, "clerk-session", "csrf", now.plus_days(1))
+        .await
+        .expect("session");
+    for hash in ["clerk-token", "clerk-export"] {
+        db.create_api_token(&clerk.actor(), &clerk, hash, hash, now.plus_days(1))
+            .await
+            .expect("token");
+    }
+
+    // Who may not: the clerk (not an administrator), the admin on themselves, the admin on
+    // someone outside their city (who, to them, does not exist).
+    assert!(matches!(
+        db.set_user_disabled(&clerk.actor(), admin.id, true).await,
+        Err(StorageError::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.set_user_disabled(&admin.actor(), admin.id, true).await,
+        Err(StorageError::Conflict { .. })
+    ));
+    assert!(matches!(
+        db.set_user_disabled(&admin.actor(), stranger.id, true)
+            .await,
+        Err(StorageError::NotFound { .. })
+    ));
+
+    let disabled = db
+        .set_user_disabled(&admin.actor(), clerk.id, true)
+        .await
+        .expect("disable");
+    assert_eq!(disabled.disabled, 1);
+    assert_eq!(db.session("clerk-session", now).await.expect("read"), None);
+    for hash in ["clerk-token", "clerk-export"] {
+        assert_eq!(db.user_id_for_token(hash, now).await.expect("read"), None);
+    }
+    assert!(
+        db.sign_in_credentials("clerk")
+            .await
+            .expect("read")
+            .is_none(),
+        "a disabled user cannot sign in"
+    );
+    assert!(
+        db.user_for_authentication(clerk.id)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert_eq!(
+        db.user(admin.actor().scope(), clerk.id)
+            .await
+            .expect("listed")
+            .disabled,
+        1,
+        "still listed, as disabled"
+    );
+
+    // Enabled again: they sign in afresh; what was revoked stays revoked.
+    db.set_user_disabled(&admin.actor(), clerk.id, false)
+        .await
+        .expect("enable");
+    assert!(
+        db.sign_in_credentials("clerk")
+            .await
+            .expect("read")
+            .is_some()
+    );
+    assert_eq!(
+        db.user_id_for_token("clerk-token", now)
+            .await
+            .expect("read"),
+        None
+    );
+    let again = db
+        .set_user_disabled(&admin.actor(), clerk.id, false)
+        .await
+        .expect("enabling an enabled user changes nothing");
+    assert_eq!(again.disabled, 0);
+
+    let entries = db
+        .audit_entries(admin.actor().scope(), 100)
+        .await
+        .expect("audit");
+    let actions: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.entity == "user" && e.entity_id == clerk.id.to_string())
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(actions.iter().filter(|a| **a == "disable").count(), 1);
+    assert_eq!(actions.iter().filter(|a| **a == "enable").count(), 1);
+    intact(&db).await;
+}
+
 #[tokio::test]
 async fn a_sqlite_backup_is_a_consistent_copy() {
     let test_db = muster_storage::testing::TestDatabase::sqlite().await;

@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::auth::{API_TOKEN_PREFIX, CurrentUser, random_secret, sha256_hex};
+use crate::auth::CurrentUser;
 use crate::error::{Problem, WebError};
 
 #[derive(OpenApi)]
@@ -46,6 +46,10 @@ pub(crate) fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(get_organization))
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user))
+        .routes(routes!(disable_user))
+        .routes(routes!(enable_user))
+        .routes(routes!(list_user_tokens))
+        .routes(routes!(revoke_user_token))
         .routes(routes!(list_audit))
         .merge(crate::potential_api::router())
         .merge(crate::sites_api::router())
@@ -138,6 +142,8 @@ pub(crate) struct UserDto {
     region_path: String,
     roles: Vec<String>,
     locale: Option<String>,
+    /// A disabled user cannot sign in and has no live sessions or tokens.
+    disabled: bool,
 }
 
 impl From<User> for UserDto {
@@ -157,6 +163,7 @@ impl From<User> for UserDto {
             region_code: u.region_code,
             region_path: u.region_path,
             locale: u.locale,
+            disabled: u.disabled != 0,
         }
     }
 }
@@ -231,11 +238,6 @@ pub(crate) struct TokenRequest {
     days: Option<i64>,
 }
 
-/// How long a token works when the request names no number of days.
-const DEFAULT_TOKEN_DAYS: i64 = 90;
-/// The longest a token may work: a leaked one stops within a year at most.
-const MAX_TOKEN_DAYS: i64 = 365;
-
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TokenResponse {
     id: i64,
@@ -277,28 +279,12 @@ async fn issue_token(
     Json(request): Json<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenResponse>), WebError> {
     // Checked before the password, so a malformed request costs no sign-in attempt.
-    let days = request.days.unwrap_or(DEFAULT_TOKEN_DAYS);
-    if !(1..=MAX_TOKEN_DAYS).contains(&days) {
-        return Err(WebError::bad_request(
-            "days",
-            format!("expected 1 to {MAX_TOKEN_DAYS} days, got {days}"),
-        ));
-    }
+    let days = crate::session::token_days(request.days)?;
     let user =
         crate::session::check_password(&state, &request.username, &request.password, client.ip())
             .await?;
-    let token = format!("{API_TOKEN_PREFIX}{}", random_secret());
-    let expires_at = muster_storage::now().plus_days(days);
-    let stored = state
-        .db
-        .create_api_token(
-            &user.actor(),
-            &user,
-            &request.name,
-            &sha256_hex(&token),
-            expires_at,
-        )
-        .await?;
+    let (stored, token) =
+        crate::session::issue_api_token(&state, &user, &request.name, days).await?;
     Ok((
         StatusCode::CREATED,
         Json(TokenResponse {
@@ -660,6 +646,72 @@ async fn create_user(
         StatusCode::CREATED,
         Json(state.db.create_user(&current.actor, new).await?.into()),
     ))
+}
+
+/// Disables a user in the caller's subtree (administrators, never themselves): they can no
+/// longer sign in, and their sessions and API tokens stop working at once.
+#[utoipa::path(post, path = "/users/{id}/disable", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = UserDto), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn disable_user(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<UserDto>, WebError> {
+    check_write(&current, &headers)?;
+    let user = state.db.set_user_disabled(&current.actor, id, true).await?;
+    Ok(Json(user.into()))
+}
+
+/// Enables a disabled user again; they sign in afresh (revoked tokens stay revoked).
+#[utoipa::path(post, path = "/users/{id}/enable", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = UserDto), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn enable_user(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<UserDto>, WebError> {
+    check_write(&current, &headers)?;
+    let user = state
+        .db
+        .set_user_disabled(&current.actor, id, false)
+        .await?;
+    Ok(Json(user.into()))
+}
+
+/// A user's API tokens (the user themselves, or an administrator over their region).
+#[utoipa::path(get, path = "/users/{id}/tokens", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<TokenDto>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn list_user_tokens(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<TokenDto>>, WebError> {
+    let user = state.db.user(current.actor.scope(), id).await?;
+    let tokens = state.db.api_tokens(&current.actor, &user).await?;
+    Ok(Json(tokens.into_iter().map(TokenDto::from).collect()))
+}
+
+/// Revokes a user's API token (the user themselves, or an administrator over their region).
+#[utoipa::path(delete, path = "/users/{id}/tokens/{token_id}", tag = "users",
+    params(("id" = i64, Path), ("token_id" = i64, Path)),
+    responses((status = 200, body = TokenDto), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn revoke_user_token(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path((id, token_id)): Path<(i64, i64)>,
+) -> Result<Json<TokenDto>, WebError> {
+    check_write(&current, &headers)?;
+    let user = state.db.user(current.actor.scope(), id).await?;
+    let token = state
+        .db
+        .revoke_api_token(&current.actor, &user, token_id)
+        .await?;
+    Ok(Json(token.into()))
 }
 
 // ------------------------------------------------------------------ audit

@@ -4,6 +4,7 @@
 
 rust_i18n::i18n!("locales", fallback = "en");
 
+mod account_pages;
 mod api;
 mod app;
 mod auth;

@@ -619,24 +619,35 @@ pub(crate) async fn organizations(
 
 #[derive(Debug)]
 struct UserLine {
+    id: i64,
     username: String,
     display_name: String,
     organization_name: String,
     role_keys: Vec<String>,
+    disabled: bool,
+    /// Whether the reader may disable or enable this user: an administrator, not themselves.
+    can_toggle: bool,
 }
 
-impl From<&User> for UserLine {
-    fn from(user: &User) -> Self {
+/// The message keys of a user's roles, for tags.
+pub(crate) fn role_keys(user: &User) -> Vec<String> {
+    user.roles()
+        .as_slice()
+        .iter()
+        .map(|r| format!("role.{r}"))
+        .collect()
+}
+
+impl UserLine {
+    fn of(user: &User, reader: &muster_domain::Actor) -> Self {
         Self {
+            id: user.id,
+            disabled: user.disabled != 0,
+            can_toggle: reader.administers() && reader.user_id() != Some(user.id),
             username: user.username.clone(),
             display_name: user.display_name.clone(),
             organization_name: user.organization_name.clone(),
-            role_keys: user
-                .roles()
-                .as_slice()
-                .iter()
-                .map(|r| format!("role.{r}"))
-                .collect(),
+            role_keys: role_keys(user),
         }
     }
 }
@@ -646,6 +657,7 @@ impl From<&User> for UserLine {
 struct UsersPage {
     layout: Layout,
     users: Vec<UserLine>,
+    administers: bool,
     next_after: Option<i64>,
 }
 
@@ -663,7 +675,11 @@ pub(crate) async fn users(
     let next_after = (list.len() as i64 == PAGE_SIZE).then(|| list.last().map_or(0, |u| u.id));
     Ok(UsersPage {
         layout: page.layout("users"),
-        users: list.iter().map(UserLine::from).collect(),
+        users: list
+            .iter()
+            .map(|u| UserLine::of(u, &current.actor))
+            .collect(),
+        administers: current.actor.administers(),
         next_after,
     }
     .into_response())

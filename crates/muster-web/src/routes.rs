@@ -47,6 +47,20 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/regions/{code}", get(pages::region))
         .route("/organizations", get(pages::organizations))
         .route("/users", get(pages::users))
+        .route(
+            "/users/{id}/disable",
+            post(crate::account_pages::disable_user),
+        )
+        .route(
+            "/users/{id}/enable",
+            post(crate::account_pages::enable_user),
+        )
+        .route("/account", get(crate::account_pages::account))
+        .route("/account/tokens", post(crate::account_pages::issue_token))
+        .route(
+            "/account/tokens/{id}/revoke",
+            post(crate::account_pages::revoke_token),
+        )
         .route("/audit", get(pages::audit))
         .route("/potential", get(potential_pages::statistics))
         .route("/potential/records", get(potential_pages::records))

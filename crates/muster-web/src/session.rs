@@ -3,10 +3,10 @@
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
-use muster_storage::User;
+use muster_storage::{ApiToken, User};
 
 use crate::app::AppState;
-use crate::auth::{SESSION_COOKIE, random_secret, set_cookie, sha256_hex};
+use crate::auth::{API_TOKEN_PREFIX, SESSION_COOKIE, random_secret, set_cookie, sha256_hex};
 use crate::error::WebError;
 use crate::password::{hash_password, verify_password_blocking};
 
@@ -61,4 +61,39 @@ pub(crate) async fn start_session(state: &AppState, user: &User) -> Result<Strin
         ttl.as_secs(),
         state.config.behind_tls,
     ))
+}
+
+/// How long a token works when the request names no number of days.
+pub(crate) const DEFAULT_TOKEN_DAYS: i64 = 90;
+/// The longest a token may work: a leaked one stops within a year at most.
+pub(crate) const MAX_TOKEN_DAYS: i64 = 365;
+
+/// The days a new token is to work: `requested`, or the default when none is named.
+pub(crate) fn token_days(requested: Option<i64>) -> Result<i64, WebError> {
+    let days = requested.unwrap_or(DEFAULT_TOKEN_DAYS);
+    if (1..=MAX_TOKEN_DAYS).contains(&days) {
+        Ok(days)
+    } else {
+        Err(WebError::bad_request(
+            "days",
+            format!("expected 1 to {MAX_TOKEN_DAYS} days, got {days}"),
+        ))
+    }
+}
+
+/// Mints an API token for `user` (who has just proved their password) working for `days`:
+/// the stored token and the secret, which is shown once and never stored.
+pub(crate) async fn issue_api_token(
+    state: &AppState,
+    user: &User,
+    name: &str,
+    days: i64,
+) -> Result<(ApiToken, String), WebError> {
+    let secret = format!("{API_TOKEN_PREFIX}{}", random_secret());
+    let expires_at = muster_storage::now().plus_days(days);
+    let stored = state
+        .db
+        .create_api_token(&user.actor(), user, name, &sha256_hex(&secret), expires_at)
+        .await?;
+    Ok((stored, secret))
 }

@@ -184,6 +184,241 @@ async fn rate_limit_story(app: TestApp) {
 }
 
 on_both!(
+    an_administrator_disables_a_user_and_revokes_their_tokens,
+    spawn_demo,
+    an_administrator_disables_a_user_story
+);
+/// An administrator sees and revokes a user's tokens and disables the user, over the API
+/// and from the users page; the user keeps their own tokens on the account page. Whatever
+/// is revoked or disabled stops working at once.
+async fn an_administrator_disables_a_user_story(app: TestApp) {
+    use common::call;
+    use reqwest::Method;
+    let admin = app.token_for("admin").await;
+    let office = app.token_for("office").await;
+    let (_, me) = call(&app, &office, Method::GET, "/api/v1/me", None).await;
+    let office_id = me["user"]["id"].as_i64().expect("id");
+    let (_, me) = call(&app, &admin, Method::GET, "/api/v1/me", None).await;
+    let admin_id = me["user"]["id"].as_i64().expect("id");
+
+    // Tokens: the administrator lists and revokes office's; to office, the administrator
+    // (above their region) does not exist.
+    let (status, listed) = call(
+        &app,
+        &admin,
+        Method::GET,
+        &format!("/api/v1/users/{office_id}/tokens"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let token_id = listed[0]["id"].as_i64().expect("office's token");
+    let (status, _) = call(
+        &app,
+        &office,
+        Method::GET,
+        &format!("/api/v1/users/{admin_id}/tokens"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, revoked) = call(
+        &app,
+        &admin,
+        Method::DELETE,
+        &format!("/api/v1/users/{office_id}/tokens/{token_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(revoked["revoked_at"].as_i64().is_some());
+    let (status, _) = call(&app, &office, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "revoked by the administrator"
+    );
+
+    // Disabling: not oneself, not by a non-administrator; then every way in is closed.
+    let office = app.token_for("office").await;
+    let (status, _) = call(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/api/v1/users/{admin_id}/disable"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = call(
+        &app,
+        &office,
+        Method::POST,
+        &format!("/api/v1/users/{admin_id}/disable"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (browser, _) = app.signed_in("office", "en").await;
+    let (status, user) = call(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/api/v1/users/{office_id}/disable"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(user["disabled"], json!(true));
+    let (status, _) = call(&app, &office, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the token stopped");
+    let page = browser.get(app.url("/account")).send().await.expect("get");
+    assert_eq!(page.status(), StatusCode::SEE_OTHER, "the session ended");
+    let refused = reqwest::Client::new()
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({ "username": "office", "password": DEMO_PASSWORD, "name": "again" }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "no new sign-in");
+
+    // The users page shows it and enables office again.
+    let (admin_browser, csrf) = app.signed_in("admin", "en").await;
+    let users = admin_browser
+        .get(app.url("/users"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    let row = users
+        .split(&format!("id=\"user-{office_id}\""))
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("office's row");
+    assert!(row.contains("Disabled"), "{row}");
+    assert!(row.contains(&format!("/users/{office_id}/enable")), "{row}");
+    let own_row = users
+        .split(&format!("id=\"user-{admin_id}\""))
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("admin's row");
+    assert!(
+        !own_row.contains("<form"),
+        "no button for oneself: {own_row}"
+    );
+    let stale = admin_browser
+        .post(app.url(&format!("/users/{office_id}/enable")))
+        .form(&[("csrf", "stale")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
+    let enabled = admin_browser
+        .post(app.url(&format!("/users/{office_id}/enable")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(enabled.status(), StatusCode::SEE_OTHER);
+    let (status, user) = call(
+        &app,
+        &admin,
+        Method::GET,
+        &format!("/api/v1/users/{office_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, user["disabled"].clone()),
+        (StatusCode::OK, json!(false))
+    );
+
+    // Everyone keeps their own tokens on the account page: the password again, then the
+    // secret once; a bad form names its fields. (The administrator's session, as office has
+    // used up their sign-in attempts of this minute.)
+    let browser = admin_browser;
+    let issue = |fields: Vec<(&'static str, String)>| {
+        let mut form = vec![("csrf", csrf.clone())];
+        form.extend(fields);
+        browser.post(app.url("/account/tokens")).form(&form).send()
+    };
+    let refused = issue(vec![
+        ("name", "nightly".into()),
+        ("days", "400".into()),
+        ("password", DEMO_PASSWORD.into()),
+    ])
+    .await
+    .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = refused.text().await.expect("text");
+    assert!(text.contains("data-field=\"days\""), "{text}");
+    assert!(text.contains("value=\"nightly\""), "kept as typed");
+    let refused = issue(vec![
+        ("name", "nightly".into()),
+        ("days", "30".into()),
+        ("password", "not the password".into()),
+    ])
+    .await
+    .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .text()
+            .await
+            .expect("text")
+            .contains("data-field=\"password\"")
+    );
+    let issued = issue(vec![
+        ("name", "nightly".into()),
+        ("days", "30".into()),
+        ("password", DEMO_PASSWORD.into()),
+    ])
+    .await
+    .expect("post");
+    assert_eq!(issued.status(), StatusCode::OK);
+    let text = issued.text().await.expect("text");
+    let secret = text
+        .split("id=\"token-secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the secret, shown once")
+        .to_owned();
+    let (status, me) = call(&app, &secret, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(
+        (status, me["user"]["id"].as_i64()),
+        (StatusCode::OK, Some(admin_id))
+    );
+    let (_, tokens) = call(&app, &secret, Method::GET, "/api/v1/auth/tokens", None).await;
+    let nightly = tokens
+        .as_array()
+        .and_then(|list| list.iter().find(|t| t["name"] == "nightly"))
+        .and_then(|t| t["id"].as_i64())
+        .expect("listed");
+    let account = browser
+        .get(app.url("/account"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(!account.contains(&secret), "never shown again");
+    assert!(account.contains(&format!("/account/tokens/{nightly}/revoke")));
+    let revoked = browser
+        .post(app.url(&format!("/account/tokens/{nightly}/revoke")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    let (status, _) = call(&app, &secret, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+on_both!(
     tokens_expire_and_can_be_revoked,
     spawn_demo,
     tokens_expire_and_can_be_revoked_story

@@ -530,3 +530,79 @@ fn a_csv_streams_into_the_importer_with_its_own_line_numbers() {
     let headless = read_records(b"a,b\n1,2\n", "h.csv", rules).expect_err("no header");
     assert!(headless.to_string().contains("no header row"), "{headless}");
 }
+
+/// A small valid upload, as CSV or as XLSX, for the damage below.
+fn valid_upload(xlsx: bool) -> Vec<u8> {
+    use crate::sheet::{Table, TableCell, write_csv, write_xlsx};
+    let text = |t: &str| TableCell::Text(t.to_owned());
+    let table = Table {
+        title: "records".into(),
+        headers: HEADER.iter().map(|h| (*h).to_owned()).collect(),
+        rows: (0..6)
+            .map(|i| {
+                vec![
+                    text("CAD.MAT.TENT_12"),
+                    TableCell::Number(f64::from(i) + 1.0),
+                    text(""),
+                    text(&format!("Depot {i}")),
+                    text("340104"),
+                ]
+            })
+            .collect(),
+    };
+    if xlsx {
+        write_xlsx(&[table]).expect("writes")
+    } else {
+        write_csv(&table)
+    }
+}
+
+#[test]
+fn the_undamaged_upload_reads_whole_in_both_formats() {
+    use super::import::read_records;
+    let taxonomy = Taxonomy::default_taxonomy();
+    let rules = ImportRules {
+        taxonomy: &taxonomy,
+        allowed_types: None,
+    };
+    for xlsx in [false, true] {
+        let records = read_records(&valid_upload(xlsx), "upload", rules)
+            .expect("reads")
+            .finish(&regions(), &RegionPath::root())
+            .expect("every row passes");
+        assert_eq!(records.len(), 6, "xlsx: {xlsx}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+    /// An upload damaged in transit or by hand (bytes changed, cut short) is read into
+    /// records or refused with problems: never a panic, whatever the bytes.
+    #[test]
+    fn a_damaged_upload_never_panics_the_reader(
+        xlsx in proptest::bool::ANY,
+        keep_percent in 0usize..=100,
+        changes in proptest::collection::vec((0usize..1_000_000, proptest::prelude::any::<u8>()), 0..16),
+    ) {
+        use super::import::{read_records, read_records_in_batches};
+        let taxonomy = Taxonomy::default_taxonomy();
+        let rules = ImportRules { taxonomy: &taxonomy, allowed_types: None };
+        let mut bytes = valid_upload(xlsx);
+        // A changed byte may end a line, so each may add a row.
+        let most_rows = 6 + changes.len();
+        for (at, byte) in changes {
+            let len = bytes.len();
+            bytes[at % len] = byte;
+        }
+        bytes.truncate(bytes.len() * keep_percent / 100);
+        if let Ok(importer) = read_records(&bytes, "upload", rules) {
+            let _ = importer.finish(&regions(), &RegionPath::root());
+        }
+        let mut delivered = 0;
+        let _ = read_records_in_batches(&bytes, "upload", rules, 2, |batch| {
+            delivered += batch.len();
+            true
+        });
+        proptest::prop_assert!(delivered <= most_rows, "{delivered} rows from at most {most_rows}");
+    }
+}

@@ -1,0 +1,307 @@
+//! The account page, where a signed-in user keeps their own API tokens (issue one after
+//! giving their password again, see the secret once, revoke), and the buttons of the users
+//! page with which an administrator disables or enables a user. Plain forms, no JavaScript;
+//! storage checks the roles again and audits every change.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use muster_storage::{ApiToken, StorageError};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::error::WebError;
+use crate::page_parts::page_err;
+use crate::pages::{Layout, PageContext, PageResult, format_utc, role_keys};
+use crate::session::{DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
+
+/// A form that carries only its CSRF token: revoke, disable, enable.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The issue-a-token form as typed (the password is never echoed back).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    days: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AccountQuery {
+    revoked: Option<i64>,
+}
+
+/// A problem with one field of the token form: a message key, or storage's own words.
+#[derive(Debug)]
+struct FieldProblem {
+    field: &'static str,
+    message: Message,
+}
+
+#[derive(Debug)]
+enum Message {
+    Key(&'static str),
+    Text(String),
+}
+
+#[derive(Debug)]
+struct TokenLine {
+    id: i64,
+    name: String,
+    created_at: String,
+    expires_at: String,
+    /// `account.token_live`, `account.token_expired` or `account.token_revoked`.
+    state_key: &'static str,
+    live: bool,
+}
+
+impl TokenLine {
+    fn of(token: &ApiToken, now: i64) -> Self {
+        let (state_key, live) = match token.revoked_at {
+            Some(_) => ("account.token_revoked", false),
+            None if token.expires_at <= now => ("account.token_expired", false),
+            None => ("account.token_live", true),
+        };
+        Self {
+            id: token.id,
+            name: token.name.clone(),
+            created_at: format_utc(token.created_at),
+            expires_at: format_utc(token.expires_at),
+            state_key,
+            live,
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "account.html")]
+struct AccountPage {
+    layout: Layout,
+    username: String,
+    display_name: String,
+    organization_name: String,
+    role_keys: Vec<String>,
+    tokens: Vec<TokenLine>,
+    /// The secret of a token just issued: shown this once.
+    issued: Option<String>,
+    revoked: bool,
+    name: String,
+    days: String,
+    problems: Vec<FieldProblem>,
+    max_days: i64,
+}
+
+impl AccountPage {
+    /// The problem of `field`, in the reader's language where it is one of ours.
+    fn problem(&self, field: &str) -> String {
+        self.problems
+            .iter()
+            .filter(|p| p.field == field)
+            .map(|p| match &p.message {
+                Message::Key(key) => self.layout.tr.t(key),
+                Message::Text(text) => text.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+pub(crate) async fn account(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<AccountQuery>,
+) -> PageResult {
+    let form = TokenForm {
+        days: DEFAULT_TOKEN_DAYS.to_string(),
+        ..TokenForm::default()
+    };
+    render(
+        &state,
+        &page,
+        form,
+        Vec::new(),
+        None,
+        query.revoked.is_some(),
+    )
+    .await
+}
+
+async fn render(
+    state: &AppState,
+    page: &PageContext,
+    form: TokenForm,
+    problems: Vec<FieldProblem>,
+    issued: Option<String>,
+    revoked: bool,
+) -> PageResult {
+    let current = page.require_user()?;
+    let user = &current.user;
+    let tokens = state
+        .db
+        .api_tokens(&current.actor, user)
+        .await
+        .map_err(page_err(page))?;
+    let now = muster_storage::now().as_millis();
+    let refused = !problems.is_empty();
+    let mut response = AccountPage {
+        layout: page.layout("account"),
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        organization_name: user.organization_name.clone(),
+        role_keys: role_keys(user),
+        tokens: tokens.iter().map(|t| TokenLine::of(t, now)).collect(),
+        issued,
+        revoked,
+        name: form.name,
+        days: form.days,
+        problems,
+        max_days: MAX_TOKEN_DAYS,
+    }
+    .into_response();
+    if refused {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
+/// Issues a token to the signed-in user once they have given their password again: a
+/// session alone (a browser left open) must not be enough to mint a credential that outlives
+/// it.
+pub(crate) async fn issue_token(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    page: PageContext,
+    Form(form): Form<TokenForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let mut problems = Vec::new();
+    let days = match form.days.trim().parse::<i64>() {
+        Ok(days) if (1..=MAX_TOKEN_DAYS).contains(&days) => Some(days),
+        _ => {
+            problems.push(FieldProblem {
+                field: "days",
+                message: Message::Key("account.days_expected"),
+            });
+            None
+        }
+    };
+    if form.name.trim().is_empty() {
+        problems.push(FieldProblem {
+            field: "name",
+            message: Message::Key("account.name_expected"),
+        });
+    }
+    if let (Some(days), true) = (days, problems.is_empty()) {
+        let checked = crate::session::check_password(
+            &state,
+            &current.user.username,
+            &form.password,
+            client.ip(),
+        )
+        .await;
+        let outcome = match checked {
+            Ok(user) => crate::session::issue_api_token(&state, &user, &form.name, days)
+                .await
+                .map(|(_, secret)| secret),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(secret) => {
+                let form = TokenForm {
+                    days: DEFAULT_TOKEN_DAYS.to_string(),
+                    ..TokenForm::default()
+                };
+                return render(&state, &page, form, Vec::new(), Some(secret), false).await;
+            }
+            Err(WebError::BadCredentials) => problems.push(FieldProblem {
+                field: "password",
+                message: Message::Key("account.wrong_password"),
+            }),
+            Err(WebError::RateLimited) => problems.push(FieldProblem {
+                field: "password",
+                message: Message::Key("account.rate_limited"),
+            }),
+            Err(WebError::Storage(StorageError::Invalid { field, message })) => {
+                problems.push(FieldProblem {
+                    field: if field == "name" { "name" } else { "days" },
+                    message: Message::Text(message),
+                });
+            }
+            Err(other) => return Err(page.error(other)),
+        }
+    }
+    render(&state, &page, form, problems, None, false).await
+}
+
+pub(crate) async fn revoke_token(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    state
+        .db
+        .revoke_api_token(&current.actor, &current.user, id)
+        .await
+        .map_err(page_err(&page))?;
+    Ok(Redirect::to(&format!("/account?revoked={id}")).into_response())
+}
+
+/// The users page's disable and enable buttons.
+pub(crate) async fn disable_user(
+    state: State<AppState>,
+    page: PageContext,
+    id: Path<i64>,
+    form: Form<CsrfForm>,
+) -> PageResult {
+    set_disabled(state, page, id, form, true).await
+}
+
+pub(crate) async fn enable_user(
+    state: State<AppState>,
+    page: PageContext,
+    id: Path<i64>,
+    form: Form<CsrfForm>,
+) -> PageResult {
+    set_disabled(state, page, id, form, false).await
+}
+
+async fn set_disabled(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+    disabled: bool,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    state
+        .db
+        .set_user_disabled(&current.actor, id, disabled)
+        .await
+        .map_err(page_err(&page))?;
+    Ok(Redirect::to(&format!("/users#user-{id}")).into_response())
+}
