@@ -308,6 +308,62 @@ impl fmt::Display for SizeLimit {
     }
 }
 
+impl SizeLimit {
+    /// The limit in Chinese.
+    pub fn zh(&self) -> String {
+        match self {
+            SizeLimit::Rows(max) => format!("超过 {max} 行"),
+            SizeLimit::Columns(max) => format!("超过 {max} 列"),
+            SizeLimit::Cells(max) => format!("文件超过 {max} 个单元格"),
+            SizeLimit::UncompressedBytes(max) => format!("解压后超过 {} MiB", max >> 20),
+        }
+    }
+}
+
+impl SheetError {
+    /// The message in Chinese, for the Chinese pages (technical details such as a parser's
+    /// reason stay as the library gave them).
+    pub fn zh(&self) -> String {
+        match self {
+            SheetError::EmptyFile => "文件为空或只有空行".into(),
+            SheetError::LegacyXls => {
+                "这是旧版 Excel 97-2003 工作簿（.xls）；请在 Excel 中另存为 .xlsx（Excel 工作簿）或 CSV".into()
+            }
+            SheetError::PasswordProtected => {
+                "工作簿设有密码；请在 Excel 中取消密码（文件 > 信息 > 保护工作簿）后重新保存".into()
+            }
+            SheetError::Utf16Text => {
+                "这是 UTF-16 文本（Excel 的“Unicode 文本”）；请另存为“CSV UTF-8”或 .xlsx".into()
+            }
+            SheetError::MarkupNotSpreadsheet => {
+                "这是网页或 XML 导出文件，不是真正的电子表格（有些系统用 .xls 名保存）；请在 Excel 中另存为 .xlsx 或 CSV".into()
+            }
+            SheetError::NotASpreadsheet { detail } => {
+                format!("文件不是电子表格（{detail}）；请上传 .xlsx 工作簿或 CSV 文件")
+            }
+            SheetError::BrokenXlsx { reason } => format!(
+                "无法读取工作簿（{reason}）；文件可能已损坏或不是真正的 .xlsx：请在 Excel 中打开并重新另存为 .xlsx"
+            ),
+            SheetError::BrokenCsv { line, reason } => {
+                format!("CSV 文件在第 {line} 行出错：{reason}")
+            }
+            SheetError::Encoding { offset } => format!(
+                "文件既不是 UTF-8 也不是 GB18030/GBK 文本（第一个无法解码的字节在偏移 {offset} 处）；请另存为“CSV UTF-8”或 .xlsx"
+            ),
+            SheetError::TooLarge { sheet, limit } => {
+                format!("工作表“{sheet}”过大：{}；请拆分为较小的文件", limit.zh())
+            }
+            SheetError::WorkbookTooLarge { limit } => {
+                format!("工作簿过大：{}；请拆分为较小的文件", limit.zh())
+            }
+            SheetError::CellErrors(cells) => {
+                format!("{} 个单元格含有公式错误；请修正公式或直接填写数值", cells.len())
+            }
+            SheetError::XlsxWrite { reason } => format!("无法写出工作簿：{reason}"),
+        }
+    }
+}
+
 /// Formats the list of error cells, naming the first few so the message stays readable.
 struct CellErrorList<'a>(&'a [CellErrorAt]);
 

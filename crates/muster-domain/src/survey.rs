@@ -398,6 +398,10 @@ pub enum TransitionError {
     CommentMissing,
     #[error("the comment has {length} characters; keep it to {MAX_COMMENT_CHARS}")]
     CommentTooLong { length: usize },
+    #[error(
+        "a deadline is only extended: the new one has to be later than the current one and still to come"
+    )]
+    DeadlineNotExtended,
 }
 
 /// A reviewer's reason for sending a report back: trimmed, non-empty and at most
@@ -431,6 +435,30 @@ pub fn ensure_round_open(round: RoundStatus) -> Result<(), TransitionError> {
         Ok(())
     } else {
         Err(TransitionError::RoundClosed)
+    }
+}
+
+/// An office closes its round: from then on the round is a record of what was reported, and
+/// nothing in it is submitted or reviewed any more. Only an open round closes.
+pub fn close_round(round: RoundStatus) -> Result<RoundStatus, TransitionError> {
+    ensure_round_open(round)?;
+    Ok(RoundStatus::Closed)
+}
+
+/// An office gives its units more time. A deadline only moves later, to a time still to come,
+/// and only while the round is open; timeliness is then judged against the new one (a unit
+/// that reported between the two deadlines reported in time: it had been given that time).
+pub fn extend_deadline(
+    round: RoundStatus,
+    current: Timestamp,
+    new: Timestamp,
+    now: Timestamp,
+) -> Result<(), TransitionError> {
+    ensure_round_open(round)?;
+    if new > current && new > now {
+        Ok(())
+    } else {
+        Err(TransitionError::DeadlineNotExtended)
     }
 }
 

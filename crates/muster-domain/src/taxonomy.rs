@@ -168,6 +168,25 @@ pub enum QuantityProblem {
     },
 }
 
+impl QuantityProblem {
+    /// The message in Chinese, for the Chinese pages.
+    pub fn zh(&self) -> String {
+        match self {
+            QuantityProblem::NotANumber { found } => format!("应为数字，实为“{found}”"),
+            QuantityProblem::NotFinite => "应为有限的数".into(),
+            QuantityProblem::Negative { quantity } => format!("应为零或正数，实为 {quantity}"),
+            QuantityProblem::NotWhole { quantity, unit } => {
+                format!("应为整数（单位：{unit}），实为 {quantity}")
+            }
+            QuantityProblem::TooLarge {
+                quantity,
+                max_quantity,
+                unit,
+            } => format!("一条记录最多 {max_quantity}（单位：{unit}），实为 {quantity}"),
+        }
+    }
+}
+
 /// Why one attribute value was refused. Every problem names the attribute's key; the message
 /// says what would have been accepted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -670,6 +689,42 @@ impl AttributeProblem {
             | AttributeProblem::TooLong { key, .. }
             | AttributeProblem::ExpectedChoice { key, .. }
             | AttributeProblem::ExpectedBoolean { key, .. } => key,
+        }
+    }
+    /// The message in Chinese, for the Chinese pages.
+    pub fn zh(&self) -> String {
+        match self {
+            AttributeProblem::Required { key } => format!("{key}：必填"),
+            AttributeProblem::Unknown { key } => format!("{key}：不是该资源类型的属性"),
+            AttributeProblem::Repeated { key } => format!("{key}：填写了不止一次"),
+            AttributeProblem::NotASingleValue { key } => {
+                format!("{key}：应为单个值，不能是列表或对象")
+            }
+            AttributeProblem::ExpectedInteger {
+                key,
+                min,
+                max,
+                found,
+            } => format!("{key}：应为 {min} 至 {max} 之间的整数，实为“{found}”"),
+            AttributeProblem::ExpectedDecimal {
+                key,
+                min,
+                max,
+                found,
+            } => format!("{key}：应为 {min} 至 {max} 之间的数，实为“{found}”"),
+            AttributeProblem::TooLong {
+                key,
+                max_len,
+                found_len,
+            } => format!("{key}：文字最多 {max_len} 个字符，实为 {found_len} 个"),
+            AttributeProblem::ExpectedChoice {
+                key,
+                options,
+                found,
+            } => format!("{key}：应为以下之一：{}，实为“{found}”", options.join("、")),
+            AttributeProblem::ExpectedBoolean { key, found } => {
+                format!("{key}：应为 是 或 否，实为“{found}”")
+            }
         }
     }
 }

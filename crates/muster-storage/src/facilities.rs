@@ -608,11 +608,9 @@ impl Database {
         actor: &Actor,
         checklist: Checklist,
     ) -> Result<(), StorageError> {
-        if !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "only administrators edit checklists".into(),
-            ));
-        }
+        let audited_at = self
+            .refuse_unless_installation_administrator(actor, "the checklists")
+            .await?;
         checklist.validate().map_err(problems_to_invalid)?;
         let before = self.checklist(checklist.kind).await?;
         let now = crate::now();
@@ -640,7 +638,7 @@ impl Database {
                 entity: "checklist",
                 entity_id: checklist.kind.as_str().to_owned(),
                 action: "update",
-                region_path: &RegionPath::root(),
+                region_path: &audited_at,
                 before: serde_json::to_value(&before).ok(),
                 after: serde_json::to_value(&checklist).ok(),
             },

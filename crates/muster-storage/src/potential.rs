@@ -317,11 +317,9 @@ impl Database {
         actor: &Actor,
         resource_type: ResourceType,
     ) -> Result<Taxonomy, StorageError> {
-        if !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "only an administrator may edit the taxonomy".into(),
-            ));
-        }
+        let audited_at = self
+            .refuse_unless_installation_administrator(actor, "the taxonomy")
+            .await?;
         let current = self.taxonomy().await?;
         let before = current.resource_type(&resource_type.code).cloned();
         let mut tx = self.begin_write().await?;
@@ -372,7 +370,7 @@ impl Database {
                 entity: "resource_type",
                 entity_id: code,
                 action: if before.is_some() { "update" } else { "create" },
-                region_path: &RegionPath::root(),
+                region_path: &audited_at,
                 before: before.and_then(|b| serde_json::to_value(b).ok()),
                 after: after_json,
             },
@@ -716,6 +714,7 @@ impl Database {
                 if let Some((id, org)) = by_key.get(key) {
                     let by =
                         org.map_or_else(String::new, |o| format!(", reported by organization {o}"));
+                    let by_zh = org.map_or_else(String::new, |o| format!("（由单位 {o} 填报）"));
                     problems.push(RowProblem {
                         sheet: source.to_owned(),
                         row: Some(*row),
@@ -724,6 +723,9 @@ impl Database {
                         message: format!(
                             "this holding (same holder, type and site) is already registered as record {id}{by}; it is not counted twice"
                         ),
+                        message_zh: Some(format!(
+                            "同一持有者、类型和地点的潜力已登记为记录 {id}{by_zh}，不重复计数"
+                        )),
                     });
                 }
             }
@@ -1010,6 +1012,7 @@ impl Database {
                     column: None,
                     field: Some(field.to_owned()),
                     message,
+                    message_zh: None,
                 });
             };
             match regions.get(&row.region_code) {

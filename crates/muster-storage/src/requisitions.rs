@@ -255,11 +255,10 @@ impl Database {
         actor: &Actor,
         rules: Vec<ExemptionRule>,
     ) -> Result<ExemptionRules, StorageError> {
-        if !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "only an administrator sets the exemption rules".into(),
-            ));
-        }
+        // Refused before the setting is checked: whether it would be valid is no business of
+        // someone who may not set it.
+        self.refuse_unless_installation_administrator(actor, "the exemption rules")
+            .await?;
         let checked = ExemptionRules::new(rules).map_err(|problems| StorageError::Invalid {
             field: "rules",
             message: join_problems(&problems),
@@ -292,11 +291,10 @@ impl Database {
         actor: &Actor,
         setting: CompensationSetting,
     ) -> Result<CompensationSetting, StorageError> {
-        if !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "only an administrator sets the compensation policy".into(),
-            ));
-        }
+        // Refused before the setting is checked: whether it would be valid is no business of
+        // someone who may not set it.
+        self.refuse_unless_installation_administrator(actor, "the compensation policy")
+            .await?;
         let taxonomy = self.taxonomy().await?;
         let checked = setting
             .check(|code| is_taxonomy_code(&taxonomy, code))

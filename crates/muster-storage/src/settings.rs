@@ -42,6 +42,47 @@ pub(crate) fn refused<P: std::fmt::Display>(
 }
 
 impl Database {
+    /// Whether `actor` administers the whole installation: an administrator whose region
+    /// holds every region stored. Settings, the taxonomy and the checklists apply to every
+    /// region, so only such an administrator changes them (a county's must not change the
+    /// province's compensation policy).
+    pub async fn administers_installation(&self, actor: &Actor) -> Result<bool, StorageError> {
+        if !actor.administers() {
+            return Ok(false);
+        }
+        let (low, high) = actor.scope().subtree().subtree_range();
+        let beyond: bool = on_read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM regions WHERE path < $1 OR path >= $2)"
+        )
+        .bind(&low)
+        .bind(&high)
+        .fetch_one(pool)
+        .await)?;
+        Ok(!beyond)
+    }
+
+    /// Refuses anyone but an administrator of the whole installation
+    /// ([`Self::administers_installation`]). Returns the administrator's region, where the
+    /// change is audited (so that it is in their audit log, not only in one above them).
+    pub(crate) async fn refuse_unless_installation_administrator(
+        &self,
+        actor: &Actor,
+        what: &str,
+    ) -> Result<RegionPath, StorageError> {
+        if !actor.administers() {
+            return Err(StorageError::Forbidden(format!(
+                "only an administrator changes {what}"
+            )));
+        }
+        let subtree = actor.scope().subtree();
+        if !self.administers_installation(actor).await? {
+            return Err(StorageError::Forbidden(format!(
+                "{what} apply to every region; only an administrator over all of them (not only {subtree}) changes them"
+            )));
+        }
+        Ok(subtree.clone())
+    }
+
     /// The stored JSON document of a setting, decoded, or `None` when it was never set.
     pub(crate) async fn setting_document<T: DeserializeOwned>(
         &self,
@@ -67,11 +108,9 @@ impl Database {
         before: &T,
         after: &T,
     ) -> Result<(), StorageError> {
-        if !actor.administers() {
-            return Err(StorageError::Forbidden(format!(
-                "only an administrator sets {key}"
-            )));
-        }
+        let audited_at = self
+            .refuse_unless_installation_administrator(actor, key)
+            .await?;
         let document =
             serde_json::to_string(after).map_err(|e| corrupt_setting(key, e.to_string()))?;
         let now = crate::now();
@@ -92,7 +131,7 @@ impl Database {
                 entity: "setting",
                 entity_id: key.to_owned(),
                 action: "set",
-                region_path: &RegionPath::root(),
+                region_path: &audited_at,
                 before: Some(serde_json::json!(before)),
                 after: Some(serde_json::json!(after)),
             },
@@ -132,11 +171,10 @@ impl Database {
         actor: &Actor,
         setting: TransportSetting,
     ) -> Result<TransportSetting, StorageError> {
-        if !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "only an administrator sets the transport parameters".into(),
-            ));
-        }
+        // Refused before the setting is checked: whether it would be valid is no business of
+        // someone who may not set it.
+        self.refuse_unless_installation_administrator(actor, "the transport parameters")
+            .await?;
         let taxonomy = self.taxonomy().await?;
         let setting = setting.normalized();
         setting

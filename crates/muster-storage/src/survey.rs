@@ -373,6 +373,111 @@ impl Database {
         Ok((stored, plan.len()))
     }
 
+    /// Closes a round: nothing in it is submitted or reviewed any more. Office staff and
+    /// administrators of the round's region or above.
+    pub async fn close_round(
+        &self,
+        actor: &Actor,
+        round_id: i64,
+    ) -> Result<SurveyRound, StorageError> {
+        let round = self.round_to_manage(actor, round_id).await?;
+        let closed = survey::close_round(round.status).map_err(transition)?;
+        self.set_round(actor, &round, closed, round.deadline, "close")
+            .await
+    }
+
+    /// Moves a round's deadline later (see [`survey::extend_deadline`]). Office staff and
+    /// administrators of the round's region or above.
+    pub async fn extend_round_deadline(
+        &self,
+        actor: &Actor,
+        round_id: i64,
+        deadline: Timestamp,
+    ) -> Result<SurveyRound, StorageError> {
+        let round = self.round_to_manage(actor, round_id).await?;
+        survey::extend_deadline(round.status, round.deadline, deadline, crate::now()).map_err(
+            |e| match e {
+                survey::TransitionError::DeadlineNotExtended => invalid("deadline", e.to_string()),
+                other => transition(other),
+            },
+        )?;
+        self.set_round(actor, &round, round.status, deadline, "extend_deadline")
+            .await
+    }
+
+    /// A round the actor may close or give more time: theirs to open (office staff or an
+    /// administrator) at its region or above. Units below see the round but do not run it.
+    async fn round_to_manage(
+        &self,
+        actor: &Actor,
+        round_id: i64,
+    ) -> Result<SurveyRound, StorageError> {
+        let round = self.survey_round(actor.scope(), round_id).await?;
+        if !(actor.administers() || actor.has_role(Role::OfficeStaff))
+            || !actor.scope().contains(&round.region_path)
+        {
+            return Err(StorageError::Forbidden(
+                "only the office that runs the round (or one above it) closes it or moves its deadline".into(),
+            ));
+        }
+        Ok(round)
+    }
+
+    /// Stores a round's new status and deadline, if the round is still as it was read (a
+    /// concurrent close or extension wins, and this one is refused), with its audit entry.
+    async fn set_round(
+        &self,
+        actor: &Actor,
+        round: &SurveyRound,
+        status: RoundStatus,
+        deadline: Timestamp,
+        action: &'static str,
+    ) -> Result<SurveyRound, StorageError> {
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        let row: Option<RoundRow> = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "UPDATE survey_rounds SET status = $1, deadline = $2 \
+                 WHERE id = $3 AND status = $4 AND deadline = $5 RETURNING {ROUND_COLUMNS}"
+            )))
+            .bind(status.as_str())
+            .bind(deadline.as_millis())
+            .bind(round.id)
+            .bind(round.status.as_str())
+            .bind(round.deadline.as_millis())
+            .fetch_optional(&mut *conn)
+            .await
+        })?;
+        let Some(row) = row else {
+            return Err(StorageError::Conflict {
+                field: "status",
+                message: "the round was changed meanwhile; reload it and try again".into(),
+            });
+        };
+        let stored = round_from_row(row);
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "survey_round",
+                entity_id: round.id.to_string(),
+                action,
+                region_path: &round.region_path,
+                before: Some(serde_json::json!({
+                    "status": round.status.as_str(),
+                    "deadline": round.deadline.as_millis(),
+                })),
+                after: Some(serde_json::json!({
+                    "status": stored.status.as_str(),
+                    "deadline": stored.deadline.as_millis(),
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
     async fn region_exists(&self, code: &str) -> Result<bool, StorageError> {
         Ok(on_read_pool!(self, |pool| sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM regions WHERE code = $1)"
@@ -810,6 +915,9 @@ impl Database {
                         message: format!(
                             "the same holding (holder, type and site) is already on row {existing}; report it once"
                         ),
+                        message_zh: Some(format!(
+                            "同一持有者、类型和地点的潜力已在第 {existing} 行填报，请只报一次"
+                        )),
                     },
                 ])));
             }
@@ -851,6 +959,10 @@ impl Database {
                         "region {} is outside the area this assignment reports for",
                         outside.region_code
                     ),
+                    message_zh: Some(format!(
+                        "行政区划 {} 不在本任务的填报范围内",
+                        outside.region_code
+                    )),
                 },
             ])));
         }
@@ -865,6 +977,7 @@ impl Database {
                     column: None,
                     field: Some("type_code".into()),
                     message: format!("{} is not one of this round's types", wrong.type_code),
+                    message_zh: Some(format!("{} 不在本轮调查的资源类型之内", wrong.type_code)),
                 },
             ])));
         }

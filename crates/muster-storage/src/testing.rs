@@ -235,3 +235,20 @@ pub async fn link_sites_not_seen(
     tx.commit().await?;
     Ok(linked)
 }
+
+/// Imports the tiny demo province's regions (seed 3), as the command line would: the
+/// starting point of most storage stories.
+pub async fn import_tiny_demo_regions(db: &Database) {
+    use muster_domain::demo::{DemoScale, demo_regions};
+    use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
+    db.import_regions(
+        &muster_domain::Actor::command_line("test"),
+        ParsedRegionCsv {
+            rows: demo_regions(DemoScale::Tiny, 3),
+            layout: ColumnLayout::default(),
+        },
+        "tiny demo",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the tiny demo's regions import: {e}"));
+}

@@ -319,11 +319,9 @@ impl Database {
 
     /// Sets the stale period for the whole installation (administrators only).
     pub async fn set_stale_after_days(&self, actor: &Actor, days: u32) -> Result<(), StorageError> {
-        if !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "only an administrator sets the stale period".into(),
-            ));
-        }
+        let audited_at = self
+            .refuse_unless_installation_administrator(actor, "the stale period")
+            .await?;
         check_stale_after(days)?;
         let before = self.stale_after_days().await?;
         let now = crate::now();
@@ -344,7 +342,7 @@ impl Database {
                 entity: "setting",
                 entity_id: STALE_AFTER_SETTING.to_owned(),
                 action: "set",
-                region_path: &RegionPath::root(),
+                region_path: &audited_at,
                 before: Some(serde_json::json!(before)),
                 after: Some(serde_json::json!(days)),
             },
@@ -757,6 +755,19 @@ impl Database {
         .await)?;
         let before =
             before.ok_or_else(|| StorageError::not_found("potential record", record_id))?;
+        if input.type_right {
+            // What was seen of the right type may become the record's quantity: it must be
+            // one the type allows (whole trucks, within the type's bounds), as in an import.
+            let taxonomy = self.taxonomy().await?;
+            if let Some(resource_type) = taxonomy.resource_type(&before.type_code)
+                && let Err(problem) = resource_type.check_quantity(input.quantity_seen)
+            {
+                return Err(StorageError::Invalid {
+                    field: "quantity_seen",
+                    message: problem.to_string(),
+                });
+            }
+        }
         let assessment = verification::assess(
             &Finding {
                 record_id,

@@ -7,10 +7,8 @@
 use muster_domain::demand::{
     Attendee, ClassificationLevel, DemandOrigin, NewDemandLine, NewTaskMeeting,
 };
-use muster_domain::demo::{DemoScale, demo_regions};
 use muster_domain::organization::Roles;
 use muster_domain::potential::{Holder, QualityGrade, RecordDraft, RecordStatus, holding_key};
-use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side};
 use muster_storage::{
     AcceptedAssignment, AuditVerification, Database, DemandFilter, DemandInput, HandoverInput,
@@ -116,16 +114,7 @@ fn truck(
 }
 
 async fn world(db: &Database) -> World {
-    db.import_regions(
-        &cli(),
-        ParsedRegionCsv {
-            rows: demo_regions(DemoScale::Tiny, 3),
-            layout: ColumnLayout::default(),
-        },
-        "tiny demo",
-    )
-    .await
-    .expect("the tiny demo imports");
+    muster_storage::testing::import_tiny_demo_regions(db).await;
     let everything = Scope::everything();
     let city = db
         .region_view(&everything, Some("3401"))

@@ -3,7 +3,6 @@
 //! day), rectification orders with their links, reminders and escalation, patrols,
 //! campaigns and the dashboard — with the audit chain intact at the end of each.
 
-use muster_domain::demo::{DemoScale, demo_regions};
 use muster_domain::facility::campaign::CampaignTarget;
 use muster_domain::facility::patrol::{Checkpoint, RouteDraft};
 use muster_domain::facility::{
@@ -11,7 +10,6 @@ use muster_domain::facility::{
     OrderAction, PeacetimeUse, SignStatus, default_checklist,
 };
 use muster_domain::organization::Roles;
-use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
 use muster_domain::time::CivilDate;
 use muster_domain::{Actor, OrganizationKind, Scope, Side, Timestamp};
 use muster_storage::{
@@ -107,16 +105,7 @@ fn draft(name: &str, kind: FacilityKind, at: (f64, f64)) -> FacilityDraft {
 }
 
 async fn world(db: &Database) -> World {
-    db.import_regions(
-        &cli(),
-        ParsedRegionCsv {
-            rows: demo_regions(DemoScale::Tiny, 3),
-            layout: ColumnLayout::default(),
-        },
-        "tiny demo",
-    )
-    .await
-    .expect("the tiny demo imports");
+    muster_storage::testing::import_tiny_demo_regions(db).await;
     let everything = Scope::everything();
     let city = db
         .region_view(&everything, Some("3401"))

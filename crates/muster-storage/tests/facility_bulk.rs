@@ -2,13 +2,11 @@
 //! facilities in one audited transaction (or nothing), and inspection history that keeps
 //! every facility's last inspection and next due day what the history says.
 
-use muster_domain::demo::{DemoScale, demo_regions};
 use muster_domain::facility::{
     ConversionStep, FacilityDraft, FacilityKind, InspectionDraft, ItemAnswer, ItemResult,
     PeacetimeUse, SignStatus, default_checklist,
 };
 use muster_domain::organization::Roles;
-use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
 use muster_domain::time::CivilDate;
 use muster_domain::{Actor, OrganizationKind, Scope, Side, Timestamp};
 use muster_storage::{
@@ -71,16 +69,7 @@ struct World {
 }
 
 async fn world(db: &Database) -> World {
-    db.import_regions(
-        &cli(),
-        ParsedRegionCsv {
-            rows: demo_regions(DemoScale::Tiny, 3),
-            layout: ColumnLayout::default(),
-        },
-        "tiny demo",
-    )
-    .await
-    .expect("the tiny demo imports");
+    muster_storage::testing::import_tiny_demo_regions(db).await;
     let everything = Scope::everything();
     let city = db
         .region_view(&everything, Some("3401"))

@@ -7,10 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use muster_domain::demand::{ClassificationLevel, DemandOrigin, NewDemandLine};
-use muster_domain::demo::{DemoScale, demo_regions};
 use muster_domain::organization::Roles;
 use muster_domain::potential::{Holder, QualityGrade, RecordDraft, RecordStatus, holding_key};
-use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
 use muster_domain::requisition::{
     CompensationPolicy, CompensationSetting, ExemptionRules, HolderCategory, ItemCompensationInput,
     RequisitionEvent, RequisitionStatus, ReturnCondition, UseLogEntry, assess_compensation,
@@ -159,16 +157,7 @@ async fn record_id(db: &Database, holder: &str, type_code: &str) -> i64 {
 }
 
 async fn world(db: &Database) -> World {
-    db.import_regions(
-        &cli(),
-        ParsedRegionCsv {
-            rows: demo_regions(DemoScale::Tiny, 3),
-            layout: ColumnLayout::default(),
-        },
-        "tiny demo",
-    )
-    .await
-    .expect("the tiny demo imports");
+    muster_storage::testing::import_tiny_demo_regions(db).await;
     let everything = Scope::everything();
     let city = db
         .region_view(&everything, Some("3401"))

@@ -3,10 +3,8 @@
 
 use muster_domain::demand::Attendee;
 use muster_domain::demand::{ClassificationLevel, DemandOrigin, NewDemandLine, NewTaskMeeting};
-use muster_domain::demo::{DemoScale, demo_regions};
 use muster_domain::organization::Roles;
 use muster_domain::potential::{Holder, QualityGrade, RecordDraft, RecordStatus, holding_key};
-use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
 use muster_domain::transport::TransportSetting;
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side};
 use muster_storage::{
@@ -65,16 +63,7 @@ async fn user(db: &Database, name: &str, kind: OrganizationKind, code: &str, rol
 /// A county with one holding of 10 heavy trucks a little north of its point, an office, a
 /// liaison and a demand for 4 trucks at the point, analysed.
 async fn demand_with_one_holding(db: &Database) -> (Actor, i64) {
-    db.import_regions(
-        &cli(),
-        ParsedRegionCsv {
-            rows: demo_regions(DemoScale::Tiny, 3),
-            layout: ColumnLayout::default(),
-        },
-        "tiny demo",
-    )
-    .await
-    .expect("the tiny demo imports");
+    muster_storage::testing::import_tiny_demo_regions(db).await;
     let city = db
         .region_view(&Scope::everything(), Some("3401"))
         .await
@@ -278,3 +267,83 @@ async fn transport_setting_story(db: Database) {
 }
 
 on_both_databases!(transport_setting, transport_setting_story);
+
+on_both_databases!(
+    installation_rules_are_for_an_administrator_over_every_region,
+    installation_rules_story
+);
+/// Settings, the taxonomy, the checklists and the stale period apply to every region, so a
+/// county's administrator may not change them; the province's may (the demo province is
+/// the whole installation here), and the change is audited where that administrator sees it.
+async fn installation_rules_story(db: Database) {
+    use muster_domain::facility::FacilityKind;
+    muster_storage::testing::import_tiny_demo_regions(&db).await;
+    let kind = OrganizationKind::MobilizationOffice;
+    let county_admin = user(&db, "county-admin", kind, "340101", "administrator").await;
+    let province_admin = user(&db, "province-admin", kind, "34", "administrator").await;
+    let entries = intact(&db).await;
+
+    let setting = TransportSetting {
+        road_factor: 1.5,
+        ..TransportSetting::default()
+    };
+    assert!(matches!(
+        db.set_transport_setting(&county_admin, setting.clone())
+            .await,
+        Err(E::Forbidden(_))
+    ));
+    let compensation = db.compensation_setting().await.expect("reads");
+    assert!(matches!(
+        db.set_compensation_setting(&county_admin, compensation.clone())
+            .await,
+        Err(E::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.set_exemption_rules(&county_admin, Vec::new()).await,
+        Err(E::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.set_stale_after_days(&county_admin, 200).await,
+        Err(E::Forbidden(_))
+    ));
+    let taxonomy = db.taxonomy().await.expect("taxonomy");
+    let tent = taxonomy.resource_type(TENT).expect("tent").clone();
+    assert!(matches!(
+        db.save_resource_type(&county_admin, tent.clone()).await,
+        Err(E::Forbidden(_))
+    ));
+    let checklist = db
+        .checklist(FacilityKind::Shelter)
+        .await
+        .expect("checklist");
+    assert!(matches!(
+        db.set_checklist(&county_admin, checklist.clone()).await,
+        Err(E::Forbidden(_))
+    ));
+    assert_eq!(intact(&db).await, entries, "refusals write nothing");
+
+    db.set_transport_setting(&province_admin, setting.clone())
+        .await
+        .expect("the province's administrator sets it");
+    db.set_stale_after_days(&province_admin, 200)
+        .await
+        .expect("and the stale period");
+    db.save_resource_type(&province_admin, tent)
+        .await
+        .expect("and the taxonomy");
+    db.set_checklist(&province_admin, checklist)
+        .await
+        .expect("and the checklists");
+    assert_eq!(db.transport_setting().await.expect("reads"), setting);
+    let seen = db
+        .audit_entries(province_admin.scope(), 10)
+        .await
+        .expect("audit");
+    for entity in ["setting", "resource_type", "checklist"] {
+        assert!(
+            seen.iter().any(|e| e.entity == entity),
+            "the province's administrator sees their {entity} change: {seen:?}"
+        );
+    }
+    assert_eq!(intact(&db).await, entries + 4);
+}

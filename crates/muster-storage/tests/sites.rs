@@ -1,12 +1,10 @@
 //! Site stories, each run against SQLite and PostgreSQL: registering sites in scope, the
 //! refusals, records linked to their site as they are stored, and the audit chain intact.
 
-use muster_domain::demo::{DemoScale, demo_regions};
 use muster_domain::organization::Roles;
 use muster_domain::potential::{
     Holder, QualityGrade, RecordDraft, RecordStatus, SiteKind, holding_key,
 };
-use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
 use muster_storage::{
     AuditVerification, Database, NewOrganization, NewSite, NewUser, OpenRound, RecordFilter,
@@ -82,16 +80,7 @@ async fn user(db: &Database, name: &str, organization_id: i64, roles: &str) -> A
 }
 
 async fn world(db: &Database) -> World {
-    db.import_regions(
-        &cli(),
-        ParsedRegionCsv {
-            rows: demo_regions(DemoScale::Tiny, 3),
-            layout: ColumnLayout::default(),
-        },
-        "tiny demo",
-    )
-    .await
-    .expect("the tiny demo imports");
+    muster_storage::testing::import_tiny_demo_regions(db).await;
     let city = db
         .region_view(&Scope::everything(), Some("3401"))
         .await

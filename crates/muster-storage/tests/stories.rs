@@ -17,17 +17,7 @@ fn cli() -> Actor {
 }
 
 async fn import_tiny(db: &Database) {
-    let rows = demo_regions(DemoScale::Tiny, 3);
-    db.import_regions(
-        &cli(),
-        ParsedRegionCsv {
-            rows,
-            layout: ColumnLayout::default(),
-        },
-        "tiny demo",
-    )
-    .await
-    .expect("the tiny demo imports");
+    muster_storage::testing::import_tiny_demo_regions(db).await;
 }
 
 async fn intact(db: &Database) -> i64 {

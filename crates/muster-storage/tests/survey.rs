@@ -3,9 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use muster_domain::demo::{DemoScale, demo_regions};
 use muster_domain::organization::Roles;
-use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
 use muster_domain::survey::AssignmentStatus;
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
 use muster_storage::{
@@ -47,16 +45,7 @@ struct World {
 }
 
 async fn world(db: &Database) -> World {
-    db.import_regions(
-        &cli(),
-        ParsedRegionCsv {
-            rows: demo_regions(DemoScale::Tiny, 3),
-            layout: ColumnLayout::default(),
-        },
-        "tiny demo",
-    )
-    .await
-    .expect("regions");
+    muster_storage::testing::import_tiny_demo_regions(db).await;
     let everything = Scope::everything();
     let province = db
         .region_view(&everything, Some("34"))
@@ -820,4 +809,85 @@ async fn withdraw_story(db: Database) {
         (10.0, 20.0, 20.0)
     );
     intact(&db).await;
+}
+
+on_both_databases!(
+    an_office_gives_more_time_then_closes_its_round,
+    close_and_extend_story
+);
+/// The office that runs a round gives its units more time (only later, only while open) and
+/// closes it; a county below may do neither; once closed, nothing is submitted any more.
+async fn close_and_extend_story(db: Database) {
+    let w = world(&db).await;
+    let (round, assignments) = open_city_round(&db, &w).await;
+    let a1 = find(&assignments, &w.county_a.1, Some(w.unit_a1)).id;
+    let later = Timestamp::from_millis(round.deadline.as_millis() + 7 * 86_400_000);
+
+    assert!(matches!(
+        db.extend_round_deadline(&w.county_a_staff, round.id, later)
+            .await,
+        Err(StorageError::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.close_round(&w.officer_a1, round.id).await,
+        Err(StorageError::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.close_round(&w.other_city_staff, round.id).await,
+        Err(StorageError::NotFound { .. })
+    ));
+    let earlier = Timestamp::from_millis(round.deadline.as_millis() - 1);
+    assert!(matches!(
+        db.extend_round_deadline(&w.city_staff, round.id, earlier)
+            .await,
+        Err(StorageError::Invalid {
+            field: "deadline",
+            ..
+        })
+    ));
+    let entries = intact(&db).await;
+    let extended = db
+        .extend_round_deadline(&w.city_staff, round.id, later)
+        .await
+        .expect("more time");
+    assert_eq!(extended.deadline, later);
+    assert_eq!(
+        db.survey_round(w.city_staff.scope(), round.id)
+            .await
+            .expect("round")
+            .deadline,
+        later
+    );
+
+    let closed = db
+        .close_round(&w.city_staff, round.id)
+        .await
+        .expect("closed");
+    assert_eq!(closed.status.as_str(), "closed");
+    assert_eq!(intact(&db).await, entries + 2, "both audited");
+    assert!(matches!(
+        db.close_round(&w.city_staff, round.id).await,
+        Err(StorageError::Conflict { .. })
+    ));
+    assert!(matches!(
+        db.extend_round_deadline(
+            &w.city_staff,
+            round.id,
+            Timestamp::from_millis(later.as_millis() + 1)
+        )
+        .await,
+        Err(StorageError::Conflict { .. })
+    ));
+    let refused = db
+        .submit_survey_file(
+            &w.officer_a1,
+            a1,
+            csv(&[(TENT, 4.0, "Depot", w.county_a.0.as_str())]),
+            "late.csv",
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StorageError::Conflict { ref message, .. }) if message.contains("closed")),
+        "{refused:?}"
+    );
 }

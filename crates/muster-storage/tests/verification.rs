@@ -4,10 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use muster_domain::demo::{DemoScale, demo_regions};
 use muster_domain::organization::Roles;
 use muster_domain::potential::{Holder, QualityGrade, RecordDraft, RecordStatus, holding_key};
-use muster_domain::region_import::{ColumnLayout, ParsedRegionCsv};
 use muster_domain::verification::{RiskWeights, SampleSize, Tolerance, freshness_by_region};
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
 use muster_storage::testing::raw_execute;
@@ -28,17 +26,7 @@ fn path(text: &str) -> RegionPath {
 }
 
 async fn import_tiny(db: &Database) {
-    let rows = demo_regions(DemoScale::Tiny, 3);
-    db.import_regions(
-        &cli(),
-        ParsedRegionCsv {
-            rows,
-            layout: ColumnLayout::default(),
-        },
-        "tiny demo",
-    )
-    .await
-    .expect("the tiny demo imports");
+    muster_storage::testing::import_tiny_demo_regions(db).await;
 }
 
 async fn intact(db: &Database) -> i64 {
@@ -558,6 +546,26 @@ async fn verification_findings_story(db: Database) {
             ..
         })
     ));
+    // What may become the record's quantity must be one its type allows, as in an import.
+    let taxonomy = db.taxonomy().await.expect("taxonomy");
+    let record = db
+        .potential_record(&Scope::everything(), a0.record_id)
+        .await
+        .expect("record");
+    let limit = taxonomy
+        .resource_type(&record.type_code)
+        .expect("type")
+        .max_quantity;
+    match db
+        .record_finding(&w.verifier_a, sample.id, a0.record_id, finding(limit * 2.0))
+        .await
+    {
+        Err(E::Invalid {
+            field: "quantity_seen",
+            message,
+        }) => assert!(message.contains("at most"), "{message}"),
+        other => panic!("beyond the type's bounds: {other:?}"),
+    }
 
     // Exactly as reported: accurate, verified, nothing corrected.
     let exact = db
@@ -653,16 +661,12 @@ async fn verification_findings_story(db: Database) {
     );
     totals_agree(&db, &w).await;
 
-    // Half of what was reported: beyond the 20 % threshold, the record is reopened and no
-    // longer counts as verified.
+    // Half of what was reported (whole vehicles: a verifier counts no half truck): beyond
+    // the 20 % threshold, the record is reopened and no longer counts as verified.
     let b1 = &mine_b[1];
+    let half = (b1.reported_quantity / 2.0).floor();
     let reopened = db
-        .record_finding(
-            &w.verifier_b,
-            sample.id,
-            b1.record_id,
-            finding(b1.reported_quantity / 2.0),
-        )
+        .record_finding(&w.verifier_b, sample.id, b1.record_id, finding(half))
         .await
         .expect("reopened");
     assert!(reopened.reopened && !reopened.accurate);
@@ -672,7 +676,7 @@ async fn verification_findings_story(db: Database) {
         .expect("r");
     assert_eq!(record.reopened, 1);
     assert_eq!(record.last_verified_at, None);
-    assert_eq!(record.quantity, b1.reported_quantity / 2.0);
+    assert_eq!(record.quantity, half);
     // Wrong place: reopened whatever the quantity.
     let b2 = &mine_b[2];
     let misplaced = db

@@ -20,11 +20,17 @@ use crate::page_parts::page_err;
 use crate::pages::{Layout, PageContext, PageResult, format_utc, role_keys};
 use crate::session::{DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
 
-/// A form that carries only its CSRF token: revoke, disable, enable.
+/// A form that carries only its CSRF token: revoke, disable, enable, close a round.
 #[derive(Debug, Deserialize)]
 pub(crate) struct CsrfForm {
     #[serde(default)]
     csrf: String,
+}
+
+impl CsrfForm {
+    pub(crate) fn check(&self, current: &crate::auth::CurrentUser) -> Result<(), WebError> {
+        current.check_csrf(Some(&self.csrf))
+    }
 }
 
 /// The issue-a-token form as typed (the password is never echoed back).

@@ -89,7 +89,18 @@ pub(crate) struct ProblemLine {
     pub(crate) row: String,
     pub(crate) column: String,
     pub(crate) field: String,
-    pub(crate) message: String,
+    message: String,
+    message_zh: Option<String>,
+}
+
+impl ProblemLine {
+    /// The message in the reader's language where it was written in it.
+    pub(crate) fn message_in(&self, locale: &str) -> &str {
+        match &self.message_zh {
+            Some(zh) if locale.starts_with("zh") => zh,
+            _ => &self.message,
+        }
+    }
 }
 
 impl From<&RowProblem> for ProblemLine {
@@ -100,6 +111,7 @@ impl From<&RowProblem> for ProblemLine {
             column: p.column.clone().unwrap_or_default(),
             field: p.field.clone().unwrap_or_default(),
             message: p.message.clone(),
+            message_zh: p.message_zh.clone(),
         }
     }
 }

@@ -1199,7 +1199,11 @@ pub(crate) async fn taxonomy(
     Ok(TaxonomyPage {
         layout: page.layout("potential"),
         tab: "taxonomy",
-        is_admin: current.actor.administers(),
+        is_admin: state
+            .db
+            .administers_installation(&current.actor)
+            .await
+            .map_err(page_err(&page))?,
         type_count: taxonomy.resource_types().len(),
         categories,
         exports: Exports::of("/taxonomy"),
@@ -1263,9 +1267,14 @@ pub(crate) async fn resource_type_form(
     Query(query): Query<SavedQuery>,
 ) -> PageResult {
     let current = page.require_user()?;
-    if !current.actor.administers() {
+    if !state
+        .db
+        .administers_installation(&current.actor)
+        .await
+        .map_err(page_err(&page))?
+    {
         return Err(page.error(WebError::Storage(StorageError::Forbidden(
-            "only an administrator may edit the taxonomy".into(),
+            "only an administrator of every region edits the taxonomy".into(),
         ))));
     }
     let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use muster_domain::potential::import::{RowProblem, STANDARD_COLUMNS, SheetProblems};
+use muster_domain::potential::import::{RowProblem, STANDARD_COLUMNS, Said, SheetProblems};
 use muster_domain::potential::rollup::Totals;
 use muster_domain::sheet::{Table, TableCell, column_name, read_workbook, write_csv, write_xlsx};
 use muster_domain::taxonomy::{AttributeKind, Category, ResourceType, Subcategory, Taxonomy};
@@ -496,7 +496,7 @@ pub(crate) fn problems_table(problems: &[RowProblem], tr: &crate::i18n::Tr) -> T
                     p.row.map(i64::from).into(),
                     p.column.clone().into(),
                     p.field.clone().into(),
-                    text(p.message.clone()),
+                    text(p.message_in(tr.locale).to_owned()),
                 ]
             })
             .collect(),
@@ -521,16 +521,18 @@ pub(crate) struct BaselineSheet {
 /// ten rows; a header may also be `label (key)` as in the templates). Every unreadable
 /// quantity and missing code is reported, all at once.
 pub(crate) fn read_baseline_sheet(bytes: &[u8]) -> Result<BaselineSheet, SheetProblems> {
-    let file_problem = |message: String| {
+    let file_problem = |message: Said| {
         SheetProblems(vec![RowProblem {
             sheet: String::new(),
             row: None,
             column: None,
             field: None,
-            message,
+            message: message.en,
+            message_zh: Some(message.zh),
         }])
     };
-    let workbook = read_workbook(bytes).map_err(|e| file_problem(e.to_string()))?;
+    let workbook =
+        read_workbook(bytes).map_err(|e| file_problem(Said::new(e.to_string(), e.zh())))?;
     let column_of = |cell: &str| {
         let cell = cell.trim();
         let key = cell
@@ -561,21 +563,25 @@ pub(crate) fn read_baseline_sheet(bytes: &[u8]) -> Result<BaselineSheet, SheetPr
         let mut problems = Vec::new();
         for row in &sheet.rows[header_at + 1..] {
             let cell = |i: usize| row.cell(positions[i]).trim().to_owned();
-            let mut problem = |i: usize, message: String| {
+            let mut problem = |i: usize, message: Said| {
                 problems.push(RowProblem {
                     sheet: sheet.name.clone(),
                     row: Some(row.number),
                     column: Some(column_name(positions[i])),
                     field: Some(BASELINE_COLUMNS[i].to_owned()),
-                    message,
+                    message: message.en,
+                    message_zh: Some(message.zh),
                 });
             };
             let (region_code, type_code, quantity_text) = (cell(0), cell(1), cell(2));
             if region_code.is_empty() {
-                problem(0, "the region code is empty".into());
+                problem(0, Said::new("the region code is empty", "行政区划代码为空"));
             }
             if type_code.is_empty() {
-                problem(1, "the resource type code is empty".into());
+                problem(
+                    1,
+                    Said::new("the resource type code is empty", "资源类型代码为空"),
+                );
             }
             let quantity = quantity_text.replace(',', "").parse::<f64>();
             match quantity {
@@ -589,7 +595,10 @@ pub(crate) fn read_baseline_sheet(bytes: &[u8]) -> Result<BaselineSheet, SheetPr
                 }
                 _ => problem(
                     2,
-                    format!("expected a number of zero or more, found \"{quantity_text}\""),
+                    Said::new(
+                        format!("expected a number of zero or more, found \"{quantity_text}\""),
+                        format!("应为零或正数，实为“{quantity_text}”"),
+                    ),
                 ),
             }
         }
@@ -597,13 +606,22 @@ pub(crate) fn read_baseline_sheet(bytes: &[u8]) -> Result<BaselineSheet, SheetPr
             return Err(SheetProblems(problems));
         }
         if result.rows.is_empty() {
-            return Err(file_problem("the sheet has no baseline rows".into()));
+            return Err(file_problem(Said::new(
+                "the sheet has no baseline rows",
+                "工作表没有基准数据行",
+            )));
         }
         return Ok(result);
     }
-    Err(file_problem(format!(
-        "no sheet has a header row with the columns {} in its first ten rows",
-        BASELINE_COLUMNS.join(", ")
+    Err(file_problem(Said::new(
+        format!(
+            "no sheet has a header row with the columns {} in its first ten rows",
+            BASELINE_COLUMNS.join(", ")
+        ),
+        format!(
+            "没有工作表在前十行内含有带 {} 列的表头",
+            BASELINE_COLUMNS.join("、")
+        ),
     )))
 }
 
@@ -906,6 +924,7 @@ mod tests {
                 column: None,
                 field: Some("type_code".into()),
                 message: "unknown".into(),
+                message_zh: None,
             }]),
             &ok,
         );
@@ -958,6 +977,7 @@ mod tests {
                 column: None,
                 field: None,
                 message: "m".into(),
+                message_zh: None,
             }],
         );
         assert_eq!(lists.get(7, &id).map(|p| p.len()), Some(1));

@@ -119,6 +119,11 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/surveys/{id}", get(survey_pages::round))
         .route("/surveys/{id}/dashboard", get(survey_pages::dashboard))
+        .route("/surveys/{id}/close", post(survey_pages::close))
+        .route(
+            "/surveys/{id}/deadline",
+            post(survey_pages::extend_deadline),
+        )
         .route("/surveys/{id}/template", get(survey_pages::round_template))
         .route("/surveys/assignments/{id}", get(survey_pages::assignment))
         .route(

@@ -359,7 +359,11 @@ async fn render(
     };
     let mut response = SettingsPage {
         layout: page.layout("settings"),
-        can_edit: current.actor.administers(),
+        can_edit: state
+            .db
+            .administers_installation(&current.actor)
+            .await
+            .map_err(page_err(page))?,
         transport,
         transport_errors,
         compensation,

@@ -27,6 +27,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_rounds, open_round))
         .routes(routes!(get_round))
+        .routes(routes!(close_round))
+        .routes(routes!(extend_deadline))
         .routes(routes!(round_dashboard))
         .routes(routes!(get_assignment))
         .routes(routes!(assignment_diff))
@@ -191,6 +193,12 @@ pub(crate) struct OpenedDto {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct DeadlineDto {
+    /// Epoch milliseconds: later than the current deadline, and in the future.
+    deadline: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct SendBackDto {
     /// What needs correcting; required.
     comment: String,
@@ -224,6 +232,42 @@ async fn list_rounds(
 ) -> Result<Json<Vec<RoundDto>>, WebError> {
     let rounds = state.db.survey_rounds(current.actor.scope()).await?;
     Ok(Json(rounds.iter().map(RoundDto::from).collect()))
+}
+
+/// Closes a round: nothing in it is submitted or reviewed any more. The office that runs it
+/// (office staff or an administrator at its region or above).
+#[utoipa::path(post, path = "/surveys/rounds/{id}/close", tag = "surveys", params(("id" = i64, Path)),
+    responses((status = 200, body = RoundDto), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn close_round(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<RoundDto>, WebError> {
+    check_write(&current, &headers)?;
+    let round = state.db.close_round(&current.actor, id).await?;
+    Ok(Json(RoundDto::from(&round)))
+}
+
+/// Moves a round's deadline later, while it is open. The office that runs it.
+#[utoipa::path(post, path = "/surveys/rounds/{id}/deadline", tag = "surveys",
+    params(("id" = i64, Path)), request_body = DeadlineDto,
+    responses((status = 200, body = RoundDto), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn extend_deadline(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(body): Json<DeadlineDto>,
+) -> Result<Json<RoundDto>, WebError> {
+    check_write(&current, &headers)?;
+    let round = state
+        .db
+        .extend_round_deadline(&current.actor, id, Timestamp::from_millis(body.deadline))
+        .await?;
+    Ok(Json(RoundDto::from(&round)))
 }
 
 /// Opens a round for a subtree and decomposes it down to townships and member units.

@@ -380,6 +380,9 @@ struct RoundPage {
     completeness: CompletenessView,
     here: Vec<AssignmentLine>,
     children: Vec<RegionLine>,
+    /// Whether the reader runs this open round (office staff or an administrator at its
+    /// region or above) and so may give more time or close it; storage checks again.
+    can_manage: bool,
 }
 
 fn code_of_scope(scope: &muster_domain::Scope) -> Option<String> {
@@ -487,8 +490,60 @@ pub(crate) async fn round(
         completeness: CompletenessView::from(&dashboard.completeness),
         here,
         children,
+        can_manage: round.status.is_open()
+            && (current.actor.administers() || current.actor.has_role(Role::OfficeStaff))
+            && scope.contains(&round.region_path),
     }
     .into_response())
+}
+
+/// The round page's extend-the-deadline form: a date, as when the round was opened.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeadlineForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    deadline: String,
+}
+
+pub(crate) async fn extend_deadline(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<DeadlineForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let Some(deadline) = parse_deadline(&form.deadline) else {
+        return Err(page.error(WebError::bad_request(
+            "deadline",
+            page.tr.t("survey.bad_deadline"),
+        )));
+    };
+    state
+        .db
+        .extend_round_deadline(&current.actor, id, deadline)
+        .await
+        .map_err(page_err(&page))?;
+    Ok(Redirect::to(&format!("/surveys/{id}")).into_response())
+}
+
+pub(crate) async fn close(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<crate::account_pages::CsrfForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    form.check(current).map_err(|e| page.error(e))?;
+    state
+        .db
+        .close_round(&current.actor, id)
+        .await
+        .map_err(page_err(&page))?;
+    Ok(Redirect::to(&format!("/surveys/{id}")).into_response())
 }
 
 // ---------------------------------------------------------------- dashboard

@@ -361,6 +361,43 @@ async fn refusal_story(app: TestApp) {
         StatusCode::NOT_FOUND
     );
 
+    // On the Chinese page, and in its download, the problems are in Chinese.
+    let (chinese, chinese_csrf) = app.signed_in("admin", "zh-CN").await;
+    let (content_type, body) = multipart(
+        &[("csrf", &chinese_csrf), ("action", "import")],
+        "bad.csv",
+        bad.as_bytes(),
+    );
+    let html = chinese
+        .post(app.url("/potential/import"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("text");
+    assert!(html.contains("没有资源类型 NO.SUCH.TYPE"), "{html}");
+    assert!(html.contains("应为零或正数，实为 -5"), "{html}");
+    assert!(!html.contains("unknown resource type"), "{html}");
+    let start = html.find(marker).expect("a download link") + "href=\"".len();
+    let link = html[start..]
+        .split('"')
+        .next()
+        .expect("link")
+        .replace("&#38;", "&");
+    let csv = chinese
+        .get(app.url(&link))
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
+    let text = String::from_utf8_lossy(&csv);
+    assert!(text.contains("没有资源类型 NO.SUCH.TYPE"), "{text}");
+
     // Without CSRF the upload is refused before anything is read.
     let (content_type, body) = multipart(
         &[("csrf", "forged"), ("action", "import")],

@@ -483,3 +483,98 @@ async fn pages_story(app: TestApp) {
     assert_eq!(xlsx.status(), StatusCode::OK);
     app.stop().await;
 }
+
+on_both!(
+    an_office_extends_and_closes_its_round,
+    spawn_demo,
+    close_story
+);
+/// The city office gives more time and closes its round from the round page; the member
+/// unit below sees no such buttons and can no longer submit once it is closed.
+async fn close_story(app: TestApp) {
+    let (round, assignment, county) = open_round(&app).await;
+    let member = app.token_for("member").await;
+    let (member_browser, _) = app.signed_in("member", "en").await;
+    let page = member_browser
+        .get(app.url(&format!("/surveys/{round}")))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        !page.contains("id=\"close-round\""),
+        "not the member's to run"
+    );
+    let (status, _) = post_json(
+        &app,
+        &member,
+        &format!("/api/v1/surveys/rounds/{round}/close"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (office, csrf) = app.signed_in("office", "en").await;
+    let page = office
+        .get(app.url(&format!("/surveys/{round}")))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("id=\"extend-deadline\""), "{page}");
+    let extended = office
+        .post(app.url(&format!("/surveys/{round}/deadline")))
+        .form(&[("csrf", csrf.as_str()), ("deadline", "2999-12-31")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(extended.status(), StatusCode::SEE_OTHER);
+    let token = app.token_for("office").await;
+    let (_, detail) = get_json(&app, &token, &format!("/api/v1/surveys/rounds/{round}")).await;
+    assert!(
+        detail["round"]["deadline"].as_i64().expect("deadline") > 32_000_000_000_000,
+        "{detail}"
+    );
+    let closed = office
+        .post(app.url(&format!("/surveys/{round}/close")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(closed.status(), StatusCode::SEE_OTHER);
+    let page = office
+        .get(app.url(&format!("/surveys/{round}")))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        !page.contains("id=\"close-round\""),
+        "closed: nothing to run"
+    );
+    let (status, _) = post_json(
+        &app,
+        &token,
+        &format!("/api/v1/surveys/rounds/{round}/close"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let csv = format!("type_code,quantity,holder_name,region_code\n{TENT},4,Depot,{county}\n");
+    let (status, problem) = post_file(
+        &app,
+        &member,
+        &format!("/api/v1/surveys/assignments/{assignment}/submissions?file_name=late.csv"),
+        &csv,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    app.stop().await;
+}

@@ -23,6 +23,9 @@ pub struct SampledRecord {
     pub quantity: f64,
     /// Whether the type counts whole units, so that what is seen is a whole number too.
     pub whole_units: bool,
+    /// The most one record of the type may hold: what is seen stays within it, as a real
+    /// verifier's finding must.
+    pub max_quantity: f64,
 }
 
 /// What the verifier reports for one record.
@@ -97,7 +100,7 @@ pub fn plan_findings(records: &[SampledRecord], seed: u64) -> Vec<(i64, PlannedF
             let off = rng.random_range(0.3..0.6);
             let more = rng.random_range(0..3) == 0;
             PlannedFinding::WrongQuantity {
-                quantity_seen: well_off(quantity, off, more, record.whole_units),
+                quantity_seen: well_off(record, off, more),
             }
         } else if rank < unvisited + wrong_quantity + wrong_location {
             PlannedFinding::WrongLocation {
@@ -106,7 +109,7 @@ pub fn plan_findings(records: &[SampledRecord], seed: u64) -> Vec<(i64, PlannedF
         } else if rng.random_bool(SLIGHTLY_OFF_SHARE) {
             let off = rng.random_range(-0.04..0.04);
             PlannedFinding::Accurate {
-                quantity_seen: slightly_off(quantity, off, record.whole_units),
+                quantity_seen: slightly_off(record, off),
             }
         } else {
             PlannedFinding::Accurate {
@@ -121,22 +124,32 @@ pub fn plan_findings(records: &[SampledRecord], seed: u64) -> Vec<(i64, PlannedF
         .collect()
 }
 
-/// `quantity` a fraction `off` short (or over, when `more`), rounded as the type counts;
-/// where rounding leaves it too close, half as much again.
-fn well_off(quantity: f64, off: f64, more: bool, whole_units: bool) -> f64 {
+/// The record's quantity a fraction `off` short (or over, when `more`), rounded as the type
+/// counts; where rounding leaves it too close, or over goes beyond what a record of the type
+/// may hold, half as much again, or half as much; nothing at all as the last resort.
+fn well_off(record: &SampledRecord, off: f64, more: bool) -> f64 {
+    let quantity = record.quantity;
+    let round = |q: f64| round_as(q, record.whole_units);
     let factor = if more { 1.0 + off } else { 1.0 - off };
-    let seen = round_as(quantity * factor, whole_units);
-    if seen > 0.0 && relative_difference(quantity, seen) > 0.25 {
-        seen
-    } else {
-        round_as(quantity * 1.5, whole_units).max(quantity + 1.0)
-    }
+    let candidates = [
+        round(quantity * factor),
+        round(quantity * 1.5).max(quantity + 1.0),
+        round(quantity * 0.5),
+    ];
+    candidates
+        .into_iter()
+        .find(|&seen| {
+            seen > 0.0 && seen <= record.max_quantity && relative_difference(quantity, seen) > 0.25
+        })
+        .unwrap_or(0.0)
 }
 
-/// Within a few per cent; exact where the quantity is too small to differ by less.
-fn slightly_off(quantity: f64, off: f64, whole_units: bool) -> f64 {
-    let seen = round_as(quantity * (1.0 + off), whole_units);
-    if seen > 0.0 && relative_difference(quantity, seen) <= 0.045 {
+/// Within a few per cent, and within what the type allows; exact where the quantity is too
+/// small to differ by less.
+fn slightly_off(record: &SampledRecord, off: f64) -> f64 {
+    let quantity = record.quantity;
+    let seen = round_as(quantity * (1.0 + off), record.whole_units);
+    if seen > 0.0 && seen <= record.max_quantity && relative_difference(quantity, seen) <= 0.045 {
         seen
     } else {
         quantity
@@ -162,6 +175,12 @@ mod tests {
                 // Small whole counts, large ones and amounts, where rounding bites most.
                 quantity: [1.0, 2.0, 3.0, 40.0, 412.5, 0.7][i % 6],
                 whole_units: i % 6 < 4,
+                // Some records at their type's limit, where "more" must not be seen.
+                max_quantity: if i % 4 == 0 {
+                    [1.0, 2.0, 3.0, 40.0, 412.5, 0.7][i % 6]
+                } else {
+                    1e6
+                },
             })
             .collect()
     }
@@ -211,7 +230,12 @@ mod tests {
                 let Some(seen) = finding.quantity_seen() else {
                     continue;
                 };
-                assert!(seen > 0.0);
+                // Nothing found is a wrong quantity's last resort (a single item at its
+                // type's limit can be neither more nor fewer); anything else saw something.
+                let nothing_allowed = matches!(finding, PlannedFinding::WrongQuantity { .. })
+                    && record.quantity * 1.5 > record.max_quantity;
+                assert!(seen > 0.0 || nothing_allowed, "{record:?} {finding:?}");
+                assert!(seen <= record.max_quantity, "{record:?} {finding:?}");
                 if record.whole_units {
                     assert_eq!(seen.fract(), 0.0, "{finding:?}");
                 }

@@ -119,7 +119,38 @@ pub struct RowProblem {
     pub column: Option<String>,
     /// The column's header as the file has it.
     pub field: Option<String>,
+    /// In English: the API's, the logs' and the English pages' words.
     pub message: String,
+    /// The same in Chinese, for the Chinese pages and downloads; None where only the English
+    /// was written (they fall back to it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_zh: Option<String>,
+}
+
+impl RowProblem {
+    /// The message in `locale` (`zh…` for Chinese), or the English where that is all there is.
+    pub fn message_in(&self, locale: &str) -> &str {
+        match &self.message_zh {
+            Some(zh) if locale.starts_with("zh") => zh,
+            _ => &self.message,
+        }
+    }
+}
+
+/// A problem's words in the two languages of the pages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Said {
+    pub en: String,
+    pub zh: String,
+}
+
+impl Said {
+    pub fn new(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        Self {
+            en: en.into(),
+            zh: zh.into(),
+        }
+    }
 }
 
 impl fmt::Display for RowProblem {
@@ -155,13 +186,14 @@ impl fmt::Display for SheetProblems {
 impl std::error::Error for SheetProblems {}
 
 impl SheetProblems {
-    fn file(sheet: &str, message: String) -> Self {
+    fn file(sheet: &str, message: Said) -> Self {
         Self(vec![RowProblem {
             sheet: sheet.to_owned(),
             row: None,
             column: None,
             field: None,
-            message,
+            message: message.en,
+            message_zh: Some(message.zh),
         }])
     }
 }
@@ -260,13 +292,14 @@ pub struct SheetLayout {
 }
 
 impl SheetLayout {
-    fn problem(&self, row: u32, column: Option<usize>, message: String) -> RowProblem {
+    fn problem(&self, row: u32, column: Option<usize>, message: Said) -> RowProblem {
         RowProblem {
             sheet: self.sheet.clone(),
             row: Some(row),
             column: column.map(column_name),
             field: column.and_then(|c| self.headers.get(c).cloned()),
-            message,
+            message: message.en,
+            message_zh: Some(message.zh),
         }
     }
 }
@@ -292,6 +325,10 @@ impl<'a> RecordImporter<'a> {
                     column: Some(column_name(position)),
                     field: Some((*text).to_owned()),
                     message: format!("column {} appears twice; keep one", STANDARD_COLUMNS[i].key),
+                    message_zh: Some(format!(
+                        "列 {} 出现了两次，请只保留一列",
+                        STANDARD_COLUMNS[i].key
+                    )),
                 }),
                 Some(i) => columns.standard[i] = Some(position),
                 None => {
@@ -311,6 +348,10 @@ impl<'a> RecordImporter<'a> {
                         "the header row has no column {} ({} / {}); start from the round's template",
                         column.key, column.name_en, column.name_zh
                     ),
+                    message_zh: Some(format!(
+                        "表头缺少列 {}（{}），请使用本轮调查生成的模板",
+                        column.key, column.name_zh
+                    )),
                 });
             }
         }
@@ -328,13 +369,14 @@ impl<'a> RecordImporter<'a> {
         })
     }
 
-    fn problem(&mut self, row: u32, column: Option<usize>, message: String) {
+    fn problem(&mut self, row: u32, column: Option<usize>, message: Said) {
         self.problems.push(RowProblem {
             sheet: self.sheet.clone(),
             row: Some(row),
             column: column.map(column_name),
             field: column.and_then(|c| self.headers.get(c).cloned()),
-            message,
+            message: message.en,
+            message_zh: Some(message.zh),
         });
     }
 
@@ -347,7 +389,11 @@ impl<'a> RecordImporter<'a> {
         let type_column = self.columns.at("type_code");
         let type_code = cell(type_column);
         let resource_type = if type_code.is_empty() {
-            self.problem(row, type_column, "required: a resource type code".into());
+            self.problem(
+                row,
+                type_column,
+                Said::new("required: a resource type code", "必填：资源类型代码"),
+            );
             None
         } else {
             match taxonomy.resource_type(type_code) {
@@ -355,7 +401,10 @@ impl<'a> RecordImporter<'a> {
                     self.problem(
                         row,
                         type_column,
-                        format!("unknown resource type {type_code}"),
+                        Said::new(
+                            format!("unknown resource type {type_code}"),
+                            format!("没有资源类型 {type_code}"),
+                        ),
                     );
                     None
                 }
@@ -368,7 +417,10 @@ impl<'a> RecordImporter<'a> {
                     self.problem(
                         row,
                         type_column,
-                        format!("resource type {type_code} is not asked for in this round"),
+                        Said::new(
+                            format!("resource type {type_code} is not asked for in this round"),
+                            format!("本轮调查不含资源类型 {type_code}"),
+                        ),
                     );
                     None
                 }
@@ -395,14 +447,21 @@ impl<'a> RecordImporter<'a> {
                     self.problem(
                         row,
                         unit_column,
-                        format!("{type_code} is counted in {expected}, not \"{unit}\""),
+                        Said::new(
+                            format!("{type_code} is counted in {expected}, not \"{unit}\""),
+                            format!("{type_code} 的计量单位是 {expected}，不是“{unit}”"),
+                        ),
                     );
                 }
             }
             let quantity_column = self.columns.at("quantity");
             match resource_type.parse_quantity(cell(quantity_column)) {
                 Ok(q) => quantity = Some(q),
-                Err(problem) => self.problem(row, quantity_column, problem.to_string()),
+                Err(problem) => self.problem(
+                    row,
+                    quantity_column,
+                    Said::new(problem.to_string(), problem.zh()),
+                ),
             }
             let mut raw: Vec<(&str, &str)> = Vec::new();
             let mut attribute_columns: Vec<(String, usize)> = Vec::new();
@@ -427,6 +486,7 @@ impl<'a> RecordImporter<'a> {
                         column: Some(column_name(*position)),
                         field: self.headers.get(*position).cloned(),
                         message: format!("{type_code} has no attribute \"{label}\""),
+                        message_zh: Some(format!("{type_code} 没有属性“{label}”")),
                     }),
                 }
             }
@@ -438,7 +498,7 @@ impl<'a> RecordImporter<'a> {
                             .iter()
                             .find(|(key, _)| key == problem.key())
                             .map(|(_, c)| *c);
-                        self.problem(row, column, problem.to_string());
+                        self.problem(row, column, Said::new(problem.to_string(), problem.zh()));
                     }
                 }
             }
@@ -453,8 +513,11 @@ impl<'a> RecordImporter<'a> {
                 self.problem(
                     row,
                     quality_column,
-                    format!(
-                        "expected one of excellent, good, fair, poor (优, 良, 中, 差), found \"{quality_text}\""
+                    Said::new(
+                        format!(
+                            "expected one of excellent, good, fair, poor (优, 良, 中, 差), found \"{quality_text}\""
+                        ),
+                        format!("应为 优、良、中、差 之一，实为“{quality_text}”"),
                     ),
                 );
                 QualityGrade::Good
@@ -469,7 +532,11 @@ impl<'a> RecordImporter<'a> {
         let region_column = self.columns.at("region_code");
         let region_code = cell(region_column);
         if region_code.is_empty() {
-            self.problem(row, region_column, "required: the region's code".into());
+            self.problem(
+                row,
+                region_column,
+                Said::new("required: the region's code", "必填：行政区划代码"),
+            );
         }
         let coordinates = self.coordinates(row, cells);
 
@@ -518,12 +585,21 @@ impl<'a> RecordImporter<'a> {
             self.problem(
                 row,
                 kind_column,
-                format!("expected organization or person (单位 or 个人), found \"{kind_text}\""),
+                Said::new(
+                    format!(
+                        "expected organization or person (单位 or 个人), found \"{kind_text}\""
+                    ),
+                    format!("应为 单位 或 个人，实为“{kind_text}”"),
+                ),
             );
             return None;
         };
         if name.is_empty() {
-            self.problem(row, name_column, "required: who holds this".into());
+            self.problem(
+                row,
+                name_column,
+                Said::new("required: who holds this", "必填：持有者名称"),
+            );
             return None;
         }
         Some(match kind {
@@ -547,24 +623,31 @@ impl<'a> RecordImporter<'a> {
         if lat_text.is_empty() && lon_text.is_empty() {
             return None;
         }
-        let mut parse = |text: &str, column, low: f64, high: f64, what: &str| match text
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-        {
-            Some(v) if (low..=high).contains(&v) => Some(v),
-            _ => {
-                let message = if text.is_empty() {
-                    format!("a {what} is needed when the other coordinate is given")
-                } else {
-                    format!("expected a {what} from {low} to {high}, found \"{text}\"")
-                };
-                self.problem(row, column, message);
-                None
-            }
-        };
-        let lat = parse(lat_text, lat_column, -90.0, 90.0, "latitude");
-        let lon = parse(lon_text, lon_column, -180.0, 180.0, "longitude");
+        let mut parse =
+            |text: &str, column, low: f64, high: f64, what: &str, what_zh: &str| match text
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+            {
+                Some(v) if (low..=high).contains(&v) => Some(v),
+                _ => {
+                    let message = if text.is_empty() {
+                        Said::new(
+                            format!("a {what} is needed when the other coordinate is given"),
+                            format!("已填另一坐标时，{what_zh}也须填写"),
+                        )
+                    } else {
+                        Said::new(
+                            format!("expected a {what} from {low} to {high}, found \"{text}\""),
+                            format!("{what_zh}应在 {low} 至 {high} 之间，实为“{text}”"),
+                        )
+                    };
+                    self.problem(row, column, message);
+                    None
+                }
+            };
+        let lat = parse(lat_text, lat_column, -90.0, 90.0, "latitude", "纬度");
+        let lon = parse(lon_text, lon_column, -180.0, 180.0, "longitude", "经度");
         lat.zip(lon)
     }
 
@@ -725,7 +808,10 @@ impl RecordPlacer {
                 self.problems.push(layout.problem(
                     pending.row,
                     region_column,
-                    format!("unknown region {}", pending.region_code),
+                    Said::new(
+                        format!("unknown region {}", pending.region_code),
+                        format!("没有行政区划 {}", pending.region_code),
+                    ),
                 ));
                 continue;
             };
@@ -733,9 +819,12 @@ impl RecordPlacer {
                 self.problems.push(layout.problem(
                     pending.row,
                     region_column,
-                    format!(
-                        "region {} is outside the area you report for",
-                        pending.region_code
+                    Said::new(
+                        format!(
+                            "region {} is outside the area you report for",
+                            pending.region_code
+                        ),
+                        format!("行政区划 {} 不在您填报的范围内", pending.region_code),
                     ),
                 ));
                 continue;
@@ -747,9 +836,15 @@ impl RecordPlacer {
                     self.problems.push(layout.problem(
                         pending.row,
                         lat_column,
-                        format!(
-                            "the coordinates lie {distance:.0} km from region {}, outside it (a {} reaches about {radius:.0} km)",
-                            pending.region_code, region.level
+                        Said::new(
+                            format!(
+                                "the coordinates lie {distance:.0} km from region {}, outside it (a {} reaches about {radius:.0} km)",
+                                pending.region_code, region.level
+                            ),
+                            format!(
+                                "坐标距行政区划 {} 约 {distance:.0} 公里，超出其范围（该级区划半径约 {radius:.0} 公里）",
+                                pending.region_code
+                            ),
                         ),
                     ));
                     continue;
@@ -762,8 +857,11 @@ impl RecordPlacer {
                 pending.site.as_deref(),
             );
             if let Some(first) = self.first_row_of.get(&key) {
-                let message = format!(
-                    "the same holding (holder, type and site) is already on row {first}; report it once"
+                let message = Said::new(
+                    format!(
+                        "the same holding (holder, type and site) is already on row {first}; report it once"
+                    ),
+                    format!("同一持有者、类型和地点的潜力已在第 {first} 行填报，请只报一次"),
                 );
                 self.problems.push(layout.problem(
                     pending.row,
@@ -817,7 +915,10 @@ impl RecordPlacer {
         if self.first_row_of.is_empty() {
             return Err(SheetProblems::file(
                 &self.layout.sheet,
-                "the sheet has a header but no data rows".into(),
+                Said::new(
+                    "the sheet has a header but no data rows",
+                    "工作表只有表头，没有数据行",
+                ),
             ));
         }
         Ok(self.first_row_of.len())
@@ -872,7 +973,10 @@ pub fn import_workbook<'a>(
         .map_or_else(|| "(none)".to_owned(), |s| s.name.clone());
     Err(SheetProblems::file(
         &sheet,
-        "no sheet has a header row with the columns type_code and quantity in its first ten rows; start from the round's template".into(),
+        Said::new(
+            "no sheet has a header row with the columns type_code and quantity in its first ten rows; start from the round's template",
+            "没有工作表在前十行内含有带 type_code 和 quantity 列的表头；请使用本轮调查生成的模板",
+        ),
     ))
 }
 
@@ -951,10 +1055,14 @@ fn read_workbook_records<'a>(
                         "the cell holds the error {}; fix the formula or type the value",
                         cell.error
                     ),
+                    message_zh: Some(format!(
+                        "单元格含有错误值 {}；请修正公式或直接填写数值",
+                        cell.error
+                    )),
                 })
                 .collect(),
         ),
-        other => SheetProblems::file(file_name, other.to_string()),
+        other => SheetProblems::file(file_name, Said::new(other.to_string(), other.zh())),
     })?;
     import_workbook(&workbook, rules)
 }
@@ -994,20 +1102,24 @@ fn read_csv_records<'a>(
             rows_before_header < HEADER_SEARCH_ROWS
         },
     )
-    .map_err(|error| SheetProblems::file(file_name, error.to_string()))?;
+    .map_err(|error| SheetProblems::file(file_name, Said::new(error.to_string(), error.zh())))?;
     if let Some(problems) = header_problems {
         return Err(problems);
     }
     if rows_before_header == 0 {
+        let empty = crate::sheet::SheetError::EmptyFile;
         return Err(SheetProblems::file(
             file_name,
-            crate::sheet::SheetError::EmptyFile.to_string(),
+            Said::new(empty.to_string(), empty.zh()),
         ));
     }
     importer.ok_or_else(|| {
         SheetProblems::file(
             sheet,
-            "no header row with the columns type_code and quantity in the first ten rows; start from the round's template".into(),
+            Said::new(
+                "no header row with the columns type_code and quantity in the first ten rows; start from the round's template",
+                "前十行内没有带 type_code 和 quantity 列的表头；请使用本轮调查生成的模板",
+            ),
         )
     })
 }

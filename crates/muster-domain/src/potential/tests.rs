@@ -438,6 +438,25 @@ fn every_problem_is_named_by_row_and_column_and_nothing_is_returned() {
             .to_string()
             .contains("sheet \"Report\", row 4, column A")
     );
+    // Every problem also speaks Chinese, for the Chinese pages; the English stays for the API.
+    for problem in &problems.0 {
+        let zh = problem.message_in("zh-CN");
+        assert!(
+            zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "row {:?}: {zh}",
+            problem.row
+        );
+        assert_eq!(problem.message_in("en"), problem.message);
+    }
+    let row12_zh = problems
+        .0
+        .iter()
+        .find(|p| p.row == Some(12))
+        .and_then(|p| p.message_zh.clone());
+    assert_eq!(
+        row12_zh.as_deref(),
+        Some("同一持有者、类型和地点的潜力已在第 3 行填报，请只报一次")
+    );
 }
 
 #[test]

@@ -892,3 +892,37 @@ fn figures_move_from_first_report_to_verified() {
     let shrunk = movement_by_type([stages("X", 8.0, 8.0, Some(8.0), Some(6.0))]);
     assert_eq!(shrunk["X"].relative_change_first_to_verified(), Some(-0.25));
 }
+
+#[test]
+fn a_round_closes_once_and_its_deadline_only_moves_later() {
+    assert_eq!(close_round(RoundStatus::Open), Ok(RoundStatus::Closed));
+    assert_eq!(
+        close_round(RoundStatus::Closed),
+        Err(TransitionError::RoundClosed)
+    );
+    let (current, now) = (at(1_000), at(500));
+    assert_eq!(
+        extend_deadline(RoundStatus::Open, current, at(2_000), now),
+        Ok(())
+    );
+    for earlier in [at(1_000), at(900)] {
+        assert_eq!(
+            extend_deadline(RoundStatus::Open, current, earlier, now),
+            Err(TransitionError::DeadlineNotExtended)
+        );
+    }
+    // After a passed deadline, a new one must still be to come.
+    assert_eq!(
+        extend_deadline(RoundStatus::Open, current, at(1_500), at(1_600)),
+        Err(TransitionError::DeadlineNotExtended)
+    );
+    assert_eq!(
+        extend_deadline(RoundStatus::Closed, current, at(2_000), now),
+        Err(TransitionError::RoundClosed)
+    );
+    // A unit that reported between the two deadlines is on time under the new one.
+    assert_eq!(
+        timeliness(Some(at(1_500)), at(2_000), at(2_500)),
+        Timeliness::OnTime
+    );
+}

@@ -550,12 +550,14 @@ async fn run_survey_round(
     let taxonomy = Taxonomy::default_taxonomy();
     let sampled: Vec<SampledRecord> = items
         .iter()
-        .map(|item| SampledRecord {
-            record_id: item.record_id,
-            quantity: item.current_quantity,
-            whole_units: taxonomy
-                .resource_type(&item.type_code)
-                .is_some_and(|t| t.whole_units),
+        .map(|item| {
+            let resource_type = taxonomy.resource_type(&item.type_code);
+            SampledRecord {
+                record_id: item.record_id,
+                quantity: item.current_quantity,
+                whole_units: resource_type.is_some_and(|t| t.whole_units),
+                max_quantity: resource_type.map_or(f64::INFINITY, |t| t.max_quantity),
+            }
         })
         .collect();
     let mut wrong = 0;
