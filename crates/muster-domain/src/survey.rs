@@ -404,6 +404,35 @@ pub enum TransitionError {
     DeadlineNotExtended,
 }
 
+impl TransitionError {
+    /// The message in Chinese, for the Chinese pages.
+    pub fn zh(&self) -> String {
+        match self {
+            TransitionError::RoundClosed => "本轮调查已结束，不再接受填报和审核".into(),
+            TransitionError::AlreadyApproved => {
+                "该报告已审核通过；如需更正，请先请审核人退回".into()
+            }
+            TransitionError::NothingSubmitted => "尚未报送，没有可审核的内容".into(),
+            TransitionError::AwaitingCorrection => {
+                "该报告已退回更正；请在更正版本报送后再审核".into()
+            }
+            TransitionError::ApprovedAlready => "该报告已审核通过".into(),
+            TransitionError::ChildrenNotApproved {
+                not_approved,
+                below,
+            } => format!("下级 {below} 份报告中还有 {not_approved} 份未审核通过；请先审核下级"),
+            TransitionError::ParentApproved => "上级已审核通过本报告；请先请上级审核人退回".into(),
+            TransitionError::CommentMissing => "退回时须说明需要更正的内容".into(),
+            TransitionError::CommentTooLong { length } => {
+                format!("意见共 {length} 个字符，请控制在 {MAX_COMMENT_CHARS} 个以内")
+            }
+            TransitionError::DeadlineNotExtended => {
+                "截止期限只能延后：新期限须晚于原期限且尚未到来".into()
+            }
+        }
+    }
+}
+
 /// A reviewer's reason for sending a report back: trimmed, non-empty and at most
 /// [`MAX_COMMENT_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

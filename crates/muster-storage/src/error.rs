@@ -16,6 +16,10 @@ pub enum StorageError {
         field: &'static str,
         message: String,
     },
+    /// A survey report or round cannot move that way from where it stands; kept whole (not
+    /// flattened into a `Conflict`) so that the pages can say it in the reader's language.
+    #[error(transparent)]
+    Transition(#[from] muster_domain::survey::TransitionError),
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,

@@ -259,10 +259,7 @@ fn invalid(field: &'static str, message: impl Into<String>) -> StorageError {
 }
 
 fn transition(error: survey::TransitionError) -> StorageError {
-    StorageError::Conflict {
-        field: "status",
-        message: error.to_string(),
-    }
+    StorageError::Transition(error)
 }
 
 /// Sum of quantities, for the version's summary line.

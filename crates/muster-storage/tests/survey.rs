@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use muster_domain::organization::Roles;
-use muster_domain::survey::AssignmentStatus;
+use muster_domain::survey::{AssignmentStatus, TransitionError};
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
 use muster_storage::{
     Assignment, AuditVerification, Database, NewOrganization, NewUser, OpenRound, StorageError,
@@ -585,7 +585,9 @@ async fn review_story(db: Database) {
     );
     assert!(matches!(
         db.approve_assignment(&w.county_a_staff, a2).await,
-        Err(StorageError::Conflict { .. })
+        Err(StorageError::Transition(
+            TransitionError::AwaitingCorrection
+        ))
     ));
     db.submit_survey_file(
         &w.officer_a2,
@@ -630,8 +632,12 @@ async fn review_story(db: Database) {
     .await
     .expect("an empty county report");
     match db.approve_assignment(&w.city_staff, county_a).await {
-        Err(StorageError::Conflict { message, .. }) => {
-            assert!(message.contains("3 of the 5"), "{message}")
+        Err(StorageError::Transition(blocked @ TransitionError::ChildrenNotApproved { .. })) => {
+            assert!(blocked.to_string().contains("3 of the 5"), "{blocked}");
+            assert_eq!(
+                blocked.zh(),
+                "下级 5 份报告中还有 3 份未审核通过；请先审核下级"
+            );
         }
         other => panic!("expected the townships to block, got {other:?}"),
     }
@@ -657,7 +663,7 @@ async fn review_story(db: Database) {
     assert!(matches!(
         db.send_back_assignment(&w.county_a_staff, a1, "recount")
             .await,
-        Err(StorageError::Conflict { .. })
+        Err(StorageError::Transition(TransitionError::ParentApproved))
     ));
     // The city cannot approve its own level while county B is pending.
     db.submit_survey_rows(&w.city_staff, root, Vec::new(), SubmissionSource::Form)
@@ -665,7 +671,9 @@ async fn review_story(db: Database) {
         .expect("city report");
     assert!(matches!(
         db.approve_assignment(&w.city_staff, root).await,
-        Err(StorageError::Conflict { .. })
+        Err(StorageError::Transition(
+            TransitionError::ChildrenNotApproved { .. }
+        ))
     ));
 
     // The dashboard: completeness, timeliness and the movement of figures.
@@ -867,7 +875,7 @@ async fn close_and_extend_story(db: Database) {
     assert_eq!(intact(&db).await, entries + 2, "both audited");
     assert!(matches!(
         db.close_round(&w.city_staff, round.id).await,
-        Err(StorageError::Conflict { .. })
+        Err(StorageError::Transition(TransitionError::RoundClosed))
     ));
     assert!(matches!(
         db.extend_round_deadline(
@@ -876,7 +884,7 @@ async fn close_and_extend_story(db: Database) {
             Timestamp::from_millis(later.as_millis() + 1)
         )
         .await,
-        Err(StorageError::Conflict { .. })
+        Err(StorageError::Transition(TransitionError::RoundClosed))
     ));
     let refused = db
         .submit_survey_file(
@@ -887,7 +895,10 @@ async fn close_and_extend_story(db: Database) {
         )
         .await;
     assert!(
-        matches!(refused, Err(StorageError::Conflict { ref message, .. }) if message.contains("closed")),
+        matches!(
+            refused,
+            Err(StorageError::Transition(TransitionError::RoundClosed))
+        ),
         "{refused:?}"
     );
 }

@@ -91,7 +91,9 @@ impl WebError {
                     "forbidden",
                     "Not allowed for your role",
                 ),
-                StorageError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
+                StorageError::Conflict { .. } | StorageError::Transition(_) => {
+                    (StatusCode::CONFLICT, "conflict", "Conflict")
+                }
                 StorageError::Invalid { .. } => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid-input",
@@ -119,6 +121,17 @@ impl WebError {
         }
     }
 
+    /// The problem's detail in the reader's language where it has been written in it (the
+    /// survey transitions); None where only [`Self::problem`]'s English exists.
+    pub(crate) fn localized_detail(&self, locale: &str) -> Option<String> {
+        match self {
+            WebError::Storage(StorageError::Transition(e)) if locale.starts_with("zh") => {
+                Some(e.zh())
+            }
+            _ => None,
+        }
+    }
+
     pub(crate) fn problem(&self) -> Problem {
         let (status, slug, title) = self.classify();
         if status.is_server_error() {
@@ -141,6 +154,7 @@ impl WebError {
             WebError::Storage(
                 StorageError::Invalid { field, .. } | StorageError::Conflict { field, .. },
             ) => Some((*field).to_owned()),
+            WebError::Storage(StorageError::Transition(_)) => Some("status".to_owned()),
             _ => None,
         };
         let errors = match self {

@@ -145,9 +145,13 @@ impl UploadOutcome {
         }
     }
 
-    pub(crate) fn failed(error: &WebError) -> Self {
+    pub(crate) fn failed(error: &WebError, tr: &crate::i18n::Tr) -> Self {
         Self {
-            error: Some(error.problem().detail),
+            error: Some(
+                error
+                    .localized_detail(tr.locale)
+                    .unwrap_or_else(|| error.problem().detail),
+            ),
             ..Self::default()
         }
     }

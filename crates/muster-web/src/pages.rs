@@ -119,7 +119,10 @@ impl IntoResponse for PageError {
         if matches!(self.error, WebError::Unauthenticated) {
             return Redirect::to("/signin").into_response();
         }
-        let problem = self.error.problem();
+        let mut problem = self.error.problem();
+        if let Some(detail) = self.error.localized_detail(self.tr.locale) {
+            problem.detail = detail;
+        }
         let status =
             StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let layout = Layout {

@@ -758,7 +758,7 @@ pub(crate) async fn import_upload(
             ),
             Err(other) => {
                 let error = WebError::from(other);
-                (error.classify().0, UploadOutcome::failed(&error))
+                (error.classify().0, UploadOutcome::failed(&error, &page.tr))
             }
         }
     } else {
@@ -783,7 +783,7 @@ pub(crate) async fn import_upload(
             ),
             Err(other) => {
                 let error = WebError::from(other);
-                (error.classify().0, UploadOutcome::failed(&error))
+                (error.classify().0, UploadOutcome::failed(&error, &page.tr))
             }
         }
     };
@@ -1086,7 +1086,7 @@ pub(crate) async fn baseline_upload(
                 ),
                 Err(other) => {
                     let error = WebError::from(other);
-                    (error.classify().0, UploadOutcome::failed(&error))
+                    (error.classify().0, UploadOutcome::failed(&error, &page.tr))
                 }
             },
         }

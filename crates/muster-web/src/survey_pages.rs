@@ -1093,12 +1093,21 @@ async fn after_write(
         }
         Err(
             error @ (StorageError::Conflict { .. }
+            | StorageError::Transition(_)
             | StorageError::Invalid { .. }
             | StorageError::Forbidden(_)),
         ) => {
             let error = WebError::from(error);
             let status = error.classify().0;
-            render_assignment(state, page, id, None, UploadOutcome::failed(&error), status).await
+            render_assignment(
+                state,
+                page,
+                id,
+                None,
+                UploadOutcome::failed(&error, &page.tr),
+                status,
+            )
+            .await
         }
         Err(other) => Err(page.error(other.into())),
     }

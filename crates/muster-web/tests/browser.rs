@@ -705,3 +705,85 @@ async fn a_demand_is_stated_through_the_form() {
     drop(driver);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_issues_and_revokes_a_token_from_their_account_page() {
+    let app = common::spawn_demo(common::Backend::Sqlite)
+        .await
+        .expect("app");
+    let driver = start_driver();
+    let client = connect(&driver).await;
+    sign_in(&client, &app, "office").await;
+
+    // The name in the header leads to the account page.
+    client
+        .find(Locator::Id("account-link"))
+        .await
+        .expect("the account link")
+        .click()
+        .await
+        .expect("click");
+    client
+        .wait()
+        .for_element(Locator::Id("issue-token"))
+        .await
+        .expect("the token form");
+    for (name, text) in [("name", "夜间导出"), ("password", "muster-demo")] {
+        client
+            .find(Locator::Css(&format!("#issue-token [name='{name}']")))
+            .await
+            .unwrap_or_else(|_| panic!("the field {name}"))
+            .send_keys(text)
+            .await
+            .expect("type");
+    }
+    client
+        .find(Locator::Id("issue"))
+        .await
+        .expect("the button")
+        .click()
+        .await
+        .expect("click");
+    let secret = client
+        .wait()
+        .for_element(Locator::Id("token-secret"))
+        .await
+        .expect("the secret, shown once")
+        .text()
+        .await
+        .expect("text");
+    assert!(secret.starts_with("mst_"), "{secret}");
+    screenshot(&client, "token-issued").await;
+
+    // It works, then is revoked from the list and stops.
+    let me = |secret: String| {
+        let url = app.url("/api/v1/me");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(secret)
+                .send()
+                .await
+                .expect("get")
+                .status()
+        }
+    };
+    assert_eq!(me(secret.clone()).await, reqwest::StatusCode::OK);
+    client
+        .find(Locator::Css("button.revoke-token"))
+        .await
+        .expect("a revoke button")
+        .click()
+        .await
+        .expect("click");
+    client
+        .wait()
+        .for_element(Locator::Id("token-revoked"))
+        .await
+        .expect("revoked");
+    assert_eq!(me(secret).await, reqwest::StatusCode::UNAUTHORIZED);
+
+    client.close().await.expect("close browser");
+    drop(driver);
+    app.stop().await;
+}

@@ -558,6 +558,17 @@ async fn close_story(app: TestApp) {
         !page.contains("id=\"close-round\""),
         "closed: nothing to run"
     );
+    // Closing again is refused, in the reader's language.
+    let (chinese, chinese_csrf) = app.signed_in("office", "zh-CN").await;
+    let again = chinese
+        .post(app.url(&format!("/surveys/{round}/close")))
+        .form(&[("csrf", chinese_csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let text = again.text().await.expect("text");
+    assert!(text.contains("本轮调查已结束"), "{text}");
     let (status, _) = post_json(
         &app,
         &token,
