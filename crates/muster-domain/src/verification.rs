@@ -440,6 +440,60 @@ impl fmt::Display for RiskReason {
     }
 }
 
+impl RiskReason {
+    /// The reason in Chinese, for the Chinese pages.
+    pub fn zh(&self) -> String {
+        match *self {
+            RiskReason::PeerDeviation {
+                quantity,
+                peer_median,
+                peers,
+                ..
+            } => {
+                let q = Figure(quantity);
+                let m = Figure(peer_median);
+                if quantity > 0.0 && peer_median > 0.0 {
+                    let factor = quantity / peer_median;
+                    if factor >= 1.0 {
+                        format!(
+                            "数量 {q} 是同类 {peers} 条记录中位数（{m}）的 {}",
+                            Factor(factor)
+                        )
+                    } else {
+                        format!(
+                            "数量 {q} 只有同类 {peers} 条记录中位数（{m}）的 1/{}",
+                            Figure(round_factor(1.0 / factor))
+                        )
+                    }
+                } else {
+                    format!("数量 {q}，而同类 {peers} 条记录的中位数是 {m}")
+                }
+            }
+            RiskReason::InvalidQuantity { quantity } => {
+                format!("填报的数量（{quantity}）不是有效数量")
+            }
+            RiskReason::YearChange {
+                quantity,
+                previous_quantity,
+            } => format!(
+                "数量 {}，去年为 {}",
+                Figure(quantity),
+                Figure(previous_quantity)
+            ),
+            RiskReason::NeverVerified => "从未核查".into(),
+            RiskReason::Stale {
+                days_since_verification,
+                stale_after_days,
+            } => format!(
+                "上次核查在 {days_since_verification} 天前（超过 {stale_after_days} 天即为过期）"
+            ),
+            RiskReason::UnreliableUnit { credibility, .. } => {
+                format!("报送单位可信度 {credibility:.2}")
+            }
+        }
+    }
+}
+
 /// Draws a simple random sample without replacement in every stratum.
 ///
 /// Each stratum's records are drawn from a random stream derived from the seed and the

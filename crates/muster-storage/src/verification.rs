@@ -100,7 +100,23 @@ pub struct SampleParameters {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredRisk {
     pub score: f64,
+    /// In English, as the API gives them.
     pub reasons: Vec<String>,
+    /// The same in Chinese, for the Chinese pages (absent in samples drawn before it was
+    /// kept: the pages fall back to the English).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons_zh: Vec<String>,
+}
+
+impl StoredRisk {
+    /// The reasons in `locale` where they were kept in it, else in English.
+    pub fn reasons_in(&self, locale: &str) -> &[String] {
+        if locale.starts_with("zh") && !self.reasons_zh.is_empty() {
+            &self.reasons_zh
+        } else {
+            &self.reasons
+        }
+    }
 }
 
 /// What a draw would give, without storing anything.
@@ -1233,6 +1249,7 @@ impl Database {
                             StoredRisk {
                                 score: score.score,
                                 reasons: score.reasons.iter().map(|r| r.to_string()).collect(),
+                                reasons_zh: score.reasons.iter().map(|r| r.zh()).collect(),
                             },
                         );
                     }

@@ -429,6 +429,14 @@ async fn verification_sampling_story(db: Database) {
                 "the reason names the peers' median: {:?}",
                 risk.reasons
             );
+            assert!(
+                risk.reasons_in("zh-CN")
+                    .iter()
+                    .any(|r| r.contains("中位数")),
+                "and says so in Chinese for the Chinese pages: {:?}",
+                risk.reasons_zh
+            );
+            assert_eq!(risk.reasons_in("en"), risk.reasons.as_slice());
         }
         assert!(risk.score > 0.0);
     }

@@ -306,7 +306,7 @@ impl ItemLine {
             notes: item.notes.clone().unwrap_or_default(),
             reasons: parameters
                 .and_then(|p| p.risk.get(&item.record_id))
-                .map(|r| r.reasons.clone())
+                .map(|r| r.reasons_in(tr.locale).to_vec())
                 .unwrap_or_default(),
         }
     }

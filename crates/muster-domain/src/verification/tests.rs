@@ -877,6 +877,14 @@ fn nothing_panics_and_everything_stays_in_range_on_random_inputs() {
             assert!((0.0..=1.0).contains(&s.unit_unreliability));
             for reason in &score.reasons {
                 assert!(!reason.to_string().is_empty());
+                assert!(
+                    reason
+                        .zh()
+                        .chars()
+                        .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                    "{reason:?}: {}",
+                    reason.zh()
+                );
             }
         }
 
