@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::WebError;
-use crate::page_parts::page_err;
+use crate::page_parts::{form_field, page_err};
 use crate::pages::{Layout, PageContext, PageResult, format_utc, role_keys};
 use crate::session::{DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
 
@@ -111,18 +111,22 @@ struct AccountPage {
     max_days: i64,
 }
 
+/// The problems of `field`, in the reader's language where they are ours.
+fn problems_of(problems: &[FieldProblem], tr: &crate::i18n::Tr, field: &str) -> String {
+    problems
+        .iter()
+        .filter(|p| p.field == field)
+        .map(|p| match &p.message {
+            Message::Key(key) => tr.t(key),
+            Message::Text(text) => text.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 impl AccountPage {
-    /// The problem of `field`, in the reader's language where it is one of ours.
     fn problem(&self, field: &str) -> String {
-        self.problems
-            .iter()
-            .filter(|p| p.field == field)
-            .map(|p| match &p.message {
-                Message::Key(key) => self.layout.tr.t(key),
-                Message::Text(text) => text.clone(),
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
+        problems_of(&self.problems, &self.layout.tr, field)
     }
 }
 
@@ -310,4 +314,191 @@ async fn set_disabled(
         .await
         .map_err(page_err(&page))?;
     Ok(Redirect::to(&format!("/users#user-{id}")).into_response())
+}
+
+// ---------------------------------------------------------------- new users
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewUserQuery {
+    organization: i64,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "user_new.html")]
+struct NewUserPage {
+    layout: Layout,
+    organization_id: i64,
+    organization_name: String,
+    username: String,
+    display_name: String,
+    /// Every role with its message key and whether it is ticked.
+    roles: Vec<(&'static str, String, bool)>,
+    problems: Vec<FieldProblem>,
+}
+
+impl NewUserPage {
+    fn problem(&self, field: &str) -> String {
+        problems_of(&self.problems, &self.layout.tr, field)
+    }
+}
+
+/// The form an administrator adds a user with, to one organization of their region (reached
+/// from the organizations page: a region can hold thousands, so it is chosen there).
+pub(crate) async fn new_user(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<NewUserQuery>,
+) -> PageResult {
+    render_new_user(
+        &state,
+        &page,
+        query.organization,
+        NewUserForm::default(),
+        Vec::new(),
+    )
+    .await
+}
+
+/// The new-user form as typed (never the password).
+#[derive(Debug, Default)]
+struct NewUserForm {
+    username: String,
+    display_name: String,
+    roles: Vec<String>,
+}
+
+async fn render_new_user(
+    state: &AppState,
+    page: &PageContext,
+    organization_id: i64,
+    form: NewUserForm,
+    problems: Vec<FieldProblem>,
+) -> PageResult {
+    let current = page.require_user()?;
+    if !current.actor.administers() {
+        return Err(page.error(WebError::Storage(StorageError::Forbidden(
+            "only an administrator may add users".into(),
+        ))));
+    }
+    let organization = state
+        .db
+        .organization(current.actor.scope(), organization_id)
+        .await
+        .map_err(page_err(page))?;
+    let refused = !problems.is_empty();
+    let mut response = NewUserPage {
+        layout: page.layout("users"),
+        organization_id,
+        organization_name: organization.name,
+        username: form.username,
+        display_name: form.display_name,
+        roles: muster_domain::Role::ALL
+            .iter()
+            .map(|role| {
+                let code = role.as_str();
+                (
+                    code,
+                    format!("role.{code}"),
+                    form.roles.iter().any(|r| r == code),
+                )
+            })
+            .collect(),
+        problems,
+    }
+    .into_response();
+    if refused {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
+/// Adds the user: `organization_id`, `username`, `display_name`, `password` and any number
+/// of `role` fields. Refused fields come back marked, with what was typed (but the password).
+pub(crate) async fn create_user(
+    State(state): State<AppState>,
+    page: PageContext,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let field = |name: &str| form_field(&fields, name);
+    current
+        .check_csrf(Some(&field("csrf")))
+        .map_err(|e| page.error(e))?;
+    let organization_id: i64 = field("organization_id").trim().parse().map_err(|_| {
+        page.error(WebError::bad_request(
+            "organization_id",
+            "expected an organization's id",
+        ))
+    })?;
+    let form = NewUserForm {
+        username: field("username"),
+        display_name: field("display_name"),
+        roles: fields
+            .iter()
+            .filter(|(k, _)| k == "role")
+            .map(|(_, v)| v.clone())
+            .collect(),
+    };
+    // Exactly as typed: sign-in does not trim a password either.
+    let password = fields
+        .iter()
+        .find(|(k, _)| k == "password")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    if crate::password::check_password_rules(&password).is_err() {
+        problems.push(FieldProblem {
+            field: "password",
+            message: Message::Key("users.password_rule"),
+        });
+    }
+    let roles = match muster_domain::organization::Roles::parse_list(&form.roles.join(",")) {
+        Ok(roles) => Some(roles),
+        Err(_) => {
+            problems.push(FieldProblem {
+                field: "roles",
+                message: Message::Key("users.roles_required"),
+            });
+            None
+        }
+    };
+    if let (Some(roles), true) = (roles, problems.is_empty()) {
+        let hashed =
+            crate::password::hash_password_blocking(password, state.config.hash_cost).await;
+        let outcome = match hashed {
+            Ok(password_hash) => state
+                .db
+                .create_user(
+                    &current.actor,
+                    muster_storage::NewUser {
+                        username: form.username.clone(),
+                        display_name: form.display_name.clone(),
+                        password_hash,
+                        organization_id,
+                        roles,
+                    },
+                )
+                .await
+                .map_err(WebError::from),
+            Err(e) => Err(WebError::bad_request("password", e.to_string())),
+        };
+        match outcome {
+            Ok(user) => {
+                return Ok(Redirect::to(&format!("/users#user-{}", user.id)).into_response());
+            }
+            Err(WebError::Storage(
+                StorageError::Invalid { field, message }
+                | StorageError::Conflict { field, message },
+            )) => problems.push(FieldProblem {
+                field: match field {
+                    "username" => "username",
+                    "display_name" => "display_name",
+                    _ => "roles",
+                },
+                message: Message::Text(message),
+            }),
+            Err(other) => return Err(page.error(other)),
+        }
+    }
+    render_new_user(&state, &page, organization_id, form, problems).await
 }

@@ -82,6 +82,16 @@ pub(crate) fn type_name(taxonomy: &Taxonomy, code: &str, locale: &str) -> String
         .map_or_else(|| code.to_owned(), |t| t.name(locale).to_owned())
 }
 
+/// The first value of a form field, trimmed, from a form read as pairs (for forms that
+/// repeat a field, like checkboxes); empty when absent.
+pub(crate) fn form_field(fields: &[(String, String)], name: &str) -> String {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// One problem of a refused upload, as the page lists it.
 #[derive(Debug)]
 pub(crate) struct ProblemLine {

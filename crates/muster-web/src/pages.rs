@@ -500,6 +500,7 @@ impl From<&Region> for RegionLine {
 
 #[derive(Debug)]
 struct OrganizationLine {
+    id: i64,
     name: String,
     kind_key: String,
     side_key: String,
@@ -511,6 +512,7 @@ impl From<&Organization> for OrganizationLine {
     fn from(org: &Organization) -> Self {
         let kind = OrganizationKind::parse(&org.kind).map_or("member_unit", |k| k.as_str());
         Self {
+            id: org.id,
             name: org.name.clone(),
             kind_key: format!("kind.{kind}"),
             side_key: format!("side.{}", org.side),
@@ -592,6 +594,8 @@ pub(crate) struct AfterQuery {
 struct OrganizationsPage {
     layout: Layout,
     organizations: Vec<OrganizationLine>,
+    /// Whether the reader may add users (to the organizations listed, all in their region).
+    administers: bool,
     next_after: Option<i64>,
 }
 
@@ -615,6 +619,7 @@ pub(crate) async fn organizations(
     Ok(OrganizationsPage {
         layout: page.layout("organizations"),
         organizations: list.iter().map(OrganizationLine::from).collect(),
+        administers: current.actor.administers(),
         next_after,
     }
     .into_response())

@@ -55,6 +55,10 @@ pub(crate) fn router(state: AppState) -> Router {
             "/users/{id}/enable",
             post(crate::account_pages::enable_user),
         )
+        .route(
+            "/users/new",
+            get(crate::account_pages::new_user).post(crate::account_pages::create_user),
+        )
         .route("/account", get(crate::account_pages::account))
         .route("/account/tokens", post(crate::account_pages::issue_token))
         .route(

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
-use crate::page_parts::{Exports, UploadOutcome, page_err, type_name};
+use crate::page_parts::{Exports, UploadOutcome, form_field, page_err, type_name};
 use crate::pages::{Layout, PageContext, PageResult, format_utc};
 use crate::potential_view::{
     ExportFormat, MAX_UPLOAD_BYTES, format_quantity, format_share, sheet_download, text,
@@ -228,13 +228,7 @@ pub(crate) async fn open_round(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> PageResult {
     let current = page.require_user()?;
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
+    let field = |name: &str| form_field(&fields, name);
     current
         .check_csrf(Some(&field("csrf")))
         .map_err(|e| page.error(e))?;

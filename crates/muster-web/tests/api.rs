@@ -419,6 +419,129 @@ async fn an_administrator_disables_a_user_story(app: TestApp) {
 }
 
 on_both!(
+    an_administrator_adds_a_user_through_the_form,
+    spawn_demo,
+    new_user_form_story
+);
+/// An administrator adds a user from the organizations page: a refused form names its
+/// fields and keeps what was typed (never the password); the new user then signs in.
+async fn new_user_form_story(app: TestApp) {
+    let (admin, csrf) = app.signed_in("admin", "en").await;
+    let page = admin
+        .get(app.url("/organizations"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    let marker = "href=\"/users/new?organization=";
+    let start = page.find(marker).expect("an add-user link") + marker.len();
+    let organization: String = page[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let form_page = admin
+        .get(app.url(&format!("/users/new?organization={organization}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(form_page.status(), StatusCode::OK);
+    assert!(
+        form_page
+            .text()
+            .await
+            .expect("text")
+            .contains("id=\"new-user\"")
+    );
+
+    let post = |fields: Vec<(&'static str, &'static str)>| {
+        let mut form: Vec<(&str, String)> = vec![
+            ("csrf", csrf.clone()),
+            ("organization_id", organization.clone()),
+        ];
+        form.extend(fields.into_iter().map(|(k, v)| (k, v.to_owned())));
+        admin.post(app.url("/users/new")).form(&form).send()
+    };
+    let refused = post(vec![
+        ("username", "clerk.li"),
+        ("display_name", "李文书"),
+        ("password", "short"),
+    ])
+    .await
+    .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = refused.text().await.expect("text");
+    for field in ["password", "roles"] {
+        assert!(
+            text.contains(&format!("data-field=\"{field}\"")),
+            "{field}: {text}"
+        );
+    }
+    assert!(text.contains("value=\"clerk.li\""), "kept as typed");
+    assert!(!text.contains("short"), "never the password");
+    let taken = post(vec![
+        ("username", "office"),
+        ("display_name", "重名"),
+        ("password", "a long enough one"),
+        ("role", "office_staff"),
+    ])
+    .await
+    .expect("post");
+    assert_eq!(taken.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        taken
+            .text()
+            .await
+            .expect("text")
+            .contains("data-field=\"username\"")
+    );
+    let added = post(vec![
+        ("username", "clerk.li"),
+        ("display_name", "李文书"),
+        ("password", "a long enough one"),
+        ("role", "office_staff"),
+        ("role", "viewer"),
+    ])
+    .await
+    .expect("post");
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    assert!(
+        added.headers()["location"]
+            .to_str()
+            .expect("location")
+            .starts_with("/users#user-")
+    );
+    let token = reqwest::Client::new()
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({ "username": "clerk.li", "password": "a long enough one", "name": "first" }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(token.status(), StatusCode::CREATED, "the new user signs in");
+    let token: Value = token.json().await.expect("json");
+    let (_, me) = common::call(
+        &app,
+        token["token"].as_str().expect("token"),
+        reqwest::Method::GET,
+        "/api/v1/me",
+        None,
+    )
+    .await;
+    assert_eq!(me["user"]["roles"], json!(["office_staff", "viewer"]));
+
+    // Not for office staff.
+    let (office, _) = app.signed_in("office", "en").await;
+    let forbidden = office
+        .get(app.url(&format!("/users/new?organization={organization}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+on_both!(
     tokens_expire_and_can_be_revoked,
     spawn_demo,
     tokens_expire_and_can_be_revoked_story
