@@ -324,6 +324,63 @@ impl Database {
         Ok(after)
     }
 
+    /// Replaces a user's password: their own (the caller has checked the current one), or,
+    /// by an administrator over their region, a reset. The user's sessions end, all but
+    /// `keep_session` (the one changing it, by its id hash); API tokens are separate
+    /// credentials and stay (revoked on the account page, or all at once by disabling).
+    /// Audited without the hash.
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> Result<(), StorageError> {
+        let own = actor.user_id() == Some(user_id);
+        if !own && !actor.administers() {
+            return Err(StorageError::Forbidden(
+                "a password is changed by its user or reset by an administrator".into(),
+            ));
+        }
+        let user = self.user(actor.scope(), user_id).await?;
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        let sessions_ended = on_tx!(&mut tx, |conn| async {
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(password_hash)
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
+            let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+                .bind(user_id)
+                .bind(keep_session.unwrap_or(""))
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            Ok::<_, sqlx::Error>(ended)
+        }
+        .await)?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "user",
+                entity_id: user_id.to_string(),
+                action: if own {
+                    "change_password"
+                } else {
+                    "reset_password"
+                },
+                region_path: &user.region_path(),
+                before: None,
+                after: Some(serde_json::json!({ "sessions_ended": sessions_ended })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A user's own language preference.
     pub async fn set_user_locale(
         &self,

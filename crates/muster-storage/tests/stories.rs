@@ -712,6 +712,104 @@ async fn a_disabled_user_loses_every_way_in_story(db: Database) {
     intact(&db).await;
 }
 
+on_both_databases!(
+    a_password_is_changed_by_its_user_or_reset_by_an_administrator,
+    password_story
+);
+async fn password_story(db: Database) {
+    import_tiny(&db).await;
+    let city = db
+        .create_organization(
+            &cli(),
+            NewOrganization {
+                name: "City office".into(),
+                kind: OrganizationKind::MobilizationOffice,
+                side: Side::Civil,
+                region_code: Some("3401".into()),
+            },
+        )
+        .await
+        .expect("org");
+    let person = |username: &str, roles: &str| NewUser {
+        username: username.into(),
+        display_name: username.into(),
+        password_hash: "old".into(),
+        organization_id: city.id,
+        roles: Roles::parse_list(roles).expect("roles"),
+    };
+    let admin = db
+        .create_user(&cli(), person("admin", "administrator"))
+        .await
+        .expect("admin");
+    let clerk = db
+        .create_user(&cli(), person("clerk", "office_staff"))
+        .await
+        .expect("clerk");
+    let colleague = db
+        .create_user(&cli(), person("colleague", "office_staff"))
+        .await
+        .expect("colleague");
+    let now = muster_storage::now();
+    for session in ["here", "elsewhere"] {
+        db.create_session(&clerk, session, "csrf", now.plus_days(1))
+            .await
+            .expect("session");
+    }
+    let hash_of = |db: Database| async move {
+        db.sign_in_credentials("clerk")
+            .await
+            .expect("read")
+            .expect("clerk")
+            .password_hash
+    };
+
+    // Their own, from one session: the others end.
+    db.set_password(&clerk.actor(), clerk.id, "new", Some("here"))
+        .await
+        .expect("changed");
+    assert_eq!(hash_of(db.clone()).await, "new");
+    assert!(db.session("here", now).await.expect("read").is_some());
+    assert!(db.session("elsewhere", now).await.expect("read").is_none());
+
+    // Not a colleague's; an administrator resets it, and every session ends.
+    assert!(matches!(
+        db.set_password(&colleague.actor(), clerk.id, "mine", None)
+            .await,
+        Err(StorageError::Forbidden(_))
+    ));
+    db.set_password(&admin.actor(), clerk.id, "reset", None)
+        .await
+        .expect("reset");
+    assert_eq!(hash_of(db.clone()).await, "reset");
+    assert!(db.session("here", now).await.expect("read").is_none());
+
+    let actions: Vec<String> = db
+        .audit_entries(admin.actor().scope(), 50)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.entity == "user" && e.entity_id == clerk.id.to_string())
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        actions.contains(&"change_password".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"reset_password".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        db.audit_entries(admin.actor().scope(), 50)
+            .await
+            .expect("audit")
+            .iter()
+            .all(|e| !e.after.as_deref().unwrap_or("").contains("reset\"")),
+        "no hash in the audit log"
+    );
+    intact(&db).await;
+}
+
 #[tokio::test]
 async fn a_sqlite_backup_is_a_consistent_copy() {
     let test_db = muster_storage::testing::TestDatabase::sqlite().await;

@@ -104,7 +104,7 @@ struct AccountPage {
     tokens: Vec<TokenLine>,
     /// The secret of a token just issued: shown this once.
     issued: Option<String>,
-    revoked: bool,
+    notice: Option<Notice>,
     name: String,
     days: String,
     problems: Vec<FieldProblem>,
@@ -139,16 +139,14 @@ pub(crate) async fn account(
         days: DEFAULT_TOKEN_DAYS.to_string(),
         ..TokenForm::default()
     };
-    render(
-        &state,
-        &page,
-        form,
-        Vec::new(),
-        None,
-        query.revoked.is_some(),
-    )
-    .await
+    let notice = query.revoked.map(|_| REVOKED);
+    render(&state, &page, form, Vec::new(), None, notice).await
 }
+
+/// A line at the top of the account page: its element id and message key.
+type Notice = (&'static str, &'static str);
+const REVOKED: Notice = ("token-revoked", "account.revoked");
+const PASSWORD_CHANGED: Notice = ("password-changed", "account.password_changed");
 
 async fn render(
     state: &AppState,
@@ -156,7 +154,7 @@ async fn render(
     form: TokenForm,
     problems: Vec<FieldProblem>,
     issued: Option<String>,
-    revoked: bool,
+    notice: Option<Notice>,
 ) -> PageResult {
     let current = page.require_user()?;
     let user = &current.user;
@@ -175,7 +173,7 @@ async fn render(
         role_keys: role_keys(user),
         tokens: tokens.iter().map(|t| TokenLine::of(t, now)).collect(),
         issued,
-        revoked,
+        notice,
         name: form.name,
         days: form.days,
         problems,
@@ -238,7 +236,7 @@ pub(crate) async fn issue_token(
                     days: DEFAULT_TOKEN_DAYS.to_string(),
                     ..TokenForm::default()
                 };
-                return render(&state, &page, form, Vec::new(), Some(secret), false).await;
+                return render(&state, &page, form, Vec::new(), Some(secret), None).await;
             }
             Err(WebError::BadCredentials) => problems.push(FieldProblem {
                 field: "password",
@@ -257,7 +255,83 @@ pub(crate) async fn issue_token(
             Err(other) => return Err(page.error(other)),
         }
     }
-    render(&state, &page, form, problems, None, false).await
+    render(&state, &page, form, problems, None, None).await
+}
+
+/// The change-your-password form (the passwords are never echoed back).
+#[derive(Debug, Deserialize)]
+pub(crate) struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    repeat_password: String,
+}
+
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    page: PageContext,
+    Form(form): Form<PasswordForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let token_form = TokenForm {
+        days: DEFAULT_TOKEN_DAYS.to_string(),
+        ..TokenForm::default()
+    };
+    let problem = if form.new_password != form.repeat_password {
+        Some(FieldProblem {
+            field: "repeat_password",
+            message: Message::Key("account.passwords_differ"),
+        })
+    } else {
+        use crate::session::PasswordChangeError as E;
+        match crate::session::change_password(
+            &state,
+            current,
+            current.user.id,
+            Some(&form.current_password),
+            form.new_password,
+            client.ip(),
+        )
+        .await
+        {
+            Ok(()) => None,
+            Err(E::Current(WebError::BadCredentials)) => Some(FieldProblem {
+                field: "current_password",
+                message: Message::Key("account.wrong_password"),
+            }),
+            Err(E::Current(WebError::RateLimited)) => Some(FieldProblem {
+                field: "current_password",
+                message: Message::Key("account.rate_limited"),
+            }),
+            Err(E::New(_)) => Some(FieldProblem {
+                field: "new_password",
+                message: Message::Key("users.password_rule"),
+            }),
+            Err(E::Current(other) | E::Other(other)) => return Err(page.error(other)),
+        }
+    };
+    match problem {
+        None => {
+            render(
+                &state,
+                &page,
+                token_form,
+                Vec::new(),
+                None,
+                Some(PASSWORD_CHANGED),
+            )
+            .await
+        }
+        Some(problem) => render(&state, &page, token_form, vec![problem], None, None).await,
+    }
 }
 
 pub(crate) async fn revoke_token(
@@ -501,4 +575,102 @@ pub(crate) async fn create_user(
         }
     }
     render_new_user(&state, &page, organization_id, form, problems).await
+}
+
+// ---------------------------------------------------------------- password resets
+
+#[derive(Template, WebTemplate)]
+#[template(path = "user_password.html")]
+struct ResetPasswordPage {
+    layout: Layout,
+    user_id: i64,
+    username: String,
+    display_name: String,
+    problems: Vec<FieldProblem>,
+}
+
+impl ResetPasswordPage {
+    fn problem(&self, field: &str) -> String {
+        problems_of(&self.problems, &self.layout.tr, field)
+    }
+}
+
+/// The form an administrator resets someone's password with (a user forgot theirs).
+pub(crate) async fn reset_password_page(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+) -> PageResult {
+    render_reset(&state, &page, id, Vec::new()).await
+}
+
+async fn render_reset(
+    state: &AppState,
+    page: &PageContext,
+    id: i64,
+    problems: Vec<FieldProblem>,
+) -> PageResult {
+    let current = page.require_user()?;
+    if !current.actor.administers() || current.user.id == id {
+        return Err(page.error(WebError::Storage(StorageError::Forbidden(
+            "an administrator resets other users' passwords; change your own on your account page"
+                .into(),
+        ))));
+    }
+    let user = state
+        .db
+        .user(current.actor.scope(), id)
+        .await
+        .map_err(page_err(page))?;
+    let refused = !problems.is_empty();
+    let mut response = ResetPasswordPage {
+        layout: page.layout("users"),
+        user_id: id,
+        username: user.username,
+        display_name: user.display_name,
+        problems,
+    }
+    .into_response();
+    if refused {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ResetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+pub(crate) async fn reset_password(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<ResetForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    if !current.actor.administers() || current.user.id == id {
+        return render_reset(&state, &page, id, Vec::new()).await;
+    }
+    use crate::session::PasswordChangeError as E;
+    match crate::session::change_password(&state, current, id, None, form.new_password, client.ip())
+        .await
+    {
+        Ok(()) => Ok(Redirect::to(&format!("/users#user-{id}")).into_response()),
+        Err(E::New(_)) => {
+            let problem = FieldProblem {
+                field: "new_password",
+                message: Message::Key("users.password_rule"),
+            };
+            render_reset(&state, &page, id, vec![problem]).await
+        }
+        Err(E::Current(e) | E::Other(e)) => Err(page.error(e)),
+    }
 }

@@ -46,6 +46,8 @@ pub(crate) fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(get_organization))
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user))
+        .routes(routes!(change_own_password))
+        .routes(routes!(reset_password))
         .routes(routes!(disable_user))
         .routes(routes!(enable_user))
         .routes(routes!(list_user_tokens))
@@ -646,6 +648,99 @@ async fn create_user(
         StatusCode::CREATED,
         Json(state.db.create_user(&current.actor, new).await?.into()),
     ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct PasswordChangeRequest {
+    current_password: String,
+    /// At least 8 characters.
+    new_password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct PasswordResetRequest {
+    /// At least 8 characters; tell it to the user in person.
+    new_password: String,
+}
+
+fn password_refusal(error: crate::session::PasswordChangeError) -> WebError {
+    match error {
+        crate::session::PasswordChangeError::Current(e) => match e {
+            WebError::BadCredentials => {
+                WebError::bad_request("current_password", "the current password is wrong")
+            }
+            other => other,
+        },
+        crate::session::PasswordChangeError::New(message) => {
+            WebError::bad_request("new_password", message)
+        }
+        crate::session::PasswordChangeError::Other(e) => e,
+    }
+}
+
+/// Changes the caller's own password, given the current one (rate-limited like sign-in).
+/// Their other sessions end.
+#[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = PasswordChangeRequest,
+    responses((status = 204), (status = 400, body = Problem), (status = 429, body = Problem)))]
+async fn change_own_password(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Json(request): Json<PasswordChangeRequest>,
+) -> Result<StatusCode, WebError> {
+    check_write(&current, &headers)?;
+    crate::session::change_password(
+        &state,
+        &current,
+        current.user.id,
+        Some(&request.current_password),
+        request.new_password,
+        client.ip(),
+    )
+    .await
+    .map_err(password_refusal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Resets a user's password (administrators, users in their subtree); the user's sessions
+/// end.
+#[utoipa::path(post, path = "/users/{id}/password", tag = "users", params(("id" = i64, Path)),
+    request_body = PasswordResetRequest,
+    responses((status = 204), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn reset_password(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(request): Json<PasswordResetRequest>,
+) -> Result<StatusCode, WebError> {
+    check_write(&current, &headers)?;
+    if !current.actor.administers() {
+        return Err(muster_storage::StorageError::Forbidden(
+            "only an administrator resets a password".into(),
+        )
+        .into());
+    }
+    if id == current.user.id {
+        // Their own goes through the current password, like anyone's.
+        return Err(WebError::bad_request(
+            "id",
+            "change your own password with /auth/password",
+        ));
+    }
+    crate::session::change_password(
+        &state,
+        &current,
+        id,
+        None,
+        request.new_password,
+        client.ip(),
+    )
+    .await
+    .map_err(password_refusal)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Disables a user in the caller's subtree (administrators, never themselves): they can no

@@ -56,11 +56,20 @@ pub(crate) fn router(state: AppState) -> Router {
             post(crate::account_pages::enable_user),
         )
         .route(
+            "/users/{id}/password",
+            get(crate::account_pages::reset_password_page)
+                .post(crate::account_pages::reset_password),
+        )
+        .route(
             "/users/new",
             get(crate::account_pages::new_user).post(crate::account_pages::create_user),
         )
         .route("/account", get(crate::account_pages::account))
         .route("/account/tokens", post(crate::account_pages::issue_token))
+        .route(
+            "/account/password",
+            post(crate::account_pages::change_password),
+        )
         .route(
             "/account/tokens/{id}/revoke",
             post(crate::account_pages::revoke_token),

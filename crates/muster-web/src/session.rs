@@ -97,3 +97,45 @@ pub(crate) async fn issue_api_token(
         .await?;
     Ok((stored, secret))
 }
+
+/// Why a new password was refused.
+#[derive(Debug)]
+pub(crate) enum PasswordChangeError {
+    /// The current password is wrong (or the attempts of this minute are used up).
+    Current(WebError),
+    /// The new one breaks the rules.
+    New(String),
+    Other(WebError),
+}
+
+/// Sets `user_id`'s password to `new_password`, hashed off the runtime. `current_password`
+/// is checked (under the sign-in limits) when the users change their own; an administrator's
+/// reset gives `None`. The session making the change stays signed in; the others end.
+pub(crate) async fn change_password(
+    state: &AppState,
+    current: &crate::auth::CurrentUser,
+    user_id: i64,
+    current_password: Option<&str>,
+    new_password: String,
+    client: IpAddr,
+) -> Result<(), PasswordChangeError> {
+    if let Some(given) = current_password {
+        check_password(state, &current.user.username, given, client)
+            .await
+            .map_err(PasswordChangeError::Current)?;
+    }
+    crate::password::check_password_rules(&new_password)
+        .map_err(|e| PasswordChangeError::New(e.to_string()))?;
+    let hash = crate::password::hash_password_blocking(new_password, state.config.hash_cost)
+        .await
+        .map_err(|e| PasswordChangeError::New(e.to_string()))?;
+    let keep = match &current.credential {
+        crate::auth::Credential::Session { id_hash, .. } => Some(id_hash.as_str()),
+        crate::auth::Credential::ApiToken => None,
+    };
+    state
+        .db
+        .set_password(&current.actor, user_id, &hash, keep)
+        .await
+        .map_err(|e| PasswordChangeError::Other(e.into()))
+}

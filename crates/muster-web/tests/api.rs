@@ -542,6 +542,209 @@ async fn new_user_form_story(app: TestApp) {
 }
 
 on_both!(
+    passwords_are_changed_by_their_users_and_reset_by_administrators,
+    spawn_demo,
+    password_story
+);
+/// A user changes their own password given the current one (API and account page); an
+/// administrator resets someone else's (API and users page), never their own that way.
+async fn password_story(app: TestApp) {
+    use common::call;
+    use reqwest::Method;
+    let token_with = |username: &'static str, password: &'static str| {
+        reqwest::Client::new()
+            .post(app.url("/api/v1/auth/token"))
+            .json(&json!({ "username": username, "password": password, "name": "check" }))
+            .send()
+    };
+    // Member, over the API: the current password first.
+    let member = app.token_for("member").await;
+    let (status, problem) = call(
+        &app,
+        &member,
+        Method::POST,
+        "/api/v1/auth/password",
+        Some(json!({ "current_password": "wrong", "new_password": "member new pass" })),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("current_password"))
+    );
+    let (status, _) = call(
+        &app,
+        &member,
+        Method::POST,
+        "/api/v1/auth/password",
+        Some(json!({ "current_password": DEMO_PASSWORD, "new_password": "member new pass" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        token_with("member", DEMO_PASSWORD)
+            .await
+            .expect("post")
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let fresh = token_with("member", "member new pass").await.expect("post");
+    assert_eq!(fresh.status(), StatusCode::CREATED, "the new one works");
+    let fresh: Value = fresh.json().await.expect("json");
+    let member = fresh["token"].as_str().expect("token").to_owned();
+
+    // The administrator resets the liaison's; not their own that way; members reset nothing.
+    let admin = app.token_for("admin").await;
+    let (_, users) = call(&app, &admin, Method::GET, "/api/v1/users", None).await;
+    let id_of = |name: &str| {
+        users
+            .as_array()
+            .and_then(|list| list.iter().find(|u| u["username"] == name))
+            .and_then(|u| u["id"].as_i64())
+            .expect("a demo user")
+    };
+    let (liaison, viewer, admin_id) = (id_of("liaison"), id_of("viewer"), id_of("admin"));
+    let reset = |token: String, id: i64, password: &'static str| {
+        let app = &app;
+        async move {
+            call(
+                app,
+                &token,
+                Method::POST,
+                &format!("/api/v1/users/{id}/password"),
+                Some(json!({ "new_password": password })),
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(
+        reset(admin.clone(), liaison, "liaison new pass").await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        token_with("liaison", "liaison new pass")
+            .await
+            .expect("post")
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        reset(admin.clone(), admin_id, "admin new pass").await,
+        StatusCode::BAD_REQUEST
+    );
+
+    assert_eq!(
+        reset(member, viewer, "viewer new pass").await,
+        StatusCode::FORBIDDEN
+    );
+
+    // Office, on the account page: the two new ones must match; the session stays.
+    let (office, csrf) = app.signed_in("office", "en").await;
+    let change = |current: &'static str, new: &'static str, repeat: &'static str| {
+        office
+            .post(app.url("/account/password"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("current_password", current),
+                ("new_password", new),
+                ("repeat_password", repeat),
+            ])
+            .send()
+    };
+    let refused = change(DEMO_PASSWORD, "office new pass", "office new pas")
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .text()
+            .await
+            .expect("text")
+            .contains("data-field=\"repeat_password\"")
+    );
+    let refused = change("wrong", "office new pass", "office new pass")
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .text()
+            .await
+            .expect("text")
+            .contains("data-field=\"current_password\"")
+    );
+    let changed = change(DEMO_PASSWORD, "office new pass", "office new pass")
+        .await
+        .expect("post");
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert!(
+        changed
+            .text()
+            .await
+            .expect("text")
+            .contains("id=\"password-changed\"")
+    );
+    assert_eq!(
+        office
+            .get(app.url("/account"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::OK,
+        "still signed in"
+    );
+
+    // The administrator resets the viewer's on the users page.
+    let (admin_browser, admin_csrf) = app.signed_in("admin", "en").await;
+    let users_page = admin_browser
+        .get(app.url("/users"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(users_page.contains(&format!("/users/{viewer}/password")));
+    assert_eq!(
+        admin_browser
+            .get(app.url(&format!("/users/{viewer}/password")))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::OK
+    );
+    let post = |password: &'static str| {
+        admin_browser
+            .post(app.url(&format!("/users/{viewer}/password")))
+            .form(&[("csrf", admin_csrf.as_str()), ("new_password", password)])
+            .send()
+    };
+    let short = post("short").await.expect("post");
+    assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        short
+            .text()
+            .await
+            .expect("text")
+            .contains("data-field=\"new_password\"")
+    );
+    assert_eq!(
+        post("viewer new pass").await.expect("post").status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        token_with("viewer", "viewer new pass")
+            .await
+            .expect("post")
+            .status(),
+        StatusCode::CREATED
+    );
+    app.stop().await;
+}
+
+on_both!(
     tokens_expire_and_can_be_revoked,
     spawn_demo,
     tokens_expire_and_can_be_revoked_story
