@@ -151,6 +151,17 @@ impl Database {
         }))
     }
 
+    /// The id of the user with this sign-in name, disabled or not (for the command line,
+    /// which is unscoped).
+    pub async fn user_id_by_username(&self, username: &str) -> Result<Option<i64>, StorageError> {
+        Ok(on_read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM users WHERE username = $1"
+        )
+        .bind(username.trim())
+        .fetch_optional(pool)
+        .await)?)
+    }
+
     pub async fn user_count(&self) -> Result<i64, StorageError> {
         Ok(on_read_pool!(self, |pool| sqlx::query_scalar(
             "SELECT COUNT(*) FROM users"

@@ -217,6 +217,21 @@ pub enum UserCommand {
     /// Without --password-stdin the password is asked for on the terminal (twice, not
     /// echoed). Passwords have at least 8 characters.
     Add(UserAddArgs),
+
+    /// Set a user's password: the way back in when the last administrator forgot theirs.
+    /// Their sessions end; their API tokens stay. Audited as the command line's reset.
+    Password(UserPasswordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserPasswordArgs {
+    /// The user's sign-in name
+    #[arg(long)]
+    pub username: String,
+
+    /// Read the password from the first line of standard input instead of prompting
+    #[arg(long)]
+    pub password_stdin: bool,
 }
 
 #[derive(Debug, Args)]

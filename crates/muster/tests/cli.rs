@@ -468,6 +468,74 @@ fn a_user_is_added_with_a_password_from_standard_input() {
 }
 
 #[test]
+fn a_forgotten_password_is_set_again_from_the_command_line() {
+    let operator = Operator::new();
+    assert_exit(&operator.run(&["demo", "--scale", "tiny"]), 0);
+    let set = |username: &str, password: &str| {
+        let mut child = operator
+            .command(&[
+                "user",
+                "password",
+                "--username",
+                username,
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the muster binary runs");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            writeln!(stdin, "{password}").expect("write the password");
+        }
+        child.wait_with_output().expect("muster finishes")
+    };
+    let unknown = set("nobody", "a long enough password");
+    assert_exit(&unknown, 1);
+    assert!(
+        stderr(&unknown).contains("no user nobody"),
+        "{}",
+        stderr(&unknown)
+    );
+    assert_exit(&set("admin", "short"), 1);
+    assert_exit(&set("admin", "the admin's new password"), 0);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let url = DatabaseUrl::Sqlite(operator.data_dir().join("muster.db"));
+        let db = Database::connect(&url).await.expect("the database");
+        let stored = db
+            .sign_in_credentials("admin")
+            .await
+            .expect("read")
+            .expect("admin")
+            .password_hash;
+        assert!(muster_web::password::verify_password(
+            "the admin's new password",
+            &stored
+        ));
+        assert!(!muster_web::password::verify_password(
+            muster_domain::demo::DEMO_PASSWORD,
+            &stored
+        ));
+        let audit = db
+            .audit_entries(&Scope::everything(), 5)
+            .await
+            .expect("audit");
+        assert!(
+            audit.iter().any(|e| e.action == "reset_password"),
+            "{audit:?}"
+        );
+        db.close().await;
+    });
+}
+
+#[test]
 fn without_a_terminal_or_password_stdin_user_add_explains_itself() {
     let operator = Operator::new();
     let output = operator.run(&[

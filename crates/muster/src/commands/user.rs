@@ -1,4 +1,5 @@
-//! `muster user add`: create a user from the command line.
+//! `muster user add` and `muster user password`: create a user, or set a password, from the
+//! command line.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -8,30 +9,57 @@ use muster_storage::NewUser;
 use muster_web::password::{HashCost, check_password_rules, hash_password_blocking};
 
 use super::{CommandResult, command_line_actor, open_database};
-use crate::cli::{UserAddArgs, UserCommand};
+use crate::cli::{UserAddArgs, UserCommand, UserPasswordArgs};
 use crate::config::Settings;
 
 pub async fn run(settings: &Settings, command: &UserCommand) -> CommandResult {
     match command {
         UserCommand::Add(args) => add(settings, args).await,
+        UserCommand::Password(args) => set_password(settings, args).await,
     }
 }
 
-async fn add(settings: &Settings, args: &UserAddArgs) -> CommandResult {
-    let password = if args.password_stdin {
+/// The password from standard input or the terminal, checked against the rules and hashed.
+async fn new_password_hash(username: &str, from_stdin: bool) -> anyhow::Result<String> {
+    let password = if from_stdin {
         tokio::task::spawn_blocking(read_password_line)
             .await
             .context("reading standard input stopped unexpectedly")??
     } else {
-        let username = args.username.clone();
+        let username = username.to_owned();
         tokio::task::spawn_blocking(move || prompt_password(&username))
             .await
             .context("the password prompt stopped unexpectedly")??
     };
     check_password_rules(&password).context("the password was refused")?;
-    let password_hash = hash_password_blocking(password, HashCost::Production)
+    hash_password_blocking(password, HashCost::Production)
         .await
-        .context("cannot hash the password")?;
+        .context("cannot hash the password")
+}
+
+async fn set_password(settings: &Settings, args: &UserPasswordArgs) -> CommandResult {
+    let password_hash = new_password_hash(&args.username, args.password_stdin).await?;
+    let db = open_database(settings).await?;
+    let outcome = async {
+        let Some(id) = db.user_id_by_username(&args.username).await? else {
+            bail!("there is no user {}", args.username);
+        };
+        db.set_password(&command_line_actor(), id, &password_hash, None)
+            .await
+            .with_context(|| format!("cannot set the password of {}", args.username))
+    }
+    .await;
+    db.close().await;
+    outcome?;
+    eprintln!(
+        "The password of {} is set; their sessions have ended.",
+        args.username
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn add(settings: &Settings, args: &UserAddArgs) -> CommandResult {
+    let password_hash = new_password_hash(&args.username, args.password_stdin).await?;
 
     let db = open_database(settings).await?;
     let created = db
