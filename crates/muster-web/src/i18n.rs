@@ -138,6 +138,46 @@ mod tests {
         assert_eq!(Tr { locale: "zh-CN" }.t("nav.regions"), "行政区划");
     }
 
+    /// Every literal key a template or a page asks for (`.t("…")`, `Message::Key("…")`)
+    /// exists: a missing one would show the key itself to the reader.
+    #[test]
+    fn every_key_the_pages_use_exists() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        for dir in ["templates", "src"] {
+            for entry in std::fs::read_dir(root.join(dir)).expect("the directory reads") {
+                files.push(entry.expect("an entry").path());
+            }
+        }
+        let mut checked = 0;
+        for path in files.iter().filter(|p| p.is_file()) {
+            let text = std::fs::read_to_string(path).expect("the file reads");
+            for opener in [".t(\"", "Message::Key(\""] {
+                for (at, _) in text.match_indices(opener) {
+                    let rest = &text[at + opener.len()..];
+                    let Some(end) = rest.find('"') else { continue };
+                    let key = &rest[..end];
+                    if !key.contains('.') || key.contains(['{', ' ']) {
+                        continue;
+                    }
+                    for locale in LOCALES {
+                        assert_ne!(
+                            Tr { locale }.t(key),
+                            key,
+                            "{} asks for {key}, missing in {locale}",
+                            path.display()
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(
+            checked > 500,
+            "only {checked} keys found: the scan is broken"
+        );
+    }
+
     #[test]
     fn negotiation_order() {
         let mut headers = HeaderMap::new();
