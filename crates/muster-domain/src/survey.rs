@@ -405,6 +405,18 @@ pub enum TransitionError {
 }
 
 impl TransitionError {
+    /// The input the refusal is about, when it is one the user typed (a comment, a deadline)
+    /// rather than where the report or round stands.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            TransitionError::CommentMissing | TransitionError::CommentTooLong { .. } => {
+                Some("comment")
+            }
+            TransitionError::DeadlineNotExtended => Some("deadline"),
+            _ => None,
+        }
+    }
+
     /// The message in Chinese, for the Chinese pages.
     pub fn zh(&self) -> String {
         match self {

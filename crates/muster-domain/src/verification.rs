@@ -456,8 +456,8 @@ impl RiskReason {
                     let factor = quantity / peer_median;
                     if factor >= 1.0 {
                         format!(
-                            "数量 {q} 是同类 {peers} 条记录中位数（{m}）的 {}",
-                            Factor(factor)
+                            "数量 {q} 是同类 {peers} 条记录中位数（{m}）的 {} 倍",
+                            Figure(round_factor(factor))
                         )
                     } else {
                         format!(

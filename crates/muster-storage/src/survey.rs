@@ -392,12 +392,8 @@ impl Database {
         deadline: Timestamp,
     ) -> Result<SurveyRound, StorageError> {
         let round = self.round_to_manage(actor, round_id).await?;
-        survey::extend_deadline(round.status, round.deadline, deadline, crate::now()).map_err(
-            |e| match e {
-                survey::TransitionError::DeadlineNotExtended => invalid("deadline", e.to_string()),
-                other => transition(other),
-            },
-        )?;
+        survey::extend_deadline(round.status, round.deadline, deadline, crate::now())
+            .map_err(transition)?;
         self.set_round(actor, &round, round.status, deadline, "extend_deadline")
             .await
     }
@@ -1006,12 +1002,15 @@ impl Database {
         };
         let mut tx = self.begin_write().await?;
         // Compare-and-set on the assignment: a concurrent submission or review makes this
-        // one refuse rather than interleave.
+        // one refuse rather than interleave, and so does a close of the round meanwhile
+        // (checked again here, inside the write, not only when the round was read).
         let previous: Option<(Option<i64>,)> = on_tx!(&mut tx, |conn| {
             sqlx::query_as(
                 "UPDATE round_assignments SET status = $1, submitted_at = $2, \
                  first_submitted_at = COALESCE(first_submitted_at, $2) \
-                 WHERE id = $3 AND status = $4 RETURNING current_submission_id",
+                 WHERE id = $3 AND status = $4 AND EXISTS (SELECT 1 FROM survey_rounds r \
+                 WHERE r.id = round_assignments.round_id AND r.status = 'open') \
+                 RETURNING current_submission_id",
             )
             .bind(new_status.as_str())
             .bind(now.as_millis())
@@ -1327,11 +1326,7 @@ impl Database {
             parent.as_ref().map(Assignment::status),
             comment,
         )
-        .map_err(|e| match e {
-            survey::TransitionError::CommentMissing
-            | survey::TransitionError::CommentTooLong { .. } => invalid("comment", e.to_string()),
-            other => transition(other),
-        })?;
+        .map_err(transition)?;
         let current = self
             .current_submission(&assignment)
             .await?
@@ -1659,7 +1654,9 @@ async fn cas_status(
     let changed = on_tx!(tx, |conn| {
         sqlx::query(
             "UPDATE round_assignments SET status = $1, approved_at = $2 \
-         WHERE id = $3 AND status = $4 AND current_submission_id = $5",
+         WHERE id = $3 AND status = $4 AND current_submission_id = $5 \
+         AND EXISTS (SELECT 1 FROM survey_rounds r \
+         WHERE r.id = round_assignments.round_id AND r.status = 'open')",
         )
         .bind(status.as_str())
         .bind(approved_at)

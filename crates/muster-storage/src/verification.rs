@@ -731,6 +731,8 @@ impl Database {
             .parameters()
             .map(|p| p.tolerance())
             .unwrap_or_default();
+        // Read before the write transaction: a read inside it would hold a second connection.
+        let taxonomy = self.taxonomy().await?;
         let now = crate::now();
         let mut tx = self.begin_write().await?;
         // A no-op UPDATE reads the item and takes its row lock on PostgreSQL, so two
@@ -774,7 +776,6 @@ impl Database {
         if input.type_right {
             // What was seen of the right type may become the record's quantity: it must be
             // one the type allows (whole trucks, within the type's bounds), as in an import.
-            let taxonomy = self.taxonomy().await?;
             if let Some(resource_type) = taxonomy.resource_type(&before.type_code)
                 && let Err(problem) = resource_type.check_quantity(input.quantity_seen)
             {

@@ -565,10 +565,7 @@ async fn review_story(db: Database) {
     // Sent back with a comment (which is required), corrected as version 2.
     assert!(matches!(
         db.send_back_assignment(&w.county_a_staff, a2, "  ").await,
-        Err(StorageError::Invalid {
-            field: "comment",
-            ..
-        })
+        Err(StorageError::Transition(TransitionError::CommentMissing))
     ));
     db.send_back_assignment(
         &w.county_a_staff,
@@ -848,10 +845,9 @@ async fn close_and_extend_story(db: Database) {
     assert!(matches!(
         db.extend_round_deadline(&w.city_staff, round.id, earlier)
             .await,
-        Err(StorageError::Invalid {
-            field: "deadline",
-            ..
-        })
+        Err(StorageError::Transition(
+            TransitionError::DeadlineNotExtended
+        ))
     ));
     let entries = intact(&db).await;
     let extended = db

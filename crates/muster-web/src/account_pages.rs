@@ -49,6 +49,7 @@ pub(crate) struct TokenForm {
 #[derive(Debug, Deserialize)]
 pub(crate) struct AccountQuery {
     revoked: Option<i64>,
+    changed: Option<String>,
 }
 
 /// A problem with one field of the token form: a message key, or storage's own words.
@@ -108,7 +109,8 @@ struct AccountPage {
     name: String,
     days: String,
     problems: Vec<FieldProblem>,
-    max_days: i64,
+    /// "From 1 to 365 days.", in the reader's language.
+    days_help: String,
 }
 
 /// The problems of `field`, in the reader's language where they are ours.
@@ -139,7 +141,11 @@ pub(crate) async fn account(
         days: DEFAULT_TOKEN_DAYS.to_string(),
         ..TokenForm::default()
     };
-    let notice = query.revoked.map(|_| REVOKED);
+    let notice = match (query.revoked, query.changed) {
+        (Some(_), _) => Some(REVOKED),
+        (None, Some(_)) => Some(PASSWORD_CHANGED),
+        (None, None) => None,
+    };
     render(&state, &page, form, Vec::new(), None, notice).await
 }
 
@@ -177,7 +183,10 @@ async fn render(
         name: form.name,
         days: form.days,
         problems,
-        max_days: MAX_TOKEN_DAYS,
+        days_help: page
+            .tr
+            .t("account.days_help")
+            .replace("%{max}", &MAX_TOKEN_DAYS.to_string()),
     }
     .into_response();
     if refused {
@@ -236,7 +245,14 @@ pub(crate) async fn issue_token(
                     days: DEFAULT_TOKEN_DAYS.to_string(),
                     ..TokenForm::default()
                 };
-                return render(&state, &page, form, Vec::new(), Some(secret), None).await;
+                // The secret must not come back from a cache or the back button.
+                let mut response =
+                    render(&state, &page, form, Vec::new(), Some(secret), None).await?;
+                response.headers_mut().insert(
+                    axum::http::header::CACHE_CONTROL,
+                    axum::http::HeaderValue::from_static("no-store"),
+                );
+                return Ok(response);
             }
             Err(WebError::BadCredentials) => problems.push(FieldProblem {
                 field: "password",
@@ -319,17 +335,8 @@ pub(crate) async fn change_password(
         }
     };
     match problem {
-        None => {
-            render(
-                &state,
-                &page,
-                token_form,
-                Vec::new(),
-                None,
-                Some(PASSWORD_CHANGED),
-            )
-            .await
-        }
+        // Redirected, so that reloading the page does not post the old password again.
+        None => Ok(Redirect::to("/account?changed=1").into_response()),
         Some(problem) => render(&state, &page, token_form, vec![problem], None, None).await,
     }
 }

@@ -279,7 +279,14 @@ async fn issue_token(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Json(request): Json<TokenRequest>,
-) -> Result<(StatusCode, Json<TokenResponse>), WebError> {
+) -> Result<
+    (
+        StatusCode,
+        [(axum::http::HeaderName, &'static str); 1],
+        Json<TokenResponse>,
+    ),
+    WebError,
+> {
     // Checked before the password, so a malformed request costs no sign-in attempt.
     let days = crate::session::token_days(request.days)?;
     let user =
@@ -289,6 +296,8 @@ async fn issue_token(
         crate::session::issue_api_token(&state, &user, &request.name, days).await?;
     Ok((
         StatusCode::CREATED,
+        // The secret is shown once: no cache keeps it.
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
         Json(TokenResponse {
             id: stored.id,
             token,

@@ -91,6 +91,11 @@ impl WebError {
                     "forbidden",
                     "Not allowed for your role",
                 ),
+                StorageError::Transition(e) if e.field().is_some() => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-input",
+                    "Invalid input",
+                ),
                 StorageError::Conflict { .. } | StorageError::Transition(_) => {
                     (StatusCode::CONFLICT, "conflict", "Conflict")
                 }
@@ -154,7 +159,9 @@ impl WebError {
             WebError::Storage(
                 StorageError::Invalid { field, .. } | StorageError::Conflict { field, .. },
             ) => Some((*field).to_owned()),
-            WebError::Storage(StorageError::Transition(_)) => Some("status".to_owned()),
+            WebError::Storage(StorageError::Transition(e)) => {
+                Some(e.field().unwrap_or("status").to_owned())
+            }
             _ => None,
         };
         let errors = match self {

@@ -466,7 +466,7 @@ async fn new_user_form_story(app: TestApp) {
     let refused = post(vec![
         ("username", "clerk.li"),
         ("display_name", "李文书"),
-        ("password", "short"),
+        ("password", "Zq7shrt"),
     ])
     .await
     .expect("post");
@@ -479,7 +479,7 @@ async fn new_user_form_story(app: TestApp) {
         );
     }
     assert!(text.contains("value=\"clerk.li\""), "kept as typed");
-    assert!(!text.contains("short"), "never the password");
+    assert!(!text.contains("Zq7shrt"), "never the password");
     let taken = post(vec![
         ("username", "office"),
         ("display_name", "重名"),
@@ -638,8 +638,10 @@ async fn password_story(app: TestApp) {
         StatusCode::FORBIDDEN
     );
 
-    // Office, on the account page: the two new ones must match; the session stays.
+    // Office, on the account page: the two new ones must match; the session stays, the
+    // other one (another browser) ends.
     let (office, csrf) = app.signed_in("office", "en").await;
+    let (elsewhere, _) = app.signed_in("office", "en").await;
     let change = |current: &'static str, new: &'static str, repeat: &'static str| {
         office
             .post(app.url("/account/password"))
@@ -676,9 +678,17 @@ async fn password_story(app: TestApp) {
     let changed = change(DEMO_PASSWORD, "office new pass", "office new pass")
         .await
         .expect("post");
-    assert_eq!(changed.status(), StatusCode::OK);
+    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+    let after = changed.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
     assert!(
-        changed
+        office
+            .get(app.url(&after))
+            .send()
+            .await
+            .expect("get")
             .text()
             .await
             .expect("text")
@@ -693,6 +703,16 @@ async fn password_story(app: TestApp) {
             .status(),
         StatusCode::OK,
         "still signed in"
+    );
+    assert_eq!(
+        elsewhere
+            .get(app.url("/account"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::SEE_OTHER,
+        "the other session ended"
     );
 
     // The administrator resets the viewer's on the users page.

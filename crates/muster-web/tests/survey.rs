@@ -156,6 +156,7 @@ async fn api_story(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{back}");
+    assert_eq!(back["field"], "comment", "{back}");
     let (status, approved) = post_json(&app, &office, &approve, &json!({})).await;
     assert_eq!(status, StatusCode::OK, "{approved}");
     assert_eq!(approved["status"], "approved");
