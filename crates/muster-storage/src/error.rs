@@ -16,6 +16,13 @@ pub enum StorageError {
         field: &'static str,
         message: String,
     },
+    /// Like [`Self::Invalid`], said in Chinese too, for the Chinese pages.
+    #[error("{field}: {message}")]
+    Refused {
+        field: &'static str,
+        message: String,
+        message_zh: String,
+    },
     /// A survey report or round cannot move that way from where it stands; kept whole (not
     /// flattened into a `Conflict`) so that the pages can say it in the reader's language.
     #[error(transparent)]

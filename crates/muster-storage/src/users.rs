@@ -179,17 +179,19 @@ impl Database {
         }
         let username = new.username.trim().to_owned();
         if !valid_username(&username) {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "username",
                 message: "expected 2 to 64 characters: letters, digits, '.', '_', '-' or '@'"
                     .into(),
+                message_zh: "应为 2 至 64 个字符：字母、数字、“.”、“_”、“-”或“@”".into(),
             });
         }
         let display_name = new.display_name.trim().to_owned();
         if display_name.is_empty() || display_name.chars().count() > 100 {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "display_name",
                 message: "expected 1 to 100 characters".into(),
+                message_zh: "应为 1 至 100 个字符".into(),
             });
         }
         let organization = match self

@@ -779,9 +779,10 @@ impl Database {
             if let Some(resource_type) = taxonomy.resource_type(&before.type_code)
                 && let Err(problem) = resource_type.check_quantity(input.quantity_seen)
             {
-                return Err(StorageError::Invalid {
+                return Err(StorageError::Refused {
                     field: "quantity_seen",
                     message: problem.to_string(),
+                    message_zh: problem.zh(),
                 });
             }
         }

@@ -568,10 +568,14 @@ async fn verification_findings_story(db: Database) {
         .record_finding(&w.verifier_a, sample.id, a0.record_id, finding(limit * 2.0))
         .await
     {
-        Err(E::Invalid {
+        Err(E::Refused {
             field: "quantity_seen",
             message,
-        }) => assert!(message.contains("at most"), "{message}"),
+            message_zh,
+        }) => {
+            assert!(message.contains("at most"), "{message}");
+            assert!(message_zh.contains("最多"), "{message_zh}");
+        }
         other => panic!("beyond the type's bounds: {other:?}"),
     }
 

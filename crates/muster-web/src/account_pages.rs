@@ -567,6 +567,22 @@ pub(crate) async fn create_user(
             Ok(user) => {
                 return Ok(Redirect::to(&format!("/users#user-{}", user.id)).into_response());
             }
+            Err(WebError::Storage(StorageError::Refused {
+                field,
+                message,
+                message_zh,
+            })) => problems.push(FieldProblem {
+                field: if field == "username" {
+                    "username"
+                } else {
+                    "display_name"
+                },
+                message: Message::Text(if page.tr.locale.starts_with("zh") {
+                    message_zh
+                } else {
+                    message
+                }),
+            }),
             Err(WebError::Storage(
                 StorageError::Invalid { field, message }
                 | StorageError::Conflict { field, message },

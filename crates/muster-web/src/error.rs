@@ -99,7 +99,7 @@ impl WebError {
                 StorageError::Conflict { .. } | StorageError::Transition(_) => {
                     (StatusCode::CONFLICT, "conflict", "Conflict")
                 }
-                StorageError::Invalid { .. } => (
+                StorageError::Invalid { .. } | StorageError::Refused { .. } => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid-input",
                     "Invalid input",
@@ -133,6 +133,9 @@ impl WebError {
             WebError::Storage(StorageError::Transition(e)) if locale.starts_with("zh") => {
                 Some(e.zh())
             }
+            WebError::Storage(StorageError::Refused {
+                field, message_zh, ..
+            }) if locale.starts_with("zh") => Some(format!("{field}：{message_zh}")),
             _ => None,
         }
     }
@@ -157,7 +160,9 @@ impl WebError {
         let field = match self {
             WebError::BadRequest { field, .. } => Some(field.clone()),
             WebError::Storage(
-                StorageError::Invalid { field, .. } | StorageError::Conflict { field, .. },
+                StorageError::Invalid { field, .. }
+                | StorageError::Conflict { field, .. }
+                | StorageError::Refused { field, .. },
             ) => Some((*field).to_owned()),
             WebError::Storage(StorageError::Transition(e)) => {
                 Some(e.field().unwrap_or("status").to_owned())

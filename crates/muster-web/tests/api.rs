@@ -480,6 +480,18 @@ async fn new_user_form_story(app: TestApp) {
     }
     assert!(text.contains("value=\"clerk.li\""), "kept as typed");
     assert!(!text.contains("Zq7shrt"), "never the password");
+    let bad_name = post(vec![
+        ("username", "x"),
+        ("display_name", "太短"),
+        ("password", "a long enough one"),
+        ("role", "viewer"),
+    ])
+    .await
+    .expect("post");
+    assert_eq!(bad_name.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = bad_name.text().await.expect("text");
+    assert!(text.contains("data-field=\"username\""), "{text}");
+    assert!(text.contains("2 to 64 characters"), "{text}");
     let taken = post(vec![
         ("username", "office"),
         ("display_name", "重名"),
