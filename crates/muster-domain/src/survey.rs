@@ -368,6 +368,12 @@ pub fn may_review(actor: &Actor, reviewer_region: &RegionPath) -> bool {
         && actor.scope().contains(reviewer_region)
 }
 
+/// Whether `actor` runs a round over `round_region` (closes it, gives more time): the same
+/// people who review at that region, office staff or an administrator at it or above.
+pub fn may_run_round(actor: &Actor, round_region: &RegionPath) -> bool {
+    may_review(actor, round_region)
+}
+
 /// A transition refused, with what the user can do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

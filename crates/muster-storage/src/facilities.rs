@@ -608,7 +608,7 @@ impl Database {
         actor: &Actor,
         checklist: Checklist,
     ) -> Result<(), StorageError> {
-        let audited_at = self
+        let administrator = self
             .refuse_unless_installation_administrator(actor, "the checklists")
             .await?;
         checklist.validate().map_err(problems_to_invalid)?;
@@ -638,7 +638,7 @@ impl Database {
                 entity: "checklist",
                 entity_id: checklist.kind.as_str().to_owned(),
                 action: "update",
-                region_path: &audited_at,
+                region_path: &administrator.region,
                 before: serde_json::to_value(&before).ok(),
                 after: serde_json::to_value(&checklist).ok(),
             },

@@ -317,7 +317,7 @@ impl Database {
         actor: &Actor,
         resource_type: ResourceType,
     ) -> Result<Taxonomy, StorageError> {
-        let audited_at = self
+        let administrator = self
             .refuse_unless_installation_administrator(actor, "the taxonomy")
             .await?;
         let current = self.taxonomy().await?;
@@ -370,7 +370,7 @@ impl Database {
                 entity: "resource_type",
                 entity_id: code,
                 action: if before.is_some() { "update" } else { "create" },
-                region_path: &audited_at,
+                region_path: &administrator.region,
                 before: before.and_then(|b| serde_json::to_value(b).ok()),
                 after: after_json,
             },

@@ -257,7 +257,8 @@ impl Database {
     ) -> Result<ExemptionRules, StorageError> {
         // Refused before the setting is checked: whether it would be valid is no business of
         // someone who may not set it.
-        self.refuse_unless_installation_administrator(actor, "the exemption rules")
+        let administrator = self
+            .refuse_unless_installation_administrator(actor, "the exemption rules")
             .await?;
         let checked = ExemptionRules::new(rules).map_err(|problems| StorageError::Invalid {
             field: "rules",
@@ -266,6 +267,7 @@ impl Database {
         let before = self.exemption_rules().await?;
         self.store_setting(
             actor,
+            &administrator,
             EXEMPTION_RULES_SETTING,
             &before.rules(),
             &checked.rules(),
@@ -293,15 +295,22 @@ impl Database {
     ) -> Result<CompensationSetting, StorageError> {
         // Refused before the setting is checked: whether it would be valid is no business of
         // someone who may not set it.
-        self.refuse_unless_installation_administrator(actor, "the compensation policy")
+        let administrator = self
+            .refuse_unless_installation_administrator(actor, "the compensation policy")
             .await?;
         let taxonomy = self.taxonomy().await?;
         let checked = setting
             .check(|code| is_taxonomy_code(&taxonomy, code))
             .map_err(|problems| crate::settings::refused(&problems, |p| p.field()))?;
         let before = self.compensation_setting().await?;
-        self.store_setting(actor, COMPENSATION_SETTING, &before, &checked)
-            .await?;
+        self.store_setting(
+            actor,
+            &administrator,
+            COMPENSATION_SETTING,
+            &before,
+            &checked,
+        )
+        .await?;
         Ok(checked)
     }
 

@@ -41,6 +41,13 @@ pub(crate) fn refused<P: std::fmt::Display>(
     }
 }
 
+/// Proof, from [`Database::refuse_unless_installation_administrator`], that the actor may
+/// change what applies to every region; it carries the region the change is audited at.
+#[derive(Debug)]
+pub(crate) struct InstallationAdministrator {
+    pub(crate) region: RegionPath,
+}
+
 impl Database {
     /// Whether `actor` administers the whole installation: an administrator whose region
     /// holds every region stored. Settings, the taxonomy and the checklists apply to every
@@ -62,13 +69,14 @@ impl Database {
     }
 
     /// Refuses anyone but an administrator of the whole installation
-    /// ([`Self::administers_installation`]). Returns the administrator's region, where the
-    /// change is audited (so that it is in their audit log, not only in one above them).
+    /// ([`Self::administers_installation`]). The proof it returns carries the administrator's
+    /// region, where the change is audited (so that it is in their audit log, not only in one
+    /// above them).
     pub(crate) async fn refuse_unless_installation_administrator(
         &self,
         actor: &Actor,
         what: &str,
-    ) -> Result<RegionPath, StorageError> {
+    ) -> Result<InstallationAdministrator, StorageError> {
         if !actor.administers() {
             return Err(StorageError::Forbidden(format!(
                 "only an administrator changes {what}"
@@ -80,7 +88,9 @@ impl Database {
                 "{what} apply to every region; only an administrator over all of them (not only {subtree}) changes them"
             )));
         }
-        Ok(subtree.clone())
+        Ok(InstallationAdministrator {
+            region: subtree.clone(),
+        })
     }
 
     /// The stored JSON document of a setting, decoded, or `None` when it was never set.
@@ -99,18 +109,17 @@ impl Database {
             .transpose()
     }
 
-    /// Writes a checked setting and its audit entry (before → after) in one transaction.
-    /// Administrators only; the caller has checked `after`.
+    /// Writes a checked setting and its audit entry (before → after) in one transaction. Only
+    /// with the proof that `actor` administers the installation; the caller has checked
+    /// `after`.
     pub(crate) async fn store_setting<T: Serialize>(
         &self,
         actor: &Actor,
+        administrator: &InstallationAdministrator,
         key: &'static str,
         before: &T,
         after: &T,
     ) -> Result<(), StorageError> {
-        let audited_at = self
-            .refuse_unless_installation_administrator(actor, key)
-            .await?;
         let document =
             serde_json::to_string(after).map_err(|e| corrupt_setting(key, e.to_string()))?;
         let now = crate::now();
@@ -131,7 +140,7 @@ impl Database {
                 entity: "setting",
                 entity_id: key.to_owned(),
                 action: "set",
-                region_path: &audited_at,
+                region_path: &administrator.region,
                 before: Some(serde_json::json!(before)),
                 after: Some(serde_json::json!(after)),
             },
@@ -173,7 +182,8 @@ impl Database {
     ) -> Result<TransportSetting, StorageError> {
         // Refused before the setting is checked: whether it would be valid is no business of
         // someone who may not set it.
-        self.refuse_unless_installation_administrator(actor, "the transport parameters")
+        let administrator = self
+            .refuse_unless_installation_administrator(actor, "the transport parameters")
             .await?;
         let taxonomy = self.taxonomy().await?;
         let setting = setting.normalized();
@@ -181,7 +191,7 @@ impl Database {
             .parameters(|code| taxonomy.resource_type(code).is_some())
             .map_err(|problems| refused(&problems, |p| p.field()))?;
         let before = self.transport_setting().await?;
-        self.store_setting(actor, TRANSPORT_SETTING, &before, &setting)
+        self.store_setting(actor, &administrator, TRANSPORT_SETTING, &before, &setting)
             .await?;
         Ok(setting)
     }

@@ -406,9 +406,7 @@ impl Database {
         round_id: i64,
     ) -> Result<SurveyRound, StorageError> {
         let round = self.survey_round(actor.scope(), round_id).await?;
-        if !(actor.administers() || actor.has_role(Role::OfficeStaff))
-            || !actor.scope().contains(&round.region_path)
-        {
+        if !survey::may_run_round(actor, &round.region_path) {
             return Err(StorageError::Forbidden(
                 "only the office that runs the round (or one above it) closes it or moves its deadline".into(),
             ));

@@ -335,7 +335,7 @@ impl Database {
 
     /// Sets the stale period for the whole installation (administrators only).
     pub async fn set_stale_after_days(&self, actor: &Actor, days: u32) -> Result<(), StorageError> {
-        let audited_at = self
+        let administrator = self
             .refuse_unless_installation_administrator(actor, "the stale period")
             .await?;
         check_stale_after(days)?;
@@ -358,7 +358,7 @@ impl Database {
                 entity: "setting",
                 entity_id: STALE_AFTER_SETTING.to_owned(),
                 action: "set",
-                region_path: &audited_at,
+                region_path: &administrator.region,
                 before: Some(serde_json::json!(before)),
                 after: Some(serde_json::json!(days)),
             },

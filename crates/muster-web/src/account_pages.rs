@@ -1,7 +1,8 @@
 //! The account page, where a signed-in user keeps their own API tokens (issue one after
-//! giving their password again, see the secret once, revoke), and the buttons of the users
-//! page with which an administrator disables or enables a user. Plain forms, no JavaScript;
-//! storage checks the roles again and audits every change.
+//! giving their password again, see the secret once, revoke) and changes their password;
+//! and what an administrator does to other users: disable or enable them (the users page's
+//! buttons), add one to an organization, reset a forgotten password. Plain forms, no
+//! JavaScript; storage checks the roles again and audits every change.
 
 use std::net::SocketAddr;
 
@@ -9,14 +10,13 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use muster_storage::{ApiToken, StorageError};
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::WebError;
-use crate::page_parts::{form_field, page_err};
+use crate::page_parts::{form_field, page_err, refused_status};
 use crate::pages::{Layout, PageContext, PageResult, format_utc, role_keys};
 use crate::session::{DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
 
@@ -44,6 +44,16 @@ pub(crate) struct TokenForm {
     days: String,
     #[serde(default)]
     password: String,
+}
+
+impl TokenForm {
+    /// The form as the page first shows it: the default number of days.
+    fn blank() -> Self {
+        Self {
+            days: DEFAULT_TOKEN_DAYS.to_string(),
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,10 +147,7 @@ pub(crate) async fn account(
     page: PageContext,
     Query(query): Query<AccountQuery>,
 ) -> PageResult {
-    let form = TokenForm {
-        days: DEFAULT_TOKEN_DAYS.to_string(),
-        ..TokenForm::default()
-    };
+    let form = TokenForm::blank();
     let notice = match (query.revoked, query.changed) {
         (Some(_), _) => Some(REVOKED),
         (None, Some(_)) => Some(PASSWORD_CHANGED),
@@ -171,7 +178,7 @@ async fn render(
         .map_err(page_err(page))?;
     let now = muster_storage::now().as_millis();
     let refused = !problems.is_empty();
-    let mut response = AccountPage {
+    let response = AccountPage {
         layout: page.layout("account"),
         username: user.username.clone(),
         display_name: user.display_name.clone(),
@@ -189,10 +196,7 @@ async fn render(
             .replace("%{max}", &MAX_TOKEN_DAYS.to_string()),
     }
     .into_response();
-    if refused {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(refused_status(response, refused))
 }
 
 /// Issues a token to the signed-in user once they have given their password again: a
@@ -241,10 +245,7 @@ pub(crate) async fn issue_token(
         };
         match outcome {
             Ok(secret) => {
-                let form = TokenForm {
-                    days: DEFAULT_TOKEN_DAYS.to_string(),
-                    ..TokenForm::default()
-                };
+                let form = TokenForm::blank();
                 // The secret must not come back from a cache or the back button.
                 let mut response =
                     render(&state, &page, form, Vec::new(), Some(secret), None).await?;
@@ -297,10 +298,6 @@ pub(crate) async fn change_password(
     current
         .check_csrf(Some(&form.csrf))
         .map_err(|e| page.error(e))?;
-    let token_form = TokenForm {
-        days: DEFAULT_TOKEN_DAYS.to_string(),
-        ..TokenForm::default()
-    };
     let problem = if form.new_password != form.repeat_password {
         Some(FieldProblem {
             field: "repeat_password",
@@ -337,7 +334,7 @@ pub(crate) async fn change_password(
     match problem {
         // Redirected, so that reloading the page does not post the old password again.
         None => Ok(Redirect::to("/account?changed=1").into_response()),
-        Some(problem) => render(&state, &page, token_form, vec![problem], None, None).await,
+        Some(problem) => render(&state, &page, TokenForm::blank(), vec![problem], None, None).await,
     }
 }
 
@@ -348,9 +345,7 @@ pub(crate) async fn revoke_token(
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
     let current = page.require_user()?;
-    current
-        .check_csrf(Some(&form.csrf))
-        .map_err(|e| page.error(e))?;
+    form.check(current).map_err(|e| page.error(e))?;
     state
         .db
         .revoke_api_token(&current.actor, &current.user, id)
@@ -386,9 +381,7 @@ async fn set_disabled(
     disabled: bool,
 ) -> PageResult {
     let current = page.require_user()?;
-    current
-        .check_csrf(Some(&form.csrf))
-        .map_err(|e| page.error(e))?;
+    form.check(current).map_err(|e| page.error(e))?;
     state
         .db
         .set_user_disabled(&current.actor, id, disabled)
@@ -467,7 +460,7 @@ async fn render_new_user(
         .await
         .map_err(page_err(page))?;
     let refused = !problems.is_empty();
-    let mut response = NewUserPage {
+    let response = NewUserPage {
         layout: page.layout("users"),
         organization_id,
         organization_name: organization.name,
@@ -487,10 +480,7 @@ async fn render_new_user(
         problems,
     }
     .into_response();
-    if refused {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(refused_status(response, refused))
 }
 
 /// Adds the user: `organization_id`, `username`, `display_name`, `password` and any number
@@ -646,7 +636,7 @@ async fn render_reset(
         .await
         .map_err(page_err(page))?;
     let refused = !problems.is_empty();
-    let mut response = ResetPasswordPage {
+    let response = ResetPasswordPage {
         layout: page.layout("users"),
         user_id: id,
         username: user.username,
@@ -654,10 +644,7 @@ async fn render_reset(
         problems,
     }
     .into_response();
-    if refused {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(refused_status(response, refused))
 }
 
 #[derive(Debug, Deserialize)]

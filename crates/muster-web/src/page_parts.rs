@@ -82,6 +82,18 @@ pub(crate) fn type_name(taxonomy: &Taxonomy, code: &str, locale: &str) -> String
         .map_or_else(|| code.to_owned(), |t| t.name(locale).to_owned())
 }
 
+/// A page shown again with a refused form: 422 when `refused`, so that clients and tests
+/// can tell a refusal from the page itself.
+pub(crate) fn refused_status(
+    mut response: axum::response::Response,
+    refused: bool,
+) -> axum::response::Response {
+    if refused {
+        *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
 /// The first value of a form field, trimmed, from a form read as pairs (for forms that
 /// repeat a field, like checkboxes); empty when absent.
 pub(crate) fn form_field(fields: &[(String, String)], name: &str) -> String {

@@ -9,7 +9,6 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use muster_domain::requisition::{CompensationSetting, format_yuan};
 use muster_domain::transport::TransportSetting;
@@ -17,7 +16,7 @@ use muster_storage::StorageError;
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::page_parts::page_err;
+use crate::page_parts::{page_err, refused_status};
 use crate::pages::{Layout, PageContext, PageResult};
 
 /// The transport form as typed.
@@ -357,7 +356,7 @@ async fn render(
             Vec::new(),
         ),
     };
-    let mut response = SettingsPage {
+    let response = SettingsPage {
         layout: page.layout("settings"),
         can_edit: state
             .db
@@ -371,10 +370,7 @@ async fn render(
         saved,
     }
     .into_response();
-    if refused {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(refused_status(response, refused))
 }
 
 pub(crate) async fn save_transport(

@@ -485,8 +485,7 @@ pub(crate) async fn round(
         here,
         children,
         can_manage: round.status.is_open()
-            && (current.actor.administers() || current.actor.has_role(Role::OfficeStaff))
-            && scope.contains(&round.region_path),
+            && muster_domain::survey::may_run_round(&current.actor, &round.region_path),
     }
     .into_response())
 }
