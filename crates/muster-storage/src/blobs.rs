@@ -143,6 +143,12 @@ impl ContentHash {
         }
     }
 
+    /// Whether `text` is a blob's name exactly as stored: 64 lowercase hexadecimal digits.
+    /// What a record that refers to a blob must hold.
+    pub fn is_canonical(text: &str) -> bool {
+        text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
+
     /// The SHA-256 of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
         Self(hex::encode(Sha256::digest(bytes)))

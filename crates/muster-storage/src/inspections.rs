@@ -346,8 +346,10 @@ impl Database {
     }
 
     /// Whether the actor may see the file with this hash: it is attached to an inspection
-    /// of a facility they reach, or is evidence on an order they reach. The web layer asks
-    /// before it serves a blob.
+    /// of a facility they reach, is evidence on an order they reach, or is a photo of an
+    /// on-site verification finding they may read (the sample and the record in their
+    /// subtree, as `verification_items` reads them). The web layer asks before it serves a
+    /// blob.
     pub async fn may_see_blob(&self, actor: &Actor, sha256: &str) -> Result<bool, StorageError> {
         // Only a hash can name a file: anything else (a `%` in the evidence LIKE) sees nothing.
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -360,14 +362,20 @@ impl Database {
             "SELECT EXISTS (SELECT 1 FROM inspection_attachments a JOIN inspections i ON i.id = a.inspection_id \
                JOIN facilities f ON f.id = i.facility_id WHERE a.sha256 = $1 AND {filter}) \
              OR EXISTS (SELECT 1 FROM rectification_orders o JOIN facilities f ON f.id = o.facility_id \
-               WHERE o.evidence LIKE $6 AND {filter})"
+               WHERE o.evidence LIKE $6 AND {filter}) \
+             OR EXISTS (SELECT 1 FROM verification_items v JOIN verification_samples s ON s.id = v.sample_id \
+               WHERE v.photos LIKE $6 AND v.region_path >= $7 AND v.region_path < $8 \
+               AND s.region_path >= $7 AND s.region_path < $8)"
         );
+        let (low, high) = actor.scope().subtree().subtree_range();
         let visible: bool = on_read_pool!(self, |pool| {
             bind_reach!(
                 sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str())).bind(sha256),
                 binds
             )
             .bind(&evidence)
+            .bind(&low)
+            .bind(&high)
             .fetch_one(pool)
             .await
         })?;

@@ -156,7 +156,8 @@ pub struct VerificationItem {
     pub location_right: Option<i64>,
     pub type_right: Option<i64>,
     pub notes: Option<String>,
-    /// A JSON array of photo references (file names or URLs).
+    /// A JSON array of the SHA-256 of the finding's photos in the attachment store (findings
+    /// recorded before photos were stored there hold file names or URLs instead).
     pub photos: Option<String>,
     pub accurate: Option<i64>,
     pub relative_error: Option<f64>,
@@ -191,7 +192,8 @@ pub struct FindingInput {
     pub location_right: bool,
     pub type_right: bool,
     pub notes: String,
-    /// References to photos (file names or URLs); there is no upload store yet.
+    /// The SHA-256 of each photo, already in the attachment store: the web layer stores a
+    /// form's photos, or resolves the verifier's own finished uploads, before it calls.
     pub photos: Vec<String>,
 }
 
@@ -247,9 +249,8 @@ pub const STALE_AFTER_SETTING: &str = "verification.stale_after_days";
 pub const DEFAULT_STALE_AFTER_DAYS: u32 = 365;
 /// The longest stale period that can be set: ten years.
 pub const MAX_STALE_AFTER_DAYS: u32 = 3650;
-/// The most photo references a finding may carry, and the longest each may be.
+/// The most photos a finding may carry.
 pub const MAX_PHOTOS: usize = 20;
-pub const MAX_PHOTO_REFERENCE_CHARS: usize = 500;
 pub const MAX_NOTES_CHARS: usize = 2000;
 /// The largest sample one draw may produce.
 pub const MAX_SAMPLE_SIZE: usize = 10_000;
@@ -1399,32 +1400,39 @@ fn check_stale_after(days: u32) -> Result<(), StorageError> {
 
 fn check_finding(input: &FindingInput) -> Result<(), StorageError> {
     if !(input.quantity_seen.is_finite() && input.quantity_seen >= 0.0) {
-        return Err(StorageError::Invalid {
+        return Err(StorageError::Refused {
             field: "quantity_seen",
             message: "the quantity seen is a number, 0 or more".into(),
+            message_zh: "实见数量应为不小于 0 的数字".into(),
         });
     }
     if input.notes.chars().count() > MAX_NOTES_CHARS {
-        return Err(StorageError::Invalid {
+        return Err(StorageError::Refused {
             field: "notes",
             message: format!("notes are at most {MAX_NOTES_CHARS} characters"),
+            message_zh: format!("备注最多 {MAX_NOTES_CHARS} 个字符"),
         });
     }
     if input.photos.len() > MAX_PHOTOS {
-        return Err(StorageError::Invalid {
+        return Err(StorageError::Refused {
             field: "photos",
             message: format!("at most {MAX_PHOTOS} photos"),
+            message_zh: format!("最多 {MAX_PHOTOS} 张照片"),
         });
     }
-    if input.photos.iter().any(|p| {
-        p.trim().is_empty()
-            || p.chars().count() > MAX_PHOTO_REFERENCE_CHARS
-            || p.chars().any(char::is_control)
-    }) {
-        return Err(StorageError::Invalid {
+    if let Some(index) = input
+        .photos
+        .iter()
+        .position(|p| !crate::ContentHash::is_canonical(p))
+    {
+        return Err(StorageError::Refused {
             field: "photos",
             message: format!(
-                "a photo reference is a file name or URL of 1 to {MAX_PHOTO_REFERENCE_CHARS} characters on one line"
+                "photos[{index}]: expected the SHA-256 of a stored photo, 64 lowercase hex digits"
+            ),
+            message_zh: format!(
+                "第 {} 张照片：应为已上传照片的 SHA-256（64 位小写十六进制）",
+                index + 1
             ),
         });
     }
@@ -1476,7 +1484,7 @@ mod tests {
             location_right: true,
             type_right: true,
             notes: String::new(),
-            photos: vec!["IMG_0001.jpg".into()],
+            photos: vec![crate::ContentHash::of(b"photo").as_str().to_owned()],
         };
         assert!(check_finding(&good).is_ok());
         for bad in [
@@ -1489,15 +1497,15 @@ mod tests {
                 ..good.clone()
             },
             FindingInput {
-                photos: vec!["a\nb".into()],
+                photos: vec!["IMG_0001.jpg".into()],
                 ..good.clone()
             },
             FindingInput {
-                photos: vec![" ".into()],
+                photos: vec![good.photos[0].to_uppercase()],
                 ..good.clone()
             },
             FindingInput {
-                photos: vec!["p.jpg".into(); MAX_PHOTOS + 1],
+                photos: vec![good.photos[0].clone(); MAX_PHOTOS + 1],
                 ..good.clone()
             },
         ] {

@@ -10,7 +10,7 @@ use muster_domain::verification::{RiskWeights, SampleSize, Tolerance, freshness_
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
 use muster_storage::testing::raw_execute;
 use muster_storage::{
-    AuditVerification, Database, FindingInput, NewOrganization, NewUser, RecordFilter,
+    AuditVerification, ContentHash, Database, FindingInput, NewOrganization, NewUser, RecordFilter,
     RecordProvenance, SampleMethod, SampleRequest, StorageError as E, on_both_databases,
 };
 
@@ -549,11 +549,37 @@ async fn verification_findings_story(db: Database) {
     assert!(matches!(
         db.record_finding(&w.verifier_a, sample.id, a0.record_id, finding(-3.0))
             .await,
-        Err(E::Invalid {
+        Err(E::Refused {
             field: "quantity_seen",
             ..
         })
     ));
+    // Photos are named by the SHA-256 of what the attachment store holds, not by file names.
+    match db
+        .record_finding(
+            &w.verifier_a,
+            sample.id,
+            a0.record_id,
+            FindingInput {
+                photos: vec!["IMG_0001.jpg".into()],
+                ..finding(1.0)
+            },
+        )
+        .await
+    {
+        Err(E::Refused {
+            field: "photos",
+            message,
+            message_zh,
+        }) => {
+            assert!(
+                message.contains("photos[0]") && message.contains("SHA-256"),
+                "{message}"
+            );
+            assert!(message_zh.contains("SHA-256"), "{message_zh}");
+        }
+        other => panic!("a file name as a photo: {other:?}"),
+    }
     // What may become the record's quantity must be one its type allows, as in an import.
     let taxonomy = db.taxonomy().await.expect("taxonomy");
     let record = db
@@ -580,16 +606,17 @@ async fn verification_findings_story(db: Database) {
     }
 
     // Exactly as reported: accurate, verified, nothing corrected.
+    let photos: Vec<String> = [b"door".as_slice(), b"yard".as_slice()]
+        .iter()
+        .map(|bytes| ContentHash::of(bytes).as_str().to_owned())
+        .collect();
     let exact = db
         .record_finding(
             &w.verifier_a,
             sample.id,
             a0.record_id,
             FindingInput {
-                photos: vec![
-                    "IMG_0001.jpg".into(),
-                    "https://files.example/p/2.jpg".into(),
-                ],
+                photos: photos.clone(),
                 notes: "all there".into(),
                 ..finding(a0.reported_quantity)
             },
@@ -597,6 +624,31 @@ async fn verification_findings_story(db: Database) {
         .await
         .expect("exact");
     assert!(exact.accurate && !exact.reopened && exact.corrected.is_none());
+    let items = db
+        .verification_items(w.verifier_a.scope(), sample.id)
+        .await
+        .expect("items");
+    let checked = items
+        .iter()
+        .find(|i| i.record_id == a0.record_id)
+        .expect("the checked item");
+    assert_eq!(checked.photo_list(), photos);
+    // Its photos are for those who may read the sample: not for another city's staff, nor
+    // for a county's grid member below the city's sample.
+    for photo in &photos {
+        for reader in [&w.verifier_a, &w.office, &w.viewer] {
+            assert!(db.may_see_blob(reader, photo).await.expect("may see"));
+        }
+        for outsider in [&w.stranger, &w.county_grid] {
+            assert!(!db.may_see_blob(outsider, photo).await.expect("may see"));
+        }
+    }
+    let unknown = ContentHash::of(b"never attached");
+    assert!(
+        !db.may_see_blob(&w.office, unknown.as_str())
+            .await
+            .expect("may see")
+    );
     let record = db
         .potential_record(&everything, a0.record_id)
         .await

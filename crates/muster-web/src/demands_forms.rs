@@ -10,10 +10,8 @@
 //! under its row, named by line number and field.
 //!
 //! **Photos.** The inspection form is `multipart/form-data` with `<input type=file
-//! multiple>`: each photo goes through the attachment store (`BlobStore`: type sniffed from
-//! the bytes, size limit, thumbnail) as an upload owned by the signed-in user, and the
-//! inspection names them by SHA-256, exactly as a client of the API does after
-//! `/api/v1/uploads`.
+//! multiple>`, read by `photo_forms.rs`: each photo is stored in the attachment store as an
+//! upload of the signed-in user and the inspection names them by SHA-256.
 
 use std::collections::HashMap;
 
@@ -29,7 +27,7 @@ use muster_domain::demand::{
 use muster_domain::time::CivilDate;
 use muster_domain::{Side, Timestamp};
 use muster_storage::{
-    ContentHash, DemandInput, HandoverInput, HandoverItemInput, InspectionInput, StorageError,
+    DemandInput, HandoverInput, HandoverItemInput, InspectionInput, StorageError,
 };
 
 use crate::app::AppState;
@@ -42,12 +40,10 @@ use crate::demands_pages::{
 use crate::error::WebError;
 use crate::i18n::Tr;
 use crate::pages::{Layout, PageContext, PageResult};
+use crate::photo_forms::read_photo_form;
 
 /// Line rows the demand form starts with, and how many "add lines" adds.
 pub(crate) const BLANK_ROWS: usize = 5;
-
-/// The inspection form's body limit: up to a dozen phone photos.
-pub(crate) const INSPECTION_FORM_BYTES: usize = 64 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------
 // Times
@@ -782,101 +778,27 @@ struct InspectionPost {
     photos: Vec<String>,
 }
 
-/// Reads the multipart inspection form. The CSRF token (first in the form) is checked before
-/// any photo is stored, so a forged post cannot fill the attachment store; each photo is
-/// stored as it arrives, one in memory at a time. Err: the refusal to show (or the CSRF
-/// error).
+/// Reads the multipart inspection form ([`read_photo_form`]). Err: the refusal to show,
+/// with what was typed (or the CSRF error).
 async fn read_inspection(
     state: &AppState,
     user: &crate::auth::CurrentUser,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Result<InspectionPost, (WebError, InspectionText)> {
     let mut text = InspectionText::default();
-    let mut photos = Vec::new();
-    let mut csrf_checked = false;
-    loop {
-        let next = multipart.next_field().await;
-        let field = match next {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => return Err((WebError::bad_request("form", e.body_text()), text)),
-        };
-        let name = field.name().unwrap_or_default().to_owned();
-        if name == "photos" {
-            if !csrf_checked {
-                return Err((WebError::Csrf, text));
-            }
-            let file_name = field.file_name().unwrap_or("photo").to_owned();
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| (WebError::bad_request("photos", e.body_text()), text.clone()))?;
-            if bytes.is_empty() {
-                // The empty part a browser sends when no file was chosen.
-                continue;
-            }
-            let sha = store_photo(state, user.user.id, &file_name, bytes.to_vec())
-                .await
-                .map_err(|message| {
-                    (
-                        WebError::bad_request(&format!("photos[{}]", photos.len()), message),
-                        text.clone(),
-                    )
-                })?;
-            photos.push(sha);
-            continue;
-        }
-        let value = field
-            .text()
-            .await
-            .map_err(|e| (WebError::bad_request(&name, e.body_text()), text.clone()))?;
-        match name.as_str() {
-            "csrf" => {
-                user.check_csrf(Some(&value))
-                    .map_err(|e| (e, text.clone()))?;
-                csrf_checked = true;
-            }
-            "allocation_id" => {
-                text.allocation_id = value.trim().parse().unwrap_or_default();
-            }
-            "condition" => text.condition = value,
-            "quantity_seen" => text.quantity_seen = value,
-            "quantity_accepted" => text.quantity_accepted = value,
-            "notes" => text.notes = value,
-            _ => {}
-        }
+    let read = read_photo_form(state, user, multipart, |name, value| match name {
+        "allocation_id" => text.allocation_id = value.trim().parse().unwrap_or_default(),
+        "condition" => text.condition = value,
+        "quantity_seen" => text.quantity_seen = value,
+        "quantity_accepted" => text.quantity_accepted = value,
+        "notes" => text.notes = value,
+        _ => {}
+    })
+    .await;
+    match read {
+        Ok(photos) => Ok(InspectionPost { text, photos }),
+        Err(e) => Err((e, text)),
     }
-    if !csrf_checked {
-        return Err((WebError::Csrf, text));
-    }
-    Ok(InspectionPost { text, photos })
-}
-
-/// Stores one photo through the attachment store's checks, as an upload of `owner`.
-async fn store_photo(
-    state: &AppState,
-    owner: i64,
-    file_name: &str,
-    bytes: Vec<u8>,
-) -> Result<String, String> {
-    let hash = ContentHash::of(&bytes);
-    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-    let upload = state
-        .blobs
-        .begin_upload(owner, size, &hash, file_name)
-        .await
-        .map_err(|e| format!("{file_name}: {e}"))?;
-    state
-        .blobs
-        .append(owner, &upload, 0, bytes)
-        .await
-        .map_err(|e| format!("{file_name}: {e}"))?;
-    let blob = state
-        .blobs
-        .finish(owner, &upload)
-        .await
-        .map_err(|e| format!("{file_name}: {e}"))?;
-    Ok(blob.sha256.as_str().to_owned())
 }
 
 pub(crate) async fn record_inspection(

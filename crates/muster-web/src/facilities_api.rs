@@ -485,7 +485,8 @@ async fn submit_inspection(
     Json(request): Json<InspectionRequest>,
 ) -> Result<(StatusCode, Json<InspectionReceipt>), WebError> {
     csrf(&current, &headers)?;
-    let attachments = attachments_of(&state, &current.actor, &request.attachments).await?;
+    let attachments =
+        attachments_of(&state, &current.actor, &request.attachments, "attachments").await?;
     let outcome = state
         .db
         .record_inspection(
@@ -516,24 +517,25 @@ async fn submit_inspection(
     ))
 }
 
-/// The attachment records for a caller's finished uploads.
+/// The attachment records for a caller's finished uploads, named in the request's `field`.
 pub(crate) async fn attachments_of(
     state: &AppState,
     actor: &Actor,
     upload_ids: &[String],
+    field: &str,
 ) -> Result<Vec<AttachmentInput>, WebError> {
     let Some(owner) = actor.user_id() else {
         return Ok(Vec::new());
     };
     if upload_ids.len() > muster_storage::MAX_ATTACHMENTS {
         return Err(WebError::bad_request(
-            "attachments",
+            field,
             format!("at most {} attachments", muster_storage::MAX_ATTACHMENTS),
         ));
     }
     let mut inputs = Vec::with_capacity(upload_ids.len());
     for (index, id) in upload_ids.iter().enumerate() {
-        let field = format!("attachments[{index}]");
+        let field = format!("{field}[{index}]");
         let upload = UploadId::parse(id)
             .map_err(|_| WebError::bad_request(&field, "expected an upload id"))?;
         let blob = state
@@ -809,7 +811,7 @@ async fn order_action(
     Ok(match request.action.trim() {
         "acknowledge" => OrderAction::Acknowledge,
         "report_repair" => {
-            let evidence = attachments_of(state, actor, &request.evidence).await?;
+            let evidence = attachments_of(state, actor, &request.evidence, "evidence").await?;
             OrderAction::ReportRepair {
                 note: request.note,
                 evidence: evidence.into_iter().map(|a| a.sha256).collect(),

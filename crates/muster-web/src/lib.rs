@@ -19,6 +19,7 @@ pub mod notify;
 mod page_parts;
 mod pages;
 pub mod password;
+mod photo_forms;
 mod potential_api;
 mod potential_pages;
 mod potential_view;

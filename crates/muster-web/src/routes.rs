@@ -118,7 +118,8 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route(
             "/verification/samples/{id}/items/{record_id}",
-            post(verification_pages::record_finding),
+            post(verification_pages::record_finding)
+                .layer(DefaultBodyLimit::max(crate::photo_forms::PHOTO_FORM_BYTES)),
         )
         .route("/verification/mine", get(verification_pages::mine))
         .route("/verification/accuracy", get(verification_pages::accuracy))
@@ -181,9 +182,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/demands/{id}/analyse", post(crate::demands_forms::analyse))
         .route(
             "/demands/{id}/inspections",
-            post(crate::demands_forms::record_inspection).layer(DefaultBodyLimit::max(
-                crate::demands_forms::INSPECTION_FORM_BYTES,
-            )),
+            post(crate::demands_forms::record_inspection)
+                .layer(DefaultBodyLimit::max(crate::photo_forms::PHOTO_FORM_BYTES)),
         )
         .route(
             "/demands/{id}/handovers",

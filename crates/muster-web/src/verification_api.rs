@@ -6,10 +6,11 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use muster_domain::Actor;
 use muster_domain::verification::{Accuracy, FreshnessCounts, RiskWeights, SampleSize, Tolerance};
 use muster_storage::{
-    FindingInput, FindingOutcome, RegionFigure, SampleMethod, SampleRequest, UnitCredibility,
-    VerificationItem, VerificationSample,
+    BlobKind, FindingInput, FindingOutcome, RegionFigure, SampleMethod, SampleRequest,
+    UnitCredibility, VerificationItem, VerificationSample,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -19,6 +20,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{Problem, WebError};
+use crate::facilities_api::attachments_of;
 use crate::potential_api::RecordDto;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -200,6 +202,8 @@ pub(crate) struct ItemDto {
     location_right: Option<bool>,
     type_right: Option<bool>,
     notes: Option<String>,
+    /// The SHA-256 of each photo, fetched with `GET /api/v1/files/{sha256}` (findings
+    /// recorded before photos were stored hold file names or URLs).
     photos: Vec<String>,
     accurate: Option<bool>,
     relative_error: Option<f64>,
@@ -263,16 +267,19 @@ pub(crate) struct AssignedDto {
     assigned: usize,
 }
 
+/// Unknown fields are refused, so a client still sending the old `photos` (file names) hears
+/// of it instead of losing them.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct FindingDto {
     quantity_seen: f64,
     location_right: bool,
     type_right: bool,
     #[serde(default)]
     notes: String,
-    /// Photo references (file names or URLs); there is no upload store yet.
+    /// The ids of the verifier's own finished uploads (`/api/v1/uploads`), photos only.
     #[serde(default)]
-    photos: Vec<String>,
+    photo_uploads: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -535,6 +542,7 @@ async fn record_finding(
     Json(finding): Json<FindingDto>,
 ) -> Result<Json<FindingOutcomeDto>, WebError> {
     check_write(&current, &headers)?;
+    let photos = photos_of(&state, &current.actor, &finding.photo_uploads).await?;
     let outcome = state
         .db
         .record_finding(
@@ -546,11 +554,34 @@ async fn record_finding(
                 location_right: finding.location_right,
                 type_right: finding.type_right,
                 notes: finding.notes,
-                photos: finding.photos,
+                photos,
             },
         )
         .await?;
     Ok(Json(outcome.into()))
+}
+
+/// The SHA-256 of the caller's finished uploads, each a photo.
+async fn photos_of(
+    state: &AppState,
+    actor: &Actor,
+    upload_ids: &[String],
+) -> Result<Vec<String>, WebError> {
+    let attachments = attachments_of(state, actor, upload_ids, "photo_uploads").await?;
+    attachments
+        .into_iter()
+        .enumerate()
+        .map(|(index, a)| {
+            if a.media_kind == BlobKind::Image.as_str() {
+                Ok(a.sha256)
+            } else {
+                Err(WebError::bad_request(
+                    &format!("photo_uploads[{index}]"),
+                    "expected a photo, not a video",
+                ))
+            }
+        })
+        .collect()
 }
 
 /// Accuracy of the checked records in a subtree and each child region (of one sample with

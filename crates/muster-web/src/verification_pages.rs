@@ -6,14 +6,14 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use muster_domain::Role;
 use muster_domain::sheet::{Table, TableCell};
 use muster_domain::taxonomy::Taxonomy;
 use muster_storage::{
-    FindingInput, SampleParameters, StorageError, VerificationItem, VerificationSample,
+    ContentHash, FindingInput, SampleParameters, StorageError, VerificationItem, VerificationSample,
 };
 use serde::Deserialize;
 
@@ -21,6 +21,7 @@ use crate::app::AppState;
 use crate::error::WebError;
 use crate::page_parts::{Exports, Spine, download, page_err, spine, type_name};
 use crate::pages::{Layout, PageContext, PageResult, format_utc};
+use crate::photo_forms::read_photo_form;
 use crate::potential_api::region_in_scope;
 use crate::potential_view::{ExportFormat, file_part, format_quantity, query_string, text};
 use crate::verification_api::SampleRequestDto;
@@ -271,7 +272,10 @@ struct ItemLine {
     accurate: String,
     relative_error: String,
     reopened: bool,
+    /// The SHA-256 of the finding's photos, served by `/files/{sha}`.
     photos: Vec<String>,
+    /// File names or URLs a finding recorded before photos were stored.
+    photo_references: Vec<String>,
     notes: String,
     reasons: Vec<String>,
 }
@@ -283,6 +287,10 @@ impl ItemLine {
         tr: &crate::i18n::Tr,
         parameters: Option<&SampleParameters>,
     ) -> Self {
+        let (photos, photo_references) = item
+            .photo_list()
+            .into_iter()
+            .partition(|p| ContentHash::is_canonical(p));
         Self {
             record_id: item.record_id,
             region: item
@@ -302,7 +310,8 @@ impl ItemLine {
             accurate: yes_no(tr, item.accurate),
             relative_error: item.relative_error.map(percent).unwrap_or_default(),
             reopened: item.reopened != 0,
-            photos: item.photo_list(),
+            photos,
+            photo_references,
             notes: item.notes.clone().unwrap_or_default(),
             reasons: parameters
                 .and_then(|p| p.risk.get(&item.record_id))
@@ -431,7 +440,7 @@ async fn render_sample(
                         text(line.accurate.clone()),
                         item.relative_error
                             .map_or(TableCell::Empty, TableCell::Number),
-                        text(line.photos.join(" ")),
+                        text(item.photo_list().join(" ")),
                         text(line.notes.clone()),
                     ]
                 })
@@ -623,31 +632,36 @@ pub(crate) async fn mine(
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct FindingForm {
-    csrf: String,
+/// The finding form's text fields (the photos are stored as they arrive).
+#[derive(Debug, Default)]
+struct FindingText {
     quantity_seen: String,
     /// Checkboxes: present when ticked.
-    location_right: Option<String>,
-    type_right: Option<String>,
-    #[serde(default)]
+    location_right: bool,
+    type_right: bool,
     notes: String,
-    /// Photo references, one a line.
-    #[serde(default)]
-    photos: String,
 }
 
+/// Records a finding from the verifier's form: `multipart/form-data`, whose photos are
+/// stored in the attachment store ([`read_photo_form`]) and named by the finding.
 pub(crate) async fn record_finding(
     State(state): State<AppState>,
     page: PageContext,
     Path((sample_id, record_id)): Path<(i64, i64)>,
-    Form(form): Form<FindingForm>,
+    multipart: Multipart,
 ) -> PageResult {
     let current = page.require_user()?;
-    current
-        .check_csrf(Some(&form.csrf))
-        .map_err(|e| page.error(e))?;
-    let quantity_seen: f64 = form
+    let mut text = FindingText::default();
+    let photos = read_photo_form(&state, current, multipart, |name, value| match name {
+        "quantity_seen" => text.quantity_seen = value,
+        "location_right" => text.location_right = true,
+        "type_right" => text.type_right = true,
+        "notes" => text.notes = value,
+        _ => {}
+    })
+    .await
+    .map_err(|e| page.error(e))?;
+    let quantity_seen: f64 = text
         .quantity_seen
         .trim()
         .replace(',', "")
@@ -666,16 +680,10 @@ pub(crate) async fn record_finding(
             record_id,
             FindingInput {
                 quantity_seen,
-                location_right: form.location_right.is_some(),
-                type_right: form.type_right.is_some(),
-                notes: form.notes,
-                photos: form
-                    .photos
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                location_right: text.location_right,
+                type_right: text.type_right,
+                notes: text.notes,
+                photos,
             },
         )
         .await

@@ -45,32 +45,6 @@ async fn post(
     (status, location, response.text().await.expect("text"))
 }
 
-/// A `multipart/form-data` body: text fields, then files under `photos`.
-fn multipart(fields: &[(&str, &str)], photos: &[(&str, Vec<u8>)]) -> (String, Vec<u8>) {
-    let boundary = "----muster-demand-boundary-41c9";
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    for (file_name, bytes) in photos {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"photos\"; filename=\"{file_name}\"\r\nContent-Type: image/jpeg\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 /// The value of the input named `name` in a page.
 fn value_of(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
@@ -351,7 +325,7 @@ async fn forms_story(app: TestApp) {
         .as_i64()
         .expect("id")
         .to_string();
-    let (content_type, body) = multipart(
+    let (content_type, body) = common::multipart_with_photos(
         &[
             ("csrf", office_csrf.as_str()),
             ("allocation_id", first.as_str()),
@@ -409,7 +383,7 @@ async fn forms_story(app: TestApp) {
         } else {
             Vec::new()
         };
-        let (content_type, body) = multipart(&fields, &photos);
+        let (content_type, body) = common::multipart_with_photos(&fields, &photos);
         let response = office
             .post(app.url(&format!("{path}/inspections")))
             .header("content-type", content_type)
@@ -441,7 +415,7 @@ async fn forms_story(app: TestApp) {
             "record inspections",
         ),
     ] {
-        let (content_type, body) = multipart(
+        let (content_type, body) = common::multipart_with_photos(
             &[
                 ("csrf", csrf.as_str()),
                 ("allocation_id", again.as_str()),

@@ -10,7 +10,6 @@ use common::TestApp;
 use muster_storage::blobs::samples::{Format, image_bytes};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 async fn send(
     app: &TestApp,
@@ -37,41 +36,6 @@ async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
     send(app, Some(token), reqwest::Method::POST, path, Some(&body)).await
-}
-
-/// Uploads a file in two chunks, the way a phone on a poor connection does.
-async fn upload(app: &TestApp, token: &str, bytes: &[u8]) -> String {
-    let sha = hex::encode(Sha256::digest(bytes));
-    let (status, begun) = post(
-        app,
-        token,
-        "/api/v1/uploads",
-        json!({ "size": bytes.len(), "sha256": sha, "file_name": "door.jpg" }),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{begun}");
-    let id = begun["id"].as_str().expect("id").to_owned();
-    let half = bytes.len() / 2;
-    for (offset, chunk) in [(0, &bytes[..half]), (half, &bytes[half..])] {
-        let response = reqwest::Client::new()
-            .patch(app.url(&format!("/api/v1/uploads/{id}")))
-            .bearer_auth(token)
-            .header("Upload-Offset", offset.to_string())
-            .body(chunk.to_vec())
-            .send()
-            .await
-            .expect("chunk");
-        assert_eq!(response.status(), StatusCode::OK);
-    }
-    let (status, finished) = post(
-        app,
-        token,
-        &format!("/api/v1/uploads/{id}/finish"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{finished}");
-    id
 }
 
 fn inspection_body(key: &str, checklist: &Value, failing: &str, attachments: &[String]) -> Value {
@@ -176,7 +140,7 @@ async fn api_story(app: TestApp) {
     // An inspection with a photo; the retry after a lost response is the same inspection.
     let (_, checklist) = get(&app, &grid, "/api/v1/checklists/basement_car_park").await;
     let photo = image_bytes(800, 600, Format::Jpeg);
-    let upload_id = upload(&app, &grid, &photo).await;
+    let upload_id = common::upload(&app, &grid, &photo).await;
     let body = inspection_body(
         "2f9c-phone-1",
         &checklist,

@@ -6,8 +6,10 @@
 mod common;
 
 use common::TestApp;
+use muster_storage::blobs::samples::{Format, image_bytes};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 async fn get_json(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
     let response = reqwest::Client::new()
@@ -167,14 +169,72 @@ async fn api_story(app: TestApp) {
     let record = first["record_id"].as_i64().expect("record");
     let finding = format!("/api/v1/verification/samples/{id}/items/{record}/finding");
     let reported = first["reported_quantity"].as_f64().expect("quantity");
-    let exact = json!({ "quantity_seen": reported, "location_right": true, "type_right": true, "photos": ["IMG_1.jpg"] });
+    let exact = json!({ "quantity_seen": reported, "location_right": true, "type_right": true });
     let (status, _) = post_json(&app, &office, &finding, exact.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "not the office's item");
-    let (status, outcome) = post_json(&app, &liaison, &finding, exact.clone()).await;
+    // Photos are the verifier's own finished uploads, named by upload id.
+    let photo = image_bytes(320, 240, Format::Jpeg);
+    let upload_id = common::upload(&app, &liaison, &photo).await;
+    let sha = hex::encode(Sha256::digest(&photo));
+    let with_photo = json!({ "quantity_seen": reported, "location_right": true, "type_right": true,
+        "photo_uploads": [upload_id] });
+    let (status, problem) = post_json(&app, &office, &finding, with_photo.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "another's upload: {problem}"
+    );
+    assert_eq!(problem["field"], "photo_uploads[0]", "{problem}");
+    let (status, _) = post_json(
+        &app,
+        &liaison,
+        &finding,
+        json!({ "quantity_seen": reported, "location_right": true, "type_right": true,
+            "photos": ["IMG_1.jpg"] }),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "file names are no photos, and not silently dropped"
+    );
+    let (status, outcome) = post_json(&app, &liaison, &finding, with_photo.clone()).await;
     assert_eq!(status, StatusCode::OK, "{outcome}");
     assert_eq!(outcome["accurate"], true);
-    let (status, _) = post_json(&app, &liaison, &finding, exact).await;
+    let (status, _) = post_json(&app, &liaison, &finding, with_photo).await;
     assert_eq!(status, StatusCode::CONFLICT);
+    let (_, items) = get_json(
+        &app,
+        &liaison,
+        &format!("/api/v1/verification/samples/{id}"),
+    )
+    .await;
+    let item = items["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["record_id"].as_i64() == Some(record))
+        .expect("the checked item");
+    assert_eq!(item["photos"], json!([sha]), "{item}");
+    // The photo is served to whoever reads the sample, and to no one else.
+    let served = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/files/{sha}")))
+        .bearer_auth(&office)
+        .send()
+        .await
+        .expect("photo");
+    assert_eq!(served.status(), StatusCode::OK);
+    assert_eq!(
+        served.bytes().await.expect("bytes").as_ref(),
+        photo.as_slice()
+    );
+    let hidden = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/files/{sha}")))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .expect("photo");
+    assert_eq!(hidden.status(), StatusCode::NOT_FOUND, "the county viewer");
     let (_, checked) = get_json(
         &app,
         &liaison,
@@ -388,16 +448,22 @@ async fn pages_story(app: TestApp) {
         "/verification/samples/{}",
         html[start..].split('"').next().expect("action")
     );
-    let saved = liaison
-        .post(app.url(&action))
-        .form(&[
+    let photo = image_bytes(640, 480, Format::Png);
+    let photo_sha = hex::encode(Sha256::digest(&photo));
+    let (content_type, body) = common::multipart_with_photos(
+        &[
             ("csrf", liaison_csrf.as_str()),
             ("quantity_seen", "50"),
             ("location_right", "1"),
             ("type_right", "1"),
-            ("photos", "IMG_1.jpg\nIMG_2.jpg"),
             ("notes", "far more than reported"),
-        ])
+        ],
+        &[("IMG_1.png", photo.clone()), ("IMG_2.png", Vec::new())],
+    );
+    let saved = liaison
+        .post(app.url(&action))
+        .header("content-type", content_type)
+        .body(body)
         .send()
         .await
         .expect("finding");
@@ -415,14 +481,50 @@ async fn pages_story(app: TestApp) {
         .await
         .expect("html");
     assert!(html.contains("id=\"finding-saved\""));
-    // A finding without the form's token is refused.
+    // The photo is on the sample's page, as a thumbnail linking to the picture.
+    let sample_path = action.split("/items/").next().expect("the sample's path");
+    let html = office
+        .get(app.url(sample_path))
+        .send()
+        .await
+        .expect("sample")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains(&format!("src=\"/files/{photo_sha}?thumbnail=1\"")),
+        "the finding's photo on the sample page"
+    );
+    let picture = office
+        .get(app.url(&format!("/files/{photo_sha}")))
+        .send()
+        .await
+        .expect("picture");
+    assert_eq!(picture.status(), StatusCode::OK);
+    assert_eq!(
+        picture.bytes().await.expect("bytes").as_ref(),
+        photo.as_slice()
+    );
+    // A finding without the form's token is refused, and so is a photo sent before it.
+    let (content_type, body) =
+        common::multipart_with_photos(&[("csrf", "nope"), ("quantity_seen", "1")], &[]);
     let forged = liaison
         .post(app.url(&action))
-        .form(&[("csrf", "nope"), ("quantity_seen", "1")])
+        .header("content-type", content_type)
+        .body(body)
         .send()
         .await
         .expect("forged");
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let (content_type, body) = common::multipart_with_photos(&[], &[("a.png", photo.clone())]);
+    let early = liaison
+        .post(app.url(&action))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("photo first");
+    assert_eq!(early.status(), StatusCode::FORBIDDEN);
 
     // Accuracy and freshness pages, and their downloads.
     for path in [

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use muster_domain::Scope;
-use muster_storage::{Database, DatabaseUrl, RecordFilter};
+use muster_storage::{BlobLimits, BlobStore, ContentHash, Database, DatabaseUrl, RecordFilter};
 
 const VALID_REGIONS: &str = "code,name,parent_code,level,lat,lon\n\
     34,演示省,,1,31.86,117.28\n\
@@ -241,6 +241,8 @@ struct StoredDemo {
     checked: u32,
     /// (record, quantity seen, accurate) of the checked items.
     findings: Vec<(i64, f64, bool)>,
+    /// The photos (SHA-256) of each checked item, and whether the attachment store holds them.
+    finding_photos: Vec<(Vec<String>, bool)>,
     /// Cities with checked records.
     cities_with_accuracy: usize,
     /// Types whose gap counts some verified potential and still falls short.
@@ -257,14 +259,15 @@ impl Operator {
         runtime.block_on(async {
             let url = DatabaseUrl::Sqlite(self.data_dir().join("muster.db"));
             let db = Database::connect(&url).await.expect("the demo database");
-            let stored = read_demo(&db).await;
+            let files = BlobStore::new(self.data_dir().join("files"), BlobLimits::default());
+            let stored = read_demo(&db, &files).await;
             db.close().await;
             stored
         })
     }
 }
 
-async fn read_demo(db: &Database) -> StoredDemo {
+async fn read_demo(db: &Database, files: &BlobStore) -> StoredDemo {
     let everything = Scope::everything();
     let rounds = db.survey_rounds(&everything).await.expect("rounds");
     assert_eq!(rounds.len(), 1, "{rounds:?}");
@@ -329,6 +332,16 @@ async fn read_demo(db: &Database) -> StoredDemo {
         .iter()
         .filter_map(|i| Some((i.record_id, i.quantity_seen?, i.accurate? == 1)))
         .collect::<Vec<_>>();
+    let mut finding_photos = Vec::new();
+    for item in items.iter().filter(|i| i.quantity_seen.is_some()) {
+        let photos = item.photo_list();
+        let mut stored = true;
+        for photo in &photos {
+            let hash = ContentHash::parse(photo).expect("a photo is named by its SHA-256");
+            stored &= files.contains(&hash).await.expect("the attachment store");
+        }
+        finding_photos.push((photos, stored));
+    }
     let accuracy = db
         .verification_accuracy(&everything, Some("34"), Some(samples[0].id))
         .await
@@ -346,6 +359,7 @@ async fn read_demo(db: &Database) -> StoredDemo {
         sample_size: items.len(),
         checked: accuracy.total.figure.checked,
         findings,
+        finding_photos,
         cities_with_accuracy: accuracy
             .children
             .iter()
@@ -399,6 +413,14 @@ fn the_demo_runs_a_survey_round_with_every_state_and_a_checked_sample_the_same_e
     assert_eq!(stored.sample_size, 8);
     assert_eq!(stored.findings.len(), 7);
     assert_eq!(stored.checked, 7);
+    assert!(
+        stored
+            .finding_photos
+            .iter()
+            .all(|(photos, stored)| !photos.is_empty() && *stored),
+        "every finding has a photo the attachment store holds: {:?}",
+        stored.finding_photos
+    );
     let wrong: Vec<_> = stored.findings.iter().filter(|f| !f.2).collect();
     assert_eq!(
         wrong.len(),

@@ -124,11 +124,7 @@ impl Database {
             });
         }
         for (index, photo) in input.photos.iter().enumerate() {
-            if photo.len() != 64
-                || !photo
-                    .bytes()
-                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            {
+            if !crate::ContentHash::is_canonical(photo) {
                 return Err(StorageError::Invalid {
                     field: "photos",
                     message: format!(

@@ -414,6 +414,30 @@ pub fn csrf_in(html: &str) -> String {
 
 /// A `multipart/form-data` body with text fields and one file, and its content type.
 pub fn multipart(fields: &[(&str, &str)], file_name: &str, file: &[u8]) -> (String, Vec<u8>) {
+    multipart_body(
+        fields,
+        &[("file", file_name, "application/octet-stream", file)],
+    )
+}
+
+/// A `multipart/form-data` body: text fields, then files under `photos`.
+pub fn multipart_with_photos(
+    fields: &[(&str, &str)],
+    photos: &[(&str, Vec<u8>)],
+) -> (String, Vec<u8>) {
+    let files: Vec<(&str, &str, &str, &[u8])> = photos
+        .iter()
+        .map(|(file_name, bytes)| ("photos", *file_name, "image/jpeg", bytes.as_slice()))
+        .collect();
+    multipart_body(fields, &files)
+}
+
+/// A `multipart/form-data` body: text fields, then files (field name, file name, content
+/// type, bytes); and its content type.
+fn multipart_body(
+    fields: &[(&str, &str)],
+    files: &[(&str, &str, &str, &[u8])],
+) -> (String, Vec<u8>) {
     let boundary = "----muster-test-boundary-7d1f";
     let mut body = Vec::new();
     for (name, value) in fields {
@@ -424,13 +448,56 @@ pub fn multipart(fields: &[(&str, &str)], file_name: &str, file: &[u8]) -> (Stri
             .as_bytes(),
         );
     }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    for (name, file_name, content_type, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Uploads a file through `/api/v1/uploads` in two chunks, the way a phone on a poor
+/// connection does; returns the finished upload's id.
+pub async fn upload(app: &TestApp, token: &str, bytes: &[u8]) -> String {
+    use reqwest::{Method, StatusCode};
+    use sha2::{Digest, Sha256};
+    let sha = hex::encode(Sha256::digest(bytes));
+    let (status, begun) = call(
+        app,
+        token,
+        Method::POST,
+        "/api/v1/uploads",
+        Some(serde_json::json!({ "size": bytes.len(), "sha256": sha, "file_name": "door.jpg" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{begun}");
+    let id = begun["id"].as_str().expect("id").to_owned();
+    let half = bytes.len() / 2;
+    for (offset, chunk) in [(0, &bytes[..half]), (half, &bytes[half..])] {
+        let response = reqwest::Client::new()
+            .patch(app.url(&format!("/api/v1/uploads/{id}")))
+            .bearer_auth(token)
+            .header("Upload-Offset", offset.to_string())
+            .body(chunk.to_vec())
+            .send()
+            .await
+            .expect("chunk");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let (status, finished) = call(
+        app,
+        token,
+        Method::POST,
+        &format!("/api/v1/uploads/{id}/finish"),
+        Some(serde_json::json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{finished}");
+    id
 }

@@ -7,6 +7,7 @@ pub(crate) mod facilities;
 mod requisition;
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -26,8 +27,8 @@ use muster_domain::taxonomy::Taxonomy;
 use muster_domain::verification::{SampleSize, Tolerance};
 use muster_domain::{Actor, RegionLevel, RegionPath, Scope};
 use muster_storage::{
-    BaselineRow, Database, FindingInput, NewOrganization, NewUser, OpenRound, RecordProvenance,
-    SampleMethod, SampleRequest, StorageError, SubmissionSource, User,
+    BaselineRow, BlobLimits, BlobStore, Database, FindingInput, NewOrganization, NewUser,
+    OpenRound, RecordProvenance, SampleMethod, SampleRequest, StorageError, SubmissionSource, User,
 };
 use muster_web::password::{HashCost, hash_password_blocking};
 
@@ -54,7 +55,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> CommandResult {
             group_digits(regions.unsigned_abs())
         );
     }
-    let loaded = load(&db, args.scale.into(), args.seed).await?;
+    let loaded = load(&db, &settings.files_dir, args.scale.into(), args.seed).await?;
     print!("{}", loaded.users_table());
     println!(
         "Loaded {} regions, {} organizations, {} users and {} potential records in {:.1} s. Every demo user's password is {DEMO_PASSWORD}.",
@@ -163,10 +164,16 @@ impl LoadedDemo {
 /// Loads the demo into an empty database: regions through the same import as a CSV file,
 /// then organizations, then users sharing one password hash, then the survey round that
 /// brings the potential into the registry and its on-site verification
-/// (`run_survey_round`), then the baselines. Deterministic in `seed` but for times (and,
+/// (`run_survey_round`, whose findings carry photos stored under `files_dir`), then the
+/// baselines. Deterministic in `seed` but for times (and,
 /// on a machine too slow to submit the on-time reports within the round's few seconds,
 /// which reports count as late).
-pub async fn load(db: &Database, scale: DemoScale, seed: u64) -> anyhow::Result<LoadedDemo> {
+pub async fn load(
+    db: &Database,
+    files_dir: &Path,
+    scale: DemoScale,
+    seed: u64,
+) -> anyhow::Result<LoadedDemo> {
     let started = Instant::now();
     let actor = command_line_actor();
     let progress = Progress::spinner("generating the demo data");
@@ -322,6 +329,7 @@ pub async fn load(db: &Database, scale: DemoScale, seed: u64) -> anyhow::Result<
             plan: &plan,
             records: &potential_records,
             organization_ids: &organization_ids,
+            files_dir,
             seed,
         },
     )
@@ -374,6 +382,9 @@ const VERIFIER_USERNAME: &str = "admin";
 /// Records drawn per county for on-site verification.
 const SAMPLE_PER_COUNTY: u32 = 2;
 
+/// Photos the demo verifier took, shared round the findings.
+const VERIFICATION_PHOTOS: usize = 6;
+
 /// How long the round stays open for its on-time reports: a floor, and a share per report
 /// that comes on time, so that a slow machine still submits them all before the deadline.
 /// The approvals that do not wait for late reports run in this time too.
@@ -388,6 +399,8 @@ struct SurveyInputs<'a> {
     records: &'a [RecordDraft],
     /// The stored id of each demo organization, by the demo's index.
     organization_ids: &'a [i64],
+    /// The attachment store's directory, for the findings' photos.
+    files_dir: &'a Path,
     seed: u64,
 }
 
@@ -409,6 +422,7 @@ async fn run_survey_round(
         plan,
         records,
         organization_ids,
+        files_dir,
         seed,
     } = inputs;
     let planned = plan.counts();
@@ -560,8 +574,9 @@ async fn run_survey_round(
             }
         })
         .collect();
+    let photos = verification_photos(files_dir, verifier_id, seed).await?;
     let mut wrong = 0;
-    for (record_id, finding) in plan_findings(&sampled, seed) {
+    for (index, (record_id, finding)) in plan_findings(&sampled, seed).into_iter().enumerate() {
         let Some(quantity_seen) = finding.quantity_seen() else {
             continue;
         };
@@ -575,7 +590,7 @@ async fn run_survey_round(
                     location_right: finding.location_right(),
                     type_right: true,
                     notes: finding.notes().to_owned(),
-                    photos: vec![format!("核查照片-{}-{record_id}.jpg", sample.id)],
+                    photos: vec![photos[index % photos.len()].clone()],
                 },
             )
             .await
@@ -614,6 +629,27 @@ async fn run_survey_round(
         accuracy: accuracy.rate,
         wrong,
     })
+}
+
+/// Photos of the sites the demo verifier visited, stored as the verifier's uploads (the
+/// findings name them, as a phone's would).
+async fn verification_photos(
+    files_dir: &Path,
+    verifier_id: i64,
+    seed: u64,
+) -> anyhow::Result<Vec<String>> {
+    let store = BlobStore::new(files_dir.to_path_buf(), BlobLimits::default());
+    let mut photos = Vec::with_capacity(VERIFICATION_PHOTOS);
+    for index in 0..VERIFICATION_PHOTOS {
+        // Other seeds than the facilities' inspection photos, so the pictures differ.
+        let photo_seed = seed.wrapping_add(1_000);
+        let bytes = tokio::task::spawn_blocking(move || facilities::photo(photo_seed, index))
+            .await
+            .context("the photo generator stopped")??;
+        let stored = facilities::store_photo(&store, verifier_id, bytes, index).await?;
+        photos.push(stored.sha256.as_str().to_owned());
+    }
+    Ok(photos)
 }
 
 /// Submits a report's versions in order.

@@ -17,7 +17,13 @@ pub async fn run(settings: &Settings, args: &ServeArgs) -> CommandResult {
     let mut show_demo_sign_in = false;
     if args.demo {
         if db.region_count().await? == 0 {
-            let loaded = demo::load(&db, DemoScale::Province, demo::DEFAULT_SEED).await?;
+            let loaded = demo::load(
+                &db,
+                &settings.files_dir,
+                DemoScale::Province,
+                demo::DEFAULT_SEED,
+            )
+            .await?;
             println!(
                 "Loaded the demo province: {} regions, {} organizations, {} users, {} potential records.",
                 group_digits(loaded.regions as u64),

@@ -349,7 +349,7 @@ fn attachments(photos: &[StoredBlob], visit: usize, count: u8) -> Vec<Attachment
 }
 
 /// A small real JPEG: a seeded picture of a wall and a door, different for each index.
-fn photo(seed: u64, index: usize) -> anyhow::Result<Vec<u8>> {
+pub(super) fn photo(seed: u64, index: usize) -> anyhow::Result<Vec<u8>> {
     use image::{ImageFormat, Rgb, RgbImage};
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(index as u64));
     let (wall, door): ([u8; 3], [u8; 3]) = (
@@ -382,7 +382,7 @@ fn photo(seed: u64, index: usize) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Stores a photo as a phone would send it: begin, one chunk, finish.
-async fn store_photo(
+pub(super) async fn store_photo(
     store: &BlobStore,
     owner: i64,
     bytes: Vec<u8>,
