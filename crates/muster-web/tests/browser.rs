@@ -1,5 +1,7 @@
 //! The UI in a real headless Chromium: sign in, drill down three levels, switch language;
-//! the potential statistics drill down in the taxonomy and in the regions.
+//! the potential statistics drill down in the taxonomy and in the regions; a phone inspection
+//! with a photo; a demand stated through its form; an account's tokens; a verifier's finding
+//! with a photo, seen on the sample's page.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs them). The
 //! harness starts chromedriver on a free port and stops it at the end.
@@ -782,6 +784,119 @@ async fn a_user_issues_and_revokes_a_token_from_their_account_page() {
         .await
         .expect("revoked");
     assert_eq!(me(secret).await, reqwest::StatusCode::UNAUTHORIZED);
+
+    client.close().await.expect("close browser");
+    drop(driver);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verifier_records_a_finding_with_a_photo_seen_on_the_sample() {
+    use reqwest::Method;
+    use serde_json::json;
+    let app = common::spawn_demo(common::Backend::Sqlite)
+        .await
+        .expect("app");
+    app.seed_records().await;
+    // A sample of one record per county, dealt to the office's own user.
+    let token = app.token_for("office").await;
+    let (status, sample) = common::call(
+        &app,
+        &token,
+        Method::POST,
+        "/api/v1/verification/samples",
+        Some(json!({ "method": "stratified", "count": 1, "seed": 5 })),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{sample}");
+    let sample_id = sample["id"].as_i64().expect("id");
+    let (_, me) = common::call(&app, &token, Method::GET, "/api/v1/me", None).await;
+    let (status, assigned) = common::call(
+        &app,
+        &token,
+        Method::POST,
+        &format!("/api/v1/verification/samples/{sample_id}/assign"),
+        Some(json!({ "verifiers": [me["user"]["id"]] })),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{assigned}");
+
+    let driver = start_driver();
+    let client = connect(&driver).await;
+    sign_in(&client, &app, "office").await;
+    client
+        .goto(&app.url("/verification/mine"))
+        .await
+        .expect("my items");
+    let form = client
+        .wait()
+        .for_element(Locator::Css("form.finding"))
+        .await
+        .expect("a finding form");
+    form.find(Locator::Css("[name='quantity_seen']"))
+        .await
+        .expect("the quantity field")
+        .send_keys("3")
+        .await
+        .expect("type");
+    let photo = tempfile::Builder::new()
+        .suffix(".jpg")
+        .tempfile()
+        .expect("a photo file");
+    std::fs::write(
+        photo.path(),
+        muster_storage::blobs::samples::image_bytes(
+            1200,
+            900,
+            muster_storage::blobs::samples::Format::Jpeg,
+        ),
+    )
+    .expect("write photo");
+    form.find(Locator::Css("input[type='file'][name='photos']"))
+        .await
+        .expect("the photo input")
+        .send_keys(&photo.path().display().to_string())
+        .await
+        .expect("choose the photo");
+    form.find(Locator::Css("button[type='submit']"))
+        .await
+        .expect("the save button")
+        .click()
+        .await
+        .expect("click");
+    client
+        .wait()
+        .for_element(Locator::Id("finding-saved"))
+        .await
+        .expect("the finding saved");
+
+    // The sample's page shows the photo's thumbnail, loaded from the attachment store.
+    client
+        .goto(&app.url(&format!("/verification/samples/{sample_id}")))
+        .await
+        .expect("the sample");
+    client
+        .wait()
+        .for_element(Locator::Css("table.items img.thumb"))
+        .await
+        .expect("a thumbnail");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let width = client
+            .execute(
+                "const img = document.querySelector('table.items img.thumb'); \
+                 return img.complete ? img.naturalWidth : 0;",
+                vec![],
+            )
+            .await
+            .expect("script");
+        if width.as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the thumbnail never loaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    screenshot(&client, "verification-photo").await;
 
     client.close().await.expect("close browser");
     drop(driver);
