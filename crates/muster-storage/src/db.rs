@@ -173,6 +173,29 @@ impl WriteTx {
         }
     }
 
+    /// Runs `select`, a query for one row by the id in `$1`, and holds the row it finds until
+    /// the commit: a concurrent update of it waits, and one committed first is seen. On
+    /// PostgreSQL with `FOR SHARE` (readers holding the same row go on side by side); SQLite
+    /// runs one writer at a time, so there a read inside the write already holds. Whether a
+    /// row was found.
+    pub(crate) async fn hold_row(&mut self, select: &str, id: i64) -> Result<bool, sqlx::Error> {
+        let found: Option<i64> = match self {
+            WriteTx::Sqlite(tx) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(select))
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+            }
+            WriteTx::Postgres(tx) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("{select} FOR SHARE")))
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+            }
+        };
+        Ok(found.is_some())
+    }
+
     pub(crate) async fn commit(self) -> Result<(), StorageError> {
         match self {
             WriteTx::Sqlite(tx) => tx.commit().await?,

@@ -5,7 +5,7 @@ use muster_domain::{Actor, OrganizationKind, RegionPath, Side, Timestamp};
 use serde::Serialize;
 
 use crate::audit::AuditEvent;
-use crate::db::{Database, on_read_pool, on_tx};
+use crate::db::{Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
 use crate::users::{NewUser, User};
 
@@ -45,6 +45,18 @@ fn refuse_unless_token_keeper(actor: &Actor, user: &User) -> Result<(), StorageE
 
 const SETUP_TOKEN_KEY: &str = "setup_token_sha256";
 
+/// Refuses unless the user is still enabled, and keeps them so until the transaction ends
+/// ([`WriteTx::hold_row`]): a disable made meanwhile waits for this session or token to be
+/// stored, then ends or revokes it with the rest, and one committed first is seen here.
+async fn hold_user_enabled(tx: &mut WriteTx, user_id: i64) -> Result<(), StorageError> {
+    let select = "SELECT id FROM users WHERE id = $1 AND disabled = 0";
+    if tx.hold_row(select, user_id).await? {
+        Ok(())
+    } else {
+        Err(StorageError::Forbidden("this user is disabled".into()))
+    }
+}
+
 impl Database {
     pub async fn create_session(
         &self,
@@ -55,6 +67,7 @@ impl Database {
     ) -> Result<(), StorageError> {
         let now = crate::now();
         let mut tx = self.begin_write().await?;
+        hold_user_enabled(&mut tx, user.id).await?;
         on_tx!(&mut tx, |conn| {
             sqlx::query("INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(id_hash)
@@ -142,6 +155,7 @@ impl Database {
             });
         }
         let mut tx = self.begin_write().await?;
+        hold_user_enabled(&mut tx, user.id).await?;
         let token: ApiToken = on_tx!(&mut tx, |conn| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at) \

@@ -999,15 +999,16 @@ impl Database {
             SubmissionSource::Form => ("form", None, None),
         };
         let mut tx = self.begin_write().await?;
+        // A close of the round meanwhile refuses this (checked again inside the write, not
+        // only when the round was read), and no close commits before this does.
+        hold_round_open(&mut tx, assignment.round_id).await?;
         // Compare-and-set on the assignment: a concurrent submission or review makes this
-        // one refuse rather than interleave, and so does a close of the round meanwhile
-        // (checked again here, inside the write, not only when the round was read).
+        // one refuse rather than interleave.
         let previous: Option<(Option<i64>,)> = on_tx!(&mut tx, |conn| {
             sqlx::query_as(
                 "UPDATE round_assignments SET status = $1, submitted_at = $2, \
                  first_submitted_at = COALESCE(first_submitted_at, $2) \
-                 WHERE id = $3 AND status = $4 AND EXISTS (SELECT 1 FROM survey_rounds r \
-                 WHERE r.id = round_assignments.round_id AND r.status = 'open') \
+                 WHERE id = $3 AND status = $4 \
                  RETURNING current_submission_id",
             )
             .bind(new_status.as_str())
@@ -1637,6 +1638,19 @@ fn decode_rows(rows: Vec<(i64, String)>) -> Result<Vec<(u32, RecordDraft)>, Stor
         .collect()
 }
 
+/// Refuses unless the round is still open, and keeps it open until the transaction ends
+/// ([`WriteTx::hold_row`]): reports and reviews of one round go on side by side, while a
+/// close (an update of the row) waits for them to commit, and one that committed first is
+/// seen here, so no report lands in a round after its close.
+async fn hold_round_open(tx: &mut WriteTx, round_id: i64) -> Result<(), StorageError> {
+    let select = "SELECT id FROM survey_rounds WHERE id = $1 AND status = 'open'";
+    if tx.hold_row(select, round_id).await? {
+        Ok(())
+    } else {
+        Err(transition(survey::TransitionError::RoundClosed))
+    }
+}
+
 /// Sets an assignment's status if it (and its current version) are still what was read;
 /// refuses otherwise.
 async fn cas_status(
@@ -1647,14 +1661,13 @@ async fn cas_status(
     approving: bool,
 ) -> Result<(), StorageError> {
     let approved_at = approving.then_some(now.as_millis());
+    hold_round_open(tx, assignment.round_id).await?;
     // The version too: a correction submitted while the reviewer was reading keeps its
     // status `submitted`, and must not be approved unseen in place of the one read.
     let changed = on_tx!(tx, |conn| {
         sqlx::query(
             "UPDATE round_assignments SET status = $1, approved_at = $2 \
-         WHERE id = $3 AND status = $4 AND current_submission_id = $5 \
-         AND EXISTS (SELECT 1 FROM survey_rounds r \
-         WHERE r.id = round_assignments.round_id AND r.status = 'open')",
+         WHERE id = $3 AND status = $4 AND current_submission_id = $5",
         )
         .bind(status.as_str())
         .bind(approved_at)

@@ -147,6 +147,33 @@ macro_rules! on_both_databases {
     };
 }
 
+/// PostgreSQL: looks, every 50 ms for up to ten seconds, for a session of the database at
+/// `url` waiting for a lock, and says whether one did; `gave_up` (asked between looks) ends
+/// the wait early, when the write expected to wait has already finished. For tests that hold
+/// a lock on purpose and check that a concurrent write waits for it.
+pub async fn a_session_waits_for_a_lock(url: &str, mut gave_up: impl FnMut() -> bool) -> bool {
+    let mut watcher = PgConnection::connect(url)
+        .await
+        .expect("a session to watch the others");
+    for _ in 0..200 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .expect("pg_stat_activity");
+        if waiting > 0 {
+            return true;
+        }
+        if gave_up() {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
 /// Runs raw SQL on the database, bypassing every guard: for tests that play an attacker with
 /// direct database access.
 pub async fn raw_execute(db: &Database, sql: &str) -> Result<u64, sqlx::Error> {

@@ -651,6 +651,23 @@ async fn a_disabled_user_loses_every_way_in_story(db: Database) {
         .expect("disable");
     assert_eq!(disabled.disabled, 1);
     assert_eq!(db.session("clerk-session", now).await.expect("read"), None);
+    // Nothing new is issued to them either.
+    assert!(matches!(
+        db.create_api_token(
+            &clerk.actor(),
+            &clerk,
+            "after",
+            "after-hash",
+            now.plus_days(1)
+        )
+        .await,
+        Err(StorageError::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.create_session(&clerk, "after-session", "csrf", now.plus_days(1))
+            .await,
+        Err(StorageError::Forbidden(_))
+    ));
     for hash in ["clerk-token", "clerk-export"] {
         assert_eq!(db.user_id_for_token(hash, now).await.expect("read"), None);
     }
@@ -710,6 +727,91 @@ async fn a_disabled_user_loses_every_way_in_story(db: Database) {
     assert_eq!(actions.iter().filter(|a| **a == "disable").count(), 1);
     assert_eq!(actions.iter().filter(|a| **a == "enable").count(), 1);
     intact(&db).await;
+}
+
+/// PostgreSQL runs writers side by side: a token being issued while its user is being
+/// disabled waits for the disable, then is refused, so none outlives the revocation (and
+/// comes back to life when the user is enabled again). SQLite runs one writer at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_racing_the_disable_of_its_user_waits_and_is_refused() {
+    use muster_storage::DatabaseUrl;
+    use muster_storage::testing::{TestDatabase, a_session_waits_for_a_lock};
+    use sqlx::{Connection, PgConnection};
+    let Some(test_db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let DatabaseUrl::Postgres(url) = &test_db.url else {
+        panic!("a PostgreSQL test database");
+    };
+    let db = test_db.db.clone();
+    import_tiny(&db).await;
+    let city = db
+        .create_organization(
+            &cli(),
+            NewOrganization {
+                name: "City office".into(),
+                kind: OrganizationKind::MobilizationOffice,
+                side: Side::Civil,
+                region_code: Some("3401".into()),
+            },
+        )
+        .await
+        .expect("org");
+    let clerk = db
+        .create_user(
+            &cli(),
+            NewUser {
+                username: "clerk".into(),
+                display_name: "clerk".into(),
+                password_hash: "x".into(),
+                organization_id: city.id,
+                roles: Roles::parse_list("office_staff").expect("roles"),
+            },
+        )
+        .await
+        .expect("clerk");
+
+    // An administrator's session disables the clerk and has not committed yet.
+    let mut admin_session = PgConnection::connect(url).await.expect("a second session");
+    let mut disabling = admin_session.begin().await.expect("begin");
+    sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1")
+        .bind(clerk.id)
+        .execute(&mut *disabling)
+        .await
+        .expect("disable");
+    let now = muster_storage::now();
+    let issuing = tokio::spawn({
+        let db = db.clone();
+        let clerk = clerk.clone();
+        async move {
+            db.create_api_token(
+                &clerk.actor(),
+                &clerk,
+                "ci",
+                "racing-hash",
+                now.plus_days(1),
+            )
+            .await
+        }
+    });
+    let waited = a_session_waits_for_a_lock(url, || issuing.is_finished()).await;
+    assert!(
+        waited,
+        "the token was issued without waiting for the disable"
+    );
+    disabling.commit().await.expect("the disable commits");
+    let refused = issuing.await.expect("the issuing task");
+    assert!(
+        matches!(refused, Err(StorageError::Forbidden(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        db.user_id_for_token("racing-hash", now)
+            .await
+            .expect("read"),
+        None
+    );
+    test_db.db.close().await;
 }
 
 on_both_databases!(

@@ -7,8 +7,8 @@ use muster_domain::organization::Roles;
 use muster_domain::survey::{AssignmentStatus, TransitionError};
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
 use muster_storage::{
-    Assignment, AuditVerification, Database, NewOrganization, NewUser, OpenRound, StorageError,
-    SubmissionSource, SubmitOutcome, SurveyRound, on_both_databases,
+    Assignment, AuditVerification, Database, DatabaseUrl, NewOrganization, NewUser, OpenRound,
+    StorageError, SubmissionSource, SubmitOutcome, SurveyRound, on_both_databases,
 };
 
 const TENT: &str = "CAD.MAT.TENT_12";
@@ -897,4 +897,64 @@ async fn close_and_extend_story(db: Database) {
         ),
         "{refused:?}"
     );
+}
+
+/// PostgreSQL runs writers side by side: a report whose write began while a close of the
+/// round was being made waits for that close, then is refused; it never lands in the round
+/// after the close committed. (SQLite runs one writer at a time.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_racing_the_close_of_its_round_waits_and_is_refused() {
+    use muster_storage::testing::{TestDatabase, a_session_waits_for_a_lock};
+    use sqlx::{Connection, PgConnection};
+    let Some(test_db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let DatabaseUrl::Postgres(url) = &test_db.url else {
+        panic!("a PostgreSQL test database");
+    };
+    let db = test_db.db.clone();
+    let w = world(&db).await;
+    let (round, assignments) = open_city_round(&db, &w).await;
+    let a1 = find(&assignments, &w.county_a.1, Some(w.unit_a1)).id;
+
+    // Another session closes the round and has not committed yet.
+    let mut closer = PgConnection::connect(url).await.expect("a second session");
+    let mut closing = closer.begin().await.expect("begin");
+    sqlx::query("UPDATE survey_rounds SET status = 'closed' WHERE id = $1")
+        .bind(round.id)
+        .execute(&mut *closing)
+        .await
+        .expect("close");
+
+    let report = tokio::spawn({
+        let db = db.clone();
+        let officer = w.officer_a1.clone();
+        let file = csv(&[(TENT, 4.0, "Depot", w.county_a.0.as_str())]);
+        async move {
+            db.submit_survey_file(&officer, a1, file, "racing.csv")
+                .await
+        }
+    });
+    // The report waits for the close's lock on the round (seen by the server, not timed).
+    let waited = a_session_waits_for_a_lock(url, || report.is_finished()).await;
+    assert!(waited, "the report did not wait for the close");
+    closing.commit().await.expect("the close commits");
+    let refused = report.await.expect("the report's task");
+    assert!(
+        matches!(
+            refused,
+            Err(StorageError::Transition(TransitionError::RoundClosed))
+        ),
+        "{refused:?}"
+    );
+    let stored = db
+        .round_assignments(&Scope::everything(), round.id, None)
+        .await
+        .expect("assignments");
+    assert_eq!(
+        find(&stored, &w.county_a.1, Some(w.unit_a1)).status,
+        AssignmentStatus::Pending.as_str(),
+        "nothing was submitted"
+    );
+    test_db.db.close().await;
 }
