@@ -149,6 +149,30 @@ pub enum RoundProblem {
     DeadlineNotInFuture,
 }
 
+impl RoundProblem {
+    /// The message in Chinese, for the Chinese pages.
+    pub fn zh(&self) -> String {
+        match self {
+            RoundProblem::TitleMissing => "请填写本轮调查的标题".into(),
+            RoundProblem::TitleTooLong { length } => {
+                format!("标题共 {length} 个字符，请控制在 {MAX_TITLE_CHARS} 个以内")
+            }
+            RoundProblem::NoTypes => "请至少选择一种资源类型".into(),
+            RoundProblem::UnknownType { code } => format!("{code} 不是分类目录中的资源类型"),
+            RoundProblem::DeadlineNotInFuture => "截止期限须晚于现在".into(),
+        }
+    }
+
+    /// The form field the problem is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            RoundProblem::TitleMissing | RoundProblem::TitleTooLong { .. } => "title",
+            RoundProblem::NoTypes | RoundProblem::UnknownType { .. } => "type_codes",
+            RoundProblem::DeadlineNotInFuture => "deadline",
+        }
+    }
+}
+
 impl NewRound {
     /// Checks the round against the taxonomy (`known_type`) and the current time. Every
     /// problem is returned, in the order of the form's fields, so that the office fixes

@@ -78,6 +78,30 @@ pub enum SampleError {
     NoVerifiers,
 }
 
+impl SampleError {
+    /// The message in Chinese, for the Chinese pages.
+    pub fn zh(&self) -> String {
+        match self {
+            SampleError::BadPercent(found) => {
+                format!("抽样比例应为 0 到 100 之间的数，现为 {found}")
+            }
+            SampleError::BadWeight { name, value } => {
+                format!("风险权重 {name} 应为 0 到 {MAX_RISK_WEIGHT} 之间的数，现为 {value}")
+            }
+            SampleError::DuplicateCandidate(record) => {
+                format!("记录 {record} 在候选记录中出现了不止一次；每条记录只能抽取一次")
+            }
+            SampleError::DuplicateInSample(record) => {
+                format!("记录 {record} 在样本中出现了不止一次；每条记录只核查一次")
+            }
+            SampleError::MissingStratum(record) => {
+                format!("记录 {record} 在样本中，但不知道它所在的县（分层）")
+            }
+            SampleError::NoVerifiers => "没有可分派的核查人员；请至少指定一名核查人员".into(),
+        }
+    }
+}
+
 /// How much each risk signal counts in a record's score. Relative: doubling every weight
 /// changes nothing but the score's scale. Built with [`RiskWeights::new`], so every weight is
 /// a finite number from 0 to [`MAX_RISK_WEIGHT`].
@@ -196,6 +220,23 @@ pub enum ToleranceError {
         "the reopening threshold is a fraction from the accuracy tolerance ({relative}) to 1, found {reopen_above}"
     )]
     BadReopen { relative: f64, reopen_above: f64 },
+}
+
+impl ToleranceError {
+    /// The message in Chinese, for the Chinese pages.
+    pub fn zh(&self) -> String {
+        match self {
+            ToleranceError::BadRelative(found) => {
+                format!("准确容差应为 0 到 1 之间的比例（0.05 即 5%），现为 {found}")
+            }
+            ToleranceError::BadReopen {
+                relative,
+                reopen_above,
+            } => {
+                format!("退回阈值应为从准确容差（{relative}）到 1 之间的比例，现为 {reopen_above}")
+            }
+        }
+    }
 }
 
 /// The verdict on one finding.

@@ -309,19 +309,17 @@ impl Database {
         if let Err(problems) =
             new_round.validate(now, |code| taxonomy.resource_type(code).is_some())
         {
-            let field = match problems.first() {
-                Some(
-                    survey::RoundProblem::TitleMissing | survey::RoundProblem::TitleTooLong { .. },
-                ) => "title",
-                Some(survey::RoundProblem::DeadlineNotInFuture) => "deadline",
-                _ => "type_codes",
+            let field = problems
+                .first()
+                .map_or("type_codes", survey::RoundProblem::field);
+            let said = |say: fn(&survey::RoundProblem) -> String| {
+                problems.iter().map(say).collect::<Vec<_>>().join("; ")
             };
-            let message = problems
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(invalid(field, message));
+            return Err(StorageError::Refused {
+                field,
+                message: said(|p| p.to_string()),
+                message_zh: said(survey::RoundProblem::zh).replace("; ", "；"),
+            });
         }
 
         let (regions, units) = self.decomposition_inputs(&region_path).await?;

@@ -491,9 +491,10 @@ impl Database {
         ids.sort_unstable();
         ids.dedup();
         if ids.is_empty() {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "verifiers",
                 message: "choose at least one verifier".into(),
+                message_zh: "请至少选择一名核查人员".into(),
             });
         }
         for &id in &ids {
@@ -512,21 +513,26 @@ impl Database {
             if !actor.scope().contains(&path) {
                 return Err(StorageError::out_of_scope("user", id));
             }
-            let roles = Roles::parse_list(&roles).map_err(|_| StorageError::Invalid {
+            let roles = Roles::parse_list(&roles).map_err(|_| StorageError::Refused {
                 field: "verifiers",
                 message: format!("user {id} has no usable roles"),
+                message_zh: format!("用户 {id} 没有可用的角色"),
             })?;
             if disabled != 0 || !roles.as_slice().iter().any(|r| r.is_staff()) {
-                return Err(StorageError::Invalid {
+                return Err(StorageError::Refused {
                     field: "verifiers",
                     message: format!("user {id} is disabled or may only read"),
+                    message_zh: format!("用户 {id} 已停用或只有查看权限"),
                 });
             }
             if !path.contains(&sample_path) {
-                return Err(StorageError::Invalid {
+                return Err(StorageError::Refused {
                     field: "verifiers",
                     message: format!(
                         "user {id} works in a region that does not contain the sample's region; choose someone whose region covers it"
+                    ),
+                    message_zh: format!(
+                        "用户 {id} 所在的行政区划不包含样本所在区划；请选择辖区覆盖样本的人员"
                     ),
                 });
             }
@@ -549,9 +555,10 @@ impl Database {
         let record_ids: Vec<i64> = open.iter().map(|(id, _)| *id).collect();
         let assignments =
             verification::assign_to_verifiers(&record_ids, &strata, &ids).map_err(|e| {
-                StorageError::Invalid {
+                StorageError::Refused {
                     field: "verifiers",
                     message: e.to_string(),
+                    message_zh: e.zh(),
                 }
             })?;
         let now = crate::now();
@@ -1203,9 +1210,10 @@ impl Database {
             candidates: candidates.len(),
             risk: BTreeMap::new(),
         };
-        let invalid = |e: verification::SampleError| StorageError::Invalid {
+        let invalid = |e: verification::SampleError| StorageError::Refused {
             field: "sample",
             message: e.to_string(),
+            message_zh: e.zh(),
         };
         let record_ids = match request.method {
             SampleMethod::Stratified(size) => {

@@ -231,9 +231,16 @@ async fn decomposition_story(db: Database) {
     let mut past = open(&w.city_code, &["NO.SUCH.TYPE"]);
     past.deadline = Timestamp::from_millis(1);
     match db.open_round(&w.city_staff, past).await {
-        Err(StorageError::Invalid { message, .. }) => {
+        Err(StorageError::Refused {
+            field,
+            message,
+            message_zh,
+        }) => {
+            assert_eq!(field, "type_codes", "the first problem's field");
             assert!(message.contains("NO.SUCH.TYPE"), "{message}");
             assert!(message.contains("deadline"), "{message}");
+            assert!(message_zh.contains("NO.SUCH.TYPE"), "{message_zh}");
+            assert!(message_zh.contains("截止期限"), "{message_zh}");
         }
         other => panic!("expected a refusal, got {other:?}"),
     }

@@ -467,7 +467,10 @@ async fn verification_sampling_story(db: Database) {
             &stratified(&w.city_code, SampleSize::Percent(140.0), 1)
         )
         .await,
-        Err(E::Invalid { .. })
+        Err(E::Refused {
+            field: "sample",
+            ..
+        })
     ));
     intact(&db).await;
 }
@@ -494,7 +497,11 @@ async fn verification_findings_story(db: Database) {
         (vec![id(&w.stranger)], false),
     ] {
         match db.assign_sample(&w.office, sample.id, &verifiers).await {
-            Err(E::Invalid { .. }) if refused_as_invalid => {}
+            Err(E::Refused {
+                field: "verifiers",
+                message_zh,
+                ..
+            }) if refused_as_invalid => assert!(message_zh.contains("用户"), "{message_zh}"),
             Err(E::OutOfScope { .. }) if !refused_as_invalid => {}
             other => panic!("expected a refusal for {verifiers:?}, got {other:?}"),
         }

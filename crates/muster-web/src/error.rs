@@ -18,8 +18,13 @@ pub(crate) enum WebError {
     RateLimited,
     #[error("the username or password is wrong")]
     BadCredentials,
+    /// `message_zh`: the same in Chinese, for the Chinese pages, where there is one.
     #[error("{field}: {message}")]
-    BadRequest { field: String, message: String },
+    BadRequest {
+        field: String,
+        message: String,
+        message_zh: Option<String>,
+    },
     #[error("the upload is larger than {limit_mib} MiB")]
     TooLarge { limit_mib: usize },
     #[error(transparent)]
@@ -51,7 +56,24 @@ impl WebError {
         Self::BadRequest {
             field: field.to_owned(),
             message: message.into(),
+            message_zh: None,
         }
+    }
+
+    /// A bad request said in English and in Chinese.
+    pub(crate) fn refused(field: &str, message: impl Into<String>, zh: impl Into<String>) -> Self {
+        Self::BadRequest {
+            field: field.to_owned(),
+            message: message.into(),
+            message_zh: Some(zh.into()),
+        }
+    }
+
+    /// What a page shows of this error in `locale`: the Chinese text where there is one,
+    /// else the problem's detail.
+    pub(crate) fn said_in(&self, locale: &str) -> String {
+        self.localized_detail(locale)
+            .unwrap_or_else(|| self.problem().detail)
     }
 
     /// The status, the stable type slug and a title.
@@ -136,6 +158,11 @@ impl WebError {
             WebError::Storage(StorageError::Refused {
                 field, message_zh, ..
             }) if locale.starts_with("zh") => Some(format!("{field}：{message_zh}")),
+            WebError::BadRequest {
+                field,
+                message_zh: Some(zh),
+                ..
+            } if locale.starts_with("zh") => Some(format!("{field}：{zh}")),
             _ => None,
         }
     }

@@ -169,11 +169,7 @@ impl UploadOutcome {
 
     pub(crate) fn failed(error: &WebError, tr: &crate::i18n::Tr) -> Self {
         Self {
-            error: Some(
-                error
-                    .localized_detail(tr.locale)
-                    .unwrap_or_else(|| error.problem().detail),
-            ),
+            error: Some(error.said_in(tr.locale)),
             ..Self::default()
         }
     }

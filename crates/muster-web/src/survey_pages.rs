@@ -270,11 +270,11 @@ pub(crate) async fn open_round(
     };
     match state.db.open_round(&current.actor, request).await {
         Ok((round, _)) => Ok(Redirect::to(&format!("/surveys/{}", round.id)).into_response()),
-        Err(StorageError::Invalid { message, .. }) => {
+        Err(e @ (StorageError::Invalid { .. } | StorageError::Refused { .. })) => {
             render_rounds(
                 &state,
                 &page,
-                Some(message),
+                Some(WebError::from(e).said_in(page.tr.locale)),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await

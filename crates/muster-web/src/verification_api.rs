@@ -76,23 +76,25 @@ impl SampleRequestDto {
             self.tolerance.unwrap_or(defaults.relative()),
             self.reopen_above.unwrap_or(defaults.reopen_above()),
         )
-        .map_err(|e| WebError::bad_request("tolerance", e.to_string()))?;
+        .map_err(|e| WebError::refused("tolerance", e.to_string(), e.zh()))?;
         let method = match self.method.trim() {
             "stratified" | "" => SampleMethod::Stratified(match (self.count, self.percent) {
                 (Some(count), None) => SampleSize::Count(count),
                 (None, Some(percent)) => {
                     if !(0.0..=100.0).contains(&percent) {
-                        return Err(WebError::bad_request(
+                        return Err(WebError::refused(
                             "percent",
                             "a percentage is a number from 0 to 100",
+                            "比例应为 0 到 100 之间的数",
                         ));
                     }
                     SampleSize::Percent(percent)
                 }
                 _ => {
-                    return Err(WebError::bad_request(
+                    return Err(WebError::refused(
                         "count",
                         "give either a count per county or a percentage",
+                        "请填写每县抽取的条数或抽样比例，二者选一",
                     ));
                 }
             }),
@@ -106,23 +108,29 @@ impl SampleRequestDto {
                     self.weight_unit_unreliability
                         .unwrap_or(defaults.unit_unreliability()),
                 )
-                .map_err(|e| WebError::bad_request("weights", e.to_string()))?;
+                .map_err(|e| WebError::refused("weights", e.to_string(), e.zh()))?;
                 let total = self.total.filter(|t| *t > 0).ok_or_else(|| {
-                    WebError::bad_request("total", "give how many records to draw")
+                    WebError::refused(
+                        "total",
+                        "give how many records to draw",
+                        "请填写要抽取的记录条数",
+                    )
                 })?;
                 SampleMethod::RiskBased { total, weights }
             }
             _ => {
-                return Err(WebError::bad_request(
+                return Err(WebError::refused(
                     "method",
                     "expected stratified or risk",
+                    "抽样方法应为分层随机抽样或按风险抽样",
                 ));
             }
         };
         if self.seed.is_some_and(|s| i64::try_from(s).is_err()) {
-            return Err(WebError::bad_request(
+            return Err(WebError::refused(
                 "seed",
                 "a seed is at most 9223372036854775807",
+                "随机种子最大为 9223372036854775807",
             ));
         }
         Ok(SampleRequest {

@@ -189,7 +189,7 @@ fn parse_number<T: std::str::FromStr>(text: &str, field: &str) -> Result<Option<
     }
     text.parse()
         .map(Some)
-        .map_err(|_| WebError::bad_request(field, "not a number"))
+        .map_err(|_| WebError::refused(field, "not a number", "应为数字"))
 }
 
 impl DrawForm {
@@ -240,15 +240,18 @@ pub(crate) async fn draw(
             .await
         }
     };
+    let locale = page.tr.locale;
     let request = match form.request().and_then(|r| r.parse()) {
         Ok(request) => request,
-        Err(e) => return refuse(e.problem().detail).await,
+        Err(e) => return refuse(e.said_in(locale)).await,
     };
     match state.db.draw_sample(&current.actor, &request).await {
         Ok(sample) => {
             Ok(Redirect::to(&format!("/verification/samples/{}", sample.id)).into_response())
         }
-        Err(StorageError::Invalid { message, .. }) => refuse(message).await,
+        Err(e @ (StorageError::Invalid { .. } | StorageError::Refused { .. })) => {
+            refuse(WebError::from(e).said_in(locale)).await
+        }
         Err(other) => Err(page.error(other.into())),
     }
 }

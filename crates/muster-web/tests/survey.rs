@@ -570,6 +570,22 @@ async fn close_story(app: TestApp) {
     assert_eq!(again.status(), StatusCode::CONFLICT);
     let text = again.text().await.expect("text");
     assert!(text.contains("本轮调查已结束"), "{text}");
+    // A round the office cannot open is refused on the form, in Chinese.
+    let refused = chinese
+        .post(app.url("/surveys"))
+        .form(&[
+            ("csrf", chinese_csrf.as_str()),
+            ("title", ""),
+            ("region", ""),
+            ("deadline", "2999-12-31"),
+            ("type", TENT),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = refused.text().await.expect("text");
+    assert!(text.contains("请填写本轮调查的标题"), "{text}");
     let (status, _) = post_json(
         &app,
         &token,

@@ -357,6 +357,27 @@ async fn pages_story(app: TestApp) {
             .expect("html")
             .contains("role=\"alert\"")
     );
+    // And in Chinese on the Chinese page.
+    let (chinese, chinese_csrf) = app.signed_in("office", "zh-CN").await;
+    for (size_kind, size, said) in [
+        ("percent", "140", "比例应为 0 到 100 之间的数"),
+        ("count", "many", "应为数字"),
+    ] {
+        let refused = chinese
+            .post(app.url("/verification/samples"))
+            .form(&[
+                ("csrf", chinese_csrf.as_str()),
+                ("method", "stratified"),
+                ("size_kind", size_kind),
+                ("size", size),
+            ])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = refused.text().await.expect("html");
+        assert!(html.contains(said), "{size_kind} {size}: {html}");
+    }
 
     let drawn = office
         .post(app.url("/verification/samples"))

@@ -926,3 +926,31 @@ fn a_round_closes_once_and_its_deadline_only_moves_later() {
         Timeliness::OnTime
     );
 }
+
+#[test]
+fn every_round_problem_is_said_in_chinese_about_its_field() {
+    let problems = [
+        (RoundProblem::TitleMissing, "title"),
+        (RoundProblem::TitleTooLong { length: 201 }, "title"),
+        (RoundProblem::NoTypes, "type_codes"),
+        (
+            RoundProblem::UnknownType {
+                code: "MED.BED".into(),
+            },
+            "type_codes",
+        ),
+        (RoundProblem::DeadlineNotInFuture, "deadline"),
+    ];
+    let mut said = BTreeSet::new();
+    for (problem, field) in &problems {
+        let zh = problem.zh();
+        assert!(
+            zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{problem:?}: {zh}"
+        );
+        assert!(said.insert(zh.clone()), "said twice: {zh}");
+        assert_eq!(problem.field(), *field, "{problem:?}");
+    }
+    assert!(problems[1].0.zh().contains("201"));
+    assert!(problems[3].0.zh().contains("MED.BED"));
+}

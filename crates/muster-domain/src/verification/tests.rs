@@ -933,3 +933,42 @@ fn nothing_panics_and_everything_stays_in_range_on_random_inputs() {
         assert!((0.0..=1.0).contains(&credibility(&assessments)));
     }
 }
+
+/// Chinese text: at least one CJK ideograph.
+fn is_chinese(text: &str) -> bool {
+    text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+}
+
+#[test]
+fn every_sample_and_tolerance_refusal_is_said_in_chinese_with_its_figures() {
+    let samples = [
+        SampleError::BadPercent(140.0),
+        SampleError::BadWeight {
+            name: "staleness",
+            value: 2000.0,
+        },
+        SampleError::DuplicateCandidate(41),
+        SampleError::DuplicateInSample(42),
+        SampleError::MissingStratum(43),
+        SampleError::NoVerifiers,
+    ];
+    let mut said = HashSet::new();
+    for error in &samples {
+        let zh = error.zh();
+        assert!(is_chinese(&zh), "{error:?}: {zh}");
+        assert!(said.insert(zh.clone()), "said twice: {zh}");
+        for figure in ["140", "2000", "41", "42", "43"] {
+            if error.to_string().contains(figure) {
+                assert!(zh.contains(figure), "{error:?} loses {figure}: {zh}");
+            }
+        }
+    }
+    for error in [
+        Tolerance::new(1.5, 2.0).expect_err("a tolerance above 1"),
+        Tolerance::new(0.3, 0.1).expect_err("reopening below the tolerance"),
+    ] {
+        let zh = error.zh();
+        assert!(is_chinese(&zh), "{error:?}: {zh}");
+        assert!(said.insert(zh.clone()), "said twice: {zh}");
+    }
+}
