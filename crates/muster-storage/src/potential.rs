@@ -437,10 +437,7 @@ impl Database {
             return Err(StorageError::out_of_scope("region", &outside.region_code));
         }
         if drafts.is_empty() {
-            return Err(StorageError::Invalid {
-                field: "records",
-                message: "nothing to store".into(),
-            });
+            return Err(nothing_to_store());
         }
         let now = crate::now();
         let mut writer = RecordWriter::begin(self, drafts.len() >= BULK_RECORDS, now).await?;
@@ -543,9 +540,10 @@ impl Database {
             }
         };
         let Some(placer) = preparation.placer else {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "file",
                 message: "the file could not be read to its end".into(),
+                message_zh: "文件未能读到结尾".into(),
             });
         };
         if stored.conflict {
@@ -566,10 +564,7 @@ impl Database {
             return Err(StorageError::SheetRejected(problems));
         }
         let Some(mut writer) = writer else {
-            return Err(StorageError::Invalid {
-                field: "records",
-                message: "nothing to store".into(),
-            });
+            return Err(nothing_to_store());
         };
         let seen = &preparation.sites_seen;
         if let Err(e) = link_sites_not_seen(writer.tx(), actor.scope().subtree(), seen).await {
@@ -1005,21 +1000,27 @@ impl Database {
         let mut problems = Vec::new();
         for (index, row) in rows.iter().enumerate() {
             let line = u32::try_from(index + 1).unwrap_or(u32::MAX);
-            let mut refuse = |field: &str, message: String| {
+            let mut refuse = |field: &str, message: String, message_zh: String| {
                 problems.push(RowProblem {
                     sheet: "baselines".into(),
                     row: Some(line),
                     column: None,
                     field: Some(field.to_owned()),
                     message,
-                    message_zh: None,
+                    message_zh: Some(message_zh),
                 });
             };
-            match regions.get(&row.region_code) {
-                None => refuse("region_code", format!("unknown region {}", row.region_code)),
+            let code = &row.region_code;
+            match regions.get(code) {
+                None => refuse(
+                    "region_code",
+                    format!("unknown region {code}"),
+                    format!("没有行政区划 {code}"),
+                ),
                 Some(info) if !actor.scope().contains(&info.path) => refuse(
                     "region_code",
-                    format!("region {} is outside your region", row.region_code),
+                    format!("region {code} is outside your region"),
+                    format!("行政区划 {code} 不在您的辖区内"),
                 ),
                 Some(_) => {}
             }
@@ -1027,10 +1028,11 @@ impl Database {
                 None => refuse(
                     "type_code",
                     format!("unknown resource type {}", row.type_code),
+                    format!("没有资源类型 {}", row.type_code),
                 ),
                 Some(t) => {
                     if let Err(problem) = t.check_quantity(row.required_quantity) {
-                        refuse("required_quantity", problem.to_string());
+                        refuse("required_quantity", problem.to_string(), problem.zh());
                     }
                 }
             }
@@ -1282,6 +1284,15 @@ fn common_path<'a>(paths: impl Iterator<Item = &'a RegionPath>) -> RegionPath {
     common
         .and_then(|c| RegionPath::parse(&c))
         .unwrap_or_else(RegionPath::root)
+}
+
+/// A file or list with no record in it.
+fn nothing_to_store() -> StorageError {
+    StorageError::Refused {
+        field: "records",
+        message: "nothing to store".into(),
+        message_zh: "没有可保存的记录".into(),
+    }
 }
 
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {

@@ -82,28 +82,32 @@ impl Database {
         let name = new_site.name.trim().to_owned();
         let name_key = normalize_name(&name);
         if name_key.is_empty() {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "name",
                 message: "a site needs a name".into(),
+                message_zh: "请填写地点名称".into(),
             });
         }
         if name.chars().count() > MAX_SITE_NAME_CHARS {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "name",
                 message: format!("a site's name has at most {MAX_SITE_NAME_CHARS} characters"),
+                message_zh: format!("地点名称最多 {MAX_SITE_NAME_CHARS} 个字符"),
             });
         }
         let (lat, lon) = (new_site.lat, new_site.lon);
         if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "lat",
                 message: "the latitude must lie between -90 and 90".into(),
+                message_zh: "纬度应在 -90 到 90 之间".into(),
             });
         }
         if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "lon",
                 message: "the longitude must lie between -180 and 180".into(),
+                message_zh: "经度应在 -180 到 180 之间".into(),
             });
         }
         let code = new_site.region_code.trim().to_owned();
@@ -111,9 +115,10 @@ impl Database {
             .region_infos([code.clone()])
             .await?
             .remove(&code)
-            .ok_or_else(|| StorageError::Invalid {
+            .ok_or_else(|| StorageError::Refused {
                 field: "region_code",
                 message: format!("region {code} does not exist"),
+                message_zh: format!("没有行政区划 {code}"),
             })?;
         if !actor.scope().contains(&region.path) {
             return Err(StorageError::out_of_scope("region", &code));
@@ -122,10 +127,13 @@ impl Database {
             let distance = great_circle_km((lat, lon), centre);
             let radius = region_radius_km(region.level);
             if distance > radius {
-                return Err(StorageError::Invalid {
+                return Err(StorageError::Refused {
                     field: "lat",
                     message: format!(
                         "the coordinates lie {distance:.0} km from region {code}, outside it (it reaches about {radius:.0} km)"
+                    ),
+                    message_zh: format!(
+                        "坐标距行政区划 {code} 约 {distance:.0} 公里，超出其范围（该区划半径约 {radius:.0} 公里）"
                     ),
                 });
             }
@@ -134,9 +142,10 @@ impl Database {
             self.organization(actor.scope(), organization_id)
                 .await
                 .map_err(|e| match e {
-                    StorageError::NotFound { .. } => StorageError::Invalid {
+                    StorageError::NotFound { .. } => StorageError::Refused {
                         field: "organization_id",
                         message: format!("organization {organization_id} is not in your region"),
+                        message_zh: format!("单位 {organization_id} 不在您的辖区内"),
                     },
                     other => other,
                 })?;

@@ -280,32 +280,32 @@ async fn refused_write_nothing(db: Database) {
     wild.lat = 95.0;
     assert!(matches!(
         refused(db.create_site(&w.office_a, wild).await),
-        E::Invalid { field: "lat", .. }
+        E::Refused { field: "lat", .. }
     ));
     let mut nan = new_site("Depot 4", &w.county_a);
     nan.lon = f64::NAN;
     assert!(matches!(
         refused(db.create_site(&w.office_a, nan).await),
-        E::Invalid { field: "lon", .. }
+        E::Refused { field: "lon", .. }
     ));
     let mut far = new_site("Depot 5", &w.county_a);
     far.lat += 5.0;
     assert!(matches!(
         refused(db.create_site(&w.office_a, far).await),
-        E::Invalid { field: "lat", .. }
+        E::Refused { field: "lat", .. }
     ));
     assert!(matches!(
         refused(
             db.create_site(&w.office_a, new_site("  ", &w.county_a))
                 .await
         ),
-        E::Invalid { field: "name", .. }
+        E::Refused { field: "name", .. }
     ));
     let mut nowhere = new_site("Depot 6", &w.county_a);
     nowhere.region_code = "349999".into();
     assert!(matches!(
         refused(db.create_site(&w.office_a, nowhere).await),
-        E::Invalid {
+        E::Refused {
             field: "region_code",
             ..
         }
@@ -314,11 +314,18 @@ async fn refused_write_nothing(db: Database) {
     foreign_unit.organization_id = Some(w.unit_a_organization);
     assert!(matches!(
         refused(db.create_site(&w.office_b, foreign_unit).await),
-        E::Invalid {
+        E::Refused {
             field: "organization_id",
             ..
         }
     ));
+    // Each is said in Chinese too, for the Chinese pages.
+    let mut far = new_site("Depot 8", &w.county_a);
+    far.lat += 5.0;
+    match refused(db.create_site(&w.office_a, far).await) {
+        E::Refused { message_zh, .. } => assert!(message_zh.contains("公里"), "{message_zh}"),
+        other => panic!("coordinates outside the region: {other:?}"),
+    }
     // The same name after case, width and spacing are folded.
     assert!(matches!(
         refused(

@@ -1465,7 +1465,19 @@ async fn baselines_gaps_and_taxonomy_edits_story(db: Database) {
         .set_baselines(&cli(), vec![baseline("999999", "NOPE", -1.0)])
         .await
     {
-        Err(E::SheetRejected(problems)) => assert_eq!(problems.0.len(), 2, "{problems}"),
+        Err(E::SheetRejected(problems)) => {
+            assert_eq!(problems.0.len(), 2, "{problems}");
+            let said: Vec<&str> = problems
+                .0
+                .iter()
+                .filter_map(|p| p.message_zh.as_deref())
+                .collect();
+            assert_eq!(
+                said,
+                ["没有行政区划 999999", "没有资源类型 NOPE"],
+                "in Chinese too"
+            );
+        }
         other => panic!("expected refusal, got {other:?}"),
     }
 

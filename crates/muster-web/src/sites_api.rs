@@ -27,8 +27,13 @@ pub(crate) const SITE_KINDS: &str =
     "warehouse, reserve_depot, hospital, plant, yard, port, airfield, station or other";
 
 pub(crate) fn parse_site_kind(text: &str) -> Result<SiteKind, WebError> {
-    SiteKind::parse(text.trim())
-        .ok_or_else(|| WebError::bad_request("kind", format!("expected {SITE_KINDS}")))
+    SiteKind::parse(text.trim()).ok_or_else(|| {
+        WebError::refused(
+            "kind",
+            format!("expected {SITE_KINDS}"),
+            format!("地点类型应为以下之一：{SITE_KINDS}"),
+        )
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]

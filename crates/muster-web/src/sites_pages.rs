@@ -283,18 +283,18 @@ async fn export(
 fn parse_coordinate(text: &str, field: &str) -> Result<f64, WebError> {
     text.trim()
         .parse()
-        .map_err(|_| WebError::bad_request(field, "not a number"))
+        .map_err(|_| WebError::refused(field, "not a number", "应为数字"))
 }
 
 impl SiteForm {
     fn new_site(&self) -> Result<NewSite, WebError> {
-        let organization_id = match self.organization_id.trim() {
-            "" => None,
-            id => Some(
-                id.parse()
-                    .map_err(|_| WebError::bad_request("organization_id", "not a number"))?,
-            ),
-        };
+        let organization_id =
+            match self.organization_id.trim() {
+                "" => None,
+                id => Some(id.parse().map_err(|_| {
+                    WebError::refused("organization_id", "not a number", "应为数字")
+                })?),
+            };
         Ok(NewSite {
             name: self.name.clone(),
             kind: parse_site_kind(&self.kind)?,
@@ -321,8 +321,9 @@ pub(crate) async fn create(
         format: None,
         created: None,
     };
+    let locale = page.tr.locale;
     let refused = match form.new_site() {
-        Err(e) => e.problem().detail,
+        Err(e) => e.said_in(locale),
         Ok(new_site) => match state.db.create_site(&current.actor, new_site).await {
             Ok(site) => {
                 let url = format!(
@@ -333,10 +334,11 @@ pub(crate) async fn create(
             }
             Err(
                 e @ (StorageError::Invalid { .. }
+                | StorageError::Refused { .. }
                 | StorageError::Conflict { .. }
                 | StorageError::Forbidden(_)
                 | StorageError::OutOfScope { .. }),
-            ) => e.to_string(),
+            ) => WebError::from(e).said_in(locale),
             Err(other) => return Err(page.error(other.into())),
         },
     };

@@ -225,6 +225,29 @@ async fn pages_story(app: TestApp) {
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = refused.text().await.expect("text");
     assert!(page.contains("role=\"alert\""), "the refusal is shown");
+    // In Chinese on the Chinese page: a latitude off the globe, then a kind there is not.
+    let (chinese, chinese_csrf) = app.signed_in("office", "zh-CN").await;
+    for (field, value, said) in [
+        ("lat", "95", "纬度应在 -90 到 90 之间"),
+        ("kind", "castle", "地点类型应为"),
+    ] {
+        let mut fields = form("北区仓库");
+        fields[0].1 = chinese_csrf.clone();
+        for (name, current) in &mut fields {
+            if *name == field {
+                *current = value.to_owned();
+            }
+        }
+        let refused = chinese
+            .post(app.url("/potential/sites"))
+            .form(&fields)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let page = refused.text().await.expect("text");
+        assert!(page.contains(said), "{field}={value}: {page}");
+    }
     assert_eq!(
         client
             .post(app.url("/potential/sites"))
