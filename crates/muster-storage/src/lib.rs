@@ -77,8 +77,8 @@ pub use sessions::{ApiToken, SessionRecord};
 pub use settings::TRANSPORT_SETTING;
 pub use sites::{NewSite, Site};
 pub use survey::{
-    Assignment, AssignmentView, DuplicateHolding, LOWEST_ASSIGNED_LEVEL, OpenRound, RoundDashboard,
-    Submission, SubmissionSource, SubmitOutcome, SurveyRound, VersionDiff,
+    Assignment, AssignmentView, DuplicateHolding, FormRowEdit, LOWEST_ASSIGNED_LEVEL, OpenRound,
+    RoundDashboard, Submission, SubmissionSource, SubmitOutcome, SurveyRound, VersionDiff,
 };
 pub use sustainment::{
     NewScenario, ProductionLine, ScenarioDocument, ScenarioTypeDocument, StoredScenario, SurgeStep,

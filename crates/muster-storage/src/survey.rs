@@ -25,6 +25,7 @@ use muster_domain::survey::{
     self, AssignmentFacts, AssignmentStatus, Completeness, FigureMovement, NewRound, RecordStages,
     RegionNode, RoundStatus, SubmissionDiff, SubmissionStatus, Timeliness, UnitNode,
 };
+use muster_domain::taxonomy::QuantityProblem;
 use muster_domain::{Actor, RegionLevel, RegionPath, Role, Scope, Timestamp};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -175,6 +176,15 @@ pub enum SubmitOutcome {
     /// The content is the same as the current version's (the same file, or the same
     /// records in another order or file): nothing was stored, no version added.
     Unchanged { version: i64, submission_id: i64 },
+}
+
+/// A correction of one row of an assignment's current version, made on the web form.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FormRowEdit {
+    /// Takes the row out (the last row out leaves a report of nothing held).
+    Remove,
+    /// Sets the row's quantity, checked against its type's bounds as in an import.
+    Quantity(f64),
 }
 
 /// A row whose holding another assignment of the round reports too.
@@ -911,6 +921,66 @@ impl Database {
                 ])));
             }
             rows.push((row, draft));
+        }
+        self.submit_survey_rows(actor, assignment_id, rows, SubmissionSource::Form)
+            .await
+    }
+
+    /// Corrects one row of the current version from the web form, as a new version (a
+    /// report sent back for a wrong count is corrected without a spreadsheet). The same
+    /// submitter rules as [`Self::submit_survey_rows`]; a correction that changes nothing
+    /// stores nothing.
+    pub async fn edit_survey_form_row(
+        &self,
+        actor: &Actor,
+        assignment_id: i64,
+        row: u32,
+        edit: FormRowEdit,
+    ) -> Result<SubmitOutcome, StorageError> {
+        let assignment = self
+            .assignment_in_scope(actor.scope(), assignment_id)
+            .await?;
+        self.check_submitter(actor, &assignment).await?;
+        let mut rows = match self.current_submission(&assignment).await? {
+            Some(current) => self.rows_of(current.id).await?,
+            None => Vec::new(),
+        };
+        let Some(index) = rows.iter().position(|(number, _)| *number == row) else {
+            return Err(StorageError::Refused {
+                field: "row",
+                message: format!("row {row} is not in the current version"),
+                message_zh: format!("当前版本中没有第 {row} 行"),
+            });
+        };
+        match edit {
+            FormRowEdit::Remove => {
+                rows.remove(index);
+            }
+            FormRowEdit::Quantity(quantity) => {
+                let taxonomy = self.taxonomy().await?;
+                let draft = &mut rows[index].1;
+                // Types are never removed from the taxonomy; were one gone, the quantity would
+                // still have to be a number, 0 or more.
+                let checked = match taxonomy.resource_type(&draft.type_code) {
+                    Some(resource_type) => resource_type.check_quantity(quantity),
+                    None if !quantity.is_finite() => Err(QuantityProblem::NotFinite),
+                    None if quantity < 0.0 => Err(QuantityProblem::Negative { quantity }),
+                    None => Ok(()),
+                };
+                if let Err(problem) = checked {
+                    return Err(StorageError::SheetRejected(SheetProblems(vec![
+                        RowProblem {
+                            sheet: "form".into(),
+                            row: Some(row),
+                            column: None,
+                            field: Some("quantity".into()),
+                            message: problem.to_string(),
+                            message_zh: Some(problem.zh()),
+                        },
+                    ])));
+                }
+                draft.quantity = quantity;
+            }
         }
         self.submit_survey_rows(actor, assignment_id, rows, SubmissionSource::Form)
             .await

@@ -7,8 +7,8 @@ use muster_domain::organization::Roles;
 use muster_domain::survey::{AssignmentStatus, TransitionError};
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
 use muster_storage::{
-    Assignment, AuditVerification, Database, DatabaseUrl, NewOrganization, NewUser, OpenRound,
-    StorageError, SubmissionSource, SubmitOutcome, SurveyRound, on_both_databases,
+    Assignment, AuditVerification, Database, DatabaseUrl, FormRowEdit, NewOrganization, NewUser,
+    OpenRound, StorageError, SubmissionSource, SubmitOutcome, SurveyRound, on_both_databases,
 };
 
 const TENT: &str = "CAD.MAT.TENT_12";
@@ -461,6 +461,75 @@ async fn versions_story(db: Database) {
         .expect("view");
     assert_eq!(view.versions[0].row_count, 4);
     assert_eq!(view.versions[0].source, "form");
+
+    // The web form corrects one row's quantity, or takes a row out, each as a new version.
+    let rows = db
+        .submission_records(&Scope::everything(), view.versions[0].id)
+        .await
+        .expect("rows");
+    let (depot_3, _) = rows
+        .iter()
+        .find(|(_, d)| d.holder.name() == "Depot 3")
+        .expect("the row added on the form");
+    let depot_3 = *depot_3;
+    assert_eq!(
+        stored(
+            db.edit_survey_form_row(&w.officer_a1, a1, depot_3, FormRowEdit::Quantity(9.0))
+                .await
+                .expect("v4")
+        ),
+        4
+    );
+    let corrected = db
+        .assignment_view(&Scope::everything(), a1)
+        .await
+        .expect("view")
+        .versions[0]
+        .clone();
+    let rows = db
+        .submission_records(&Scope::everything(), corrected.id)
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 4, "one row changed, none added");
+    assert_eq!(
+        rows.iter()
+            .find(|(row, _)| *row == depot_3)
+            .map(|(_, d)| d.quantity),
+        Some(9.0)
+    );
+    assert!(matches!(
+        db.edit_survey_form_row(&w.officer_a1, a1, depot_3, FormRowEdit::Quantity(9.0))
+            .await,
+        Ok(SubmitOutcome::Unchanged { version: 4, .. })
+    ));
+    match db
+        .edit_survey_form_row(&w.officer_a1, a1, depot_3, FormRowEdit::Quantity(-1.0))
+        .await
+    {
+        Err(StorageError::SheetRejected(problems)) => {
+            assert_eq!(problems.0[0].row, Some(depot_3));
+            assert!(problems.0[0].message_zh.is_some(), "{problems}");
+        }
+        other => panic!("a negative quantity: {other:?}"),
+    }
+    assert!(matches!(
+        db.edit_survey_form_row(&w.officer_a1, a1, 999, FormRowEdit::Remove)
+            .await,
+        Err(StorageError::Refused { field: "row", .. })
+    ));
+    assert_eq!(
+        stored(
+            db.edit_survey_form_row(&w.officer_a1, a1, depot_3, FormRowEdit::Remove)
+                .await
+                .expect("v5")
+        ),
+        5
+    );
+    let view = db
+        .assignment_view(&Scope::everything(), a1)
+        .await
+        .expect("view");
+    assert_eq!(view.versions[0].row_count, 3);
     let _ = round;
     intact(&db).await;
 }

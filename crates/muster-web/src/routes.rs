@@ -149,6 +149,14 @@ pub(crate) fn router(state: AppState) -> Router {
             post(survey_pages::add_row),
         )
         .route(
+            "/surveys/assignments/{id}/rows/{row}/quantity",
+            post(survey_pages::correct_row_quantity),
+        )
+        .route(
+            "/surveys/assignments/{id}/rows/{row}/remove",
+            post(survey_pages::remove_row),
+        )
+        .route(
             "/surveys/assignments/{id}/approve",
             post(survey_pages::approve),
         )

@@ -20,10 +20,11 @@ use muster_domain::survey::{
 use muster_domain::taxonomy::{Category, Taxonomy};
 use muster_domain::{RegionPath, Role, Timestamp};
 use muster_storage::{
-    Assignment, AssignmentView, OpenRound, StorageError, SubmitOutcome, SurveyRound,
+    Assignment, AssignmentView, FormRowEdit, OpenRound, StorageError, SubmitOutcome, SurveyRound,
 };
 use serde::Deserialize;
 
+use crate::account_pages::CsrfForm;
 use crate::app::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
@@ -784,6 +785,8 @@ struct RecordLine {
     row: u32,
     type_name: String,
     quantity: String,
+    /// The quantity as typed into the correction form (no digit grouping).
+    quantity_value: String,
     unit: String,
     holder: String,
     site: String,
@@ -796,6 +799,7 @@ impl RecordLine {
             row,
             type_name: type_name(taxonomy, &draft.type_code, locale),
             quantity: format_quantity(draft.quantity),
+            quantity_value: draft.quantity.to_string(),
             unit: unit_of(taxonomy, &draft.type_code, locale),
             holder: draft.holder.name().to_owned(),
             site: draft.site.clone().unwrap_or_default(),
@@ -885,6 +889,8 @@ struct AssignmentPage {
     diff: Option<DiffView>,
     outcome: UploadOutcome,
     may_submit: bool,
+    /// The rows shown are the current version's and may be corrected one by one.
+    may_edit_rows: bool,
     may_review: bool,
     types: Vec<Choice>,
     region: String,
@@ -984,6 +990,7 @@ async fn render_assignment(
             status,
             AssignmentStatus::Submitted | AssignmentStatus::Approved
         );
+    let latest_version = view.versions.first().map(|s| s.version);
     let versions = view
         .versions
         .iter()
@@ -1020,6 +1027,7 @@ async fn render_assignment(
             diff,
             outcome,
             may_submit,
+            may_edit_rows: may_submit && version.is_none_or(|v| Some(v) == latest_version),
             may_review: may_review_now,
             types: round
                 .type_codes
@@ -1088,6 +1096,7 @@ async fn after_write(
             error @ (StorageError::Conflict { .. }
             | StorageError::Transition(_)
             | StorageError::Invalid { .. }
+            | StorageError::Refused { .. }
             | StorageError::Forbidden(_)),
         ) => {
             let error = WebError::from(error);
@@ -1214,6 +1223,55 @@ pub(crate) async fn add_row(
     let result = state
         .db
         .submit_survey_form_row(&current.actor, id, &columns)
+        .await
+        .map(submitted);
+    after_write(&state, &page, id, result).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RowQuantityForm {
+    csrf: String,
+    quantity: String,
+}
+
+/// Corrects one row's quantity of the current version, from the rows table. What does not
+/// read as a number goes to storage as NaN, which refuses it as a quantity like an import.
+pub(crate) async fn correct_row_quantity(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path((id, row)): Path<(i64, u32)>,
+    Form(form): Form<RowQuantityForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let quantity = form
+        .quantity
+        .trim()
+        .replace(',', "")
+        .parse()
+        .unwrap_or(f64::NAN);
+    let result = state
+        .db
+        .edit_survey_form_row(&current.actor, id, row, FormRowEdit::Quantity(quantity))
+        .await
+        .map(submitted);
+    after_write(&state, &page, id, result).await
+}
+
+/// Takes one row out of the current version, from the rows table.
+pub(crate) async fn remove_row(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path((id, row)): Path<(i64, u32)>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    form.check(current).map_err(|e| page.error(e))?;
+    let result = state
+        .db
+        .edit_survey_form_row(&current.actor, id, row, FormRowEdit::Remove)
         .await
         .map(submitted);
     after_write(&state, &page, id, result).await

@@ -421,6 +421,74 @@ async fn pages_story(app: TestApp) {
     assert!(page.contains("Count the tents again"));
     assert!(page.contains("st-returned"));
 
+    // The unit corrects the tents on the form, row by row: no spreadsheet needed.
+    let table = page
+        .find("<table class=\"records\"")
+        .expect("the rows table");
+    let holder = table + page[table..].find("Red Cross").expect("the tents' row");
+    let marker = format!("/surveys/assignments/{id}/rows/");
+    let start = holder + page[holder..].find(&marker).expect("its correction form") + marker.len();
+    let tent_row = page[start..].split('/').next().expect("row").to_owned();
+    let correct = |quantity: &'static str| {
+        member
+            .post(app.url(&format!(
+                "/surveys/assignments/{id}/rows/{tent_row}/quantity"
+            )))
+            .form(&[("csrf", member_csrf.as_str()), ("quantity", quantity)])
+            .send()
+    };
+    let corrected = correct("7").await.expect("correct");
+    assert_eq!(corrected.status(), StatusCode::SEE_OTHER);
+    assert!(
+        corrected.headers()["location"]
+            .to_str()
+            .expect("location")
+            .ends_with("done=stored")
+    );
+    let page = member
+        .get(app.url(&format!("/surveys/assignments/{id}")))
+        .send()
+        .await
+        .expect("assignment")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("class=\"changed\""), "the correction's diff");
+    let refused = correct("很多").await.expect("correct");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = refused.text().await.expect("text");
+    assert!(text.contains("class=\"problems\""), "{text}");
+    let missing = member
+        .post(app.url(&format!("/surveys/assignments/{id}/rows/999/remove")))
+        .form(&[("csrf", member_csrf.as_str())])
+        .send()
+        .await
+        .expect("remove");
+    assert_eq!(missing.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        missing
+            .text()
+            .await
+            .expect("text")
+            .contains("当前版本中没有第 999 行")
+    );
+    let removed = member
+        .post(app.url(&format!("/surveys/assignments/{id}/rows/{tent_row}/remove")))
+        .form(&[("csrf", member_csrf.as_str())])
+        .send()
+        .await
+        .expect("remove");
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    let page = member
+        .get(app.url(&format!("/surveys/assignments/{id}")))
+        .send()
+        .await
+        .expect("assignment")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("class=\"removed\""), "the tents taken out");
+
     // Another unit of the county reports the same depot: both pages say so.
     let sibling = detail["assignments"]
         .as_array()
