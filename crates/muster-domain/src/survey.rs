@@ -432,6 +432,10 @@ pub enum TransitionError {
         "a deadline is only extended: the new one has to be later than the current one and still to come"
     )]
     DeadlineNotExtended,
+    #[error("the round is open; only a closed round is reopened")]
+    RoundOpen,
+    #[error("a round is reopened until a deadline still to come")]
+    ReopenDeadlinePassed,
 }
 
 impl TransitionError {
@@ -442,7 +446,9 @@ impl TransitionError {
             TransitionError::CommentMissing | TransitionError::CommentTooLong { .. } => {
                 Some("comment")
             }
-            TransitionError::DeadlineNotExtended => Some("deadline"),
+            TransitionError::DeadlineNotExtended | TransitionError::ReopenDeadlinePassed => {
+                Some("deadline")
+            }
             _ => None,
         }
     }
@@ -471,6 +477,8 @@ impl TransitionError {
             TransitionError::DeadlineNotExtended => {
                 "截止期限只能延后：新期限须晚于原期限且尚未到来".into()
             }
+            TransitionError::RoundOpen => "本轮调查仍在进行，只有已结束的调查才能重新开放".into(),
+            TransitionError::ReopenDeadlinePassed => "重新开放须给出尚未到来的截止期限".into(),
         }
     }
 }
@@ -514,6 +522,23 @@ pub fn ensure_round_open(round: RoundStatus) -> Result<(), TransitionError> {
 pub fn close_round(round: RoundStatus) -> Result<RoundStatus, TransitionError> {
     ensure_round_open(round)?;
     Ok(RoundStatus::Closed)
+}
+
+/// An office reopens a round it closed (too early, or to take in a late report), until a
+/// deadline still to come; timeliness is then judged against that deadline, as after an
+/// extension. What was reported and approved before stays as it was.
+pub fn reopen_round(
+    round: RoundStatus,
+    deadline: Timestamp,
+    now: Timestamp,
+) -> Result<RoundStatus, TransitionError> {
+    if round.is_open() {
+        return Err(TransitionError::RoundOpen);
+    }
+    if deadline <= now {
+        return Err(TransitionError::ReopenDeadlinePassed);
+    }
+    Ok(RoundStatus::Open)
 }
 
 /// An office gives its units more time. A deadline only moves later, to a time still to come,

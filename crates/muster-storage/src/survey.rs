@@ -391,6 +391,21 @@ impl Database {
             .await
     }
 
+    /// Reopens a closed round until `deadline` (see [`survey::reopen_round`]). Office staff
+    /// and administrators of the round's region or above.
+    pub async fn reopen_round(
+        &self,
+        actor: &Actor,
+        round_id: i64,
+        deadline: Timestamp,
+    ) -> Result<SurveyRound, StorageError> {
+        let round = self.round_to_manage(actor, round_id).await?;
+        let open =
+            survey::reopen_round(round.status, deadline, crate::now()).map_err(transition)?;
+        self.set_round(actor, &round, open, deadline, "reopen")
+            .await
+    }
+
     /// Moves a round's deadline later (see [`survey::extend_deadline`]). Office staff and
     /// administrators of the round's region or above.
     pub async fn extend_round_deadline(

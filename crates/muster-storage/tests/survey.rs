@@ -973,6 +973,44 @@ async fn close_and_extend_story(db: Database) {
         ),
         "{refused:?}"
     );
+
+    // Reopened by the office that runs it, until a deadline still to come: the late report
+    // goes in; an open round is not reopened again.
+    let entries = intact(&db).await;
+    let next_week = Timestamp::from_millis(muster_storage::now().as_millis() + 7 * 86_400_000);
+    assert!(matches!(
+        db.reopen_round(&w.county_a_staff, round.id, next_week)
+            .await,
+        Err(StorageError::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.reopen_round(&w.city_staff, round.id, Timestamp::from_millis(1))
+            .await,
+        Err(StorageError::Transition(
+            TransitionError::ReopenDeadlinePassed
+        ))
+    ));
+    let reopened = db
+        .reopen_round(&w.city_staff, round.id, next_week)
+        .await
+        .expect("reopened");
+    assert_eq!(reopened.status.as_str(), "open");
+    assert_eq!(reopened.deadline, next_week);
+    assert_eq!(intact(&db).await, entries + 1, "audited");
+    stored(
+        db.submit_survey_file(
+            &w.officer_a1,
+            a1,
+            csv(&[(TENT, 4.0, "Depot", w.county_a.0.as_str())]),
+            "late.csv",
+        )
+        .await
+        .expect("the late report goes in"),
+    );
+    assert!(matches!(
+        db.reopen_round(&w.city_staff, round.id, next_week).await,
+        Err(StorageError::Transition(TransitionError::RoundOpen))
+    ));
 }
 
 /// PostgreSQL runs writers side by side: a report whose write began while a close of the

@@ -134,6 +134,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/surveys/{id}", get(survey_pages::round))
         .route("/surveys/{id}/dashboard", get(survey_pages::dashboard))
         .route("/surveys/{id}/close", post(survey_pages::close))
+        .route("/surveys/{id}/reopen", post(survey_pages::reopen))
         .route(
             "/surveys/{id}/deadline",
             post(survey_pages::extend_deadline),

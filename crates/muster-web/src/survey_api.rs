@@ -29,6 +29,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_round))
         .routes(routes!(close_round))
         .routes(routes!(extend_deadline))
+        .routes(routes!(reopen_round))
         .routes(routes!(round_dashboard))
         .routes(routes!(get_assignment))
         .routes(routes!(assignment_diff))
@@ -266,6 +267,33 @@ async fn extend_deadline(
     let round = state
         .db
         .extend_round_deadline(&current.actor, id, Timestamp::from_millis(body.deadline))
+        .await?;
+    Ok(Json(RoundDto::from(&round)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct ReopenDto {
+    /// Epoch milliseconds, in the future: the reopened round's deadline.
+    deadline: i64,
+}
+
+/// Reopens a closed round until a new deadline: it takes submissions and reviews again.
+/// The office that runs it.
+#[utoipa::path(post, path = "/surveys/rounds/{id}/reopen", tag = "surveys",
+    params(("id" = i64, Path)), request_body = ReopenDto,
+    responses((status = 200, body = RoundDto), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn reopen_round(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(body): Json<ReopenDto>,
+) -> Result<Json<RoundDto>, WebError> {
+    check_write(&current, &headers)?;
+    let round = state
+        .db
+        .reopen_round(&current.actor, id, Timestamp::from_millis(body.deadline))
         .await?;
     Ok(Json(RoundDto::from(&round)))
 }

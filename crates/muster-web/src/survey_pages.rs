@@ -378,6 +378,8 @@ struct RoundPage {
     /// Whether the reader runs this open round (office staff or an administrator at its
     /// region or above) and so may give more time or close it; storage checks again.
     can_manage: bool,
+    /// The office that runs the round may reopen it, closed.
+    can_reopen: bool,
 }
 
 fn code_of_scope(scope: &muster_domain::Scope) -> Option<String> {
@@ -417,6 +419,7 @@ pub(crate) async fn round(
         .map_err(page_err(&page))?;
     let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
     let round = &dashboard.round;
+    let runs_it = muster_domain::survey::may_run_round(&current.actor, &round.region_path);
     let assignments = state
         .db
         .round_assignments(scope, id, Some(&dashboard.path))
@@ -485,8 +488,8 @@ pub(crate) async fn round(
         completeness: CompletenessView::from(&dashboard.completeness),
         here,
         children,
-        can_manage: round.status.is_open()
-            && muster_domain::survey::may_run_round(&current.actor, &round.region_path),
+        can_manage: runs_it && round.status.is_open(),
+        can_reopen: runs_it && !round.status.is_open(),
     }
     .into_response())
 }
@@ -519,6 +522,31 @@ pub(crate) async fn extend_deadline(
     state
         .db
         .extend_round_deadline(&current.actor, id, deadline)
+        .await
+        .map_err(page_err(&page))?;
+    Ok(Redirect::to(&format!("/surveys/{id}")).into_response())
+}
+
+/// Reopens a closed round until the day given, from the round page.
+pub(crate) async fn reopen(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<DeadlineForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let Some(deadline) = parse_deadline(&form.deadline) else {
+        return Err(page.error(WebError::bad_request(
+            "deadline",
+            page.tr.t("survey.bad_deadline"),
+        )));
+    };
+    state
+        .db
+        .reopen_round(&current.actor, id, deadline)
         .await
         .map_err(page_err(&page))?;
     Ok(Redirect::to(&format!("/surveys/{id}")).into_response())

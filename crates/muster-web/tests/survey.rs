@@ -672,5 +672,55 @@ async fn close_story(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+
+    // The office reopens it from the round page; the late report then goes in.
+    let page = chinese
+        .get(app.url(&format!("/surveys/{round}")))
+        .send()
+        .await
+        .expect("round")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("id=\"reopen-round\""), "the reopen form");
+    let reopened = chinese
+        .post(app.url(&format!("/surveys/{round}/reopen")))
+        .form(&[("csrf", chinese_csrf.as_str()), ("deadline", "2999-12-31")])
+        .send()
+        .await
+        .expect("reopen");
+    assert_eq!(reopened.status(), StatusCode::SEE_OTHER);
+    let page = chinese
+        .get(app.url(&format!("/surveys/{round}")))
+        .send()
+        .await
+        .expect("round")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("id=\"close-round\""),
+        "open again: it can be closed"
+    );
+    let (status, problem) = post_file(
+        &app,
+        &member,
+        &format!("/api/v1/surveys/assignments/{assignment}/submissions?file_name=late.csv"),
+        &csv,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{problem}");
+    let (status, _) = post_json(
+        &app,
+        &token,
+        &format!("/api/v1/surveys/rounds/{round}/reopen"),
+        &json!({ "deadline": 32_503_680_000_000_i64 }),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "an open round is not reopened"
+    );
     app.stop().await;
 }

@@ -928,6 +928,36 @@ fn a_round_closes_once_and_its_deadline_only_moves_later() {
 }
 
 #[test]
+fn a_closed_round_reopens_until_a_deadline_still_to_come() {
+    let now = at(5_000);
+    assert_eq!(
+        reopen_round(RoundStatus::Closed, at(9_000), now),
+        Ok(RoundStatus::Open)
+    );
+    for passed in [at(5_000), at(100)] {
+        let refused = reopen_round(RoundStatus::Closed, passed, now);
+        assert_eq!(refused, Err(TransitionError::ReopenDeadlinePassed));
+        assert_eq!(refused.expect_err("refused").field(), Some("deadline"));
+    }
+    assert_eq!(
+        reopen_round(RoundStatus::Open, at(9_000), now),
+        Err(TransitionError::RoundOpen)
+    );
+    for error in [
+        TransitionError::RoundOpen,
+        TransitionError::ReopenDeadlinePassed,
+    ] {
+        assert!(
+            error
+                .zh()
+                .chars()
+                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{error:?}"
+        );
+    }
+}
+
+#[test]
 fn every_round_problem_is_said_in_chinese_about_its_field() {
     let problems = [
         (RoundProblem::TitleMissing, "title"),
