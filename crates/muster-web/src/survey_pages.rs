@@ -29,7 +29,7 @@ use crate::app::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
 use crate::page_parts::{Exports, UploadOutcome, form_field, page_err, type_name};
-use crate::pages::{Layout, PageContext, PageResult, format_utc};
+use crate::pages::{Layout, PageContext, PageError, PageResult, format_utc};
 use crate::potential_view::{
     ExportFormat, MAX_UPLOAD_BYTES, format_quantity, format_share, sheet_download, text,
 };
@@ -503,6 +503,22 @@ pub(crate) struct DeadlineForm {
     deadline: String,
 }
 
+impl DeadlineForm {
+    /// The day sent, after the form's CSRF check; the refusal page otherwise.
+    fn deadline(&self, page: &PageContext) -> Result<Timestamp, PageError> {
+        let current = page.require_user()?;
+        current
+            .check_csrf(Some(&self.csrf))
+            .map_err(|e| page.error(e))?;
+        parse_deadline(&self.deadline).ok_or_else(|| {
+            page.error(WebError::bad_request(
+                "deadline",
+                page.tr.t("survey.bad_deadline"),
+            ))
+        })
+    }
+}
+
 pub(crate) async fn extend_deadline(
     State(state): State<AppState>,
     page: PageContext,
@@ -510,15 +526,7 @@ pub(crate) async fn extend_deadline(
     Form(form): Form<DeadlineForm>,
 ) -> PageResult {
     let current = page.require_user()?;
-    current
-        .check_csrf(Some(&form.csrf))
-        .map_err(|e| page.error(e))?;
-    let Some(deadline) = parse_deadline(&form.deadline) else {
-        return Err(page.error(WebError::bad_request(
-            "deadline",
-            page.tr.t("survey.bad_deadline"),
-        )));
-    };
+    let deadline = form.deadline(&page)?;
     state
         .db
         .extend_round_deadline(&current.actor, id, deadline)
@@ -535,15 +543,7 @@ pub(crate) async fn reopen(
     Form(form): Form<DeadlineForm>,
 ) -> PageResult {
     let current = page.require_user()?;
-    current
-        .check_csrf(Some(&form.csrf))
-        .map_err(|e| page.error(e))?;
-    let Some(deadline) = parse_deadline(&form.deadline) else {
-        return Err(page.error(WebError::bad_request(
-            "deadline",
-            page.tr.t("survey.bad_deadline"),
-        )));
-    };
+    let deadline = form.deadline(&page)?;
     state
         .db
         .reopen_round(&current.actor, id, deadline)
