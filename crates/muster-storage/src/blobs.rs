@@ -34,7 +34,7 @@
 
 mod media;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -60,6 +60,10 @@ pub const STALE_UPLOAD_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// drafted on a phone while offline can still be submitted with it a few days later. The
 /// blob itself stays.
 pub const FINISHED_RECEIPT_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A blob nothing refers to is kept this long after it was stored before the sweep removes
+/// it: longer than a finished upload's receipt lives, so an offline draft can still attach it.
+pub const UNREFERENCED_KEPT: Duration = Duration::from_secs(8 * 24 * 3600);
 
 /// Size limits per kind of attachment. The larger of the two is the limit a declared size
 /// must meet before any byte is sent; the kind's own limit applies once the first bytes say
@@ -544,6 +548,52 @@ impl BlobStore {
         Ok(removed)
     }
 
+    /// Deletes the stored blobs (and their thumbnails) that nothing refers to: not in
+    /// `referenced` (every hash a record names, read just before), not named by an upload
+    /// still on disk (a finished upload's receipt lets a phone that drafted offline attach it
+    /// for [`FINISHED_RECEIPT_KEPT`]), and stored longer ago than [`UNREFERENCED_KEPT`]. What
+    /// it leaves is a photo refused with its inspection, or uploaded and never used. Returns
+    /// how many blobs went.
+    pub async fn sweep_unreferenced(
+        &self,
+        referenced: HashSet<String>,
+        now: Timestamp,
+    ) -> Result<usize, BlobError> {
+        let inner = Arc::clone(&self.inner);
+        let removed = blocking(move || {
+            let uploading = inner.hashes_of_uploads()?;
+            let mut removed = 0;
+            for (hash, stored_at) in inner.stored_blobs()? {
+                let kept = referenced.contains(hash.as_str())
+                    || uploading.contains(hash.as_str())
+                    || age_at(now, stored_at) <= UNREFERENCED_KEPT;
+                if kept {
+                    continue;
+                }
+                // Looked at again just before: the same bytes uploaded meanwhile make it young.
+                let path = inner.object_path(&hash);
+                let young = fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| age_at(now, t) <= UNREFERENCED_KEPT);
+                if young {
+                    continue;
+                }
+                match fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(BlobError::io("removing an unreferenced blob", e)),
+                }
+                let _ = fs::remove_file(inner.thumbnail_path(&hash));
+            }
+            Ok(removed)
+        })
+        .await?;
+        if removed > 0 {
+            tracing::info!(removed, "swept blobs nothing refers to");
+        }
+        Ok(removed)
+    }
+
     /// Whether a blob is stored.
     pub async fn contains(&self, sha256: &ContentHash) -> Result<bool, BlobError> {
         let path = self.inner.object_path(sha256);
@@ -873,6 +923,11 @@ impl Inner {
         };
         if already_stored {
             let _ = fs::remove_file(&part);
+            // Stored again: to the sweep of unreferenced blobs, as young as this upload.
+            let _ = File::options()
+                .write(true)
+                .open(&object)
+                .and_then(|f| f.set_modified(SystemTime::now()));
         } else {
             File::open(&part)
                 .and_then(|f| f.sync_all())
@@ -957,6 +1012,63 @@ impl Inner {
             }
         }
         Ok(stale)
+    }
+
+    /// The hashes named by the upload sidecars on disk: uploads under way (whose bytes may
+    /// already be stored, from another upload) and finished uploads' receipts.
+    fn hashes_of_uploads(&self) -> Result<HashSet<String>, BlobError> {
+        let mut hashes = HashSet::new();
+        let entries = match fs::read_dir(self.dir("uploads")) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(hashes),
+            Err(e) => return Err(BlobError::io("listing uploads/", e)),
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if let Ok(id) = UploadId::parse(stem)
+                && let Ok(sidecar) = self.read_sidecar(&id)
+            {
+                hashes.insert(sidecar.sha256.to_ascii_lowercase());
+            }
+        }
+        Ok(hashes)
+    }
+
+    /// Every stored blob, with when its file was last written.
+    fn stored_blobs(&self) -> Result<Vec<(ContentHash, SystemTime)>, BlobError> {
+        let mut blobs = Vec::new();
+        let fans = match fs::read_dir(self.dir("objects")) {
+            Ok(fans) => fans,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(blobs),
+            Err(e) => return Err(BlobError::io("listing objects/", e)),
+        };
+        for fan in fans.flatten() {
+            let Ok(files) = fs::read_dir(fan.path()) else {
+                continue;
+            };
+            let fan_name = fan.file_name();
+            for file in files.flatten() {
+                let name = format!(
+                    "{}{}",
+                    fan_name.to_string_lossy(),
+                    file.file_name().to_string_lossy()
+                );
+                // Anything else in objects/ is not a blob of ours: left alone.
+                let (Ok(hash), Ok(modified)) = (
+                    ContentHash::parse(&name),
+                    file.metadata().and_then(|m| m.modified()),
+                ) else {
+                    continue;
+                };
+                if hash.as_str() == name {
+                    blobs.push((hash, modified));
+                }
+            }
+        }
+        Ok(blobs)
     }
 
     /// Temporary files older than a day are what a crash left mid-write.

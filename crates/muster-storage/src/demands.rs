@@ -39,7 +39,10 @@ pub use allocation::{
     AcceptOutcome, AcceptedAssignment, AllocationProposal, EscalationSourceView, HoldingSummary,
     ProposalTimings, ProposedAlternative, ProposedAssignment, ProposedLine,
 };
-pub use fulfilment::{HandoverInput, HandoverItemInput, InspectionCondition, InspectionInput};
+pub use fulfilment::{
+    HandoverInput, HandoverItemInput, InspectionCondition, InspectionInput,
+    MAX_PHOTOS as MAX_INSPECTION_PHOTOS,
+};
 
 /// A demand as the list shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]

@@ -7,6 +7,8 @@
 //! single writer serialises the look-up and the insert; on PostgreSQL two racing retries
 //! collide on the unique index and the loser reads the winner's row.
 
+use std::collections::HashSet;
+
 use muster_domain::facility::{InspectionDraft, ItemAnswer, order_deadline};
 use muster_domain::time::MILLIS_PER_DAY;
 use muster_domain::{Actor, Timestamp};
@@ -381,6 +383,38 @@ impl Database {
         })?;
         Ok(visible)
     }
+}
+
+/// The columns that name stored blobs: by hash alone, or within a JSON text.
+const BLOB_REFERENCES: [&str; 4] = [
+    "SELECT sha256 FROM inspection_attachments",
+    "SELECT evidence FROM rectification_orders",
+    "SELECT photos FROM demand_inspections",
+    "SELECT photos FROM verification_items WHERE photos IS NOT NULL",
+];
+
+impl Database {
+    /// Every blob hash a record names: the attachments of inspections, the evidence of
+    /// rectification orders, the photos of demand inspections and of verification findings.
+    /// What the attachment store's sweep of unreferenced blobs must keep.
+    pub async fn referenced_blob_hashes(&self) -> Result<HashSet<String>, StorageError> {
+        let mut hashes = HashSet::new();
+        for sql in BLOB_REFERENCES {
+            let texts: Vec<String> =
+                on_read_pool!(self, |pool| sqlx::query_scalar(sql).fetch_all(pool).await)?;
+            for text in &texts {
+                hashes.extend(hashes_in(text).map(str::to_owned));
+            }
+        }
+        Ok(hashes)
+    }
+}
+
+/// The blob names (64 lowercase hex digits, standing alone) in a text: a bare hash, or a JSON
+/// list or object that holds some.
+fn hashes_in(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_ascii_hexdigit())
+        .filter(|token| crate::ContentHash::is_canonical(token))
 }
 
 async fn insert_attachment(

@@ -42,9 +42,9 @@ pub use db::{Backend, Database, DatabaseUrl};
 pub use demands::{
     AcceptOutcome, AcceptedAssignment, AllocationProposal, DemandFilter, DemandInput,
     DemandSummary, DemandView, EscalationSourceView, HandoverInput, HandoverItemInput,
-    HoldingSummary, InspectionCondition, InspectionInput, ProposalTimings, ProposedAlternative,
-    ProposedAssignment, ProposedLine, StoredAllocation, StoredDemandLine, StoredHandover,
-    StoredInspection, StoredMeeting,
+    HoldingSummary, InspectionCondition, InspectionInput, MAX_INSPECTION_PHOTOS, ProposalTimings,
+    ProposedAlternative, ProposedAssignment, ProposedLine, StoredAllocation, StoredDemandLine,
+    StoredHandover, StoredInspection, StoredMeeting,
 };
 pub use error::StorageError;
 pub use facilities::{
@@ -87,8 +87,9 @@ pub use sustainment::{
 pub use users::{NewUser, SignInCredentials, User};
 pub use verification::{
     AccuracyView, DEFAULT_STALE_AFTER_DAYS, FindingInput, FindingOutcome, FreshnessView,
-    RegionFigure, STALE_AFTER_SETTING, SampleMethod, SampleParameters, SamplePreview,
-    SampleRequest, StoredRisk, UnitCredibility, VerificationItem, VerificationSample,
+    MAX_PHOTOS as MAX_FINDING_PHOTOS, RegionFigure, STALE_AFTER_SETTING, SampleMethod,
+    SampleParameters, SamplePreview, SampleRequest, StoredRisk, UnitCredibility, VerificationItem,
+    VerificationSample,
 };
 
 /// The current time for writes. The only clock in storage; the domain gets time from here.

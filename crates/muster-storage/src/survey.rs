@@ -937,18 +937,21 @@ impl Database {
             }
             rows.push((row, draft));
         }
-        self.submit_survey_rows(actor, assignment_id, rows, SubmissionSource::Form)
+        let based_on = Some(assignment.current_submission_id);
+        self.store_version(actor, assignment_id, rows, SubmissionSource::Form, based_on)
             .await
     }
 
     /// Corrects one row of the current version from the web form, as a new version (a
-    /// report sent back for a wrong count is corrected without a spreadsheet). The same
+    /// report sent back for a wrong count is corrected without a spreadsheet). `based_on` is
+    /// the version the form showed: once another came in, the correction is refused. The same
     /// submitter rules as [`Self::submit_survey_rows`]; a correction that changes nothing
     /// stores nothing.
     pub async fn edit_survey_form_row(
         &self,
         actor: &Actor,
         assignment_id: i64,
+        based_on: i64,
         row: u32,
         edit: FormRowEdit,
     ) -> Result<SubmitOutcome, StorageError> {
@@ -956,10 +959,12 @@ impl Database {
             .assignment_in_scope(actor.scope(), assignment_id)
             .await?;
         self.check_submitter(actor, &assignment).await?;
-        let mut rows = match self.current_submission(&assignment).await? {
-            Some(current) => self.rows_of(current.id).await?,
-            None => Vec::new(),
-        };
+        // Row numbers belong to a version: a correction of one shown before another version
+        // came in would land on another holding.
+        if assignment.current_submission_id != Some(based_on) {
+            return Err(changed_meanwhile());
+        }
+        let mut rows = self.rows_of(based_on).await?;
         let Some(index) = rows.iter().position(|(number, _)| *number == row) else {
             return Err(StorageError::Refused {
                 field: "row",
@@ -997,7 +1002,8 @@ impl Database {
                 draft.quantity = quantity;
             }
         }
-        self.submit_survey_rows(actor, assignment_id, rows, SubmissionSource::Form)
+        let based_on = Some(Some(based_on));
+        self.store_version(actor, assignment_id, rows, SubmissionSource::Form, based_on)
             .await
     }
 
@@ -1011,9 +1017,28 @@ impl Database {
         drafts: Vec<(u32, RecordDraft)>,
         source: SubmissionSource,
     ) -> Result<SubmitOutcome, StorageError> {
+        self.store_version(actor, assignment_id, drafts, source, None)
+            .await
+    }
+
+    /// [`Self::submit_survey_rows`], for a version made from another: `based_on` is the
+    /// current version the rows were read from (None: there was none), and a report whose
+    /// current version has moved on since is refused rather than overwritten. Every version
+    /// also checks, inside its write, that the current version is still the one it read.
+    async fn store_version(
+        &self,
+        actor: &Actor,
+        assignment_id: i64,
+        drafts: Vec<(u32, RecordDraft)>,
+        source: SubmissionSource,
+        based_on: Option<Option<i64>>,
+    ) -> Result<SubmitOutcome, StorageError> {
         let assignment = self
             .assignment_in_scope(actor.scope(), assignment_id)
             .await?;
+        if based_on.is_some_and(|read| read != assignment.current_submission_id) {
+            return Err(changed_meanwhile());
+        }
         let round = self
             .survey_round(actor.scope(), assignment.round_id)
             .await?;
@@ -1091,13 +1116,14 @@ impl Database {
             sqlx::query_as(
                 "UPDATE round_assignments SET status = $1, submitted_at = $2, \
                  first_submitted_at = COALESCE(first_submitted_at, $2) \
-                 WHERE id = $3 AND status = $4 \
+                 WHERE id = $3 AND status = $4 AND COALESCE(current_submission_id, 0) = $5 \
                  RETURNING current_submission_id",
             )
             .bind(new_status.as_str())
             .bind(now.as_millis())
             .bind(assignment.id)
             .bind(&assignment.status)
+            .bind(assignment.current_submission_id.unwrap_or(0))
             .fetch_optional(&mut *conn)
             .await
         })?;

@@ -501,3 +501,79 @@ async fn a_cancelled_upload_is_gone() {
     ));
     assert!(files_under(&dir.path().join("uploads")).is_empty());
 }
+
+/// Uploads `bytes` whole and finishes; returns the upload and its hash.
+async fn stored(store: &BlobStore, bytes: &[u8]) -> (UploadId, ContentHash) {
+    let id = begin(store, bytes, "photo.jpg").await;
+    send(store, &id, bytes, bytes.len()).await;
+    let blob = store.finish(OWNER, &id).await.expect("finished");
+    (id, blob.sha256)
+}
+
+/// Makes a stored blob's file look `days` old.
+fn age(dir: &Path, hash: &ContentHash, days: u64) {
+    let (fan, rest) = hash.as_str().split_at(2);
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join("objects").join(fan).join(rest))
+        .and_then(|f| f.set_modified(then))
+        .expect("backdate a blob");
+}
+
+#[tokio::test]
+async fn blobs_nothing_refers_to_are_swept_once_old_and_without_a_live_receipt() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = store(dir.path());
+    let now = muster_domain::Timestamp::from_millis(
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_millis(),
+        )
+        .expect("millis"),
+    );
+    let [referenced, forgotten, receipted, young, again] =
+        [(640, 480), (641, 480), (642, 480), (643, 480), (644, 480)]
+            .map(|(w, h)| image_bytes(w, h, Format::Jpeg));
+    let (a, referenced) = stored(&store, &referenced).await;
+    let (b, forgotten) = stored(&store, &forgotten).await;
+    let (_, receipted) = stored(&store, &receipted).await;
+    let (d, young) = stored(&store, &young).await;
+    let again_bytes = again;
+    let (e, again) = stored(&store, &again_bytes).await;
+    // Receipts forgotten (as after a week), but for the one a phone may still attach.
+    for id in [&a, &b, &d, &e] {
+        store.cancel(OWNER, id).await.expect("receipt forgotten");
+    }
+    for hash in [&referenced, &forgotten, &receipted, &again] {
+        age(dir.path(), hash, 10);
+    }
+    // The same bytes uploaded again are as young as that upload.
+    let (e2, _) = stored(&store, &again_bytes).await;
+    store.cancel(OWNER, &e2).await.expect("receipt forgotten");
+
+    let names = std::collections::HashSet::from([referenced.as_str().to_owned()]);
+    assert_eq!(
+        store
+            .sweep_unreferenced(names.clone(), now)
+            .await
+            .expect("sweep"),
+        1
+    );
+    assert!(!store.contains(&forgotten).await.expect("look"), "swept");
+    assert!(
+        store.thumbnail(&forgotten).await.expect("look").is_none(),
+        "and its thumbnail"
+    );
+    for kept in [&referenced, &receipted, &young, &again] {
+        assert!(store.contains(kept).await.expect("look"), "{kept} kept");
+        assert!(store.thumbnail(kept).await.expect("look").is_some());
+    }
+    assert_eq!(
+        store.sweep_unreferenced(names, now).await.expect("sweep"),
+        0,
+        "nothing more to sweep"
+    );
+}

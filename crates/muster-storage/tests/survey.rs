@@ -462,9 +462,11 @@ async fn versions_story(db: Database) {
     assert_eq!(view.versions[0].row_count, 4);
     assert_eq!(view.versions[0].source, "form");
 
-    // The web form corrects one row's quantity, or takes a row out, each as a new version.
+    // The web form corrects one row's quantity, or takes a row out, each as a new version of
+    // the version it showed.
+    let v3 = view.versions[0].id;
     let rows = db
-        .submission_records(&Scope::everything(), view.versions[0].id)
+        .submission_records(&Scope::everything(), v3)
         .await
         .expect("rows");
     let (depot_3, _) = rows
@@ -472,22 +474,37 @@ async fn versions_story(db: Database) {
         .find(|(_, d)| d.holder.name() == "Depot 3")
         .expect("the row added on the form");
     let depot_3 = *depot_3;
+    let nine = FormRowEdit::Quantity(9.0);
+    assert!(
+        matches!(
+            db.edit_survey_form_row(&w.county_b_staff, a1, v3, depot_3, nine)
+                .await,
+            Err(StorageError::NotFound { .. } | StorageError::Forbidden(_))
+        ),
+        "only the assignment's own desk"
+    );
     assert_eq!(
         stored(
-            db.edit_survey_form_row(&w.officer_a1, a1, depot_3, FormRowEdit::Quantity(9.0))
+            db.edit_survey_form_row(&w.officer_a1, a1, v3, depot_3, nine)
                 .await
                 .expect("v4")
         ),
         4
     );
-    let corrected = db
+    // A correction of the version shown before v4 came in would land on another holding.
+    assert!(matches!(
+        db.edit_survey_form_row(&w.officer_a1, a1, v3, depot_3, FormRowEdit::Remove)
+            .await,
+        Err(StorageError::Conflict { .. })
+    ));
+    let v4 = db
         .assignment_view(&Scope::everything(), a1)
         .await
         .expect("view")
         .versions[0]
-        .clone();
+        .id;
     let rows = db
-        .submission_records(&Scope::everything(), corrected.id)
+        .submission_records(&Scope::everything(), v4)
         .await
         .expect("rows");
     assert_eq!(rows.len(), 4, "one row changed, none added");
@@ -498,12 +515,12 @@ async fn versions_story(db: Database) {
         Some(9.0)
     );
     assert!(matches!(
-        db.edit_survey_form_row(&w.officer_a1, a1, depot_3, FormRowEdit::Quantity(9.0))
+        db.edit_survey_form_row(&w.officer_a1, a1, v4, depot_3, nine)
             .await,
         Ok(SubmitOutcome::Unchanged { version: 4, .. })
     ));
     match db
-        .edit_survey_form_row(&w.officer_a1, a1, depot_3, FormRowEdit::Quantity(-1.0))
+        .edit_survey_form_row(&w.officer_a1, a1, v4, depot_3, FormRowEdit::Quantity(-1.0))
         .await
     {
         Err(StorageError::SheetRejected(problems)) => {
@@ -513,13 +530,13 @@ async fn versions_story(db: Database) {
         other => panic!("a negative quantity: {other:?}"),
     }
     assert!(matches!(
-        db.edit_survey_form_row(&w.officer_a1, a1, 999, FormRowEdit::Remove)
+        db.edit_survey_form_row(&w.officer_a1, a1, v4, 999, FormRowEdit::Remove)
             .await,
         Err(StorageError::Refused { field: "row", .. })
     ));
     assert_eq!(
         stored(
-            db.edit_survey_form_row(&w.officer_a1, a1, depot_3, FormRowEdit::Remove)
+            db.edit_survey_form_row(&w.officer_a1, a1, v4, depot_3, FormRowEdit::Remove)
                 .await
                 .expect("v5")
         ),
@@ -939,12 +956,32 @@ async fn close_and_extend_story(db: Database) {
         later
     );
 
+    stored(
+        db.submit_survey_file(
+            &w.officer_a1,
+            a1,
+            csv(&[(WATER, 6.0, "Depot", w.county_a.0.as_str())]),
+            "a1.csv",
+        )
+        .await
+        .expect("reported before the close"),
+    );
+    let reported = db
+        .assignment_view(&Scope::everything(), a1)
+        .await
+        .expect("view")
+        .versions[0]
+        .id;
     let closed = db
         .close_round(&w.city_staff, round.id)
         .await
         .expect("closed");
     assert_eq!(closed.status.as_str(), "closed");
-    assert_eq!(intact(&db).await, entries + 2, "both audited");
+    assert_eq!(
+        intact(&db).await,
+        entries + 3,
+        "the extension, the report and the close audited"
+    );
     assert!(matches!(
         db.close_round(&w.city_staff, round.id).await,
         Err(StorageError::Transition(TransitionError::RoundClosed))
@@ -972,6 +1009,17 @@ async fn close_and_extend_story(db: Database) {
             Err(StorageError::Transition(TransitionError::RoundClosed))
         ),
         "{refused:?}"
+    );
+    // Nor is a row corrected on the form.
+    let corrected = db
+        .edit_survey_form_row(&w.officer_a1, a1, reported, 2, FormRowEdit::Quantity(7.0))
+        .await;
+    assert!(
+        matches!(
+            corrected,
+            Err(StorageError::Transition(TransitionError::RoundClosed))
+        ),
+        "{corrected:?}"
     );
 
     // Reopened by the office that runs it, until a deadline still to come: the late report

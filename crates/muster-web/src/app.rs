@@ -95,7 +95,7 @@ impl App {
             .await
             .map_err(std::io::Error::other)?;
         let blobs = BlobStore::new(config.files_dir.clone(), config.blob_limits);
-        let sweeper = crate::uploads_api::spawn_sweeper(blobs.clone());
+        let sweeper = crate::uploads_api::spawn_sweeper(blobs.clone(), db.clone());
         let facility_sweeper =
             crate::notify::spawn_facility_sweeper(db.clone(), config.notifier.clone());
         let state = AppState {

@@ -786,14 +786,20 @@ async fn read_inspection(
     multipart: Multipart,
 ) -> Result<InspectionPost, (WebError, InspectionText)> {
     let mut text = InspectionText::default();
-    let read = read_photo_form(state, user, multipart, |name, value| match name {
-        "allocation_id" => text.allocation_id = value.trim().parse().unwrap_or_default(),
-        "condition" => text.condition = value,
-        "quantity_seen" => text.quantity_seen = value,
-        "quantity_accepted" => text.quantity_accepted = value,
-        "notes" => text.notes = value,
-        _ => {}
-    })
+    let read = read_photo_form(
+        state,
+        user,
+        multipart,
+        muster_storage::MAX_INSPECTION_PHOTOS,
+        |name, value| match name {
+            "allocation_id" => text.allocation_id = value.trim().parse().unwrap_or_default(),
+            "condition" => text.condition = value,
+            "quantity_seen" => text.quantity_seen = value,
+            "quantity_accepted" => text.quantity_accepted = value,
+            "notes" => text.notes = value,
+            _ => {}
+        },
+    )
     .await;
     match read {
         Ok(photos) => Ok(InspectionPost { text, photos }),

@@ -18,11 +18,13 @@ pub(crate) const PHOTO_FORM_BYTES: usize = 64 * 1024 * 1024;
 /// Reads a multipart form whose file fields are named `photos`: stores each photo as it
 /// arrives (one in memory at a time) and hands every other field to `text_field` by name.
 /// The CSRF token must come before the first photo and is checked there, so a forged post
-/// cannot fill the attachment store. Returns the photos' SHA-256 in the order sent.
+/// cannot fill the attachment store; a photo beyond `max_photos` is refused before it is
+/// stored. Returns the photos' SHA-256 in the order sent.
 pub(crate) async fn read_photo_form(
     state: &AppState,
     user: &CurrentUser,
     mut multipart: Multipart,
+    max_photos: usize,
     mut text_field: impl FnMut(&str, String),
 ) -> Result<Vec<String>, WebError> {
     let mut photos = Vec::new();
@@ -46,6 +48,13 @@ pub(crate) async fn read_photo_form(
             if bytes.is_empty() {
                 // The empty part a browser sends when no file was chosen.
                 continue;
+            }
+            if photos.len() == max_photos {
+                return Err(WebError::refused(
+                    "photos",
+                    format!("at most {max_photos} photos"),
+                    format!("最多 {max_photos} 张照片"),
+                ));
             }
             let sha = store_photo(state, user.user.id, &file_name, bytes.to_vec())
                 .await

@@ -24,7 +24,6 @@ use muster_storage::{
 };
 use serde::Deserialize;
 
-use crate::account_pages::CsrfForm;
 use crate::app::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
@@ -919,6 +918,8 @@ struct AssignmentPage {
     may_submit: bool,
     /// The rows shown are the current version's and may be corrected one by one.
     may_edit_rows: bool,
+    /// The current version's submission id, which a row correction names.
+    current_submission: i64,
     may_review: bool,
     types: Vec<Choice>,
     region: String,
@@ -1056,6 +1057,7 @@ async fn render_assignment(
             outcome,
             may_submit,
             may_edit_rows: may_submit && version.is_none_or(|v| Some(v) == latest_version),
+            current_submission: view.versions.first().map_or(0, |s| s.id),
             may_review: may_review_now,
             types: round
                 .type_codes
@@ -1256,9 +1258,12 @@ pub(crate) async fn add_row(
     after_write(&state, &page, id, result).await
 }
 
+/// A row correction's form: the version the rows table showed, and for a quantity the new one.
 #[derive(Debug, Deserialize)]
-pub(crate) struct RowQuantityForm {
+pub(crate) struct RowEditForm {
     csrf: String,
+    submission: i64,
+    #[serde(default)]
     quantity: String,
 }
 
@@ -1268,7 +1273,7 @@ pub(crate) async fn correct_row_quantity(
     State(state): State<AppState>,
     page: PageContext,
     Path((id, row)): Path<(i64, u32)>,
-    Form(form): Form<RowQuantityForm>,
+    Form(form): Form<RowEditForm>,
 ) -> PageResult {
     let current = page.require_user()?;
     current
@@ -1282,7 +1287,13 @@ pub(crate) async fn correct_row_quantity(
         .unwrap_or(f64::NAN);
     let result = state
         .db
-        .edit_survey_form_row(&current.actor, id, row, FormRowEdit::Quantity(quantity))
+        .edit_survey_form_row(
+            &current.actor,
+            id,
+            form.submission,
+            row,
+            FormRowEdit::Quantity(quantity),
+        )
         .await
         .map(submitted);
     after_write(&state, &page, id, result).await
@@ -1293,13 +1304,21 @@ pub(crate) async fn remove_row(
     State(state): State<AppState>,
     page: PageContext,
     Path((id, row)): Path<(i64, u32)>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<RowEditForm>,
 ) -> PageResult {
     let current = page.require_user()?;
-    form.check(current).map_err(|e| page.error(e))?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
     let result = state
         .db
-        .edit_survey_form_row(&current.actor, id, row, FormRowEdit::Remove)
+        .edit_survey_form_row(
+            &current.actor,
+            id,
+            form.submission,
+            row,
+            FormRowEdit::Remove,
+        )
         .await
         .map(submitted);
     after_write(&state, &page, id, result).await

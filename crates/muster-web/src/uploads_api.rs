@@ -20,7 +20,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use muster_storage::{BlobError, BlobStore, ContentHash, StoredBlob, UploadId, UploadStatus};
+use muster_storage::{
+    BlobError, BlobStore, ContentHash, Database, StoredBlob, UploadId, UploadStatus,
+};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
@@ -52,18 +54,43 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(chunks)
 }
 
-/// Sweeps idle uploads at start-up and every hour after, until aborted.
-pub(crate) fn spawn_sweeper(store: BlobStore) -> JoinHandle<()> {
+/// Sweeps idle uploads at start-up and every hour after, and the blobs nothing refers to
+/// once a day, until aborted.
+pub(crate) fn spawn_sweeper(store: BlobStore, db: Database) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(SWEEP_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        for tick in 0_u64.. {
             every.tick().await;
             if let Err(e) = store.sweep_stale_uploads(muster_storage::now()).await {
                 tracing::warn!(error = %e, "sweeping stale uploads failed");
             }
+            if tick % UNREFERENCED_SWEEP_EVERY_TICKS == 0 {
+                sweep_unreferenced(&store, &db).await;
+            }
         }
     })
+}
+
+/// The blobs nothing refers to are looked for every this many upload sweeps: once a day.
+const UNREFERENCED_SWEEP_EVERY_TICKS: u64 = 24;
+
+/// Removes the blobs no record names (see [`BlobStore::sweep_unreferenced`]); the
+/// references are read first, so a blob attached meanwhile is one stored too recently to go.
+async fn sweep_unreferenced(store: &BlobStore, db: &Database) {
+    let referenced = match db.referenced_blob_hashes().await {
+        Ok(referenced) => referenced,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading what refers to blobs failed");
+            return;
+        }
+    };
+    if let Err(e) = store
+        .sweep_unreferenced(referenced, muster_storage::now())
+        .await
+    {
+        tracing::warn!(error = %e, "sweeping unreferenced blobs failed");
+    }
 }
 
 // ------------------------------------------------------------------ wire types

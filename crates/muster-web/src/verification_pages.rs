@@ -553,13 +553,13 @@ pub(crate) async fn assign(
         .collect();
     match state.db.assign_sample(&current.actor, id, &verifiers).await {
         Ok(_) => Ok(Redirect::to(&format!("/verification/samples/{id}")).into_response()),
-        Err(StorageError::Invalid { message, .. }) => {
+        Err(e @ (StorageError::Invalid { .. } | StorageError::Refused { .. })) => {
             render_sample(
                 &state,
                 &page,
                 id,
                 None,
-                Some(message),
+                Some(WebError::from(e).said_in(page.tr.locale)),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
@@ -655,13 +655,19 @@ pub(crate) async fn record_finding(
 ) -> PageResult {
     let current = page.require_user()?;
     let mut text = FindingText::default();
-    let photos = read_photo_form(&state, current, multipart, |name, value| match name {
-        "quantity_seen" => text.quantity_seen = value,
-        "location_right" => text.location_right = true,
-        "type_right" => text.type_right = true,
-        "notes" => text.notes = value,
-        _ => {}
-    })
+    let photos = read_photo_form(
+        &state,
+        current,
+        multipart,
+        muster_storage::MAX_FINDING_PHOTOS,
+        |name, value| match name {
+            "quantity_seen" => text.quantity_seen = value,
+            "location_right" => text.location_right = true,
+            "type_right" => text.type_right = true,
+            "notes" => text.notes = value,
+            _ => {}
+        },
+    )
     .await
     .map_err(|e| page.error(e))?;
     let quantity_seen: f64 = text

@@ -429,15 +429,26 @@ async fn pages_story(app: TestApp) {
     let marker = format!("/surveys/assignments/{id}/rows/");
     let start = holder + page[holder..].find(&marker).expect("its correction form") + marker.len();
     let tent_row = page[start..].split('/').next().expect("row").to_owned();
-    let correct = |quantity: &'static str| {
+    // The forms name the version they show.
+    let shown = |page: &str| {
+        let marker = "name=\"submission\" value=\"";
+        let start = page.find(marker).expect("the version shown") + marker.len();
+        page[start..].split('"').next().expect("id").to_owned()
+    };
+    let submission = shown(&page);
+    let correct = |submission: String, quantity: &'static str| {
         member
             .post(app.url(&format!(
                 "/surveys/assignments/{id}/rows/{tent_row}/quantity"
             )))
-            .form(&[("csrf", member_csrf.as_str()), ("quantity", quantity)])
+            .form(&[
+                ("csrf", member_csrf.clone()),
+                ("submission", submission),
+                ("quantity", quantity.to_owned()),
+            ])
             .send()
     };
-    let corrected = correct("7").await.expect("correct");
+    let corrected = correct(submission.clone(), "7").await.expect("correct");
     assert_eq!(corrected.status(), StatusCode::SEE_OTHER);
     assert!(
         corrected.headers()["location"]
@@ -454,13 +465,30 @@ async fn pages_story(app: TestApp) {
         .await
         .expect("text");
     assert!(page.contains("class=\"changed\""), "the correction's diff");
-    let refused = correct("很多").await.expect("correct");
+    let table = page
+        .find("<table class=\"records\"")
+        .expect("the rows table");
+    let tents = table + page[table..].find("Red Cross").expect("the tents' row");
+    let row_start = page[..tents].rfind("<tr>").expect("the row");
+    assert!(
+        page[row_start..tents].contains(">7 "),
+        "the tents now count 7: {}",
+        &page[row_start..tents]
+    );
+    // The form as shown before that correction is refused: its rows may have moved.
+    let stale = correct(submission, "8").await.expect("correct");
+    assert_eq!(stale.status(), StatusCode::CONFLICT);
+    let submission = shown(&page);
+    let refused = correct(submission.clone(), "很多").await.expect("correct");
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let text = refused.text().await.expect("text");
     assert!(text.contains("class=\"problems\""), "{text}");
     let missing = member
         .post(app.url(&format!("/surveys/assignments/{id}/rows/999/remove")))
-        .form(&[("csrf", member_csrf.as_str())])
+        .form(&[
+            ("csrf", member_csrf.as_str()),
+            ("submission", submission.as_str()),
+        ])
         .send()
         .await
         .expect("remove");
@@ -474,7 +502,10 @@ async fn pages_story(app: TestApp) {
     );
     let removed = member
         .post(app.url(&format!("/surveys/assignments/{id}/rows/{tent_row}/remove")))
-        .form(&[("csrf", member_csrf.as_str())])
+        .form(&[
+            ("csrf", member_csrf.as_str()),
+            ("submission", submission.as_str()),
+        ])
         .send()
         .await
         .expect("remove");

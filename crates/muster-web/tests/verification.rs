@@ -444,6 +444,16 @@ async fn pages_story(app: TestApp) {
         let (_, me) = get_json(&app, &liaison_token, "/api/v1/me").await;
         me["user"]["id"].as_i64().expect("id").to_string()
     };
+    // No verifier ticked: the sample page again, saying so in the reader's language.
+    let refused = chinese
+        .post(app.url(&format!("{location}/assign")))
+        .form(&[("csrf", chinese_csrf.as_str())])
+        .send()
+        .await
+        .expect("assign");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("html");
+    assert!(html.contains("请至少选择一名核查人员"), "{html}");
     let assigned = office
         .post(app.url(&format!("{location}/assign")))
         .form(&[("csrf", csrf.as_str()), ("verifier", liaison_id.as_str())])
