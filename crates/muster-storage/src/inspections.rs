@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use muster_domain::facility::{InspectionDraft, ItemAnswer, order_deadline};
 use muster_domain::time::MILLIS_PER_DAY;
-use muster_domain::{Actor, Timestamp};
+use muster_domain::{Actor, DataClass, Timestamp};
 use serde::Serialize;
 
 use crate::audit::AuditEvent;
@@ -350,8 +350,8 @@ impl Database {
     /// Whether the actor may see the file with this hash: it is attached to an inspection
     /// of a facility they reach, is evidence on an order they reach, or is a photo of an
     /// on-site verification finding they may read (the sample and the record in their
-    /// subtree, as `verification_items` reads them). The web layer asks before it serves a
-    /// blob.
+    /// subtree, as `verification_items` reads them, and a person's holding only with the
+    /// personal-data class). The web layer asks before it serves a blob.
     pub async fn may_see_blob(&self, actor: &Actor, sha256: &str) -> Result<bool, StorageError> {
         // Only a hash can name a file: anything else (a `%` in the evidence LIKE) sees nothing.
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -366,9 +366,12 @@ impl Database {
              OR EXISTS (SELECT 1 FROM rectification_orders o JOIN facilities f ON f.id = o.facility_id \
                WHERE o.evidence LIKE $6 AND {filter}) \
              OR EXISTS (SELECT 1 FROM verification_items v JOIN verification_samples s ON s.id = v.sample_id \
+               JOIN potential_records r ON r.id = v.record_id \
                WHERE v.photos LIKE $6 AND v.region_path >= $7 AND v.region_path < $8 \
-               AND s.region_path >= $7 AND s.region_path < $8)"
+               AND s.region_path >= $7 AND s.region_path < $8 \
+               AND (r.holder_kind <> 'person' OR $9 = 1))"
         );
+        let personal_data = i64::from(actor.scope().allows(DataClass::PersonalData));
         let (low, high) = actor.scope().subtree().subtree_range();
         let visible: bool = on_read_pool!(self, |pool| {
             bind_reach!(
@@ -378,6 +381,7 @@ impl Database {
             .bind(&evidence)
             .bind(&low)
             .bind(&high)
+            .bind(personal_data)
             .fetch_one(pool)
             .await
         })?;

@@ -180,6 +180,8 @@ impl VerificationItem {
                 phone: None,
             };
             self.holder_name = person.masked().name().to_owned();
+            // Photos of a person's holding are personal data too (a yard, a number plate).
+            self.photos = None;
         }
         self
     }

@@ -650,6 +650,41 @@ async fn verification_findings_story(db: Database) {
             assert!(!db.may_see_blob(outsider, photo).await.expect("may see"));
         }
     }
+    // Held by a person, the photos are personal data: not for the viewer, who reads the
+    // sample but not that class, on the page, in the API or as files.
+    let kind = db
+        .potential_record(&everything, a0.record_id)
+        .await
+        .expect("record")
+        .holder_kind;
+    let set_kind = |kind: &str| {
+        format!(
+            "UPDATE potential_records SET holder_kind = '{kind}' WHERE id = {}",
+            a0.record_id
+        )
+    };
+    raw_execute(&db, &set_kind("person"))
+        .await
+        .expect("a person holds it");
+    for photo in &photos {
+        assert!(db.may_see_blob(&w.office, photo).await.expect("may see"));
+        assert!(!db.may_see_blob(&w.viewer, photo).await.expect("may see"));
+    }
+    let photos_seen = |scope: Scope| {
+        let db = db.clone();
+        async move {
+            db.verification_items(&scope, sample.id)
+                .await
+                .expect("items")
+                .into_iter()
+                .find(|i| i.record_id == a0.record_id)
+                .expect("the item")
+                .photo_list()
+        }
+    };
+    assert!(photos_seen(w.viewer.scope().clone()).await.is_empty());
+    assert_eq!(photos_seen(w.office.scope().clone()).await, photos);
+    raw_execute(&db, &set_kind(&kind)).await.expect("as it was");
     let unknown = ContentHash::of(b"never attached");
     assert!(
         !db.may_see_blob(&w.office, unknown.as_str())
