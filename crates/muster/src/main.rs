@@ -23,7 +23,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // A benchmark's anchors are slow on purpose (a GROUP BY over ten million records): sqlx's
+    // slow-statement warnings would bury its table.
+    let benchmark = matches!(cli.command, cli::Command::Bench(_));
+    init_tracing(if benchmark {
+        "warn,sqlx=error"
+    } else {
+        "info,sqlx=warn"
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,10 +50,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to standard error, filtered by RUST_LOG, so standard output stays for results.
-fn init_tracing() {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+/// Logs go to standard error, filtered by RUST_LOG (else `default`), so standard output stays
+/// for results.
+fn init_tracing(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
