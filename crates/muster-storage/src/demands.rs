@@ -859,6 +859,7 @@ pub(crate) fn apply_event(
     event: &DemandEvent,
 ) -> Result<Demand, StorageError> {
     transition(&locked.demand, event).map_err(|refusal| StorageError::Conflict {
+        message_zh: None,
         field: "status",
         message: refusal.to_string(),
     })
@@ -926,6 +927,7 @@ pub(crate) async fn store_progress(
     })?;
     if updated != 1 {
         return Err(StorageError::Conflict {
+            message_zh: None,
             field: "version",
             message: format!(
                 "demand {} changed while this was being saved; reload it and try again",

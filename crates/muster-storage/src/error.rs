@@ -11,10 +11,12 @@ pub enum StorageError {
     OutOfScope { entity: &'static str, key: String },
     #[error("your roles do not allow this: {0}")]
     Forbidden(String),
+    /// `message_zh`: the same in Chinese, for the Chinese pages, where there is one.
     #[error("{message}")]
     Conflict {
         field: &'static str,
         message: String,
+        message_zh: Option<String>,
     },
     /// Like [`Self::Invalid`], said in Chinese too, for the Chinese pages.
     #[error("{field}: {message}")]
@@ -69,11 +71,24 @@ impl StorageError {
         field: &'static str,
         message: impl FnOnce() -> String,
     ) -> Self {
+        Self::unique_said(error, field, || (message(), None))
+    }
+
+    /// [`Self::unique`], the conflict said in English and, where given, in Chinese.
+    pub(crate) fn unique_said(
+        error: sqlx::Error,
+        field: &'static str,
+        said: impl FnOnce() -> (String, Option<String>),
+    ) -> Self {
         match &error {
-            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict {
-                field,
-                message: message(),
-            },
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                let (message, message_zh) = said();
+                Self::Conflict {
+                    field,
+                    message,
+                    message_zh,
+                }
+            }
             _ => Self::Database(error),
         }
     }

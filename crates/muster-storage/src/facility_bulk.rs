@@ -159,6 +159,7 @@ impl Database {
             }
             if !grid_names.insert((grid.region_code.trim(), name)) {
                 return Err(StorageError::Conflict {
+                    message_zh: None,
                     field: "name",
                     message: format!(
                         "grid {index}: region {} has two grids named {name} in this load",
@@ -357,6 +358,7 @@ impl Database {
             }
             if !keys.insert((row.inspector_user_id, key)) {
                 return Err(StorageError::Conflict {
+                    message_zh: None,
                     field: "idempotency_key",
                     message: format!(
                         "inspection {index}: user {} uses the key {key} twice in this load",

@@ -368,6 +368,7 @@ impl Database {
         let to = from
             .apply(action, party)
             .map_err(|refusal| StorageError::Conflict {
+                message_zh: None,
                 field: "status",
                 message: refusal.to_string(),
             })?;
@@ -408,6 +409,7 @@ impl Database {
         })?;
         if changed != 1 {
             return Err(StorageError::Conflict {
+                message_zh: None,
                 field: "status",
                 message: format!(
                     "order {} changed while you were looking at it; reload it",

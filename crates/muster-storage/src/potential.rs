@@ -339,6 +339,10 @@ impl Database {
                         "records of {} are stored; this change would alter what they mean. Rename or widen only, or add a new type",
                         resource_type.code
                     ),
+                    message_zh: Some(format!(
+                        "已有 {} 类型的记录；此修改会改变其含义。只能改名或放宽限制，或新增一个类型",
+                        resource_type.code
+                    )),
                 });
             }
         }
@@ -732,6 +736,7 @@ impl Database {
                 message:
                     "a holding in the file was registered by someone else meanwhile; import again"
                         .into(),
+                message_zh: Some("文件中的某项潜力刚被他人登记，请重新导入".into()),
             };
         }
         problems.sort_by_key(|p| p.row);

@@ -194,6 +194,7 @@ fn refusal_error(refusal: RequisitionRefusal) -> StorageError {
     match refusal {
         RequisitionRefusal::Finished { .. } | RequisitionRefusal::WrongStatus { .. } => {
             StorageError::Conflict {
+                message_zh: None,
                 field: "status",
                 message,
             }
@@ -646,6 +647,7 @@ impl Database {
         })?;
         if changed != 1 {
             return Err(StorageError::Conflict {
+                message_zh: None,
                 field: "status",
                 message: format!("order {id} changed while you were looking at it; reload it"),
             });
@@ -1137,6 +1139,7 @@ async fn records_out(
     for (index, item) in items.iter().enumerate() {
         let Some((record, reserved)) = records.get(&item.record_id) else {
             return Err(StorageError::Conflict {
+                message_zh: None,
                 field: "items",
                 message: format!(
                     "items[{index}]: record {} no longer exists; cancel the order",
@@ -1145,6 +1148,7 @@ async fn records_out(
             });
         };
         let refuse = |why: String| StorageError::Conflict {
+            message_zh: None,
             field: "items",
             message: format!("items[{index}]: record {} {why}", record.id),
         };
@@ -1258,6 +1262,7 @@ fn event_time(event: &RequisitionEvent) -> Option<Timestamp> {
 
 fn already_requisitioned(record_id: i64, order_id: i64) -> StorageError {
     StorageError::Conflict {
+        message_zh: None,
         field: "items",
         message: format!(
             "record {record_id} is already on open requisition order {order_id}; it cannot be requisitioned twice"

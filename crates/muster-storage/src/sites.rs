@@ -171,8 +171,11 @@ impl Database {
             .await
         });
         let id = inserted.map_err(|e| {
-            StorageError::unique(e, "name", || {
-                format!("region {code} already has a site named like {name}")
+            StorageError::unique_said(e, "name", || {
+                (
+                    format!("region {code} already has a site named like {name}"),
+                    Some(format!("行政区划 {code} 已有名称相同的地点：{name}")),
+                )
             })
         })?;
         let linked = link_stored_records(&mut tx, id, &code, &region.path, &name_key).await?;

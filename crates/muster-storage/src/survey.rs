@@ -466,6 +466,7 @@ impl Database {
             return Err(StorageError::Conflict {
                 field: "status",
                 message: "the round was changed meanwhile; reload it and try again".into(),
+                message_zh: Some("本轮调查已被他人更改，请刷新页面后重试".into()),
             });
         };
         let stored = round_from_row(row);
@@ -1730,6 +1731,7 @@ fn changed_meanwhile() -> StorageError {
     StorageError::Conflict {
         field: "status",
         message: "the report changed meanwhile; reload and try again".into(),
+        message_zh: Some("该报告已被他人更新，请刷新页面后重试".into()),
     }
 }
 
@@ -1821,6 +1823,10 @@ async fn remove_round_records(
                 "record {} of this report has been verified or put to use; the report can no longer be sent back",
                 busy.id
             ),
+            message_zh: Some(format!(
+                "本报告的记录 {} 已经核查或已被使用，不能再退回",
+                busy.id
+            )),
         });
     }
     let in_verification: bool = on_tx!(tx, |conn| {
@@ -1837,6 +1843,7 @@ async fn remove_round_records(
         return Err(StorageError::Conflict {
             field: "status",
             message: "records of this report are in an on-site verification sample; the report can no longer be sent back".into(),
+            message_zh: Some("本报告的记录已列入实地核查样本，不能再退回".into()),
         });
     }
     let mut deltas = RollupDeltas::new();

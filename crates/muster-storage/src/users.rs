@@ -276,6 +276,7 @@ impl Database {
         }
         if actor.user_id() == Some(user_id) {
             return Err(StorageError::Conflict {
+                message_zh: None,
                 field: "user_id",
                 message: "you cannot disable or enable yourself; ask another administrator".into(),
             });

@@ -773,6 +773,7 @@ impl Database {
             return Err(StorageError::Conflict {
                 field: "finding",
                 message: "a finding is already recorded for this record in this sample".into(),
+                message_zh: Some("本样本中该记录的核查结果已经录入".into()),
             });
         }
         let before: Option<PotentialRecord> = on_tx!(&mut tx, |conn| sqlx::query_as(

@@ -774,7 +774,7 @@ async fn two_accepts_racing_for_one_holding(db: Database) {
             .iter()
             .find_map(|r| r.as_ref().err())
             .expect("a loser");
-        let E::Conflict { field, message } = loser else {
+        let E::Conflict { field, message, .. } = loser else {
             panic!("{loser:?}")
         };
         assert_eq!(*field, "holding");

@@ -402,6 +402,7 @@ async fn requisition_story(db: Database) {
         Err(E::Conflict {
             field: "status",
             message,
+            ..
         }) => {
             assert!(message.contains("notify the holder first"), "{message}")
         }
@@ -961,6 +962,7 @@ async fn requisitioned_records_change_status_story(db: Database) {
         Err(E::Conflict {
             field: "items",
             message,
+            ..
         }) => {
             assert!(
                 message.contains(&format!("record {}", w.truck_2)),

@@ -575,7 +575,7 @@ pub(crate) async fn create_user(
             }),
             Err(WebError::Storage(
                 StorageError::Invalid { field, message }
-                | StorageError::Conflict { field, message },
+                | StorageError::Conflict { field, message, .. },
             )) => problems.push(FieldProblem {
                 field: match field {
                     "username" => "username",

@@ -163,6 +163,10 @@ impl WebError {
                 message_zh: Some(zh),
                 ..
             } if locale.starts_with("zh") => Some(format!("{field}：{zh}")),
+            WebError::Storage(StorageError::Conflict {
+                message_zh: Some(zh),
+                ..
+            }) if locale.starts_with("zh") => Some(zh.clone()),
             _ => None,
         }
     }

@@ -1345,10 +1345,10 @@ pub(crate) async fn save_resource_type(
             query_string(&[("c", Some(&code))]).trim_start_matches("?c=")
         ))
         .into_response()),
-        Err(StorageError::Conflict { message, .. }) => refuse(
+        Err(e @ StorageError::Conflict { .. }) => refuse(
             StatusCode::CONFLICT,
             tr.t("taxonomy.meaning_change"),
-            Some(message),
+            Some(WebError::from(e).said_in(tr.locale)),
         ),
         Err(StorageError::Invalid { message, .. }) => refuse(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -230,6 +230,7 @@ async fn pages_story(app: TestApp) {
     for (field, value, said) in [
         ("lat", "95", "纬度应在 -90 到 90 之间"),
         ("kind", "castle", "地点类型应为"),
+        ("name", "city hospital <no. 1>", "已有名称相同的地点"),
     ] {
         let mut fields = form("北区仓库");
         fields[0].1 = chinese_csrf.clone();

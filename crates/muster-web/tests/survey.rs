@@ -478,6 +478,11 @@ async fn pages_story(app: TestApp) {
     // The form as shown before that correction is refused: its rows may have moved.
     let stale = correct(submission, "8").await.expect("correct");
     assert_eq!(stale.status(), StatusCode::CONFLICT);
+    let text = stale.text().await.expect("text");
+    assert!(
+        text.contains("该报告已被他人更新"),
+        "said in Chinese: {text}"
+    );
     let submission = shown(&page);
     let refused = correct(submission.clone(), "很多").await.expect("correct");
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);

@@ -232,6 +232,7 @@ impl Database {
             let status = summary.status();
             if status.is_terminal() {
                 return Err(StorageError::Conflict {
+                    message_zh: None,
                     field: "status",
                     message: format!("demand {id} is {status}; there is nothing to allocate"),
                 });
@@ -466,6 +467,7 @@ impl Database {
         for &record_id in per_record.keys() {
             let Some(before) = records.get(&record_id) else {
                 return Err(StorageError::Conflict {
+                    message_zh: None,
                     field: "holding",
                     message: format!("holding {record_id} does not exist"),
                 });
@@ -473,6 +475,7 @@ impl Database {
             let path = before.region_path();
             if !locked.region_path.contains(&path) || !actor.scope().contains(&path) {
                 return Err(StorageError::Conflict {
+                    message_zh: None,
                     field: "holding",
                     message: format!(
                         "holding {record_id} lies outside the region the demand is addressed to; escalate instead"
@@ -508,6 +511,7 @@ impl Database {
                 let before = &records[missed];
                 // Dropping `tx` rolls back every reservation made so far.
                 return Err(StorageError::Conflict {
+                    message_zh: None,
                     field: "holding",
                     message: format!(
                         "holding {missed} ({}, {}) no longer has {quantity} available: another allocation took it first; propose again",
@@ -606,6 +610,7 @@ impl Database {
             .collect();
         let draft = escalate(&locked.demand, demand_id, &shortfall).map_err(|e| {
             StorageError::Conflict {
+                message_zh: None,
                 field: "shortfall",
                 message: e.to_string(),
             }
@@ -616,6 +621,7 @@ impl Database {
             .last()
             .map(|c| c.as_str().to_owned())
             .ok_or_else(|| StorageError::Conflict {
+                message_zh: None,
                 field: "shortfall",
                 message: "the demand is addressed to the national level; there is no level above"
                     .into(),
@@ -809,6 +815,7 @@ async fn refuse_requisitioned(
         })?;
         if let Some((record_id, order_id)) = found {
             return Err(StorageError::Conflict {
+                message_zh: None,
                 field: "holding",
                 message: format!(
                     "holding {record_id} is on requisition order {order_id}; propose again"

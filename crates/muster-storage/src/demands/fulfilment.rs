@@ -159,6 +159,7 @@ impl Database {
         let open = allocation.quantity - allocation.inspected - allocation.released;
         if open <= 0 {
             return Err(StorageError::Conflict {
+                message_zh: None,
                 field: "allocation_id",
                 message: format!(
                     "allocation {} has been inspected already",
@@ -503,6 +504,7 @@ fn apply_on(
 ) -> Result<muster_domain::demand::Demand, StorageError> {
     let _ = locked;
     muster_domain::demand::transition(current, event).map_err(|refusal| StorageError::Conflict {
+        message_zh: None,
         field: "status",
         message: refusal.to_string(),
     })
