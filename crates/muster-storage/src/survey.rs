@@ -86,6 +86,8 @@ pub struct Assignment {
     pub first_submitted_at: Option<i64>,
     pub submitted_at: Option<i64>,
     pub approved_at: Option<i64>,
+    /// More time given to this assignment alone; None: the round's deadline.
+    pub deadline: Option<i64>,
     pub region_name: Option<String>,
     pub organization_name: Option<String>,
 }
@@ -99,20 +101,28 @@ impl Assignment {
         RegionPath::parse(&self.region_path).unwrap_or_else(RegionPath::root)
     }
 
-    pub fn timeliness(&self, deadline: Timestamp, now: Timestamp) -> Timeliness {
+    /// The deadline this assignment is held to: the later of its own, when it was given more
+    /// time, and the round's (which may have been extended past it since).
+    pub fn deadline_within(&self, round_deadline: Timestamp) -> Timestamp {
+        self.deadline.map_or(round_deadline, |own| {
+            Timestamp::from_millis(own).max(round_deadline)
+        })
+    }
+
+    pub fn timeliness(&self, round_deadline: Timestamp, now: Timestamp) -> Timeliness {
         survey::timeliness(
             self.first_submitted_at.map(Timestamp::from_millis),
-            deadline,
+            self.deadline_within(round_deadline),
             now,
         )
     }
 
-    fn facts(&self, deadline: Timestamp) -> AssignmentFacts {
+    fn facts(&self, round_deadline: Timestamp) -> AssignmentFacts {
         AssignmentFacts {
             region_path: self.region_path(),
             status: self.status(),
             first_submitted_at: self.first_submitted_at.map(Timestamp::from_millis),
-            deadline,
+            deadline: self.deadline_within(round_deadline),
         }
     }
 }
@@ -220,7 +230,7 @@ pub struct RoundDashboard {
 
 const ASSIGNMENT_SELECT: &str = "SELECT a.id, a.round_id, a.parent_id, a.region_code, a.region_path, \
      a.organization_id, a.status, a.current_submission_id, a.first_submitted_at, a.submitted_at, \
-     a.approved_at, r.name AS region_name, o.name AS organization_name \
+     a.approved_at, a.deadline, r.name AS region_name, o.name AS organization_name \
      FROM round_assignments a LEFT JOIN regions r ON r.code = a.region_code \
      LEFT JOIN organizations o ON o.id = a.organization_id";
 
@@ -389,6 +399,57 @@ impl Database {
         let closed = survey::close_round(round.status).map_err(transition)?;
         self.set_round(actor, &round, closed, round.deadline, "close")
             .await
+    }
+
+    /// Gives one assignment more time than the round: its timeliness is then judged against
+    /// `deadline`, which must be later than the one it is held to and still to come. The
+    /// office that reviews it, while the round is open; audited.
+    pub async fn extend_assignment_deadline(
+        &self,
+        actor: &Actor,
+        assignment_id: i64,
+        deadline: Timestamp,
+    ) -> Result<Assignment, StorageError> {
+        let (assignment, round, _) = self.for_review(actor, assignment_id).await?;
+        let current = assignment.deadline_within(round.deadline);
+        survey::extend_deadline(round.status, current, deadline, crate::now())
+            .map_err(transition)?;
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        hold_round_open(&mut tx, round.id).await?;
+        let changed = on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE round_assignments SET deadline = $1 \
+                 WHERE id = $2 AND COALESCE(deadline, 0) = $3",
+            )
+            .bind(deadline.as_millis())
+            .bind(assignment.id)
+            .bind(assignment.deadline.unwrap_or(0))
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if changed != 1 {
+            return Err(changed_meanwhile());
+        }
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "round_assignment",
+                entity_id: assignment.id.to_string(),
+                action: "extend_deadline",
+                region_path: &assignment.region_path(),
+                before: Some(serde_json::json!({ "deadline": current.as_millis() })),
+                after: Some(serde_json::json!({ "deadline": deadline.as_millis() })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Assignment {
+            deadline: Some(deadline.as_millis()),
+            ..assignment
+        })
     }
 
     /// Reopens a closed round until `deadline` (see [`survey::reopen_round`]). Office staff

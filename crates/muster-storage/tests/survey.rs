@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use muster_domain::organization::Roles;
-use muster_domain::survey::{AssignmentStatus, TransitionError};
+use muster_domain::survey::{AssignmentStatus, Timeliness, TransitionError};
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
 use muster_storage::{
     Assignment, AuditVerification, Database, DatabaseUrl, FormRowEdit, NewOrganization, NewUser,
@@ -942,6 +942,46 @@ async fn close_and_extend_story(db: Database) {
             TransitionError::DeadlineNotExtended
         ))
     ));
+    // One unit given more time by the office that reviews it (not by itself): past the
+    // round's deadline it is still pending while the others are missing.
+    let a2 = find(&assignments, &w.county_a.1, Some(w.unit_a2)).id;
+    let its_own = Timestamp::from_millis(round.deadline.as_millis() + 14 * 86_400_000);
+    assert!(matches!(
+        db.extend_assignment_deadline(&w.officer_a1, a1, its_own)
+            .await,
+        Err(StorageError::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.extend_assignment_deadline(&w.county_a_staff, a1, round.deadline)
+            .await,
+        Err(StorageError::Transition(
+            TransitionError::DeadlineNotExtended
+        ))
+    ));
+    let given = db
+        .extend_assignment_deadline(&w.county_a_staff, a1, its_own)
+        .await
+        .expect("more time for one unit");
+    assert_eq!(given.deadline, Some(its_own.as_millis()));
+    assert_eq!(given.deadline_within(round.deadline), its_own);
+    // A round extended past it since holds it to the round's.
+    let further = Timestamp::from_millis(its_own.as_millis() + 1);
+    assert_eq!(given.deadline_within(further), further);
+    let after_the_round = Timestamp::from_millis(round.deadline.as_millis() + 86_400_000);
+    let listed = db
+        .round_assignments(&Scope::everything(), round.id, None)
+        .await
+        .expect("assignments");
+    let timeliness = |id: i64| {
+        listed
+            .iter()
+            .find(|a| a.id == id)
+            .expect("assignment")
+            .timeliness(round.deadline, after_the_round)
+    };
+    assert_eq!(timeliness(a1), Timeliness::Pending);
+    assert_eq!(timeliness(a2), Timeliness::Missing);
+
     let entries = intact(&db).await;
     let extended = db
         .extend_round_deadline(&w.city_staff, round.id, later)

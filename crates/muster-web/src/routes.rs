@@ -150,6 +150,10 @@ pub(crate) fn router(state: AppState) -> Router {
             post(survey_pages::add_row),
         )
         .route(
+            "/surveys/assignments/{id}/deadline",
+            post(survey_pages::extend_assignment_deadline),
+        )
+        .route(
             "/surveys/assignments/{id}/rows/{row}/quantity",
             post(survey_pages::correct_row_quantity),
         )

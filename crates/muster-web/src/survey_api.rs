@@ -30,6 +30,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(close_round))
         .routes(routes!(extend_deadline))
         .routes(routes!(reopen_round))
+        .routes(routes!(extend_assignment_deadline))
         .routes(routes!(round_dashboard))
         .routes(routes!(get_assignment))
         .routes(routes!(assignment_diff))
@@ -94,6 +95,9 @@ pub(crate) struct AssignmentDto {
     current_submission_id: Option<i64>,
     first_submitted_at: Option<i64>,
     approved_at: Option<i64>,
+    /// Epoch milliseconds: the deadline this assignment is held to (its own when it was given
+    /// more time, else the round's).
+    deadline: i64,
 }
 
 impl AssignmentDto {
@@ -112,6 +116,7 @@ impl AssignmentDto {
             current_submission_id: a.current_submission_id,
             first_submitted_at: a.first_submitted_at,
             approved_at: a.approved_at,
+            deadline: a.deadline_within(deadline).as_millis(),
         }
     }
 }
@@ -269,6 +274,35 @@ async fn extend_deadline(
         .extend_round_deadline(&current.actor, id, Timestamp::from_millis(body.deadline))
         .await?;
     Ok(Json(RoundDto::from(&round)))
+}
+
+/// Gives one assignment more time than the round (its reviewer, while the round is open):
+/// its timeliness is then judged against this deadline.
+#[utoipa::path(post, path = "/surveys/assignments/{id}/deadline", tag = "surveys",
+    params(("id" = i64, Path)), request_body = DeadlineDto,
+    responses((status = 200, body = AssignmentDto), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn extend_assignment_deadline(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(body): Json<DeadlineDto>,
+) -> Result<Json<AssignmentDto>, WebError> {
+    check_write(&current, &headers)?;
+    let assignment = state
+        .db
+        .extend_assignment_deadline(&current.actor, id, Timestamp::from_millis(body.deadline))
+        .await?;
+    let round = state
+        .db
+        .survey_round(current.actor.scope(), assignment.round_id)
+        .await?;
+    Ok(Json(AssignmentDto::of(
+        &assignment,
+        round.deadline,
+        muster_storage::now(),
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

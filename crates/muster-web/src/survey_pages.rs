@@ -71,6 +71,8 @@ struct AssignmentLine {
     timeliness: String,
     timeliness_label: String,
     submitted: String,
+    /// The deadline it is held to, when it was given more time than the round.
+    own_deadline: Option<String>,
 }
 
 impl AssignmentLine {
@@ -85,6 +87,7 @@ impl AssignmentLine {
             timeliness: timeliness.as_str().to_owned(),
             timeliness_label: tr.t(&timeliness_key(timeliness)),
             submitted: assignment.submitted_at.map(format_utc).unwrap_or_default(),
+            own_deadline: assignment.deadline.map(format_utc),
         }
     }
 }
@@ -534,6 +537,23 @@ pub(crate) async fn extend_deadline(
     Ok(Redirect::to(&format!("/surveys/{id}")).into_response())
 }
 
+/// Gives one assignment more time, from its page (its reviewer).
+pub(crate) async fn extend_assignment_deadline(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<DeadlineForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let deadline = form.deadline(&page)?;
+    state
+        .db
+        .extend_assignment_deadline(&current.actor, id, deadline)
+        .await
+        .map_err(page_err(&page))?;
+    Ok(Redirect::to(&format!("/surveys/assignments/{id}")).into_response())
+}
+
 /// Reopens a closed round until the day given, from the round page.
 pub(crate) async fn reopen(
     State(state): State<AppState>,
@@ -920,6 +940,8 @@ struct AssignmentPage {
     may_edit_rows: bool,
     /// The current version's submission id, which a row correction names.
     current_submission: i64,
+    /// The reviewer may give this assignment more time, the round being open.
+    may_extend: bool,
     may_review: bool,
     types: Vec<Choice>,
     region: String,
@@ -1058,6 +1080,7 @@ async fn render_assignment(
             may_submit,
             may_edit_rows: may_submit && version.is_none_or(|v| Some(v) == latest_version),
             current_submission: view.versions.first().map_or(0, |s| s.id),
+            may_extend: open && reviewer,
             may_review: may_review_now,
             types: round
                 .type_codes

@@ -400,6 +400,30 @@ async fn pages_story(app: TestApp) {
         page.contains("id=\"approve\""),
         "review buttons for the reviewer"
     );
+    // The reviewer gives this unit more time than the round.
+    assert!(
+        page.contains("id=\"extend-assignment\""),
+        "the more-time form"
+    );
+    let more_time = office
+        .post(app.url(&format!("/surveys/assignments/{id}/deadline")))
+        .form(&[("csrf", office_csrf.as_str()), ("deadline", "3000-01-31")])
+        .send()
+        .await
+        .expect("more time");
+    assert_eq!(more_time.status(), StatusCode::SEE_OTHER);
+    let page = office
+        .get(app.url(&format!("/surveys/assignments/{id}")))
+        .send()
+        .await
+        .expect("assignment")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("id=\"own-deadline\""),
+        "its own deadline shown"
+    );
     let back = office
         .post(app.url(&format!("/surveys/assignments/{id}/send-back")))
         .form(&[
