@@ -434,6 +434,8 @@ pub enum TransitionError {
     DeadlineNotExtended,
     #[error("the round is open; only a closed round is reopened")]
     RoundOpen,
+    #[error("this unit has already reported; more time would only rewrite its timeliness")]
+    AlreadyReported,
     #[error("a round is reopened until a deadline still to come")]
     ReopenDeadlinePassed,
 }
@@ -478,6 +480,7 @@ impl TransitionError {
                 "截止期限只能延后：新期限须晚于原期限且尚未到来".into()
             }
             TransitionError::RoundOpen => "本轮调查仍在进行，只有已结束的调查才能重新开放".into(),
+            TransitionError::AlreadyReported => "该单位已经报送；此时延期只会改写其是否按时".into(),
             TransitionError::ReopenDeadlinePassed => "重新开放须给出尚未到来的截止期限".into(),
         }
     }

@@ -411,6 +411,11 @@ impl Database {
         deadline: Timestamp,
     ) -> Result<Assignment, StorageError> {
         let (assignment, round, _) = self.for_review(actor, assignment_id).await?;
+        // Its timeliness was settled by its first report: more time now would only turn a
+        // late report into an on-time one.
+        if assignment.first_submitted_at.is_some() {
+            return Err(transition(survey::TransitionError::AlreadyReported));
+        }
         let current = assignment.deadline_within(round.deadline);
         survey::extend_deadline(round.status, current, deadline, crate::now())
             .map_err(transition)?;
@@ -420,7 +425,7 @@ impl Database {
         let changed = on_tx!(&mut tx, |conn| {
             sqlx::query(
                 "UPDATE round_assignments SET deadline = $1 \
-                 WHERE id = $2 AND COALESCE(deadline, 0) = $3",
+                 WHERE id = $2 AND COALESCE(deadline, 0) = $3 AND first_submitted_at IS NULL",
             )
             .bind(deadline.as_millis())
             .bind(assignment.id)

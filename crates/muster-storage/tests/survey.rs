@@ -958,10 +958,12 @@ async fn close_and_extend_story(db: Database) {
             TransitionError::DeadlineNotExtended
         ))
     ));
+    let before_more_time = intact(&db).await;
     let given = db
         .extend_assignment_deadline(&w.county_a_staff, a1, its_own)
         .await
         .expect("more time for one unit");
+    assert_eq!(intact(&db).await, before_more_time + 1, "audited");
     assert_eq!(given.deadline, Some(its_own.as_millis()));
     assert_eq!(given.deadline_within(round.deadline), its_own);
     // A round extended past it since holds it to the round's.
@@ -1012,6 +1014,13 @@ async fn close_and_extend_story(db: Database) {
         .expect("view")
         .versions[0]
         .id;
+    // Reported, its timeliness is settled: more time would only rewrite it.
+    let later_still = Timestamp::from_millis(its_own.as_millis() + 86_400_000);
+    assert!(matches!(
+        db.extend_assignment_deadline(&w.county_a_staff, a1, later_still)
+            .await,
+        Err(StorageError::Transition(TransitionError::AlreadyReported))
+    ));
     let closed = db
         .close_round(&w.city_staff, round.id)
         .await

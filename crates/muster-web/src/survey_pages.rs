@@ -87,7 +87,9 @@ impl AssignmentLine {
             timeliness: timeliness.as_str().to_owned(),
             timeliness_label: tr.t(&timeliness_key(timeliness)),
             submitted: assignment.submitted_at.map(format_utc).unwrap_or_default(),
-            own_deadline: assignment.deadline.map(format_utc),
+            own_deadline: Some(assignment.deadline_within(round.deadline))
+                .filter(|own| *own > round.deadline)
+                .map(|own| format_utc(own.as_millis())),
         }
     }
 }
@@ -1080,7 +1082,7 @@ async fn render_assignment(
             may_submit,
             may_edit_rows: may_submit && version.is_none_or(|v| Some(v) == latest_version),
             current_submission: view.versions.first().map_or(0, |s| s.id),
-            may_extend: open && reviewer,
+            may_extend: open && reviewer && view.assignment.first_submitted_at.is_none(),
             may_review: may_review_now,
             types: round
                 .type_codes
