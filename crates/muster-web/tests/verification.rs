@@ -512,6 +512,10 @@ async fn pages_story(app: TestApp) {
         .await
         .expect("html");
     assert!(html.contains("id=\"finding-saved\""));
+    assert!(
+        html.contains(&format!("src=\"/files/{photo_sha}?thumbnail=1\"")),
+        "the verifier sees the photo sent with the finding"
+    );
     // The photo is on the sample's page, as a thumbnail linking to the picture.
     let sample_path = action.split("/items/").next().expect("the sample's path");
     let html = office
