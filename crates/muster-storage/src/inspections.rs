@@ -354,7 +354,7 @@ impl Database {
     /// personal-data class). The web layer asks before it serves a blob.
     pub async fn may_see_blob(&self, actor: &Actor, sha256: &str) -> Result<bool, StorageError> {
         // Only a hash can name a file: anything else (a `%` in the evidence LIKE) sees nothing.
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !crate::ContentHash::is_canonical(sha256) {
             return Ok(false);
         }
         let reach = self.facility_reach(actor).await?;

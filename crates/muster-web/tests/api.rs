@@ -81,23 +81,9 @@ async fn sign_in_story(app: TestApp) {
         "{cookie}"
     );
 
-    let top = browser
-        .get(app.url("/regions"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let top = common::page_text(&browser, &app, "/regions").await;
     assert!(top.contains("演示省"), "the province is listed");
-    let province = browser
-        .get(app.url("/regions/34"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let province = common::page_text(&browser, &app, "/regions/34").await;
     assert!(province.contains("breadcrumb") && province.contains("3401"));
 
     // Writes from the page need the session's CSRF token.
@@ -116,14 +102,7 @@ async fn sign_in_story(app: TestApp) {
         .await
         .expect("post");
     assert_eq!(switched.status(), StatusCode::SEE_OTHER);
-    let english = browser
-        .get(app.url("/regions/34"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let english = common::page_text(&browser, &app, "/regions/34").await;
     assert!(
         english.contains("Below this region"),
         "the preference sticks"
@@ -284,14 +263,7 @@ async fn an_administrator_disables_a_user_story(app: TestApp) {
 
     // The users page shows it and enables office again.
     let (admin_browser, csrf) = app.signed_in("admin", "en").await;
-    let users = admin_browser
-        .get(app.url("/users"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let users = common::page_text(&admin_browser, &app, "/users").await;
     let row = users
         .split(&format!("id=\"user-{office_id}\""))
         .nth(1)
@@ -396,14 +368,7 @@ async fn an_administrator_disables_a_user_story(app: TestApp) {
         .and_then(|list| list.iter().find(|t| t["name"] == "nightly"))
         .and_then(|t| t["id"].as_i64())
         .expect("listed");
-    let account = browser
-        .get(app.url("/account"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let account = common::page_text(&browser, &app, "/account").await;
     assert!(!account.contains(&secret), "never shown again");
     assert!(account.contains(&format!("/account/tokens/{nightly}/revoke")));
     let revoked = browser
@@ -427,14 +392,7 @@ on_both!(
 /// fields and keeps what was typed (never the password); the new user then signs in.
 async fn new_user_form_story(app: TestApp) {
     let (admin, csrf) = app.signed_in("admin", "en").await;
-    let page = admin
-        .get(app.url("/organizations"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&admin, &app, "/organizations").await;
     let marker = "href=\"/users/new?organization=";
     let start = page.find(marker).expect("an add-user link") + marker.len();
     let organization: String = page[start..]
@@ -729,14 +687,7 @@ async fn password_story(app: TestApp) {
 
     // The administrator resets the viewer's on the users page.
     let (admin_browser, admin_csrf) = app.signed_in("admin", "en").await;
-    let users_page = admin_browser
-        .get(app.url("/users"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let users_page = common::page_text(&admin_browser, &app, "/users").await;
     assert!(users_page.contains(&format!("/users/{viewer}/password")));
     assert_eq!(
         admin_browser
@@ -1011,14 +962,7 @@ async fn setup_story(mut app: TestApp) {
         .and_then(|r| r.setup_token.clone())
         .expect("a setup token at first start");
     let browser = TestApp::browser();
-    let page = browser
-        .get(app.url(&format!("/setup?token={token}")))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&browser, &app, &format!("/setup?token={token}")).await;
     let csrf = csrf_in(&page);
     let form = |token: &str| {
         vec![

@@ -322,23 +322,9 @@ async fn pages_story(app: TestApp) {
     assert_eq!(status, StatusCode::CREATED);
 
     let (browser, csrf) = app.signed_in("office", "zh-CN").await;
-    let list = browser
-        .get(app.url("/demands"))
-        .send()
-        .await
-        .expect("list")
-        .text()
-        .await
-        .expect("text");
+    let list = common::page_text(&browser, &app, "/demands").await;
     assert!(list.contains("帐篷需求"), "{list}");
-    let detail = browser
-        .get(app.url(&format!("/demands/{id}")))
-        .send()
-        .await
-        .expect("detail")
-        .text()
-        .await
-        .expect("text");
+    let detail = common::page_text(&browser, &app, &format!("/demands/{id}")).await;
     assert!(
         detail.contains("id=\"proposal\"") && detail.contains("class=\"assignment\""),
         "{detail}"
@@ -356,14 +342,7 @@ async fn pages_story(app: TestApp) {
         l.iter().filter_map(|l| l["allocated"].as_i64()).sum()
     });
     assert!(allocated > 0, "{stored}");
-    let detail = browser
-        .get(app.url(&format!("/demands/{id}")))
-        .send()
-        .await
-        .expect("detail")
-        .text()
-        .await
-        .expect("text");
+    let detail = common::page_text(&browser, &app, &format!("/demands/{id}")).await;
     assert!(detail.contains("class=\"allocations\""), "{detail}");
     app.stop().await;
 }

@@ -811,14 +811,12 @@ async fn pages_story(app: TestApp) {
     }
     // The statistics page: drill-down links keep the other dimension, and a chart is drawn.
     let (browser, _) = app.signed_in("admin", "en").await;
-    let html = browser
-        .get(app.url("/potential?region=34&category=civil_air_defense"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let html = common::page_text(
+        &browser,
+        &app,
+        "/potential?region=34&category=civil_air_defense",
+    )
+    .await;
     assert!(html.contains("<svg id=\"potential-chart\""));
     assert!(html.contains(
         "href=\"/potential?region=34&#38;category=civil_air_defense&#38;subcategory=CAD.MAT\""

@@ -413,14 +413,7 @@ async fn requisition_story(app: TestApp) {
         assert_eq!(list.status(), StatusCode::OK);
         let list = list.text().await.expect("html");
         assert!(list.contains(&format!("/requisitions/{id}")), "{language}");
-        let detail = client
-            .get(app.url(&format!("/requisitions/{id}")))
-            .send()
-            .await
-            .expect("detail")
-            .text()
-            .await
-            .expect("html");
+        let detail = common::page_text(&client, &app, &format!("/requisitions/{id}")).await;
         for word in words {
             assert!(detail.contains(word), "{language}: {word}");
         }
@@ -649,14 +642,7 @@ async fn sustainment_story(app: TestApp) {
         assert!(html.contains("<polygon class=\"band\""));
         assert!(html.contains("class=\"adjusted\""), "the what-if is drawn");
         assert!(html.contains("id=\"adjusted-days\""));
-        let list = client
-            .get(app.url("/sustainment"))
-            .send()
-            .await
-            .expect("list")
-            .text()
-            .await
-            .expect("html");
+        let list = common::page_text(&client, &app, "/sustainment").await;
         assert!(list.contains("抗洪保障"));
     }
     app.stop().await;

@@ -236,14 +236,7 @@ async fn settings_page_story(app: TestApp) {
         .await
         .expect("post");
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
-    let html = admin
-        .get(app.url("/settings?saved=transport"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let html = common::page_text(&admin, &app, "/settings?saved=transport").await;
     assert!(html.contains("value=\"1.5\""), "{html}");
     assert!(html.contains("TRN.ROAD.TRUCK_HEAVY, 4.5"), "{html}");
 

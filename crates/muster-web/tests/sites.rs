@@ -163,14 +163,7 @@ async fn pages_story(app: TestApp) {
     let code = inside["code"].as_str().expect("code").to_owned();
     let (client, csrf) = app.signed_in("office", "en").await;
 
-    let page = client
-        .get(app.url("/potential/sites"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&client, &app, "/potential/sites").await;
     assert!(page.contains("href=\"/potential/sites\" aria-current=\"page\""));
     assert!(
         page.contains("Register a site"),
@@ -201,14 +194,7 @@ async fn pages_story(app: TestApp) {
         .to_str()
         .expect("location")
         .to_owned();
-    let page = client
-        .get(app.url(&location))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&client, &app, &location).await;
     assert!(page.contains("The site is registered."));
     assert!(
         page.contains("City Hospital &#60;No. 1&#62;")
@@ -278,14 +264,7 @@ async fn pages_story(app: TestApp) {
     assert!(xlsx.bytes().await.expect("bytes").starts_with(b"PK"));
 
     let (viewer, _) = app.signed_in("viewer", "zh-CN").await;
-    let page = viewer
-        .get(app.url("/potential/sites"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&viewer, &app, "/potential/sites").await;
     assert!(page.contains("存放地点"));
     assert!(!page.contains("create-site"), "a viewer gets no form");
     app.stop().await;

@@ -210,14 +210,7 @@ on_both!(survey_pages, spawn_demo, pages_story);
 async fn pages_story(app: TestApp) {
     // The office opens a round through the form: a whole subcategory and one type.
     let (office, office_csrf) = app.signed_in("office", "en").await;
-    let page = office
-        .get(app.url("/surveys"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&office, &app, "/surveys").await;
     assert!(
         page.contains("name=\"subcategory\" value=\"CAD.MAT\""),
         "the type picker"
@@ -287,14 +280,7 @@ async fn pages_story(app: TestApp) {
     let id = mine["id"].as_i64().expect("id");
     let county = mine["region_code"].as_str().expect("county").to_owned();
     let (member, member_csrf) = app.signed_in("member", "zh-CN").await;
-    let page = member
-        .get(app.url(&format!("/surveys/assignments/{id}")))
-        .send()
-        .await
-        .expect("assignment")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&member, &app, &format!("/surveys/assignments/{id}")).await;
     assert!(page.contains("/upload"), "the upload form");
     assert!(page.contains("name=\"holder_name\""), "the row form");
 
@@ -369,14 +355,7 @@ async fn pages_story(app: TestApp) {
         .await
         .expect("add row");
     assert_eq!(added.status(), StatusCode::SEE_OTHER);
-    let page = member
-        .get(app.url(&format!("/surveys/assignments/{id}")))
-        .send()
-        .await
-        .expect("assignment")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&member, &app, &format!("/surveys/assignments/{id}")).await;
     assert!(
         page.contains("id=\"diff-heading\""),
         "the diff of version 2"
@@ -388,14 +367,7 @@ async fn pages_story(app: TestApp) {
     );
 
     // The office sends it back with a comment, from the page.
-    let page = office
-        .get(app.url(&format!("/surveys/assignments/{id}")))
-        .send()
-        .await
-        .expect("assignment")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&office, &app, &format!("/surveys/assignments/{id}")).await;
     assert!(
         page.contains("id=\"approve\""),
         "review buttons for the reviewer"
@@ -414,14 +386,7 @@ async fn pages_story(app: TestApp) {
         .await
         .expect("send back");
     assert_eq!(back.status(), StatusCode::SEE_OTHER);
-    let page = member
-        .get(app.url(&format!("/surveys/assignments/{id}")))
-        .send()
-        .await
-        .expect("assignment")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&member, &app, &format!("/surveys/assignments/{id}")).await;
     assert!(page.contains("Count the tents again"));
     assert!(page.contains("st-returned"));
 
@@ -460,14 +425,7 @@ async fn pages_story(app: TestApp) {
             .expect("location")
             .ends_with("done=stored")
     );
-    let page = member
-        .get(app.url(&format!("/surveys/assignments/{id}")))
-        .send()
-        .await
-        .expect("assignment")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&member, &app, &format!("/surveys/assignments/{id}")).await;
     assert!(page.contains("class=\"changed\""), "the correction's diff");
     let table = page
         .find("<table class=\"records\"")
@@ -519,14 +477,7 @@ async fn pages_story(app: TestApp) {
         .await
         .expect("remove");
     assert_eq!(removed.status(), StatusCode::SEE_OTHER);
-    let page = member
-        .get(app.url(&format!("/surveys/assignments/{id}")))
-        .send()
-        .await
-        .expect("assignment")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&member, &app, &format!("/surveys/assignments/{id}")).await;
     assert!(page.contains("class=\"removed\""), "the tents taken out");
 
     // Another unit of the county reports the same depot: both pages say so.
@@ -545,14 +496,7 @@ async fn pages_story(app: TestApp) {
         .expect("id");
     // Not reported yet: its reviewer may give it more time than the round, on the page or
     // through the API (later only).
-    let page = office
-        .get(app.url(&format!("/surveys/assignments/{sibling}")))
-        .send()
-        .await
-        .expect("assignment")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&office, &app, &format!("/surveys/assignments/{sibling}")).await;
     assert!(
         page.contains("id=\"extend-assignment\""),
         "the more-time form"
@@ -564,14 +508,7 @@ async fn pages_story(app: TestApp) {
         .await
         .expect("more time");
     assert_eq!(more_time.status(), StatusCode::SEE_OTHER);
-    let page = office
-        .get(app.url(&format!("/surveys/assignments/{sibling}")))
-        .send()
-        .await
-        .expect("assignment")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&office, &app, &format!("/surveys/assignments/{sibling}")).await;
     assert!(
         page.contains("id=\"own-deadline\""),
         "its own deadline shown"
@@ -594,14 +531,7 @@ async fn pages_story(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let page = member
-        .get(app.url(&format!("/surveys/assignments/{id}")))
-        .send()
-        .await
-        .expect("assignment")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&member, &app, &format!("/surveys/assignments/{id}")).await;
     assert!(
         page.contains("class=\"alert duplicates\""),
         "the duplicate is shown"
@@ -646,14 +576,7 @@ async fn close_story(app: TestApp) {
     let (round, assignment, county) = open_round(&app).await;
     let member = app.token_for("member").await;
     let (member_browser, _) = app.signed_in("member", "en").await;
-    let page = member_browser
-        .get(app.url(&format!("/surveys/{round}")))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&member_browser, &app, &format!("/surveys/{round}")).await;
     assert!(
         !page.contains("id=\"close-round\""),
         "not the member's to run"
@@ -668,14 +591,7 @@ async fn close_story(app: TestApp) {
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let (office, csrf) = app.signed_in("office", "en").await;
-    let page = office
-        .get(app.url(&format!("/surveys/{round}")))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&office, &app, &format!("/surveys/{round}")).await;
     assert!(page.contains("id=\"extend-deadline\""), "{page}");
     let extended = office
         .post(app.url(&format!("/surveys/{round}/deadline")))
@@ -697,14 +613,7 @@ async fn close_story(app: TestApp) {
         .await
         .expect("post");
     assert_eq!(closed.status(), StatusCode::SEE_OTHER);
-    let page = office
-        .get(app.url(&format!("/surveys/{round}")))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&office, &app, &format!("/surveys/{round}")).await;
     assert!(
         !page.contains("id=\"close-round\""),
         "closed: nothing to run"
@@ -756,14 +665,7 @@ async fn close_story(app: TestApp) {
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
 
     // The office reopens it from the round page; the late report then goes in.
-    let page = chinese
-        .get(app.url(&format!("/surveys/{round}")))
-        .send()
-        .await
-        .expect("round")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&chinese, &app, &format!("/surveys/{round}")).await;
     assert!(page.contains("id=\"reopen-round\""), "the reopen form");
     let reopened = chinese
         .post(app.url(&format!("/surveys/{round}/reopen")))
@@ -772,14 +674,7 @@ async fn close_story(app: TestApp) {
         .await
         .expect("reopen");
     assert_eq!(reopened.status(), StatusCode::SEE_OTHER);
-    let page = chinese
-        .get(app.url(&format!("/surveys/{round}")))
-        .send()
-        .await
-        .expect("round")
-        .text()
-        .await
-        .expect("text");
+    let page = common::page_text(&chinese, &app, &format!("/surveys/{round}")).await;
     assert!(
         page.contains("id=\"close-round\""),
         "open again: it can be closed"

@@ -399,14 +399,7 @@ async fn pages_story(app: TestApp) {
         .expect("location")
         .to_owned();
     assert!(location.starts_with("/verification/samples/"), "{location}");
-    let html = office
-        .get(app.url(&location))
-        .send()
-        .await
-        .expect("sample")
-        .text()
-        .await
-        .expect("html");
+    let html = common::page_text(&office, &app, &location).await;
     assert!(html.contains("id=\"sample-seed\">77<"), "the seed is shown");
     assert!(
         html.contains("name=\"verifier\""),
@@ -464,14 +457,7 @@ async fn pages_story(app: TestApp) {
 
     // The liaison's list, in Chinese, with a finding form per item.
     let (liaison, liaison_csrf) = app.signed_in("liaison", "zh-CN").await;
-    let html = liaison
-        .get(app.url("/verification/mine"))
-        .send()
-        .await
-        .expect("mine")
-        .text()
-        .await
-        .expect("html");
+    let html = common::page_text(&liaison, &app, "/verification/mine").await;
     assert!(html.contains("我的核查任务"));
     let marker = "action=\"/verification/samples/";
     let start = html.find(marker).expect("a finding form") + marker.len();
@@ -503,14 +489,7 @@ async fn pages_story(app: TestApp) {
         saved.headers()["location"],
         "/verification/mine?outcome=reopened"
     );
-    let html = liaison
-        .get(app.url("/verification/mine?outcome=reopened"))
-        .send()
-        .await
-        .expect("mine")
-        .text()
-        .await
-        .expect("html");
+    let html = common::page_text(&liaison, &app, "/verification/mine?outcome=reopened").await;
     assert!(html.contains("id=\"finding-saved\""));
     assert!(
         html.contains(&format!("src=\"/files/{photo_sha}?thumbnail=1\"")),
@@ -518,14 +497,7 @@ async fn pages_story(app: TestApp) {
     );
     // The photo is on the sample's page, as a thumbnail linking to the picture.
     let sample_path = action.split("/items/").next().expect("the sample's path");
-    let html = office
-        .get(app.url(sample_path))
-        .send()
-        .await
-        .expect("sample")
-        .text()
-        .await
-        .expect("html");
+    let html = common::page_text(&office, &app, sample_path).await;
     assert!(
         html.contains(&format!("src=\"/files/{photo_sha}?thumbnail=1\"")),
         "the finding's photo on the sample page"
@@ -572,14 +544,7 @@ async fn pages_story(app: TestApp) {
         let html = page.text().await.expect("html");
         assert!(html.contains("child-region"), "{path} drills down");
     }
-    let html = office
-        .get(app.url("/verification/freshness"))
-        .send()
-        .await
-        .expect("f")
-        .text()
-        .await
-        .expect("html");
+    let html = common::page_text(&office, &app, "/verification/freshness").await;
     assert!(html.contains("share-"), "shares are coloured");
     assert!(html.contains("Stale records"));
     for path in [
@@ -596,14 +561,7 @@ async fn pages_story(app: TestApp) {
                 .contains("attachment")
         );
     }
-    let html = liaison
-        .get(app.url("/verification/freshness"))
-        .send()
-        .await
-        .expect("f")
-        .text()
-        .await
-        .expect("html");
+    let html = common::page_text(&liaison, &app, "/verification/freshness").await;
     assert!(html.contains("时效性"));
     let bad = office
         .get(app.url("/verification/freshness?stale_after_days=x"))

@@ -501,3 +501,15 @@ pub async fn upload(app: &TestApp, token: &str, bytes: &[u8]) -> String {
     assert_eq!(status, StatusCode::OK, "{finished}");
     id
 }
+
+/// A page's text, fetched with `client` (a signed-in browser); panics when it cannot be read.
+pub async fn page_text(client: &reqwest::Client, app: &TestApp, path: &str) -> String {
+    client
+        .get(app.url(path))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text")
+}
