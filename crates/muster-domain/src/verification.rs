@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -32,15 +33,19 @@ use crate::time::Timestamp;
 
 /// One potential record that may be drawn for on-site verification, with what risk-based
 /// sampling needs to know about it.
+///
+/// A province draws from millions of candidates, and they share some tens of thousands of
+/// region paths and a few hundred types: the text is shared (`Arc<str>`, interned by the caller), so a
+/// candidate is about a hundred bytes whatever the lengths of its codes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleCandidate {
     pub record_id: i64,
     /// The stratum the record is sampled in: its county's code.
-    pub stratum: String,
+    pub stratum: Arc<str>,
     /// The materialised path of the record's region, for the caller's roll-ups.
-    pub region_path: String,
+    pub region_path: Arc<str>,
     /// The resource type's code; peers are records of the same type in the same stratum.
-    pub type_code: String,
+    pub type_code: Arc<str>,
     pub quantity: f64,
     /// Last year's figure for the same holding, if there was one.
     pub previous_quantity: Option<f64>,
@@ -555,7 +560,7 @@ pub fn draw_stratified(
     let mut by_stratum: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     for candidate in sorted_unique(candidates)? {
         by_stratum
-            .entry(candidate.stratum.as_str())
+            .entry(&*candidate.stratum)
             .or_default()
             .push(candidate.record_id);
     }
@@ -607,7 +612,7 @@ pub fn risk_scores(
 /// and the largest keys win; compared as ln(u)/score, which is the same order and never
 /// underflows). Returns record ids sorted.
 ///
-/// Complexity: O(n log n).
+/// Complexity: O(n log n), the scoring; see [`draw_risk_scored`].
 pub fn draw_risk_based(
     candidates: &[SampleCandidate],
     total: u32,
@@ -615,23 +620,49 @@ pub fn draw_risk_based(
     context: &RiskContext,
     seed: u64,
 ) -> Result<Vec<i64>, SampleError> {
+    Ok(draw_risk_scored(candidates, total, weights, context, seed)?
+        .into_iter()
+        .map(|score| score.record_id)
+        .collect())
+}
+
+/// [`draw_risk_based`], returning each drawn record's score and reasons (sorted by record
+/// id), so a caller keeping them does not score millions of candidates a second time.
+///
+/// Complexity: O(n log n) for the scoring; the winners are then selected in O(n) and only
+/// they are sorted, so the draw adds no second sort of every candidate.
+pub fn draw_risk_scored(
+    candidates: &[SampleCandidate],
+    total: u32,
+    weights: &RiskWeights,
+    context: &RiskContext,
+    seed: u64,
+) -> Result<Vec<RiskScore>, SampleError> {
     sorted_unique(candidates)?;
     let scores = risk_scores(candidates, weights, context);
     let mut rng = seeded_stream(seed, b"risk", b"");
-    let mut keyed: Vec<(f64, i64)> = scores
+    // (key, index into `scores`): the scores are sorted by record id, so the index breaks
+    // ties exactly as the record id would.
+    let mut keyed: Vec<(f64, usize)> = scores
         .iter()
-        .map(|s| {
-            (
-                open_unit_interval(rng.next_u64()).ln() / s.score,
-                s.record_id,
-            )
-        })
+        .enumerate()
+        .map(|(index, s)| (open_unit_interval(rng.next_u64()).ln() / s.score, index))
         .collect();
-    keyed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let largest_first =
+        |a: &(f64, usize), b: &(f64, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
     let take = usize::try_from(total).unwrap_or(usize::MAX);
-    let mut sample: Vec<i64> = keyed.into_iter().take(take).map(|(_, id)| id).collect();
-    sample.sort_unstable();
-    Ok(sample)
+    if take < keyed.len() {
+        keyed.select_nth_unstable_by(take, largest_first);
+        keyed.truncate(take);
+    }
+    let mut chosen: Vec<usize> = keyed.into_iter().map(|(_, index)| index).collect();
+    chosen.sort_unstable();
+    let mut chosen = chosen.into_iter().peekable();
+    Ok(scores
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, score)| chosen.next_if_eq(&index).map(|_| score))
+        .collect())
 }
 
 /// Deals the sample to verifiers: balance first, then locality.
@@ -951,7 +982,7 @@ fn peer_standings_of(ordered: &[&SampleCandidate]) -> Vec<Option<PeerStanding>> 
     for (index, candidate) in ordered.iter().enumerate() {
         if is_valid_quantity(candidate.quantity) {
             groups
-                .entry((candidate.stratum.as_str(), candidate.type_code.as_str()))
+                .entry((&*candidate.stratum, &*candidate.type_code))
                 .or_default()
                 .push(index);
         }

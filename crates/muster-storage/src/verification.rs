@@ -19,7 +19,9 @@
 //!   threshold. The finding itself, with its date, stays in `verification_items`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
+use futures::TryStreamExt;
 use muster_domain::organization::Roles;
 use muster_domain::potential::Holder;
 use muster_domain::potential::rollup::RollupDeltas;
@@ -29,7 +31,7 @@ use muster_domain::verification::{
 };
 use muster_domain::{Actor, DataClass, RegionPath, Role, Scope, Timestamp};
 use serde::{Deserialize, Serialize};
-use sqlx::QueryBuilder;
+use sqlx::{QueryBuilder, Row};
 
 use crate::audit::AuditEvent;
 use crate::db::{Database, on_read_pool, on_tx};
@@ -279,16 +281,37 @@ const SAMPLE_SELECT: &str = "SELECT s.id, s.round_id, s.region_code, s.region_pa
 /// Six columns an item; far under SQLite's bound-parameter limit.
 const ITEMS_PER_INSERT: usize = 1_000;
 
-/// id, region path, type, quantity, previous quantity, last verified, reporting unit.
-type CandidateRow = (
-    i64,
-    String,
-    String,
-    f64,
-    Option<f64>,
-    Option<i64>,
-    Option<i64>,
-);
+/// The reporting unit of a candidate reported by no organization (an office's own import):
+/// ids start at 1, so 0 is no organization's.
+const NO_REPORTING_UNIT: i64 = 0;
+
+/// The text of a draw's candidates, each distinct path and type held once and shared.
+#[derive(Default)]
+struct CandidateText {
+    /// Region path → (the path, its stratum).
+    regions: HashMap<String, (Arc<str>, Arc<str>)>,
+    types: HashMap<String, Arc<str>>,
+}
+
+impl CandidateText {
+    fn region(&mut self, path: &str) -> (Arc<str>, Arc<str>) {
+        if let Some(known) = self.regions.get(path) {
+            return known.clone();
+        }
+        let shared = (Arc::from(path), Arc::from(county_of(&parse_path(path))));
+        self.regions.insert(path.to_owned(), shared.clone());
+        shared
+    }
+
+    fn type_code(&mut self, code: &str) -> Arc<str> {
+        if let Some(known) = self.types.get(code) {
+            return known.clone();
+        }
+        let shared: Arc<str> = Arc::from(code);
+        self.types.insert(code.to_owned(), shared.clone());
+        shared
+    }
+}
 
 /// Office staff and administrators run verification.
 fn may_run_verification(actor: &Actor) -> bool {
@@ -426,23 +449,21 @@ impl Database {
         .fetch_one(&mut *conn)
         .await
         })?;
-        let items: Vec<&CandidateRow> = planned
-            .record_ids
-            .iter()
-            .filter_map(|id| planned.rows.get(id))
-            .collect();
-        for chunk in items.chunks(ITEMS_PER_INSERT) {
+        for chunk in planned.drawn.chunks(ITEMS_PER_INSERT) {
             on_tx!(&mut tx, |conn| {
                 let mut query = QueryBuilder::new(
                     "INSERT INTO verification_items (sample_id, record_id, region_path, reporting_organization_id, status, reported_quantity) ",
                 );
                 query.push_values(chunk, |mut row, candidate| {
                     row.push_bind(sample_id)
-                        .push_bind(candidate.0)
-                        .push_bind(candidate.1.as_str())
-                        .push_bind(candidate.6)
+                        .push_bind(candidate.record_id)
+                        .push_bind(&*candidate.region_path)
+                        .push_bind(
+                            (candidate.reporting_unit != NO_REPORTING_UNIT)
+                                .then_some(candidate.reporting_unit),
+                        )
                         .push_bind(ITEM_DRAWN)
-                        .push_bind(candidate.3);
+                        .push_bind(candidate.quantity);
                 });
                 query.build().execute(&mut *conn).await.map(|_| ())
             })?;
@@ -1172,33 +1193,41 @@ impl Database {
         }
         let stale_after_days = self.stale_after_days().await?;
         let (low, high) = path.subtree_range();
-        let rows: Vec<CandidateRow> = on_read_pool!(self, |pool| {
-            sqlx::query_as(
-            "SELECT r.id, r.region_path, r.type_code, r.quantity, r.previous_quantity, r.last_verified_at, \
-             r.reporting_organization_id FROM potential_records r \
-             WHERE r.holding_key >= $1 AND r.holding_key < $2 AND r.region_path >= $1 AND r.region_path < $2 \
-             AND ($3 IS NULL OR r.round_id = $3) \
-             AND NOT EXISTS (SELECT 1 FROM verification_items i WHERE i.record_id = r.id AND i.status <> 'found')"
-        )
-        .bind(&low)
-        .bind(&high)
-        .bind(request.round_id)
-        .fetch_all(pool)
-        .await
+        // Streamed, each row's text interned as it arrives: a province's millions of
+        // candidates are held once, about a hundred bytes each.
+        let candidates: Vec<verification::SampleCandidate> = on_read_pool!(self, |pool| {
+            let mut rows = sqlx::query(
+                "SELECT r.id, r.region_path, r.type_code, r.quantity, r.previous_quantity, r.last_verified_at, \
+                 r.reporting_organization_id FROM potential_records r \
+                 WHERE r.holding_key >= $1 AND r.holding_key < $2 AND r.region_path >= $1 AND r.region_path < $2 \
+                 AND ($3 IS NULL OR r.round_id = $3) \
+                 AND NOT EXISTS (SELECT 1 FROM verification_items i WHERE i.record_id = r.id AND i.status <> 'found')",
+            )
+            .bind(&low)
+            .bind(&high)
+            .bind(request.round_id)
+            .fetch(pool);
+            let mut interned = CandidateText::default();
+            let mut candidates = Vec::new();
+            while let Some(row) = rows.try_next().await? {
+                let (region_path, stratum) = interned.region(row.try_get(1)?);
+                candidates.push(verification::SampleCandidate {
+                    record_id: row.try_get(0)?,
+                    stratum,
+                    region_path,
+                    type_code: interned.type_code(row.try_get(2)?),
+                    quantity: row.try_get(3)?,
+                    previous_quantity: row.try_get(4)?,
+                    last_verified: row
+                        .try_get::<Option<i64>, _>(5)?
+                        .map(Timestamp::from_millis),
+                    reporting_unit: row
+                        .try_get::<Option<i64>, _>(6)?
+                        .unwrap_or(NO_REPORTING_UNIT),
+                });
+            }
+            Ok::<_, sqlx::Error>(candidates)
         })?;
-        let candidates: Vec<verification::SampleCandidate> = rows
-            .iter()
-            .map(|row| verification::SampleCandidate {
-                record_id: row.0,
-                stratum: county_of(&parse_path(&row.1)),
-                region_path: row.1.clone(),
-                type_code: row.2.clone(),
-                quantity: row.3,
-                previous_quantity: row.4,
-                last_verified: row.5.map(Timestamp::from_millis),
-                reporting_unit: row.6.unwrap_or(0),
-            })
-            .collect();
         let tolerance = request.tolerance;
         let mut parameters = SampleParameters {
             method: String::new(),
@@ -1240,14 +1269,19 @@ impl Database {
                     .unit_histories(&path)
                     .await?
                     .into_iter()
-                    .map(|(unit, history)| (unit.unwrap_or(0), verification::credibility(&history)))
+                    .map(|(unit, history)| {
+                        (
+                            unit.unwrap_or(NO_REPORTING_UNIT),
+                            verification::credibility(&history),
+                        )
+                    })
                     .collect();
                 let context = RiskContext {
                     now,
                     stale_after_days,
                     unit_credibility,
                 };
-                let drawn = verification::draw_risk_based(
+                let drawn = verification::draw_risk_scored(
                     &candidates,
                     total.min(u32::try_from(MAX_SAMPLE_SIZE).unwrap_or(u32::MAX)),
                     &weights,
@@ -1255,20 +1289,19 @@ impl Database {
                     seed,
                 )
                 .map_err(invalid)?;
-                let scores = verification::risk_scores(&candidates, &weights, &context);
-                for score in scores {
-                    if drawn.binary_search(&score.record_id).is_ok() {
-                        parameters.risk.insert(
-                            score.record_id,
-                            StoredRisk {
-                                score: score.score,
-                                reasons: score.reasons.iter().map(|r| r.to_string()).collect(),
-                                reasons_zh: score.reasons.iter().map(|r| r.zh()).collect(),
-                            },
-                        );
-                    }
+                let mut record_ids = Vec::with_capacity(drawn.len());
+                for score in drawn {
+                    record_ids.push(score.record_id);
+                    parameters.risk.insert(
+                        score.record_id,
+                        StoredRisk {
+                            score: score.score,
+                            reasons: score.reasons.iter().map(|r| r.to_string()).collect(),
+                            reasons_zh: score.reasons.iter().map(|r| r.zh()).collect(),
+                        },
+                    );
                 }
-                drawn
+                record_ids
             }
         };
         if record_ids.len() > MAX_SAMPLE_SIZE {
@@ -1280,14 +1313,18 @@ impl Database {
                 ),
             });
         }
-        let rows: HashMap<i64, CandidateRow> = rows.into_iter().map(|r| (r.0, r)).collect();
+        // Both are in record id order for the binary search; the candidates are not.
+        let drawn = candidates
+            .into_iter()
+            .filter(|c| record_ids.binary_search(&c.record_id).is_ok())
+            .collect();
         Ok(PlannedSample {
             path,
             region_code,
             seed,
             parameters,
             record_ids,
-            rows,
+            drawn,
         })
     }
 
@@ -1331,8 +1368,10 @@ struct PlannedSample {
     region_code: Option<String>,
     seed: u64,
     parameters: SampleParameters,
+    /// Record ids, sorted.
     record_ids: Vec<i64>,
-    rows: HashMap<i64, CandidateRow>,
+    /// The candidates drawn, in no particular order.
+    drawn: Vec<verification::SampleCandidate>,
 }
 
 /// A region (or the root) and its children as (path, code, name).

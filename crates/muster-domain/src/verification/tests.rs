@@ -16,9 +16,9 @@ fn days_ago(days: i64) -> Option<Timestamp> {
 fn candidate(record_id: i64, stratum: &str) -> SampleCandidate {
     SampleCandidate {
         record_id,
-        stratum: stratum.to_owned(),
-        region_path: format!("/34/3401/{stratum}/"),
-        type_code: "TYPE.A".to_owned(),
+        stratum: stratum.into(),
+        region_path: format!("/34/3401/{stratum}/").into(),
+        type_code: "TYPE.A".into(),
         quantity: 100.0,
         previous_quantity: Some(100.0),
         last_verified: days_ago(30),
@@ -176,6 +176,34 @@ const PINNED_STRATIFIED: [i64; 5] = [9, 11, 24, 28, 37];
 const PINNED_RISK: [i64; 5] = [8, 19, 32, 38, 47];
 
 #[test]
+fn the_scored_draw_keeps_the_scores_of_exactly_the_records_drawn() {
+    let mut candidates = stratum_of("340104", 1, 40);
+    candidates.extend(stratum_of("340105", 101, 40));
+    candidates[3].quantity = 9000.0;
+    candidates[50].last_verified = None;
+    let weights = RiskWeights::default();
+    let all = risk_scores(&candidates, &weights, &context());
+    for (seed, total) in [(0, 0), (1, 7), (42, 79), (7, 80), (9, 500)] {
+        let ids = draw_risk_based(&candidates, total, &weights, &context(), seed).expect("valid");
+        let scored =
+            draw_risk_scored(&candidates, total, &weights, &context(), seed).expect("valid");
+        assert_eq!(
+            ids.len(),
+            usize::try_from(total).unwrap_or(usize::MAX).min(80)
+        );
+        assert_eq!(
+            scored.iter().map(|s| s.record_id).collect::<Vec<_>>(),
+            ids,
+            "seed {seed}"
+        );
+        for score in &scored {
+            let expected = all.iter().find(|s| s.record_id == score.record_id);
+            assert_eq!(Some(score), expected, "seed {seed}");
+        }
+    }
+}
+
+#[test]
 fn different_seeds_draw_different_samples() {
     let candidates = stratum_of("340104", 1, 50);
     let stratified: HashSet<Vec<i64>> = (0..20)
@@ -275,7 +303,7 @@ fn risk_signals_follow_their_definitions() {
     });
     // Same stratum, other type: no peers of its own type.
     candidates.push(SampleCandidate {
-        type_code: "TYPE.B".to_owned(),
+        type_code: "TYPE.B".into(),
         quantity: 1000.0,
         previous_quantity: None,
         last_verified: days_ago(730),
@@ -839,9 +867,9 @@ fn nothing_panics_and_everything_stays_in_range_on_random_inputs() {
                 } else {
                     i64::MAX - i
                 },
-                stratum: format!("3401{:02}", rng.random_range(0..3)),
-                region_path: "/34/".to_owned(),
-                type_code: ["A", "B"][rng.random_range(0..2)].to_owned(),
+                stratum: format!("3401{:02}", rng.random_range(0..3)).into(),
+                region_path: "/34/".into(),
+                type_code: ["A", "B"][rng.random_range(0..2)].into(),
                 quantity: wild_quantity(&mut rng),
                 previous_quantity: rng.random_bool(0.7).then(|| wild_quantity(&mut rng)),
                 last_verified: wild_time(&mut rng),
