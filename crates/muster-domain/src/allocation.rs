@@ -648,6 +648,59 @@ pub enum AllocationError {
     SolverFailed { resource_type: String },
 }
 
+impl AllocationError {
+    /// The refusal in Chinese, for the Chinese pages.
+    pub fn zh(&self) -> String {
+        match self {
+            AllocationError::InvalidCoordinates {
+                latitude,
+                longitude,
+            } => format!("（{latitude}, {longitude}）不是地球上的点（纬度 −90…90，经度 −180…180）"),
+            AllocationError::MissingResourceType => "有需求明细或潜力记录没有资源类型".into(),
+            AllocationError::NonPositiveQuantity { line, quantity } => {
+                format!("需求明细 {line} 的数量为 {quantity}；至少应为 1")
+            }
+            AllocationError::QuantityTooLarge { line, quantity } => {
+                format!("需求明细 {line} 的数量为 {quantity}；一项明细最多 {MAX_QUANTITY}")
+            }
+            AllocationError::NegativeAvailable { holding, available } => {
+                format!("潜力记录 {holding} 的可用数量为 {available}；库存不能为负")
+            }
+            AllocationError::AvailableTooLarge { holding, available } => {
+                format!("潜力记录 {holding} 的可用数量为 {available}；最多接受 {MAX_QUANTITY}")
+            }
+            AllocationError::DuplicateDemandLine { line } => {
+                format!("需求明细 {line} 出现了两次")
+            }
+            AllocationError::DuplicateHolding { holding } => {
+                format!("潜力记录 {holding} 出现了两次")
+            }
+            AllocationError::InvalidRoadFactor { road_factor } => {
+                format!("道路系数 {road_factor} 超出 1…{MAX_ROAD_FACTOR}")
+            }
+            AllocationError::InvalidSpeed { speed_km_per_hour } => {
+                format!("速度 {speed_km_per_hour} 公里/小时须为正数")
+            }
+            AllocationError::InvalidCostPerUnitKm {
+                resource_type,
+                cost,
+            } => {
+                let of = match resource_type {
+                    Some(code) => format!("类型 {code}"),
+                    None => "默认".to_owned(),
+                };
+                format!("每单位每公里费用 {cost}（{of}）超出 0…{MAX_COST_PER_UNIT_KM}")
+            }
+            AllocationError::CostRangeTooLarge { resource_type } => format!(
+                "类型 {resource_type} 的费用与数量过大，无法精确求解；请降低每单位每公里费用或拆分需求"
+            ),
+            AllocationError::SolverFailed { resource_type } => {
+                format!("类型 {resource_type} 的求解未能收敛；这是程序缺陷，请报告")
+            }
+        }
+    }
+}
+
 /// The optimal allocation with the default [`SolverTuning`].
 pub fn solve(problem: &AllocationProblem) -> Result<Allocation, AllocationError> {
     solve_with(problem, &SolverTuning::default())

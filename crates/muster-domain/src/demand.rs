@@ -127,6 +127,58 @@ impl DemandStatus {
     pub const fn is_terminal(self) -> bool {
         matches!(self, DemandStatus::Closed | DemandStatus::Cancelled)
     }
+
+    /// The status in Chinese, as the Chinese pages name it, for refusals said in Chinese.
+    pub const fn zh(self) -> &'static str {
+        match self {
+            DemandStatus::Received => "已接收",
+            DemandStatus::Analysed => "已分析",
+            DemandStatus::Allocated => "已分配",
+            DemandStatus::Inspected => "已查验",
+            DemandStatus::HandedOver => "已交接",
+            DemandStatus::Closed => "已关闭",
+            DemandStatus::Cancelled => "已取消",
+        }
+    }
+}
+
+impl ClassificationLevel {
+    /// The level in Chinese, as the Chinese pages name it, for refusals said in Chinese.
+    pub const fn zh(self) -> &'static str {
+        match self {
+            ClassificationLevel::Public => "公开",
+            ClassificationLevel::Internal => "内部",
+            ClassificationLevel::Confidential => "秘密",
+            ClassificationLevel::Secret => "机密",
+        }
+    }
+}
+
+/// An event's action (`DemandEvent::action`) in Chinese.
+fn action_zh(action: &str) -> &str {
+    match action {
+        "analyse" => "分析",
+        "allocate" => "分配",
+        "release" => "释放",
+        "inspect" => "查验",
+        "hand_over" => "交接",
+        "close" => "关闭",
+        "close_with_shortfall" => "未足额关闭",
+        "cancel" => "取消",
+        other => other,
+    }
+}
+
+/// A [`DemandRefusal::WrongStatus`] hint in Chinese; a hint not yet translated stays as it is.
+fn hint_zh(hint: &str) -> &str {
+    match hint {
+        "it has been analysed already" => "该需求已经分析过",
+        "analyse it first" => "请先分析该需求",
+        "a demand closes once everything allocated is handed over" => {
+            "已分配的数量全部交接后，需求才能关闭"
+        }
+        other => other,
+    }
 }
 
 /// How urgent a line is, 1 to 5, **1 the most urgent**. The derived order sorts the most
@@ -243,6 +295,41 @@ pub enum DemandProblem {
     NeededByPassed { line: usize },
     #[error("lines[{line}].priority: expected 1 (most urgent) to 5, found {found}")]
     BadPriority { line: usize, found: i64 },
+}
+
+impl DemandProblem {
+    /// The problem in Chinese, for the Chinese pages: the same field path as the English
+    /// (`lines[0].quantity`), then `：` and the message.
+    pub fn zh(&self) -> String {
+        match self {
+            DemandProblem::TitleMissing => "title：请填写需求标题".into(),
+            DemandProblem::TitleTooLong { length } => {
+                format!("title：标题共 {length} 个字符，请控制在 {MAX_TITLE_CHARS} 个以内")
+            }
+            DemandProblem::NoLines => "lines：需求至少要有一项明细".into(),
+            DemandProblem::TooManyLines { count } => {
+                format!("lines：共 {count} 项明细，超过 {MAX_LINES} 项的需求请拆分")
+            }
+            DemandProblem::TypeMissing { line } => {
+                format!("lines[{line}].type_code：请选择资源类型")
+            }
+            DemandProblem::UnknownType { line, code } => {
+                format!("lines[{line}].type_code：“{code}”不是分类目录中的资源类型")
+            }
+            DemandProblem::BadQuantity { line, found } => format!(
+                "lines[{line}].quantity：应为 1 至 {MAX_LINE_QUANTITY} 之间的整数，实为 {found}"
+            ),
+            DemandProblem::BadDeliveryPoint { line } => format!(
+                "lines[{line}].delivery_point：纬度应在 -90 至 90 度之间，经度应在 -180 至 180 度之间"
+            ),
+            DemandProblem::NeededByPassed { line } => {
+                format!("lines[{line}].needed_by：需要时间已经过去")
+            }
+            DemandProblem::BadPriority { line, found } => {
+                format!("lines[{line}].priority：应为 1（最急）至 5，实为 {found}")
+            }
+        }
+    }
 }
 
 /// A checked demand: what is asked, not yet where it stands. Built by
@@ -655,6 +742,72 @@ pub enum DemandRefusal {
     CorruptProgress { line: usize },
 }
 
+impl DemandRefusal {
+    /// The refusal in Chinese, for the Chinese pages.
+    pub fn zh(&self) -> String {
+        match self {
+            DemandRefusal::Finished { status } => {
+                format!("需求{}，不能再做任何操作", status.zh())
+            }
+            DemandRefusal::WrongStatus {
+                action,
+                status,
+                hint,
+            } => format!(
+                "不能对{}的需求执行“{}”：{}",
+                status.zh(),
+                action_zh(action),
+                hint_zh(hint)
+            ),
+            DemandRefusal::NoQuantities { action } => {
+                format!("{}：请至少列出一项明细及其数量", action_zh(action))
+            }
+            DemandRefusal::UnknownLine {
+                action,
+                line,
+                lines,
+            } => format!(
+                "{}：明细 {line} 不存在；该需求共有 {lines} 项明细",
+                action_zh(action)
+            ),
+            DemandRefusal::DuplicateLine { action, line } => format!(
+                "{}：明细 {line} 列出了两次；每项明细只列一次，填写其合计数量",
+                action_zh(action)
+            ),
+            DemandRefusal::ZeroQuantity { action, line } => {
+                format!("{}：明细 {line} 的数量须大于零", action_zh(action))
+            }
+            DemandRefusal::TooMuch {
+                action,
+                line,
+                quantity,
+                room,
+            } => {
+                let action = action_zh(action);
+                format!("{action}：明细 {line} 最多还可{action} {room}，不能是 {quantity}")
+            }
+            DemandRefusal::Shortfall { shortfall } => format!(
+                "尚有 {} 项明细未足额交接；请填写原因后按未足额关闭，或完成交付",
+                shortfall.len()
+            ),
+            DemandRefusal::NoShortfall => "各项明细均已足额交接；请正常关闭需求".into(),
+            DemandRefusal::WorkOutstanding => {
+                "尚有已分配或已查验但未交接的数量；请先交接或释放".into()
+            }
+            DemandRefusal::ReasonMissing { action } => {
+                format!("{}：须填写原因", action_zh(action))
+            }
+            DemandRefusal::ReasonTooLong { action, length } => format!(
+                "{}：原因共 {length} 个字符，请控制在 {MAX_REASON_CHARS} 个以内",
+                action_zh(action)
+            ),
+            DemandRefusal::CorruptProgress { line } => {
+                format!("明细 {line} 存储的进度不满足 已交接 ≤ 已查验 ≤ 已分配 ≤ 需求数量")
+            }
+        }
+    }
+}
+
 impl Demand {
     /// A demand as it arrives: `received`, nothing allocated.
     pub fn receive(draft: DemandDraft, received_at: Timestamp) -> Demand {
@@ -997,6 +1150,42 @@ pub enum MeetingProblem {
     BadDecision { index: usize },
 }
 
+impl MeetingProblem {
+    /// The problem in Chinese, for the Chinese pages: the same field path as the English,
+    /// then `：` and the message.
+    pub fn zh(&self) -> String {
+        match self {
+            MeetingProblem::HeldBeforeReceived => "held_at：会商时间不能早于需求的接收时间".into(),
+            MeetingProblem::HeldInFuture => "held_at：会商结束后才能记录，所填时间尚未到来".into(),
+            MeetingProblem::NoAttendees => "attendees：请列出参会人员".into(),
+            MeetingProblem::TooManyAttendees => {
+                format!("attendees：最多列出 {MAX_MEETING_ENTRIES} 人")
+            }
+            MeetingProblem::BadAttendeeName { index } => {
+                format!("attendees[{index}].name：姓名应为 1 至 {MAX_NAME_CHARS} 个字符")
+            }
+            MeetingProblem::BadAttendeeOrganization { index } => {
+                format!("attendees[{index}].organization：单位应为 1 至 {MAX_NAME_CHARS} 个字符")
+            }
+            MeetingProblem::DuplicateAttendee {
+                index,
+                name,
+                organization,
+            } => format!("attendees[{index}]：“{name}”（{organization}）列出了两次"),
+            MeetingProblem::NoMilitaryAttendee => {
+                "attendees：军事需求由军地共同分析，请至少列出一名军方参会人员".into()
+            }
+            MeetingProblem::NoDecisions => "decisions：请至少记录一项决定".into(),
+            MeetingProblem::TooManyDecisions => {
+                format!("decisions：最多列出 {MAX_MEETING_ENTRIES} 项")
+            }
+            MeetingProblem::BadDecision { index } => {
+                format!("decisions[{index}]：每项决定应为 1 至 {MAX_REASON_CHARS} 个字符")
+            }
+        }
+    }
+}
+
 impl NewTaskMeeting {
     /// Checks the record for `demand` at `now`. A military demand's meeting must have the
     /// military side at the table: analysis of its demand is joint work (DOMAIN.md,
@@ -1122,6 +1311,33 @@ pub enum EscalationError {
         missing: u64,
         open: u64,
     },
+}
+
+impl EscalationError {
+    /// The refusal in Chinese, for the Chinese pages.
+    pub fn zh(&self) -> String {
+        match self {
+            EscalationError::WrongStatus { status } => {
+                format!("需求{}；只有正在办理的需求才能将缺口报上一级", status.zh())
+            }
+            EscalationError::NoLevelAbove => "该需求的对接地区已是国家级，没有上一级".into(),
+            EscalationError::NothingMissing => "shortfall：没有需要上报的缺口".into(),
+            EscalationError::UnknownLine { index, line } => {
+                format!("shortfall[{index}].line：明细 {line} 不存在")
+            }
+            EscalationError::DuplicateLine { index, line } => {
+                format!("shortfall[{index}]：明细 {line} 列出了两次")
+            }
+            EscalationError::BadMissing {
+                index,
+                line,
+                missing,
+                open,
+            } => format!(
+                "shortfall[{index}].missing：明细 {line} 尚有 {open} 未分配；应为 1 至 {open}，实为 {missing}"
+            ),
+        }
+    }
 }
 
 /// Builds the demand the level above receives for a shortfall: one line per line short,

@@ -66,6 +66,18 @@ impl RecordStatus {
     pub const fn is_available(self) -> bool {
         matches!(self, RecordStatus::Available)
     }
+
+    /// The status in Chinese, as the Chinese pages name it, for refusals said in Chinese.
+    pub const fn zh(self) -> &'static str {
+        match self {
+            RecordStatus::Available => "可用",
+            RecordStatus::Reserved => "已预留",
+            RecordStatus::Allocated => "已调配",
+            RecordStatus::Requisitioned => "已征用",
+            RecordStatus::Unavailable => "不可用",
+            RecordStatus::HandedOver => "已交接",
+        }
+    }
 }
 
 impl QualityGrade {

@@ -118,6 +118,58 @@ impl RequisitionStatus {
     pub const fn is_terminal(self) -> bool {
         matches!(self, RequisitionStatus::Paid | RequisitionStatus::Cancelled)
     }
+
+    /// The status in Chinese, as the Chinese pages name it, for refusals said in Chinese.
+    pub const fn zh(self) -> &'static str {
+        match self {
+            RequisitionStatus::Drafted => "已拟定",
+            RequisitionStatus::Notified => "已通知",
+            RequisitionStatus::HandedOver => "已交付",
+            RequisitionStatus::InUse => "使用中",
+            RequisitionStatus::Returned => "已归还",
+            RequisitionStatus::CompensationAssessed => "补偿已核定",
+            RequisitionStatus::Approved => "已审批",
+            RequisitionStatus::Paid => "已支付",
+            RequisitionStatus::Cancelled => "已撤销",
+        }
+    }
+}
+
+/// An event's action ([`RequisitionEvent::action`]) in Chinese.
+fn action_zh(action: &str) -> &str {
+    match action {
+        "notify" => "通知持有人",
+        "hand_over" => "交付",
+        "record_use" => "登记使用",
+        "return" => "归还",
+        "assess" => "核定补偿",
+        "approve" => "审批补偿",
+        "mark_paid" => "登记支付",
+        "cancel" => "撤销",
+        other => other,
+    }
+}
+
+/// A [`RequisitionRefusal::WrongStatus`] hint in Chinese; a hint not yet translated stays as
+/// it is.
+fn hint_zh(hint: &str) -> &str {
+    match hint {
+        "the holder has been notified already" => "已经通知过持有人",
+        "notify the holder first" => "请先通知持有人",
+        "the items have been handed over already" => "物项已经交付",
+        "use is logged between handover and return" => "使用情况在交付之后、归还之前登记",
+        "only items handed over can be returned" => "只有已交付的物项才能归还",
+        "compensation is assessed after the return and before approval" => {
+            "补偿在归还之后、审批之前核定"
+        }
+        "the handover and return times are missing" => "缺少交付时间或归还时间",
+        "assess the compensation first" => "请先核定补偿",
+        "the compensation must be approved before it is paid" => "补偿须先审批才能支付",
+        "the items are with the office; return them and assess the compensation" => {
+            "物项已在动员办公室手中；请登记归还并核定补偿"
+        }
+        other => other,
+    }
 }
 
 /// Who holds the requisitioned resources.
@@ -195,6 +247,33 @@ pub enum ExemptionRuleProblem {
     AttributeMissing { index: usize },
     #[error("rules[{index}].condition.expected: a number must be finite")]
     BadNumber { index: usize },
+}
+
+impl ExemptionRuleProblem {
+    /// The problem in Chinese, for the Chinese pages: the same field path as the English,
+    /// then `：` and the message.
+    pub fn zh(&self) -> String {
+        match self {
+            ExemptionRuleProblem::CodeMissing { index } => {
+                format!("rules[{index}].code：请填写规则代码")
+            }
+            ExemptionRuleProblem::DuplicateCode { index, code } => {
+                format!("rules[{index}].code：“{code}”已被前面的规则使用")
+            }
+            ExemptionRuleProblem::DescriptionMissing { index } => {
+                format!("rules[{index}].description：请说明该规则免征什么、依据是什么")
+            }
+            ExemptionRuleProblem::NoTypes { index } => {
+                format!("rules[{index}].condition.type_codes：请至少列出一种资源类型")
+            }
+            ExemptionRuleProblem::AttributeMissing { index } => {
+                format!("rules[{index}].condition.attribute：请填写属性名称")
+            }
+            ExemptionRuleProblem::BadNumber { index } => {
+                format!("rules[{index}].condition.expected：数值须为有限数")
+            }
+        }
+    }
 }
 
 /// An item that might be requisitioned, as the rules see it.
@@ -473,6 +552,46 @@ pub enum RequisitionProblem {
     NegativeRate { index: usize, found: i64 },
     #[error("items[{index}]: item {} is exempt ({})", .exemption.item_id, exemption_codes(.exemption))]
     Exempt { index: usize, exemption: Exemption },
+}
+
+impl RequisitionProblem {
+    /// The problem in Chinese, for the Chinese pages: the same field path as the English,
+    /// then `：` and the message.
+    pub fn zh(&self) -> String {
+        match self {
+            RequisitionProblem::LegalBasisMissing => {
+                "legal_basis：请写明征用令所依据的法律或决定".into()
+            }
+            RequisitionProblem::LegalBasisTooLong { length } => {
+                format!("legal_basis：共 {length} 个字符，请控制在 {MAX_TEXT_CHARS} 个以内")
+            }
+            RequisitionProblem::HolderNameMissing => "holder.name：请写明持有人".into(),
+            RequisitionProblem::NoItems => "items：征用令至少要有一个物项".into(),
+            RequisitionProblem::TooManyItems { count } => {
+                format!("items：共 {count} 个物项，超过 {MAX_ITEMS} 个的请分为几份征用令")
+            }
+            RequisitionProblem::DuplicateItem { index, item_id } => {
+                format!("items[{index}].item_id：物项 {item_id} 列出了两次")
+            }
+            RequisitionProblem::TypeMissing { index } => {
+                format!("items[{index}].type_code：请选择资源类型")
+            }
+            RequisitionProblem::BadQuantity { index, found } => {
+                format!("items[{index}].quantity：应为 1 至 {MAX_ITEM_QUANTITY}，实为 {found}")
+            }
+            RequisitionProblem::NegativeValue { index, found } => {
+                format!("items[{index}].declared_value_fen：应为零或正数（分），实为 {found}")
+            }
+            RequisitionProblem::NegativeRate { index, found } => {
+                format!("items[{index}].daily_rate_fen：应为零或正数（分），实为 {found}")
+            }
+            RequisitionProblem::Exempt { index, exemption } => format!(
+                "items[{index}]：物项 {} 依规免予征用（{}）",
+                exemption.item_id,
+                exemption_codes(exemption)
+            ),
+        }
+    }
 }
 
 fn exemption_codes(exemption: &Exemption) -> String {
@@ -782,6 +901,47 @@ pub enum RequisitionRefusal {
     Compensation(#[from] CompensationError),
 }
 
+impl RequisitionRefusal {
+    /// The refusal in Chinese, for the Chinese pages; a refusal about a field starts with
+    /// the same field as the English.
+    pub fn zh(&self) -> String {
+        match self {
+            RequisitionRefusal::Finished { status } => {
+                format!("征用令{}，不能再做任何操作", status.zh())
+            }
+            RequisitionRefusal::WrongStatus {
+                action,
+                status,
+                hint,
+            } => format!(
+                "不能对{}的征用令执行“{}”：{}",
+                status.zh(),
+                action_zh(action),
+                hint_zh(hint)
+            ),
+            RequisitionRefusal::BeforePreviousEvent { action } => format!(
+                "{}：时间早于征用令的上一个事件（登记使用时为早于交付）",
+                action_zh(action)
+            ),
+            RequisitionRefusal::ConditionsMismatch { expected, found } => format!(
+                "return.conditions：每个物项应有一个归还状况（共 {expected} 个），实为 {found} 个"
+            ),
+            RequisitionRefusal::TooManyHours { found } => {
+                format!("record_use.hours：每条最多 {MAX_HOURS_PER_ENTRY} 小时，实为 {found}")
+            }
+            RequisitionRefusal::TooManyKilometres { found } => format!(
+                "record_use.kilometres：每条最多 {MAX_KILOMETRES_PER_ENTRY} 公里，实为 {found}"
+            ),
+            RequisitionRefusal::EmptyUseEntry => "record_use：请填写小时数、公里数或说明".into(),
+            RequisitionRefusal::TextTooLong { field, length } => {
+                format!("{field}：共 {length} 个字符，请控制在 {MAX_TEXT_CHARS} 个以内")
+            }
+            RequisitionRefusal::TextMissing { field } => format!("{field}：必填"),
+            RequisitionRefusal::Compensation(e) => e.zh(),
+        }
+    }
+}
+
 /// Moves an order on by one event, or says why not; the order given is not changed. Each
 /// step happens once and in order (only the use log repeats, and the assessment may be
 /// redone until it is approved), and event times never go back: a return dated before the
@@ -1064,6 +1224,40 @@ pub enum CompensationError {
     TotalOverflow,
 }
 
+impl CompensationError {
+    /// The problem in Chinese, for the Chinese pages; a problem about a field starts with
+    /// the same field as the English.
+    pub fn zh(&self) -> String {
+        match self {
+            CompensationError::BadPercentage { field, found } => {
+                format!("{field}：应为 0 至 {FULL_BASIS_POINTS} 个基点（0 至 100%），实为 {found}")
+            }
+            CompensationError::DamageBelowWear { worn, damaged } => format!(
+                "damaged_basis_points：损坏比例（{damaged}）不得低于磨损比例（{worn}），损坏归还的补偿不应少于磨损归还"
+            ),
+            CompensationError::Negative {
+                item_id,
+                field,
+                found,
+            } => format!("items[{item_id}].{field}：应为零或正数（分），实为 {found}"),
+            CompensationError::ReturnBeforeHandover => "returned_at：归还时间早于交付时间".into(),
+            CompensationError::PeriodTooLong => "使用天数：期限超出任何征用可能的时长".into(),
+            CompensationError::Overflow { item_id, term } => {
+                let term = match *term {
+                    "use" => "使用费",
+                    "value" => "价值",
+                    "damage" => "损坏补偿",
+                    "wear" => "损耗补偿",
+                    "total" => "小计",
+                    other => other,
+                };
+                format!("物项 {item_id} 的{term}超出金额范围（超过 92 万亿元），请核对其数据")
+            }
+            CompensationError::TotalOverflow => "征用令合计超出金额范围（超过 92 万亿元）".into(),
+        }
+    }
+}
+
 impl CompensationPolicy {
     pub fn new(
         wear_basis_points_per_day: u32,
@@ -1168,6 +1362,26 @@ pub enum CompensationSettingProblem {
 }
 
 impl CompensationSettingProblem {
+    /// The problem in Chinese, for the Chinese pages: the same field as the English, then
+    /// `：` and the message.
+    pub fn zh(&self) -> String {
+        match self {
+            CompensationSettingProblem::Policy(e) => e.zh(),
+            CompensationSettingProblem::CodeMissing => {
+                "daily_rates_fen：有一项日租金没有写类型、子类或大类代码".into()
+            }
+            CompensationSettingProblem::UnknownCode { code } => {
+                format!("daily_rates_fen.{code}：不是分类目录中的资源类型、子类或大类")
+            }
+            CompensationSettingProblem::BadRate { code, found } => {
+                format!("daily_rates_fen.{code}：应为 0 至 {MAX_DAILY_RATE_FEN} 分，实为 {found}")
+            }
+            CompensationSettingProblem::TooManyRates { count } => {
+                format!("daily_rates_fen：共 {count} 项日租金，最多 {MAX_DAILY_RATES} 项")
+            }
+        }
+    }
+
     /// The field the problem is about, as the API and the form name it.
     pub fn field(&self) -> &'static str {
         match self {

@@ -62,6 +62,34 @@ pub enum TransportSettingProblem {
 }
 
 impl TransportSettingProblem {
+    /// The problem in Chinese, for the Chinese pages: the same field as the English
+    /// (`road_factor`, `cost_per_unit_km_by_type.TRN.ROAD`), then `：` and the message.
+    pub fn zh(&self) -> String {
+        match self {
+            TransportSettingProblem::RoadFactor { found } => format!(
+                "road_factor：道路系数（道路公里/大圆公里）应为 1 至 {MAX_ROAD_FACTOR}，实为 {found}"
+            ),
+            TransportSettingProblem::Speed { found } => format!(
+                "speed_km_per_hour：速度应大于 0 且不超过 {MAX_SPEED_KM_PER_HOUR} 公里/小时，实为 {found}"
+            ),
+            TransportSettingProblem::DefaultCost { found } => format!(
+                "default_cost_per_unit_km：每单位每道路公里费用应为 0 至 {MAX_COST_PER_UNIT_KM}，实为 {found}"
+            ),
+            TransportSettingProblem::TypeCodeMissing => {
+                "cost_per_unit_km_by_type：有一项费用没有写资源类型代码".into()
+            }
+            TransportSettingProblem::UnknownType { type_code } => {
+                format!("cost_per_unit_km_by_type.{type_code}：分类目录中没有这种资源类型")
+            }
+            TransportSettingProblem::TypeCost { type_code, found } => format!(
+                "cost_per_unit_km_by_type.{type_code}：每单位每道路公里费用应为 0 至 {MAX_COST_PER_UNIT_KM}，实为 {found}"
+            ),
+            TransportSettingProblem::TooManyTypes { count } => {
+                format!("cost_per_unit_km_by_type：共 {count} 种类型，最多 {MAX_TYPE_COSTS} 种")
+            }
+        }
+    }
+
     /// The field the problem is about, as the API and the form name it.
     pub const fn field(&self) -> &'static str {
         match self {

@@ -24,8 +24,8 @@ mod views;
 
 use muster_domain::demand::{
     Attendee, ClassificationLevel, DeliveryPoint, Demand, DemandDraft, DemandEvent, DemandLine,
-    DemandOrigin, DemandStatus, EscalationLink, LineProgress, NewDemand, NewDemandLine,
-    NewTaskMeeting, Priority, transition,
+    DemandOrigin, DemandProblem, DemandRefusal, DemandStatus, EscalationLink, LineProgress,
+    MeetingProblem, NewDemand, NewDemandLine, NewTaskMeeting, Priority, transition,
 };
 use muster_domain::{Actor, RegionPath, Role, Scope, Timestamp};
 use serde::Serialize;
@@ -262,11 +262,15 @@ impl Database {
             ));
         }
         if classification_rank(input.classification) > clearance_rank(actor.scope()) {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "classification",
                 message: format!(
                     "you are not cleared for {} demands; choose a lower classification",
                     input.classification
+                ),
+                message_zh: format!(
+                    "您的密级权限不足以处理“{}”级需求；请选择较低的密级",
+                    input.classification.zh()
                 ),
             });
         }
@@ -274,9 +278,10 @@ impl Database {
             .region(actor.scope(), input.region_code.trim())
             .await
             .map_err(|e| match e {
-                StorageError::NotFound { .. } => StorageError::Invalid {
+                StorageError::NotFound { .. } => StorageError::Refused {
                     field: "region_code",
                     message: format!("region {} is not in your region", input.region_code.trim()),
+                    message_zh: format!("地区 {} 不在您的辖区内", input.region_code.trim()),
                 },
                 other => other,
             })?;
@@ -291,14 +296,7 @@ impl Database {
         };
         let draft = new_demand
             .validate(now, |code| taxonomy.resource_type(code).is_some())
-            .map_err(|problems| StorageError::Invalid {
-                field: "demand",
-                message: problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            })?;
+            .map_err(|problems| refused_all("demand", &problems, DemandProblem::zh))?;
         let mut tx = self.begin_write().await?;
         let id = insert_demand(&mut tx, actor, &draft, &region.code, now).await?;
         tx.commit().await?;
@@ -502,17 +500,9 @@ impl Database {
         let now = crate::now();
         let mut tx = self.begin_write().await?;
         let locked = lock_demand(&mut tx, actor.scope(), demand_id).await?;
-        let checked =
-            meeting
-                .validate(&locked.demand, now)
-                .map_err(|problems| StorageError::Invalid {
-                    field: "meeting",
-                    message: problems
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                })?;
+        let checked = meeting
+            .validate(&locked.demand, now)
+            .map_err(|problems| refused_all("meeting", &problems, MeetingProblem::zh))?;
         let attendees = serde_json::to_string(checked.attendees()).unwrap_or_default();
         let decisions = serde_json::to_string(checked.decisions()).unwrap_or_default();
         let meeting_id: i64 = on_tx!(&mut tx, |conn| {
@@ -796,9 +786,10 @@ pub(crate) async fn lock_demand(
             .fetch_all(&mut *conn)
             .await
     })?;
-    let corrupt = || StorageError::Invalid {
+    let corrupt = || StorageError::Refused {
         field: "demand",
         message: format!("stored demand {demand_id} does not read back; this is a defect"),
+        message_zh: format!("存储的需求 {demand_id} 无法读回；这是程序缺陷"),
     };
     let mut domain_lines = Vec::with_capacity(lines.len());
     let mut progress = Vec::with_capacity(lines.len());
@@ -858,11 +849,35 @@ pub(crate) fn apply_event(
     locked: &LockedDemand,
     event: &DemandEvent,
 ) -> Result<Demand, StorageError> {
-    transition(&locked.demand, event).map_err(|refusal| StorageError::Conflict {
-        message_zh: None,
+    transition(&locked.demand, event).map_err(refused_transition)
+}
+
+/// A refused transition as a conflict the user can act on, said in both languages.
+pub(crate) fn refused_transition(refusal: DemandRefusal) -> StorageError {
+    StorageError::Conflict {
+        message_zh: Some(refusal.zh()),
         field: "status",
         message: refusal.to_string(),
-    })
+    }
+}
+
+/// Every problem of a form refused at once, about `field`: the English joined by `; `, the
+/// Chinese by `；`, each problem starting with its own field path in both, so that a page
+/// can place each one beside its field.
+pub(crate) fn refused_all<P: std::fmt::Display>(
+    field: &'static str,
+    problems: &[P],
+    zh: impl Fn(&P) -> String,
+) -> StorageError {
+    StorageError::Refused {
+        field,
+        message: problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+        message_zh: problems.iter().map(zh).collect::<Vec<_>>().join("；"),
+    }
 }
 
 /// Line-progress rows per UPDATE: four bound values each, far below either database's limit.
@@ -927,7 +942,10 @@ pub(crate) async fn store_progress(
     })?;
     if updated != 1 {
         return Err(StorageError::Conflict {
-            message_zh: None,
+            message_zh: Some(format!(
+                "需求 {} 在保存期间已被他人修改；请重新加载后再试",
+                locked.id
+            )),
             field: "version",
             message: format!(
                 "demand {} changed while this was being saved; reload it and try again",
@@ -936,4 +954,177 @@ pub(crate) async fn store_progress(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use muster_domain::demand::LineShortfall;
+
+    use super::*;
+
+    /// Chinese text: at least one CJK ideograph.
+    fn is_chinese(text: &str) -> bool {
+        text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+    }
+
+    /// The field path a problem starts with: `lines[0].quantity` of `lines[0].quantity: …`
+    /// in English, of `lines[0].quantity：…` in Chinese.
+    fn path_of<'a>(problem: &'a str, colon: &str) -> &'a str {
+        problem.split_once(colon).map_or("", |(path, _)| path)
+    }
+
+    #[test]
+    fn a_refused_transition_is_a_conflict_said_in_both_languages() {
+        let refusals = [
+            DemandRefusal::Finished {
+                status: DemandStatus::Closed,
+            },
+            DemandRefusal::WrongStatus {
+                action: "analyse",
+                status: DemandStatus::Analysed,
+                hint: "it has been analysed already",
+            },
+            DemandRefusal::WrongStatus {
+                action: "allocate",
+                status: DemandStatus::Received,
+                hint: "analyse it first",
+            },
+            DemandRefusal::WrongStatus {
+                action: "close",
+                status: DemandStatus::Analysed,
+                hint: "a demand closes once everything allocated is handed over",
+            },
+            DemandRefusal::NoQuantities { action: "allocate" },
+            DemandRefusal::UnknownLine {
+                action: "inspect",
+                line: 7,
+                lines: 2,
+            },
+            DemandRefusal::DuplicateLine {
+                action: "release",
+                line: 1,
+            },
+            DemandRefusal::ZeroQuantity {
+                action: "hand_over",
+                line: 0,
+            },
+            DemandRefusal::TooMuch {
+                action: "allocate",
+                line: 0,
+                quantity: 9,
+                room: 4,
+            },
+            DemandRefusal::Shortfall {
+                shortfall: vec![LineShortfall {
+                    line: 0,
+                    missing: 3,
+                }],
+            },
+            DemandRefusal::NoShortfall,
+            DemandRefusal::WorkOutstanding,
+            DemandRefusal::ReasonMissing { action: "cancel" },
+            DemandRefusal::ReasonTooLong {
+                action: "close_with_shortfall",
+                length: 2001,
+            },
+            DemandRefusal::CorruptProgress { line: 3 },
+        ];
+        let mut said = HashSet::new();
+        for refusal in refusals {
+            let english = refusal.to_string();
+            let StorageError::Conflict {
+                field: "status",
+                message,
+                message_zh: Some(zh),
+            } = refused_transition(refusal.clone())
+            else {
+                panic!("{refusal:?}: expected a conflict about the status said in Chinese");
+            };
+            assert_eq!(message, english, "the English stays as it was");
+            assert!(is_chinese(&zh), "{refusal:?}: {zh}");
+            // No English word left over: every status, action and hint is translated.
+            assert!(
+                !zh.chars().any(|c| c.is_ascii_alphabetic()),
+                "{refusal:?}: {zh}"
+            );
+            assert!(said.insert(zh.clone()), "said twice: {zh}");
+            for figure in ["7", "9", "4", "2001"] {
+                if english.contains(figure) {
+                    assert!(zh.contains(figure), "{refusal:?} loses {figure}: {zh}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_problem_of_a_form_is_refused_in_both_languages_by_the_same_path() {
+        let problems = [
+            DemandProblem::TitleMissing,
+            DemandProblem::TitleTooLong { length: 201 },
+            DemandProblem::NoLines,
+            DemandProblem::TooManyLines { count: 501 },
+            DemandProblem::TypeMissing { line: 0 },
+            DemandProblem::UnknownType {
+                line: 1,
+                code: "NO.SUCH".into(),
+            },
+            DemandProblem::BadQuantity { line: 2, found: 0 },
+            DemandProblem::BadDeliveryPoint { line: 3 },
+            DemandProblem::NeededByPassed { line: 4 },
+            DemandProblem::BadPriority { line: 5, found: 9 },
+        ];
+        let StorageError::Refused {
+            field: "demand",
+            message,
+            message_zh,
+        } = refused_all("demand", &problems, DemandProblem::zh)
+        else {
+            panic!("expected a refusal of the demand");
+        };
+        let english: Vec<&str> = message.split("; ").collect();
+        let chinese: Vec<&str> = message_zh.split('；').collect();
+        assert_eq!(english.len(), problems.len(), "{message}");
+        assert_eq!(chinese.len(), problems.len(), "{message_zh}");
+        for (en, zh) in english.iter().zip(&chinese) {
+            assert_eq!(path_of(en, ": "), path_of(zh, "："), "{en} / {zh}");
+            assert!(!path_of(zh, "：").is_empty(), "{zh}");
+            assert!(is_chinese(zh), "{zh}");
+        }
+        assert!(message_zh.contains("NO.SUCH") && message_zh.contains("实为 9"));
+
+        let meeting = [
+            MeetingProblem::HeldBeforeReceived,
+            MeetingProblem::HeldInFuture,
+            MeetingProblem::NoAttendees,
+            MeetingProblem::TooManyAttendees,
+            MeetingProblem::BadAttendeeName { index: 0 },
+            MeetingProblem::BadAttendeeOrganization { index: 1 },
+            MeetingProblem::DuplicateAttendee {
+                index: 2,
+                name: "李强".into(),
+                organization: "军分区".into(),
+            },
+            MeetingProblem::NoMilitaryAttendee,
+            MeetingProblem::NoDecisions,
+            MeetingProblem::TooManyDecisions,
+            MeetingProblem::BadDecision { index: 3 },
+        ];
+        let StorageError::Refused { message_zh, .. } =
+            refused_all("meeting", &meeting, MeetingProblem::zh)
+        else {
+            panic!("expected a refusal of the meeting");
+        };
+        let chinese: Vec<&str> = message_zh.split('；').collect();
+        assert_eq!(chinese.len(), meeting.len(), "{message_zh}");
+        for (problem, zh) in meeting.iter().zip(&chinese) {
+            assert_eq!(
+                path_of(&problem.to_string(), ": "),
+                path_of(zh, "："),
+                "{zh}"
+            );
+            assert!(is_chinese(zh), "{zh}");
+        }
+    }
 }

@@ -22,9 +22,10 @@ use std::collections::BTreeMap;
 use muster_domain::potential::rollup::RollupDeltas;
 use muster_domain::potential::{Holder, HolderKind, RecordStatus};
 use muster_domain::requisition::{
-    CompensationSetting, ExemptionRule, ExemptionRules, HolderCategory, NewRequisitionItem,
-    NewRequisitionOrder, RequisitionEvent, RequisitionHolder, RequisitionOrder, RequisitionRefusal,
-    RequisitionStatus, ReturnCondition, transition,
+    CompensationSetting, CompensationSettingProblem, ExemptionRule, ExemptionRuleProblem,
+    ExemptionRules, HolderCategory, NewRequisitionItem, NewRequisitionOrder, RequisitionEvent,
+    RequisitionHolder, RequisitionOrder, RequisitionProblem, RequisitionRefusal, RequisitionStatus,
+    ReturnCondition, transition,
 };
 use muster_domain::taxonomy::{AttributeValue, Category, Taxonomy};
 use muster_domain::{Actor, DataClass, OrganizationKind, RegionPath, Role, Scope, Timestamp};
@@ -191,26 +192,23 @@ fn corrupt(id: i64, cause: impl std::fmt::Display) -> StorageError {
 /// conflict with the order's state; anything else is a bad field.
 fn refusal_error(refusal: RequisitionRefusal) -> StorageError {
     let message = refusal.to_string();
-    match refusal {
+    let message_zh = refusal.zh();
+    let field = match refusal {
         RequisitionRefusal::Finished { .. } | RequisitionRefusal::WrongStatus { .. } => {
-            StorageError::Conflict {
-                message_zh: None,
+            return StorageError::Conflict {
+                message_zh: Some(message_zh),
                 field: "status",
                 message,
-            }
+            };
         }
-        RequisitionRefusal::BeforePreviousEvent { .. } => StorageError::Invalid {
-            field: "at",
-            message,
-        },
-        RequisitionRefusal::ConditionsMismatch { .. } => StorageError::Invalid {
-            field: "conditions",
-            message,
-        },
-        _ => StorageError::Invalid {
-            field: "event",
-            message,
-        },
+        RequisitionRefusal::BeforePreviousEvent { .. } => "at",
+        RequisitionRefusal::ConditionsMismatch { .. } => "conditions",
+        _ => "event",
+    };
+    StorageError::Refused {
+        field,
+        message,
+        message_zh,
     }
 }
 
@@ -261,9 +259,10 @@ impl Database {
         let administrator = self
             .refuse_unless_installation_administrator(actor, "the exemption rules")
             .await?;
-        let checked = ExemptionRules::new(rules).map_err(|problems| StorageError::Invalid {
+        let checked = ExemptionRules::new(rules).map_err(|problems| StorageError::Refused {
             field: "rules",
             message: join_problems(&problems),
+            message_zh: join_problems_zh(&problems, ExemptionRuleProblem::zh),
         })?;
         let before = self.exemption_rules().await?;
         self.store_setting(
@@ -302,7 +301,9 @@ impl Database {
         let taxonomy = self.taxonomy().await?;
         let checked = setting
             .check(|code| is_taxonomy_code(&taxonomy, code))
-            .map_err(|problems| crate::settings::refused(&problems, |p| p.field()))?;
+            .map_err(|problems| {
+                crate::settings::refused(&problems, |p| p.field(), CompensationSettingProblem::zh)
+            })?;
         let before = self.compensation_setting().await?;
         self.store_setting(
             actor,
@@ -331,16 +332,22 @@ impl Database {
             ));
         }
         if new.items.is_empty() {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "items",
                 message: "an order needs at least one item".into(),
+                message_zh: "征用令至少要有一个物项".into(),
             });
         }
         if new.items.len() > muster_domain::requisition::MAX_ITEMS {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "items",
                 message: format!(
                     "{} items; split an order of more than {}",
+                    new.items.len(),
+                    muster_domain::requisition::MAX_ITEMS
+                ),
+                message_zh: format!(
+                    "共 {} 个物项；超过 {} 个的请分为几份征用令",
                     new.items.len(),
                     muster_domain::requisition::MAX_ITEMS
                 ),
@@ -361,10 +368,14 @@ impl Database {
                     }
                 };
             if !same {
-                return Err(StorageError::Invalid {
+                return Err(StorageError::Refused {
                     field: "items",
                     message: format!(
                         "items[{index}]: record {} is held by {}, not by {}; one order is for one holder",
+                        record.id, record.holder_name, first.holder_name
+                    ),
+                    message_zh: format!(
+                        "items[{index}]：记录 {} 的持有人是 {}，不是 {}；一份征用令只针对一个持有人",
                         record.id, record.holder_name, first.holder_name
                     ),
                 });
@@ -376,9 +387,10 @@ impl Database {
                     .holder_category
                     .is_some_and(|c| c != HolderCategory::Citizen)
                 {
-                    return Err(StorageError::Invalid {
+                    return Err(StorageError::Refused {
                         field: "holder_category",
                         message: "the holder is a person: a citizen".into(),
+                        message_zh: "持有人是个人，类别只能是公民".into(),
                     });
                 }
                 (HolderCategory::Citizen, 0)
@@ -387,9 +399,10 @@ impl Database {
                 let organization_id = self.enterprise_of(first).await?;
                 let category = new.holder_category.unwrap_or(HolderCategory::Enterprise);
                 if category == HolderCategory::Citizen {
-                    return Err(StorageError::Invalid {
+                    return Err(StorageError::Refused {
                         field: "holder_category",
                         message: "the holder is an enterprise, not a citizen".into(),
+                        message_zh: "持有人是企业，不是公民".into(),
                     });
                 }
                 (category, organization_id)
@@ -397,16 +410,21 @@ impl Database {
         };
         for (index, (line, record)) in new.items.iter().zip(&records).enumerate() {
             if record.status == "unavailable" {
-                return Err(StorageError::Invalid {
+                return Err(StorageError::Refused {
                     field: "items",
                     message: format!("items[{index}]: record {} is marked unavailable", record.id),
+                    message_zh: format!("items[{index}]：记录 {} 已标为不可用", record.id),
                 });
             }
             if line.quantity as f64 > record.quantity {
-                return Err(StorageError::Invalid {
+                return Err(StorageError::Refused {
                     field: "items",
                     message: format!(
                         "items[{index}].quantity: record {} holds {} ; the order asks for {}",
+                        record.id, record.quantity, line.quantity
+                    ),
+                    message_zh: format!(
+                        "items[{index}].quantity：记录 {} 现有 {}，征用令要征用 {}",
                         record.id, record.quantity, line.quantity
                     ),
                 });
@@ -453,9 +471,10 @@ impl Database {
             } else {
                 "items"
             };
-            StorageError::Invalid {
+            StorageError::Refused {
                 field,
                 message: join_problems(&problems),
+                message_zh: join_problems_zh(&problems, RequisitionProblem::zh),
             }
         })?;
         let paths: Vec<RegionPath> = records.iter().map(PotentialRecord::region_path).collect();
@@ -512,10 +531,13 @@ impl Database {
                 .map(|_| ())
             });
             inserted.map_err(|e| {
-                StorageError::unique(e, "items", || {
-                    format!(
-                        "record {} is already on an open requisition order",
-                        item.item_id()
+                StorageError::unique_said(e, "items", || {
+                    (
+                        format!(
+                            "record {} is already on an open requisition order",
+                            item.item_id()
+                        ),
+                        Some(format!("记录 {} 已在一份未结束的征用令上", item.item_id())),
                     )
                 })
             })?;
@@ -647,7 +669,7 @@ impl Database {
         })?;
         if changed != 1 {
             return Err(StorageError::Conflict {
-                message_zh: None,
+                message_zh: Some(format!("征用令 {id} 在您查看期间已被修改；请重新加载")),
                 field: "status",
                 message: format!("order {id} changed while you were looking at it; reload it"),
             });
@@ -724,9 +746,10 @@ impl Database {
         }
         let order = self.requisition_in_reach(&reach, actor.scope(), id).await?;
         if !(1..=365).contains(&valid_days) {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "valid_days",
                 message: "between 1 and 365 days".into(),
+                message_zh: "有效天数应为 1 至 365 天".into(),
             });
         }
         let mut secret = [0u8; 32];
@@ -929,10 +952,14 @@ impl Database {
                 let found = taxonomy.resource_type(&record.type_code).and_then(|t| {
                     setting.daily_rate_for(&t.code, &t.subcategory, t.category.code())
                 });
-                found.map(|rate| rate.fen).ok_or_else(|| StorageError::Invalid {
+                found.map(|rate| rate.fen).ok_or_else(|| StorageError::Refused {
                     field: "items",
                     message: format!(
                         "items[{index}].daily_rate_fen: none given, and the compensation setting has no daily rate for {} (nor its subcategory or category); give one",
+                        record.type_code
+                    ),
+                    message_zh: format!(
+                        "items[{index}].daily_rate_fen：未填写，补偿标准中也没有 {} 及其子类、大类的日租金；请填写",
                         record.type_code
                     ),
                 })
@@ -942,11 +969,15 @@ impl Database {
 
     /// The organization that holds `record`, which must be a registered enterprise.
     async fn enterprise_of(&self, record: &PotentialRecord) -> Result<i64, StorageError> {
-        let not_enterprise = || StorageError::Invalid {
+        let not_enterprise = || StorageError::Refused {
             field: "items",
             message: format!(
                 "record {} is held by {}, which is not a registered enterprise or a citizen; \
                  only their resources are requisitioned",
+                record.id, record.holder_name
+            ),
+            message_zh: format!(
+                "记录 {} 的持有人 {} 既不是已登记的企业，也不是公民；只能征用企业和公民的资源",
                 record.id, record.holder_name
             ),
         };
@@ -1139,7 +1170,10 @@ async fn records_out(
     for (index, item) in items.iter().enumerate() {
         let Some((record, reserved)) = records.get(&item.record_id) else {
             return Err(StorageError::Conflict {
-                message_zh: None,
+                message_zh: Some(format!(
+                    "items[{index}]：记录 {} 已不存在；请撤销该征用令",
+                    item.record_id
+                )),
                 field: "items",
                 message: format!(
                     "items[{index}]: record {} no longer exists; cancel the order",
@@ -1147,8 +1181,8 @@ async fn records_out(
                 ),
             });
         };
-        let refuse = |why: String| StorageError::Conflict {
-            message_zh: None,
+        let refuse = |why: String, why_zh: String| StorageError::Conflict {
+            message_zh: Some(format!("items[{index}]：记录 {} {why_zh}", record.id)),
             field: "items",
             message: format!("items[{index}]: record {} {why}", record.id),
         };
@@ -1157,24 +1191,32 @@ async fn records_out(
             RecordStatus::Allocated => {
                 return Err(refuse(
                     "is allocated to a demand; hand over or release that allocation first, or cancel this order".into(),
+                    "已调配给一项需求；请先交接或释放该分配，或撤销本征用令".into(),
                 ));
             }
             other => {
-                return Err(refuse(format!(
-                    "is {other}; only an available record is handed over on a requisition order"
-                )));
+                return Err(refuse(
+                    format!(
+                        "is {other}; only an available record is handed over on a requisition order"
+                    ),
+                    format!("为“{}”；只有可用的记录才能按征用令交付", other.zh()),
+                ));
             }
         }
         if *reserved > 0.0 {
             return Err(refuse(
                 "has units reserved for a demand; hand over or release them first".into(),
+                "有为需求预留的数量；请先交接或释放".into(),
             ));
         }
         if record.quantity < item.quantity as f64 {
-            return Err(refuse(format!(
-                "holds {} now; the order takes {}",
-                record.quantity, item.quantity
-            )));
+            return Err(refuse(
+                format!(
+                    "holds {} now; the order takes {}",
+                    record.quantity, item.quantity
+                ),
+                format!("现有 {}，征用令要征用 {}", record.quantity, item.quantity),
+            ));
         }
         move_record(
             tx,
@@ -1262,7 +1304,9 @@ fn event_time(event: &RequisitionEvent) -> Option<Timestamp> {
 
 fn already_requisitioned(record_id: i64, order_id: i64) -> StorageError {
     StorageError::Conflict {
-        message_zh: None,
+        message_zh: Some(format!(
+            "记录 {record_id} 已在未结束的征用令 {order_id} 上；不能重复征用"
+        )),
         field: "items",
         message: format!(
             "record {record_id} is already on open requisition order {order_id}; it cannot be requisitioned twice"
@@ -1278,10 +1322,254 @@ fn join_problems<T: std::fmt::Display>(problems: &[T]) -> String {
         .join("; ")
 }
 
+/// [`join_problems`] in Chinese: each problem's `zh`, joined by `；`.
+fn join_problems_zh<T>(problems: &[T], zh: impl Fn(&T) -> String) -> String {
+    problems.iter().map(zh).collect::<Vec<_>>().join("；")
+}
+
 /// Whether `code` is a resource type, a subcategory or a category of `taxonomy`: what a
 /// daily rate may be keyed by.
 fn is_taxonomy_code(taxonomy: &Taxonomy, code: &str) -> bool {
     taxonomy.resource_type(code).is_some()
         || taxonomy.subcategory(code).is_some()
         || Category::parse(code).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use muster_domain::requisition::{
+        CompensationError, Exemption, ExemptionReason, RequisitionStatus,
+    };
+
+    use super::*;
+
+    fn is_chinese(text: &str) -> bool {
+        text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+    }
+
+    /// Every hint `transition` gives with a refusal of the status.
+    const HINTS: [&str; 10] = [
+        "the holder has been notified already",
+        "notify the holder first",
+        "the items have been handed over already",
+        "use is logged between handover and return",
+        "only items handed over can be returned",
+        "compensation is assessed after the return and before approval",
+        "the handover and return times are missing",
+        "assess the compensation first",
+        "the compensation must be approved before it is paid",
+        "the items are with the office; return them and assess the compensation",
+    ];
+
+    #[test]
+    fn a_step_out_of_order_is_a_conflict_said_in_chinese_with_every_hint() {
+        let mut said = HashSet::new();
+        for (hint, action) in HINTS.into_iter().zip([
+            "notify",
+            "hand_over",
+            "hand_over",
+            "record_use",
+            "return",
+            "assess",
+            "assess",
+            "approve",
+            "mark_paid",
+            "cancel",
+        ]) {
+            let refusal = RequisitionRefusal::WrongStatus {
+                action,
+                status: RequisitionStatus::Drafted,
+                hint,
+            };
+            let english = refusal.to_string();
+            let StorageError::Conflict {
+                field: "status",
+                message,
+                message_zh: Some(zh),
+            } = refusal_error(refusal)
+            else {
+                panic!("{hint}: expected a conflict about the status");
+            };
+            assert_eq!(message, english);
+            assert!(is_chinese(&zh), "{zh}");
+            assert!(
+                !zh.chars().any(|c| c.is_ascii_alphabetic()),
+                "left in English: {zh}"
+            );
+            assert!(said.insert(zh.clone()), "said twice: {zh}");
+        }
+        let StorageError::Conflict {
+            message_zh: Some(zh),
+            ..
+        } = refusal_error(RequisitionRefusal::Finished {
+            status: RequisitionStatus::Paid,
+        })
+        else {
+            panic!("a finished order is a conflict");
+        };
+        assert!(zh.contains("已支付"), "{zh}");
+    }
+
+    #[test]
+    fn other_refusals_of_an_event_keep_their_field_and_are_said_in_chinese() {
+        for (refusal, field) in [
+            (
+                RequisitionRefusal::BeforePreviousEvent { action: "return" },
+                "at",
+            ),
+            (
+                RequisitionRefusal::ConditionsMismatch {
+                    expected: 2,
+                    found: 1,
+                },
+                "conditions",
+            ),
+            (RequisitionRefusal::TooManyHours { found: 25 }, "event"),
+            (
+                RequisitionRefusal::TooManyKilometres { found: 5_001 },
+                "event",
+            ),
+            (RequisitionRefusal::EmptyUseEntry, "event"),
+            (
+                RequisitionRefusal::TextTooLong {
+                    field: "cancel.reason",
+                    length: 2_001,
+                },
+                "event",
+            ),
+            (
+                RequisitionRefusal::TextMissing {
+                    field: "mark_paid.reference",
+                },
+                "event",
+            ),
+            (
+                RequisitionRefusal::Compensation(CompensationError::ReturnBeforeHandover),
+                "event",
+            ),
+        ] {
+            let english = refusal.to_string();
+            match refusal_error(refusal) {
+                StorageError::Refused {
+                    field: refused,
+                    message,
+                    message_zh,
+                } => {
+                    assert_eq!(refused, field, "{english}");
+                    assert_eq!(message, english);
+                    assert!(is_chinese(&message_zh), "{message_zh}");
+                }
+                other => panic!("expected a refusal of {field}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_problem_of_a_draft_is_said_in_chinese_by_the_same_path() {
+        let exemption = Exemption {
+            item_id: 42,
+            reasons: vec![ExemptionReason {
+                rule_code: "disabled_adapted_vehicle".into(),
+                rule_description: String::new(),
+                explanation: String::new(),
+            }],
+        };
+        let problems = [
+            RequisitionProblem::LegalBasisMissing,
+            RequisitionProblem::LegalBasisTooLong { length: 2_001 },
+            RequisitionProblem::HolderNameMissing,
+            RequisitionProblem::NoItems,
+            RequisitionProblem::TooManyItems { count: 501 },
+            RequisitionProblem::DuplicateItem {
+                index: 1,
+                item_id: 7,
+            },
+            RequisitionProblem::TypeMissing { index: 2 },
+            RequisitionProblem::BadQuantity { index: 3, found: 0 },
+            RequisitionProblem::NegativeValue {
+                index: 4,
+                found: -1,
+            },
+            RequisitionProblem::NegativeRate {
+                index: 5,
+                found: -2,
+            },
+            RequisitionProblem::Exempt {
+                index: 6,
+                exemption,
+            },
+        ];
+        let english: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let chinese = join_problems_zh(&problems, RequisitionProblem::zh);
+        let chinese: Vec<&str> = chinese.split('；').collect();
+        assert_eq!(chinese.len(), problems.len());
+        for (en, zh) in english.iter().zip(&chinese) {
+            let path = en.split_once(": ").map_or("", |(p, _)| p);
+            assert!(zh.starts_with(&format!("{path}：")), "{en} / {zh}");
+            assert!(is_chinese(zh), "{zh}");
+        }
+        assert!(chinese[10].contains("disabled_adapted_vehicle") && chinese[10].contains("42"));
+
+        let rules = [
+            ExemptionRuleProblem::CodeMissing { index: 0 },
+            ExemptionRuleProblem::DuplicateCode {
+                index: 1,
+                code: "hospital".into(),
+            },
+            ExemptionRuleProblem::DescriptionMissing { index: 2 },
+            ExemptionRuleProblem::NoTypes { index: 3 },
+            ExemptionRuleProblem::AttributeMissing { index: 4 },
+            ExemptionRuleProblem::BadNumber { index: 5 },
+        ];
+        for rule in &rules {
+            let en = rule.to_string();
+            let path = en.split_once(": ").map_or("", |(p, _)| p);
+            let zh = rule.zh();
+            assert!(zh.starts_with(&format!("{path}：")), "{en} / {zh}");
+            assert!(!zh.contains('；'), "one problem, one piece: {zh}");
+        }
+    }
+
+    #[test]
+    fn a_compensation_setting_is_refused_in_both_languages_by_field() {
+        let problems = [
+            CompensationSettingProblem::Policy(CompensationError::BadPercentage {
+                field: "worn_basis_points",
+                found: 20_000,
+            }),
+            CompensationSettingProblem::Policy(CompensationError::DamageBelowWear {
+                worn: 600,
+                damaged: 500,
+            }),
+            CompensationSettingProblem::CodeMissing,
+            CompensationSettingProblem::UnknownCode {
+                code: "NO.SUCH".into(),
+            },
+            CompensationSettingProblem::BadRate {
+                code: "TRN.ROAD".into(),
+                found: -5,
+            },
+            CompensationSettingProblem::TooManyRates { count: 1_001 },
+        ];
+        let StorageError::Refused {
+            field,
+            message,
+            message_zh,
+        } = crate::settings::refused(&problems, |p| p.field(), CompensationSettingProblem::zh)
+        else {
+            panic!("expected a refusal");
+        };
+        assert_eq!(field, "worn_basis_points");
+        assert_eq!(message, join_problems(&problems), "the English as before");
+        let chinese: Vec<&str> = message_zh.split('；').collect();
+        assert_eq!(chinese.len(), problems.len(), "{message_zh}");
+        for (problem, zh) in problems.iter().zip(&chinese) {
+            let en = problem.to_string();
+            let path = en.split_once(": ").map_or("", |(p, _)| p);
+            assert!(zh.starts_with(&format!("{path}：")), "{en} / {zh}");
+            assert!(is_chinese(zh), "{zh}");
+        }
+    }
 }

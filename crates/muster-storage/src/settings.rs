@@ -5,7 +5,7 @@
 //! with requisitions (`requisitions.rs`), the exemption rules too.
 
 use muster_domain::allocation::TransportParameters;
-use muster_domain::transport::TransportSetting;
+use muster_domain::transport::{TransportSetting, TransportSettingProblem};
 use muster_domain::{Actor, RegionPath};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,18 +26,21 @@ fn corrupt_setting(key: &str, cause: impl std::fmt::Display) -> StorageError {
 }
 
 /// The problems of a refused setting as one refusal naming the first problem's field, with
-/// every problem (each starting with its own field) in the message.
+/// every problem (each starting with its own field) in the message: in English joined by
+/// `; `, and in Chinese (`zh`, each starting with the same field) joined by `；`.
 pub(crate) fn refused<P: std::fmt::Display>(
     problems: &[P],
     field_of: impl Fn(&P) -> &'static str,
+    zh: impl Fn(&P) -> String,
 ) -> StorageError {
-    StorageError::Invalid {
+    StorageError::Refused {
         field: problems.first().map_or("setting", &field_of),
         message: problems
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("; "),
+        message_zh: problems.iter().map(zh).collect::<Vec<_>>().join("；"),
     }
 }
 
@@ -168,7 +171,10 @@ impl Database {
             .cost_per_unit_km_by_type
             .retain(|code, _| taxonomy.resource_type(code.trim()).is_some());
         setting.parameters(|_| true).map_err(|problems| {
-            corrupt_setting(TRANSPORT_SETTING, refused(&problems, |p| p.field()))
+            corrupt_setting(
+                TRANSPORT_SETTING,
+                refused(&problems, |p| p.field(), TransportSettingProblem::zh),
+            )
         })
     }
 
@@ -189,10 +195,56 @@ impl Database {
         let setting = setting.normalized();
         setting
             .parameters(|code| taxonomy.resource_type(code).is_some())
-            .map_err(|problems| refused(&problems, |p| p.field()))?;
+            .map_err(|problems| refused(&problems, |p| p.field(), TransportSettingProblem::zh))?;
         let before = self.transport_setting().await?;
         self.store_setting(actor, &administrator, TRANSPORT_SETTING, &before, &setting)
             .await?;
         Ok(setting)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use muster_domain::transport::TransportSettingProblem;
+
+    use super::*;
+
+    #[test]
+    fn a_transport_setting_is_refused_in_both_languages_by_field() {
+        let problems = [
+            TransportSettingProblem::RoadFactor { found: 0.5 },
+            TransportSettingProblem::Speed { found: 0.0 },
+            TransportSettingProblem::DefaultCost { found: -1.0 },
+            TransportSettingProblem::TypeCodeMissing,
+            TransportSettingProblem::UnknownType {
+                type_code: "NO.SUCH".into(),
+            },
+            TransportSettingProblem::TypeCost {
+                type_code: "TRN.ROAD.TRUCK_HEAVY".into(),
+                found: -2.0,
+            },
+            TransportSettingProblem::TooManyTypes { count: 1_001 },
+        ];
+        let StorageError::Refused {
+            field,
+            message,
+            message_zh,
+        } = refused(&problems, |p| p.field(), TransportSettingProblem::zh)
+        else {
+            panic!("expected a refusal");
+        };
+        assert_eq!(field, "road_factor");
+        let english: Vec<&str> = message.split("; ").collect();
+        let chinese: Vec<&str> = message_zh.split('；').collect();
+        assert_eq!(english.len(), problems.len(), "{message}");
+        assert_eq!(chinese.len(), problems.len(), "{message_zh}");
+        for (en, zh) in english.iter().zip(&chinese) {
+            let path = en.split_once(": ").map_or("", |(p, _)| p);
+            assert!(zh.starts_with(&format!("{path}：")), "{en} / {zh}");
+            assert!(
+                zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                "{zh}"
+            );
+        }
     }
 }

@@ -307,16 +307,17 @@ async fn the_demand_lifecycle(db: Database) {
         )
         .await
         .expect_err("refused");
-    assert!(
-        matches!(
-            err,
-            E::Invalid {
-                field: "classification",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    match &err {
+        E::Refused {
+            field: "classification",
+            message,
+            message_zh,
+        } => {
+            assert!(message.contains("secret"), "{message}");
+            assert!(message_zh.contains("机密"), "{message_zh}");
+        }
+        other => panic!("{other:?}"),
+    }
     let err = db
         .create_demand(
             &w.liaison,
@@ -329,12 +330,24 @@ async fn the_demand_lifecycle(db: Database) {
         )
         .await
         .expect_err("refused");
-    let E::Invalid { message, .. } = &err else {
+    let E::Refused {
+        message,
+        message_zh,
+        ..
+    } = &err
+    else {
         panic!("{err:?}")
     };
     assert!(
         message.contains("title") && message.contains("priority"),
         "{message}"
+    );
+    // The same problems in Chinese, each with its field path, for the Chinese form.
+    assert!(
+        message_zh.contains("title：请填写需求标题")
+            && message_zh.contains("lines[0].priority：")
+            && message_zh.contains("实为 9"),
+        "{message_zh}"
     );
 
     // A confidential demand for 60 trucks in county A: the near holding has 30, the far 50.
@@ -401,7 +414,7 @@ async fn the_demand_lifecycle(db: Database) {
     let id = view.demand.id;
     assert!(db.demand(w.viewer_a.scope(), id).await.is_ok());
 
-    // Allocation before the analysis is refused by the domain.
+    // Allocation before the analysis is refused by the domain, in both languages.
     let err = db
         .accept_allocation(
             &w.office_a,
@@ -414,16 +427,14 @@ async fn the_demand_lifecycle(db: Database) {
         )
         .await
         .expect_err("refused");
-    assert!(
-        matches!(
-            err,
-            E::Conflict {
-                field: "status",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    match &err {
+        E::Conflict {
+            field: "status",
+            message_zh: Some(zh),
+            ..
+        } => assert!(zh.contains("请先分析该需求"), "{zh}"),
+        other => panic!("{other:?}"),
+    }
 
     // The task meeting analyses it.
     let view = db
@@ -563,7 +574,7 @@ async fn the_demand_lifecycle(db: Database) {
     assert!(
         matches!(
             err,
-            E::Invalid {
+            E::Refused {
                 field: "photos",
                 ..
             }
@@ -654,7 +665,7 @@ async fn the_demand_lifecycle(db: Database) {
         )
         .await
         .expect_err("refused");
-    assert!(matches!(err, E::Invalid { field: "items", .. }), "{err:?}");
+    assert!(matches!(err, E::Refused { field: "items", .. }), "{err:?}");
     let mut unsigned = handover(vec![HandoverItemInput {
         allocation_id: near_allocation.id,
         quantity: 28,
@@ -664,16 +675,14 @@ async fn the_demand_lifecycle(db: Database) {
         .record_handover(&w.liaison, id, unsigned)
         .await
         .expect_err("refused");
-    assert!(
-        matches!(
-            err,
-            E::Invalid {
-                field: "receiver_signatory",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    match &err {
+        E::Refused {
+            field: "receiver_signatory",
+            message_zh,
+            ..
+        } => assert!(message_zh.contains("接收方须签字"), "{message_zh}"),
+        other => panic!("{other:?}"),
+    }
     let view = db
         .record_handover(
             &w.liaison,

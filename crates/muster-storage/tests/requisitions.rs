@@ -303,8 +303,20 @@ fn order(lines: Vec<NewRequisitionLine>) -> NewRequisition {
 
 fn invalid_message(result: Result<impl std::fmt::Debug, E>) -> String {
     match result {
-        Err(E::Invalid { message, .. }) => message,
+        Err(E::Invalid { message, .. } | E::Refused { message, .. }) => message,
         other => panic!("expected a named refusal, got {other:?}"),
+    }
+}
+
+/// A refusal said in both languages: its English and its Chinese.
+fn refused_both(result: Result<impl std::fmt::Debug, E>) -> (String, String) {
+    match result {
+        Err(E::Refused {
+            message,
+            message_zh,
+            ..
+        }) => (message, message_zh),
+        other => panic!("expected a refusal said in both languages, got {other:?}"),
     }
 }
 
@@ -320,11 +332,16 @@ async fn requisition_story(db: Database) {
             at_day(0),
         )
         .await;
-    let message = invalid_message(refused);
+    let (message, message_zh) = refused_both(refused);
     assert!(message.contains("disabled_adapted_vehicle"), "{message}");
     assert!(
         message.contains(&format!("item {} is exempt", w.adapted_bus_1)),
         "{message}"
+    );
+    assert!(
+        message_zh.contains(&format!("物项 {} 依规免予征用", w.adapted_bus_1))
+            && message_zh.contains("disabled_adapted_vehicle"),
+        "{message_zh}"
     );
     // A holder that is neither an enterprise nor a citizen, two holders in one order, more
     // than the record holds, a viewer drafting: each refused by name.
@@ -402,9 +419,10 @@ async fn requisition_story(db: Database) {
         Err(E::Conflict {
             field: "status",
             message,
-            ..
+            message_zh: Some(zh),
         }) => {
-            assert!(message.contains("notify the holder first"), "{message}")
+            assert!(message.contains("notify the holder first"), "{message}");
+            assert!(zh.contains("请先通知持有人"), "{zh}");
         }
         other => panic!("a handover before the notice must be refused, got {other:?}"),
     }
@@ -456,7 +474,7 @@ async fn requisition_story(db: Database) {
             conditions: vec![ReturnCondition::Good]
         })
         .await,
-        Err(E::Invalid { field: "at", .. })
+        Err(E::Refused { field: "at", .. })
     ));
     act(RequisitionEvent::Return {
         at: returned,
@@ -601,7 +619,7 @@ async fn requisition_story(db: Database) {
             at_day(30),
         )
         .await,
-        Err(E::Invalid {
+        Err(E::Refused {
             field: "holder_category",
             ..
         })
@@ -1024,9 +1042,17 @@ async fn compensation_setting_story(db: Database) {
         )
         .await
     {
-        Err(E::Invalid { field, message }) => {
+        Err(E::Refused {
+            field,
+            message,
+            message_zh,
+        }) => {
             assert_eq!(field, "worn_basis_points");
             assert!(message.contains("found 20000"), "{message}");
+            assert!(
+                message_zh.starts_with("worn_basis_points：") && message_zh.contains("实为 20000"),
+                "{message_zh}"
+            );
         }
         other => panic!("refused by field, got {other:?}"),
     }
@@ -1040,7 +1066,7 @@ async fn compensation_setting_story(db: Database) {
         )
         .await
     {
-        Err(E::Invalid { field, message }) => {
+        Err(E::Refused { field, message, .. }) => {
             assert_eq!(field, "daily_rates_fen");
             assert!(message.contains("NO.SUCH.TYPE"), "{message}");
         }

@@ -161,9 +161,14 @@ async fn demand_with_one_holding(db: &Database) -> (Actor, i64) {
     (office, demand)
 }
 
-fn refused_field(result: Result<TransportSetting, E>) -> (&'static str, String) {
+/// A refusal by field: the field, the English and the Chinese.
+fn refused_field(result: Result<TransportSetting, E>) -> (&'static str, String, String) {
     match result {
-        Err(E::Invalid { field, message }) => (field, message),
+        Err(E::Refused {
+            field,
+            message,
+            message_zh,
+        }) => (field, message, message_zh),
         other => panic!("expected a refusal by field, got {other:?}"),
     }
 }
@@ -200,7 +205,7 @@ async fn transport_setting_story(db: Database) {
         Err(E::Forbidden(_))
     ));
     let entries = intact(&db).await;
-    let (field, message) = refused_field(
+    let (field, message, message_zh) = refused_field(
         db.set_transport_setting(
             &cli(),
             TransportSetting {
@@ -212,7 +217,11 @@ async fn transport_setting_story(db: Database) {
     );
     assert_eq!(field, "road_factor");
     assert!(message.contains("found 0.5"), "{message}");
-    let (field, message) = refused_field(
+    assert!(
+        message_zh.starts_with("road_factor：道路系数") && message_zh.contains("实为 0.5"),
+        "{message_zh}"
+    );
+    let (field, message, message_zh) = refused_field(
         db.set_transport_setting(
             &cli(),
             TransportSetting {
@@ -224,6 +233,10 @@ async fn transport_setting_story(db: Database) {
     );
     assert_eq!(field, "cost_per_unit_km_by_type");
     assert!(message.contains("NO.SUCH"), "{message}");
+    assert!(
+        message_zh.contains("cost_per_unit_km_by_type.NO.SUCH：分类目录中没有这种资源类型"),
+        "{message_zh}"
+    );
     assert_eq!(intact(&db).await, entries, "refusals write nothing");
 
     // Set, audited, and read by the next proposal.

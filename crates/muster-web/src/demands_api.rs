@@ -46,22 +46,33 @@ fn check_write(current: &CurrentUser, headers: &HeaderMap) -> Result<(), WebErro
 }
 
 pub(crate) fn parse_origin(text: &str) -> Result<DemandOrigin, WebError> {
-    DemandOrigin::parse(text)
-        .ok_or_else(|| WebError::bad_request("origin", "expected military or civil_emergency"))
+    DemandOrigin::parse(text).ok_or_else(|| {
+        WebError::refused(
+            "origin",
+            "expected military or civil_emergency",
+            "应为军事需求（military）或应急需求（civil_emergency）",
+        )
+    })
 }
 
 pub(crate) fn parse_classification(text: &str) -> Result<ClassificationLevel, WebError> {
     ClassificationLevel::parse(text).ok_or_else(|| {
-        WebError::bad_request(
+        WebError::refused(
             "classification",
             "expected public, internal, confidential or secret",
+            "应为公开（public）、内部（internal）、秘密（confidential）或机密（secret）",
         )
     })
 }
 
 pub(crate) fn parse_condition(text: &str) -> Result<InspectionCondition, WebError> {
-    InspectionCondition::parse(text)
-        .ok_or_else(|| WebError::bad_request("condition", "expected good, fair or unfit"))
+    InspectionCondition::parse(text).ok_or_else(|| {
+        WebError::refused(
+            "condition",
+            "expected good, fair or unfit",
+            "应为良好（good）、基本可用（fair）或不可用（unfit）",
+        )
+    })
 }
 
 /// The reason for closing a demand short, if one was given: blank means a normal close.
@@ -74,13 +85,18 @@ pub(crate) async fn check_photos(state: &AppState, photos: &[String]) -> Result<
     for (index, photo) in photos.iter().enumerate() {
         let field = format!("photos[{index}]");
         let hash = ContentHash::parse(photo.trim()).map_err(|_| {
-            WebError::bad_request(&field, "expected the SHA-256 of an uploaded photo")
+            WebError::refused(
+                &field,
+                "expected the SHA-256 of an uploaded photo",
+                "应为已上传照片的 SHA-256",
+            )
         })?;
         let stored = state.blobs.contains(&hash).await.unwrap_or(false);
         if !stored {
-            return Err(WebError::bad_request(
+            return Err(WebError::refused(
                 &field,
                 "no uploaded file has this SHA-256; upload the photo first (POST /api/v1/uploads)",
+                "没有已上传的文件具有此 SHA-256；请先上传照片（POST /api/v1/uploads）",
             ));
         }
     }
@@ -514,7 +530,11 @@ async fn list_demands(
     let status = match query.status.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(text) => Some(DemandStatus::parse(text).ok_or_else(|| {
-            WebError::bad_request("status", "expected a demand status such as analysed")
+            WebError::refused(
+                "status",
+                "expected a demand status such as analysed",
+                "应为需求状态，如 analysed（已分析）",
+            )
         })?),
     };
     let demands = state
@@ -639,9 +659,10 @@ async fn record_meeting(
                 name: a.name,
                 organization: a.organization,
                 side: Side::parse(&a.side).ok_or_else(|| {
-                    WebError::bad_request(
+                    WebError::refused(
                         &format!("attendees[{index}].side"),
                         "expected civil or military",
+                        "应为地方（civil）或军方（military）",
                     )
                 })?,
             })

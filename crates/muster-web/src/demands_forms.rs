@@ -176,7 +176,7 @@ impl DemandText {
             problems.push(Placed {
                 row: None,
                 field: field.to_owned(),
-                message: bare_message(&error),
+                message: bare_message(&error, tr.locale),
             });
         };
         let origin = parse_origin(&self.origin)
@@ -266,33 +266,47 @@ impl DemandText {
     }
 }
 
-/// A web error's message without the field name in front (the page shows it by the field).
-fn bare_message(error: &WebError) -> String {
+/// A web error's message without the field name in front (the page shows it by the field),
+/// in Chinese on a Chinese page where it has been written in Chinese.
+fn bare_message(error: &WebError, locale: &str) -> String {
     match error {
+        WebError::BadRequest {
+            message_zh: Some(zh),
+            ..
+        } if locale.starts_with("zh") => zh.clone(),
         WebError::BadRequest { message, .. } => message.clone(),
-        other => other.to_string(),
+        other => other.said_in(locale),
     }
 }
 
-/// Where storage's refusal of a new demand goes on the form. The domain names every problem
-/// of a demand at once, as `title: …`, `lines: …` or `lines[i].field: …` joined by `; `
-/// (`muster_domain::demand::DemandProblem`); `i` counts the lines sent, which `rows` maps
-/// back to the form's rows. A refusal of anything else goes above the form.
-fn place_refusal(error: &StorageError, rows: &[usize]) -> Vec<Placed> {
+/// Where storage's refusal of a new demand goes on the form, in the reader's language
+/// (`locale`). The domain names every problem of a demand at once, as `title: …`, `lines: …`
+/// or `lines[i].field: …` joined by `; ` (`muster_domain::demand::DemandProblem`), and in
+/// Chinese with the same field paths as `title：…` joined by `；`; `i` counts the lines sent,
+/// which `rows` maps back to the form's rows. None for a refusal that is not about a field
+/// (a role, a demand out of reach): the caller shows it above the form.
+fn place_refusal(error: &StorageError, rows: &[usize], locale: &str) -> Option<Vec<Placed>> {
     let whole = |field: &str, message: String| Placed {
         row: None,
         field: field.to_owned(),
         message,
     };
-    let StorageError::Invalid { field, message } = error else {
-        return vec![whole("", error.to_string())];
+    let chinese = locale.starts_with("zh");
+    let (field, message, separator, colon) = match error {
+        StorageError::Refused {
+            field, message_zh, ..
+        } if chinese => (*field, message_zh, "；", "："),
+        StorageError::Invalid { field, message } | StorageError::Refused { field, message, .. } => {
+            (*field, message, "; ", ": ")
+        }
+        _ => return None,
     };
-    if *field != "demand" {
-        return vec![whole(field, message.clone())];
+    if field != "demand" {
+        return Some(vec![whole(field, message.clone())]);
     }
     let mut placed: Vec<Placed> = Vec::new();
-    for piece in message.split("; ") {
-        let located = piece.split_once(": ").and_then(|(name, text)| {
+    for piece in message.split(separator) {
+        let located = piece.split_once(colon).and_then(|(name, text)| {
             if let Some(rest) = name.strip_prefix("lines[") {
                 let (index, field) = rest.split_once("].")?;
                 let row = *rows.get(index.parse::<usize>().ok()?)?;
@@ -312,14 +326,14 @@ fn place_refusal(error: &StorageError, rows: &[usize]) -> Vec<Placed> {
             // Not a problem of its own (a `; ` inside a quoted value): part of the last one.
             None => match placed.last_mut() {
                 Some(last) => {
-                    last.message.push_str("; ");
+                    last.message.push_str(separator);
                     last.message.push_str(piece);
                 }
                 None => placed.push(whole("", piece.to_owned())),
             },
         }
     }
-    placed
+    Some(placed)
 }
 
 /// One line row on the page.
@@ -572,8 +586,16 @@ pub(crate) async fn create(
     match state.db.create_demand(&user.actor, input).await {
         Ok(view) => Ok(Redirect::to(&format!("/demands/{}", view.demand.id)).into_response()),
         Err(e) => {
-            let problems = place_refusal(&e, &rows);
-            let (code, _) = refusal(e).map_err(|e| page.error(e.into()))?;
+            let locale = page.tr.locale;
+            let placed = place_refusal(&e, &rows, locale);
+            let (code, message) = refusal(e, locale).map_err(|e| page.error(e.into()))?;
+            let problems = placed.unwrap_or_else(|| {
+                vec![Placed {
+                    row: None,
+                    field: String::new(),
+                    message,
+                }]
+            });
             render_new(&state, &page, text, problems, code).await
         }
     }
@@ -592,7 +614,7 @@ async fn refused(
     error: StorageError,
     mut feedback: Feedback,
 ) -> PageResult {
-    let (code, message) = refusal(error).map_err(|e| page.error(e.into()))?;
+    let (code, message) = refusal(error, page.tr.locale).map_err(|e| page.error(e.into()))?;
     feedback.message = Some(message);
     render(state, page, id, feedback, code).await
 }
@@ -823,7 +845,8 @@ pub(crate) async fn record_inspection(
                 inspection: Some(text),
                 ..Feedback::default()
             };
-            return unreadable(&state, &page, id, feedback, error.to_string()).await;
+            let message = error.said_in(page.tr.locale);
+            return unreadable(&state, &page, id, feedback, message).await;
         }
     };
     let text = post.text;
@@ -840,7 +863,7 @@ pub(crate) async fn record_inspection(
             .map_err(|_| format!("{}: {}", tr.t(label), tr.t("demand.form.not_whole")))
     };
     let parsed = parse_condition(&text.condition)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.said_in(tr.locale))
         .and_then(|condition| {
             Ok((
                 condition,
@@ -853,7 +876,7 @@ pub(crate) async fn record_inspection(
         Err(message) => return unreadable(&state, &page, id, feedback, message).await,
     };
     if let Err(e) = check_photos(&state, &post.photos).await {
-        return unreadable(&state, &page, id, feedback, e.to_string()).await;
+        return unreadable(&state, &page, id, feedback, e.said_in(tr.locale)).await;
     }
     let input = InspectionInput {
         allocation_id: text.allocation_id,
@@ -975,7 +998,7 @@ mod tests {
                 .into(),
         };
         // Rows 0 and 1 of the form were blank; the lines sent came from rows 2 and 4.
-        let placed = place_refusal(&refused, &[2, 4]);
+        let placed = place_refusal(&refused, &[2, 4], "en").expect("placed");
         let seen: Vec<(Option<usize>, &str)> =
             placed.iter().map(|p| (p.row, p.field.as_str())).collect();
         assert_eq!(
@@ -992,13 +1015,46 @@ mod tests {
             field: "region_code",
             message: "region 99 is not in your region".into(),
         };
-        let placed = place_refusal(&elsewhere, &[]);
+        let placed = place_refusal(&elsewhere, &[], "en").expect("placed");
         assert_eq!(
             (placed[0].row, placed[0].field.as_str()),
             (None, "region_code")
         );
         let forbidden = StorageError::Forbidden("no".into());
-        assert_eq!(place_refusal(&forbidden, &[])[0].field, "");
+        assert!(place_refusal(&forbidden, &[], "en").is_none());
+    }
+
+    #[test]
+    fn a_refusal_said_in_chinese_lands_on_its_rows_on_a_chinese_page() {
+        let refused = StorageError::Refused {
+            field: "demand",
+            message: "title: give the demand a title; lines[0].quantity: expected a whole \
+                      number from 1 to 1000000000, found 0"
+                .into(),
+            message_zh:
+                "title：请填写需求标题；lines[0].quantity：应为 1 至 1000000000 之间的整数，实为 0"
+                    .into(),
+        };
+        let placed = place_refusal(&refused, &[3], "zh-CN").expect("placed");
+        let seen: Vec<(Option<usize>, &str, &str)> = placed
+            .iter()
+            .map(|p| (p.row, p.field.as_str(), p.message.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (None, "title", "请填写需求标题"),
+                (
+                    Some(3),
+                    "quantity",
+                    "应为 1 至 1000000000 之间的整数，实为 0"
+                ),
+            ]
+        );
+        // The English page keeps the English.
+        let placed = place_refusal(&refused, &[3], "en").expect("placed");
+        assert_eq!(placed[0].message, "give the demand a title");
+        assert!(placed[1].message.contains("found 0"), "{placed:?}");
     }
 
     #[test]

@@ -745,16 +745,22 @@ pub(crate) struct CsrfForm {
     csrf: String,
 }
 
-/// A storage refusal the reader can act on, with the status to answer it with; anything else
-/// (a demand the reader may not see included) becomes an error page.
-pub(crate) fn refusal(error: StorageError) -> Result<(StatusCode, String), StorageError> {
+/// A storage refusal the reader can act on, with the status to answer it with and the
+/// refusal said in the reader's language (`locale`) where it has been written in it; anything
+/// else (a demand the reader may not see included) becomes an error page.
+pub(crate) fn refusal(
+    error: StorageError,
+    locale: &str,
+) -> Result<(StatusCode, String), StorageError> {
     let code = match &error {
-        StorageError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        StorageError::Invalid { .. } | StorageError::Refused { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         StorageError::Conflict { .. } => StatusCode::CONFLICT,
         StorageError::Forbidden(_) | StorageError::OutOfScope { .. } => StatusCode::FORBIDDEN,
         _ => return Err(error),
     };
-    Ok((code, error.to_string()))
+    Ok((code, WebError::from(error).said_in(locale)))
 }
 
 /// Accepts the proposal as shown: storage proposes again inside the accept and reserves
@@ -771,7 +777,7 @@ pub(crate) async fn accept(
     match state.db.accept_allocation(&user.actor, id, None).await {
         Ok(_) => Ok(Redirect::to(&format!("/demands/{id}")).into_response()),
         Err(e) => {
-            let (code, message) = refusal(e).map_err(|e| page.error(e.into()))?;
+            let (code, message) = refusal(e, page.tr.locale).map_err(|e| page.error(e.into()))?;
             render(&state, &page, id, Feedback::at(Spot::Top, message), code).await
         }
     }
@@ -800,7 +806,7 @@ pub(crate) async fn escalate(
             .await
         }
         Err(e) => {
-            let (code, message) = refusal(e).map_err(|e| page.error(e.into()))?;
+            let (code, message) = refusal(e, page.tr.locale).map_err(|e| page.error(e.into()))?;
             render(&state, &page, id, Feedback::at(Spot::Top, message), code).await
         }
     }

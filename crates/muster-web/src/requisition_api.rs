@@ -253,9 +253,10 @@ pub(crate) fn parse_status(text: Option<&str>) -> Result<Option<RequisitionStatu
     match text.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(text) => RequisitionStatus::parse(text).map(Some).ok_or_else(|| {
-            WebError::bad_request(
+            WebError::refused(
                 "status",
                 "expected drafted, notified, handed_over, in_use, returned, compensation_assessed, approved, paid or cancelled",
+                "应为 drafted（已拟定）、notified（已通知）、handed_over（已交付）、in_use（使用中）、returned（已归还）、compensation_assessed（补偿已核定）、approved（已审批）、paid（已支付）或 cancelled（已撤销）",
             )
         }),
     }
@@ -321,9 +322,10 @@ pub(crate) fn parse_category(text: Option<&str>) -> Result<Option<HolderCategory
     match text.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(text) => HolderCategory::parse(text).map(Some).ok_or_else(|| {
-            WebError::bad_request(
+            WebError::refused(
                 "holder_category",
                 "expected enterprise, citizen, hospital, school, emergency_service or public_institution",
+                "应为 enterprise（企业）、citizen（公民）、hospital（医院）、school（学校）、emergency_service（应急救援单位）或 public_institution（事业单位）",
             )
         }),
     }
@@ -409,9 +411,12 @@ impl RequisitionEventRequest {
                     .flatten()
                     .map(|c| {
                         ReturnCondition::parse(c).ok_or_else(|| {
-                            WebError::bad_request(
+                            WebError::refused(
                                 "conditions",
                                 format!("{c:?}: expected good, worn, damaged or lost"),
+                                format!(
+                                    "{c:?}：应为 good（完好）、worn（磨损）、damaged（损坏）或 lost（灭失）"
+                                ),
                             )
                         })
                     })
@@ -432,9 +437,10 @@ impl RequisitionEventRequest {
                 reason: text(&self.reason),
             },
             _ => {
-                return Err(WebError::bad_request(
+                return Err(WebError::refused(
                     "kind",
                     "expected notify, hand_over, record_use, return, assess, approve, mark_paid or cancel",
+                    "应为 notify、hand_over、record_use、return、assess、approve、mark_paid 或 cancel 之一",
                 ));
             }
         })

@@ -160,7 +160,13 @@ async fn render_list(
 /// Yuan with up to two decimals as fen, exactly: "4500.5" → 450050.
 fn parse_yuan(text: &str, field: &str) -> Result<i64, WebError> {
     let text = text.trim();
-    let bad = || WebError::bad_request(field, format!("{text:?}: expected an amount in yuan"));
+    let bad = || {
+        WebError::refused(
+            field,
+            format!("{text:?}: expected an amount in yuan"),
+            format!("{text:?}：应为以元为单位的金额"),
+        )
+    };
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     if whole.is_empty() || fraction.len() > 2 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
@@ -188,18 +194,24 @@ impl DraftForm {
                     .map(str::trim)
                     .collect();
                 if !(3..=5).contains(&parts.len()) {
-                    return Err(WebError::bad_request(
+                    return Err(WebError::refused(
                         &field,
                         "record id, quantity, declared value (yuan)[, daily rate (yuan), or empty for the compensation setting's][, in_service]",
+                        "每行依次为：记录编号、数量、单位申报价值（元）[、单位日费率（元），留空则按补偿标准][、in_service]",
                     ));
                 }
-                let number = |text: &str, what: &str| {
-                    text.parse::<i64>()
-                        .map_err(|_| WebError::bad_request(&field, format!("{what}: not a whole number")))
+                let number = |text: &str, what: &str, what_zh: &str| {
+                    text.parse::<i64>().map_err(|_| {
+                        WebError::refused(
+                            &field,
+                            format!("{what}: not a whole number"),
+                            format!("{what_zh}：应为整数"),
+                        )
+                    })
                 };
                 Ok(NewRequisitionLine {
-                    record_id: number(parts[0], "record id")?,
-                    quantity: number(parts[1], "quantity")?,
+                    record_id: number(parts[0], "record id", "记录编号")?,
+                    quantity: number(parts[1], "quantity", "数量")?,
                     declared_value_fen: parse_yuan(parts[2], &field)?,
                     // No rate, or an empty one: the compensation setting's.
                     daily_rate_fen: match parts.get(3).copied().filter(|p| !p.is_empty()) {
@@ -218,14 +230,16 @@ impl DraftForm {
     }
 }
 
-/// A refusal the reader can act on, shown on the form; anything else is an error page.
-fn refusal(error: StorageError) -> Result<String, StorageError> {
+/// A refusal the reader can act on, shown on the form in the reader's language (`locale`)
+/// where it has been written in it; anything else is an error page.
+fn refusal(error: StorageError, locale: &str) -> Result<String, StorageError> {
     match error {
         e @ (StorageError::Invalid { .. }
+        | StorageError::Refused { .. }
         | StorageError::Conflict { .. }
         | StorageError::Forbidden(_)
         | StorageError::NotFound { .. }
-        | StorageError::OutOfScope { .. }) => Ok(e.to_string()),
+        | StorageError::OutOfScope { .. }) => Ok(WebError::from(e).said_in(locale)),
         other => Err(other),
     }
 }
@@ -239,8 +253,9 @@ pub(crate) async fn create(
     current
         .check_csrf(Some(&form.csrf))
         .map_err(|e| page.error(e))?;
+    let locale = page.tr.locale;
     let message = match form.new_requisition() {
-        Err(e) => e.to_string(),
+        Err(e) => e.said_in(locale),
         Ok(new) => match state
             .db
             .create_requisition(&current.actor, new, muster_storage::now())
@@ -251,7 +266,7 @@ pub(crate) async fn create(
                     Redirect::to(&format!("/requisitions/{}", created.summary.id)).into_response(),
                 );
             }
-            Err(e) => refusal(e).map_err(page_err(&page))?,
+            Err(e) => refusal(e, locale).map_err(page_err(&page))?,
         },
     };
     render_list(
@@ -513,7 +528,13 @@ fn parse_when(text: &str) -> Result<Option<i64>, WebError> {
     if text.is_empty() {
         return Ok(None);
     }
-    let bad = || WebError::bad_request("at", "expected YYYY-MM-DD HH:MM (UTC)");
+    let bad = || {
+        WebError::refused(
+            "at",
+            "expected YYYY-MM-DD HH:MM (UTC)",
+            "应为 YYYY-MM-DD HH:MM（UTC）",
+        )
+    };
     let (date, time) = text.split_once(' ').unwrap_or((&text, "00:00"));
     let mut ymd = date.split('-').map(|p| p.parse::<i64>());
     let (Some(Ok(y)), Some(Ok(m)), Some(Ok(d)), None) =
@@ -543,7 +564,7 @@ impl EventForm {
                 t => t
                     .parse()
                     .map(Some)
-                    .map_err(|_| WebError::bad_request(field, "not a whole number")),
+                    .map_err(|_| WebError::refused(field, "not a whole number", "应为整数")),
             }
         };
         let some = |t: &str| (!t.trim().is_empty()).then(|| t.trim().to_owned());
@@ -576,15 +597,16 @@ pub(crate) async fn act(
         .check_csrf(Some(&form.csrf))
         .map_err(|e| page.error(e))?;
     let now = muster_storage::now();
+    let locale = page.tr.locale;
     let message = match form.request().and_then(|r| r.event(now)) {
-        Err(e) => e.to_string(),
+        Err(e) => e.said_in(locale),
         Ok(event) => match state
             .db
             .act_on_requisition(&current.actor, id, &event, now)
             .await
         {
             Ok(_) => return Ok(Redirect::to(&format!("/requisitions/{id}")).into_response()),
-            Err(e) => refusal(e).map_err(page_err(&page))?,
+            Err(e) => refusal(e, locale).map_err(page_err(&page))?,
         },
     };
     render_detail(
@@ -639,7 +661,7 @@ pub(crate) async fn create_link(
             .await
         }
         Err(e) => {
-            let message = refusal(e).map_err(page_err(&page))?;
+            let message = refusal(e, page.tr.locale).map_err(page_err(&page))?;
             render_detail(
                 &state,
                 &page,

@@ -16,6 +16,7 @@ use muster_storage::StorageError;
 use serde::Deserialize;
 
 use crate::app::AppState;
+use crate::i18n::Tr;
 use crate::page_parts::{page_err, refused_status};
 use crate::pages::{Layout, PageContext, PageResult};
 
@@ -152,13 +153,15 @@ fn parse_number(text: &str) -> Option<f64> {
 }
 
 /// `code, value` lines, blank lines skipped; each line's value read by `parse`, or a
-/// problem naming the line and what was expected.
+/// problem naming the line and what was expected (`expected`, a message key), said in the
+/// reader's language.
 fn parse_lines<T>(
     text: &str,
     field: &str,
     expected: &str,
     parse: impl Fn(&str) -> Option<T>,
     errors: &mut Vec<FieldError>,
+    tr: Tr,
 ) -> BTreeMap<String, T> {
     let mut values = BTreeMap::new();
     for (index, line) in text
@@ -176,13 +179,20 @@ fn parse_lines<T>(
                 if values.insert(code.to_owned(), value).is_some() {
                     errors.push(FieldError {
                         field: field.to_owned(),
-                        message: format!("line {}: {code} is given twice", index + 1),
+                        message: tr
+                            .t("settings.form.given_twice")
+                            .replace("%{line}", &(index + 1).to_string())
+                            .replace("%{code}", code),
                     });
                 }
             }
             None => errors.push(FieldError {
                 field: field.to_owned(),
-                message: format!("line {}: {line:?}: expected {expected}", index + 1),
+                message: tr
+                    .t("settings.form.line_expected")
+                    .replace("%{line}", &(index + 1).to_string())
+                    .replace("%{expected}", &tr.t(expected))
+                    .replace("%{text}", &format!("{line:?}")),
             }),
         }
     }
@@ -190,13 +200,15 @@ fn parse_lines<T>(
 }
 
 impl TransportForm {
-    fn setting(&self) -> Result<TransportSetting, Vec<FieldError>> {
+    fn setting(&self, tr: Tr) -> Result<TransportSetting, Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut number = |text: &str, field: &str| {
             parse_number(text).unwrap_or_else(|| {
                 errors.push(FieldError {
                     field: field.to_owned(),
-                    message: format!("{:?}: expected a number", text.trim()),
+                    message: tr
+                        .t("settings.form.not_a_number")
+                        .replace("%{text}", &format!("{:?}", text.trim())),
                 });
                 0.0
             })
@@ -208,9 +220,10 @@ impl TransportForm {
         let cost_per_unit_km_by_type = parse_lines(
             &self.cost_per_unit_km_by_type,
             "cost_per_unit_km_by_type",
-            "a type code, a comma and a cost per unit-km",
+            "settings.form.type_cost_line",
             parse_number,
             &mut errors,
+            tr,
         );
         if errors.is_empty() {
             Ok(TransportSetting {
@@ -226,7 +239,7 @@ impl TransportForm {
 }
 
 impl CompensationForm {
-    fn setting(&self) -> Result<CompensationSetting, Vec<FieldError>> {
+    fn setting(&self, tr: Tr) -> Result<CompensationSetting, Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut percentage = |text: &str, field: &str| {
             parse_hundredths(text)
@@ -234,10 +247,9 @@ impl CompensationForm {
                 .unwrap_or_else(|| {
                     errors.push(FieldError {
                         field: field.to_owned(),
-                        message: format!(
-                            "{:?}: expected a percentage from 0 to 100 with at most two decimals",
-                            text.trim()
-                        ),
+                        message: tr
+                            .t("settings.form.not_a_percentage")
+                            .replace("%{text}", &format!("{:?}", text.trim())),
                     });
                     0
                 })
@@ -250,9 +262,10 @@ impl CompensationForm {
         let daily_rates_fen = parse_lines(
             &self.daily_rates,
             "daily_rates",
-            "a type, subcategory or category code, a comma and an amount in yuan",
+            "settings.form.rate_line",
             parse_hundredths,
             &mut errors,
+            tr,
         );
         if errors.is_empty() {
             Ok(CompensationSetting {
@@ -268,30 +281,38 @@ impl CompensationForm {
     }
 }
 
-/// A storage refusal as field problems: each problem of the message starts with the field
-/// it is about (`road_factor: …`, `daily_rates_fen.TRN.ROAD: …`), mapped to the form's
-/// field by `form_field`. Anything but a named refusal is an error page.
+/// A storage refusal as field problems, in the reader's language (`locale`): each problem of
+/// the message starts with the field it is about (`road_factor: …`,
+/// `daily_rates_fen.TRN.ROAD: …`; in Chinese `road_factor：…`, the problems joined by `；`),
+/// mapped to the form's field by `form_field`. Anything but a named refusal is an error page.
 fn field_errors(
     error: StorageError,
     form_field: impl Fn(&str) -> &'static str,
+    locale: &str,
 ) -> Result<Vec<FieldError>, StorageError> {
-    match error {
-        StorageError::Invalid { field, message } => Ok(message
-            .split("; ")
-            .map(|problem| {
-                let named = problem
-                    .split([':', '.'])
-                    .next()
-                    .map(str::trim)
-                    .unwrap_or(field);
-                FieldError {
-                    field: form_field(named).to_owned(),
-                    message: problem.to_owned(),
-                }
-            })
-            .collect()),
-        other => Err(other),
-    }
+    let (field, message, separator) = match error {
+        StorageError::Refused {
+            field, message_zh, ..
+        } if locale.starts_with("zh") => (field, message_zh, "；"),
+        StorageError::Invalid { field, message } | StorageError::Refused { field, message, .. } => {
+            (field, message, "; ")
+        }
+        other => return Err(other),
+    };
+    Ok(message
+        .split(separator)
+        .map(|problem| {
+            let named = problem
+                .split([':', '：', '.'])
+                .next()
+                .map(str::trim)
+                .unwrap_or(field);
+            FieldError {
+                field: form_field(named).to_owned(),
+                message: problem.to_owned(),
+            }
+        })
+        .collect())
 }
 
 fn transport_field(field: &str) -> &'static str {
@@ -382,7 +403,7 @@ pub(crate) async fn save_transport(
     current
         .check_csrf(Some(&form.csrf))
         .map_err(|e| page.error(e))?;
-    let errors = match form.setting() {
+    let errors = match form.setting(page.tr) {
         Err(errors) => errors,
         Ok(setting) => match state
             .db
@@ -390,7 +411,7 @@ pub(crate) async fn save_transport(
             .await
         {
             Ok(_) => return Ok(Redirect::to("/settings?saved=transport").into_response()),
-            Err(e) => field_errors(e, transport_field).map_err(page_err(&page))?,
+            Err(e) => field_errors(e, transport_field, page.tr.locale).map_err(page_err(&page))?,
         },
     };
     render(&state, &page, Some((form, errors)), None, None).await
@@ -405,7 +426,7 @@ pub(crate) async fn save_compensation(
     current
         .check_csrf(Some(&form.csrf))
         .map_err(|e| page.error(e))?;
-    let errors = match form.setting() {
+    let errors = match form.setting(page.tr) {
         Err(errors) => errors,
         Ok(setting) => match state
             .db
@@ -413,7 +434,9 @@ pub(crate) async fn save_compensation(
             .await
         {
             Ok(_) => return Ok(Redirect::to("/settings?saved=compensation").into_response()),
-            Err(e) => field_errors(e, compensation_field).map_err(page_err(&page))?,
+            Err(e) => {
+                field_errors(e, compensation_field, page.tr.locale).map_err(page_err(&page))?
+            }
         },
     };
     render(&state, &page, None, Some((form, errors)), None).await
@@ -442,10 +465,25 @@ mod tests {
             cost_per_unit_km_by_type: "TRN.ROAD.TRUCK_HEAVY, 5\nno comma here".into(),
             ..TransportForm::default()
         };
-        let errors = form.setting().expect_err("refused");
+        let en = Tr { locale: "en" };
+        let errors = form.setting(en).expect_err("refused");
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, vec!["road_factor", "cost_per_unit_km_by_type"]);
-        assert!(errors[1].message.contains("line 2"), "{:?}", errors[1]);
+        assert_eq!(errors[0].message, "\"1,3\": expected a number");
+        assert_eq!(
+            errors[1].message,
+            "line 2: \"no comma here\": expected a type code, a comma and a cost per unit-km"
+        );
+        // The same problems on a Chinese page, in Chinese.
+        let errors = form.setting(Tr { locale: "zh-CN" }).expect_err("refused");
+        assert_eq!(errors[0].message, "\"1,3\"：应为数字");
+        assert!(
+            errors[1]
+                .message
+                .starts_with("第 2 行：\"no comma here\"："),
+            "{:?}",
+            errors[1]
+        );
 
         let compensation = CompensationForm {
             wear_percent_per_day: "0.2".into(),
@@ -455,7 +493,7 @@ mod tests {
             daily_rates: "TRN.ROAD, 600\ntransportation, 400.5".into(),
             ..CompensationForm::default()
         };
-        let setting = compensation.setting().expect("reads");
+        let setting = compensation.setting(en).expect("reads");
         assert_eq!(setting.wear_basis_points_per_day, 20);
         assert_eq!(setting.damaged_basis_points, 3_000);
         assert_eq!(setting.daily_rates_fen.get("transportation"), Some(&40_050));
@@ -473,9 +511,36 @@ mod tests {
                 message: "worn_basis_points: expected 0 to 10000; daily_rates_fen.TRN.ROAD: expected 0 to 100000000 fen, found -5".into(),
             },
             compensation_field,
+            "en",
         )
         .expect("named");
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, vec!["worn_percent", "daily_rates"]);
+    }
+
+    #[test]
+    fn storage_refusals_said_in_chinese_land_on_their_fields() {
+        let refused = || {
+            StorageError::Refused {
+            field: "worn_basis_points",
+            message: "worn_basis_points: expected 0 to 10000 basis points (0 to 100 %), found 20000; daily_rates_fen.TRN.ROAD: expected 0 to 100000000 fen, found -5".into(),
+            message_zh: "worn_basis_points：应为 0 至 10000 个基点（0 至 100%），实为 20000；daily_rates_fen.TRN.ROAD：应为 0 至 100000000 分，实为 -5".into(),
+        }
+        };
+        let errors = field_errors(refused(), compensation_field, "zh-CN").expect("named");
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["worn_percent", "daily_rates"]);
+        assert!(errors[0].message.contains("实为 20000"), "{errors:?}");
+        assert!(errors[1].message.contains("实为 -5"), "{errors:?}");
+        let errors = field_errors(refused(), compensation_field, "en").expect("named");
+        assert!(errors[1].message.contains("found -5"), "{errors:?}");
+        assert!(
+            field_errors(
+                StorageError::Forbidden("no".into()),
+                compensation_field,
+                "zh-CN"
+            )
+            .is_err()
+        );
     }
 }

@@ -232,16 +232,18 @@ async fn forms_story(app: TestApp) {
     assert_eq!(value_of(&form, "title"), "城区帐篷与饮水");
     assert!(!form.contains("id=\"line-1-problems\""), "line 1 is fine");
 
-    // A quantity the domain refuses (0) comes back from storage, placed on its line too.
+    // A quantity the domain refuses (0) comes back from storage, placed on its line too,
+    // said in Chinese on the Chinese form.
     let mut zero = fields.clone();
     zero[13] = ("quantity_1", "0");
     let (status, _, form) = post(&liaison, &app, "/demands", &zero).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{form}");
     let problem = element(&form, "line-2-problems");
     assert!(
-        problem.contains("明细 2") && problem.contains("found 0"),
+        problem.contains("明细 2") && problem.contains("实为 0"),
         "{problem}"
     );
+    assert!(!problem.contains("found 0"), "{problem}");
     assert_eq!(value_of(&form, "quantity_1"), "0");
 
     // Stated: the demand's page, received, both lines numbered from 1.
@@ -399,15 +401,11 @@ async fn forms_story(app: TestApp) {
         );
     }
     // Inspecting an allocation again is refused; its form is gone, so the refusal is shown
-    // at the top of the page. The liaison, who does not inspect, is refused the same way.
+    // at the top of the page, in Chinese. The liaison, who does not inspect, is refused the
+    // same way (a refusal of the role has no Chinese text yet).
     let again = allocation_ids[0].to_string();
     for (client, csrf, code, expected) in [
-        (
-            &office,
-            &office_csrf,
-            StatusCode::CONFLICT,
-            "inspected already",
-        ),
+        (&office, &office_csrf, StatusCode::CONFLICT, "已经查验过"),
         (
             &liaison,
             &liaison_csrf,
@@ -503,7 +501,7 @@ async fn forms_story(app: TestApp) {
     let (status, _, page) = post(&liaison, &app, &format!("{path}/handovers"), &unsigned).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
     assert!(
-        element(&page, "handover-problem").contains("sign"),
+        element(&page, "handover-problem").contains("接收方须签字"),
         "{page}"
     );
     assert_eq!(value_of(&page, "supplier_signatory"), "王芳");
@@ -584,7 +582,7 @@ async fn forms_story(app: TestApp) {
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{page}");
     assert!(
-        element(&page, "close-problem").contains("analysed"),
+        element(&page, "close-problem").contains("不能对已分析的需求执行“关闭”"),
         "{page}"
     );
     let (status, _, _) = post(
@@ -612,7 +610,7 @@ async fn forms_story(app: TestApp) {
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{page}");
     assert!(
-        element(&page, "cancel-problem").contains("reason"),
+        element(&page, "cancel-problem").contains("取消：须填写原因"),
         "{page}"
     );
     let (status, _, _) = post(
@@ -716,5 +714,102 @@ async fn refusals_story(app: TestApp) {
     // A form without the session's CSRF token is refused before anything is read.
     let (status, _, _) = post(&liaison, &app, "/demands", &outside[1..]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+on_both!(
+    demand_refusals_are_said_in_chinese,
+    spawn_demo,
+    chinese_refusals_story
+);
+/// The refusals of the demand forms on the Chinese pages are said in Chinese (and the same
+/// refusals on the English pages stay in English): a region outside the liaison's, a demand
+/// with no title and a past needed-by time, an origin the form does not offer, and a task
+/// meeting of a military demand without the military side.
+async fn chinese_refusals_story(app: TestApp) {
+    let point = city(&app).await;
+    let needed_by = hours_from_now(48);
+    let (liaison, liaison_csrf) = app.signed_in("liaison", "zh-CN").await;
+
+    // Addressed outside the liaison's city: said in Chinese beside the region field.
+    let outside = demand_form(
+        &liaison_csrf,
+        "帐篷",
+        "internal",
+        "34",
+        &point,
+        &needed_by,
+        "2",
+    );
+    let (status, _, form) = post(&liaison, &app, "/demands", &outside).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{form}");
+    let problem = element(&form, "problem-region_code");
+    assert!(problem.contains("地区 34 不在您的辖区内"), "{problem}");
+    assert!(!problem.contains("not in your region"), "{problem}");
+
+    // No title and a needed-by time already past: each problem in Chinese, in its place.
+    let past = hours_from_now(-48);
+    let untitled = demand_form(&liaison_csrf, "", "internal", &point.0, &point, &past, "2");
+    let (status, _, form) = post(&liaison, &app, "/demands", &untitled).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{form}");
+    assert!(form.contains("请填写需求标题"), "{form}");
+    let problem = element(&form, "line-1-problems");
+    assert!(problem.contains("需要时间已经过去"), "{problem}");
+    assert!(!form.contains("give the demand a title"), "{form}");
+
+    // An origin the form does not offer: the form's own refusal, in Chinese.
+    let mut odd = demand_form(
+        &liaison_csrf,
+        "帐篷",
+        "internal",
+        &point.0,
+        &point,
+        &needed_by,
+        "2",
+    );
+    odd[3] = ("origin", "navy");
+    let (status, _, form) = post(&liaison, &app, "/demands", &odd).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{form}");
+    assert!(form.contains("应为军事需求（military）"), "{form}");
+
+    // A military demand's task meeting without the military side: refused in Chinese.
+    let fields = demand_form(
+        &liaison_csrf,
+        "帐篷",
+        "internal",
+        &point.0,
+        &point,
+        &needed_by,
+        "2",
+    );
+    let (status, location, _) = post(&liaison, &app, "/demands", &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let path = format!("/demands/{}", id_from(&location));
+    let (office, office_csrf) = app.signed_in("office", "zh-CN").await;
+    let civil_only = [
+        ("csrf", office_csrf.as_str()),
+        ("held_at", ""),
+        ("military", ""),
+        ("civil", "王芳，市动员办"),
+        ("decisions", "就近调配帐篷"),
+    ];
+    let (status, _, page) = post(&office, &app, &format!("{path}/meetings"), &civil_only).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    let problem = element(&page, "meeting-problem");
+    assert!(problem.contains("请至少列出一名军方参会人员"), "{problem}");
+
+    // The same meeting on the English page: the English refusal, as before.
+    let (english, english_csrf) = app.signed_in("office", "en").await;
+    let civil_only = [
+        ("csrf", english_csrf.as_str()),
+        ("held_at", ""),
+        ("military", ""),
+        ("civil", "Wang Fang, city office"),
+        ("decisions", "tents from the nearest depot"),
+    ];
+    let (status, _, page) = post(&english, &app, &format!("{path}/meetings"), &civil_only).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    let problem = element(&page, "meeting-problem");
+    assert!(problem.contains("military side"), "{problem}");
     app.stop().await;
 }

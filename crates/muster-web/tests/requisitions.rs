@@ -647,3 +647,120 @@ async fn sustainment_story(app: TestApp) {
     }
     app.stop().await;
 }
+
+on_both!(
+    requisition_refusals_in_chinese,
+    spawn_demo,
+    chinese_refusals_story
+);
+/// The requisition pages say their refusals in Chinese on the Chinese pages: an exempt item
+/// and an unreadable item line on the drafting form, a step out of order, a time the form
+/// cannot read and a link valid too long on an order's page; the English page keeps the
+/// English.
+async fn chinese_refusals_story(app: TestApp) {
+    let w = world(&app).await;
+    let (client, csrf) = app.signed_in("office", "zh-CN").await;
+    let draft = |items: String| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("legal_basis", "国防动员法第五十四条".to_owned()),
+            ("holder_category", String::new()),
+            ("items", items),
+        ]
+    };
+
+    // The exempt bus: storage's refusal, in Chinese, still naming the rule.
+    let refused = client
+        .post(app.url("/requisitions"))
+        .form(&draft(format!("{}, 1, 300000, 800", w.bus)))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("html");
+    assert!(
+        html.contains(&format!("物项 {} 依规免予征用", w.bus))
+            && html.contains("disabled_adapted_vehicle"),
+        "{html}"
+    );
+    assert!(!html.contains("is exempt"), "{html}");
+
+    // An item line the form cannot read: the form's own refusal, in Chinese.
+    let refused = client
+        .post(app.url("/requisitions"))
+        .form(&draft("卡车, 1, 300000".to_owned()))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("html");
+    assert!(html.contains("记录编号：应为整数"), "{html}");
+
+    // A drafted order: a handover before the notice is refused on its page, in Chinese.
+    let (status, drafted) = post(
+        &app,
+        &w.office,
+        "/api/v1/requisitions",
+        order(vec![line(w.truck, 1)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{drafted}");
+    let id = drafted["id"].as_i64().expect("id");
+    let act = |kind: &str, at: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("kind", kind.to_owned()),
+            ("at", at.to_owned()),
+        ]
+    };
+    let refused = client
+        .post(app.url(&format!("/requisitions/{id}/events")))
+        .form(&act("hand_over", ""))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("html");
+    assert!(
+        html.contains("不能对已拟定的征用令执行“交付”：请先通知持有人"),
+        "{html}"
+    );
+    assert!(!html.contains("notify the holder first"), "{html}");
+    // A time the form cannot read.
+    let refused = client
+        .post(app.url(&format!("/requisitions/{id}/events")))
+        .form(&act("notify", "明天上午"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("html");
+    assert!(html.contains("应为 YYYY-MM-DD HH:MM（UTC）"), "{html}");
+    // A notice link valid for longer than a year.
+    let refused = client
+        .post(app.url(&format!("/requisitions/{id}/link")))
+        .form(&[("csrf", csrf.as_str()), ("valid_days", "400")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("html");
+    assert!(html.contains("有效天数应为 1 至 365 天"), "{html}");
+
+    // The English page says the same refusal in English.
+    let (english, english_csrf) = app.signed_in("office", "en").await;
+    let refused = english
+        .post(app.url(&format!("/requisitions/{id}/events")))
+        .form(&[
+            ("csrf", english_csrf.as_str()),
+            ("kind", "hand_over"),
+            ("at", ""),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("html");
+    assert!(html.contains("notify the holder first"), "{html}");
+    app.stop().await;
+}

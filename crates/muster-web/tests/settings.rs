@@ -311,3 +311,78 @@ async fn settings_page_story(app: TestApp) {
 }
 
 on_both!(settings_pages, spawn_demo, settings_page_story);
+
+/// The settings forms on the Chinese page say their refusals in Chinese, each beside its
+/// field: the form's own (not a number, a line it cannot read) and storage's (a road factor
+/// out of range, damage below wear).
+async fn settings_chinese_story(app: TestApp) {
+    let (admin, csrf) = app.signed_in("admin", "zh-CN").await;
+    let transport = |road_factor: &str, by_type: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("road_factor", road_factor.to_owned()),
+            ("speed_km_per_hour", "50".to_owned()),
+            ("default_cost_per_unit_km", "3".to_owned()),
+            ("cost_per_unit_km_by_type", by_type.to_owned()),
+        ]
+    };
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        let admin = admin.clone();
+        let url = app.url(path);
+        async move {
+            let response = admin.post(url).form(&form).send().await.expect("post");
+            let status = response.status();
+            (status, response.text().await.expect("text"))
+        }
+    };
+
+    // The form's own refusals.
+    let (status, html) = post(
+        "/settings/transport",
+        transport("一点五", "TRN.ROAD.TRUCK_HEAVY 4.5"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("data-field=\"road_factor\""), "{html}");
+    assert!(html.contains("：应为数字"), "{html}");
+    assert!(html.contains("第 1 行："), "{html}");
+    assert!(!html.contains("expected a number"), "{html}");
+
+    // Storage's refusal: out of range, in Chinese, on its field.
+    let (status, html) = post(
+        "/settings/transport",
+        transport("20", "TRN.ROAD.TRUCK_HEAVY, 4.5"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("data-field=\"road_factor\""), "{html}");
+    assert!(
+        html.contains("道路系数（道路公里/大圆公里）应为 1 至 10，实为 20"),
+        "{html}"
+    );
+    assert!(!html.contains("from 1 to 10"), "{html}");
+
+    // Damage below wear: the compensation form, in Chinese.
+    let compensation = vec![
+        ("csrf", csrf.clone()),
+        ("wear_percent_per_day", "0.3".to_owned()),
+        ("wear_cap_percent", "25".to_owned()),
+        ("worn_percent", "6".to_owned()),
+        ("damaged_percent", "5".to_owned()),
+        ("daily_rates", "TRN.ROAD, 600".to_owned()),
+    ];
+    let (status, html) = post("/settings/compensation", compensation).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("data-field=\"damaged_percent\""), "{html}");
+    assert!(
+        html.contains("损坏比例（500）不得低于磨损比例（600）"),
+        "{html}"
+    );
+    app.stop().await;
+}
+
+on_both!(
+    settings_refusals_in_chinese,
+    spawn_demo,
+    settings_chinese_story
+);

@@ -24,7 +24,7 @@ use muster_domain::allocation::{
     self, AllocationProblem, AlternativeReason, DemandLineId, GeoPoint, Holding, HoldingId,
     TransportParameters,
 };
-use muster_domain::demand::{DemandEvent, LineQuantity, LineShortfall, escalate};
+use muster_domain::demand::{DemandEvent, EscalationError, LineQuantity, LineShortfall, escalate};
 use muster_domain::potential::RecordStatus;
 use muster_domain::potential::import::great_circle_km;
 use muster_domain::potential::rollup::RollupDeltas;
@@ -232,7 +232,7 @@ impl Database {
             let status = summary.status();
             if status.is_terminal() {
                 return Err(StorageError::Conflict {
-                    message_zh: None,
+                    message_zh: Some(format!("需求 {id} {}，无可再分配", status.zh())),
                     field: "status",
                     message: format!("demand {id} is {status}; there is nothing to allocate"),
                 });
@@ -241,9 +241,10 @@ impl Database {
                 None => requester = Some(path),
                 Some(first) if first.contains(&path) => {}
                 Some(_) => {
-                    return Err(StorageError::Invalid {
+                    return Err(StorageError::Refused {
                         field: "demand_ids",
                         message: "demands allocated together must be addressed inside the first one's region".into(),
+                        message_zh: "一并分配的各项需求，其对接地区须在第一项需求的地区之内".into(),
                     });
                 }
             }
@@ -257,9 +258,10 @@ impl Database {
             })?;
             lines.extend(rows);
         }
-        let requester = requester.ok_or_else(|| StorageError::Invalid {
+        let requester = requester.ok_or_else(|| StorageError::Refused {
             field: "demand_ids",
             message: "name at least one demand".into(),
+            message_zh: "请至少指定一项需求".into(),
         })?;
         let level_above = parent_path(&requester);
         let mut types: Vec<&str> = lines.iter().map(|l| l.type_code.as_str()).collect();
@@ -316,9 +318,10 @@ impl Database {
             (problem, solved)
         })
         .await
-        .map_err(|e| StorageError::Invalid {
+        .map_err(|e| StorageError::Refused {
             field: "allocation",
             message: format!("the solver stopped: {e}"),
+            message_zh: format!("求解器中途停止：{e}"),
         })?;
         let solved = solved.map_err(solver_error)?;
         let solve_seconds = solve_started.elapsed().as_secs_f64();
@@ -423,9 +426,10 @@ impl Database {
                 .accepted(demand_id),
         };
         if assignments.is_empty() {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "assignments",
                 message: "nothing to accept: no holding in your region can serve the demand; escalate the shortfall".into(),
+                message_zh: "没有可确认的分配：本辖区内没有潜力记录能满足该需求；请将缺口报上一级".into(),
             });
         }
         let now = crate::now();
@@ -437,18 +441,23 @@ impl Database {
         let mut per_record: BTreeMap<i64, i64> = BTreeMap::new();
         for (index, assignment) in assignments.iter().enumerate() {
             let Some(line) = line_index.get(&assignment.line_id) else {
-                return Err(StorageError::Invalid {
+                return Err(StorageError::Refused {
                     field: "assignments",
                     message: format!(
                         "assignments[{index}]: line {} is not a line of demand {demand_id}",
                         assignment.line_id
                     ),
+                    message_zh: format!(
+                        "assignments[{index}]：明细 {} 不是需求 {demand_id} 的明细",
+                        assignment.line_id
+                    ),
                 });
             };
             if assignment.quantity <= 0 {
-                return Err(StorageError::Invalid {
+                return Err(StorageError::Refused {
                     field: "assignments",
                     message: format!("assignments[{index}]: the quantity must be at least 1"),
+                    message_zh: format!("assignments[{index}]：数量至少为 1"),
                 });
             }
             *per_line.entry(line.line_no as usize).or_default() += assignment.quantity as u64;
@@ -467,7 +476,7 @@ impl Database {
         for &record_id in per_record.keys() {
             let Some(before) = records.get(&record_id) else {
                 return Err(StorageError::Conflict {
-                    message_zh: None,
+                    message_zh: Some(format!("潜力记录 {record_id} 不存在")),
                     field: "holding",
                     message: format!("holding {record_id} does not exist"),
                 });
@@ -475,7 +484,9 @@ impl Database {
             let path = before.region_path();
             if !locked.region_path.contains(&path) || !actor.scope().contains(&path) {
                 return Err(StorageError::Conflict {
-                    message_zh: None,
+                    message_zh: Some(format!(
+                        "潜力记录 {record_id} 不在该需求对接的地区内；请改为报上一级"
+                    )),
                     field: "holding",
                     message: format!(
                         "holding {record_id} lies outside the region the demand is addressed to; escalate instead"
@@ -487,7 +498,7 @@ impl Database {
             let line = line_index[&assignment.line_id];
             let record = &records[&assignment.record_id];
             if line.type_code != record.type_code {
-                return Err(StorageError::Invalid {
+                return Err(StorageError::Refused {
                     field: "assignments",
                     message: format!(
                         "assignments[{index}]: holding {} holds {}, not {} as line {} asks",
@@ -495,6 +506,13 @@ impl Database {
                         record.type_code,
                         line.type_code,
                         line.line_no + 1
+                    ),
+                    message_zh: format!(
+                        "assignments[{index}]：潜力记录 {} 是 {}，而明细 {} 需要的是 {}",
+                        record.id,
+                        record.type_code,
+                        line.line_no + 1,
+                        line.type_code
                     ),
                 });
             }
@@ -511,7 +529,10 @@ impl Database {
                 let before = &records[missed];
                 // Dropping `tx` rolls back every reservation made so far.
                 return Err(StorageError::Conflict {
-                    message_zh: None,
+                    message_zh: Some(format!(
+                        "潜力记录 {missed}（{}，{}）已没有 {quantity} 可用：已被另一项分配先行占用；请重新生成方案",
+                        before.type_code, before.region_code
+                    )),
                     field: "holding",
                     message: format!(
                         "holding {missed} ({}, {}) no longer has {quantity} available: another allocation took it first; propose again",
@@ -610,7 +631,7 @@ impl Database {
             .collect();
         let draft = escalate(&locked.demand, demand_id, &shortfall).map_err(|e| {
             StorageError::Conflict {
-                message_zh: None,
+                message_zh: Some(e.zh()),
                 field: "shortfall",
                 message: e.to_string(),
             }
@@ -621,10 +642,9 @@ impl Database {
             .last()
             .map(|c| c.as_str().to_owned())
             .ok_or_else(|| StorageError::Conflict {
-                message_zh: None,
+                message_zh: Some(EscalationError::NoLevelAbove.zh()),
                 field: "shortfall",
-                message: "the demand is addressed to the national level; there is no level above"
-                    .into(),
+                message: EscalationError::NoLevelAbove.to_string(),
             })?;
         let id = insert_demand(&mut tx, actor, &draft, &parent_code, now).await?;
         tx.commit().await?;
@@ -633,9 +653,10 @@ impl Database {
 }
 
 fn solver_error(error: allocation::AllocationError) -> StorageError {
-    StorageError::Invalid {
+    StorageError::Refused {
         field: "allocation",
         message: error.to_string(),
+        message_zh: error.zh(),
     }
 }
 
@@ -815,7 +836,9 @@ async fn refuse_requisitioned(
         })?;
         if let Some((record_id, order_id)) = found {
             return Err(StorageError::Conflict {
-                message_zh: None,
+                message_zh: Some(format!(
+                    "潜力记录 {record_id} 已在征用令 {order_id} 上；请重新生成方案"
+                )),
                 field: "holding",
                 message: format!(
                     "holding {record_id} is on requisition order {order_id}; propose again"
@@ -999,5 +1022,119 @@ fn holder_for(row: &CandidateRow, scope: &Scope) -> String {
         }
     } else {
         row.holder_name.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use muster_domain::allocation::AllocationError;
+    use muster_domain::demand::{DemandStatus, EscalationError};
+
+    use super::*;
+
+    fn is_chinese(text: &str) -> bool {
+        text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+    }
+
+    #[test]
+    fn a_solver_refusal_is_said_in_both_languages() {
+        let errors = [
+            AllocationError::InvalidCoordinates {
+                latitude: 91.0,
+                longitude: 0.0,
+            },
+            AllocationError::MissingResourceType,
+            AllocationError::NonPositiveQuantity {
+                line: DemandLineId::new(11),
+                quantity: 0,
+            },
+            AllocationError::QuantityTooLarge {
+                line: DemandLineId::new(12),
+                quantity: i64::MAX,
+            },
+            AllocationError::NegativeAvailable {
+                holding: HoldingId::new(13),
+                available: -1,
+            },
+            AllocationError::AvailableTooLarge {
+                holding: HoldingId::new(14),
+                available: i64::MAX,
+            },
+            AllocationError::DuplicateDemandLine {
+                line: DemandLineId::new(15),
+            },
+            AllocationError::DuplicateHolding {
+                holding: HoldingId::new(16),
+            },
+            AllocationError::InvalidRoadFactor { road_factor: 0.5 },
+            AllocationError::InvalidSpeed {
+                speed_km_per_hour: -1.0,
+            },
+            AllocationError::InvalidCostPerUnitKm {
+                resource_type: Some("TRN.ROAD.TRUCK_HEAVY".into()),
+                cost: -2.0,
+            },
+            AllocationError::InvalidCostPerUnitKm {
+                resource_type: None,
+                cost: -3.0,
+            },
+            AllocationError::CostRangeTooLarge {
+                resource_type: "TRN.ROAD.TRUCK_HEAVY".into(),
+            },
+            AllocationError::SolverFailed {
+                resource_type: "CAD.MAT.TENT_12".into(),
+            },
+        ];
+        let mut said = HashSet::new();
+        for error in errors {
+            let english = error.to_string();
+            let StorageError::Refused {
+                field: "allocation",
+                message,
+                message_zh,
+            } = solver_error(error.clone())
+            else {
+                panic!("{error:?}: expected a refusal");
+            };
+            assert_eq!(message, english);
+            assert!(is_chinese(&message_zh), "{error:?}: {message_zh}");
+            assert!(said.insert(message_zh.clone()), "said twice: {message_zh}");
+        }
+    }
+
+    #[test]
+    fn every_escalation_refusal_is_said_in_chinese() {
+        let errors = [
+            EscalationError::WrongStatus {
+                status: DemandStatus::Received,
+            },
+            EscalationError::NoLevelAbove,
+            EscalationError::NothingMissing,
+            EscalationError::UnknownLine { index: 0, line: 8 },
+            EscalationError::DuplicateLine { index: 1, line: 2 },
+            EscalationError::BadMissing {
+                index: 2,
+                line: 3,
+                missing: 40,
+                open: 30,
+            },
+        ];
+        let mut said = HashSet::new();
+        for error in errors {
+            let zh = error.zh();
+            assert!(is_chinese(&zh), "{error:?}: {zh}");
+            assert!(!zh.contains("received"), "the status is translated: {zh}");
+            assert!(said.insert(zh.clone()), "said twice: {zh}");
+        }
+        let bad = EscalationError::BadMissing {
+            index: 2,
+            line: 3,
+            missing: 40,
+            open: 30,
+        }
+        .zh();
+        assert!(bad.contains("40") && bad.contains("30"), "{bad}");
     }
 }

@@ -118,37 +118,44 @@ impl Database {
             ));
         }
         if input.photos.len() > MAX_PHOTOS {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "photos",
                 message: format!("at most {MAX_PHOTOS} photos per inspection"),
+                message_zh: format!("每次查验最多 {MAX_PHOTOS} 张照片"),
             });
         }
         for (index, photo) in input.photos.iter().enumerate() {
             if !crate::ContentHash::is_canonical(photo) {
-                return Err(StorageError::Invalid {
+                return Err(StorageError::Refused {
                     field: "photos",
                     message: format!(
                         "photos[{index}]: expected the SHA-256 of an uploaded photo, 64 lowercase hex digits"
+                    ),
+                    message_zh: format!(
+                        "photos[{index}]：应为已上传照片的 SHA-256，即 64 位小写十六进制数字"
                     ),
                 });
             }
         }
         if input.quantity_seen < 0 {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "quantity_seen",
                 message: "the quantity seen cannot be negative".into(),
+                message_zh: "现场清点数量不能为负".into(),
             });
         }
         if input.quantity_accepted < 0 || input.quantity_accepted > input.quantity_seen {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "quantity_accepted",
                 message: format!("accept from 0 to the {} seen on site", input.quantity_seen),
+                message_zh: format!("验收数量应为 0 至现场清点的 {}", input.quantity_seen),
             });
         }
         if input.condition == InspectionCondition::Unfit && input.quantity_accepted > 0 {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "quantity_accepted",
                 message: "resources found unfit cannot be accepted; accept 0".into(),
+                message_zh: "查验为不可用的资源不能验收；验收数量请填 0".into(),
             });
         }
         let notes = check_text("notes", &input.notes, MAX_REASON_CHARS)?;
@@ -159,7 +166,7 @@ impl Database {
         let open = allocation.quantity - allocation.inspected - allocation.released;
         if open <= 0 {
             return Err(StorageError::Conflict {
-                message_zh: None,
+                message_zh: Some(format!("分配 {} 已经查验过", input.allocation_id)),
                 field: "allocation_id",
                 message: format!(
                     "allocation {} has been inspected already",
@@ -215,8 +222,11 @@ impl Database {
             .await
         })
         .map_err(|e| {
-            StorageError::unique(e, "allocation_id", || {
-                format!("allocation {} has been inspected already", allocation.id)
+            StorageError::unique_said(e, "allocation_id", || {
+                (
+                    format!("allocation {} has been inspected already", allocation.id),
+                    Some(format!("分配 {} 已经查验过", allocation.id)),
+                )
             })
         })?;
         on_tx!(&mut tx, |conn| {
@@ -276,9 +286,10 @@ impl Database {
             ));
         }
         if input.items.is_empty() {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "items",
                 message: "list at least one allocation and quantity handed over".into(),
+                message_zh: "请至少列出一项分配及其交接数量".into(),
             });
         }
         let supplier = check_text(
@@ -292,15 +303,17 @@ impl Database {
             MAX_SIGNATORY_CHARS,
         )?;
         if supplier.is_empty() {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "supplier_signatory",
                 message: "the handing side must sign: give the signatory's name".into(),
+                message_zh: "移交方须签字：请填写签字人姓名".into(),
             });
         }
         if receiver.is_empty() {
-            return Err(StorageError::Invalid {
+            return Err(StorageError::Refused {
                 field: "receiver_signatory",
                 message: "the receiving side must sign: give the signatory's name".into(),
+                message_zh: "接收方须签字：请填写签字人姓名".into(),
             });
         }
         let notes = check_text("notes", &input.notes, MAX_REASON_CHARS)?;
@@ -311,10 +324,11 @@ impl Database {
             ("receiver_signed_at", input.receiver_signed_at),
         ] {
             if at > now.plus_millis(5 * 60_000) {
-                return Err(StorageError::Invalid {
+                return Err(StorageError::Refused {
                     field,
                     message: "a handover is recorded after it happens; the time is in the future"
                         .into(),
+                    message_zh: "交接完成后才能记录；所填时间尚未到来".into(),
                 });
             }
         }
@@ -327,21 +341,26 @@ impl Database {
             let allocation = allocation_row(&mut tx, demand_id, item.allocation_id).await?;
             let room = allocation.inspected - allocation.handed_over;
             if item.quantity <= 0 || item.quantity > room {
-                return Err(StorageError::Invalid {
+                return Err(StorageError::Refused {
                     field: "items",
                     message: format!(
                         "items[{index}]: allocation {} has {room} inspected and not yet handed over; hand over 1 to {room}",
                         item.allocation_id
                     ),
+                    message_zh: format!(
+                        "items[{index}]：分配 {} 已查验未交接的数量为 {room}；交接数量应为 1 至 {room}",
+                        item.allocation_id
+                    ),
                 });
             }
             if rows.iter().any(|r: &AllocationRow| r.id == allocation.id) {
-                return Err(StorageError::Invalid {
+                return Err(StorageError::Refused {
                     field: "items",
                     message: format!(
                         "items[{index}]: allocation {} is listed twice",
                         item.allocation_id
                     ),
+                    message_zh: format!("items[{index}]：分配 {} 列出了两次", item.allocation_id),
                 });
             }
             *per_line
@@ -503,11 +522,7 @@ fn apply_on(
     event: &DemandEvent,
 ) -> Result<muster_domain::demand::Demand, StorageError> {
     let _ = locked;
-    muster_domain::demand::transition(current, event).map_err(|refusal| StorageError::Conflict {
-        message_zh: None,
-        field: "status",
-        message: refusal.to_string(),
-    })
+    muster_domain::demand::transition(current, event).map_err(super::refused_transition)
 }
 
 fn line_no_of(locked: &LockedDemand, line_id: i64) -> Result<usize, StorageError> {
@@ -540,9 +555,10 @@ async fn allocation_row(
 fn check_text(field: &'static str, text: &str, max: usize) -> Result<String, StorageError> {
     let text = text.trim();
     if text.chars().count() > max {
-        return Err(StorageError::Invalid {
+        return Err(StorageError::Refused {
             field,
             message: format!("keep it to {max} characters"),
+            message_zh: format!("最多 {max} 个字符"),
         });
     }
     Ok(text.to_owned())
