@@ -273,11 +273,11 @@ pub struct NewDemand {
 pub enum DemandProblem {
     #[error("title: give the demand a title")]
     TitleMissing,
-    #[error("title: {length} characters; keep it to {MAX_TITLE_CHARS}")]
+    #[error("title: {length} characters, more than the {MAX_TITLE_CHARS} allowed")]
     TitleTooLong { length: usize },
     #[error("lines: a demand needs at least one line")]
     NoLines,
-    #[error("lines: {count} lines; split a demand of more than {MAX_LINES} lines")]
+    #[error("lines: {count} lines, more than the {MAX_LINES} a demand may have: split it")]
     TooManyLines { count: usize },
     #[error("lines[{line}].type_code: choose a resource type")]
     TypeMissing { line: usize },
@@ -1120,7 +1120,7 @@ pub struct TaskMeeting {
 pub enum MeetingProblem {
     #[error("held_at: a meeting about a demand cannot be held before the demand was received")]
     HeldBeforeReceived,
-    #[error("held_at: the meeting is recorded after it is held; the time is in the future")]
+    #[error("held_at: the time is in the future, and a meeting is recorded after it is held")]
     HeldInFuture,
     #[error("attendees: list who attended")]
     NoAttendees,
@@ -1139,7 +1139,7 @@ pub enum MeetingProblem {
         organization: String,
     },
     #[error(
-        "attendees: a military demand is analysed jointly; list at least one attendee from the military side"
+        "attendees: a military demand is analysed jointly: list at least one attendee from the military side"
     )]
     NoMilitaryAttendee,
     #[error("decisions: record at least one decision")]
@@ -1303,7 +1303,7 @@ pub enum EscalationError {
     #[error("shortfall[{index}]: line {line} is listed twice")]
     DuplicateLine { index: usize, line: usize },
     #[error(
-        "shortfall[{index}].missing: line {line} has {open} not yet allocated; expected 1 to {open}, found {missing}"
+        "shortfall[{index}].missing: line {line} has {open} not yet allocated, so expected 1 to {open}, found {missing}"
     )]
     BadMissing {
         index: usize,

@@ -532,13 +532,13 @@ pub struct NewRequisitionOrder {
 pub enum RequisitionProblem {
     #[error("legal_basis: cite the law or decision the order rests on")]
     LegalBasisMissing,
-    #[error("legal_basis: {length} characters; keep it to {MAX_TEXT_CHARS}")]
+    #[error("legal_basis: {length} characters, more than the {MAX_TEXT_CHARS} allowed")]
     LegalBasisTooLong { length: usize },
     #[error("holder.name: name the holder")]
     HolderNameMissing,
     #[error("items: an order needs at least one item")]
     NoItems,
-    #[error("items: {count} items; split an order of more than {MAX_ITEMS}")]
+    #[error("items: {count} items, more than the {MAX_ITEMS} an order may have: split it")]
     TooManyItems { count: usize },
     #[error("items[{index}].item_id: item {item_id} is listed twice")]
     DuplicateItem { index: usize, item_id: i64 },
@@ -893,7 +893,7 @@ pub enum RequisitionRefusal {
     TooManyKilometres { found: u32 },
     #[error("record_use: give the hours, the kilometres or a note")]
     EmptyUseEntry,
-    #[error("{field}: {length} characters; keep it to {MAX_TEXT_CHARS}")]
+    #[error("{field}: {length} characters, more than the {MAX_TEXT_CHARS} allowed")]
     TextTooLong { field: &'static str, length: usize },
     #[error("{field}: required")]
     TextMissing { field: &'static str },

@@ -57,7 +57,7 @@ pub enum TransportSettingProblem {
         "cost_per_unit_km_by_type.{type_code}: expected 0 to {MAX_COST_PER_UNIT_KM} per unit and road km, found {found}"
     )]
     TypeCost { type_code: String, found: f64 },
-    #[error("cost_per_unit_km_by_type: {count} types; keep it to {MAX_TYPE_COSTS}")]
+    #[error("cost_per_unit_km_by_type: {count} types, more than the {MAX_TYPE_COSTS} allowed")]
     TooManyTypes { count: usize },
 }
 

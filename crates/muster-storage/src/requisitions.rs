@@ -342,12 +342,12 @@ impl Database {
             return Err(StorageError::Refused {
                 field: "items",
                 message: format!(
-                    "{} items; split an order of more than {}",
+                    "{} items, more than the {} an order may have: split it",
                     new.items.len(),
                     muster_domain::requisition::MAX_ITEMS
                 ),
                 message_zh: format!(
-                    "共 {} 个物项；超过 {} 个的请分为几份征用令",
+                    "共 {} 个物项，超过 {} 个的请分为几份征用令",
                     new.items.len(),
                     muster_domain::requisition::MAX_ITEMS
                 ),
