@@ -365,9 +365,11 @@ impl Database {
                JOIN facilities f ON f.id = i.facility_id WHERE a.sha256 = $1 AND {filter}) \
              OR EXISTS (SELECT 1 FROM rectification_orders o JOIN facilities f ON f.id = o.facility_id \
                WHERE o.evidence LIKE $6 AND {filter}) \
-             OR EXISTS (SELECT 1 FROM verification_items v JOIN verification_samples s ON s.id = v.sample_id \
+             OR EXISTS (SELECT 1 FROM verification_photos p \
+               JOIN verification_items v ON v.sample_id = p.sample_id AND v.record_id = p.record_id \
+               JOIN verification_samples s ON s.id = v.sample_id \
                JOIN potential_records r ON r.id = v.record_id \
-               WHERE v.photos LIKE $6 AND v.region_path >= $7 AND v.region_path < $8 \
+               WHERE p.sha256 = $1 AND v.region_path >= $7 AND v.region_path < $8 \
                AND s.region_path >= $7 AND s.region_path < $8 \
                AND (r.holder_kind <> 'person' OR $9 = 1))"
         );

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{QueryBuilder, Row};
 
 use crate::audit::AuditEvent;
-use crate::db::{Database, on_read_pool, on_tx};
+use crate::db::{Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
 use crate::potential::{PotentialRecord, apply_totals, figures};
 
@@ -280,6 +280,42 @@ const SAMPLE_SELECT: &str = "SELECT s.id, s.round_id, s.region_code, s.region_pa
 
 /// Six columns an item; far under SQLite's bound-parameter limit.
 const ITEMS_PER_INSERT: usize = 1_000;
+
+/// Keeps `verification_photos` equal to a finding's photos (hashes, checked before), the
+/// index that serving a thumbnail asks.
+async fn record_finding_photos(
+    tx: &mut WriteTx,
+    sample_id: i64,
+    record_id: i64,
+    photos: &[String],
+) -> Result<(), StorageError> {
+    on_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM verification_photos WHERE sample_id = $1 AND record_id = $2")
+            .bind(sample_id)
+            .bind(record_id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    })?;
+    if photos.is_empty() {
+        return Ok(());
+    }
+    // At most MAX_PHOTOS rows, and duplicates sent twice are one photo.
+    let mut distinct: Vec<&str> = photos.iter().map(String::as_str).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    on_tx!(tx, |conn| {
+        let mut query =
+            QueryBuilder::new("INSERT INTO verification_photos (sample_id, record_id, sha256) ");
+        query.push_values(&distinct, |mut row, sha256| {
+            row.push_bind(sample_id)
+                .push_bind(record_id)
+                .push_bind(*sha256);
+        });
+        query.build().execute(&mut *conn).await.map(|_| ())
+    })?;
+    Ok(())
+}
 
 /// The reporting unit of a candidate reported by no organization (an office's own import):
 /// ids start at 1, so 0 is no organization's.
@@ -881,6 +917,7 @@ impl Database {
         .await
         .map(|_| ())
         })?;
+        record_finding_photos(&mut tx, sample_id, record_id, &input.photos).await?;
         tx.audit(
             actor,
             now,
