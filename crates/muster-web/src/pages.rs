@@ -91,7 +91,7 @@ impl PageContext {
 
     pub(crate) fn error(&self, error: WebError) -> PageError {
         PageError {
-            layout: self.layout(""),
+            layout: Box::new(self.layout("")),
             error,
         }
     }
@@ -101,7 +101,8 @@ impl PageContext {
 /// with the signed-in reader's navigation, so the way on is one click away.
 #[derive(Debug)]
 pub(crate) struct PageError {
-    layout: Layout,
+    /// Boxed: every page handler returns this as its error, which clippy keeps small.
+    layout: Box<Layout>,
     error: WebError,
 }
 
@@ -131,7 +132,7 @@ impl IntoResponse for PageError {
             ErrorPage {
                 title: tr.t(&format!("error.kinds.{}", slug.replace('-', "_"))),
                 detail: problem.detail,
-                layout: self.layout,
+                layout: *self.layout,
             },
         )
             .into_response()
