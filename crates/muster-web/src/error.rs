@@ -52,14 +52,6 @@ pub struct Problem {
 }
 
 impl WebError {
-    pub(crate) fn bad_request(field: &str, message: impl Into<String>) -> Self {
-        Self::BadRequest {
-            field: field.to_owned(),
-            message: message.into(),
-            message_zh: None,
-        }
-    }
-
     /// A bad request said in English and in Chinese.
     pub(crate) fn refused(field: &str, message: impl Into<String>, zh: impl Into<String>) -> Self {
         Self::BadRequest {

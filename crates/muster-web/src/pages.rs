@@ -335,8 +335,13 @@ pub(crate) async fn set_language(
     current
         .check_csrf(Some(&form.csrf))
         .map_err(|e| page.error(e))?;
-    let locale = supported(&form.locale)
-        .ok_or_else(|| page.error(WebError::bad_request("locale", "expected zh-CN or en")))?;
+    let locale = supported(&form.locale).ok_or_else(|| {
+        page.error(WebError::refused(
+            "locale",
+            "expected zh-CN or en",
+            "语言应为 zh-CN 或 en",
+        ))
+    })?;
     state
         .db
         .set_user_locale(&current.actor, &current.user, locale)
