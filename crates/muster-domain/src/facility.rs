@@ -70,22 +70,49 @@ impl FacilityKind {
             FacilityKind::Siren | FacilityKind::EmergencyKit => 90,
         }
     }
+
+    /// The kind in Chinese, as the Chinese pages name it (`facilities.kind.*`), for refusals
+    /// said in Chinese.
+    pub const fn zh(self) -> &'static str {
+        match self {
+            FacilityKind::Shelter => "人员掩蔽工程",
+            FacilityKind::BasementCarPark => "人防地下车库",
+            FacilityKind::CommandPost => "指挥所",
+            FacilityKind::Siren => "防空警报器",
+            FacilityKind::ReserveWarehouse => "储备仓库",
+            FacilityKind::EmergencyKit => "应急物资箱",
+        }
+    }
 }
 
-/// A value a form or an import got wrong: the field and what was expected there.
+/// A value a form or an import got wrong: the field and what was expected there, in English
+/// and, for the Chinese pages, in Chinese (`expected_zh`, not serialized).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{field}: {expected}")]
 pub struct FieldProblem {
     pub field: String,
     pub expected: String,
+    #[serde(skip)]
+    pub expected_zh: String,
 }
 
 impl FieldProblem {
-    fn new(field: impl Into<String>, expected: impl Into<String>) -> Self {
+    fn new(
+        field: impl Into<String>,
+        expected: impl Into<String>,
+        expected_zh: impl Into<String>,
+    ) -> Self {
         Self {
             field: field.into(),
             expected: expected.into(),
+            expected_zh: expected_zh.into(),
         }
+    }
+
+    /// The problem in Chinese, for the Chinese pages: the same field path as the English
+    /// (`answers[0].note`), then `：` and what was expected.
+    pub fn zh(&self) -> String {
+        format!("{}：{}", self.field, self.expected_zh)
     }
 }
 
@@ -154,24 +181,28 @@ impl FacilityDraft {
             problems.push(FieldProblem::new(
                 "latitude",
                 "a latitude between -90 and 90",
+                "纬度应在 -90 至 90 之间",
             ));
         }
         if !(-180.0..=180.0).contains(&self.longitude) {
             problems.push(FieldProblem::new(
                 "longitude",
                 "a longitude between -180 and 180",
+                "经度应在 -180 至 180 之间",
             ));
         }
         if self.capacity_persons > MAX_CAPACITY_PERSONS {
             problems.push(FieldProblem::new(
                 "capacity_persons",
                 format!("at most {MAX_CAPACITY_PERSONS} persons"),
+                format!("防护人数最多 {MAX_CAPACITY_PERSONS} 人"),
             ));
         }
         if !(0.0..=10_000_000.0).contains(&self.area_m2) {
             problems.push(FieldProblem::new(
                 "area_m2",
                 "an area between 0 and 10,000,000 m²",
+                "面积应在 0 至 10,000,000 平方米之间",
             ));
         }
         for (index, service) in self.peacetime.services.iter().enumerate() {
@@ -201,6 +232,7 @@ impl FacilityDraft {
                 problems.push(FieldProblem::new(
                     format!("conversion[{index}].minutes"),
                     "at most 30 days of work per step",
+                    "每个步骤的用时最多 30 天",
                 ));
             }
         }
@@ -227,11 +259,12 @@ pub fn conversion_minutes(steps: &[ConversionStep]) -> u32 {
 fn check_label(problems: &mut Vec<FieldProblem>, field: &str, text: &str) {
     let chars = text.trim().chars().count();
     if chars == 0 {
-        problems.push(FieldProblem::new(field, "a non-empty text"));
+        problems.push(FieldProblem::new(field, "a non-empty text", "不能为空"));
     } else if chars > MAX_NAME_CHARS {
         problems.push(FieldProblem::new(
             field,
             format!("at most {MAX_NAME_CHARS} characters"),
+            format!("最多 {MAX_NAME_CHARS} 个字符"),
         ));
     }
 }
@@ -322,6 +355,7 @@ impl Checklist {
             problems.push(FieldProblem::new(
                 "items",
                 format!("between 1 and {MAX_CHECKLIST_ITEMS} items"),
+                format!("检查清单应有 1 至 {MAX_CHECKLIST_ITEMS} 个检查项"),
             ));
         }
         let mut seen = BTreeSet::new();
@@ -336,11 +370,13 @@ impl Checklist {
                 problems.push(FieldProblem::new(
                     format!("items[{index}].code"),
                     "1 to 40 of a-z, 0-9 and _",
+                    "应为 1 至 40 个字符，只能是 a-z、0-9 和 _",
                 ));
             } else if !seen.insert(item.code.as_str()) {
                 problems.push(FieldProblem::new(
                     format!("items[{index}].code"),
                     format!("a code not used by another item; {:?} is", item.code),
+                    format!("编码不能与其他检查项重复，{:?} 已被使用", item.code),
                 ));
             }
             check_label(
@@ -357,6 +393,7 @@ impl Checklist {
                 problems.push(FieldProblem::new(
                     format!("items[{index}].deadline_days"),
                     "between 1 and 365 days",
+                    "整改期限应为 1 至 365 天",
                 ));
             }
         }
@@ -522,6 +559,11 @@ impl InspectionDraft {
                         "an item of the {} checklist; {:?} is not one",
                         checklist.kind, answer.code
                     ),
+                    format!(
+                        "应为{}检查清单中的检查项，{:?} 不是",
+                        checklist.kind.zh(),
+                        answer.code
+                    ),
                 ));
             }
             *answered.entry(answer.code.as_str()).or_default() += 1;
@@ -529,6 +571,7 @@ impl InspectionDraft {
                 problems.push(FieldProblem::new(
                     format!("answers[{index}].note"),
                     format!("at most {MAX_NOTE_CHARS} characters"),
+                    format!("最多 {MAX_NOTE_CHARS} 个字符"),
                 ));
             }
         }
@@ -537,10 +580,12 @@ impl InspectionDraft {
                 None => problems.push(FieldProblem::new(
                     format!("answers.{}", item.code),
                     "an answer: pass, fail or not_applicable",
+                    "请作答：正常（pass）、异常（fail）或不适用（not_applicable）",
                 )),
                 Some(count) if *count > 1 => problems.push(FieldProblem::new(
                     format!("answers.{}", item.code),
                     "one answer, not several",
+                    "只能作答一次，不能多次",
                 )),
                 Some(_) => {}
             }
@@ -549,6 +594,7 @@ impl InspectionDraft {
             problems.push(FieldProblem::new(
                 "notes",
                 format!("at most {MAX_NOTE_CHARS} characters"),
+                format!("最多 {MAX_NOTE_CHARS} 个字符"),
             ));
         }
         let position = match (self.latitude, self.longitude) {
@@ -562,6 +608,7 @@ impl InspectionDraft {
                 problems.push(FieldProblem::new(
                     "position",
                     "a latitude and a longitude, or neither",
+                    "纬度和经度须同时填写，或都不填",
                 ));
                 None
             }
@@ -570,6 +617,7 @@ impl InspectionDraft {
             problems.push(FieldProblem::new(
                 "inspected_at",
                 "a time that is not in the future",
+                "巡检时间不能晚于当前时间",
             ));
         }
         if !problems.is_empty() {

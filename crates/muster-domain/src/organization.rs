@@ -127,6 +127,18 @@ pub enum RolesError {
     Unknown(String),
 }
 
+impl RolesError {
+    /// The error in Chinese, for the Chinese pages; the role codes stay as they are typed.
+    pub fn zh(&self) -> String {
+        match self {
+            RolesError::Empty => "至少要选择一个角色".into(),
+            RolesError::Unknown(found) => format!(
+                "未知角色 {found:?}；应为 administrator、office_staff、military_liaison、member_unit_officer、workstation_staff、grid_member、property_manager 或 viewer 之一"
+            ),
+        }
+    }
+}
+
 impl Roles {
     pub fn new(mut roles: Vec<Role>) -> Result<Self, RolesError> {
         roles.sort();

@@ -109,6 +109,21 @@ pub enum RegionCodeError {
     BadLength(usize),
 }
 
+impl RegionCodeError {
+    /// The error in Chinese, for the Chinese pages.
+    pub fn zh(&self) -> String {
+        match self {
+            RegionCodeError::Empty => "行政区划代码不能为空".into(),
+            RegionCodeError::NotDigits(found) => {
+                format!("行政区划代码只能由数字 0-9 组成，实为 {found:?}")
+            }
+            RegionCodeError::BadLength(found) => {
+                format!("行政区划代码应为 2、4、6、9 或 12 位数字，实为 {found} 位")
+            }
+        }
+    }
+}
+
 impl RegionCode {
     pub fn parse(text: &str) -> Result<Self, RegionCodeError> {
         let text = text.trim();

@@ -1203,7 +1203,7 @@ pub enum CompensationError {
     #[error("{field}: expected 0 to {FULL_BASIS_POINTS} basis points (0 to 100 %), found {found}")]
     BadPercentage { field: &'static str, found: u32 },
     #[error(
-        "damaged_basis_points: damage ({damaged}) must be at least worn ({worn}); a damaged item owes no less than a worn one"
+        "damaged_basis_points: damage ({damaged}) must be at least worn ({worn}): a damaged item owes no less than a worn one"
     )]
     DamageBelowWear { worn: u32, damaged: u32 },
     #[error("items[{item_id}].{field}: expected zero or more fen, found {found}")]

@@ -166,6 +166,56 @@ pub enum ScenarioProblem {
 const NON_NEGATIVE: &str = "a finite number from 0 to 10^15";
 const MULTIPLIER: &str = "a finite multiplier from 0 to 1000";
 
+/// What a number was expected to be ([`NON_NEGATIVE`], [`MULTIPLIER`], [`POSITIVE`]), in
+/// Chinese; a text not listed here stays as it is.
+fn expected_zh(expected: &str) -> &str {
+    match expected {
+        NON_NEGATIVE => "介于 0 至 10^15 之间的有限数",
+        MULTIPLIER => "介于 0 至 1000 之间的有限倍数",
+        POSITIVE => "大于 0、至多 10^15 的有限数",
+        other => other,
+    }
+}
+
+impl ScenarioProblem {
+    /// The problem in Chinese, for the Chinese pages: the same field path as the English
+    /// (`WATER.daily_consumption`), then `：` and the message, with no `；` inside, so that a
+    /// list of them joins with `；`.
+    pub fn zh(&self) -> String {
+        match self {
+            ScenarioProblem::BadHorizon { found } => {
+                format!("horizon_days：应为 1 至 {MAX_HORIZON_DAYS} 天，实为 {found}")
+            }
+            ScenarioProblem::TooManyTypes { count } => {
+                format!("types：共 {count} 个类型，一个情景最多 {MAX_TYPES} 个")
+            }
+            ScenarioProblem::TypeCodeMissing { index } => {
+                format!("types[{index}].type_code：请选择资源类型")
+            }
+            ScenarioProblem::DuplicateType { index, type_code } => {
+                format!("types[{index}].type_code：{type_code:?} 出现了两次，每个类型只列一次")
+            }
+            ScenarioProblem::BadNumber {
+                type_code,
+                field,
+                expected,
+                found,
+            } => format!(
+                "{type_code}.{field}：应为{}，实为 {found}",
+                expected_zh(expected)
+            ),
+            ScenarioProblem::TooManyEntries {
+                type_code,
+                field,
+                found,
+            } => format!("{type_code}.{field}：最多 {MAX_ENTRIES_PER_TYPE} 项，实为 {found} 项"),
+            ScenarioProblem::SurgeOutOfOrder { type_code, index } => {
+                format!("{type_code}.surge[{index}].from_day：各激增时段的起始日须严格递增")
+            }
+        }
+    }
+}
+
 impl Scenario {
     /// Checks a scenario of `horizon_days` (1 to 365). Types are sorted by code, so the
     /// report's order never depends on the order they were listed in.
@@ -331,6 +381,38 @@ pub enum AdjustmentError {
 }
 
 const POSITIVE: &str = "a finite number greater than 0, at most 10^15";
+
+impl AdjustmentError {
+    /// The refusal in Chinese, for the Chinese pages: the same field path as the English
+    /// (`adjustments[0].quantity`), then `：` and the message.
+    pub fn zh(&self) -> String {
+        match self {
+            AdjustmentError::UnknownType { index, type_code } => {
+                format!("adjustments[{index}].type_code：{type_code:?} 不在该情景中")
+            }
+            AdjustmentError::BadNumber {
+                index,
+                field,
+                expected,
+                found,
+            } => format!(
+                "adjustments[{index}].{field}：应为{}，实为 {found}",
+                expected_zh(expected)
+            ),
+            AdjustmentError::EnterpriseMissing { index } => {
+                format!("adjustments[{index}].enterprise：请填写企业名称")
+            }
+            AdjustmentError::Scenario(problems) => format!(
+                "调整后的情景无效：{}",
+                problems
+                    .iter()
+                    .map(ScenarioProblem::zh)
+                    .collect::<Vec<_>>()
+                    .join("；")
+            ),
+        }
+    }
+}
 
 /// The scenario with `adjustments` applied in order. The scenario given is not changed, so
 /// a page can compare the two.

@@ -1283,6 +1283,130 @@ fn excerpt(text: &str) -> String {
     }
 }
 
+impl TaxonomyError {
+    /// The error in Chinese, for the Chinese pages. A JSON error keeps the parser's English
+    /// reason in brackets: it comes from serde_json and has no Chinese.
+    pub fn zh(&self) -> String {
+        match self {
+            TaxonomyError::Json {
+                line,
+                column,
+                message,
+            } => format!("分类格式有误（第 {line} 行第 {column} 列）：{message}"),
+            TaxonomyError::Invalid { problems } => format!(
+                "分类有 {} 个问题：{}",
+                problems.len(),
+                problems
+                    .iter()
+                    .map(TaxonomyProblem::zh)
+                    .collect::<Vec<_>>()
+                    .join("；")
+            ),
+        }
+    }
+}
+
+impl TaxonomyProblem {
+    /// The problem in Chinese, for the Chinese pages: the same codes as the English, with no
+    /// `；` inside, so that a list of them joins with `；`.
+    pub fn zh(&self) -> String {
+        match self {
+            TaxonomyProblem::BadUnitCode { code } => {
+                format!("计量单位代码“{code}”只能由小写 ASCII 字母、数字和“_”组成")
+            }
+            TaxonomyProblem::BadSubcategoryCode { code } => {
+                format!("子类代码“{code}”只能由大写 ASCII 字母、数字、“.”、“-”和“_”组成")
+            }
+            TaxonomyProblem::BadResourceTypeCode { code } => {
+                format!("资源类型代码“{code}”只能由大写 ASCII 字母、数字、“.”、“-”和“_”组成")
+            }
+            TaxonomyProblem::BadAttributeKey { type_code, key } => {
+                format!("{type_code}：属性键“{key}”须为小写 snake_case ASCII")
+            }
+            TaxonomyProblem::BadOptionCode {
+                type_code,
+                key,
+                option,
+            } => {
+                format!("{type_code}/{key}：选项代码“{option}”只能由小写 ASCII 字母、数字和“_”组成")
+            }
+            TaxonomyProblem::MissingName { item, field } => {
+                let field = match *field {
+                    "name_en" => "英文名称",
+                    "name_zh" => "中文名称",
+                    other => other,
+                };
+                format!("{}：{field}为空", item_zh(item))
+            }
+            TaxonomyProblem::DuplicateUnit { code } => {
+                format!("计量单位“{code}”重复定义")
+            }
+            TaxonomyProblem::DuplicateSubcategory { code } => {
+                format!("子类“{code}”重复定义")
+            }
+            TaxonomyProblem::DuplicateResourceType { code } => {
+                format!("资源类型“{code}”重复定义")
+            }
+            TaxonomyProblem::DuplicateAttribute { type_code, key } => {
+                format!("{type_code}：属性“{key}”重复定义")
+            }
+            TaxonomyProblem::UnknownUnit { type_code, unit } => {
+                format!("{type_code}：没有计量单位“{unit}”")
+            }
+            TaxonomyProblem::UnknownSubcategory {
+                type_code,
+                subcategory,
+            } => format!("{type_code}：没有子类“{subcategory}”"),
+            TaxonomyProblem::CategoryMismatch {
+                type_code,
+                category,
+                subcategory,
+                subcategory_category,
+            } => format!(
+                "{type_code}：类别“{}”与子类 {subcategory} 不符，该子类属于“{}”",
+                category.name_zh(),
+                subcategory_category.name_zh()
+            ),
+            TaxonomyProblem::BadMaxQuantity {
+                type_code,
+                max_quantity,
+            } => format!("{type_code}：最大数量须为大于零的有限数，实为 {max_quantity}"),
+            TaxonomyProblem::BadRange {
+                type_code,
+                key,
+                min,
+                max,
+            } => format!("{type_code}/{key}：范围 {min} 至 {max} 为空或不是有限数"),
+            TaxonomyProblem::BadTextLength { type_code, key } => {
+                format!("{type_code}/{key}：最大长度（max_len）至少为 1")
+            }
+            TaxonomyProblem::EmptyChoice { type_code, key } => {
+                format!("{type_code}/{key}：选择项至少要有一个选项")
+            }
+            TaxonomyProblem::AmbiguousChoice {
+                type_code,
+                key,
+                label,
+            } => format!("{type_code}/{key}：“{label}”对应不止一个选项"),
+        }
+    }
+}
+
+/// A [`TaxonomyProblem::MissingName`]'s item ("unit pcs", "resource type WATER") in Chinese;
+/// an attribute or option path (`WATER/volume`) stays as it is.
+fn item_zh(item: &str) -> String {
+    for (en, zh) in [
+        ("unit ", "计量单位 "),
+        ("subcategory ", "子类 "),
+        ("resource type ", "资源类型 "),
+    ] {
+        if let Some(code) = item.strip_prefix(en) {
+            return format!("{zh}{code}");
+        }
+    }
+    item.to_owned()
+}
+
 fn join_problems(problems: &[TaxonomyProblem]) -> String {
     problems
         .iter()

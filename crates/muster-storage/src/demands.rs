@@ -34,6 +34,7 @@ use sqlx::QueryBuilder;
 use crate::audit::AuditEvent;
 use crate::db::{Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
+pub(crate) use crate::error::refused_all;
 
 pub use allocation::{
     AcceptOutcome, AcceptedAssignment, AllocationProposal, EscalationSourceView, HoldingSummary,
@@ -858,25 +859,6 @@ pub(crate) fn refused_transition(refusal: DemandRefusal) -> StorageError {
         message_zh: Some(refusal.zh()),
         field: "status",
         message: refusal.to_string(),
-    }
-}
-
-/// Every problem of a form refused at once, about `field`: the English joined by `; `, the
-/// Chinese by `；`, each problem starting with its own field path in both, so that a page
-/// can place each one beside its field.
-pub(crate) fn refused_all<P: std::fmt::Display>(
-    field: &'static str,
-    problems: &[P],
-    zh: impl Fn(&P) -> String,
-) -> StorageError {
-    StorageError::Refused {
-        field,
-        message: problems
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; "),
-        message_zh: problems.iter().map(zh).collect::<Vec<_>>().join("；"),
     }
 }
 

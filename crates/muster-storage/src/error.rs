@@ -29,6 +29,8 @@ pub enum StorageError {
     /// flattened into a `Conflict`) so that the pages can say it in the reader's language.
     #[error(transparent)]
     Transition(#[from] muster_domain::survey::TransitionError),
+    /// A refusal said in English only. Storage no longer builds one (it says every refusal
+    /// in both languages, [`Self::Refused`]); the pages still accept it.
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,
@@ -54,6 +56,19 @@ impl StorageError {
         Self::NotFound {
             entity,
             key: key.to_string(),
+        }
+    }
+
+    /// A [`Self::Refused`]: `message` in English, `message_zh` the same in Chinese.
+    pub(crate) fn refused(
+        field: &'static str,
+        message: impl Into<String>,
+        message_zh: impl Into<String>,
+    ) -> Self {
+        Self::Refused {
+            field,
+            message: message.into(),
+            message_zh: message_zh.into(),
         }
     }
 
@@ -91,5 +106,24 @@ impl StorageError {
             }
             _ => Self::Database(error),
         }
+    }
+}
+
+/// Every problem of a form refused at once, about `field`: the English joined by `; `, the
+/// Chinese by `；`, each problem starting with its own field path in both, so that a page
+/// can place each one beside its field.
+pub(crate) fn refused_all<P: std::fmt::Display>(
+    field: &'static str,
+    problems: &[P],
+    zh: impl Fn(&P) -> String,
+) -> StorageError {
+    StorageError::Refused {
+        field,
+        message: problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+        message_zh: problems.iter().map(zh).collect::<Vec<_>>().join("；"),
     }
 }

@@ -201,16 +201,10 @@ pub(crate) fn may_inspect(actor: &Actor) -> bool {
     may_manage_facilities(actor) || actor.has_role(Role::GridMember)
 }
 
+/// Every problem of a facility or checklist form at once: the English joined by `; `, the
+/// Chinese by `；`, each starting with its own field path.
 fn problems_to_invalid(problems: Vec<muster_domain::facility::FieldProblem>) -> StorageError {
-    let message = problems
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
-    StorageError::Invalid {
-        field: "facility",
-        message,
-    }
+    crate::error::refused_all("facility", &problems, |p| p.zh())
 }
 
 impl Database {
@@ -253,10 +247,11 @@ impl Database {
         }
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(StorageError::Invalid {
-                field: "name",
-                message: "a grid needs a name of 1 to 100 characters".into(),
-            });
+            return Err(StorageError::refused(
+                "name",
+                "a grid needs a name of 1 to 100 characters",
+                "网格名称应为 1 至 100 个字符",
+            ));
         }
         let path = self.region_in_scope(actor, region_code).await?;
         let now = crate::now();
@@ -311,13 +306,17 @@ impl Database {
         let grid_path = RegionPath::parse(&grid.region_path).unwrap_or_else(RegionPath::root);
         let user_path = user.region_path();
         if !(user_path.contains(&grid_path) || grid_path.contains(&user_path)) {
-            return Err(StorageError::Invalid {
-                field: "user_id",
-                message: format!(
+            return Err(StorageError::refused(
+                "user_id",
+                format!(
                     "user {} works outside the region of grid {}",
                     user.username, grid.name
                 ),
-            });
+                format!(
+                    "用户 {} 的工作区域不在网格“{}”的行政区划内",
+                    user.username, grid.name
+                ),
+            ));
         }
         let now = crate::now();
         let mut tx = self.begin_write().await?;
@@ -415,23 +414,25 @@ impl Database {
             let grid = self.grid(actor, grid_id).await?;
             let grid_path = RegionPath::parse(&grid.region_path).unwrap_or_else(RegionPath::root);
             if !grid_path.contains(&path) {
-                return Err(StorageError::Invalid {
-                    field: "grid_id",
-                    message: format!(
+                return Err(StorageError::refused(
+                    "grid_id",
+                    format!(
                         "grid {} does not cover region {}",
                         grid.name, new.region_code
                     ),
-                });
+                    format!("网格“{}”不覆盖行政区划 {}", grid.name, new.region_code),
+                ));
             }
         }
         if let Some(organization_id) = new.manager_organization_id {
             self.organization(actor.scope(), organization_id)
                 .await
                 .map_err(|e| match e {
-                    StorageError::NotFound { .. } => StorageError::Invalid {
-                        field: "manager_organization_id",
-                        message: format!("organization {organization_id} is not in your region"),
-                    },
+                    StorageError::NotFound { .. } => StorageError::refused(
+                        "manager_organization_id",
+                        format!("organization {organization_id} is not in your region"),
+                        format!("单位 {organization_id} 不在您的辖区范围内"),
+                    ),
                     other => other,
                 })?;
         }
@@ -614,9 +615,12 @@ impl Database {
         checklist.validate().map_err(problems_to_invalid)?;
         let before = self.checklist(checklist.kind).await?;
         let now = crate::now();
-        let document = serde_json::to_string(&checklist).map_err(|e| StorageError::Invalid {
-            field: "checklist",
-            message: e.to_string(),
+        let document = serde_json::to_string(&checklist).map_err(|e| {
+            StorageError::refused(
+                "checklist",
+                e.to_string(),
+                format!("检查清单无法保存（{e}）"),
+            )
         })?;
         let mut tx = self.begin_write().await?;
         on_tx!(&mut tx, |conn| {
@@ -663,10 +667,11 @@ impl Database {
             ));
         }
         if !(1..=366).contains(&every_days) {
-            return Err(StorageError::Invalid {
-                field: "every_days",
-                message: "between 1 and 366 days".into(),
-            });
+            return Err(StorageError::refused(
+                "every_days",
+                "between 1 and 366 days",
+                "巡检间隔应为 1 至 366 天",
+            ));
         }
         let path = self.region_in_scope(actor, region_code).await?;
         let now = crate::now();
@@ -1120,4 +1125,111 @@ pub struct MapPoint {
     pub lat: f64,
     pub lon: f64,
     pub status: MapStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use muster_domain::facility::{ChecklistItem, InspectionDraft, ItemAnswer, ItemResult};
+
+    use super::*;
+
+    #[test]
+    fn a_refused_checklist_says_each_problem_in_chinese_by_its_field() {
+        let checklist = Checklist {
+            kind: FacilityKind::Siren,
+            items: vec![ChecklistItem {
+                code: "Siren Test".into(),
+                label_zh: " ".into(),
+                label_en: "Siren test".into(),
+                deadline_days: 0,
+            }],
+        };
+        let problems = checklist.validate().expect_err("three problems");
+        let StorageError::Refused {
+            field,
+            message,
+            message_zh,
+        } = problems_to_invalid(problems)
+        else {
+            panic!("expected a refusal said in both languages");
+        };
+        assert_eq!(field, "facility");
+        // The English is what it always was.
+        assert_eq!(
+            message,
+            "items[0].code: 1 to 40 of a-z, 0-9 and _; items[0].label_zh: a non-empty text; \
+             items[0].deadline_days: between 1 and 365 days"
+        );
+        // The Chinese names the same fields, in the same order, joined by ；.
+        let parts: Vec<&str> = message_zh.split('；').collect();
+        assert_eq!(parts.len(), 3, "{message_zh}");
+        assert!(parts[0].starts_with("items[0].code："), "{message_zh}");
+        assert!(parts[1] == "items[0].label_zh：不能为空", "{message_zh}");
+        assert!(
+            parts[2].starts_with("items[0].deadline_days：") && parts[2].contains("整改期限"),
+            "{message_zh}"
+        );
+        assert!(!message_zh.contains("expected"), "{message_zh}");
+    }
+
+    #[test]
+    fn a_refused_inspection_names_the_checklist_in_chinese() {
+        let checklist = default_checklist(FacilityKind::Siren);
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let draft = InspectionDraft {
+            answers: vec![ItemAnswer {
+                code: "no_such_item".into(),
+                result: ItemResult::Pass,
+                note: String::new(),
+            }],
+            notes: String::new(),
+            latitude: Some(31.8),
+            longitude: None,
+            inspected_at: now.plus_millis(24 * 3_600_000),
+        };
+        let problems = draft
+            .check(&checklist, (31.8, 117.2), now)
+            .expect_err("refused");
+        let english: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let StorageError::Refused {
+            message,
+            message_zh,
+            ..
+        } = crate::error::refused_all("inspection", &problems, |p| p.zh())
+        else {
+            panic!("expected a refusal said in both languages");
+        };
+        assert_eq!(message, english.join("; "));
+        assert!(
+            message.contains("an item of the siren checklist; \"no_such_item\" is not one"),
+            "{message}"
+        );
+        assert!(
+            message_zh.contains(
+                "answers[0].code：应为防空警报器检查清单中的检查项，\"no_such_item\" 不是"
+            ),
+            "{message_zh}"
+        );
+        assert!(
+            message_zh.contains("position：纬度和经度须同时填写"),
+            "{message_zh}"
+        );
+        assert!(
+            message_zh.contains("inspected_at：巡检时间不能晚于当前时间"),
+            "{message_zh}"
+        );
+        // One Chinese problem for each English one, each under the same field path.
+        assert_eq!(
+            message_zh.split('；').count(),
+            problems.len(),
+            "{message_zh}"
+        );
+        for problem in &problems {
+            assert!(
+                message_zh.contains(&format!("{}：", problem.field)),
+                "{}: {message_zh}",
+                problem.field
+            );
+        }
+    }
 }

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use muster_domain::facility::{
-    FacilityDraft, FacilityKind, InspectionDraft, Schedule, SignStatus, interval_days,
+    FacilityDraft, FacilityKind, FieldProblem, InspectionDraft, Schedule, SignStatus, interval_days,
 };
 use muster_domain::time::{CivilDate, MILLIS_PER_DAY};
 use muster_domain::{Actor, RegionPath, Timestamp};
@@ -122,10 +122,11 @@ impl Database {
             ));
         }
         if load.facilities.is_empty() && load.grids.is_empty() {
-            return Err(StorageError::Invalid {
-                field: "facilities",
-                message: "nothing to load".into(),
-            });
+            return Err(StorageError::refused(
+                "facilities",
+                "nothing to load",
+                "没有要导入的网格或设施",
+            ));
         }
         let codes: BTreeSet<String> = load
             .grids
@@ -152,10 +153,11 @@ impl Database {
         for (index, grid) in load.grids.iter().enumerate() {
             let name = grid.name.trim();
             if name.is_empty() || name.chars().count() > 100 {
-                return Err(StorageError::Invalid {
-                    field: "grids",
-                    message: format!("grid {index}: a name of 1 to 100 characters"),
-                });
+                return Err(StorageError::refused(
+                    "grids",
+                    format!("grid {index}: a name of 1 to 100 characters"),
+                    format!("网格 {index}：名称应为 1 至 100 个字符"),
+                ));
             }
             if !grid_names.insert((grid.region_code.trim(), name)) {
                 return Err(StorageError::Conflict {
@@ -177,25 +179,38 @@ impl Database {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ");
-                StorageError::Invalid {
-                    field: "facilities",
-                    message: format!("facility {index}: {message}"),
-                }
+                let message_zh = problems
+                    .iter()
+                    .map(FieldProblem::zh)
+                    .collect::<Vec<_>>()
+                    .join("；");
+                StorageError::refused(
+                    "facilities",
+                    format!("facility {index}: {message}"),
+                    format!("设施 {index}：{message_zh}"),
+                )
             })?;
             let path = path_of(&facility.region_code)?;
             if let Some(grid) = facility.grid {
-                let grid_path = grid_paths.get(grid).ok_or_else(|| StorageError::Invalid {
-                    field: "grid",
-                    message: format!("facility {index}: there is no grid {grid} in this load"),
+                let grid_path = grid_paths.get(grid).ok_or_else(|| {
+                    StorageError::refused(
+                        "grid",
+                        format!("facility {index}: there is no grid {grid} in this load"),
+                        format!("设施 {index}：本次导入中没有网格 {grid}"),
+                    )
                 })?;
                 if !grid_path.contains(&path) {
-                    return Err(StorageError::Invalid {
-                        field: "grid",
-                        message: format!(
+                    return Err(StorageError::refused(
+                        "grid",
+                        format!(
                             "facility {index}: grid {} does not cover region {}",
                             load.grids[grid].name, facility.region_code
                         ),
-                    });
+                        format!(
+                            "设施 {index}：网格“{}”不覆盖行政区划 {}",
+                            load.grids[grid].name, facility.region_code
+                        ),
+                    ));
                 }
             }
             facility_paths.push(path);
@@ -216,13 +231,17 @@ impl Database {
             for user_id in &grid.member_user_ids {
                 let user_path = &member_paths[user_id];
                 if !(user_path.contains(path) || path.contains(user_path)) {
-                    return Err(StorageError::Invalid {
-                        field: "member_user_ids",
-                        message: format!(
+                    return Err(StorageError::refused(
+                        "member_user_ids",
+                        format!(
                             "user {user_id} works outside the region of grid {}",
                             grid.name
                         ),
-                    });
+                        format!(
+                            "用户 {user_id} 的工作区域不在网格“{}”的行政区划内",
+                            grid.name
+                        ),
+                    ));
                 }
             }
         }
@@ -235,10 +254,11 @@ impl Database {
             self.organization(actor.scope(), organization_id)
                 .await
                 .map_err(|e| match e {
-                    StorageError::NotFound { .. } => StorageError::Invalid {
-                        field: "manager_organization_id",
-                        message: format!("organization {organization_id} is not in your region"),
-                    },
+                    StorageError::NotFound { .. } => StorageError::refused(
+                        "manager_organization_id",
+                        format!("organization {organization_id} is not in your region"),
+                        format!("单位 {organization_id} 不在您的辖区范围内"),
+                    ),
                     other => other,
                 })?;
         }
@@ -317,10 +337,11 @@ impl Database {
             ));
         }
         if rows.is_empty() {
-            return Err(StorageError::Invalid {
-                field: "inspections",
-                message: "nothing to load".into(),
-            });
+            return Err(StorageError::refused(
+                "inspections",
+                "nothing to load",
+                "没有要导入的巡检记录",
+            ));
         }
         let facility_ids: BTreeSet<i64> = rows.iter().map(|r| r.facility_id).collect();
         let facilities = self.facility_facts(&facility_ids).await?;
@@ -351,10 +372,11 @@ impl Database {
             let facts = &facilities[&row.facility_id];
             let key = row.idempotency_key.trim();
             if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-                return Err(StorageError::Invalid {
-                    field: "idempotency_key",
-                    message: format!("inspection {index}: 1 to {MAX_IDEMPOTENCY_KEY} characters"),
-                });
+                return Err(StorageError::refused(
+                    "idempotency_key",
+                    format!("inspection {index}: 1 to {MAX_IDEMPOTENCY_KEY} characters"),
+                    format!("巡检记录 {index}：提交标识应为 1 至 {MAX_IDEMPOTENCY_KEY} 个字符"),
+                ));
             }
             if !keys.insert((row.inspector_user_id, key)) {
                 return Err(StorageError::Conflict {
@@ -367,26 +389,37 @@ impl Database {
                 });
             }
             if row.attachments.len() > MAX_ATTACHMENTS {
-                return Err(StorageError::Invalid {
-                    field: "attachments",
-                    message: format!(
+                return Err(StorageError::refused(
+                    "attachments",
+                    format!(
                         "inspection {index}: at most {MAX_ATTACHMENTS} attachments an inspection"
                     ),
-                });
+                    format!("巡检记录 {index}：每次巡检最多 {MAX_ATTACHMENTS} 个附件"),
+                ));
             }
             let checked = row
                 .draft
                 .check(&checklists[&facts.kind], (facts.lat, facts.lon), now)
-                .map_err(|problems| StorageError::Invalid {
-                    field: "inspections",
-                    message: format!(
-                        "inspection {index}: {}",
-                        problems
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ),
+                .map_err(|problems| {
+                    StorageError::refused(
+                        "inspections",
+                        format!(
+                            "inspection {index}: {}",
+                            problems
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ),
+                        format!(
+                            "巡检记录 {index}：{}",
+                            problems
+                                .iter()
+                                .map(FieldProblem::zh)
+                                .collect::<Vec<_>>()
+                                .join("；")
+                        ),
+                    )
                 })?;
             checked_rows.push(InspectionRow {
                 row,

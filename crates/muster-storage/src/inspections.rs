@@ -116,10 +116,11 @@ impl Database {
         }
         let key = idempotency_key.trim();
         if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-            return Err(StorageError::Invalid {
-                field: "idempotency_key",
-                message: format!("1 to {MAX_IDEMPOTENCY_KEY} characters, one per submission"),
-            });
+            return Err(StorageError::refused(
+                "idempotency_key",
+                format!("1 to {MAX_IDEMPOTENCY_KEY} characters, one per submission"),
+                format!("提交标识应为 1 至 {MAX_IDEMPOTENCY_KEY} 个字符，每次提交各用一个"),
+            ));
         }
         if let Some(existing) = self.inspection_by_key(user_id, key).await? {
             return Ok(InspectionOutcome {
@@ -129,24 +130,18 @@ impl Database {
             });
         }
         if attachments.len() > MAX_ATTACHMENTS {
-            return Err(StorageError::Invalid {
-                field: "attachments",
-                message: format!("at most {MAX_ATTACHMENTS} attachments an inspection"),
-            });
+            return Err(StorageError::refused(
+                "attachments",
+                format!("at most {MAX_ATTACHMENTS} attachments an inspection"),
+                format!("每次巡检最多 {MAX_ATTACHMENTS} 个附件"),
+            ));
         }
         let facility = self.facility(actor, facility_id).await?;
         let kind = facility.kind();
         let checklist = self.checklist(kind).await?;
         let checked = draft
             .check(&checklist, (facility.lat, facility.lon), now)
-            .map_err(|problems| StorageError::Invalid {
-                field: "inspection",
-                message: problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            })?;
+            .map_err(|problems| crate::error::refused_all("inspection", &problems, |p| p.zh()))?;
         let path = facility.region_path();
         let checklist_json = serde_json::to_string(&checklist).unwrap_or_default();
         let answers_json = serde_json::to_string(&draft.answers).unwrap_or_default();

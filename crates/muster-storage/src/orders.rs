@@ -260,10 +260,11 @@ impl Database {
         }
         let order = self.order_in_reach(&reach, id).await?;
         if !(1..=90).contains(&valid_days) {
-            return Err(StorageError::Invalid {
-                field: "valid_days",
-                message: "between 1 and 90 days".into(),
-            });
+            return Err(StorageError::refused(
+                "valid_days",
+                "between 1 and 90 days",
+                "链接有效期应为 1 至 90 天",
+            ));
         }
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);

@@ -104,19 +104,21 @@ impl Database {
         }
         let name = new.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(StorageError::Invalid {
-                field: "name",
-                message: "expected 1 to 200 characters".into(),
-            });
+            return Err(StorageError::refused(
+                "name",
+                "expected 1 to 200 characters",
+                "单位名称应为 1 至 200 个字符",
+            ));
         }
         let path = match &new.region_code {
             None => RegionPath::root(),
             Some(code) => {
                 let region = self.region(&Scope::everything(), code).await.map_err(|_| {
-                    StorageError::Invalid {
-                        field: "region_code",
-                        message: format!("no region has the code {code}"),
-                    }
+                    StorageError::refused(
+                        "region_code",
+                        format!("no region has the code {code}"),
+                        format!("没有代码为 {code} 的行政区划"),
+                    )
                 })?;
                 region.region_path()
             }

@@ -130,14 +130,9 @@ impl Database {
                 "only office and workstation staff define patrol routes".into(),
             ));
         }
-        draft.validate().map_err(|problems| StorageError::Invalid {
-            field: "route",
-            message: problems
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        })?;
+        draft
+            .validate()
+            .map_err(|problems| crate::error::refused_all("route", &problems, |p| p.zh()))?;
         let path = self.region_in_scope(actor, region_code).await?;
         if let Some(grid_id) = grid_id {
             self.grid(actor, grid_id).await?;
@@ -240,15 +235,17 @@ impl Database {
         }
         let route = self.route(actor, route_id).await?;
         let draft = route.draft();
-        let checkpoint =
-            checkpoint_for_code(&draft.checkpoints, code).ok_or_else(|| StorageError::Invalid {
-                field: "code",
-                message: format!(
+        let checkpoint = checkpoint_for_code(&draft.checkpoints, code).ok_or_else(|| {
+            StorageError::refused(
+                "code",
+                format!(
                     "{:?} is not a checkpoint of route {}",
                     code.trim(),
                     route.name
                 ),
-            })?;
+                format!("{:?} 不是巡查路线“{}”上的点位编码", code.trim(), route.name),
+            )
+        })?;
         let path = RegionPath::parse(&route.region_path).unwrap_or_else(RegionPath::root);
         let mut tx = self.begin_write().await?;
         let open_run: Option<i64> = on_tx!(&mut tx, |conn| {
@@ -443,16 +440,18 @@ impl Database {
         }
         let name = new.name.trim();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(StorageError::Invalid {
-                field: "name",
-                message: "a campaign needs a name of 1 to 200 characters".into(),
-            });
+            return Err(StorageError::refused(
+                "name",
+                "a campaign needs a name of 1 to 200 characters",
+                "专项行动名称应为 1 至 200 个字符",
+            ));
         }
         if new.target_date < new.start {
-            return Err(StorageError::Invalid {
-                field: "target_date",
-                message: "a date on or after the start".into(),
-            });
+            return Err(StorageError::refused(
+                "target_date",
+                "a date on or after the start",
+                "目标日期不能早于开始日期",
+            ));
         }
         let path = self.region_in_scope(actor, &new.region_code).await?;
         let now = crate::now();

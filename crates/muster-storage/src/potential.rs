@@ -302,9 +302,12 @@ impl Database {
         .await)?;
         match stored {
             None => Ok(Taxonomy::default_taxonomy()),
-            Some(document) => Taxonomy::from_json(&document).map_err(|e| StorageError::Invalid {
-                field: "taxonomy",
-                message: format!("the stored taxonomy does not read: {e}"),
+            Some(document) => Taxonomy::from_json(&document).map_err(|e| {
+                StorageError::refused(
+                    "taxonomy",
+                    format!("the stored taxonomy does not read: {e}"),
+                    format!("已保存的资源分类无法读取：{}", e.zh()),
+                )
             }),
         }
     }
@@ -348,13 +351,9 @@ impl Database {
         }
         let code = resource_type.code.clone();
         let after_json = serde_json::to_value(&resource_type).ok();
-        let updated =
-            current
-                .with_resource_type(resource_type)
-                .map_err(|e| StorageError::Invalid {
-                    field: "resource_type",
-                    message: e.to_string(),
-                })?;
+        let updated = current
+            .with_resource_type(resource_type)
+            .map_err(|e| StorageError::refused("resource_type", e.to_string(), e.zh()))?;
         let now = crate::now();
         on_tx!(&mut tx, |conn| {
             sqlx::query(
@@ -667,9 +666,12 @@ impl Database {
             read_records(&bytes, &name, rules).map(|importer| importer.into_pending())
         })
         .await
-        .map_err(|e| StorageError::Invalid {
-            field: "file",
-            message: format!("the file could not be read: {e}"),
+        .map_err(|e| {
+            StorageError::refused(
+                "file",
+                format!("the file could not be read: {e}"),
+                format!("文件无法读取（{e}）"),
+            )
         })?
         .map_err(StorageError::SheetRejected)?;
         let regions = self.region_infos(pending.region_codes()).await?;
@@ -1449,10 +1451,11 @@ async fn prepare_batches(
 }
 
 fn task_stopped(error: tokio::task::JoinError) -> StorageError {
-    StorageError::Invalid {
-        field: "file",
-        message: format!("the import stopped: {error}"),
-    }
+    StorageError::refused(
+        "file",
+        format!("the import stopped: {error}"),
+        format!("导入意外中止（{error}）"),
+    )
 }
 
 /// What an import stored, for its roll-ups and its audit entry.
@@ -1720,12 +1723,11 @@ pub(crate) async fn check_record_regions(
 }
 
 fn region_mismatch(code: &str, row: u32) -> StorageError {
-    StorageError::Invalid {
-        field: "region_code",
-        message: format!(
-            "row {row}: region {code} is not stored, or not at the path the record names"
-        ),
-    }
+    StorageError::refused(
+        "region_code",
+        format!("row {row}: region {code} is not stored, or not at the path the record names"),
+        format!("第 {row} 行：行政区划 {code} 不存在，或不在记录所写的层级路径上"),
+    )
 }
 
 /// The drafts in holding-key order, the order records are stored in. The unique index
@@ -2017,6 +2019,50 @@ pub(crate) async fn apply_totals(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_of_a_region_not_stored_is_refused_in_both_languages() {
+        let StorageError::Refused {
+            field,
+            message,
+            message_zh,
+        } = region_mismatch("340104", 7)
+        else {
+            panic!("expected a refusal said in both languages");
+        };
+        assert_eq!(field, "region_code");
+        assert_eq!(
+            message,
+            "row 7: region 340104 is not stored, or not at the path the record names"
+        );
+        assert!(message_zh.starts_with("第 7 行："), "{message_zh}");
+        assert!(message_zh.contains("行政区划 340104"), "{message_zh}");
+        assert!(message_zh.contains("不存在"), "{message_zh}");
+    }
+
+    #[test]
+    fn a_stopped_import_keeps_its_english_cause_after_a_chinese_lead() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let cancelled = runtime.block_on(async {
+            let task = tokio::spawn(std::future::pending::<()>());
+            task.abort();
+            task.await.expect_err("cancelled")
+        });
+        let cause = cancelled.to_string();
+        let StorageError::Refused {
+            field,
+            message,
+            message_zh,
+        } = task_stopped(cancelled)
+        else {
+            panic!("expected a refusal said in both languages");
+        };
+        assert_eq!(field, "file");
+        assert_eq!(message, format!("the import stopped: {cause}"));
+        assert_eq!(message_zh, format!("导入意外中止（{cause}）"));
+    }
 
     fn p(text: &str) -> RegionPath {
         RegionPath::parse(text).expect("path")

@@ -334,10 +334,11 @@ async fn store_records(
         Inserted::StoppedEarly => {
             return Err(match check.outcome().await? {
                 Err(problems) => StorageError::ImportRejected(problems),
-                Ok(_) => StorageError::Invalid {
-                    field: "file",
-                    message: "the check of the regions file stopped unexpectedly".into(),
-                },
+                Ok(_) => StorageError::refused(
+                    "file",
+                    "the check of the regions file stopped unexpectedly",
+                    "行政区划文件的检查意外中止",
+                ),
             });
         }
     };
@@ -401,9 +402,12 @@ impl TreeCheck {
                     .map_err(|e| stopped("checking the regions", &e))?,
             );
         }
-        self.outcome.clone().ok_or_else(|| StorageError::Invalid {
-            field: "file",
-            message: "the check of the regions file was lost".into(),
+        self.outcome.clone().ok_or_else(|| {
+            StorageError::refused(
+                "file",
+                "the check of the regions file was lost",
+                "行政区划文件的检查结果丢失",
+            )
         })
     }
 
@@ -419,9 +423,20 @@ impl TreeCheck {
 }
 
 fn stopped(what: &str, error: &tokio::task::JoinError) -> StorageError {
-    StorageError::Invalid {
-        field: "file",
-        message: format!("{what} stopped unexpectedly: {error}"),
+    StorageError::refused(
+        "file",
+        format!("{what} stopped unexpectedly: {error}"),
+        format!("{}意外中止（{error}）", stopped_zh(what)),
+    )
+}
+
+/// What [`stopped`] names ("placing the regions"), in Chinese; a name not listed here is
+/// shown as it is.
+fn stopped_zh(what: &str) -> &str {
+    match what {
+        "placing the regions" => "行政区划的层级定位",
+        "checking the regions" => "行政区划的检查",
+        other => other,
     }
 }
 

@@ -142,17 +142,19 @@ impl Database {
         refuse_unless_token_keeper(actor, user)?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(StorageError::Invalid {
-                field: "name",
-                message: "expected 1 to 100 characters".into(),
-            });
+            return Err(StorageError::refused(
+                "name",
+                "expected 1 to 100 characters",
+                "令牌名称应为 1 至 100 个字符",
+            ));
         }
         let now = crate::now();
         if expires_at <= now {
-            return Err(StorageError::Invalid {
-                field: "expires_at",
-                message: "expected a time in the future".into(),
-            });
+            return Err(StorageError::refused(
+                "expires_at",
+                "expected a time in the future",
+                "到期时间应晚于当前时间",
+            ));
         }
         let mut tx = self.begin_write().await?;
         hold_user_enabled(&mut tx, user.id).await?;

@@ -420,9 +420,12 @@ pub(crate) async fn link_sites_not_seen(
         if seen.contains(&id) {
             continue;
         }
-        let path = RegionPath::parse(&region_path).ok_or_else(|| StorageError::Invalid {
-            field: "region_path",
-            message: format!("site {id} has the malformed region path {region_path}"),
+        let path = RegionPath::parse(&region_path).ok_or_else(|| {
+            StorageError::refused(
+                "region_path",
+                format!("site {id} has the malformed region path {region_path}"),
+                format!("存放地点 {id} 的行政区划路径 {region_path} 格式有误"),
+            )
         })?;
         linked += link_stored_records(tx, id, &region_code, &path, &name_key).await?;
     }

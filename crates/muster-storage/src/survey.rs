@@ -271,11 +271,12 @@ type StoredFigures = (String, Option<i64>, f64, Option<f64>, Option<i64>);
 const ROUND_COLUMNS: &str =
     "id, title, region_code, region_path, type_codes, opened_at, deadline, status, created_by";
 
-fn invalid(field: &'static str, message: impl Into<String>) -> StorageError {
-    StorageError::Invalid {
-        field,
-        message: message.into(),
-    }
+fn invalid(
+    field: &'static str,
+    message: impl Into<String>,
+    message_zh: impl Into<String>,
+) -> StorageError {
+    StorageError::refused(field, message, message_zh)
 }
 
 fn transition(error: survey::TransitionError) -> StorageError {
@@ -957,7 +958,7 @@ impl Database {
             .map_err(StorageError::SheetRejected)?;
         drafts
             .pop()
-            .ok_or_else(|| invalid("records", "the form row was empty"))
+            .ok_or_else(|| invalid("records", "the form row was empty", "表单中的这一行是空的"))
     }
 
     /// Adds one row entered in the web form to the assignment's current version, as a new
@@ -1753,6 +1754,7 @@ impl Database {
                 invalid(
                     "submission_rows",
                     format!("a stored row does not read: {e}"),
+                    format!("已保存的一行报送数据无法读取（{e}）"),
                 )
             })?;
             let holding = holdings.entry((assignment_id, key)).or_default();
@@ -1808,6 +1810,7 @@ fn decode_rows(rows: Vec<(i64, String)>) -> Result<Vec<(u32, RecordDraft)>, Stor
                 invalid(
                     "submission_rows",
                     format!("a stored row does not read: {e}"),
+                    format!("已保存的一行报送数据无法读取（{e}）"),
                 )
             })?;
             Ok((u32::try_from(row).unwrap_or(u32::MAX), draft))

@@ -208,14 +208,7 @@ fn may_plan(actor: &Actor) -> bool {
 }
 
 fn invalid_scenario(problems: &[ScenarioProblem]) -> StorageError {
-    StorageError::Invalid {
-        field: "document",
-        message: problems
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; "),
-    }
+    crate::error::refused_all("document", problems, ScenarioProblem::zh)
 }
 
 impl Database {
@@ -235,10 +228,11 @@ impl Database {
         }
         let name = new.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-            return Err(StorageError::Invalid {
-                field: "name",
-                message: format!("a scenario needs a name of 1 to {MAX_NAME_CHARS} characters"),
-            });
+            return Err(StorageError::refused(
+                "name",
+                format!("a scenario needs a name of 1 to {MAX_NAME_CHARS} characters"),
+                format!("情景名称应为 1 至 {MAX_NAME_CHARS} 个字符"),
+            ));
         }
         let (region_code, path) = match new.region_code.as_deref().map(str::trim) {
             Some(code) if !code.is_empty() => {
@@ -266,14 +260,18 @@ impl Database {
             .iter()
             .find(|t| taxonomy.resource_type(t.type_code.trim()).is_none())
         {
-            return Err(StorageError::Invalid {
-                field: "document",
-                message: format!("{}: not a resource type of the taxonomy", unknown.type_code),
-            });
+            return Err(StorageError::refused(
+                "document",
+                format!("{}: not a resource type of the taxonomy", unknown.type_code),
+                format!("{}：不是资源分类中的资源类型", unknown.type_code),
+            ));
         }
-        let document = serde_json::to_string(&new.document).map_err(|e| StorageError::Invalid {
-            field: "document",
-            message: e.to_string(),
+        let document = serde_json::to_string(&new.document).map_err(|e| {
+            StorageError::refused(
+                "document",
+                e.to_string(),
+                format!("情景内容无法保存（{e}）"),
+            )
         })?;
         let before = match id {
             Some(id) => Some(self.sustainment_scenario(actor.scope(), id).await?),
@@ -453,11 +451,8 @@ impl Database {
         let adjusted = if adjustments.is_empty() {
             None
         } else {
-            let changed =
-                apply_adjustments(&base, adjustments).map_err(|e| StorageError::Invalid {
-                    field: "adjustments",
-                    message: e.to_string(),
-                })?;
+            let changed = apply_adjustments(&base, adjustments)
+                .map_err(|e| StorageError::refused("adjustments", e.to_string(), e.zh()))?;
             Some(compute(&changed, &policy))
         };
         Ok(SustainmentRun {
@@ -468,5 +463,40 @@ impl Database {
             adjusted,
             policy,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_scenario_says_each_problem_in_chinese_by_its_field() {
+        let problems = [
+            ScenarioProblem::BadHorizon { found: 0 },
+            ScenarioProblem::DuplicateType {
+                index: 1,
+                type_code: "WATER".into(),
+            },
+        ];
+        let StorageError::Refused {
+            field,
+            message,
+            message_zh,
+        } = invalid_scenario(&problems)
+        else {
+            panic!("expected a refusal said in both languages");
+        };
+        assert_eq!(field, "document");
+        assert_eq!(
+            message,
+            "horizon_days: expected 1 to 365, found 0; \
+             types[1].type_code: \"WATER\" appears twice; give each type once"
+        );
+        assert_eq!(
+            message_zh,
+            "horizon_days：应为 1 至 365 天，实为 0；\
+             types[1].type_code：\"WATER\" 出现了两次，每个类型只列一次"
+        );
     }
 }

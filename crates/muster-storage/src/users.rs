@@ -200,10 +200,11 @@ impl Database {
         {
             Ok(org) => org,
             Err(StorageError::NotFound { .. }) => {
-                return Err(StorageError::Invalid {
-                    field: "organization_id",
-                    message: format!("no organization has the id {}", new.organization_id),
-                });
+                return Err(StorageError::refused(
+                    "organization_id",
+                    format!("no organization has the id {}", new.organization_id),
+                    format!("没有编号为 {} 的单位", new.organization_id),
+                ));
             }
             Err(e) => return Err(e),
         };

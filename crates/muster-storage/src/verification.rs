@@ -454,20 +454,20 @@ impl Database {
         let now = crate::now();
         let planned = self.plan_sample(actor, request, now).await?;
         if planned.record_ids.is_empty() {
-            return Err(StorageError::Invalid {
-                field: "sample",
-                message: "no records to draw: the subtree has none that are not already in an open sample".into(),
-            });
+            return Err(StorageError::refused(
+                "sample",
+                "no records to draw: the subtree has none that are not already in an open sample",
+                "没有可抽取的记录：该辖区的记录都已在未结束的核查样本中",
+            ));
         }
-        let parameters_json =
-            serde_json::to_string(&planned.parameters).map_err(|e| StorageError::Invalid {
-                field: "parameters",
-                message: e.to_string(),
-            })?;
-        let seed = i64::try_from(planned.seed).map_err(|_| StorageError::Invalid {
-            field: "seed",
-            message: "a seed is at most 9223372036854775807".into(),
+        let parameters_json = serde_json::to_string(&planned.parameters).map_err(|e| {
+            StorageError::refused(
+                "parameters",
+                e.to_string(),
+                format!("抽样参数无法保存（{e}）"),
+            )
         })?;
+        let seed = i64::try_from(planned.seed).map_err(|_| seed_too_large())?;
         let mut tx = self.begin_write().await?;
         let sample_id: i64 = on_tx!(&mut tx, |conn| {
             sqlx::query_scalar(
@@ -1223,10 +1223,7 @@ impl Database {
         };
         let seed = request.seed.unwrap_or_else(|| rand::random::<u64>() >> 11);
         if i64::try_from(seed).is_err() {
-            return Err(StorageError::Invalid {
-                field: "seed",
-                message: "a seed is at most 9223372036854775807".into(),
-            });
+            return Err(seed_too_large());
         }
         let stale_after_days = self.stale_after_days().await?;
         let (low, high) = path.subtree_range();
@@ -1342,13 +1339,17 @@ impl Database {
             }
         };
         if record_ids.len() > MAX_SAMPLE_SIZE {
-            return Err(StorageError::Invalid {
-                field: "sample",
-                message: format!(
+            return Err(StorageError::refused(
+                "sample",
+                format!(
                     "this draw would give {} records; a sample is at most {MAX_SAMPLE_SIZE}. Use a smaller count or percentage, or a smaller region",
                     record_ids.len()
                 ),
-            });
+                format!(
+                    "按此抽取将得到 {} 条记录，一个核查样本最多 {MAX_SAMPLE_SIZE} 条。请减少数量或比例，或选择更小的行政区划",
+                    record_ids.len()
+                ),
+            ));
         }
         // Both are in record id order for the binary search; the candidates are not.
         let drawn = candidates
@@ -1478,11 +1479,21 @@ fn check_stale_after(days: u32) -> Result<(), StorageError> {
     if (1..=MAX_STALE_AFTER_DAYS).contains(&days) {
         Ok(())
     } else {
-        Err(StorageError::Invalid {
-            field: "stale_after_days",
-            message: format!("a stale period is 1 to {MAX_STALE_AFTER_DAYS} days"),
-        })
+        Err(StorageError::refused(
+            "stale_after_days",
+            format!("a stale period is 1 to {MAX_STALE_AFTER_DAYS} days"),
+            format!("过期天数应为 1 至 {MAX_STALE_AFTER_DAYS} 天"),
+        ))
     }
+}
+
+/// A seed beyond what the database's signed 64-bit column holds.
+fn seed_too_large() -> StorageError {
+    StorageError::refused(
+        "seed",
+        "a seed is at most 9223372036854775807",
+        "随机种子最大为 9223372036854775807",
+    )
 }
 
 fn check_finding(input: &FindingInput) -> Result<(), StorageError> {

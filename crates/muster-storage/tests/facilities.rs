@@ -354,13 +354,24 @@ async fn reach_follows_the_grid(db: Database) {
         )
         .await;
     match invalid {
-        Err(E::Invalid { message, .. }) => {
+        Err(E::Refused {
+            message,
+            message_zh,
+            ..
+        }) => {
             assert!(
                 message.contains("name")
                     && message.contains("latitude")
                     && message.contains("area_m2"),
                 "{message}"
-            )
+            );
+            // The same problems in Chinese, each under its field.
+            assert!(
+                message_zh.contains("name：不能为空")
+                    && message_zh.contains("latitude：纬度应在 -90 至 90 之间")
+                    && message_zh.contains("area_m2：面积应在"),
+                "{message_zh}"
+            );
         }
         other => panic!("expected a named refusal, got {other:?}"),
     }
@@ -505,7 +516,7 @@ async fn inspections_issue_orders(db: Database) {
         .record_inspection(&w.member_a, w.siren, "phone-key-3", &incomplete, &[], now)
         .await
     {
-        Err(E::Invalid { message, .. }) => {
+        Err(E::Refused { message, .. }) => {
             assert!(message.contains("answers.siren_test"), "{message}")
         }
         other => panic!("expected a named refusal, got {other:?}"),
@@ -900,7 +911,7 @@ async fn dashboard_patrols_campaigns(db: Database) {
     );
     assert!(matches!(
         db.check_in(&w.member_a, route.id, "P9", None, now).await,
-        Err(E::Invalid { .. })
+        Err(E::Refused { .. })
     ));
     assert!(
         db.sweep_patrols(now.plus_millis(10 * 60_000), "log")

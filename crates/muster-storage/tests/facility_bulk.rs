@@ -369,7 +369,7 @@ async fn refused_loads(db: Database) {
     load.facilities[1].region_code = w.village_b.clone();
     let refused = db.bulk_load_facilities(&w.workstation, load, "x").await;
     assert!(
-        matches!(&refused, Err(E::Invalid { field: "grid", message }) if message.contains("facility 1")),
+        matches!(&refused, Err(E::Refused { field: "grid", message, .. }) if message.contains("facility 1")),
         "{refused:?}"
     );
     // A bad draft is named by its row.
@@ -377,7 +377,7 @@ async fn refused_loads(db: Database) {
     load.facilities[1].draft.capacity_persons = 10_000_000;
     let refused = db.bulk_load_facilities(&w.workstation, load, "x").await;
     assert!(
-        matches!(&refused, Err(E::Invalid { message, .. }) if message.contains("facility 1") && message.contains("capacity_persons")),
+        matches!(&refused, Err(E::Refused { message, .. }) if message.contains("facility 1") && message.contains("capacity_persons")),
         "{refused:?}"
     );
     // A grid member from outside the grid's region.
@@ -387,7 +387,7 @@ async fn refused_loads(db: Database) {
     assert!(
         matches!(
             &refused,
-            Err(E::Invalid {
+            Err(E::Refused {
                 field: "member_user_ids",
                 ..
             })
@@ -533,7 +533,7 @@ async fn load_history(db: Database) {
         .bulk_load_inspection_history(&w.workstation, unanswered, "x")
         .await;
     assert!(
-        matches!(&refused, Err(E::Invalid { message, .. }) if message.contains("inspection 2")),
+        matches!(&refused, Err(E::Refused { message, .. }) if message.contains("inspection 2")),
         "{refused:?}"
     );
     let refused = db

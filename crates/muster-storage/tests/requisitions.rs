@@ -1333,7 +1333,7 @@ async fn sustainment_story(db: Database) {
             now
         )
         .await,
-        Err(E::Invalid {
+        Err(E::Refused {
             field: "adjustments",
             ..
         })

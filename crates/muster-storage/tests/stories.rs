@@ -492,7 +492,7 @@ async fn sessions_tokens_and_setup_story(db: Database) {
         matches!(
             db.create_api_token(&user.actor(), &user, "late", "late-hash", now)
                 .await,
-            Err(StorageError::Invalid {
+            Err(StorageError::Refused {
                 field: "expires_at",
                 ..
             })
@@ -1289,7 +1289,7 @@ async fn potential_records_and_roll_ups_story(db: Database) {
             )
             .await
         {
-            Err(E::Invalid { field, message }) => {
+            Err(E::Refused { field, message, .. }) => {
                 assert_eq!(field, "region_code");
                 assert!(message.contains(&format!("row {row}")), "{message}");
                 assert!(message.contains(code), "{message}");

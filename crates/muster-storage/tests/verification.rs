@@ -841,7 +841,7 @@ async fn verification_findings_story(db: Database) {
     ));
     assert!(matches!(
         db.set_stale_after_days(&cli(), 0).await,
-        Err(E::Invalid { .. })
+        Err(E::Refused { .. })
     ));
     assert_eq!(db.stale_after_days().await.expect("default"), 365);
     db.set_stale_after_days(&cli(), 30).await.expect("set");

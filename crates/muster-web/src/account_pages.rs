@@ -269,6 +269,18 @@ pub(crate) async fn issue_token(
                     message: Message::Text(message),
                 });
             }
+            Err(WebError::Storage(StorageError::Refused {
+                field,
+                message,
+                message_zh,
+            })) => problems.push(FieldProblem {
+                field: if field == "name" { "name" } else { "days" },
+                message: Message::Text(if page.tr.locale.starts_with("zh") {
+                    message_zh
+                } else {
+                    message
+                }),
+            }),
             Err(other) => return Err(page.error(other)),
         }
     }
@@ -496,9 +508,10 @@ pub(crate) async fn create_user(
         .check_csrf(Some(&field("csrf")))
         .map_err(|e| page.error(e))?;
     let organization_id: i64 = field("organization_id").trim().parse().map_err(|_| {
-        page.error(WebError::bad_request(
+        page.error(WebError::refused(
             "organization_id",
             "expected an organization's id",
+            "应为单位编号",
         ))
     })?;
     let form = NewUserForm {
@@ -551,7 +564,7 @@ pub(crate) async fn create_user(
                 )
                 .await
                 .map_err(WebError::from),
-            Err(e) => Err(WebError::bad_request("password", e.to_string())),
+            Err(e) => Err(WebError::refused("password", e.to_string(), e.zh())),
         };
         match outcome {
             Ok(user) => {
@@ -562,10 +575,10 @@ pub(crate) async fn create_user(
                 message,
                 message_zh,
             })) => problems.push(FieldProblem {
-                field: if field == "username" {
-                    "username"
-                } else {
-                    "display_name"
+                field: match field {
+                    "username" => "username",
+                    "display_name" => "display_name",
+                    _ => "roles",
                 },
                 message: Message::Text(if page.tr.locale.starts_with("zh") {
                     message_zh

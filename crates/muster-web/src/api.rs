@@ -362,9 +362,10 @@ async fn list_regions(
     let level = match query.level.as_deref() {
         None | Some("") => None,
         Some(text) => Some(RegionLevel::parse(text).ok_or_else(|| {
-            WebError::bad_request(
+            WebError::refused(
                 "level",
                 "expected province, city, county, township, village or 1-5",
+                "应为 province（省）、city（市）、county（县）、township（乡镇）、village（村）或 1-5",
             )
         })?),
     };
@@ -430,7 +431,7 @@ async fn create_region(
 ) -> Result<(StatusCode, Json<RegionDto>), WebError> {
     check_write(&current, &headers)?;
     let code = RegionCode::parse(&request.code)
-        .map_err(|e| WebError::bad_request("code", e.to_string()))?;
+        .map_err(|e| WebError::refused("code", e.to_string(), e.zh()))?;
     let parent_code = match request
         .parent_code
         .as_deref()
@@ -440,24 +441,33 @@ async fn create_region(
         None => None,
         Some(p) => Some(
             RegionCode::parse(p)
-                .map_err(|e| WebError::bad_request("parent_code", e.to_string()))?,
+                .map_err(|e| WebError::refused("parent_code", e.to_string(), e.zh()))?,
         ),
     };
     let coordinates = match (request.lat, request.lon) {
         (None, None) => None,
         (Some(lat), Some(lon)) => Some(Coordinates::new(lat, lon).ok_or_else(|| {
-            WebError::bad_request("lat", "expected lat in [-90, 90] and lon in [-180, 180]")
+            WebError::refused(
+                "lat",
+                "expected lat in [-90, 90] and lon in [-180, 180]",
+                "纬度（lat）应在 [-90, 90] 之间，经度（lon）应在 [-180, 180] 之间",
+            )
         })?),
         _ => {
-            return Err(WebError::bad_request(
+            return Err(WebError::refused(
                 "lat",
                 "give both lat and lon, or neither",
+                "纬度（lat）和经度（lon）须同时给出，或都不给",
             ));
         }
     };
     let name = request.name.trim().to_owned();
     if name.is_empty() {
-        return Err(WebError::bad_request("name", "the name is empty"));
+        return Err(WebError::refused(
+            "name",
+            "the name is empty",
+            "名称不能为空",
+        ));
     }
     let row = RegionRow {
         line: 1,
@@ -559,11 +569,22 @@ async fn create_organization(
     Json(request): Json<NewOrganizationRequest>,
 ) -> Result<(StatusCode, Json<OrganizationDto>), WebError> {
     check_write(&current, &headers)?;
-    let kind = OrganizationKind::parse(&request.kind).ok_or_else(|| WebError::bad_request("kind", "expected one of mobilization_office, military_liaison, member_unit, township_workstation, village_contact_point, enterprise, property_manager"))?;
+    let kind = OrganizationKind::parse(&request.kind).ok_or_else(|| {
+        WebError::refused(
+            "kind",
+            "expected one of mobilization_office, military_liaison, member_unit, township_workstation, village_contact_point, enterprise, property_manager",
+            "应为 mobilization_office、military_liaison、member_unit、township_workstation、village_contact_point、enterprise、property_manager 之一",
+        )
+    })?;
     let side = match request.side.as_deref() {
         None => kind.default_side(),
-        Some(text) => Side::parse(text)
-            .ok_or_else(|| WebError::bad_request("side", "expected civil or military"))?,
+        Some(text) => Side::parse(text).ok_or_else(|| {
+            WebError::refused(
+                "side",
+                "expected civil or military",
+                "应为 civil（地方）或 military（军队）",
+            )
+        })?,
     };
     let created = state
         .db
@@ -639,13 +660,13 @@ async fn create_user(
 ) -> Result<(StatusCode, Json<UserDto>), WebError> {
     check_write(&current, &headers)?;
     let roles = Roles::parse_list(&request.roles.join(","))
-        .map_err(|e| WebError::bad_request("roles", e.to_string()))?;
+        .map_err(|e| WebError::refused("roles", e.to_string(), e.zh()))?;
     crate::password::check_password_rules(&request.password)
-        .map_err(|e| WebError::bad_request("password", e.to_string()))?;
+        .map_err(|e| WebError::refused("password", e.to_string(), e.zh()))?;
     let password_hash =
         crate::password::hash_password_blocking(request.password, state.config.hash_cost)
             .await
-            .map_err(|e| WebError::bad_request("password", e.to_string()))?;
+            .map_err(|e| WebError::refused("password", e.to_string(), e.zh()))?;
     let new = NewUser {
         username: request.username,
         display_name: request.display_name,
@@ -675,13 +696,15 @@ pub(crate) struct PasswordResetRequest {
 fn password_refusal(error: crate::session::PasswordChangeError) -> WebError {
     match error {
         crate::session::PasswordChangeError::Current(e) => match e {
-            WebError::BadCredentials => {
-                WebError::bad_request("current_password", "the current password is wrong")
-            }
+            WebError::BadCredentials => WebError::refused(
+                "current_password",
+                "the current password is wrong",
+                "当前密码不正确",
+            ),
             other => other,
         },
-        crate::session::PasswordChangeError::New(message) => {
-            WebError::bad_request("new_password", message)
+        crate::session::PasswordChangeError::New(e) => {
+            WebError::refused("new_password", e.to_string(), e.zh())
         }
         crate::session::PasswordChangeError::Other(e) => e,
     }
@@ -734,9 +757,10 @@ async fn reset_password(
     }
     if id == current.user.id {
         // Their own goes through the current password, like anyone's.
-        return Err(WebError::bad_request(
+        return Err(WebError::refused(
             "id",
             "change your own password with /auth/password",
+            "修改自己的密码请使用 /auth/password",
         ));
     }
     crate::session::change_password(

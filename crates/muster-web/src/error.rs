@@ -52,14 +52,6 @@ pub struct Problem {
 }
 
 impl WebError {
-    pub(crate) fn bad_request(field: &str, message: impl Into<String>) -> Self {
-        Self::BadRequest {
-            field: field.to_owned(),
-            message: message.into(),
-            message_zh: None,
-        }
-    }
-
     /// A bad request said in English and in Chinese.
     pub(crate) fn refused(field: &str, message: impl Into<String>, zh: impl Into<String>) -> Self {
         Self::BadRequest {
@@ -148,27 +140,62 @@ impl WebError {
         }
     }
 
-    /// The problem's detail in the reader's language where it has been written in it (the
-    /// survey transitions); None where only [`Self::problem`]'s English exists.
+    /// The problem's detail in the reader's language: on a Chinese page every refusal a page
+    /// can meet is said in Chinese (a `Forbidden`'s English reason and an `Invalid` without a
+    /// Chinese text excepted, which keep their English after a Chinese lead); None in English,
+    /// where [`Self::problem`]'s detail is the text.
     pub(crate) fn localized_detail(&self, locale: &str) -> Option<String> {
-        match self {
-            WebError::Storage(StorageError::Transition(e)) if locale.starts_with("zh") => {
-                Some(e.zh())
-            }
-            WebError::Storage(StorageError::Refused {
-                field, message_zh, ..
-            }) if locale.starts_with("zh") => Some(format!("{field}：{message_zh}")),
+        if !locale.starts_with("zh") {
+            return None;
+        }
+        let (status, _, _) = self.classify();
+        if status.is_server_error() {
+            return Some("服务器出错，已记入日志。".to_owned());
+        }
+        Some(match self {
+            WebError::Unauthenticated => "请先登录。".to_owned(),
+            WebError::Csrf => "表单已过期或并非由 Muster 发出；请刷新页面后重试。".to_owned(),
+            WebError::RateLimited => "登录尝试次数过多，请一分钟后再试。".to_owned(),
+            WebError::BadCredentials => "用户名或密码错误。".to_owned(),
+            WebError::TooLarge { limit_mib } => format!("上传的文件超过 {limit_mib} MiB。"),
             WebError::BadRequest {
                 field,
                 message_zh: Some(zh),
                 ..
-            } if locale.starts_with("zh") => Some(format!("{field}：{zh}")),
-            WebError::Storage(StorageError::Conflict {
-                message_zh: Some(zh),
-                ..
-            }) if locale.starts_with("zh") => Some(zh.clone()),
-            _ => None,
-        }
+            } => format!("{field}：{zh}"),
+            WebError::BadRequest { field, message, .. } => {
+                format!("{field}：输入有误（{message}）")
+            }
+            WebError::Storage(e) => match e {
+                StorageError::Transition(e) => e.zh(),
+                StorageError::Refused {
+                    field, message_zh, ..
+                } => format!("{field}：{message_zh}"),
+                StorageError::Conflict {
+                    message_zh: Some(zh),
+                    ..
+                } => zh.clone(),
+                StorageError::Conflict { message, .. } => format!("操作冲突（{message}）"),
+                StorageError::NotFound { entity, key } => {
+                    format!("找不到{} {key}。", entity_zh(entity))
+                }
+                StorageError::OutOfScope { entity, key } => {
+                    format!("{} {key} 不在您的辖区范围内。", entity_zh(entity))
+                }
+                StorageError::Forbidden(reason) => {
+                    format!("您的角色无权执行此操作（{reason}）。")
+                }
+                StorageError::Invalid { field, message } => {
+                    format!("{field}：输入有误（{message}）")
+                }
+                StorageError::SheetRejected(_) => "文件被整体拒收，问题逐条列在下面。".to_owned(),
+                StorageError::ImportRejected(_) => "导入被整体拒收，问题逐条列在下面。".to_owned(),
+                StorageError::BadUrl(_)
+                | StorageError::Database(_)
+                | StorageError::Migrate(_)
+                | StorageError::Backup(_) => "服务器出错，已记入日志。".to_owned(),
+            },
+        })
     }
 
     pub(crate) fn problem(&self) -> Problem {
@@ -231,5 +258,46 @@ impl IntoResponse for WebError {
             axum::http::HeaderValue::from_static("application/problem+json"),
         );
         response
+    }
+}
+
+/// What storage calls a thing (`StorageError::NotFound`'s entity), in Chinese; a name not
+/// listed here is shown as it is.
+fn entity_zh(entity: &str) -> &str {
+    match entity {
+        "allocation" => "分配方案",
+        "api_token" => "API 令牌",
+        "assignment" | "round_assignment" => "任务分解",
+        "baseline" => "需求基线",
+        "campaign" => "专项行动",
+        "checklist" => "检查清单",
+        "demand" => "需求",
+        "demand line" => "需求明细",
+        "facility" => "设施",
+        "grid" => "网格",
+        "inspection" => "巡检记录",
+        "inspection_schedule" => "巡检计划",
+        "order" | "rectification_order" => "整改通知",
+        "order link" => "整改通知关联",
+        "organization" => "单位",
+        "patrol route" | "patrol_route" => "巡查路线",
+        "patrol_run" => "巡查",
+        "potential record" | "potential_record" => "潜力数据",
+        "region" => "行政区划",
+        "requisition order" | "requisition_order" => "征用令",
+        "requisition link" => "征用关联",
+        "resource_type" => "资源类型",
+        "session" => "会话",
+        "setting" => "设置",
+        "setup_token" => "初始化令牌",
+        "site" => "存放地点",
+        "submission" => "报送",
+        "survey round" | "survey_round" => "调查轮次",
+        "sustainment scenario" | "sustainment_scenario" => "持续保障情景",
+        "user" => "用户",
+        "verification item" | "verification_item" => "核查项",
+        "verification sample" | "verification_sample" => "核查样本",
+        "version" => "版本",
+        other => other,
     }
 }

@@ -67,16 +67,22 @@ fn csrf(current: &CurrentUser, headers: &HeaderMap) -> Result<(), WebError> {
 
 pub(crate) fn parse_kind(text: &str) -> Result<FacilityKind, WebError> {
     FacilityKind::parse(text).ok_or_else(|| {
-        WebError::bad_request(
+        WebError::refused(
             "kind",
             "expected shelter, basement_car_park, command_post, siren, reserve_warehouse or emergency_kit",
+            "应为 shelter（人员掩蔽工程）、basement_car_park（人防地下车库）、command_post（指挥所）、siren（防空警报器）、reserve_warehouse（储备仓库）或 emergency_kit（应急物资箱）",
         )
     })
 }
 
 fn parse_date(field: &str, text: &str) -> Result<CivilDate, WebError> {
-    CivilDate::parse(text)
-        .ok_or_else(|| WebError::bad_request(field, "expected a date as YYYY-MM-DD"))
+    CivilDate::parse(text).ok_or_else(|| {
+        WebError::refused(
+            field,
+            "expected a date as YYYY-MM-DD",
+            "应为 YYYY-MM-DD 格式的日期",
+        )
+    })
 }
 
 /// A facility as the API shows it, with its JSON columns as values.
@@ -248,7 +254,11 @@ async fn set_sign(
 ) -> Result<Json<FacilityDto>, WebError> {
     csrf(&current, &headers)?;
     let status = SignStatus::parse(&request.sign_status).ok_or_else(|| {
-        WebError::bad_request("sign_status", "expected missing, installed or damaged")
+        WebError::refused(
+            "sign_status",
+            "expected missing, installed or damaged",
+            "应为 missing（未设置）、installed（已设置）或 damaged（已损坏）",
+        )
     })?;
     Ok(Json(
         state
@@ -361,9 +371,10 @@ async fn put_checklist(
 ) -> Result<StatusCode, WebError> {
     csrf(&current, &headers)?;
     if checklist.kind != parse_kind(&kind)? {
-        return Err(WebError::bad_request(
+        return Err(WebError::refused(
             "kind",
             format!("expected the checklist of {kind}"),
+            format!("应为 {kind} 的检查清单"),
         ));
     }
     state.db.set_checklist(&current.actor, checklist).await?;
@@ -528,24 +539,26 @@ pub(crate) async fn attachments_of(
         return Ok(Vec::new());
     };
     if upload_ids.len() > muster_storage::MAX_ATTACHMENTS {
-        return Err(WebError::bad_request(
+        return Err(WebError::refused(
             field,
             format!("at most {} attachments", muster_storage::MAX_ATTACHMENTS),
+            format!("最多 {} 个附件", muster_storage::MAX_ATTACHMENTS),
         ));
     }
     let mut inputs = Vec::with_capacity(upload_ids.len());
     for (index, id) in upload_ids.iter().enumerate() {
         let field = format!("{field}[{index}]");
         let upload = UploadId::parse(id)
-            .map_err(|_| WebError::bad_request(&field, "expected an upload id"))?;
+            .map_err(|_| WebError::refused(&field, "expected an upload id", "应为上传编号"))?;
         let blob = state
             .blobs
             .finished_upload(owner, &upload)
             .await
             .map_err(|e| {
-                WebError::bad_request(
+                WebError::refused(
                     &field,
                     format!("expected one of your finished uploads: {e}"),
+                    format!("应为您本人已完成的上传（{e}）"),
                 )
             })?;
         inputs.push(AttachmentInput {
@@ -737,9 +750,10 @@ pub(crate) fn parse_order_filter(text: Option<&str>) -> Result<OrderFilter, WebE
         "" | "open" => Ok(OrderFilter::Open),
         "overdue" => Ok(OrderFilter::Overdue),
         "all" => Ok(OrderFilter::All),
-        _ => Err(WebError::bad_request(
+        _ => Err(WebError::refused(
             "filter",
             "expected open, overdue or all",
+            "应为 open（未结）、overdue（逾期）或 all（全部）",
         )),
     }
 }
@@ -823,9 +837,10 @@ async fn order_action(
         },
         "close" => OrderAction::Close,
         _ => {
-            return Err(WebError::bad_request(
+            return Err(WebError::refused(
                 "action",
                 "expected acknowledge, report_repair, verify, send_back or close",
+                "应为 acknowledge（签收）、report_repair（报告整改完成）、verify（验收）、send_back（退回）或 close（关闭）",
             ));
         }
     })
@@ -925,9 +940,10 @@ async fn act_by_link(
             evidence: Vec::new(),
         },
         _ => {
-            return Err(WebError::bad_request(
+            return Err(WebError::refused(
                 "action",
                 "expected acknowledge or report_repair",
+                "应为 acknowledge（签收）或 report_repair（报告整改完成）",
             ));
         }
     };
@@ -1078,8 +1094,13 @@ async fn create_campaign(
         .filter(|k| !k.trim().is_empty())
         .map(parse_kind)
         .transpose()?;
-    let target = CampaignTarget::parse(&request.target)
-        .ok_or_else(|| WebError::bad_request("target", "expected sign_installed or inspected"))?;
+    let target = CampaignTarget::parse(&request.target).ok_or_else(|| {
+        WebError::refused(
+            "target",
+            "expected sign_installed or inspected",
+            "应为 sign_installed（设置标识）或 inspected（完成巡检）",
+        )
+    })?;
     let campaign = state
         .db
         .create_campaign(

@@ -578,6 +578,7 @@ pub(crate) async fn inspect_submit(
         Ok(_) => Ok(Redirect::to("/rounds?done=1").into_response()),
         Err(
             e @ (muster_storage::StorageError::Invalid { .. }
+            | muster_storage::StorageError::Refused { .. }
             | muster_storage::StorageError::Conflict { .. }),
         ) => {
             let locale = page.tr.locale;
@@ -595,7 +596,7 @@ pub(crate) async fn inspect_submit(
                 facility,
                 items,
                 idempotency_key: key,
-                message: Some(e.to_string()),
+                message: Some(WebError::from(e).said_in(locale)),
             }
             .into_response())
         }
@@ -884,9 +885,10 @@ fn action_of(form: &ActionForm) -> Result<OrderAction, WebError> {
         },
         "close" => OrderAction::Close,
         _ => {
-            return Err(WebError::bad_request(
+            return Err(WebError::refused(
                 "action",
                 "expected one of the order's actions",
+                "应为该整改通知可执行的操作之一",
             ));
         }
     })
@@ -910,8 +912,12 @@ pub(crate) async fn order_action(
         Ok(_) => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
         Err(
             e @ (muster_storage::StorageError::Conflict { .. }
-            | muster_storage::StorageError::Invalid { .. }),
-        ) => render_order(&state, &page, id, None, Some(e.to_string())).await,
+            | muster_storage::StorageError::Invalid { .. }
+            | muster_storage::StorageError::Refused { .. }),
+        ) => {
+            let message = WebError::from(e).said_in(page.tr.locale);
+            render_order(&state, &page, id, None, Some(message)).await
+        }
         Err(e) => Err(page.error(e.into())),
     }
 }
@@ -1030,9 +1036,10 @@ pub(crate) async fn link_action(
             evidence,
         },
         _ => {
-            return Err(page.error(WebError::bad_request(
+            return Err(page.error(WebError::refused(
                 "action",
                 "expected acknowledge or report_repair",
+                "应为签收或报告整改完成",
             )));
         }
     };
@@ -1040,8 +1047,12 @@ pub(crate) async fn link_action(
         Ok(_) => Ok(Redirect::to(&format!("/orders/link/{token}?done=1")).into_response()),
         Err(
             e @ (muster_storage::StorageError::Conflict { .. }
-            | muster_storage::StorageError::Invalid { .. }),
-        ) => render_link(&state, page.tr, &token, Some(e.to_string()), false).await,
+            | muster_storage::StorageError::Invalid { .. }
+            | muster_storage::StorageError::Refused { .. }),
+        ) => {
+            let message = WebError::from(e).said_in(page.tr.locale);
+            render_link(&state, page.tr, &token, Some(message), false).await
+        }
         Err(e) => Err(page.error(e.into())),
     }
 }
@@ -1053,8 +1064,11 @@ struct LinkForm {
 }
 
 async fn read_link_form(mut multipart: Multipart) -> Result<LinkForm, WebError> {
-    let refuse =
-        |e: axum::extract::multipart::MultipartError| WebError::bad_request("form", e.body_text());
+    let refuse = |e: axum::extract::multipart::MultipartError| {
+        let reason = e.body_text();
+        let zh = format!("表单未能读取（{reason}）");
+        WebError::refused("form", reason, zh)
+    };
     let mut form = LinkForm {
         action: String::new(),
         note: String::new(),
@@ -1187,8 +1201,12 @@ pub(crate) async fn check_in(
             )
             .await
         }
-        Err(e @ muster_storage::StorageError::Invalid { .. }) => {
-            render_patrols(&state, &page, Some(e.to_string()), None).await
+        Err(
+            e @ (muster_storage::StorageError::Invalid { .. }
+            | muster_storage::StorageError::Refused { .. }),
+        ) => {
+            let message = WebError::from(e).said_in(page.tr.locale);
+            render_patrols(&state, &page, Some(message), None).await
         }
         Err(e) => Err(page.error(e.into())),
     }

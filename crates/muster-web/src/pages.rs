@@ -91,18 +91,18 @@ impl PageContext {
 
     pub(crate) fn error(&self, error: WebError) -> PageError {
         PageError {
-            tr: self.tr,
-            signed_in: self.user.is_some(),
+            layout: Box::new(self.layout("")),
             error,
         }
     }
 }
 
-/// An error on a page: a redirect to sign in, or an error page in the reader's language.
+/// An error on a page: a redirect to sign in, or an error page in the reader's language,
+/// with the signed-in reader's navigation, so the way on is one click away.
 #[derive(Debug)]
 pub(crate) struct PageError {
-    tr: Tr,
-    signed_in: bool,
+    /// Boxed: every page handler returns this as its error, which clippy keeps small.
+    layout: Box<Layout>,
     error: WebError,
 }
 
@@ -120,24 +120,19 @@ impl IntoResponse for PageError {
             return Redirect::to("/signin").into_response();
         }
         let mut problem = self.error.problem();
-        if let Some(detail) = self.error.localized_detail(self.tr.locale) {
+        let tr = self.layout.tr;
+        if let Some(detail) = self.error.localized_detail(tr.locale) {
             problem.detail = detail;
         }
         let status =
             StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let layout = Layout {
-            tr: self.tr,
-            user: None,
-            csrf: String::new(),
-            active: "",
-        };
-        let _ = self.signed_in;
+        let (_, slug, _) = self.error.classify();
         (
             status,
             ErrorPage {
-                layout,
-                title: problem.title,
+                title: tr.t(&format!("error.kinds.{}", slug.replace('-', "_"))),
                 detail: problem.detail,
+                layout: *self.layout,
             },
         )
             .into_response()
@@ -340,8 +335,13 @@ pub(crate) async fn set_language(
     current
         .check_csrf(Some(&form.csrf))
         .map_err(|e| page.error(e))?;
-    let locale = supported(&form.locale)
-        .ok_or_else(|| page.error(WebError::bad_request("locale", "expected zh-CN or en")))?;
+    let locale = supported(&form.locale).ok_or_else(|| {
+        page.error(WebError::refused(
+            "locale",
+            "expected zh-CN or en",
+            "语言应为 zh-CN 或 en",
+        ))
+    })?;
     state
         .db
         .set_user_locale(&current.actor, &current.user, locale)

@@ -32,6 +32,17 @@ pub enum PasswordError {
     Hashing(String),
 }
 
+impl PasswordError {
+    /// The refusal in Chinese, for the Chinese pages (a hashing failure keeps its English
+    /// cause in brackets: it comes from argon2 or the runtime).
+    pub fn zh(&self) -> String {
+        match self {
+            PasswordError::TooShort => "密码至少要有 8 个字符".to_owned(),
+            PasswordError::Hashing(cause) => format!("密码加密处理失败（{cause}）"),
+        }
+    }
+}
+
 pub fn check_password_rules(password: &str) -> Result<(), PasswordError> {
     if password.chars().count() < 8 {
         Err(PasswordError::TooShort)

@@ -6,7 +6,7 @@
 //! `/api/v1/uploads`.
 
 use axum::extract::Multipart;
-use muster_storage::{BlobKind, ContentHash};
+use muster_storage::{BlobError, BlobKind, ContentHash};
 
 use crate::app::AppState;
 use crate::auth::CurrentUser;
@@ -33,7 +33,7 @@ pub(crate) async fn read_photo_form(
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(e) => return Err(WebError::bad_request("form", e.body_text())),
+            Err(e) => return Err(unreadable("form", e.body_text())),
         };
         let name = field.name().unwrap_or_default().to_owned();
         if name == "photos" {
@@ -44,7 +44,7 @@ pub(crate) async fn read_photo_form(
             let bytes = field
                 .bytes()
                 .await
-                .map_err(|e| WebError::bad_request("photos", e.body_text()))?;
+                .map_err(|e| unreadable("photos", e.body_text()))?;
             if bytes.is_empty() {
                 // The empty part a browser sends when no file was chosen.
                 continue;
@@ -58,8 +58,8 @@ pub(crate) async fn read_photo_form(
             }
             let sha = store_photo(state, user.user.id, &file_name, bytes.to_vec())
                 .await
-                .map_err(|message| {
-                    WebError::bad_request(&format!("photos[{}]", photos.len()), message)
+                .map_err(|(message, zh)| {
+                    WebError::refused(&format!("photos[{}]", photos.len()), message, zh)
                 })?;
             photos.push(sha);
             continue;
@@ -67,7 +67,7 @@ pub(crate) async fn read_photo_form(
         let value = field
             .text()
             .await
-            .map_err(|e| WebError::bad_request(&name, e.body_text()))?;
+            .map_err(|e| unreadable(&name, e.body_text()))?;
         if name == "csrf" {
             user.check_csrf(Some(&value))?;
             csrf_checked = true;
@@ -88,26 +88,37 @@ async fn store_photo(
     owner: i64,
     file_name: &str,
     bytes: Vec<u8>,
-) -> Result<String, String> {
+) -> Result<String, (String, String)> {
+    let not_kept = |e: BlobError| {
+        (
+            format!("{file_name}: {e}"),
+            format!("{file_name}：无法作为照片保存（{e}）"),
+        )
+    };
     let hash = ContentHash::of(&bytes);
     let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     let upload = state
         .blobs
         .begin_upload(owner, size, &hash, file_name)
         .await
-        .map_err(|e| format!("{file_name}: {e}"))?;
+        .map_err(not_kept)?;
     state
         .blobs
         .append(owner, &upload, 0, bytes)
         .await
-        .map_err(|e| format!("{file_name}: {e}"))?;
-    let blob = state
-        .blobs
-        .finish(owner, &upload)
-        .await
-        .map_err(|e| format!("{file_name}: {e}"))?;
+        .map_err(not_kept)?;
+    let blob = state.blobs.finish(owner, &upload).await.map_err(not_kept)?;
     match blob.kind {
         BlobKind::Image => Ok(blob.sha256.as_str().to_owned()),
-        BlobKind::Video => Err(format!("{file_name}: expected a photo, not a video")),
+        BlobKind::Video => Err((
+            format!("{file_name}: expected a photo, not a video"),
+            format!("{file_name}：应为照片，不能是视频"),
+        )),
     }
+}
+
+/// A form part the server could not read (a dropped connection, a broken encoding).
+fn unreadable(field: &str, reason: String) -> WebError {
+    let zh = format!("表单未能读取（{reason}）");
+    WebError::refused(field, reason, zh)
 }

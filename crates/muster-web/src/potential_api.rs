@@ -440,7 +440,7 @@ async fn put_resource_type(
 ) -> Result<Json<ResourceTypeDto>, WebError> {
     check_write(&current, &headers)?;
     let category = Category::parse(&request.category)
-        .ok_or_else(|| WebError::bad_request("category", "unknown category"))?;
+        .ok_or_else(|| WebError::refused("category", "unknown category", "没有这个类别"))?;
     let resource_type = ResourceType {
         code: code.clone(),
         category,
@@ -504,7 +504,11 @@ async fn potential_totals(
     let level = match query.level.as_deref().map(str::trim) {
         None | Some("") => focus.natural_level(),
         Some(text) => Level::parse(text).ok_or_else(|| {
-            WebError::bad_request("level", "expected category, subcategory or type")
+            WebError::refused(
+                "level",
+                "expected category, subcategory or type",
+                "应为 category（类别）、subcategory（子类）或 type（资源类型）",
+            )
         })?,
     };
     let view = region_in_scope(&state.db, scope, query.region.as_deref()).await?;
@@ -562,9 +566,10 @@ pub(crate) fn parse_status(text: Option<&str>) -> Result<Option<RecordStatus>, W
     match text.map(str::trim) {
         None | Some("") => Ok(None),
         Some(text) => RecordStatus::parse(text).map(Some).ok_or_else(|| {
-            WebError::bad_request(
+            WebError::refused(
                 "status",
                 "expected available, reserved, allocated, requisitioned or unavailable",
+                "应为 available（可用）、reserved（已预留）、allocated（已调配）、requisitioned（已征用）或 unavailable（不可用）",
             )
         }),
     }
@@ -629,7 +634,7 @@ async fn patch_record(
 ) -> Result<Json<RecordDto>, WebError> {
     check_write(&current, &headers)?;
     let status = parse_status(Some(&patch.status))?
-        .ok_or_else(|| WebError::bad_request("status", "the status is empty"))?;
+        .ok_or_else(|| WebError::refused("status", "the status is empty", "状态不能为空"))?;
     Ok(Json(
         state
             .db

@@ -670,7 +670,9 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, WebError> {
                 limit_mib: MAX_UPLOAD_BYTES / (1024 * 1024),
             }
         } else {
-            WebError::bad_request("file", e.body_text())
+            let reason = e.body_text();
+            let zh = format!("上传的文件未能读取（{reason}）");
+            WebError::refused("file", reason, zh)
         }
     };
     let mut upload = Upload::default();
@@ -1349,6 +1351,19 @@ pub(crate) async fn save_resource_type(
             StatusCode::CONFLICT,
             tr.t("taxonomy.meaning_change"),
             Some(WebError::from(e).said_in(tr.locale)),
+        ),
+        Err(StorageError::Refused {
+            message,
+            message_zh,
+            ..
+        }) => refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            tr.t("taxonomy.invalid"),
+            Some(if tr.locale.starts_with("zh") {
+                message_zh
+            } else {
+                message
+            }),
         ),
         Err(StorageError::Invalid { message, .. }) => refuse(
             StatusCode::UNPROCESSABLE_ENTITY,

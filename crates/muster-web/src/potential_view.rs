@@ -82,17 +82,26 @@ impl Focus {
         let mut focus = Focus::default();
         if let Some(code) = given(category) {
             focus.category = Some(Category::parse(code).ok_or_else(|| {
-                WebError::bad_request("category", format!("unknown category {code}"))
+                WebError::refused(
+                    "category",
+                    format!("unknown category {code}"),
+                    format!("没有类别 {code}"),
+                )
             })?);
         }
         if let Some(code) = given(subcategory) {
             let found = taxonomy.subcategory(code).ok_or_else(|| {
-                WebError::bad_request("subcategory", format!("unknown subcategory {code}"))
+                WebError::refused(
+                    "subcategory",
+                    format!("unknown subcategory {code}"),
+                    format!("没有子类 {code}"),
+                )
             })?;
             if focus.category.is_some_and(|c| c != found.category) {
-                return Err(WebError::bad_request(
+                return Err(WebError::refused(
                     "subcategory",
                     format!("{code} is not in that category"),
+                    format!("{code} 不属于所选类别"),
                 ));
             }
             focus.category = Some(found.category);
@@ -100,7 +109,11 @@ impl Focus {
         }
         if let Some(code) = given(type_code) {
             let found = taxonomy.resource_type(code).ok_or_else(|| {
-                WebError::bad_request("type", format!("unknown resource type {code}"))
+                WebError::refused(
+                    "type",
+                    format!("unknown resource type {code}"),
+                    format!("没有资源类型 {code}"),
+                )
             })?;
             if focus.category.is_some_and(|c| c != found.category)
                 || focus
@@ -108,9 +121,10 @@ impl Focus {
                     .as_ref()
                     .is_some_and(|s| s != &found.subcategory)
             {
-                return Err(WebError::bad_request(
+                return Err(WebError::refused(
                     "type",
                     format!("{code} is not in that category or subcategory"),
+                    format!("{code} 不属于所选类别或子类"),
                 ));
             }
             focus.category = Some(found.category);
@@ -334,7 +348,11 @@ impl ExportFormat {
             None | Some("") => Ok(None),
             Some("csv") => Ok(Some(ExportFormat::Csv)),
             Some("xlsx") => Ok(Some(ExportFormat::Xlsx)),
-            Some(_) => Err(WebError::bad_request("format", "expected csv or xlsx")),
+            Some(_) => Err(WebError::refused(
+                "format",
+                "expected csv or xlsx",
+                "格式应为 csv 或 xlsx",
+            )),
         }
     }
 }
@@ -353,7 +371,7 @@ pub(crate) fn sheet_download(
             "csv",
         ),
         ExportFormat::Xlsx => (
-            write_xlsx(tables).map_err(|e| WebError::bad_request("format", e.to_string()))?,
+            write_xlsx(tables).map_err(|e| WebError::refused("format", e.to_string(), e.zh()))?,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             "xlsx",
         ),

@@ -74,9 +74,10 @@ pub(crate) fn token_days(requested: Option<i64>) -> Result<i64, WebError> {
     if (1..=MAX_TOKEN_DAYS).contains(&days) {
         Ok(days)
     } else {
-        Err(WebError::bad_request(
+        Err(WebError::refused(
             "days",
             format!("expected 1 to {MAX_TOKEN_DAYS} days, got {days}"),
+            format!("有效天数应为 1 至 {MAX_TOKEN_DAYS} 天，实为 {days}"),
         ))
     }
 }
@@ -103,8 +104,8 @@ pub(crate) async fn issue_api_token(
 pub(crate) enum PasswordChangeError {
     /// The current password is wrong (or the attempts of this minute are used up).
     Current(WebError),
-    /// The new one breaks the rules.
-    New(String),
+    /// The new one breaks the rules (or could not be hashed).
+    New(crate::password::PasswordError),
     Other(WebError),
 }
 
@@ -124,11 +125,10 @@ pub(crate) async fn change_password(
             .await
             .map_err(PasswordChangeError::Current)?;
     }
-    crate::password::check_password_rules(&new_password)
-        .map_err(|e| PasswordChangeError::New(e.to_string()))?;
+    crate::password::check_password_rules(&new_password).map_err(PasswordChangeError::New)?;
     let hash = crate::password::hash_password_blocking(new_password, state.config.hash_cost)
         .await
-        .map_err(|e| PasswordChangeError::New(e.to_string()))?;
+        .map_err(PasswordChangeError::New)?;
     let keep = match &current.credential {
         crate::auth::Credential::Session { id_hash, .. } => Some(id_hash.as_str()),
         crate::auth::Credential::ApiToken => None,

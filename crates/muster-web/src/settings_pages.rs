@@ -543,4 +543,26 @@ mod tests {
             .is_err()
         );
     }
+
+    #[test]
+    fn a_damage_below_wear_stays_whole_under_its_field() {
+        let message = muster_domain::requisition::CompensationError::DamageBelowWear {
+            worn: 5_000,
+            damaged: 1_000,
+        }
+        .to_string();
+        let errors = field_errors(
+            StorageError::Refused {
+                field: "damaged_basis_points",
+                message: message.clone(),
+                message_zh: String::new(),
+            },
+            compensation_field,
+            "en",
+        )
+        .expect("named");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "damaged_percent");
+        assert_eq!(errors[0].message, message);
+    }
 }

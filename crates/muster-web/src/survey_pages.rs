@@ -515,9 +515,10 @@ impl DeadlineForm {
             .check_csrf(Some(&self.csrf))
             .map_err(|e| page.error(e))?;
         parse_deadline(&self.deadline).ok_or_else(|| {
-            page.error(WebError::bad_request(
+            page.error(WebError::refused(
                 "deadline",
-                page.tr.t("survey.bad_deadline"),
+                Tr { locale: "en" }.t("survey.bad_deadline"),
+                Tr { locale: "zh-CN" }.t("survey.bad_deadline"),
             ))
         })
     }
@@ -1191,7 +1192,9 @@ pub(crate) async fn upload(
                 limit_mib: MAX_UPLOAD_BYTES / (1024 * 1024),
             }
         } else {
-            WebError::bad_request("file", e.body_text())
+            let reason = e.body_text();
+            let zh = format!("上传的文件未能读取（{reason}）");
+            WebError::refused("file", reason, zh)
         }
     };
     let (mut csrf, mut file_name, mut bytes) = (String::new(), String::new(), Vec::new());

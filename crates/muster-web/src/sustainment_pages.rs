@@ -130,9 +130,13 @@ async fn render_list(
 }
 
 fn number<T: std::str::FromStr>(text: &str, field: &str) -> Result<T, WebError> {
-    text.trim()
-        .parse()
-        .map_err(|_| WebError::bad_request(field, format!("{:?}: not a number", text.trim())))
+    text.trim().parse().map_err(|_| {
+        WebError::refused(
+            field,
+            format!("{:?}: not a number", text.trim()),
+            format!("{:?}：应为数字", text.trim()),
+        )
+    })
 }
 
 impl ScenarioForm {
@@ -143,9 +147,9 @@ impl ScenarioForm {
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .map(|pair| {
-                let (day, multiplier) = pair
-                    .split_once(':')
-                    .ok_or_else(|| WebError::bad_request("surge", "day:multiplier"))?;
+                let (day, multiplier) = pair.split_once(':').ok_or_else(|| {
+                    WebError::refused("surge", "day:multiplier", "应写作 天:倍数，如 0:3")
+                })?;
                 Ok(SurgeStep {
                     from_day: number(day, "surge")?,
                     multiplier: number(multiplier, "surge")?,
@@ -168,10 +172,13 @@ impl ScenarioForm {
                         ramp_days: number(parts[5], "types")?,
                     }],
                     _ => {
-                        return Err(WebError::bad_request(
+                        return Err(WebError::refused(
                             "types",
                             format!(
                                 "{line:?}: type code, daily consumption[, enterprise, rate per day, start day, ramp days]"
+                            ),
+                            format!(
+                                "{line:?}：每行依次为类型代码、日消耗[、企业、日产量、开始日、爬坡天数]"
                             ),
                         ));
                     }
@@ -205,8 +212,9 @@ pub(crate) async fn create(
     current
         .check_csrf(Some(&form.csrf))
         .map_err(|e| page.error(e))?;
+    let locale = page.tr.locale;
     let message = match form.new_scenario() {
-        Err(e) => e.to_string(),
+        Err(e) => e.said_in(locale),
         Ok(new) => match state
             .db
             .save_sustainment_scenario(&current.actor, None, new)
@@ -217,10 +225,11 @@ pub(crate) async fn create(
             }
             Err(
                 e @ (StorageError::Invalid { .. }
+                | StorageError::Refused { .. }
                 | StorageError::Forbidden(_)
                 | StorageError::OutOfScope { .. }
                 | StorageError::NotFound { .. }),
-            ) => e.to_string(),
+            ) => WebError::from(e).said_in(locale),
             Err(other) => return Err(page.error(other.into())),
         },
     };
@@ -489,15 +498,18 @@ pub(crate) async fn report(
 ) -> PageResult {
     let current = page.require_user()?;
     let scope = current.actor.scope();
+    let locale = page.tr.locale;
     let (adjustments, mut message) = match query.adjustments() {
         Ok(a) => (a, None),
-        Err(e) => (Vec::new(), Some(e.to_string())),
+        Err(e) => (Vec::new(), Some(e.said_in(locale))),
     };
     let now = muster_storage::now();
     let run = match state.db.run_sustainment(scope, id, &adjustments, now).await {
         Ok(run) => run,
-        Err(e @ StorageError::Invalid { .. }) if !adjustments.is_empty() => {
-            message = Some(e.to_string());
+        Err(e @ (StorageError::Invalid { .. } | StorageError::Refused { .. }))
+            if !adjustments.is_empty() =>
+        {
+            message = Some(WebError::from(e).said_in(locale));
             state
                 .db
                 .run_sustainment(scope, id, &[], now)
@@ -507,7 +519,6 @@ pub(crate) async fn report(
         Err(e) => return Err(page.error(e.into())),
     };
     let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
-    let locale = page.tr.locale;
     let report: &SustainmentReport = &run.report;
     let bottleneck = report.bottleneck.as_ref();
     let chart_code = filled(&query.chart_type)

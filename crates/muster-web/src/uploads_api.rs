@@ -349,7 +349,7 @@ async fn begin_upload(
         .await?;
     let limits = state.blobs.limits();
     let location = HeaderValue::try_from(format!("/api/v1/uploads/{id}"))
-        .map_err(|_| WebError::bad_request("id", "unrepresentable"))?;
+        .map_err(|_| WebError::refused("id", "unrepresentable", "上传编号无法写入响应头"))?;
     let body = UploadCreatedDto {
         id: id.to_string(),
         offset: 0,
@@ -415,9 +415,10 @@ async fn append_chunk(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .ok_or_else(|| {
-            WebError::bad_request(
+            WebError::refused(
                 "Upload-Offset",
                 "send the chunk's starting offset as a whole number of bytes",
+                "请以整数字节数给出该数据块的起始偏移量",
             )
         })?;
     let chunk = body.map_err(|rejection| {
@@ -426,7 +427,9 @@ async fn append_chunk(
                 limit_mib: CHUNK_LIMIT_BYTES / (1024 * 1024),
             }
         } else {
-            WebError::bad_request("body", rejection.body_text())
+            let reason = rejection.body_text();
+            let zh = format!("请求内容未能读取（{reason}）");
+            WebError::refused("body", reason, zh)
         }
     })?;
     let offset = state

@@ -583,9 +583,10 @@ async fn photos_of(
             if a.media_kind == BlobKind::Image.as_str() {
                 Ok(a.sha256)
             } else {
-                Err(WebError::bad_request(
+                Err(WebError::refused(
                     &format!("photo_uploads[{index}]"),
                     "expected a photo, not a video",
+                    "应为照片，不能是视频",
                 ))
             }
         })

@@ -676,9 +676,10 @@ pub(crate) async fn record_finding(
         .replace(',', "")
         .parse()
         .map_err(|_| {
-            page.error(WebError::bad_request(
+            page.error(WebError::refused(
                 "quantity_seen",
                 "the quantity seen is a number",
+                "实地所见数量应为数字",
             ))
         })?;
     let outcome = state

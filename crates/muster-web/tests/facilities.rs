@@ -406,8 +406,27 @@ async fn pages_story(app: TestApp) {
         "{facility}"
     );
 
+    // A facility that does not exist: the error page says so in the reader's language and
+    // keeps the signed-in reader's navigation.
+    let (status, missing) = page(&grid, &app, "/facilities/987654321").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    assert!(
+        missing.contains("<h1>未找到</h1>")
+            && missing.contains("找不到设施 987654321")
+            && missing.contains("id=\"sign-out\""),
+        "{missing}"
+    );
+
     // The office's dashboard, in English: the figures, the map, the order.
     let (office, office_csrf) = app.signed_in("office", "en").await;
+    let (status, missing) = page(&office, &app, "/facilities/987654321").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    assert!(
+        missing.contains("<h1>Not found</h1>")
+            && missing.contains("facility 987654321 was not found")
+            && missing.contains("id=\"sign-out\""),
+        "{missing}"
+    );
     let (status, dashboard) = page(&office, &app, "/facilities").await;
     assert_eq!(status, StatusCode::OK);
     assert!(

@@ -31,18 +31,20 @@ impl RouteDraft {
     pub fn validate(&self) -> Result<(), Vec<FieldProblem>> {
         let mut problems = Vec::new();
         if self.name.trim().is_empty() {
-            problems.push(FieldProblem::new("name", "a non-empty text"));
+            problems.push(FieldProblem::new("name", "a non-empty text", "不能为空"));
         }
         if !(5..=24 * 60).contains(&self.window_minutes) {
             problems.push(FieldProblem::new(
                 "window_minutes",
                 "between 5 minutes and 24 hours",
+                "一次巡查的时限应在 5 分钟至 24 小时之间",
             ));
         }
         if self.checkpoints.is_empty() || self.checkpoints.len() > 100 {
             problems.push(FieldProblem::new(
                 "checkpoints",
                 "between 1 and 100 checkpoints",
+                "路线应有 1 至 100 个点位",
             ));
         }
         let mut codes = BTreeSet::new();
@@ -55,17 +57,20 @@ impl RouteDraft {
                 problems.push(FieldProblem::new(
                     format!("checkpoints[{index}].code"),
                     "1 to 32 letters, digits or -",
+                    "应为 1 至 32 个字母、数字或 -",
                 ));
             } else if !codes.insert(code.to_ascii_uppercase()) {
                 problems.push(FieldProblem::new(
                     format!("checkpoints[{index}].code"),
                     format!("a code no other checkpoint of the route has; {code:?} is repeated"),
+                    format!("同一路线上各点位的编码不能重复，{code:?} 重复了"),
                 ));
             }
             if checkpoint.name.trim().is_empty() {
                 problems.push(FieldProblem::new(
                     format!("checkpoints[{index}].name"),
                     "a non-empty text",
+                    "不能为空",
                 ));
             }
             if !(-90.0..=90.0).contains(&checkpoint.latitude)
@@ -74,6 +79,7 @@ impl RouteDraft {
                 problems.push(FieldProblem::new(
                     format!("checkpoints[{index}].position"),
                     "a valid latitude and longitude",
+                    "应为有效的纬度和经度",
                 ));
             }
         }

@@ -482,3 +482,82 @@ proptest! {
         prop_assert!(ready.within_week <= ready.total);
     }
 }
+
+fn has_cjk(text: &str) -> bool {
+    text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+}
+
+/// Each problem's Chinese: under the English field path, in Chinese, with no `；` inside (a
+/// list of them joins with `；`).
+fn assert_said_in_chinese(problems: &[FieldProblem]) {
+    assert!(!problems.is_empty());
+    for problem in problems {
+        let zh = problem.zh();
+        assert!(zh.starts_with(&format!("{}：", problem.field)), "{zh}");
+        assert!(has_cjk(&problem.expected_zh), "{problem:?}");
+        assert!(!zh.contains('；'), "{zh}");
+        assert!(!zh.contains(&problem.expected), "English left in: {zh}");
+    }
+}
+
+#[test]
+fn every_facility_checklist_inspection_and_route_problem_is_said_in_chinese() {
+    let mut bad = shelter();
+    bad.name = "  ".to_owned();
+    bad.latitude = 91.0;
+    bad.longitude = f64::NAN;
+    bad.capacity_persons = MAX_CAPACITY_PERSONS + 1;
+    bad.area_m2 = -1.0;
+    bad.equipment[0].name = "名".repeat(MAX_NAME_CHARS + 1);
+    bad.conversion[1].minutes = 60 * 24 * 31;
+    let problems = bad.validate().expect_err("refused");
+    assert_said_in_chinese(&problems);
+    assert!(problems[3].zh().contains(&MAX_CAPACITY_PERSONS.to_string()));
+
+    let mut checklist = default_checklist(FacilityKind::Shelter);
+    checklist.items[0].code = "Bad Code".to_owned();
+    checklist.items[2].code = checklist.items[1].code.clone();
+    checklist.items[1].deadline_days = 0;
+    checklist.items[1].label_en = String::new();
+    let problems = checklist.validate().expect_err("refused");
+    assert_said_in_chinese(&problems);
+    let empty = Checklist {
+        kind: FacilityKind::Siren,
+        items: Vec::new(),
+    };
+    assert_said_in_chinese(&empty.validate().expect_err("refused"));
+
+    let siren = default_checklist(FacilityKind::Siren);
+    let now = Timestamp::from_millis(1_000_000_000_000);
+    let mut list = answers(&siren, &[]);
+    list.remove(0);
+    list.push(list[0].clone());
+    list.push(ItemAnswer {
+        code: "teleporter".to_owned(),
+        result: ItemResult::Pass,
+        note: "备".repeat(MAX_NOTE_CHARS + 1),
+    });
+    let draft = InspectionDraft {
+        answers: list,
+        notes: "注".repeat(MAX_NOTE_CHARS + 1),
+        latitude: Some(31.0),
+        longitude: None,
+        inspected_at: now.plus_millis(CLOCK_SKEW_MILLIS + 1),
+    };
+    let problems = draft.check(&siren, (0.0, 0.0), now).expect_err("refused");
+    assert_said_in_chinese(&problems);
+    assert!(
+        problems[0].zh().contains("防空警报器") && problems[0].zh().contains("teleporter"),
+        "{}",
+        problems[0].zh()
+    );
+
+    let mut route = route();
+    route.name = String::new();
+    route.window_minutes = 1;
+    route.checkpoints[1].code = "A-1".to_owned();
+    route.checkpoints[2].code = "bad code".to_owned();
+    route.checkpoints[2].name = " ".to_owned();
+    route.checkpoints[2].latitude = 100.0;
+    assert_said_in_chinese(&route.validate().expect_err("refused"));
+}

@@ -686,3 +686,88 @@ proptest! {
         prop_assert_eq!(fixed.days_of_sustainment.low, scenario.horizon_days());
     }
 }
+
+fn has_cjk(text: &str) -> bool {
+    text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+}
+
+#[test]
+fn every_scenario_and_adjustment_problem_is_said_in_chinese_about_its_field() {
+    let problems = [
+        ScenarioProblem::BadHorizon { found: 400 },
+        ScenarioProblem::TooManyTypes { count: 5_001 },
+        ScenarioProblem::TypeCodeMissing { index: 2 },
+        ScenarioProblem::DuplicateType {
+            index: 3,
+            type_code: "WATER".into(),
+        },
+        ScenarioProblem::BadNumber {
+            type_code: "WATER".into(),
+            field: "daily_consumption".into(),
+            expected: NON_NEGATIVE,
+            found: -1.0,
+        },
+        ScenarioProblem::BadNumber {
+            type_code: "WATER".into(),
+            field: "surge[0].multiplier".into(),
+            expected: MULTIPLIER,
+            found: 2000.0,
+        },
+        ScenarioProblem::TooManyEntries {
+            type_code: "WATER".into(),
+            field: "surge",
+            found: 1_001,
+        },
+        ScenarioProblem::SurgeOutOfOrder {
+            type_code: "WATER".into(),
+            index: 1,
+        },
+    ];
+    let mut said = BTreeSet::new();
+    for problem in &problems {
+        let english = problem.to_string();
+        let zh = problem.zh();
+        let path = english.split(": ").next().expect("a field path");
+        assert!(zh.starts_with(&format!("{path}：")), "{english} / {zh}");
+        assert!(has_cjk(&zh), "{zh}");
+        assert!(!zh.contains('；'), "{zh}");
+        assert!(!zh.contains("finite"), "English left in: {zh}");
+        assert!(said.insert(zh.clone()), "said twice: {zh}");
+    }
+    assert!(problems[0].zh().contains("400"));
+    assert!(
+        problems[4].zh().contains("0 至 10^15"),
+        "{}",
+        problems[4].zh()
+    );
+
+    let adjustments = [
+        AdjustmentError::UnknownType {
+            index: 0,
+            type_code: "NOPE".into(),
+        },
+        AdjustmentError::BadNumber {
+            index: 1,
+            field: "quantity",
+            expected: POSITIVE,
+            found: 0.0,
+        },
+        AdjustmentError::EnterpriseMissing { index: 2 },
+    ];
+    for error in &adjustments {
+        let english = error.to_string();
+        let zh = error.zh();
+        let path = english.split(": ").next().expect("a field path");
+        assert!(zh.starts_with(&format!("{path}：")), "{english} / {zh}");
+        assert!(has_cjk(&zh) && !zh.contains("finite"), "{zh}");
+    }
+    let whole = AdjustmentError::Scenario(problems[..2].to_vec()).zh();
+    assert_eq!(
+        whole,
+        format!(
+            "调整后的情景无效：{}；{}",
+            problems[0].zh(),
+            problems[1].zh()
+        )
+    );
+}

@@ -1105,3 +1105,113 @@ fn with_resource_type_replaces_by_code_or_adds() {
     assert_eq!(added.resource_types().len(), 2);
     assert!(added.resource_type("TRN.ROAD.VAN").is_some());
 }
+
+#[test]
+fn a_refused_taxonomy_edit_is_said_in_chinese_problem_by_problem() {
+    let taxonomy = default();
+    let mut broken = heavy_truck();
+    broken.name_zh = " ".to_owned();
+    broken.unit = "no_such_unit".to_owned();
+    broken.max_quantity = 0.0;
+    let error = taxonomy
+        .with_resource_type(broken)
+        .expect_err("three problems");
+    let TaxonomyError::Invalid { problems } = &error else {
+        panic!("expected broken rules, got {error:?}");
+    };
+    let zh = error.zh();
+    assert!(
+        zh.starts_with(&format!("分类有 {} 个问题：", problems.len())),
+        "{zh}"
+    );
+    assert_eq!(
+        zh.matches('；').count() + 1,
+        problems.len(),
+        "one Chinese problem for each: {zh}"
+    );
+    assert!(
+        zh.contains("资源类型 TRN.ROAD.TRUCK_HEAVY：中文名称为空"),
+        "{zh}"
+    );
+    assert!(zh.contains("没有计量单位“no_such_unit”"), "{zh}");
+    assert!(zh.contains("最大数量须为大于零的有限数"), "{zh}");
+    // The English stays as it was.
+    assert!(error.to_string().contains("unknown unit \"no_such_unit\""));
+}
+
+#[test]
+fn every_taxonomy_problem_is_said_in_chinese() {
+    let t = || "T.X".to_owned();
+    let k = || "key".to_owned();
+    let problems = [
+        TaxonomyProblem::BadUnitCode { code: "Kg".into() },
+        TaxonomyProblem::BadSubcategoryCode { code: "x".into() },
+        TaxonomyProblem::BadResourceTypeCode { code: "x".into() },
+        TaxonomyProblem::BadAttributeKey {
+            type_code: t(),
+            key: "Key".into(),
+        },
+        TaxonomyProblem::BadOptionCode {
+            type_code: t(),
+            key: k(),
+            option: "A".into(),
+        },
+        TaxonomyProblem::MissingName {
+            item: "unit kg".into(),
+            field: "name_en",
+        },
+        TaxonomyProblem::DuplicateUnit { code: "kg".into() },
+        TaxonomyProblem::DuplicateSubcategory { code: "S".into() },
+        TaxonomyProblem::DuplicateResourceType { code: t() },
+        TaxonomyProblem::DuplicateAttribute {
+            type_code: t(),
+            key: k(),
+        },
+        TaxonomyProblem::UnknownUnit {
+            type_code: t(),
+            unit: "kg".into(),
+        },
+        TaxonomyProblem::UnknownSubcategory {
+            type_code: t(),
+            subcategory: "S".into(),
+        },
+        TaxonomyProblem::CategoryMismatch {
+            type_code: t(),
+            category: Category::Political,
+            subcategory: "S".into(),
+            subcategory_category: Category::Transportation,
+        },
+        TaxonomyProblem::BadMaxQuantity {
+            type_code: t(),
+            max_quantity: -1.0,
+        },
+        TaxonomyProblem::BadRange {
+            type_code: t(),
+            key: k(),
+            min: "5".into(),
+            max: "1".into(),
+        },
+        TaxonomyProblem::BadTextLength {
+            type_code: t(),
+            key: k(),
+        },
+        TaxonomyProblem::EmptyChoice {
+            type_code: t(),
+            key: k(),
+        },
+        TaxonomyProblem::AmbiguousChoice {
+            type_code: t(),
+            key: k(),
+            label: "重".into(),
+        },
+    ];
+    let mut said = std::collections::BTreeSet::new();
+    for problem in &problems {
+        let zh = problem.zh();
+        assert!(has_cjk(&zh), "{problem:?}: {zh}");
+        assert!(!zh.contains('；'), "{zh}");
+        assert!(said.insert(zh.clone()), "said twice: {zh}");
+    }
+    assert_eq!(problems[5].zh(), "计量单位 kg：英文名称为空");
+    assert!(problems[12].zh().contains("政治") && problems[12].zh().contains("交通运输"));
+}
