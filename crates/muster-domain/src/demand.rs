@@ -734,7 +734,9 @@ pub enum DemandRefusal {
     WorkOutstanding,
     #[error("{action}: a reason is required")]
     ReasonMissing { action: &'static str },
-    #[error("{action}: the reason has {length} characters; keep it to {MAX_REASON_CHARS}")]
+    #[error(
+        "{action}: the reason has {length} characters, more than the {MAX_REASON_CHARS} allowed"
+    )]
     ReasonTooLong { action: &'static str, length: usize },
     #[error(
         "the stored progress of line {line} breaks handed over ≤ inspected ≤ allocated ≤ requested"
@@ -1334,7 +1336,7 @@ impl EscalationError {
                 missing,
                 open,
             } => format!(
-                "shortfall[{index}].missing：明细 {line} 尚有 {open} 未分配；应为 1 至 {open}，实为 {missing}"
+                "shortfall[{index}].missing：明细 {line} 尚有 {open} 未分配，应为 1 至 {open}，实为 {missing}"
             ),
         }
     }

@@ -1357,7 +1357,7 @@ pub enum CompensationSettingProblem {
     UnknownCode { code: String },
     #[error("daily_rates_fen.{code}: expected 0 to {MAX_DAILY_RATE_FEN} fen, found {found}")]
     BadRate { code: String, found: i64 },
-    #[error("daily_rates_fen: {count} rates; keep it to {MAX_DAILY_RATES}")]
+    #[error("daily_rates_fen: {count} rates, more than the {MAX_DAILY_RATES} allowed")]
     TooManyRates { count: usize },
 }
 

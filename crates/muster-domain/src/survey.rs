@@ -139,7 +139,7 @@ pub struct NewRound {
 pub enum RoundProblem {
     #[error("give the round a title")]
     TitleMissing,
-    #[error("the title has {length} characters; keep it to {MAX_TITLE_CHARS}")]
+    #[error("the title has {length} characters, more than the {MAX_TITLE_CHARS} allowed")]
     TitleTooLong { length: usize },
     #[error("choose at least one resource type for the round")]
     NoTypes,
@@ -426,7 +426,7 @@ pub enum TransitionError {
     ParentApproved,
     #[error("say what needs correcting: a comment is required to send a report back")]
     CommentMissing,
-    #[error("the comment has {length} characters; keep it to {MAX_COMMENT_CHARS}")]
+    #[error("the comment has {length} characters, more than the {MAX_COMMENT_CHARS} allowed")]
     CommentTooLong { length: usize },
     #[error(
         "a deadline is only extended: the new one has to be later than the current one and still to come"

@@ -140,11 +140,11 @@ pub struct Scenario {
 pub enum ScenarioProblem {
     #[error("horizon_days: expected 1 to {MAX_HORIZON_DAYS}, found {found}")]
     BadHorizon { found: u16 },
-    #[error("types: {count} types; a scenario may have at most {MAX_TYPES}")]
+    #[error("types: {count} types, more than the {MAX_TYPES} a scenario may have")]
     TooManyTypes { count: usize },
     #[error("types[{index}].type_code: choose a resource type")]
     TypeCodeMissing { index: usize },
-    #[error("types[{index}].type_code: {type_code:?} appears twice; give each type once")]
+    #[error("types[{index}].type_code: {type_code:?} appears twice: give each type once")]
     DuplicateType { index: usize, type_code: String },
     #[error("{type_code}.{field}: expected {expected}, found {found}")]
     BadNumber {

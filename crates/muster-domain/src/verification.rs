@@ -638,8 +638,14 @@ pub fn draw_risk_scored(
     context: &RiskContext,
     seed: u64,
 ) -> Result<Vec<RiskScore>, SampleError> {
-    sorted_unique(candidates)?;
+    // Sorted by record id: a duplicate stands beside its twin.
     let scores = risk_scores(candidates, weights, context);
+    if let Some(pair) = scores
+        .windows(2)
+        .find(|pair| pair[0].record_id == pair[1].record_id)
+    {
+        return Err(SampleError::DuplicateCandidate(pair[0].record_id));
+    }
     let mut rng = seeded_stream(seed, b"risk", b"");
     // (key, index into `scores`): the scores are sorted by record id, so the index breaks
     // ties exactly as the record id would.

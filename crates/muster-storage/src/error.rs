@@ -11,6 +11,10 @@ pub enum StorageError {
     OutOfScope { entity: &'static str, key: String },
     #[error("your roles do not allow this: {0}")]
     Forbidden(String),
+    /// A link (a property manager's, a holder's notice) past its expiry: refused as a role
+    /// would be (403), but said as what it is, since its reader has no role.
+    #[error("this link has expired; ask the office for a new one")]
+    LinkExpired,
     /// `message_zh`: the same in Chinese, for the Chinese pages, where there is one.
     #[error("{message}")]
     Conflict {

@@ -349,9 +349,7 @@ impl Database {
         };
         match found {
             Some((id, expires)) if expires > now.as_millis() => Ok(id),
-            Some(_) => Err(StorageError::Forbidden(
-                "this link has expired; ask the office for a new one".into(),
-            )),
+            Some(_) => Err(StorageError::LinkExpired),
             None => Err(StorageError::not_found("order link", "given")),
         }
     }

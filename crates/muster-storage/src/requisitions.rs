@@ -818,9 +818,7 @@ impl Database {
                 )
                 .await
             }
-            Some(_) => Err(StorageError::Forbidden(
-                "this link has expired; ask the office for a new one".into(),
-            )),
+            Some(_) => Err(StorageError::LinkExpired),
             None => Err(StorageError::not_found("requisition link", "given")),
         }
     }

@@ -491,7 +491,7 @@ mod tests {
         assert_eq!(
             message,
             "horizon_days: expected 1 to 365, found 0; \
-             types[1].type_code: \"WATER\" appears twice; give each type once"
+             types[1].type_code: \"WATER\" appears twice: give each type once"
         );
         assert_eq!(
             message_zh,

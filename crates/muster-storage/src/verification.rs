@@ -18,7 +18,7 @@
 //!   `verified_quantity` are cleared and `reopened` is set until a later finding within the
 //!   threshold. The finding itself, with its date, stays in `verification_items`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::TryStreamExt;
@@ -321,32 +321,41 @@ async fn record_finding_photos(
 /// ids start at 1, so 0 is no organization's.
 const NO_REPORTING_UNIT: i64 = 0;
 
-/// The text of a draw's candidates, each distinct path and type held once and shared.
+/// The text of a draw's candidates, each distinct path, stratum and type held once and
+/// shared (the maps' keys are the same allocations).
 #[derive(Default)]
 struct CandidateText {
-    /// Region path → (the path, its stratum).
-    regions: HashMap<String, (Arc<str>, Arc<str>)>,
-    types: HashMap<String, Arc<str>>,
+    /// Region path → its stratum.
+    regions: HashMap<Arc<str>, Arc<str>>,
+    strata: HashSet<Arc<str>>,
+    types: HashSet<Arc<str>>,
 }
 
 impl CandidateText {
+    /// The shared (path, stratum) of a region path.
     fn region(&mut self, path: &str) -> (Arc<str>, Arc<str>) {
-        if let Some(known) = self.regions.get(path) {
-            return known.clone();
+        if let Some((path, stratum)) = self.regions.get_key_value(path) {
+            return (Arc::clone(path), Arc::clone(stratum));
         }
-        let shared = (Arc::from(path), Arc::from(county_of(&parse_path(path))));
-        self.regions.insert(path.to_owned(), shared.clone());
-        shared
+        let stratum = shared(&mut self.strata, &county_of(&parse_path(path)));
+        let path: Arc<str> = Arc::from(path);
+        self.regions.insert(Arc::clone(&path), Arc::clone(&stratum));
+        (path, stratum)
     }
 
     fn type_code(&mut self, code: &str) -> Arc<str> {
-        if let Some(known) = self.types.get(code) {
-            return known.clone();
-        }
-        let shared: Arc<str> = Arc::from(code);
-        self.types.insert(code.to_owned(), shared.clone());
-        shared
+        shared(&mut self.types, code)
     }
+}
+
+/// The one shared copy of `text` in `set`, added if it is new.
+fn shared(set: &mut HashSet<Arc<str>>, text: &str) -> Arc<str> {
+    if let Some(known) = set.get(text) {
+        return Arc::clone(known);
+    }
+    let new: Arc<str> = Arc::from(text);
+    set.insert(Arc::clone(&new));
+    new
 }
 
 /// Office staff and administrators run verification.

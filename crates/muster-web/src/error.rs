@@ -105,6 +105,9 @@ impl WebError {
                     "forbidden",
                     "Not allowed for your role",
                 ),
+                StorageError::LinkExpired => {
+                    (StatusCode::FORBIDDEN, "link-expired", "Link expired")
+                }
                 StorageError::Transition(e) if e.field().is_some() => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid-input",
@@ -176,11 +179,15 @@ impl WebError {
                     ..
                 } => zh.clone(),
                 StorageError::Conflict { message, .. } => format!("操作冲突（{message}）"),
+                // A link's token is not said back ("given"): the link itself is the key.
+                StorageError::NotFound { entity, key } if key == "given" => {
+                    format!("找不到此{}。", entity_zh(entity))
+                }
                 StorageError::NotFound { entity, key } => {
                     format!("找不到{} {key}。", entity_zh(entity))
                 }
                 StorageError::OutOfScope { entity, key } => {
-                    format!("{} {key} 不在您的辖区范围内。", entity_zh(entity))
+                    format!("{} {key} 不在您的辖区内。", entity_zh(entity))
                 }
                 StorageError::Forbidden(reason) => {
                     format!("您的角色无权执行此操作（{reason}）。")
@@ -188,8 +195,9 @@ impl WebError {
                 StorageError::Invalid { field, message } => {
                     format!("{field}：输入有误（{message}）")
                 }
-                StorageError::SheetRejected(_) => "文件被整体拒收，问题逐条列在下面。".to_owned(),
-                StorageError::ImportRejected(_) => "导入被整体拒收，问题逐条列在下面。".to_owned(),
+                StorageError::LinkExpired => "此链接已过期，请向办公室索取新的链接。".to_owned(),
+                StorageError::SheetRejected(_) => "文件被整体拒收。".to_owned(),
+                StorageError::ImportRejected(_) => "导入被整体拒收。".to_owned(),
                 StorageError::BadUrl(_)
                 | StorageError::Database(_)
                 | StorageError::Migrate(_)
@@ -267,7 +275,7 @@ fn entity_zh(entity: &str) -> &str {
     match entity {
         "allocation" => "分配方案",
         "api_token" => "API 令牌",
-        "assignment" | "round_assignment" => "任务分解",
+        "assignment" | "round_assignment" => "报送任务",
         "baseline" => "需求基线",
         "campaign" => "专项行动",
         "checklist" => "检查清单",
@@ -278,15 +286,18 @@ fn entity_zh(entity: &str) -> &str {
         "inspection" => "巡检记录",
         "inspection_schedule" => "巡检计划",
         "order" | "rectification_order" => "整改通知",
-        "order link" => "整改通知关联",
+        "order link" => "整改通知链接",
         "organization" => "单位",
         "patrol route" | "patrol_route" => "巡查路线",
         "patrol_run" => "巡查",
-        "potential record" | "potential_record" => "潜力数据",
+        "potential record" | "potential_record" => "潜力记录",
         "region" => "行政区划",
         "requisition order" | "requisition_order" => "征用令",
-        "requisition link" => "征用关联",
-        "resource_type" => "资源类型",
+        "requisition link" => "征用通知链接",
+        "resource type" | "resource_type" => "资源类型",
+        "photo" => "照片",
+        "problem list" => "问题清单",
+        "file" => "文件",
         "session" => "会话",
         "setting" => "设置",
         "setup_token" => "初始化令牌",

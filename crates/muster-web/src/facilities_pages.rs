@@ -1013,6 +1013,7 @@ pub(crate) async fn link_action(
     Path(token): Path<String>,
     multipart: Multipart,
 ) -> PageResult {
+    let page = page.as_visitor();
     let now = muster_storage::now();
     let (order, _) = state
         .db

@@ -89,6 +89,16 @@ impl PageContext {
             .ok_or_else(|| self.error(WebError::Unauthenticated))
     }
 
+    /// The same reader as a visitor: a page opened by a link (a manager's order, a holder's
+    /// notice) shows neither the signed-in navigation nor, on an error, the account that
+    /// happens to be signed in on the device.
+    pub(crate) fn as_visitor(&self) -> PageContext {
+        PageContext {
+            tr: self.tr,
+            user: None,
+        }
+    }
+
     pub(crate) fn error(&self, error: WebError) -> PageError {
         PageError {
             layout: Box::new(self.layout("")),

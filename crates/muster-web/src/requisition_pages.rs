@@ -708,16 +708,14 @@ pub(crate) async fn notice_by_link(
     page: PageContext,
     Path(token): Path<String>,
 ) -> PageResult {
+    let page = page.as_visitor();
     let requisition = state
         .db
         .requisition_by_link(&token, muster_storage::now())
         .await
         .map_err(page_err(&page))?;
-    let mut layout = page.layout("requisitions");
-    // A visitor with a link: no navigation of the signed-in app around their notice.
-    layout.user = None;
     Ok(NoticePage {
-        layout,
+        layout: page.layout("requisitions"),
         order: OrderView::of(&requisition),
     }
     .into_response())

@@ -413,7 +413,8 @@ async fn pages_story(app: TestApp) {
     assert!(
         missing.contains("<h1>未找到</h1>")
             && missing.contains("找不到设施 987654321")
-            && missing.contains("id=\"sign-out\""),
+            && missing.contains("id=\"sign-out\"")
+            && missing.contains(&format!("value=\"{csrf}\"")),
         "{missing}"
     );
 

@@ -13,12 +13,15 @@ CREATE INDEX verification_photos_sha256 ON verification_photos (sha256);
 
 -- The photos of findings already recorded: only the entries that are hashes (64 lowercase
 -- hex digits), as the attachment store names its files. Muster always wrote the column with
--- a JSON serializer; a value that is not an array is skipped.
+-- a JSON serializer, so every value parses (PostgreSQL 15 has no `IS JSON` to skip one that
+-- would not, and the migration would stop on it); a value that is not an array, or an entry
+-- that is not a string, is skipped.
 INSERT INTO verification_photos (sample_id, record_id, sha256)
-SELECT v.sample_id, v.record_id, p.value
+SELECT v.sample_id, v.record_id, p.value #>> '{}'
 FROM verification_items v
-CROSS JOIN LATERAL jsonb_array_elements_text(
+CROSS JOIN LATERAL jsonb_array_elements(
     CASE WHEN jsonb_typeof(v.photos::jsonb) = 'array' THEN v.photos::jsonb ELSE '[]'::jsonb END
 ) AS p(value)
-WHERE v.photos IS NOT NULL AND v.photos LIKE '[%' AND p.value ~ '^[0-9a-f]{64}$'
+WHERE v.photos IS NOT NULL AND v.photos LIKE '[%'
+  AND jsonb_typeof(p.value) = 'string' AND (p.value #>> '{}') ~ '^[0-9a-f]{64}$'
 ON CONFLICT DO NOTHING;
