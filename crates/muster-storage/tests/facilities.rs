@@ -334,7 +334,7 @@ async fn reach_follows_the_grid(db: Database) {
             },
         )
         .await;
-    assert!(matches!(refused, Err(E::LinkExpired)));
+    assert!(matches!(refused, Err(E::Forbidden(_))));
     assert!(matches!(
         db.create_grid(&w.other_workstation, "越界", &w.village_a)
             .await,
@@ -530,7 +530,7 @@ async fn inspections_issue_orders(db: Database) {
     assert!(matches!(
         db.record_inspection(&w.manager, w.car_park, "phone-key-5", &submission, &[], now)
             .await,
-        Err(E::LinkExpired)
+        Err(E::Forbidden(_))
     ));
 
     // An administrator's checklist edit leaves past inspections as they were made.
@@ -708,7 +708,7 @@ async fn orders_lifecycle(db: Database) {
     ));
     assert!(matches!(
         db.create_order_link(&w.manager, access, 7, now).await,
-        Err(E::LinkExpired)
+        Err(E::Forbidden(_))
     ));
 
     // The clear-access order has three days. Two days on, the one-day reminder goes to the

@@ -637,7 +637,7 @@ async fn requisition_story(db: Database) {
     assert_eq!(by_link.summary.holder_name, "王建国");
     assert!(matches!(
         db.requisition_by_link(&token, at_day(37)).await,
-        Err(E::Forbidden(_))
+        Err(E::LinkExpired)
     ));
     assert!(matches!(
         db.requisition_by_link(&"0".repeat(64), at_day(31)).await,
