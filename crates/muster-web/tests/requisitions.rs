@@ -389,8 +389,27 @@ async fn requisition_story(app: TestApp) {
     raw_execute(&app.db, "UPDATE requisition_links SET expires_at = 1")
         .await
         .expect("the link made old");
-    let (status, _) = get(&app, None, &format!("/api/v1/requisitions/notice/{token}")).await;
+    let (status, problem) = get(&app, None, &format!("/api/v1/requisitions/notice/{token}")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        problem["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("/link-expired")),
+        "{problem}"
+    );
+    // The notice page says the link has expired, as a link and not as a role refusal, in the
+    // default language.
+    let expired = reqwest::get(app.url(link["path"].as_str().expect("path")))
+        .await
+        .expect("page");
+    assert_eq!(expired.status(), StatusCode::FORBIDDEN);
+    let html = expired.text().await.expect("html");
+    assert!(
+        html.contains("<h1>链接已过期</h1>")
+            && html.contains("此链接已过期")
+            && !html.contains("id=\"sign-out\""),
+        "{html}"
+    );
     let (status, _) = get(
         &app,
         None,
