@@ -83,17 +83,8 @@ impl StorageError {
         }
     }
 
-    /// Turns a unique-constraint violation on `constraint` into a named conflict; any other
-    /// error passes through.
-    pub(crate) fn unique(
-        error: sqlx::Error,
-        field: &'static str,
-        message: impl FnOnce() -> String,
-    ) -> Self {
-        Self::unique_said(error, field, || (message(), None))
-    }
-
-    /// [`Self::unique`], the conflict said in English and, where given, in Chinese.
+    /// Turns a unique-constraint violation into a named conflict, said in English and, where
+    /// given, in Chinese; any other error passes through.
     pub(crate) fn unique_said(
         error: sqlx::Error,
         field: &'static str,

@@ -268,8 +268,11 @@ impl Database {
             .await
         });
         let id = inserted.map_err(|e| {
-            StorageError::unique(e, "name", || {
-                format!("region {region_code} already has a grid named {name}")
+            StorageError::unique_said(e, "name", || {
+                (
+                    format!("region {region_code} already has a grid named {name}"),
+                    Some(format!("行政区划 {region_code} 已有名为 {name} 的网格")),
+                )
             })
         })?;
         tx.audit(

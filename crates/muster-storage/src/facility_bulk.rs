@@ -161,7 +161,10 @@ impl Database {
             }
             if !grid_names.insert((grid.region_code.trim(), name)) {
                 return Err(StorageError::Conflict {
-                    message_zh: None,
+                    message_zh: Some(format!(
+                        "网格 {index}：本次导入中行政区划 {} 有两个名为 {name} 的网格",
+                        grid.region_code.trim()
+                    )),
                     field: "name",
                     message: format!(
                         "grid {index}: region {} has two grids named {name} in this load",
@@ -270,8 +273,11 @@ impl Database {
         insert_grids(&mut tx, &load.grids, &grid_paths, &grid_ids, now)
             .await
             .map_err(|e| {
-                StorageError::unique(e, "name", || {
-                    "a grid of this load has the name of a stored grid of its region".into()
+                StorageError::unique_said(e, "name", || {
+                    (
+                        "a grid of this load has the name of a stored grid of its region".into(),
+                        Some("本次导入的一个网格与其行政区划内已有网格同名".into()),
+                    )
                 })
             })?;
         let grid_members = insert_grid_members(&mut tx, &load.grids, &grid_ids).await?;
@@ -380,7 +386,10 @@ impl Database {
             }
             if !keys.insert((row.inspector_user_id, key)) {
                 return Err(StorageError::Conflict {
-                    message_zh: None,
+                    message_zh: Some(format!(
+                        "巡检记录 {index}：本次导入中用户 {} 两次使用提交标识 {key}",
+                        row.inspector_user_id
+                    )),
                     field: "idempotency_key",
                     message: format!(
                         "inspection {index}: user {} uses the key {key} twice in this load",
@@ -856,8 +865,11 @@ async fn write_history(
         row.id = *id;
     }
     insert_inspections(tx, rows).await.map_err(|e| {
-        StorageError::unique(e, "idempotency_key", || {
-            "an inspection of this load repeats a stored inspector's idempotency key".into()
+        StorageError::unique_said(e, "idempotency_key", || {
+            (
+                "an inspection of this load repeats a stored inspector's idempotency key".into(),
+                Some("本次导入的一条巡检记录重复了该巡检员已保存的提交标识".into()),
+            )
         })
     })?;
     let attachments = insert_attachments(tx, rows).await?;

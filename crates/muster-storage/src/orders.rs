@@ -408,7 +408,10 @@ impl Database {
         })?;
         if changed != 1 {
             return Err(StorageError::Conflict {
-                message_zh: None,
+                message_zh: Some(format!(
+                    "整改通知 {} 在您查看期间已被更改，请刷新后重试",
+                    order.id
+                )),
                 field: "status",
                 message: format!(
                     "order {} changed while you were looking at it; reload it",

@@ -325,8 +325,11 @@ async fn store_records(
         set_secondary_indexes(&mut tx, IndexAction::Drop).await?;
     }
     let inserted = insert_regions(&mut tx, records, check).await.map_err(|e| {
-        StorageError::unique(e, "code", || {
-            "a region in the file was stored by someone else meanwhile; import again".into()
+        StorageError::unique_said(e, "code", || {
+            (
+                "a region in the file was stored by someone else meanwhile; import again".into(),
+                Some("文件中的一个行政区划已被他人同时保存，请重新导入".into()),
+            )
         })
     })?;
     let inserted = match inserted {
@@ -605,8 +608,11 @@ async fn set_secondary_indexes(tx: &mut WriteTx, action: IndexAction) -> Result<
     set_indexes(tx, &SECONDARY_INDEXES, action)
         .await
         .map_err(|e| {
-            StorageError::unique(e, "path", || {
-                "two regions in the file have the same path".into()
+            StorageError::unique_said(e, "path", || {
+                (
+                    "two regions in the file have the same path".into(),
+                    Some("文件中有两个行政区划的路径相同".into()),
+                )
             })
         })
 }

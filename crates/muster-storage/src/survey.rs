@@ -1237,7 +1237,12 @@ impl Database {
             .fetch_one(&mut *conn)
             .await
         })
-        .map_err(|e| StorageError::unique(e, "version", || "another version was submitted meanwhile; reload".into()))?;
+        .map_err(|e| StorageError::unique_said(e, "version", || {
+                (
+                    "another version was submitted meanwhile; reload".into(),
+                    Some("其间已有另一个版本报送，请刷新".into()),
+                )
+            }))?;
         insert_submission_rows(&mut tx, submission.id, &drafts).await?;
         on_tx!(&mut tx, |conn| sqlx::query(
             "UPDATE round_assignments SET current_submission_id = $1 WHERE id = $2"

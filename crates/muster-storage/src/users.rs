@@ -228,7 +228,12 @@ impl Database {
             .fetch_one(&mut *conn)
             .await
         })
-        .map_err(|e| StorageError::unique(e, "username", || format!("the username {username} is taken")))?;
+        .map_err(|e| StorageError::unique_said(e, "username", || {
+                (
+                    format!("the username {username} is taken"),
+                    Some(format!("用户名 {username} 已被使用")),
+                )
+            }))?;
         let user = User {
             id,
             username,
@@ -277,7 +282,7 @@ impl Database {
         }
         if actor.user_id() == Some(user_id) {
             return Err(StorageError::Conflict {
-                message_zh: None,
+                message_zh: Some("不能停用或启用自己的账户，请另一位管理员操作".into()),
                 field: "user_id",
                 message: "you cannot disable or enable yourself; ask another administrator".into(),
             });

@@ -404,7 +404,10 @@ async fn refused_loads(db: Database) {
         .bulk_load_facilities(&w.workstation, one(&w.village_a, Some(0)), "x")
         .await;
     assert!(
-        matches!(refused, Err(E::Conflict { field: "name", .. })),
+        matches!(
+            &refused,
+            Err(E::Conflict { field: "name", message_zh: Some(zh), .. }) if zh.contains("同名")
+        ),
         "{refused:?}"
     );
     assert_eq!(facility_count(&db, &w.workstation).await, 0);
@@ -519,11 +522,12 @@ async fn load_history(db: Database) {
         .await;
     assert!(
         matches!(
-            refused,
+            &refused,
             Err(E::Conflict {
                 field: "idempotency_key",
+                message_zh: Some(zh),
                 ..
-            })
+            }) if zh.contains("提交标识")
         ),
         "{refused:?}"
     );

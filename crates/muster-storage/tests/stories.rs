@@ -310,8 +310,10 @@ async fn organizations_and_users_story(db: Database) {
     };
     match db.create_user(&cli(), duplicate).await {
         Err(StorageError::Conflict {
-            field: "username", ..
-        }) => {}
+            field: "username",
+            message_zh: Some(zh),
+            ..
+        }) if zh == "用户名 viewer 已被使用" => {}
         other => panic!("expected a username conflict, got {other:?}"),
     }
 
