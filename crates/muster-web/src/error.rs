@@ -312,3 +312,62 @@ fn entity_zh(entity: &str) -> &str {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::entity_zh;
+
+    /// The quoted entity names after each `marker` in `text` (`not_found("site"`,
+    /// `NotFound { entity: "photo"`); a marker followed by anything but a string is skipped.
+    fn entities_after<'t>(text: &'t str, marker: &str) -> Vec<&'t str> {
+        text.match_indices(marker)
+            .filter_map(|(at, _)| {
+                let rest = text[at + marker.len()..].trim_start();
+                let rest = rest.strip_prefix("entity:").unwrap_or(rest).trim_start();
+                let rest = rest.strip_prefix('"')?;
+                rest.split('"').next()
+            })
+            // A name, not this test's own list of markers.
+            .filter(|name| {
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == ' ' || c == '_')
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_thing_a_page_can_say_is_not_found_has_a_chinese_name() {
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut unnamed = Vec::new();
+        let mut seen = 0;
+        for dir in ["muster-storage/src", "muster-web/src"] {
+            let mut stack = vec![crates.join(dir)];
+            while let Some(path) = stack.pop() {
+                if path.is_dir() {
+                    for entry in std::fs::read_dir(&path).expect("read a source directory") {
+                        stack.push(entry.expect("an entry").path());
+                    }
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).expect("read a source file");
+                for marker in ["not_found(", "out_of_scope(", "NotFound {", "OutOfScope {"] {
+                    for entity in entities_after(&text, marker) {
+                        seen += 1;
+                        if entity_zh(entity) == entity {
+                            unnamed.push(format!("{}: {entity}", path.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(seen >= 40, "only {seen} entity names found");
+        assert!(unnamed.is_empty(), "no Chinese name for: {unnamed:#?}");
+    }
+}
