@@ -34,7 +34,7 @@ use sqlx::QueryBuilder;
 use crate::audit::AuditEvent;
 use crate::db::{Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
-pub(crate) use crate::error::refused_all;
+use crate::error::refused_all;
 
 pub use allocation::{
     AcceptOutcome, AcceptedAssignment, AllocationProposal, EscalationSourceView, HoldingSummary,

@@ -83,12 +83,12 @@ impl StorageError {
         }
     }
 
-    /// Turns a unique-constraint violation into a named conflict, said in English and, where
-    /// given, in Chinese; any other error passes through.
+    /// Turns a unique-constraint violation into a named conflict, said in English and in
+    /// Chinese; any other error passes through.
     pub(crate) fn unique_said(
         error: sqlx::Error,
         field: &'static str,
-        said: impl FnOnce() -> (String, Option<String>),
+        said: impl FnOnce() -> (String, String),
     ) -> Self {
         match &error {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -96,7 +96,7 @@ impl StorageError {
                 Self::Conflict {
                     field,
                     message,
-                    message_zh,
+                    message_zh: Some(message_zh),
                 }
             }
             _ => Self::Database(error),

@@ -271,7 +271,7 @@ impl Database {
             StorageError::unique_said(e, "name", || {
                 (
                     format!("region {region_code} already has a grid named {name}"),
-                    Some(format!("行政区划 {region_code} 已有名为 {name} 的网格")),
+                    format!("行政区划 {region_code} 已有名为 {name} 的网格"),
                 )
             })
         })?;

@@ -276,7 +276,7 @@ impl Database {
                 StorageError::unique_said(e, "name", || {
                     (
                         "a grid of this load has the name of a stored grid of its region".into(),
-                        Some("本次导入的一个网格与其行政区划内已有网格同名".into()),
+                        "本次导入的一个网格与其行政区划内已有网格同名".into(),
                     )
                 })
             })?;
@@ -868,7 +868,7 @@ async fn write_history(
         StorageError::unique_said(e, "idempotency_key", || {
             (
                 "an inspection of this load repeats a stored inspector's idempotency key".into(),
-                Some("本次导入的一条巡检记录重复了该巡检员已保存的提交标识".into()),
+                "本次导入的一条巡检记录重复了该巡检员已保存的提交标识".into(),
             )
         })
     })?;

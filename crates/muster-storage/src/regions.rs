@@ -328,7 +328,7 @@ async fn store_records(
         StorageError::unique_said(e, "code", || {
             (
                 "a region in the file was stored by someone else meanwhile; import again".into(),
-                Some("文件中的一个行政区划已被他人同时保存，请重新导入".into()),
+                "文件中的一个行政区划已被他人同时保存，请重新导入".into(),
             )
         })
     })?;
@@ -611,7 +611,7 @@ async fn set_secondary_indexes(tx: &mut WriteTx, action: IndexAction) -> Result<
             StorageError::unique_said(e, "path", || {
                 (
                     "two regions in the file have the same path".into(),
-                    Some("文件中有两个行政区划的路径相同".into()),
+                    "文件中有两个行政区划的路径相同".into(),
                 )
             })
         })

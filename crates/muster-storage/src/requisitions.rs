@@ -537,7 +537,7 @@ impl Database {
                             "record {} is already on an open requisition order",
                             item.item_id()
                         ),
-                        Some(format!("记录 {} 已在一份未结束的征用令上", item.item_id())),
+                        format!("记录 {} 已在一份未结束的征用令上", item.item_id()),
                     )
                 })
             })?;

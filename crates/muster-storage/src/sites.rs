@@ -174,7 +174,7 @@ impl Database {
             StorageError::unique_said(e, "name", || {
                 (
                     format!("region {code} already has a site named like {name}"),
-                    Some(format!("行政区划 {code} 已有名称相同的地点：{name}")),
+                    format!("行政区划 {code} 已有名称相同的地点：{name}"),
                 )
             })
         })?;

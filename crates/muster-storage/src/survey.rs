@@ -1240,7 +1240,7 @@ impl Database {
         .map_err(|e| StorageError::unique_said(e, "version", || {
                 (
                     "another version was submitted meanwhile; reload".into(),
-                    Some("其间已有另一个版本报送，请刷新".into()),
+                    "其间已有另一个版本报送，请刷新".into(),
                 )
             }))?;
         insert_submission_rows(&mut tx, submission.id, &drafts).await?;

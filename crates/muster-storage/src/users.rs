@@ -231,7 +231,7 @@ impl Database {
         .map_err(|e| StorageError::unique_said(e, "username", || {
                 (
                     format!("the username {username} is taken"),
-                    Some(format!("用户名 {username} 已被使用")),
+                    format!("用户名 {username} 已被使用"),
                 )
             }))?;
         let user = User {

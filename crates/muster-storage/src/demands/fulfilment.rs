@@ -225,7 +225,7 @@ impl Database {
             StorageError::unique_said(e, "allocation_id", || {
                 (
                     format!("allocation {} has been inspected already", allocation.id),
-                    Some(format!("分配 {} 已经查验过", allocation.id)),
+                    format!("分配 {} 已经查验过", allocation.id),
                 )
             })
         })?;
