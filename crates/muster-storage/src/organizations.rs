@@ -102,14 +102,7 @@ impl Database {
                 "only an administrator may add organizations".into(),
             ));
         }
-        let name = new.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(StorageError::refused(
-                "name",
-                "expected 1 to 200 characters",
-                "单位名称应为 1 至 200 个字符",
-            ));
-        }
+        let name = checked_organization_name(&new.name)?;
         let path = match &new.region_code {
             None => RegionPath::root(),
             Some(code) => {
@@ -207,7 +200,21 @@ impl Database {
     }
 }
 
-async fn insert_organization(
+/// An organization's name, trimmed, or why it cannot be one.
+pub(crate) fn checked_organization_name(name: &str) -> Result<String, StorageError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(StorageError::refused(
+            "name",
+            "expected 1 to 200 characters",
+            "单位名称应为 1 至 200 个字符",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Stores an organization with its audit entry in the caller's transaction.
+pub(crate) async fn insert_organization(
     tx: &mut WriteTx,
     actor: &Actor,
     name: &str,

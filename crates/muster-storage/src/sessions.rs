@@ -7,7 +7,8 @@ use serde::Serialize;
 use crate::audit::AuditEvent;
 use crate::db::{Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
-use crate::users::{NewUser, User};
+use crate::organizations::{checked_organization_name, insert_organization};
+use crate::users::{NewUser, User, checked_user_names, insert_user};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRecord {
@@ -290,20 +291,23 @@ impl Database {
         tx.commit().await
     }
 
-    /// Consumes the setup token, then creates the first administrator in a national
-    /// mobilization office. Consuming is one conditional DELETE, so of two racing requests
-    /// only one gets past it; if creation then fails, a restart prints a new token.
+    /// Creates the first administrator in a national mobilization office and uses up the
+    /// setup token, all in one transaction: a name refused leaves the token valid, so the
+    /// form can simply be sent again. Consuming is one conditional DELETE, so of two racing
+    /// requests only one gets past it.
     pub async fn bootstrap_administrator(
         &self,
         token_hash: &str,
         office_name: &str,
-        mut admin: NewUser,
+        admin: NewUser,
     ) -> Result<User, StorageError> {
         if self.user_count().await? > 0 {
             return Err(StorageError::Forbidden(
                 "the setup token is wrong or already used".into(),
             ));
         }
+        let office_name = checked_organization_name(office_name)?;
+        let (username, display_name) = checked_user_names(&admin)?;
         let actor = Actor::command_line("setup");
         let mut tx = self.begin_write().await?;
         let consumed = on_tx!(&mut tx, |conn| {
@@ -319,28 +323,28 @@ impl Database {
                 "the setup token is wrong or already used".into(),
             ));
         }
+        let root = RegionPath::root();
         let event = AuditEvent {
             entity: "setup_token",
             entity_id: "1".into(),
             action: "consume",
-            region_path: &RegionPath::root(),
+            region_path: &root,
             before: None,
             after: None,
         };
         tx.audit(&actor, crate::now(), event).await?;
+        let office = insert_organization(
+            &mut tx,
+            &actor,
+            &office_name,
+            OrganizationKind::MobilizationOffice,
+            Side::Civil,
+            None,
+            &root,
+        )
+        .await?;
+        let user = insert_user(&mut tx, &actor, username, display_name, &admin, office).await?;
         tx.commit().await?;
-        let office = self
-            .create_organization(
-                &actor,
-                crate::NewOrganization {
-                    name: office_name.to_owned(),
-                    kind: OrganizationKind::MobilizationOffice,
-                    side: Side::Civil,
-                    region_code: None,
-                },
-            )
-            .await?;
-        admin.organization_id = office.id;
-        self.create_user(&actor, admin).await
+        Ok(user)
     }
 }

@@ -5,8 +5,9 @@ use muster_domain::{Actor, RegionPath, Scope};
 use serde::Serialize;
 
 use crate::audit::AuditEvent;
-use crate::db::{Database, on_read_pool, on_tx};
+use crate::db::{Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
+use crate::organizations::Organization;
 
 /// A user as others see them: never the password hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -77,6 +78,90 @@ fn valid_username(username: &str) -> bool {
         && username
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
+}
+
+/// A new user's sign-in and display names, trimmed, or what is wrong with them.
+pub(crate) fn checked_user_names(new: &NewUser) -> Result<(String, String), StorageError> {
+    let username = new.username.trim().to_owned();
+    if !valid_username(&username) {
+        return Err(StorageError::Refused {
+            field: "username",
+            message: "expected 2 to 64 characters: letters, digits, '.', '_', '-' or '@'".into(),
+            message_zh: "应为 2 至 64 个字符：字母、数字、“.”、“_”、“-”或“@”".into(),
+        });
+    }
+    let display_name = new.display_name.trim().to_owned();
+    if display_name.is_empty() || display_name.chars().count() > 100 {
+        return Err(StorageError::Refused {
+            field: "display_name",
+            message: "expected 1 to 100 characters".into(),
+            message_zh: "应为 1 至 100 个字符".into(),
+        });
+    }
+    Ok((username, display_name))
+}
+
+/// Stores a user whose names [`checked_user_names`] passed, in `organization`, with its audit
+/// entry, in the caller's transaction.
+pub(crate) async fn insert_user(
+    tx: &mut WriteTx,
+    actor: &Actor,
+    username: String,
+    display_name: String,
+    new: &NewUser,
+    organization: Organization,
+) -> Result<User, StorageError> {
+    let path = organization.region_path();
+    let now = crate::now();
+    let id: i64 = on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "INSERT INTO users (username, display_name, password_hash, organization_id, roles, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(&username)
+        .bind(&display_name)
+        .bind(&new.password_hash)
+        .bind(organization.id)
+        .bind(new.roles.to_list())
+        .bind(now.as_millis())
+        .fetch_one(&mut *conn)
+        .await
+    })
+    .map_err(|e| {
+        StorageError::unique_said(e, "username", || {
+            (
+                format!("the username {username} is taken"),
+                format!("用户名 {username} 已被使用"),
+            )
+        })
+    })?;
+    let user = User {
+        id,
+        username,
+        display_name,
+        organization_id: organization.id,
+        organization_name: organization.name,
+        region_code: organization.region_code,
+        region_path: organization.region_path,
+        roles: new.roles.to_list(),
+        locale: None,
+        disabled: 0,
+        created_at: now.as_millis(),
+    };
+    tx.audit(
+        actor,
+        now,
+        AuditEvent {
+            entity: "user",
+            entity_id: id.to_string(),
+            action: "create",
+            region_path: &path,
+            before: None,
+            after: serde_json::to_value(&user).ok(),
+        },
+    )
+    .await?;
+    Ok(user)
 }
 
 impl Database {
@@ -177,23 +262,7 @@ impl Database {
                 "only an administrator may add users".into(),
             ));
         }
-        let username = new.username.trim().to_owned();
-        if !valid_username(&username) {
-            return Err(StorageError::Refused {
-                field: "username",
-                message: "expected 2 to 64 characters: letters, digits, '.', '_', '-' or '@'"
-                    .into(),
-                message_zh: "应为 2 至 64 个字符：字母、数字、“.”、“_”、“-”或“@”".into(),
-            });
-        }
-        let display_name = new.display_name.trim().to_owned();
-        if display_name.is_empty() || display_name.chars().count() > 100 {
-            return Err(StorageError::Refused {
-                field: "display_name",
-                message: "expected 1 to 100 characters".into(),
-                message_zh: "应为 1 至 100 个字符".into(),
-            });
-        }
+        let (username, display_name) = checked_user_names(&new)?;
         let organization = match self
             .organization(&Scope::everything(), new.organization_id)
             .await
@@ -212,54 +281,8 @@ impl Database {
         if !actor.scope().contains(&path) {
             return Err(StorageError::out_of_scope("organization", organization.id));
         }
-        let now = crate::now();
         let mut tx = self.begin_write().await?;
-        let id: i64 = on_tx!(&mut tx, |conn| {
-            sqlx::query_scalar(
-                "INSERT INTO users (username, display_name, password_hash, organization_id, roles, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            )
-            .bind(&username)
-            .bind(&display_name)
-            .bind(&new.password_hash)
-            .bind(organization.id)
-            .bind(new.roles.to_list())
-            .bind(now.as_millis())
-            .fetch_one(&mut *conn)
-            .await
-        })
-        .map_err(|e| StorageError::unique_said(e, "username", || {
-                (
-                    format!("the username {username} is taken"),
-                    format!("用户名 {username} 已被使用"),
-                )
-            }))?;
-        let user = User {
-            id,
-            username,
-            display_name,
-            organization_id: organization.id,
-            organization_name: organization.name,
-            region_code: organization.region_code,
-            region_path: organization.region_path,
-            roles: new.roles.to_list(),
-            locale: None,
-            disabled: 0,
-            created_at: now.as_millis(),
-        };
-        tx.audit(
-            actor,
-            now,
-            AuditEvent {
-                entity: "user",
-                entity_id: id.to_string(),
-                action: "create",
-                region_path: &path,
-                before: None,
-                after: serde_json::to_value(&user).ok(),
-            },
-        )
-        .await?;
+        let user = insert_user(&mut tx, actor, username, display_name, &new, organization).await?;
         tx.commit().await?;
         Ok(user)
     }

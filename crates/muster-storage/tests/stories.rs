@@ -455,6 +455,30 @@ async fn sessions_tokens_and_setup_story(db: Database) {
             .await,
         Err(StorageError::Forbidden(_))
     ));
+    // A refused name leaves the token valid and stores nothing, not even the office.
+    assert!(matches!(
+        db.bootstrap_administrator("hash-of-token", "  ", admin.clone())
+            .await,
+        Err(StorageError::Refused { field: "name", .. })
+    ));
+    let mut misnamed = admin.clone();
+    misnamed.username = "x".into();
+    assert!(matches!(
+        db.bootstrap_administrator("hash-of-token", "National office", misnamed)
+            .await,
+        Err(StorageError::Refused {
+            field: "username",
+            ..
+        })
+    ));
+    assert_eq!(db.user_count().await.expect("count"), 0);
+    assert!(
+        db.organizations(&Scope::everything(), None, 10, 0)
+            .await
+            .expect("organizations")
+            .is_empty(),
+        "a refused setup stores no office"
+    );
     let user = db
         .bootstrap_administrator("hash-of-token", "National office", admin.clone())
         .await

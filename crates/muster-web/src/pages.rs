@@ -12,8 +12,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use muster_domain::organization::Roles;
-use muster_domain::{OrganizationKind, RegionLevel};
-use muster_storage::{AuditEntry, NewUser, Organization, Region, User};
+use muster_domain::{OrganizationKind, RegionLevel, Scope};
+use muster_storage::{AuditEntry, NewUser, Organization, Region, RegionListFilter, User};
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -382,7 +382,17 @@ pub(crate) async fn set_language(
 struct SetupPage {
     layout: Layout,
     message: Option<String>,
+    /// What the form shows: empty at first (the office name then defaults to the locale's),
+    /// what was sent after a refusal, so only the password needs typing again.
+    form: SetupFields,
+}
+
+#[derive(Debug, Default, Clone)]
+struct SetupFields {
     token: String,
+    office: String,
+    username: String,
+    display_name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -390,21 +400,33 @@ pub(crate) struct SetupQuery {
     token: Option<String>,
 }
 
+/// Whether the first administrator exists: then setup is over, and its page sends the
+/// visitor to sign in instead.
+async fn setup_is_done(state: &AppState) -> Result<bool, WebError> {
+    Ok(state.db.user_count().await? > 0)
+}
+
 pub(crate) async fn setup_page(
     State(state): State<AppState>,
     page: PageContext,
     Query(query): Query<SetupQuery>,
-) -> Response {
-    visitor_form(&state, StatusCode::OK, None, |csrf| {
+) -> Result<Response, PageError> {
+    if setup_is_done(&state).await.map_err(|e| page.error(e))? {
+        return Ok(Redirect::to("/signin").into_response());
+    }
+    Ok(visitor_form(&state, StatusCode::OK, None, |csrf| {
         let mut layout = page.layout("");
         layout.csrf = csrf;
         SetupPage {
             layout,
             message: None,
-            token: query.token.unwrap_or_default(),
+            form: SetupFields {
+                token: query.token.unwrap_or_default(),
+                ..SetupFields::default()
+            },
         }
         .into_response()
-    })
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -422,19 +444,29 @@ pub(crate) async fn setup(
     page: PageContext,
     headers: HeaderMap,
     Form(form): Form<SetupForm>,
-) -> Response {
+) -> Result<Response, PageError> {
+    if setup_is_done(&state).await.map_err(|e| page.error(e))? {
+        return Ok(Redirect::to("/signin").into_response());
+    }
+    let locale = page.tr.locale;
     let pre_session = cookie_value(&headers, PRE_SESSION_COOKIE);
+    let sent = SetupFields {
+        token: form.token.clone(),
+        office: form.office.clone(),
+        username: form.username.clone(),
+        display_name: form.display_name.clone(),
+    };
     let refuse = |message: String, status: StatusCode| {
-        visitor_form(&state, status, None, |csrf| {
+        Ok(visitor_form(&state, status, None, |csrf| {
             let mut layout = page.layout("");
             layout.csrf = csrf;
             SetupPage {
                 layout,
                 message: Some(message),
-                token: form.token.clone(),
+                form: sent.clone(),
             }
             .into_response()
-        })
+        }))
     };
     if !pre_session.is_some_and(|cookie| secrets_equal(cookie, &form.csrf)) {
         return refuse(page.tr.t("signin.stale"), StatusCode::FORBIDDEN);
@@ -446,7 +478,10 @@ pub(crate) async fn setup(
     .await
     {
         Ok(hash) => hash,
-        Err(e) => return refuse(e.to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        Err(e) => {
+            let refusal = WebError::refused("password", e.to_string(), e.zh());
+            return refuse(refusal.said_in(locale), StatusCode::UNPROCESSABLE_ENTITY);
+        }
     };
     let admin = NewUser {
         username: form.username.clone(),
@@ -461,11 +496,15 @@ pub(crate) async fn setup(
         .bootstrap_administrator(&sha256_hex(form.token.trim()), &form.office, admin)
         .await
     {
-        Ok(_) => Redirect::to("/signin").into_response(),
+        Ok(_) => Ok(Redirect::to("/signin").into_response()),
         Err(muster_storage::StorageError::Forbidden(_)) => {
             refuse(page.tr.t("setup.refused"), StatusCode::FORBIDDEN)
         }
-        Err(e) => refuse(e.to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        Err(e) => {
+            let error = WebError::from(e);
+            let (status, _, _) = error.classify();
+            refuse(error.said_in(locale), status)
+        }
     }
 }
 
@@ -541,24 +580,49 @@ struct RegionsPage {
     breadcrumb: Vec<RegionLine>,
     children: Vec<RegionLine>,
     organizations: Vec<OrganizationLine>,
+    /// The name searched for below this region (or the reader's whole area), and what
+    /// matched: at most [`REGION_SEARCH_LIMIT`], by code.
+    search: Option<RegionSearchResults>,
 }
 
-pub(crate) async fn regions_top(state: State<AppState>, page: PageContext) -> PageResult {
-    region_page(state, page, None).await
+#[derive(Debug)]
+struct RegionSearchResults {
+    query: String,
+    found: Vec<RegionLine>,
+    /// Whether more matched than are shown.
+    more: bool,
+}
+
+/// Regions a name search lists; a name that matches more asks for a longer one.
+const REGION_SEARCH_LIMIT: i64 = 100;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RegionSearchQuery {
+    q: Option<String>,
+}
+
+pub(crate) async fn regions_top(
+    state: State<AppState>,
+    page: PageContext,
+    Query(query): Query<RegionSearchQuery>,
+) -> PageResult {
+    region_page(state, page, None, query).await
 }
 
 pub(crate) async fn region(
     state: State<AppState>,
     page: PageContext,
     Path(code): Path<String>,
+    Query(query): Query<RegionSearchQuery>,
 ) -> PageResult {
-    region_page(state, page, Some(code)).await
+    region_page(state, page, Some(code), query).await
 }
 
 async fn region_page(
     State(state): State<AppState>,
     page: PageContext,
     code: Option<String>,
+    query: RegionSearchQuery,
 ) -> PageResult {
     let current = page.require_user()?;
     let scope = current.actor.scope();
@@ -567,6 +631,36 @@ async fn region_page(
         .region_view(scope, code.as_deref())
         .await
         .map_err(|e| page.error(e.into()))?;
+    let search = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        None => None,
+        Some(name) => {
+            // Below the region shown (which the view found inside the reader's scope), with
+            // the reader's data classes.
+            let below = match &view.region {
+                Some(region) => Scope::new(region.region_path(), scope.data_classes().to_vec()),
+                None => scope.clone(),
+            };
+            let filter = RegionListFilter {
+                parent_code: None,
+                level: None,
+                name_contains: Some(name.to_owned()),
+                limit: REGION_SEARCH_LIMIT + 1,
+                after_code: None,
+            };
+            let mut found = state
+                .db
+                .regions(&below, &filter)
+                .await
+                .map_err(|e| page.error(e.into()))?;
+            let more = found.len() as i64 > REGION_SEARCH_LIMIT;
+            found.truncate(REGION_SEARCH_LIMIT as usize);
+            Some(RegionSearchResults {
+                query: name.to_owned(),
+                found: found.iter().map(RegionLine::from).collect(),
+                more,
+            })
+        }
+    };
     let organizations = match &view.region {
         Some(region) => state
             .db
@@ -586,6 +680,7 @@ async fn region_page(
         breadcrumb: view.breadcrumb.iter().map(RegionLine::from).collect(),
         children: view.children.iter().map(RegionLine::from).collect(),
         organizations: organizations.iter().map(OrganizationLine::from).collect(),
+        search,
     }
     .into_response())
 }

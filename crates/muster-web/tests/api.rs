@@ -951,6 +951,57 @@ async fn tokens_problems_and_openapi_story(app: TestApp) {
 }
 
 on_both!(
+    a_region_is_found_by_name_below_the_region_shown,
+    spawn_demo,
+    region_search_story
+);
+async fn region_search_story(app: TestApp) {
+    let (browser, _) = app.signed_in("admin", "zh-CN").await;
+    let admin = app.token_for("admin").await;
+    let county: Value = reqwest::Client::new()
+        .get(app.url("/api/v1/regions?parent=3401&limit=1"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let county = &county[0];
+    let (code, name) = (
+        county["code"].as_str().expect("code"),
+        county["name"].as_str().expect("name"),
+    );
+    let link = format!(r#"href="/regions/{code}""#);
+    let query: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    for (below, found) in [
+        ("/regions", true),
+        ("/regions/34", true),
+        ("/regions/3401", true),
+        ("/regions/3402", false),
+    ] {
+        let page = common::page_text(&browser, &app, &format!("{below}?q={query}")).await;
+        assert!(page.contains("名称匹配的行政区划"), "{below}: {page}");
+        assert_eq!(page.contains(&link), found, "{name} searched below {below}");
+        assert!(
+            page.contains(&format!(r#"value="{name}""#)),
+            "the query stays in its box"
+        );
+    }
+    let none = common::page_text(
+        &browser,
+        &app,
+        "/regions/34?q=%E6%B2%A1%E6%9C%89%E8%BF%99%E4%B8%AA",
+    )
+    .await;
+    assert!(none.contains("没有名称包含该内容的行政区划"), "{none}");
+    // Without a query the page lists no results.
+    let plain = common::page_text(&browser, &app, "/regions/34?q=").await;
+    assert!(!plain.contains("名称匹配的行政区划"), "{plain}");
+    app.stop().await;
+}
+
+on_both!(
     the_first_administrator_comes_from_the_setup_token,
     spawn_empty,
     setup_story
@@ -963,6 +1014,7 @@ async fn setup_story(mut app: TestApp) {
         .expect("a setup token at first start");
     let browser = TestApp::browser();
     let page = common::page_text(&browser, &app, &format!("/setup?token={token}")).await;
+    assert!(page.contains(r#"value="国家国防动员办公室""#), "{page}");
     let csrf = csrf_in(&page);
     let form = |token: &str| {
         vec![
@@ -982,8 +1034,26 @@ async fn setup_story(mut app: TestApp) {
         .expect("post");
     assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
     let csrf = csrf_in(&wrong.text().await.expect("text"));
+    // A name refused does not use the token up: the form comes back with what was typed,
+    // the refusal in the page's language (Chinese by default), and can be sent again.
     let mut fields = form(&token);
     fields[0].1 = csrf;
+    fields[3].1 = "x".to_owned();
+    let bad_name = browser
+        .post(app.url("/setup"))
+        .form(&fields)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(bad_name.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad_name = bad_name.text().await.expect("text");
+    assert!(bad_name.contains("应为 2 至 64 个字符"), "{bad_name}");
+    assert!(
+        bad_name.contains(r#"value="National office""#),
+        "{bad_name}"
+    );
+    let mut fields = form(&token);
+    fields[0].1 = csrf_in(&bad_name);
     let ok = browser
         .post(app.url("/setup"))
         .form(&fields)
@@ -1001,6 +1071,13 @@ async fn setup_story(mut app: TestApp) {
         .await
         .expect("json");
     assert!(me["token"].as_str().is_some_and(|t| t.starts_with("mst_")));
+    // Setup is over: its page sends a visitor to sign in.
+    let over = browser.get(app.url("/setup")).send().await.expect("get");
+    assert_eq!(over.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        over.headers().get("location").and_then(|l| l.to_str().ok()),
+        Some("/signin")
+    );
     // The token is single-use: a restart does not issue another while a user exists.
     let running = app.running.take().expect("running");
     running.shutdown().await.expect("stop");
@@ -1105,6 +1182,19 @@ async fn everything_visible(app: &TestApp, token: &str) -> Vec<(String, String)>
     }
     let (status, _) = get("/api/v1/potential/gaps".into()).await;
     assert_eq!(status, StatusCode::OK);
+    let (_, sites) = get("/api/v1/sites?limit=1000".into()).await;
+    for site in sites.as_array().into_iter().flatten() {
+        seen.push((
+            "site".into(),
+            site["region_path"].as_str().unwrap_or("").to_owned(),
+        ));
+        let (status, one) = get(format!("/api/v1/sites/{}", site["id"])).await;
+        assert_eq!(status, StatusCode::OK);
+        seen.push((
+            "site by id".into(),
+            one["region_path"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
     let (_, audit) = get("/api/v1/audit?limit=1000".into()).await;
     for entry in audit.as_array().into_iter().flatten() {
         seen.push((
@@ -1151,6 +1241,40 @@ async fn scope_property_story(app: TestApp) {
         .await
         .expect("put");
     assert_eq!(baselines.status(), StatusCode::OK);
+    // A site in a county of each of two cities, so that the sites endpoints have something
+    // to leak.
+    for city in ["3401", "3402"] {
+        let counties: Value = client
+            .get(app.url(&format!("/api/v1/regions?parent={city}&limit=1")))
+            .bearer_auth(&admin_token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        let county = &counties[0];
+        let site = client
+            .post(app.url("/api/v1/sites"))
+            .bearer_auth(&admin_token)
+            .json(&json!({
+                "name": format!("Depot {city}"),
+                "kind": "warehouse",
+                "region_code": county["code"],
+                "lat": county["lat"],
+                "lon": county["lon"],
+            }))
+            .send()
+            .await
+            .expect("post");
+        let status = site.status();
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{}",
+            site.text().await.unwrap_or_default()
+        );
+    }
     let regions: Vec<Value> = client
         .get(app.url("/api/v1/regions?limit=1000"))
         .bearer_auth(&admin_token)

@@ -221,6 +221,20 @@ pub enum UserCommand {
     /// Set a user's password: the way back in when the last administrator forgot theirs.
     /// Their sessions end; their API tokens stay. Audited as the command line's reset.
     Password(UserPasswordArgs),
+
+    /// Disable a user: they can no longer sign in, their sessions end and their API tokens
+    /// are revoked (for someone who left, or whose account is suspected). Audited.
+    Disable(UserNameArgs),
+
+    /// Enable a disabled user again; they sign in afresh (old sessions and tokens stay gone).
+    Enable(UserNameArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserNameArgs {
+    /// The user's sign-in name
+    #[arg(long)]
+    pub username: String,
 }
 
 #[derive(Debug, Args)]

@@ -558,6 +558,53 @@ fn a_forgotten_password_is_set_again_from_the_command_line() {
 }
 
 #[test]
+fn a_user_is_disabled_and_enabled_again_from_the_command_line() {
+    let operator = Operator::new();
+    assert_exit(&operator.run(&["demo", "--scale", "tiny"]), 0);
+    let unknown = operator.run(&["user", "disable", "--username", "nobody"]);
+    assert_exit(&unknown, 1);
+    assert!(
+        stderr(&unknown).contains("no user nobody"),
+        "{}",
+        stderr(&unknown)
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let url = DatabaseUrl::Sqlite(operator.data_dir().join("muster.db"));
+    let disabled_flag = |url: &DatabaseUrl| {
+        runtime.block_on(async {
+            let db = Database::connect(url).await.expect("the database");
+            let id = db
+                .user_id_by_username("office")
+                .await
+                .expect("read")
+                .expect("office");
+            let user = db.user(&Scope::everything(), id).await.expect("user");
+            let may_sign_in = db
+                .sign_in_credentials("office")
+                .await
+                .expect("read")
+                .is_some();
+            db.close().await;
+            (user.disabled, may_sign_in)
+        })
+    };
+    assert_eq!(disabled_flag(&url), (0, true));
+    assert_exit(
+        &operator.run(&["user", "disable", "--username", "office"]),
+        0,
+    );
+    assert_eq!(disabled_flag(&url), (1, false));
+    assert_exit(
+        &operator.run(&["user", "enable", "--username", "office"]),
+        0,
+    );
+    assert_eq!(disabled_flag(&url), (0, true));
+}
+
+#[test]
 fn without_a_terminal_or_password_stdin_user_add_explains_itself() {
     let operator = Operator::new();
     let output = operator.run(&[
@@ -655,6 +702,8 @@ fn every_subcommand_has_help_that_mentions_each_of_its_flags() {
                 "--password-stdin",
             ],
         ),
+        (&["user", "disable"], &["--username"]),
+        (&["user", "enable"], &["--username"]),
         (&["audit", "verify"], &[]),
         (&["backup"], &["FILE", "pg_dump"]),
         (&["bench"], &["regions", "--quick", "--json"]),

@@ -1,5 +1,5 @@
-//! `muster user add` and `muster user password`: create a user, or set a password, from the
-//! command line.
+//! `muster user add`, `password`, `disable` and `enable`: create a user, set a password, or
+//! disable or enable a user, from the command line.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -9,14 +9,41 @@ use muster_storage::NewUser;
 use muster_web::password::{HashCost, check_password_rules, hash_password_blocking};
 
 use super::{CommandResult, command_line_actor, open_database};
-use crate::cli::{UserAddArgs, UserCommand, UserPasswordArgs};
+use crate::cli::{UserAddArgs, UserCommand, UserNameArgs, UserPasswordArgs};
 use crate::config::Settings;
 
 pub async fn run(settings: &Settings, command: &UserCommand) -> CommandResult {
     match command {
         UserCommand::Add(args) => add(settings, args).await,
         UserCommand::Password(args) => set_password(settings, args).await,
+        UserCommand::Disable(args) => set_disabled(settings, args, true).await,
+        UserCommand::Enable(args) => set_disabled(settings, args, false).await,
     }
+}
+
+async fn set_disabled(settings: &Settings, args: &UserNameArgs, disabled: bool) -> CommandResult {
+    let db = open_database(settings).await?;
+    let verb = if disabled { "disable" } else { "enable" };
+    let outcome = async {
+        let Some(id) = db.user_id_by_username(&args.username).await? else {
+            bail!("there is no user {}", args.username);
+        };
+        db.set_user_disabled(&command_line_actor(), id, disabled)
+            .await
+            .with_context(|| format!("cannot {verb} {}", args.username))
+    }
+    .await;
+    db.close().await;
+    outcome?;
+    if disabled {
+        eprintln!(
+            "{} is disabled: their sessions have ended and their API tokens are revoked.",
+            args.username
+        );
+    } else {
+        eprintln!("{} is enabled and may sign in again.", args.username);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The password from standard input or the terminal, checked against the rules and hashed.
