@@ -98,8 +98,9 @@ impl Database {
         new: NewOrganization,
     ) -> Result<Organization, StorageError> {
         if !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "only an administrator may add organizations".into(),
+            return Err(StorageError::forbidden(
+                "only an administrator may add organizations",
+                "只有系统管理员才能添加单位",
             ));
         }
         let name = new.name.trim().to_owned();
@@ -164,8 +165,9 @@ impl Database {
         new: &[NewOrganization],
     ) -> Result<Vec<Organization>, StorageError> {
         if !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "only an administrator may add organizations".into(),
+            return Err(StorageError::forbidden(
+                "only an administrator may add organizations",
+                "只有系统管理员才能添加单位",
             ));
         }
         let mut paths = std::collections::HashMap::new();
