@@ -662,6 +662,16 @@ string_enum! {
     }
 }
 
+impl OrderParty {
+    /// The party in Chinese, for refusals said in Chinese.
+    pub const fn zh(self) -> &'static str {
+        match self {
+            OrderParty::PropertyManager => "物业管理人",
+            OrderParty::Office => "动员办公室",
+        }
+    }
+}
+
 /// What someone does to an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -690,6 +700,18 @@ impl OrderAction {
         }
     }
 
+    /// The action in Chinese, as the Chinese pages' buttons name it
+    /// (`facilities.action.*`), for refusals said in Chinese.
+    pub const fn name_zh(&self) -> &'static str {
+        match self {
+            OrderAction::Acknowledge => "签收",
+            OrderAction::ReportRepair { .. } => "报告整改完成",
+            OrderAction::Verify => "验收",
+            OrderAction::SendBack { .. } => "退回",
+            OrderAction::Close => "关闭",
+        }
+    }
+
     const fn party(&self) -> OrderParty {
         match self {
             OrderAction::Acknowledge | OrderAction::ReportRepair { .. } => {
@@ -702,27 +724,69 @@ impl OrderAction {
     }
 }
 
+/// Why an action on an order was refused. Each English text has its Chinese twin beside it
+/// (`action_zh`, `hint_zh`, `expected_zh`), which [`Self::zh`] says on the Chinese pages.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OrderRefusal {
-    #[error("an order that is {from} cannot be {action}ed; {hint}")]
+    #[error("{action}: not possible on an order that is {from}; {hint}")]
     WrongState {
         from: OrderStatus,
         action: &'static str,
+        action_zh: &'static str,
         hint: &'static str,
+        hint_zh: &'static str,
     },
     #[error("only the {expected} may {action} an order")]
     WrongParty {
         expected: OrderParty,
         action: &'static str,
+        action_zh: &'static str,
     },
     #[error("{field}: {expected}")]
     Invalid {
         field: &'static str,
         expected: String,
+        expected_zh: String,
     },
 }
 
+impl OrderRefusal {
+    /// The refusal in Chinese, for the Chinese pages; a refusal about a field starts with
+    /// the same field as the English.
+    pub fn zh(&self) -> String {
+        match self {
+            OrderRefusal::WrongState {
+                from,
+                action_zh,
+                hint_zh,
+                ..
+            } => format!("不能对{}的整改通知执行“{action_zh}”：{hint_zh}", from.zh()),
+            OrderRefusal::WrongParty {
+                expected,
+                action_zh,
+                ..
+            } => format!("只有{}才能对整改通知执行“{action_zh}”", expected.zh()),
+            OrderRefusal::Invalid {
+                field, expected_zh, ..
+            } => format!("{field}：{expected_zh}"),
+        }
+    }
+}
+
 impl OrderStatus {
+    /// The status in Chinese, as the Chinese pages name it (`facilities.order_status.*`), for
+    /// refusals said in Chinese.
+    pub const fn zh(self) -> &'static str {
+        match self {
+            OrderStatus::Issued => "已下发",
+            OrderStatus::Acknowledged => "已签收",
+            OrderStatus::Repaired => "已整改",
+            OrderStatus::Verified => "已验收",
+            OrderStatus::Closed => "已关闭",
+            OrderStatus::SentBack => "已退回",
+        }
+    }
+
     /// Whether the order still needs someone to act: not verified or closed.
     pub const fn is_open(self) -> bool {
         !matches!(self, OrderStatus::Verified | OrderStatus::Closed)
@@ -740,6 +804,7 @@ impl OrderStatus {
             return Err(OrderRefusal::WrongParty {
                 expected: action.party(),
                 action: action.name(),
+                action_zh: action.name_zh(),
             });
         }
         match action {
@@ -748,12 +813,14 @@ impl OrderStatus {
                     return Err(OrderRefusal::Invalid {
                         field: "evidence",
                         expected: "a photo or a note saying what was repaired".to_owned(),
+                        expected_zh: "请上传照片，或说明整改了什么".to_owned(),
                     });
                 }
                 if note.chars().count() > MAX_NOTE_CHARS {
                     return Err(OrderRefusal::Invalid {
                         field: "note",
                         expected: format!("at most {MAX_NOTE_CHARS} characters"),
+                        expected_zh: format!("最多 {MAX_NOTE_CHARS} 个字符"),
                     });
                 }
             }
@@ -761,6 +828,7 @@ impl OrderStatus {
                 return Err(OrderRefusal::Invalid {
                     field: "reason",
                     expected: "a reason the manager can act on".to_owned(),
+                    expected_zh: "请写明退回原因，便于物业管理人据此整改".to_owned(),
                 });
             }
             _ => {}
@@ -773,18 +841,24 @@ impl OrderStatus {
             (Repaired, OrderAction::SendBack { .. }) => SentBack,
             (Verified, OrderAction::Close) => Closed,
             (from, action) => {
-                let hint = match from {
-                    Issued | Acknowledged | SentBack => {
-                        "the property manager has to report the repair first"
-                    }
-                    Repaired => "the office verifies the repair or sends it back",
-                    Verified => "it can only be closed",
-                    Closed => "it is closed",
+                let (hint, hint_zh) = match from {
+                    Issued | Acknowledged | SentBack => (
+                        "the property manager has to report the repair first",
+                        "须先由物业管理人报告整改完成",
+                    ),
+                    Repaired => (
+                        "the office verifies the repair or sends it back",
+                        "应由动员办公室验收整改或退回",
+                    ),
+                    Verified => ("it can only be closed", "已验收的整改通知只能关闭"),
+                    Closed => ("it is closed", "整改通知已关闭"),
                 };
                 return Err(OrderRefusal::WrongState {
                     from,
                     action: action.name(),
+                    action_zh: action.name_zh(),
                     hint,
+                    hint_zh,
                 });
             }
         };

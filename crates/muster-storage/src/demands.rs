@@ -258,8 +258,9 @@ impl Database {
         input: DemandInput,
     ) -> Result<DemandView, StorageError> {
         if !may_state(actor) {
-            return Err(StorageError::Forbidden(
-                "only military liaisons, office staff and administrators state demands".into(),
+            return Err(StorageError::forbidden(
+                "only military liaisons, office staff and administrators state demands",
+                "只有军事联络员、动员办工作人员和系统管理员才能登记需求",
             ));
         }
         if classification_rank(input.classification) > clearance_rank(actor.scope()) {
@@ -493,9 +494,9 @@ impl Database {
         meeting: NewTaskMeeting,
     ) -> Result<DemandView, StorageError> {
         if !may_take_part(actor) {
-            return Err(StorageError::Forbidden(
-                "only office staff, military liaisons and administrators record task meetings"
-                    .into(),
+            return Err(StorageError::forbidden(
+                "only office staff, military liaisons and administrators record task meetings",
+                "只有动员办工作人员、军事联络员和系统管理员才能记录任务会商",
             ));
         }
         let now = crate::now();
@@ -555,8 +556,9 @@ impl Database {
         demand_id: i64,
     ) -> Result<DemandView, StorageError> {
         if !may_fulfil(actor) {
-            return Err(StorageError::Forbidden(
-                "only office staff and administrators analyse demands".into(),
+            return Err(StorageError::forbidden(
+                "only office staff and administrators analyse demands",
+                "只有动员办工作人员和系统管理员才能分析需求",
             ));
         }
         self.simple_event(actor, demand_id, DemandEvent::Analyse)
@@ -571,8 +573,9 @@ impl Database {
         reason: &str,
     ) -> Result<DemandView, StorageError> {
         if !may_take_part(actor) {
-            return Err(StorageError::Forbidden(
-                "only office staff, military liaisons and administrators cancel demands".into(),
+            return Err(StorageError::forbidden(
+                "only office staff, military liaisons and administrators cancel demands",
+                "只有动员办工作人员、军事联络员和系统管理员才能取消需求",
             ));
         }
         fulfilment::cancel(self, actor, demand_id, reason).await?;
@@ -588,8 +591,9 @@ impl Database {
         shortfall_reason: Option<&str>,
     ) -> Result<DemandView, StorageError> {
         if !may_fulfil(actor) {
-            return Err(StorageError::Forbidden(
-                "only office staff and administrators close demands".into(),
+            return Err(StorageError::forbidden(
+                "only office staff and administrators close demands",
+                "只有动员办工作人员和系统管理员才能关闭需求",
             ));
         }
         let event = match shortfall_reason {

@@ -9,8 +9,10 @@ pub enum StorageError {
     NotFound { entity: &'static str, key: String },
     #[error("{entity} {key} is outside your region")]
     OutOfScope { entity: &'static str, key: String },
+    /// Refused for who the actor is (a role, a region's office, a disabled user), said in
+    /// English and in Chinese ([`ForbiddenReason`]); build one with [`Self::forbidden`].
     #[error("your roles do not allow this: {0}")]
-    Forbidden(String),
+    Forbidden(ForbiddenReason),
     /// A link (a property manager's, a holder's notice) past its expiry: refused as a role
     /// would be (403), but said as what it is, since its reader has no role.
     #[error("this link has expired; ask the office for a new one")]
@@ -22,7 +24,8 @@ pub enum StorageError {
         message: String,
         message_zh: Option<String>,
     },
-    /// Like [`Self::Invalid`], said in Chinese too, for the Chinese pages.
+    /// A value refused, about `field`, said in English and, for the Chinese pages, in
+    /// Chinese.
     #[error("{field}: {message}")]
     Refused {
         field: &'static str,
@@ -33,13 +36,6 @@ pub enum StorageError {
     /// flattened into a `Conflict`) so that the pages can say it in the reader's language.
     #[error(transparent)]
     Transition(#[from] muster_domain::survey::TransitionError),
-    /// A refusal said in English only. Storage no longer builds one (it says every refusal
-    /// in both languages, [`Self::Refused`]); the pages still accept it.
-    #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
     #[error("the import was rejected")]
     ImportRejected(#[source] ImportProblems),
     /// A spreadsheet of records refused whole, every problem named by sheet, row and column.
@@ -55,7 +51,30 @@ pub enum StorageError {
     Backup(String),
 }
 
+/// Why a [`StorageError::Forbidden`] was refused: `message` in English (what the error
+/// displays), `message_zh` the same in Chinese, for the Chinese pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForbiddenReason {
+    pub message: String,
+    pub message_zh: String,
+}
+
+impl std::fmt::Display for ForbiddenReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 impl StorageError {
+    /// A [`Self::Forbidden`]: `message` in English, `message_zh` the same in Chinese. Public,
+    /// since the web layer refuses some things for a role before storage is asked.
+    pub fn forbidden(message: impl Into<String>, message_zh: impl Into<String>) -> Self {
+        Self::Forbidden(ForbiddenReason {
+            message: message.into(),
+            message_zh: message_zh.into(),
+        })
+    }
+
     pub(crate) fn not_found(entity: &'static str, key: impl ToString) -> Self {
         Self::NotFound {
             entity,

@@ -241,8 +241,9 @@ impl Database {
         region_code: &str,
     ) -> Result<Grid, StorageError> {
         if !may_manage_facilities(actor) {
-            return Err(StorageError::Forbidden(
-                "only office and workstation staff set up grids".into(),
+            return Err(StorageError::forbidden(
+                "only office and workstation staff set up grids",
+                "只有动员办和工作站的工作人员才能设立网格",
             ));
         }
         let name = name.trim();
@@ -300,8 +301,9 @@ impl Database {
         user_id: i64,
     ) -> Result<(), StorageError> {
         if !may_manage_facilities(actor) {
-            return Err(StorageError::Forbidden(
-                "only office and workstation staff assign grid members".into(),
+            return Err(StorageError::forbidden(
+                "only office and workstation staff assign grid members",
+                "只有动员办和工作站的工作人员才能指派网格员",
             ));
         }
         let grid = self.grid(actor, grid_id).await?;
@@ -407,8 +409,9 @@ impl Database {
         new: NewFacility,
     ) -> Result<Facility, StorageError> {
         if !may_manage_facilities(actor) {
-            return Err(StorageError::Forbidden(
-                "only office and workstation staff register facilities".into(),
+            return Err(StorageError::forbidden(
+                "only office and workstation staff register facilities",
+                "只有动员办和工作站的工作人员才能登记设施",
             ));
         }
         new.draft.validate().map_err(problems_to_invalid)?;
@@ -474,8 +477,9 @@ impl Database {
         status: SignStatus,
     ) -> Result<Facility, StorageError> {
         if !may_inspect(actor) {
-            return Err(StorageError::Forbidden(
-                "only staff and grid members record signs".into(),
+            return Err(StorageError::forbidden(
+                "only staff and grid members record signs",
+                "只有工作人员和网格员才能登记标识",
             ));
         }
         let before = self.facility(actor, id).await?;
@@ -613,7 +617,7 @@ impl Database {
         checklist: Checklist,
     ) -> Result<(), StorageError> {
         let administrator = self
-            .refuse_unless_installation_administrator(actor, "the checklists")
+            .refuse_unless_installation_administrator(actor, "the checklists", "检查清单")
             .await?;
         checklist.validate().map_err(problems_to_invalid)?;
         let before = self.checklist(checklist.kind).await?;
@@ -665,8 +669,9 @@ impl Database {
         every_days: u32,
     ) -> Result<u64, StorageError> {
         if !may_manage_facilities(actor) {
-            return Err(StorageError::Forbidden(
-                "only office and workstation staff set schedules".into(),
+            return Err(StorageError::forbidden(
+                "only office and workstation staff set schedules",
+                "只有动员办和工作站的工作人员才能设定巡检计划",
             ));
         }
         if !(1..=366).contains(&every_days) {

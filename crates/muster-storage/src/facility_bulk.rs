@@ -117,8 +117,9 @@ impl Database {
         source: &str,
     ) -> Result<FacilityLoadSummary, StorageError> {
         if !may_manage_facilities(actor) {
-            return Err(StorageError::Forbidden(
-                "only office and workstation staff load facilities".into(),
+            return Err(StorageError::forbidden(
+                "only office and workstation staff load facilities",
+                "只有动员办和工作站的工作人员才能批量导入设施",
             ));
         }
         if load.facilities.is_empty() && load.grids.is_empty() {
@@ -338,8 +339,9 @@ impl Database {
         source: &str,
     ) -> Result<InspectionHistorySummary, StorageError> {
         if !may_manage_facilities(actor) {
-            return Err(StorageError::Forbidden(
-                "only office and workstation staff load inspection history".into(),
+            return Err(StorageError::forbidden(
+                "only office and workstation staff load inspection history",
+                "只有动员办和工作站的工作人员才能导入巡检历史",
             ));
         }
         if rows.is_empty() {

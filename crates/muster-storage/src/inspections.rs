@@ -105,13 +105,15 @@ impl Database {
         now: Timestamp,
     ) -> Result<InspectionOutcome, StorageError> {
         let Some(user_id) = actor.user_id() else {
-            return Err(StorageError::Forbidden(
-                "an inspection is made by a signed-in user".into(),
+            return Err(StorageError::forbidden(
+                "an inspection is made by a signed-in user",
+                "巡检须由已登录的用户进行",
             ));
         };
         if !may_inspect(actor) {
-            return Err(StorageError::Forbidden(
-                "only grid members and staff record inspections".into(),
+            return Err(StorageError::forbidden(
+                "only grid members and staff record inspections",
+                "只有网格员和工作人员才能记录巡检",
             ));
         }
         let key = idempotency_key.trim();

@@ -46,7 +46,7 @@ pub use demands::{
     ProposedAlternative, ProposedAssignment, ProposedLine, StoredAllocation, StoredDemandLine,
     StoredHandover, StoredInspection, StoredMeeting,
 };
-pub use error::StorageError;
+pub use error::{ForbiddenReason, StorageError};
 pub use facilities::{
     Facility, FacilityDashboard, FacilityReach, Grid, KindFigures, MapPoint, MapStatus, NewFacility,
 };

@@ -234,8 +234,9 @@ impl Database {
             FacilityReach::Manager { .. } => OrderParty::PropertyManager,
             _ if may_inspect(actor) => OrderParty::Office,
             _ => {
-                return Err(StorageError::Forbidden(
-                    "viewers cannot act on orders".into(),
+                return Err(StorageError::forbidden(
+                    "viewers cannot act on orders",
+                    "查看者不能办理整改通知",
                 ));
             }
         };
@@ -254,8 +255,9 @@ impl Database {
     ) -> Result<(String, Timestamp), StorageError> {
         let reach = self.facility_reach(actor).await?;
         if matches!(reach, FacilityReach::Manager { .. }) || !may_inspect(actor) {
-            return Err(StorageError::Forbidden(
-                "only staff send order links".into(),
+            return Err(StorageError::forbidden(
+                "only staff send order links",
+                "只有工作人员才能生成整改通知的物业处理链接",
             ));
         }
         let order = self.order_in_reach(&reach, id).await?;
@@ -367,7 +369,7 @@ impl Database {
         let to = from
             .apply(action, party)
             .map_err(|refusal| StorageError::Conflict {
-                message_zh: None,
+                message_zh: Some(refusal.zh()),
                 field: "status",
                 message: refusal.to_string(),
             })?;

@@ -98,8 +98,9 @@ impl Database {
         new: NewOrganization,
     ) -> Result<Organization, StorageError> {
         if !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "only an administrator may add organizations".into(),
+            return Err(StorageError::forbidden(
+                "only an administrator may add organizations",
+                "只有系统管理员才能添加单位",
             ));
         }
         let name = checked_organization_name(&new.name)?;
@@ -157,8 +158,9 @@ impl Database {
         new: &[NewOrganization],
     ) -> Result<Vec<Organization>, StorageError> {
         if !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "only an administrator may add organizations".into(),
+            return Err(StorageError::forbidden(
+                "only an administrator may add organizations",
+                "只有系统管理员才能添加单位",
             ));
         }
         let mut paths = std::collections::HashMap::new();

@@ -126,8 +126,9 @@ impl Database {
         draft: &RouteDraft,
     ) -> Result<PatrolRoute, StorageError> {
         if !may_manage_facilities(actor) {
-            return Err(StorageError::Forbidden(
-                "only office and workstation staff define patrol routes".into(),
+            return Err(StorageError::forbidden(
+                "only office and workstation staff define patrol routes",
+                "只有动员办和工作站的工作人员才能设定巡查路线",
             ));
         }
         draft
@@ -224,13 +225,15 @@ impl Database {
         now: Timestamp,
     ) -> Result<CheckInOutcome, StorageError> {
         let Some(user_id) = actor.user_id() else {
-            return Err(StorageError::Forbidden(
-                "a check-in is made by a signed-in user".into(),
+            return Err(StorageError::forbidden(
+                "a check-in is made by a signed-in user",
+                "签到须由已登录的用户进行",
             ));
         };
         if !may_inspect(actor) {
-            return Err(StorageError::Forbidden(
-                "only grid members and staff patrol".into(),
+            return Err(StorageError::forbidden(
+                "only grid members and staff patrol",
+                "只有网格员和工作人员才能巡查",
             ));
         }
         let route = self.route(actor, route_id).await?;
@@ -434,8 +437,9 @@ impl Database {
         new: NewCampaign,
     ) -> Result<Campaign, StorageError> {
         if !may_manage_facilities(actor) {
-            return Err(StorageError::Forbidden(
-                "only office and workstation staff start campaigns".into(),
+            return Err(StorageError::forbidden(
+                "only office and workstation staff start campaigns",
+                "只有动员办和工作站的工作人员才能发起专项行动",
             ));
         }
         let name = new.name.trim();

@@ -175,8 +175,9 @@ fn refuse_unless_reporter(actor: &Actor) -> Result<(), StorageError> {
     if may_report(actor) {
         Ok(())
     } else {
-        Err(StorageError::Forbidden(
-            "only office, workstation and member-unit staff report potential".into(),
+        Err(StorageError::forbidden(
+            "only office, workstation and member-unit staff report potential",
+            "只有动员办、工作站和成员单位的工作人员才能填报动员潜力",
         ))
     }
 }
@@ -321,7 +322,7 @@ impl Database {
         resource_type: ResourceType,
     ) -> Result<Taxonomy, StorageError> {
         let administrator = self
-            .refuse_unless_installation_administrator(actor, "the taxonomy")
+            .refuse_unless_installation_administrator(actor, "the taxonomy", "资源分类")
             .await?;
         let current = self.taxonomy().await?;
         let before = current.resource_type(&resource_type.code).cloned();
@@ -947,8 +948,9 @@ impl Database {
         status: RecordStatus,
     ) -> Result<PotentialRecord, StorageError> {
         if !may_report(actor) {
-            return Err(StorageError::Forbidden(
-                "only office, workstation and member-unit staff change records".into(),
+            return Err(StorageError::forbidden(
+                "only office, workstation and member-unit staff change records",
+                "只有动员办、工作站和成员单位的工作人员才能修改潜力记录",
             ));
         }
         let mut tx = self.begin_write().await?;
@@ -996,8 +998,9 @@ impl Database {
         rows: Vec<BaselineRow>,
     ) -> Result<usize, StorageError> {
         if !(actor.administers() || actor.has_role(Role::OfficeStaff)) {
-            return Err(StorageError::Forbidden(
-                "only office staff set baselines".into(),
+            return Err(StorageError::forbidden(
+                "only office staff set baselines",
+                "只有动员办工作人员才能设定需求基线",
             ));
         }
         let taxonomy = self.taxonomy().await?;

@@ -290,8 +290,9 @@ impl Database {
             return Err(StorageError::out_of_scope("region", outside.code));
         }
         if !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "only an administrator may add regions".into(),
+            return Err(StorageError::forbidden(
+                "only an administrator may add regions",
+                "只有系统管理员才能添加行政区划",
             ));
         }
         let top_path = common_ancestor(first, last);

@@ -257,7 +257,7 @@ impl Database {
         // Refused before the setting is checked: whether it would be valid is no business of
         // someone who may not set it.
         let administrator = self
-            .refuse_unless_installation_administrator(actor, "the exemption rules")
+            .refuse_unless_installation_administrator(actor, "the exemption rules", "免征规则")
             .await?;
         let checked = ExemptionRules::new(rules).map_err(|problems| StorageError::Refused {
             field: "rules",
@@ -296,7 +296,11 @@ impl Database {
         // Refused before the setting is checked: whether it would be valid is no business of
         // someone who may not set it.
         let administrator = self
-            .refuse_unless_installation_administrator(actor, "the compensation policy")
+            .refuse_unless_installation_administrator(
+                actor,
+                "the compensation policy",
+                "征用补偿标准",
+            )
             .await?;
         let taxonomy = self.taxonomy().await?;
         let checked = setting
@@ -327,8 +331,9 @@ impl Database {
         now: Timestamp,
     ) -> Result<Requisition, StorageError> {
         if !may_requisition(actor) {
-            return Err(StorageError::Forbidden(
-                "only office staff draft requisition orders".into(),
+            return Err(StorageError::forbidden(
+                "only office staff draft requisition orders",
+                "只有动员办工作人员才能拟定征用令",
             ));
         }
         if new.items.is_empty() {
@@ -615,8 +620,9 @@ impl Database {
     ) -> Result<Requisition, StorageError> {
         let reach = self.requisition_reach(actor).await?;
         if matches!(reach, RequisitionReach::Holder { .. }) || !may_requisition(actor) {
-            return Err(StorageError::Forbidden(
-                "only office staff act on requisition orders".into(),
+            return Err(StorageError::forbidden(
+                "only office staff act on requisition orders",
+                "只有动员办工作人员才能办理征用令",
             ));
         }
         // Read unmasked: the replay must see what was drafted, whoever acts.
@@ -740,8 +746,9 @@ impl Database {
     ) -> Result<(String, Timestamp), StorageError> {
         let reach = self.requisition_reach(actor).await?;
         if matches!(reach, RequisitionReach::Holder { .. }) || !may_requisition(actor) {
-            return Err(StorageError::Forbidden(
-                "only office staff send requisition notices".into(),
+            return Err(StorageError::forbidden(
+                "only office staff send requisition notices",
+                "只有动员办工作人员才能发送征用通知",
             ));
         }
         let order = self.requisition_in_reach(&reach, actor.scope(), id).await?;

@@ -34,8 +34,9 @@ const API_TOKEN_COLUMNS: &str = "id, user_id, name, created_at, expires_at, revo
 /// A user keeps their own tokens; an administrator those of users in their subtree.
 fn refuse_unless_token_keeper(actor: &Actor, user: &User) -> Result<(), StorageError> {
     if actor.user_id() != Some(user.id) && !actor.administers() {
-        return Err(StorageError::Forbidden(
-            "a token is kept by its user or an administrator".into(),
+        return Err(StorageError::forbidden(
+            "a token is kept by its user or an administrator",
+            "接口令牌只能由其用户本人或系统管理员管理",
         ));
     }
     if !actor.scope().contains(&user.region_path()) {
@@ -54,7 +55,10 @@ async fn hold_user_enabled(tx: &mut WriteTx, user_id: i64) -> Result<(), Storage
     if tx.hold_row(select, user_id).await? {
         Ok(())
     } else {
-        Err(StorageError::Forbidden("this user is disabled".into()))
+        Err(StorageError::forbidden(
+            "this user is disabled",
+            "该用户已停用",
+        ))
     }
 }
 
@@ -302,8 +306,9 @@ impl Database {
         admin: NewUser,
     ) -> Result<User, StorageError> {
         if self.user_count().await? > 0 {
-            return Err(StorageError::Forbidden(
-                "the setup token is wrong or already used".into(),
+            return Err(StorageError::forbidden(
+                "the setup token is wrong or already used",
+                "设置令牌错误或已使用",
             ));
         }
         let office_name = checked_organization_name(office_name)?;
@@ -319,8 +324,9 @@ impl Database {
                 .map(|r| r.rows_affected())
         })?;
         if consumed != 1 {
-            return Err(StorageError::Forbidden(
-                "the setup token is wrong or already used".into(),
+            return Err(StorageError::forbidden(
+                "the setup token is wrong or already used",
+                "设置令牌错误或已使用",
             ));
         }
         let root = RegionPath::root();

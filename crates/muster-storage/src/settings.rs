@@ -72,24 +72,31 @@ impl Database {
     }
 
     /// Refuses anyone but an administrator of the whole installation
-    /// ([`Self::administers_installation`]). The proof it returns carries the administrator's
-    /// region, where the change is audited (so that it is in their audit log, not only in one
-    /// above them).
+    /// ([`Self::administers_installation`]), naming `what` they would change (`what_zh` in
+    /// Chinese). The proof it returns carries the administrator's region, where the change is
+    /// audited (so that it is in their audit log, not only in one above them).
     pub(crate) async fn refuse_unless_installation_administrator(
         &self,
         actor: &Actor,
         what: &str,
+        what_zh: &str,
     ) -> Result<InstallationAdministrator, StorageError> {
         if !actor.administers() {
-            return Err(StorageError::Forbidden(format!(
-                "only an administrator changes {what}"
-            )));
+            return Err(StorageError::forbidden(
+                format!("only an administrator changes {what}"),
+                format!("只有系统管理员才能修改{what_zh}"),
+            ));
         }
         let subtree = actor.scope().subtree();
         if !self.administers_installation(actor).await? {
-            return Err(StorageError::Forbidden(format!(
-                "{what} apply to every region; only an administrator over all of them (not only {subtree}) changes them"
-            )));
+            return Err(StorageError::forbidden(
+                format!(
+                    "{what} apply to every region; only an administrator over all of them (not only {subtree}) changes them"
+                ),
+                format!(
+                    "{what_zh}适用于全部行政区划，只有管辖全部行政区划（而不仅是 {subtree}）的系统管理员才能修改"
+                ),
+            ));
         }
         Ok(InstallationAdministrator {
             region: subtree.clone(),
@@ -189,7 +196,11 @@ impl Database {
         // Refused before the setting is checked: whether it would be valid is no business of
         // someone who may not set it.
         let administrator = self
-            .refuse_unless_installation_administrator(actor, "the transport parameters")
+            .refuse_unless_installation_administrator(
+                actor,
+                "the transport parameters",
+                "调配运输参数",
+            )
             .await?;
         let taxonomy = self.taxonomy().await?;
         let setting = setting.normalized();

@@ -75,8 +75,9 @@ impl Database {
         new_site: NewSite,
     ) -> Result<Site, StorageError> {
         if !may_report(actor) {
-            return Err(StorageError::Forbidden(
-                "only office, workstation and member-unit staff register sites".into(),
+            return Err(StorageError::forbidden(
+                "only office, workstation and member-unit staff register sites",
+                "只有动员办、工作站和成员单位的工作人员才能登记存放地点",
             ));
         }
         let name = new_site.name.trim().to_owned();

@@ -302,8 +302,9 @@ impl Database {
         round: OpenRound,
     ) -> Result<(SurveyRound, usize), StorageError> {
         if !(actor.administers() || actor.has_role(Role::OfficeStaff)) {
-            return Err(StorageError::Forbidden(
-                "only office staff open survey rounds".into(),
+            return Err(StorageError::forbidden(
+                "only office staff open survey rounds",
+                "只有动员办工作人员才能发起潜力调查",
             ));
         }
         let region_path = match &round.region_code {
@@ -497,8 +498,9 @@ impl Database {
     ) -> Result<SurveyRound, StorageError> {
         let round = self.survey_round(actor.scope(), round_id).await?;
         if !survey::may_run_round(actor, &round.region_path) {
-            return Err(StorageError::Forbidden(
-                "only the office that runs the round (or one above it) closes it or moves its deadline".into(),
+            return Err(StorageError::forbidden(
+                "only the office that runs the round (or one above it) closes it or moves its deadline",
+                "只有发起本轮调查的动员办（或其上级）才能结束本轮调查或调整其截止日期",
             ));
         }
         Ok(round)
@@ -1323,8 +1325,9 @@ impl Database {
                 if actor.has_role(Role::MemberUnitOfficer) && organization == Some(unit) {
                     Ok(())
                 } else {
-                    Err(StorageError::Forbidden(
-                        "only the member unit's own officer reports for it".into(),
+                    Err(StorageError::forbidden(
+                        "only the member unit's own officer reports for it",
+                        "只有该成员单位自己的专干才能为其报送",
                     ))
                 }
             }
@@ -1334,8 +1337,9 @@ impl Database {
                 if staff && *actor.scope().subtree() == region {
                     Ok(())
                 } else {
-                    Err(StorageError::Forbidden(
-                        "only the staff of the assignment's own region report for it".into(),
+                    Err(StorageError::forbidden(
+                        "only the staff of the assignment's own region report for it",
+                        "只有报送任务所在行政区划的工作人员才能为其报送",
                     ))
                 }
             }
@@ -1597,10 +1601,13 @@ impl Database {
         let parent_region = parent.as_ref().map(Assignment::region_path);
         let reviewer_region = survey::reviewer_region(parent_region.as_ref(), &round.region_path);
         if !survey::may_review(actor, reviewer_region) {
-            return Err(StorageError::Forbidden(format!(
-                "this report is reviewed by the office of {}",
-                reviewer_region.as_str()
-            )));
+            return Err(StorageError::forbidden(
+                format!(
+                    "this report is reviewed by the office of {}",
+                    reviewer_region.as_str()
+                ),
+                format!("此报送由 {} 的动员办审核", reviewer_region.as_str()),
+            ));
         }
         survey::ensure_round_open(round.status).map_err(transition)?;
         Ok((assignment, round, parent))

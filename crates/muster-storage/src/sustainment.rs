@@ -222,8 +222,9 @@ impl Database {
         new: NewScenario,
     ) -> Result<StoredScenario, StorageError> {
         if !may_plan(actor) {
-            return Err(StorageError::Forbidden(
-                "only office staff and military liaisons write sustainment scenarios".into(),
+            return Err(StorageError::forbidden(
+                "only office staff and military liaisons write sustainment scenarios",
+                "只有动员办工作人员和军事联络员才能编制持续保障情景",
             ));
         }
         let name = new.name.trim().to_owned();

@@ -258,8 +258,9 @@ impl Database {
     /// Creates a user in an organization inside the actor's scope.
     pub async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User, StorageError> {
         if !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "only an administrator may add users".into(),
+            return Err(StorageError::forbidden(
+                "only an administrator may add users",
+                "只有系统管理员才能添加用户",
             ));
         }
         let (username, display_name) = checked_user_names(&new)?;
@@ -299,8 +300,9 @@ impl Database {
         disabled: bool,
     ) -> Result<User, StorageError> {
         if !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "only an administrator may disable or enable users".into(),
+            return Err(StorageError::forbidden(
+                "only an administrator may disable or enable users",
+                "只有系统管理员才能停用或启用用户",
             ));
         }
         if actor.user_id() == Some(user_id) {
@@ -381,8 +383,9 @@ impl Database {
     ) -> Result<(), StorageError> {
         let own = actor.user_id() == Some(user_id);
         if !own && !actor.administers() {
-            return Err(StorageError::Forbidden(
-                "a password is changed by its user or reset by an administrator".into(),
+            return Err(StorageError::forbidden(
+                "a password is changed by its user or reset by an administrator",
+                "密码只能由用户本人修改，或由系统管理员重置",
             ));
         }
         let user = self.user(actor.scope(), user_id).await?;
@@ -432,8 +435,9 @@ impl Database {
         locale: &str,
     ) -> Result<(), StorageError> {
         if actor.user_id() != Some(user.id) {
-            return Err(StorageError::Forbidden(
-                "only the user may change their language".into(),
+            return Err(StorageError::forbidden(
+                "only the user may change their language",
+                "只有用户本人才能更改自己的语言",
             ));
         }
         let now = crate::now();

@@ -407,7 +407,7 @@ impl Database {
     /// Sets the stale period for the whole installation (administrators only).
     pub async fn set_stale_after_days(&self, actor: &Actor, days: u32) -> Result<(), StorageError> {
         let administrator = self
-            .refuse_unless_installation_administrator(actor, "the stale period")
+            .refuse_unless_installation_administrator(actor, "the stale period", "核查过期天数")
             .await?;
         check_stale_after(days)?;
         let before = self.stale_after_days().await?;
@@ -549,8 +549,9 @@ impl Database {
         verifier_ids: &[i64],
     ) -> Result<usize, StorageError> {
         if !may_run_verification(actor) {
-            return Err(StorageError::Forbidden(
-                "only office staff assign verification".into(),
+            return Err(StorageError::forbidden(
+                "only office staff assign verification",
+                "只有动员办工作人员才能分配核查任务",
             ));
         }
         let sample = self.verification_sample(actor.scope(), sample_id).await?;
@@ -798,8 +799,9 @@ impl Database {
     ) -> Result<FindingOutcome, StorageError> {
         check_finding(&input)?;
         let Some(user_id) = actor.user_id() else {
-            return Err(StorageError::Forbidden(
-                "findings are recorded by the verifier in person".into(),
+            return Err(StorageError::forbidden(
+                "findings are recorded by the verifier in person",
+                "核查结果须由核查人员本人记录",
             ));
         };
         let sample = self.verification_sample(actor.scope(), sample_id).await?;
@@ -831,8 +833,9 @@ impl Database {
             return Err(StorageError::not_found("verification item", record_id));
         }
         if verifier != Some(user_id) {
-            return Err(StorageError::Forbidden(
-                "only the verifier this record was assigned to records its finding".into(),
+            return Err(StorageError::forbidden(
+                "only the verifier this record was assigned to records its finding",
+                "只有被分配核查此记录的核查人员才能记录核查结果",
             ));
         }
         if status == ITEM_FOUND {
@@ -1203,8 +1206,9 @@ impl Database {
         now: Timestamp,
     ) -> Result<PlannedSample, StorageError> {
         if !may_run_verification(actor) {
-            return Err(StorageError::Forbidden(
-                "only office staff draw verification samples".into(),
+            return Err(StorageError::forbidden(
+                "only office staff draw verification samples",
+                "只有动员办工作人员才能抽取核查样本",
             ));
         }
         let scope = actor.scope();

@@ -303,7 +303,7 @@ fn order(lines: Vec<NewRequisitionLine>) -> NewRequisition {
 
 fn invalid_message(result: Result<impl std::fmt::Debug, E>) -> String {
     match result {
-        Err(E::Invalid { message, .. } | E::Refused { message, .. }) => message,
+        Err(E::Refused { message, .. }) => message,
         other => panic!("expected a named refusal, got {other:?}"),
     }
 }

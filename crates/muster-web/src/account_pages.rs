@@ -263,12 +263,6 @@ pub(crate) async fn issue_token(
                 field: "password",
                 message: Message::Key("account.rate_limited"),
             }),
-            Err(WebError::Storage(StorageError::Invalid { field, message })) => {
-                problems.push(FieldProblem {
-                    field: if field == "name" { "name" } else { "days" },
-                    message: Message::Text(message),
-                });
-            }
             Err(WebError::Storage(StorageError::Refused {
                 field,
                 message,
@@ -462,8 +456,9 @@ async fn render_new_user(
 ) -> PageResult {
     let current = page.require_user()?;
     if !current.actor.administers() {
-        return Err(page.error(WebError::Storage(StorageError::Forbidden(
-            "only an administrator may add users".into(),
+        return Err(page.error(WebError::Storage(StorageError::forbidden(
+            "only an administrator may add users",
+            "只有系统管理员才能添加用户",
         ))));
     }
     let organization = state
@@ -586,16 +581,20 @@ pub(crate) async fn create_user(
                     message
                 }),
             }),
-            Err(WebError::Storage(
-                StorageError::Invalid { field, message }
-                | StorageError::Conflict { field, message, .. },
-            )) => problems.push(FieldProblem {
+            Err(WebError::Storage(StorageError::Conflict {
+                field,
+                message,
+                message_zh,
+            })) => problems.push(FieldProblem {
                 field: match field {
                     "username" => "username",
                     "display_name" => "display_name",
                     _ => "roles",
                 },
-                message: Message::Text(message),
+                message: Message::Text(match message_zh {
+                    Some(zh) if page.tr.locale.starts_with("zh") => zh,
+                    _ => message,
+                }),
             }),
             Err(other) => return Err(page.error(other)),
         }
@@ -638,9 +637,9 @@ async fn render_reset(
 ) -> PageResult {
     let current = page.require_user()?;
     if !current.actor.administers() || current.user.id == id {
-        return Err(page.error(WebError::Storage(StorageError::Forbidden(
-            "an administrator resets other users' passwords; change your own on your account page"
-                .into(),
+        return Err(page.error(WebError::Storage(StorageError::forbidden(
+            "an administrator resets other users' passwords; change your own on your account page",
+            "他人的密码由系统管理员重置；您自己的密码请在“我的账户”页面修改",
         ))));
     }
     let user = state

@@ -750,8 +750,9 @@ async fn reset_password(
 ) -> Result<StatusCode, WebError> {
     check_write(&current, &headers)?;
     if !current.actor.administers() {
-        return Err(muster_storage::StorageError::Forbidden(
-            "only an administrator resets a password".into(),
+        return Err(muster_storage::StorageError::forbidden(
+            "only an administrator resets a password",
+            "只有系统管理员才能重置密码",
         )
         .into());
     }

@@ -296,9 +296,7 @@ fn place_refusal(error: &StorageError, rows: &[usize], locale: &str) -> Option<V
         StorageError::Refused {
             field, message_zh, ..
         } if chinese => (*field, message_zh, "；", "："),
-        StorageError::Invalid { field, message } | StorageError::Refused { field, message, .. } => {
-            (*field, message, "; ", ": ")
-        }
+        StorageError::Refused { field, message, .. } => (*field, message, "; ", ": "),
         _ => return None,
     };
     if field != "demand" {
@@ -990,11 +988,14 @@ mod tests {
 
     #[test]
     fn storage_problems_land_on_their_rows() {
-        let refused = StorageError::Invalid {
+        let refused = StorageError::Refused {
             field: "demand",
             message: "title: give the demand a title; lines[0].quantity: expected a whole \
                       number from 1 to 1000000000, found 0; lines[1].type_code: \"A; B\" is not \
                       a resource type in the taxonomy"
+                .into(),
+            message_zh: "title：请填写需求标题；lines[0].quantity：应为 1 至 1000000000 之间的\
+                         整数，实为 0；lines[1].type_code：“A; B”不是分类目录中的资源类型"
                 .into(),
         };
         // Rows 0 and 1 of the form were blank; the lines sent came from rows 2 and 4.
@@ -1011,16 +1012,17 @@ mod tests {
         );
         assert!(placed[2].message.contains("\"A; B\""), "{placed:?}");
 
-        let elsewhere = StorageError::Invalid {
+        let elsewhere = StorageError::Refused {
             field: "region_code",
             message: "region 99 is not in your region".into(),
+            message_zh: "行政区划 99 不在您的辖区内".into(),
         };
         let placed = place_refusal(&elsewhere, &[], "en").expect("placed");
         assert_eq!(
             (placed[0].row, placed[0].field.as_str()),
             (None, "region_code")
         );
-        let forbidden = StorageError::Forbidden("no".into());
+        let forbidden = StorageError::forbidden("no", "不允许");
         assert!(place_refusal(&forbidden, &[], "en").is_none());
     }
 

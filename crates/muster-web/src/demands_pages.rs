@@ -753,9 +753,7 @@ pub(crate) fn refusal(
     locale: &str,
 ) -> Result<(StatusCode, String), StorageError> {
     let code = match &error {
-        StorageError::Invalid { .. } | StorageError::Refused { .. } => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        StorageError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         StorageError::Conflict { .. } => StatusCode::CONFLICT,
         StorageError::Forbidden(_) | StorageError::OutOfScope { .. } => StatusCode::FORBIDDEN,
         _ => return Err(error),

@@ -116,7 +116,7 @@ impl WebError {
                 StorageError::Conflict { .. } | StorageError::Transition(_) => {
                     (StatusCode::CONFLICT, "conflict", "Conflict")
                 }
-                StorageError::Invalid { .. } | StorageError::Refused { .. } => (
+                StorageError::Refused { .. } => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid-input",
                     "Invalid input",
@@ -144,9 +144,9 @@ impl WebError {
     }
 
     /// The problem's detail in the reader's language: on a Chinese page every refusal a page
-    /// can meet is said in Chinese (a `Forbidden`'s English reason and an `Invalid` without a
-    /// Chinese text excepted, which keep their English after a Chinese lead); None in English,
-    /// where [`Self::problem`]'s detail is the text.
+    /// can meet is said in Chinese (only a `Conflict` or a `BadRequest` built without a
+    /// Chinese text keeps its English, after a Chinese lead); None in English, where
+    /// [`Self::problem`]'s detail is the text.
     pub(crate) fn localized_detail(&self, locale: &str) -> Option<String> {
         if !locale.starts_with("zh") {
             return None;
@@ -190,10 +190,7 @@ impl WebError {
                     format!("{} {key} 不在您的辖区内。", entity_zh(entity))
                 }
                 StorageError::Forbidden(reason) => {
-                    format!("您的角色无权执行此操作（{reason}）。")
-                }
-                StorageError::Invalid { field, message } => {
-                    format!("{field}：输入有误（{message}）")
+                    format!("您无权执行此操作：{}。", reason.message_zh)
                 }
                 StorageError::LinkExpired => "此链接已过期，请向办公室索取新的链接。".to_owned(),
                 StorageError::SheetRejected(_) => "文件被整体拒收。".to_owned(),
@@ -226,9 +223,7 @@ impl WebError {
         let field = match self {
             WebError::BadRequest { field, .. } => Some(field.clone()),
             WebError::Storage(
-                StorageError::Invalid { field, .. }
-                | StorageError::Conflict { field, .. }
-                | StorageError::Refused { field, .. },
+                StorageError::Conflict { field, .. } | StorageError::Refused { field, .. },
             ) => Some((*field).to_owned()),
             WebError::Storage(StorageError::Transition(e)) => {
                 Some(e.field().unwrap_or("status").to_owned())
@@ -317,7 +312,44 @@ fn entity_zh(entity: &str) -> &str {
 mod tests {
     use std::path::Path;
 
-    use super::entity_zh;
+    use axum::http::StatusCode;
+    use muster_storage::StorageError;
+
+    use super::{WebError, entity_zh};
+
+    /// A refusal for a role says its reason in Chinese on a Chinese page, with no English
+    /// left in, and in English on an English page and in the API's problem, whose status and
+    /// type are those of a role's refusal.
+    #[test]
+    fn a_forbidden_is_said_in_the_readers_language() {
+        let forbidden = WebError::Storage(StorageError::forbidden(
+            "only office staff open survey rounds",
+            "只有动员办工作人员才能发起潜力调查",
+        ));
+        let chinese = forbidden.said_in("zh-CN");
+        assert_eq!(
+            chinese,
+            "您无权执行此操作：只有动员办工作人员才能发起潜力调查。"
+        );
+        assert!(
+            !chinese.chars().any(|c| c.is_ascii_alphabetic()),
+            "{chinese}"
+        );
+        assert_eq!(
+            forbidden.said_in("en"),
+            "your roles do not allow this: only office staff open survey rounds"
+        );
+        let problem = forbidden.problem();
+        assert_eq!(problem.status, StatusCode::FORBIDDEN.as_u16());
+        assert_eq!(
+            problem.problem_type,
+            "https://muster.invalid/problems/forbidden"
+        );
+        assert_eq!(
+            problem.detail,
+            "your roles do not allow this: only office staff open survey rounds"
+        );
+    }
 
     /// The quoted entity names after each `marker` in `text` (`not_found("site"`,
     /// `NotFound { entity: "photo"`); a marker followed by anything but a string is skipped.

@@ -577,8 +577,7 @@ pub(crate) async fn inspect_submit(
     {
         Ok(_) => Ok(Redirect::to("/rounds?done=1").into_response()),
         Err(
-            e @ (muster_storage::StorageError::Invalid { .. }
-            | muster_storage::StorageError::Refused { .. }
+            e @ (muster_storage::StorageError::Refused { .. }
             | muster_storage::StorageError::Conflict { .. }),
         ) => {
             let locale = page.tr.locale;
@@ -912,7 +911,6 @@ pub(crate) async fn order_action(
         Ok(_) => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
         Err(
             e @ (muster_storage::StorageError::Conflict { .. }
-            | muster_storage::StorageError::Invalid { .. }
             | muster_storage::StorageError::Refused { .. }),
         ) => {
             let message = WebError::from(e).said_in(page.tr.locale);
@@ -1048,7 +1046,6 @@ pub(crate) async fn link_action(
         Ok(_) => Ok(Redirect::to(&format!("/orders/link/{token}?done=1")).into_response()),
         Err(
             e @ (muster_storage::StorageError::Conflict { .. }
-            | muster_storage::StorageError::Invalid { .. }
             | muster_storage::StorageError::Refused { .. }),
         ) => {
             let message = WebError::from(e).said_in(page.tr.locale);
@@ -1202,10 +1199,7 @@ pub(crate) async fn check_in(
             )
             .await
         }
-        Err(
-            e @ (muster_storage::StorageError::Invalid { .. }
-            | muster_storage::StorageError::Refused { .. }),
-        ) => {
+        Err(e @ muster_storage::StorageError::Refused { .. }) => {
             let message = WebError::from(e).said_in(page.tr.locale);
             render_patrols(&state, &page, Some(message), None).await
         }

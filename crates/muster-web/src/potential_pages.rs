@@ -1275,8 +1275,9 @@ pub(crate) async fn resource_type_form(
         .await
         .map_err(page_err(&page))?
     {
-        return Err(page.error(WebError::Storage(StorageError::Forbidden(
-            "only an administrator of every region edits the taxonomy".into(),
+        return Err(page.error(WebError::Storage(StorageError::forbidden(
+            "only an administrator of every region edits the taxonomy",
+            "只有管辖全部行政区划的系统管理员才能编辑资源分类",
         ))));
     }
     let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
@@ -1364,11 +1365,6 @@ pub(crate) async fn save_resource_type(
             } else {
                 message
             }),
-        ),
-        Err(StorageError::Invalid { message, .. }) => refuse(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            tr.t("taxonomy.invalid"),
-            Some(message),
         ),
         Err(other) => Err(page.error(other.into())),
     }

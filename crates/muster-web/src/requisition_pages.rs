@@ -234,8 +234,7 @@ impl DraftForm {
 /// where it has been written in it; anything else is an error page.
 fn refusal(error: StorageError, locale: &str) -> Result<String, StorageError> {
     match error {
-        e @ (StorageError::Invalid { .. }
-        | StorageError::Refused { .. }
+        e @ (StorageError::Refused { .. }
         | StorageError::Conflict { .. }
         | StorageError::Forbidden(_)
         | StorageError::NotFound { .. }

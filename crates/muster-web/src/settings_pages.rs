@@ -294,9 +294,7 @@ fn field_errors(
         StorageError::Refused {
             field, message_zh, ..
         } if locale.starts_with("zh") => (field, message_zh, "；"),
-        StorageError::Invalid { field, message } | StorageError::Refused { field, message, .. } => {
-            (field, message, "; ")
-        }
+        StorageError::Refused { field, message, .. } => (field, message, "; "),
         other => return Err(other),
     };
     Ok(message
@@ -506,9 +504,10 @@ mod tests {
     #[test]
     fn storage_refusals_land_on_their_fields() {
         let errors = field_errors(
-            StorageError::Invalid {
+            StorageError::Refused {
                 field: "worn_basis_points",
                 message: "worn_basis_points: expected 0 to 10000; daily_rates_fen.TRN.ROAD: expected 0 to 100000000 fen, found -5".into(),
+                message_zh: "worn_basis_points：应为 0 至 10000；daily_rates_fen.TRN.ROAD：应为 0 至 100000000 分，实为 -5".into(),
             },
             compensation_field,
             "en",
@@ -536,7 +535,7 @@ mod tests {
         assert!(errors[1].message.contains("found -5"), "{errors:?}");
         assert!(
             field_errors(
-                StorageError::Forbidden("no".into()),
+                StorageError::forbidden("no", "不允许"),
                 compensation_field,
                 "zh-CN"
             )

@@ -333,8 +333,7 @@ pub(crate) async fn create(
                 return Ok(Redirect::to(&url).into_response());
             }
             Err(
-                e @ (StorageError::Invalid { .. }
-                | StorageError::Refused { .. }
+                e @ (StorageError::Refused { .. }
                 | StorageError::Conflict { .. }
                 | StorageError::Forbidden(_)
                 | StorageError::OutOfScope { .. }),

@@ -275,7 +275,7 @@ pub(crate) async fn open_round(
     };
     match state.db.open_round(&current.actor, request).await {
         Ok((round, _)) => Ok(Redirect::to(&format!("/surveys/{}", round.id)).into_response()),
-        Err(e @ (StorageError::Invalid { .. } | StorageError::Refused { .. })) => {
+        Err(e @ StorageError::Refused { .. }) => {
             render_rounds(
                 &state,
                 &page,
@@ -1151,7 +1151,6 @@ async fn after_write(
         Err(
             error @ (StorageError::Conflict { .. }
             | StorageError::Transition(_)
-            | StorageError::Invalid { .. }
             | StorageError::Refused { .. }
             | StorageError::Forbidden(_)),
         ) => {

@@ -224,8 +224,7 @@ pub(crate) async fn create(
                 return Ok(Redirect::to(&format!("/sustainment/{}", stored.id)).into_response());
             }
             Err(
-                e @ (StorageError::Invalid { .. }
-                | StorageError::Refused { .. }
+                e @ (StorageError::Refused { .. }
                 | StorageError::Forbidden(_)
                 | StorageError::OutOfScope { .. }
                 | StorageError::NotFound { .. }),
@@ -506,9 +505,7 @@ pub(crate) async fn report(
     let now = muster_storage::now();
     let run = match state.db.run_sustainment(scope, id, &adjustments, now).await {
         Ok(run) => run,
-        Err(e @ (StorageError::Invalid { .. } | StorageError::Refused { .. }))
-            if !adjustments.is_empty() =>
-        {
+        Err(e @ StorageError::Refused { .. }) if !adjustments.is_empty() => {
             message = Some(WebError::from(e).said_in(locale));
             state
                 .db

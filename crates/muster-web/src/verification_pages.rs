@@ -249,9 +249,7 @@ pub(crate) async fn draw(
         Ok(sample) => {
             Ok(Redirect::to(&format!("/verification/samples/{}", sample.id)).into_response())
         }
-        Err(e @ (StorageError::Invalid { .. } | StorageError::Refused { .. })) => {
-            refuse(WebError::from(e).said_in(locale)).await
-        }
+        Err(e @ StorageError::Refused { .. }) => refuse(WebError::from(e).said_in(locale)).await,
         Err(other) => Err(page.error(other.into())),
     }
 }
@@ -553,7 +551,7 @@ pub(crate) async fn assign(
         .collect();
     match state.db.assign_sample(&current.actor, id, &verifiers).await {
         Ok(_) => Ok(Redirect::to(&format!("/verification/samples/{id}")).into_response()),
-        Err(e @ (StorageError::Invalid { .. } | StorageError::Refused { .. })) => {
+        Err(e @ StorageError::Refused { .. }) => {
             render_sample(
                 &state,
                 &page,

@@ -263,9 +263,26 @@ async fn pages_story(app: TestApp) {
     assert_eq!(xlsx.status(), StatusCode::OK);
     assert!(xlsx.bytes().await.expect("bytes").starts_with(b"PK"));
 
-    let (viewer, _) = app.signed_in("viewer", "zh-CN").await;
+    let (viewer, viewer_csrf) = app.signed_in("viewer", "zh-CN").await;
     let page = common::page_text(&viewer, &app, "/potential/sites").await;
     assert!(page.contains("存放地点"));
     assert!(!page.contains("create-site"), "a viewer gets no form");
+    // A viewer who posts the form anyway is refused for their role, in Chinese on the
+    // Chinese page: the reason too, not only a Chinese lead before the English.
+    let mut fields = form("北区仓库");
+    fields[0].1 = viewer_csrf;
+    let refused = viewer
+        .post(app.url("/potential/sites"))
+        .form(&fields)
+        .send()
+        .await
+        .expect("post");
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+    let page = refused.text().await.expect("text");
+    assert!(
+        page.contains("您无权执行此操作：只有动员办、工作站和成员单位的工作人员才能登记存放地点"),
+        "{page}"
+    );
+    assert!(!page.contains("register sites"), "English left in: {page}");
     app.stop().await;
 }

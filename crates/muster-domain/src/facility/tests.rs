@@ -305,6 +305,85 @@ fn orders_follow_their_state_machine() {
     ));
 }
 
+/// Every refusal of the order state machine, said in Chinese, has no English left in it:
+/// no ASCII letter but the field path an `Invalid` starts with (a code, the same as the
+/// English's), and none of the English's own words.
+#[test]
+fn every_order_refusal_is_said_in_chinese() {
+    let actions = [
+        OrderAction::Acknowledge,
+        OrderAction::ReportRepair {
+            note: "换了密封条".to_owned(),
+            evidence: vec![],
+        },
+        OrderAction::ReportRepair {
+            note: " ".to_owned(),
+            evidence: vec![],
+        },
+        OrderAction::ReportRepair {
+            note: "长".repeat(MAX_NOTE_CHARS + 1),
+            evidence: vec![],
+        },
+        OrderAction::Verify,
+        OrderAction::SendBack {
+            reason: "照片看不清".to_owned(),
+        },
+        OrderAction::SendBack {
+            reason: String::new(),
+        },
+        OrderAction::Close,
+    ];
+    let mut refusals = Vec::new();
+    for &status in OrderStatus::ALL {
+        for action in &actions {
+            for &party in OrderParty::ALL {
+                if let Err(refusal) = status.apply(action, party) {
+                    refusals.push(refusal);
+                }
+            }
+        }
+    }
+    let kinds = |pick: fn(&OrderRefusal) -> bool| refusals.iter().filter(|r| pick(r)).count();
+    assert!(kinds(|r| matches!(r, OrderRefusal::WrongState { .. })) > 0);
+    assert!(kinds(|r| matches!(r, OrderRefusal::WrongParty { .. })) > 0);
+    let fields: std::collections::BTreeSet<&str> = refusals
+        .iter()
+        .filter_map(|r| match r {
+            OrderRefusal::Invalid { field, .. } => Some(*field),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        fields.into_iter().collect::<Vec<_>>(),
+        ["evidence", "note", "reason"]
+    );
+    for refusal in &refusals {
+        let zh = refusal.zh();
+        let said = match refusal {
+            OrderRefusal::Invalid { field, .. } => zh
+                .strip_prefix(&format!("{field}："))
+                .unwrap_or_else(|| panic!("not under its field: {zh}")),
+            _ => zh.as_str(),
+        };
+        assert!(has_cjk(said), "{zh}");
+        assert!(
+            !said.chars().any(|c| c.is_ascii_alphabetic()),
+            "English left in: {zh} (for {refusal})"
+        );
+    }
+    let verify_too_soon = OrderStatus::Issued
+        .apply(&OrderAction::Verify, OrderParty::Office)
+        .expect_err("refused");
+    assert_eq!(
+        verify_too_soon.zh(),
+        "不能对已下发的整改通知执行“验收”：须先由物业管理人报告整改完成"
+    );
+    let wrong_party = OrderStatus::Repaired
+        .apply(&OrderAction::Verify, OrderParty::PropertyManager)
+        .expect_err("refused");
+    assert_eq!(wrong_party.zh(), "只有动员办公室才能对整改通知执行“验收”");
+}
+
 #[test]
 fn reminders_come_once_each_and_overdue_means_after_the_deadline_day() {
     let deadline = day("2026-12-10");

@@ -413,8 +413,9 @@ impl Database {
         assignments: Option<Vec<AcceptedAssignment>>,
     ) -> Result<AcceptOutcome, StorageError> {
         if !may_fulfil(actor) {
-            return Err(StorageError::Forbidden(
-                "only office staff and administrators accept allocations".into(),
+            return Err(StorageError::forbidden(
+                "only office staff and administrators accept allocations",
+                "只有动员办工作人员和系统管理员才能确认分配方案",
             ));
         }
         let transport = self.transport_parameters().await?;
@@ -612,8 +613,9 @@ impl Database {
         demand_id: i64,
     ) -> Result<i64, StorageError> {
         if !may_fulfil(actor) {
-            return Err(StorageError::Forbidden(
-                "only office staff and administrators escalate demands".into(),
+            return Err(StorageError::forbidden(
+                "only office staff and administrators escalate demands",
+                "只有动员办工作人员和系统管理员才能将需求缺口报上一级",
             ));
         }
         let proposal = self.propose_allocation(actor.scope(), demand_id).await?;

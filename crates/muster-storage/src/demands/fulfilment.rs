@@ -113,8 +113,9 @@ impl Database {
         input: InspectionInput,
     ) -> Result<super::DemandView, StorageError> {
         if !may_fulfil(actor) {
-            return Err(StorageError::Forbidden(
-                "only office staff and administrators record inspections".into(),
+            return Err(StorageError::forbidden(
+                "only office staff and administrators record inspections",
+                "只有动员办工作人员和系统管理员才能记录现场查验",
             ));
         }
         if input.photos.len() > MAX_PHOTOS {
@@ -281,8 +282,9 @@ impl Database {
         input: HandoverInput,
     ) -> Result<super::DemandView, StorageError> {
         if !may_take_part(actor) {
-            return Err(StorageError::Forbidden(
-                "only office staff, military liaisons and administrators record handovers".into(),
+            return Err(StorageError::forbidden(
+                "only office staff, military liaisons and administrators record handovers",
+                "只有动员办工作人员、军事联络员和系统管理员才能记录交接",
             ));
         }
         if input.items.is_empty() {
