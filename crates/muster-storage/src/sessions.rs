@@ -308,7 +308,7 @@ impl Database {
         if self.user_count().await? > 0 {
             return Err(StorageError::forbidden(
                 "the setup token is wrong or already used",
-                "设置令牌错误或已使用",
+                "初始化令牌错误或已被使用",
             ));
         }
         let office_name = checked_organization_name(office_name)?;
@@ -326,7 +326,7 @@ impl Database {
         if consumed != 1 {
             return Err(StorageError::forbidden(
                 "the setup token is wrong or already used",
-                "设置令牌错误或已使用",
+                "初始化令牌错误或已被使用",
             ));
         }
         let root = RegionPath::root();
