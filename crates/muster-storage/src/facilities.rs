@@ -189,8 +189,10 @@ pub struct NewFacility {
 /// Facilities per page, at most.
 pub const MAX_FACILITY_PAGE: i64 = 1000;
 
-/// Whether the actor may register facilities, grids, schedules, routes and campaigns.
-pub(crate) fn may_manage_facilities(actor: &Actor) -> bool {
+/// Whether the actor may register facilities, grids, schedules, routes and campaigns. Public
+/// so that the pages show their registration links and forms only to those storage allows;
+/// storage still checks on every write.
+pub fn may_manage_facilities(actor: &Actor) -> bool {
     actor.administers()
         || actor.has_role(Role::OfficeStaff)
         || actor.has_role(Role::WorkstationStaff)

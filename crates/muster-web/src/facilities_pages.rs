@@ -163,6 +163,9 @@ struct DashboardPage {
     map: MapView,
     width: f64,
     height: f64,
+    /// Whether to link the registration form and the grids page: only for those storage
+    /// lets register (`may_manage_facilities`).
+    can_manage: bool,
 }
 
 fn kind_lines(dashboard: &FacilityDashboard) -> Vec<KindLine> {
@@ -256,6 +259,7 @@ pub(crate) async fn dashboard(
         map,
         width: MAP_WIDTH,
         height: MAP_HEIGHT,
+        can_manage: muster_storage::may_manage_facilities(actor),
     }
     .into_response())
 }

@@ -14,6 +14,7 @@ mod demands_pages;
 mod error;
 mod facilities_api;
 mod facilities_pages;
+mod facility_forms;
 mod i18n;
 pub mod notify;
 mod page_parts;

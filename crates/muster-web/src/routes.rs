@@ -10,7 +10,8 @@ use tower_http::trace::TraceLayer;
 use crate::app::AppState;
 use crate::potential_view::MAX_UPLOAD_BYTES;
 use crate::{
-    facilities_pages, pages, potential_pages, sites_pages, survey_pages, verification_pages,
+    facilities_pages, facility_forms, pages, potential_pages, sites_pages, survey_pages,
+    verification_pages,
 };
 
 /// Request bodies above this are refused (413) by every body extractor. Uploads of
@@ -170,7 +171,16 @@ pub(crate) fn router(state: AppState) -> Router {
             post(survey_pages::send_back),
         )
         .route("/facilities", get(facilities_pages::dashboard))
+        .route(
+            "/facilities/new",
+            get(facility_forms::new_facility_page).post(facility_forms::create_facility),
+        )
         .route("/facilities/{id}", get(facilities_pages::facility))
+        .route(
+            "/grids",
+            get(facility_forms::grids).post(facility_forms::create_grid),
+        )
+        .route("/grids/{id}/members", post(facility_forms::add_member))
         .route("/files/{sha}", get(facilities_pages::file))
         .route("/rounds", get(facilities_pages::rounds))
         .route(

@@ -2,7 +2,8 @@
 //! registered by the office with its property manager, the grid member's round, an
 //! inspection with a photo uploaded in chunks (and its retry), the photo served only after
 //! the scope check, the order answered by the manager's account and through a link, and
-//! the dashboard and its pages.
+//! the dashboard and its pages; and the registry's own pages, where office staff register a
+//! facility, add a grid and its member, and a viewer is refused.
 
 mod common;
 
@@ -556,6 +557,345 @@ async fn pages_story(app: TestApp) {
     assert!(
         wrong.contains("role=\"alert\"") && wrong.contains("Z9"),
         "{wrong}"
+    );
+    app.stop().await;
+}
+
+/// The registration form's fields for a valid car park in `region`, as a browser posts them.
+fn facility_fields(
+    csrf: &str,
+    name: &str,
+    region: &str,
+    (lat, lon): (&str, &str),
+    grid_id: &str,
+    manager_org: &str,
+) -> Vec<(&'static str, String)> {
+    [
+        ("csrf", csrf),
+        ("name", name),
+        ("kind", "basement_car_park"),
+        ("region_code", region),
+        ("latitude", lat),
+        ("longitude", lon),
+        ("capacity_persons", "1500"),
+        ("area_m2", "4200"),
+        ("parking_spaces", "160"),
+        ("charging_points", "20"),
+        ("services", "快递柜\n健身房"),
+        ("peacetime_since", "2024-05-01"),
+        ("sign_status", "installed"),
+        ("equipment", "防护密闭门, 2, 密封条、铰链"),
+        ("conversion", "清空车辆, 720\n封堵出入口, 240"),
+        ("grid_id", grid_id),
+        ("manager_organization_id", manager_org),
+    ]
+    .into_iter()
+    .map(|(field, value)| (field, value.to_owned()))
+    .collect()
+}
+
+/// The text of the field problem shown beside `field` on a form page, if any.
+fn problem_beside(page: &str, field: &str) -> Option<String> {
+    let marker = format!("data-field=\"{field}\">");
+    let rest = &page[page.find(&marker)? + marker.len()..];
+    rest.split("</p>").next().map(str::to_owned)
+}
+
+on_both!(registering_on_the_pages, spawn_demo, registry_pages_story);
+async fn registry_pages_story(app: TestApp) {
+    // What the form will choose: the grid member's village, the grid member, the county's
+    // property manager; and the province, which is outside the city office's region.
+    let office_token = app.token_for("office").await;
+    let grid_token = app.token_for("grid").await;
+    let (_, villages) = get(&app, &grid_token, "/api/v1/regions?level=village&limit=5").await;
+    let village = villages[0]["code"]
+        .as_str()
+        .expect("the grid member's village")
+        .to_owned();
+    let lat = villages[0]["lat"].as_f64().unwrap_or(31.8).to_string();
+    let lon = villages[0]["lon"].as_f64().unwrap_or(117.2).to_string();
+    let province = village[..2].to_owned();
+    let (_, users) = get(&app, &office_token, "/api/v1/users?limit=1000").await;
+    let grid_user = users
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["username"] == "grid"))
+        .and_then(|u| u["id"].as_i64())
+        .expect("the grid member");
+    let (_, organizations) = get(&app, &office_token, "/api/v1/organizations?limit=1000").await;
+    let manager_org = organizations
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["kind"] == "property_manager"))
+        .and_then(|o| o["id"].as_i64())
+        .expect("a property manager in the office's city");
+
+    // The office staff's dashboard links to the form and the grids page.
+    let (office, csrf) = app.signed_in("office", "zh-CN").await;
+    let (status, dashboard) = page(&office, &app, "/facilities").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        dashboard.contains("href=\"/facilities/new\"") && dashboard.contains("href=\"/grids\""),
+        "{dashboard}"
+    );
+
+    // A grid, added on the grids page (post, redirect, get).
+    let (status, grids) = page(&office, &app, "/grids").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        grids.contains("id=\"grid-form\"") && grids.contains("辖区内尚未划分网格"),
+        "{grids}"
+    );
+    let added = office
+        .post(app.url("/grids"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "和平里网格"),
+            ("region_code", village.as_str()),
+        ])
+        .send()
+        .await
+        .expect("add a grid");
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    assert_eq!(added.headers()["location"], "/grids?done=grid");
+    let (_, grids) = page(&office, &app, "/grids?done=grid").await;
+    assert!(
+        grids.contains("网格已建立") && grids.contains("和平里网格"),
+        "{grids}"
+    );
+    let grid_id: i64 = grids
+        .split("action=\"/grids/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|id| id.parse().ok())
+        .expect("the grid's member form");
+    assert!(
+        grids.contains(&format!("<option value=\"{grid_user}\">")),
+        "the grid member of the village is offered: {grids}"
+    );
+
+    // A grid without a name is refused beside the name, in Chinese, the region kept.
+    let refused = office
+        .post(app.url("/grids"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "  "),
+            ("region_code", village.as_str()),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = refused.text().await.expect("text");
+    assert_eq!(
+        problem_beside(&refused, "name").as_deref(),
+        Some("网格名称应为 1 至 100 个字符"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains(&format!("value=\"{village}\"")),
+        "{refused}"
+    );
+
+    // The grid member, added to the grid; a post without a choice is refused beside it.
+    let no_choice = office
+        .post(app.url(&format!("/grids/{grid_id}/members")))
+        .form(&[("csrf", csrf.as_str()), ("user_id", "")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(no_choice.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let no_choice = no_choice.text().await.expect("text");
+    assert!(no_choice.contains("请先从列表中选择网格员"), "{no_choice}");
+    let member = office
+        .post(app.url(&format!("/grids/{grid_id}/members")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("user_id", grid_user.to_string().as_str()),
+        ])
+        .send()
+        .await
+        .expect("add a member");
+    assert_eq!(member.status(), StatusCode::SEE_OTHER);
+    assert_eq!(member.headers()["location"], "/grids?done=member");
+    let (_, grids) = page(&office, &app, "/grids?done=member").await;
+    assert!(
+        grids.contains("网格员已添加") && grids.contains("class=\"num member-count\">1</td>"),
+        "{grids}"
+    );
+
+    // The registration form offers the grid and the property manager.
+    let (status, form) = page(&office, &app, "/facilities/new").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        form.contains(&format!(
+            "<option value=\"{grid_id}\">和平里网格（{village}）</option>"
+        )) && form.contains(&format!("<option value=\"{manager_org}\">")),
+        "{form}"
+    );
+
+    // A valid facility: registered, and its page opens.
+    let coordinates = (lat.as_str(), lon.as_str());
+    let (grid_text, manager_text) = (grid_id.to_string(), manager_org.to_string());
+    let valid = facility_fields(
+        &csrf,
+        "幸福小区地下车库",
+        &village,
+        coordinates,
+        &grid_text,
+        &manager_text,
+    );
+    let created = office
+        .post(app.url("/facilities/new"))
+        .form(&valid)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let location = created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let id: i64 = location
+        .strip_prefix("/facilities/")
+        .and_then(|id| id.parse().ok())
+        .expect("the facility's page");
+    let (status, facility) = page(&office, &app, &location).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        facility.contains("幸福小区地下车库")
+            && facility.contains("人防地下车库")
+            && facility.contains("快递柜、健身房"),
+        "{facility}"
+    );
+    let (status, stored) = get(&app, &office_token, &format!("/api/v1/facilities/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stored["grid_id"], json!(grid_id), "{stored}");
+    assert_eq!(
+        stored["manager_organization_id"],
+        json!(manager_org),
+        "{stored}"
+    );
+    assert_eq!(stored["parking_spaces"], json!(160), "{stored}");
+    assert_eq!(stored["conversion_minutes"], json!(960), "{stored}");
+    assert_eq!(stored["sign_status"], "installed", "{stored}");
+    assert_eq!(stored["peacetime_since"], "2024-05-01", "{stored}");
+    assert_eq!(
+        stored["equipment"],
+        json!([{ "name": "防护密闭门", "count": 2, "parts": ["密封条", "铰链"] }]),
+        "{stored}"
+    );
+
+    // An empty name: refused beside the name, in Chinese, with what was typed kept.
+    let unnamed = facility_fields(&csrf, "", &village, coordinates, &grid_text, &manager_text);
+    let refused = office
+        .post(app.url("/facilities/new"))
+        .form(&unnamed)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = refused.text().await.expect("text");
+    assert_eq!(
+        problem_beside(&refused, "name").as_deref(),
+        Some("不能为空"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("role=\"alert\"")
+            && refused.contains("value=\"1500\"")
+            && refused.contains("防护密闭门, 2, 密封条、铰链")
+            && refused.contains(&format!("<option value=\"{grid_id}\" selected>")),
+        "{refused}"
+    );
+
+    // A region outside the office's city: refused beside the region code, in Chinese.
+    let elsewhere = facility_fields(
+        &csrf,
+        "幸福小区二号库",
+        &province,
+        coordinates,
+        &grid_text,
+        &manager_text,
+    );
+    let refused = office
+        .post(app.url("/facilities/new"))
+        .form(&elsewhere)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = refused.text().await.expect("text");
+    assert_eq!(
+        problem_beside(&refused, "region_code").as_deref(),
+        Some(format!("找不到行政区划 {province}。").as_str()),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("value=\"幸福小区二号库\"")
+            && refused.contains(&format!("value=\"{province}\"")),
+        "{refused}"
+    );
+
+    // Without the CSRF field, neither form is taken.
+    let forged: Vec<_> = valid
+        .iter()
+        .filter(|(field, _)| *field != "csrf")
+        .cloned()
+        .collect();
+    let forged = office
+        .post(app.url("/facilities/new"))
+        .form(&forged)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let forged = office
+        .post(app.url("/grids"))
+        .form(&[("name", "伪造网格"), ("region_code", village.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    // A viewer sees no links, and storage refuses their posts.
+    let (viewer, viewer_csrf) = app.signed_in("viewer", "zh-CN").await;
+    let (status, dashboard) = page(&viewer, &app, "/facilities").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !dashboard.contains("href=\"/facilities/new\"") && !dashboard.contains("href=\"/grids\""),
+        "{dashboard}"
+    );
+    let by_viewer = facility_fields(&viewer_csrf, "观察员的设施", &village, coordinates, "", "");
+    let refused = viewer
+        .post(app.url("/facilities/new"))
+        .form(&by_viewer)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        refused
+            .text()
+            .await
+            .expect("text")
+            .contains("您的角色无权执行此操作"),
+        "the refusal is said in Chinese"
+    );
+    let refused = viewer
+        .post(app.url("/grids"))
+        .form(&[
+            ("csrf", viewer_csrf.as_str()),
+            ("name", "观察员的网格"),
+            ("region_code", village.as_str()),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let (status, grids) = page(&viewer, &app, "/grids").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        grids.contains("和平里网格") && !grids.contains("id=\"grid-form\""),
+        "{grids}"
     );
     app.stop().await;
 }
