@@ -435,10 +435,6 @@ fn facility_problems(error: StorageError, tr: Tr) -> Result<Vec<FieldError>, Sto
                 .map(|problem| place(field, problem, tr))
                 .collect()
         }
-        StorageError::Invalid { field, message } => message
-            .split("; ")
-            .map(|problem| place(field, problem, tr))
-            .collect(),
         error @ (StorageError::NotFound { entity, .. }
         | StorageError::OutOfScope { entity, .. })
             if matches!(entity, "region" | "grid" | "organization") =>
@@ -840,7 +836,6 @@ pub(crate) async fn add_member(
             Ok(()) => return Ok(Redirect::to("/grids?done=member").into_response()),
             Err(
                 error @ (StorageError::Refused { .. }
-                | StorageError::Invalid { .. }
                 | StorageError::Conflict { .. }
                 | StorageError::NotFound { entity: "user", .. }
                 | StorageError::OutOfScope { entity: "user", .. }),

@@ -402,7 +402,7 @@ async fn forms_story(app: TestApp) {
     }
     // Inspecting an allocation again is refused; its form is gone, so the refusal is shown
     // at the top of the page, in Chinese. The liaison, who does not inspect, is refused the
-    // same way (a refusal of the role has no Chinese text yet).
+    // same way, in Chinese too.
     let again = allocation_ids[0].to_string();
     for (client, csrf, code, expected) in [
         (&office, &office_csrf, StatusCode::CONFLICT, "已经查验过"),
@@ -410,7 +410,7 @@ async fn forms_story(app: TestApp) {
             &liaison,
             &liaison_csrf,
             StatusCode::FORBIDDEN,
-            "record inspections",
+            "只有动员办工作人员和系统管理员才能记录现场查验",
         ),
     ] {
         let (content_type, body) = common::multipart_with_photos(

@@ -877,7 +877,7 @@ async fn registry_pages_story(app: TestApp) {
             .text()
             .await
             .expect("text")
-            .contains("您的角色无权执行此操作"),
+            .contains("您无权执行此操作"),
         "the refusal is said in Chinese"
     );
     let refused = viewer
