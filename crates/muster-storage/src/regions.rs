@@ -72,6 +72,16 @@ pub struct ImportSummary {
 const COLUMNS: &str =
     "code, parent_code, name, level, path, lat, lon, child_count, descendant_count";
 
+/// A `LIKE` pattern (with `ESCAPE '\'`) matching any text that contains `text` literally.
+fn contains_pattern(text: &str) -> String {
+    format!(
+        "%{}%",
+        text.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
 impl Database {
     /// One region, if it is inside the reader's scope.
     pub async fn region(&self, scope: &Scope, code: &str) -> Result<Region, StorageError> {
@@ -156,14 +166,7 @@ impl Database {
         let (low, high) = scope.subtree().subtree_range();
         let limit = filter.limit.clamp(1, 1000);
         let level = filter.level.map(|l| i64::from(l.depth()));
-        let name = filter.name_contains.as_ref().map(|n| {
-            format!(
-                "%{}%",
-                n.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            )
-        });
+        let name = filter.name_contains.as_deref().map(contains_pattern);
         Ok(on_read_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT * FROM regions WHERE path >= $1 AND path < $2 \
@@ -178,6 +181,31 @@ impl Database {
             .bind(&name)
             .bind(&filter.after_code)
             .bind(limit)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    /// At most `limit` regions in the reader's scope whose name contains `name`: the higher
+    /// levels first (a county before the villages that share its name), then by code, which
+    /// is what someone looking for a place by name expects. The region pages' search.
+    pub async fn search_regions(
+        &self,
+        scope: &Scope,
+        name: &str,
+        limit: i64,
+    ) -> Result<Vec<Region>, StorageError> {
+        let (low, high) = scope.subtree().subtree_range();
+        let pattern = contains_pattern(name);
+        Ok(on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT * FROM regions WHERE path >= $1 AND path < $2 \
+                 AND name LIKE $3 ESCAPE '\\' ORDER BY level, code LIMIT $4",
+            )
+            .bind(&low)
+            .bind(&high)
+            .bind(&pattern)
+            .bind(limit.clamp(1, 1000))
             .fetch_all(pool)
             .await
         })?)

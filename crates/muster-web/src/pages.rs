@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use muster_domain::organization::Roles;
 use muster_domain::{OrganizationKind, RegionLevel, Scope};
-use muster_storage::{AuditEntry, NewUser, Organization, Region, RegionListFilter, User};
+use muster_storage::{AuditEntry, NewUser, Organization, Region, User};
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -581,7 +581,7 @@ struct RegionsPage {
     children: Vec<RegionLine>,
     organizations: Vec<OrganizationLine>,
     /// The name searched for below this region (or the reader's whole area), and what
-    /// matched: at most [`REGION_SEARCH_LIMIT`], by code.
+    /// matched: at most [`REGION_SEARCH_LIMIT`], the higher levels first.
     search: Option<RegionSearchResults>,
 }
 
@@ -640,16 +640,9 @@ async fn region_page(
                 Some(region) => Scope::new(region.region_path(), scope.data_classes().to_vec()),
                 None => scope.clone(),
             };
-            let filter = RegionListFilter {
-                parent_code: None,
-                level: None,
-                name_contains: Some(name.to_owned()),
-                limit: REGION_SEARCH_LIMIT + 1,
-                after_code: None,
-            };
             let mut found = state
                 .db
-                .regions(&below, &filter)
+                .search_regions(&below, name, REGION_SEARCH_LIMIT + 1)
                 .await
                 .map_err(|e| page.error(e.into()))?;
             let more = found.len() as i64 > REGION_SEARCH_LIMIT;

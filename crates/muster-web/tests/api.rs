@@ -988,6 +988,20 @@ async fn region_search_story(app: TestApp) {
             "the query stays in its box"
         );
     }
+    // Higher levels come first: a county before the villages that share a character with it.
+    let first: String = name.chars().take(1).collect();
+    let found = app
+        .db
+        .search_regions(&muster_domain::Scope::everything(), &first, 1000)
+        .await
+        .expect("search");
+    assert!(found.iter().any(|r| r.code == code), "{first}: {found:?}");
+    assert!(
+        found
+            .windows(2)
+            .all(|w| (w[0].level, &w[0].code) <= (w[1].level, &w[1].code)),
+        "{found:?}"
+    );
     let none = common::page_text(
         &browser,
         &app,
