@@ -1,7 +1,8 @@
 //! The account page, where a signed-in user keeps their own API tokens (issue one after
 //! giving their password again, see the secret once, revoke) and changes their password;
 //! and what an administrator does to other users: disable or enable them (the users page's
-//! buttons), add one to an organization, reset a forgotten password. Plain forms, no
+//! buttons), add one to an organization, reset a forgotten password, see and revoke their
+//! API tokens (someone left, or a script's token leaked). Plain forms, no
 //! JavaScript; storage checks the roles again and audits every change.
 
 use std::net::SocketAddr;
@@ -695,4 +696,76 @@ pub(crate) async fn reset_password(
         }
         Err(E::Current(e) | E::Other(e)) => Err(page.error(e)),
     }
+}
+
+// ---------------------------------------------------------------- another user's tokens
+
+#[derive(Template, WebTemplate)]
+#[template(path = "user_tokens.html")]
+struct UserTokensPage {
+    layout: Layout,
+    user_id: i64,
+    username: String,
+    display_name: String,
+    tokens: Vec<TokenLine>,
+    /// The id of a token just revoked, for the notice.
+    revoked: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct UserTokensQuery {
+    revoked: Option<i64>,
+}
+
+/// An administrator's view of another user's API tokens. Storage decides who may
+/// (`refuse_unless_token_keeper`: the user themselves or an administrator over them).
+pub(crate) async fn user_tokens(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Query(query): Query<UserTokensQuery>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let user = state
+        .db
+        .user(current.actor.scope(), id)
+        .await
+        .map_err(page_err(&page))?;
+    let tokens = state
+        .db
+        .api_tokens(&current.actor, &user)
+        .await
+        .map_err(page_err(&page))?;
+    let now = muster_storage::now().as_millis();
+    Ok(UserTokensPage {
+        layout: page.layout("users"),
+        user_id: user.id,
+        username: user.username,
+        display_name: user.display_name,
+        tokens: tokens.iter().map(|t| TokenLine::of(t, now)).collect(),
+        revoked: query.revoked,
+    }
+    .into_response())
+}
+
+/// Revokes another user's token from [`user_tokens`]' page.
+pub(crate) async fn revoke_user_token(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path((id, token_id)): Path<(i64, i64)>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    form.check(current).map_err(|e| page.error(e))?;
+    let user = state
+        .db
+        .user(current.actor.scope(), id)
+        .await
+        .map_err(page_err(&page))?;
+    state
+        .db
+        .revoke_api_token(&current.actor, &user, token_id)
+        .await
+        .map_err(page_err(&page))?;
+    Ok(Redirect::to(&format!("/users/{id}/tokens?revoked={token_id}")).into_response())
 }

@@ -61,6 +61,11 @@ pub(crate) fn router(state: AppState) -> Router {
             get(crate::account_pages::reset_password_page)
                 .post(crate::account_pages::reset_password),
         )
+        .route("/users/{id}/tokens", get(crate::account_pages::user_tokens))
+        .route(
+            "/users/{id}/tokens/{token_id}/revoke",
+            post(crate::account_pages::revoke_user_token),
+        )
         .route(
             "/users/new",
             get(crate::account_pages::new_user).post(crate::account_pages::create_user),

@@ -384,6 +384,98 @@ async fn an_administrator_disables_a_user_story(app: TestApp) {
 }
 
 on_both!(
+    an_administrator_revokes_another_users_token_on_the_pages,
+    spawn_demo,
+    user_tokens_story
+);
+/// Someone left, or a script's token leaked: an administrator sees the user's tokens from the
+/// users page and revokes one, which then no longer authenticates. A non-administrator may
+/// not look at another user's tokens.
+async fn user_tokens_story(app: TestApp) {
+    use common::call;
+    use reqwest::Method;
+    let office_token = app.token_for("office").await;
+    let admin = app.token_for("admin").await;
+    let (_, users) = call(&app, &admin, Method::GET, "/api/v1/users?limit=1000", None).await;
+    let id_of = |username: &str| {
+        users
+            .as_array()
+            .and_then(|list| list.iter().find(|u| u["username"] == username))
+            .and_then(|u| u["id"].as_i64())
+            .expect("a demo user")
+    };
+    let (office_id, workstation_id) = (id_of("office"), id_of("workstation"));
+    let (_, office_tokens) = call(
+        &app,
+        &office_token,
+        Method::GET,
+        "/api/v1/auth/tokens",
+        None,
+    )
+    .await;
+    let token_id = office_tokens[0]["id"].as_i64().expect("the office's token");
+
+    let (browser, csrf) = app.signed_in("admin", "zh-CN").await;
+    let users_page = common::page_text(&browser, &app, "/users").await;
+    assert!(
+        users_page.contains(&format!("/users/{office_id}/tokens")),
+        "{users_page}"
+    );
+    let tokens_page =
+        common::page_text(&browser, &app, &format!("/users/{office_id}/tokens")).await;
+    let revoke = format!("/users/{office_id}/tokens/{token_id}/revoke");
+    assert!(
+        tokens_page.contains("接口令牌") && tokens_page.contains(&revoke),
+        "{tokens_page}"
+    );
+    let stale = browser
+        .post(app.url(&revoke))
+        .form(&[("csrf", "stale")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
+    let (status, _) = call(&app, &office_token, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(status, StatusCode::OK, "a refused post revokes nothing");
+    let revoked = browser
+        .post(app.url(&revoke))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    let (status, _) = call(&app, &office_token, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let after = common::page_text(
+        &browser,
+        &app,
+        &format!("/users/{office_id}/tokens?revoked={token_id}"),
+    )
+    .await;
+    assert!(
+        after.contains("已吊销") && !after.contains(&revoke),
+        "{after}"
+    );
+
+    // The office staff member is not an administrator: another user's tokens stay closed.
+    let (office, _) = app.signed_in("office", "zh-CN").await;
+    let refused = office
+        .get(app.url(&format!("/users/{workstation_id}/tokens")))
+        .send()
+        .await
+        .expect("get");
+    assert!(
+        matches!(
+            refused.status(),
+            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+        ),
+        "{}",
+        refused.status()
+    );
+    app.stop().await;
+}
+
+on_both!(
     an_administrator_adds_a_user_through_the_form,
     spawn_demo,
     new_user_form_story
