@@ -8,9 +8,10 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::{ClientBuilder, Locator};
 
@@ -27,6 +28,9 @@ impl Drop for Driver {
     }
 }
 
+/// Starts chromedriver and returns once it says it listens (its first line on stdout,
+/// "ChromeDriver was started successfully on port N."), so the session is asked for once,
+/// not polled for.
 fn start_driver() -> Driver {
     let chromedriver =
         std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
@@ -34,13 +38,31 @@ fn start_driver() -> Driver {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let child = Command::new(&chromedriver)
+    let mut child = Command::new(&chromedriver)
         .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {chromedriver} ({e}); run scripts/test, which installs chromium and chromium-driver"));
-    Driver { child, port }
+    let stdout = child.stdout.take().expect("chromedriver's stdout");
+    let (ready, started) = std::sync::mpsc::channel();
+    // Reads until chromedriver says it listens, then keeps draining its output so that it
+    // never blocks on a full pipe; the thread ends when chromedriver does.
+    std::thread::spawn(move || {
+        let mut ready = Some(ready);
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("started successfully")
+                && let Some(ready) = ready.take()
+            {
+                let _ = ready.send(());
+            }
+        }
+    });
+    let driver = Driver { child, port };
+    started
+        .recv_timeout(Duration::from_secs(30))
+        .expect("chromedriver did not say it started within 30 s");
+    driver
 }
 
 async fn connect(driver: &Driver) -> fantoccini::Client {
@@ -55,22 +77,12 @@ async fn connect(driver: &Driver) -> fantoccini::Client {
                      "--window-size=1200,900", format!("--user-data-dir={}", user_data.display())]
         }),
     );
-    // chromedriver needs a moment to listen; retry the connection for a bounded time.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match ClientBuilder::rustls()
-            .expect("tls")
-            .capabilities(capabilities.clone())
-            .connect(&format!("http://127.0.0.1:{}", driver.port))
-            .await
-        {
-            Ok(client) => return client,
-            Err(e) if Instant::now() > deadline => {
-                panic!("chromedriver did not accept a session: {e}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
+    ClientBuilder::rustls()
+        .expect("tls")
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .unwrap_or_else(|e| panic!("chromedriver did not accept a session: {e}"))
 }
 
 async fn screenshot(client: &fantoccini::Client, name: &str) {
@@ -880,22 +892,22 @@ async fn a_verifier_records_a_finding_with_a_photo_seen_on_the_sample() {
         .for_element(Locator::Css("table.items img.thumb"))
         .await
         .expect("a thumbnail");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let width = client
-            .execute(
-                "const img = document.querySelector('table.items img.thumb'); \
-                 return img.complete ? img.naturalWidth : 0;",
-                vec![],
-            )
-            .await
-            .expect("script");
-        if width.as_u64().unwrap_or(0) > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the thumbnail never loaded");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Resolved by the image's own load or error event (or at once if it has finished).
+    let width = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             const img = document.querySelector('table.items img.thumb'); \
+             if (img.complete) { done(img.naturalWidth); } else { \
+               img.addEventListener('load', () => done(img.naturalWidth)); \
+               img.addEventListener('error', () => done(0)); }",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert!(
+        width.as_u64().unwrap_or(0) > 0,
+        "the thumbnail never loaded"
+    );
     screenshot(&client, "verification-photo").await;
 
     client.close().await.expect("close browser");
