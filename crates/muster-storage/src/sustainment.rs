@@ -331,6 +331,51 @@ impl Database {
         Ok(stored)
     }
 
+    /// Deletes a scenario the actor reads (a plan that no longer applies; nothing refers to
+    /// a scenario, its reports are computed on demand). Audited with what it held, so the
+    /// audit log can tell what was planned.
+    pub async fn delete_sustainment_scenario(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<(), StorageError> {
+        if !may_plan(actor) {
+            return Err(StorageError::forbidden(
+                "only office staff and military liaisons delete sustainment scenarios",
+                "只有动员办工作人员和军事联络员才能删除持续保障情景",
+            ));
+        }
+        let before = self.sustainment_scenario(actor.scope(), id).await?;
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        let deleted = on_tx!(&mut tx, |conn| {
+            sqlx::query("DELETE FROM sustainment_scenarios WHERE id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if deleted != 1 {
+            // Deleted meanwhile by someone else.
+            return Err(StorageError::not_found("sustainment scenario", id));
+        }
+        let path = RegionPath::parse(&before.region_path).unwrap_or_else(RegionPath::root);
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "sustainment_scenario",
+                entity_id: id.to_string(),
+                action: "delete",
+                region_path: &path,
+                before: Some(serde_json::json!({ "name": before.name, "region_path": before.region_path, "document": before.document })),
+                after: None,
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+
     /// The scenarios of the reader's subtree, newest first.
     pub async fn sustainment_scenarios(
         &self,

@@ -1445,6 +1445,41 @@ async fn sustainment_story(db: Database) {
         .await,
         Err(E::NotFound { .. })
     ));
+
+    // Deleting: not by a viewer nor by an office that does not read it; by its office,
+    // audited with what it held; then it is gone.
+    assert!(matches!(
+        db.delete_sustainment_scenario(&w.viewer_a, stored.id).await,
+        Err(E::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.delete_sustainment_scenario(&w.office_b, stored.id).await,
+        Err(E::NotFound { .. })
+    ));
+    db.delete_sustainment_scenario(&w.office_a, stored.id)
+        .await
+        .expect("deleted");
+    assert!(matches!(
+        db.sustainment_scenario(w.office_a.scope(), stored.id).await,
+        Err(E::NotFound { .. })
+    ));
+    assert!(matches!(
+        db.delete_sustainment_scenario(&w.office_a, stored.id).await,
+        Err(E::NotFound { .. })
+    ));
+    let audit = db
+        .audit_entries(&muster_domain::Scope::everything(), 5)
+        .await
+        .expect("audit");
+    let deletion = audit
+        .iter()
+        .find(|e| e.entity == "sustainment_scenario" && e.action == "delete")
+        .expect("the deletion is audited");
+    assert_eq!(deletion.entity_id, stored.id.to_string());
+    assert!(
+        deletion.before.as_deref().unwrap_or("").contains("改"),
+        "{deletion:?}"
+    );
     intact(&db).await;
 }
 

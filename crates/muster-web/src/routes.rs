@@ -263,6 +263,10 @@ pub(crate) fn router(state: AppState) -> Router {
             get(crate::sustainment_pages::list).post(crate::sustainment_pages::create),
         )
         .route("/sustainment/{id}", get(crate::sustainment_pages::report))
+        .route(
+            "/sustainment/{id}/delete",
+            post(crate::sustainment_pages::delete),
+        )
         .route("/settings", get(crate::settings_pages::index))
         .route(
             "/settings/transport",

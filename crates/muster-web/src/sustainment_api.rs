@@ -25,7 +25,7 @@ use crate::error::{Problem, WebError};
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_scenarios, create_scenario))
-        .routes(routes!(get_scenario, put_scenario))
+        .routes(routes!(get_scenario, put_scenario, delete_scenario))
         .routes(routes!(get_report, post_report))
         .routes(routes!(get_stock))
 }
@@ -459,6 +459,23 @@ async fn put_scenario(
         .save_sustainment_scenario(&current.actor, Some(id), request.into())
         .await?;
     Ok(Json(stored.try_into()?))
+}
+
+/// Deletes a scenario (a plan that no longer applies). Audited with what it held.
+#[utoipa::path(delete, path = "/sustainment/scenarios/{id}", tag = "sustainment", params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn delete_scenario(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, WebError> {
+    csrf(&current, &headers)?;
+    state
+        .db
+        .delete_sustainment_scenario(&current.actor, id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Runs the scenario on its subtree's stock as of now: days per type, the bottleneck, the

@@ -347,6 +347,8 @@ struct ReportPage {
     type_codes: Vec<String>,
     query: ReportForm,
     message: Option<String>,
+    /// Whether the reader may delete the scenario (storage decides again).
+    can_write: bool,
 }
 
 /// The what-if form's values, shown again.
@@ -574,6 +576,7 @@ pub(crate) async fn report(
     let text = |t: &Option<String>| t.clone().unwrap_or_default();
     Ok(ReportPage {
         layout: page.layout("sustainment"),
+        can_write: may_write(&page),
         id,
         name: run.scenario.name.clone(),
         region_path: run.scenario.region_path.clone(),
@@ -635,4 +638,39 @@ mod tests {
         };
         assert!(bad.new_scenario().is_err());
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    /// The "yes, delete it" box: a plan is not lost to one stray click.
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// The report page's delete button: the scenario goes, the list comes back.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<DeleteForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    if form.confirm.is_none() {
+        return Err(page.error(WebError::refused(
+            "confirm",
+            "tick the box to confirm the deletion",
+            "请勾选确认框后再删除",
+        )));
+    }
+    state
+        .db
+        .delete_sustainment_scenario(&current.actor, id)
+        .await
+        .map_err(page_err(&page))?;
+    Ok(Redirect::to("/sustainment").into_response())
 }

@@ -664,6 +664,66 @@ async fn sustainment_story(app: TestApp) {
         let list = common::page_text(&client, &app, "/sustainment").await;
         assert!(list.contains("抗洪保障"));
     }
+
+    // Deleting from the report page needs the box ticked; then the list no longer has it.
+    let (client, csrf) = app.signed_in("office", "zh-CN").await;
+    let report = common::page_text(&client, &app, &format!("/sustainment/{id}")).await;
+    assert!(report.contains("id=\"delete-scenario\""), "{report}");
+    let unconfirmed = client
+        .post(app.url(&format!("/sustainment/{id}/delete")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(unconfirmed.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        unconfirmed
+            .text()
+            .await
+            .expect("html")
+            .contains("请勾选确认框")
+    );
+    let deleted = client
+        .post(app.url(&format!("/sustainment/{id}/delete")))
+        .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
+    let list = common::page_text(&client, &app, "/sustainment").await;
+    assert!(!list.contains("抗洪保障"), "{list}");
+    let (status, _) = get(
+        &app,
+        Some(&w.office),
+        &format!("/api/v1/sustainment/scenarios/{id}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // And through the API.
+    let (status, scenario) = post(
+        &app,
+        &w.office,
+        "/api/v1/sustainment/scenarios",
+        json!({ "name": "第二个情景", "region_code": county_code, "document": self::document() }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{scenario}");
+    let second = scenario["id"].as_i64().expect("id");
+    let deleted = reqwest::Client::new()
+        .delete(app.url(&format!("/api/v1/sustainment/scenarios/{second}")))
+        .bearer_auth(&w.office)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let (status, _) = get(
+        &app,
+        Some(&w.office),
+        &format!("/api/v1/sustainment/scenarios/{second}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
 
