@@ -5,17 +5,16 @@
 //! API tokens (someone left, or a script's token leaked). Plain forms, no
 //! JavaScript; storage checks the roles again and audits every change.
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect};
 use muster_storage::{ApiToken, StorageError};
 use serde::Deserialize;
 
 use crate::app::AppState;
+use crate::auth::ClientAddress;
 use crate::error::WebError;
 use crate::page_parts::{form_field, page_err, refused_status};
 use crate::pages::{Layout, PageContext, PageResult, format_utc, role_keys};
@@ -205,7 +204,7 @@ async fn render(
 /// it.
 pub(crate) async fn issue_token(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     page: PageContext,
     Form(form): Form<TokenForm>,
 ) -> PageResult {
@@ -231,13 +230,9 @@ pub(crate) async fn issue_token(
         });
     }
     if let (Some(days), true) = (days, problems.is_empty()) {
-        let checked = crate::session::check_password(
-            &state,
-            &current.user.username,
-            &form.password,
-            client.ip(),
-        )
-        .await;
+        let checked =
+            crate::session::check_password(&state, &current.user.username, &form.password, client)
+                .await;
         let outcome = match checked {
             Ok(user) => crate::session::issue_api_token(&state, &user, &form.name, days)
                 .await
@@ -297,7 +292,7 @@ pub(crate) struct PasswordForm {
 
 pub(crate) async fn change_password(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     page: PageContext,
     Form(form): Form<PasswordForm>,
 ) -> PageResult {
@@ -318,7 +313,7 @@ pub(crate) async fn change_password(
             current.user.id,
             Some(&form.current_password),
             form.new_password,
-            client.ip(),
+            client,
         )
         .await
         {
@@ -670,7 +665,7 @@ pub(crate) struct ResetForm {
 
 pub(crate) async fn reset_password(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     page: PageContext,
     Path(id): Path<i64>,
     Form(form): Form<ResetForm>,
@@ -683,7 +678,7 @@ pub(crate) async fn reset_password(
         return render_reset(&state, &page, id, Vec::new()).await;
     }
     use crate::session::PasswordChangeError as E;
-    match crate::session::change_password(&state, current, id, None, form.new_password, client.ip())
+    match crate::session::change_password(&state, current, id, None, form.new_password, client)
         .await
     {
         Ok(()) => Ok(Redirect::to(&format!("/users#user-{id}")).into_response()),

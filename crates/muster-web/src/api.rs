@@ -1,10 +1,8 @@
 //! The JSON API under `/api/v1`, described by the OpenAPI document it serves. Handlers only
 //! parse, call storage with the caller's actor, and convert to wire types.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use muster_domain::organization::Roles;
 use muster_domain::region_import::{ColumnLayout, Coordinates, ParsedRegionCsv, RegionRow};
@@ -18,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::auth::CurrentUser;
+use crate::auth::{ClientAddress, CurrentUser};
 use crate::error::{Problem, WebError};
 
 #[derive(OpenApi)]
@@ -277,7 +275,7 @@ impl From<muster_storage::ApiToken> for TokenDto {
     responses((status = 201, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
 async fn issue_token(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     Json(request): Json<TokenRequest>,
 ) -> Result<
     (
@@ -289,9 +287,8 @@ async fn issue_token(
 > {
     // Checked before the password, so a malformed request costs no sign-in attempt.
     let days = crate::session::token_days(request.days)?;
-    let user =
-        crate::session::check_password(&state, &request.username, &request.password, client.ip())
-            .await?;
+    let user = crate::session::check_password(&state, &request.username, &request.password, client)
+        .await?;
     let (stored, token) =
         crate::session::issue_api_token(&state, &user, &request.name, days).await?;
     Ok((
@@ -716,7 +713,7 @@ fn password_refusal(error: crate::session::PasswordChangeError) -> WebError {
     responses((status = 204), (status = 400, body = Problem), (status = 429, body = Problem)))]
 async fn change_own_password(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     current: CurrentUser,
     headers: HeaderMap,
     Json(request): Json<PasswordChangeRequest>,
@@ -728,7 +725,7 @@ async fn change_own_password(
         current.user.id,
         Some(&request.current_password),
         request.new_password,
-        client.ip(),
+        client,
     )
     .await
     .map_err(password_refusal)?;
@@ -742,7 +739,7 @@ async fn change_own_password(
     responses((status = 204), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn reset_password(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     current: CurrentUser,
     headers: HeaderMap,
     Path(id): Path<i64>,
@@ -764,16 +761,9 @@ async fn reset_password(
             "修改自己的密码请使用 /auth/password",
         ));
     }
-    crate::session::change_password(
-        &state,
-        &current,
-        id,
-        None,
-        request.new_password,
-        client.ip(),
-    )
-    .await
-    .map_err(password_refusal)?;
+    crate::session::change_password(&state, &current, id, None, request.new_password, client)
+        .await
+        .map_err(password_refusal)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,7 +1,7 @@
 //! Building and running the server: configuration, shared state, the router, and a handle
 //! with the bound port and a graceful shutdown.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +25,9 @@ pub struct AppConfig {
     pub bind: SocketAddr,
     /// Whether Muster is reached over TLS (directly or behind a proxy): cookies get `Secure`.
     pub behind_tls: bool,
+    /// The reverse proxy in front of Muster, if any: a request from this address is counted
+    /// against the client it names last in `X-Forwarded-For` ([`crate::auth::ClientAddress`]).
+    pub trusted_proxy: Option<IpAddr>,
     /// How long a sign-in lasts.
     pub session_ttl: Duration,
     pub hash_cost: HashCost,
@@ -49,6 +52,7 @@ impl Default for AppConfig {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             behind_tls: false,
+            trusted_proxy: None,
             session_ttl: Duration::from_secs(8 * 3600),
             hash_cost: HashCost::Production,
             sign_in_attempts_per_minute: 5,

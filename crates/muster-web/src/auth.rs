@@ -91,6 +91,46 @@ impl SignInLimiter {
     }
 }
 
+/// The address a request comes from, as the sign-in limiter counts it: the TCP peer, or,
+/// when the peer is the configured reverse proxy, the address that proxy appended last to
+/// `X-Forwarded-For` (earlier entries are whatever the client sent, so they are not
+/// believed). Without a trusted proxy the header is ignored: anyone could forge it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddress(pub IpAddr);
+
+/// The client a trusted proxy names: the last `X-Forwarded-For` entry it appended.
+fn forwarded_client(headers: &axum::http::HeaderMap) -> Option<IpAddr> {
+    let last = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()?;
+    last.trim().parse().ok()
+}
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // `App::build` serves with connect info, so the peer is always known; were it not,
+        // every such request would share the unspecified address's budget.
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+        if state.config.trusted_proxy == Some(peer)
+            && let Some(client) = forwarded_client(&parts.headers)
+        {
+            return Ok(ClientAddress(client));
+        }
+        Ok(ClientAddress(peer))
+    }
+}
+
 /// Reads one cookie from the request headers.
 pub(crate) fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
     headers

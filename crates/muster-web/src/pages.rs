@@ -1,12 +1,10 @@
 //! The HTML UI: server-rendered pages over the same storage calls as the API. No JavaScript
 //! is needed; every form carries a CSRF token.
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::header::{REFERER, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -18,8 +16,8 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::auth::{
-    CurrentUser, MaybeUser, PRE_SESSION_COOKIE, SESSION_COOKIE, cookie_value, random_secret,
-    secrets_equal, set_cookie, sha256_hex,
+    ClientAddress, CurrentUser, MaybeUser, PRE_SESSION_COOKIE, SESSION_COOKIE, cookie_value,
+    random_secret, secrets_equal, set_cookie, sha256_hex,
 };
 use crate::error::WebError;
 use crate::i18n::{LANGUAGE_COOKIE, Tr, negotiate, supported};
@@ -247,7 +245,7 @@ pub(crate) struct SignInForm {
 
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     page: PageContext,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
@@ -270,13 +268,17 @@ pub(crate) async fn sign_in(
     if !pre_session.is_some_and(|cookie| secrets_equal(cookie, &form.csrf)) {
         return refuse("signin.stale", StatusCode::FORBIDDEN);
     }
-    let signed_in =
-        match crate::session::check_password(&state, &form.username, &form.password, client.ip())
-            .await
-        {
-            Ok(user) => crate::session::start_session(&state, &user).await,
-            Err(e) => Err(e),
-        };
+    let signed_in = match crate::session::check_password(
+        &state,
+        &form.username,
+        &form.password,
+        client,
+    )
+    .await
+    {
+        Ok(user) => crate::session::start_session(&state, &user).await,
+        Err(e) => Err(e),
+    };
     match signed_in {
         Ok(session_cookie) => {
             let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();

@@ -162,6 +162,66 @@ async fn rate_limit_story(app: TestApp) {
     app.stop().await;
 }
 
+/// Behind the office's reverse proxy every connection comes from the proxy: the limiter's
+/// per-address budget must then be each client's, named by the proxy in X-Forwarded-For,
+/// or one guesser would lock the whole office out. From anyone else the header is ignored.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_budget() {
+    let test_db = muster_storage::testing::TestDatabase::sqlite().await;
+    let files = tempfile::tempdir().expect("a directory for attachments");
+    let start = |trusted_proxy| {
+        muster_web::App::build(
+            muster_web::AppConfig {
+                trusted_proxy,
+                files_dir: files.path().to_path_buf(),
+                ..common::config()
+            },
+            test_db.db.clone(),
+        )
+    };
+    let client = reqwest::Client::new();
+    // Each attempt names another unknown account, so only the address's budget runs out.
+    let attempt = |url: String, forwarded: &'static str, n: usize| {
+        let client = client.clone();
+        async move {
+            client
+                .post(format!("{url}/api/v1/auth/token"))
+                .header("x-forwarded-for", forwarded)
+                .json(&json!({ "username": format!("guess{n}"), "password": "wrong-password", "name": "x" }))
+                .send()
+                .await
+                .expect("post")
+                .status()
+        }
+    };
+    for (trusted_proxy, other_client_is_limited) in [
+        (Some("127.0.0.1".parse().expect("address")), false),
+        (None, true),
+    ] {
+        let running = start(trusted_proxy).await.expect("server starts");
+        let url = running.url();
+        let mut statuses = Vec::new();
+        for n in 0..21 {
+            // A client may claim any address: only the entry the proxy appended counts.
+            statuses.push(attempt(url.clone(), "203.0.113.9, 10.0.0.1", n).await);
+        }
+        assert!(
+            statuses[..20]
+                .iter()
+                .all(|s| *s == StatusCode::UNAUTHORIZED),
+            "{statuses:?}"
+        );
+        assert_eq!(statuses[20], StatusCode::TOO_MANY_REQUESTS);
+        let other = attempt(url.clone(), "10.0.0.2", 99).await;
+        assert_eq!(
+            other == StatusCode::TOO_MANY_REQUESTS,
+            other_client_is_limited,
+            "trusted proxy {trusted_proxy:?}: {other}"
+        );
+        running.shutdown().await.expect("stop");
+    }
+}
+
 on_both!(
     an_administrator_disables_a_user_and_revokes_their_tokens,
     spawn_demo,

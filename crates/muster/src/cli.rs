@@ -1,7 +1,7 @@
 //! The command line: subcommands, their arguments, and the global flags that form the top
 //! layer of the configuration.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -31,7 +31,7 @@ pub struct Cli {
 #[command(next_help_heading = "Settings (any subcommand; override MUSTER_* and the file)")]
 pub struct GlobalArgs {
     /// TOML configuration file with any of the keys database_url, data_dir, files_dir,
-    /// map_tile_url, bind, behind_tls, session_hours [env: MUSTER_CONFIG]
+    /// map_tile_url, bind, behind_tls, trusted_proxy, session_hours [env: MUSTER_CONFIG]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -73,6 +73,13 @@ pub struct GlobalArgs {
     )]
     pub behind_tls: Option<bool>,
 
+    /// The IP address of the reverse proxy in front of Muster, if any. Requests from it are
+    /// counted against the client address it puts last in X-Forwarded-For (the sign-in
+    /// limiter's per-address budget); the header is ignored from anyone else. Default: none
+    /// [env: MUSTER_TRUSTED_PROXY]
+    #[arg(long, global = true, value_name = "IP", value_parser = parse_proxy_flag)]
+    pub trusted_proxy: Option<IpAddr>,
+
     /// How many hours a sign-in lasts, 1 to 720. Default: 8 [env: MUSTER_SESSION_HOURS]
     #[arg(long, global = true, value_name = "HOURS", value_parser = config::parse_session_hours_flag)]
     pub session_hours: Option<u64>,
@@ -88,6 +95,7 @@ impl GlobalArgs {
             map_tile_url: self.map_tile_url.clone(),
             bind: self.bind,
             behind_tls: self.behind_tls,
+            trusted_proxy: self.trusted_proxy,
             session_hours: self.session_hours,
         }
     }
@@ -95,6 +103,10 @@ impl GlobalArgs {
 
 fn parse_secret(text: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(text.to_owned()))
+}
+
+fn parse_proxy_flag(text: &str) -> Result<IpAddr, String> {
+    config::parse_proxy(text, "--trusted-proxy").map_err(|e| e.to_string())
 }
 
 fn parse_bind_flag(text: &str) -> Result<SocketAddr, String> {

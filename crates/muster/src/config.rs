@@ -9,7 +9,7 @@
 //! The database URL can carry a PostgreSQL password, so it lives in a [`SecretString`] from
 //! the moment it is read: `Debug` output and logs show `[REDACTED]`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -36,6 +36,9 @@ pub struct Settings {
     pub map_tile_url: Option<String>,
     pub bind: SocketAddr,
     pub behind_tls: bool,
+    /// The reverse proxy in front of Muster, if any: from it alone, `X-Forwarded-For` names
+    /// the client (for the sign-in limiter's per-address budget).
+    pub trusted_proxy: Option<IpAddr>,
     pub session_hours: u64,
 }
 
@@ -60,6 +63,7 @@ pub struct ConfigLayer {
     pub map_tile_url: Option<String>,
     pub bind: Option<SocketAddr>,
     pub behind_tls: Option<bool>,
+    pub trusted_proxy: Option<IpAddr>,
     pub session_hours: Option<u64>,
 }
 
@@ -74,6 +78,7 @@ struct FileKeys {
     map_tile_url: Option<String>,
     bind: Option<String>,
     behind_tls: Option<bool>,
+    trusted_proxy: Option<String>,
     session_hours: Option<u64>,
 }
 
@@ -84,6 +89,7 @@ pub const ENV_FILES_DIR: &str = "MUSTER_FILES_DIR";
 pub const ENV_MAP_TILE_URL: &str = "MUSTER_MAP_TILE_URL";
 pub const ENV_BIND: &str = "MUSTER_BIND";
 pub const ENV_BEHIND_TLS: &str = "MUSTER_BEHIND_TLS";
+pub const ENV_TRUSTED_PROXY: &str = "MUSTER_TRUSTED_PROXY";
 pub const ENV_SESSION_HOURS: &str = "MUSTER_SESSION_HOURS";
 /// Names the configuration file when `--config` does not.
 pub const ENV_CONFIG: &str = "MUSTER_CONFIG";
@@ -101,6 +107,10 @@ impl ConfigLayer {
             map_tile_url: keys.map_tile_url,
             bind: keys.bind.map(|b| parse_bind(&b, &source)).transpose()?,
             behind_tls: keys.behind_tls,
+            trusted_proxy: keys
+                .trusted_proxy
+                .map(|p| parse_proxy(&p, &format!("`trusted_proxy` in {}", origin.display())))
+                .transpose()?,
             session_hours: keys
                 .session_hours
                 .map(|h| check_session_hours(h, &origin.display().to_string()))
@@ -122,6 +132,9 @@ impl ConfigLayer {
                 .transpose()?,
             behind_tls: get(ENV_BEHIND_TLS)
                 .map(|b| parse_bool(&b, ENV_BEHIND_TLS))
+                .transpose()?,
+            trusted_proxy: get(ENV_TRUSTED_PROXY)
+                .map(|p| parse_proxy(&p, ENV_TRUSTED_PROXY))
                 .transpose()?,
             session_hours: get(ENV_SESSION_HOURS)
                 .map(|h| {
@@ -175,6 +188,10 @@ pub fn resolve(file: ConfigLayer, env: ConfigLayer, flags: ConfigLayer) -> Setti
             .or(env.behind_tls)
             .or(file.behind_tls)
             .unwrap_or(false),
+        trusted_proxy: flags
+            .trusted_proxy
+            .or(env.trusted_proxy)
+            .or(file.trusted_proxy),
         session_hours: flags
             .session_hours
             .or(env.session_hours)
@@ -210,6 +227,16 @@ fn default_bind() -> SocketAddr {
 pub fn parse_bind(text: &str, source: &str) -> anyhow::Result<SocketAddr> {
     text.trim().parse::<SocketAddr>().with_context(|| {
         format!("{source}: expected an address and port such as {DEFAULT_BIND} or 0.0.0.0:8080, found {text:?}")
+    })
+}
+
+/// Parses the reverse proxy's address (an IP address: it is compared with each
+/// connection's peer).
+pub fn parse_proxy(text: &str, source: &str) -> anyhow::Result<IpAddr> {
+    text.trim().parse::<IpAddr>().with_context(|| {
+        format!(
+            "{source}: expected the reverse proxy's IP address, such as 127.0.0.1, found {text:?}"
+        )
     })
 }
 
@@ -282,12 +309,14 @@ mod tests {
             data_dir = "/srv/file"
             bind = "0.0.0.0:9000"
             behind_tls = true
+            trusted_proxy = "10.1.1.1"
             session_hours = 12
             "#,
         );
         let environment = ConfigLayer::from_env(env(&[
             (ENV_BIND, "127.0.0.1:9100"),
             (ENV_SESSION_HOURS, "4"),
+            (ENV_TRUSTED_PROXY, "10.2.2.2"),
         ]))
         .expect("valid env");
         let flags = ConfigLayer {
@@ -300,6 +329,10 @@ mod tests {
         assert!(settings.behind_tls);
         // The environment beats the file.
         assert_eq!(settings.bind, "127.0.0.1:9100".parse().expect("addr"));
+        assert_eq!(
+            settings.trusted_proxy,
+            Some("10.2.2.2".parse().expect("ip"))
+        );
         // The flag beats both.
         assert_eq!(settings.session_hours, 2);
     }
@@ -393,6 +426,7 @@ mod tests {
             (&[(ENV_BEHIND_TLS, "perhaps")], ENV_BEHIND_TLS),
             (&[(ENV_SESSION_HOURS, "eight")], ENV_SESSION_HOURS),
             (&[(ENV_SESSION_HOURS, "0")], ENV_SESSION_HOURS),
+            (&[(ENV_TRUSTED_PROXY, "proxy.local")], ENV_TRUSTED_PROXY),
         ];
         for (pairs, source) in cases {
             let error = ConfigLayer::from_env(env(pairs)).expect_err("refused");
@@ -402,6 +436,10 @@ mod tests {
             ("databse_url = \"x\"", "unknown field"),
             ("bind = \"nowhere\"", "`bind` in muster.toml"),
             ("session_hours = 100000", "muster.toml"),
+            (
+                "trusted_proxy = \"10.0.0\"",
+                "`trusted_proxy` in muster.toml",
+            ),
         ] {
             let error =
                 ConfigLayer::from_toml(text, Path::new("muster.toml")).expect_err("refused");

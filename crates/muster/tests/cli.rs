@@ -675,6 +675,7 @@ fn every_subcommand_has_help_that_mentions_each_of_its_flags() {
         "--data-dir",
         "--bind",
         "--behind-tls",
+        "--trusted-proxy",
         "--session-hours",
     ];
     let cases: &[(&[&str], &[&str])] = &[

@@ -63,6 +63,7 @@ pub async fn serve(settings: &Settings, db: Database, show_demo_sign_in: bool) -
     let config = AppConfig {
         bind: settings.bind,
         behind_tls: settings.behind_tls,
+        trusted_proxy: settings.trusted_proxy,
         session_ttl: settings.session_ttl(),
         hash_cost: HashCost::Production,
         files_dir: settings.files_dir.clone(),
@@ -75,6 +76,7 @@ pub async fn serve(settings: &Settings, db: Database, show_demo_sign_in: bool) -
         database = %super::describe(&settings.database_url()?),
         bind = %settings.bind,
         behind_tls = settings.behind_tls,
+        trusted_proxy = ?settings.trusted_proxy,
         "starting the server"
     );
     let running = App::build(config, db.clone())
