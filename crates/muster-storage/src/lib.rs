@@ -76,7 +76,7 @@ pub use requisitions::{
 };
 pub use sessions::{ApiToken, SessionRecord};
 pub use settings::TRANSPORT_SETTING;
-pub use sites::{NewSite, Site};
+pub use sites::{NewSite, Site, SiteChanges, SiteFilter};
 pub use survey::{
     Assignment, AssignmentView, DuplicateHolding, FormRowEdit, LOWEST_ASSIGNED_LEVEL, OpenRound,
     RoundDashboard, Submission, SubmissionSource, SubmitOutcome, SurveyRound, VersionDiff,

@@ -1344,7 +1344,7 @@ struct Preparation {
     /// The roll-up changes and audit figures of every record placed while storing went on.
     tally: TalliedChanges,
     /// The sites the records were linked against, read before the writer began.
-    sites_seen: HashSet<i64>,
+    sites_seen: crate::sites::SitesSeen,
 }
 
 /// The placing state the preparing task moves to a blocking thread and back, batch by batch.
@@ -1397,7 +1397,7 @@ async fn prepare_batches(
         now: now.as_millis(),
     };
     let sites = db.site_snapshot(&scope).await?;
-    let sites_seen = sites.ids;
+    let sites_seen = sites.seen;
     let sites = Arc::new(sites.links);
     let mut state = Placing {
         placer: None,

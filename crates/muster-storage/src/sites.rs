@@ -8,16 +8,16 @@
 
 use std::collections::{HashMap, HashSet};
 
-use muster_domain::potential::import::{great_circle_km, region_radius_km};
-use muster_domain::potential::{RecordDraft, SiteKind, normalize_name};
-use muster_domain::{Actor, RegionPath, Scope};
+use muster_domain::potential::import::{RegionInfo, great_circle_km, region_radius_km};
+use muster_domain::potential::{RecordDraft, SiteKind, holding_key, normalize_name};
+use muster_domain::{Actor, RegionPath, Scope, Timestamp};
 use serde::Serialize;
 use sqlx::QueryBuilder;
 
 use crate::audit::AuditEvent;
-use crate::db::{Database, WriteTx, on_read_pool, on_tx};
+use crate::db::{Backend, Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
-use crate::potential::may_report;
+use crate::potential::{PotentialRecord, may_report};
 
 /// A stored site, as a reader in scope sees it, with how many records are kept there.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -74,82 +74,14 @@ impl Database {
         actor: &Actor,
         new_site: NewSite,
     ) -> Result<Site, StorageError> {
-        if !may_report(actor) {
-            return Err(StorageError::forbidden(
-                "only office, workstation and member-unit staff register sites",
-                "只有动员办、工作站和成员单位的工作人员才能登记存放地点",
-            ));
-        }
-        let name = new_site.name.trim().to_owned();
-        let name_key = normalize_name(&name);
-        if name_key.is_empty() {
-            return Err(StorageError::Refused {
-                field: "name",
-                message: "a site needs a name".into(),
-                message_zh: "请填写地点名称".into(),
-            });
-        }
-        if name.chars().count() > MAX_SITE_NAME_CHARS {
-            return Err(StorageError::Refused {
-                field: "name",
-                message: format!("a site's name has at most {MAX_SITE_NAME_CHARS} characters"),
-                message_zh: format!("地点名称最多 {MAX_SITE_NAME_CHARS} 个字符"),
-            });
-        }
-        let (lat, lon) = (new_site.lat, new_site.lon);
-        if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-            return Err(StorageError::Refused {
-                field: "lat",
-                message: "the latitude must lie between -90 and 90".into(),
-                message_zh: "纬度应在 -90 到 90 之间".into(),
-            });
-        }
-        if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-            return Err(StorageError::Refused {
-                field: "lon",
-                message: "the longitude must lie between -180 and 180".into(),
-                message_zh: "经度应在 -180 到 180 之间".into(),
-            });
-        }
+        refuse_unless_may_register(actor)?;
+        let (name, name_key) = checked_name(&new_site.name)?;
+        let (lat, lon) = checked_coordinates(new_site.lat, new_site.lon)?;
         let code = new_site.region_code.trim().to_owned();
-        let region = self
-            .region_infos([code.clone()])
-            .await?
-            .remove(&code)
-            .ok_or_else(|| StorageError::Refused {
-                field: "region_code",
-                message: format!("region {code} does not exist"),
-                message_zh: format!("没有行政区划 {code}"),
-            })?;
-        if !actor.scope().contains(&region.path) {
-            return Err(StorageError::out_of_scope("region", &code));
-        }
-        if let Some(centre) = region.coordinates {
-            let distance = great_circle_km((lat, lon), centre);
-            let radius = region_radius_km(region.level);
-            if distance > radius {
-                return Err(StorageError::Refused {
-                    field: "lat",
-                    message: format!(
-                        "the coordinates lie {distance:.0} km from region {code}, outside it (it reaches about {radius:.0} km)"
-                    ),
-                    message_zh: format!(
-                        "坐标距行政区划 {code} 约 {distance:.0} 公里，超出其范围（该区划半径约 {radius:.0} 公里）"
-                    ),
-                });
-            }
-        }
+        let region = self.site_region_in_scope(actor, &code).await?;
+        check_within_region(&region, &code, lat, lon)?;
         if let Some(organization_id) = new_site.organization_id {
-            self.organization(actor.scope(), organization_id)
-                .await
-                .map_err(|e| match e {
-                    StorageError::NotFound { .. } => StorageError::Refused {
-                        field: "organization_id",
-                        message: format!("organization {organization_id} is not in your region"),
-                        message_zh: format!("单位 {organization_id} 不在您的辖区内"),
-                    },
-                    other => other,
-                })?;
+            self.check_site_organization(actor, organization_id).await?;
         }
 
         let now = crate::now();
@@ -206,29 +138,48 @@ impl Database {
     }
 
     /// A page of the sites in the reader's scope, by id, optionally only those in one
-    /// region's subtree (which must be in scope).
+    /// region's subtree (which must be in scope) or whose name contains a text (compared
+    /// after the holding key's normalisation, so case, width and spacing do not matter).
     pub async fn sites(
         &self,
         scope: &Scope,
-        region_code: Option<&str>,
-        limit: i64,
-        after_id: i64,
+        filter: &SiteFilter,
     ) -> Result<Vec<Site>, StorageError> {
+        let region_code = filter
+            .region_code
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
         let path = match region_code {
             None => scope.subtree().clone(),
             Some(code) => self.region(scope, code).await?.region_path(),
         };
         let (low, high) = path.subtree_range();
+        let name = filter
+            .name_contains
+            .as_deref()
+            .map(normalize_name)
+            .filter(|n| !n.is_empty())
+            .map(|n| {
+                format!(
+                    "%{}%",
+                    n.replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_")
+                )
+            });
         let sql = format!(
             "SELECT {SITE_COLUMNS} FROM sites s JOIN regions g ON g.code = s.region_code \
-             WHERE s.region_path >= $1 AND s.region_path < $2 AND s.id > $3 ORDER BY s.id LIMIT $4"
+             WHERE s.region_path >= $1 AND s.region_path < $2 AND s.id > $3 \
+             AND ($4 IS NULL OR s.name_key LIKE $4 ESCAPE '\\') ORDER BY s.id LIMIT $5"
         );
         Ok(on_read_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(&low)
                 .bind(&high)
-                .bind(after_id)
-                .bind(limit.clamp(1, 1000))
+                .bind(filter.after_id)
+                .bind(&name)
+                .bind(filter.limit.clamp(1, 1000))
                 .fetch_all(pool)
                 .await
         })?)
@@ -251,6 +202,508 @@ impl Database {
         })?;
         found.ok_or_else(|| StorageError::not_found("site", id))
     }
+
+    /// Changes a site: its name, kind, coordinates, managing organization, or region (a
+    /// move). By a reporting role, for a site in the actor's scope, into a region of it; the
+    /// coordinates must lie inside the region the site ends up in. A rename carries the
+    /// records linked to the site along: each gets the new `site_name` and its holding key
+    /// again from the domain's `holding_key`, in the same transaction; a key that would be
+    /// another holding's refuses the whole edit. A site with linked records cannot move, as
+    /// a record links only to a site of its own region. After a rename or a move the site
+    /// takes in its region's records stored under its new name, as a new site would. An
+    /// edit that changes nothing writes nothing. Audited with before and after.
+    pub async fn update_site(
+        &self,
+        actor: &Actor,
+        id: i64,
+        changes: SiteChanges,
+    ) -> Result<Site, StorageError> {
+        refuse_unless_may_register(actor)?;
+        let current = self.site(actor.scope(), id).await?;
+        let (name, name_key) = match changes.name.as_deref() {
+            Some(name) => checked_name(name)?,
+            None => (current.name.clone(), normalize_name(&current.name)),
+        };
+        let kind = changes.kind.unwrap_or_else(|| current.kind());
+        let code = changes
+            .region_code
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or(&current.region_code)
+            .to_owned();
+        let moving = code != current.region_code;
+        let (lat, lon) = (changes.lat.or(current.lat), changes.lon.or(current.lon));
+        let placed = moving || changes.lat.is_some() || changes.lon.is_some();
+        let region_path = if placed {
+            let region = self.site_region_in_scope(actor, &code).await?;
+            let (Some(lat), Some(lon)) = (lat, lon) else {
+                return Err(StorageError::refused(
+                    "lat",
+                    "a site needs both coordinates",
+                    "地点需要同时填写纬度和经度",
+                ));
+            };
+            let (lat, lon) = checked_coordinates(lat, lon)?;
+            check_within_region(&region, &code, lat, lon)?;
+            region.path
+        } else {
+            current.region_path()
+        };
+        let organization_id = changes.organization_id.unwrap_or(current.organization_id);
+        if let Some(organization_id) = organization_id
+            && Some(organization_id) != current.organization_id
+        {
+            self.check_site_organization(actor, organization_id).await?;
+        }
+        let after = StoredSite {
+            name,
+            kind: kind.as_str().to_owned(),
+            region_code: code,
+            lat,
+            lon,
+            organization_id,
+        };
+        let before = StoredSite::of(&current);
+        if after == before {
+            return Ok(current);
+        }
+
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        // The row is held until the commit, and on PostgreSQL `FOR UPDATE` also waits for
+        // the writers that are linking records to it (they hold it `FOR KEY SHARE`), so the
+        // records counted and renamed below are all there are.
+        let held = lock_site(&mut tx, id).await?;
+        if held.as_ref() != Some(&before) {
+            return Err(changed_meanwhile(id));
+        }
+        let linked = linked_record_count(&mut tx, id).await?;
+        if moving && linked > 0 {
+            return Err(StorageError::Conflict {
+                field: "region_code",
+                message: format!(
+                    "site {} keeps {linked} potential records of region {}, and a record links only to a site of its own region: a site with records cannot move",
+                    before.name, before.region_code
+                ),
+                message_zh: Some(format!(
+                    "地点 {} 关联着行政区划 {} 的 {linked} 条潜力记录，而记录只能关联本行政区划的地点：有记录的地点不能迁往其他行政区划",
+                    before.name, before.region_code
+                )),
+            });
+        }
+        let updated = on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE sites SET name = $1, name_key = $2, kind = $3, region_code = $4, region_path = $5, \
+                 lat = $6, lon = $7, organization_id = $8 WHERE id = $9",
+            )
+            .bind(&after.name)
+            .bind(&name_key)
+            .bind(&after.kind)
+            .bind(&after.region_code)
+            .bind(region_path.as_str())
+            .bind(after.lat)
+            .bind(after.lon)
+            .bind(after.organization_id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+        });
+        updated.map_err(|e| {
+            StorageError::unique_said(e, "name", || {
+                (
+                    format!(
+                        "region {} already has a site named like {}",
+                        after.region_code, after.name
+                    ),
+                    format!(
+                        "行政区划 {} 已有名称相同的地点：{}",
+                        after.region_code, after.name
+                    ),
+                )
+            })
+        })?;
+        let renamed = if after.name != before.name && linked > 0 {
+            rename_linked_records(&mut tx, id, &after.name, now).await?
+        } else {
+            0
+        };
+        let taken_in = if moving || name_key != normalize_name(&before.name) {
+            link_stored_records(&mut tx, id, &after.region_code, &region_path, &name_key).await?
+        } else {
+            0
+        };
+        let mut after_json = after.to_json();
+        after_json["records_renamed"] = renamed.into();
+        after_json["linked_records"] = taken_in.into();
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "site",
+                entity_id: id.to_string(),
+                action: if moving { "move" } else { "update" },
+                region_path: &current.region_path(),
+                before: Some(before.to_json()),
+                after: Some(after_json),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.site(actor.scope(), id).await
+    }
+
+    /// Removes a site no record is linked to, by a reporting role, in the actor's scope.
+    /// Audited with what the site was.
+    pub async fn remove_site(&self, actor: &Actor, id: i64) -> Result<(), StorageError> {
+        refuse_unless_may_register(actor)?;
+        let current = self.site(actor.scope(), id).await?;
+        let before = StoredSite::of(&current);
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        let held = lock_site(&mut tx, id).await?;
+        if held.as_ref() != Some(&before) {
+            return Err(changed_meanwhile(id));
+        }
+        let keeps_records = |linked: i64| StorageError::Conflict {
+            field: "id",
+            message: format!(
+                "site {} keeps {linked} potential records; it can be removed once none is kept there",
+                before.name
+            ),
+            message_zh: Some(format!(
+                "地点 {} 关联着 {linked} 条潜力记录，没有关联记录时才能删除",
+                before.name
+            )),
+        };
+        let linked = linked_record_count(&mut tx, id).await?;
+        if linked > 0 {
+            return Err(keeps_records(linked));
+        }
+        let deleted = on_tx!(&mut tx, |conn| {
+            sqlx::query("DELETE FROM sites WHERE id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+        });
+        // The foreign key stands behind the count: a record linked meanwhile refuses too.
+        deleted.map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => keeps_records(1),
+            _ => StorageError::Database(e),
+        })?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "site",
+                entity_id: id.to_string(),
+                action: "remove",
+                region_path: &current.region_path(),
+                before: Some(before.to_json()),
+                after: None,
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// A region the actor may place a site in: stored, and in the actor's scope.
+    async fn site_region_in_scope(
+        &self,
+        actor: &Actor,
+        code: &str,
+    ) -> Result<RegionInfo, StorageError> {
+        let region = self
+            .region_infos([code.to_owned()])
+            .await?
+            .remove(code)
+            .ok_or_else(|| StorageError::Refused {
+                field: "region_code",
+                message: format!("region {code} does not exist"),
+                message_zh: format!("没有行政区划 {code}"),
+            })?;
+        if !actor.scope().contains(&region.path) {
+            return Err(StorageError::out_of_scope("region", code));
+        }
+        Ok(region)
+    }
+
+    /// The organization that runs a site must be one the actor sees.
+    async fn check_site_organization(
+        &self,
+        actor: &Actor,
+        organization_id: i64,
+    ) -> Result<(), StorageError> {
+        self.organization(actor.scope(), organization_id)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                StorageError::NotFound { .. } => StorageError::Refused {
+                    field: "organization_id",
+                    message: format!("organization {organization_id} is not in your region"),
+                    message_zh: format!("单位 {organization_id} 不在您的辖区内"),
+                },
+                other => other,
+            })
+    }
+}
+
+/// Changes to a stored site; what is `None` stays as it is.
+#[derive(Debug, Clone, Default)]
+pub struct SiteChanges {
+    pub name: Option<String>,
+    pub kind: Option<SiteKind>,
+    /// Another region: a move, allowed only while no record is linked to the site.
+    pub region_code: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    /// `Some(None)`: no organization runs the site any more.
+    pub organization_id: Option<Option<i64>>,
+}
+
+/// Which sites to list: a region's subtree (in scope), names containing a text (after the
+/// holding key's normalisation), a page after an id.
+#[derive(Debug, Clone, Default)]
+pub struct SiteFilter {
+    pub region_code: Option<String>,
+    pub name_contains: Option<String>,
+    pub limit: i64,
+    pub after_id: i64,
+}
+
+/// What a site is, as an edit compares, stores and audits it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+struct StoredSite {
+    name: String,
+    kind: String,
+    region_code: String,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    organization_id: Option<i64>,
+}
+
+impl StoredSite {
+    fn of(site: &Site) -> Self {
+        Self {
+            name: site.name.clone(),
+            kind: site.kind.clone(),
+            region_code: site.region_code.clone(),
+            lat: site.lat,
+            lon: site.lon,
+            organization_id: site.organization_id,
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "kind": self.kind,
+            "region_code": self.region_code,
+            "lat": self.lat,
+            "lon": self.lon,
+            "organization_id": self.organization_id,
+        })
+    }
+}
+
+fn refuse_unless_may_register(actor: &Actor) -> Result<(), StorageError> {
+    if may_report(actor) {
+        Ok(())
+    } else {
+        Err(StorageError::forbidden(
+            "only office, workstation and member-unit staff register sites",
+            "只有动员办、工作站和成员单位的工作人员才能登记存放地点",
+        ))
+    }
+}
+
+/// The name trimmed, and its normalised key; refused when empty or too long.
+fn checked_name(name: &str) -> Result<(String, String), StorageError> {
+    let name = name.trim().to_owned();
+    let name_key = normalize_name(&name);
+    if name_key.is_empty() {
+        return Err(StorageError::Refused {
+            field: "name",
+            message: "a site needs a name".into(),
+            message_zh: "请填写地点名称".into(),
+        });
+    }
+    if name.chars().count() > MAX_SITE_NAME_CHARS {
+        return Err(StorageError::Refused {
+            field: "name",
+            message: format!("a site's name has at most {MAX_SITE_NAME_CHARS} characters"),
+            message_zh: format!("地点名称最多 {MAX_SITE_NAME_CHARS} 个字符"),
+        });
+    }
+    Ok((name, name_key))
+}
+
+fn checked_coordinates(lat: f64, lon: f64) -> Result<(f64, f64), StorageError> {
+    if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+        return Err(StorageError::Refused {
+            field: "lat",
+            message: "the latitude must lie between -90 and 90".into(),
+            message_zh: "纬度应在 -90 到 90 之间".into(),
+        });
+    }
+    if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+        return Err(StorageError::Refused {
+            field: "lon",
+            message: "the longitude must lie between -180 and 180".into(),
+            message_zh: "经度应在 -180 到 180 之间".into(),
+        });
+    }
+    Ok((lat, lon))
+}
+
+/// Coordinates within the region's reach of its own point (a region without a point takes
+/// any).
+fn check_within_region(
+    region: &RegionInfo,
+    code: &str,
+    lat: f64,
+    lon: f64,
+) -> Result<(), StorageError> {
+    if let Some(centre) = region.coordinates {
+        let distance = great_circle_km((lat, lon), centre);
+        let radius = region_radius_km(region.level);
+        if distance > radius {
+            return Err(StorageError::Refused {
+                field: "lat",
+                message: format!(
+                    "the coordinates lie {distance:.0} km from region {code}, outside it (it reaches about {radius:.0} km)"
+                ),
+                message_zh: format!(
+                    "坐标距行政区划 {code} 约 {distance:.0} 公里，超出其范围（该区划半径约 {radius:.0} 公里）"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn changed_meanwhile(id: i64) -> StorageError {
+    StorageError::Conflict {
+        field: "id",
+        message: format!("site {id} changed meanwhile; reload and try again"),
+        message_zh: Some(format!("地点 {id} 已被他人修改，请刷新页面后重试")),
+    }
+}
+
+/// Reads the site in the write transaction and holds its row until the commit (`FOR
+/// UPDATE` on PostgreSQL; SQLite has one writer at a time).
+async fn lock_site(tx: &mut WriteTx, id: i64) -> Result<Option<StoredSite>, StorageError> {
+    const SELECT: &str =
+        "SELECT name, kind, region_code, lat, lon, organization_id FROM sites WHERE id = $1";
+    let sql = match tx.backend() {
+        Backend::Sqlite => SELECT.to_owned(),
+        Backend::Postgres => format!("{SELECT} FOR UPDATE"),
+    };
+    Ok(on_tx!(&mut *tx, |conn| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+    })?)
+}
+
+async fn linked_record_count(tx: &mut WriteTx, site_id: i64) -> Result<i64, StorageError> {
+    Ok(on_tx!(&mut *tx, |conn| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM potential_records WHERE site_id = $1")
+            .bind(site_id)
+            .fetch_one(&mut *conn)
+            .await
+    })?)
+}
+
+/// Holding keys looked up per statement when a rename checks its new keys.
+const KEYS_PER_QUERY: usize = 500;
+
+/// Gives the records linked to a renamed site its new name and each its holding key again,
+/// from the domain's [`holding_key`]. A new key another record already has (a holding stored
+/// under the new name without a site), or two renamed records with one key, refuse the
+/// rename, naming the records. Returns how many records were renamed.
+async fn rename_linked_records(
+    tx: &mut WriteTx,
+    site_id: i64,
+    new_name: &str,
+    now: Timestamp,
+) -> Result<usize, StorageError> {
+    let records: Vec<PotentialRecord> = on_tx!(&mut *tx, |conn| {
+        sqlx::query_as("SELECT * FROM potential_records WHERE site_id = $1 ORDER BY id")
+            .bind(site_id)
+            .fetch_all(&mut *conn)
+            .await
+    })?;
+    let renamed: Vec<(i64, String)> = records
+        .iter()
+        .map(|r| {
+            let key = holding_key(&r.region_path(), &r.type_code, &r.holder(), Some(new_name));
+            (r.id, key)
+        })
+        .collect();
+    let clash = |record: &PotentialRecord, other: i64| StorageError::Conflict {
+        field: "name",
+        message: format!(
+            "renamed to {new_name}, the site's record {} ({}) would be the same holding as record {other}: the site keeps its name",
+            record.id, record.type_code
+        ),
+        message_zh: Some(format!(
+            "改名为 {new_name} 后，该地点的记录 {}（{}）将与记录 {other} 成为同一项潜力：地点名称未改",
+            record.id, record.type_code
+        )),
+    };
+    let mut by_key: HashMap<&str, i64> = HashMap::with_capacity(renamed.len());
+    for (record, (id, key)) in records.iter().zip(&renamed) {
+        if let Some(other) = by_key.insert(key.as_str(), *id) {
+            return Err(clash(record, other));
+        }
+    }
+    let ours: HashSet<i64> = renamed.iter().map(|(id, _)| *id).collect();
+    for chunk in renamed.chunks(KEYS_PER_QUERY) {
+        let holders: Vec<(i64, String)> = on_tx!(&mut *tx, |conn| {
+            let mut query = QueryBuilder::new(
+                "SELECT id, holding_key FROM potential_records WHERE holding_key IN (",
+            );
+            let mut separated = query.separated(", ");
+            for (_, key) in chunk {
+                separated.push_bind(key.as_str());
+            }
+            query.push(")");
+            query.build_query_as().fetch_all(&mut *conn).await
+        })?;
+        if let Some((other, key)) = holders.iter().find(|(id, _)| !ours.contains(id)) {
+            let record = by_key
+                .get(key.as_str())
+                .and_then(|id| records.iter().find(|r| r.id == *id))
+                .unwrap_or(&records[0]);
+            return Err(clash(record, *other));
+        }
+    }
+    for (id, key) in &renamed {
+        let updated = on_tx!(&mut *tx, |conn| {
+            sqlx::query(
+                "UPDATE potential_records SET site_name = $1, holding_key = $2, updated_at = $3 WHERE id = $4",
+            )
+            .bind(new_name)
+            .bind(key.as_str())
+            .bind(now.as_millis())
+            .bind(*id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+        });
+        updated.map_err(|e| {
+            StorageError::unique_said(e, "name", || {
+                (
+                    format!("renamed to {new_name}, record {id} would be a holding already stored: the site keeps its name"),
+                    format!("改名为 {new_name} 后，记录 {id} 将与已有的潜力记录重复：地点名称未改"),
+                )
+            })
+        })?;
+    }
+    Ok(renamed.len())
 }
 
 /// The stored sites of the regions a batch of records names: region code → normalised
@@ -342,6 +795,13 @@ pub(crate) async fn site_links(
         .collect();
     let mut links = SiteLinks::default();
     let regions: Vec<&str> = regions.into_iter().collect();
+    // On PostgreSQL the sites read are held until the commit, so a rename or a move waits
+    // for the records linked here, and one committed first is what is read: no record is
+    // linked under a name its site no longer has.
+    let hold = match tx.backend() {
+        Backend::Sqlite => ")",
+        Backend::Postgres => ") FOR SHARE",
+    };
     for chunk in regions.chunks(SITE_REGIONS_PER_QUERY) {
         let rows: Vec<(i64, String, Option<String>)> = on_tx!(&mut *tx, |conn| {
             let mut query = QueryBuilder::new(
@@ -351,7 +811,7 @@ pub(crate) async fn site_links(
             for code in chunk {
                 separated.push_bind(*code);
             }
-            query.push(")");
+            query.push(hold);
             query.build_query_as().fetch_all(&mut *conn).await
         })?;
         links.extend(rows);
@@ -363,12 +823,16 @@ pub(crate) async fn site_links(
 const SITES_IN_SUBTREE: &str = "SELECT id, region_code, region_path, name_key FROM sites \
      WHERE region_path >= $1 AND region_path < $2 AND name_key IS NOT NULL";
 
-/// The sites a file import saw before its writer began: their links, and their ids for
+/// The named sites of a subtree as a file import saw them before its writer began: id →
+/// (region code, name key).
+pub(crate) type SitesSeen = HashMap<i64, (String, String)>;
+
+/// The sites a file import saw before its writer began: their links, and what each was for
 /// [`link_sites_not_seen`].
 #[derive(Debug, Default)]
 pub(crate) struct SiteSnapshot {
     pub(crate) links: SiteLinks,
-    pub(crate) ids: HashSet<i64>,
+    pub(crate) seen: SitesSeen,
 }
 
 impl Database {
@@ -389,7 +853,11 @@ impl Database {
                 .await
         })?;
         let mut snapshot = SiteSnapshot::default();
-        snapshot.ids.extend(rows.iter().map(|row| row.0));
+        snapshot
+            .seen
+            .extend(rows.iter().filter_map(|(id, code, _, key)| {
+                key.as_ref().map(|key| (*id, (code.clone(), key.clone())))
+            }));
         snapshot.links.extend(
             rows.into_iter()
                 .map(|(id, code, _, name_key)| (id, code, name_key)),
@@ -398,14 +866,17 @@ impl Database {
     }
 }
 
-/// Links the records stored so far (this transaction's too) to the sites of `subtree` that
-/// are not in `seen`: those registered while a file import was prepared, whose own linking
-/// could not see its records. Ids are not compared for order, as a sequence hands them out in
-/// insert order, not commit order. Usually there are none.
+/// Brings the links of the records stored so far (this transaction's too) up to date with
+/// the sites of `subtree` as they are now, where they differ from what a file import saw
+/// (`seen`) while it was prepared: a site registered meanwhile, whose own linking could not
+/// see the import's records, takes them in; a site renamed or moved meanwhile lets go of the
+/// records that no longer name it in its region and takes in those that do. Ids are not
+/// compared for order, as a sequence hands them out in insert order, not commit order.
+/// Usually nothing changed. Returns how many records were linked.
 pub(crate) async fn link_sites_not_seen(
     tx: &mut WriteTx,
     subtree: &RegionPath,
-    seen: &HashSet<i64>,
+    seen: &SitesSeen,
 ) -> Result<usize, StorageError> {
     let (low, high) = subtree.subtree_range();
     // The query keeps only named sites, so the name key is read as present.
@@ -416,11 +887,17 @@ pub(crate) async fn link_sites_not_seen(
             .fetch_all(&mut *conn)
             .await
     })?;
-    let mut linked = 0;
+    let mut to_link = Vec::new();
     for (id, region_code, region_path, name_key) in sites {
-        if seen.contains(&id) {
-            continue;
+        match seen.get(&id) {
+            Some((code, key)) if *code == region_code && *key == name_key => continue,
+            Some(_) => unlink_stale_records(tx, id, &region_code, &name_key).await?,
+            None => {}
         }
+        to_link.push((id, region_code, region_path, name_key));
+    }
+    let mut linked = 0;
+    for (id, region_code, region_path, name_key) in to_link {
         let path = RegionPath::parse(&region_path).ok_or_else(|| {
             StorageError::refused(
                 "region_path",
@@ -431,4 +908,42 @@ pub(crate) async fn link_sites_not_seen(
         linked += link_stored_records(tx, id, &region_code, &path, &name_key).await?;
     }
     Ok(linked)
+}
+
+/// Unlinks the records of a site that no longer name it in its region: those an import
+/// linked by a name the site had when the import was prepared.
+async fn unlink_stale_records(
+    tx: &mut WriteTx,
+    site_id: i64,
+    region_code: &str,
+    name_key: &str,
+) -> Result<(), StorageError> {
+    let linked: Vec<(i64, String, Option<String>)> = on_tx!(&mut *tx, |conn| {
+        sqlx::query_as(
+            "SELECT id, region_code, site_name FROM potential_records WHERE site_id = $1",
+        )
+        .bind(site_id)
+        .fetch_all(&mut *conn)
+        .await
+    })?;
+    let stale: Vec<i64> = linked
+        .into_iter()
+        .filter(|(_, code, site)| {
+            code != region_code || site.as_deref().map(normalize_name).as_deref() != Some(name_key)
+        })
+        .map(|(id, _, _)| id)
+        .collect();
+    for chunk in stale.chunks(LINKS_PER_UPDATE) {
+        on_tx!(&mut *tx, |conn| {
+            let mut query =
+                QueryBuilder::new("UPDATE potential_records SET site_id = NULL WHERE id IN (");
+            let mut separated = query.separated(", ");
+            for id in chunk {
+                separated.push_bind(*id);
+            }
+            query.push(")");
+            query.build().execute(&mut *conn).await.map(|_| ())
+        })?;
+    }
+    Ok(())
 }

@@ -239,23 +239,23 @@ pub async fn constraint_definitions(
     }
 }
 
-/// The ids of the named sites of `subtree`, as a file import sees them before its writer
-/// begins.
+/// The named sites of `subtree` as a file import sees them before its writer begins: id →
+/// (region code, normalised name).
 pub async fn sites_seen_by_import(
     db: &Database,
     subtree: &muster_domain::RegionPath,
-) -> Result<std::collections::HashSet<i64>, sqlx::Error> {
-    Ok(db.site_snapshot(subtree).await?.ids)
+) -> Result<std::collections::HashMap<i64, (String, String)>, sqlx::Error> {
+    Ok(db.site_snapshot(subtree).await?.seen)
 }
 
-/// What a file import does just before its commit: links the records to the sites of
-/// `subtree` not in `seen`, in a write transaction of its own here. Returns how many records
-/// were linked. For tests of a site registered while a file was prepared, which no test can
-/// time.
+/// What a file import does just before its commit: brings the records' links up to date
+/// with the sites of `subtree` registered, renamed or moved since `seen`, in a write
+/// transaction of its own here. Returns how many records were linked. For tests of a site
+/// registered or renamed while a file was prepared, which no test can time.
 pub async fn link_sites_not_seen(
     db: &Database,
     subtree: &muster_domain::RegionPath,
-    seen: &std::collections::HashSet<i64>,
+    seen: &std::collections::HashMap<i64, (String, String)>,
 ) -> Result<usize, crate::StorageError> {
     let mut tx = db.begin_write().await?;
     let linked = crate::sites::link_sites_not_seen(&mut tx, subtree, seen).await?;

@@ -7,8 +7,9 @@ use muster_domain::potential::{
 };
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
 use muster_storage::{
-    AuditVerification, Database, NewOrganization, NewSite, NewUser, OpenRound, RecordFilter,
-    RecordProvenance, StorageError as E, on_both_databases, testing,
+    AuditVerification, Database, NewOrganization, NewSite, NewUser, OpenRound, PotentialRecord,
+    RecordFilter, RecordProvenance, SiteChanges, SiteFilter, StorageError as E, on_both_databases,
+    testing,
 };
 
 const TRUCK: &str = "TRN.ROAD.TRUCK_HEAVY";
@@ -201,25 +202,60 @@ async fn registered_and_read_in_scope(db: Database) {
         .expect("the city office registers in any of its counties");
 
     let city_scope = w.city_office.scope();
-    let all = db.sites(city_scope, None, 50, 0).await.expect("list");
+    let all = db
+        .sites(
+            city_scope,
+            &SiteFilter {
+                limit: 50,
+                ..SiteFilter::default()
+            },
+        )
+        .await
+        .expect("list");
     assert_eq!(
         all.iter().map(|s| s.id).collect::<Vec<_>>(),
         vec![depot.id, yard.id]
     );
     let in_a = db
-        .sites(city_scope, Some(&w.county_a.code), 50, 0)
+        .sites(
+            city_scope,
+            &SiteFilter {
+                region_code: Some(w.county_a.code.clone()),
+                limit: 50,
+                ..SiteFilter::default()
+            },
+        )
         .await
         .expect("narrowed");
     assert_eq!(
         in_a.iter().map(|s| s.id).collect::<Vec<_>>(),
         vec![depot.id]
     );
-    let page = db.sites(city_scope, None, 1, depot.id).await.expect("page");
+    let page = db
+        .sites(
+            city_scope,
+            &SiteFilter {
+                limit: 1,
+                after_id: depot.id,
+                ..SiteFilter::default()
+            },
+        )
+        .await
+        .expect("page");
     assert_eq!(page.iter().map(|s| s.id).collect::<Vec<_>>(), vec![yard.id]);
 
     // County B sees its own site only; county A's is absent to it, as if it did not exist.
     let b_scope = w.office_b.scope();
-    let seen_by_b = db.sites(b_scope, None, 50, 0).await.expect("list");
+    let seen_by_b = db
+        .sites(
+            b_scope,
+            &SiteFilter {
+                limit: 50,
+                ..SiteFilter::default()
+            },
+        )
+        .await
+        .expect("list");
     assert_eq!(
         seen_by_b.iter().map(|s| s.id).collect::<Vec<_>>(),
         vec![yard.id]
@@ -229,7 +265,15 @@ async fn registered_and_read_in_scope(db: Database) {
         Err(E::NotFound { .. })
     ));
     assert!(matches!(
-        db.sites(b_scope, Some(&w.county_a.code), 50, 0).await,
+        db.sites(
+            b_scope,
+            &SiteFilter {
+                region_code: Some(w.county_a.code.clone()),
+                limit: 50,
+                ..SiteFilter::default()
+            }
+        )
+        .await,
         Err(E::NotFound { .. })
     ));
     assert_eq!(db.site(city_scope, depot.id).await.expect("read"), depot);
@@ -336,10 +380,16 @@ async fn refused_write_nothing(db: Database) {
     ));
     assert_eq!(intact(&db).await, entries, "a refusal writes nothing");
     assert_eq!(
-        db.sites(&Scope::everything(), None, 50, 0)
-            .await
-            .expect("list")
-            .len(),
+        db.sites(
+            &Scope::everything(),
+            &SiteFilter {
+                limit: 50,
+                ..SiteFilter::default()
+            }
+        )
+        .await
+        .expect("list")
+        .len(),
         1
     );
 
@@ -664,5 +714,617 @@ async fn survey_rows_linked(db: Database) {
     };
     assert_eq!(site_of("Grain store"), Some(depot.id));
     assert_eq!(site_of("Field store"), None);
+    intact(&db).await;
+}
+
+/// Every record in the database, by id.
+async fn all_records(db: &Database) -> Vec<PotentialRecord> {
+    let mut records = db
+        .potential_records(
+            &Scope::everything(),
+            &RecordFilter {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("records");
+    records.sort_by_key(|r| r.id);
+    records
+}
+
+fn record<'a>(records: &'a [PotentialRecord], holder: &str) -> &'a PotentialRecord {
+    records
+        .iter()
+        .find(|r| r.holder_name == holder)
+        .expect("the record")
+}
+
+fn renamed(name: &str) -> SiteChanges {
+    SiteChanges {
+        name: Some(name.into()),
+        ..SiteChanges::default()
+    }
+}
+
+/// The newest audit entry.
+async fn last_entry(db: &Database) -> muster_storage::AuditEntry {
+    db.audit_entries(&Scope::everything(), 1)
+        .await
+        .expect("audit")
+        .remove(0)
+}
+
+on_both_databases!(a_renamed_site_renames_its_records, rename_renames_records);
+async fn rename_renames_records(db: Database) {
+    let w = world(&db).await;
+    let depot = db
+        .create_site(&w.office_a, new_site("North Depot", &w.county_a))
+        .await
+        .expect("site");
+    let path = RegionPath::parse(&w.county_a.path).expect("path");
+    let person = Holder::Person {
+        name: "Li Wei".into(),
+        id_number: Some("340104199001011234".into()),
+        phone: None,
+    };
+    let (_, mut person_draft) = draft(&w.county_a, "Li Wei", Some("north depot"));
+    person_draft.holder = person.clone();
+    person_draft.holding_key = holding_key(&path, TRUCK, &person, Some("north depot"));
+    db.insert_records(
+        &w.city_office,
+        vec![
+            draft(&w.county_a, "Haulier 1", Some(" ｎｏｒｔｈ   DEPOT")),
+            draft(&w.county_a, "Haulier 2", Some("North Depot")),
+            (1, person_draft),
+            draft(&w.county_a, "Haulier 3", Some("South Depot")),
+            draft(&w.county_a, "Haulier 4", Some("East Depot")),
+        ],
+        RecordProvenance::default(),
+        "test",
+    )
+    .await
+    .expect("stored");
+    let scope = Scope::everything();
+    let totals = db.subtree_totals(&scope, None).await.expect("totals");
+    let before = all_records(&db).await;
+    assert_eq!(
+        db.site(&scope, depot.id).await.expect("site").record_count,
+        3
+    );
+
+    let renamed_depot = db
+        .update_site(&w.office_a, depot.id, renamed("  East Depot "))
+        .await
+        .expect("renamed");
+    assert_eq!(renamed_depot.name, "East Depot");
+    assert_eq!(
+        renamed_depot.record_count, 4,
+        "its three, and the one stored under the new name"
+    );
+    let after = all_records(&db).await;
+    for holder in ["Haulier 1", "Haulier 2", "Li Wei"] {
+        let r = record(&after, holder);
+        assert_eq!(r.site_id, Some(depot.id), "{holder}");
+        assert_eq!(r.site_name.as_deref(), Some("East Depot"), "{holder}");
+        assert_eq!(
+            r.holding_key,
+            holding_key(&path, TRUCK, &r.holder(), Some("East Depot")),
+            "{holder}"
+        );
+        assert_ne!(r.holding_key, record(&before, holder).holding_key);
+    }
+    // The record stored under the new name keeps its own spelling and key; the others stay.
+    let taken_in = record(&after, "Haulier 4");
+    assert_eq!(taken_in.site_id, Some(depot.id));
+    assert_eq!(
+        taken_in,
+        &PotentialRecord {
+            site_id: Some(depot.id),
+            ..record(&before, "Haulier 4").clone()
+        }
+    );
+    assert_eq!(record(&after, "Haulier 3"), record(&before, "Haulier 3"));
+    assert_eq!(
+        db.subtree_totals(&scope, None).await.expect("totals"),
+        totals,
+        "a rename changes no total"
+    );
+    let entry = last_entry(&db).await;
+    assert_eq!(
+        (entry.entity.as_str(), entry.action.as_str()),
+        ("site", "update")
+    );
+    assert_eq!(entry.entity_id, depot.id.to_string());
+    assert!(
+        entry
+            .before
+            .as_deref()
+            .is_some_and(|b| b.contains("North Depot"))
+    );
+    let after_json = entry.after.as_deref().expect("after");
+    assert!(after_json.contains("East Depot"), "{after_json}");
+    assert!(after_json.contains("\"records_renamed\":3"), "{after_json}");
+    assert!(after_json.contains("\"linked_records\":1"), "{after_json}");
+
+    // A change of case and width only keeps the keys, and gives the records the new spelling.
+    let entries = intact(&db).await;
+    db.update_site(&w.unit_officer_a, depot.id, renamed("ＥＡＳＴ depot"))
+        .await
+        .expect("a member-unit officer of the county edits too");
+    let again = all_records(&db).await;
+    let r = record(&again, "Haulier 1");
+    assert_eq!(r.site_name.as_deref(), Some("ＥＡＳＴ depot"));
+    assert_eq!(r.holding_key, record(&after, "Haulier 1").holding_key);
+    assert_eq!(intact(&db).await, entries + 1);
+
+    // Kind, coordinates and operator change without touching the records.
+    let changed = db
+        .update_site(
+            &w.office_a,
+            depot.id,
+            SiteChanges {
+                kind: Some(SiteKind::Warehouse),
+                lat: Some(w.county_a.at.0 - 0.02),
+                organization_id: Some(Some(w.unit_a_organization)),
+                ..SiteChanges::default()
+            },
+        )
+        .await
+        .expect("changed");
+    assert_eq!(changed.kind(), SiteKind::Warehouse);
+    assert_eq!(changed.lat, Some(w.county_a.at.0 - 0.02));
+    assert_eq!(changed.lon, depot.lon);
+    assert_eq!(changed.organization_id, Some(w.unit_a_organization));
+    assert_eq!(all_records(&db).await, again);
+    let cleared = db
+        .update_site(
+            &w.office_a,
+            depot.id,
+            SiteChanges {
+                organization_id: Some(None),
+                ..SiteChanges::default()
+            },
+        )
+        .await
+        .expect("cleared");
+    assert_eq!(cleared.organization_id, None);
+    // An edit that changes nothing writes nothing.
+    let entries = intact(&db).await;
+    db.update_site(&w.office_a, depot.id, renamed("ＥＡＳＴ depot"))
+        .await
+        .expect("unchanged");
+    assert_eq!(intact(&db).await, entries);
+
+    // The search finds it by any spelling of a part of its name.
+    let found = db
+        .sites(
+            &scope,
+            &SiteFilter {
+                name_contains: Some(" east ".into()),
+                limit: 10,
+                ..SiteFilter::default()
+            },
+        )
+        .await
+        .expect("search");
+    assert_eq!(
+        found.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![depot.id]
+    );
+    let none = db
+        .sites(
+            &scope,
+            &SiteFilter {
+                name_contains: Some("north".into()),
+                limit: 10,
+                ..SiteFilter::default()
+            },
+        )
+        .await
+        .expect("search");
+    assert!(none.is_empty());
+}
+
+on_both_databases!(
+    a_rename_into_another_holding_changes_nothing,
+    colliding_rename_refused
+);
+async fn colliding_rename_refused(db: Database) {
+    let w = world(&db).await;
+    let north = db
+        .create_site(&w.office_a, new_site("North Depot", &w.county_a))
+        .await
+        .expect("site");
+    db.create_site(&w.office_a, new_site("West Yard", &w.county_a))
+        .await
+        .expect("site");
+    db.insert_records(
+        &w.city_office,
+        vec![
+            draft(&w.county_a, "Haulier 1", Some("North Depot")),
+            draft(&w.county_a, "Haulier 2", Some("North Depot")),
+            // The same holder and type under a name no site has yet.
+            draft(&w.county_a, "Haulier 1", Some("South Depot")),
+        ],
+        RecordProvenance::default(),
+        "test",
+    )
+    .await
+    .expect("stored");
+    let records = all_records(&db).await;
+    let entries = intact(&db).await;
+    let south_record = records
+        .iter()
+        .find(|r| r.site_name.as_deref() == Some("South Depot"))
+        .expect("the record")
+        .id;
+
+    match db
+        .update_site(&w.office_a, north.id, renamed("south depot"))
+        .await
+    {
+        Err(E::Conflict {
+            field: "name",
+            message,
+            message_zh: Some(message_zh),
+        }) => {
+            assert!(message.contains(&south_record.to_string()), "{message}");
+            assert!(
+                message_zh.contains(&south_record.to_string()),
+                "{message_zh}"
+            );
+            assert!(message_zh.contains("同一项潜力"), "{message_zh}");
+        }
+        other => panic!("a rename into a stored holding: {other:?}"),
+    }
+    // Another site of the region has the name.
+    match db
+        .update_site(&w.office_a, north.id, renamed(" west  YARD"))
+        .await
+    {
+        Err(E::Conflict {
+            field: "name",
+            message_zh: Some(message_zh),
+            ..
+        }) => assert!(message_zh.contains("已有名称相同的地点"), "{message_zh}"),
+        other => panic!("a name another site has: {other:?}"),
+    }
+    assert_eq!(intact(&db).await, entries, "a refusal writes nothing");
+    assert_eq!(all_records(&db).await, records);
+    let site = db.site(&Scope::everything(), north.id).await.expect("site");
+    assert_eq!(site.name, "North Depot");
+    assert_eq!(site.record_count, 2);
+}
+
+on_both_databases!(
+    a_site_moves_only_without_records,
+    site_moves_without_records
+);
+async fn site_moves_without_records(db: Database) {
+    let w = world(&db).await;
+    let kept = db
+        .create_site(&w.office_a, new_site("North Depot", &w.county_a))
+        .await
+        .expect("site");
+    let spare = db
+        .create_site(&w.office_a, new_site("Spare Depot", &w.county_a))
+        .await
+        .expect("site");
+    db.insert_records(
+        &w.city_office,
+        vec![
+            draft(&w.county_a, "Haulier 1", Some("North Depot")),
+            draft(&w.county_b, "Haulier 2", Some("Spare Depot")),
+        ],
+        RecordProvenance::default(),
+        "test",
+    )
+    .await
+    .expect("stored");
+    let to_b = SiteChanges {
+        region_code: Some(w.county_b.code.clone()),
+        lat: Some(w.county_b.at.0),
+        lon: Some(w.county_b.at.1),
+        ..SiteChanges::default()
+    };
+    let entries = intact(&db).await;
+    match db.update_site(&w.city_office, kept.id, to_b.clone()).await {
+        Err(E::Conflict {
+            field: "region_code",
+            message,
+            message_zh: Some(message_zh),
+        }) => {
+            assert!(message.contains("keeps 1 potential record"), "{message}");
+            assert!(message_zh.contains("1 条潜力记录"), "{message_zh}");
+        }
+        other => panic!("a move with records: {other:?}"),
+    }
+    // The coordinates must lie in the new region, and the new region in the actor's scope.
+    assert!(matches!(
+        db.update_site(
+            &w.city_office,
+            spare.id,
+            SiteChanges {
+                lat: Some(w.county_b.at.0 + 5.0),
+                ..to_b.clone()
+            }
+        )
+        .await,
+        Err(E::Refused { field: "lat", .. })
+    ));
+    assert!(matches!(
+        db.update_site(&w.office_a, spare.id, to_b.clone()).await,
+        Err(E::OutOfScope { .. })
+    ));
+    assert_eq!(intact(&db).await, entries, "a refusal writes nothing");
+
+    let moved = db
+        .update_site(&w.city_office, spare.id, to_b)
+        .await
+        .expect("moved");
+    assert_eq!(moved.region_code, w.county_b.code);
+    assert_eq!(moved.region_path, w.county_b.path);
+    assert_eq!(moved.lat, Some(w.county_b.at.0));
+    assert_eq!(
+        moved.record_count, 1,
+        "it takes in its new region's record stored under its name"
+    );
+    let entry = last_entry(&db).await;
+    assert_eq!(
+        (entry.entity.as_str(), entry.action.as_str()),
+        ("site", "move")
+    );
+    assert!(
+        entry
+            .before
+            .as_deref()
+            .is_some_and(|b| b.contains(&w.county_a.code))
+    );
+    assert!(
+        entry
+            .after
+            .as_deref()
+            .is_some_and(|a| a.contains(&w.county_b.code))
+    );
+    // County A's office no longer sees it; county B's does.
+    assert!(matches!(
+        db.site(w.office_a.scope(), spare.id).await,
+        Err(E::NotFound { .. })
+    ));
+    db.site(w.office_b.scope(), spare.id)
+        .await
+        .expect("in county B now");
+    intact(&db).await;
+}
+
+on_both_databases!(
+    a_site_is_removed_only_without_records,
+    site_removed_without_records
+);
+async fn site_removed_without_records(db: Database) {
+    let w = world(&db).await;
+    let kept = db
+        .create_site(&w.office_a, new_site("North Depot", &w.county_a))
+        .await
+        .expect("site");
+    let empty = db
+        .create_site(&w.office_a, new_site("Empty Yard", &w.county_a))
+        .await
+        .expect("site");
+    db.insert_records(
+        &w.city_office,
+        vec![
+            draft(&w.county_a, "Haulier 1", Some("North Depot")),
+            draft(&w.county_a, "Haulier 2", Some("North Depot")),
+        ],
+        RecordProvenance::default(),
+        "test",
+    )
+    .await
+    .expect("stored");
+    let entries = intact(&db).await;
+    match db.remove_site(&w.office_a, kept.id).await {
+        Err(E::Conflict {
+            message,
+            message_zh: Some(message_zh),
+            ..
+        }) => {
+            assert!(message.contains("keeps 2 potential records"), "{message}");
+            assert!(message_zh.contains("2 条潜力记录"), "{message_zh}");
+        }
+        other => panic!("a removal with records: {other:?}"),
+    }
+    for reader in [&w.viewer, &w.grid_member] {
+        assert!(matches!(
+            db.remove_site(reader, empty.id).await,
+            Err(E::Forbidden(_))
+        ));
+    }
+    assert!(matches!(
+        db.remove_site(&w.office_b, empty.id).await,
+        Err(E::NotFound { .. })
+    ));
+    assert_eq!(intact(&db).await, entries, "a refusal writes nothing");
+    assert_eq!(
+        db.site(&Scope::everything(), kept.id)
+            .await
+            .expect("kept")
+            .record_count,
+        2
+    );
+
+    db.remove_site(&w.office_a, empty.id)
+        .await
+        .expect("removed");
+    assert!(matches!(
+        db.site(&Scope::everything(), empty.id).await,
+        Err(E::NotFound { .. })
+    ));
+    let entry = last_entry(&db).await;
+    assert_eq!(
+        (entry.entity.as_str(), entry.action.as_str()),
+        ("site", "remove")
+    );
+    assert_eq!(entry.entity_id, empty.id.to_string());
+    assert!(
+        entry
+            .before
+            .as_deref()
+            .is_some_and(|b| b.contains("Empty Yard"))
+    );
+    assert_eq!(entry.after, None);
+    assert!(matches!(
+        db.remove_site(&w.office_a, empty.id).await,
+        Err(E::NotFound { .. })
+    ));
+    intact(&db).await;
+}
+
+on_both_databases!(site_edits_out_of_scope_or_role_are_refused, edits_refused);
+async fn edits_refused(db: Database) {
+    let w = world(&db).await;
+    let depot = db
+        .create_site(&w.office_a, new_site("North Depot", &w.county_a))
+        .await
+        .expect("site");
+    let entries = intact(&db).await;
+    // Another county's site is absent to county B's office, as for reading it.
+    assert!(matches!(
+        db.update_site(&w.office_b, depot.id, renamed("Mine")).await,
+        Err(E::NotFound { .. })
+    ));
+    for reader in [&w.viewer, &w.grid_member] {
+        assert!(matches!(
+            db.update_site(reader, depot.id, renamed("Theirs")).await,
+            Err(E::Forbidden(_))
+        ));
+    }
+    let mut far = SiteChanges {
+        lat: Some(w.county_a.at.0 + 5.0),
+        ..SiteChanges::default()
+    };
+    match db.update_site(&w.office_a, depot.id, far.clone()).await {
+        Err(E::Refused {
+            field: "lat",
+            message_zh,
+            ..
+        }) => assert!(message_zh.contains("公里"), "{message_zh}"),
+        other => panic!("coordinates outside the region: {other:?}"),
+    }
+    far.lat = Some(f64::NAN);
+    assert!(matches!(
+        db.update_site(&w.office_a, depot.id, far).await,
+        Err(E::Refused { field: "lat", .. })
+    ));
+    assert!(matches!(
+        db.update_site(&w.office_a, depot.id, renamed("  ")).await,
+        Err(E::Refused { field: "name", .. })
+    ));
+    assert!(matches!(
+        db.update_site(
+            &w.office_a,
+            depot.id,
+            SiteChanges {
+                region_code: Some("349999".into()),
+                ..SiteChanges::default()
+            }
+        )
+        .await,
+        Err(E::Refused {
+            field: "region_code",
+            ..
+        })
+    ));
+    assert!(matches!(
+        db.update_site(
+            &w.office_b,
+            depot.id,
+            SiteChanges {
+                organization_id: Some(Some(w.unit_a_organization)),
+                ..SiteChanges::default()
+            }
+        )
+        .await,
+        Err(E::NotFound { .. })
+    ));
+    assert_eq!(intact(&db).await, entries, "a refusal writes nothing");
+    assert_eq!(
+        db.site(&Scope::everything(), depot.id).await.expect("site"),
+        depot
+    );
+}
+
+on_both_databases!(
+    an_import_prepared_before_a_rename_links_by_the_new_name,
+    import_prepared_before_rename
+);
+/// A file import links its records by the sites it read before its writer began; a site
+/// renamed meanwhile lets go of the records that name it by its old name, and takes in those
+/// that name it by its new one, before the import commits.
+async fn import_prepared_before_rename(db: Database) {
+    let w = world(&db).await;
+    let depot = db
+        .create_site(&w.office_a, new_site("North Depot", &w.county_a))
+        .await
+        .expect("site");
+    let path = RegionPath::parse(&w.county_a.path).expect("path");
+    db.insert_records(
+        &w.city_office,
+        vec![
+            draft(&w.county_a, "Haulier 1", Some("North Depot")),
+            draft(&w.county_a, "Haulier 2", Some("East Depot")),
+        ],
+        RecordProvenance::default(),
+        "test",
+    )
+    .await
+    .expect("stored");
+    let root = RegionPath::root();
+    let seen = testing::sites_seen_by_import(&db, &root)
+        .await
+        .expect("sites");
+    db.update_site(&w.office_a, depot.id, renamed("East Depot"))
+        .await
+        .expect("renamed");
+    // As the import would have stored them: Haulier 1 linked by the old name, Haulier 2
+    // unlinked, as the import read no site of that name.
+    let records = all_records(&db).await;
+    let (one, two) = (
+        record(&records, "Haulier 1").id,
+        record(&records, "Haulier 2").id,
+    );
+    let old_key = holding_key(
+        &path,
+        TRUCK,
+        &Holder::Organization {
+            id: None,
+            name: "Haulier 1".into(),
+        },
+        Some("North Depot"),
+    );
+    testing::raw_execute(
+        &db,
+        &format!(
+            "UPDATE potential_records SET site_name = 'North Depot', holding_key = '{old_key}' WHERE id = {one}"
+        ),
+    )
+    .await
+    .expect("as stored by the import");
+    testing::raw_execute(
+        &db,
+        &format!("UPDATE potential_records SET site_id = NULL WHERE id = {two}"),
+    )
+    .await
+    .expect("as stored by the import");
+    assert_eq!(
+        testing::link_sites_not_seen(&db, &root, &seen)
+            .await
+            .expect("links"),
+        1
+    );
+    let records = all_records(&db).await;
+    assert_eq!(record(&records, "Haulier 1").site_id, None);
+    assert_eq!(record(&records, "Haulier 2").site_id, Some(depot.id));
     intact(&db).await;
 }

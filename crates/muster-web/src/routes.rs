@@ -100,6 +100,11 @@ pub(crate) fn router(state: AppState) -> Router {
             get(sites_pages::sites).post(sites_pages::create),
         )
         .route(
+            "/potential/sites/{id}",
+            get(sites_pages::edit).post(sites_pages::update),
+        )
+        .route("/potential/sites/{id}/remove", post(sites_pages::remove))
+        .route(
             "/potential/baselines",
             post(potential_pages::baseline_upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )

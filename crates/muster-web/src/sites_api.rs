@@ -1,13 +1,13 @@
 //! Sites in the JSON API: the warehouses, depots, hospitals, plants and yards where potential
-//! is kept. Reads are scoped by the caller; registering one takes a reporting role and the
-//! CSRF header for browser sessions.
+//! is kept. Reads are scoped by the caller; registering, changing, moving or removing one
+//! takes a reporting role and the CSRF header for browser sessions.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use muster_domain::potential::SiteKind;
-use muster_storage::{NewSite, Site};
-use serde::{Deserialize, Serialize};
+use muster_storage::{NewSite, Site, SiteChanges, SiteFilter};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,7 +19,7 @@ use crate::error::{Problem, WebError};
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_sites, create_site))
-        .routes(routes!(get_site))
+        .routes(routes!(get_site, update_site, remove_site))
 }
 
 /// The kinds a site may be, as the API and the form spell them.
@@ -76,6 +76,8 @@ impl From<Site> for SiteDto {
 pub(crate) struct SiteQuery {
     /// Only sites in this region's subtree.
     region: Option<String>,
+    /// Only sites whose name contains this text (case, width and spacing do not matter).
+    q: Option<String>,
     /// Keyset pagination: the last id of the previous page.
     after: Option<i64>,
     /// At most 1000; default 100.
@@ -90,18 +92,16 @@ async fn list_sites(
     current: CurrentUser,
     Query(query): Query<SiteQuery>,
 ) -> Result<Json<Vec<SiteDto>>, WebError> {
-    let region = query
-        .region
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
     let sites = state
         .db
         .sites(
             current.actor.scope(),
-            region,
-            query.limit.unwrap_or(100),
-            query.after.unwrap_or(0),
+            &SiteFilter {
+                region_code: query.region,
+                name_contains: query.q,
+                limit: query.limit.unwrap_or(100),
+                after_id: query.after.unwrap_or(0),
+            },
         )
         .await?;
     Ok(Json(sites.into_iter().map(SiteDto::from).collect()))
@@ -159,4 +159,81 @@ async fn create_site(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct SiteChangesRequest {
+    /// A new name, unique in the region after case, width and spacing are folded. The records
+    /// kept at the site take it, and their holding keys change with it.
+    name: Option<String>,
+    /// warehouse, reserve_depot, hospital, plant, yard, port, airfield, station or other.
+    kind: Option<String>,
+    /// Another region of the caller's subtree: a move, refused while records are kept at the
+    /// site.
+    region_code: Option<String>,
+    /// Within the reach of the point of the region the site ends up in.
+    lat: Option<f64>,
+    lon: Option<f64>,
+    /// A number sets the organization that runs the site, `null` clears it; left out, it
+    /// stays.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    organization_id: Option<Option<i64>>,
+}
+
+/// A field that is present, `null` or not: `Some(None)` for `null`, so that a field left out
+/// (`None`, by `default`) differs from one cleared.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(deserializer).map(Some)
+}
+
+/// Changes a site in the caller's subtree (office, workstation and member-unit staff): what
+/// is left out stays. A rename renames the records kept there too, and is refused whole when
+/// a record would become a holding already stored; a move is refused while records are kept
+/// there.
+#[utoipa::path(patch, path = "/sites/{id}", tag = "sites", params(("id" = i64, Path)),
+    request_body = SiteChangesRequest,
+    responses((status = 200, body = SiteDto), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_site(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(request): Json<SiteChangesRequest>,
+) -> Result<Json<SiteDto>, WebError> {
+    current.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
+    let kind = request.kind.as_deref().map(parse_site_kind).transpose()?;
+    let updated = state
+        .db
+        .update_site(
+            &current.actor,
+            id,
+            SiteChanges {
+                name: request.name,
+                kind,
+                region_code: request.region_code,
+                lat: request.lat,
+                lon: request.lon,
+                organization_id: request.organization_id,
+            },
+        )
+        .await?;
+    Ok(Json(updated.into()))
+}
+
+/// Removes a site in the caller's subtree at which no record is kept (office, workstation and
+/// member-unit staff).
+#[utoipa::path(delete, path = "/sites/{id}", tag = "sites", params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
+async fn remove_site(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, WebError> {
+    current.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
+    state.db.remove_site(&current.actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

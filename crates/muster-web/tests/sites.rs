@@ -286,3 +286,278 @@ async fn pages_story(app: TestApp) {
     assert!(!page.contains("register sites"), "English left in: {page}");
     app.stop().await;
 }
+
+async fn send_json(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, app.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.expect("send");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Imports one tent record held by `holder` at `site` in `code`, through the API.
+async fn import_record(app: &TestApp, token: &str, code: &str, holder: &str, site: &str) {
+    let csv = format!(
+        "type_code,quantity,holder_kind,holder_name,site,region_code\n\
+         CAD.MAT.TENT_12,5,organization,{holder},{site},{code}\n"
+    );
+    let response = reqwest::Client::new()
+        .post(app.url("/api/v1/potential/imports?file_name=record.csv"))
+        .bearer_auth(token)
+        .body(csv)
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+on_both!(site_changes_through_the_api, spawn_demo, api_changes_story);
+async fn api_changes_story(app: TestApp) {
+    let office = app.token_for("office").await;
+    let admin = app.token_for("admin").await;
+    let viewer = app.token_for("viewer").await;
+    let (inside, outside) = counties(&app, &office, &admin).await;
+    let code = inside["code"].as_str().expect("code").to_owned();
+    let (status, depot) = post_site(&app, &office, &site_body("North Depot", &inside)).await;
+    assert_eq!(status, StatusCode::CREATED, "{depot}");
+    let id = depot["id"].as_i64().expect("id");
+    import_record(&app, &office, &code, "Red Cross", "north DEPOT").await;
+    let path = format!("/api/v1/sites/{id}");
+
+    let (status, renamed) = send_json(
+        &app,
+        &office,
+        reqwest::Method::PATCH,
+        &path,
+        Some(&json!({ "name": "East Depot", "kind": "warehouse" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["name"], "East Depot");
+    assert_eq!(renamed["kind"], "warehouse");
+    assert_eq!(renamed["lat"], depot["lat"], "what is left out stays");
+    assert_eq!(renamed["record_count"], 1);
+    let (_, records) = get_json(
+        &app,
+        &office,
+        &format!("/api/v1/potential/records?region={code}"),
+    )
+    .await;
+    let red_cross = records
+        .as_array()
+        .expect("records")
+        .iter()
+        .find(|r| r["holder"]["name"] == "Red Cross")
+        .expect("the record")
+        .clone();
+    assert_eq!(red_cross["site_id"], json!(id));
+    assert_eq!(red_cross["site_name"], "East Depot");
+
+    // Refusals: a move with a record kept there, a kind there is not, a reader's role, a
+    // region outside the caller's subtree.
+    let mut to_outside = site_body("East Depot", &outside);
+    to_outside.as_object_mut().expect("object").remove("name");
+    let (status, problem) = send_json(
+        &app,
+        &admin,
+        reqwest::Method::PATCH,
+        &path,
+        Some(&to_outside),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["field"], "region_code");
+    let (status, problem) = send_json(
+        &app,
+        &office,
+        reqwest::Method::PATCH,
+        &path,
+        Some(&json!({ "kind": "castle" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let (status, _) = send_json(
+        &app,
+        &viewer,
+        reqwest::Method::PATCH,
+        &path,
+        Some(&json!({ "name": "Viewer's" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, empty) = post_site(&app, &office, &site_body("Empty Yard", &inside)).await;
+    assert_eq!(status, StatusCode::CREATED, "{empty}");
+    let empty_path = format!("/api/v1/sites/{}", empty["id"]);
+    let (status, problem) = send_json(
+        &app,
+        &office,
+        reqwest::Method::PATCH,
+        &empty_path,
+        Some(&to_outside),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+
+    // The search by name, in any case or width.
+    let (status, found) = get_json(&app, &office, "/api/v1/sites?q=ＥＡＳＴ").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        found
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|s| s["id"].clone())
+            .collect::<Vec<_>>(),
+        vec![json!(id)]
+    );
+
+    // A site with a record kept there stays; an empty one goes.
+    let (status, problem) = send_json(&app, &office, reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let (status, _) = send_json(&app, &viewer, reqwest::Method::DELETE, &empty_path, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = send_json(&app, &office, reqwest::Method::DELETE, &empty_path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = get_json(&app, &office, &empty_path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (_, openapi) = get_json(&app, &office, "/api/v1/openapi.json").await;
+    assert!(openapi["paths"]["/sites/{id}"]["patch"].is_object());
+    assert!(openapi["paths"]["/sites/{id}"]["delete"].is_object());
+    app.stop().await;
+}
+
+on_both!(a_sites_own_page, spawn_demo, site_page_story);
+async fn site_page_story(app: TestApp) {
+    let office = app.token_for("office").await;
+    let admin = app.token_for("admin").await;
+    let (inside, _) = counties(&app, &office, &admin).await;
+    let code = inside["code"].as_str().expect("code").to_owned();
+    let (_, depot) = post_site(&app, &office, &site_body("North Depot", &inside)).await;
+    let id = depot["id"].as_i64().expect("id");
+    let (_, empty) = post_site(&app, &office, &site_body("Empty Yard", &inside)).await;
+    let empty_id = empty["id"].as_i64().expect("id");
+    import_record(&app, &office, &code, "Red Cross", "North Depot").await;
+    let (client, csrf) = app.signed_in("office", "zh-CN").await;
+
+    let list = common::page_text(&client, &app, "/potential/sites?q=north").await;
+    assert!(
+        list.contains(&format!("href=\"/potential/sites/{id}\"")),
+        "{list}"
+    );
+    assert!(!list.contains("Empty Yard"), "the search leaves it out");
+    let page = common::page_text(&client, &app, &format!("/potential/sites/{id}")).await;
+    assert!(page.contains("修改存放地点"), "{page}");
+    assert!(page.contains("remove-site"));
+
+    let lat = inside["lat"].as_f64().expect("lat").to_string();
+    let lon = inside["lon"].as_f64().expect("lon").to_string();
+    let form = |name: &str, lat: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", name.to_owned()),
+            ("kind", "warehouse".to_owned()),
+            ("region_code", code.clone()),
+            ("lat", lat.to_owned()),
+            ("lon", lon.clone()),
+            ("organization_id", String::new()),
+        ]
+    };
+    let saved = client
+        .post(app.url(&format!("/potential/sites/{id}")))
+        .form(&form("东区仓库", &lat))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let location = saved.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let page = common::page_text(&client, &app, &location).await;
+    assert!(page.contains("存放地点已保存。"), "{page}");
+    assert!(page.contains("东区仓库"));
+
+    // Refusals in Chinese on the Chinese page, the form kept as typed.
+    let refused = client
+        .post(app.url(&format!("/potential/sites/{id}")))
+        .form(&form("西区仓库", "95"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = refused.text().await.expect("text");
+    assert!(page.contains("纬度应在 -90 到 90 之间"), "{page}");
+    assert!(page.contains("西区仓库"), "the form comes back as typed");
+    let refused = client
+        .post(app.url(&format!("/potential/sites/{id}")))
+        .form(&form("empty yard", &lat))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let page = refused.text().await.expect("text");
+    assert!(page.contains("已有名称相同的地点"), "{page}");
+    let refused = client
+        .post(app.url(&format!("/potential/sites/{id}/remove")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let page = refused.text().await.expect("text");
+    assert!(page.contains("关联着 1 条潜力记录"), "{page}");
+    assert!(
+        !page.contains("potential records"),
+        "English left in: {page}"
+    );
+
+    let removed = client
+        .post(app.url(&format!("/potential/sites/{empty_id}/remove")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    let location = removed.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let page = common::page_text(&client, &app, &location).await;
+    assert!(page.contains("存放地点已删除。"), "{page}");
+    assert!(!page.contains("Empty Yard"));
+    assert_eq!(
+        client
+            .post(app.url(&format!("/potential/sites/{id}/remove")))
+            .form(&[("csrf", "wrong")])
+            .send()
+            .await
+            .expect("post")
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // A viewer gets no edit link, and the site's page refuses them in Chinese.
+    let (viewer, _) = app.signed_in("viewer", "zh-CN").await;
+    let list = common::page_text(&viewer, &app, "/potential/sites").await;
+    assert!(!list.contains("edit-site"), "a viewer gets no edit link");
+    let refused = viewer
+        .get(app.url(&format!("/potential/sites/{id}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let page = refused.text().await.expect("text");
+    assert!(page.contains("您无权执行此操作"), "{page}");
+    app.stop().await;
+}
