@@ -350,25 +350,27 @@ impl Database {
     /// subtree, as `verification_items` reads them, and a person's holding only with the
     /// personal-data class). The web layer asks before it serves a blob.
     pub async fn may_see_blob(&self, actor: &Actor, sha256: &str) -> Result<bool, StorageError> {
-        // Only a hash can name a file: anything else (a `%` in the evidence LIKE) sees nothing.
+        // Only a hash can name a file: anything else sees nothing, without a query.
         if !crate::ContentHash::is_canonical(sha256) {
             return Ok(false);
         }
         let reach = self.facility_reach(actor).await?;
         let (filter, binds) = reach.filter(2);
-        let evidence = format!("%{sha256}%");
+        // Each kind of reference is an index look-up by hash: `inspection_attachments_sha`,
+        // `order_evidence_photos_sha256` (migration 0013), `verification_photos_sha256` (0011).
         let sql = format!(
             "SELECT EXISTS (SELECT 1 FROM inspection_attachments a JOIN inspections i ON i.id = a.inspection_id \
                JOIN facilities f ON f.id = i.facility_id WHERE a.sha256 = $1 AND {filter}) \
-             OR EXISTS (SELECT 1 FROM rectification_orders o JOIN facilities f ON f.id = o.facility_id \
-               WHERE o.evidence LIKE $6 AND {filter}) \
+             OR EXISTS (SELECT 1 FROM order_evidence_photos e \
+               JOIN rectification_orders o ON o.id = e.order_id \
+               JOIN facilities f ON f.id = o.facility_id WHERE e.sha256 = $1 AND {filter}) \
              OR EXISTS (SELECT 1 FROM verification_photos p \
                JOIN verification_items v ON v.sample_id = p.sample_id AND v.record_id = p.record_id \
                JOIN verification_samples s ON s.id = v.sample_id \
                JOIN potential_records r ON r.id = v.record_id \
-               WHERE p.sha256 = $1 AND v.region_path >= $7 AND v.region_path < $8 \
-               AND s.region_path >= $7 AND s.region_path < $8 \
-               AND (r.holder_kind <> 'person' OR $9 = 1))"
+               WHERE p.sha256 = $1 AND v.region_path >= $6 AND v.region_path < $7 \
+               AND s.region_path >= $6 AND s.region_path < $7 \
+               AND (r.holder_kind <> 'person' OR $8 = 1))"
         );
         let personal_data = i64::from(actor.scope().allows(DataClass::PersonalData));
         let (low, high) = actor.scope().subtree().subtree_range();
@@ -377,7 +379,6 @@ impl Database {
                 sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str())).bind(sha256),
                 binds
             )
-            .bind(&evidence)
             .bind(&low)
             .bind(&high)
             .bind(personal_data)

@@ -794,6 +794,203 @@ async fn orders_lifecycle(db: Database) {
     assert!(intact(&db).await > 0);
 }
 
+on_both_databases!(
+    order_evidence_is_served_in_reach_by_hash,
+    order_evidence_in_reach
+);
+/// A photo of a repair report is served to the readers who reach the order and to no one
+/// else, by an indexed look-up of its hash; a report after a send-back, through a link,
+/// replaces the evidence, and what is served follows it.
+async fn order_evidence_in_reach(db: Database) {
+    let w = world(&db).await;
+    let now = muster_storage::now();
+    let outcome = db
+        .record_inspection(
+            &w.member_a,
+            w.car_park,
+            "k1",
+            &inspection(FacilityKind::BasementCarPark, &["door_seal"], now),
+            &[],
+            now,
+        )
+        .await
+        .expect("inspection");
+    let seal = outcome.orders_issued[0];
+    let (first_photo, second_photo, never_attached) =
+        ("e1".repeat(32), "e2".repeat(32), "e3".repeat(32));
+    let in_reach = [&w.manager, &w.member_a, &w.workstation, &w.county_office];
+    let out_of_reach = [&w.member_b, &w.other_workstation];
+    let seen_by =
+        async |reader: &Actor, hash: &str| db.may_see_blob(reader, hash).await.expect("may see");
+
+    // The same photo sent twice is one photo.
+    let repair = OrderAction::ReportRepair {
+        note: "更换密封条".into(),
+        evidence: vec![first_photo.clone(), first_photo.clone()],
+    };
+    db.act_on_order(&w.manager, seal, &repair, now)
+        .await
+        .expect("repaired");
+    for reader in in_reach {
+        assert!(seen_by(reader, &first_photo).await, "{}", reader.name());
+        assert!(!seen_by(reader, &never_attached).await, "{}", reader.name());
+    }
+    for reader in out_of_reach {
+        assert!(!seen_by(reader, &first_photo).await, "{}", reader.name());
+    }
+
+    // Sent back, the repair is reported again through a link with another photo: the order's
+    // evidence is now that photo alone, and so is what is served of it.
+    db.act_on_order(
+        &w.workstation,
+        seal,
+        &OrderAction::SendBack {
+            reason: "照片不清楚".into(),
+        },
+        now,
+    )
+    .await
+    .expect("sent back");
+    let (token, _) = db
+        .create_order_link(&w.workstation, seal, 7, now)
+        .await
+        .expect("link");
+    let reported = db
+        .act_on_order_by_link(
+            &token,
+            &OrderAction::ReportRepair {
+                note: "重新更换".into(),
+                evidence: vec![second_photo.clone()],
+            },
+            now,
+        )
+        .await
+        .expect("repaired again by link");
+    assert_eq!(reported.evidence(), vec![second_photo.clone()]);
+    for reader in in_reach {
+        assert!(seen_by(reader, &second_photo).await, "{}", reader.name());
+        assert!(!seen_by(reader, &first_photo).await, "{}", reader.name());
+        assert!(!seen_by(reader, &never_attached).await, "{}", reader.name());
+    }
+    for reader in out_of_reach {
+        assert!(!seen_by(reader, &second_photo).await, "{}", reader.name());
+    }
+    assert!(intact(&db).await > 0);
+}
+
+/// Migration 0013 fills `order_evidence_photos` from the evidence stored before it. The story
+/// takes a database back to before 0013 (the table dropped, the migration forgotten), gives
+/// orders evidence as it could have been stored, and opens the database again, which runs
+/// 0013 once more: only the entries that are hashes are served, and a value that does not
+/// parse stops nothing.
+mod order_evidence_is_filled_in_by_migration_0013 {
+    use muster_storage::testing::TestDatabase;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::order_evidence_backfill(TestDatabase::sqlite().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(test_db) = TestDatabase::postgres().await else {
+            return;
+        };
+        super::order_evidence_backfill(test_db).await;
+    }
+}
+
+async fn order_evidence_backfill(test_db: muster_storage::testing::TestDatabase) {
+    use muster_storage::testing::raw_execute;
+    let db = test_db.db.clone();
+    let w = world(&db).await;
+    let now = muster_storage::now();
+    let outcome = db
+        .record_inspection(
+            &w.member_a,
+            w.car_park,
+            "k1",
+            &inspection(
+                FacilityKind::BasementCarPark,
+                &["door_seal", "lighting", "water", "clear_access"],
+                now,
+            ),
+            &[],
+            now,
+        )
+        .await
+        .expect("inspection");
+    let orders = &outcome.orders_issued;
+    assert_eq!(orders.len(), 4);
+    let hash = |n: u8| format!("{n:02x}").repeat(32);
+    let evidence = [
+        // As Muster writes it, a photo sent twice, beside an entry that names no file.
+        format!(r#"["{}","{}","{}","photo.jpg"]"#, hash(1), hash(1), hash(2)),
+        // Not JSON: nothing, and the migration goes on.
+        format!(r#"["{}", "unterminated"#, hash(3)),
+        // Not an array: nothing.
+        format!(r#"{{"photo":"{}"}}"#, hash(4)),
+        // Entries that are no string, or a hash in capitals, which names no file: nothing.
+        format!(
+            r#"[["{}"], 5, null, "{}"]"#,
+            hash(5),
+            hash(0xa6).to_uppercase()
+        ),
+    ];
+    for (order, evidence) in orders.iter().zip(&evidence) {
+        raw_execute(
+            &db,
+            &format!("UPDATE rectification_orders SET evidence = '{evidence}' WHERE id = {order}"),
+        )
+        .await
+        .expect("evidence as stored before 0013");
+    }
+    raw_execute(
+        &db,
+        "DROP TABLE order_evidence_photos; DELETE FROM _sqlx_migrations WHERE version = 13",
+    )
+    .await
+    .expect("back to before 0013");
+
+    let migrated = Database::open(&test_db.url).await.expect("0013 runs again");
+    for n in 1..=2 {
+        assert!(
+            migrated
+                .may_see_blob(&w.workstation, &hash(n))
+                .await
+                .expect("may see"),
+            "photo {n}"
+        );
+        assert!(
+            !migrated
+                .may_see_blob(&w.member_b, &hash(n))
+                .await
+                .expect("may see"),
+            "photo {n} out of reach"
+        );
+    }
+    for n in [3, 4, 5, 0xa6] {
+        assert!(
+            !migrated
+                .may_see_blob(&w.workstation, &hash(n))
+                .await
+                .expect("may see"),
+            "entry {n} is no photo"
+        );
+    }
+    // Two rows, the two photos once each (an UPDATE that changes nothing counts them).
+    assert_eq!(
+        raw_execute(
+            &migrated,
+            "UPDATE order_evidence_photos SET sha256 = sha256"
+        )
+        .await
+        .expect("count"),
+        2
+    );
+    migrated.close().await;
+}
+
 on_both_databases!(dashboard_patrols_and_campaigns, dashboard_patrols_campaigns);
 async fn dashboard_patrols_campaigns(db: Database) {
     let w = world(&db).await;
