@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use muster_domain::potential::import::{RegionInfo, great_circle_km, region_radius_km};
-use muster_domain::potential::{RecordDraft, SiteKind, holding_key, normalize_name};
+use muster_domain::potential::{RecordDraft, SiteKind, normalize_name};
 use muster_domain::{Actor, RegionPath, Scope, Timestamp};
 use serde::Serialize;
 use sqlx::QueryBuilder;
@@ -17,7 +17,7 @@ use sqlx::QueryBuilder;
 use crate::audit::AuditEvent;
 use crate::db::{Backend, Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
-use crate::potential::{PotentialRecord, may_report};
+use crate::potential::may_report;
 
 /// A stored site, as a reader in scope sees it, with how many records are kept there.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -291,6 +291,23 @@ impl Database {
                 )),
             });
         }
+        // The name is how reports find a holding (it is part of the holding key): renamed
+        // under its records, a site would let a later report under the old name in as a
+        // second holding, counted twice. With records only the spelling may change (case,
+        // width, spacing), which leaves every key as it is.
+        if linked > 0 && name_key != normalize_name(&before.name) {
+            return Err(StorageError::Conflict {
+                field: "name",
+                message: format!(
+                    "site {} keeps {linked} potential records reported under its name, and a later report under that name would be counted as another holding: a site with records changes only the spelling of its name. Register {} as a new site",
+                    before.name, after.name
+                ),
+                message_zh: Some(format!(
+                    "地点 {} 关联着 {linked} 条按此名称填报的潜力记录，改名后按原名称的填报会被当作另一项潜力重复统计：有记录的地点只能修改名称的写法（大小写、全半角、空格）。请将 {} 登记为新的地点",
+                    before.name, after.name
+                )),
+            });
+        }
         let updated = on_tx!(&mut tx, |conn| {
             sqlx::query(
                 "UPDATE sites SET name = $1, name_key = $2, kind = $3, region_code = $4, region_path = $5, \
@@ -324,7 +341,7 @@ impl Database {
             })
         })?;
         let renamed = if after.name != before.name && linked > 0 {
-            rename_linked_records(&mut tx, id, &after.name, now).await?
+            respell_linked_records(&mut tx, id, &after.name, now).await?
         } else {
             0
         };
@@ -617,93 +634,26 @@ async fn linked_record_count(tx: &mut WriteTx, site_id: i64) -> Result<i64, Stor
     })?)
 }
 
-/// Holding keys looked up per statement when a rename checks its new keys.
-const KEYS_PER_QUERY: usize = 500;
-
-/// Gives the records linked to a renamed site its new name and each its holding key again,
-/// from the domain's [`holding_key`]. A new key another record already has (a holding stored
-/// under the new name without a site), or two renamed records with one key, refuse the
-/// rename, naming the records. Returns how many records were renamed.
-async fn rename_linked_records(
+/// Gives the records linked to a site whose name was respelled (the same once normalised,
+/// see [`normalize_name`]) the new spelling. Their holding keys stay as they are, since the
+/// key holds the normalised name. Returns how many records were respelled.
+async fn respell_linked_records(
     tx: &mut WriteTx,
     site_id: i64,
     new_name: &str,
     now: Timestamp,
-) -> Result<usize, StorageError> {
-    let records: Vec<PotentialRecord> = on_tx!(&mut *tx, |conn| {
-        sqlx::query_as("SELECT * FROM potential_records WHERE site_id = $1 ORDER BY id")
-            .bind(site_id)
-            .fetch_all(&mut *conn)
-            .await
-    })?;
-    let renamed: Vec<(i64, String)> = records
-        .iter()
-        .map(|r| {
-            let key = holding_key(&r.region_path(), &r.type_code, &r.holder(), Some(new_name));
-            (r.id, key)
-        })
-        .collect();
-    let clash = |record: &PotentialRecord, other: i64| StorageError::Conflict {
-        field: "name",
-        message: format!(
-            "renamed to {new_name}, the site's record {} ({}) would be the same holding as record {other}: the site keeps its name",
-            record.id, record.type_code
-        ),
-        message_zh: Some(format!(
-            "改名为 {new_name} 后，该地点的记录 {}（{}）将与记录 {other} 成为同一项潜力：地点名称未改",
-            record.id, record.type_code
-        )),
-    };
-    let mut by_key: HashMap<&str, i64> = HashMap::with_capacity(renamed.len());
-    for (record, (id, key)) in records.iter().zip(&renamed) {
-        if let Some(other) = by_key.insert(key.as_str(), *id) {
-            return Err(clash(record, other));
-        }
-    }
-    let ours: HashSet<i64> = renamed.iter().map(|(id, _)| *id).collect();
-    for chunk in renamed.chunks(KEYS_PER_QUERY) {
-        let holders: Vec<(i64, String)> = on_tx!(&mut *tx, |conn| {
-            let mut query = QueryBuilder::new(
-                "SELECT id, holding_key FROM potential_records WHERE holding_key IN (",
-            );
-            let mut separated = query.separated(", ");
-            for (_, key) in chunk {
-                separated.push_bind(key.as_str());
-            }
-            query.push(")");
-            query.build_query_as().fetch_all(&mut *conn).await
-        })?;
-        if let Some((other, key)) = holders.iter().find(|(id, _)| !ours.contains(id)) {
-            let record = by_key
-                .get(key.as_str())
-                .and_then(|id| records.iter().find(|r| r.id == *id))
-                .unwrap_or(&records[0]);
-            return Err(clash(record, *other));
-        }
-    }
-    for (id, key) in &renamed {
-        let updated = on_tx!(&mut *tx, |conn| {
-            sqlx::query(
-                "UPDATE potential_records SET site_name = $1, holding_key = $2, updated_at = $3 WHERE id = $4",
-            )
-            .bind(new_name)
-            .bind(key.as_str())
-            .bind(now.as_millis())
-            .bind(*id)
-            .execute(&mut *conn)
-            .await
-            .map(|_| ())
-        });
-        updated.map_err(|e| {
-            StorageError::unique_said(e, "name", || {
-                (
-                    format!("renamed to {new_name}, record {id} would be a holding already stored: the site keeps its name"),
-                    format!("改名为 {new_name} 后，记录 {id} 将与已有的潜力记录重复：地点名称未改"),
-                )
-            })
-        })?;
-    }
-    Ok(renamed.len())
+) -> Result<u64, StorageError> {
+    Ok(on_tx!(&mut *tx, |conn| {
+        sqlx::query(
+            "UPDATE potential_records SET site_name = $1, updated_at = $2 WHERE site_id = $3",
+        )
+        .bind(new_name)
+        .bind(now.as_millis())
+        .bind(site_id)
+        .execute(&mut *conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?)
 }
 
 /// The stored sites of the regions a batch of records names: region code → normalised

@@ -755,8 +755,11 @@ async fn last_entry(db: &Database) -> muster_storage::AuditEntry {
         .remove(0)
 }
 
-on_both_databases!(a_renamed_site_renames_its_records, rename_renames_records);
-async fn rename_renames_records(db: Database) {
+on_both_databases!(
+    a_site_is_respelled_with_records_and_renamed_without,
+    site_names_and_their_records
+);
+async fn site_names_and_their_records(db: Database) {
     let w = world(&db).await;
     let depot = db
         .create_site(&w.office_a, new_site("North Depot", &w.county_a))
@@ -793,43 +796,43 @@ async fn rename_renames_records(db: Database) {
         3
     );
 
-    let renamed_depot = db
+    // A site with records keeps its name (a later report under the old one would be another
+    // holding, counted twice): refused, and nothing changes.
+    let entries = intact(&db).await;
+    match db
         .update_site(&w.office_a, depot.id, renamed("  East Depot "))
         .await
-        .expect("renamed");
-    assert_eq!(renamed_depot.name, "East Depot");
-    assert_eq!(
-        renamed_depot.record_count, 4,
-        "its three, and the one stored under the new name"
-    );
+    {
+        Err(E::Conflict {
+            field: "name",
+            message,
+            message_zh: Some(message_zh),
+        }) => {
+            assert!(message.contains("3 potential records"), "{message}");
+            assert!(message_zh.contains("关联着 3 条"), "{message_zh}");
+        }
+        other => panic!("a rename under records: {other:?}"),
+    }
+    assert_eq!(intact(&db).await, entries, "a refusal writes nothing");
+    assert_eq!(all_records(&db).await, before);
+
+    // A change of case and width only keeps the keys, and gives the records the new spelling.
+    db.update_site(&w.unit_officer_a, depot.id, renamed("ＮＯＲＴＨ depot"))
+        .await
+        .expect("a member-unit officer of the county edits too");
     let after = all_records(&db).await;
     for holder in ["Haulier 1", "Haulier 2", "Li Wei"] {
         let r = record(&after, holder);
         assert_eq!(r.site_id, Some(depot.id), "{holder}");
-        assert_eq!(r.site_name.as_deref(), Some("East Depot"), "{holder}");
+        assert_eq!(r.site_name.as_deref(), Some("ＮＯＲＴＨ depot"), "{holder}");
         assert_eq!(
             r.holding_key,
-            holding_key(&path, TRUCK, &r.holder(), Some("East Depot")),
+            record(&before, holder).holding_key,
             "{holder}"
         );
-        assert_ne!(r.holding_key, record(&before, holder).holding_key);
     }
-    // The record stored under the new name keeps its own spelling and key; the others stay.
-    let taken_in = record(&after, "Haulier 4");
-    assert_eq!(taken_in.site_id, Some(depot.id));
-    assert_eq!(
-        taken_in,
-        &PotentialRecord {
-            site_id: Some(depot.id),
-            ..record(&before, "Haulier 4").clone()
-        }
-    );
     assert_eq!(record(&after, "Haulier 3"), record(&before, "Haulier 3"));
-    assert_eq!(
-        db.subtree_totals(&scope, None).await.expect("totals"),
-        totals,
-        "a rename changes no total"
-    );
+    assert_eq!(intact(&db).await, entries + 1);
     let entry = last_entry(&db).await;
     assert_eq!(
         (entry.entity.as_str(), entry.action.as_str()),
@@ -843,20 +846,35 @@ async fn rename_renames_records(db: Database) {
             .is_some_and(|b| b.contains("North Depot"))
     );
     let after_json = entry.after.as_deref().expect("after");
-    assert!(after_json.contains("East Depot"), "{after_json}");
     assert!(after_json.contains("\"records_renamed\":3"), "{after_json}");
-    assert!(after_json.contains("\"linked_records\":1"), "{after_json}");
 
-    // A change of case and width only keeps the keys, and gives the records the new spelling.
-    let entries = intact(&db).await;
-    db.update_site(&w.unit_officer_a, depot.id, renamed("ＥＡＳＴ depot"))
+    // A site without records is renamed freely, and takes in the record stored under its
+    // new name, whose spelling and key stay.
+    let spare = db
+        .create_site(&w.office_a, new_site("Spare Yard", &w.county_a))
         .await
-        .expect("a member-unit officer of the county edits too");
+        .expect("site");
+    let renamed_spare = db
+        .update_site(&w.office_a, spare.id, renamed("  East Depot "))
+        .await
+        .expect("renamed");
+    assert_eq!(renamed_spare.name, "East Depot");
+    assert_eq!(renamed_spare.record_count, 1);
     let again = all_records(&db).await;
-    let r = record(&again, "Haulier 1");
-    assert_eq!(r.site_name.as_deref(), Some("ＥＡＳＴ depot"));
-    assert_eq!(r.holding_key, record(&after, "Haulier 1").holding_key);
-    assert_eq!(intact(&db).await, entries + 1);
+    assert_eq!(
+        record(&again, "Haulier 4"),
+        &PotentialRecord {
+            site_id: Some(spare.id),
+            ..record(&before, "Haulier 4").clone()
+        }
+    );
+    assert_eq!(
+        db.subtree_totals(&scope, None).await.expect("totals"),
+        totals,
+        "a rename changes no total"
+    );
+    let after_json = last_entry(&db).await.after.expect("after");
+    assert!(after_json.contains("\"linked_records\":1"), "{after_json}");
 
     // Kind, coordinates and operator change without touching the records.
     let changed = db
@@ -891,7 +909,7 @@ async fn rename_renames_records(db: Database) {
     assert_eq!(cleared.organization_id, None);
     // An edit that changes nothing writes nothing.
     let entries = intact(&db).await;
-    db.update_site(&w.office_a, depot.id, renamed("ＥＡＳＴ depot"))
+    db.update_site(&w.office_a, depot.id, renamed("ＮＯＲＴＨ depot"))
         .await
         .expect("unchanged");
     assert_eq!(intact(&db).await, entries);
@@ -910,13 +928,13 @@ async fn rename_renames_records(db: Database) {
         .expect("search");
     assert_eq!(
         found.iter().map(|s| s.id).collect::<Vec<_>>(),
-        vec![depot.id]
+        vec![spare.id]
     );
     let none = db
         .sites(
             &scope,
             &SiteFilter {
-                name_contains: Some("north".into()),
+                name_contains: Some("spare".into()),
                 limit: 10,
                 ..SiteFilter::default()
             },
@@ -926,10 +944,7 @@ async fn rename_renames_records(db: Database) {
     assert!(none.is_empty());
 }
 
-on_both_databases!(
-    a_rename_into_another_holding_changes_nothing,
-    colliding_rename_refused
-);
+on_both_databases!(a_site_with_records_keeps_its_name, colliding_rename_refused);
 async fn colliding_rename_refused(db: Database) {
     let w = world(&db).await;
     let north = db
@@ -954,33 +969,27 @@ async fn colliding_rename_refused(db: Database) {
     .expect("stored");
     let records = all_records(&db).await;
     let entries = intact(&db).await;
-    let south_record = records
-        .iter()
-        .find(|r| r.site_name.as_deref() == Some("South Depot"))
-        .expect("the record")
-        .id;
-
+    // North keeps records: no rename at all, not even into another holding's name.
     match db
         .update_site(&w.office_a, north.id, renamed("south depot"))
         .await
     {
         Err(E::Conflict {
             field: "name",
-            message,
             message_zh: Some(message_zh),
-        }) => {
-            assert!(message.contains(&south_record.to_string()), "{message}");
-            assert!(
-                message_zh.contains(&south_record.to_string()),
-                "{message_zh}"
-            );
-            assert!(message_zh.contains("同一项潜力"), "{message_zh}");
-        }
-        other => panic!("a rename into a stored holding: {other:?}"),
+            ..
+        }) => assert!(message_zh.contains("关联着 2 条"), "{message_zh}"),
+        other => panic!("a rename under records: {other:?}"),
     }
-    // Another site of the region has the name.
+    assert_eq!(intact(&db).await, entries, "a refusal writes nothing");
+    // An empty site may not take another site's name of the region.
+    let spare = db
+        .create_site(&w.office_a, new_site("Spare Yard", &w.county_a))
+        .await
+        .expect("site");
+    let entries = intact(&db).await;
     match db
-        .update_site(&w.office_a, north.id, renamed(" west  YARD"))
+        .update_site(&w.office_a, spare.id, renamed(" west  YARD"))
         .await
     {
         Err(E::Conflict {
@@ -1284,6 +1293,11 @@ async fn import_prepared_before_rename(db: Database) {
     let seen = testing::sites_seen_by_import(&db, &root)
         .await
         .expect("sites");
+    // The import's records are not stored yet when the rename commits: the site has none
+    // (a site with records keeps its name).
+    testing::raw_execute(&db, "UPDATE potential_records SET site_id = NULL")
+        .await
+        .expect("not yet stored");
     db.update_site(&w.office_a, depot.id, renamed("East Depot"))
         .await
         .expect("renamed");
@@ -1306,7 +1320,8 @@ async fn import_prepared_before_rename(db: Database) {
     testing::raw_execute(
         &db,
         &format!(
-            "UPDATE potential_records SET site_name = 'North Depot', holding_key = '{old_key}' WHERE id = {one}"
+            "UPDATE potential_records SET site_id = {}, site_name = 'North Depot', holding_key = '{old_key}' WHERE id = {one}",
+            depot.id
         ),
     )
     .await

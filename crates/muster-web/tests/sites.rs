@@ -334,7 +334,9 @@ async fn api_changes_story(app: TestApp) {
     import_record(&app, &office, &code, "Red Cross", "north DEPOT").await;
     let path = format!("/api/v1/sites/{id}");
 
-    let (status, renamed) = send_json(
+    // A site with a record keeps its name (a later report under it would be counted twice);
+    // its spelling may change.
+    let (status, problem) = send_json(
         &app,
         &office,
         reqwest::Method::PATCH,
@@ -342,8 +344,18 @@ async fn api_changes_story(app: TestApp) {
         Some(&json!({ "name": "East Depot", "kind": "warehouse" })),
     )
     .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["field"], "name");
+    let (status, renamed) = send_json(
+        &app,
+        &office,
+        reqwest::Method::PATCH,
+        &path,
+        Some(&json!({ "name": "NORTH depot", "kind": "warehouse" })),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{renamed}");
-    assert_eq!(renamed["name"], "East Depot");
+    assert_eq!(renamed["name"], "NORTH depot");
     assert_eq!(renamed["kind"], "warehouse");
     assert_eq!(renamed["lat"], depot["lat"], "what is left out stays");
     assert_eq!(renamed["record_count"], 1);
@@ -361,7 +373,7 @@ async fn api_changes_story(app: TestApp) {
         .expect("the record")
         .clone();
     assert_eq!(red_cross["site_id"], json!(id));
-    assert_eq!(red_cross["site_name"], "East Depot");
+    assert_eq!(red_cross["site_name"], "NORTH depot");
 
     // Refusals: a move with a record kept there, a kind there is not, a reader's role, a
     // region outside the caller's subtree.
@@ -409,7 +421,7 @@ async fn api_changes_story(app: TestApp) {
     assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
 
     // The search by name, in any case or width.
-    let (status, found) = get_json(&app, &office, "/api/v1/sites?q=ＥＡＳＴ").await;
+    let (status, found) = get_json(&app, &office, "/api/v1/sites?q=ｎｏｒｔｈ").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         found
@@ -475,7 +487,7 @@ async fn site_page_story(app: TestApp) {
     };
     let saved = client
         .post(app.url(&format!("/potential/sites/{id}")))
-        .form(&form("东区仓库", &lat))
+        .form(&form("NORTH  depot", &lat))
         .send()
         .await
         .expect("post");
@@ -486,7 +498,7 @@ async fn site_page_story(app: TestApp) {
         .to_owned();
     let page = common::page_text(&client, &app, &location).await;
     assert!(page.contains("存放地点已保存。"), "{page}");
-    assert!(page.contains("东区仓库"));
+    assert!(page.contains("NORTH  depot"));
 
     // Refusals in Chinese on the Chinese page, the form kept as typed.
     let refused = client
@@ -499,9 +511,20 @@ async fn site_page_story(app: TestApp) {
     let page = refused.text().await.expect("text");
     assert!(page.contains("纬度应在 -90 到 90 之间"), "{page}");
     assert!(page.contains("西区仓库"), "the form comes back as typed");
+    // With a record kept there, the site keeps its name.
     let refused = client
         .post(app.url(&format!("/potential/sites/{id}")))
-        .form(&form("empty yard", &lat))
+        .form(&form("东区仓库", &lat))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let page = refused.text().await.expect("text");
+    assert!(page.contains("只能修改名称的写法"), "{page}");
+    // An empty site may not take the name of another site of its region.
+    let refused = client
+        .post(app.url(&format!("/potential/sites/{empty_id}")))
+        .form(&form("north depot", &lat))
         .send()
         .await
         .expect("post");
