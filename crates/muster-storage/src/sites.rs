@@ -74,7 +74,7 @@ impl Database {
         actor: &Actor,
         new_site: NewSite,
     ) -> Result<Site, StorageError> {
-        refuse_unless_may_register(actor)?;
+        refuse_unless_may_register(actor, "register sites", "登记")?;
         let (name, name_key) = checked_name(&new_site.name)?;
         let (lat, lon) = checked_coordinates(new_site.lat, new_site.lon)?;
         let code = new_site.region_code.trim().to_owned();
@@ -204,12 +204,12 @@ impl Database {
     }
 
     /// Changes a site: its name, kind, coordinates, managing organization, or region (a
-    /// move). By a reporting role, for a site in the actor's scope, into a region of it; the
-    /// coordinates must lie inside the region the site ends up in. A rename carries the
-    /// records linked to the site along: each gets the new `site_name` and its holding key
-    /// again from the domain's `holding_key`, in the same transaction; a key that would be
-    /// another holding's refuses the whole edit. A site with linked records cannot move, as
-    /// a record links only to a site of its own region. After a rename or a move the site
+    /// move). By a reporting role, for a site in the actor's scope, into a region of it; new
+    /// coordinates must lie inside the region the site ends up in. A site with linked records
+    /// keeps its name but for its spelling (the same normalised name, so the same holding
+    /// keys), which its records take in the same transaction: a later report under an old
+    /// name would be another holding, counted twice. Nor can it move, as a record links only
+    /// to a site of its own region. After a rename or a move the site
     /// takes in its region's records stored under its new name, as a new site would. An
     /// edit that changes nothing writes nothing. Audited with before and after.
     pub async fn update_site(
@@ -218,7 +218,7 @@ impl Database {
         id: i64,
         changes: SiteChanges,
     ) -> Result<Site, StorageError> {
-        refuse_unless_may_register(actor)?;
+        refuse_unless_may_register(actor, "change sites", "修改")?;
         let current = self.site(actor.scope(), id).await?;
         let (name, name_key) = match changes.name.as_deref() {
             Some(name) => checked_name(name)?,
@@ -233,7 +233,10 @@ impl Database {
             .to_owned();
         let moving = code != current.region_code;
         let (lat, lon) = (changes.lat.or(current.lat), changes.lon.or(current.lon));
-        let placed = moving || changes.lat.is_some() || changes.lon.is_some();
+        // Only a move or coordinates that differ are checked against the region's reach:
+        // a form sends the stored point back with every save, and a site whose point a
+        // region's re-imported centre left outside must still take a new kind or operator.
+        let placed = moving || lat != current.lat || lon != current.lon;
         let region_path = if placed {
             let region = self.site_region_in_scope(actor, &code).await?;
             let (Some(lat), Some(lon)) = (lat, lon) else {
@@ -373,7 +376,7 @@ impl Database {
     /// Removes a site no record is linked to, by a reporting role, in the actor's scope.
     /// Audited with what the site was.
     pub async fn remove_site(&self, actor: &Actor, id: i64) -> Result<(), StorageError> {
-        refuse_unless_may_register(actor)?;
+        refuse_unless_may_register(actor, "remove sites", "删除")?;
         let current = self.site(actor.scope(), id).await?;
         let before = StoredSite::of(&current);
         let now = crate::now();
@@ -524,13 +527,19 @@ impl StoredSite {
     }
 }
 
-fn refuse_unless_may_register(actor: &Actor) -> Result<(), StorageError> {
+/// Refuses unless the actor registers, changes and removes sites; `doing` and `doing_zh`
+/// say which, as in "register sites" and "登记".
+fn refuse_unless_may_register(
+    actor: &Actor,
+    doing: &str,
+    doing_zh: &str,
+) -> Result<(), StorageError> {
     if may_report(actor) {
         Ok(())
     } else {
         Err(StorageError::forbidden(
-            "only office, workstation and member-unit staff register sites",
-            "只有动员办、工作站和成员单位的工作人员才能登记存放地点",
+            format!("only office staff, workstation staff and member-unit officers {doing}"),
+            format!("只有动员办工作人员、工作站人员和成员单位专干才能{doing_zh}存放地点"),
         ))
     }
 }

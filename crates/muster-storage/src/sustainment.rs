@@ -348,16 +348,32 @@ impl Database {
         let before = self.sustainment_scenario(actor.scope(), id).await?;
         let now = crate::now();
         let mut tx = self.begin_write().await?;
+        // Only the scenario as read, still in the actor's subtree: the audit entry then says
+        // exactly what went.
+        let (low, high) = actor.scope().subtree().subtree_range();
         let deleted = on_tx!(&mut tx, |conn| {
-            sqlx::query("DELETE FROM sustainment_scenarios WHERE id = $1")
-                .bind(id)
-                .execute(&mut *conn)
-                .await
-                .map(|r| r.rows_affected())
+            sqlx::query(
+                "DELETE FROM sustainment_scenarios WHERE id = $1 AND updated_at = $2 \
+                 AND region_path >= $3 AND region_path < $4",
+            )
+            .bind(id)
+            .bind(before.updated_at)
+            .bind(&low)
+            .bind(&high)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         if deleted != 1 {
-            // Deleted meanwhile by someone else.
-            return Err(StorageError::not_found("sustainment scenario", id));
+            return Err(StorageError::Conflict {
+                field: "id",
+                message: format!(
+                    "sustainment scenario {id} was changed or deleted meanwhile; reload it"
+                ),
+                message_zh: Some(format!(
+                    "持续保障情景 {id} 已被他人修改或删除，请刷新后再试"
+                )),
+            });
         }
         let path = RegionPath::parse(&before.region_path).unwrap_or_else(RegionPath::root);
         tx.audit(

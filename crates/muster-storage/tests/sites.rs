@@ -1343,3 +1343,52 @@ async fn import_prepared_before_rename(db: Database) {
     assert_eq!(record(&records, "Haulier 2").site_id, Some(depot.id));
     intact(&db).await;
 }
+
+on_both_databases!(
+    a_site_left_outside_its_region_still_takes_other_changes,
+    site_outside_its_region_edited
+);
+/// A form sends the stored point back with every save. A site whose point now lies outside
+/// its region's reach (the region's centre imported again, say) must still take a new kind
+/// or operator; only a new point is checked.
+async fn site_outside_its_region_edited(db: Database) {
+    let w = world(&db).await;
+    let depot = db
+        .create_site(&w.office_a, new_site("North Depot", &w.county_a))
+        .await
+        .expect("site");
+    let far = (w.county_a.at.0 + 5.0, depot.lon.expect("lon"));
+    testing::raw_execute(
+        &db,
+        &format!("UPDATE sites SET lat = {} WHERE id = {}", far.0, depot.id),
+    )
+    .await
+    .expect("the point left outside");
+    let changed = db
+        .update_site(
+            &w.office_a,
+            depot.id,
+            SiteChanges {
+                kind: Some(SiteKind::Warehouse),
+                lat: Some(far.0),
+                lon: Some(far.1),
+                ..SiteChanges::default()
+            },
+        )
+        .await
+        .expect("the same point again is not checked");
+    assert_eq!(changed.kind(), SiteKind::Warehouse);
+    // A new point outside is refused.
+    assert!(matches!(
+        db.update_site(
+            &w.office_a,
+            depot.id,
+            SiteChanges {
+                lat: Some(far.0 + 0.5),
+                ..SiteChanges::default()
+            },
+        )
+        .await,
+        Err(E::Refused { .. })
+    ));
+}

@@ -122,10 +122,17 @@ impl FromRequestParts<AppState> for ClientAddress {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
-        if state.config.trusted_proxy == Some(peer)
-            && let Some(client) = forwarded_client(&parts.headers)
-        {
-            return Ok(ClientAddress(client));
+        // Canonical, so that an IPv4 proxy seen as `::ffff:a.b.c.d` on a dual-stack listener
+        // is still recognised, and a client counts alike in either spelling.
+        let peer = peer.to_canonical();
+        if state.config.trusted_proxy.map(|p| p.to_canonical()) == Some(peer) {
+            match forwarded_client(&parts.headers) {
+                Some(client) => return Ok(ClientAddress(client.to_canonical())),
+                None => tracing::warn!(
+                    proxy = %peer,
+                    "a request from the trusted proxy names no client in X-Forwarded-For; counted against the proxy"
+                ),
+            }
         }
         Ok(ClientAddress(peer))
     }

@@ -163,8 +163,9 @@ async fn create_site(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct SiteChangesRequest {
-    /// A new name, unique in the region after case, width and spacing are folded. The records
-    /// kept at the site take it, and their holding keys change with it.
+    /// A new name, unique in the region after case, width and spacing are folded. While
+    /// records are kept at the site only its spelling may change (the same folded name), and
+    /// the records take it; another name is refused (409): register it as a new site.
     name: Option<String>,
     /// warehouse, reserve_depot, hospital, plant, yard, port, airfield, station or other.
     kind: Option<String>,
@@ -188,9 +189,8 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i
 }
 
 /// Changes a site in the caller's subtree (office, workstation and member-unit staff): what
-/// is left out stays. A rename renames the records kept there too, and is refused whole when
-/// a record would become a holding already stored; a move is refused while records are kept
-/// there.
+/// is left out stays. While records are kept there, the name only changes spelling (the
+/// records take it) and the site does not move: both are refused with 409.
 #[utoipa::path(patch, path = "/sites/{id}", tag = "sites", params(("id" = i64, Path)),
     request_body = SiteChangesRequest,
     responses((status = 200, body = SiteDto), (status = 400, body = Problem), (status = 403, body = Problem),

@@ -418,8 +418,8 @@ fn refuse_unless_may_register(page: &PageContext) -> Result<(), WebError> {
         Ok(())
     } else {
         Err(WebError::Storage(StorageError::forbidden(
-            "only office, workstation and member-unit staff register sites",
-            "只有动员办、工作站和成员单位的工作人员才能登记存放地点",
+            "only office staff, workstation staff and member-unit officers change sites",
+            "只有动员办工作人员、工作站人员和成员单位专干才能修改存放地点",
         )))
     }
 }

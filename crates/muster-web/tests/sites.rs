@@ -280,7 +280,9 @@ async fn pages_story(app: TestApp) {
     assert!(refused.status().is_client_error(), "{}", refused.status());
     let page = refused.text().await.expect("text");
     assert!(
-        page.contains("您无权执行此操作：只有动员办、工作站和成员单位的工作人员才能登记存放地点"),
+        page.contains(
+            "您无权执行此操作：只有动员办工作人员、工作站人员和成员单位专干才能登记存放地点"
+        ),
         "{page}"
     );
     assert!(!page.contains("register sites"), "English left in: {page}");

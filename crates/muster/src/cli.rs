@@ -75,7 +75,8 @@ pub struct GlobalArgs {
 
     /// The IP address of the reverse proxy in front of Muster, if any. Requests from it are
     /// counted against the client address it puts last in X-Forwarded-For (the sign-in
-    /// limiter's per-address budget); the header is ignored from anyone else. Default: none
+    /// limiter's per-address budget); the header is ignored from anyone else. Give the
+    /// address Muster sees the proxy connect from. Default: none
     /// [env: MUSTER_TRUSTED_PROXY]
     #[arg(long, global = true, value_name = "IP", value_parser = parse_proxy_flag)]
     pub trusted_proxy: Option<IpAddr>,
