@@ -263,6 +263,19 @@ impl RegionPath {
         other.0.starts_with(&self.0)
     }
 
+    /// The deepest path that contains both: where something that moved from one to the
+    /// other is seen by everyone who saw either end.
+    pub fn common_ancestor(&self, other: &RegionPath) -> RegionPath {
+        let mut shared = RegionPath::root();
+        for (mine, theirs) in self.codes().zip(other.codes()) {
+            if mine != theirs {
+                break;
+            }
+            shared = shared.child(&mine);
+        }
+        shared
+    }
+
     /// The half-open range `[low, high)` of paths in this subtree. `/` sorts before `0`, so
     /// replacing the trailing `/` by `0` gives the first string past every descendant.
     pub fn subtree_range(&self) -> (String, String) {
@@ -325,6 +338,22 @@ mod tests {
         assert!(!(low.as_str() <= sibling.as_str() && sibling.as_str() < high.as_str()));
         assert!(longer_sibling.is_none(), "7-digit codes are not codes");
         assert!(county.contains(&inside) && !county.contains(&sibling));
+    }
+
+    #[test]
+    fn the_common_ancestor_is_the_deepest_shared_path() {
+        let path = |text: &str| RegionPath::parse(text).expect("path");
+        let cases = [
+            ("/34/3401/340104/", "/34/3401/340105/", "/34/3401/"),
+            ("/34/3401/340104/", "/34/3402/", "/34/"),
+            ("/34/3401/", "/34/3401/340104/", "/34/3401/"),
+            ("/34/3401/", "/34/3401/", "/34/3401/"),
+            ("/34/", "/65/", "/"),
+        ];
+        for (a, b, shared) in cases {
+            assert_eq!(path(a).common_ancestor(&path(b)), path(shared), "{a} {b}");
+            assert_eq!(path(b).common_ancestor(&path(a)), path(shared), "{b} {a}");
+        }
     }
 
     #[test]

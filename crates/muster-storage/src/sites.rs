@@ -363,7 +363,8 @@ impl Database {
                 entity: "site",
                 entity_id: id.to_string(),
                 action: if moving { "move" } else { "update" },
-                region_path: &current.region_path(),
+                // Seen in the audit logs of both ends of a move.
+                region_path: &current.region_path().common_ancestor(&region_path),
                 before: Some(before.to_json()),
                 after: Some(after_json),
             },

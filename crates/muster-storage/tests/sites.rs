@@ -1084,6 +1084,13 @@ async fn site_moves_without_records(db: Database) {
         (entry.entity.as_str(), entry.action.as_str()),
         ("site", "move")
     );
+    // Filed where both counties' offices see it.
+    let ends = (
+        RegionPath::parse(&w.county_a.path).expect("path"),
+        RegionPath::parse(&w.county_b.path).expect("path"),
+    );
+    assert_eq!(entry.region_path, ends.0.common_ancestor(&ends.1).as_str());
+    assert!(RegionPath::parse(&entry.region_path).is_some_and(|p| p.contains(&ends.1)));
     assert!(
         entry
             .before

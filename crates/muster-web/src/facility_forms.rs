@@ -415,6 +415,27 @@ fn place(field: &str, problem: &str, tr: Tr) -> FieldError {
     }
 }
 
+/// A refusal's problems, joined by `separator`: a piece that does not begin with a field
+/// path of the form is not a problem of its own but the rest of the one before (a typed
+/// value holding the separator, such as a service named "a; b").
+fn split_problems(field: &str, text: &str, separator: &str, tr: Tr) -> Vec<FieldError> {
+    let mut problems: Vec<FieldError> = Vec::new();
+    for piece in text.split(separator) {
+        let starts_a_problem = piece
+            .trim()
+            .split_once([':', '：'])
+            .is_some_and(|(path, _)| form_field_of(path.trim()).is_some());
+        match problems.last_mut() {
+            Some(last) if !starts_a_problem => {
+                last.message.push_str(separator);
+                last.message.push_str(piece);
+            }
+            _ => problems.push(place(field, piece, tr)),
+        }
+    }
+    problems
+}
+
 /// Storage's refusal of a facility as problems beside the form's fields, in the reader's
 /// language. A region or grid that is not found (or not in scope) is the problem of the
 /// field that named it; anything else (a role's refusal, a failure) is an error page.
@@ -431,9 +452,7 @@ fn facility_problems(error: StorageError, tr: Tr) -> Result<Vec<FieldError>, Sto
             } else {
                 (message, "; ")
             };
-            text.split(separator)
-                .map(|problem| place(field, problem, tr))
-                .collect()
+            split_problems(field, &text, separator, tr)
         }
         error @ (StorageError::NotFound { entity, .. }
         | StorageError::OutOfScope { entity, .. })
@@ -858,4 +877,32 @@ pub(crate) async fn add_member(
         None,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_separator_inside_a_typed_value_does_not_split_its_problem() {
+        let tr = Tr { locale: "en" };
+        let problems = split_problems(
+            "facility",
+            "name: must not be empty; services[1]: \"a; b\" is not a service; area_m2: too large",
+            "; ",
+            tr,
+        );
+        let placed: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| (p.field, p.message.as_str()))
+            .collect();
+        assert_eq!(placed.len(), 3, "{placed:?}");
+        assert_eq!(placed[0], ("name", "must not be empty"));
+        assert_eq!(placed[1].0, "services");
+        assert!(
+            placed[1].1.ends_with("\"a; b\" is not a service"),
+            "{placed:?}"
+        );
+        assert_eq!(placed[2], ("area_m2", "too large"));
+    }
 }
