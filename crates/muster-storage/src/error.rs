@@ -44,7 +44,7 @@ pub enum StorageError {
     #[error("the database URL is not usable: {0}")]
     BadUrl(String),
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("backup failed: {0}")]
@@ -120,6 +120,24 @@ impl StorageError {
             }
             _ => Self::Database(error),
         }
+    }
+}
+
+impl From<sqlx::Error> for StorageError {
+    /// A driver's error, but PostgreSQL's deadlock (40P01) and serialization failure (40001)
+    /// are conflicts to try again: the server gave up one of two transactions that waited on
+    /// each other, nothing of it was written, and the same request sent again goes through.
+    fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error
+            && matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        {
+            return Self::Conflict {
+                field: "request",
+                message: "another change to the same data was being stored at the same moment; nothing was changed, send it again".into(),
+                message_zh: Some("同一数据正同时被另一项修改写入；本次未作任何修改，请重新提交".into()),
+            };
+        }
+        Self::Database(error)
     }
 }
 

@@ -1820,3 +1820,77 @@ async fn a_file_stored_in_batches_is_all_or_nothing_story(db: Database) {
         counted
     );
 }
+
+/// PostgreSQL gives up one of two transactions that wait on each other. What it gives up
+/// is a conflict to send again, not a server failure: made here with a real deadlock.
+/// (SQLite has one writer, so it cannot deadlock.)
+#[tokio::test]
+async fn a_deadlock_is_a_conflict_to_try_again() {
+    use sqlx::Connection;
+    let Some(test_db) = muster_storage::testing::TestDatabase::postgres().await else {
+        return;
+    };
+    let muster_storage::DatabaseUrl::Postgres(url) = &test_db.url else {
+        panic!("a PostgreSQL test database");
+    };
+    raw_execute(
+        &test_db.db,
+        "CREATE TABLE deadlock_probe (id BIGINT PRIMARY KEY, n BIGINT)",
+    )
+    .await
+    .expect("table");
+    raw_execute(
+        &test_db.db,
+        "INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)",
+    )
+    .await
+    .expect("rows");
+    let mut first = sqlx::PgConnection::connect(url).await.expect("connect");
+    let mut second = sqlx::PgConnection::connect(url).await.expect("connect");
+    let update =
+        |id: i64| sqlx::query("UPDATE deadlock_probe SET n = n + 1 WHERE id = $1").bind(id);
+    for (conn, id) in [(&mut first, 1), (&mut second, 2)] {
+        sqlx::query("BEGIN")
+            .execute(&mut *conn)
+            .await
+            .expect("begin");
+        update(id).execute(&mut *conn).await.expect("the first row");
+    }
+    // Each now wants the other's row; the loser rolls back so that the winner goes on.
+    async fn cross(conn: &mut sqlx::PgConnection, id: i64) -> Result<(), sqlx::Error> {
+        let outcome = sqlx::query("UPDATE deadlock_probe SET n = n + 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ());
+        let end = if outcome.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        sqlx::query(end).execute(&mut *conn).await.expect("end");
+        outcome
+    }
+    let (one, two) = tokio::join!(cross(&mut first, 2), cross(&mut second, 1));
+    let given_up = match (one, two) {
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => e,
+        other => panic!("exactly one transaction is given up: {other:?}"),
+    };
+    match StorageError::from(given_up) {
+        StorageError::Conflict {
+            field: "request",
+            message_zh: Some(message_zh),
+            ..
+        } => assert!(message_zh.contains("请重新提交"), "{message_zh}"),
+        other => panic!("a deadlock: {other:?}"),
+    }
+    // Any other driver error stays a database error.
+    let other = sqlx::query("SELECT * FROM no_such_table")
+        .execute(&mut first)
+        .await
+        .expect_err("no such table");
+    assert!(matches!(
+        StorageError::from(other),
+        StorageError::Database(_)
+    ));
+}
