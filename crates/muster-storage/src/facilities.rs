@@ -114,6 +114,17 @@ pub struct Grid {
     pub facility_count: i64,
 }
 
+/// An inspection schedule a region of the reader's scope set: every `every_days` days for
+/// the facilities of `kind` in its subtree (unless a deeper region set its own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ScheduleSetting {
+    pub region_code: String,
+    pub region_name: String,
+    pub region_path: String,
+    pub kind: String,
+    pub every_days: i64,
+}
+
 /// A stored facility.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Facility {
@@ -711,6 +722,24 @@ impl Database {
         .await?;
         tx.commit().await?;
         Ok(moved)
+    }
+
+    /// The schedules set by the regions of the actor's scope, by region then kind (at most
+    /// 2000). Schedules set above the scope are not listed; they are the defaults here.
+    pub async fn schedules(&self, actor: &Actor) -> Result<Vec<ScheduleSetting>, StorageError> {
+        let (low, high) = actor.scope().subtree().subtree_range();
+        Ok(on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT r.code AS region_code, r.name AS region_name, s.region_path, s.kind, s.every_days \
+                 FROM inspection_schedules s JOIN regions r ON r.path = s.region_path \
+                 WHERE s.region_path >= $1 AND s.region_path < $2 \
+                 ORDER BY s.region_path, s.kind LIMIT 2000",
+            )
+            .bind(&low)
+            .bind(&high)
+            .fetch_all(pool)
+            .await
+        })?)
     }
 
     /// "My rounds today": the facilities of the user's grids due on or before `today`, most

@@ -49,7 +49,7 @@ pub use demands::{
 pub use error::{ForbiddenReason, StorageError};
 pub use facilities::{
     Facility, FacilityDashboard, FacilityReach, Grid, KindFigures, MapPoint, MapStatus,
-    NewFacility, may_manage_facilities,
+    NewFacility, ScheduleSetting, may_manage_facilities,
 };
 pub use facility_bulk::{
     BulkFacility, BulkGrid, BulkInspection, FacilityLoad, FacilityLoadSummary,

@@ -37,21 +37,21 @@ const MANAGING_KINDS: [&str; 2] = ["property_manager", "enterprise"];
 
 /// A problem beside one field of a form (`field` is the input's name; `form` is the top).
 #[derive(Debug, Clone, PartialEq)]
-struct FieldError {
-    field: &'static str,
-    message: String,
+pub(crate) struct FieldError {
+    pub(crate) field: &'static str,
+    pub(crate) message: String,
 }
 
 /// One option of a select.
 #[derive(Debug)]
-struct Choice {
-    value: String,
-    label: String,
-    selected: bool,
+pub(crate) struct Choice {
+    pub(crate) value: String,
+    pub(crate) label: String,
+    pub(crate) selected: bool,
 }
 
 /// The messages about `field`, joined in the reader's language.
-fn joined(errors: &[FieldError], field: &str, tr: Tr) -> String {
+pub(crate) fn joined(errors: &[FieldError], field: &str, tr: Tr) -> String {
     let separator = if tr.locale.starts_with("zh") {
         "；"
     } else {
@@ -67,7 +67,7 @@ fn joined(errors: &[FieldError], field: &str, tr: Tr) -> String {
 
 /// A refusal's own text in `locale`, without the field name in front (the page puts it
 /// beside its field); anything else as the error pages say it.
-fn said(error: StorageError, locale: &str) -> String {
+pub(crate) fn said(error: StorageError, locale: &str) -> String {
     let chinese = locale.starts_with("zh");
     match error {
         StorageError::Refused {
@@ -234,7 +234,7 @@ impl FormReader {
 
 /// The non-blank lines of a text area, trimmed, with their number as the reader counts
 /// them (blank lines included, so the number matches what they see).
-fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+pub(crate) fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.lines()
         .enumerate()
         .map(|(index, line)| (index + 1, line.trim()))

@@ -16,6 +16,7 @@ mod facilities_api;
 mod facilities_pages;
 mod facility_forms;
 mod i18n;
+mod inspection_forms;
 pub mod notify;
 mod page_parts;
 mod pages;

@@ -10,8 +10,8 @@ use tower_http::trace::TraceLayer;
 use crate::app::AppState;
 use crate::potential_view::MAX_UPLOAD_BYTES;
 use crate::{
-    facilities_pages, facility_forms, pages, potential_pages, sites_pages, survey_pages,
-    verification_pages,
+    facilities_pages, facility_forms, inspection_forms, pages, potential_pages, sites_pages,
+    survey_pages, verification_pages,
 };
 
 /// Request bodies above this are refused (413) by every body extractor. Uploads of
@@ -191,6 +191,15 @@ pub(crate) fn router(state: AppState) -> Router {
             get(facility_forms::grids).post(facility_forms::create_grid),
         )
         .route("/grids/{id}/members", post(facility_forms::add_member))
+        .route("/checklists", get(inspection_forms::checklists))
+        .route(
+            "/checklists/{kind}",
+            get(inspection_forms::checklist).post(inspection_forms::save_checklist),
+        )
+        .route(
+            "/schedules",
+            get(inspection_forms::schedules).post(inspection_forms::set_schedule),
+        )
         .route("/files/{sha}", get(facilities_pages::file))
         .route("/rounds", get(facilities_pages::rounds))
         .route(

@@ -900,3 +900,181 @@ async fn registry_pages_story(app: TestApp) {
     );
     app.stop().await;
 }
+
+on_both!(
+    checklists_and_schedules_on_the_pages,
+    spawn_demo,
+    inspection_pages_story
+);
+async fn inspection_pages_story(app: TestApp) {
+    // The administrator edits the sirens' checklist on its page (post, redirect, get) and
+    // the API reads the edit back.
+    let (admin, csrf) = app.signed_in("admin", "zh-CN").await;
+    let (status, list) = page(&admin, &app, "/checklists").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        list.contains("href=\"/checklists/siren\"") && list.contains("防空警报器"),
+        "{list}"
+    );
+    let (status, siren) = page(&admin, &app, "/checklists/siren").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        siren.contains("id=\"checklist-form\"")
+            && siren.contains("siren_test | 鸣响试验 | Siren test sounds | 7"),
+        "{siren}"
+    );
+    let edited =
+        "siren_test | 鸣响试验 | Siren test sounds | 7\n\nbattery | 蓄电池 | Backup battery | 10";
+    let saved = admin
+        .post(app.url("/checklists/siren"))
+        .form(&[("csrf", csrf.as_str()), ("items", edited)])
+        .send()
+        .await
+        .expect("save the checklist");
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(saved.headers()["location"], "/checklists/siren?done=saved");
+    let (status, siren) = page(&admin, &app, "/checklists/siren?done=saved").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        siren.contains("检查清单已保存") && siren.contains("蓄电池"),
+        "{siren}"
+    );
+    let admin_token = app.token_for("admin").await;
+    let (status, checklist) = get(&app, &admin_token, "/api/v1/checklists/siren").await;
+    assert_eq!(status, StatusCode::OK);
+    let items = checklist["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{checklist}");
+    assert_eq!(items[1]["code"], "battery");
+    assert_eq!(items[1]["label_zh"], "蓄电池");
+    assert_eq!(items[1]["label_en"], "Backup battery");
+    assert_eq!(items[1]["deadline_days"], 10);
+
+    // A line with no deadline is refused beside the field, in Chinese, naming its line
+    // (blank lines counted); what was typed stays in the form; nothing is saved.
+    let invalid =
+        "siren_test | 鸣响试验 | Siren test sounds | 7\n\nbattery | 蓄电池 | Backup battery | 0";
+    let refused = admin
+        .post(app.url("/checklists/siren"))
+        .form(&[("csrf", csrf.as_str()), ("items", invalid)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = refused.text().await.expect("text");
+    assert!(
+        body.contains("id=\"problem-items\"")
+            && body.contains("第 3 行")
+            && body.contains("整改期限应为 1 至 365 天")
+            && body.contains("Backup battery | 0"),
+        "{body}"
+    );
+    let (_, checklist) = get(&app, &admin_token, "/api/v1/checklists/siren").await;
+    assert_eq!(checklist["items"][1]["deadline_days"], 10, "{checklist}");
+
+    // A viewer reads the checklist without a form; storage refuses their post.
+    let (viewer, viewer_csrf) = app.signed_in("viewer", "zh-CN").await;
+    let (status, siren) = page(&viewer, &app, "/checklists/siren").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        siren.contains("蓄电池") && !siren.contains("id=\"checklist-form\""),
+        "{siren}"
+    );
+    let forbidden = viewer
+        .post(app.url("/checklists/siren"))
+        .form(&[
+            ("csrf", viewer_csrf.as_str()),
+            ("items", "siren_test | 鸣响试验 | Siren test sounds | 7"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    assert!(
+        forbidden
+            .text()
+            .await
+            .expect("text")
+            .contains("您无权执行此操作"),
+        "the refusal is said in Chinese"
+    );
+    let (_, checklist) = get(&app, &admin_token, "/api/v1/checklists/siren").await;
+    assert_eq!(
+        checklist["items"].as_array().map(Vec::len),
+        Some(2),
+        "{checklist}"
+    );
+
+    // The office sets how often sirens are inspected in the grid member's village.
+    let grid_token = app.token_for("grid").await;
+    let (_, villages) = get(&app, &grid_token, "/api/v1/regions?level=village&limit=1").await;
+    let village = villages[0]["code"]
+        .as_str()
+        .expect("the grid member's village")
+        .to_owned();
+    let (office, office_csrf) = app.signed_in("office", "zh-CN").await;
+    let (status, schedules) = page(&office, &app, "/schedules").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        schedules.contains("id=\"schedule-form\"") && schedules.contains("本辖区尚未设定巡检周期"),
+        "{schedules}"
+    );
+    let set = office
+        .post(app.url("/schedules"))
+        .form(&[
+            ("csrf", office_csrf.as_str()),
+            ("region_code", village.as_str()),
+            ("kind", "siren"),
+            ("every_days", "45"),
+        ])
+        .send()
+        .await
+        .expect("set a schedule");
+    assert_eq!(set.status(), StatusCode::SEE_OTHER);
+    let location = set.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(location.starts_with("/schedules?moved="), "{location}");
+    let (_, schedules) = page(&office, &app, &location).await;
+    assert!(
+        schedules.contains("巡检周期已设定")
+            && schedules.contains(&format!("<td class=\"code\">{village}</td>"))
+            && schedules.contains("<td class=\"num every-days\">45</td>"),
+        "{schedules}"
+    );
+    let refused = office
+        .post(app.url("/schedules"))
+        .form(&[
+            ("csrf", office_csrf.as_str()),
+            ("region_code", village.as_str()),
+            ("kind", "siren"),
+            ("every_days", "0"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = refused.text().await.expect("text");
+    assert!(
+        body.contains("id=\"problem-every_days\"") && body.contains("巡检间隔应为 1 至 366 天"),
+        "{body}"
+    );
+
+    // A viewer reads the schedules without a form; storage refuses their post.
+    let (status, schedules) = page(&viewer, &app, "/schedules").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!schedules.contains("id=\"schedule-form\""), "{schedules}");
+    let forbidden = viewer
+        .post(app.url("/schedules"))
+        .form(&[
+            ("csrf", viewer_csrf.as_str()),
+            ("region_code", village.as_str()),
+            ("kind", "siren"),
+            ("every_days", "10"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
+}
