@@ -114,6 +114,15 @@ pub struct Grid {
     pub facility_count: i64,
 }
 
+/// A user who walks a grid's rounds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct GridMember {
+    pub grid_id: i64,
+    pub user_id: i64,
+    pub username: String,
+    pub display_name: String,
+}
+
 /// An inspection schedule a region of the reader's scope set: every `every_days` days for
 /// the facilities of `kind` in its subtree (unless a deeper region set its own).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -360,6 +369,73 @@ impl Database {
         )
         .await?;
         tx.commit().await
+    }
+
+    /// Takes a user off a grid (they moved on, or were assigned by mistake): its facilities
+    /// leave their rounds. The same roles as [`Self::add_grid_member`], for a grid in the
+    /// actor's subtree; audited.
+    pub async fn remove_grid_member(
+        &self,
+        actor: &Actor,
+        grid_id: i64,
+        user_id: i64,
+    ) -> Result<(), StorageError> {
+        if !may_manage_facilities(actor) {
+            return Err(StorageError::forbidden(
+                "only office and workstation staff assign grid members",
+                "只有动员办和工作站的工作人员才能指派网格员",
+            ));
+        }
+        let grid = self.grid(actor, grid_id).await?;
+        let grid_path = RegionPath::parse(&grid.region_path).unwrap_or_else(RegionPath::root);
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        let removed = on_tx!(&mut tx, |conn| {
+            sqlx::query("DELETE FROM grid_members WHERE grid_id = $1 AND user_id = $2")
+                .bind(grid_id)
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if removed == 0 {
+            return Err(StorageError::not_found(
+                "grid member",
+                format!("{user_id} of grid {grid_id}"),
+            ));
+        }
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "grid",
+                entity_id: grid_id.to_string(),
+                action: "remove_member",
+                region_path: &grid_path,
+                before: Some(serde_json::json!({ "user_id": user_id })),
+                after: None,
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// The members of the grids in the actor's subtree, by grid: who walks each grid's
+    /// rounds, for the grids page.
+    pub async fn grid_members(&self, actor: &Actor) -> Result<Vec<GridMember>, StorageError> {
+        let (low, high) = actor.scope().subtree().subtree_range();
+        Ok(on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT m.grid_id, u.id AS user_id, u.username, u.display_name \
+                 FROM grid_members m JOIN grids g ON g.id = m.grid_id JOIN users u ON u.id = m.user_id \
+                 WHERE g.region_path >= $1 AND g.region_path < $2 \
+                 ORDER BY m.grid_id, u.display_name LIMIT 20000",
+            )
+            .bind(&low)
+            .bind(&high)
+            .fetch_all(pool)
+            .await
+        })?)
     }
 
     /// One grid in the actor's subtree.

@@ -48,7 +48,7 @@ pub use demands::{
 };
 pub use error::{ForbiddenReason, StorageError};
 pub use facilities::{
-    Facility, FacilityDashboard, FacilityReach, Grid, KindFigures, MapPoint, MapStatus,
+    Facility, FacilityDashboard, FacilityReach, Grid, GridMember, KindFigures, MapPoint, MapStatus,
     NewFacility, ScheduleSetting, may_manage_facilities,
 };
 pub use facility_bulk::{

@@ -1128,3 +1128,55 @@ async fn dashboard_patrols_campaigns(db: Database) {
     assert!(intact(&db).await > 0);
     let _ = (w.village_b, w.grid_b, w.shelter_b, w.siren);
 }
+
+on_both_databases!(a_grid_member_is_taken_off_their_grid, grid_member_removed);
+/// A member taken off a grid no longer sees its facilities; the removal is audited, and only
+/// staff of the grid's subtree may make it.
+async fn grid_member_removed(db: Database) {
+    let w = world(&db).await;
+    let member_a = w.member_a.user_id().expect("id");
+    let members = db.grid_members(&w.county_office).await.expect("members");
+    assert_eq!(
+        members
+            .iter()
+            .map(|m| (m.grid_id, m.user_id))
+            .collect::<Vec<_>>(),
+        vec![
+            (w.grid_a, member_a),
+            (w.grid_b, w.member_b.user_id().expect("id"))
+        ]
+    );
+    assert!(
+        db.grid_members(&w.other_workstation)
+            .await
+            .expect("members")
+            .is_empty(),
+        "another township's grids are not listed"
+    );
+    assert!(matches!(
+        db.remove_grid_member(&w.member_b, w.grid_a, member_a).await,
+        Err(E::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.remove_grid_member(&w.other_workstation, w.grid_a, member_a)
+            .await,
+        Err(E::NotFound { .. })
+    ));
+    let entries = intact(&db).await;
+    db.remove_grid_member(&w.workstation, w.grid_a, member_a)
+        .await
+        .expect("removed");
+    assert_eq!(intact(&db).await, entries + 1);
+    assert!(
+        db.facilities(&w.member_a, None, None, 100, 0)
+            .await
+            .expect("list")
+            .is_empty(),
+        "no grid, no facilities"
+    );
+    assert!(matches!(
+        db.remove_grid_member(&w.workstation, w.grid_a, member_a)
+            .await,
+        Err(E::NotFound { .. })
+    ));
+}
