@@ -40,6 +40,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_sign))
         .routes(routes!(list_grids, create_grid))
         .routes(routes!(add_grid_member))
+        .routes(routes!(remove_grid_member))
         .routes(routes!(rounds_today))
         .routes(routes!(get_checklist, put_checklist))
         .routes(routes!(put_schedule))
@@ -331,6 +332,24 @@ async fn add_grid_member(
     state
         .db
         .add_grid_member(&current.actor, id, request.user_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes a user off a grid: its facilities leave their rounds.
+#[utoipa::path(delete, path = "/grids/{id}/members/{user_id}", tag = "facilities",
+    params(("id" = i64, Path), ("user_id" = i64, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn remove_grid_member(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path((id, user_id)): Path<(i64, i64)>,
+) -> Result<StatusCode, WebError> {
+    csrf(&current, &headers)?;
+    state
+        .db
+        .remove_grid_member(&current.actor, id, user_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -644,6 +644,8 @@ struct GridLine {
     facilities: i64,
     candidates: Vec<Choice>,
     message: Option<String>,
+    /// Who walks the grid: (user id, display name).
+    member_names: Vec<(i64, String)>,
 }
 
 /// A user with the grid-member role, offered for the grids of their region.
@@ -721,6 +723,14 @@ async fn render_grids(
         .await
         .map_err(page_err(page))?;
     let can_manage = may_manage_facilities(actor);
+    let mut members_of: std::collections::HashMap<i64, Vec<(i64, String)>> =
+        std::collections::HashMap::new();
+    for member in state.db.grid_members(actor).await.map_err(page_err(page))? {
+        members_of
+            .entry(member.grid_id)
+            .or_default()
+            .push((member.user_id, member.display_name));
+    }
     let candidates = if can_manage {
         grid_member_candidates(state, actor)
             .await
@@ -753,6 +763,7 @@ async fn render_grids(
                 facilities: grid.facility_count,
                 candidates,
                 message: refusal.map(|m| m.message.clone()),
+                member_names: members_of.remove(&grid.id).unwrap_or_default(),
             }
         })
         .collect();
@@ -779,6 +790,7 @@ pub(crate) async fn grids(
     let done = match query.done.as_deref() {
         Some("grid") => Some("facilities.grids.created"),
         Some("member") => Some("facilities.grids.member_added"),
+        Some("removed") => Some("facilities.grids.member_removed"),
         _ => None,
     };
     let form = GridForm {
@@ -877,6 +889,23 @@ pub(crate) async fn add_member(
         None,
     )
     .await
+}
+
+/// Takes a member off a grid, from the grids page.
+pub(crate) async fn remove_member(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path((id, user_id)): Path<(i64, i64)>,
+    Form(form): Form<crate::account_pages::CsrfForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    form.check(current).map_err(|e| page.error(e))?;
+    state
+        .db
+        .remove_grid_member(&current.actor, id, user_id)
+        .await
+        .map_err(page_err(&page))?;
+    Ok(Redirect::to("/grids?done=removed").into_response())
 }
 
 #[cfg(test)]

@@ -191,6 +191,10 @@ pub(crate) fn router(state: AppState) -> Router {
             get(facility_forms::grids).post(facility_forms::create_grid),
         )
         .route("/grids/{id}/members", post(facility_forms::add_member))
+        .route(
+            "/grids/{id}/members/{user_id}/remove",
+            post(facility_forms::remove_member),
+        )
         .route("/checklists", get(inspection_forms::checklists))
         .route(
             "/checklists/{kind}",

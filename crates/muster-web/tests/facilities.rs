@@ -898,6 +898,40 @@ async fn registry_pages_story(app: TestApp) {
         grids.contains("和平里网格") && !grids.contains("id=\"grid-form\""),
         "{grids}"
     );
+    let remove = format!("/grids/{grid_id}/members/{grid_user}/remove");
+    assert!(!grids.contains(&remove), "a viewer takes no one off");
+
+    // The office takes the member off the grid again: not with a stale form, then for good.
+    let (_, grids) = page(&office, &app, "/grids").await;
+    assert!(grids.contains(&remove), "{grids}");
+    let stale = office
+        .post(app.url(&remove))
+        .form(&[("csrf", "stale")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
+    let removed = office
+        .post(app.url(&remove))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(removed.headers()["location"], "/grids?done=removed");
+    let (_, grids) = page(&office, &app, "/grids?done=removed").await;
+    assert!(
+        grids.contains("已将该网格员移出网格") && !grids.contains(&remove),
+        "{grids}"
+    );
+    let office_token = app.token_for("office").await;
+    let again = reqwest::Client::new()
+        .delete(app.url(&format!("/api/v1/grids/{grid_id}/members/{grid_user}")))
+        .bearer_auth(&office_token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(again.status(), StatusCode::NOT_FOUND, "already taken off");
     app.stop().await;
 }
 
