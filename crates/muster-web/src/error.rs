@@ -278,6 +278,7 @@ fn entity_zh(entity: &str) -> &str {
         "demand line" => "需求明细",
         "facility" => "设施",
         "grid" => "网格",
+        "grid member" => "网格员",
         "inspection" => "巡检记录",
         "inspection_schedule" => "巡检计划",
         "order" | "rectification_order" => "整改通知",
