@@ -800,6 +800,59 @@ impl Database {
         Ok(moved)
     }
 
+    /// Removes the schedule a region set for a kind: its subtree's facilities fall back to
+    /// the schedule of the nearest region above that set one, or the kind's default, and
+    /// their due days move accordingly (how many moved is returned). Audited.
+    pub async fn remove_schedule(
+        &self,
+        actor: &Actor,
+        region_code: &str,
+        kind: FacilityKind,
+    ) -> Result<u64, StorageError> {
+        if !may_manage_facilities(actor) {
+            return Err(StorageError::forbidden(
+                "only office and workstation staff set schedules",
+                "只有动员办和工作站的工作人员才能设定巡检计划",
+            ));
+        }
+        let path = self.region_in_scope(actor, region_code).await?;
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        let removed: Option<i64> = on_tx!(&mut tx, |conn| {
+            sqlx::query_scalar(
+                "DELETE FROM inspection_schedules WHERE region_path = $1 AND kind = $2 RETURNING every_days",
+            )
+            .bind(path.as_str())
+            .bind(kind.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+        })?;
+        let Some(every_days) = removed else {
+            return Err(StorageError::not_found(
+                "inspection_schedule",
+                format!("{region_code} {}", kind.as_str()),
+            ));
+        };
+        let moved = recompute_due_days(&mut tx, &path, kind).await?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "inspection_schedule",
+                entity_id: format!("{}|{}", path.as_str(), kind.as_str()),
+                action: "remove",
+                region_path: &path,
+                before: Some(
+                    serde_json::json!({ "kind": kind.as_str(), "every_days": every_days }),
+                ),
+                after: Some(serde_json::json!({ "facilities_moved": moved })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
+
     /// The schedules set by the regions of the actor's scope, by region then kind (at most
     /// 2000). Schedules set above the scope are not listed; they are the defaults here.
     pub async fn schedules(&self, actor: &Actor) -> Result<Vec<ScheduleSetting>, StorageError> {

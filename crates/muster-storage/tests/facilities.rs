@@ -507,6 +507,46 @@ async fn inspections_issue_orders(db: Database) {
         vec![w.siren, w.car_park],
         "the most overdue first"
     );
+    // Removed, the township's schedule gives way to the kind's default again: not by a
+    // grid member, and not twice.
+    assert!(matches!(
+        db.remove_schedule(&w.member_a, &w.township_code, FacilityKind::BasementCarPark)
+            .await,
+        Err(E::Forbidden(_))
+    ));
+    let entries = intact(&db).await;
+    let moved = db
+        .remove_schedule(
+            &w.workstation,
+            &w.township_code,
+            FacilityKind::BasementCarPark,
+        )
+        .await
+        .expect("removed");
+    assert_eq!(moved, 1);
+    assert_eq!(intact(&db).await, entries + 1);
+    let car_park = db
+        .facility(&w.workstation, w.car_park)
+        .await
+        .expect("car park");
+    assert_eq!(car_park.next_due(), today.plus_days(30));
+    assert!(matches!(
+        db.remove_schedule(
+            &w.workstation,
+            &w.township_code,
+            FacilityKind::BasementCarPark
+        )
+        .await,
+        Err(E::NotFound { .. })
+    ));
+    db.set_schedule(
+        &w.workstation,
+        &w.township_code,
+        FacilityKind::BasementCarPark,
+        7,
+    )
+    .await
+    .expect("set again, for what follows");
 
     // Refusals: an incomplete checklist names the missing items; a grid member cannot
     // inspect outside their grid; a viewer-like manager cannot inspect at all.
