@@ -300,6 +300,8 @@ struct ScheduleLine {
     region_code: String,
     region_name: String,
     kind: String,
+    /// The kind's code, for the remove button.
+    kind_code: String,
     every_days: i64,
 }
 
@@ -349,6 +351,7 @@ async fn render_schedules(
             region_code: s.region_code,
             region_name: s.region_name,
             kind: kind_label(&s.kind),
+            kind_code: s.kind,
             every_days: s.every_days,
         })
         .collect();
@@ -398,6 +401,36 @@ pub(crate) async fn schedules(
         ..ScheduleForm::default()
     };
     render_schedules(&state, &page, form, Vec::new(), saved).await
+}
+
+/// A schedule's remove button: the region and the kind it was set for.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RemoveScheduleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    region_code: String,
+    #[serde(default)]
+    kind: String,
+}
+
+/// Removes a schedule; the page comes back saying how many due days moved.
+pub(crate) async fn remove_schedule(
+    State(state): State<AppState>,
+    page: PageContext,
+    Form(form): Form<RemoveScheduleForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let kind = parse_kind(&form.kind).map_err(|e| page.error(e))?;
+    let moved = state
+        .db
+        .remove_schedule(&current.actor, form.region_code.trim(), kind)
+        .await
+        .map_err(page_err(&page))?;
+    Ok(Redirect::to(&format!("/schedules?moved={moved}")).into_response())
 }
 
 /// Sets the schedule and shows the page again with how many due days moved, or the form

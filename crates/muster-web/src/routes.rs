@@ -204,6 +204,7 @@ pub(crate) fn router(state: AppState) -> Router {
             "/schedules",
             get(inspection_forms::schedules).post(inspection_forms::set_schedule),
         )
+        .route("/schedules/remove", post(inspection_forms::remove_schedule))
         .route("/files/{sha}", get(facilities_pages::file))
         .route("/rounds", get(facilities_pages::rounds))
         .route(

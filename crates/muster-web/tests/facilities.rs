@@ -1110,5 +1110,46 @@ async fn inspection_pages_story(app: TestApp) {
         .await
         .expect("post");
     assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    assert!(
+        !schedules.contains("class=\"inline remove-schedule\""),
+        "a viewer removes nothing"
+    );
+
+    // The office removes the village's schedule: the sirens fall back to their default.
+    let (_, schedules) = page(&office, &app, "/schedules").await;
+    assert!(
+        schedules.contains("class=\"inline remove-schedule\""),
+        "{schedules}"
+    );
+    let remove = |csrf: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("region_code", village.clone()),
+            ("kind", "siren".to_owned()),
+        ]
+    };
+    let stale = office
+        .post(app.url("/schedules/remove"))
+        .form(&remove("stale"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
+    let removed = office
+        .post(app.url("/schedules/remove"))
+        .form(&remove(&office_csrf))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    let (_, schedules) = page(&office, &app, "/schedules").await;
+    assert!(schedules.contains("本辖区尚未设定巡检周期"), "{schedules}");
+    let again = office
+        .post(app.url("/schedules/remove"))
+        .form(&remove(&office_csrf))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(again.status(), StatusCode::NOT_FOUND, "already removed");
     app.stop().await;
 }
