@@ -43,7 +43,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_grid_member))
         .routes(routes!(rounds_today))
         .routes(routes!(get_checklist, put_checklist))
-        .routes(routes!(put_schedule))
+        .routes(routes!(put_schedule, delete_schedule))
         .routes(routes!(list_inspections, submit_inspection))
         .routes(routes!(get_inspection))
         .routes(routes!(get_attachment))
@@ -432,6 +432,33 @@ async fn put_schedule(
             kind,
             request.every_days,
         )
+        .await?;
+    Ok(Json(ScheduleOutcome { facilities_moved }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct ScheduleQuery {
+    /// The region that set the schedule.
+    region_code: String,
+    /// The kind of facility it was set for.
+    kind: String,
+}
+
+/// Removes the schedule a region set for a kind: its facilities fall back to the schedule
+/// above or the kind's default.
+#[utoipa::path(delete, path = "/schedules", tag = "facilities", params(ScheduleQuery),
+    responses((status = 200, body = ScheduleOutcome), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn delete_schedule(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Query(query): Query<ScheduleQuery>,
+) -> Result<Json<ScheduleOutcome>, WebError> {
+    csrf(&current, &headers)?;
+    let kind = parse_kind(&query.kind)?;
+    let facilities_moved = state
+        .db
+        .remove_schedule(&current.actor, query.region_code.trim(), kind)
         .await?;
     Ok(Json(ScheduleOutcome { facilities_moved }))
 }

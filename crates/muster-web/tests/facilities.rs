@@ -1151,5 +1151,37 @@ async fn inspection_pages_story(app: TestApp) {
         .await
         .expect("post");
     assert_eq!(again.status(), StatusCode::NOT_FOUND, "already removed");
+
+    // The same through the API: set, then removed, saying how many due days moved.
+    let office_token = app.token_for("office").await;
+    let api = reqwest::Client::new();
+    let set = api
+        .put(app.url("/api/v1/schedules"))
+        .bearer_auth(&office_token)
+        .json(&serde_json::json!({ "region_code": village, "kind": "siren", "every_days": 45 }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(set.status(), StatusCode::OK);
+    let removed = api
+        .delete(app.url(&format!(
+            "/api/v1/schedules?region_code={village}&kind=siren"
+        )))
+        .bearer_auth(&office_token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(removed.status(), StatusCode::OK);
+    let outcome: serde_json::Value = removed.json().await.expect("json");
+    assert!(outcome["facilities_moved"].is_u64(), "{outcome}");
+    let again = api
+        .delete(app.url(&format!(
+            "/api/v1/schedules?region_code={village}&kind=siren"
+        )))
+        .bearer_auth(&office_token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
     app.stop().await;
 }
