@@ -218,6 +218,23 @@ pub fn may_manage_facilities(actor: &Actor) -> bool {
         || actor.has_role(Role::WorkstationStaff)
 }
 
+/// Refuses unless [`may_manage_facilities`]; `doing` and `doing_zh` say what, as in "set
+/// schedules" and "设定巡检计划".
+fn refuse_unless_manages_facilities(
+    actor: &Actor,
+    doing: &str,
+    doing_zh: &str,
+) -> Result<(), StorageError> {
+    if may_manage_facilities(actor) {
+        Ok(())
+    } else {
+        Err(StorageError::forbidden(
+            format!("only office and workstation staff {doing}"),
+            format!("只有动员办和工作站的工作人员才能{doing_zh}"),
+        ))
+    }
+}
+
 /// Whether the actor may inspect (a grid member in their grids, staff in their subtree).
 pub(crate) fn may_inspect(actor: &Actor) -> bool {
     may_manage_facilities(actor) || actor.has_role(Role::GridMember)
@@ -262,12 +279,7 @@ impl Database {
         name: &str,
         region_code: &str,
     ) -> Result<Grid, StorageError> {
-        if !may_manage_facilities(actor) {
-            return Err(StorageError::forbidden(
-                "only office and workstation staff set up grids",
-                "只有动员办和工作站的工作人员才能设立网格",
-            ));
-        }
+        refuse_unless_manages_facilities(actor, "set up grids", "设立网格")?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(StorageError::refused(
@@ -322,12 +334,7 @@ impl Database {
         grid_id: i64,
         user_id: i64,
     ) -> Result<(), StorageError> {
-        if !may_manage_facilities(actor) {
-            return Err(StorageError::forbidden(
-                "only office and workstation staff assign grid members",
-                "只有动员办和工作站的工作人员才能指派网格员",
-            ));
-        }
+        refuse_unless_manages_facilities(actor, "assign grid members", "指派网格员")?;
         let grid = self.grid(actor, grid_id).await?;
         let user = self.user(actor.scope(), user_id).await?;
         let grid_path = RegionPath::parse(&grid.region_path).unwrap_or_else(RegionPath::root);
@@ -380,12 +387,7 @@ impl Database {
         grid_id: i64,
         user_id: i64,
     ) -> Result<(), StorageError> {
-        if !may_manage_facilities(actor) {
-            return Err(StorageError::forbidden(
-                "only office and workstation staff assign grid members",
-                "只有动员办和工作站的工作人员才能指派网格员",
-            ));
-        }
+        refuse_unless_manages_facilities(actor, "assign grid members", "指派网格员")?;
         let grid = self.grid(actor, grid_id).await?;
         let grid_path = RegionPath::parse(&grid.region_path).unwrap_or_else(RegionPath::root);
         let now = crate::now();
@@ -497,12 +499,7 @@ impl Database {
         actor: &Actor,
         new: NewFacility,
     ) -> Result<Facility, StorageError> {
-        if !may_manage_facilities(actor) {
-            return Err(StorageError::forbidden(
-                "only office and workstation staff register facilities",
-                "只有动员办和工作站的工作人员才能登记设施",
-            ));
-        }
+        refuse_unless_manages_facilities(actor, "register facilities", "登记设施")?;
         new.draft.validate().map_err(problems_to_invalid)?;
         let path = self.region_in_scope(actor, &new.region_code).await?;
         if let Some(grid_id) = new.grid_id {
@@ -757,12 +754,7 @@ impl Database {
         kind: FacilityKind,
         every_days: u32,
     ) -> Result<u64, StorageError> {
-        if !may_manage_facilities(actor) {
-            return Err(StorageError::forbidden(
-                "only office and workstation staff set schedules",
-                "只有动员办和工作站的工作人员才能设定巡检计划",
-            ));
-        }
+        refuse_unless_manages_facilities(actor, "set schedules", "设定巡检计划")?;
         if !(1..=366).contains(&every_days) {
             return Err(StorageError::refused(
                 "every_days",
@@ -809,12 +801,7 @@ impl Database {
         region_code: &str,
         kind: FacilityKind,
     ) -> Result<u64, StorageError> {
-        if !may_manage_facilities(actor) {
-            return Err(StorageError::forbidden(
-                "only office and workstation staff set schedules",
-                "只有动员办和工作站的工作人员才能设定巡检计划",
-            ));
-        }
+        refuse_unless_manages_facilities(actor, "set schedules", "设定巡检计划")?;
         let path = self.region_in_scope(actor, region_code).await?;
         let now = crate::now();
         let mut tx = self.begin_write().await?;

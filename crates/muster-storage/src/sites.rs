@@ -714,10 +714,20 @@ async fn link_stored_records(
         .filter(|(_, site)| normalize_name(site) == name_key)
         .map(|(id, _)| id)
         .collect();
+    set_records_site(tx, Some(site_id), &ids).await?;
+    Ok(ids.len())
+}
+
+/// Links the records `ids` to `site` (or unlinks them, `None`), a chunk of ids a statement.
+async fn set_records_site(
+    tx: &mut WriteTx,
+    site: Option<i64>,
+    ids: &[i64],
+) -> Result<(), StorageError> {
     for chunk in ids.chunks(LINKS_PER_UPDATE) {
         on_tx!(&mut *tx, |conn| {
             let mut query = QueryBuilder::new("UPDATE potential_records SET site_id = ");
-            query.push_bind(site_id).push(" WHERE id IN (");
+            query.push_bind(site).push(" WHERE id IN (");
             let mut separated = query.separated(", ");
             for id in chunk {
                 separated.push_bind(*id);
@@ -726,7 +736,7 @@ async fn link_stored_records(
             query.build().execute(&mut *conn).await.map(|_| ())
         })?;
     }
-    Ok(ids.len())
+    Ok(())
 }
 
 /// Regions looked up per statement: well under SQLite's bound-parameter limit.
@@ -893,17 +903,5 @@ async fn unlink_stale_records(
         })
         .map(|(id, _, _)| id)
         .collect();
-    for chunk in stale.chunks(LINKS_PER_UPDATE) {
-        on_tx!(&mut *tx, |conn| {
-            let mut query =
-                QueryBuilder::new("UPDATE potential_records SET site_id = NULL WHERE id IN (");
-            let mut separated = query.separated(", ");
-            for id in chunk {
-                separated.push_bind(*id);
-            }
-            query.push(")");
-            query.build().execute(&mut *conn).await.map(|_| ())
-        })?;
-    }
-    Ok(())
+    set_records_site(tx, None, &stale).await
 }

@@ -108,6 +108,8 @@ impl TokenLine {
 #[template(path = "account.html")]
 struct AccountPage {
     layout: Layout,
+    /// Where a token's revoke button posts (`token_table.html`).
+    revoke_prefix: String,
     username: String,
     display_name: String,
     organization_name: String,
@@ -179,6 +181,7 @@ async fn render(
     let now = muster_storage::now().as_millis();
     let refused = !problems.is_empty();
     let response = AccountPage {
+        revoke_prefix: "/account/tokens".to_owned(),
         layout: page.layout("account"),
         username: user.username.clone(),
         display_name: user.display_name.clone(),
@@ -699,6 +702,8 @@ pub(crate) async fn reset_password(
 #[template(path = "user_tokens.html")]
 struct UserTokensPage {
     layout: Layout,
+    /// Where a token's revoke button posts (`token_table.html`).
+    revoke_prefix: String,
     user_id: i64,
     username: String,
     display_name: String,
@@ -734,6 +739,7 @@ pub(crate) async fn user_tokens(
     let now = muster_storage::now().as_millis();
     Ok(UserTokensPage {
         layout: page.layout("users"),
+        revoke_prefix: format!("/users/{}/tokens", user.id),
         user_id: user.id,
         username: user.username,
         display_name: user.display_name,
