@@ -13,7 +13,8 @@
 //!   to do. [`reviewer_region`] and [`may_review`] say who reviews.
 //! * [`diff_versions`] and [`same_content`] compare two versions of one submission by
 //!   holding key, so that a correction is shown as what changed, never as a second copy.
-//! * [`timeliness`], [`completeness_by_region`] and [`FigureMovement`] are the dashboard.
+//! * [`timeliness`], [`completeness_by_region`] and [`FigureMovement`] are the dashboard;
+//!   [`movement_by_type`] defines its figures, which storage sums in SQL.
 //!
 //! The review chain, in one picture, for a province round:
 //!
@@ -1046,6 +1047,11 @@ impl FigureMovement {
 }
 
 /// The movement of each type's total over the given records (a round's, in any subtree).
+///
+/// This is the definition. The round dashboard does not call it: a province's round has
+/// millions of rows, so storage sums the same figures in SQL (`round_dashboard` in
+/// `muster-storage`), and its tests check that sum against this one over the records they
+/// reported themselves.
 pub fn movement_by_type<'a>(
     records: impl IntoIterator<Item = RecordStages<'a>>,
 ) -> BTreeMap<String, FigureMovement> {

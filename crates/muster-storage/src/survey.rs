@@ -22,8 +22,8 @@ use muster_domain::potential::RecordDraft;
 use muster_domain::potential::import::{ImportRules, RecordImporter, RowProblem, SheetProblems};
 use muster_domain::potential::rollup::{RecordFigures, RollupDeltas, enclosing_paths};
 use muster_domain::survey::{
-    self, AssignmentFacts, AssignmentStatus, Completeness, FigureMovement, NewRound, RecordStages,
-    RegionNode, RoundStatus, SubmissionDiff, SubmissionStatus, Timeliness, UnitNode,
+    self, AssignmentFacts, AssignmentStatus, Completeness, FigureMovement, NewRound, RegionNode,
+    RoundStatus, SubmissionDiff, SubmissionStatus, Timeliness, UnitNode,
 };
 use muster_domain::taxonomy::QuantityProblem;
 use muster_domain::{Actor, RegionLevel, RegionPath, Role, Scope, Timestamp};
@@ -44,7 +44,7 @@ pub const LOWEST_ASSIGNED_LEVEL: RegionLevel = RegionLevel::Township;
 
 /// 5 columns a row; well under SQLite's 32,766 bound parameters.
 const ASSIGNMENTS_PER_INSERT: usize = 1_000;
-/// 4 columns a row.
+/// 6 columns a row.
 const ROWS_PER_INSERT: usize = 1_000;
 
 /// A survey round as a reader sees it.
@@ -265,8 +265,72 @@ fn round_from_row(row: RoundRow) -> SurveyRound {
 /// my row, other assignment, its status, its unit's name, its region's name.
 type DuplicateRow = (i64, i64, String, Option<String>, Option<String>);
 
-/// holding key, submission id, quantity, verified quantity, last verified at.
-type StoredFigures = (String, Option<i64>, f64, Option<f64>, Option<i64>);
+/// One type's line of [`MOVEMENT_BY_TYPE`], the fields of [`FigureMovement`].
+#[derive(sqlx::FromRow)]
+struct MovementRow {
+    type_code: String,
+    first_reported: f64,
+    latest_reported: f64,
+    record_count: i64,
+    approved: f64,
+    approved_count: i64,
+    verified: f64,
+    verified_count: i64,
+    verified_first_reported: f64,
+}
+
+/// A round's figures per type in one subtree, as [`FigureMovement`] has them: `$1` the round,
+/// `$2`/`$3` the subtree's range of holding keys (a key starts with its region's path), `$4`
+/// the approved status.
+///
+/// `holdings` is one line per holding an assignment reported, in its first or its current
+/// version (the key names the type, so a holding has one): `first_reported` is its quantity
+/// in version 1 and `latest_reported` in the current version, each 0 where that version does
+/// not list it; `approved_submission` is the current version when the holding is in it and the
+/// assignment is approved, whichever region the assignment reports for (a county's unit's
+/// approved row counts as approved in a township's dashboard too). Then only the registry
+/// record that very version put there counts as approved (and verified, when
+/// `last_verified_at` is set): the same holding registered by another report is that
+/// report's. A sum over nothing is NULL, hence the COALESCEs, and SQLite sums integers to an
+/// integer, hence the CASTs.
+///
+/// Only the assignments of the subtree and of the regions above it are read (a region above
+/// is one whose path begins the subtree's): a row lies inside its assignment's region, which
+/// `store_version` checks, so no other assignment has rows in the subtree.
+///
+/// A row without figures is left out: Muster writes them with every row, so only a row stored
+/// before migration 0014 whose JSON did not read as a draft has none. It can never be
+/// approved (approval reads every row and refuses the version), and leaving it out shows the
+/// rest of the round where the dashboard used to fail whole; it is left out of every stage
+/// alike, on both databases.
+const MOVEMENT_BY_TYPE: &str = "WITH holdings AS ( \
+     SELECT a.id AS assignment_id, r.holding_key, r.type_code, \
+     SUM(CASE WHEN s.version = 1 THEN r.quantity ELSE 0 END) AS first_reported, \
+     SUM(CASE WHEN s.id = a.current_submission_id THEN r.quantity ELSE 0 END) AS latest_reported, \
+     MAX(CASE WHEN s.id = a.current_submission_id AND a.status = $4 THEN s.id END) AS approved_submission \
+     FROM round_assignments a \
+     JOIN submissions s ON s.assignment_id = a.id \
+     JOIN submission_rows r ON r.submission_id = s.id \
+     WHERE a.round_id = $1 AND (s.version = 1 OR s.id = a.current_submission_id) \
+     AND ((a.region_path >= $2 AND a.region_path < $3) OR a.region_path = substr($2, 1, length(a.region_path))) \
+     AND r.holding_key >= $2 AND r.holding_key < $3 \
+     AND r.type_code IS NOT NULL AND r.quantity IS NOT NULL \
+     GROUP BY a.id, r.holding_key, r.type_code) \
+     SELECT h.type_code, \
+     CAST(COALESCE(SUM(h.first_reported), 0) AS DOUBLE PRECISION) AS first_reported, \
+     CAST(COALESCE(SUM(h.latest_reported), 0) AS DOUBLE PRECISION) AS latest_reported, \
+     COUNT(*) AS record_count, \
+     CAST(COALESCE(SUM(p.quantity), 0) AS DOUBLE PRECISION) AS approved, \
+     COUNT(p.holding_key) AS approved_count, \
+     CAST(COALESCE(SUM(CASE WHEN p.last_verified_at IS NOT NULL THEN p.verified_quantity END), 0) \
+     AS DOUBLE PRECISION) AS verified, \
+     COUNT(CASE WHEN p.last_verified_at IS NOT NULL THEN p.verified_quantity END) AS verified_count, \
+     CAST(COALESCE(SUM(CASE WHEN p.last_verified_at IS NOT NULL AND p.verified_quantity IS NOT NULL \
+     THEN h.first_reported END), 0) AS DOUBLE PRECISION) AS verified_first_reported \
+     FROM holdings h LEFT JOIN potential_records p ON p.round_id = $1 \
+     AND p.holding_key = h.holding_key AND p.submission_id = h.approved_submission \
+     AND p.holding_key >= $2 AND p.holding_key < $3 \
+     GROUP BY h.type_code";
 
 const ROUND_COLUMNS: &str =
     "id, title, region_code, region_path, type_codes, opened_at, deadline, status, created_by";
@@ -1658,9 +1722,11 @@ impl Database {
     /// completeness and timeliness of the assignments there, and per type how the figures
     /// moved from first report to latest report, approval and verification.
     ///
-    /// Reads every assignment in the subtree and the rows of their first and current
-    /// versions: O(assignments + rows), no roll-up table. Fine for a province's round; a
-    /// national round's dashboard at the top would want figures kept per version.
+    /// Reads every assignment in the subtree for the completeness, and has the database sum
+    /// the figures of the rows of first and current versions in it ([`Self::round_movement`]):
+    /// O(assignments + types) to Rust, O(rows in the subtree) in the database, no roll-up
+    /// table. A national round's dashboard at the top still sums every row of the round on
+    /// each view; figures kept per version would spare that.
     pub async fn round_dashboard(
         &self,
         scope: &Scope,
@@ -1690,7 +1756,7 @@ impl Database {
             })
             .map(|(p, c)| (p.clone(), *c))
             .collect();
-        let movement = self.round_movement(&round, &path, &assignments).await?;
+        let movement = self.round_movement(&round, &path).await?;
         Ok(RoundDashboard {
             round,
             path,
@@ -1700,102 +1766,45 @@ impl Database {
         })
     }
 
+    /// Per type, how the round's figures for the holdings in `path`'s subtree moved, summed
+    /// by the database ([`MOVEMENT_BY_TYPE`]): no row is sent to Rust or parsed.
+    ///
+    /// Reads an index range of `submission_rows_holding` (that version's rows in the
+    /// subtree, with their figures) per first and current version of each assignment that
+    /// can report in the subtree, and one `potential_records` row by holding key per holding
+    /// of an approved version: O(rows in the subtree) in the database, O(types) in memory.
     async fn round_movement(
         &self,
         round: &SurveyRound,
         path: &RegionPath,
-        assignments: &[Assignment],
     ) -> Result<BTreeMap<String, FigureMovement>, StorageError> {
         let (low, high) = path.subtree_range();
-        // (assignment, version, is current, holding key, record) of first and current
-        // versions, for records inside the subtree (the key starts with the record's path).
-        let rows: Vec<(i64, i64, i64, String, String)> = on_read_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT a.id, s.version, CAST(CASE WHEN s.id = a.current_submission_id THEN 1 ELSE 0 END AS BIGINT), \
-                 r.holding_key, r.record \
-                 FROM round_assignments a JOIN submissions s ON s.assignment_id = a.id \
-                 JOIN submission_rows r ON r.submission_id = s.id \
-                 WHERE a.round_id = $1 AND (s.version = 1 OR s.id = a.current_submission_id) \
-                 AND r.holding_key >= $2 AND r.holding_key < $3",
-            )
-            .bind(round.id)
-            .bind(&low)
-            .bind(&high)
-            .fetch_all(pool)
-            .await
-        })?;
-        let current_of: HashMap<i64, Option<i64>> = assignments
-            .iter()
-            .map(|a| {
-                let approved = a.status() == AssignmentStatus::Approved;
-                (a.id, a.current_submission_id.filter(|_| approved))
-            })
-            .collect();
-        // The round's stored records: which submission put each there, its quantity, and
-        // what was seen on site if it was verified.
-        let stored: Vec<StoredFigures> = on_read_pool!(self, |pool| {
-            sqlx::query_as(
-                    "SELECT holding_key, submission_id, quantity, verified_quantity, last_verified_at \
-                     FROM potential_records WHERE round_id = $1 AND holding_key >= $2 AND holding_key < $3",
-                )
+        let rows: Vec<MovementRow> = on_read_pool!(self, |pool| {
+            sqlx::query_as(MOVEMENT_BY_TYPE)
                 .bind(round.id)
                 .bind(&low)
                 .bind(&high)
+                .bind(AssignmentStatus::Approved.as_str())
                 .fetch_all(pool)
                 .await
         })?;
-        let stored: HashMap<String, (Option<i64>, f64, Option<f64>)> = stored
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(rows
             .into_iter()
-            .map(|(key, submission, quantity, verified, at)| {
-                (key, (submission, quantity, at.and(verified)))
+            .map(|row| {
+                let movement = FigureMovement {
+                    first_reported: row.first_reported,
+                    latest_reported: row.latest_reported,
+                    approved: row.approved,
+                    verified: row.verified,
+                    record_count: count(row.record_count),
+                    approved_count: count(row.approved_count),
+                    verified_count: count(row.verified_count),
+                    verified_first_reported: row.verified_first_reported,
+                };
+                (row.type_code, movement)
             })
-            .collect();
-
-        #[derive(Default)]
-        struct Holding {
-            type_code: String,
-            first: f64,
-            latest: f64,
-            /// The approved version that holds it, if its assignment is approved and it is
-            /// in the current version.
-            approved_submission: Option<i64>,
-        }
-        let mut holdings: BTreeMap<(i64, String), Holding> = BTreeMap::new();
-        for (assignment_id, version, is_current, key, record) in rows {
-            let draft: RecordDraft = serde_json::from_str(&record).map_err(|e| {
-                invalid(
-                    "submission_rows",
-                    format!("a stored row does not read: {e}"),
-                    format!("已保存的一行报送数据无法读取（{e}）"),
-                )
-            })?;
-            let holding = holdings.entry((assignment_id, key)).or_default();
-            holding.type_code = draft.type_code;
-            if version == 1 {
-                holding.first = draft.quantity;
-            }
-            if is_current == 1 {
-                holding.latest = draft.quantity;
-                holding.approved_submission = current_of.get(&assignment_id).copied().flatten();
-            }
-        }
-        let stages: Vec<RecordStages<'_>> = holdings
-            .iter()
-            .map(|((_, key), holding)| {
-                // Only the record this very version put in the registry counts for it.
-                let record = holding.approved_submission.and_then(|submission| {
-                    stored.get(key).filter(|(by, _, _)| *by == Some(submission))
-                });
-                RecordStages {
-                    type_code: &holding.type_code,
-                    first_reported: holding.first,
-                    latest_reported: holding.latest,
-                    approved: record.map(|(_, quantity, _)| *quantity),
-                    verified: record.and_then(|(_, _, verified)| *verified),
-                }
-            })
-            .collect();
-        Ok(survey::movement_by_type(stages))
+            .collect())
     }
 }
 
@@ -1993,31 +2002,35 @@ async fn insert_plan(
     Ok(())
 }
 
+/// Writes a version's rows: each draft as JSON, and beside it the two figures the round's
+/// dashboard sums ([`MOVEMENT_BY_TYPE`]), from the same draft.
 async fn insert_submission_rows(
     tx: &mut WriteTx,
     submission_id: i64,
     drafts: &[(u32, RecordDraft)],
 ) -> Result<(), StorageError> {
     for chunk in drafts.chunks(ROWS_PER_INSERT) {
-        let encoded: Vec<(i64, &str, String)> = chunk
+        let encoded: Vec<(i64, &RecordDraft, String)> = chunk
             .iter()
             .map(|(row, draft)| {
                 (
                     i64::from(*row),
-                    draft.holding_key.as_str(),
+                    draft,
                     serde_json::to_string(draft).unwrap_or_else(|_| "{}".into()),
                 )
             })
             .collect();
         on_tx!(tx, |conn| {
             let mut query = QueryBuilder::new(
-                "INSERT INTO submission_rows (submission_id, row_number, holding_key, record) ",
+                "INSERT INTO submission_rows (submission_id, row_number, holding_key, record, type_code, quantity) ",
             );
-            query.push_values(&encoded, |mut row, (number, key, record)| {
+            query.push_values(&encoded, |mut row, (number, draft, record)| {
                 row.push_bind(submission_id)
                     .push_bind(*number)
-                    .push_bind(*key)
-                    .push_bind(record.as_str());
+                    .push_bind(draft.holding_key.as_str())
+                    .push_bind(record.as_str())
+                    .push_bind(draft.type_code.as_str())
+                    .push_bind(draft.quantity);
             });
             query.build().execute(&mut *conn).await.map(|_| ())
         })?;
