@@ -59,7 +59,8 @@ pub use inspections::{
     Attachment, AttachmentInput, Inspection, InspectionOutcome, MAX_ATTACHMENTS,
 };
 pub use orders::{
-    DEFAULT_LINK_DAYS, Notification, OrderEvent, OrderFilter, RectificationOrder, escalation_target,
+    DEFAULT_LINK_DAYS, Notification, OrderEvent, OrderFilter, OrderHistory, RectificationOrder,
+    escalation_target,
 };
 pub use organizations::{NewOrganization, Organization};
 pub use patrols::{

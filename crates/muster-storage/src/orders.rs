@@ -83,6 +83,16 @@ pub struct OrderEvent {
     pub detail: String,
 }
 
+/// An order as its page shows it: the order, its history, and the photos of repair reports
+/// sent back before the latest, which stay on record beside it.
+#[derive(Debug, Clone)]
+pub struct OrderHistory {
+    pub order: RectificationOrder,
+    pub events: Vec<OrderEvent>,
+    /// Hashes of the evidence of earlier repair reports that the latest does not repeat.
+    pub earlier_evidence: Vec<String>,
+}
+
 /// Which orders to list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OrderFilter {
@@ -184,15 +194,28 @@ impl Database {
     }
 
     /// One order the actor reaches, with its history.
-    pub async fn order(
-        &self,
-        actor: &Actor,
-        id: i64,
-    ) -> Result<(RectificationOrder, Vec<OrderEvent>), StorageError> {
+    pub async fn order(&self, actor: &Actor, id: i64) -> Result<OrderHistory, StorageError> {
         let reach = self.facility_reach(actor).await?;
         let order = self.order_in_reach(&reach, id).await?;
         let events = self.order_events(id).await?;
-        Ok((order, events))
+        let latest = order.evidence();
+        let reported: Vec<String> = on_read_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT sha256 FROM order_evidence_photos WHERE order_id = $1 ORDER BY sha256",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await
+        })?;
+        let earlier_evidence = reported
+            .into_iter()
+            .filter(|hash| !latest.contains(hash))
+            .collect();
+        Ok(OrderHistory {
+            order,
+            events,
+            earlier_evidence,
+        })
     }
 
     async fn order_in_reach(
@@ -619,23 +642,19 @@ pub fn escalation_target(path: &RegionPath) -> RegionPath {
     above
 }
 
-/// Keeps `order_evidence_photos` equal to the hashes in an order's `evidence`, which a repair
-/// report replaces: the index `may_see_blob` asks. Only entries that are hashes (64 lowercase
-/// hex digits) name a file of the attachment store; the web layer sends nothing else, and the
-/// domain does not check it, so anything else is left out here as migration 0013 left it out.
+/// Adds the photos of a repair report to `order_evidence_photos`, the index `may_see_blob`
+/// asks. A report after a send-back replaces the order's `evidence` (the latest report), but
+/// the photos of the reports before it stay here, so they are still served and shown as the
+/// order's earlier evidence: what was sent back is part of the order's record. Only entries
+/// that are hashes (64 lowercase hex digits) name a file of the attachment store; the web
+/// layer sends nothing else, and the domain does not check it, so anything else is left out
+/// here as migration 0013 left it out.
 async fn record_evidence_photos(
     tx: &mut WriteTx,
     order_id: i64,
     evidence: &[String],
 ) -> Result<(), StorageError> {
-    on_tx!(tx, |conn| {
-        sqlx::query("DELETE FROM order_evidence_photos WHERE order_id = $1")
-            .bind(order_id)
-            .execute(&mut *conn)
-            .await
-            .map(|_| ())
-    })?;
-    // The same photo sent twice is one row.
+    // The same photo sent twice, in one report or in two, is one row.
     let mut hashes: Vec<&str> = evidence
         .iter()
         .map(String::as_str)
@@ -650,6 +669,7 @@ async fn record_evidence_photos(
             query.push_values(chunk, |mut row, sha256| {
                 row.push_bind(order_id).push_bind(*sha256);
             });
+            query.push(" ON CONFLICT DO NOTHING");
             query.build().execute(&mut *conn).await.map(|_| ())
         })?;
     }

@@ -701,7 +701,11 @@ async fn orders_lifecycle(db: Database) {
         .await
         .expect("closed");
     assert_eq!(closed.status, "closed");
-    let (_, events) = db.order(&w.workstation, seal).await.expect("history");
+    let events = db
+        .order(&w.workstation, seal)
+        .await
+        .expect("history")
+        .events;
     assert_eq!(
         events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         [
@@ -840,7 +844,7 @@ on_both_databases!(
 );
 /// A photo of a repair report is served to the readers who reach the order and to no one
 /// else, by an indexed look-up of its hash; a report after a send-back, through a link,
-/// replaces the evidence, and what is served follows it.
+/// becomes the order's evidence, and the photos sent back stay served as earlier evidence.
 async fn order_evidence_in_reach(db: Database) {
     let w = world(&db).await;
     let now = muster_storage::now();
@@ -880,7 +884,7 @@ async fn order_evidence_in_reach(db: Database) {
     }
 
     // Sent back, the repair is reported again through a link with another photo: the order's
-    // evidence is now that photo alone, and so is what is served of it.
+    // evidence is now that photo alone, and the first stays on record as earlier evidence.
     db.act_on_order(
         &w.workstation,
         seal,
@@ -909,11 +913,50 @@ async fn order_evidence_in_reach(db: Database) {
     assert_eq!(reported.evidence(), vec![second_photo.clone()]);
     for reader in in_reach {
         assert!(seen_by(reader, &second_photo).await, "{}", reader.name());
-        assert!(!seen_by(reader, &first_photo).await, "{}", reader.name());
+        assert!(seen_by(reader, &first_photo).await, "{}", reader.name());
         assert!(!seen_by(reader, &never_attached).await, "{}", reader.name());
     }
     for reader in out_of_reach {
         assert!(!seen_by(reader, &second_photo).await, "{}", reader.name());
+        assert!(!seen_by(reader, &first_photo).await, "{}", reader.name());
+    }
+    let history = db.order(&w.workstation, seal).await.expect("order");
+    assert_eq!(history.order.evidence(), vec![second_photo.clone()]);
+    assert_eq!(history.earlier_evidence, vec![first_photo.clone()]);
+
+    // Sent back once more, the first photo is reported again beside a third: it is the
+    // latest evidence again, stored once, and only the second is earlier evidence now.
+    db.act_on_order(
+        &w.workstation,
+        seal,
+        &OrderAction::SendBack {
+            reason: "还需要整体照片".into(),
+        },
+        now,
+    )
+    .await
+    .expect("sent back again");
+    let third_photo = "e4".repeat(32);
+    db.act_on_order(
+        &w.manager,
+        seal,
+        &OrderAction::ReportRepair {
+            note: "补充照片".into(),
+            evidence: vec![first_photo.clone(), third_photo.clone()],
+        },
+        now,
+    )
+    .await
+    .expect("repaired a third time");
+    let history = db.order(&w.manager, seal).await.expect("order");
+    assert_eq!(
+        history.order.evidence(),
+        vec![first_photo.clone(), third_photo.clone()]
+    );
+    assert_eq!(history.earlier_evidence, vec![second_photo.clone()]);
+    for hash in [&first_photo, &second_photo, &third_photo] {
+        assert!(seen_by(&w.county_office, hash).await);
+        assert!(!seen_by(&w.other_workstation, hash).await);
     }
     assert!(intact(&db).await > 0);
 }

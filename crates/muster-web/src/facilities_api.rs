@@ -834,6 +834,8 @@ pub(crate) struct OrderDetail {
     order: OrderDto,
     #[schema(value_type = Object)]
     history: serde_json::Value,
+    /// Photos of repair reports sent back before the latest one, by hash.
+    earlier_evidence: Vec<String>,
 }
 
 #[utoipa::path(get, path = "/orders/{id}", tag = "facilities", params(("id" = i64, Path)),
@@ -843,10 +845,11 @@ async fn get_order(
     current: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Json<OrderDetail>, WebError> {
-    let (order, events) = state.db.order(&current.actor, id).await?;
+    let found = state.db.order(&current.actor, id).await?;
     Ok(Json(OrderDetail {
-        order: OrderDto::of(order, muster_storage::now()),
-        history: serde_json::to_value(events).unwrap_or_default(),
+        order: OrderDto::of(found.order, muster_storage::now()),
+        history: serde_json::to_value(found.events).unwrap_or_default(),
+        earlier_evidence: found.earlier_evidence,
     }))
 }
 

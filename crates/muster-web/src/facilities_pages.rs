@@ -773,6 +773,8 @@ struct OrderPage {
     note: String,
     reason: String,
     evidence: Vec<String>,
+    /// Photos of repair reports sent back before the latest.
+    earlier_evidence: Vec<String>,
     events: Vec<EventLine>,
     /// The actions this reader may take now.
     actions: Vec<ActionLine>,
@@ -822,7 +824,11 @@ async fn render_order(
     message: Option<String>,
 ) -> PageResult {
     let user = page.require_user()?;
-    let (order, events) = state
+    let muster_storage::OrderHistory {
+        order,
+        events,
+        earlier_evidence,
+    } = state
         .db
         .order(&user.actor, id)
         .await
@@ -845,6 +851,7 @@ async fn render_order(
         note: order.repair_note.clone().unwrap_or_default(),
         reason: order.send_back_reason.clone().unwrap_or_default(),
         evidence: order.evidence(),
+        earlier_evidence,
         order: OrderLine::of(&order, now),
         events: event_lines(&events),
         actions,

@@ -482,34 +482,75 @@ async fn pages_story(app: TestApp) {
     let (status, link_page) = page(&stranger, &app, &link).await;
     assert_eq!(status, StatusCode::OK);
     assert!(link_page.contains("action-report_repair"), "{link_page}");
-    let jpeg = image_bytes(320, 240, Format::Jpeg);
-    let (content_type, body) = common::multipart(
-        &[("action", "report_repair"), ("note", "杂物已清理")],
-        "fixed.jpg",
-        &jpeg,
-    );
-    // The harness names its file field `file`; the link form's is `photo`.
-    let mut body = body;
-    let at = body
-        .windows(11)
-        .position(|w| w == b"name=\"file\"")
-        .expect("the file field");
-    body.splice(at..at + 11, b"name=\"photo\"".iter().copied());
-    let answered = stranger
-        .post(app.url(&link))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(answered.status(), StatusCode::SEE_OTHER);
+    let answer_with_photo = async |note: &str, jpeg: &[u8]| {
+        let (content_type, body) = common::multipart(
+            &[("action", "report_repair"), ("note", note)],
+            "fixed.jpg",
+            jpeg,
+        );
+        // The harness names its file field `file`; the link form's is `photo`.
+        let mut body = body;
+        let at = body
+            .windows(11)
+            .position(|w| w == b"name=\"file\"")
+            .expect("the file field");
+        body.splice(at..at + 11, b"name=\"photo\"".iter().copied());
+        stranger
+            .post(app.url(&link))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("answer")
+            .status()
+    };
+    let answered = answer_with_photo("杂物已清理", &image_bytes(320, 240, Format::Jpeg)).await;
+    assert_eq!(answered, StatusCode::SEE_OTHER);
     let (_, detail) = page(&office, &app, &format!("/orders/{order_id}")).await;
     assert!(
         detail.contains("杂物已清理")
             && detail.contains("action-verify")
-            && detail.contains("/files/"),
+            && detail.contains("/files/")
+            && !detail.contains("id=\"earlier-evidence\""),
         "{detail}"
     );
+    let photo_of = |page: &str| -> String {
+        page.split("href=\"/files/")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("a photo on the page")
+            .to_owned()
+    };
+    let first_photo = photo_of(&detail);
+
+    // Sent back from the order page and answered again through the link with another photo:
+    // the latest photo is the order's evidence, and the one sent back stays on the page.
+    let sent_back = office
+        .post(app.url(&format!("/orders/{order_id}/actions")))
+        .form(&[
+            ("csrf", office_csrf.as_str()),
+            ("action", "send_back"),
+            ("reason", "照片看不清"),
+        ])
+        .send()
+        .await
+        .expect("send back");
+    assert_eq!(sent_back.status(), StatusCode::SEE_OTHER);
+    let answered = answer_with_photo("重新清理", &image_bytes(200, 150, Format::Jpeg)).await;
+    assert_eq!(answered, StatusCode::SEE_OTHER);
+    let (_, detail) = page(&office, &app, &format!("/orders/{order_id}")).await;
+    let (latest, earlier) = detail
+        .split_once("id=\"earlier-evidence\"")
+        .expect("earlier evidence shown");
+    assert!(latest.contains("重新清理"), "{detail}");
+    assert_ne!(photo_of(latest), first_photo, "{detail}");
+    assert_eq!(photo_of(earlier), first_photo, "{detail}");
+    let served = office
+        .get(app.url(&format!("/files/{first_photo}")))
+        .send()
+        .await
+        .expect("photo");
+    assert_eq!(served.status(), StatusCode::OK);
     let (status, _) = page(&stranger, &app, &format!("/orders/link/{}", "1".repeat(64))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
