@@ -197,13 +197,18 @@ impl Database {
     pub async fn order(&self, actor: &Actor, id: i64) -> Result<OrderHistory, StorageError> {
         let reach = self.facility_reach(actor).await?;
         let order = self.order_in_reach(&reach, id).await?;
-        let events = self.order_events(id).await?;
+        self.history_of(order).await
+    }
+
+    /// The order with its events and the evidence of its earlier repair reports.
+    async fn history_of(&self, order: RectificationOrder) -> Result<OrderHistory, StorageError> {
+        let events = self.order_events(order.id).await?;
         let latest = order.evidence();
         let reported: Vec<String> = on_read_pool!(self, |pool| {
             sqlx::query_scalar(
                 "SELECT sha256 FROM order_evidence_photos WHERE order_id = $1 ORDER BY sha256",
             )
-            .bind(id)
+            .bind(order.id)
             .fetch_all(pool)
             .await
         })?;
@@ -333,13 +338,12 @@ impl Database {
         &self,
         token: &str,
         now: Timestamp,
-    ) -> Result<(RectificationOrder, Vec<OrderEvent>), StorageError> {
+    ) -> Result<OrderHistory, StorageError> {
         let id = self.link_order_id(token, now).await?;
         let order = self
             .order_in_reach(&FacilityReach::Subtree(RegionPath::root()), id)
             .await?;
-        let events = self.order_events(id).await?;
-        Ok((order, events))
+        self.history_of(order).await
     }
 
     /// Acts on the order a link opens, as its property manager.

@@ -728,7 +728,7 @@ async fn orders_lifecycle(db: Database) {
         .create_order_link(&w.workstation, access, 7, now)
         .await
         .expect("link");
-    let (by_link, _) = db.order_by_link(&token, now).await.expect("opens");
+    let by_link = db.order_by_link(&token, now).await.expect("opens").order;
     assert_eq!(by_link.id, access);
     db.act_on_order_by_link(&token, &OrderAction::Acknowledge, now)
         .await

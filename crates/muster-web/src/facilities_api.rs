@@ -965,10 +965,11 @@ async fn get_linked_order(
     Path(token): Path<String>,
 ) -> Result<Json<OrderDetail>, WebError> {
     let now = muster_storage::now();
-    let (order, events) = state.db.order_by_link(&token, now).await?;
+    let found = state.db.order_by_link(&token, now).await?;
     Ok(Json(OrderDetail {
-        order: OrderDto::of(order, now),
-        history: serde_json::to_value(events).unwrap_or_default(),
+        order: OrderDto::of(found.order, now),
+        history: serde_json::to_value(found.events).unwrap_or_default(),
+        earlier_evidence: found.earlier_evidence,
     }))
 }
 

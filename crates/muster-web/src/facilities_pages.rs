@@ -981,7 +981,7 @@ async fn render_link(
 ) -> PageResult {
     let now = muster_storage::now();
     let page = PageContext { tr, user: None };
-    let (order, events) = state
+    let muster_storage::OrderHistory { order, events, .. } = state
         .db
         .order_by_link(token, now)
         .await
@@ -1024,11 +1024,12 @@ pub(crate) async fn link_action(
 ) -> PageResult {
     let page = page.as_visitor();
     let now = muster_storage::now();
-    let (order, _) = state
+    let order = state
         .db
         .order_by_link(&token, now)
         .await
-        .map_err(|e| page.error(e.into()))?;
+        .map_err(|e| page.error(e.into()))?
+        .order;
     let form = read_link_form(multipart).await.map_err(|e| page.error(e))?;
     let mut evidence = Vec::new();
     if let Some(photo) = form.photo.filter(|p| !p.is_empty()) {
