@@ -113,6 +113,7 @@ async fn note_lines(
 
 #[derive(Debug)]
 struct CampaignLine {
+    id: i64,
     name: String,
     done: u64,
     total: u64,
@@ -231,6 +232,7 @@ pub(crate) async fn dashboard(
             .map_err(fail)?;
         let f = &progress.forecast;
         campaigns.push(CampaignLine {
+            id: campaign.id,
             name: campaign.name.clone(),
             done: f.done,
             total: f.total,
@@ -1118,103 +1120,4 @@ async fn store_link_photo(state: &AppState, order_id: i64, bytes: &[u8]) -> Resu
         .await
         .map_err(|e| e.to_string())?;
     Ok(blob.sha256.as_str().to_owned())
-}
-
-#[derive(Debug)]
-struct RouteLine {
-    id: i64,
-    name: String,
-    checkpoints: usize,
-    window_minutes: i64,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "facility_patrols.html")]
-struct PatrolsPage {
-    layout: Layout,
-    routes: Vec<RouteLine>,
-    message: Option<String>,
-    remaining: Option<String>,
-}
-
-async fn render_patrols(
-    state: &AppState,
-    page: &PageContext,
-    message: Option<String>,
-    remaining: Option<String>,
-) -> PageResult {
-    let user = page.require_user()?;
-    let routes = state
-        .db
-        .routes(&user.actor)
-        .await
-        .map_err(|e| page.error(e.into()))?;
-    Ok(PatrolsPage {
-        layout: page.layout("patrols"),
-        routes: routes
-            .iter()
-            .map(|r| RouteLine {
-                id: r.id,
-                name: r.name.clone(),
-                checkpoints: r.draft().checkpoints.len(),
-                window_minutes: r.window_minutes,
-            })
-            .collect(),
-        message,
-        remaining,
-    }
-    .into_response())
-}
-
-/// The patrol routes the reader walks, each with a box for the code on a checkpoint's plate.
-pub(crate) async fn patrols(State(state): State<AppState>, page: PageContext) -> PageResult {
-    render_patrols(&state, &page, None, None).await
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct CheckInForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    code: String,
-}
-
-pub(crate) async fn check_in(
-    State(state): State<AppState>,
-    page: PageContext,
-    Path(id): Path<i64>,
-    Form(form): Form<CheckInForm>,
-) -> PageResult {
-    let user = page.require_user()?;
-    user.check_csrf(Some(&form.csrf))
-        .map_err(|e| page.error(e))?;
-    match state
-        .db
-        .check_in(&user.actor, id, &form.code, None, muster_storage::now())
-        .await
-    {
-        Ok(outcome) => {
-            let remaining = if outcome.remaining.is_empty() {
-                page.tr.t("facilities.patrol_complete")
-            } else {
-                format!(
-                    "{} {}",
-                    page.tr.t("facilities.patrol_remaining"),
-                    outcome.remaining.join(", ")
-                )
-            };
-            render_patrols(
-                &state,
-                &page,
-                None,
-                Some(format!("{} ✓ {remaining}", outcome.checkpoint)),
-            )
-            .await
-        }
-        Err(e @ muster_storage::StorageError::Refused { .. }) => {
-            let message = WebError::from(e).said_in(page.tr.locale);
-            render_patrols(&state, &page, Some(message), None).await
-        }
-        Err(e) => Err(page.error(e.into())),
-    }
 }

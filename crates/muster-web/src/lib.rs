@@ -21,6 +21,7 @@ pub mod notify;
 mod page_parts;
 mod pages;
 pub mod password;
+mod patrol_pages;
 mod photo_forms;
 mod potential_api;
 mod potential_pages;

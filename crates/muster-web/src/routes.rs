@@ -10,8 +10,8 @@ use tower_http::trace::TraceLayer;
 use crate::app::AppState;
 use crate::potential_view::MAX_UPLOAD_BYTES;
 use crate::{
-    facilities_pages, facility_forms, inspection_forms, pages, potential_pages, sites_pages,
-    survey_pages, verification_pages,
+    facilities_pages, facility_forms, inspection_forms, pages, patrol_pages, potential_pages,
+    sites_pages, survey_pages, verification_pages,
 };
 
 /// Request bodies above this are refused (413) by every body extractor. Uploads of
@@ -242,8 +242,16 @@ pub(crate) fn router(state: AppState) -> Router {
             "/demands/{id}/photos/{sha}",
             get(crate::demands_pages::photo),
         )
-        .route("/patrols", get(facilities_pages::patrols))
-        .route("/patrols/{id}/check-ins", post(facilities_pages::check_in))
+        .route(
+            "/patrols",
+            get(patrol_pages::patrols).post(patrol_pages::create_route),
+        )
+        .route("/patrols/{id}/check-ins", post(patrol_pages::check_in))
+        .route(
+            "/campaigns",
+            get(patrol_pages::campaigns).post(patrol_pages::create_campaign),
+        )
+        .route("/campaigns/{id}", get(patrol_pages::campaign))
         .route("/orders", get(facilities_pages::orders))
         .route("/orders/{id}", get(facilities_pages::order))
         .route("/orders/{id}/actions", post(facilities_pages::order_action))

@@ -2,8 +2,10 @@
 //! registered by the office with its property manager, the grid member's round, an
 //! inspection with a photo uploaded in chunks (and its retry), the photo served only after
 //! the scope check, the order answered by the manager's account and through a link, and
-//! the dashboard and its pages; and the registry's own pages, where office staff register a
-//! facility, add a grid and its member, and a viewer is refused.
+//! the dashboard and its pages; the registry's own pages, where office staff register a
+//! facility, add a grid and its member, and a viewer is refused; and the patrol and campaign
+//! pages, where the workstation sets up a route and starts a campaign, and a grid member and
+//! a viewer are refused.
 
 mod common;
 
@@ -1224,5 +1226,348 @@ async fn inspection_pages_story(app: TestApp) {
         .await
         .expect("delete");
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+/// The patrol routes the API lists for `token`.
+async fn stored_routes(app: &TestApp, token: &str) -> Vec<Value> {
+    let (status, routes) = get(app, token, "/api/v1/patrol-routes").await;
+    assert_eq!(status, StatusCode::OK, "{routes}");
+    routes.as_array().cloned().expect("a list of routes")
+}
+
+/// The campaigns the API lists for `token`.
+async fn stored_campaigns(app: &TestApp, token: &str) -> Vec<Value> {
+    let (status, campaigns) = get(app, token, "/api/v1/campaigns").await;
+    assert_eq!(status, StatusCode::OK, "{campaigns}");
+    campaigns.as_array().cloned().expect("a list of campaigns")
+}
+
+on_both!(
+    patrol_routes_and_campaigns_on_the_pages,
+    spawn_demo,
+    patrol_pages_story
+);
+async fn patrol_pages_story(app: TestApp) {
+    // A grid with the grid member and a car park whose sign is missing, in the grid
+    // member's village; the workstation's township holds it.
+    let car_park = common::grid_and_car_park(&app).await;
+    let grid_token = app.token_for("grid").await;
+    let (_, villages) = get(&app, &grid_token, "/api/v1/regions?level=village&limit=1").await;
+    let village = villages[0]["code"]
+        .as_str()
+        .expect("the grid member's village")
+        .to_owned();
+    let village_name = villages[0]["name"]
+        .as_str()
+        .expect("the village's name")
+        .to_owned();
+    let township = village[..9].to_owned();
+    let workstation_token = app.token_for("workstation").await;
+    let (_, grids) = get(&app, &workstation_token, "/api/v1/grids").await;
+    let grid_id = grids[0]["id"].as_i64().expect("the grid");
+
+    // The workstation's patrols page has the route form and the campaigns tab.
+    let (workstation, csrf) = app.signed_in("workstation", "zh-CN").await;
+    let (status, patrols) = page(&workstation, &app, "/patrols").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        patrols.contains("id=\"route-form\"")
+            && patrols.contains("href=\"/campaigns\"")
+            && patrols.contains("暂无巡查路线")
+            && patrols.contains(&format!("<option value=\"{grid_id}\">")),
+        "{patrols}"
+    );
+    let route_fields = |csrf: &str, checkpoints: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("region_code", village.clone()),
+            ("grid_id", grid_id.to_string()),
+            ("name", "夜间巡查".to_owned()),
+            ("window_minutes", "90".to_owned()),
+            ("checkpoints", checkpoints.to_owned()),
+        ]
+    };
+
+    // A checkpoint line without its longitude: refused beside the checkpoints, naming the
+    // line as the reader counts it (the blank line too), with what was typed kept; nothing
+    // is stored.
+    let short_line = "EAST-01 | 东门 | 31.82 | 117.23\n\nNORTH-02 | 北门 | 31.83";
+    let refused = workstation
+        .post(app.url("/patrols"))
+        .form(&route_fields(&csrf, short_line))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = refused.text().await.expect("text");
+    let problem =
+        problem_beside(&refused, "checkpoints").expect("a problem beside the checkpoints");
+    assert!(
+        problem.contains("第 3 行") && problem.contains("NORTH-02"),
+        "{problem}"
+    );
+    assert!(
+        refused.contains("role=\"alert\"")
+            && refused.contains("value=\"夜间巡查\"")
+            && refused.contains("NORTH-02 | 北门 | 31.83</textarea>")
+            && refused.contains(&format!("<option value=\"{grid_id}\" selected>")),
+        "{refused}"
+    );
+    assert!(stored_routes(&app, &workstation_token).await.is_empty());
+
+    // Without the CSRF field's value, nothing is taken either.
+    let stale = workstation
+        .post(app.url("/patrols"))
+        .form(&route_fields(
+            "stale",
+            "EAST-01 | 东门 | 31.82 | 117.23\nNORTH-02 | 北门 | 31.83 | 117.24",
+        ))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
+    assert!(stored_routes(&app, &workstation_token).await.is_empty());
+
+    // The route, set up (post, redirect, get), with full-width separators on one line.
+    let checkpoints = "EAST-01 | 东门 | 31.82 | 117.23\n\nNORTH-02 ｜ 北门 ｜ 31.83 ｜ 117.24";
+    let created = workstation
+        .post(app.url("/patrols"))
+        .form(&route_fields(&csrf, checkpoints))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let location = created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(
+        location.starts_with("/patrols?done=route#route-"),
+        "{location}"
+    );
+    let (status, patrols) = page(&workstation, &app, "/patrols?done=route").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        patrols.contains("巡查路线已设定")
+            && patrols.contains("夜间巡查")
+            && patrols.contains("东门")
+            && patrols.contains("<code class=\"checkpoint-code\">NORTH-02</code>"),
+        "{patrols}"
+    );
+    let routes = stored_routes(&app, &workstation_token).await;
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    let route_id = routes[0]["id"].as_i64().expect("route id");
+    assert!(
+        location.ends_with(&format!("#route-{route_id}")),
+        "{location}"
+    );
+    assert_eq!(routes[0]["name"], "夜间巡查");
+    assert_eq!(routes[0]["region_code"], json!(village));
+    assert_eq!(routes[0]["grid_id"], json!(grid_id));
+    assert_eq!(routes[0]["window_minutes"], 90);
+    let stored: Value = serde_json::from_str(
+        routes[0]["checkpoints"]
+            .as_str()
+            .expect("the checkpoints as JSON text"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        stored,
+        json!([
+            { "code": "EAST-01", "name": "东门", "latitude": 31.82, "longitude": 117.23 },
+            { "code": "NORTH-02", "name": "北门", "latitude": 31.83, "longitude": 117.24 },
+        ])
+    );
+
+    // The grid member walks it: the route and its checkpoints' names, no codes and no
+    // form; storage refuses their post; checking in still works.
+    let (grid, grid_csrf) = app.signed_in("grid", "zh-CN").await;
+    let (status, patrols) = page(&grid, &app, "/patrols").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        patrols.contains("夜间巡查")
+            && patrols.contains("北门")
+            && !patrols.contains("checkpoint-code")
+            && !patrols.contains("id=\"route-form\""),
+        "{patrols}"
+    );
+    let refused = grid
+        .post(app.url("/patrols"))
+        .form(&route_fields(&grid_csrf, checkpoints))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        refused
+            .text()
+            .await
+            .expect("text")
+            .contains("您无权执行此操作"),
+        "the refusal is said in Chinese"
+    );
+    assert_eq!(stored_routes(&app, &workstation_token).await.len(), 1);
+    let checked = grid
+        .post(app.url(&format!("/patrols/{route_id}/check-ins")))
+        .form(&[("csrf", grid_csrf.as_str()), ("code", "east-01")])
+        .send()
+        .await
+        .expect("check in")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        checked.contains("EAST-01 ✓") && checked.contains("NORTH-02"),
+        "{checked}"
+    );
+
+    // Campaigns: none yet, and the form for the workstation.
+    let (status, campaigns) = page(&workstation, &app, "/campaigns").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        campaigns.contains("id=\"campaign-form\"")
+            && campaigns.contains("本辖区尚无专项行动")
+            && campaigns.contains("href=\"/campaigns\" aria-current=\"page\""),
+        "{campaigns}"
+    );
+    let today = muster_storage::now().date();
+    let campaign_fields = |csrf: &str, target_date: String| -> Vec<(&'static str, String)> {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("name", "车库标识专项".to_owned()),
+            ("region_code", township.clone()),
+            ("facility_kind", "basement_car_park".to_owned()),
+            ("target", "sign_installed".to_owned()),
+            ("start", today.to_string()),
+            ("target_date", target_date),
+        ]
+    };
+
+    // A target date before the start: storage's refusal beside the target date, in
+    // Chinese, with the name kept; nothing is stored.
+    let refused = workstation
+        .post(app.url("/campaigns"))
+        .form(&campaign_fields(&csrf, today.plus_days(-1).to_string()))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = refused.text().await.expect("text");
+    assert_eq!(
+        problem_beside(&refused, "target_date").as_deref(),
+        Some("目标日期不能早于开始日期"),
+        "{refused}"
+    );
+    assert!(refused.contains("value=\"车库标识专项\""), "{refused}");
+    assert!(stored_campaigns(&app, &workstation_token).await.is_empty());
+
+    // The campaign, started (post, redirect to its progress page): the village's one car
+    // park, its sign not yet up.
+    let created = workstation
+        .post(app.url("/campaigns"))
+        .form(&campaign_fields(&csrf, today.plus_days(365).to_string()))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let location = created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let campaign_path = location
+        .strip_suffix("?done=created")
+        .expect("the progress page, saying the campaign was started")
+        .to_owned();
+    let stored = stored_campaigns(&app, &workstation_token).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(
+        campaign_path,
+        format!("/campaigns/{}", stored[0]["id"].as_i64().expect("id"))
+    );
+    assert_eq!(stored[0]["region_code"], json!(township));
+    assert_eq!(stored[0]["facility_kind"], "basement_car_park");
+    assert_eq!(stored[0]["target"], "sign_installed");
+    let (status, progress) = page(&workstation, &app, &location).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        progress.contains("专项行动已发起")
+            && progress.contains("车库标识专项")
+            && progress.contains("人防地下车库")
+            && progress.contains("设置标识")
+            && progress.contains(&village_name)
+            && progress.contains(&format!("<td class=\"code\">{village}</td>"))
+            && progress.contains("<td class=\"num region-total\">1</td>")
+            && progress.contains("<td class=\"num region-done\">0</td>")
+            && progress.contains("尚无进展"),
+        "{progress}"
+    );
+    let (_, campaigns) = page(&workstation, &app, "/campaigns").await;
+    assert!(
+        campaigns.contains(&format!("href=\"{campaign_path}\""))
+            && campaigns.contains(&format!("<td class=\"code\">{township}</td>")),
+        "{campaigns}"
+    );
+
+    // The sign goes up: the campaign is done, on time; the office reads it in English and
+    // finds it linked from the dashboard.
+    let office_token = app.token_for("office").await;
+    let (status, signed) = post(
+        &app,
+        &office_token,
+        &format!("/api/v1/facilities/{car_park}/sign"),
+        json!({ "sign_status": "installed" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{signed}");
+    let (office, _) = app.signed_in("office", "en").await;
+    let (status, progress) = page(&office, &app, &campaign_path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        progress.contains("Progress by region")
+            && progress.contains("Sign installed")
+            && progress.contains("Basement car park")
+            && progress.contains("<td class=\"num region-done\">1</td>")
+            && progress.contains("<td class=\"num region-percent\">100%</td>")
+            && progress.contains("on track"),
+        "{progress}"
+    );
+    let (_, dashboard) = page(&office, &app, "/facilities").await;
+    assert!(
+        dashboard.contains(&format!("href=\"{campaign_path}\"")),
+        "{dashboard}"
+    );
+
+    // A viewer reads the campaign without a form; storage refuses their post.
+    let (viewer, viewer_csrf) = app.signed_in("viewer", "zh-CN").await;
+    let (status, campaigns) = page(&viewer, &app, "/campaigns").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        campaigns.contains("车库标识专项") && !campaigns.contains("id=\"campaign-form\""),
+        "{campaigns}"
+    );
+    let (status, _) = page(&viewer, &app, &campaign_path).await;
+    assert_eq!(status, StatusCode::OK);
+    let refused = viewer
+        .post(app.url("/campaigns"))
+        .form(&campaign_fields(
+            &viewer_csrf,
+            today.plus_days(365).to_string(),
+        ))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        refused
+            .text()
+            .await
+            .expect("text")
+            .contains("您无权执行此操作"),
+        "the refusal is said in Chinese"
+    );
+    assert_eq!(stored_campaigns(&app, &workstation_token).await.len(), 1);
+    let (status, _) = page(&workstation, &app, "/campaigns/987654321").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
 }

@@ -1,0 +1,847 @@
+//! Patrol routes and inspection campaigns as pages: `/patrols` (the routes the reader
+//! walks, each with its checkpoints and a box for the code on a checkpoint's plate, and for
+//! office and workstation staff the form to set up a route), `/campaigns` (the campaigns
+//! covering the reader's region and the form to start one) and `/campaigns/{id}` (a
+//! campaign's progress by region, with its forecast).
+//!
+//! Each form is a plain post calling the same storage function as `facilities_api.rs`
+//! (`create_route`, `check_in`, `create_campaign`); storage decides who may
+//! (`may_manage_facilities` sets up routes and campaigns) and where (the reader's scope).
+//! The pages only hide the forms storage would refuse. A refused form comes back (422)
+//! with what was typed and each problem beside its field, in the reader's language; a
+//! write that succeeds redirects (303), so a reload never posts twice.
+//!
+//! A checkpoint line is `code | name | latitude | longitude` (ASCII `|` or full-width
+//! `｜`), the checkpoint's four fields in the domain's order. The route list names every
+//! checkpoint, but shows codes and positions only to those who may set up routes: the code
+//! is printed on a plate at the spot, and reading it there is what a check-in proves.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect};
+use muster_domain::facility::FacilityKind;
+use muster_domain::facility::campaign::CampaignTarget;
+use muster_domain::facility::patrol::{Checkpoint, RouteDraft};
+use muster_domain::time::CivilDate;
+use muster_storage::{Campaign, NewCampaign, StorageError, may_manage_facilities};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::error::WebError;
+use crate::facility_forms::{Choice, FieldError, joined, lines, said};
+use crate::i18n::Tr;
+use crate::page_parts::{page_err, refused_status};
+use crate::pages::{Layout, PageContext, PageResult};
+
+/// The separators between a checkpoint line's columns.
+const CHECKPOINT_SEPARATORS: [char; 2] = ['|', '｜'];
+
+/// What the route form offers as one patrol's time limit before anything is typed.
+const DEFAULT_WINDOW_MINUTES: u32 = 60;
+
+/// A query saying what the redirect after a write did (`?done=…`).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DoneQuery {
+    done: Option<String>,
+}
+
+// ---------------------------------------------------------------- patrol routes
+
+/// One checkpoint of a listed route; `code` and `position` are shown only to those who may
+/// set up routes.
+#[derive(Debug)]
+struct CheckpointLine {
+    code: String,
+    name: String,
+    position: String,
+}
+
+#[derive(Debug)]
+struct RouteLine {
+    id: i64,
+    name: String,
+    region_code: String,
+    /// The grid's name, where the route has one the reader's grid list holds.
+    grid: Option<String>,
+    window_minutes: i64,
+    checkpoints: Vec<CheckpointLine>,
+}
+
+/// The route form as typed, kept to show again with a refusal.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct RouteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    region_code: String,
+    #[serde(default)]
+    grid_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    window_minutes: String,
+    /// One checkpoint a line: `code | name | latitude | longitude`.
+    #[serde(default)]
+    checkpoints: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "facility_patrols.html")]
+struct PatrolsPage {
+    layout: Layout,
+    routes: Vec<RouteLine>,
+    /// A refused check-in, said in the reader's language.
+    message: Option<String>,
+    /// What a check-in did: the checkpoint reached and those still to visit.
+    remaining: Option<String>,
+    /// Whether to show the route form and the checkpoints' codes (`may_manage_facilities`).
+    can_manage: bool,
+    grids: Vec<Choice>,
+    form: RouteForm,
+    errors: Vec<FieldError>,
+    created: bool,
+}
+
+impl PatrolsPage {
+    fn error(&self, field: &str) -> String {
+        joined(&self.errors, field, self.layout.tr)
+    }
+}
+
+/// What the patrols page shows besides the routes: a check-in's outcome, or the route form
+/// as typed with its problems, or the notice of a route set up.
+#[derive(Debug, Default)]
+struct PatrolsShown {
+    message: Option<String>,
+    remaining: Option<String>,
+    form: Option<RouteForm>,
+    errors: Vec<FieldError>,
+    created: bool,
+}
+
+async fn render_patrols(state: &AppState, page: &PageContext, shown: PatrolsShown) -> PageResult {
+    let current = page.require_user()?;
+    let actor = &current.actor;
+    let can_manage = may_manage_facilities(actor);
+    let routes = state.db.routes(actor).await.map_err(page_err(page))?;
+    // Only the form needs the grids (a grid member's patrols page does not).
+    let grids = if can_manage {
+        state.db.grids(actor, None).await.map_err(page_err(page))?
+    } else {
+        Vec::new()
+    };
+    let form = shown.form.unwrap_or_else(|| RouteForm {
+        window_minutes: DEFAULT_WINDOW_MINUTES.to_string(),
+        ..RouteForm::default()
+    });
+    let routes = routes
+        .iter()
+        .map(|route| RouteLine {
+            id: route.id,
+            name: route.name.clone(),
+            region_code: route.region_code.clone(),
+            grid: route
+                .grid_id
+                .and_then(|id| grids.iter().find(|g| g.id == id))
+                .map(|g| g.name.clone()),
+            window_minutes: route.window_minutes,
+            checkpoints: route
+                .draft()
+                .checkpoints
+                .into_iter()
+                .map(|c| CheckpointLine {
+                    position: format!("{}, {}", c.latitude, c.longitude),
+                    code: c.code,
+                    name: c.name,
+                })
+                .collect(),
+        })
+        .collect();
+    let grids = grids
+        .into_iter()
+        .map(|g| Choice {
+            selected: form.grid_id.trim() == g.id.to_string(),
+            value: g.id.to_string(),
+            label: format!("{}（{}）", g.name, g.region_code),
+        })
+        .collect();
+    let refused = !shown.errors.is_empty();
+    let response = PatrolsPage {
+        layout: page.layout("patrols"),
+        routes,
+        message: shown.message,
+        remaining: shown.remaining,
+        can_manage,
+        grids,
+        form,
+        errors: shown.errors,
+        created: shown.created,
+    }
+    .into_response();
+    Ok(refused_status(response, refused))
+}
+
+/// The patrol routes the reader walks, each with a box for the code on a checkpoint's
+/// plate, and the form to set up a route for those who may.
+pub(crate) async fn patrols(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<DoneQuery>,
+) -> PageResult {
+    let shown = PatrolsShown {
+        created: query.done.as_deref() == Some("route"),
+        ..PatrolsShown::default()
+    };
+    render_patrols(&state, &page, shown).await
+}
+
+/// The column a checkpoint problem's field path (`checkpoints[2].code`) names, in the
+/// reader's language.
+fn column_label(column: &str, tr: Tr) -> String {
+    match column {
+        "code" | "name" | "position" => tr.t(&format!("patrols.column.{column}")),
+        other => other.to_owned(),
+    }
+}
+
+impl RouteForm {
+    /// The grid and the route as storage takes them, or every problem the form shows: a
+    /// checkpoint line that is not four columns ending in two numbers, and what the
+    /// domain's checks say of the route (a checkpoint's problem on its line as the reader
+    /// counts it, blank lines included). Storage checks the route again, and the place
+    /// (scope, grid).
+    fn route(&self, tr: Tr) -> Result<(Option<i64>, RouteDraft), Vec<FieldError>> {
+        let chinese = tr.locale.starts_with("zh");
+        let mut errors = Vec::new();
+        let grid_id = match self.grid_id.trim() {
+            "" => None,
+            text => text.parse::<i64>().map(Some).unwrap_or_else(|_| {
+                errors.push(FieldError {
+                    field: "grid_id",
+                    message: tr
+                        .t("facilities.new.not_a_choice")
+                        .replace("%{text}", &format!("{text:?}")),
+                });
+                None
+            }),
+        };
+        let window_minutes = self.window_minutes.trim().parse::<u32>().ok();
+        if window_minutes.is_none() {
+            errors.push(FieldError {
+                field: "window_minutes",
+                message: tr
+                    .t("patrols.not_minutes")
+                    .replace("%{text}", &format!("{:?}", self.window_minutes.trim())),
+            });
+        }
+        let mut checkpoints = Vec::new();
+        let mut line_of = Vec::new();
+        let mut misshapen = false;
+        for (line, content) in lines(&self.checkpoints) {
+            let columns: Vec<&str> = content
+                .split(CHECKPOINT_SEPARATORS)
+                .map(str::trim)
+                .collect();
+            let position = match columns.as_slice() {
+                [_, _, latitude, longitude] => latitude
+                    .parse::<f64>()
+                    .ok()
+                    .zip(longitude.parse::<f64>().ok()),
+                _ => None,
+            };
+            match position {
+                Some((latitude, longitude)) => {
+                    checkpoints.push(Checkpoint {
+                        code: columns[0].to_owned(),
+                        name: columns[1].to_owned(),
+                        latitude,
+                        longitude,
+                    });
+                    line_of.push(line);
+                }
+                None => {
+                    misshapen = true;
+                    errors.push(FieldError {
+                        field: "checkpoints",
+                        message: tr
+                            .t("patrols.line_shape")
+                            .replace("%{line}", &line.to_string())
+                            .replace("%{text}", &format!("{content:?}")),
+                    });
+                }
+            }
+        }
+        let draft = RouteDraft {
+            name: self.name.trim().to_owned(),
+            // An unreadable limit is already named above; any valid one stands in for it
+            // so that the domain's checks say only what else is wrong.
+            window_minutes: window_minutes.unwrap_or(DEFAULT_WINDOW_MINUTES),
+            checkpoints,
+        };
+        if let Err(problems) = draft.validate() {
+            for problem in problems {
+                let expected = if chinese {
+                    problem.expected_zh.clone()
+                } else {
+                    problem.expected.clone()
+                };
+                // `checkpoints[3].code`: the checkpoint's line and its column.
+                let at = problem
+                    .field
+                    .strip_prefix("checkpoints[")
+                    .and_then(|rest| rest.split_once("]."))
+                    .and_then(|(index, column)| Some((index.parse::<usize>().ok()?, column)));
+                let (field, message) = match (problem.field.as_str(), at) {
+                    (_, Some((index, column))) => (
+                        "checkpoints",
+                        tr.t("patrols.problem")
+                            .replace(
+                                "%{line}",
+                                &line_of.get(index).copied().unwrap_or(index + 1).to_string(),
+                            )
+                            .replace("%{column}", &column_label(column, tr))
+                            .replace("%{problem}", &expected),
+                    ),
+                    ("name", None) => ("name", expected),
+                    ("window_minutes", None) => ("window_minutes", expected),
+                    // Too few checkpoints because some lines could not be read: those
+                    // lines are named already.
+                    ("checkpoints", None) if misshapen => continue,
+                    ("checkpoints", None) => ("checkpoints", expected),
+                    (_, None) => ("form", expected),
+                };
+                errors.push(FieldError { field, message });
+            }
+        }
+        if errors.is_empty() {
+            Ok((grid_id, draft))
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Storage's refusal of a route beside the field it is about: a region or grid not found
+/// (or outside the scope) beside the field that named it, a refusal of the route itself at
+/// the top. Anything else (a role's refusal, a failure) is an error page.
+fn route_problem(error: StorageError, tr: Tr) -> Result<FieldError, StorageError> {
+    let field = match &error {
+        StorageError::NotFound {
+            entity: "region", ..
+        }
+        | StorageError::OutOfScope {
+            entity: "region", ..
+        } => "region_code",
+        StorageError::NotFound { entity: "grid", .. }
+        | StorageError::OutOfScope { entity: "grid", .. } => "grid_id",
+        StorageError::Refused { .. } | StorageError::Conflict { .. } => "form",
+        _ => return Err(error),
+    };
+    Ok(FieldError {
+        field,
+        message: said(error, tr.locale),
+    })
+}
+
+/// Sets up the route and shows the patrols page with it, or shows the form again with its
+/// problems.
+pub(crate) async fn create_route(
+    State(state): State<AppState>,
+    page: PageContext,
+    Form(form): Form<RouteForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let errors = match form.route(page.tr) {
+        Err(errors) => errors,
+        Ok((grid_id, draft)) => match state
+            .db
+            .create_route(&current.actor, form.region_code.trim(), grid_id, &draft)
+            .await
+        {
+            Ok(route) => {
+                return Ok(
+                    Redirect::to(&format!("/patrols?done=route#route-{}", route.id))
+                        .into_response(),
+                );
+            }
+            Err(error) => vec![route_problem(error, page.tr).map_err(page_err(&page))?],
+        },
+    };
+    let shown = PatrolsShown {
+        form: Some(form),
+        errors,
+        ..PatrolsShown::default()
+    };
+    render_patrols(&state, &page, shown).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CheckInForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// Checks in at the checkpoint whose code was typed, and says what is left of the patrol.
+pub(crate) async fn check_in(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<CheckInForm>,
+) -> PageResult {
+    let user = page.require_user()?;
+    user.check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    match state
+        .db
+        .check_in(&user.actor, id, &form.code, None, muster_storage::now())
+        .await
+    {
+        Ok(outcome) => {
+            let remaining = if outcome.remaining.is_empty() {
+                page.tr.t("facilities.patrol_complete")
+            } else {
+                format!(
+                    "{} {}",
+                    page.tr.t("facilities.patrol_remaining"),
+                    outcome.remaining.join(", ")
+                )
+            };
+            let shown = PatrolsShown {
+                remaining: Some(format!("{} ✓ {remaining}", outcome.checkpoint)),
+                ..PatrolsShown::default()
+            };
+            render_patrols(&state, &page, shown).await
+        }
+        Err(e @ StorageError::Refused { .. }) => {
+            let shown = PatrolsShown {
+                message: Some(WebError::from(e).said_in(page.tr.locale)),
+                ..PatrolsShown::default()
+            };
+            render_patrols(&state, &page, shown).await
+        }
+        Err(e) => Err(page.error(e.into())),
+    }
+}
+
+// ---------------------------------------------------------------- campaigns
+
+/// A campaign as the list and its page show it.
+#[derive(Debug)]
+struct CampaignLine {
+    id: i64,
+    name: String,
+    region_code: String,
+    kind: String,
+    target: String,
+    start: String,
+    target_date: String,
+}
+
+impl CampaignLine {
+    fn of(campaign: &Campaign, tr: Tr) -> Self {
+        let kind = match campaign.facility_kind.as_deref() {
+            None | Some("") => tr.t("campaigns.all_kinds"),
+            Some(kind) => FacilityKind::parse(kind)
+                .map(|k| tr.t(&format!("facilities.kind.{}", k.as_str())))
+                .unwrap_or_else(|| kind.to_owned()),
+        };
+        let target = CampaignTarget::parse(&campaign.target)
+            .map(|t| tr.t(&format!("campaigns.target.{}", t.as_str())))
+            .unwrap_or_else(|| campaign.target.clone());
+        Self {
+            id: campaign.id,
+            name: campaign.name.clone(),
+            region_code: campaign.region_code.clone(),
+            kind,
+            target,
+            start: CivilDate::from_days(campaign.start_day).to_string(),
+            target_date: CivilDate::from_days(campaign.target_day).to_string(),
+        }
+    }
+}
+
+/// The campaign form as typed, kept to show again with a refusal: the fields of the API's
+/// `NewCampaignRequest`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct CampaignForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    region_code: String,
+    /// Empty for every kind.
+    #[serde(default)]
+    facility_kind: String,
+    #[serde(default)]
+    target: String,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    start: String,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    target_date: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "campaigns.html")]
+struct CampaignsPage {
+    layout: Layout,
+    campaigns: Vec<CampaignLine>,
+    can_manage: bool,
+    kinds: Vec<Choice>,
+    targets: Vec<Choice>,
+    form: CampaignForm,
+    errors: Vec<FieldError>,
+}
+
+impl CampaignsPage {
+    fn error(&self, field: &str) -> String {
+        joined(&self.errors, field, self.layout.tr)
+    }
+}
+
+impl CampaignForm {
+    /// The campaign as storage takes it, or every problem the form itself shows. Storage
+    /// checks the name, the dates' order and the region.
+    fn new_campaign(&self, tr: Tr) -> Result<NewCampaign, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut refuse = |field: &'static str, key: &str, text: &str| {
+            errors.push(FieldError {
+                field,
+                message: tr.t(key).replace("%{text}", &format!("{:?}", text.trim())),
+            });
+        };
+        let facility_kind = match self.facility_kind.trim() {
+            "" => None,
+            text => {
+                let kind = FacilityKind::parse(text);
+                if kind.is_none() {
+                    refuse("facility_kind", "facilities.new.unknown_kind", text);
+                }
+                kind
+            }
+        };
+        let target = CampaignTarget::parse(self.target.trim());
+        if target.is_none() {
+            refuse("target", "campaigns.unknown_target", &self.target);
+        }
+        let start = CivilDate::parse(self.start.trim());
+        if start.is_none() {
+            refuse("start", "facilities.new.not_a_date", &self.start);
+        }
+        let target_date = CivilDate::parse(self.target_date.trim());
+        if target_date.is_none() {
+            refuse(
+                "target_date",
+                "facilities.new.not_a_date",
+                &self.target_date,
+            );
+        }
+        match (target, start, target_date) {
+            (Some(target), Some(start), Some(target_date)) if errors.is_empty() => {
+                Ok(NewCampaign {
+                    name: self.name.trim().to_owned(),
+                    region_code: self.region_code.trim().to_owned(),
+                    facility_kind,
+                    target,
+                    start,
+                    target_date,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Storage's refusal of a campaign beside its field: the name, the target date, a region
+/// not found or outside the scope. Anything else (a role's refusal, a failure) is an error
+/// page.
+fn campaign_problem(error: StorageError, tr: Tr) -> Result<FieldError, StorageError> {
+    let field = match &error {
+        StorageError::Refused { field, .. } if *field == "target_date" => "target_date",
+        StorageError::Refused { field, .. } if *field == "name" => "name",
+        StorageError::NotFound {
+            entity: "region", ..
+        }
+        | StorageError::OutOfScope {
+            entity: "region", ..
+        } => "region_code",
+        StorageError::Refused { .. } | StorageError::Conflict { .. } => "form",
+        _ => return Err(error),
+    };
+    Ok(FieldError {
+        field,
+        message: said(error, tr.locale),
+    })
+}
+
+async fn render_campaigns(
+    state: &AppState,
+    page: &PageContext,
+    form: CampaignForm,
+    errors: Vec<FieldError>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let actor = &current.actor;
+    let tr = page.tr;
+    let campaigns = state
+        .db
+        .campaigns(actor)
+        .await
+        .map_err(page_err(page))?
+        .iter()
+        .map(|c| CampaignLine::of(c, tr))
+        .collect();
+    let kinds = FacilityKind::ALL
+        .iter()
+        .map(|k| Choice {
+            value: k.as_str().to_owned(),
+            label: tr.t(&format!("facilities.kind.{}", k.as_str())),
+            selected: form.facility_kind.trim() == k.as_str(),
+        })
+        .collect();
+    let targets = CampaignTarget::ALL
+        .iter()
+        .map(|t| Choice {
+            value: t.as_str().to_owned(),
+            label: tr.t(&format!("campaigns.target.{}", t.as_str())),
+            selected: form.target.trim() == t.as_str(),
+        })
+        .collect();
+    let refused = !errors.is_empty();
+    let response = CampaignsPage {
+        layout: page.layout("campaigns"),
+        campaigns,
+        can_manage: may_manage_facilities(actor),
+        kinds,
+        targets,
+        form,
+        errors,
+    }
+    .into_response();
+    Ok(refused_status(response, refused))
+}
+
+/// The campaigns that cover the reader's region, and the form to start one for those who
+/// may (it starts today, with a target a year on).
+pub(crate) async fn campaigns(State(state): State<AppState>, page: PageContext) -> PageResult {
+    let today = muster_storage::now().date();
+    let form = CampaignForm {
+        target: CampaignTarget::SignInstalled.as_str().to_owned(),
+        start: today.to_string(),
+        target_date: today.plus_days(365).to_string(),
+        ..CampaignForm::default()
+    };
+    render_campaigns(&state, &page, form, Vec::new()).await
+}
+
+/// Starts the campaign and opens its progress page, or shows the form again with its
+/// problems.
+pub(crate) async fn create_campaign(
+    State(state): State<AppState>,
+    page: PageContext,
+    Form(form): Form<CampaignForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let errors = match form.new_campaign(page.tr) {
+        Err(errors) => errors,
+        Ok(new) => match state.db.create_campaign(&current.actor, new).await {
+            Ok(campaign) => {
+                return Ok(
+                    Redirect::to(&format!("/campaigns/{}?done=created", campaign.id))
+                        .into_response(),
+                );
+            }
+            Err(error) => vec![campaign_problem(error, page.tr).map_err(page_err(&page))?],
+        },
+    };
+    render_campaigns(&state, &page, form, errors).await
+}
+
+/// One region's row of a campaign's progress.
+#[derive(Debug)]
+struct RegionLine {
+    name: String,
+    code: String,
+    total: u64,
+    done: u64,
+    percent: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "campaign.html")]
+struct CampaignPage {
+    layout: Layout,
+    campaign: CampaignLine,
+    total: u64,
+    done: u64,
+    percent: String,
+    pace: String,
+    /// The forecast completion date; None when the campaign has not moved.
+    completion: Option<String>,
+    on_track: bool,
+    regions: Vec<RegionLine>,
+    created: bool,
+}
+
+fn percent(done: u64, total: u64) -> String {
+    if total == 0 {
+        "100".to_owned()
+    } else {
+        format!("{:.0}", done as f64 * 100.0 / total as f64)
+    }
+}
+
+/// A campaign's progress by child region, within the reader's reach, with the forecast.
+pub(crate) async fn campaign(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Query(query): Query<DoneQuery>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let progress = state
+        .db
+        .campaign_progress(&current.actor, id, muster_storage::now())
+        .await
+        .map_err(page_err(&page))?;
+    let forecast = &progress.forecast;
+    let regions = progress
+        .regions
+        .iter()
+        .map(|r| RegionLine {
+            name: r.region_name.clone(),
+            // The path's last code: `/34/3401/340104/` is 340104.
+            code: r
+                .region_path
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            total: r.total,
+            done: r.done,
+            percent: percent(r.done, r.total),
+        })
+        .collect();
+    Ok(CampaignPage {
+        layout: page.layout("campaigns"),
+        campaign: CampaignLine::of(&progress.campaign, page.tr),
+        total: forecast.total,
+        done: forecast.done,
+        percent: format!("{:.0}", forecast.percent()),
+        pace: format!("{:.2}", forecast.pace_per_day),
+        completion: forecast.completion.map(|d| d.to_string()),
+        on_track: forecast.on_track,
+        regions,
+        created: query.done.as_deref() == Some("created"),
+    }
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route_form(name: &str, window: &str, checkpoints: &str) -> RouteForm {
+        RouteForm {
+            name: name.to_owned(),
+            window_minutes: window.to_owned(),
+            checkpoints: checkpoints.to_owned(),
+            ..RouteForm::default()
+        }
+    }
+
+    #[test]
+    fn a_route_reads_from_its_lines_and_a_bad_line_is_named_by_its_number() {
+        let tr = Tr { locale: "zh-CN" };
+        let (grid, draft) = route_form(
+            "夜巡",
+            "90",
+            "EAST-01 | 东门 | 31.82 | 117.23\n\nNORTH-02 ｜ 北门 ｜ 31.83 ｜ 117.24",
+        )
+        .route(tr)
+        .expect("two checkpoints");
+        assert_eq!(grid, None);
+        assert_eq!(draft.window_minutes, 90);
+        assert_eq!(
+            draft
+                .checkpoints
+                .iter()
+                .map(|c| (c.code.as_str(), c.name.as_str()))
+                .collect::<Vec<_>>(),
+            [("EAST-01", "东门"), ("NORTH-02", "北门")]
+        );
+
+        // A line of three columns, and a code repeated on the line after a blank one.
+        let errors = route_form(
+            "夜巡",
+            "90",
+            "EAST-01 | 东门 | 31.82 | 117.23\nNORTH-02 | 北门 | 31.83\n\neast-01 | 又一个东门 | 31.84 | 117.25",
+        )
+        .route(tr)
+        .expect_err("a short line and a repeated code");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors.iter().all(|e| e.field == "checkpoints"),
+            "{errors:?}"
+        );
+        assert!(errors[0].message.contains("第 2 行"), "{errors:?}");
+        assert!(
+            errors[1].message.contains("第 4 行") && errors[1].message.contains("编码"),
+            "{errors:?}"
+        );
+
+        // Every problem at once, each beside its own field; an unreadable line does not
+        // also count as a missing checkpoint.
+        let errors = route_form("", "an hour", "A1 | 东门 | north | east")
+            .route(Tr { locale: "en" })
+            .expect_err("no name, no limit, no readable checkpoint");
+        let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            ["window_minutes", "checkpoints", "name"],
+            "{errors:?}"
+        );
+        assert!(errors[1].message.starts_with("line 1:"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_campaign_form_names_every_field_it_cannot_read() {
+        let form = CampaignForm {
+            name: "标识专项".to_owned(),
+            region_code: "340104".to_owned(),
+            facility_kind: "car_park".to_owned(),
+            target: "painted".to_owned(),
+            start: "2026-13-01".to_owned(),
+            target_date: "2027-06-30".to_owned(),
+            ..CampaignForm::default()
+        };
+        let errors = form
+            .new_campaign(Tr { locale: "en" })
+            .expect_err("three unreadable fields");
+        let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["facility_kind", "target", "start"], "{errors:?}");
+        let form = CampaignForm {
+            facility_kind: String::new(),
+            target: "sign_installed".to_owned(),
+            start: "2026-01-01".to_owned(),
+            ..form
+        };
+        let new = form.new_campaign(Tr { locale: "en" }).expect("readable");
+        assert_eq!(new.facility_kind, None);
+        assert_eq!(new.target, CampaignTarget::SignInstalled);
+        assert_eq!(new.target_date.to_string(), "2027-06-30");
+    }
+}
