@@ -492,6 +492,28 @@ impl Database {
         })?)
     }
 
+    /// The grid, in the actor's scope, that is to answer for something in region `code` (at
+    /// `path`): refused unless the grid's region covers it, since a grid's members reach only
+    /// what lies in their grid's region.
+    pub(crate) async fn grid_covering(
+        &self,
+        actor: &Actor,
+        grid_id: i64,
+        path: &RegionPath,
+        code: &str,
+    ) -> Result<Grid, StorageError> {
+        let grid = self.grid(actor, grid_id).await?;
+        let grid_path = RegionPath::parse(&grid.region_path).unwrap_or_else(RegionPath::root);
+        if !grid_path.contains(path) {
+            return Err(StorageError::refused(
+                "grid_id",
+                format!("grid {} does not cover region {code}", grid.name),
+                format!("网格“{}”不覆盖行政区划 {code}", grid.name),
+            ));
+        }
+        Ok(grid)
+    }
+
     /// Registers a facility: in the actor's scope, in a grid of its region (if given), with
     /// a property manager of the subtree (if given). Due for inspection at once.
     pub async fn create_facility(
@@ -503,18 +525,8 @@ impl Database {
         new.draft.validate().map_err(problems_to_invalid)?;
         let path = self.region_in_scope(actor, &new.region_code).await?;
         if let Some(grid_id) = new.grid_id {
-            let grid = self.grid(actor, grid_id).await?;
-            let grid_path = RegionPath::parse(&grid.region_path).unwrap_or_else(RegionPath::root);
-            if !grid_path.contains(&path) {
-                return Err(StorageError::refused(
-                    "grid_id",
-                    format!(
-                        "grid {} does not cover region {}",
-                        grid.name, new.region_code
-                    ),
-                    format!("网格“{}”不覆盖行政区划 {}", grid.name, new.region_code),
-                ));
-            }
+            self.grid_covering(actor, grid_id, &path, &new.region_code)
+                .await?;
         }
         if let Some(organization_id) = new.manager_organization_id {
             self.organization(actor.scope(), organization_id)

@@ -39,6 +39,20 @@ pub struct PatrolRoute {
 }
 
 impl PatrolRoute {
+    /// The route with its checkpoints' codes blanked. A check-in proves the patroller was at
+    /// the checkpoint because the code is printed on a plate there and nowhere else a
+    /// patroller can read it; so only those who set routes up (and print the plates) read the
+    /// codes back, and everyone else gets each checkpoint's name and position to find it by.
+    pub fn without_codes(mut self) -> Self {
+        let mut draft = self.draft();
+        for checkpoint in &mut draft.checkpoints {
+            checkpoint.code.clear();
+        }
+        self.checkpoints =
+            serde_json::to_string(&draft.checkpoints).unwrap_or_else(|_| "[]".to_owned());
+        self
+    }
+
     pub fn draft(&self) -> RouteDraft {
         RouteDraft {
             name: self.name.clone(),
@@ -66,8 +80,18 @@ pub struct PatrolRun {
 pub struct CheckInOutcome {
     pub run_id: i64,
     pub checkpoint: String,
-    /// Checkpoints of the route not yet reached in this run.
+    /// The names of the route's checkpoints not yet reached in this run (not their codes:
+    /// a code is read at the checkpoint, see [`PatrolRoute::without_codes`]).
     pub remaining: Vec<String>,
+}
+
+/// The route as `actor` may read it: codes and all for those who may set routes up.
+fn shown_to(actor: &Actor, route: PatrolRoute) -> PatrolRoute {
+    if may_manage_facilities(actor) {
+        route
+    } else {
+        route.without_codes()
+    }
 }
 
 /// A stored campaign.
@@ -136,7 +160,8 @@ impl Database {
             .map_err(|problems| crate::error::refused_all("route", &problems, |p| p.zh()))?;
         let path = self.region_in_scope(actor, region_code).await?;
         if let Some(grid_id) = grid_id {
-            self.grid(actor, grid_id).await?;
+            self.grid_covering(actor, grid_id, &path, region_code)
+                .await?;
         }
         let now = crate::now();
         let checkpoints = serde_json::to_string(&draft.checkpoints).unwrap_or_else(|_| "[]".into());
@@ -170,11 +195,18 @@ impl Database {
         )
         .await?;
         tx.commit().await?;
-        self.route(actor, id).await
+        self.stored_route(actor, id).await
     }
 
-    /// One route in the actor's subtree.
+    /// One route in the actor's subtree, its checkpoint codes hidden from readers who may not
+    /// set routes up (see [`PatrolRoute::without_codes`]).
     pub async fn route(&self, actor: &Actor, id: i64) -> Result<PatrolRoute, StorageError> {
+        let route = self.stored_route(actor, id).await?;
+        Ok(shown_to(actor, route))
+    }
+
+    /// One route in the actor's subtree, codes and all, for checking a check-in against.
+    async fn stored_route(&self, actor: &Actor, id: i64) -> Result<PatrolRoute, StorageError> {
         let (low, high) = actor.scope().subtree().subtree_range();
         let sql = format!(
             "SELECT {ROUTE_COLUMNS} FROM patrol_routes WHERE id = $1 AND region_path >= $2 AND region_path < $3"
@@ -204,14 +236,15 @@ impl Database {
              AND ($3 = 0 OR grid_id IS NULL OR grid_id IN (SELECT grid_id FROM grid_members WHERE user_id = $3)) \
              ORDER BY id LIMIT 500"
         );
-        Ok(on_read_pool!(self, |pool| {
+        let routes: Vec<PatrolRoute> = on_read_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(&low)
                 .bind(&high)
                 .bind(member)
                 .fetch_all(pool)
                 .await
-        })?)
+        })?;
+        Ok(routes.into_iter().map(|r| shown_to(actor, r)).collect())
     }
 
     /// Checks in at a checkpoint of a route: into the user's run still within its window,
@@ -236,7 +269,7 @@ impl Database {
                 "只有网格员和工作人员才能巡查",
             ));
         }
-        let route = self.route(actor, route_id).await?;
+        let route = self.stored_route(actor, route_id).await?;
         let draft = route.draft();
         let checkpoint = checkpoint_for_code(&draft.checkpoints, code).ok_or_else(|| {
             StorageError::refused(
@@ -311,7 +344,7 @@ impl Database {
             .checkpoints
             .iter()
             .filter(|c| !reached.iter().any(|r| r.eq_ignore_ascii_case(&c.code)))
-            .map(|c| c.code.clone())
+            .map(|c| c.name.clone())
             .collect();
         Ok(CheckInOutcome {
             run_id,
@@ -326,7 +359,7 @@ impl Database {
         actor: &Actor,
         route_id: i64,
     ) -> Result<Vec<PatrolRun>, StorageError> {
-        self.route(actor, route_id).await?;
+        self.stored_route(actor, route_id).await?;
         Ok(on_read_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT r.id, r.route_id, r.user_id, r.started_at, r.window_ends_at, r.checked_at, r.missed, \

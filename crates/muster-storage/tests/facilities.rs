@@ -1157,6 +1157,20 @@ async fn dashboard_patrols_campaigns(db: Database) {
         latitude: 31.8,
         longitude: 117.2,
     };
+    // A grid answers only inside its region: village B's grid cannot walk village A.
+    let walk = RouteDraft {
+        name: "夜巡".into(),
+        window_minutes: 30,
+        checkpoints: vec![point("P1")],
+    };
+    assert!(matches!(
+        db.create_route(&w.workstation, &w.village_a, Some(w.grid_b), &walk)
+            .await,
+        Err(E::Refused {
+            field: "grid_id",
+            ..
+        })
+    ));
     let route = db
         .create_route(
             &w.workstation,
@@ -1174,7 +1188,8 @@ async fn dashboard_patrols_campaigns(db: Database) {
         .check_in(&w.member_a, route.id, "p1", None, now)
         .await
         .expect("check in");
-    assert_eq!(first.remaining, ["P2", "P3"]);
+    // What is left is named, not coded: the code is read on the plate at the checkpoint.
+    assert_eq!(first.remaining, ["点位P2", "点位P3"]);
     let second = db
         .check_in(
             &w.member_a,
@@ -1187,7 +1202,7 @@ async fn dashboard_patrols_campaigns(db: Database) {
         .expect("check in");
     assert_eq!(
         (second.run_id, second.remaining.clone()),
-        (first.run_id, vec!["P2".to_owned()])
+        (first.run_id, vec!["点位P2".to_owned()])
     );
     assert!(matches!(
         db.check_in(&w.member_a, route.id, "P9", None, now).await,
@@ -1208,8 +1223,42 @@ async fn dashboard_patrols_campaigns(db: Database) {
     let runs = db.route_runs(&w.workstation, route.id).await.expect("runs");
     assert_eq!(runs[0].missed.as_deref(), Some("[\"P2\"]"));
     assert_eq!(db.routes(&w.member_b).await.expect("routes").len(), 0);
+
+    // The grid member reads the route's checkpoints by name and position, never by code
+    // (listed or one by one); the workstation that set it up reads the codes back.
+    let codes = |route: &muster_storage::PatrolRoute| -> Vec<String> {
+        route
+            .draft()
+            .checkpoints
+            .into_iter()
+            .map(|c| c.code)
+            .collect()
+    };
+    let listed = db.routes(&w.member_a).await.expect("member's routes");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(codes(&listed[0]), ["", "", ""]);
+    assert_eq!(
+        listed[0]
+            .draft()
+            .checkpoints
+            .iter()
+            .map(|c| (c.name.as_str(), c.latitude))
+            .collect::<Vec<_>>(),
+        [("点位P1", 31.8), ("点位P2", 31.8), ("点位P3", 31.8)]
+    );
+    let one = db
+        .route(&w.member_a, route.id)
+        .await
+        .expect("member's route");
+    assert_eq!(codes(&one), ["", "", ""]);
+    for manager_view in [
+        db.routes(&w.workstation).await.expect("routes").remove(0),
+        db.route(&w.workstation, route.id).await.expect("route"),
+    ] {
+        assert_eq!(codes(&manager_view), ["P1", "P2", "P3"]);
+    }
     assert!(intact(&db).await > 0);
-    let _ = (w.village_b, w.grid_b, w.shelter_b, w.siren);
+    let _ = (w.village_b, w.shelter_b, w.siren);
 }
 
 on_both_databases!(a_grid_member_is_taken_off_their_grid, grid_member_removed);

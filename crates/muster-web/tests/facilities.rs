@@ -1417,9 +1417,19 @@ async fn patrol_pages_story(app: TestApp) {
         .text()
         .await
         .expect("text");
+    // What is left is said by name: the code is read on the plate at the checkpoint.
     assert!(
-        checked.contains("EAST-01 ✓") && checked.contains("NORTH-02"),
+        checked.contains("EAST-01 ✓") && checked.contains("北门") && !checked.contains("NORTH-02"),
         "{checked}"
+    );
+    // Nor does the API give the grid member the codes.
+    let grid_token = app.token_for("grid").await;
+    let (status, listed) = get(&app, &grid_token, "/api/v1/patrol-routes").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let listed = listed.to_string();
+    assert!(
+        listed.contains("北门") && !listed.contains("EAST-01") && !listed.contains("NORTH-02"),
+        "{listed}"
     );
 
     // Campaigns: none yet, and the form for the workstation.
