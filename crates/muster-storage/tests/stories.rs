@@ -1894,3 +1894,29 @@ async fn a_deadlock_is_a_conflict_to_try_again() {
         StorageError::Database(_)
     ));
 }
+
+on_both_databases!(
+    a_reference_removed_meanwhile_is_a_conflict_to_try_again,
+    reference_removed_meanwhile
+);
+/// A write whose reference the database refuses (removed between the check and the write)
+/// is a conflict to try again, said in both languages, not a server error.
+async fn reference_removed_meanwhile(db: Database) {
+    let refused = muster_storage::testing::raw_execute(
+        &db,
+        "INSERT INTO grid_members (grid_id, user_id) VALUES (987654, 987654)",
+    )
+    .await
+    .expect_err("no such grid");
+    match StorageError::from(refused) {
+        StorageError::Conflict {
+            field: "request",
+            message,
+            message_zh: Some(message_zh),
+        } => {
+            assert!(message.contains("removed meanwhile"), "{message}");
+            assert!(message_zh.contains("请刷新后重试"), "{message_zh}");
+        }
+        other => panic!("a foreign key violation: {other:?}"),
+    }
+}
