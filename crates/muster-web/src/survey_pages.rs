@@ -138,6 +138,7 @@ struct CategoryChoice {
 #[template(path = "survey_rounds.html")]
 struct RoundsPage {
     layout: Layout,
+    exports: Exports,
     rounds: Vec<RoundLine>,
     can_open: bool,
     categories: Vec<CategoryChoice>,
@@ -177,6 +178,7 @@ async fn render_rounds(
     page: &PageContext,
     error: Option<String>,
     status: StatusCode,
+    format: Option<ExportFormat>,
 ) -> PageResult {
     let current = page.require_user()?;
     let scope = current.actor.scope();
@@ -197,11 +199,16 @@ async fn render_rounds(
             status_label: page.tr.t(&status_key(r.status.as_str())),
             types: r.type_codes.len(),
         })
-        .collect();
+        .collect::<Vec<RoundLine>>();
+    if let Some(format) = format {
+        let table = rounds_table(&page.tr, &lines);
+        return sheet_download(format, "survey-rounds", &[table]).map_err(|e| page.error(e));
+    }
     Ok((
         status,
         RoundsPage {
             layout: page.layout("surveys"),
+            exports: Exports::of("/surveys"),
             rounds: lines,
             can_open,
             categories: if can_open {
@@ -221,8 +228,45 @@ async fn render_rounds(
         .into_response())
 }
 
-pub(crate) async fn rounds(State(state): State<AppState>, page: PageContext) -> PageResult {
-    render_rounds(&state, &page, None, StatusCode::OK).await
+/// The rounds in the reader's scope (`?format=csv|xlsx` downloads the table).
+pub(crate) async fn rounds(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<FormatQuery>,
+) -> PageResult {
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
+    render_rounds(&state, &page, None, StatusCode::OK, format).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct FormatQuery {
+    format: Option<String>,
+}
+
+/// The rounds list as a sheet: the columns the page shows.
+fn rounds_table(tr: &Tr, lines: &[RoundLine]) -> Table {
+    Table {
+        title: tr.t("survey.title"),
+        headers: vec![
+            tr.t("survey.round_title"),
+            tr.t("survey.region"),
+            tr.t("survey.deadline"),
+            tr.t("survey.types"),
+            tr.t("potential.status_label"),
+        ],
+        rows: lines
+            .iter()
+            .map(|line| {
+                vec![
+                    TableCell::Text(line.title.clone()),
+                    TableCell::Text(line.region.clone()),
+                    TableCell::Text(line.deadline.clone()),
+                    TableCell::Integer(i64::try_from(line.types).unwrap_or(i64::MAX)),
+                    TableCell::Text(line.status_label.clone()),
+                ]
+            })
+            .collect(),
+    }
 }
 
 /// The open-round form: `title`, `region`, `deadline` (a date), and any number of `type`
@@ -260,6 +304,7 @@ pub(crate) async fn open_round(
             &page,
             Some(page.tr.t("survey.bad_deadline")),
             StatusCode::UNPROCESSABLE_ENTITY,
+            None,
         )
         .await;
     };
@@ -281,6 +326,7 @@ pub(crate) async fn open_round(
                 &page,
                 Some(WebError::from(e).said_in(page.tr.locale)),
                 StatusCode::UNPROCESSABLE_ENTITY,
+                None,
             )
             .await
         }

@@ -138,14 +138,77 @@ pub(crate) struct DrawForm {
 struct IndexPage {
     layout: Layout,
     tab: &'static str,
+    exports: Exports,
     samples: Vec<SampleLine>,
     can_draw: bool,
     form: DrawForm,
     message: Option<String>,
 }
 
-pub(crate) async fn index(State(state): State<AppState>, page: PageContext) -> PageResult {
+/// The samples drawn in the reader's scope and the form to draw one (`?format=csv|xlsx`
+/// downloads the samples' table).
+pub(crate) async fn index(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<IndexQuery>,
+) -> PageResult {
+    if let Some(format) =
+        ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?
+    {
+        let current = page.require_user()?;
+        let samples = state
+            .db
+            .verification_samples(current.actor.scope(), SAMPLES_SHOWN)
+            .await
+            .map_err(page_err(&page))?;
+        let lines: Vec<SampleLine> = samples.iter().map(SampleLine::of).collect();
+        return download(
+            &page,
+            format,
+            "verification-samples",
+            &[samples_table(&page, &lines)],
+        );
+    }
     render_index(&state, &page, DrawForm::default(), None, StatusCode::OK).await
+}
+
+/// Samples listed on the index page (and in its download), the latest first.
+const SAMPLES_SHOWN: i64 = 200;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct IndexQuery {
+    format: Option<String>,
+}
+
+/// The samples as a sheet: the columns the page shows.
+fn samples_table(page: &PageContext, lines: &[SampleLine]) -> Table {
+    let tr = &page.tr;
+    Table {
+        title: tr.t("verification.samples"),
+        headers: vec![
+            "#".to_owned(),
+            tr.t("verification.region_col"),
+            tr.t("verification.method"),
+            tr.t("verification.seed"),
+            tr.t("verification.drawn_at"),
+            tr.t("verification.items"),
+            tr.t("verification.found"),
+        ],
+        rows: lines
+            .iter()
+            .map(|line| {
+                vec![
+                    TableCell::Integer(line.id),
+                    TableCell::Text(line.region.clone()),
+                    TableCell::Text(tr.t(line.method_key)),
+                    TableCell::Integer(line.seed),
+                    TableCell::Text(line.created.clone()),
+                    TableCell::Integer(line.items),
+                    TableCell::Integer(line.found),
+                ]
+            })
+            .collect(),
+    }
 }
 
 async fn render_index(
@@ -158,7 +221,7 @@ async fn render_index(
     let current = page.require_user()?;
     let samples = state
         .db
-        .verification_samples(current.actor.scope(), 200)
+        .verification_samples(current.actor.scope(), SAMPLES_SHOWN)
         .await
         .map_err(page_err(page))?;
     if form.method.is_empty() {
@@ -173,6 +236,7 @@ async fn render_index(
         IndexPage {
             layout: page.layout("verification"),
             tab: "samples",
+            exports: Exports::of("/verification"),
             samples: samples.iter().map(SampleLine::of).collect(),
             can_draw: may_run_verification(page),
             form,

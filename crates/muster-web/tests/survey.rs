@@ -562,6 +562,31 @@ async fn pages_story(app: TestApp) {
         .await
         .expect("export");
     assert_eq!(xlsx.status(), StatusCode::OK);
+
+    // The list of rounds downloads as the page shows it.
+    let list = office
+        .get(app.url("/surveys"))
+        .send()
+        .await
+        .expect("rounds")
+        .text()
+        .await
+        .expect("text");
+    assert!(list.contains("href=\"/surveys?format=csv\""), "{list}");
+    let csv = office
+        .get(app.url("/surveys?format=csv"))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(csv.status(), StatusCode::OK);
+    let csv = csv.text().await.expect("text");
+    assert!(csv.contains("Spring survey"), "{csv}");
+    let bad = office
+        .get(app.url("/surveys?format=pdf"))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     app.stop().await;
 }
 

@@ -431,6 +431,27 @@ async fn pages_story(app: TestApp) {
             .contains("spreadsheetml")
     );
 
+    // The list of samples downloads as the index page shows it.
+    let index = common::page_text(&office, &app, "/verification").await;
+    assert!(
+        index.contains("href=\"/verification?format=xlsx\""),
+        "{index}"
+    );
+    let sample_id = location.trim_start_matches("/verification/samples/");
+    let listed = office
+        .get(app.url("/verification?format=csv"))
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(listed.status(), StatusCode::OK);
+    let listed = listed.text().await.expect("text");
+    assert!(
+        listed
+            .lines()
+            .any(|line| line.starts_with(&format!("{sample_id},")) && line.contains(",77,")),
+        "{listed}"
+    );
+
     // Assign everything to the liaison through the form.
     let liaison_token = app.token_for("liaison").await;
     let liaison_id = {
