@@ -66,6 +66,17 @@ impl RegionLevel {
         }
     }
 
+    /// The level's Chinese name, as the pages say it.
+    pub const fn name_zh(self) -> &'static str {
+        match self {
+            RegionLevel::Province => "省级",
+            RegionLevel::City => "市级",
+            RegionLevel::County => "县级",
+            RegionLevel::Township => "乡镇级",
+            RegionLevel::Village => "村级",
+        }
+    }
+
     /// Accepts the English name (`county`), the depth (`3`) or the Chinese name (`县`).
     pub fn parse(text: &str) -> Option<Self> {
         let text = text.trim();

@@ -19,7 +19,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::region::{RegionCode, RegionLevel, RegionPath};
-use crate::text::decode_text;
+use crate::text::{Said, decode_text};
 
 /// One problem in an import file. `line` is the 1-based physical line of the file (the
 /// header is line 1); `column` names the column by its header and 1-based position.
@@ -28,7 +28,21 @@ pub struct ImportProblem {
     pub line: u64,
     pub column: Option<ProblemColumn>,
     pub kind: ProblemKind,
+    /// In English: the command line's, the API's, the logs' and the English pages' words.
     pub message: String,
+    /// The same in Chinese, for the Chinese pages. Every problem has one.
+    pub message_zh: String,
+}
+
+impl ImportProblem {
+    /// The message in `locale` (`zh…` for Chinese, English otherwise).
+    pub fn message_in(&self, locale: &str) -> &str {
+        if locale.starts_with("zh") {
+            &self.message_zh
+        } else {
+            &self.message
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -163,7 +177,7 @@ fn problem(
     line: u64,
     column: Option<(&'static str, usize)>,
     kind: ProblemKind,
-    message: String,
+    message: Said,
 ) -> ImportProblem {
     ImportProblem {
         line,
@@ -172,7 +186,8 @@ fn problem(
             position: index + 1,
         }),
         kind,
-        message,
+        message: message.en,
+        message_zh: message.zh,
     }
 }
 
@@ -189,7 +204,12 @@ const PARALLEL_PARSE_MIN_BYTES: usize = 1 << 20;
 /// simply read in one pass.
 pub fn parse_region_csv(bytes: &[u8]) -> Result<ParsedRegionCsv, ImportProblems> {
     let (text, _encoding) = decode_text(bytes).map_err(|e| {
-        ImportProblems(vec![problem(1, None, ProblemKind::Encoding, e.to_string())])
+        ImportProblems(vec![problem(
+            1,
+            None,
+            ProblemKind::Encoding,
+            Said::new(e.to_string(), e.zh()),
+        )])
     })?;
     let split = parallel_split(&text);
     let (first_part, second_part) = text.split_at(split.unwrap_or(text.len()));
@@ -205,7 +225,7 @@ pub fn parse_region_csv(bytes: &[u8]) -> Result<ParsedRegionCsv, ImportProblems>
                 1,
                 None,
                 ProblemKind::BrokenCsv,
-                e.to_string(),
+                Said::new(e.to_string(), format!("无法读取表头：{e}（CSV 格式有误）")),
             )]));
         }
     };
@@ -222,7 +242,10 @@ pub fn parse_region_csv(bytes: &[u8]) -> Result<ParsedRegionCsv, ImportProblems>
                 1,
                 None,
                 ProblemKind::MissingColumn,
-                format!("the header has no '{required}' column (expected code,name,parent_code[,level,lat,lon])"),
+                Said::new(
+                    format!("the header has no '{required}' column (expected code,name,parent_code[,level,lat,lon])"),
+                    format!("表头缺少“{required}”列（应为 code,name,parent_code[,level,lat,lon]，也可用中文列名 编码、名称、上级编码、级别、纬度、经度）"),
+                ),
             ));
         }
     }
@@ -281,7 +304,10 @@ pub fn parse_region_csv(bytes: &[u8]) -> Result<ParsedRegionCsv, ImportProblems>
             1,
             None,
             ProblemKind::EmptyFile,
-            "the file has a header but no rows".into(),
+            Said::new(
+                "the file has a header but no rows",
+                "文件只有表头，没有数据行",
+            ),
         ));
     }
     if problems.is_empty() {
@@ -342,9 +368,12 @@ fn parse_records(
                         line,
                         None,
                         ProblemKind::BrokenCsv,
-                        format!(
-                            "expected {expected} fields like the header, found {}",
-                            record.len()
+                        Said::new(
+                            format!(
+                                "expected {expected} fields like the header, found {}",
+                                record.len()
+                            ),
+                            format!("应与表头一样有 {expected} 个字段，实有 {} 个", record.len()),
                         ),
                     ));
                     continue;
@@ -362,10 +391,14 @@ fn parse_records(
                 let message = match e.kind() {
                     csv::ErrorKind::UnequalLengths {
                         expected_len, len, ..
-                    } => {
-                        format!("expected {expected_len} fields like the header, found {len}")
+                    } => Said::new(
+                        format!("expected {expected_len} fields like the header, found {len}"),
+                        format!("应与表头一样有 {expected_len} 个字段，实有 {len} 个"),
+                    ),
+                    csv::ErrorKind::Utf8 { .. } => {
+                        Said::new(e.to_string(), "这一行含有无效的 UTF-8 文本")
                     }
-                    _ => e.to_string(),
+                    _ => Said::new(e.to_string(), format!("CSV 格式有误，无法继续读取：{e}")),
                 };
                 problems.push(problem(line, None, ProblemKind::BrokenCsv, message));
                 if !matches!(
@@ -394,7 +427,7 @@ fn parse_row(
                 line,
                 Some(("code", columns.code)),
                 ProblemKind::BadCode,
-                e.to_string(),
+                Said::new(e.to_string(), e.zh()),
             ))
         })
         .ok();
@@ -404,7 +437,7 @@ fn parse_row(
             line,
             Some(("name", columns.name)),
             ProblemKind::MissingName,
-            "the name is empty".into(),
+            Said::new("the name is empty", "名称为空"),
         ));
     }
     let parent_text = field(columns.parent_code);
@@ -417,7 +450,7 @@ fn parse_row(
                     line,
                     Some(("parent_code", columns.parent_code)),
                     ProblemKind::BadCode,
-                    e.to_string(),
+                    Said::new(e.to_string(), e.zh()),
                 ))
             })
             .ok()
@@ -431,7 +464,10 @@ fn parse_row(
                     line,
                     columns.level.map(|i| ("level", i)),
                     ProblemKind::BadLevel,
-                    format!("expected a level 1-5 or province/city/county/township/village, found {text:?}"),
+                    Said::new(
+                        format!("expected a level 1-5 or province/city/county/township/village, found {text:?}"),
+                        format!("级别应为 1-5、province/city/county/township/village 或 省/市/县/乡/村，实为 {text:?}"),
+                    ),
                 ));
                 None
             }
@@ -477,19 +513,28 @@ fn parse_coordinates(
                         line,
                         column,
                         ProblemKind::BadCoordinate,
-                        format!("{name} is missing while the other coordinate is given"),
+                        Said::new(
+                            format!("{name} is missing while the other coordinate is given"),
+                            format!("已填写另一个坐标，但{}为空", coordinate_zh(name)),
+                        ),
                     ));
                     None
                 }
                 _ => {
                     problems.push(problem(
-                        line,
-                        column,
-                        ProblemKind::BadCoordinate,
+                    line,
+                    column,
+                    ProblemKind::BadCoordinate,
+                    Said::new(
                         format!(
                             "expected a {name} between -{limit} and {limit} degrees, found {text:?}"
                         ),
-                    ));
+                        format!(
+                            "{}应在 -{limit} 到 {limit} 度之间，实为 {text:?}",
+                            coordinate_zh(name)
+                        ),
+                    ),
+                ));
                     None
                 }
             }
@@ -497,6 +542,11 @@ fn parse_coordinates(
     let lat = parse_one(lat_text, "lat", columns.lat, 90.0);
     let lon = parse_one(lon_text, "lon", columns.lon, 180.0);
     Coordinates::new(lat?, lon?)
+}
+
+/// The Chinese name of the coordinate column `name` (`lat` or `lon`).
+fn coordinate_zh(name: &str) -> &'static str {
+    if name == "lat" { "纬度" } else { "经度" }
 }
 
 /// A region already in storage that the file refers to (as a parent, or by reusing its code).
@@ -599,7 +649,10 @@ pub fn check_region_tree(
                 row.line,
                 Some(("code", layout.code)),
                 ProblemKind::DuplicateCode,
-                format!("region {} already exists", row.code),
+                Said::new(
+                    format!("region {} already exists", row.code),
+                    format!("行政区划 {} 已存在", row.code),
+                ),
             ));
             duplicate[index] = true;
         } else if let Some(&first) = index_of.get(&row.code) {
@@ -607,9 +660,12 @@ pub fn check_region_tree(
                 row.line,
                 Some(("code", layout.code)),
                 ProblemKind::DuplicateCode,
-                format!(
-                    "code {} already appears on line {}",
-                    row.code, rows[first].line
+                Said::new(
+                    format!(
+                        "code {} already appears on line {}",
+                        row.code, rows[first].line
+                    ),
+                    format!("编码 {} 已在第 {} 行出现过", row.code, rows[first].line),
                 ),
             ));
             duplicate[index] = true;
@@ -652,10 +708,17 @@ pub fn check_region_tree(
                                 rows[i].line,
                                 Some(("parent_code", layout.parent_code)),
                                 ProblemKind::Cycle,
-                                format!(
-                                    "region {} is its own ancestor (cycle through lines {})",
-                                    rows[i].code,
-                                    lines.join(", ")
+                                Said::new(
+                                    format!(
+                                        "region {} is its own ancestor (cycle through lines {})",
+                                        rows[i].code,
+                                        lines.join(", ")
+                                    ),
+                                    format!(
+                                        "行政区划 {} 成了自己的上级（第 {} 行的上级编码构成循环）",
+                                        rows[i].code,
+                                        lines.join("、")
+                                    ),
                                 ),
                             ));
                         }
@@ -669,7 +732,10 @@ pub fn check_region_tree(
                     row.line,
                     Some(("parent_code", layout.parent_code)),
                     ProblemKind::UnknownParent,
-                    format!("parent {parent} is neither in the file nor stored"),
+                    Said::new(
+                        format!("parent {parent} is neither in the file nor stored"),
+                        format!("上级编码 {parent} 既不在文件中，也不在已有的行政区划中"),
+                    ),
                 ));
                 break Err(());
             }
@@ -764,7 +830,10 @@ fn place_row(
             row.line,
             Some(("parent_code", layout.parent_code)),
             ProblemKind::TooDeep,
-            "a village cannot have children: there are only five levels".into(),
+            Said::new(
+                "a village cannot have children: there are only five levels",
+                "村级区划不能再有下级：行政区划只有五级",
+            ),
         ));
     };
     if let Some(given) = row.level
@@ -774,8 +843,15 @@ fn place_row(
             row.line,
             layout.level.map(|i| ("level", i)),
             ProblemKind::WrongLevel,
-            format!(
-                "the level is given as {given} but the region sits at {level} under its parent"
+            Said::new(
+                format!(
+                    "the level is given as {given} but the region sits at {level} under its parent"
+                ),
+                format!(
+                    "级别填写为{}，但按其上级，该区划应为{}",
+                    given.name_zh(),
+                    level.name_zh()
+                ),
             ),
         ));
     }
@@ -784,11 +860,20 @@ fn place_row(
             row.line,
             Some(("code", layout.code)),
             ProblemKind::WrongLevel,
-            format!(
-                "a {level} code has {} digits, {} has {}",
-                level.code_length(),
-                row.code,
-                row.code.as_str().len()
+            Said::new(
+                format!(
+                    "a {level} code has {} digits, {} has {}",
+                    level.code_length(),
+                    row.code,
+                    row.code.as_str().len()
+                ),
+                format!(
+                    "{}区划的编码应为 {} 位，{} 却有 {} 位",
+                    level.name_zh(),
+                    level.code_length(),
+                    row.code,
+                    row.code.as_str().len()
+                ),
             ),
         ));
     }
@@ -799,9 +884,12 @@ fn place_row(
             row.line,
             Some(("code", layout.code)),
             ProblemKind::CodeNotUnderParent,
-            format!(
-                "code {} does not start with its parent's code {parent}",
-                row.code
+            Said::new(
+                format!(
+                    "code {} does not start with its parent's code {parent}",
+                    row.code
+                ),
+                format!("编码 {} 没有以上级编码 {parent} 开头", row.code),
             ),
         ));
     }

@@ -3,6 +3,23 @@
 
 use std::borrow::Cow;
 
+/// A message in the two languages of the pages: English for the API, the logs and the
+/// English pages; Chinese for the Chinese pages. Shared by the importers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Said {
+    pub en: String,
+    pub zh: String,
+}
+
+impl Said {
+    pub fn new(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        Self {
+            en: en.into(),
+            zh: zh.into(),
+        }
+    }
+}
+
 /// The encoding a file was found to be in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextEncoding {
@@ -16,6 +33,16 @@ pub enum TextEncoding {
 )]
 pub struct UndecodableText {
     pub offset: usize,
+}
+
+impl UndecodableText {
+    /// The error in Chinese, for the Chinese pages.
+    pub fn zh(&self) -> String {
+        format!(
+            "文件既不是 UTF-8 也不是 GB18030/GBK 编码的文本（第一个无法解码的字节位于偏移量 {}）",
+            self.offset
+        )
+    }
 }
 
 /// Decodes `bytes` to text, stripping a UTF-8 BOM. Valid UTF-8 is taken as UTF-8 (without

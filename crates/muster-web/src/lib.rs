@@ -26,6 +26,7 @@ mod photo_forms;
 mod potential_api;
 mod potential_pages;
 mod potential_view;
+mod region_import_pages;
 mod requisition_api;
 mod requisition_pages;
 mod routes;

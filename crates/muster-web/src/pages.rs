@@ -585,6 +585,10 @@ struct RegionsPage {
     /// The name searched for below this region (or the reader's whole area), and what
     /// matched: at most [`REGION_SEARCH_LIMIT`], the higher levels first.
     search: Option<RegionSearchResults>,
+    /// Whether the reader may import regions (`/regions/import`).
+    can_import: bool,
+    /// How many regions an import just added, said after its redirect.
+    notice: Option<String>,
 }
 
 #[derive(Debug)]
@@ -601,6 +605,8 @@ const REGION_SEARCH_LIMIT: i64 = 100;
 #[derive(Debug, Deserialize)]
 pub(crate) struct RegionSearchQuery {
     q: Option<String>,
+    /// Set by the redirect after `/regions/import`: how many regions it added.
+    imported: Option<usize>,
 }
 
 pub(crate) async fn regions_top(
@@ -676,6 +682,12 @@ async fn region_page(
         children: view.children.iter().map(RegionLine::from).collect(),
         organizations: organizations.iter().map(OrganizationLine::from).collect(),
         search,
+        can_import: current.actor.administers(),
+        notice: query.imported.map(|count| {
+            page.tr
+                .t("regions.imported")
+                .replace("%{count}", &count.to_string())
+        }),
     }
     .into_response())
 }

@@ -655,15 +655,15 @@ pub(crate) async fn records(
 
 /// A multipart form with a file: the CSRF token, the button pressed, and the file.
 #[derive(Debug, Default)]
-struct Upload {
-    csrf: String,
-    action: String,
-    region: String,
-    file_name: String,
-    bytes: Vec<u8>,
+pub(crate) struct Upload {
+    pub(crate) csrf: String,
+    pub(crate) action: String,
+    pub(crate) region: String,
+    pub(crate) file_name: String,
+    pub(crate) bytes: Vec<u8>,
 }
 
-async fn read_upload(mut multipart: Multipart) -> Result<Upload, WebError> {
+pub(crate) async fn read_upload(mut multipart: Multipart) -> Result<Upload, WebError> {
     let refuse = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             WebError::TooLarge {

@@ -11,7 +11,7 @@ use crate::app::AppState;
 use crate::potential_view::MAX_UPLOAD_BYTES;
 use crate::{
     facilities_pages, facility_forms, inspection_forms, pages, patrol_pages, potential_pages,
-    sites_pages, survey_pages, verification_pages,
+    region_import_pages, sites_pages, survey_pages, verification_pages,
 };
 
 /// Request bodies above this are refused (413) by every body extractor. Uploads of
@@ -45,6 +45,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/setup", get(pages::setup_page).post(pages::setup))
         .route("/preferences/language", post(pages::set_language))
         .route("/regions", get(pages::regions_top))
+        .route(
+            "/regions/import",
+            get(region_import_pages::import_page)
+                .post(region_import_pages::import_upload)
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
         .route("/regions/{code}", get(pages::region))
         .route("/organizations", get(pages::organizations))
         .route("/users", get(pages::users))

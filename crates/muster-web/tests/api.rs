@@ -1168,6 +1168,132 @@ async fn region_search_story(app: TestApp) {
 }
 
 on_both!(
+    an_administrator_imports_regions_from_a_csv_page,
+    spawn_demo,
+    region_import_page_story
+);
+async fn region_import_page_story(app: TestApp) {
+    let (admin, csrf) = app.signed_in("admin", "zh-CN").await;
+    let upload = |csv: &'static str| {
+        let (content_type, body) =
+            common::multipart(&[("csrf", &csrf)], "regions.csv", csv.as_bytes());
+        admin
+            .post(app.url("/regions/import"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let top = common::page_text(&admin, &app, "/regions").await;
+    assert!(top.contains(r#"href="/regions/import""#), "{top}");
+    let form = admin
+        .get(app.url("/regions/import"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(form.status(), StatusCode::OK);
+    let form = form.text().await.expect("text");
+    assert!(form.contains(r#"type="file" name="file""#), "{form}");
+    assert!(
+        form.contains("parent_code"),
+        "the columns are explained: {form}"
+    );
+
+    // Two bad lines, under a good one: refused whole, each named by its line, in Chinese.
+    let stored_before = app.db.region_count().await.expect("count");
+    let refused = upload("code,name,parent_code\n3491,坏市,34\n349201,孤县,3492\n3401,重复市,34\n")
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("text");
+    assert!(html.contains("文件被拒收"), "{html}");
+    assert!(html.contains(r#"<td class="num line">3</td>"#), "{html}");
+    assert!(html.contains(r#"<td class="num line">4</td>"#), "{html}");
+    assert!(!html.contains(r#"<td class="num line">2</td>"#), "{html}");
+    assert!(html.contains("第 3 列（parent_code）"), "{html}");
+    assert!(
+        html.contains("上级编码 3492 既不在文件中，也不在已有的行政区划中"),
+        "{html}"
+    );
+    assert!(html.contains("行政区划 3401 已存在"), "{html}");
+    assert!(!html.contains("neither in the file nor stored"), "{html}");
+    assert_eq!(
+        app.db.region_count().await.expect("count"),
+        stored_before,
+        "nothing of a refused file is stored, not even its good line"
+    );
+    assert!(
+        app.db
+            .region(&muster_domain::Scope::everything(), "3491")
+            .await
+            .is_err()
+    );
+
+    // No file at all is asked for again.
+    let empty = upload("").await.expect("post");
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        empty
+            .text()
+            .await
+            .expect("text")
+            .contains("请选择要导入的 CSV 文件"),
+        "an empty upload"
+    );
+
+    // A valid file, a child before its parent, extends the demo province.
+    let imported = upload(
+        "code,name,parent_code,level,lat,lon\n349001,新建区,3490,county,31.80,117.20\n3490,新建市,34,city,31.90,117.30\n",
+    )
+    .await
+    .expect("post");
+    assert_eq!(imported.status(), StatusCode::SEE_OTHER);
+    assert_eq!(imported.headers()["location"], "/regions?imported=2");
+    let notice = common::page_text(&admin, &app, "/regions?imported=2").await;
+    assert!(notice.contains("已导入 2 个行政区划。"), "{notice}");
+    let province = common::page_text(&admin, &app, "/regions/34").await;
+    assert!(province.contains(r#"href="/regions/3490""#), "{province}");
+    assert!(province.contains("新建市"), "{province}");
+    let city = common::page_text(&admin, &app, "/regions/3490").await;
+    assert!(city.contains(r#"href="/regions/349001""#), "{city}");
+    assert!(city.contains("新建区"), "{city}");
+    assert_eq!(
+        app.db.region_count().await.expect("count"),
+        stored_before + 2
+    );
+
+    // Someone who is not an administrator sees no link and is refused the page and the upload.
+    let (office, office_csrf) = app.signed_in("office", "zh-CN").await;
+    let top = common::page_text(&office, &app, "/regions").await;
+    assert!(!top.contains(r#"href="/regions/import""#), "{top}");
+    let page = office
+        .get(app.url("/regions/import"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    let (content_type, body) = common::multipart(
+        &[("csrf", &office_csrf)],
+        "regions.csv",
+        "code,name,parent_code\n3492,另一市,34\n".as_bytes(),
+    );
+    let post = office
+        .post(app.url("/regions/import"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(post.status(), StatusCode::FORBIDDEN);
+    assert!(
+        app.db
+            .region(&muster_domain::Scope::everything(), "3492")
+            .await
+            .is_err()
+    );
+    app.stop().await;
+}
+
+on_both!(
     the_first_administrator_comes_from_the_setup_token,
     spawn_empty,
     setup_story

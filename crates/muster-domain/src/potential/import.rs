@@ -18,6 +18,7 @@ use super::{Holder, HolderKind, QualityGrade, RecordDraft, RecordStatus, holding
 use crate::region::{RegionLevel, RegionPath};
 use crate::sheet::{Workbook, column_name};
 use crate::taxonomy::Taxonomy;
+pub use crate::text::Said;
 
 /// The columns of a potential spreadsheet: a stable key (what the template's header says in
 /// brackets), and English and Chinese labels that are accepted as headers too.
@@ -133,22 +134,6 @@ impl RowProblem {
         match &self.message_zh {
             Some(zh) if locale.starts_with("zh") => zh,
             _ => &self.message,
-        }
-    }
-}
-
-/// A problem's words in the two languages of the pages.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Said {
-    pub en: String,
-    pub zh: String,
-}
-
-impl Said {
-    pub fn new(en: impl Into<String>, zh: impl Into<String>) -> Self {
-        Self {
-            en: en.into(),
-            zh: zh.into(),
         }
     }
 }

@@ -453,3 +453,89 @@ fn a_big_file_read_in_two_halves_reads_as_one_pass_does() {
     );
     assert_eq!(halves.rows.last().map(|r| r.line), Some(rows as u64 - 2));
 }
+
+/// Every kind of problem, and every way of running into it, says itself in Chinese too: a
+/// call site left without Chinese would show English (or nothing) on the Chinese pages.
+#[test]
+fn every_problem_is_said_in_chinese() {
+    let bad_files: &[&[u8]] = &[
+        b"code,name,parent_code\n34,A,\n\xff\xfe\xfd,B,34\n",
+        b"code,name,parent_code\n34,A\n35,B,,extra\n",
+        b"code,name\n34,A\n",
+        b"name\n34\n",
+        b"code,name,parent_code\n",
+        b"code,name,parent_code\n3x,A,\n35,,3y\n36,C,\n36,D,\n",
+        b"code,name,parent_code,level,lat,lon\n34,A,,9,91,\n35,B,,1,,abc\n",
+        b"code,name,parent_code\n34,A,\n3401,B,34\n3401,C,34\n3402,D,35\n36,E,\n",
+        b"code,name,parent_code\n3401,A,3402\n3402,B,3401\n",
+        b"code,name,parent_code,level\n34,A,,1\n3401,B,34,county\n3501,C,34,\n",
+        b"code,name,parent_code\n3401,A,\n",
+        b"code,name,parent_code\n34,A,\n3401,B,34\n340101,C,3401\n340101001,D,340101\n340101001001,E,340101001\n340101001002,F,340101001001\n",
+    ];
+    let stored = HashMap::from([(
+        RegionCode::parse("36").expect("a code"),
+        ExistingRegion {
+            level: RegionLevel::Province,
+            path: RegionPath::of_code(&RegionCode::parse("36").expect("a code")),
+        },
+    )]);
+    let mut kinds_seen = Vec::new();
+    for bytes in bad_files {
+        let refused = parse_region_csv(bytes)
+            .and_then(|parsed| plan_region_import(parsed, &stored))
+            .expect_err("a bad file");
+        for problem in refused.0 {
+            let has_chinese = problem
+                .message_zh
+                .chars()
+                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+            assert!(
+                has_chinese,
+                "line {} ({:?}) has no Chinese: {:?}",
+                problem.line, problem.kind, problem.message_zh
+            );
+            assert!(!problem.message.is_empty(), "{problem:?}");
+            assert_eq!(problem.message_in("zh-CN"), problem.message_zh);
+            assert_eq!(problem.message_in("en"), problem.message);
+            kinds_seen.push(problem.kind);
+        }
+    }
+    // Listed by a match so that a new kind cannot be added without a file that shows it.
+    let every_kind = |kind: ProblemKind| match kind {
+        ProblemKind::Encoding
+        | ProblemKind::BrokenCsv
+        | ProblemKind::MissingColumn
+        | ProblemKind::EmptyFile
+        | ProblemKind::BadCode
+        | ProblemKind::MissingName
+        | ProblemKind::BadLevel
+        | ProblemKind::BadCoordinate
+        | ProblemKind::DuplicateCode
+        | ProblemKind::UnknownParent
+        | ProblemKind::Cycle
+        | ProblemKind::WrongLevel
+        | ProblemKind::CodeNotUnderParent
+        | ProblemKind::TooDeep => kind,
+    };
+    for kind in [
+        ProblemKind::Encoding,
+        ProblemKind::BrokenCsv,
+        ProblemKind::MissingColumn,
+        ProblemKind::EmptyFile,
+        ProblemKind::BadCode,
+        ProblemKind::MissingName,
+        ProblemKind::BadLevel,
+        ProblemKind::BadCoordinate,
+        ProblemKind::DuplicateCode,
+        ProblemKind::UnknownParent,
+        ProblemKind::Cycle,
+        ProblemKind::WrongLevel,
+        ProblemKind::CodeNotUnderParent,
+        ProblemKind::TooDeep,
+    ] {
+        assert!(
+            kinds_seen.contains(&every_kind(kind)),
+            "no bad file shows {kind:?}"
+        );
+    }
+}
