@@ -564,14 +564,7 @@ async fn pages_story(app: TestApp) {
     assert_eq!(xlsx.status(), StatusCode::OK);
 
     // The list of rounds downloads as the page shows it.
-    let list = office
-        .get(app.url("/surveys"))
-        .send()
-        .await
-        .expect("rounds")
-        .text()
-        .await
-        .expect("text");
+    let list = common::page_text(&office, &app, "/surveys").await;
     assert!(list.contains("href=\"/surveys?format=csv\""), "{list}");
     let csv = office
         .get(app.url("/surveys?format=csv"))
