@@ -124,32 +124,38 @@ impl StorageError {
 }
 
 impl From<sqlx::Error> for StorageError {
-    /// A driver's error, but two kinds are conflicts to try again, and said so:
-    /// - PostgreSQL's deadlock (40P01) and serialization failure (40001): the server gave up
-    ///   one of two transactions that waited on each other, nothing of it was written, and the
-    ///   same request sent again goes through;
-    /// - a foreign key violation (either database): every write checks what it refers to
-    ///   before writing, so a reference the database refuses was removed in between (a site
-    ///   removed while a file naming it was being imported); nothing was written, and the
-    ///   request read again from the data as it is now is answered properly.
+    /// A driver's error, but PostgreSQL's deadlock (40P01) and serialization failure (40001)
+    /// are conflicts to try again: the server gave up one of two transactions that waited on
+    /// each other, nothing of it was written, and the same request sent again goes through.
     fn from(error: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &error {
-            if matches!(db.code().as_deref(), Some("40P01" | "40001")) {
-                return Self::Conflict {
-                    field: "request",
-                    message: "another change to the same data was being stored at the same moment; nothing was changed, send it again".into(),
-                    message_zh: Some("同一数据正同时被另一项修改写入；本次未作任何修改，请重新提交".into()),
-                };
-            }
-            if db.is_foreign_key_violation() {
-                return Self::Conflict {
-                    field: "request",
-                    message: "something this change refers to was removed meanwhile; nothing was changed, reload and try again".into(),
-                    message_zh: Some("本次修改引用的数据刚被删除；未作任何修改，请刷新后重试".into()),
-                };
-            }
+        if let sqlx::Error::Database(db) = &error
+            && matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        {
+            return Self::Conflict {
+                field: "request",
+                message: "another change to the same data was being stored at the same moment; nothing was changed, send it again".into(),
+                message_zh: Some("同一数据正同时被另一项修改写入；本次未作任何修改，请重新提交".into()),
+            };
         }
         Self::Database(error)
+    }
+}
+
+impl StorageError {
+    /// A driver's error from a write that inserts references it checked just before (an
+    /// import's records naming sites and organizations): a foreign key the database refuses
+    /// there was removed in between, so reading the data again and sending the request again
+    /// is the answer, said as a conflict. Elsewhere a foreign key violation stays a database
+    /// error: a delete refused for what still refers to its row would not go through again.
+    pub fn from_inserting_references(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => Self::Conflict {
+                field: "request",
+                message: "something this change refers to was removed meanwhile; nothing was changed, reload and try again".into(),
+                message_zh: Some("本次修改引用的数据刚被删除；未作任何修改，请刷新后重试".into()),
+            },
+            _ => error.into(),
+        }
     }
 }
 

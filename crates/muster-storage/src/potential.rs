@@ -462,7 +462,7 @@ impl Database {
             }
             Err(e) => {
                 writer.abandon(self).await?;
-                return Err(e.into());
+                return Err(StorageError::from_inserting_references(e));
             }
         }
         let mut tally = RecordTally::default();
@@ -620,7 +620,7 @@ impl Database {
                     self.abandon(writer).await?;
                     break;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(StorageError::from_inserting_references(e)),
             }
         }
         storing &= done;
@@ -631,7 +631,7 @@ impl Database {
                     conflict = true;
                     storing = false;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(StorageError::from_inserting_references(e)),
             }
         }
         Ok(Stored {

@@ -1899,16 +1899,20 @@ on_both_databases!(
     a_reference_removed_meanwhile_is_a_conflict_to_try_again,
     reference_removed_meanwhile
 );
-/// A write whose reference the database refuses (removed between the check and the write)
-/// is a conflict to try again, said in both languages, not a server error.
+/// A write inserting references it checked just before (an import's records naming sites),
+/// whose reference the database then refuses, is a conflict to try again, said in both
+/// languages; any other foreign key violation (a delete refused for what still refers to its
+/// row) stays a database error, since sending it again would not help.
 async fn reference_removed_meanwhile(db: Database) {
-    let refused = muster_storage::testing::raw_execute(
-        &db,
-        "INSERT INTO grid_members (grid_id, user_id) VALUES (987654, 987654)",
-    )
-    .await
-    .expect_err("no such grid");
-    match StorageError::from(refused) {
+    let violation = || async {
+        muster_storage::testing::raw_execute(
+            &db,
+            "INSERT INTO grid_members (grid_id, user_id) VALUES (987654, 987654)",
+        )
+        .await
+        .expect_err("no such grid")
+    };
+    match StorageError::from_inserting_references(violation().await) {
         StorageError::Conflict {
             field: "request",
             message,
@@ -1919,4 +1923,8 @@ async fn reference_removed_meanwhile(db: Database) {
         }
         other => panic!("a foreign key violation: {other:?}"),
     }
+    assert!(matches!(
+        StorageError::from(violation().await),
+        StorageError::Database(_)
+    ));
 }

@@ -152,7 +152,7 @@ async fn render_patrols(state: &AppState, page: &PageContext, shown: PatrolsShow
                 .checkpoints
                 .into_iter()
                 .map(|c| CheckpointLine {
-                    position: format!("{}, {}", c.latitude, c.longitude),
+                    position: format!("{}, {}", degrees(c.latitude), degrees(c.longitude)),
                     code: c.code,
                     name: c.name,
                 })
@@ -195,6 +195,13 @@ pub(crate) async fn patrols(
         ..PatrolsShown::default()
     };
     render_patrols(&state, &page, shown).await
+}
+
+/// A coordinate to five decimals (about a metre: enough to find a plate by), without
+/// trailing zeros.
+fn degrees(value: f64) -> String {
+    let text = format!("{value:.5}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// The column a checkpoint problem's field path (`checkpoints[2].code`) names, in the
@@ -761,6 +768,14 @@ mod tests {
             checkpoints: checkpoints.to_owned(),
             ..RouteForm::default()
         }
+    }
+
+    #[test]
+    fn a_position_is_shown_to_five_decimals_without_trailing_zeros() {
+        assert_eq!(degrees(32.03339347660166), "32.03339");
+        assert_eq!(degrees(117.23), "117.23");
+        assert_eq!(degrees(-31.0), "-31");
+        assert_eq!(degrees(0.000_001), "0");
     }
 
     #[test]
