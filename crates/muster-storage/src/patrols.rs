@@ -85,6 +85,39 @@ pub struct CheckInOutcome {
     pub remaining: Vec<String>,
 }
 
+/// A checkpoint's name, by its code (the code itself if the route no longer has it).
+fn checkpoint_name(draft: &RouteDraft, code: &str) -> String {
+    draft
+        .checkpoints
+        .iter()
+        .find(|c| c.code.eq_ignore_ascii_case(code))
+        .map_or_else(|| code.to_owned(), |c| c.name.clone())
+}
+
+/// The route as the audit log keeps it: each checkpoint's code as its SHA-256, which pins
+/// the code down for a later check without showing it to the readers of the log, who include
+/// those who walk the route.
+fn audited_route(draft: &RouteDraft) -> serde_json::Value {
+    use sha2::{Digest, Sha256};
+    let checkpoints: Vec<serde_json::Value> = draft
+        .checkpoints
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "code_sha256": hex::encode(Sha256::digest(c.code.to_ascii_uppercase().as_bytes())),
+                "name": c.name,
+                "latitude": c.latitude,
+                "longitude": c.longitude,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "name": draft.name,
+        "window_minutes": draft.window_minutes,
+        "checkpoints": checkpoints,
+    })
+}
+
 /// The route as `actor` may read it: codes and all for those who may set routes up.
 fn shown_to(actor: &Actor, route: PatrolRoute) -> PatrolRoute {
     if may_manage_facilities(actor) {
@@ -190,7 +223,7 @@ impl Database {
                 action: "create",
                 region_path: &path,
                 before: None,
-                after: serde_json::to_value(draft).ok(),
+                after: Some(audited_route(draft)),
             },
         )
         .await?;
@@ -336,7 +369,7 @@ impl Database {
             action: "check_in",
             region_path: &path,
             before: None,
-            after: Some(serde_json::json!({ "route_id": route_id, "checkpoint": checkpoint.code, "position": position })),
+            after: Some(serde_json::json!({ "route_id": route_id, "checkpoint": checkpoint.name, "position": position })),
         })
         .await?;
         tx.commit().await?;
@@ -418,7 +451,14 @@ impl Database {
                     at: Timestamp::from_millis(at),
                 })
                 .collect();
-            let missed = missed_checkpoints(&route.draft(), &check_ins, now).unwrap_or_default();
+            let draft = route.draft();
+            // Named, not coded: the run, the alert and the audit log are read by those who walk
+            // the route too (see `PatrolRoute::without_codes`).
+            let missed: Vec<String> = missed_checkpoints(&draft, &check_ins, now)
+                .unwrap_or_default()
+                .iter()
+                .map(|code| checkpoint_name(&draft, code))
+                .collect();
             on_tx!(&mut tx, |conn| {
                 sqlx::query("UPDATE patrol_runs SET checked_at = $1, missed = $2 WHERE id = $3")
                     .bind(now.as_millis())

@@ -1219,9 +1219,27 @@ async fn dashboard_patrols_campaigns(db: Database) {
         .await
         .expect("sweep");
     assert_eq!(alerts.len(), 1);
-    assert!(alerts[0].message.contains("P2"), "{}", alerts[0].message);
+    // The missed checkpoint is named, not coded, in the alert and on the run.
+    assert!(
+        alerts[0].message.contains("点位P2") && !alerts[0].message.contains("：P2"),
+        "{}",
+        alerts[0].message
+    );
     let runs = db.route_runs(&w.workstation, route.id).await.expect("runs");
-    assert_eq!(runs[0].missed.as_deref(), Some("[\"P2\"]"));
+    assert_eq!(runs[0].missed.as_deref(), Some("[\"点位P2\"]"));
+    // Nor does the audit log, which those who walk the route read too, hold any code.
+    let audit = db
+        .audit_entries(w.member_a.scope(), 1000)
+        .await
+        .expect("audit");
+    let logged = serde_json::to_string(&audit).expect("json");
+    assert!(
+        logged.contains("点位P1"),
+        "the route and its check-ins are audited"
+    );
+    for code in ["\"P1\"", "\"P2\"", "\"P3\"", "\"p1\""] {
+        assert!(!logged.contains(code), "{code} in {logged}");
+    }
     assert_eq!(db.routes(&w.member_b).await.expect("routes").len(), 0);
 
     // The grid member reads the route's checkpoints by name and position, never by code
