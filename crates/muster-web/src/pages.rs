@@ -605,8 +605,9 @@ const REGION_SEARCH_LIMIT: i64 = 100;
 #[derive(Debug, Deserialize)]
 pub(crate) struct RegionSearchQuery {
     q: Option<String>,
-    /// Set by the redirect after `/regions/import`: how many regions it added.
-    imported: Option<usize>,
+    /// Set by the redirect after `/regions/import`: how many regions it added. Read as text,
+    /// so that a hand-edited value shows the page without the notice, not a bare 400.
+    imported: Option<String>,
 }
 
 pub(crate) async fn regions_top(
@@ -683,11 +684,15 @@ async fn region_page(
         organizations: organizations.iter().map(OrganizationLine::from).collect(),
         search,
         can_import: current.actor.administers(),
-        notice: query.imported.map(|count| {
-            page.tr
-                .t("regions.imported")
-                .replace("%{count}", &count.to_string())
-        }),
+        notice: query
+            .imported
+            .as_deref()
+            .and_then(|n| n.parse::<usize>().ok())
+            .map(|count| {
+                page.tr
+                    .t("regions.imported")
+                    .replace("%{count}", &count.to_string())
+            }),
     }
     .into_response())
 }

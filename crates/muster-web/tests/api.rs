@@ -1250,6 +1250,14 @@ async fn region_import_page_story(app: TestApp) {
     assert_eq!(imported.headers()["location"], "/regions?imported=2");
     let notice = common::page_text(&admin, &app, "/regions?imported=2").await;
     assert!(notice.contains("已导入 2 个行政区划。"), "{notice}");
+    // A hand-edited count shows the page, without a notice.
+    let edited = admin
+        .get(app.url("/regions?imported=-1"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(edited.status(), StatusCode::OK);
+    assert!(!edited.text().await.expect("text").contains("已导入"));
     let province = common::page_text(&admin, &app, "/regions/34").await;
     assert!(province.contains(r#"href="/regions/3490""#), "{province}");
     assert!(province.contains("新建市"), "{province}");
