@@ -1887,8 +1887,9 @@ async fn cas_status(
 }
 
 /// Takes an approved version's records out of the registry again, keeping the roll-ups in
-/// step. Refused when any of them was verified on site or has left the `available` stock
-/// (reserved, allocated, requisitioned): those have a life of their own now.
+/// step. Refused when any of them was verified on site, is in a verification sample, has left
+/// the `available` stock (reserved, allocated, requisitioned), or ever was allocated or
+/// requisitioned: those have a life of their own now.
 async fn remove_round_records(
     tx: &mut WriteTx,
     round_id: i64,
@@ -1934,6 +1935,27 @@ async fn remove_round_records(
             field: "status",
             message: "records of this report are in an on-site verification sample; the report can no longer be sent back".into(),
             message_zh: Some("本报告的记录已列入实地核查样本，不能再退回".into()),
+        });
+    }
+    // A record given back to the stock after a demand or a requisition is `available` again,
+    // but its allocation or requisition still names it: deleting it would break that history
+    // (and the foreign key would refuse, as a server error).
+    let put_to_use: bool = on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM potential_records p WHERE p.round_id = $1 AND p.submission_id = $2 \
+             AND (EXISTS (SELECT 1 FROM demand_allocations d WHERE d.record_id = p.id) \
+             OR EXISTS (SELECT 1 FROM requisition_items q WHERE q.record_id = p.id)))",
+        )
+        .bind(round_id)
+        .bind(submission_id)
+        .fetch_one(&mut *conn)
+        .await
+    })?;
+    if put_to_use {
+        return Err(StorageError::Conflict {
+            field: "status",
+            message: "records of this report have been allocated to a demand or requisitioned; the report can no longer be sent back".into(),
+            message_zh: Some("本报告的记录已被调配或征用过，不能再退回".into()),
         });
     }
     let mut deltas = RollupDeltas::new();

@@ -867,6 +867,50 @@ async fn withdraw_story(db: Database) {
             .map(|t| t.totals.quantity)
     };
     assert_eq!(quantity(db.clone()).await, Some(14.0));
+
+    // Once a demand has had one of its records, even given back and available again, the
+    // report stays: the allocation names the record. (The allocation is written here as a
+    // released one, which the demand workflow leaves behind.)
+    use muster_storage::testing::raw_execute;
+    let stmts = [
+        format!(
+            "INSERT INTO demands (title, origin, classification, classification_rank, region_code, region_path, \
+             status, received_at, created_by_name, updated_at) \
+             VALUES ('drill', 'civilian', 'internal', 1, '{county}', \
+             (SELECT path FROM regions WHERE code = '{county}'), 'closed', 0, 'test', 0)"
+        ),
+        format!(
+            "INSERT INTO demand_lines (demand_id, line_no, type_code, quantity, lat, lon, needed_by, priority) \
+             SELECT MAX(id), 1, '{TENT}', 14, 31.8, 117.2, 0, 1 FROM demands"
+        ),
+        "INSERT INTO demand_allocations (demand_id, line_id, record_id, quantity, released, great_circle_km, \
+         travel_hours, unit_cost_cents, accepted_at, accepted_by_name) \
+         SELECT l.demand_id, l.id, p.id, 14, 14, 1.0, 1.0, 0, 0, 'test' \
+         FROM demand_lines l, potential_records p WHERE p.round_id IS NOT NULL \
+         AND l.id = (SELECT MAX(id) FROM demand_lines) AND p.id = (SELECT MAX(id) FROM potential_records)"
+            .to_owned(),
+    ];
+    for stmt in &stmts {
+        assert_eq!(raw_execute(&db, stmt).await.expect(stmt), 1, "{stmt}");
+    }
+    match db
+        .send_back_assignment(&w.county_a_staff, a1, "the depot holds 20")
+        .await
+    {
+        Err(StorageError::Conflict {
+            field: "status",
+            message_zh: Some(zh),
+            ..
+        }) => assert!(zh.contains("调配或征用"), "{zh}"),
+        other => panic!("a report whose record was allocated: {other:?}"),
+    }
+    assert_eq!(quantity(db.clone()).await, Some(14.0), "nothing withdrawn");
+    for table in ["demand_allocations", "demand_lines", "demands"] {
+        raw_execute(&db, &format!("DELETE FROM {table}"))
+            .await
+            .expect("cleared");
+    }
+
     db.send_back_assignment(&w.county_a_staff, a1, "the depot holds 20")
         .await
         .expect("sent back");
