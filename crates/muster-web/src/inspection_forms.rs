@@ -25,7 +25,7 @@ use crate::app::AppState;
 use crate::facilities_api::parse_kind;
 use crate::facility_forms::{Choice, FieldError, joined, lines, said};
 use crate::i18n::Tr;
-use crate::page_parts::{page_err, refused_status};
+use crate::page_parts::{list_item_field, page_err, refused_status};
 use crate::pages::Layout;
 use crate::pages::{PageContext, PageResult};
 
@@ -174,11 +174,7 @@ fn read_checklist(kind: FacilityKind, text: &str, tr: Tr) -> Result<Checklist, V
                 problem.expected.clone()
             };
             // `items[3].code`: the item's line and its column; `items`: the whole list.
-            let at = problem
-                .field
-                .strip_prefix("items[")
-                .and_then(|rest| rest.split_once("]."))
-                .and_then(|(index, column)| Some((index.parse::<usize>().ok()?, column)));
+            let at = list_item_field(&problem.field, "items");
             let message = match at {
                 Some((index, column)) => tr
                     .t("checklists.problem")

@@ -82,6 +82,15 @@ pub(crate) fn type_name(taxonomy: &Taxonomy, code: &str, locale: &str) -> String
         .map_or_else(|| code.to_owned(), |t| t.name(locale).to_owned())
 }
 
+/// The line index and column of a domain problem's field path into a list typed one item a
+/// line, as `items[3].code` is `Some((3, "code"))` for the list `items`; `None` for any other
+/// path (the whole list, or another field).
+pub(crate) fn list_item_field<'a>(field: &'a str, list: &str) -> Option<(usize, &'a str)> {
+    let rest = field.strip_prefix(list)?.strip_prefix('[')?;
+    let (index, column) = rest.split_once("].")?;
+    Some((index.parse().ok()?, column))
+}
+
 /// A page shown again with a refused form: 422 when `refused`, so that clients and tests
 /// can tell a refusal from the page itself.
 pub(crate) fn refused_status(
@@ -184,4 +193,22 @@ pub(crate) fn date_time(millis: i64) -> String {
         minutes / 60,
         minutes % 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list_item_field;
+
+    #[test]
+    fn a_list_items_field_path_gives_its_index_and_column() {
+        assert_eq!(list_item_field("items[3].code", "items"), Some((3, "code")));
+        assert_eq!(
+            list_item_field("checkpoints[0].position", "checkpoints"),
+            Some((0, "position"))
+        );
+        assert_eq!(list_item_field("items", "items"), None);
+        assert_eq!(list_item_field("items[x].code", "items"), None);
+        assert_eq!(list_item_field("items[3].code", "checkpoints"), None);
+        assert_eq!(list_item_field("itemsx[3].code", "items"), None);
+    }
 }

@@ -32,7 +32,7 @@ use crate::app::AppState;
 use crate::error::WebError;
 use crate::facility_forms::{Choice, FieldError, joined, lines, said};
 use crate::i18n::Tr;
-use crate::page_parts::{page_err, refused_status};
+use crate::page_parts::{list_item_field, page_err, refused_status};
 use crate::pages::{Layout, PageContext, PageResult};
 
 /// The separators between a checkpoint line's columns.
@@ -295,11 +295,7 @@ impl RouteForm {
                     problem.expected.clone()
                 };
                 // `checkpoints[3].code`: the checkpoint's line and its column.
-                let at = problem
-                    .field
-                    .strip_prefix("checkpoints[")
-                    .and_then(|rest| rest.split_once("]."))
-                    .and_then(|(index, column)| Some((index.parse::<usize>().ok()?, column)));
+                let at = list_item_field(&problem.field, "checkpoints");
                 let (field, message) = match (problem.field.as_str(), at) {
                     (_, Some((index, column))) => (
                         "checkpoints",
