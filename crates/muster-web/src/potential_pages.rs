@@ -28,9 +28,9 @@ use crate::page_parts::{
 use crate::pages::{Layout, PageContext, PageResult};
 use crate::potential_api::{parse_status, region_in_scope};
 use crate::potential_view::{
-    BarChart, ChartRow, ExportFormat, Focus, GroupKey, Level, MAX_UPLOAD_BYTES, file_part,
-    focus_total, format_quantity, format_share, group_totals, problems_table, query_string,
-    read_baseline_sheet, relocate_baseline_problems, share, text,
+    BarChart, ChartRow, ExportFormat, Focus, FormatQuery, GroupKey, Level, MAX_UPLOAD_BYTES,
+    file_part, focus_total, format_quantity, format_share, group_totals, problems_table,
+    query_string, read_baseline_sheet, relocate_baseline_problems, share, text,
 };
 
 /// Records per page on the records page; an export takes up to [`RECORD_EXPORT_LIMIT`].
@@ -799,11 +799,6 @@ pub(crate) async fn import_upload(
         },
     )
         .into_response())
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct FormatQuery {
-    format: Option<String>,
 }
 
 /// A refused upload's problems as CSV or XLSX, for the user who uploaded it, for ten

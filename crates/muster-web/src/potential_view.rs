@@ -334,6 +334,12 @@ pub(crate) fn with_format(url: &str, format: &str) -> String {
 
 // ---------------------------------------------------------------- exports
 
+/// A page's `?format=csv|xlsx`, which downloads its table instead of showing the page.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct FormatQuery {
+    pub(crate) format: Option<String>,
+}
+
 /// The two download formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ExportFormat {

@@ -30,7 +30,8 @@ use crate::i18n::Tr;
 use crate::page_parts::{Exports, UploadOutcome, form_field, page_err, type_name};
 use crate::pages::{Layout, PageContext, PageError, PageResult, format_utc};
 use crate::potential_view::{
-    ExportFormat, MAX_UPLOAD_BYTES, format_quantity, format_share, sheet_download, text,
+    ExportFormat, FormatQuery, MAX_UPLOAD_BYTES, format_quantity, format_share, sheet_download,
+    text,
 };
 
 /// Rows of a version shown on the assignment page; the rest are in the file itself.
@@ -236,11 +237,6 @@ pub(crate) async fn rounds(
 ) -> PageResult {
     let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
     render_rounds(&state, &page, None, StatusCode::OK, format).await
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct FormatQuery {
-    format: Option<String>,
 }
 
 /// The rounds list as a sheet: the columns the page shows.

@@ -23,7 +23,9 @@ use crate::page_parts::{Exports, Spine, download, page_err, spine, type_name};
 use crate::pages::{Layout, PageContext, PageResult, format_utc};
 use crate::photo_forms::read_photo_form;
 use crate::potential_api::region_in_scope;
-use crate::potential_view::{ExportFormat, file_part, format_quantity, query_string, text};
+use crate::potential_view::{
+    ExportFormat, FormatQuery, file_part, format_quantity, query_string, text,
+};
 use crate::verification_api::SampleRequestDto;
 
 /// Rows of the stale list shown under the freshness table; the API pages through the rest.
@@ -150,7 +152,7 @@ struct IndexPage {
 pub(crate) async fn index(
     State(state): State<AppState>,
     page: PageContext,
-    Query(query): Query<IndexQuery>,
+    Query(query): Query<FormatQuery>,
 ) -> PageResult {
     if let Some(format) =
         ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?
@@ -174,11 +176,6 @@ pub(crate) async fn index(
 
 /// Samples listed on the index page (and in its download), the latest first.
 const SAMPLES_SHOWN: i64 = 200;
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct IndexQuery {
-    format: Option<String>,
-}
 
 /// The samples as a sheet: the columns the page shows.
 fn samples_table(page: &PageContext, lines: &[SampleLine]) -> Table {
@@ -418,11 +415,6 @@ struct SamplePage {
     verifiers: Vec<VerifierChoice>,
     message: Option<String>,
     exports: Exports,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct FormatQuery {
-    format: Option<String>,
 }
 
 pub(crate) async fn sample(
