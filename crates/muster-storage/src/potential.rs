@@ -301,16 +301,7 @@ impl Database {
         )
         .fetch_optional(pool)
         .await)?;
-        match stored {
-            None => Ok(Taxonomy::default_taxonomy()),
-            Some(document) => Taxonomy::from_json(&document).map_err(|e| {
-                StorageError::refused(
-                    "taxonomy",
-                    format!("the stored taxonomy does not read: {e}"),
-                    format!("已保存的资源分类无法读取：{}", e.zh()),
-                )
-            }),
-        }
+        taxonomy_of(stored)
     }
 
     /// Adds a resource type or edits one. An edit that would change the meaning of records
@@ -324,14 +315,25 @@ impl Database {
         let administrator = self
             .refuse_unless_installation_administrator(actor, "the taxonomy", "资源分类")
             .await?;
-        let current = self.taxonomy().await?;
-        let before = current.resource_type(&resource_type.code).cloned();
         let mut tx = self.begin_write().await?;
+        // Read under the write lock: two edits at once each change the document they saw, so
+        // one read before the lock would lose the other's type.
+        let stored: Option<String> = on_tx!(&mut tx, |conn| sqlx::query_scalar(
+            "SELECT document FROM taxonomy WHERE id = 1"
+        )
+        .fetch_optional(&mut *conn)
+        .await)?;
+        let current = taxonomy_of(stored)?;
+        let before = current.resource_type(&resource_type.code).cloned();
         if let Some(before) = &before
             && before.changes_meaning(&resource_type)
         {
+            // Used: stored as records, or in any report's rows (awaiting review, or a first
+            // version the round's dashboard still sums), or in a baseline.
             let used: bool = on_tx!(&mut tx, |conn| sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM potential_records WHERE type_code = $1)"
+                "SELECT EXISTS (SELECT 1 FROM potential_records WHERE type_code = $1) \
+                 OR EXISTS (SELECT 1 FROM submission_rows WHERE type_code = $1) \
+                 OR EXISTS (SELECT 1 FROM baselines WHERE type_code = $1)"
             )
             .bind(&resource_type.code)
             .fetch_one(&mut *conn)
@@ -340,11 +342,11 @@ impl Database {
                 return Err(StorageError::Conflict {
                     field: "code",
                     message: format!(
-                        "records of {} are stored; this change would alter what they mean. Rename or widen only, or add a new type",
+                        "records, reports or baselines of {} are stored; this change would alter what they mean. Rename or widen only, or add a new type",
                         resource_type.code
                     ),
                     message_zh: Some(format!(
-                        "已有 {} 类型的记录；此修改会改变其含义。只能改名或放宽限制，或新增一个类型",
+                        "已有 {} 类型的记录、报送或基准；此修改会改变其含义。只能改名或放宽限制，或新增一个类型",
                         resource_type.code
                     )),
                 });
@@ -1236,6 +1238,20 @@ fn requirement_by_type(root: &RegionPath, rows: &[(String, String, f64)]) -> BTr
     result
 }
 
+/// The stored taxonomy document read, or the default where none is stored yet.
+fn taxonomy_of(stored: Option<String>) -> Result<Taxonomy, StorageError> {
+    match stored {
+        None => Ok(Taxonomy::default_taxonomy()),
+        Some(document) => Taxonomy::from_json(&document).map_err(|e| {
+            StorageError::refused(
+                "taxonomy",
+                format!("the stored taxonomy does not read: {e}"),
+                format!("已保存的资源分类无法读取：{}", e.zh()),
+            )
+        }),
+    }
+}
+
 pub(crate) fn figures<'a>(record: &'a PotentialRecord, path: &'a RegionPath) -> RecordFigures<'a> {
     RecordFigures {
         region_path: path,
@@ -1946,14 +1962,14 @@ async fn store_encoded(tx: &mut WriteTx, records: EncodedRecords) -> Result<(), 
     }
 }
 
-struct HolderColumns<'a> {
-    organization_id: Option<i64>,
-    id_number: Option<&'a str>,
-    phone: Option<&'a str>,
+pub(crate) struct HolderColumns<'a> {
+    pub(crate) organization_id: Option<i64>,
+    pub(crate) id_number: Option<&'a str>,
+    pub(crate) phone: Option<&'a str>,
 }
 
 impl<'a> HolderColumns<'a> {
-    fn of(holder: &'a Holder) -> Self {
+    pub(crate) fn of(holder: &'a Holder) -> Self {
         match holder {
             Holder::Organization { id, .. } => Self {
                 organization_id: *id,
@@ -1971,7 +1987,7 @@ impl<'a> HolderColumns<'a> {
     }
 }
 
-fn attributes_json(draft: &RecordDraft) -> String {
+pub(crate) fn attributes_json(draft: &RecordDraft) -> String {
     serde_json::to_string(&draft.attributes).unwrap_or_else(|_| "{}".to_owned())
 }
 

@@ -291,7 +291,8 @@ struct MovementRow {
 /// approved row counts as approved in a township's dashboard too). Then only the registry
 /// record that very version put there counts as approved (and verified, when
 /// `last_verified_at` is set): the same holding registered by another report is that
-/// report's. A sum over nothing is NULL, hence the COALESCEs, and SQLite sums integers to an
+/// report's. A record a later round has renewed since counts with the figures this round gave
+/// it, as `superseded_records` keeps them. A sum over nothing is NULL, hence the COALESCEs, and SQLite sums integers to an
 /// integer, hence the CASTs.
 ///
 /// Only the assignments of the subtree and of the regions above it are read (a region above
@@ -327,9 +328,15 @@ const MOVEMENT_BY_TYPE: &str = "WITH holdings AS ( \
      COUNT(CASE WHEN p.last_verified_at IS NOT NULL THEN p.verified_quantity END) AS verified_count, \
      CAST(COALESCE(SUM(CASE WHEN p.last_verified_at IS NOT NULL AND p.verified_quantity IS NOT NULL \
      THEN h.first_reported END), 0) AS DOUBLE PRECISION) AS verified_first_reported \
-     FROM holdings h LEFT JOIN potential_records p ON p.round_id = $1 \
-     AND p.holding_key = h.holding_key AND p.submission_id = h.approved_submission \
+     FROM holdings h LEFT JOIN ( \
+     SELECT p.holding_key, p.quantity, p.verified_quantity, p.last_verified_at, \
+     p.submission_id FROM potential_records p WHERE p.round_id = $1 \
      AND p.holding_key >= $2 AND p.holding_key < $3 \
+     UNION ALL \
+     SELECT k.holding_key, o.quantity, o.verified_quantity, o.last_verified_at, \
+     o.record_submission_id FROM superseded_records o JOIN potential_records k ON k.id = o.record_id \
+     WHERE o.record_round_id = $1 AND k.holding_key >= $2 AND k.holding_key < $3 \
+     ) p ON p.holding_key = h.holding_key AND p.submission_id = h.approved_submission \
      GROUP BY h.type_code";
 
 const ROUND_COLUMNS: &str =
@@ -1423,9 +1430,12 @@ impl Database {
 
     /// The reviewer approves an assignment's current version. Allowed only when every
     /// assignment directly below it is approved. The version's rows become potential records
-    /// in the same transaction; a holding already registered (by another unit, say) refuses
-    /// the approval with [`StorageError::SheetRejected`], naming the rows, so nothing is
-    /// counted twice: send the report back for correction instead.
+    /// in the same transaction. A holding another unit of the same round has registered
+    /// refuses the approval with [`StorageError::SheetRejected`], naming the rows, so nothing
+    /// is counted twice: send the report back for correction instead. A holding an earlier
+    /// round (or a bulk load) registered is renewed in place with this round's figures
+    /// ([`renew_records`]): the annual survey brings the registry up to date without a
+    /// second record.
     pub async fn approve_assignment(
         &self,
         actor: &Actor,
@@ -1477,6 +1487,7 @@ impl Database {
         {
             return Err(changed_meanwhile());
         }
+        let mut renewed_count = 0;
         if !drafts.is_empty() {
             let ordered = in_holding_order(&drafts);
             let provenance = RecordProvenance {
@@ -1485,7 +1496,34 @@ impl Database {
                 reporting_organization_id,
             };
             check_record_regions(&mut tx, &drafts).await?;
-            match insert_record_rows(&mut tx, &ordered, provenance, now.as_millis()).await {
+            let registered = registered_holdings(&mut tx, &drafts).await?;
+            let mut fresh = Vec::with_capacity(drafts.len());
+            let mut renewed = Vec::new();
+            let mut this_round = Vec::new();
+            for entry in ordered {
+                match registered.get(entry.1.holding_key.as_str()) {
+                    None => fresh.push(entry),
+                    // Two units of one round reporting one holding: counted once, refused.
+                    Some(record) if record.round_id == Some(round.id) => {
+                        this_round.push((entry.0, entry.1.holding_key.as_str()));
+                    }
+                    Some(record) => renewed.push((entry, record)),
+                }
+            }
+            if !this_round.is_empty() {
+                drop(tx);
+                return Err(self
+                    .holding_conflicts(this_round.into_iter(), "records")
+                    .await);
+            }
+            let mut deltas = RollupDeltas::new();
+            let paths: Vec<RegionPath> = renewed.iter().map(|(_, r)| r.region_path()).collect();
+            for ((_, record), path) in renewed.iter().zip(&paths) {
+                deltas.remove(&crate::potential::figures(record, path));
+            }
+            renew_records(&mut tx, current.id, &renewed, provenance, now).await?;
+            renewed_count = renewed.len();
+            match insert_record_rows(&mut tx, &fresh, provenance, now.as_millis()).await {
                 Ok(()) => {}
                 Err(e) if is_unique_violation(&e) => {
                     drop(tx);
@@ -1494,13 +1532,19 @@ impl Database {
                 }
                 Err(e) => return Err(e.into()),
             }
-            let mut deltas = RollupDeltas::new();
-            for (_, draft) in &drafts {
+            // A renewed record keeps its status; its new figure is unverified, as a new
+            // record's is.
+            let figures = fresh.iter().map(|(_, draft)| (draft, draft.status)).chain(
+                renewed
+                    .iter()
+                    .map(|((_, draft), record)| (draft, record.status())),
+            );
+            for (draft, status) in figures {
                 deltas.insert(&RecordFigures {
                     region_path: &draft.region_path,
                     type_code: &draft.type_code,
                     quantity: draft.quantity,
-                    available: draft.status.is_available(),
+                    available: status.is_available(),
                     verified: false,
                 });
             }
@@ -1551,6 +1595,7 @@ impl Database {
                     "submission_id": current.id,
                     "version": current.version,
                     "records": drafts.len(),
+                    "records_renewed": renewed_count,
                 })),
             },
         )
@@ -1562,7 +1607,8 @@ impl Database {
     /// The reviewer sends a report back for correction with a comment. An approved report
     /// can be sent back only while the level above has not approved it, and only while
     /// none of its records has been verified or put to use; its records leave the registry
-    /// again until the corrected version is approved.
+    /// again until the corrected version is approved, and those it renewed from an earlier
+    /// round get that round's figures back.
     pub async fn send_back_assignment(
         &self,
         actor: &Actor,
@@ -1598,9 +1644,11 @@ impl Database {
             }
         }
         cas_status(&mut tx, &assignment, new_status, now, false).await?;
-        let mut removed = 0;
+        let mut withdrawn = WithdrawnRecords::default();
         if assignment.status() == AssignmentStatus::Approved {
-            removed = remove_round_records(&mut tx, round.id, current.id).await?;
+            // Without a review time (never so for an approved version), anything counts.
+            let approved_at = current.reviewed_at.unwrap_or(0);
+            withdrawn = remove_round_records(&mut tx, round.id, current.id, approved_at).await?;
         }
         on_tx!(&mut tx, |conn| {
             sqlx::query(
@@ -1630,7 +1678,8 @@ impl Database {
                     "submission_id": current.id,
                     "version": current.version,
                     "comment": comment.as_str(),
-                    "records_withdrawn": removed,
+                    "records_withdrawn": withdrawn.deleted,
+                    "records_restored": withdrawn.restored,
                 })),
             },
         )
@@ -1886,15 +1935,141 @@ async fn cas_status(
     }
 }
 
+/// The stored records of the holdings the drafts name, by holding key, read in the write
+/// transaction that is about to store or renew them.
+async fn registered_holdings(
+    tx: &mut WriteTx,
+    drafts: &[(u32, RecordDraft)],
+) -> Result<HashMap<String, crate::PotentialRecord>, StorageError> {
+    let mut found = HashMap::new();
+    for chunk in drafts.chunks(500) {
+        let records: Vec<crate::PotentialRecord> = on_tx!(tx, |conn| {
+            let mut query =
+                QueryBuilder::new("SELECT * FROM potential_records WHERE holding_key IN (");
+            let mut separated = query.separated(", ");
+            for (_, draft) in chunk {
+                separated.push_bind(draft.holding_key.as_str());
+            }
+            query.push(")");
+            query.build_query_as().fetch_all(&mut *conn).await
+        })?;
+        found.extend(records.into_iter().map(|r| (r.holding_key.clone(), r)));
+    }
+    Ok(found)
+}
+
+/// A later round's approved version renews the holdings an earlier round (or a bulk load)
+/// registered: each record takes the new report's figures in place, its old quantity
+/// becomes `previous_quantity` (last year's figure, which risk-based sampling weighs), and
+/// its verification is cleared, since nobody has seen the new figure yet. What is
+/// overwritten is kept in `superseded_records` for [`remove_round_records`] to put back.
+/// Only stock at rest is renewed: a record reserved, allocated or requisitioned (or holding
+/// a reservation) refuses the approval, naming it, until that use is over.
+async fn renew_records(
+    tx: &mut WriteTx,
+    submission_id: i64,
+    renewed: &[(&(u32, RecordDraft), &crate::PotentialRecord)],
+    provenance: RecordProvenance,
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    if renewed.is_empty() {
+        return Ok(());
+    }
+    let drafts: Vec<&(u32, RecordDraft)> = renewed.iter().map(|(entry, _)| *entry).collect();
+    let sites = crate::sites::site_links(tx, &drafts).await?;
+    for (entry, record) in renewed {
+        let (row, draft) = &**entry;
+        on_tx!(tx, |conn| sqlx::query(
+            "INSERT INTO superseded_records (submission_id, record_id, quantity, attributes, \
+             quality_grade, holder_organization_id, holder_name, holder_id_number, holder_phone, \
+             site_id, site_name, lat, lon, record_round_id, record_submission_id, \
+             reporting_organization_id, first_reported_quantity, previous_quantity, \
+             verified_quantity, last_verified_at, updated_at) \
+             SELECT $1, id, quantity, attributes, quality_grade, holder_organization_id, \
+             holder_name, holder_id_number, holder_phone, site_id, site_name, lat, lon, round_id, \
+             submission_id, reporting_organization_id, first_reported_quantity, \
+             previous_quantity, verified_quantity, last_verified_at, updated_at \
+             FROM potential_records WHERE id = $2"
+        )
+        .bind(submission_id)
+        .bind(record.id)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ()))?;
+        let holder = crate::potential::HolderColumns::of(&draft.holder);
+        let updated = on_tx!(tx, |conn| sqlx::query(
+            "UPDATE potential_records SET previous_quantity = quantity, quantity = $1, \
+             attributes = $2, quality_grade = $3, holder_organization_id = $4, holder_name = $5, \
+             holder_id_number = $6, holder_phone = $7, site_id = $8, site_name = $9, lat = $10, \
+             lon = $11, round_id = $12, submission_id = $13, reporting_organization_id = $14, \
+             first_reported_quantity = $1, verified_quantity = NULL, last_verified_at = NULL, \
+             updated_at = $15 \
+             WHERE id = $16 AND reserved_quantity = 0 AND status IN ('available', 'unavailable')"
+        )
+        .bind(draft.quantity)
+        .bind(crate::potential::attributes_json(draft))
+        .bind(draft.quality.as_str())
+        .bind(holder.organization_id)
+        .bind(draft.holder.name())
+        .bind(holder.id_number)
+        .bind(holder.phone)
+        .bind(sites.site_of(draft))
+        .bind(draft.site.as_deref())
+        .bind(draft.coordinates.map(|c| c.0))
+        .bind(draft.coordinates.map(|c| c.1))
+        .bind(provenance.round_id)
+        .bind(provenance.submission_id)
+        .bind(provenance.reporting_organization_id)
+        .bind(now.as_millis())
+        .bind(record.id)
+        .execute(&mut *conn)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if updated != 1 {
+            return Err(StorageError::Conflict {
+                field: "status",
+                message: format!(
+                    "row {row} renews record {}, which is reserved, allocated or requisitioned now; approve once it is back in stock",
+                    record.id
+                ),
+                message_zh: Some(format!(
+                    "第 {row} 行更新的记录 {} 正被预留、调配或征用，待其归还后再审核通过",
+                    record.id
+                )),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Takes an approved version's records out of the registry again, keeping the roll-ups in
-/// step. Refused when any of them was verified on site, is in a verification sample, has left
-/// the `available` stock (reserved, allocated, requisitioned), or ever was allocated or
-/// requisitioned: those have a life of their own now.
+/// step: those it added are deleted, those it renewed (see [`renew_records`]) get back what
+/// they were. Refused when any of them was verified on site, put in a verification sample,
+/// allocated or requisitioned, or has left the stock at rest: those have a life of their
+/// own now. For a renewed record only what happened since the approval (`approved_at`)
+/// counts: last year's sample or demand is last year's record's history, which it keeps. Refused too when a later round has renewed
+/// any of them since: that round's figures stand on these.
 async fn remove_round_records(
     tx: &mut WriteTx,
     round_id: i64,
     submission_id: i64,
-) -> Result<usize, StorageError> {
+    approved_at: i64,
+) -> Result<WithdrawnRecords, StorageError> {
+    let renewed_later: bool = on_tx!(tx, |conn| sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM superseded_records \
+         WHERE record_round_id = $1 AND record_submission_id = $2)"
+    )
+    .bind(round_id)
+    .bind(submission_id)
+    .fetch_one(&mut *conn)
+    .await)?;
+    if renewed_later {
+        return Err(StorageError::Conflict {
+            field: "status",
+            message: "a later round's report has renewed records of this report; it can no longer be sent back".into(),
+            message_zh: Some("本报告的记录已被后续调查轮次更新，不能再退回".into()),
+        });
+    }
     let records: Vec<crate::PotentialRecord> = on_tx!(tx, |conn| sqlx::query_as(
         "SELECT * FROM potential_records WHERE round_id = $1 AND submission_id = $2"
     )
@@ -1922,11 +2097,15 @@ async fn remove_round_records(
     }
     let in_verification: bool = on_tx!(tx, |conn| {
         sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM verification_items v JOIN potential_records p ON p.id = v.record_id \
-         WHERE p.round_id = $1 AND p.submission_id = $2)"
+        "WITH renewed AS (SELECT record_id FROM superseded_records WHERE submission_id = $2) \
+         SELECT EXISTS (SELECT 1 FROM verification_items v JOIN potential_records p ON p.id = v.record_id \
+         JOIN verification_samples s ON s.id = v.sample_id \
+         WHERE p.round_id = $1 AND p.submission_id = $2 \
+         AND (s.created_at >= $3 OR p.id NOT IN (SELECT record_id FROM renewed)))"
     )
     .bind(round_id)
     .bind(submission_id)
+    .bind(approved_at)
     .fetch_one(&mut *conn)
     .await
     })?;
@@ -1942,12 +2121,16 @@ async fn remove_round_records(
     // (and the foreign key would refuse, as a server error).
     let put_to_use: bool = on_tx!(tx, |conn| {
         sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM potential_records p WHERE p.round_id = $1 AND p.submission_id = $2 \
-             AND (EXISTS (SELECT 1 FROM demand_allocations d WHERE d.record_id = p.id) \
-             OR EXISTS (SELECT 1 FROM requisition_items q WHERE q.record_id = p.id)))",
+            "WITH renewed AS (SELECT record_id FROM superseded_records WHERE submission_id = $2) \
+             SELECT EXISTS (SELECT 1 FROM potential_records p WHERE p.round_id = $1 AND p.submission_id = $2 \
+             AND (EXISTS (SELECT 1 FROM demand_allocations d WHERE d.record_id = p.id \
+             AND (d.accepted_at >= $3 OR p.id NOT IN (SELECT record_id FROM renewed))) \
+             OR EXISTS (SELECT 1 FROM requisition_items q JOIN requisition_orders o ON o.id = q.order_id \
+             WHERE q.record_id = p.id AND (o.created_at >= $3 OR p.id NOT IN (SELECT record_id FROM renewed)))))",
         )
         .bind(round_id)
         .bind(submission_id)
+        .bind(approved_at)
         .fetch_one(&mut *conn)
         .await
     })?;
@@ -1963,16 +2146,66 @@ async fn remove_round_records(
     for (record, path) in records.iter().zip(&paths) {
         deltas.remove(&crate::potential::figures(record, path));
     }
-    on_tx!(tx, |conn| sqlx::query(
-        "DELETE FROM potential_records WHERE round_id = $1 AND submission_id = $2"
+    let deleted = on_tx!(tx, |conn| sqlx::query(
+        "DELETE FROM potential_records WHERE round_id = $1 AND submission_id = $2 \
+         AND id NOT IN (SELECT record_id FROM superseded_records WHERE submission_id = $2)"
     )
     .bind(round_id)
     .bind(submission_id)
     .execute(&mut *conn)
     .await
+    .map(|r| r.rows_affected()))?;
+    on_tx!(tx, |conn| {
+        sqlx::query(
+        "UPDATE potential_records SET quantity = s.quantity, attributes = s.attributes, \
+         quality_grade = s.quality_grade, holder_organization_id = s.holder_organization_id, \
+         holder_name = s.holder_name, holder_id_number = s.holder_id_number, \
+         holder_phone = s.holder_phone, site_id = s.site_id, site_name = s.site_name, \
+         lat = s.lat, lon = s.lon, round_id = s.record_round_id, \
+         submission_id = s.record_submission_id, \
+         reporting_organization_id = s.reporting_organization_id, \
+         first_reported_quantity = s.first_reported_quantity, \
+         previous_quantity = s.previous_quantity, verified_quantity = s.verified_quantity, \
+         last_verified_at = s.last_verified_at, updated_at = s.updated_at \
+         FROM superseded_records s WHERE s.record_id = potential_records.id AND s.submission_id = $1"
+    )
+    .bind(submission_id)
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
+    })?;
+    let restored: Vec<crate::PotentialRecord> = on_tx!(tx, |conn| sqlx::query_as(
+        "SELECT p.* FROM potential_records p JOIN superseded_records s ON s.record_id = p.id \
+         WHERE s.submission_id = $1"
+    )
+    .bind(submission_id)
+    .fetch_all(&mut *conn)
+    .await)?;
+    let restored_paths: Vec<RegionPath> = restored.iter().map(|r| r.region_path()).collect();
+    for (record, path) in restored.iter().zip(&restored_paths) {
+        deltas.insert(&crate::potential::figures(record, path));
+    }
+    on_tx!(tx, |conn| sqlx::query(
+        "DELETE FROM superseded_records WHERE submission_id = $1"
+    )
+    .bind(submission_id)
+    .execute(&mut *conn)
+    .await
     .map(|_| ()))?;
     apply_totals(tx, &deltas.into_changes()).await?;
-    Ok(records.len())
+    Ok(WithdrawnRecords {
+        deleted: usize::try_from(deleted).unwrap_or(usize::MAX),
+        restored: restored.len(),
+    })
+}
+
+/// What sending an approved version back did to the registry.
+#[derive(Debug, Default, Clone, Copy)]
+struct WithdrawnRecords {
+    /// Records the version had added, deleted again.
+    deleted: usize,
+    /// Records it had renewed, given back their earlier figures.
+    restored: usize,
 }
 
 /// Inserts a round's planned assignments a level at a time (regions of a depth, then the

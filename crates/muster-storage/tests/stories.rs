@@ -1539,6 +1539,19 @@ async fn baselines_gaps_and_taxonomy_edits_story(db: Database) {
         db.save_resource_type(&cli(), truck).await,
         Err(E::Conflict { .. })
     ));
+    // A baseline gives a type its meaning too, with no record of it stored.
+    let mut in_baseline = taxonomy
+        .resource_type("CAD.MAT.TENT_12")
+        .expect("type")
+        .clone();
+    in_baseline.unit = "piece".into();
+    match db.save_resource_type(&cli(), in_baseline).await {
+        Err(E::Conflict {
+            message_zh: Some(zh),
+            ..
+        }) => assert!(zh.contains("基准"), "{zh}"),
+        other => panic!("a type with a baseline keeps its unit: {other:?}"),
+    }
     let mut unused = taxonomy
         .resource_type("CAD.MAT.TENT_36")
         .expect("type")

@@ -1856,3 +1856,217 @@ async fn submission_row_figures_backfill(test_db: muster_storage::testing::TestD
     assert_eq!(latest[WATER], reported(5.5, 1));
     migrated.close().await;
 }
+
+on_both_databases!(
+    a_later_round_renews_the_holdings_of_an_earlier_one,
+    renewal_story
+);
+/// Next year's round reports the same holdings again: its approval updates the records in
+/// place (last year's quantity kept as the previous figure), never a second record; sending
+/// it back puts last year's record back exactly, and the earlier round's dashboard keeps
+/// the figures it approved.
+async fn renewal_story(db: Database) {
+    use muster_storage::testing::raw_execute;
+    let w = world(&db).await;
+    let everything = Scope::everything();
+    let county = w.county_a.0.as_str();
+    let records = |db: Database| async move {
+        db.potential_records(
+            &Scope::everything(),
+            &RecordFilter {
+                region_code: Some(county.into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("records")
+    };
+    let quantity = |db: Database| async move {
+        db.subtree_totals(&Scope::everything(), Some(county))
+            .await
+            .expect("totals")
+            .by_type
+            .iter()
+            .find(|t| t.type_code == TENT)
+            .map(|t| (t.totals.quantity, t.totals.record_count))
+    };
+    let approved = |db: Database, round: i64| async move {
+        db.round_dashboard(&Scope::everything(), round, None)
+            .await
+            .expect("dashboard")
+            .movement
+            .get(TENT)
+            .map(|m| m.approved)
+    };
+
+    let (first, assignments) = open_city_round(&db, &w).await;
+    let a1 = find(&assignments, &w.county_a.1, Some(w.unit_a1)).id;
+    db.submit_survey_file(
+        &w.officer_a1,
+        a1,
+        csv(&[(TENT, 10.0, "Depot", county)]),
+        "2026.csv",
+    )
+    .await
+    .expect("last year's report");
+    db.approve_assignment(&w.county_a_staff, a1)
+        .await
+        .expect("last year's approval");
+    let last_year = records(db.clone()).await;
+    assert_eq!(last_year.len(), 1);
+    assert_eq!(quantity(db.clone()).await, Some((10.0, 1)));
+
+    let (second, _) = db
+        .open_round(
+            &w.city_staff,
+            OpenRound {
+                title: "2027 annual survey".into(),
+                ..open(&w.city_code, &[TENT, WATER])
+            },
+        )
+        .await
+        .expect("next year's round");
+    let next = db
+        .round_assignments(&everything, second.id, None)
+        .await
+        .expect("assignments");
+    let b1 = find(&next, &w.county_a.1, Some(w.unit_a1)).id;
+    let report = |quantity: f64, name: &'static str| {
+        db.submit_survey_file(
+            &w.officer_a1,
+            b1,
+            csv(&[(TENT, quantity, "Depot", county)]),
+            name,
+        )
+    };
+    report(12.0, "2027.csv").await.expect("this year's report");
+    db.approve_assignment(&w.county_a_staff, b1)
+        .await
+        .expect("a holding of last year is renewed, not refused");
+    let renewed = records(db.clone()).await;
+    assert_eq!(renewed.len(), 1, "still one record");
+    let record = &renewed[0];
+    assert_eq!(record.id, last_year[0].id);
+    assert_eq!(
+        (record.quantity, record.previous_quantity, record.round_id),
+        (12.0, Some(10.0), Some(second.id))
+    );
+    assert_eq!(quantity(db.clone()).await, Some((12.0, 1)), "counted once");
+    assert_eq!(approved(db.clone(), first.id).await, Some(10.0));
+    assert_eq!(approved(db.clone(), second.id).await, Some(12.0));
+
+    // Last year's report stands under this year's figures now.
+    match db
+        .send_back_assignment(&w.county_a_staff, a1, "recount")
+        .await
+    {
+        Err(StorageError::Conflict {
+            message_zh: Some(zh),
+            ..
+        }) => assert!(zh.contains("后续调查轮次"), "{zh}"),
+        other => panic!("last year's report was renewed since: {other:?}"),
+    }
+
+    // A demand's allocation of the record: since this year's approval it stops the send-back
+    // (the record has a life of its own now); last year's (accepted before) does not.
+    let county_path = &w.county_a.1;
+    let allocate = |accepted_at: i64| {
+        let db = db.clone();
+        let record = last_year[0].id;
+        let stmts = [
+            format!(
+                "INSERT INTO demands (title, origin, classification, classification_rank, region_code, \
+                 region_path, status, received_at, created_by_name, updated_at) \
+                 VALUES ('drill', 'civilian', 'internal', 1, '{county}', '{county_path}', 'closed', 0, 'test', 0)"
+            ),
+            format!(
+                "INSERT INTO demand_lines (demand_id, line_no, type_code, quantity, lat, lon, needed_by, priority) \
+                 SELECT MAX(id), 1, '{TENT}', 5, 31.8, 117.2, 0, 1 FROM demands"
+            ),
+            format!(
+                "INSERT INTO demand_allocations (demand_id, line_id, record_id, quantity, released, \
+                 great_circle_km, travel_hours, unit_cost_cents, accepted_at, accepted_by_name) \
+                 SELECT l.demand_id, l.id, {record}, 5, 5, 1.0, 1.0, 0, {accepted_at}, 'test' \
+                 FROM demand_lines l WHERE l.id = (SELECT MAX(id) FROM demand_lines)"
+            ),
+        ];
+        async move {
+            for stmt in &stmts {
+                assert_eq!(raw_execute(&db, stmt).await.expect(stmt), 1, "{stmt}");
+            }
+        }
+    };
+    allocate(muster_storage::now().as_millis() + 60_000).await;
+    match db
+        .send_back_assignment(&w.county_a_staff, b1, "recount")
+        .await
+    {
+        Err(StorageError::Conflict {
+            message_zh: Some(zh),
+            ..
+        }) => assert!(zh.contains("调配或征用"), "{zh}"),
+        other => panic!("allocated since this year's approval: {other:?}"),
+    }
+    for table in ["demand_allocations", "demand_lines", "demands"] {
+        raw_execute(&db, &format!("DELETE FROM {table}"))
+            .await
+            .expect("cleared");
+    }
+    allocate(0).await;
+
+    db.send_back_assignment(&w.county_a_staff, b1, "recount")
+        .await
+        .expect("this year's report sent back");
+    assert_eq!(
+        records(db.clone()).await,
+        last_year,
+        "last year's record, exactly"
+    );
+    assert_eq!(quantity(db.clone()).await, Some((10.0, 1)));
+    assert_eq!(
+        raw_execute(&db, "DELETE FROM superseded_records")
+            .await
+            .expect("count"),
+        0,
+        "nothing kept once restored"
+    );
+
+    // Stock in use is not renewed until it is back.
+    raw_execute(
+        &db,
+        &format!(
+            "UPDATE potential_records SET reserved_quantity = 3 WHERE id = {}",
+            last_year[0].id
+        ),
+    )
+    .await
+    .expect("reserved");
+    report(11.0, "2027-v2.csv").await.expect("corrected");
+    match db.approve_assignment(&w.county_a_staff, b1).await {
+        Err(StorageError::Conflict {
+            message_zh: Some(zh),
+            ..
+        }) => assert!(zh.contains("预留、调配或征用"), "{zh}"),
+        other => panic!("a reserved record is not renewed: {other:?}"),
+    }
+    raw_execute(
+        &db,
+        &format!(
+            "UPDATE potential_records SET reserved_quantity = 0 WHERE id = {}",
+            last_year[0].id
+        ),
+    )
+    .await
+    .expect("released");
+    db.approve_assignment(&w.county_a_staff, b1)
+        .await
+        .expect("renewed once back in stock");
+    let record = &records(db.clone()).await[0];
+    assert_eq!(
+        (record.quantity, record.previous_quantity),
+        (11.0, Some(10.0))
+    );
+    assert_eq!(quantity(db.clone()).await, Some((11.0, 1)));
+    intact(&db).await;
+}
