@@ -17,7 +17,7 @@ use muster_domain::survey::{
     AssignmentStatus, Completeness, FigureMovement, SubmissionDiff, Timeliness, may_review,
     reviewer_region,
 };
-use muster_domain::taxonomy::{Category, Taxonomy};
+use muster_domain::taxonomy::{AttributeKind, Category, ResourceType, Taxonomy};
 use muster_domain::{RegionPath, Role, Timestamp};
 use muster_storage::{
     Assignment, AssignmentView, FormRowEdit, OpenRound, StorageError, SubmitOutcome, SurveyRound,
@@ -421,6 +421,8 @@ struct RoundPage {
     completeness: CompletenessView,
     here: Vec<AssignmentLine>,
     children: Vec<RegionLine>,
+    here_exports: Exports,
+    children_exports: Exports,
     /// Whether the reader runs this open round (office staff or an administrator at its
     /// region or above) and so may give more time or close it; storage checks again.
     can_manage: bool,
@@ -444,19 +446,15 @@ fn code_of(path: &RegionPath) -> String {
         .unwrap_or_default()
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct FocusQuery {
-    region: Option<String>,
-}
-
 pub(crate) async fn round(
     State(state): State<AppState>,
     page: PageContext,
     Path(id): Path<i64>,
-    Query(query): Query<FocusQuery>,
+    Query(query): Query<RoundQuery>,
 ) -> PageResult {
     let current = page.require_user()?;
     let scope = current.actor.scope();
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
     let region = query.region.as_deref().filter(|r| !r.is_empty());
     let dashboard = state
         .db
@@ -483,7 +481,7 @@ pub(crate) async fn round(
         .filter(|a| a.organization_id.is_none() && a.region_path().depth() == depth + 1)
         .map(|a| (a.region_path.as_str(), a))
         .collect();
-    let children = dashboard
+    let children: Vec<RegionLine> = dashboard
         .children
         .iter()
         .map(|(path, counts)| {
@@ -507,6 +505,16 @@ pub(crate) async fn round(
             }
         })
         .collect();
+    let region_code = code_of(&dashboard.path);
+    if let Some(format) = format {
+        let table = match query.table.as_deref() {
+            Some("here") => assignments_table(&page.tr, &here),
+            _ => completeness_table(&page.tr, &children),
+        };
+        let stem = format!("round-{id}-{region_code}");
+        return sheet_download(format, &stem, &[table]).map_err(|e| page.error(e));
+    }
+    let base = format!("/surveys/{id}?region={region_code}&table=");
     let heading = here
         .iter()
         .find(|a| !a.is_unit)
@@ -530,10 +538,12 @@ pub(crate) async fn round(
         round: RoundSummary::of(round, &taxonomy, &page.tr),
         heading,
         up_href,
-        region: code_of(&dashboard.path),
+        region: region_code,
         completeness: CompletenessView::from(&dashboard.completeness),
         here,
         children,
+        here_exports: Exports::of(&format!("{base}here")),
+        children_exports: Exports::of(&format!("{base}children")),
         can_manage: runs_it && round.status.is_open(),
         can_reopen: runs_it && !round.status.is_open(),
     }
@@ -702,6 +712,30 @@ fn movement_table(
                     TableCell::Integer(i64::try_from(m.record_count).unwrap_or(i64::MAX)),
                     TableCell::Integer(i64::try_from(m.approved_count).unwrap_or(i64::MAX)),
                     TableCell::Integer(i64::try_from(m.verified_count).unwrap_or(i64::MAX)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The round page's assignments at one level, as on screen.
+fn assignments_table(tr: &Tr, lines: &[AssignmentLine]) -> Table {
+    Table {
+        title: tr.t("survey.at_this_level"),
+        headers: vec![
+            tr.t("survey.assignment"),
+            tr.t("potential.status_label"),
+            tr.t("survey.timeliness_label"),
+            tr.t("survey.submitted_at"),
+        ],
+        rows: lines
+            .iter()
+            .map(|l| {
+                vec![
+                    text(l.name.clone()),
+                    text(l.status_label.clone()),
+                    text(l.timeliness_label.clone()),
+                    text(l.submitted.clone()),
                 ]
             })
             .collect(),
@@ -989,24 +1023,146 @@ struct AssignmentPage {
     may_extend: bool,
     may_review: bool,
     types: Vec<Choice>,
+    /// The add-row form, for the type chosen (the round's first by default).
+    add_form: Option<AddRowForm>,
     region: String,
     max_mib: usize,
+}
+
+/// The add-row form for one type: every column the importer takes, the type's own attributes
+/// among them, so that any type of the round can be reported on the form. (Most types of the
+/// default taxonomy require an attribute, which a form of the common fields alone could
+/// never give.)
+#[derive(Debug)]
+struct AddRowForm {
+    code: String,
+    name: String,
+    unit: String,
+    attributes: Vec<AttributeInput>,
+}
+
+/// One attribute's input, posted as `attr.KEY` (the importer reads the column by its key).
+#[derive(Debug)]
+struct AttributeInput {
+    key: String,
+    label: String,
+    required: bool,
+    /// `number`, `decimal`, `text`, `select`.
+    input: &'static str,
+    /// The bounds a number takes, or a text's length, as the reader sees them.
+    hint: String,
+    min: String,
+    max: String,
+    /// For a choice or a yes/no: the values offered after an empty one.
+    options: Vec<Choice>,
+}
+
+impl AddRowForm {
+    fn of(resource_type: &ResourceType, taxonomy: &Taxonomy, tr: &Tr) -> Self {
+        let locale = tr.locale;
+        let zh = locale.starts_with("zh");
+        let unit = taxonomy.unit(&resource_type.unit).map_or_else(
+            || resource_type.unit.clone(),
+            |u| {
+                if zh {
+                    u.name_zh.clone()
+                } else {
+                    u.name_en.clone()
+                }
+            },
+        );
+        let attributes = resource_type
+            .attributes
+            .iter()
+            .map(|spec| {
+                let label = if zh { &spec.name_zh } else { &spec.name_en }.clone();
+                let (input, hint, min, max, options) = match &spec.kind {
+                    AttributeKind::Integer { min, max } => (
+                        "number",
+                        format!("{min}–{max}"),
+                        min.to_string(),
+                        max.to_string(),
+                        Vec::new(),
+                    ),
+                    AttributeKind::Decimal { min, max } => (
+                        "decimal",
+                        format!("{min}–{max}"),
+                        String::new(),
+                        String::new(),
+                        Vec::new(),
+                    ),
+                    AttributeKind::Text { max_len } => (
+                        "text",
+                        String::new(),
+                        String::new(),
+                        max_len.to_string(),
+                        Vec::new(),
+                    ),
+                    AttributeKind::Choice { options } => (
+                        "select",
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                        options
+                            .iter()
+                            .map(|o| Choice {
+                                code: o.code.clone(),
+                                name: if zh { &o.name_zh } else { &o.name_en }.clone(),
+                            })
+                            .collect(),
+                    ),
+                    AttributeKind::Boolean => (
+                        "select",
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                        [("yes", "survey.yes"), ("no", "survey.no")]
+                            .into_iter()
+                            .map(|(code, key)| Choice {
+                                code: code.to_owned(),
+                                name: tr.t(key),
+                            })
+                            .collect(),
+                    ),
+                };
+                AttributeInput {
+                    key: spec.key.clone(),
+                    label,
+                    required: spec.required,
+                    input,
+                    hint,
+                    min,
+                    max,
+                    options,
+                }
+            })
+            .collect();
+        Self {
+            code: resource_type.code.clone(),
+            name: resource_type.name(locale).to_owned(),
+            unit,
+            attributes,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct AssignmentQuery {
     done: Option<String>,
     version: Option<i64>,
+    /// The type the add-row form shows the fields of.
+    add_type: Option<String>,
 }
 
 async fn render_assignment(
     state: &AppState,
     page: &PageContext,
     id: i64,
-    version: Option<i64>,
+    shown: Shown<'_>,
     outcome: UploadOutcome,
     http_status: StatusCode,
 ) -> PageResult {
+    let Shown { version, add_type } = shown;
     let current = page.require_user()?;
     let actor = &current.actor;
     let scope = actor.scope();
@@ -1135,6 +1291,11 @@ async fn render_assignment(
                     name: type_name(&taxonomy, code, locale),
                 })
                 .collect(),
+            add_form: add_type
+                .filter(|code| round.type_codes.iter().any(|t| t == code))
+                .or_else(|| round.type_codes.first().map(String::as_str))
+                .and_then(|code| taxonomy.resource_type(code))
+                .map(|t| AddRowForm::of(t, &taxonomy, &page.tr)),
             region: view.assignment.region_code.clone().unwrap_or_default(),
             max_mib: MAX_UPLOAD_BYTES / (1024 * 1024),
         },
@@ -1157,17 +1318,36 @@ pub(crate) async fn assignment(
         notice,
         ..UploadOutcome::default()
     };
-    render_assignment(&state, &page, id, query.version, outcome, StatusCode::OK).await
+    let shown = Shown {
+        version: query.version,
+        add_type: query.add_type.as_deref(),
+    };
+    render_assignment(&state, &page, id, shown, outcome, StatusCode::OK).await
 }
 
 /// After a write: back to the assignment page with a notice, or the page again with what
 /// was refused.
+/// What an assignment page shows: a version (the latest by default), and the type whose
+/// fields the add-row form offers (the round's first by default; a type outside the round
+/// is passed over for it).
+#[derive(Debug, Clone, Copy, Default)]
+struct Shown<'a> {
+    version: Option<i64>,
+    add_type: Option<&'a str>,
+}
+
 async fn after_write(
     state: &AppState,
     page: &PageContext,
     id: i64,
+    add_type: Option<&str>,
     result: Result<&'static str, StorageError>,
 ) -> PageResult {
+    // A refused row comes back with the form of the type it was for.
+    let shown = Shown {
+        version: None,
+        add_type,
+    };
     let current = page.require_user()?;
     match result {
         Ok(done) => {
@@ -1184,7 +1364,7 @@ async fn after_write(
                 state,
                 page,
                 id,
-                None,
+                shown,
                 outcome,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -1202,7 +1382,7 @@ async fn after_write(
                 state,
                 page,
                 id,
-                None,
+                shown,
                 UploadOutcome::failed(&error, &page.tr),
                 status,
             )
@@ -1268,7 +1448,7 @@ pub(crate) async fn upload(
             &state,
             &page,
             id,
-            None,
+            Shown::default(),
             outcome,
             StatusCode::UNPROCESSABLE_ENTITY,
         )
@@ -1279,7 +1459,7 @@ pub(crate) async fn upload(
         .submit_survey_file(&current.actor, id, bytes, &file_name)
         .await
         .map(submitted);
-    after_write(&state, &page, id, result).await
+    after_write(&state, &page, id, None, result).await
 }
 
 /// The form's fields, in the columns the importer knows; `nothing=1` reports that nothing
@@ -1304,7 +1484,7 @@ pub(crate) async fn add_row(
     let columns: Vec<(&str, &str)> = if get("nothing") == "1" {
         Vec::new()
     } else {
-        [
+        let standard = [
             "type_code",
             "quantity",
             "quality",
@@ -1314,17 +1494,25 @@ pub(crate) async fn add_row(
             "holder_phone",
             "site",
             "region_code",
+            "lat",
+            "lon",
         ]
         .into_iter()
-        .map(|key| (key, get(key).trim()))
-        .collect()
+        .map(|key| (key, get(key).trim()));
+        // The type's attributes, by key; an empty one is left out, as an empty cell is.
+        let attributes = fields.iter().filter_map(|(name, value)| {
+            let key = name.strip_prefix("attr.")?;
+            Some((key, value.trim())).filter(|(_, v)| !v.is_empty())
+        });
+        standard.chain(attributes).collect()
     };
+    let add_type = Some(get("type_code").trim()).filter(|t| !t.is_empty());
     let result = state
         .db
         .submit_survey_form_row(&current.actor, id, &columns)
         .await
         .map(submitted);
-    after_write(&state, &page, id, result).await
+    after_write(&state, &page, id, add_type, result).await
 }
 
 /// A row correction's form: the version the rows table showed, and for a quantity the new one.
@@ -1365,7 +1553,7 @@ pub(crate) async fn correct_row_quantity(
         )
         .await
         .map(submitted);
-    after_write(&state, &page, id, result).await
+    after_write(&state, &page, id, None, result).await
 }
 
 /// Takes one row out of the current version, from the rows table.
@@ -1390,7 +1578,7 @@ pub(crate) async fn remove_row(
         )
         .await
         .map(submitted);
-    after_write(&state, &page, id, result).await
+    after_write(&state, &page, id, None, result).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -1415,7 +1603,7 @@ pub(crate) async fn approve(
         .approve_assignment(&current.actor, id)
         .await
         .map(|_| "approved");
-    after_write(&state, &page, id, result).await
+    after_write(&state, &page, id, None, result).await
 }
 
 pub(crate) async fn send_back(
@@ -1433,7 +1621,7 @@ pub(crate) async fn send_back(
         .send_back_assignment(&current.actor, id, &form.comment)
         .await
         .map(|_| "returned");
-    after_write(&state, &page, id, result).await
+    after_write(&state, &page, id, None, result).await
 }
 
 #[cfg(test)]

@@ -54,6 +54,11 @@ fn in_a_week() -> i64 {
 /// The city office opens a round for its city; returns the round id and the member
 /// officer's assignment (the county's transport bureau).
 async fn open_round(app: &TestApp) -> (i64, i64, String) {
+    open_round_of(app, &[TENT, WATER]).await
+}
+
+/// [`open_round`] asking for the given types.
+async fn open_round_of(app: &TestApp, types: &[&str]) -> (i64, i64, String) {
     let office = app.token_for("office").await;
     let (_, me) = get_json(app, &office, "/api/v1/me").await;
     let city = me["scope"]
@@ -68,7 +73,7 @@ async fn open_round(app: &TestApp) -> (i64, i64, String) {
         app,
         &office,
         "/api/v1/surveys/rounds",
-        &json!({"title": "2026 survey", "region_code": city, "type_codes": [TENT, WATER], "deadline": in_a_week()}),
+        &json!({"title": "2026 survey", "region_code": city, "type_codes": types, "deadline": in_a_week()}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
@@ -242,6 +247,40 @@ async fn pages_story(app: TestApp) {
         "completeness by region below"
     );
     assert!(round_page.contains("tl-pending"), "timeliness in colour");
+    // Both tables of the round page download as shown.
+    assert!(
+        round_page.contains("table=here&#38;format=csv"),
+        "{round_page}"
+    );
+    let here = office
+        .get(app.url(&format!("{round_url}?table=here&format=csv")))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(here.status(), StatusCode::OK);
+    let here = here.text().await.expect("text");
+    assert!(
+        here.lines().count() >= 2,
+        "a header and the office's own report: {here}"
+    );
+    let children = office
+        .get(app.url(&format!("{round_url}?table=children&format=xlsx")))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(children.status(), StatusCode::OK);
+    let workbook =
+        muster_domain::sheet::read_workbook(&children.bytes().await.expect("bytes")).expect("xlsx");
+    assert!(
+        workbook.sheets[0].rows.len() > 2,
+        "one row a region below, under the header"
+    );
+    let bad = office
+        .get(app.url(&format!("{round_url}?format=pdf")))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 
     // A bad deadline is refused on the form, not with an error page.
     let refused = office
@@ -718,4 +757,98 @@ async fn close_story(app: TestApp) {
         "an open round is not reopened"
     );
     app.stop().await;
+}
+
+on_both!(
+    the_form_reports_a_type_with_required_attributes,
+    spawn_demo,
+    attribute_form_story
+);
+/// A type whose records need an attribute (a lecture team's size) is reported on the page's
+/// form: choosing the type shows its attributes, a row without the required one is refused
+/// naming it, and a row with it is stored with the attribute, the grade and the coordinates.
+async fn attribute_form_story(app: TestApp) {
+    const LECTURE: &str = "POL.PUB.LECTURE_TEAM";
+    let (_, id, county) = open_round_of(&app, &[WATER, LECTURE]).await;
+    let (member, csrf) = app.signed_in("member", "en").await;
+    let page = common::page_text(&member, &app, &format!("/surveys/assignments/{id}")).await;
+    assert!(
+        !page.contains("name=\"attr.members\""),
+        "water's form, the round's first type, has no attributes"
+    );
+    let page = common::page_text(
+        &member,
+        &app,
+        &format!("/surveys/assignments/{id}?add_type={LECTURE}"),
+    )
+    .await;
+    assert!(page.contains("name=\"attr.members\""), "the team's size");
+    assert!(
+        page.contains("name=\"attr.language\""),
+        "its language, a choice"
+    );
+    assert!(page.contains("value=\"dialect\""), "with its options");
+    assert!(
+        page.contains("min=\"2\" max=\"100\""),
+        "and the size's bounds"
+    );
+
+    let post = |extra: &[(&'static str, &'static str)]| {
+        let mut form: Vec<(&str, String)> = vec![
+            ("csrf", csrf.clone()),
+            ("type_code", LECTURE.to_owned()),
+            ("quantity", "2".to_owned()),
+            ("quality", "excellent".to_owned()),
+            ("holder_kind", "organization".to_owned()),
+            ("holder_name", "Culture Centre".to_owned()),
+            ("region_code", county.clone()),
+        ];
+        form.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        member
+            .post(app.url(&format!("/surveys/assignments/{id}/rows")))
+            .form(&form)
+            .send()
+    };
+    let refused = post(&[("attr.language", "dialect")]).await.expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = refused.text().await.expect("text");
+    assert!(refused.contains("members"), "the missing attribute named");
+    assert!(
+        refused.contains("name=\"attr.members\""),
+        "the form comes back with the type's fields"
+    );
+
+    let stored = post(&[
+        ("attr.members", "12"),
+        ("attr.language", "dialect"),
+        ("lat", ""),
+        ("lon", ""),
+    ])
+    .await
+    .expect("post");
+    assert_eq!(stored.status(), StatusCode::SEE_OTHER);
+    let scope = muster_domain::Scope::everything();
+    let assignment = app
+        .db
+        .assignment_view(&scope, id)
+        .await
+        .expect("view")
+        .assignment;
+    let rows = app
+        .db
+        .submission_records(&scope, assignment.current_submission_id.expect("a version"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 1);
+    let draft = &rows[0].1;
+    assert_eq!(draft.type_code, LECTURE);
+    assert_eq!(draft.quality.as_str(), "excellent");
+    assert_eq!(
+        draft.attributes.get("members").map(ToString::to_string),
+        Some("12".to_owned())
+    );
+    assert_eq!(
+        draft.attributes.get("language").map(ToString::to_string),
+        Some("dialect".to_owned())
+    );
 }
