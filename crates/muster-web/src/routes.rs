@@ -115,6 +115,10 @@ pub(crate) fn router(state: AppState) -> Router {
             post(potential_pages::baseline_upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
         .route(
+            "/potential/baselines/entry",
+            post(potential_pages::baseline_entry),
+        )
+        .route(
             "/potential/baselines/template",
             get(potential_pages::baseline_template),
         )
