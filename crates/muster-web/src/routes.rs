@@ -313,6 +313,10 @@ pub(crate) fn router(state: AppState) -> Router {
             "/settings/compensation",
             post(crate::settings_pages::save_compensation),
         )
+        .route(
+            "/settings/verification",
+            post(crate::settings_pages::save_stale_period),
+        )
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(
