@@ -16,11 +16,14 @@ use muster_domain::potential::rollup::Totals;
 use muster_domain::potential::{QualityGrade, RecordStatus};
 use muster_domain::sheet::{Table, TableCell};
 use muster_domain::taxonomy::{Category, ResourceType, Taxonomy};
-use muster_storage::{PotentialRecord, RecordFilter, RecordProvenance, Region, StorageError};
+use muster_storage::{
+    BaselineRow, PotentialRecord, RecordFilter, RecordProvenance, Region, StorageError,
+};
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::WebError;
+use crate::facility_forms::{FieldError, joined};
 use crate::i18n::Tr;
 use crate::page_parts::{
     Exports, Link, Spine, UploadOutcome, download, page_err, spine, type_name,
@@ -851,6 +854,87 @@ pub(crate) async fn import_template(
 pub(crate) struct GapsQuery {
     region: Option<String>,
     format: Option<String>,
+    /// Set by the redirect after `/potential/baselines/entry`: the type whose baseline was
+    /// set. Read as text, so that a hand-edited value shows the page without the notice.
+    baseline: Option<String>,
+}
+
+/// The one-baseline form as typed, kept to show again with a refusal.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct BaselineEntryForm {
+    #[serde(default)]
+    csrf: String,
+    /// The region of the gaps page the form was sent from, shown again with a refusal.
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    region_code: String,
+    #[serde(default)]
+    type_code: String,
+    #[serde(default)]
+    required_quantity: String,
+}
+
+impl BaselineEntryForm {
+    /// The row to store, or what the form alone shows is wrong: an empty field, a quantity
+    /// that is not a number. Storage checks the rest (region, scope, type, the quantity's
+    /// range) and says it in both languages.
+    fn row(&self, tr: Tr) -> Result<BaselineRow, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut required = |field: &'static str, value: &str| {
+            let value = value.trim();
+            if value.is_empty() {
+                errors.push(FieldError {
+                    field,
+                    message: tr.t("potential.baseline_entry.missing"),
+                });
+            }
+            value.to_owned()
+        };
+        let region_code = required("region_code", &self.region_code);
+        let type_code = required("type_code", &self.type_code);
+        let quantity_text = required("required_quantity", &self.required_quantity);
+        let quantity = quantity_text
+            .replace([',', '，'], "")
+            .parse::<f64>()
+            .ok()
+            .filter(|q| q.is_finite());
+        if quantity.is_none() && !quantity_text.is_empty() {
+            errors.push(FieldError {
+                field: "required_quantity",
+                message: tr
+                    .t("potential.baseline_entry.not_a_number")
+                    .replace("%{text}", &format!("{quantity_text:?}")),
+            });
+        }
+        match quantity {
+            Some(required_quantity) if errors.is_empty() => Ok(BaselineRow {
+                region_code,
+                type_code,
+                required_quantity,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// The input a baseline problem from storage is about (`form` for one about none of them).
+fn entry_field(field: Option<&str>) -> &'static str {
+    match field {
+        Some("region_code") => "region_code",
+        Some("type_code") => "type_code",
+        Some("required_quantity") => "required_quantity",
+        _ => "form",
+    }
+}
+
+/// What the gaps page says about the forms at its foot: what became of an upload, the type
+/// whose baseline was just entered, or the entry form refused, as typed.
+#[derive(Debug, Default)]
+struct GapsFeedback {
+    outcome: UploadOutcome,
+    baseline_set: Option<String>,
+    entry: Option<(BaselineEntryForm, Vec<FieldError>)>,
 }
 
 #[derive(Debug)]
@@ -880,6 +964,19 @@ struct GapsPage {
     can_set_baselines: bool,
     outcome: UploadOutcome,
     max_mib: usize,
+    entry: BaselineEntryForm,
+    entry_errors: Vec<FieldError>,
+    /// The region shown and its children, offered for the entry's region code.
+    region_choices: Vec<Choice>,
+    /// Every resource type, offered for the entry's type code (empty unless the reader may
+    /// set baselines).
+    type_choices: Vec<Choice>,
+}
+
+impl GapsPage {
+    fn entry_error(&self, field: &str) -> String {
+        joined(&self.entry_errors, field, self.layout.tr)
+    }
 }
 
 pub(crate) async fn gaps(
@@ -894,7 +991,10 @@ pub(crate) async fn gaps(
         query.region,
         format,
         StatusCode::OK,
-        UploadOutcome::default(),
+        GapsFeedback {
+            baseline_set: query.baseline,
+            ..GapsFeedback::default()
+        },
     )
     .await
 }
@@ -905,7 +1005,7 @@ async fn render_gaps(
     region: Option<String>,
     format: Option<ExportFormat>,
     status: StatusCode,
-    outcome: UploadOutcome,
+    feedback: GapsFeedback,
 ) -> PageResult {
     let current = page.require_user()?;
     let tr = page.tr;
@@ -994,6 +1094,51 @@ async fn render_gaps(
         .collect();
     let here = region_code.as_deref();
     let actor = &current.actor;
+    let can_set_baselines = actor.administers() || actor.has_role(Role::OfficeStaff);
+    let GapsFeedback {
+        mut outcome,
+        baseline_set,
+        entry,
+    } = feedback;
+    if let Some(resource_type) = baseline_set
+        .as_deref()
+        .and_then(|code| taxonomy.resource_type(code))
+    {
+        outcome.notice.get_or_insert_with(|| {
+            tr.t("potential.baseline_entry.set")
+                .replace("%{type}", resource_type.name(locale))
+        });
+    }
+    let (entry, entry_errors) = entry.unwrap_or_else(|| {
+        let form = BaselineEntryForm {
+            region_code: region_code.clone().unwrap_or_default(),
+            ..BaselineEntryForm::default()
+        };
+        (form, Vec::new())
+    });
+    let region_choices = view
+        .region
+        .iter()
+        .chain(&view.children)
+        .map(|r| Choice {
+            value: r.code.clone(),
+            label: r.name.clone(),
+            selected: r.code == entry.region_code,
+        })
+        .collect();
+    let type_choices = if can_set_baselines {
+        taxonomy
+            .resource_types()
+            .iter()
+            .map(|t| Choice {
+                value: t.code.clone(),
+                label: t.name(locale).to_owned(),
+                selected: t.code == entry.type_code,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok((
         status,
         GapsPage {
@@ -1016,9 +1161,13 @@ async fn render_gaps(
             gaps: lines,
             chart,
             exports: Exports::of(&url(here)),
-            can_set_baselines: actor.administers() || actor.has_role(Role::OfficeStaff),
+            can_set_baselines,
             outcome,
             max_mib: MAX_UPLOAD_BYTES / (1024 * 1024),
+            entry,
+            entry_errors,
+            region_choices,
+            type_choices,
         },
     )
         .into_response())
@@ -1088,7 +1237,64 @@ pub(crate) async fn baseline_upload(
             },
         }
     };
-    render_gaps(state, page, region, None, status, outcome).await
+    let feedback = GapsFeedback {
+        outcome,
+        ..GapsFeedback::default()
+    };
+    render_gaps(state, page, region, None, status, feedback).await
+}
+
+/// One baseline entered on the gaps page: stored (audited by storage) and the gaps page of
+/// its region shown with a notice, or the page the form was on again, the form as typed and
+/// every problem beside its field in the reader's language.
+pub(crate) async fn baseline_entry(
+    state: State<AppState>,
+    page: PageContext,
+    Form(form): Form<BaselineEntryForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let actor = current.actor.clone();
+    let locale = page.tr.locale;
+    let errors = match form.row(page.tr) {
+        Err(errors) => errors,
+        Ok(row) => {
+            let set = query_string(&[
+                ("region", Some(&row.region_code)),
+                ("baseline", Some(&row.type_code)),
+            ]);
+            match state.db.set_baselines(&actor, vec![row]).await {
+                Ok(_) => {
+                    return Ok(Redirect::to(&format!("/potential/gaps{set}")).into_response());
+                }
+                Err(StorageError::SheetRejected(problems)) => problems
+                    .0
+                    .iter()
+                    .map(|p| FieldError {
+                        field: entry_field(p.field.as_deref()),
+                        message: p.message_in(locale).to_owned(),
+                    })
+                    .collect(),
+                Err(other) => return Err(page_err(&page)(other)),
+            }
+        }
+    };
+    let region = Some(form.region.clone()).filter(|r| !r.is_empty());
+    let feedback = GapsFeedback {
+        entry: Some((form, errors)),
+        ..GapsFeedback::default()
+    };
+    render_gaps(
+        state,
+        page,
+        region,
+        None,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        feedback,
+    )
+    .await
 }
 
 /// The baseline template: the three columns, nothing else.
@@ -1362,5 +1568,67 @@ pub(crate) async fn save_resource_type(
             }),
         ),
         Err(other) => Err(page.error(other.into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(region_code: &str, type_code: &str, quantity: &str) -> BaselineEntryForm {
+        BaselineEntryForm {
+            region_code: region_code.into(),
+            type_code: type_code.into(),
+            required_quantity: quantity.into(),
+            ..BaselineEntryForm::default()
+        }
+    }
+
+    #[test]
+    fn a_baseline_entry_reads_a_number_and_leaves_the_rest_to_storage() {
+        let en = Tr { locale: "en" };
+        let row = entry(" 3401 ", "CAD.MAT.TENT_12", "1,200.5")
+            .row(en)
+            .expect("reads");
+        assert_eq!(row.region_code, "3401");
+        assert_eq!(row.required_quantity, 1200.5);
+        // A negative quantity reads: storage refuses it, in both languages.
+        assert_eq!(
+            entry("3401", "NOPE", "-5")
+                .row(en)
+                .map(|r| r.required_quantity),
+            Ok(-5.0)
+        );
+        for (form, fields, message) in [
+            (
+                entry("", "CAD.MAT.TENT_12", "5"),
+                vec!["region_code"],
+                "required",
+            ),
+            (
+                entry("3401", "", ""),
+                vec!["type_code", "required_quantity"],
+                "required",
+            ),
+            (
+                entry("3401", "CAD.MAT.TENT_12", "lots"),
+                vec!["required_quantity"],
+                "\"lots\": expected a number",
+            ),
+            (
+                entry("3401", "CAD.MAT.TENT_12", "inf"),
+                vec!["required_quantity"],
+                "\"inf\": expected a number",
+            ),
+        ] {
+            let errors = form.row(en).expect_err("refused");
+            let found: Vec<&str> = errors.iter().map(|e| e.field).collect();
+            assert_eq!(found, fields, "{form:?}");
+            assert_eq!(errors[0].message, message, "{form:?}");
+        }
+        let errors = entry("3401", "CAD.MAT.TENT_12", "许多")
+            .row(Tr { locale: "zh-CN" })
+            .expect_err("refused");
+        assert_eq!(errors[0].message, "\"许多\"：应为数字");
     }
 }

@@ -115,6 +115,10 @@ pub(crate) fn router(state: AppState) -> Router {
             post(potential_pages::baseline_upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
         .route(
+            "/potential/baselines/entry",
+            post(potential_pages::baseline_entry),
+        )
+        .route(
             "/potential/baselines/template",
             get(potential_pages::baseline_template),
         )
@@ -308,6 +312,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/settings/compensation",
             post(crate::settings_pages::save_compensation),
+        )
+        .route(
+            "/settings/verification",
+            post(crate::settings_pages::save_stale_period),
         )
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,6 +1,6 @@
-//! The settings page: the transport parameters allocations use and the compensation policy
-//! requisitions use, each a plain HTML form (no JavaScript) an administrator submits. Any
-//! signed-in user reads them. A refused form comes back with what was typed and every
+//! The settings page: the transport parameters allocations use, the compensation policy
+//! requisitions use and the stale period verification flags records by, each a plain HTML
+//! form (no JavaScript) an administrator submits. Any signed-in user reads them. A refused form comes back with what was typed and every
 //! problem next to its field; storage checks again and audits the change.
 
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect};
 use muster_domain::requisition::{CompensationSetting, format_yuan};
 use muster_domain::transport::TransportSetting;
-use muster_storage::StorageError;
+use muster_storage::{MAX_STALE_AFTER_DAYS, StorageError};
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -54,6 +54,15 @@ pub(crate) struct CompensationForm {
     daily_rates: String,
 }
 
+/// The stale period form as typed: whole days.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct StaleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    stale_after_days: String,
+}
+
 /// A problem with one field of a form.
 #[derive(Debug, Clone, PartialEq)]
 struct FieldError {
@@ -75,6 +84,10 @@ struct SettingsPage {
     transport_errors: Vec<FieldError>,
     compensation: CompensationForm,
     compensation_errors: Vec<FieldError>,
+    stale: StaleForm,
+    stale_errors: Vec<FieldError>,
+    /// The stale period's label, which says its range.
+    stale_label: String,
     saved: Option<&'static str>,
 }
 
@@ -85,6 +98,10 @@ impl SettingsPage {
 
     fn compensation_error(&self, field: &str) -> String {
         joined(&self.compensation_errors, field)
+    }
+
+    fn stale_error(&self, field: &str) -> String {
+        joined(&self.stale_errors, field)
     }
 }
 
@@ -238,6 +255,21 @@ impl TransportForm {
     }
 }
 
+impl StaleForm {
+    /// The days typed, or why they are not a whole number; storage checks the range.
+    fn days(&self, tr: Tr) -> Result<u32, Vec<FieldError>> {
+        let text = self.stale_after_days.trim();
+        text.parse::<u32>().map_err(|_| {
+            vec![FieldError {
+                field: "stale_after_days".to_owned(),
+                message: tr
+                    .t("settings.form.not_days")
+                    .replace("%{text}", &format!("{text:?}")),
+            }]
+        })
+    }
+}
+
 impl CompensationForm {
     fn setting(&self, tr: Tr) -> Result<CompensationSetting, Vec<FieldError>> {
         let mut errors = Vec::new();
@@ -322,6 +354,11 @@ fn transport_field(field: &str) -> &'static str {
     }
 }
 
+/// The stale period form has one field: every refusal of it is about that field.
+fn stale_field(_: &str) -> &'static str {
+    "stale_after_days"
+}
+
 fn compensation_field(field: &str) -> &'static str {
     match field {
         "wear_basis_points_per_day" => "wear_percent_per_day",
@@ -340,21 +377,34 @@ pub(crate) async fn index(
     let saved = match query.saved.as_deref() {
         Some("transport") => Some("settings.saved_transport"),
         Some("compensation") => Some("settings.saved_compensation"),
+        Some("verification") => Some("settings.saved_verification"),
         _ => None,
     };
-    render(&state, &page, None, None, saved).await
+    render(&state, &page, Refused::default(), saved).await
+}
+
+/// At most one form refused, as typed, with its problems; the others show what is in force.
+#[derive(Debug, Default)]
+struct Refused {
+    transport: Option<(TransportForm, Vec<FieldError>)>,
+    compensation: Option<(CompensationForm, Vec<FieldError>)>,
+    stale: Option<(StaleForm, Vec<FieldError>)>,
 }
 
 /// The page with the settings in force, or with a refused form as typed in their place.
 async fn render(
     state: &AppState,
     page: &PageContext,
-    transport: Option<(TransportForm, Vec<FieldError>)>,
-    compensation: Option<(CompensationForm, Vec<FieldError>)>,
+    refused: Refused,
     saved: Option<&'static str>,
 ) -> PageResult {
     let current = page.require_user()?;
-    let refused = transport.is_some() || compensation.is_some();
+    let Refused {
+        transport,
+        compensation,
+        stale,
+    } = refused;
+    let refused = transport.is_some() || compensation.is_some() || stale.is_some();
     let (transport, transport_errors) = match transport {
         Some(given) => given,
         None => (
@@ -375,6 +425,21 @@ async fn render(
             Vec::new(),
         ),
     };
+    let (stale, stale_errors) = match stale {
+        Some(given) => given,
+        None => (
+            StaleForm {
+                csrf: String::new(),
+                stale_after_days: state
+                    .db
+                    .stale_after_days()
+                    .await
+                    .map_err(page_err(page))?
+                    .to_string(),
+            },
+            Vec::new(),
+        ),
+    };
     let response = SettingsPage {
         layout: page.layout("settings"),
         can_edit: state
@@ -386,6 +451,12 @@ async fn render(
         transport_errors,
         compensation,
         compensation_errors,
+        stale,
+        stale_errors,
+        stale_label: page
+            .tr
+            .t("settings.stale_after_days")
+            .replace("%{max}", &MAX_STALE_AFTER_DAYS.to_string()),
         saved,
     }
     .into_response();
@@ -412,7 +483,11 @@ pub(crate) async fn save_transport(
             Err(e) => field_errors(e, transport_field, page.tr.locale).map_err(page_err(&page))?,
         },
     };
-    render(&state, &page, Some((form, errors)), None, None).await
+    let refused = Refused {
+        transport: Some((form, errors)),
+        ..Refused::default()
+    };
+    render(&state, &page, refused, None).await
 }
 
 pub(crate) async fn save_compensation(
@@ -437,7 +512,37 @@ pub(crate) async fn save_compensation(
             }
         },
     };
-    render(&state, &page, None, Some((form, errors)), None).await
+    let refused = Refused {
+        compensation: Some((form, errors)),
+        ..Refused::default()
+    };
+    render(&state, &page, refused, None).await
+}
+
+/// The stale period: how many days after its last verification a record is flagged stale.
+/// Storage refuses anyone but an administrator of the whole installation, checks the range
+/// and audits the change.
+pub(crate) async fn save_stale_period(
+    State(state): State<AppState>,
+    page: PageContext,
+    Form(form): Form<StaleForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let errors = match form.days(page.tr) {
+        Err(errors) => errors,
+        Ok(days) => match state.db.set_stale_after_days(&current.actor, days).await {
+            Ok(()) => return Ok(Redirect::to("/settings?saved=verification").into_response()),
+            Err(e) => field_errors(e, stale_field, page.tr.locale).map_err(page_err(&page))?,
+        },
+    };
+    let refused = Refused {
+        stale: Some((form, errors)),
+        ..Refused::default()
+    };
+    render(&state, &page, refused, None).await
 }
 
 #[cfg(test)]

@@ -670,6 +670,149 @@ async fn gaps_story(app: TestApp) {
 }
 
 on_both!(
+    one_baseline_is_entered_on_the_gaps_page,
+    spawn_demo,
+    baseline_entry_story
+);
+/// The gaps page's one-baseline form, as a city's office staff: stored, audited and shown
+/// as a gap; refused beside its field in the reader's language (an unknown region, a
+/// region outside the city, a negative quantity), storing nothing; and neither shown to nor
+/// usable by a viewer.
+async fn baseline_entry_story(app: TestApp) {
+    app.seed_records().await;
+    let office = app.token_for("office").await;
+    let (_, me) = get_json(&app, &office, "/api/v1/me").await;
+    let city = me["user"]["region_code"].as_str().expect("city").to_owned();
+    let tent = SEED_TYPES[0];
+    let (browser, csrf) = app.signed_in("office", "en").await;
+    let gaps_page = format!("/potential/gaps?region={city}");
+    let html = common::page_text(&browser, &app, &gaps_page).await;
+    assert!(html.contains("id=\"baseline-entry\""), "{html}");
+    assert!(
+        html.contains(&format!("<option value=\"{tent}\">")),
+        "types offered"
+    );
+    assert!(
+        html.contains(&format!("name=\"region_code\" value=\"{city}\"")),
+        "the region shown is the default"
+    );
+    let entry = |csrf: &str, region_code: &str, quantity: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("region", city.clone()),
+            ("region_code", region_code.to_owned()),
+            ("type_code", tent.to_owned()),
+            ("required_quantity", quantity.to_owned()),
+        ]
+    };
+
+    // Stored: back to the gaps page with a notice and the new gap.
+    let stored = browser
+        .post(app.url("/potential/baselines/entry"))
+        .form(&entry(&csrf, &city, "1234"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(stored.status(), StatusCode::SEE_OTHER);
+    let location = stored.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert_eq!(
+        location,
+        format!("/potential/gaps?region={city}&baseline={tent}")
+    );
+    let html = common::page_text(&browser, &app, &location).await;
+    assert!(html.contains("The baseline for"), "{html}");
+    assert!(
+        html.contains("<td class=\"num\">1234 "),
+        "the requirement: {html}"
+    );
+    let (_, gaps) = get_json(
+        &app,
+        &office,
+        &format!("/api/v1/potential/gaps?region={city}"),
+    )
+    .await;
+    let gaps = gaps.as_array().expect("gaps");
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0]["type_code"], tent);
+    assert_eq!(gaps[0]["required"], 1234.0);
+    assert!(
+        gaps[0]["reported"].as_f64().is_some_and(|r| r > 0.0),
+        "{gaps:?}"
+    );
+    let audit = app
+        .db
+        .audit_entries(&muster_domain::Scope::everything(), 5)
+        .await
+        .expect("audit");
+    assert!(
+        audit.iter().any(|e| e.entity == "baseline"
+            && e.action == "set"
+            && e.actor == "office"
+            && e.after.as_deref().is_some_and(|a| a.contains("1234"))),
+        "{audit:?}"
+    );
+
+    // Refused, in English: an unknown region, beside its field, what was typed kept.
+    let refused = browser
+        .post(app.url("/potential/baselines/entry"))
+        .form(&entry(&csrf, "999999", "5"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("text");
+    assert!(html.contains("data-field=\"region_code\""), "{html}");
+    assert!(html.contains("unknown region 999999"), "{html}");
+    assert!(html.contains("value=\"999999\""), "input kept");
+    // Refused, in Chinese: the province is outside the city; a negative quantity.
+    let (chinese, chinese_csrf) = app.signed_in("office", "zh-CN").await;
+    let refused = chinese
+        .post(app.url("/potential/baselines/entry"))
+        .form(&entry(&chinese_csrf, "34", "5"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("text");
+    assert!(html.contains("行政区划 34 不在您的辖区内"), "{html}");
+    let refused = chinese
+        .post(app.url("/potential/baselines/entry"))
+        .form(&entry(&chinese_csrf, &city, "-5"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("text");
+    assert!(html.contains("data-field=\"required_quantity\""), "{html}");
+    assert!(html.contains("应为零或正数，实为 -5"), "{html}");
+    assert!(!html.contains("expected zero or more"), "{html}");
+    let (_, gaps) = get_json(
+        &app,
+        &office,
+        &format!("/api/v1/potential/gaps?region={city}"),
+    )
+    .await;
+    assert_eq!(gaps[0]["required"], 1234.0, "nothing refused was stored");
+
+    // A viewer is not offered the form and may not post it.
+    let (viewer, viewer_csrf) = app.signed_in("viewer", "en").await;
+    let html = common::page_text(&viewer, &app, "/potential/gaps").await;
+    assert!(!html.contains("id=\"baseline-entry\""), "{html}");
+    assert!(!html.contains("baseline-types"), "{html}");
+    let forbidden = viewer
+        .post(app.url("/potential/baselines/entry"))
+        .form(&entry(&viewer_csrf, &city, "1"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+on_both!(
     taxonomy_edits_are_for_administrators_and_keep_meaning,
     spawn_demo,
     taxonomy_story

@@ -1,6 +1,6 @@
-//! The transport and compensation settings over HTTP, on both databases: read by anyone
-//! signed in, replaced by an administrator only, refused by field (API and form, the form
-//! keeping what was typed), and the page in both languages.
+//! The transport, compensation and stale period settings over HTTP, on both databases: read
+//! by anyone signed in, replaced by an administrator only, refused by field (API and form,
+//! the form keeping what was typed), and the page in both languages.
 
 mod common;
 
@@ -385,4 +385,115 @@ on_both!(
     settings_refusals_in_chinese,
     spawn_demo,
     settings_chinese_story
+);
+
+/// The stale period on the settings page: an administrator of the whole installation sets
+/// it (audited, then in force on the freshness page and in the API); a period out of range
+/// or not a number is refused beside its field in the reader's language; office staff read
+/// it without a button and may not post it.
+async fn stale_period_story(app: TestApp) {
+    let (admin, csrf) = app.signed_in("admin", "en").await;
+    let html = common::page_text(&admin, &app, "/settings").await;
+    assert!(html.contains("id=\"save-verification\""), "{html}");
+    assert!(
+        html.contains("name=\"stale_after_days\" value=\"365\""),
+        "the default: {html}"
+    );
+    let post = |client: &reqwest::Client, csrf: &str, days: &str| {
+        client
+            .post(app.url("/settings/verification"))
+            .form(&[("csrf", csrf), ("stale_after_days", days)])
+            .send()
+    };
+
+    // Out of range: storage's refusal on its field, what was typed kept.
+    let refused = post(&admin, &csrf, "0").await.expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("text");
+    assert!(html.contains("data-field=\"stale_after_days\""), "{html}");
+    assert!(html.contains("a stale period is 1 to 3650 days"), "{html}");
+    assert!(html.contains("value=\"0\""), "input kept");
+    // Not a whole number: the form's own refusal.
+    let refused = post(&admin, &csrf, "ninety").await.expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("text");
+    assert!(html.contains("expected a whole number of days"), "{html}");
+
+    let saved = post(&admin, &csrf, " 90 ").await.expect("post");
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(saved.headers()["location"], "/settings?saved=verification");
+    let html = common::page_text(&admin, &app, "/settings?saved=verification").await;
+    assert!(html.contains("The stale period is saved"), "{html}");
+    assert!(
+        html.contains("name=\"stale_after_days\" value=\"90\""),
+        "{html}"
+    );
+    // In force: the freshness page counts by it, and the API reads it.
+    let html = common::page_text(&admin, &app, "/verification/freshness").await;
+    assert!(
+        html.contains("name=\"stale_after_days\" value=\"90\""),
+        "{html}"
+    );
+    let office_token = app.token_for("office").await;
+    let (status, settings) = send(
+        &app,
+        reqwest::Method::GET,
+        &office_token,
+        "/api/v1/verification/settings",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(settings["stale_after_days"], json!(90));
+    let audit = app
+        .db
+        .audit_entries(&muster_domain::Scope::everything(), 5)
+        .await
+        .expect("audit");
+    let entry = audit
+        .iter()
+        .find(|e| e.entity == "setting" && e.entity_id == muster_storage::STALE_AFTER_SETTING)
+        .expect("audited");
+    assert_eq!(entry.actor, "admin");
+    assert_eq!(entry.before.as_deref(), Some("365"));
+    assert_eq!(entry.after.as_deref(), Some("90"));
+
+    // The refusal on a Chinese page, in Chinese.
+    let (chinese, chinese_csrf) = app.signed_in("admin", "zh-CN").await;
+    let refused = post(&chinese, &chinese_csrf, "4000").await.expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("text");
+    assert!(html.contains("过期天数应为 1 至 3650 天"), "{html}");
+    assert!(!html.contains("a stale period is"), "{html}");
+
+    // Office staff see the period without a button, and may not post it.
+    let (office, office_csrf) = app.signed_in("office", "en").await;
+    let html = common::page_text(&office, &app, "/settings").await;
+    assert!(!html.contains("id=\"save-verification\""), "{html}");
+    assert!(
+        html.contains("name=\"stale_after_days\" value=\"90\""),
+        "{html}"
+    );
+    let forbidden = post(&office, &office_csrf, "30").await.expect("post");
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    let (_, settings) = send(
+        &app,
+        reqwest::Method::GET,
+        &office_token,
+        "/api/v1/verification/settings",
+        None,
+    )
+    .await;
+    assert_eq!(
+        settings["stale_after_days"],
+        json!(90),
+        "nothing refused was stored"
+    );
+    app.stop().await;
+}
+
+on_both!(
+    stale_period_on_the_settings_page,
+    spawn_demo,
+    stale_period_story
 );
