@@ -508,7 +508,7 @@ pub(crate) async fn round(
     let region_code = code_of(&dashboard.path);
     if let Some(format) = format {
         let table = match query.table.as_deref() {
-            Some("here") => assignments_table(&page.tr, &here),
+            Some("here") => assignments_table(&page.tr, "survey.at_this_level", &here),
             _ => completeness_table(&page.tr, &children),
         };
         let stem = format!("round-{id}-{region_code}");
@@ -718,10 +718,11 @@ fn movement_table(
     }
 }
 
-/// The round page's assignments at one level, as on screen.
-fn assignments_table(tr: &Tr, lines: &[AssignmentLine]) -> Table {
+/// Assignments as the round page (at one level) and the assignment page (those below) list
+/// them; `title_key` names the table.
+fn assignments_table(tr: &Tr, title_key: &str, lines: &[AssignmentLine]) -> Table {
     Table {
-        title: tr.t("survey.at_this_level"),
+        title: tr.t(title_key),
         headers: vec![
             tr.t("survey.assignment"),
             tr.t("potential.status_label"),
@@ -1023,10 +1024,34 @@ struct AssignmentPage {
     may_extend: bool,
     may_review: bool,
     types: Vec<Choice>,
+    table_exports: AssignmentExports,
     /// The add-row form, for the type chosen (the round's first by default).
     add_form: Option<AddRowForm>,
     region: String,
     max_mib: usize,
+}
+
+/// The download links of the assignment page's tables, for the version shown.
+#[derive(Debug)]
+struct AssignmentExports {
+    below: Exports,
+    versions: Exports,
+    diff: Exports,
+    rows: Exports,
+}
+
+impl AssignmentExports {
+    fn of(id: i64, version: Option<i64>) -> Self {
+        let version = version.map_or_else(String::new, |v| format!("version={v}&"));
+        let url =
+            |table: &str| Exports::of(&format!("/surveys/assignments/{id}?{version}table={table}"));
+        AssignmentExports {
+            below: url("below"),
+            versions: url("versions"),
+            diff: url("diff"),
+            rows: url("rows"),
+        }
+    }
 }
 
 /// The add-row form for one type: every column the importer takes, the type's own attributes
@@ -1152,6 +1177,196 @@ pub(crate) struct AssignmentQuery {
     version: Option<i64>,
     /// The type the add-row form shows the fields of.
     add_type: Option<String>,
+    /// A download of one table: `below`, `versions`, `diff`, or the rows (the default).
+    table: Option<String>,
+    format: Option<String>,
+}
+
+/// One of the assignment page's tables as a download, for the version shown: every row of
+/// it, where the page shows the first [`ROWS_SHOWN`]. Read through the same scoped, masked
+/// reads as the page.
+async fn assignment_download(
+    state: &AppState,
+    page: &PageContext,
+    id: i64,
+    query: &AssignmentQuery,
+    format: ExportFormat,
+) -> PageResult {
+    let current = page.require_user()?;
+    let scope = current.actor.scope();
+    let view = state
+        .db
+        .assignment_view(scope, id)
+        .await
+        .map_err(page_err(page))?;
+    let taxonomy = state.db.taxonomy().await.map_err(page_err(page))?;
+    let tr = &page.tr;
+    let locale = tr.locale;
+    let now = muster_storage::now();
+    let table = match query.table.as_deref() {
+        Some("below") => {
+            let lines: Vec<AssignmentLine> = view
+                .children
+                .iter()
+                .map(|c| AssignmentLine::of(c, &view.round, tr, now))
+                .collect();
+            assignments_table(tr, "survey.below", &lines)
+        }
+        Some("versions") => versions_table(tr, &view.versions),
+        Some("diff") => {
+            let diff = state
+                .db
+                .submission_diff(scope, id, query.version)
+                .await
+                .map_err(page_err(page))?
+                .map(|d| DiffView::of(d.from_version, d.to_version, &d.diff, &taxonomy, locale));
+            diff_table(tr, diff.as_ref())
+        }
+        _ => {
+            let shown = match query.version {
+                Some(v) => view.versions.iter().find(|s| s.version == v),
+                None => view.versions.first(),
+            };
+            let rows = match shown {
+                Some(submission) => state
+                    .db
+                    .submission_records(scope, submission.id)
+                    .await
+                    .map_err(page_err(page))?,
+                None => Vec::new(),
+            };
+            let lines: Vec<RecordLine> = rows
+                .iter()
+                .map(|(row, draft)| RecordLine::of(*row, draft, &taxonomy, locale))
+                .collect();
+            let quantities: Vec<f64> = rows.iter().map(|(_, d)| d.quantity).collect();
+            rows_table(tr, &lines, &quantities)
+        }
+    };
+    sheet_download(format, &format!("assignment-{id}"), &[table]).map_err(|e| page.error(e))
+}
+
+fn versions_table(tr: &Tr, versions: &[muster_storage::Submission]) -> Table {
+    Table {
+        title: tr.t("survey.versions"),
+        headers: vec![
+            tr.t("survey.version"),
+            tr.t("survey.source_label"),
+            tr.t("potential.records"),
+            tr.t("potential.quantity"),
+            tr.t("potential.status_label"),
+            tr.t("survey.submitted_at"),
+            tr.t("survey.comment"),
+        ],
+        rows: versions
+            .iter()
+            .map(|s| {
+                let source = tr.t(&format!("survey.source.{}", s.source));
+                vec![
+                    TableCell::Integer(s.version),
+                    text(match &s.file_name {
+                        Some(file) => format!("{source} {file}"),
+                        None => source,
+                    }),
+                    TableCell::Integer(s.row_count),
+                    TableCell::Number(s.total_quantity),
+                    text(tr.t(&status_key(&s.status))),
+                    text(format_utc(s.submitted_at)),
+                    text(s.review_comment.clone().unwrap_or_default()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The rows of a version; `quantities` are the rows' own figures, as numbers.
+fn rows_table(tr: &Tr, lines: &[RecordLine], quantities: &[f64]) -> Table {
+    Table {
+        title: tr.t("survey.rows"),
+        headers: vec![
+            tr.t("potential.import.row"),
+            tr.t("taxonomy.type"),
+            tr.t("potential.quantity"),
+            tr.t("survey.unit_of"),
+            tr.t("potential.holder"),
+            tr.t("potential.site"),
+            tr.t("survey.region"),
+        ],
+        rows: lines
+            .iter()
+            .zip(quantities)
+            .map(|(l, quantity)| {
+                vec![
+                    TableCell::Integer(i64::from(l.row)),
+                    text(l.type_name.clone()),
+                    TableCell::Number(*quantity),
+                    text(l.unit.clone()),
+                    text(l.holder.clone()),
+                    text(l.site.clone()),
+                    text(l.region.clone()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// What a version changed, a line each as on screen, the screen's `+`, `−` and `~` said in
+/// words (a cell starting with `+` would be escaped against formulas in the CSV).
+fn diff_table(tr: &Tr, diff: Option<&DiffView>) -> Table {
+    let line = |mark: &str, row: String, l: &RecordLine, quantity: String, last: String| {
+        vec![
+            text(tr.t(mark)),
+            text(row),
+            text(l.type_name.clone()),
+            text(format!("{quantity} {}", l.unit)),
+            text(l.holder.clone()),
+            text(l.site.clone()),
+            text(last),
+        ]
+    };
+    let mut rows = Vec::new();
+    if let Some(d) = diff {
+        for l in &d.added {
+            rows.push(line(
+                "survey.diff_added",
+                l.row.to_string(),
+                l,
+                l.quantity.clone(),
+                l.region.clone(),
+            ));
+        }
+        for l in &d.removed {
+            rows.push(line(
+                "survey.diff_removed",
+                l.row.to_string(),
+                l,
+                l.quantity.clone(),
+                l.region.clone(),
+            ));
+        }
+        for c in &d.changed {
+            rows.push(line(
+                "survey.diff_changed",
+                format!("{} → {}", c.before.row, c.after.row),
+                &c.after,
+                format!("{} → {}", c.before.quantity, c.after.quantity),
+                c.fields.clone(),
+            ));
+        }
+    }
+    Table {
+        title: tr.t("survey.diff"),
+        headers: vec![
+            String::new(),
+            tr.t("potential.import.row"),
+            tr.t("taxonomy.type"),
+            tr.t("potential.quantity"),
+            tr.t("potential.holder"),
+            tr.t("potential.site"),
+            tr.t("survey.region"),
+        ],
+        rows,
+    }
 }
 
 async fn render_assignment(
@@ -1291,6 +1506,7 @@ async fn render_assignment(
                     name: type_name(&taxonomy, code, locale),
                 })
                 .collect(),
+            table_exports: AssignmentExports::of(id, version),
             add_form: add_type
                 .filter(|code| round.type_codes.iter().any(|t| t == code))
                 .or_else(|| round.type_codes.first().map(String::as_str))
@@ -1318,6 +1534,11 @@ pub(crate) async fn assignment(
         notice,
         ..UploadOutcome::default()
     };
+    if let Some(format) =
+        ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?
+    {
+        return assignment_download(&state, &page, id, &query, format).await;
+    }
     let shown = Shown {
         version: query.version,
         add_type: query.add_type.as_deref(),

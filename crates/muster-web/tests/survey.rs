@@ -400,6 +400,60 @@ async fn pages_story(app: TestApp) {
         "the diff of version 2"
     );
     assert!(page.contains("class=\"added\""));
+    // The page's tables download: every row of the version, its versions, its changes.
+    for table in ["rows", "versions", "diff"] {
+        assert!(
+            page.contains(&format!("table={table}&#38;format=csv")),
+            "a link for {table}"
+        );
+    }
+    let download = |query: &str| {
+        member
+            .get(app.url(&format!("/surveys/assignments/{id}?{query}")))
+            .send()
+    };
+    let rows = download("table=rows&format=csv").await.expect("rows");
+    assert_eq!(rows.status(), StatusCode::OK);
+    let rows = rows.text().await.expect("text");
+    assert!(
+        rows.contains("Red Cross") && rows.contains("Depot"),
+        "{rows}"
+    );
+    let versions = download("table=versions&format=xlsx")
+        .await
+        .expect("versions");
+    assert_eq!(versions.status(), StatusCode::OK);
+    let versions =
+        muster_domain::sheet::read_workbook(&versions.bytes().await.expect("bytes")).expect("xlsx");
+    assert_eq!(
+        versions.sheets[0].rows.len(),
+        3,
+        "a header and two versions"
+    );
+    let diff = download("table=diff&format=csv").await.expect("diff");
+    let diff = diff.text().await.expect("text");
+    assert!(
+        diff.lines()
+            .any(|l| l.contains("新增") && l.contains("Red Cross")),
+        "{diff}"
+    );
+    let first = download("version=1&table=rows&format=csv")
+        .await
+        .expect("rows of v1")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        !first.contains("Red Cross"),
+        "version 1 had no tents: {first}"
+    );
+    assert_eq!(
+        download("table=rows&format=pdf")
+            .await
+            .expect("bad")
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
     assert!(
         !page.contains("id=\"approve\""),
         "no review buttons for the unit"
