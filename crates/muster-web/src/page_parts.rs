@@ -40,6 +40,36 @@ impl Exports {
             xlsx: with_format(url, "xlsx"),
         }
     }
+
+    /// Download links for the table `?table=` names on a page with more than one.
+    pub(crate) fn of_table(url: &str, table: &str) -> Exports {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        Exports::of(&format!("{url}{separator}table={table}"))
+    }
+}
+
+/// Which of a page's tables `?table=` downloads: `default` when the query names none, a 400
+/// listing the choices for a name the page does not have (rather than some other table).
+pub(crate) fn chosen_table<T: Copy>(
+    table: Option<&str>,
+    default: T,
+    choices: &[(&str, T)],
+) -> Result<T, WebError> {
+    match table.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(name) => choices
+            .iter()
+            .find(|(choice, _)| *choice == name)
+            .map(|&(_, table)| table)
+            .ok_or_else(|| {
+                let names: Vec<&str> = choices.iter().map(|(choice, _)| *choice).collect();
+                WebError::refused(
+                    "table",
+                    format!("expected one of: {}", names.join(", ")),
+                    format!("表格应为以下之一：{}", names.join("、")),
+                )
+            }),
+    }
 }
 
 /// The spine of a drill-down view; `href` gives the same page for a region (None: the top).

@@ -12,14 +12,17 @@ use axum::response::{IntoResponse, Redirect};
 use muster_domain::Role;
 use muster_domain::sheet::{Table, TableCell};
 use muster_domain::taxonomy::Taxonomy;
+use muster_domain::verification::Accuracy;
 use muster_storage::{
-    ContentHash, FindingInput, SampleParameters, StorageError, VerificationItem, VerificationSample,
+    ContentHash, FindingInput, FreshnessView, PotentialRecord, RegionFigure, SampleParameters,
+    StorageError, VerificationItem, VerificationSample,
 };
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::WebError;
-use crate::page_parts::{Exports, Spine, download, page_err, spine, type_name};
+use crate::i18n::Tr;
+use crate::page_parts::{Exports, Spine, chosen_table, download, page_err, spine, type_name};
 use crate::pages::{Layout, PageContext, PageResult, format_utc};
 use crate::photo_forms::read_photo_form;
 use crate::potential_api::region_in_scope;
@@ -414,24 +417,51 @@ struct SamplePage {
     can_assign: bool,
     verifiers: Vec<VerifierChoice>,
     message: Option<String>,
-    exports: Exports,
+    item_exports: Exports,
+    accuracy_exports: Exports,
+}
+
+/// The sample page's `?format=csv|xlsx` and which table it downloads: `table=accuracy` for the
+/// accuracy by region, else the items.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SampleQuery {
+    format: Option<String>,
+    table: Option<String>,
+}
+
+/// The sample page's two tables, as `?table=` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SampleTable {
+    Items,
+    Accuracy,
 }
 
 pub(crate) async fn sample(
     State(state): State<AppState>,
     page: PageContext,
     Path(id): Path<i64>,
-    Query(query): Query<FormatQuery>,
+    Query(query): Query<SampleQuery>,
 ) -> PageResult {
     let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
-    render_sample(&state, &page, id, format, None, StatusCode::OK).await
+    let table = chosen_table(
+        query.table.as_deref(),
+        SampleTable::Items,
+        &[
+            ("items", SampleTable::Items),
+            ("accuracy", SampleTable::Accuracy),
+        ],
+    )
+    .map_err(|e| page.error(e))?;
+    let export = format.map(|format| (format, table));
+    render_sample(&state, &page, id, export, None, StatusCode::OK).await
 }
 
+/// The sample page, or with `export` one of its tables as a download.
 async fn render_sample(
     state: &AppState,
     page: &PageContext,
     id: i64,
-    format: Option<ExportFormat>,
+    export: Option<(ExportFormat, SampleTable)>,
     message: Option<String>,
     status: StatusCode,
 ) -> PageResult {
@@ -454,60 +484,13 @@ async fn render_sample(
         .iter()
         .map(|i| ItemLine::of(i, &taxonomy, &tr, parameters.as_ref()))
         .collect();
-    if let Some(format) = format {
-        let table = Table {
-            title: format!("{} {}", tr.t("verification.sample_title"), sample.id),
-            headers: [
-                "verification.record",
-                "verification.region_col",
-                "taxonomy.type",
-                "potential.holder",
-                "verification.reported",
-                "verification.current",
-                "verification.verifier",
-                "verification.status",
-                "verification.seen",
-                "verification.location_right",
-                "verification.type_right",
-                "verification.accurate",
-                "verification.relative_error",
-                "verification.photos",
-                "verification.notes",
-            ]
-            .iter()
-            .map(|k| tr.t(k))
-            .collect(),
-            rows: items
-                .iter()
-                .zip(&lines)
-                .map(|(item, line)| {
-                    vec![
-                        TableCell::Integer(item.record_id),
-                        text(item.region_code.clone()),
-                        text(item.type_code.clone()),
-                        text(item.holder_name.clone()),
-                        TableCell::Number(item.reported_quantity),
-                        TableCell::Number(item.current_quantity),
-                        text(line.verifier.clone()),
-                        text(item.status.clone()),
-                        item.quantity_seen
-                            .map_or(TableCell::Empty, TableCell::Number),
-                        text(line.location_right.clone()),
-                        text(line.type_right.clone()),
-                        text(line.accurate.clone()),
-                        item.relative_error
-                            .map_or(TableCell::Empty, TableCell::Number),
-                        text(item.photo_list().join(" ")),
-                        text(line.notes.clone()),
-                    ]
-                })
-                .collect(),
-        };
+    let stem = format!("verification-sample-{}", sample.id);
+    if let Some((format, SampleTable::Items)) = export {
         return download(
             page,
             format,
-            &format!("verification-sample-{}", sample.id),
-            &[table],
+            &stem,
+            &[items_table(&tr, &sample, &items, &lines)],
         );
     }
     let region_code = sample.region_code.clone();
@@ -516,8 +499,16 @@ async fn render_sample(
         .verification_accuracy(scope, region_code.as_deref(), Some(sample.id))
         .await
         .map_err(page_err(page))?;
-    let accuracy_lines = std::iter::once(&accuracy.total)
+    // The sample's own region, then the child regions it checked anything in.
+    let accuracy_figures: Vec<&RegionFigure<Accuracy>> = std::iter::once(&accuracy.total)
         .chain(accuracy.children.iter().filter(|c| c.figure.checked > 0))
+        .collect();
+    if let Some((format, SampleTable::Accuracy)) = export {
+        let table = accuracy_table(&tr, accuracy_figures.iter().copied());
+        return download(page, format, &format!("{stem}-accuracy"), &[table]);
+    }
+    let accuracy_lines = accuracy_figures
+        .iter()
         .map(|f| AccuracyLine {
             href: None,
             region: f.region_name.clone().unwrap_or_else(|| tr.t("regions.top")),
@@ -581,10 +572,101 @@ async fn render_sample(
             can_assign,
             verifiers,
             message,
-            exports: Exports::of(&format!("/verification/samples/{}", sample.id)),
+            item_exports: Exports::of(&format!("/verification/samples/{}", sample.id)),
+            accuracy_exports: Exports::of_table(
+                &format!("/verification/samples/{}", sample.id),
+                "accuracy",
+            ),
         },
     )
         .into_response())
+}
+
+/// The sample's items with their findings, as the page's items table (with the reported and
+/// current quantities, the checks and the notes in columns of their own).
+fn items_table(
+    tr: &Tr,
+    sample: &VerificationSample,
+    items: &[VerificationItem],
+    lines: &[ItemLine],
+) -> Table {
+    Table {
+        title: format!("{} {}", tr.t("verification.sample_title"), sample.id),
+        headers: [
+            "verification.record",
+            "verification.region_col",
+            "taxonomy.type",
+            "potential.holder",
+            "verification.reported",
+            "verification.current",
+            "verification.verifier",
+            "verification.status",
+            "verification.seen",
+            "verification.location_right",
+            "verification.type_right",
+            "verification.accurate",
+            "verification.relative_error",
+            "verification.photos",
+            "verification.notes",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: items
+            .iter()
+            .zip(lines)
+            .map(|(item, line)| {
+                vec![
+                    TableCell::Integer(item.record_id),
+                    text(item.region_code.clone()),
+                    text(item.type_code.clone()),
+                    text(item.holder_name.clone()),
+                    TableCell::Number(item.reported_quantity),
+                    TableCell::Number(item.current_quantity),
+                    text(line.verifier.clone()),
+                    text(item.status.clone()),
+                    item.quantity_seen
+                        .map_or(TableCell::Empty, TableCell::Number),
+                    text(line.location_right.clone()),
+                    text(line.type_right.clone()),
+                    text(line.accurate.clone()),
+                    item.relative_error
+                        .map_or(TableCell::Empty, TableCell::Number),
+                    text(item.photo_list().join(" ")),
+                    text(line.notes.clone()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// Accuracy by region, one row a figure (the region itself first), as the sample page and
+/// the accuracy page show it.
+fn accuracy_table<'a>(tr: &Tr, figures: impl Iterator<Item = &'a RegionFigure<Accuracy>>) -> Table {
+    Table {
+        title: tr.t("verification.accuracy_title"),
+        headers: [
+            "regions.code",
+            "verification.region_col",
+            "verification.checked",
+            "verification.accurate",
+            "verification.rate",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: figures
+            .map(|f| {
+                vec![
+                    text(f.region_code.clone().unwrap_or_default()),
+                    text(f.region_name.clone().unwrap_or_else(|| tr.t("regions.top"))),
+                    TableCell::Number(f64::from(f.figure.checked)),
+                    TableCell::Number(f64::from(f.figure.accurate)),
+                    TableCell::Number(f.figure.rate),
+                ]
+            })
+            .collect(),
+    }
 }
 
 /// Deals a sample to the verifiers ticked in the form (`verifier` repeated).
@@ -791,7 +873,8 @@ struct AccuracyPage {
 pub(crate) struct RegionPageQuery {
     region: Option<String>,
     format: Option<String>,
-    /// `credibility` to download the credibility table as CSV.
+    /// Which table a download holds: `credibility` on the accuracy page, `stale` on the
+    /// freshness page; the page's first table without it.
     table: Option<String>,
     stale_after_days: Option<String>,
 }
@@ -826,31 +909,10 @@ pub(crate) async fn accuracy(
             .unwrap_or_else(|| tr.t("verification.no_unit"))
     };
     if let Some(format) = format {
-        let accuracy_table = Table {
-            title: tr.t("verification.accuracy_title"),
-            headers: [
-                "regions.code",
-                "verification.region_col",
-                "verification.checked",
-                "verification.accurate",
-                "verification.rate",
-            ]
-            .iter()
-            .map(|k| tr.t(k))
-            .collect(),
-            rows: std::iter::once(&accuracy.total)
-                .chain(&accuracy.children)
-                .map(|f| {
-                    vec![
-                        text(f.region_code.clone().unwrap_or_default()),
-                        text(f.region_name.clone().unwrap_or_else(|| tr.t("regions.top"))),
-                        TableCell::Number(f64::from(f.figure.checked)),
-                        TableCell::Number(f64::from(f.figure.accurate)),
-                        TableCell::Number(f.figure.rate),
-                    ]
-                })
-                .collect(),
-        };
+        let accuracy_table = accuracy_table(
+            &tr,
+            std::iter::once(&accuracy.total).chain(&accuracy.children),
+        );
         let unit_table = Table {
             title: tr.t("verification.credibility_title"),
             headers: [
@@ -924,10 +986,7 @@ pub(crate) async fn accuracy(
             })
             .collect(),
         exports: Exports::of(&here),
-        unit_exports: Exports::of(&format!(
-            "{here}{}table=credibility",
-            if here.contains('?') { '&' } else { '?' }
-        )),
+        unit_exports: Exports::of_table(&here, "credibility"),
     }
     .into_response())
 }
@@ -951,11 +1010,32 @@ struct FreshnessLine {
 struct StaleLine {
     id: i64,
     type_name: String,
+    /// As shown; the download keeps the number.
     quantity: String,
+    quantity_number: f64,
     holder: String,
     region_code: String,
     last_verified: String,
     reopened: bool,
+}
+
+impl StaleLine {
+    /// A stale record as read, so a person holder's name comes masked unless the reader
+    /// may see personal data.
+    fn of(record: &PotentialRecord, taxonomy: &Taxonomy, tr: &Tr) -> StaleLine {
+        StaleLine {
+            id: record.id,
+            type_name: type_name(taxonomy, &record.type_code, tr.locale),
+            quantity: format_quantity(record.quantity),
+            quantity_number: record.quantity,
+            holder: record.holder_name.clone(),
+            region_code: record.region_code.clone(),
+            last_verified: record
+                .last_verified_at
+                .map_or_else(|| tr.t("verification.never_verified"), format_utc),
+            reopened: record.reopened != 0,
+        }
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -969,7 +1049,15 @@ struct FreshnessPage {
     stale_after_days: u32,
     lines: Vec<FreshnessLine>,
     stale: Vec<StaleLine>,
-    exports: Exports,
+    region_exports: Exports,
+    stale_exports: Exports,
+}
+
+/// The freshness page's two tables, as `?table=` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FreshnessTable {
+    Regions,
+    Stale,
 }
 
 pub(crate) async fn freshness(
@@ -981,6 +1069,15 @@ pub(crate) async fn freshness(
     let tr = page.tr;
     let scope = current.actor.scope();
     let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
+    let table = chosen_table(
+        query.table.as_deref(),
+        FreshnessTable::Regions,
+        &[
+            ("regions", FreshnessTable::Regions),
+            ("stale", FreshnessTable::Stale),
+        ],
+    )
+    .map_err(|e| page.error(e))?;
     let days: Option<u32> = query
         .stale_after_days
         .as_deref()
@@ -1002,46 +1099,24 @@ pub(crate) async fn freshness(
             query_string(&[("region", c), ("stale_after_days", days_text.as_deref())])
         )
     };
-    if let Some(format) = format {
-        let table = Table {
-            title: tr.t("verification.freshness_title"),
-            headers: [
-                "regions.code",
-                "verification.region_col",
-                "verification.fresh",
-                "verification.stale",
-                "verification.never_verified",
-                "verification.share_fresh",
-            ]
-            .iter()
-            .map(|k| tr.t(k))
-            .collect(),
-            rows: std::iter::once(&figures.total)
-                .chain(&figures.children)
-                .map(|f| {
-                    vec![
-                        text(f.region_code.clone().unwrap_or_default()),
-                        text(f.region_name.clone().unwrap_or_else(|| tr.t("regions.top"))),
-                        TableCell::Number(f64::from(f.figure.fresh)),
-                        TableCell::Number(f64::from(f.figure.stale)),
-                        TableCell::Number(f64::from(f.figure.never_verified)),
-                        TableCell::Number(f.figure.share_fresh),
-                    ]
-                })
-                .collect(),
-        };
-        let stem = format!(
-            "verification-freshness-{}",
-            file_part(code.as_deref().unwrap_or("all"))
-        );
-        return download(&page, format, &stem, &[table]);
+    let file_region = file_part(code.as_deref().unwrap_or("all"));
+    if let (Some(format), FreshnessTable::Regions) = (format, table) {
+        let stem = format!("verification-freshness-{file_region}");
+        return download(&page, format, &stem, &[freshness_table(&tr, &figures)]);
     }
     let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
-    let stale = state
+    let stale: Vec<StaleLine> = state
         .db
         .stale_records(scope, code.as_deref(), days, None, STALE_SHOWN)
         .await
-        .map_err(page_err(&page))?;
+        .map_err(page_err(&page))?
+        .iter()
+        .map(|r| StaleLine::of(r, &taxonomy, &tr))
+        .collect();
+    if let Some(format) = format {
+        let stem = format!("verification-stale-{file_region}");
+        return download(&page, format, &stem, &[stale_table(&tr, &stale)]);
+    }
     let lines = std::iter::once((&figures.total, false))
         .chain(figures.children.iter().map(|c| (c, true)))
         .map(|(f, link)| {
@@ -1075,21 +1150,77 @@ pub(crate) async fn freshness(
         region: code.clone().unwrap_or_default(),
         stale_after_days: figures.stale_after_days,
         lines,
-        stale: stale
-            .iter()
-            .map(|r| StaleLine {
-                id: r.id,
-                type_name: type_name(&taxonomy, &r.type_code, tr.locale),
-                quantity: format_quantity(r.quantity),
-                holder: r.holder_name.clone(),
-                region_code: r.region_code.clone(),
-                last_verified: r
-                    .last_verified_at
-                    .map_or_else(|| tr.t("verification.never_verified"), format_utc),
-                reopened: r.reopened != 0,
-            })
-            .collect(),
-        exports: Exports::of(&here),
+        stale,
+        region_exports: Exports::of(&here),
+        stale_exports: Exports::of_table(&here, "stale"),
     }
     .into_response())
+}
+
+/// Freshness of the region and of each child region, as the page's first table.
+fn freshness_table(tr: &Tr, figures: &FreshnessView) -> Table {
+    Table {
+        title: tr.t("verification.freshness_title"),
+        headers: [
+            "regions.code",
+            "verification.region_col",
+            "verification.fresh",
+            "verification.stale",
+            "verification.never_verified",
+            "verification.share_fresh",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: std::iter::once(&figures.total)
+            .chain(&figures.children)
+            .map(|f| {
+                vec![
+                    text(f.region_code.clone().unwrap_or_default()),
+                    text(f.region_name.clone().unwrap_or_else(|| tr.t("regions.top"))),
+                    TableCell::Number(f64::from(f.figure.fresh)),
+                    TableCell::Number(f64::from(f.figure.stale)),
+                    TableCell::Number(f64::from(f.figure.never_verified)),
+                    TableCell::Number(f.figure.share_fresh),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The stale records as the page lists them: the same rows and columns, the holder masked
+/// as shown, a reopened record marked after its last check as on the page.
+fn stale_table(tr: &Tr, lines: &[StaleLine]) -> Table {
+    Table {
+        title: tr.t("verification.stale_records"),
+        headers: [
+            "potential.id",
+            "taxonomy.type",
+            "potential.quantity",
+            "potential.holder",
+            "regions.code",
+            "verification.last_verified",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: lines
+            .iter()
+            .map(|line| {
+                let last_verified = if line.reopened {
+                    format!("{} {}", line.last_verified, tr.t("verification.reopened"))
+                } else {
+                    line.last_verified.clone()
+                };
+                vec![
+                    TableCell::Integer(line.id),
+                    text(line.type_name.clone()),
+                    TableCell::Number(line.quantity_number),
+                    text(line.holder.clone()),
+                    text(line.region_code.clone()),
+                    text(last_verified),
+                ]
+            })
+            .collect(),
+    }
 }

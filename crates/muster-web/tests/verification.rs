@@ -324,6 +324,95 @@ async fn api_story(app: TestApp) {
     app.stop().await;
 }
 
+/// Text as a page escapes it, unescaped.
+fn unescape(html: &str) -> String {
+    html.replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#38;", "&")
+}
+
+/// The body rows of the page's table of `class`, each cell's text without its markup.
+fn table_rows(html: &str, class: &str) -> Vec<Vec<String>> {
+    let start = html
+        .find(&format!("<table class=\"{class}\""))
+        .unwrap_or_else(|| panic!("no {class} table: {html}"));
+    let table = &html[start..];
+    let table = &table[..table.find("</table>").expect("the table ends")];
+    let body = &table[table.find("<tbody>").expect("a body")..];
+    body.split("<tr")
+        .skip(1)
+        .map(|row| {
+            row.split("<td")
+                .skip(1)
+                .map(|cell| {
+                    let inner = &cell[cell.find('>').expect("a cell") + 1..];
+                    let inner = &inner[..inner.find("</td>").unwrap_or(inner.len())];
+                    let mut text = String::new();
+                    let mut in_tag = false;
+                    for c in inner.chars() {
+                        match c {
+                            '<' => in_tag = true,
+                            '>' => in_tag = false,
+                            c if !in_tag => text.push(c),
+                            _ => {}
+                        }
+                    }
+                    unescape(text.trim())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The CSV and XLSX links a page shows above the table `table=` names (None: the page's
+/// first table, whose links name none).
+fn export_links(html: &str, table: Option<&str>) -> [String; 2] {
+    ["export-csv", "export-xlsx"].map(|class| {
+        html.split(&format!("class=\"{class}\" href=\""))
+            .skip(1)
+            .map(|rest| unescape(rest.split('"').next().expect("an href")))
+            .find(|href| match table {
+                Some(table) => href.contains(&format!("table={table}&")),
+                None => !href.contains("table="),
+            })
+            .unwrap_or_else(|| panic!("no {class} link for {table:?}: {html}"))
+    })
+}
+
+/// Downloads both links, checks each is the format it says, and reads each back: the rows
+/// of its first sheet, header first.
+async fn download_both(
+    client: &reqwest::Client,
+    app: &TestApp,
+    links: &[String; 2],
+) -> [Vec<Vec<String>>; 2] {
+    let mut sheets = [Vec::new(), Vec::new()];
+    for (link, sheet) in links.iter().zip(&mut sheets) {
+        let response = client.get(app.url(link)).send().await.expect("download");
+        assert_eq!(response.status(), StatusCode::OK, "{link}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .to_owned();
+        let expected = if link.ends_with("format=csv") {
+            "text/csv"
+        } else {
+            "spreadsheetml"
+        };
+        assert!(content_type.contains(expected), "{link}: {content_type}");
+        let workbook = muster_domain::sheet::read_workbook(&response.bytes().await.expect("bytes"))
+            .expect("a readable file");
+        *sheet = workbook.sheets[0]
+            .rows
+            .iter()
+            .map(|row| row.cells.clone())
+            .collect();
+    }
+    sheets
+}
+
 on_both!(verification_pages, spawn_demo, pages_story);
 async fn pages_story(app: TestApp) {
     app.seed_records().await;
@@ -523,6 +612,27 @@ async fn pages_story(app: TestApp) {
         html.contains(&format!("src=\"/files/{photo_sha}?thumbnail=1\"")),
         "the finding's photo on the sample page"
     );
+    // Both of the sample page's tables download as shown: the items at the URL they always
+    // had, the accuracy by region with `table=accuracy`.
+    assert_eq!(
+        export_links(&html, None),
+        [
+            format!("{sample_path}?format=csv"),
+            format!("{sample_path}?format=xlsx")
+        ]
+    );
+    let shown = table_rows(&html, "accuracy");
+    assert!(
+        shown.iter().any(|row| row[1] == "1"),
+        "the finding is counted: {shown:?}"
+    );
+    for sheet in download_both(&office, &app, &export_links(&html, Some("accuracy"))).await {
+        assert_eq!(sheet[0][2], "Checked", "{sheet:?}");
+        // Region, checked and accurate as the page shows them; the file adds the code first.
+        let rows: Vec<&[String]> = sheet[1..].iter().map(|row| &row[1..4]).collect();
+        let shown: Vec<&[String]> = shown.iter().map(|row| &row[..3]).collect();
+        assert_eq!(rows, shown);
+    }
     let picture = office
         .get(app.url(&format!("/files/{photo_sha}")))
         .send()
@@ -581,6 +691,49 @@ async fn pages_story(app: TestApp) {
                 .unwrap_or("")
                 .contains("attachment")
         );
+    }
+    // The freshness page's stale records download as listed, under `table=stale`; the
+    // regions table keeps the page's plain links.
+    let html = common::page_text(&office, &app, "/verification/freshness").await;
+    let [regions_csv, _] = download_both(&office, &app, &export_links(&html, None)).await;
+    assert_eq!(regions_csv[0][2], "Fresh", "{regions_csv:?}");
+    let shown = table_rows(&html, "stale-records");
+    assert!(
+        shown
+            .iter()
+            .any(|row| row[3].starts_with('张') && !row[3].contains('*')),
+        "the office sees people's names: {shown:?}"
+    );
+    for sheet in download_both(&office, &app, &export_links(&html, Some("stale"))).await {
+        assert_eq!(sheet[0][3], "Holder", "{sheet:?}");
+        assert_eq!(sheet[1..], shown[..]);
+    }
+    // A reader without personal data gets the names masked in the file as on the page.
+    let (viewer, _) = app.signed_in("viewer", "en").await;
+    let html = common::page_text(&viewer, &app, "/verification/freshness").await;
+    let shown = table_rows(&html, "stale-records");
+    assert!(
+        shown
+            .iter()
+            .any(|row| row[3].starts_with('张') && row[3].contains('*')),
+        "a person's name comes masked: {shown:?}"
+    );
+    for sheet in download_both(&viewer, &app, &export_links(&html, Some("stale"))).await {
+        assert_eq!(sheet[1..], shown[..]);
+        assert!(
+            sheet[1..]
+                .iter()
+                .all(|row| !row[3].starts_with('张') || row[3].contains('*')),
+            "{sheet:?}"
+        );
+    }
+    // A table a page does not have is refused, not answered with another.
+    for path in [
+        "/verification/freshness?table=nope&format=csv".to_owned(),
+        format!("{sample_path}?table=nope&format=xlsx"),
+    ] {
+        let refused = office.get(app.url(&path)).send().await.expect("refused");
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{path}");
     }
     let html = common::page_text(&liaison, &app, "/verification/freshness").await;
     assert!(html.contains("时效性"));
