@@ -316,10 +316,29 @@ impl Database {
             .refuse_unless_installation_administrator(actor, "the taxonomy", "资源分类")
             .await?;
         let mut tx = self.begin_write().await?;
-        // Read under the write lock: two edits at once each change the document they saw, so
-        // one read before the lock would lose the other's type.
+        // Read under a lock: two edits at once each change the document they saw, so an
+        // unlocked read would lose the other's type. SQLite has one writer; PostgreSQL locks
+        // the row, which is first made to exist (the default, as `taxonomy` reads it).
+        let lock = match tx.backend() {
+            crate::Backend::Postgres => {
+                let now = crate::now();
+                on_tx!(&mut tx, |conn| {
+                    sqlx::query(
+                    "INSERT INTO taxonomy (id, revision, document, updated_at) VALUES (1, 0, $1, $2) \
+                     ON CONFLICT (id) DO NOTHING"
+                )
+                .bind(Taxonomy::default_taxonomy().to_json())
+                .bind(now.as_millis())
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+                })?;
+                " FOR UPDATE"
+            }
+            crate::Backend::Sqlite => "",
+        };
         let stored: Option<String> = on_tx!(&mut tx, |conn| sqlx::query_scalar(
-            "SELECT document FROM taxonomy WHERE id = 1"
+            sqlx::AssertSqlSafe(format!("SELECT document FROM taxonomy WHERE id = 1{lock}"))
         )
         .fetch_optional(&mut *conn)
         .await)?;

@@ -18,9 +18,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use muster_domain::potential::RecordDraft;
 use muster_domain::potential::import::{ImportRules, RecordImporter, RowProblem, SheetProblems};
 use muster_domain::potential::rollup::{RecordFigures, RollupDeltas, enclosing_paths};
+use muster_domain::potential::{RecordDraft, RecordStatus};
 use muster_domain::survey::{
     self, AssignmentFacts, AssignmentStatus, Completeness, FigureMovement, NewRound, RegionNode,
     RoundStatus, SubmissionDiff, SubmissionStatus, Timeliness, UnitNode,
@@ -1516,6 +1516,7 @@ impl Database {
                     .holding_conflicts(this_round.into_iter(), "records")
                     .await);
             }
+            refuse_renewing_a_later_round(&mut tx, &round, &renewed).await?;
             let mut deltas = RollupDeltas::new();
             let paths: Vec<RegionPath> = renewed.iter().map(|(_, r)| r.region_path()).collect();
             for ((_, record), path) in renewed.iter().zip(&paths) {
@@ -1537,7 +1538,7 @@ impl Database {
             let figures = fresh.iter().map(|(_, draft)| (draft, draft.status)).chain(
                 renewed
                     .iter()
-                    .map(|((_, draft), record)| (draft, record.status())),
+                    .map(|((_, draft), record)| (draft, status_after_renewal(record.status()))),
             );
             for (draft, status) in figures {
                 deltas.insert(&RecordFigures {
@@ -1936,21 +1937,32 @@ async fn cas_status(
 }
 
 /// The stored records of the holdings the drafts name, by holding key, read in the write
-/// transaction that is about to store or renew them.
+/// transaction that is about to store or renew them. On PostgreSQL they are locked until the
+/// commit (in holding-key order, so two approvals wait rather than deadlock): another
+/// approval renewing the same record, or a reservation, waits, and the snapshot, the
+/// roll-up change and the update all see the record as read here. SQLite has one writer.
 async fn registered_holdings(
     tx: &mut WriteTx,
     drafts: &[(u32, RecordDraft)],
 ) -> Result<HashMap<String, crate::PotentialRecord>, StorageError> {
+    let mut keys: Vec<&str> = drafts.iter().map(|(_, d)| d.holding_key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let lock = match tx.backend() {
+        crate::Backend::Postgres => " ORDER BY holding_key FOR UPDATE",
+        crate::Backend::Sqlite => "",
+    };
     let mut found = HashMap::new();
-    for chunk in drafts.chunks(500) {
+    for chunk in keys.chunks(500) {
         let records: Vec<crate::PotentialRecord> = on_tx!(tx, |conn| {
             let mut query =
                 QueryBuilder::new("SELECT * FROM potential_records WHERE holding_key IN (");
             let mut separated = query.separated(", ");
-            for (_, draft) in chunk {
-                separated.push_bind(draft.holding_key.as_str());
+            for key in chunk {
+                separated.push_bind(*key);
             }
             query.push(")");
+            query.push(lock);
             query.build_query_as().fetch_all(&mut *conn).await
         })?;
         found.extend(records.into_iter().map(|r| (r.holding_key.clone(), r)));
@@ -1958,13 +1970,70 @@ async fn registered_holdings(
     Ok(found)
 }
 
+/// The status a record takes when a later round renews it: stock handed over in full comes
+/// back as available (the survey found it held again); any other keeps its status. The
+/// renewing `UPDATE` in [`renew_records`] says the same in SQL.
+fn status_after_renewal(status: RecordStatus) -> RecordStatus {
+    match status {
+        RecordStatus::HandedOver => RecordStatus::Available,
+        other => other,
+    }
+}
+
+/// Rounds can overlap, or be reopened: an approval of an older round must not overwrite the
+/// figures a newer one registered. Refused, naming the row, when a record to renew comes from
+/// a round opened after this one (a bulk load's record, from no round, is always older).
+async fn refuse_renewing_a_later_round(
+    tx: &mut WriteTx,
+    round: &SurveyRound,
+    renewed: &[(&(u32, RecordDraft), &crate::PotentialRecord)],
+) -> Result<(), StorageError> {
+    let rounds: BTreeSet<i64> = renewed.iter().filter_map(|(_, r)| r.round_id).collect();
+    if rounds.is_empty() {
+        return Ok(());
+    }
+    let opened: Vec<(i64, i64)> = on_tx!(tx, |conn| {
+        let mut query = QueryBuilder::new("SELECT id, opened_at FROM survey_rounds WHERE id IN (");
+        let mut separated = query.separated(", ");
+        for id in &rounds {
+            separated.push_bind(*id);
+        }
+        query.push(")");
+        query.build_query_as().fetch_all(&mut *conn).await
+    })?;
+    let opened: HashMap<i64, i64> = opened.into_iter().collect();
+    let this = (round.opened_at.as_millis(), round.id);
+    let later = renewed.iter().find(|(_, record)| {
+        record
+            .round_id
+            .and_then(|id| opened.get(&id).map(|at| (*at, id)))
+            .is_some_and(|other| other > this)
+    });
+    match later {
+        None => Ok(()),
+        Some(((row, _), record)) => Err(StorageError::Conflict {
+            field: "round",
+            message: format!(
+                "row {row}: record {} holds the figures of a round opened after this one; an older round does not overwrite them",
+                record.id
+            ),
+            message_zh: Some(format!(
+                "第 {row} 行：记录 {} 已是更晚开启的调查轮次的数据，较早的轮次不能覆盖",
+                record.id
+            )),
+        }),
+    }
+}
+
 /// A later round's approved version renews the holdings an earlier round (or a bulk load)
 /// registered: each record takes the new report's figures in place, its old quantity
 /// becomes `previous_quantity` (last year's figure, which risk-based sampling weighs), and
 /// its verification is cleared, since nobody has seen the new figure yet. What is
 /// overwritten is kept in `superseded_records` for [`remove_round_records`] to put back.
-/// Only stock at rest is renewed: a record reserved, allocated or requisitioned (or holding
-/// a reservation) refuses the approval, naming it, until that use is over.
+/// Only stock at rest is renewed: a record reserved, allocated or requisitioned (holding a
+/// reservation, or on an active requisition item, even a draft one) refuses the approval,
+/// naming it, until that use is over. Stock handed over to a demand in full comes back as
+/// available: the survey has found it held again.
 async fn renew_records(
     tx: &mut WriteTx,
     submission_id: i64,
@@ -1979,13 +2048,14 @@ async fn renew_records(
     let sites = crate::sites::site_links(tx, &drafts).await?;
     for (entry, record) in renewed {
         let (row, draft) = &**entry;
-        on_tx!(tx, |conn| sqlx::query(
-            "INSERT INTO superseded_records (submission_id, record_id, quantity, attributes, \
+        on_tx!(tx, |conn| {
+            sqlx::query(
+            "INSERT INTO superseded_records (submission_id, record_id, quantity, status, attributes, \
              quality_grade, holder_organization_id, holder_name, holder_id_number, holder_phone, \
              site_id, site_name, lat, lon, record_round_id, record_submission_id, \
              reporting_organization_id, first_reported_quantity, previous_quantity, \
              verified_quantity, last_verified_at, updated_at) \
-             SELECT $1, id, quantity, attributes, quality_grade, holder_organization_id, \
+             SELECT $1, id, quantity, status, attributes, quality_grade, holder_organization_id, \
              holder_name, holder_id_number, holder_phone, site_id, site_name, lat, lon, round_id, \
              submission_id, reporting_organization_id, first_reported_quantity, \
              previous_quantity, verified_quantity, last_verified_at, updated_at \
@@ -1995,7 +2065,8 @@ async fn renew_records(
         .bind(record.id)
         .execute(&mut *conn)
         .await
-        .map(|_| ()))?;
+        .map(|_| ())
+        })?;
         let holder = crate::potential::HolderColumns::of(&draft.holder);
         let updated = on_tx!(tx, |conn| sqlx::query(
             "UPDATE potential_records SET previous_quantity = quantity, quantity = $1, \
@@ -2003,8 +2074,12 @@ async fn renew_records(
              holder_id_number = $6, holder_phone = $7, site_id = $8, site_name = $9, lat = $10, \
              lon = $11, round_id = $12, submission_id = $13, reporting_organization_id = $14, \
              first_reported_quantity = $1, verified_quantity = NULL, last_verified_at = NULL, \
+             status = CASE WHEN status = 'handed_over' THEN 'available' ELSE status END, \
              updated_at = $15 \
-             WHERE id = $16 AND reserved_quantity = 0 AND status IN ('available', 'unavailable')"
+             WHERE id = $16 AND reserved_quantity = 0 \
+             AND status IN ('available', 'unavailable', 'handed_over') \
+             AND NOT EXISTS (SELECT 1 FROM requisition_items q \
+             WHERE q.record_id = potential_records.id AND q.active = 1)"
         )
         .bind(draft.quantity)
         .bind(crate::potential::attributes_json(draft))
@@ -2055,6 +2130,37 @@ async fn remove_round_records(
     submission_id: i64,
     approved_at: i64,
 ) -> Result<WithdrawnRecords, StorageError> {
+    if tx.backend() == crate::Backend::Postgres {
+        // Lock the version's records first: a later round's approval renewing one of them
+        // meanwhile either waits for us or has committed, and its snapshot is seen below.
+        on_tx!(tx, |conn| sqlx::query(
+            "SELECT id FROM potential_records WHERE round_id = $1 AND submission_id = $2 \
+             ORDER BY id FOR UPDATE"
+        )
+        .bind(round_id)
+        .bind(submission_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map(|_| ()))?;
+    }
+    // A renewed record written to since the approval (a finding, a requisition's return, a
+    // status change) has figures of its own now, which restoring would lose. The renewal
+    // itself wrote `updated_at` = the approval time.
+    let changed_since: bool = on_tx!(tx, |conn| sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM potential_records p JOIN superseded_records s \
+         ON s.record_id = p.id WHERE s.submission_id = $1 AND p.updated_at > $2)"
+    )
+    .bind(submission_id)
+    .bind(approved_at)
+    .fetch_one(&mut *conn)
+    .await)?;
+    if changed_since {
+        return Err(StorageError::Conflict {
+            field: "status",
+            message: "records this report renewed have changed since its approval; it can no longer be sent back".into(),
+            message_zh: Some("本报告更新的记录在审核通过后又有变动，不能再退回".into()),
+        });
+    }
     let renewed_later: bool = on_tx!(tx, |conn| sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM superseded_records \
          WHERE record_round_id = $1 AND record_submission_id = $2)"
@@ -2157,7 +2263,7 @@ async fn remove_round_records(
     .map(|r| r.rows_affected()))?;
     on_tx!(tx, |conn| {
         sqlx::query(
-        "UPDATE potential_records SET quantity = s.quantity, attributes = s.attributes, \
+        "UPDATE potential_records SET quantity = s.quantity, status = s.status, attributes = s.attributes, \
          quality_grade = s.quality_grade, holder_organization_id = s.holder_organization_id, \
          holder_name = s.holder_name, holder_id_number = s.holder_id_number, \
          holder_phone = s.holder_phone, site_id = s.site_id, site_name = s.site_name, \

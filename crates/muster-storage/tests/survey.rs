@@ -1956,6 +1956,55 @@ async fn renewal_story(db: Database) {
     assert_eq!(approved(db.clone(), first.id).await, Some(10.0));
     assert_eq!(approved(db.clone(), second.id).await, Some(12.0));
 
+    // Last year's round, still open, cannot put its figures back over this year's: another
+    // unit's late report of the same holding is refused at approval.
+    let a2 = find(&assignments, &w.county_a.1, Some(w.unit_a2)).id;
+    db.submit_survey_file(
+        &w.officer_a2,
+        a2,
+        csv(&[(TENT, 9.0, "Depot", county)]),
+        "late.csv",
+    )
+    .await
+    .expect("a late report of last year's round");
+    match db.approve_assignment(&w.county_a_staff, a2).await {
+        Err(StorageError::Conflict {
+            message_zh: Some(zh),
+            ..
+        }) => assert!(zh.contains("更晚开启"), "{zh}"),
+        other => panic!("an older round overwriting a newer one: {other:?}"),
+    }
+    assert_eq!(quantity(db.clone()).await, Some((12.0, 1)));
+
+    // A renewed record written to since the approval (here its time, as a finding's write
+    // moves it) has figures of its own: the renewing report stays.
+    let touch = |delta: i64| {
+        let db = db.clone();
+        let id = last_year[0].id;
+        async move {
+            raw_execute(
+                &db,
+                &format!(
+                    "UPDATE potential_records SET updated_at = updated_at + {delta} WHERE id = {id}"
+                ),
+            )
+            .await
+            .expect("touched");
+        }
+    };
+    touch(1).await;
+    match db
+        .send_back_assignment(&w.county_a_staff, b1, "recount")
+        .await
+    {
+        Err(StorageError::Conflict {
+            message_zh: Some(zh),
+            ..
+        }) => assert!(zh.contains("又有变动"), "{zh}"),
+        other => panic!("a renewed record changed since: {other:?}"),
+    }
+    touch(-1).await;
+
     // Last year's report stands under this year's figures now.
     match db
         .send_back_assignment(&w.county_a_staff, a1, "recount")
@@ -2068,5 +2117,29 @@ async fn renewal_story(db: Database) {
         (11.0, Some(10.0))
     );
     assert_eq!(quantity(db.clone()).await, Some((11.0, 1)));
+
+    // Stock handed over in full and found held again next year comes back as available;
+    // sending that report back hands it over again.
+    db.send_back_assignment(&w.county_a_staff, b1, "recount")
+        .await
+        .expect("sent back once more");
+    raw_execute(
+        &db,
+        &format!(
+            "UPDATE potential_records SET status = 'handed_over' WHERE id = {}",
+            last_year[0].id
+        ),
+    )
+    .await
+    .expect("handed over");
+    report(13.0, "2027-v3.csv").await.expect("reported again");
+    db.approve_assignment(&w.county_a_staff, b1)
+        .await
+        .expect("stock handed over is renewed");
+    assert_eq!(records(db.clone()).await[0].status, "available");
+    db.send_back_assignment(&w.county_a_staff, b1, "recount")
+        .await
+        .expect("and sent back");
+    assert_eq!(records(db.clone()).await[0].status, "handed_over");
     intact(&db).await;
 }

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
-use crate::page_parts::{Exports, UploadOutcome, form_field, page_err, type_name};
+use crate::page_parts::{Exports, UploadOutcome, chosen_table, form_field, page_err, type_name};
 use crate::pages::{Layout, PageContext, PageError, PageResult, format_utc};
 use crate::potential_view::{
     ExportFormat, FormatQuery, MAX_UPLOAD_BYTES, format_quantity, format_share, sheet_download,
@@ -507,9 +507,16 @@ pub(crate) async fn round(
         .collect();
     let region_code = code_of(&dashboard.path);
     if let Some(format) = format {
-        let table = match query.table.as_deref() {
-            Some("here") => assignments_table(&page.tr, "survey.at_this_level", &here),
-            _ => completeness_table(&page.tr, &children),
+        let here_table = chosen_table(
+            query.table.as_deref(),
+            false,
+            &[("here", true), ("children", false)],
+        )
+        .map_err(|e| page.error(e))?;
+        let table = if here_table {
+            assignments_table(&page.tr, "survey.at_this_level", &here)
+        } else {
+            completeness_table(&page.tr, &children)
         };
         let stem = format!("round-{id}-{region_code}");
         return sheet_download(format, &stem, &[table]).map_err(|e| page.error(e));
@@ -1203,8 +1210,19 @@ async fn assignment_download(
     let tr = &page.tr;
     let locale = tr.locale;
     let now = muster_storage::now();
-    let table = match query.table.as_deref() {
-        Some("below") => {
+    let chosen = chosen_table(
+        query.table.as_deref(),
+        "rows",
+        &[
+            ("below", "below"),
+            ("versions", "versions"),
+            ("diff", "diff"),
+            ("rows", "rows"),
+        ],
+    )
+    .map_err(|e| page.error(e))?;
+    let table = match chosen {
+        "below" => {
             let lines: Vec<AssignmentLine> = view
                 .children
                 .iter()
@@ -1212,8 +1230,8 @@ async fn assignment_download(
                 .collect();
             assignments_table(tr, "survey.below", &lines)
         }
-        Some("versions") => versions_table(tr, &view.versions),
-        Some("diff") => {
+        "versions" => versions_table(tr, &view.versions),
+        "diff" => {
             let diff = state
                 .db
                 .submission_diff(scope, id, query.version)

@@ -276,6 +276,12 @@ async fn pages_story(app: TestApp) {
         "one row a region below, under the header"
     );
     let bad = office
+        .get(app.url(&format!("{round_url}?table=nope&format=csv")))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let bad = office
         .get(app.url(&format!("{round_url}?format=pdf")))
         .send()
         .await
@@ -447,12 +453,16 @@ async fn pages_story(app: TestApp) {
         !first.contains("Red Cross"),
         "version 1 had no tents: {first}"
     );
-    assert_eq!(
-        download("table=rows&format=pdf")
-            .await
-            .expect("bad")
-            .status(),
-        StatusCode::BAD_REQUEST
+    for bad in ["table=rows&format=pdf", "table=nope&format=csv"] {
+        assert_eq!(
+            download(bad).await.expect("bad").status(),
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    assert!(
+        page.contains("<option value=\"\">按证件号码判断"),
+        "the holder's kind may be left to the ID number"
     );
     assert!(
         !page.contains("id=\"approve\""),

@@ -8,6 +8,7 @@ CREATE TABLE superseded_records (
     submission_id BIGINT NOT NULL REFERENCES submissions (id),
     record_id BIGINT NOT NULL REFERENCES potential_records (id),
     quantity DOUBLE PRECISION NOT NULL,
+    status TEXT NOT NULL,
     attributes TEXT NOT NULL,
     quality_grade TEXT NOT NULL,
     holder_organization_id BIGINT,
