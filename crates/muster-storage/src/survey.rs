@@ -1488,6 +1488,7 @@ impl Database {
             return Err(changed_meanwhile());
         }
         let mut renewed_count = 0;
+        let mut renewed_before: Vec<serde_json::Value> = Vec::new();
         if !drafts.is_empty() {
             let ordered = in_holding_order(&drafts);
             let provenance = RecordProvenance {
@@ -1524,6 +1525,20 @@ impl Database {
             }
             renew_records(&mut tx, current.id, &renewed, provenance, now).await?;
             renewed_count = renewed.len();
+            // The audit keeps what the renewal replaced (the snapshot goes with a send-back).
+            renewed_before = renewed
+                .iter()
+                .take(RENEWALS_AUDITED)
+                .map(|(_, r)| {
+                    serde_json::json!({
+                        "record_id": r.id,
+                        "quantity": r.quantity,
+                        "status": r.status,
+                        "round_id": r.round_id,
+                        "submission_id": r.submission_id,
+                    })
+                })
+                .collect();
             match insert_record_rows(&mut tx, &fresh, provenance, now.as_millis()).await {
                 Ok(()) => {}
                 Err(e) if is_unique_violation(&e) => {
@@ -1597,6 +1612,7 @@ impl Database {
                     "version": current.version,
                     "records": drafts.len(),
                     "records_renewed": renewed_count,
+                    "renewed_before": renewed_before,
                 })),
             },
         )
@@ -1969,6 +1985,10 @@ async fn registered_holdings(
     }
     Ok(found)
 }
+
+/// How many renewed records an approval's audit entry describes one by one (what they held
+/// before); the count covers the rest. A county's report can renew thousands.
+const RENEWALS_AUDITED: usize = 200;
 
 /// The status a record takes when a later round renews it: stock handed over in full comes
 /// back as available (the survey found it held again); any other keeps its status. The

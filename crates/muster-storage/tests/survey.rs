@@ -1953,6 +1953,25 @@ async fn renewal_story(db: Database) {
         (12.0, Some(10.0), Some(second.id))
     );
     assert_eq!(quantity(db.clone()).await, Some((12.0, 1)), "counted once");
+    let approval = db
+        .audit_entries(&everything, 20)
+        .await
+        .expect("audit")
+        .into_iter()
+        .find(|e| e.action == "approve" && e.entity_id == b1.to_string())
+        .expect("the approval's entry");
+    let after: serde_json::Value =
+        serde_json::from_str(approval.after.as_deref().expect("after")).expect("json");
+    assert_eq!(after["records_renewed"], 1);
+    assert_eq!(
+        (
+            after["renewed_before"][0]["record_id"].as_i64(),
+            after["renewed_before"][0]["quantity"].as_f64(),
+            after["renewed_before"][0]["round_id"].as_i64()
+        ),
+        (Some(last_year[0].id), Some(10.0), Some(first.id)),
+        "what the renewal replaced, in the audit: {after}"
+    );
     assert_eq!(approved(db.clone(), first.id).await, Some(10.0));
     assert_eq!(approved(db.clone(), second.id).await, Some(12.0));
 
