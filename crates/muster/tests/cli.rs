@@ -237,6 +237,8 @@ struct StoredDemo {
     /// Records that came in through the survey round (the requisition demo adds an
     /// enterprise's record of its own).
     from_survey: usize,
+    /// Records the round renewed from last year's registry (a previous quantity kept).
+    renewed: usize,
     sample_size: usize,
     checked: u32,
     /// (record, quantity seen, accurate) of the checked items.
@@ -290,6 +292,7 @@ async fn read_demo(db: &Database, files: &BlobStore) -> StoredDemo {
     }
     let mut records = Vec::new();
     let mut from_survey = 0;
+    let mut renewed = 0;
     loop {
         let page = db
             .potential_records(
@@ -308,6 +311,10 @@ async fn read_demo(db: &Database, files: &BlobStore) -> StoredDemo {
             break;
         }
         from_survey += page.iter().filter(|r| r.round_id.is_some()).count();
+        renewed += page
+            .iter()
+            .filter(|r| r.round_id.is_some() && r.previous_quantity.is_some())
+            .count();
         records.extend(page.into_iter().map(|r| {
             (
                 r.id,
@@ -356,6 +363,7 @@ async fn read_demo(db: &Database, files: &BlobStore) -> StoredDemo {
         corrected,
         records,
         from_survey,
+        renewed,
         sample_size: items.len(),
         checked: accuracy.total.figure.checked,
         findings,
@@ -384,6 +392,13 @@ fn the_demo_runs_a_survey_round_with_every_state_and_a_checked_sample_the_same_e
         );
     }
     let stored = first.stored_demo();
+    // Last year's registry was renewed by the round, not doubled.
+    assert!(
+        stored.renewed > 0 && stored.renewed < stored.from_survey,
+        "{} renewed of {}",
+        stored.renewed,
+        stored.from_survey
+    );
 
     // The dashboard: reports on time, late and never; approved, awaiting review, sent back.
     let c = &stored.completeness;

@@ -319,6 +319,22 @@ pub async fn load(
         progress.finish();
     }
 
+    // Last year's registry of the round's region: a third of the holdings the approved reports
+    // carry, as an earlier load left them, so that the round renews them (their old figure
+    // becomes `previous_quantity`, the year-on-year factor of risk-based sampling) instead of
+    // finding the registry empty. They are the same records after the round, not more.
+    let last_year = last_years_records(&plan, &potential_records);
+    if !last_year.is_empty() {
+        let progress = Progress::spinner(format!(
+            "adding last year's {} records of the round's region",
+            group_digits(last_year.len() as u64)
+        ));
+        db.insert_records(&actor, last_year, RecordProvenance::default(), &source)
+            .await
+            .context("cannot store last year's demo records")?;
+        progress.finish();
+    }
+
     let survey = run_survey_round(
         db,
         &actor,
@@ -373,6 +389,38 @@ pub async fn load(
         survey,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Every third record of each report the round will approve, with the figure it had a year
+/// before: half as many for some, one fewer (or more) for the others.
+fn last_years_records(plan: &DemoRoundPlan, records: &[RecordDraft]) -> Vec<(u32, RecordDraft)> {
+    plan.reports
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.plan,
+                ReportPlan::Submitted {
+                    review: Review::Approved(_),
+                    ..
+                }
+            )
+        })
+        .flat_map(|r| r.records.iter().step_by(3).enumerate())
+        .filter_map(|(n, &i)| {
+            let mut draft = records.get(i)?.clone();
+            let q = draft.quantity;
+            draft.quantity = if n % 2 == 0 {
+                (q / 2.0).floor()
+            } else if q >= 2.0 {
+                q - 1.0
+            } else {
+                q + 1.0
+            };
+            Some(draft)
+        })
+        .enumerate()
+        .map(|(row, draft)| (u32::try_from(row + 1).unwrap_or(u32::MAX), draft))
+        .collect()
 }
 
 /// The demo user who verifies the sample: the province's administrator, the only demo user
