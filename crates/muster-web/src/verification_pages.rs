@@ -942,7 +942,15 @@ pub(crate) async fn accuracy(
             "verification-accuracy-{}",
             file_part(code.as_deref().unwrap_or("all"))
         );
-        let tables = if query.table.as_deref() == Some("credibility") {
+        // Both tables by default (the accuracy one first, as CSV's only table); an unknown
+        // name is a 400, as on the other pages.
+        let units_only = chosen_table(
+            query.table.as_deref(),
+            false,
+            &[("accuracy", false), ("credibility", true)],
+        )
+        .map_err(|e| page.error(e))?;
+        let tables = if units_only {
             vec![unit_table]
         } else {
             vec![accuracy_table, unit_table]

@@ -681,6 +681,7 @@ async fn pages_story(app: TestApp) {
     for path in [
         "/verification/accuracy?format=csv",
         "/verification/accuracy?table=credibility&format=xlsx",
+        "/verification/accuracy?table=accuracy&format=xlsx",
         "/verification/freshness?format=xlsx",
     ] {
         let download = office.get(app.url(path)).send().await.expect("download");
@@ -692,6 +693,12 @@ async fn pages_story(app: TestApp) {
                 .contains("attachment")
         );
     }
+    let unknown = office
+        .get(app.url("/verification/accuracy?table=nope&format=csv"))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
     // The freshness page's stale records download as listed, under `table=stale`; the
     // regions table keeps the page's plain links.
     let html = common::page_text(&office, &app, "/verification/freshness").await;
