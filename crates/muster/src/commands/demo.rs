@@ -319,8 +319,8 @@ pub async fn load(
         progress.finish();
     }
 
-    // Last year's registry of the round's region: a third of the holdings the approved reports
-    // carry, as an earlier load left them, so that the round renews them (their old figure
+    // Last year's registry of the round's region: every third holding of each approved report
+    // (its first among them, so about two in five in all), as an earlier load left them, so that the round renews them (their old figure
     // becomes `previous_quantity`, the year-on-year factor of risk-based sampling) instead of
     // finding the registry empty. They are the same records after the round, not more.
     let last_year = last_years_records(&plan, &potential_records);
