@@ -2160,5 +2160,40 @@ async fn renewal_story(db: Database) {
         .await
         .expect("and sent back");
     assert_eq!(records(db.clone()).await[0].status, "handed_over");
+
+    // A record on an active requisition item, even a draft order's, is not renewed.
+    let record = last_year[0].id;
+    for stmt in [
+        format!("UPDATE potential_records SET status = 'available' WHERE id = {record}"),
+        format!(
+            "INSERT INTO requisition_orders (region_path, holder_kind, holder_name, holder_category, \
+             legal_basis, status, event_count, created_at, updated_at) \
+             VALUES ('{county_path}', 'organization', 'Depot', 'enterprise', 'law', 'draft', 0, 0, 0)"
+        ),
+        format!(
+            "INSERT INTO requisition_items (order_id, position, record_id, type_code, quantity, \
+             declared_value_fen, daily_rate_fen, active) \
+             SELECT MAX(id), 1, {record}, '{TENT}', 1, 100, 10, 1 FROM requisition_orders"
+        ),
+    ] {
+        assert_eq!(raw_execute(&db, &stmt).await.expect(&stmt), 1, "{stmt}");
+    }
+    report(14.0, "2027-v4.csv").await.expect("reported again");
+    match db.approve_assignment(&w.county_a_staff, b1).await {
+        Err(StorageError::Conflict {
+            message_zh: Some(zh),
+            ..
+        }) => assert!(zh.contains("预留、调配或征用"), "{zh}"),
+        other => panic!("a record on a requisition is not renewed: {other:?}"),
+    }
+    for table in ["requisition_items", "requisition_orders"] {
+        raw_execute(&db, &format!("DELETE FROM {table}"))
+            .await
+            .expect("cleared");
+    }
+    db.approve_assignment(&w.county_a_staff, b1)
+        .await
+        .expect("renewed once off the requisition");
+    assert_eq!(records(db.clone()).await[0].quantity, 14.0);
     intact(&db).await;
 }
