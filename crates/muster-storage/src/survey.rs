@@ -2066,27 +2066,36 @@ async fn renew_records(
     }
     let drafts: Vec<&(u32, RecordDraft)> = renewed.iter().map(|(entry, _)| *entry).collect();
     let sites = crate::sites::site_links(tx, &drafts).await?;
+    // What each record held before, in one statement a chunk (the ids are bound, 500 at a
+    // time, well under either backend's limit).
+    let ids: Vec<i64> = renewed.iter().map(|(_, record)| record.id).collect();
+    for chunk in ids.chunks(500) {
+        on_tx!(tx, |conn| {
+            let mut query = QueryBuilder::new(
+                "INSERT INTO superseded_records (submission_id, record_id, quantity, status, attributes, \
+                 quality_grade, holder_organization_id, holder_name, holder_id_number, holder_phone, \
+                 site_id, site_name, lat, lon, record_round_id, record_submission_id, \
+                 reporting_organization_id, first_reported_quantity, previous_quantity, \
+                 verified_quantity, last_verified_at, updated_at) SELECT ",
+            );
+            query.push_bind(submission_id);
+            query.push(
+                ", id, quantity, status, attributes, quality_grade, holder_organization_id, \
+                 holder_name, holder_id_number, holder_phone, site_id, site_name, lat, lon, round_id, \
+                 submission_id, reporting_organization_id, first_reported_quantity, \
+                 previous_quantity, verified_quantity, last_verified_at, updated_at \
+                 FROM potential_records WHERE id IN (",
+            );
+            let mut separated = query.separated(", ");
+            for id in chunk {
+                separated.push_bind(*id);
+            }
+            query.push(")");
+            query.build().execute(&mut *conn).await.map(|_| ())
+        })?;
+    }
     for (entry, record) in renewed {
         let (row, draft) = &**entry;
-        on_tx!(tx, |conn| {
-            sqlx::query(
-            "INSERT INTO superseded_records (submission_id, record_id, quantity, status, attributes, \
-             quality_grade, holder_organization_id, holder_name, holder_id_number, holder_phone, \
-             site_id, site_name, lat, lon, record_round_id, record_submission_id, \
-             reporting_organization_id, first_reported_quantity, previous_quantity, \
-             verified_quantity, last_verified_at, updated_at) \
-             SELECT $1, id, quantity, status, attributes, quality_grade, holder_organization_id, \
-             holder_name, holder_id_number, holder_phone, site_id, site_name, lat, lon, round_id, \
-             submission_id, reporting_organization_id, first_reported_quantity, \
-             previous_quantity, verified_quantity, last_verified_at, updated_at \
-             FROM potential_records WHERE id = $2"
-        )
-        .bind(submission_id)
-        .bind(record.id)
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
-        })?;
         let holder = crate::potential::HolderColumns::of(&draft.holder);
         let updated = on_tx!(tx, |conn| sqlx::query(
             "UPDATE potential_records SET previous_quantity = quantity, quantity = $1, \

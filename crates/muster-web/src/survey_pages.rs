@@ -1344,18 +1344,11 @@ fn diff_table(tr: &Tr, diff: Option<&DiffView>) -> Table {
     };
     let mut rows = Vec::new();
     if let Some(d) = diff {
-        for l in &d.added {
+        let added = d.added.iter().map(|l| ("survey.diff_added", l));
+        let removed = d.removed.iter().map(|l| ("survey.diff_removed", l));
+        for (mark, l) in added.chain(removed) {
             rows.push(line(
-                "survey.diff_added",
-                l.row.to_string(),
-                l,
-                l.quantity.clone(),
-                l.region.clone(),
-            ));
-        }
-        for l in &d.removed {
-            rows.push(line(
-                "survey.diff_removed",
+                mark,
                 l.row.to_string(),
                 l,
                 l.quantity.clone(),
