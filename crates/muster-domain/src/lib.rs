@@ -10,6 +10,7 @@ pub mod audit;
 pub mod demand;
 pub mod demo;
 pub mod facility;
+pub mod number;
 pub mod organization;
 pub mod potential;
 pub mod region;

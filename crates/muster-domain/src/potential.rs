@@ -5,7 +5,7 @@
 //! [`holding_key`] identifies it, so that the same holding reported twice — twice in one
 //! file, or by two units — is caught instead of being counted twice in a total.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -247,6 +247,87 @@ pub fn holding_key(
     key.push('|');
     key.push_str(&site);
     key
+}
+
+/// A holding key split into its region path and the holding itself (`type|holder|site`).
+/// The path holds no `|` (it is region codes and `/`), so the first `|` ends it.
+pub fn split_holding_key(key: &str) -> (&str, &str) {
+    key.split_once('|').unwrap_or((key, ""))
+}
+
+/// Whether a holding is known well enough to be matched at another level than its own: an
+/// organization's, or a person's given by an identity number. A person known only by name is
+/// matched at their own region alone: names repeat, and the 张伟 a county reports is not the
+/// 张伟 of each of its villages. (The key's holder part is `p:` and the normalised number or
+/// name; a number is digits, with a final `x`, 15 or 18 long.)
+fn matched_across_levels(holding: &str) -> bool {
+    let holder = holding.split('|').nth(1).unwrap_or_default();
+    match holder.strip_prefix("p:") {
+        None => true,
+        Some(rest) => {
+            (rest.len() == 15 || rest.len() == 18)
+                && rest
+                    .bytes()
+                    .enumerate()
+                    .all(|(i, b)| b.is_ascii_digit() || (b == b'x' && i + 1 == rest.len()))
+        }
+    }
+}
+
+/// Whether one of two region paths contains the other. A path ends in `/`, so one begins
+/// the other exactly when its region contains the other's.
+fn on_one_line(a: &str, b: &str) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// Whether two holding keys name one holding: the same holder, type and site, at one region
+/// or, where the holder is identified (see [`holding_keys_above`]), at two regions of which
+/// one contains the other. A township's report of a company's trucks at a depot and the
+/// village's report of the same trucks are one holding, counted once in the township's
+/// total; namesakes in two sibling villages are two.
+pub fn same_holding(a: &str, b: &str) -> bool {
+    let (path_a, holding_a) = split_holding_key(a);
+    let (path_b, holding_b) = split_holding_key(b);
+    holding_a == holding_b
+        && (path_a == path_b || (matched_across_levels(holding_a) && on_one_line(path_a, path_b)))
+}
+
+/// The keys the holding of `key` would have at each region above its own (not the root):
+/// where a report of the same holding at a higher level would be registered. None for a
+/// person known only by name, who is matched at their own region alone.
+pub fn holding_keys_above(key: &str) -> Vec<String> {
+    let (path, holding) = split_holding_key(key);
+    if !matched_across_levels(holding) {
+        return Vec::new();
+    }
+    path.char_indices()
+        .filter(|&(i, c)| c == '/' && i > 0 && i + 1 < path.len())
+        .map(|(i, _)| format!("{}|{holding}", &path[..=i]))
+        .collect()
+}
+
+/// Rows of one report that name a holding an earlier row already names (as
+/// [`same_holding`] compares them): each such row with the first earlier row it repeats, in
+/// the order given.
+pub fn repeated_across_levels<'k>(
+    rows: impl IntoIterator<Item = (u32, &'k str)>,
+) -> Vec<(u32, u32)> {
+    let mut seen: HashMap<&str, Vec<(&str, u32)>> = HashMap::new();
+    let mut repeats = Vec::new();
+    for (row, key) in rows {
+        let (path, holding) = split_holding_key(key);
+        let across = matched_across_levels(holding);
+        let places = seen.entry(holding).or_default();
+        if let Some(&(_, first)) = places
+            .iter()
+            .find(|(other, _)| *other == path || (across && on_one_line(path, other)))
+        {
+            repeats.push((row, first));
+        }
+        // Kept even when it repeats, so that a later row clashing only with it is named.
+        places.push((path, row));
+    }
+    repeats
 }
 
 /// A validated record, ready to be stored: what a form or one spreadsheet row becomes.

@@ -19,6 +19,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::number::{normalize_number, read_decimal};
+
 /// The shipped default taxonomy, as JSON. The test suite proves it parses and validates.
 pub const DEFAULT_TAXONOMY_JSON: &str = include_str!("../data/taxonomy.json");
 
@@ -456,12 +458,9 @@ impl ResourceType {
 
     /// Reads a quantity as people type it ("1,200", "12.0", full-width "１２") and checks it.
     pub fn parse_quantity(&self, text: &str) -> Result<f64, QuantityProblem> {
-        let quantity = normalize_number(text)
-            .and_then(|n| n.parse::<f64>().ok())
-            .filter(|q| q.is_finite())
-            .ok_or_else(|| QuantityProblem::NotANumber {
-                found: excerpt(text),
-            })?;
+        let quantity = read_decimal(text).ok_or_else(|| QuantityProblem::NotANumber {
+            found: excerpt(text),
+        })?;
         self.check_quantity(quantity)?;
         // "-0" parses to negative zero; store plain zero.
         Ok(quantity + 0.0)
@@ -609,9 +608,8 @@ impl AttributeKind {
                     max: *max,
                     found: excerpt(text),
                 }),
-            AttributeKind::Decimal { min, max } => normalize_number(text)
-                .and_then(|n| n.parse::<f64>().ok())
-                .filter(|n| n.is_finite() && *min <= *n && *n <= *max)
+            AttributeKind::Decimal { min, max } => read_decimal(text)
+                .filter(|n| *min <= *n && *n <= *max)
                 .map(|n| AttributeValue::Decimal(n + 0.0))
                 .ok_or_else(|| AttributeProblem::ExpectedDecimal {
                     key: key.to_owned(),
@@ -1216,37 +1214,6 @@ fn is_option_code(code: &str) -> bool {
         && code
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// Number text as offices type it, made parseable: trimmed, full-width digits and signs
-/// (from a Chinese input method) made ASCII, and thousands separators ("1,200") removed when
-/// they group correctly. Commas that do not group digits in threes make the text unreadable
-/// rather than being guessed at.
-fn normalize_number(text: &str) -> Option<String> {
-    let ascii: String = text
-        .trim()
-        .chars()
-        .map(|c| match c {
-            '０'..='９' => char::from_digit(u32::from(c) - u32::from('０'), 10).unwrap_or(c),
-            '．' => '.',
-            '，' => ',',
-            '－' | '−' => '-',
-            '＋' => '+',
-            other => other,
-        })
-        .collect();
-    if !ascii.contains(',') {
-        return Some(ascii);
-    }
-    let unsigned = ascii.trim_start_matches(['-', '+']);
-    let whole = unsigned.split('.').next().unwrap_or_default();
-    let mut groups = whole.split(',');
-    let first_ok = groups
-        .next()
-        .is_some_and(|g| (1..=3).contains(&g.len()) && g.bytes().all(|b| b.is_ascii_digit()));
-    let rest_ok = groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()));
-    let fraction_ok = !unsigned.split('.').skip(1).any(|part| part.contains(','));
-    (first_ok && rest_ok && fraction_ok).then(|| ascii.replace(',', ""))
 }
 
 /// An integer as typed; "12.0" and "12.00" count as 12 because spreadsheets write whole

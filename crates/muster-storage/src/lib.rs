@@ -90,8 +90,8 @@ pub use users::{NewUser, SignInCredentials, User};
 pub use verification::{
     AccuracyView, DEFAULT_STALE_AFTER_DAYS, FindingInput, FindingOutcome, FreshnessView,
     MAX_PHOTOS as MAX_FINDING_PHOTOS, MAX_STALE_AFTER_DAYS, RegionFigure, STALE_AFTER_SETTING,
-    SampleMethod, SampleParameters, SamplePreview, SampleRequest, StoredRisk, UnitCredibility,
-    VerificationItem, VerificationSample,
+    STALE_RECORDS_MAX, SampleMethod, SampleParameters, SamplePreview, SampleRequest, StoredRisk,
+    UnitCredibility, VerificationItem, VerificationSample,
 };
 
 /// The current time for writes. The only clock in storage; the domain gets time from here.

@@ -1102,7 +1102,11 @@ impl Database {
             now,
             AuditEvent {
                 entity: "baseline",
-                entity_id: format!("{} baselines", rows.len()),
+                // One baseline is named by what it is; a sheet's by how many.
+                entity_id: match rows.as_slice() {
+                    [one] => format!("{}|{}", one.region_code, one.type_code),
+                    _ => format!("{} baselines", rows.len()),
+                },
                 action: "set",
                 region_path: &top,
                 before: None,

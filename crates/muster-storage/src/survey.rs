@@ -20,7 +20,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use muster_domain::potential::import::{ImportRules, RecordImporter, RowProblem, SheetProblems};
 use muster_domain::potential::rollup::{RecordFigures, RollupDeltas, enclosing_paths};
-use muster_domain::potential::{RecordDraft, RecordStatus};
+use muster_domain::potential::{
+    RecordDraft, RecordStatus, holding_keys_above, repeated_across_levels, same_holding,
+    split_holding_key,
+};
 use muster_domain::survey::{
     self, AssignmentFacts, AssignmentStatus, Completeness, FigureMovement, NewRound, RegionNode,
     RoundStatus, SubmissionDiff, SubmissionStatus, Timeliness, UnitNode,
@@ -262,8 +265,8 @@ fn round_from_row(row: RoundRow) -> SurveyRound {
     }
 }
 
-/// my row, other assignment, its status, its unit's name, its region's name.
-type DuplicateRow = (i64, i64, String, Option<String>, Option<String>);
+/// Their holding key, their assignment, its status, its unit's name, its region's name.
+type DuplicateRow = (String, i64, String, Option<String>, Option<String>);
 
 /// One type's line of [`MOVEMENT_BY_TYPE`], the fields of [`FigureMovement`].
 #[derive(sqlx::FromRow)]
@@ -860,10 +863,12 @@ impl Database {
     }
 
     /// Rows of the assignment's current version whose holding (same holder, type and site)
-    /// is also in the current version of another assignment of the round: the same stock
-    /// reported twice, shown to submitter and reviewer before approval refuses it. Only the
-    /// assignments that can share a holding are read: those of the regions above this one
-    /// and of its subtree (a holding key starts with its region's path).
+    /// is also in the current version of another assignment of the round, at the same region
+    /// or at one above or below it ([`same_holding`]): the same stock reported twice, shown
+    /// to submitter and reviewer before approval refuses it. Only the assignments that can
+    /// share a holding are read (those of the regions above this one and of its subtree),
+    /// and of their rows only those at the keys this version's holdings would have at its
+    /// own regions and above, or in the key range below one of its regions, of its types.
     pub async fn duplicate_holdings(
         &self,
         scope: &Scope,
@@ -873,48 +878,128 @@ impl Database {
         let Some(current) = assignment.current_submission_id else {
             return Ok(Vec::new());
         };
+        let mine: Vec<(i64, String, Option<String>)> = on_read_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT row_number, holding_key, type_code FROM submission_rows WHERE submission_id = $1",
+            )
+            .bind(current)
+            .fetch_all(pool)
+            .await
+        })?;
+        let mut keys: BTreeSet<String> = BTreeSet::new();
+        // Region path → the version's types there, for the rows below it.
+        let mut below: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for (_, key, type_code) in &mine {
+            keys.insert(key.clone());
+            keys.extend(holding_keys_above(key));
+            let path = split_holding_key(key).0;
+            let village = RegionPath::parse(path)
+                .is_none_or(|p| p.depth() >= usize::from(RegionLevel::Village.depth()));
+            if !village {
+                let types = below.entry(path).or_default();
+                // A row whose JSON did not read has no typed type (migration 0014); its
+                // key's second part is the type all the same.
+                types.insert(type_code.as_deref().unwrap_or_else(|| {
+                    split_holding_key(key)
+                        .1
+                        .split('|')
+                        .next()
+                        .unwrap_or_default()
+                }));
+            }
+        }
         let region = assignment.region_path();
         let (low, high) = region.subtree_range();
         let above: Vec<String> = enclosing_paths(&region)
             .into_iter()
             .map(|p| p.as_str().to_owned())
             .collect();
-        let rows: Vec<DuplicateRow> = on_read_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT mine.row_number, a.id, a.status, o.name, g.name \
-                     FROM round_assignments a \
-                     JOIN submission_rows theirs ON theirs.submission_id = a.current_submission_id \
-                     JOIN submission_rows mine ON mine.holding_key = theirs.holding_key AND mine.submission_id = ",
+        // The round's other reports that can share a holding: above this one, or in its
+        // subtree (the same region too). The ids are the stored assignment's own.
+        let mut params: Vec<String> = Vec::new();
+        let mut param = |value: String| {
+            params.push(value);
+            format!("${}", params.len())
+        };
+        let mut related = format!(
+            "SELECT theirs.holding_key, a.id, a.status, o.name, g.name \
+             FROM round_assignments a \
+             JOIN submission_rows theirs ON theirs.submission_id = a.current_submission_id \
+             LEFT JOIN organizations o ON o.id = a.organization_id \
+             LEFT JOIN regions g ON g.code = a.region_code \
+             WHERE a.round_id = {} AND a.id <> {} AND ((a.region_path >= {} AND a.region_path < {})",
+            assignment.round_id,
+            assignment.id,
+            param(low),
+            param(high),
+        );
+        for path in above {
+            related.push_str(&format!(" OR a.region_path = {}", param(path)));
+        }
+        related.push(')');
+        let fixed = params.len();
+        let mut theirs: Vec<DuplicateRow> = Vec::new();
+        let keys: Vec<String> = keys.into_iter().collect();
+        let mut queries: Vec<(String, Vec<String>)> = Vec::new();
+        for chunk in keys.chunks(500) {
+            let mut values = params.clone();
+            let list = placeholders(&mut values, chunk.iter().cloned());
+            queries.push((
+                format!("{related} AND theirs.holding_key IN ({list})"),
+                values,
+            ));
+        }
+        for (path, types) in &below {
+            let mut values = params.clone();
+            values.push((*path).to_owned());
+            values.push(format!("{path}|"));
+            let list = placeholders(&mut values, types.iter().map(|t| (*t).to_owned()));
+            let sql = format!(
+                "{related} AND theirs.holding_key >= ${} AND theirs.holding_key < ${} \
+                 AND (theirs.type_code IS NULL OR theirs.type_code IN ({list}))",
+                fixed + 1,
+                fixed + 2
             );
-            query.push_bind(current);
-            query.push(
-                " LEFT JOIN organizations o ON o.id = a.organization_id \
-                     LEFT JOIN regions g ON g.code = a.region_code WHERE a.round_id = ",
-            );
-            query.push_bind(assignment.round_id);
-            query.push(" AND a.id <> ");
-            query.push_bind(assignment.id);
-            query.push(" AND ((a.region_path >= ");
-            query.push_bind(&low);
-            query.push(" AND a.region_path < ");
-            query.push_bind(&high);
-            query.push(") OR a.region_path IN (");
-            let mut separated = query.separated(", ");
-            for path in &above {
-                separated.push_bind(path.as_str());
+            queries.push((sql, values));
+        }
+        for (sql, values) in &queries {
+            let found: Vec<DuplicateRow> = on_read_pool!(self, |pool| {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
+                for value in values {
+                    query = query.bind(value.as_str());
+                }
+                query.fetch_all(pool).await
+            })?;
+            theirs.extend(found);
+        }
+        let mut by_holding: HashMap<&str, Vec<(&str, i64)>> = HashMap::new();
+        for (row, key, _) in &mine {
+            by_holding
+                .entry(split_holding_key(key).1)
+                .or_default()
+                .push((key.as_str(), *row));
+        }
+        let mut found: Vec<DuplicateHolding> = Vec::new();
+        for (key, other, status, unit, region) in &theirs {
+            let Some(rows) = by_holding.get(split_holding_key(key).1) else {
+                continue;
+            };
+            for (mine_key, row) in rows {
+                if same_holding(mine_key, key) {
+                    found.push(DuplicateHolding {
+                        row_number: u32::try_from(*row).unwrap_or(u32::MAX),
+                        other_assignment_id: *other,
+                        other_name: unit.clone().or_else(|| region.clone()).unwrap_or_default(),
+                        other_status: AssignmentStatus::parse(status)
+                            .unwrap_or(AssignmentStatus::Pending),
+                    });
+                }
             }
-            query.push(")) ORDER BY mine.row_number, a.id");
-            query.build_query_as().fetch_all(pool).await
-        })?;
-        Ok(rows
-            .into_iter()
-            .map(|(row, other, status, unit, region)| DuplicateHolding {
-                row_number: u32::try_from(row).unwrap_or(u32::MAX),
-                other_assignment_id: other,
-                other_name: unit.or(region).unwrap_or_default(),
-                other_status: AssignmentStatus::parse(&status).unwrap_or(AssignmentStatus::Pending),
-            })
-            .collect())
+        }
+        // One line per row and other report, however many of its rows name the holding.
+        found.sort_by_key(|d| (d.row_number, d.other_assignment_id));
+        found.dedup_by_key(|d| (d.row_number, d.other_assignment_id));
+        Ok(found)
     }
 
     /// What a version changed against the one before it (`version` defaults to the
@@ -1059,7 +1144,7 @@ impl Database {
             let (row, draft) = self.validate_form_row(actor, &round, next, fields).await?;
             if let Some((existing, _)) = rows
                 .iter()
-                .find(|(_, d)| d.holding_key == draft.holding_key)
+                .find(|(_, d)| same_holding(&d.holding_key, &draft.holding_key))
             {
                 return Err(StorageError::SheetRejected(SheetProblems(vec![
                     RowProblem {
@@ -1220,6 +1305,10 @@ impl Database {
                     message_zh: Some(format!("{} 不在本轮调查的资源类型之内", wrong.type_code)),
                 },
             ])));
+        }
+        let repeats = repeats_across_levels(&drafts);
+        if !repeats.is_empty() {
+            return Err(StorageError::SheetRejected(SheetProblems(repeats)));
         }
         survey::ensure_round_open(round.status).map_err(transition)?;
         let new_status = survey::submit(assignment.status()).map_err(transition)?;
@@ -1432,8 +1521,10 @@ impl Database {
     /// assignment directly below it is approved. The version's rows become potential records
     /// in the same transaction. A holding another unit of the same round has registered
     /// refuses the approval with [`StorageError::SheetRejected`], naming the rows, so nothing
-    /// is counted twice: send the report back for correction instead. A holding an earlier
-    /// round (or a bulk load) registered is renewed in place with this round's figures
+    /// is counted twice: send the report back for correction instead. So does a holding
+    /// registered at a region above or below the row's, by any round or load
+    /// ([`registered_across_levels`]). A holding an earlier round (or a bulk load) registered
+    /// at the row's own region is renewed in place with this round's figures
     /// ([`renew_records`]): the annual survey brings the registry up to date without a
     /// second record.
     pub async fn approve_assignment(
@@ -1497,7 +1588,12 @@ impl Database {
                 reporting_organization_id,
             };
             check_record_regions(&mut tx, &drafts).await?;
+            serialize_approvals(&mut tx).await?;
             let registered = registered_holdings(&mut tx, &drafts).await?;
+            let across = registered_across_levels(&mut tx, &drafts, &registered).await?;
+            if !across.is_empty() {
+                return Err(StorageError::SheetRejected(SheetProblems(across)));
+            }
             let mut fresh = Vec::with_capacity(drafts.len());
             let mut renewed = Vec::new();
             let mut this_round = Vec::new();
@@ -1984,6 +2080,164 @@ async fn registered_holdings(
         found.extend(records.into_iter().map(|r| (r.holding_key.clone(), r)));
     }
     Ok(found)
+}
+
+/// A version's rows that repeat a holding an earlier row names at a region above or below
+/// (exact repeats never reach a version: the importer and the form refuse them).
+fn repeats_across_levels(drafts: &[(u32, RecordDraft)]) -> Vec<RowProblem> {
+    let keys = drafts.iter().map(|(row, d)| (*row, d.holding_key.as_str()));
+    repeated_across_levels(keys)
+        .into_iter()
+        .map(|(row, first)| RowProblem {
+            sheet: "records".into(),
+            row: Some(row),
+            column: None,
+            field: Some("region_code".into()),
+            message: format!(
+                "the same holding (holder, type and site) is already on row {first}, under a region above or below this one; report it once, under the region where it is held"
+            ),
+            message_zh: Some(format!(
+                "同一持有者、类型和地点的潜力已在第 {first} 行按上级或下级行政区划填报，请只在其所在区划报一次"
+            )),
+        })
+        .collect()
+}
+
+/// Appends `items` to the values a statement binds in order and returns their `$n`
+/// placeholders, comma-separated, for an `IN (…)` list.
+fn placeholders(values: &mut Vec<String>, items: impl Iterator<Item = String>) -> String {
+    let mut list = String::new();
+    for item in items {
+        values.push(item);
+        if !list.is_empty() {
+            list.push_str(", ");
+        }
+        list.push_str(&format!("${}", values.len()));
+    }
+    list
+}
+
+/// The advisory lock PostgreSQL approvals take (an arbitrary constant of Muster's).
+const APPROVAL_LOCK: i64 = 0x4D55_5354_4552; // "MUSTER"
+
+/// PostgreSQL: approvals that store records wait for one another from here to their commit.
+/// The unique index stops two of them registering one holding at one region, but nothing
+/// in the schema stops two registering it at two levels, each checking before the other
+/// commits. Approvals are a reviewer's click, so queueing them costs nothing; SQLite's one
+/// writer already does the same.
+async fn serialize_approvals(tx: &mut WriteTx) -> Result<(), StorageError> {
+    if let WriteTx::Postgres(conn) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPROVAL_LOCK)
+            .execute(&mut **conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The drafts' holdings registered at another level: a record with the same holder, type
+/// and site at a region above or below a draft's, whichever round or load registered it.
+/// Such a holding is refused rather than added, so that no total counts it twice (moving a
+/// record between levels is a correction for the office, not for a report). A draft whose
+/// holding is `registered` at its own region renews that record and adds nothing, so it is
+/// not refused for a record at another level (a pair an earlier bulk load made would
+/// otherwise block the renewal for good). A version holding one holding at two levels
+/// (stored before versions were checked for it) is refused the same way. Problems name the
+/// row and the record.
+async fn registered_across_levels(
+    tx: &mut WriteTx,
+    drafts: &[(u32, RecordDraft)],
+    registered: &HashMap<String, crate::PotentialRecord>,
+) -> Result<Vec<RowProblem>, StorageError> {
+    let mut problems = repeats_across_levels(drafts);
+    let drafts: Vec<&(u32, RecordDraft)> = drafts
+        .iter()
+        .filter(|(_, d)| !registered.contains_key(&d.holding_key))
+        .collect();
+    // Above: the key each draft's holding would have at each region above its own.
+    let mut rows_above: HashMap<String, Vec<u32>> = HashMap::new();
+    for (row, draft) in &drafts {
+        for key in holding_keys_above(&draft.holding_key) {
+            rows_above.entry(key).or_default().push(*row);
+        }
+    }
+    let mut found: Vec<(u32, i64, String)> = Vec::new();
+    let keys: Vec<&str> = rows_above.keys().map(String::as_str).collect();
+    for chunk in keys.chunks(500) {
+        let records: Vec<(i64, String, String)> = on_tx!(tx, |conn| {
+            let mut query = QueryBuilder::new(
+                "SELECT id, holding_key, region_code FROM potential_records WHERE holding_key IN (",
+            );
+            let mut separated = query.separated(", ");
+            for key in chunk {
+                separated.push_bind(*key);
+            }
+            query.push(")");
+            query.build_query_as().fetch_all(&mut *conn).await
+        })?;
+        for (id, key, region_code) in records {
+            for row in rows_above.get(&key).into_iter().flatten() {
+                found.push((*row, id, region_code.clone()));
+            }
+        }
+    }
+    // Below: per region of the drafts, the records of its types under it, whose keys lie
+    // in [path, path + "|") (a key of the region itself continues its path with `|`). A
+    // village has nothing below it.
+    let mut by_path: BTreeMap<&str, Vec<(u32, &RecordDraft)>> = BTreeMap::new();
+    for (row, draft) in &drafts {
+        if draft.region_path.depth() >= usize::from(RegionLevel::Village.depth()) {
+            continue;
+        }
+        by_path
+            .entry(draft.region_path.as_str())
+            .or_default()
+            .push((*row, draft));
+    }
+    for (path, here) in by_path {
+        let mut types: Vec<&str> = here.iter().map(|(_, d)| d.type_code.as_str()).collect();
+        types.sort_unstable();
+        types.dedup();
+        let records: Vec<(i64, String, String)> = on_tx!(tx, |conn| {
+            let mut query = QueryBuilder::new(
+                "SELECT id, holding_key, region_code FROM potential_records WHERE holding_key >= ",
+            );
+            query.push_bind(path);
+            query.push(" AND holding_key < ");
+            query.push_bind(format!("{path}|"));
+            // `|| ''` keeps the planners on the key's range, not on every record of the type.
+            query.push(" AND type_code || '' IN (");
+            let mut separated = query.separated(", ");
+            for type_code in &types {
+                separated.push_bind(*type_code);
+            }
+            query.push(")");
+            query.build_query_as().fetch_all(&mut *conn).await
+        })?;
+        for (id, key, region_code) in records {
+            for (row, draft) in &here {
+                if same_holding(&draft.holding_key, &key) {
+                    found.push((*row, id, region_code.clone()));
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    problems.extend(found.into_iter().map(|(row, id, region_code)| RowProblem {
+        sheet: "records".into(),
+        row: Some(row),
+        column: None,
+        field: Some("region_code".into()),
+        message: format!(
+            "this holding (same holder, type and site) is already registered under region {region_code}, above or below this row's, as record {id}; it is not counted twice"
+        ),
+        message_zh: Some(format!(
+            "同一持有者、类型和地点的潜力已按上级或下级行政区划 {region_code} 登记为记录 {id}，不重复计数"
+        )),
+    }));
+    problems.sort_by_key(|p| p.row);
+    Ok(problems)
 }
 
 /// How many renewed records an approval's audit entry describes one by one (what they held

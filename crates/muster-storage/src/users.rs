@@ -371,9 +371,10 @@ impl Database {
 
     /// Replaces a user's password: their own (the caller has checked the current one), or,
     /// by an administrator over their region, a reset. The user's sessions end, all but
-    /// `keep_session` (the one changing it, by its id hash); API tokens are separate
-    /// credentials and stay (revoked on the account page, or all at once by disabling).
-    /// Audited without the hash.
+    /// `keep_session` (the one changing it, by its id hash). A user's own change keeps their
+    /// API tokens (separate credentials, revoked on the account page); a reset revokes them
+    /// too, since an account is reset when its password is lost or may be known to someone
+    /// else, and a token taken with it would outlive the reset. Audited without the hash.
     pub async fn set_password(
         &self,
         actor: &Actor,
@@ -391,7 +392,8 @@ impl Database {
         let user = self.user(actor.scope(), user_id).await?;
         let now = crate::now();
         let mut tx = self.begin_write().await?;
-        let sessions_ended = on_tx!(&mut tx, |conn| async {
+        let (sessions_ended, tokens_revoked) = on_tx!(&mut tx, |conn| {
+            async {
             sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
                 .bind(password_hash)
                 .bind(user_id)
@@ -403,9 +405,22 @@ impl Database {
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
-            Ok::<_, sqlx::Error>(ended)
+            let revoked = if own {
+                0
+            } else {
+                sqlx::query(
+                    "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now.as_millis())
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+            };
+            Ok::<_, sqlx::Error>((ended, revoked))
         }
-        .await)?;
+        .await
+        })?;
         tx.audit(
             actor,
             now,
@@ -419,7 +434,10 @@ impl Database {
                 },
                 region_path: &user.region_path(),
                 before: None,
-                after: Some(serde_json::json!({ "sessions_ended": sessions_ended })),
+                after: Some(serde_json::json!({
+                    "sessions_ended": sessions_ended,
+                    "tokens_revoked": tokens_revoked,
+                })),
             },
         )
         .await?;

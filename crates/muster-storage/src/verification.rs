@@ -389,6 +389,11 @@ impl VerificationSample {
     }
 }
 
+/// The most stale records one read returns: a download's whole list, read in one query
+/// (each page of the list sorts the subtree's stale records again, so a download paged a
+/// thousand at a time would sort them a hundred times).
+pub const STALE_RECORDS_MAX: i64 = 100_000;
+
 impl Database {
     /// The stale period in days: the `verification.stale_after_days` setting, or a year.
     pub async fn stale_after_days(&self) -> Result<u32, StorageError> {
@@ -1132,7 +1137,7 @@ impl Database {
 
     /// Records in a subtree not verified within the stale period (never verified first, then
     /// the oldest), a page at a time: `after` is the (last verified or -1, id) of the last
-    /// record of the previous page.
+    /// record of the previous page. A page holds at most [`STALE_RECORDS_MAX`].
     pub async fn stale_records(
         &self,
         scope: &Scope,
@@ -1165,7 +1170,7 @@ impl Database {
         .bind(cutoff)
         .bind(after_verified)
         .bind(after_id)
-        .bind(limit.clamp(1, 1000))
+        .bind(limit.clamp(1, STALE_RECORDS_MAX))
         .fetch_all(pool)
         .await
         })?;

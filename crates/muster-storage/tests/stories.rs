@@ -891,13 +891,27 @@ async fn password_story(db: Database) {
             .password_hash
     };
 
-    // Their own, from one session: the others end.
+    db.create_api_token(
+        &clerk.actor(),
+        &clerk,
+        "script",
+        "token-hash",
+        now.plus_days(30),
+    )
+    .await
+    .expect("token");
+
+    // Their own, from one session: the others end, and their API token keeps working.
     db.set_password(&clerk.actor(), clerk.id, "new", Some("here"))
         .await
         .expect("changed");
     assert_eq!(hash_of(db.clone()).await, "new");
     assert!(db.session("here", now).await.expect("read").is_some());
     assert!(db.session("elsewhere", now).await.expect("read").is_none());
+    assert_eq!(
+        db.user_id_for_token("token-hash", now).await.expect("read"),
+        Some(clerk.id)
+    );
 
     // Not a colleague's; an administrator resets it, and every session ends.
     assert!(matches!(
@@ -910,6 +924,11 @@ async fn password_story(db: Database) {
         .expect("reset");
     assert_eq!(hash_of(db.clone()).await, "reset");
     assert!(db.session("here", now).await.expect("read").is_none());
+    // A reset is for a password lost or known to another: the token goes with it.
+    assert_eq!(
+        db.user_id_for_token("token-hash", now).await.expect("read"),
+        None
+    );
 
     let actions: Vec<String> = db
         .audit_entries(admin.actor().scope(), 50)

@@ -2197,3 +2197,192 @@ async fn renewal_story(db: Database) {
     assert_eq!(records(db.clone()).await[0].quantity, 14.0);
     intact(&db).await;
 }
+
+on_both_databases!(one_holding_at_two_levels_is_counted_once, two_levels_story);
+/// The same holding (holder, type and site) reported at a county by one unit and at a
+/// township of that county by another is one holding: shown as a duplicate before review,
+/// refused in one version, and refused at approval against the record the other level
+/// registered, in either order. Namesakes in two sibling regions are two holdings.
+async fn two_levels_story(db: Database) {
+    let w = world(&db).await;
+    let (_, assignments) = open_city_round(&db, &w).await;
+    let everything = Scope::everything();
+    let county = w.county_a.0.as_str();
+    let township_view = db
+        .region_view(&everything, Some(county))
+        .await
+        .expect("county")
+        .children;
+    let (township, sibling) = (
+        township_view[0].code.as_str(),
+        township_view[1].code.as_str(),
+    );
+    let a1 = find(&assignments, &w.county_a.1, Some(w.unit_a1)).id;
+    let a2 = find(&assignments, &w.county_a.1, Some(w.unit_a2)).id;
+    let township_report = find(&assignments, &township_view[0].path, None).id;
+
+    // One version naming one holding at the county and at its township is refused whole.
+    match db
+        .submit_survey_file(
+            &w.officer_a1,
+            a1,
+            csv(&[
+                (TENT, 400.0, "Red Cross", county),
+                (TENT, 400.0, "red cross", township),
+            ]),
+            "twice.csv",
+        )
+        .await
+    {
+        Err(StorageError::SheetRejected(problems)) => {
+            assert_eq!(problems.0.len(), 1, "{problems}");
+            assert_eq!(problems.0[0].row, Some(3));
+            assert!(problems.0[0].message.contains("row 2"), "{problems}");
+        }
+        other => panic!("expected the repeat to be refused, got {other:?}"),
+    }
+
+    // Unit A1 reports the Red Cross tents at the county; unit A2 reports a depot's water
+    // there; the township reports the same tents and water at its own level, and a
+    // namesake's tents in a sibling township.
+    db.submit_survey_file(
+        &w.officer_a1,
+        a1,
+        csv(&[
+            (TENT, 400.0, "Red Cross", county),
+            (TENT, 9.0, "Scouts", sibling),
+        ]),
+        "a1.csv",
+    )
+    .await
+    .expect("a1");
+    db.submit_survey_file(
+        &w.officer_a2,
+        a2,
+        csv(&[(WATER, 12.0, "Depot 1", county)]),
+        "a2.csv",
+    )
+    .await
+    .expect("a2");
+    db.submit_survey_file(
+        &cli(),
+        township_report,
+        csv(&[
+            (WATER, 12.0, "depot 1", township),
+            (TENT, 400.0, "RED CROSS", township),
+            (TENT, 3.0, "Scouts", township),
+        ]),
+        "township.csv",
+    )
+    .await
+    .expect("township");
+    let duplicates = db
+        .duplicate_holdings(&everything, township_report)
+        .await
+        .expect("duplicates");
+    let pairs: Vec<(u32, i64)> = duplicates
+        .iter()
+        .map(|d| (d.row_number, d.other_assignment_id))
+        .collect();
+    assert_eq!(pairs, [(2, a2), (3, a1)], "{duplicates:?}");
+    let from_a1: Vec<u32> = db
+        .duplicate_holdings(&everything, a1)
+        .await
+        .expect("duplicates")
+        .iter()
+        .map(|d| d.row_number)
+        .collect();
+    assert_eq!(
+        from_a1,
+        [2],
+        "the sibling township's Scouts are another holding"
+    );
+
+    // A2's water is registered at the county first: the township's row is refused, naming
+    // the record above it.
+    db.approve_assignment(&w.county_a_staff, a2)
+        .await
+        .expect("a2 approved");
+    let before = db
+        .subtree_totals(&everything, Some(county))
+        .await
+        .expect("totals");
+    match db
+        .approve_assignment(&w.county_a_staff, township_report)
+        .await
+    {
+        Err(StorageError::SheetRejected(problems)) => {
+            assert_eq!(problems.0.len(), 1, "{problems}");
+            assert_eq!(problems.0[0].row, Some(2));
+            assert!(
+                problems.0[0].message.contains(&format!("region {county}")),
+                "{problems}"
+            );
+            assert!(
+                problems.0[0]
+                    .message_zh
+                    .as_deref()
+                    .is_some_and(|zh| zh.contains("不重复计数")),
+                "{problems}"
+            );
+        }
+        other => panic!("expected the water to be refused, got {other:?}"),
+    }
+    assert_eq!(
+        db.subtree_totals(&everything, Some(county))
+            .await
+            .expect("totals"),
+        before,
+        "nothing of the refused report is stored"
+    );
+
+    // Corrected without the water, the township's tents are registered; then A1's tents at
+    // the county are refused, naming the record below them, while its Scouts are not.
+    db.send_back_assignment(&w.county_a_staff, township_report, "the water is A2's")
+        .await
+        .expect("sent back");
+    db.submit_survey_file(
+        &cli(),
+        township_report,
+        csv(&[
+            (TENT, 400.0, "RED CROSS", township),
+            (TENT, 3.0, "Scouts", township),
+        ]),
+        "township-v2.csv",
+    )
+    .await
+    .expect("township v2");
+    db.approve_assignment(&w.county_a_staff, township_report)
+        .await
+        .expect("township approved");
+    match db.approve_assignment(&w.county_a_staff, a1).await {
+        Err(StorageError::SheetRejected(problems)) => {
+            assert_eq!(problems.0.len(), 1, "{problems}");
+            assert_eq!(problems.0[0].row, Some(2));
+            assert!(
+                problems.0[0]
+                    .message
+                    .contains(&format!("region {township}")),
+                "{problems}"
+            );
+        }
+        other => panic!("expected the tents to be refused, got {other:?}"),
+    }
+    let tents = |totals: &muster_storage::SubtreeTotals| {
+        totals
+            .by_type
+            .iter()
+            .find(|t| t.type_code == TENT)
+            .map_or(0.0, |t| t.totals.quantity)
+    };
+    assert_eq!(
+        tents(
+            &db.subtree_totals(&everything, Some(county))
+                .await
+                .expect("totals")
+        ),
+        403.0,
+        "the tents count once"
+    );
+    intact(&db).await;
+}

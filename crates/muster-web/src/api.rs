@@ -733,7 +733,7 @@ async fn change_own_password(
 }
 
 /// Resets a user's password (administrators, users in their subtree); the user's sessions
-/// end.
+/// end and their API tokens are revoked.
 #[utoipa::path(post, path = "/users/{id}/password", tag = "users", params(("id" = i64, Path)),
     request_body = PasswordResetRequest,
     responses((status = 204), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]

@@ -176,9 +176,9 @@ impl FormReader {
 
     /// A required decimal number.
     fn number(&mut self, field: &'static str, text: &str) -> f64 {
-        match text.trim().parse::<f64>() {
-            Ok(value) if value.is_finite() => value,
-            _ => {
+        match muster_domain::number::read_decimal(text) {
+            Some(value) => value,
+            None => {
                 self.refuse(field, "facilities.new.not_a_number", text);
                 0.0
             }

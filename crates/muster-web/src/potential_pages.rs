@@ -894,11 +894,7 @@ impl BaselineEntryForm {
         let region_code = required("region_code", &self.region_code);
         let type_code = required("type_code", &self.type_code);
         let quantity_text = required("required_quantity", &self.required_quantity);
-        let quantity = quantity_text
-            .replace([',', '，'], "")
-            .parse::<f64>()
-            .ok()
-            .filter(|q| q.is_finite());
+        let quantity = muster_domain::number::read_decimal(&quantity_text);
         if quantity.is_none() && !quantity_text.is_empty() {
             errors.push(FieldError {
                 field: "required_quantity",
@@ -1533,8 +1529,8 @@ pub(crate) async fn save_resource_type(
         page_form.detail = detail;
         Ok((status, page_form).into_response())
     };
-    match form.max_quantity.trim().replace(',', "").parse::<f64>() {
-        Ok(max) if max.is_finite() && max > 0.0 => edited.max_quantity = max,
+    match muster_domain::number::read_decimal(&form.max_quantity) {
+        Some(max) if max > 0.0 => edited.max_quantity = max,
         _ => {
             return refuse(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -607,9 +607,8 @@ pub(crate) fn read_baseline_sheet(bytes: &[u8]) -> Result<BaselineSheet, SheetPr
                     Said::new("the resource type code is empty", "资源类型代码为空"),
                 );
             }
-            let quantity = quantity_text.replace(',', "").parse::<f64>();
-            match quantity {
-                Ok(q) if q.is_finite() && q >= 0.0 => {
+            match muster_domain::number::read_decimal(&quantity_text) {
+                Some(q) if q >= 0.0 => {
                     result.rows.push(BaselineRow {
                         region_code,
                         type_code,
@@ -960,6 +959,16 @@ mod tests {
         assert_eq!(bad.0[0].row, Some(2));
         assert_eq!(bad.0[0].column.as_deref(), Some("C"));
         assert!(read_baseline_sheet(b"a,b\n1,2\n").is_err());
+
+        // Thousands separators group in threes; a decimal comma is refused, not read as 15.
+        let grouped =
+            read_baseline_sheet(b"region_code,type_code,required_quantity\n3401,X,\"1,200\"\n")
+                .expect("reads");
+        assert_eq!(grouped.rows[0].required_quantity, 1200.0);
+        let comma =
+            read_baseline_sheet(b"region_code,type_code,required_quantity\n3401,X,\"1,5\"\n")
+                .expect_err("refused");
+        assert_eq!(comma.0[0].column.as_deref(), Some("C"));
     }
 
     #[test]

@@ -1768,12 +1768,8 @@ pub(crate) async fn correct_row_quantity(
     current
         .check_csrf(Some(&form.csrf))
         .map_err(|e| page.error(e))?;
-    let quantity = form
-        .quantity
-        .trim()
-        .replace(',', "")
-        .parse()
-        .unwrap_or(f64::NAN);
+    // Text that is no number reaches the check as NaN, which refuses it with the field named.
+    let quantity = muster_domain::number::read_decimal(&form.quantity).unwrap_or(f64::NAN);
     let result = state
         .db
         .edit_survey_form_row(

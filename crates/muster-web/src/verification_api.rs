@@ -666,7 +666,7 @@ async fn get_stale_records(
             region_of(&query),
             query.stale_after_days,
             after,
-            query.limit.unwrap_or(100),
+            query.limit.unwrap_or(100).clamp(1, 1000),
         )
         .await?;
     Ok(Json(records.into_iter().map(RecordDto::from).collect()))

@@ -31,7 +31,8 @@ use crate::potential_view::{
 };
 use crate::verification_api::SampleRequestDto;
 
-/// Rows of the stale list shown under the freshness table; the API pages through the rest.
+/// Rows of the stale list shown under the freshness table; its download holds up to
+/// [`muster_storage::STALE_RECORDS_MAX`], and the API pages through them all.
 const STALE_SHOWN: i64 = 100;
 
 // ---------------------------------------------------------------- shared pieces
@@ -806,12 +807,8 @@ pub(crate) async fn record_finding(
     )
     .await
     .map_err(|e| page.error(e))?;
-    let quantity_seen: f64 = text
-        .quantity_seen
-        .trim()
-        .replace(',', "")
-        .parse()
-        .map_err(|_| {
+    let quantity_seen =
+        muster_domain::number::read_decimal(&text.quantity_seen).ok_or_else(|| {
             page.error(WebError::refused(
                 "quantity_seen",
                 "the quantity seen is a number",
@@ -1113,9 +1110,15 @@ pub(crate) async fn freshness(
         return download(&page, format, &stem, &[freshness_table(&tr, &figures)]);
     }
     let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
+    // A download holds the whole list, as far as a spreadsheet is meant to; the page its head.
+    let rows = if format.is_some() {
+        muster_storage::STALE_RECORDS_MAX
+    } else {
+        STALE_SHOWN
+    };
     let stale: Vec<StaleLine> = state
         .db
-        .stale_records(scope, code.as_deref(), days, None, STALE_SHOWN)
+        .stale_records(scope, code.as_deref(), days, None, rows)
         .await
         .map_err(page_err(&page))?
         .iter()

@@ -751,6 +751,7 @@ async fn baseline_entry_story(app: TestApp) {
         audit.iter().any(|e| e.entity == "baseline"
             && e.action == "set"
             && e.actor == "office"
+            && e.entity_id == format!("{city}|{tent}")
             && e.after.as_deref().is_some_and(|a| a.contains("1234"))),
         "{audit:?}"
     );
@@ -789,6 +790,16 @@ async fn baseline_entry_story(app: TestApp) {
     assert!(html.contains("data-field=\"required_quantity\""), "{html}");
     assert!(html.contains("应为零或正数，实为 -5"), "{html}");
     assert!(!html.contains("expected zero or more"), "{html}");
+    // A decimal comma is refused rather than read as 15.
+    let refused = chinese
+        .post(app.url("/potential/baselines/entry"))
+        .form(&entry(&chinese_csrf, &city, "1,5"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("text");
+    assert!(html.contains("data-field=\"required_quantity\""), "{html}");
     let (_, gaps) = get_json(
         &app,
         &office,

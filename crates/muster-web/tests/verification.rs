@@ -415,7 +415,7 @@ async fn download_both(
 
 on_both!(verification_pages, spawn_demo, pages_story);
 async fn pages_story(app: TestApp) {
-    app.seed_records().await;
+    let seeded = app.seed_records().await;
     let (office, csrf) = app.signed_in("office", "en").await;
     let page = office
         .get(app.url("/verification"))
@@ -715,6 +715,40 @@ async fn pages_story(app: TestApp) {
         assert_eq!(sheet[0][3], "Holder", "{sheet:?}");
         assert_eq!(sheet[1..], shown[..]);
     }
+    // With more stale records than the page lists, the page shows the first hundred and the
+    // download holds every one.
+    let first = &seeded[0];
+    let extra: String = (0..120)
+        .map(|i| {
+            format!(
+                "{},1,Extra depot {i},{}\n",
+                first.type_code, first.region_code
+            )
+        })
+        .collect();
+    let imported = reqwest::Client::new()
+        .post(app.url("/api/v1/potential/imports?file_name=extra.csv"))
+        .bearer_auth(app.token_for("admin").await)
+        .body(format!(
+            "type_code,quantity,holder_name,region_code\n{extra}"
+        ))
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(imported.status(), StatusCode::CREATED);
+    let html = common::page_text(&office, &app, "/verification/freshness").await;
+    let [regions_csv, _] = download_both(&office, &app, &export_links(&html, None)).await;
+    let stale_total: usize = regions_csv[1][3..5]
+        .iter()
+        .map(|n| n.parse::<usize>().expect("a count"))
+        .sum();
+    assert!(stale_total > 120, "{regions_csv:?}");
+    let shown = table_rows(&html, "stale-records");
+    assert_eq!(shown.len(), 100);
+    for sheet in download_both(&office, &app, &export_links(&html, Some("stale"))).await {
+        assert_eq!(sheet.len() - 1, stale_total, "every stale record");
+        assert_eq!(sheet[1..=100], shown[..], "in the page's order");
+    }
     // A reader without personal data gets the names masked in the file as on the page.
     let (viewer, _) = app.signed_in("viewer", "en").await;
     let html = common::page_text(&viewer, &app, "/verification/freshness").await;
@@ -726,7 +760,7 @@ async fn pages_story(app: TestApp) {
         "a person's name comes masked: {shown:?}"
     );
     for sheet in download_both(&viewer, &app, &export_links(&html, Some("stale"))).await {
-        assert_eq!(sheet[1..], shown[..]);
+        assert_eq!(sheet[1..=shown.len()], shown[..]);
         assert!(
             sheet[1..]
                 .iter()

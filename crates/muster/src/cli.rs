@@ -232,7 +232,7 @@ pub enum UserCommand {
     Add(UserAddArgs),
 
     /// Set a user's password: the way back in when the last administrator forgot theirs.
-    /// Their sessions end; their API tokens stay. Audited as the command line's reset.
+    /// Their sessions end and their API tokens are revoked. Audited as the command line's reset.
     Password(UserPasswordArgs),
 
     /// Disable a user: they can no longer sign in, their sessions end and their API tokens

@@ -37,6 +37,98 @@ fn a_holding_key_ignores_case_width_and_spacing_but_not_the_site() {
 }
 
 #[test]
+fn one_holding_at_two_levels_of_one_line_is_the_same_holding() {
+    let company = Holder::Organization {
+        id: None,
+        name: "ABC Logistics".into(),
+    };
+    let key = |region: &str, site: Option<&str>| {
+        holding_key(&path(region), "TRN.ROAD.TRUCK_HEAVY", &company, site)
+    };
+    let village = key("/34/3401/340104/340104001/340104001001/", Some("Depot 3"));
+    let township = key("/34/3401/340104/340104001/", Some("depot  3"));
+    let sibling = key("/34/3401/340104/340104001/340104001002/", Some("Depot 3"));
+    let elsewhere = key("/34/3402/", Some("Depot 3"));
+    assert!(same_holding(&village, &township));
+    assert!(same_holding(&township, &village));
+    assert!(same_holding(&village, &village));
+    assert!(
+        !same_holding(&village, &sibling),
+        "namesakes in two villages"
+    );
+    assert!(!same_holding(&township, &elsewhere));
+    assert!(!same_holding(
+        &village,
+        &key("/34/3401/340104/340104001/", None)
+    ));
+
+    assert_eq!(
+        holding_keys_above(&village),
+        [
+            key("/34/", Some("Depot 3")),
+            key("/34/3401/", Some("Depot 3")),
+            key("/34/3401/340104/", Some("Depot 3")),
+            township.clone(),
+        ]
+    );
+    assert!(holding_keys_above(&key("/34/", None)).is_empty());
+
+    let repeats = repeated_across_levels([
+        (2, village.as_str()),
+        (4, township.as_str()),
+        (3, sibling.as_str()),
+        (5, elsewhere.as_str()),
+        (6, village.as_str()),
+    ]);
+    // The sibling village clashes only with the township's row, itself a repeat.
+    assert_eq!(repeats, [(4, 2), (3, 4), (6, 2)]);
+    // Two levels apart: a village against its county.
+    assert!(same_holding(
+        &village,
+        &key("/34/3401/340104/", Some("Depot 3"))
+    ));
+
+    // A person known by name alone is one holding at one region only; by identity number,
+    // at any level.
+    let person = |name: &str, id_number: Option<&str>| Holder::Person {
+        name: name.into(),
+        id_number: id_number.map(Into::into),
+        phone: None,
+    };
+    let of =
+        |region: &str, holder: &Holder| holding_key(&path(region), "ECO.MED.SURGEON", holder, None);
+    let county = "/34/3401/340104/";
+    let village_path = "/34/3401/340104/340104001/340104001001/";
+    let zhang = person("张伟", None);
+    assert!(!same_holding(
+        &of(county, &zhang),
+        &of(village_path, &zhang)
+    ));
+    assert!(same_holding(&of(county, &zhang), &of(county, &zhang)));
+    assert!(holding_keys_above(&of(village_path, &zhang)).is_empty());
+    assert!(
+        repeated_across_levels([
+            (2, of(county, &zhang).as_str()),
+            (3, of(village_path, &zhang).as_str())
+        ])
+        .is_empty()
+    );
+    for number in ["34010419900101123X", "340104900101123"] {
+        let known = person("张伟", Some(number));
+        assert!(
+            same_holding(&of(county, &known), &of(village_path, &known)),
+            "{number}"
+        );
+        assert_eq!(holding_keys_above(&of(village_path, &known)).len(), 4);
+    }
+    let passport = person("张伟", Some("E12345678"));
+    assert!(!same_holding(
+        &of(county, &passport),
+        &of(village_path, &passport)
+    ));
+}
+
+#[test]
 fn a_person_is_known_by_identity_number_when_given() {
     let region = path("/34/");
     let one = Holder::Person {

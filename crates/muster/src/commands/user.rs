@@ -79,7 +79,7 @@ async fn set_password(settings: &Settings, args: &UserPasswordArgs) -> CommandRe
     db.close().await;
     outcome?;
     eprintln!(
-        "The password of {} is set; their sessions have ended.",
+        "The password of {} is set; their sessions have ended and their API tokens are revoked.",
         args.username
     );
     Ok(ExitCode::SUCCESS)
