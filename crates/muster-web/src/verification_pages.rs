@@ -1054,6 +1054,8 @@ struct FreshnessPage {
     stale_after_days: u32,
     lines: Vec<FreshnessLine>,
     stale: Vec<StaleLine>,
+    /// Said under the stale list when it shows only the first of them.
+    stale_more: Option<String>,
     region_exports: Exports,
     stale_exports: Exports,
 }
@@ -1124,10 +1126,27 @@ pub(crate) async fn freshness(
         .iter()
         .map(|r| StaleLine::of(r, &taxonomy, &tr))
         .collect();
+    let all_stale =
+        u64::from(figures.total.figure.stale) + u64::from(figures.total.figure.never_verified);
+    let listed = stale.len() as u64;
     if let Some(format) = format {
         let stem = format!("verification-stale-{file_region}");
-        return download(&page, format, &stem, &[stale_table(&tr, &stale)]);
+        let mut table = stale_table(&tr, &stale);
+        // A file cut short says so in its last line, rather than passing for the whole list.
+        if all_stale > listed {
+            table.rows.push(vec![text(
+                tr.t("verification.stale_cut")
+                    .replace("%{more}", &(all_stale - listed).to_string()),
+            )]);
+        }
+        return download(&page, format, &stem, &[table]);
     }
+    let stale_more = (all_stale > listed).then(|| {
+        tr.t("verification.stale_shown")
+            .replace("%{shown}", &listed.to_string())
+            .replace("%{all}", &all_stale.to_string())
+            .replace("%{max}", &muster_storage::STALE_RECORDS_MAX.to_string())
+    });
     let lines = std::iter::once((&figures.total, false))
         .chain(figures.children.iter().map(|c| (c, true)))
         .map(|(f, link)| {
@@ -1162,6 +1181,7 @@ pub(crate) async fn freshness(
         stale_after_days: figures.stale_after_days,
         lines,
         stale,
+        stale_more,
         region_exports: Exports::of(&here),
         stale_exports: Exports::of_table(&here, "stale"),
     }

@@ -745,8 +745,16 @@ async fn pages_story(app: TestApp) {
     assert!(stale_total > 120, "{regions_csv:?}");
     let shown = table_rows(&html, "stale-records");
     assert_eq!(shown.len(), 100);
+    assert!(
+        html.contains(&format!("The first 100 of {stale_total} stale records")),
+        "the page says it lists only the first: {html}"
+    );
     for sheet in download_both(&office, &app, &export_links(&html, Some("stale"))).await {
-        assert_eq!(sheet.len() - 1, stale_total, "every stale record");
+        assert_eq!(
+            sheet.len() - 1,
+            stale_total,
+            "every stale record, and no note of more"
+        );
         assert_eq!(sheet[1..=100], shown[..], "in the page's order");
     }
     // A reader without personal data gets the names masked in the file as on the page.
