@@ -2118,7 +2118,7 @@ fn placeholders(values: &mut Vec<String>, items: impl Iterator<Item = String>) -
 }
 
 /// The advisory lock PostgreSQL approvals take (an arbitrary constant of Muster's).
-const APPROVAL_LOCK: i64 = 0x4D55_5354_4552; // "MUSTER"
+pub const APPROVAL_LOCK: i64 = 0x4D55_5354_4552; // "MUSTER"
 
 /// PostgreSQL: approvals that store records wait for one another from here to their commit.
 /// The unique index stops two of them registering one holding at one region, but nothing

@@ -147,11 +147,23 @@ macro_rules! on_both_databases {
     };
 }
 
+/// The advisory lock PostgreSQL approvals queue on, for tests that hold it on purpose.
+pub use crate::survey::APPROVAL_LOCK;
+
 /// PostgreSQL: looks, every 50 ms for up to ten seconds, for a session of the database at
 /// `url` waiting for a lock, and says whether one did; `gave_up` (asked between looks) ends
 /// the wait early, when the write expected to wait has already finished. For tests that hold
 /// a lock on purpose and check that a concurrent write waits for it.
-pub async fn a_session_waits_for_a_lock(url: &str, mut gave_up: impl FnMut() -> bool) -> bool {
+pub async fn a_session_waits_for_a_lock(url: &str, gave_up: impl FnMut() -> bool) -> bool {
+    sessions_wait_for_locks(url, 1, gave_up).await
+}
+
+/// [`a_session_waits_for_a_lock`], for `count` sessions waiting at once.
+pub async fn sessions_wait_for_locks(
+    url: &str,
+    count: i64,
+    mut gave_up: impl FnMut() -> bool,
+) -> bool {
     let mut watcher = PgConnection::connect(url)
         .await
         .expect("a session to watch the others");
@@ -163,7 +175,7 @@ pub async fn a_session_waits_for_a_lock(url: &str, mut gave_up: impl FnMut() -> 
         .fetch_one(&mut watcher)
         .await
         .expect("pg_stat_activity");
-        if waiting > 0 {
+        if waiting >= count {
             return true;
         }
         if gave_up() {

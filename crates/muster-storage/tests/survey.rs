@@ -2386,3 +2386,87 @@ async fn two_levels_story(db: Database) {
     );
     intact(&db).await;
 }
+
+/// PostgreSQL runs writers side by side, and the unique index guards one region only: two
+/// approvals registering one holding at two levels queue on the approvals' lock, so the
+/// second sees the first's record and is refused. The test holds that lock until both wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_approvals_of_one_holding_at_two_levels_at_once_register_it_once() {
+    use muster_storage::testing::{APPROVAL_LOCK, TestDatabase, sessions_wait_for_locks};
+    use sqlx::{Connection, PgConnection};
+    let Some(test_db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let DatabaseUrl::Postgres(url) = &test_db.url else {
+        panic!("a PostgreSQL test database");
+    };
+    let db = test_db.db.clone();
+    let w = world(&db).await;
+    let (_, assignments) = open_city_round(&db, &w).await;
+    let everything = Scope::everything();
+    let county = w.county_a.0.as_str();
+    let townships = db
+        .region_view(&everything, Some(county))
+        .await
+        .expect("county")
+        .children;
+    let a2 = find(&assignments, &w.county_a.1, Some(w.unit_a2)).id;
+    let township_report = find(&assignments, &townships[0].path, None).id;
+    db.submit_survey_file(
+        &w.officer_a2,
+        a2,
+        csv(&[(WATER, 12.0, "Depot 1", county)]),
+        "a2.csv",
+    )
+    .await
+    .expect("a2");
+    db.submit_survey_file(
+        &cli(),
+        township_report,
+        csv(&[(WATER, 12.0, "depot 1", townships[0].code.as_str())]),
+        "township.csv",
+    )
+    .await
+    .expect("township");
+
+    let mut holder = PgConnection::connect(url).await.expect("a second session");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(APPROVAL_LOCK)
+        .execute(&mut holder)
+        .await
+        .expect("lock");
+    let approve = |id: i64| {
+        let db = db.clone();
+        let reviewer = w.county_a_staff.clone();
+        tokio::spawn(async move { db.approve_assignment(&reviewer, id).await })
+    };
+    let (first, second) = (approve(a2), approve(township_report));
+    let both_waited =
+        sessions_wait_for_locks(url, 2, || first.is_finished() && second.is_finished()).await;
+    assert!(both_waited, "the approvals did not queue on the lock");
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(APPROVAL_LOCK)
+        .execute(&mut holder)
+        .await
+        .expect("unlock");
+    let outcomes = [
+        first.await.expect("a2's task"),
+        second.await.expect("the township's task"),
+    ];
+    let approved = outcomes.iter().filter(|o| o.is_ok()).count();
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(StorageError::SheetRejected(p)) if p.0[0].message.contains("already registered")))
+        .count();
+    assert_eq!((approved, refused), (1, 1), "{outcomes:?}");
+    let water = db
+        .subtree_totals(&everything, Some(county))
+        .await
+        .expect("totals")
+        .by_type
+        .iter()
+        .find(|t| t.type_code == WATER)
+        .map_or(0.0, |t| t.totals.quantity);
+    assert_eq!(water, 12.0, "counted once");
+    test_db.db.close().await;
+}
