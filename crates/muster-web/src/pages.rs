@@ -875,6 +875,20 @@ pub(crate) async fn audit(State(state): State<AppState>, page: PageContext) -> P
     .into_response())
 }
 
+/// Every page's region fields: a region found by name fills in its code.
+pub(crate) async fn regions_script() -> impl IntoResponse {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/javascript; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../assets/regions.js"),
+    )
+}
+
 /// The phone inspection form's script: drafts, resumable uploads, idempotent submission.
 pub(crate) async fn inspect_script() -> impl IntoResponse {
     (

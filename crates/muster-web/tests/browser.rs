@@ -914,3 +914,111 @@ async fn a_verifier_records_a_finding_with_a_photo_seen_on_the_sample() {
     drop(driver);
     app.stop().await;
 }
+
+/// A region field is filled by name: typing part of a region's name offers the regions of the
+/// reader's subtree that match, by code; a field with suggestions of its own gets them back
+/// when it holds digits again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_is_found_by_name_in_a_region_field() {
+    let app = common::spawn_demo(common::Backend::Sqlite)
+        .await
+        .expect("app");
+    let token = app.token_for("office").await;
+    let counties: Vec<serde_json::Value> = reqwest::Client::new()
+        .get(app.url("/api/v1/regions?level=county&limit=1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("regions")
+        .json()
+        .await
+        .expect("json");
+    let county = &counties[0];
+    let code = county["code"].as_str().expect("code").to_owned();
+    // Part of the name: all but its last character (a county's suffix, 区 or 县).
+    let full: Vec<char> = county["name"].as_str().expect("name").chars().collect();
+    let name: String = full[..full.len().saturating_sub(1).max(1)].iter().collect();
+    let driver = start_driver();
+    let client = connect(&driver).await;
+    sign_in(&client, &app, "office").await;
+
+    // Typed as a person types (the value set, then the input event the keyboard would fire).
+    let type_region = |selector: &'static str, text: String| {
+        let client = client.clone();
+        async move {
+            client
+                .execute(
+                    "const field = document.querySelector(arguments[0]); \
+                     field.value = arguments[1]; \
+                     field.dispatchEvent(new Event('input', { bubbles: true })); \
+                     return field.getAttribute('list');",
+                    vec![serde_json::json!(selector), serde_json::json!(text)],
+                )
+                .await
+                .expect("type")
+                .as_str()
+                .expect("the field has a list of suggestions")
+                .to_owned()
+        }
+    };
+
+    client
+        .goto(&app.url("/potential/sites"))
+        .await
+        .expect("sites");
+    let offered = format!("option[value='{code}']");
+    assert!(
+        client.find(Locator::Css(&offered)).await.is_err(),
+        "nothing is offered before typing"
+    );
+    let list = type_region("form.create-site [name='region_code']", name.clone()).await;
+    client
+        .wait()
+        .for_element(Locator::Css(&format!("datalist#{list} {offered}")))
+        .await
+        .expect("the county offered by its code");
+    let label = client
+        .find(Locator::Css(&format!("datalist#{list} {offered}")))
+        .await
+        .expect("option")
+        .attr("label")
+        .await
+        .expect("label")
+        .unwrap_or_default();
+    assert!(
+        label.starts_with(&name) && label.ends_with(&code),
+        "{label}"
+    );
+
+    // The baseline form's own suggestions (the region shown and its children) come back
+    // when the field holds a code again.
+    client
+        .goto(&app.url("/potential/gaps"))
+        .await
+        .expect("gaps");
+    let own = client
+        .find_all(Locator::Css("datalist#baseline-regions option"))
+        .await
+        .expect("options")
+        .len();
+    assert!(own > 0, "the form offers regions of its own");
+    type_region("#baseline-entry [name='region_code']", name).await;
+    client
+        .wait()
+        .for_element(Locator::Css(&format!(
+            "datalist#baseline-regions {offered}"
+        )))
+        .await
+        .expect("found by name");
+    type_region("#baseline-entry [name='region_code']", "3".into()).await;
+    let restored = client
+        .find_all(Locator::Css("datalist#baseline-regions option"))
+        .await
+        .expect("options")
+        .len();
+    assert_eq!(restored, own);
+
+    client.close().await.expect("close browser");
+    drop(driver);
+    app.stop().await;
+}
