@@ -876,7 +876,7 @@ pub(crate) async fn audit(State(state): State<AppState>, page: PageContext) -> P
 }
 
 /// Every page's region fields: a region found by name fills in its code.
-pub(crate) async fn regions_script() -> impl IntoResponse {
+pub(crate) async fn region_picker_script() -> impl IntoResponse {
     (
         [
             (
@@ -885,7 +885,7 @@ pub(crate) async fn regions_script() -> impl IntoResponse {
             ),
             (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../assets/regions.js"),
+        include_str!("../assets/region-picker.js"),
     )
 }
 

@@ -273,7 +273,7 @@ pub(crate) fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(LINK_PHOTO_BYTES)),
         )
         .route("/assets/inspect.js", get(pages::inspect_script))
-        .route("/assets/regions.js", get(pages::regions_script))
+        .route("/assets/region-picker.js", get(pages::region_picker_script))
         .route("/assets/app.css", get(pages::stylesheet))
         .route(
             "/requisitions",
