@@ -5,10 +5,13 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use muster_domain::organization::Roles;
-use muster_domain::region_import::{ColumnLayout, Coordinates, ParsedRegionCsv, RegionRow};
+use muster_domain::region_import::{
+    ColumnLayout, Coordinates, ParsedRegionCsv, RegionRow, parse_region_csv,
+};
 use muster_domain::{OrganizationKind, RegionCode, RegionLevel, Side};
 use muster_storage::{
-    AuditEntry, NewOrganization, NewUser, Organization, Region, RegionListFilter, RegionView, User,
+    AuditEntry, NewOrganization, NewUser, Organization, Region, RegionListFilter, RegionView,
+    StorageError, User,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -40,6 +43,12 @@ pub(crate) fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(revoke_token))
         .routes(routes!(list_regions, create_region))
         .routes(routes!(get_region))
+        .merge(
+            // A province's regions file is tens of megabytes: uploads get the larger limit.
+            OpenApiRouter::new().routes(routes!(import_regions)).layer(
+                axum::extract::DefaultBodyLimit::max(crate::potential_view::MAX_UPLOAD_BYTES),
+            ),
+        )
         .routes(routes!(list_organizations, create_organization))
         .routes(routes!(get_organization))
         .routes(routes!(list_users, create_user))
@@ -490,6 +499,70 @@ async fn create_region(
         .region(current.actor.scope(), code.as_str())
         .await?;
     Ok((StatusCode::CREATED, Json(region.into())))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct RegionImportQuery {
+    /// The file's name, which names the import in the audit log.
+    file_name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RegionImportDto {
+    inserted: usize,
+    audit_seq: i64,
+}
+
+/// Imports a regions CSV (administrators, inside their own area), all or nothing, as
+/// `muster import regions` and the `/regions/import` page do: columns `code`, `name`,
+/// `parent_code`, and optionally `level`, `lat`, `lon` (English or Chinese headers; UTF-8 or
+/// GB18030). Send the file itself as the body, with its name in `?file_name=`. A refused file
+/// stores nothing and comes back as 422 with every problem in `errors` (line, column, kind,
+/// message).
+#[utoipa::path(post, path = "/regions/imports", tag = "regions", params(RegionImportQuery),
+    request_body(content = Vec<u8>, content_type = "text/csv", description = "The regions CSV"),
+    responses((status = 201, body = RegionImportDto), (status = 403, body = Problem), (status = 413, description = "The file is larger than 64 MiB"), (status = 422, body = Problem)))]
+async fn import_regions(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Query(query): Query<RegionImportQuery>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<RegionImportDto>), WebError> {
+    check_write(&current, &headers)?;
+    if !current.actor.administers() {
+        return Err(WebError::Storage(StorageError::forbidden(
+            "only an administrator may add regions",
+            "只有系统管理员才能添加行政区划",
+        )));
+    }
+    let parsed = tokio::task::spawn_blocking(move || parse_region_csv(&body))
+        .await
+        .map_err(|e| {
+            WebError::refused(
+                "file",
+                format!("reading the regions CSV stopped unexpectedly: {e}"),
+                format!("读取行政区划 CSV 时意外中止（{e}）"),
+            )
+        })?
+        .map_err(|problems| WebError::Storage(StorageError::ImportRejected(problems)))?;
+    let source = query
+        .file_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("api");
+    let summary = state
+        .db
+        .import_regions(&current.actor, parsed, source)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RegionImportDto {
+            inserted: summary.inserted,
+            audit_seq: summary.audit_seq,
+        }),
+    ))
 }
 
 // ------------------------------------------------------------------ organizations

@@ -1039,6 +1039,67 @@ async fn tokens_problems_and_openapi_story(app: TestApp) {
     let created = client.post(app.url("/api/v1/regions")).bearer_auth(&token).json(&json!({ "code": "3409", "name": "New city", "parent_code": "34", "lat": 31.0, "lon": 117.0 })).send().await.expect("post");
     assert_eq!(created.status(), StatusCode::CREATED);
 
+    // A regions CSV through the API: all or nothing, each problem by line and column.
+    let import = |token: String, csv: &'static str| {
+        client
+            .post(app.url("/api/v1/regions/imports?file_name=counties.csv"))
+            .bearer_auth(token)
+            .body(csv)
+            .send()
+    };
+    let stored_before = app.db.region_count().await.expect("count");
+    let refused = import(
+        token.clone(),
+        "code,name,parent_code\n340901,Good county,3409\n349801,Orphan county,3498\n",
+    )
+    .await
+    .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = refused.json().await.expect("json");
+    assert_eq!(
+        problem["type"],
+        "https://muster.invalid/problems/import-rejected"
+    );
+    assert_eq!(
+        problem["errors"].as_array().map(Vec::len),
+        Some(1),
+        "{problem}"
+    );
+    assert_eq!(problem["errors"][0]["line"], 3, "{problem}");
+    assert_eq!(problem["errors"][0]["kind"], "unknown_parent");
+    assert_eq!(app.db.region_count().await.expect("count"), stored_before);
+    let member = app.token_for("member").await;
+    let forbidden = import(member, "code,name,parent_code\n340901,Good county,3409\n")
+        .await
+        .expect("post");
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    let imported = import(
+        token.clone(),
+        "code,name,parent_code,level,lat,lon\n340902,Second county,3409,county,31.1,117.1\n340901,Good county,3409,county,31.0,117.0\n",
+    )
+    .await
+    .expect("post");
+    assert_eq!(imported.status(), StatusCode::CREATED);
+    let summary: Value = imported.json().await.expect("json");
+    assert_eq!(summary["inserted"], 2);
+    assert_eq!(
+        app.db.region_count().await.expect("count"),
+        stored_before + 2
+    );
+    let audit = app
+        .db
+        .audit_entries(&muster_domain::Scope::everything(), 1)
+        .await
+        .expect("audit");
+    assert_eq!(audit[0].seq, summary["audit_seq"].as_i64().expect("seq"));
+    assert!(
+        audit[0]
+            .after
+            .as_deref()
+            .is_some_and(|a| a.contains("counties.csv")),
+        "{audit:?}"
+    );
+
     let duplicate_user = client
         .post(app.url("/api/v1/users"))
         .bearer_auth(&token)
@@ -1062,6 +1123,7 @@ async fn tokens_problems_and_openapi_story(app: TestApp) {
         "/me",
         "/regions",
         "/regions/{code}",
+        "/regions/imports",
         "/organizations",
         "/users",
         "/audit",
