@@ -64,7 +64,8 @@ pub use orders::{
 };
 pub use organizations::{NewOrganization, Organization};
 pub use patrols::{
-    Campaign, CampaignProgress, CheckInOutcome, NewCampaign, PatrolRoute, PatrolRun, RegionProgress,
+    Campaign, CampaignChanges, CampaignProgress, CheckInOutcome, NewCampaign, PatrolRoute,
+    PatrolRun, RegionProgress,
 };
 pub use potential::{
     BaselineRow, Gap, PotentialRecord, RecordFilter, RecordImportSummary, RecordProvenance,

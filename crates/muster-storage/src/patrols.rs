@@ -152,6 +152,52 @@ pub struct NewCampaign {
     pub target_date: CivilDate,
 }
 
+/// What may change of a running campaign: its name and its target date. Its region, kind,
+/// target and start are what it measures, so another of those is another campaign.
+#[derive(Debug, Clone)]
+pub struct CampaignChanges {
+    pub name: String,
+    pub target_date: CivilDate,
+}
+
+/// A campaign's name, trimmed, when it has 1 to 200 characters.
+fn campaign_name(name: &str) -> Result<&str, StorageError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(StorageError::refused(
+            "name",
+            "a campaign needs a name of 1 to 200 characters",
+            "专项行动名称应为 1 至 200 个字符",
+        ));
+    }
+    Ok(name)
+}
+
+fn check_target_date(start: CivilDate, target_date: CivilDate) -> Result<(), StorageError> {
+    if target_date < start {
+        return Err(StorageError::refused(
+            "target_date",
+            "a date on or after the start",
+            "目标日期不能早于开始日期",
+        ));
+    }
+    Ok(())
+}
+
+fn refuse_unless_manages_campaigns(
+    actor: &Actor,
+    doing: &str,
+    doing_zh: &str,
+) -> Result<(), StorageError> {
+    if may_manage_facilities(actor) {
+        return Ok(());
+    }
+    Err(StorageError::forbidden(
+        format!("only office and workstation staff {doing}"),
+        format!("只有动员办和工作站的工作人员才能{doing_zh}"),
+    ))
+}
+
 /// A campaign's progress: overall and per child region of its region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CampaignProgress {
@@ -509,27 +555,9 @@ impl Database {
         actor: &Actor,
         new: NewCampaign,
     ) -> Result<Campaign, StorageError> {
-        if !may_manage_facilities(actor) {
-            return Err(StorageError::forbidden(
-                "only office and workstation staff start campaigns",
-                "只有动员办和工作站的工作人员才能发起专项行动",
-            ));
-        }
-        let name = new.name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(StorageError::refused(
-                "name",
-                "a campaign needs a name of 1 to 200 characters",
-                "专项行动名称应为 1 至 200 个字符",
-            ));
-        }
-        if new.target_date < new.start {
-            return Err(StorageError::refused(
-                "target_date",
-                "a date on or after the start",
-                "目标日期不能早于开始日期",
-            ));
-        }
+        refuse_unless_manages_campaigns(actor, "start campaigns", "发起专项行动")?;
+        let name = campaign_name(&new.name)?;
+        check_target_date(new.start, new.target_date)?;
         let path = self.region_in_scope(actor, &new.region_code).await?;
         let now = crate::now();
         let mut tx = self.begin_write().await?;
@@ -570,6 +598,97 @@ impl Database {
         .await?;
         tx.commit().await?;
         self.campaign(actor, id).await
+    }
+
+    /// Renames a campaign or moves its target date, in the actor's own subtree (a campaign
+    /// opened above it is followed there, not changed); audited with before and after.
+    pub async fn update_campaign(
+        &self,
+        actor: &Actor,
+        id: i64,
+        changes: CampaignChanges,
+    ) -> Result<Campaign, StorageError> {
+        refuse_unless_manages_campaigns(actor, "change campaigns", "修改专项行动")?;
+        let before = self.campaign_to_change(actor, id).await?;
+        let name = campaign_name(&changes.name)?;
+        check_target_date(CivilDate::from_days(before.start_day), changes.target_date)?;
+        let path = RegionPath::parse(&before.region_path).unwrap_or_else(RegionPath::root);
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query("UPDATE campaigns SET name = $1, target_day = $2 WHERE id = $3")
+                .bind(name)
+                .bind(changes.target_date.days_since_epoch())
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+        })?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "campaign",
+                entity_id: id.to_string(),
+                action: "update",
+                region_path: &path,
+                before: Some(serde_json::json!({
+                    "name": before.name,
+                    "target_date": CivilDate::from_days(before.target_day).to_string(),
+                })),
+                after: Some(serde_json::json!({
+                    "name": name,
+                    "target_date": changes.target_date.to_string(),
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.campaign(actor, id).await
+    }
+
+    /// Removes a campaign (one started by mistake), in the actor's own subtree. A campaign
+    /// keeps nothing of its own but its definition: its progress is read from the
+    /// facilities, which stay as they are. Audited with what it was.
+    pub async fn remove_campaign(&self, actor: &Actor, id: i64) -> Result<(), StorageError> {
+        refuse_unless_manages_campaigns(actor, "remove campaigns", "删除专项行动")?;
+        let before = self.campaign_to_change(actor, id).await?;
+        let path = RegionPath::parse(&before.region_path).unwrap_or_else(RegionPath::root);
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query("DELETE FROM campaigns WHERE id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+        })?;
+        tx.audit(
+            actor,
+            now,
+            AuditEvent {
+                entity: "campaign",
+                entity_id: id.to_string(),
+                action: "remove",
+                region_path: &path,
+                before: serde_json::to_value(&before).ok(),
+                after: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A campaign the actor may change: one they can read whose region is in their subtree.
+    async fn campaign_to_change(&self, actor: &Actor, id: i64) -> Result<Campaign, StorageError> {
+        let campaign = self.campaign(actor, id).await?;
+        let path = RegionPath::parse(&campaign.region_path).unwrap_or_else(RegionPath::root);
+        if actor.scope().subtree().contains(&path) {
+            Ok(campaign)
+        } else {
+            Err(StorageError::out_of_scope("campaign", id))
+        }
     }
 
     /// One campaign whose region is in the actor's scope or above it.

@@ -13,8 +13,8 @@ use muster_domain::organization::Roles;
 use muster_domain::time::CivilDate;
 use muster_domain::{Actor, OrganizationKind, Scope, Side, Timestamp};
 use muster_storage::{
-    AttachmentInput, AuditVerification, Database, NewCampaign, NewFacility, NewOrganization,
-    NewUser, OrderFilter, StorageError as E, on_both_databases,
+    AttachmentInput, AuditVerification, CampaignChanges, Database, NewCampaign, NewFacility,
+    NewOrganization, NewUser, OrderFilter, StorageError as E, on_both_databases,
 };
 
 fn cli() -> Actor {
@@ -1149,6 +1149,83 @@ async fn dashboard_patrols_campaigns(db: Database) {
         db.campaign(&w.other_workstation, campaign.id + 1000).await,
         Err(E::NotFound { .. })
     ));
+
+    // The county renames it and gives it more time; the township below follows it but does
+    // not change it, a member unit may not, and the start stays where it was.
+    let changes = |name: &str, days: i64| CampaignChanges {
+        name: name.into(),
+        target_date: now.date().plus_days(days),
+    };
+    assert!(matches!(
+        db.update_campaign(&w.workstation, campaign.id, changes("改名", 30))
+            .await,
+        Err(E::OutOfScope { .. })
+    ));
+    assert!(matches!(
+        db.update_campaign(&w.member_b, campaign.id, changes("改名", 30))
+            .await,
+        Err(E::Forbidden(_))
+    ));
+    assert!(matches!(
+        db.update_campaign(&w.county_office, campaign.id, changes("改名", -11))
+            .await,
+        Err(E::Refused {
+            field: "target_date",
+            ..
+        })
+    ));
+    let changed = db
+        .update_campaign(
+            &w.county_office,
+            campaign.id,
+            changes(" 标识全覆盖（延期） ", 40),
+        )
+        .await
+        .expect("changed");
+    assert_eq!(changed.name, "标识全覆盖（延期）");
+    assert_eq!(
+        changed.target_day,
+        now.date().plus_days(40).days_since_epoch()
+    );
+    assert_eq!(
+        (changed.start_day, changed.target.as_str()),
+        (campaign.start_day, campaign.target.as_str())
+    );
+    // One started by mistake is removed, by the county only.
+    let mistaken = db
+        .create_campaign(
+            &w.county_office,
+            NewCampaign {
+                name: "重复".into(),
+                region_code: w.county_code.clone(),
+                facility_kind: None,
+                target: CampaignTarget::Inspected,
+                start: now.date(),
+                target_date: now.date().plus_days(5),
+            },
+        )
+        .await
+        .expect("campaign");
+    assert!(matches!(
+        db.remove_campaign(&w.workstation, mistaken.id).await,
+        Err(E::OutOfScope { .. })
+    ));
+    db.remove_campaign(&w.county_office, mistaken.id)
+        .await
+        .expect("removed");
+    assert!(matches!(
+        db.campaign(&w.county_office, mistaken.id).await,
+        Err(E::NotFound { .. })
+    ));
+    let actions: Vec<String> = db
+        .audit_entries(w.county_office.scope(), 20)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.entity == "campaign")
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["remove", "create", "update", "create"]);
 
     // A patrol: two of three checkpoints, then the sweep records the one missed.
     let point = |code: &str| Checkpoint {

@@ -58,7 +58,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_routes, create_route))
         .routes(routes!(check_in))
         .routes(routes!(list_campaigns, create_campaign))
-        .routes(routes!(campaign_progress))
+        .routes(routes!(campaign_progress, update_campaign, remove_campaign))
         .routes(routes!(notifications))
 }
 
@@ -1182,6 +1182,54 @@ async fn campaign_progress(
             .campaign_progress(&current.actor, id, muster_storage::now())
             .await?,
     ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct CampaignChangesRequest {
+    name: String,
+    /// YYYY-MM-DD, on or after the start.
+    target_date: String,
+}
+
+/// Renames a campaign or moves its target date (office and workstation staff, for a campaign
+/// of their own subtree). Its region, kind, target and start stay: another of those is
+/// another campaign.
+#[utoipa::path(patch, path = "/campaigns/{id}", tag = "facilities", params(("id" = i64, Path)),
+    request_body = CampaignChangesRequest,
+    responses((status = 200, body = serde_json::Value), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn update_campaign(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(request): Json<CampaignChangesRequest>,
+) -> Result<Json<muster_storage::Campaign>, WebError> {
+    csrf(&current, &headers)?;
+    let changes = muster_storage::CampaignChanges {
+        name: request.name,
+        target_date: parse_date("target_date", &request.target_date)?,
+    };
+    Ok(Json(
+        state
+            .db
+            .update_campaign(&current.actor, id, changes)
+            .await?,
+    ))
+}
+
+/// Removes a campaign started by mistake (office and workstation staff, of their own
+/// subtree); the facilities it followed are untouched.
+#[utoipa::path(delete, path = "/campaigns/{id}", tag = "facilities", params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn remove_campaign(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, WebError> {
+    csrf(&current, &headers)?;
+    state.db.remove_campaign(&current.actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Reminders, escalations and patrol alerts for the caller.

@@ -21,11 +21,12 @@ use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect};
+use muster_domain::RegionPath;
 use muster_domain::facility::FacilityKind;
 use muster_domain::facility::campaign::CampaignTarget;
 use muster_domain::facility::patrol::{Checkpoint, RouteDraft};
 use muster_domain::time::CivilDate;
-use muster_storage::{Campaign, NewCampaign, StorageError, may_manage_facilities};
+use muster_storage::{Campaign, CampaignChanges, NewCampaign, StorageError, may_manage_facilities};
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -503,6 +504,8 @@ struct CampaignsPage {
     targets: Vec<Choice>,
     form: CampaignForm,
     errors: Vec<FieldError>,
+    /// After a campaign was removed.
+    removed: bool,
 }
 
 impl CampaignsPage {
@@ -591,6 +594,7 @@ async fn render_campaigns(
     page: &PageContext,
     form: CampaignForm,
     errors: Vec<FieldError>,
+    removed: bool,
 ) -> PageResult {
     let current = page.require_user()?;
     let actor = &current.actor;
@@ -628,6 +632,7 @@ async fn render_campaigns(
         targets,
         form,
         errors,
+        removed,
     }
     .into_response();
     Ok(refused_status(response, refused))
@@ -635,7 +640,11 @@ async fn render_campaigns(
 
 /// The campaigns that cover the reader's region, and the form to start one for those who
 /// may (it starts today, with a target a year on).
-pub(crate) async fn campaigns(State(state): State<AppState>, page: PageContext) -> PageResult {
+pub(crate) async fn campaigns(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<DoneQuery>,
+) -> PageResult {
     let today = muster_storage::now().date();
     let form = CampaignForm {
         target: CampaignTarget::SignInstalled.as_str().to_owned(),
@@ -643,7 +652,8 @@ pub(crate) async fn campaigns(State(state): State<AppState>, page: PageContext) 
         target_date: today.plus_days(365).to_string(),
         ..CampaignForm::default()
     };
-    render_campaigns(&state, &page, form, Vec::new()).await
+    let removed = query.done.as_deref() == Some("removed");
+    render_campaigns(&state, &page, form, Vec::new(), removed).await
 }
 
 /// Starts the campaign and opens its progress page, or shows the form again with its
@@ -669,7 +679,7 @@ pub(crate) async fn create_campaign(
             Err(error) => vec![campaign_problem(error, page.tr).map_err(page_err(&page))?],
         },
     };
-    render_campaigns(&state, &page, form, errors).await
+    render_campaigns(&state, &page, form, errors, false).await
 }
 
 /// One region's row of a campaign's progress.
@@ -696,6 +706,12 @@ struct CampaignPage {
     on_track: bool,
     regions: Vec<RegionLine>,
     created: bool,
+    updated: bool,
+    /// Whether the reader may rename it, move its target date or remove it: staff who
+    /// manage facilities, for a campaign of their own subtree.
+    can_change: bool,
+    /// The target date as the edit form takes it (YYYY-MM-DD).
+    target_date_value: String,
 }
 
 fn percent(done: u64, total: u64) -> String {
@@ -749,8 +765,79 @@ pub(crate) async fn campaign(
         on_track: forecast.on_track,
         regions,
         created: query.done.as_deref() == Some("created"),
+        updated: query.done.as_deref() == Some("updated"),
+        can_change: may_manage_facilities(&current.actor)
+            && RegionPath::parse(&progress.campaign.region_path)
+                .is_some_and(|p| current.actor.scope().subtree().contains(&p)),
+        target_date_value: CivilDate::from_days(progress.campaign.target_day).to_string(),
     }
     .into_response())
+}
+
+/// The campaign page's edit form: a new name and target date.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CampaignEditForm {
+    csrf: String,
+    name: String,
+    target_date: String,
+}
+
+/// Renames a campaign or moves its target date, then shows it again with a notice.
+pub(crate) async fn update_campaign(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<CampaignEditForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let target_date = CivilDate::parse(form.target_date.trim()).ok_or_else(|| {
+        page.error(WebError::refused(
+            "target_date",
+            "expected a date as YYYY-MM-DD",
+            "日期应为 YYYY-MM-DD 格式",
+        ))
+    })?;
+    state
+        .db
+        .update_campaign(
+            &current.actor,
+            id,
+            CampaignChanges {
+                name: form.name,
+                target_date,
+            },
+        )
+        .await
+        .map_err(page_err(&page))?;
+    Ok(Redirect::to(&format!("/campaigns/{id}?done=updated")).into_response())
+}
+
+/// The campaign page's remove button.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfForm {
+    csrf: String,
+}
+
+/// Removes a campaign started by mistake and goes back to the list.
+pub(crate) async fn remove_campaign(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    state
+        .db
+        .remove_campaign(&current.actor, id)
+        .await
+        .map_err(page_err(&page))?;
+    Ok(Redirect::to("/campaigns?done=removed").into_response())
 }
 
 #[cfg(test)]

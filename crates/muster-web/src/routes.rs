@@ -261,7 +261,14 @@ pub(crate) fn router(state: AppState) -> Router {
             "/campaigns",
             get(patrol_pages::campaigns).post(patrol_pages::create_campaign),
         )
-        .route("/campaigns/{id}", get(patrol_pages::campaign))
+        .route(
+            "/campaigns/{id}",
+            get(patrol_pages::campaign).post(patrol_pages::update_campaign),
+        )
+        .route(
+            "/campaigns/{id}/remove",
+            post(patrol_pages::remove_campaign),
+        )
         .route("/orders", get(facilities_pages::orders))
         .route("/orders/{id}", get(facilities_pages::order))
         .route("/orders/{id}/actions", post(facilities_pages::order_action))

@@ -1579,5 +1579,86 @@ async fn patrol_pages_story(app: TestApp) {
     assert_eq!(stored_campaigns(&app, &workstation_token).await.len(), 1);
     let (status, _) = page(&workstation, &app, "/campaigns/987654321").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The viewer's page has no edit form and their post is refused; the workstation renames
+    // the campaign and gives it more time, through the page and through the API.
+    let (_, viewed) = page(&viewer, &app, &campaign_path).await;
+    assert!(!viewed.contains("id=\"campaign-edit\""), "{viewed}");
+    let edit = |client: &reqwest::Client, csrf: &str, name: &str, date: String| {
+        client
+            .post(app.url(&campaign_path))
+            .form(&[
+                ("csrf", csrf.to_owned()),
+                ("name", name.to_owned()),
+                ("target_date", date),
+            ])
+            .send()
+    };
+    let refused = edit(
+        &viewer,
+        &viewer_csrf,
+        "改名",
+        today.plus_days(400).to_string(),
+    )
+    .await
+    .expect("post");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let (_, shown) = page(&workstation, &app, &campaign_path).await;
+    assert!(
+        shown.contains("id=\"campaign-edit\"")
+            && shown.contains(&format!("value=\"{}\"", today.plus_days(365))),
+        "{shown}"
+    );
+    let saved = edit(
+        &workstation,
+        &csrf,
+        "车库标识专项（延期）",
+        today.plus_days(400).to_string(),
+    )
+    .await
+    .expect("post");
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        saved.headers()["location"],
+        format!("{campaign_path}?done=updated").as_str()
+    );
+    let (_, shown) = page(&workstation, &app, &format!("{campaign_path}?done=updated")).await;
+    assert!(
+        shown.contains("专项行动已修改") && shown.contains("车库标识专项（延期）"),
+        "{shown}"
+    );
+    let id = stored[0]["id"].as_i64().expect("id");
+    let patched = reqwest::Client::new()
+        .patch(app.url(&format!("/api/v1/campaigns/{id}")))
+        .bearer_auth(&workstation_token)
+        .json(&json!({ "name": "车库标识专项", "target_date": today.plus_days(-1).to_string() }))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patched.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let stored = stored_campaigns(&app, &workstation_token).await;
+    assert_eq!(
+        stored[0]["name"], "车库标识专项（延期）",
+        "nothing refused is stored"
+    );
+
+    // Removed through the page, back to the list with a notice; the API then finds nothing.
+    let removed = workstation
+        .post(app.url(&format!("{campaign_path}/remove")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    let (_, campaigns) = page(&workstation, &app, "/campaigns?done=removed").await;
+    assert!(campaigns.contains("专项行动已删除"), "{campaigns}");
+    assert!(stored_campaigns(&app, &workstation_token).await.is_empty());
+    let gone = reqwest::Client::new()
+        .delete(app.url(&format!("/api/v1/campaigns/{id}")))
+        .bearer_auth(&workstation_token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
     app.stop().await;
 }
