@@ -220,7 +220,7 @@ pub fn may_manage_facilities(actor: &Actor) -> bool {
 
 /// Refuses unless [`may_manage_facilities`]; `doing` and `doing_zh` say what, as in "set
 /// schedules" and "设定巡检计划".
-fn refuse_unless_manages_facilities(
+pub(crate) fn refuse_unless_manages_facilities(
     actor: &Actor,
     doing: &str,
     doing_zh: &str,

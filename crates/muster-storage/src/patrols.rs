@@ -22,7 +22,9 @@ use serde::Serialize;
 use crate::audit::AuditEvent;
 use crate::db::{Database, on_read_pool, on_tx};
 use crate::error::StorageError;
-use crate::facilities::{FacilityReach, bind_reach, may_inspect, may_manage_facilities};
+use crate::facilities::{
+    FacilityReach, bind_reach, may_inspect, may_manage_facilities, refuse_unless_manages_facilities,
+};
 use crate::orders::{Notification, insert_notification};
 
 /// A stored patrol route.
@@ -182,20 +184,6 @@ fn check_target_date(start: CivilDate, target_date: CivilDate) -> Result<(), Sto
         ));
     }
     Ok(())
-}
-
-fn refuse_unless_manages_campaigns(
-    actor: &Actor,
-    doing: &str,
-    doing_zh: &str,
-) -> Result<(), StorageError> {
-    if may_manage_facilities(actor) {
-        return Ok(());
-    }
-    Err(StorageError::forbidden(
-        format!("only office and workstation staff {doing}"),
-        format!("只有动员办和工作站的工作人员才能{doing_zh}"),
-    ))
 }
 
 /// A campaign's progress: overall and per child region of its region.
@@ -555,7 +543,7 @@ impl Database {
         actor: &Actor,
         new: NewCampaign,
     ) -> Result<Campaign, StorageError> {
-        refuse_unless_manages_campaigns(actor, "start campaigns", "发起专项行动")?;
+        refuse_unless_manages_facilities(actor, "start campaigns", "发起专项行动")?;
         let name = campaign_name(&new.name)?;
         check_target_date(new.start, new.target_date)?;
         let path = self.region_in_scope(actor, &new.region_code).await?;
@@ -608,7 +596,7 @@ impl Database {
         id: i64,
         changes: CampaignChanges,
     ) -> Result<Campaign, StorageError> {
-        refuse_unless_manages_campaigns(actor, "change campaigns", "修改专项行动")?;
+        refuse_unless_manages_facilities(actor, "change campaigns", "修改专项行动")?;
         let before = self.campaign_to_change(actor, id).await?;
         let name = campaign_name(&changes.name)?;
         check_target_date(CivilDate::from_days(before.start_day), changes.target_date)?;
@@ -651,7 +639,7 @@ impl Database {
     /// keeps nothing of its own but its definition: its progress is read from the
     /// facilities, which stay as they are. Audited with what it was.
     pub async fn remove_campaign(&self, actor: &Actor, id: i64) -> Result<(), StorageError> {
-        refuse_unless_manages_campaigns(actor, "remove campaigns", "删除专项行动")?;
+        refuse_unless_manages_facilities(actor, "remove campaigns", "删除专项行动")?;
         let before = self.campaign_to_change(actor, id).await?;
         let path = RegionPath::parse(&before.region_path).unwrap_or_else(RegionPath::root);
         let now = crate::now();
