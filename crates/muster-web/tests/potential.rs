@@ -770,35 +770,28 @@ async fn baseline_entry_story(app: TestApp) {
     assert!(html.contains("value=\"999999\""), "input kept");
     // Refused, in Chinese: the province is outside the city; a negative quantity.
     let (chinese, chinese_csrf) = app.signed_in("office", "zh-CN").await;
-    let refused = chinese
-        .post(app.url("/potential/baselines/entry"))
-        .form(&entry(&chinese_csrf, "34", "5"))
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = refused.text().await.expect("text");
+    let refused_in_chinese = |region_code: String, quantity: &'static str| {
+        let (chinese, form) = (&chinese, entry(&chinese_csrf, &region_code, quantity));
+        let app = &app;
+        async move {
+            let refused = chinese
+                .post(app.url("/potential/baselines/entry"))
+                .form(&form)
+                .send()
+                .await
+                .expect("post");
+            assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            refused.text().await.expect("text")
+        }
+    };
+    let html = refused_in_chinese("34".into(), "5").await;
     assert!(html.contains("行政区划 34 不在您的辖区内"), "{html}");
-    let refused = chinese
-        .post(app.url("/potential/baselines/entry"))
-        .form(&entry(&chinese_csrf, &city, "-5"))
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = refused.text().await.expect("text");
+    let html = refused_in_chinese(city.clone(), "-5").await;
     assert!(html.contains("data-field=\"required_quantity\""), "{html}");
     assert!(html.contains("应为零或正数，实为 -5"), "{html}");
     assert!(!html.contains("expected zero or more"), "{html}");
     // A decimal comma is refused rather than read as 15.
-    let refused = chinese
-        .post(app.url("/potential/baselines/entry"))
-        .form(&entry(&chinese_csrf, &city, "1,5"))
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = refused.text().await.expect("text");
+    let html = refused_in_chinese(city.clone(), "1,5").await;
     assert!(html.contains("data-field=\"required_quantity\""), "{html}");
     let (_, gaps) = get_json(
         &app,
