@@ -5,7 +5,9 @@
 //! [`holding_key`] identifies it, so that the same holding reported twice — twice in one
 //! file, or by two units — is caught instead of being counted twice in a total.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Borrow;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -312,22 +314,245 @@ pub fn holding_keys_above(key: &str) -> Vec<String> {
 pub fn repeated_across_levels<'k>(
     rows: impl IntoIterator<Item = (u32, &'k str)>,
 ) -> Vec<(u32, u32)> {
-    let mut seen: HashMap<&str, Vec<(&str, u32)>> = HashMap::new();
-    let mut repeats = Vec::new();
-    for (row, key) in rows {
+    let mut register = HoldingRegister::default();
+    rows.into_iter()
+        .filter_map(|(row, key)| {
+            let repeat = register.register(row, key).err()?;
+            Some((row, repeat.first_row))
+        })
+        .collect()
+}
+
+/// The holdings of one file or report seen so far, answering for each new one in a few hash
+/// lookups whether it repeats an earlier one as [`same_holding`] compares them: at the same
+/// region or, for a holder matched across levels, at a region above or below.
+///
+/// Written here rather than as pairwise comparisons because one holding can recur at many
+/// regions (an organization's trucks with no site, in every village it serves): comparing
+/// each new place with every earlier one would be quadratic in a million-row import.
+#[derive(Debug, Default)]
+pub struct HoldingRegister {
+    /// By the holding part of the key (`type|holder|site`): where it was registered. The
+    /// map's key is the first key registered, so a holding at one region (nearly every
+    /// one) costs one allocation, as a set of its keys would.
+    by_holding: foldhash::HashMap<ByHolding, Places>,
+    /// How many keys are registered.
+    len: usize,
+}
+
+/// A holding key, hashed and compared by its holding part (`type|holder|site`) alone, so
+/// that the register finds it from that part.
+#[derive(Debug)]
+struct ByHolding(Box<str>);
+
+impl ByHolding {
+    fn path(&self) -> &str {
+        split_holding_key(&self.0).0
+    }
+}
+
+impl Borrow<str> for ByHolding {
+    fn borrow(&self) -> &str {
+        split_holding_key(&self.0).1
+    }
+}
+
+impl Hash for ByHolding {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        Borrow::<str>::borrow(self).hash(state);
+    }
+}
+
+impl PartialEq for ByHolding {
+    fn eq(&self, other: &Self) -> bool {
+        Borrow::<str>::borrow(self) == Borrow::<str>::borrow(other)
+    }
+}
+
+impl Eq for ByHolding {}
+
+/// Where one holding was registered, with the first row at each region.
+#[derive(Debug)]
+enum Places {
+    /// At the region of the map's key only.
+    One(u32),
+    /// At a few regions: compared one by one.
+    Few(Vec<(Box<str>, u32)>),
+    /// At many regions: looked up.
+    Many(Box<ManyPlaces>),
+}
+
+/// A holding registered at many regions.
+#[derive(Debug, Default)]
+struct ManyPlaces {
+    /// The first row at each region.
+    first_at: foldhash::HashMap<Box<str>, u32>,
+    /// For every region above a registered one (its path a strict prefix), the first row
+    /// registered below it.
+    first_below: foldhash::HashMap<Box<str>, u32>,
+}
+
+/// What [`HoldingRegister::register`] found a new holding repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repeat {
+    /// The first earlier row naming the same holding.
+    pub first_row: u32,
+    /// Whether that row names it at the same region (else at one above or below).
+    pub at_same_region: bool,
+}
+
+/// From this many regions a holding's places are looked up by path rather than compared.
+const FEW_PLACES: usize = 8;
+
+/// The strict ancestors of a region path, the root included: every prefix ending in `/`.
+fn paths_above(path: &str) -> impl Iterator<Item = &str> {
+    path.char_indices()
+        .filter(move |&(i, c)| c == '/' && i + 1 < path.len())
+        .map(move |(i, _)| &path[..=i])
+}
+
+impl ManyPlaces {
+    /// Adds a region unless it is known: whether it was added.
+    fn add(&mut self, path: &str, row: u32, across: bool) -> bool {
+        if self.first_at.contains_key(path) {
+            return false;
+        }
+        self.first_at.insert(path.into(), row);
+        if across {
+            for above in paths_above(path) {
+                // Looked up before inserting: a holding recurring in many villages finds
+                // its townships and counties there already.
+                match self.first_below.get_mut(above) {
+                    Some(first) => *first = (*first).min(row),
+                    None => {
+                        self.first_below.insert(above.into(), row);
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+impl Places {
+    /// The first row, of those registered, that names the same holding as one at `path`;
+    /// `first_path` is the region of the map's key.
+    fn first_repeated(&self, first_path: &str, path: &str, across: bool) -> Option<Repeat> {
+        let at = |first_row, at_same_region| Repeat {
+            first_row,
+            at_same_region,
+        };
+        let matches = |other: &str| other == path || (across && on_one_line(path, other));
+        match self {
+            Places::One(row) => matches(first_path).then(|| at(*row, first_path == path)),
+            Places::Few(places) => places
+                .iter()
+                .filter(|(other, _)| matches(other))
+                .map(|(other, row)| at(*row, &**other == path))
+                .min_by_key(|repeat| repeat.first_row),
+            Places::Many(many) => {
+                let here = many.first_at.get(path).map(|&row| at(row, true));
+                if !across {
+                    return here;
+                }
+                let above =
+                    paths_above(path).filter_map(|p| many.first_at.get(p).map(|&r| at(r, false)));
+                let below = many.first_below.get(path).map(|&row| at(row, false));
+                here.into_iter()
+                    .chain(above)
+                    .chain(below)
+                    .min_by_key(|repeat| repeat.first_row)
+            }
+        }
+    }
+
+    /// Adds a region unless it is known (whether it was added), turning many places into
+    /// lookups.
+    fn add(&mut self, first_path: &str, path: &str, row: u32, across: bool) -> bool {
+        match self {
+            Places::One(first) => {
+                if first_path == path {
+                    return false;
+                }
+                *self = Places::Few(vec![(first_path.into(), *first), (path.into(), row)]);
+                true
+            }
+            Places::Few(places) => {
+                if places.iter().any(|(other, _)| &**other == path) {
+                    return false;
+                }
+                places.push((path.into(), row));
+                if places.len() > FEW_PLACES {
+                    let mut many = ManyPlaces::default();
+                    for (path, row) in std::mem::take(places) {
+                        many.add(&path, row, across);
+                    }
+                    *self = Places::Many(Box::new(many));
+                }
+                true
+            }
+            Places::Many(many) => many.add(path, row, across),
+        }
+    }
+}
+
+impl HoldingRegister {
+    /// Registers the holding of `key`, named on `row`; when it repeats an earlier one,
+    /// returns the first earlier row it repeats. A holding repeated at another region is
+    /// registered there all the same, so that a later row repeating only it is named.
+    pub fn register(&mut self, row: u32, key: &str) -> Result<(), Repeat> {
         let (path, holding) = split_holding_key(key);
         let across = matched_across_levels(holding);
-        let places = seen.entry(holding).or_default();
-        if let Some(&(_, first)) = places
-            .iter()
-            .find(|(other, _)| *other == path || (across && on_one_line(path, other)))
+        let Some((first, places)) = self.by_holding.get_key_value(holding) else {
+            self.by_holding
+                .insert(ByHolding(key.into()), Places::One(row));
+            self.len += 1;
+            return Ok(());
+        };
+        let first_path: Box<str> = first.path().into();
+        let repeated = places.first_repeated(&first_path, path, across);
+        if let Some(places) = self.by_holding.get_mut(holding)
+            && places.add(&first_path, path, row, across)
         {
-            repeats.push((row, first));
+            self.len += 1;
         }
-        // Kept even when it repeats, so that a later row clashing only with it is named.
-        places.push((path, row));
+        repeated.map_or(Ok(()), Err)
     }
-    repeats
+
+    /// Room for `more` holdings without growing the map on the way.
+    pub fn reserve(&mut self, more: usize) {
+        self.by_holding.reserve(more);
+    }
+
+    /// How many distinct keys are registered.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Every registered key with the first row that named it.
+    pub fn keys(&self) -> impl Iterator<Item = (u32, String)> + '_ {
+        self.by_holding.iter().flat_map(|(first, places)| {
+            let holding: &str = first.borrow();
+            let at: Vec<(u32, String)> = match places {
+                Places::One(row) => vec![(*row, first.0.to_string())],
+                Places::Few(places) => places
+                    .iter()
+                    .map(|(path, row)| (*row, format!("{path}|{holding}")))
+                    .collect(),
+                Places::Many(many) => many
+                    .first_at
+                    .iter()
+                    .map(|(path, row)| (*row, format!("{path}|{holding}")))
+                    .collect(),
+            };
+            at
+        })
+    }
 }
 
 /// A validated record, ready to be stored: what a form or one spreadsheet row becomes.

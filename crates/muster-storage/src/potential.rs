@@ -13,7 +13,10 @@ use muster_domain::potential::import::{
     read_records_in_batches,
 };
 use muster_domain::potential::rollup::{RecordFigures, RollupDeltas, Totals, has_totals_rows};
-use muster_domain::potential::{Holder, HolderKind, RecordDraft, RecordStatus};
+use muster_domain::potential::{
+    Holder, HolderKind, RecordDraft, RecordStatus, holding_keys_above, repeated_across_levels,
+    same_holding, split_holding_key,
+};
 use muster_domain::taxonomy::{ResourceType, Taxonomy};
 use muster_domain::{Actor, DataClass, RegionLevel, RegionPath, Role, Scope, Timestamp};
 use serde::Serialize;
@@ -470,6 +473,10 @@ impl Database {
             writer.abandon(self).await?;
             return Err(e);
         }
+        if let Err(e) = writer.refuse_holdings_at_two_levels(&drafts, source).await {
+            writer.abandon(self).await?;
+            return Err(e);
+        }
         let stored = match writer.store(&drafts, provenance).await {
             Ok(()) => writer.finish_storing().await,
             Err(e) => Err(e),
@@ -571,13 +578,16 @@ impl Database {
                 message_zh: "文件未能读到结尾".into(),
             });
         };
+        // Every holding of the file, kept past `finish` where a stored record may repeat one.
+        let holdings: Vec<(u32, String)> =
+            if stored.conflict || writer.as_ref().is_some_and(|w| w.stored_before > 0) {
+                placer.holdings().collect()
+            } else {
+                Vec::new()
+            };
         if stored.conflict {
             // Problems of the file itself come first; a holding stored before is only news
             // for a file that is right in itself.
-            let holdings: Vec<(u32, String)> = placer
-                .holdings()
-                .map(|(row, key)| (row, key.to_owned()))
-                .collect();
             placer
                 .finish(reader_problems)
                 .map_err(StorageError::SheetRejected)?;
@@ -591,6 +601,25 @@ impl Database {
         let Some(mut writer) = writer else {
             return Err(nothing_to_store());
         };
+        // The file's rows are stored by now: they are its own, not a holding stored before.
+        let keys: Vec<(u32, &str)> = holdings.iter().map(|(r, k)| (*r, k.as_str())).collect();
+        let own: HashSet<&str> = keys.iter().map(|(_, key)| *key).collect();
+        let across = match writer
+            .stored_across_levels(&keys, |key| own.contains(key))
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                writer.abandon(self).await?;
+                return Err(e.into());
+            }
+        };
+        if !across.is_empty() {
+            writer.abandon(self).await?;
+            return Err(StorageError::SheetRejected(SheetProblems(
+                across_levels_problems(across, file_name),
+            )));
+        }
         let seen = &preparation.sites_seen;
         if let Err(e) = link_sites_not_seen(writer.tx(), actor.scope().subtree(), seen).await {
             writer.abandon(self).await?;
@@ -1562,6 +1591,9 @@ struct RecordWriter {
     /// Whether [`BULK_LOAD_INDEXES`] (and on PostgreSQL the foreign keys) were dropped, to be
     /// built again by [`Self::finish_storing`].
     reindex: bool,
+    /// How many records the table held when the writer began: with none, nothing stored can
+    /// hold a file's holding at another level.
+    stored_before: i64,
     now: Timestamp,
 }
 
@@ -1569,10 +1601,11 @@ impl RecordWriter {
     async fn begin(db: &Database, bulk: bool, now: Timestamp) -> Result<Self, StorageError> {
         let mut tx = db.begin_write().await?;
         match Self::prepare(&mut tx, bulk).await {
-            Ok(reindex) => Ok(Self {
+            Ok((reindex, stored_before)) => Ok(Self {
                 tx,
                 bulk,
                 reindex,
+                stored_before,
                 now,
             }),
             Err(e) => {
@@ -1586,22 +1619,40 @@ impl RecordWriter {
         }
     }
 
-    /// Sets a bulk load up: returns whether the holding index (and on PostgreSQL the foreign
-    /// keys) were dropped.
-    async fn prepare(tx: &mut WriteTx, bulk: bool) -> Result<bool, StorageError> {
+    /// Queues behind approvals (PostgreSQL) and sets a bulk load up: returns whether the
+    /// holding index (and on PostgreSQL the foreign keys) were dropped, and how many records
+    /// were stored before.
+    async fn prepare(tx: &mut WriteTx, bulk: bool) -> Result<(bool, i64), StorageError> {
+        // Before anything touches `potential_records`, as approvals take it: an import and an
+        // approval checking one holding at two levels must not each miss the other's.
+        crate::survey::serialize_approvals(tx).await?;
+        // Counted inside the write transaction, so no other import slips in between.
+        let stored_before = stored_record_count(tx).await?;
         if !bulk {
-            return Ok(false);
+            return Ok((false, stored_before));
         }
         // A big import outgrows SQLite's page cache: spilled pages are written to the WAL
         // mid-transaction and again at commit, and the load slowed down more than linearly.
         crate::regions::prepare_bulk_load(tx).await?;
-        // Counted inside the write transaction, so no other import slips in between.
-        let reindex = stored_record_count(tx).await? < REINDEX_BELOW_RECORDS;
+        let reindex = stored_before < REINDEX_BELOW_RECORDS;
         if reindex {
             set_indexes(tx, &BULK_LOAD_INDEXES, IndexAction::Drop).await?;
             set_record_foreign_keys(tx, IndexAction::Drop).await?;
         }
-        Ok(reindex)
+        Ok((reindex, stored_before))
+    }
+
+    /// The stored records holding one of `holdings` at another level (none when nothing was
+    /// stored before), leaving out the keys `own` claims.
+    async fn stored_across_levels(
+        &mut self,
+        holdings: &[(u32, &str)],
+        own: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(u32, i64, String)>, sqlx::Error> {
+        if self.stored_before == 0 {
+            return Ok(Vec::new());
+        }
+        stored_across_levels(&mut self.tx, holdings, own).await
     }
 
     /// Ends the storing: builds the dropped index again. A holding stored before comes back
@@ -1617,6 +1668,41 @@ impl RecordWriter {
 
     fn tx(&mut self) -> &mut WriteTx {
         &mut self.tx
+    }
+
+    /// Refuses drafts (not stored yet) that name one holding at two levels, among themselves
+    /// or with a stored record.
+    async fn refuse_holdings_at_two_levels(
+        &mut self,
+        drafts: &[(u32, RecordDraft)],
+        source: &str,
+    ) -> Result<(), StorageError> {
+        let holdings: Vec<(u32, &str)> = drafts
+            .iter()
+            .map(|(row, d)| (*row, d.holding_key.as_str()))
+            .collect();
+        let mut problems: Vec<RowProblem> = repeated_across_levels(holdings.iter().copied())
+            .into_iter()
+            .map(|(row, first)| RowProblem {
+                sheet: source.to_owned(),
+                row: Some(row),
+                column: None,
+                field: Some("region_code".into()),
+                message: format!(
+                    "the same holding (holder, type and site) is already on row {first}; report it once, under the region where it is held"
+                ),
+                message_zh: Some(format!(
+                    "同一持有者、类型和地点的潜力已在第 {first} 行填报，请只在其所在区划报一次"
+                )),
+            })
+            .collect();
+        let found = self.stored_across_levels(&holdings, |_| false).await?;
+        problems.extend(across_levels_problems(found, source));
+        if problems.is_empty() {
+            return Ok(());
+        }
+        problems.sort_by_key(|p| p.row);
+        Err(StorageError::SheetRejected(SheetProblems(problems)))
     }
 
     /// Stores a batch. A unique violation (a holding stored before) comes back as the
@@ -1697,6 +1783,139 @@ impl RecordWriter {
             audit_seq,
         })
     }
+}
+
+/// Stored records holding what `holdings` (row and holding key) name, at a region above or
+/// below the key's own (as [`same_holding`] compares them): each as the row, the record's id
+/// and its region code, in row order. Records whose key `own` claims (an import's own rows,
+/// already stored in the same transaction) are left out.
+///
+/// Above: the key each holding would have at each region above its own, probed in the
+/// unique holding index. Below: per region of the holdings (a village has nothing below
+/// it), the records of its types under it, whose keys lie in `[path, path + "|")`.
+pub(crate) async fn stored_across_levels(
+    tx: &mut WriteTx,
+    holdings: &[(u32, &str)],
+    own: impl Fn(&str) -> bool,
+) -> Result<Vec<(u32, i64, String)>, sqlx::Error> {
+    let mut found: Vec<(u32, i64, String)> = Vec::new();
+    let mut rows_above: HashMap<String, Vec<u32>> = HashMap::new();
+    for (row, key) in holdings {
+        for above in holding_keys_above(key) {
+            rows_above.entry(above).or_default().push(*row);
+        }
+    }
+    let keys: Vec<&str> = rows_above.keys().map(String::as_str).collect();
+    for chunk in keys.chunks(KEYS_PER_PROBE) {
+        let records: Vec<(i64, String, String)> = match tx {
+            WriteTx::Postgres(conn) => {
+                sqlx::query_as(
+                    "SELECT id, holding_key, region_code FROM potential_records WHERE holding_key = ANY($1)",
+                )
+                .bind(chunk)
+                .fetch_all(&mut **conn)
+                .await?
+            }
+            WriteTx::Sqlite(conn) => {
+                let mut query = QueryBuilder::new(
+                    "SELECT id, holding_key, region_code FROM potential_records WHERE holding_key IN (",
+                );
+                let mut separated = query.separated(", ");
+                for key in chunk {
+                    separated.push_bind(*key);
+                }
+                query.push(")");
+                query.build_query_as().fetch_all(&mut **conn).await?
+            }
+        };
+        for (id, key, region_code) in records {
+            if own(&key) {
+                continue;
+            }
+            for row in rows_above.get(&key).into_iter().flatten() {
+                found.push((*row, id, region_code.clone()));
+            }
+        }
+    }
+    let village = usize::from(RegionLevel::Village.depth());
+    let mut by_path: BTreeMap<&str, Vec<(u32, &str)>> = BTreeMap::new();
+    for &(row, key) in holdings {
+        let path = split_holding_key(key).0;
+        if RegionPath::parse(path).is_none_or(|p| p.depth() >= village) {
+            continue;
+        }
+        by_path.entry(path).or_default().push((row, key));
+    }
+    for (path, here) in by_path {
+        let mut types: Vec<&str> = here
+            .iter()
+            .map(|(_, key)| {
+                split_holding_key(key)
+                    .1
+                    .split('|')
+                    .next()
+                    .unwrap_or_default()
+            })
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        let records: Vec<(i64, String, String)> = on_tx!(tx, |conn| {
+            let mut query = QueryBuilder::new(
+                "SELECT id, holding_key, region_code FROM potential_records WHERE holding_key >= ",
+            );
+            query.push_bind(path);
+            query.push(" AND holding_key < ");
+            query.push_bind(format!("{path}|"));
+            // `|| ''` keeps the planners on the key's range, not on every record of the type.
+            query.push(" AND type_code || '' IN (");
+            let mut separated = query.separated(", ");
+            for type_code in &types {
+                separated.push_bind(*type_code);
+            }
+            query.push(")");
+            query.build_query_as().fetch_all(&mut *conn).await
+        })?;
+        for (id, key, region_code) in records {
+            if own(&key) {
+                continue;
+            }
+            for (row, draft_key) in &here {
+                if same_holding(draft_key, &key) {
+                    found.push((*row, id, region_code.clone()));
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+/// How many holding keys one probe of [`stored_across_levels`] names (SQLite binds each; a
+/// statement takes at most 32,766).
+const KEYS_PER_PROBE: usize = 5_000;
+
+/// The problems of rows whose holding [`stored_across_levels`] found registered at another
+/// level, on `sheet`.
+pub(crate) fn across_levels_problems(
+    found: Vec<(u32, i64, String)>,
+    sheet: &str,
+) -> Vec<RowProblem> {
+    found
+        .into_iter()
+        .map(|(row, id, region_code)| RowProblem {
+            sheet: sheet.to_owned(),
+            row: Some(row),
+            column: None,
+            field: Some("region_code".into()),
+            message: format!(
+                "this holding (same holder, type and site) is already registered under region {region_code}, above or below this row's, as record {id}; it is not counted twice"
+            ),
+            message_zh: Some(format!(
+                "同一持有者、类型和地点的潜力已按上级或下级行政区划 {region_code} 登记为记录 {id}，不重复计数"
+            )),
+        })
+        .collect()
 }
 
 /// How many records are stored, from the roll-up of the root (one row a type).

@@ -38,8 +38,8 @@ use crate::audit::AuditEvent;
 use crate::db::{Database, WriteTx, on_read_pool, on_tx};
 use crate::error::StorageError;
 use crate::potential::{
-    RecordProvenance, apply_totals, check_record_regions, in_holding_order, insert_record_rows,
-    is_unique_violation,
+    RecordProvenance, across_levels_problems, apply_totals, check_record_regions, in_holding_order,
+    insert_record_rows, is_unique_violation, stored_across_levels,
 };
 
 /// The deepest level that gets assignments of its own (see the module comment).
@@ -2125,7 +2125,7 @@ pub const APPROVAL_LOCK: i64 = 0x4D55_5354_4552; // "MUSTER"
 /// in the schema stops two registering it at two levels, each checking before the other
 /// commits. Approvals are a reviewer's click, so queueing them costs nothing; SQLite's one
 /// writer already does the same.
-async fn serialize_approvals(tx: &mut WriteTx) -> Result<(), StorageError> {
+pub(crate) async fn serialize_approvals(tx: &mut WriteTx) -> Result<(), StorageError> {
     if let WriteTx::Postgres(conn) = tx {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(APPROVAL_LOCK)
@@ -2150,92 +2150,13 @@ async fn registered_across_levels(
     registered: &HashMap<String, crate::PotentialRecord>,
 ) -> Result<Vec<RowProblem>, StorageError> {
     let mut problems = repeats_across_levels(drafts);
-    let drafts: Vec<&(u32, RecordDraft)> = drafts
+    let holdings: Vec<(u32, &str)> = drafts
         .iter()
         .filter(|(_, d)| !registered.contains_key(&d.holding_key))
+        .map(|(row, d)| (*row, d.holding_key.as_str()))
         .collect();
-    // Above: the key each draft's holding would have at each region above its own.
-    let mut rows_above: HashMap<String, Vec<u32>> = HashMap::new();
-    for (row, draft) in &drafts {
-        for key in holding_keys_above(&draft.holding_key) {
-            rows_above.entry(key).or_default().push(*row);
-        }
-    }
-    let mut found: Vec<(u32, i64, String)> = Vec::new();
-    let keys: Vec<&str> = rows_above.keys().map(String::as_str).collect();
-    for chunk in keys.chunks(500) {
-        let records: Vec<(i64, String, String)> = on_tx!(tx, |conn| {
-            let mut query = QueryBuilder::new(
-                "SELECT id, holding_key, region_code FROM potential_records WHERE holding_key IN (",
-            );
-            let mut separated = query.separated(", ");
-            for key in chunk {
-                separated.push_bind(*key);
-            }
-            query.push(")");
-            query.build_query_as().fetch_all(&mut *conn).await
-        })?;
-        for (id, key, region_code) in records {
-            for row in rows_above.get(&key).into_iter().flatten() {
-                found.push((*row, id, region_code.clone()));
-            }
-        }
-    }
-    // Below: per region of the drafts, the records of its types under it, whose keys lie
-    // in [path, path + "|") (a key of the region itself continues its path with `|`). A
-    // village has nothing below it.
-    let mut by_path: BTreeMap<&str, Vec<(u32, &RecordDraft)>> = BTreeMap::new();
-    for (row, draft) in &drafts {
-        if draft.region_path.depth() >= usize::from(RegionLevel::Village.depth()) {
-            continue;
-        }
-        by_path
-            .entry(draft.region_path.as_str())
-            .or_default()
-            .push((*row, draft));
-    }
-    for (path, here) in by_path {
-        let mut types: Vec<&str> = here.iter().map(|(_, d)| d.type_code.as_str()).collect();
-        types.sort_unstable();
-        types.dedup();
-        let records: Vec<(i64, String, String)> = on_tx!(tx, |conn| {
-            let mut query = QueryBuilder::new(
-                "SELECT id, holding_key, region_code FROM potential_records WHERE holding_key >= ",
-            );
-            query.push_bind(path);
-            query.push(" AND holding_key < ");
-            query.push_bind(format!("{path}|"));
-            // `|| ''` keeps the planners on the key's range, not on every record of the type.
-            query.push(" AND type_code || '' IN (");
-            let mut separated = query.separated(", ");
-            for type_code in &types {
-                separated.push_bind(*type_code);
-            }
-            query.push(")");
-            query.build_query_as().fetch_all(&mut *conn).await
-        })?;
-        for (id, key, region_code) in records {
-            for (row, draft) in &here {
-                if same_holding(&draft.holding_key, &key) {
-                    found.push((*row, id, region_code.clone()));
-                }
-            }
-        }
-    }
-    found.sort();
-    found.dedup();
-    problems.extend(found.into_iter().map(|(row, id, region_code)| RowProblem {
-        sheet: "records".into(),
-        row: Some(row),
-        column: None,
-        field: Some("region_code".into()),
-        message: format!(
-            "this holding (same holder, type and site) is already registered under region {region_code}, above or below this row's, as record {id}; it is not counted twice"
-        ),
-        message_zh: Some(format!(
-            "同一持有者、类型和地点的潜力已按上级或下级行政区划 {region_code} 登记为记录 {id}，不重复计数"
-        )),
-    }));
+    let found = stored_across_levels(tx, &holdings, |_| false).await?;
+    problems.extend(across_levels_problems(found, "records"));
     problems.sort_by_key(|p| p.row);
     Ok(problems)
 }

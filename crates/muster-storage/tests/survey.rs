@@ -11,8 +11,8 @@ use muster_domain::verification::{SampleSize, Tolerance};
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side, Timestamp};
 use muster_storage::{
     Assignment, AuditVerification, Database, DatabaseUrl, FindingInput, FormRowEdit,
-    NewOrganization, NewUser, OpenRound, RecordFilter, SampleMethod, SampleRequest, StorageError,
-    SubmissionSource, SubmitOutcome, SurveyRound, on_both_databases,
+    NewOrganization, NewUser, OpenRound, RecordFilter, RecordProvenance, SampleMethod,
+    SampleRequest, StorageError, SubmissionSource, SubmitOutcome, SurveyRound, on_both_databases,
 };
 
 const TENT: &str = "CAD.MAT.TENT_12";
@@ -2384,6 +2384,163 @@ async fn two_levels_story(db: Database) {
         403.0,
         "the tents count once"
     );
+    intact(&db).await;
+}
+
+on_both_databases!(
+    bulk_loads_count_one_holding_at_two_levels_once,
+    bulk_two_levels_story
+);
+/// An office's bulk loads (a file, or records given as a list) refuse one holding at two
+/// levels as a round's approval does: within the load, and against what is stored, above or
+/// below, whichever came first. Namesakes in sibling regions, and a person known by name
+/// only, are other holdings.
+async fn bulk_two_levels_story(db: Database) {
+    let w = world(&db).await;
+    let everything = Scope::everything();
+    let county = w.county_a.0.as_str();
+    let townships = db
+        .region_view(&everything, Some(county))
+        .await
+        .expect("county")
+        .children;
+    let (township, sibling) = (townships[0].code.as_str(), townships[1].code.as_str());
+    let import = |bytes: Vec<u8>, name: &'static str| {
+        let db = db.clone();
+        async move {
+            db.import_potential_file(&cli(), bytes, name, None, RecordProvenance::default())
+                .await
+        }
+    };
+
+    // In one file: the county and its township name the Red Cross tents (refused, naming
+    // the first row), the sibling township's Red Cross tents are checked against the
+    // county's as well.
+    match import(
+        csv(&[
+            (TENT, 400.0, "Red Cross", county),
+            (WATER, 5.0, "Depot 1", township),
+            (TENT, 400.0, "red cross", township),
+            (TENT, 2.0, "RED CROSS", sibling),
+        ]),
+        "twice.csv",
+    )
+    .await
+    {
+        Err(StorageError::SheetRejected(problems)) => {
+            let rows: Vec<Option<u32>> = problems.0.iter().map(|p| p.row).collect();
+            assert_eq!(rows, [Some(4), Some(5)], "{problems}");
+            assert!(problems.0[0].message.contains("row 2"), "{problems}");
+            assert!(
+                problems.0[0].message.contains("above or below"),
+                "{problems}"
+            );
+        }
+        other => panic!("expected the repeats to be refused, got {other:?}"),
+    }
+    let nothing = db
+        .subtree_totals(&everything, Some(county))
+        .await
+        .expect("totals");
+    assert!(
+        nothing.by_type.is_empty(),
+        "nothing was stored: {nothing:?}"
+    );
+
+    // Stored first at the township; a later file naming it at the county is refused, naming
+    // the record below, and nothing of that file is kept.
+    import(
+        csv(&[
+            (TENT, 400.0, "Red Cross", township),
+            (TENT, 9.0, "Scouts", sibling),
+        ]),
+        "township.csv",
+    )
+    .await
+    .expect("township load");
+    let before = db
+        .subtree_totals(&everything, Some(county))
+        .await
+        .expect("totals");
+    match import(
+        csv(&[
+            (WATER, 12.0, "Depot 1", county),
+            (TENT, 400.0, "RED CROSS", county),
+        ]),
+        "county.csv",
+    )
+    .await
+    {
+        Err(StorageError::SheetRejected(problems)) => {
+            assert_eq!(problems.0.len(), 1, "{problems}");
+            assert_eq!(problems.0[0].row, Some(3));
+            assert!(
+                problems.0[0]
+                    .message
+                    .contains(&format!("region {township}")),
+                "{problems}"
+            );
+        }
+        other => panic!("expected the county's tents to be refused, got {other:?}"),
+    }
+    assert_eq!(
+        db.subtree_totals(&everything, Some(county))
+            .await
+            .expect("totals"),
+        before,
+        "nothing of the refused file is stored"
+    );
+
+    // Records given as a list are held to the same: the county's water goes in, then the
+    // township's water (below it) is refused, while the Scouts of the township are another
+    // holding than the sibling's.
+    let drafts_of = |bytes: Vec<u8>| {
+        let db = db.clone();
+        async move {
+            db.validate_potential_file(&cli(), bytes, "list.csv", None)
+                .await
+                .expect("valid")
+        }
+    };
+    db.insert_records(
+        &cli(),
+        drafts_of(csv(&[(WATER, 12.0, "Depot 1", county)])).await,
+        RecordProvenance::default(),
+        "list",
+    )
+    .await
+    .expect("county water");
+    match db
+        .insert_records(
+            &cli(),
+            drafts_of(csv(&[
+                (TENT, 3.0, "Scouts", township),
+                (WATER, 12.0, "depot 1", township),
+            ]))
+            .await,
+            RecordProvenance::default(),
+            "list",
+        )
+        .await
+    {
+        Err(StorageError::SheetRejected(problems)) => {
+            let rows: Vec<Option<u32>> = problems.0.iter().map(|p| p.row).collect();
+            assert_eq!(rows, [Some(3)], "{problems}");
+            assert!(
+                problems.0[0].message.contains(&format!("region {county}")),
+                "{problems}"
+            );
+        }
+        other => panic!("expected the township's water to be refused, got {other:?}"),
+    }
+    db.insert_records(
+        &cli(),
+        drafts_of(csv(&[(TENT, 3.0, "Scouts", township)])).await,
+        RecordProvenance::default(),
+        "list",
+    )
+    .await
+    .expect("the township's Scouts are not the sibling's");
     intact(&db).await;
 }
 

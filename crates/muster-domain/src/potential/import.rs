@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Holder, HolderKind, QualityGrade, RecordDraft, RecordStatus, holding_key};
+use super::{
+    Holder, HolderKind, HoldingRegister, QualityGrade, RecordDraft, RecordStatus, holding_key,
+};
 use crate::region::{RegionLevel, RegionPath};
 use crate::sheet::{Workbook, column_name};
 use crate::taxonomy::Taxonomy;
@@ -759,9 +761,11 @@ impl PendingImport {
 #[derive(Debug)]
 pub struct RecordPlacer {
     layout: Arc<SheetLayout>,
-    /// Keyed with foldhash: a million holding keys were a tenth of the import's time with
-    /// SipHash.
-    first_row_of: foldhash::HashMap<String, u32>,
+    /// Every holding placed, at one level or at two (keyed with foldhash: a million holding
+    /// keys were a tenth of the import's time with SipHash).
+    holdings: HoldingRegister,
+    /// How many rows were placed.
+    placed: usize,
     problems: Vec<RowProblem>,
 }
 
@@ -770,7 +774,8 @@ impl RecordPlacer {
     pub fn new(batch: &PendingRows) -> Self {
         Self {
             layout: batch.layout.clone(),
-            first_row_of: foldhash::HashMap::default(),
+            holdings: HoldingRegister::default(),
+            placed: 0,
             problems: Vec::new(),
         }
     }
@@ -787,7 +792,7 @@ impl RecordPlacer {
         let layout = &*self.layout;
         let region_column = layout.columns.at("region_code");
         let lat_column = layout.columns.at("lat");
-        self.first_row_of.reserve(batch.rows.len());
+        self.holdings.reserve(batch.rows.len());
         let mut drafts = Vec::with_capacity(batch.rows.len());
         for pending in batch.rows {
             let Some(region) = regions.get(&pending.region_code) else {
@@ -842,13 +847,25 @@ impl RecordPlacer {
                 &pending.holder,
                 pending.site.as_deref(),
             );
-            if let Some(first) = self.first_row_of.get(&key) {
-                let message = Said::new(
-                    format!(
-                        "the same holding (holder, type and site) is already on row {first}; report it once"
-                    ),
-                    format!("同一持有者、类型和地点的潜力已在第 {first} 行填报，请只报一次"),
-                );
+            if let Err(repeat) = self.holdings.register(pending.row, &key) {
+                let first = repeat.first_row;
+                let message = if repeat.at_same_region {
+                    Said::new(
+                        format!(
+                            "the same holding (holder, type and site) is already on row {first}; report it once"
+                        ),
+                        format!("同一持有者、类型和地点的潜力已在第 {first} 行填报，请只报一次"),
+                    )
+                } else {
+                    Said::new(
+                        format!(
+                            "the same holding (holder, type and site) is already on row {first}, under a region above or below this one; report it once, under the region where it is held"
+                        ),
+                        format!(
+                            "同一持有者、类型和地点的潜力已在第 {first} 行按上级或下级行政区划填报，请只在其所在区划报一次"
+                        ),
+                    )
+                };
                 self.problems.push(layout.problem(
                     pending.row,
                     layout.columns.at("holder_name"),
@@ -856,7 +873,7 @@ impl RecordPlacer {
                 ));
                 continue;
             }
-            self.first_row_of.insert(key.clone(), pending.row);
+            self.placed += 1;
             drafts.push((
                 pending.row,
                 RecordDraft {
@@ -883,10 +900,8 @@ impl RecordPlacer {
     }
 
     /// Every holding placed, with the row that first named it.
-    pub fn holdings(&self) -> impl Iterator<Item = (u32, &str)> {
-        self.first_row_of
-            .iter()
-            .map(|(key, row)| (*row, key.as_str()))
+    pub fn holdings(&self) -> impl Iterator<Item = (u32, String)> + '_ {
+        self.holdings.keys()
     }
 
     /// Ends the sheet: with `reader_problems` (those of rows that failed their own checks),
@@ -898,7 +913,7 @@ impl RecordPlacer {
             problems.sort_by_key(|p| p.row);
             return Err(SheetProblems(problems));
         }
-        if self.first_row_of.is_empty() {
+        if self.placed == 0 {
             return Err(SheetProblems::file(
                 &self.layout.sheet,
                 Said::new(
@@ -907,7 +922,7 @@ impl RecordPlacer {
                 ),
             ));
         }
-        Ok(self.first_row_of.len())
+        Ok(self.placed)
     }
 }
 

@@ -717,3 +717,108 @@ proptest::proptest! {
         proptest::prop_assert!(delivered <= most_rows, "{delivered} rows from at most {most_rows}");
     }
 }
+
+/// The pairwise definition [`repeated_across_levels`] must agree with: each row against
+/// every earlier one.
+fn repeated_pairwise(keys: &[(u32, String)]) -> Vec<(u32, u32)> {
+    keys.iter()
+        .enumerate()
+        .filter_map(|(i, (row, key))| {
+            keys[..i]
+                .iter()
+                .find(|(_, earlier)| same_holding(earlier, key))
+                .map(|(first, _)| (*row, *first))
+        })
+        .collect()
+}
+
+/// A small tree (a province, two cities, their counties and villages) where one holding can
+/// recur at many regions, so the register's lookups (from nine places) are exercised.
+const TREE: [&str; 13] = [
+    "/34/",
+    "/34/3401/",
+    "/34/3402/",
+    "/34/3401/340104/",
+    "/34/3401/340105/",
+    "/34/3402/340201/",
+    "/34/3401/340104/340104001/",
+    "/34/3401/340104/340104002/",
+    "/34/3401/340105/340105001/",
+    "/34/3402/340201/340201001/",
+    "/34/3401/340104/340104001/340104001001/",
+    "/34/3401/340104/340104001/340104001002/",
+    "/34/3402/340201/340201001/340201001001/",
+];
+
+proptest::proptest! {
+    #[test]
+    fn the_register_finds_what_pairwise_comparison_finds(
+        picks in proptest::collection::vec((0..TREE.len(), 0..4usize), 0..80)
+    ) {
+        let holders = [
+            Holder::Organization { id: None, name: "ABC Logistics".into() },
+            Holder::Organization { id: None, name: "Red Cross".into() },
+            Holder::Person { name: "张伟".into(), id_number: None, phone: None },
+            Holder::Person {
+                name: "张伟".into(),
+                id_number: Some("34010419900101123X".into()),
+                phone: None,
+            },
+        ];
+        let keys: Vec<(u32, String)> = picks
+            .iter()
+            .enumerate()
+            .map(|(i, &(region, holder))| {
+                let row = u32::try_from(i).expect("few rows") + 2;
+                (row, holding_key(&path(TREE[region]), "CAD.MAT.TENT_12", &holders[holder], None))
+            })
+            .collect();
+        let fast = repeated_across_levels(keys.iter().map(|(row, key)| (*row, key.as_str())));
+        proptest::prop_assert_eq!(fast, repeated_pairwise(&keys));
+    }
+}
+
+#[test]
+fn a_holding_at_many_regions_is_still_matched_above_and_below() {
+    let company = Holder::Organization {
+        id: None,
+        name: "ABC Logistics".into(),
+    };
+    let key = |region: &str| holding_key(&path(region), "TRN.ROAD.TRUCK_HEAVY", &company, None);
+    let mut register = HoldingRegister::default();
+    // Ten villages of ten townships: past the few places compared one by one.
+    for i in 0..10u32 {
+        let village = format!("/34/3401/340104/3401040{i:02}/3401040{i:02}001/");
+        assert_eq!(register.register(i + 2, &key(&village)), Ok(()));
+    }
+    let township = register.register(20, &key("/34/3401/340104/340104003/"));
+    assert_eq!(
+        township,
+        Err(Repeat {
+            first_row: 5,
+            at_same_region: false
+        }),
+        "the first row below it"
+    );
+    let county = register.register(21, &key("/34/3401/340104/"));
+    assert_eq!(county.map_err(|r| r.first_row), Err(2));
+    let again = register.register(22, &key("/34/3401/340104/340104009/340104009001/"));
+    assert_eq!(
+        again,
+        Err(Repeat {
+            first_row: 11,
+            at_same_region: true
+        })
+    );
+    assert_eq!(
+        register.register(23, &key("/34/3402/")),
+        Ok(()),
+        "another city"
+    );
+    assert_eq!(
+        register.len(),
+        13,
+        "a repeat at the same region adds nothing"
+    );
+    assert_eq!(register.keys().count(), 13);
+}
