@@ -38,6 +38,8 @@ pub struct PatrolRoute {
     pub window_minutes: i64,
     pub checkpoints: String,
     pub created_at: i64,
+    /// When the route was retired (see [`Database::retire_route`]); `None` while in use.
+    pub retired_at: Option<i64>,
 }
 
 impl PatrolRoute {
@@ -202,10 +204,85 @@ pub struct RegionProgress {
     pub done: u64,
 }
 
-const ROUTE_COLUMNS: &str =
-    "id, name, region_code, region_path, grid_id, window_minutes, checkpoints, created_at";
+const ROUTE_COLUMNS: &str = "id, name, region_code, region_path, grid_id, window_minutes, checkpoints, created_at, retired_at";
 const CAMPAIGN_COLUMNS: &str =
     "id, name, region_code, region_path, facility_kind, target, start_day, target_day, created_at";
+
+/// Refused unless the actor may set routes up (office and workstation staff).
+fn refuse_unless_sets_routes(actor: &Actor) -> Result<(), StorageError> {
+    if may_manage_facilities(actor) {
+        return Ok(());
+    }
+    Err(StorageError::forbidden(
+        "only office and workstation staff define patrol routes",
+        "只有动员办和工作站的工作人员才能设定巡查路线",
+    ))
+}
+
+fn route_retired(name: &str) -> StorageError {
+    StorageError::Conflict {
+        field: "route",
+        message: format!("route {name} was retired"),
+        message_zh: Some(format!("巡查路线“{name}”已停用")),
+    }
+}
+
+/// Refuses (in the transaction that changed the route's row, so a check-in under way has
+/// either committed its run or waits) while a run of the route is not checked yet.
+async fn refuse_while_walked(
+    tx: &mut crate::db::WriteTx,
+    route_id: i64,
+) -> Result<(), StorageError> {
+    let unchecked: i64 = on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM patrol_runs WHERE route_id = $1 AND checked_at IS NULL",
+        )
+        .bind(route_id)
+        .fetch_one(&mut *conn)
+        .await
+    })?;
+    if unchecked == 0 {
+        return Ok(());
+    }
+    Err(StorageError::Conflict {
+        field: "route",
+        message: "a run of this route is under way or not checked yet; change the route once its window has ended and it is checked".into(),
+        message_zh: Some("该路线有一次巡查尚在进行或尚未核查，请在其时限结束并核查后再修改".into()),
+    })
+}
+
+/// Ends a change of a route whose row `tx` updated (`changed` rows, none for a route retired
+/// meanwhile): refused while a run of it waits to be checked, else audited and committed.
+async fn finish_route_change(
+    mut tx: crate::db::WriteTx,
+    actor: &Actor,
+    now: Timestamp,
+    before: &PatrolRoute,
+    changed: u64,
+    action: &'static str,
+    after: Option<serde_json::Value>,
+) -> Result<(), StorageError> {
+    if changed == 0 {
+        return Err(route_retired(&before.name));
+    }
+    refuse_while_walked(&mut tx, before.id).await?;
+    let path = RegionPath::parse(&before.region_path).unwrap_or_else(RegionPath::root);
+    tx.audit(
+        actor,
+        now,
+        AuditEvent {
+            entity: "patrol_route",
+            entity_id: before.id.to_string(),
+            action,
+            region_path: &path,
+            before: Some(audited_route(&before.draft())),
+            after,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
 
 impl Database {
     /// Defines a patrol route in a region of the actor's scope.
@@ -216,12 +293,7 @@ impl Database {
         grid_id: Option<i64>,
         draft: &RouteDraft,
     ) -> Result<PatrolRoute, StorageError> {
-        if !may_manage_facilities(actor) {
-            return Err(StorageError::forbidden(
-                "only office and workstation staff define patrol routes",
-                "只有动员办和工作站的工作人员才能设定巡查路线",
-            ));
-        }
+        refuse_unless_sets_routes(actor)?;
         draft
             .validate()
             .map_err(|problems| crate::error::refused_all("route", &problems, |p| p.zh()))?;
@@ -265,6 +337,61 @@ impl Database {
         self.stored_route(actor, id).await
     }
 
+    /// Changes a route's name, window and checkpoints. Its region and grid stay: they say
+    /// where and by whom it is walked, so another of those is another route. Refused while a
+    /// run of it is not checked yet, which is judged against the checkpoints it was walked by.
+    pub async fn update_route(
+        &self,
+        actor: &Actor,
+        id: i64,
+        draft: &RouteDraft,
+    ) -> Result<PatrolRoute, StorageError> {
+        refuse_unless_sets_routes(actor)?;
+        draft
+            .validate()
+            .map_err(|problems| crate::error::refused_all("route", &problems, |p| p.zh()))?;
+        let before = self.stored_route(actor, id).await?;
+        let now = crate::now();
+        let checkpoints = serde_json::to_string(&draft.checkpoints).unwrap_or_else(|_| "[]".into());
+        let mut tx = self.begin_write().await?;
+        let updated = on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE patrol_routes SET name = $1, window_minutes = $2, checkpoints = $3 \
+                 WHERE id = $4 AND retired_at IS NULL",
+            )
+            .bind(draft.name.trim())
+            .bind(i64::from(draft.window_minutes))
+            .bind(&checkpoints)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        let after = audited_route(draft);
+        finish_route_change(tx, actor, now, &before, updated, "update", Some(after)).await?;
+        self.stored_route(actor, id).await
+    }
+
+    /// Retires a route: it is no longer listed or walked, and its runs stay on record.
+    /// Refused while a run of it is not checked yet.
+    pub async fn retire_route(&self, actor: &Actor, id: i64) -> Result<(), StorageError> {
+        refuse_unless_sets_routes(actor)?;
+        let route = self.stored_route(actor, id).await?;
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        let retired = on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE patrol_routes SET retired_at = $1 WHERE id = $2 AND retired_at IS NULL",
+            )
+            .bind(now.as_millis())
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        finish_route_change(tx, actor, now, &route, retired, "retire", None).await
+    }
+
     /// One route in the actor's subtree, its checkpoint codes hidden from readers who may not
     /// set routes up (see [`PatrolRoute::without_codes`]).
     pub async fn route(&self, actor: &Actor, id: i64) -> Result<PatrolRoute, StorageError> {
@@ -300,7 +427,7 @@ impl Database {
         };
         let sql = format!(
             "SELECT {ROUTE_COLUMNS} FROM patrol_routes WHERE region_path >= $1 AND region_path < $2 \
-             AND ($3 = 0 OR grid_id IS NULL OR grid_id IN (SELECT grid_id FROM grid_members WHERE user_id = $3)) \
+             AND retired_at IS NULL AND ($3 = 0 OR grid_id IS NULL OR grid_id IN (SELECT grid_id FROM grid_members WHERE user_id = $3)) \
              ORDER BY id LIMIT 500"
         );
         let routes: Vec<PatrolRoute> = on_read_pool!(self, |pool| {
@@ -336,7 +463,27 @@ impl Database {
                 "只有网格员和工作人员才能巡查",
             ));
         }
-        let route = self.stored_route(actor, route_id).await?;
+        let mut route = self.stored_route(actor, route_id).await?;
+        let path = RegionPath::parse(&route.region_path).unwrap_or_else(RegionPath::root);
+        let mut tx = self.begin_write().await?;
+        // The route as it stands under the write: the row is locked (PostgreSQL) until the
+        // commit, so a change or retirement of the route waits for this check-in, and then
+        // sees its run, or this check-in waits and reads the route as changed.
+        let current: Option<(String, Option<i64>)> = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(
+                "UPDATE patrol_routes SET id = id WHERE id = $1 RETURNING checkpoints, retired_at",
+            )
+            .bind(route_id)
+            .fetch_optional(&mut *conn)
+            .await
+        })?;
+        let Some((checkpoints, retired_at)) = current else {
+            return Err(StorageError::not_found("patrol route", route_id));
+        };
+        if retired_at.is_some() {
+            return Err(route_retired(&route.name));
+        }
+        route.checkpoints = checkpoints;
         let draft = route.draft();
         let checkpoint = checkpoint_for_code(&draft.checkpoints, code).ok_or_else(|| {
             StorageError::refused(
@@ -349,8 +496,6 @@ impl Database {
                 format!("{:?} 不是巡查路线“{}”上的点位编码", code.trim(), route.name),
             )
         })?;
-        let path = RegionPath::parse(&route.region_path).unwrap_or_else(RegionPath::root);
-        let mut tx = self.begin_write().await?;
         let open_run: Option<i64> = on_tx!(&mut tx, |conn| {
             sqlx::query_scalar(
                 "SELECT id FROM patrol_runs WHERE route_id = $1 AND user_id = $2 AND window_ends_at >= $3 \

@@ -1356,6 +1356,149 @@ async fn dashboard_patrols_campaigns(db: Database) {
     let _ = (w.village_b, w.shelter_b, w.siren);
 }
 
+on_both_databases!(a_patrol_route_is_changed_and_retired, route_changes);
+/// Staff who set routes up change a route's name, window and checkpoints, or retire it;
+/// never while a run of it waits to be checked, since a run is judged against the
+/// checkpoints it was walked by. A retired route is no longer listed or walked, its runs stay
+/// on record, and each change is audited without the checkpoints' codes.
+async fn route_changes(db: Database) {
+    let w = world(&db).await;
+    let now = muster_storage::now();
+    let point = |code: &str| Checkpoint {
+        code: code.into(),
+        name: format!("点位{code}"),
+        latitude: 31.8,
+        longitude: 117.2,
+    };
+    let draft = |name: &str, codes: &[&str]| RouteDraft {
+        name: name.into(),
+        window_minutes: 30,
+        checkpoints: codes.iter().map(|c| point(c)).collect(),
+    };
+    let route = db
+        .create_route(
+            &w.workstation,
+            &w.village_a,
+            Some(w.grid_a),
+            &draft("夜巡", &["P1", "P2"]),
+        )
+        .await
+        .expect("route");
+    db.check_in(&w.member_a, route.id, "P1", None, now)
+        .await
+        .expect("check in");
+
+    // Under way: neither changed nor retired.
+    for refused in [
+        db.update_route(&w.workstation, route.id, &draft("夜巡二", &["P1", "P3"]))
+            .await
+            .map(|_| ()),
+        db.retire_route(&w.workstation, route.id).await,
+    ] {
+        assert!(
+            matches!(&refused, Err(E::Conflict { field: "route", .. })),
+            "{refused:?}"
+        );
+    }
+    // Only those who set routes up change them; a bad draft names its field.
+    assert!(matches!(
+        db.update_route(&w.member_a, route.id, &draft("夜巡二", &["P1"]))
+            .await,
+        Err(E::Forbidden { .. })
+    ));
+    assert!(matches!(
+        db.update_route(&w.member_b, route.id, &draft("夜巡二", &["P1"]))
+            .await,
+        Err(E::Forbidden { .. } | E::NotFound { .. })
+    ));
+
+    // Checked, the run is judged by the checkpoints it was walked by: P2 missed.
+    db.sweep_patrols(now.plus_millis(31 * 60_000), "log")
+        .await
+        .expect("sweep");
+    assert!(matches!(
+        db.update_route(&w.workstation, route.id, &draft("", &["P1"]))
+            .await,
+        Err(E::Refused { .. })
+    ));
+    let changed = db
+        .update_route(&w.workstation, route.id, &draft("夜巡二", &["P1", "P3"]))
+        .await
+        .expect("changed");
+    assert_eq!(changed.name, "夜巡二");
+    assert_eq!(
+        changed
+            .draft()
+            .checkpoints
+            .iter()
+            .map(|c| c.code.as_str())
+            .collect::<Vec<_>>(),
+        ["P1", "P3"]
+    );
+    let runs = db.route_runs(&w.workstation, route.id).await.expect("runs");
+    assert_eq!(runs[0].missed.as_deref(), Some("[\"点位P2\"]"));
+    // The new checkpoints are walked; the old one is no longer a checkpoint.
+    let later = now.plus_millis(60 * 60_000);
+    assert!(matches!(
+        db.check_in(&w.member_a, route.id, "P2", None, later).await,
+        Err(E::Refused { .. })
+    ));
+    db.check_in(&w.member_a, route.id, "P3", None, later)
+        .await
+        .expect("the new checkpoint");
+    db.sweep_patrols(later.plus_millis(31 * 60_000), "log")
+        .await
+        .expect("sweep");
+
+    // Retired: not listed, not walked, not changed; its runs stay.
+    db.retire_route(&w.workstation, route.id)
+        .await
+        .expect("retired");
+    assert!(db.routes(&w.workstation).await.expect("routes").is_empty());
+    assert!(db.routes(&w.member_a).await.expect("routes").is_empty());
+    assert!(matches!(
+        db.check_in(
+            &w.member_a,
+            route.id,
+            "P1",
+            None,
+            later.plus_millis(3_600_000)
+        )
+        .await,
+        Err(E::Conflict { field: "route", .. })
+    ));
+    assert!(matches!(
+        db.update_route(&w.workstation, route.id, &draft("夜巡三", &["P1"]))
+            .await,
+        Err(E::Conflict { field: "route", .. })
+    ));
+    let kept = db.route(&w.workstation, route.id).await.expect("kept");
+    assert!(kept.retired_at.is_some());
+    assert_eq!(
+        db.route_runs(&w.workstation, route.id)
+            .await
+            .expect("runs")
+            .len(),
+        2
+    );
+
+    let audit = db
+        .audit_entries(w.workstation.scope(), 100)
+        .await
+        .expect("audit");
+    let actions: Vec<&str> = audit
+        .iter()
+        .filter(|e| e.entity == "patrol_route")
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(actions, ["retire", "update", "create"]);
+    let logged = serde_json::to_string(&audit).expect("json");
+    for code in ["\"P1\"", "\"P2\"", "\"P3\""] {
+        assert!(!logged.contains(code), "{code} in {logged}");
+    }
+    assert!(intact(&db).await > 0);
+}
+
 on_both_databases!(a_grid_member_is_taken_off_their_grid, grid_member_removed);
 /// A member taken off a grid no longer sees its facilities; the removal is audited, and only
 /// staff of the grid's subtree may make it.

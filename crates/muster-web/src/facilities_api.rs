@@ -56,6 +56,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(dashboard))
         .routes(routes!(map_points))
         .routes(routes!(list_routes, create_route))
+        .routes(routes!(get_route, update_route, retire_route))
         .routes(routes!(check_in))
         .routes(routes!(list_campaigns, create_campaign))
         .routes(routes!(campaign_progress, update_campaign, remove_campaign))
@@ -1072,6 +1073,52 @@ async fn create_route(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(route)))
+}
+
+/// One route of the caller's subtree, retired or not; its checkpoints' codes only for
+/// those who set routes up.
+#[utoipa::path(get, path = "/patrol-routes/{id}", tag = "facilities", params(("id" = i64, Path)),
+    responses((status = 200, body = serde_json::Value), (status = 404, body = Problem)))]
+async fn get_route(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<muster_storage::PatrolRoute>, WebError> {
+    Ok(Json(state.db.route(&current.actor, id).await?))
+}
+
+/// Changes a route's name, window and checkpoints (its region and grid stay). Refused with
+/// 409 while a run of it is under way or not checked yet, and once it is retired.
+#[utoipa::path(patch, path = "/patrol-routes/{id}", tag = "facilities", params(("id" = i64, Path)),
+    request_body = Object,
+    responses((status = 200, body = serde_json::Value), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_route(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(route): Json<RouteDraft>,
+) -> Result<Json<muster_storage::PatrolRoute>, WebError> {
+    csrf(&current, &headers)?;
+    Ok(Json(
+        state.db.update_route(&current.actor, id, &route).await?,
+    ))
+}
+
+/// Retires a route: no longer listed or walked; its runs stay on record. Refused with 409
+/// while a run of it is under way or not checked yet.
+#[utoipa::path(delete, path = "/patrol-routes/{id}", tag = "facilities", params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn retire_route(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, WebError> {
+    csrf(&current, &headers)?;
+    state.db.retire_route(&current.actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -1,11 +1,12 @@
 //! Patrol routes and inspection campaigns as pages: `/patrols` (the routes the reader
 //! walks, each with its checkpoints and a box for the code on a checkpoint's plate, and for
-//! office and workstation staff the form to set up a route), `/campaigns` (the campaigns
+//! office and workstation staff the form to set up a route and, under each route, the forms
+//! to change or retire it), `/campaigns` (the campaigns
 //! covering the reader's region and the form to start one) and `/campaigns/{id}` (a
 //! campaign's progress by region, with its forecast).
 //!
 //! Each form is a plain post calling the same storage function as `facilities_api.rs`
-//! (`create_route`, `check_in`, `create_campaign`); storage decides who may
+//! (`create_route`, `update_route`, `retire_route`, `check_in`, `create_campaign`); storage decides who may
 //! (`may_manage_facilities` sets up routes and campaigns) and where (the reader's scope).
 //! The pages only hide the forms storage would refuse. A refused form comes back (422)
 //! with what was typed and each problem beside its field, in the reader's language; a
@@ -68,6 +69,10 @@ struct RouteLine {
     grid: Option<String>,
     window_minutes: i64,
     checkpoints: Vec<CheckpointLine>,
+    /// The change form: the route as stored, or as typed when a change was refused.
+    change: RouteForm,
+    /// The change refused, said in the reader's language: the form is shown open.
+    change_refused: Option<String>,
 }
 
 /// The route form as typed, kept to show again with a refusal.
@@ -102,7 +107,8 @@ struct PatrolsPage {
     grids: Vec<Choice>,
     form: RouteForm,
     errors: Vec<FieldError>,
-    created: bool,
+    /// What the write before the redirect did, as a translation key.
+    notice: Option<&'static str>,
 }
 
 impl PatrolsPage {
@@ -119,7 +125,9 @@ struct PatrolsShown {
     remaining: Option<String>,
     form: Option<RouteForm>,
     errors: Vec<FieldError>,
-    created: bool,
+    notice: Option<&'static str>,
+    /// A refused change of a route: its id, the form as typed and the problems said.
+    change: Option<(i64, RouteForm, String)>,
 }
 
 async fn render_patrols(state: &AppState, page: &PageContext, shown: PatrolsShown) -> PageResult {
@@ -137,27 +145,39 @@ async fn render_patrols(state: &AppState, page: &PageContext, shown: PatrolsShow
         window_minutes: DEFAULT_WINDOW_MINUTES.to_string(),
         ..RouteForm::default()
     });
-    let routes = routes
+    let mut change = shown.change;
+    let routes: Vec<RouteLine> = routes
         .iter()
-        .map(|route| RouteLine {
-            id: route.id,
-            name: route.name.clone(),
-            region_code: route.region_code.clone(),
-            grid: route
-                .grid_id
-                .and_then(|id| grids.iter().find(|g| g.id == id))
-                .map(|g| g.name.clone()),
-            window_minutes: route.window_minutes,
-            checkpoints: route
-                .draft()
-                .checkpoints
-                .into_iter()
-                .map(|c| CheckpointLine {
-                    position: format!("{}, {}", degrees(c.latitude), degrees(c.longitude)),
-                    code: c.code,
-                    name: c.name,
-                })
-                .collect(),
+        .map(|route| {
+            let (change, change_refused) = match change.take() {
+                Some((id, typed, said)) if id == route.id => (typed, Some(said)),
+                other => {
+                    change = other;
+                    (RouteForm::of(route), None)
+                }
+            };
+            RouteLine {
+                id: route.id,
+                name: route.name.clone(),
+                region_code: route.region_code.clone(),
+                grid: route
+                    .grid_id
+                    .and_then(|id| grids.iter().find(|g| g.id == id))
+                    .map(|g| g.name.clone()),
+                window_minutes: route.window_minutes,
+                checkpoints: route
+                    .draft()
+                    .checkpoints
+                    .into_iter()
+                    .map(|c| CheckpointLine {
+                        position: format!("{}, {}", degrees(c.latitude), degrees(c.longitude)),
+                        code: c.code,
+                        name: c.name,
+                    })
+                    .collect(),
+                change,
+                change_refused,
+            }
         })
         .collect();
     let grids = grids
@@ -168,7 +188,10 @@ async fn render_patrols(state: &AppState, page: &PageContext, shown: PatrolsShow
             label: format!("{}（{}）", g.name, g.region_code),
         })
         .collect();
-    let refused = !shown.errors.is_empty();
+    let refused = !shown.errors.is_empty()
+        || routes
+            .iter()
+            .any(|r: &RouteLine| r.change_refused.is_some());
     let response = PatrolsPage {
         layout: page.layout("patrols"),
         routes,
@@ -178,7 +201,7 @@ async fn render_patrols(state: &AppState, page: &PageContext, shown: PatrolsShow
         grids,
         form,
         errors: shown.errors,
-        created: shown.created,
+        notice: shown.notice,
     }
     .into_response();
     Ok(refused_status(response, refused))
@@ -191,8 +214,14 @@ pub(crate) async fn patrols(
     page: PageContext,
     Query(query): Query<DoneQuery>,
 ) -> PageResult {
+    let notice = match query.done.as_deref() {
+        Some("route") => Some("patrols.created"),
+        Some("changed") => Some("patrols.changed"),
+        Some("retired") => Some("patrols.retired"),
+        _ => None,
+    };
     let shown = PatrolsShown {
-        created: query.done.as_deref() == Some("route"),
+        notice,
         ..PatrolsShown::default()
     };
     render_patrols(&state, &page, shown).await
@@ -215,6 +244,24 @@ fn column_label(column: &str, tr: Tr) -> String {
 }
 
 impl RouteForm {
+    /// A stored route as the change form shows it (coordinates as stored, so saving it
+    /// unchanged moves nothing).
+    fn of(route: &muster_storage::PatrolRoute) -> Self {
+        let draft = route.draft();
+        let checkpoints = draft
+            .checkpoints
+            .iter()
+            .map(|c| format!("{} | {} | {} | {}", c.code, c.name, c.latitude, c.longitude))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Self {
+            name: draft.name,
+            window_minutes: draft.window_minutes.to_string(),
+            checkpoints,
+            ..Self::default()
+        }
+    }
+
     /// The grid and the route as storage takes them, or every problem the form shows: a
     /// checkpoint line that is not four columns ending in two numbers, and what the
     /// domain's checks say of the route (a checkpoint's problem on its line as the reader
@@ -382,6 +429,75 @@ pub(crate) async fn create_route(
         ..PatrolsShown::default()
     };
     render_patrols(&state, &page, shown).await
+}
+
+/// Changes a route's name, time limit and checkpoints and shows the patrols page, or shows
+/// the route's change form again, open, with what was typed and why it was refused.
+pub(crate) async fn update_route(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<RouteForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    let errors = match form.route(page.tr) {
+        Err(errors) => errors,
+        Ok((_, draft)) => match state.db.update_route(&current.actor, id, &draft).await {
+            Ok(_) => {
+                return Ok(
+                    Redirect::to(&format!("/patrols?done=changed#route-{id}")).into_response()
+                );
+            }
+            Err(error) => vec![route_problem(error, page.tr).map_err(page_err(&page))?],
+        },
+    };
+    let route = state
+        .db
+        .route(&current.actor, id)
+        .await
+        .map_err(page_err(&page))?;
+    let problems: Vec<String> = errors.into_iter().map(|e| e.message).collect();
+    let said = format!(
+        "{} {}",
+        page.tr
+            .t("patrols.change_refused")
+            .replace("%{name}", &route.name),
+        problems.join("; ")
+    );
+    let shown = PatrolsShown {
+        change: Some((id, form, said)),
+        ..PatrolsShown::default()
+    };
+    render_patrols(&state, &page, shown).await
+}
+
+/// Retires a route and shows the patrols page without it; a refusal (a patrol of it under
+/// way) is said at the top of the page.
+pub(crate) async fn retire_route(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let current = page.require_user()?;
+    current
+        .check_csrf(Some(&form.csrf))
+        .map_err(|e| page.error(e))?;
+    match state.db.retire_route(&current.actor, id).await {
+        Ok(()) => Ok(Redirect::to("/patrols?done=retired").into_response()),
+        Err(error) => {
+            let problem = route_problem(error, page.tr).map_err(page_err(&page))?;
+            let shown = PatrolsShown {
+                message: Some(problem.message),
+                ..PatrolsShown::default()
+            };
+            let response = render_patrols(&state, &page, shown).await?;
+            Ok(refused_status(response, true))
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -256,6 +256,8 @@ pub(crate) fn router(state: AppState) -> Router {
             "/patrols",
             get(patrol_pages::patrols).post(patrol_pages::create_route),
         )
+        .route("/patrols/{id}", post(patrol_pages::update_route))
+        .route("/patrols/{id}/retire", post(patrol_pages::retire_route))
         .route("/patrols/{id}/check-ins", post(patrol_pages::check_in))
         .route(
             "/campaigns",

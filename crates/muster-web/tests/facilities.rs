@@ -1432,6 +1432,144 @@ async fn patrol_pages_story(app: TestApp) {
         "{listed}"
     );
 
+    // The workstation changes the route. Its change form holds the route as stored; while
+    // the grid member's patrol is under way, a change is refused (422 on the page, the form
+    // open with what was typed; 409 from the API) and so is retiring it.
+    let (_, patrols) = page(&workstation, &app, "/patrols").await;
+    assert!(
+        patrols.contains(&format!("action=\"/patrols/{route_id}\""))
+            && patrols.contains(
+                "EAST-01 | 东门 | 31.82 | 117.23\nNORTH-02 | 北门 | 31.83 | 117.24</textarea>"
+            ),
+        "{patrols}"
+    );
+    let change_fields =
+        |csrf: &str, name: &str, checkpoints: &str| -> Vec<(&'static str, String)> {
+            vec![
+                ("csrf", csrf.to_owned()),
+                ("name", name.to_owned()),
+                ("window_minutes", "45".to_owned()),
+                ("checkpoints", checkpoints.to_owned()),
+            ]
+        };
+    let under_way = workstation
+        .post(app.url(&format!("/patrols/{route_id}")))
+        .form(&change_fields(
+            &csrf,
+            "东线夜巡",
+            "EAST-01 | 东门 | 31.82 | 117.23",
+        ))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(under_way.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let under_way = under_way.text().await.expect("text");
+    assert!(
+        under_way.contains("巡查路线“夜间巡查”未能修改")
+            && under_way.contains("尚在进行")
+            && under_way.contains("<details class=\"route-change\" open>")
+            && under_way.contains("value=\"东线夜巡\""),
+        "{under_way}"
+    );
+    let path = format!("/api/v1/patrol-routes/{route_id}");
+    let (status, body) = send(
+        &app,
+        Some(&workstation_token),
+        reqwest::Method::PATCH,
+        &path,
+        Some(&json!({ "name": "东线夜巡", "window_minutes": 45,
+            "checkpoints": [{ "code": "EAST-01", "name": "东门", "latitude": 31.82, "longitude": 117.23 }] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = send(
+        &app,
+        Some(&workstation_token),
+        reqwest::Method::DELETE,
+        &path,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // Once the patrol is checked, the change goes through (post, redirect, get); a bad one
+    // names its line; the API reads the route back changed.
+    app.db
+        .sweep_patrols(muster_storage::now().plus_millis(91 * 60_000), "log")
+        .await
+        .expect("sweep");
+    let bad = workstation
+        .post(app.url(&format!("/patrols/{route_id}")))
+        .form(&change_fields(&csrf, "东线夜巡", "EAST-01 | 东门 | 31.82"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.expect("text").contains("第 1 行"));
+    let changed = workstation
+        .post(app.url(&format!("/patrols/{route_id}")))
+        .form(&change_fields(
+            &csrf,
+            "东线夜巡",
+            "EAST-01 | 东门 | 31.82 | 117.23",
+        ))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        changed.headers()["location"],
+        format!("/patrols?done=changed#route-{route_id}").as_str()
+    );
+    let (_, patrols) = page(&workstation, &app, "/patrols?done=changed").await;
+    assert!(
+        patrols.contains("巡查路线已修改") && patrols.contains("东线夜巡"),
+        "{patrols}"
+    );
+    let (status, route) = get(&app, &workstation_token, &path).await;
+    assert_eq!(status, StatusCode::OK, "{route}");
+    assert_eq!(
+        (route["name"].clone(), route["window_minutes"].clone()),
+        (json!("东线夜巡"), json!(45))
+    );
+    // The grid member may not change it, by page or by API.
+    let (status, _) = send(
+        &app,
+        Some(&grid_token),
+        reqwest::Method::PATCH,
+        &path,
+        Some(&json!({ "name": "x", "window_minutes": 45,
+            "checkpoints": [{ "code": "EAST-01", "name": "东门", "latitude": 31.82, "longitude": 117.23 }] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Retired on the page: gone from the list, read back retired, not retired twice.
+    let retired = workstation
+        .post(app.url(&format!("/patrols/{route_id}/retire")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(retired.status(), StatusCode::SEE_OTHER);
+    let (_, patrols) = page(&workstation, &app, "/patrols?done=retired").await;
+    assert!(
+        patrols.contains("巡查路线已停用") && !patrols.contains("东线夜巡"),
+        "{patrols}"
+    );
+    assert!(stored_routes(&app, &workstation_token).await.is_empty());
+    let (_, route) = get(&app, &workstation_token, &path).await;
+    assert!(route["retired_at"].is_i64(), "{route}");
+    let (status, _) = send(
+        &app,
+        Some(&workstation_token),
+        reqwest::Method::DELETE,
+        &path,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
     // Campaigns: none yet, and the form for the workstation.
     let (status, campaigns) = page(&workstation, &app, "/campaigns").await;
     assert_eq!(status, StatusCode::OK);
