@@ -469,20 +469,23 @@ impl Database {
         // The route as it stands under the write: the row is locked (PostgreSQL) until the
         // commit, so a change or retirement of the route waits for this check-in, and then
         // sees its run, or this check-in waits and reads the route as changed.
-        let current: Option<(String, Option<i64>)> = on_tx!(&mut tx, |conn| {
+        let current: Option<(String, i64, String, Option<i64>)> = on_tx!(&mut tx, |conn| {
             sqlx::query_as(
-                "UPDATE patrol_routes SET id = id WHERE id = $1 RETURNING checkpoints, retired_at",
+                "UPDATE patrol_routes SET retired_at = retired_at WHERE id = $1 \
+                 RETURNING name, window_minutes, checkpoints, retired_at",
             )
             .bind(route_id)
             .fetch_optional(&mut *conn)
             .await
         })?;
-        let Some((checkpoints, retired_at)) = current else {
+        let Some((name, window_minutes, checkpoints, retired_at)) = current else {
             return Err(StorageError::not_found("patrol route", route_id));
         };
         if retired_at.is_some() {
-            return Err(route_retired(&route.name));
+            return Err(route_retired(&name));
         }
+        route.name = name;
+        route.window_minutes = window_minutes;
         route.checkpoints = checkpoints;
         let draft = route.draft();
         let checkpoint = checkpoint_for_code(&draft.checkpoints, code).ok_or_else(|| {

@@ -467,13 +467,13 @@ impl Database {
         if drafts.is_empty() {
             return Err(nothing_to_store());
         }
+        let repeats = repeats_in_list(&drafts, source);
+        if !repeats.is_empty() {
+            return Err(StorageError::SheetRejected(SheetProblems(repeats)));
+        }
         let now = crate::now();
         let mut writer = RecordWriter::begin(self, drafts.len() >= BULK_RECORDS, now).await?;
         if let Err(e) = check_record_regions(writer.tx(), &drafts).await {
-            writer.abandon(self).await?;
-            return Err(e);
-        }
-        if let Err(e) = writer.refuse_holdings_at_two_levels(&drafts, source).await {
             writer.abandon(self).await?;
             return Err(e);
         }
@@ -492,6 +492,29 @@ impl Database {
                 writer.abandon(self).await?;
                 return Err(StorageError::from_inserting_references(e));
             }
+        }
+        // Checked once stored, with the index back, as a file import is: the drafts are the
+        // writer's own rows by now, not holdings stored before.
+        let holdings: Vec<(u32, &str)> = drafts
+            .iter()
+            .map(|(row, d)| (*row, d.holding_key.as_str()))
+            .collect();
+        let own: HashSet<&str> = holdings.iter().map(|(_, key)| *key).collect();
+        let across = match writer
+            .stored_across_levels(&holdings, |k| own.contains(k))
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                writer.abandon(self).await?;
+                return Err(e.into());
+            }
+        };
+        if !across.is_empty() {
+            writer.abandon(self).await?;
+            return Err(StorageError::SheetRejected(SheetProblems(
+                across_levels_problems(across, source),
+            )));
         }
         let mut tally = RecordTally::default();
         tally.add(&drafts);
@@ -1670,41 +1693,6 @@ impl RecordWriter {
         &mut self.tx
     }
 
-    /// Refuses drafts (not stored yet) that name one holding at two levels, among themselves
-    /// or with a stored record.
-    async fn refuse_holdings_at_two_levels(
-        &mut self,
-        drafts: &[(u32, RecordDraft)],
-        source: &str,
-    ) -> Result<(), StorageError> {
-        let holdings: Vec<(u32, &str)> = drafts
-            .iter()
-            .map(|(row, d)| (*row, d.holding_key.as_str()))
-            .collect();
-        let mut problems: Vec<RowProblem> = repeated_across_levels(holdings.iter().copied())
-            .into_iter()
-            .map(|(row, first)| RowProblem {
-                sheet: source.to_owned(),
-                row: Some(row),
-                column: None,
-                field: Some("region_code".into()),
-                message: format!(
-                    "the same holding (holder, type and site) is already on row {first}; report it once, under the region where it is held"
-                ),
-                message_zh: Some(format!(
-                    "同一持有者、类型和地点的潜力已在第 {first} 行填报，请只在其所在区划报一次"
-                )),
-            })
-            .collect();
-        let found = self.stored_across_levels(&holdings, |_| false).await?;
-        problems.extend(across_levels_problems(found, source));
-        if problems.is_empty() {
-            return Ok(());
-        }
-        problems.sort_by_key(|p| p.row);
-        Err(StorageError::SheetRejected(SheetProblems(problems)))
-    }
-
     /// Stores a batch. A unique violation (a holding stored before) comes back as the
     /// driver's error, for the caller to name the rows.
     async fn store(
@@ -1792,48 +1780,54 @@ impl RecordWriter {
 ///
 /// Above: the key each holding would have at each region above its own, probed in the
 /// unique holding index. Below: per region of the holdings (a village has nothing below
-/// it), the records of its types under it, whose keys lie in `[path, path + "|")`.
+/// it), the records of its types under it, whose keys lie in `[path, path + "|")`; for a
+/// file already stored, that reads back its own rows below a high-level row too (left out
+/// by `own`), which a file mixing a province's row with its villages' pays for.
 pub(crate) async fn stored_across_levels(
     tx: &mut WriteTx,
     holdings: &[(u32, &str)],
     own: impl Fn(&str) -> bool,
 ) -> Result<Vec<(u32, i64, String)>, sqlx::Error> {
     let mut found: Vec<(u32, i64, String)> = Vec::new();
-    let mut rows_above: HashMap<String, Vec<u32>> = HashMap::new();
-    for (row, key) in holdings {
-        for above in holding_keys_above(key) {
-            rows_above.entry(above).or_default().push(*row);
+    // A slice of the holdings at a time: four keys a village row would be four million
+    // strings for a million-row file at once.
+    for part in holdings.chunks(HOLDINGS_PER_PASS) {
+        let mut rows_above: HashMap<String, Vec<u32>> = HashMap::new();
+        for (row, key) in part {
+            for above in holding_keys_above(key) {
+                rows_above.entry(above).or_default().push(*row);
+            }
         }
-    }
-    let keys: Vec<&str> = rows_above.keys().map(String::as_str).collect();
-    for chunk in keys.chunks(KEYS_PER_PROBE) {
-        let records: Vec<(i64, String, String)> = match tx {
-            WriteTx::Postgres(conn) => {
-                sqlx::query_as(
-                    "SELECT id, holding_key, region_code FROM potential_records WHERE holding_key = ANY($1)",
-                )
-                .bind(chunk)
-                .fetch_all(&mut **conn)
-                .await?
-            }
-            WriteTx::Sqlite(conn) => {
-                let mut query = QueryBuilder::new(
-                    "SELECT id, holding_key, region_code FROM potential_records WHERE holding_key IN (",
-                );
-                let mut separated = query.separated(", ");
-                for key in chunk {
-                    separated.push_bind(*key);
+        let keys: Vec<&str> = rows_above.keys().map(String::as_str).collect();
+        for chunk in keys.chunks(KEYS_PER_PROBE) {
+            let records: Vec<(i64, String, String)> = match &mut *tx {
+                WriteTx::Postgres(conn) => {
+                    sqlx::query_as(
+                        "SELECT id, holding_key, region_code FROM potential_records WHERE holding_key = ANY($1)",
+                    )
+                    .bind(chunk)
+                    .fetch_all(&mut **conn)
+                    .await?
                 }
-                query.push(")");
-                query.build_query_as().fetch_all(&mut **conn).await?
-            }
-        };
-        for (id, key, region_code) in records {
-            if own(&key) {
-                continue;
-            }
-            for row in rows_above.get(&key).into_iter().flatten() {
-                found.push((*row, id, region_code.clone()));
+                WriteTx::Sqlite(conn) => {
+                    let mut query = QueryBuilder::new(
+                        "SELECT id, holding_key, region_code FROM potential_records WHERE holding_key IN (",
+                    );
+                    let mut separated = query.separated(", ");
+                    for key in chunk {
+                        separated.push_bind(*key);
+                    }
+                    query.push(")");
+                    query.build_query_as().fetch_all(&mut **conn).await?
+                }
+            };
+            for (id, key, region_code) in records {
+                if own(&key) {
+                    continue;
+                }
+                for row in rows_above.get(&key).into_iter().flatten() {
+                    found.push((*row, id, region_code.clone()));
+                }
             }
         }
     }
@@ -1875,11 +1869,20 @@ pub(crate) async fn stored_across_levels(
             query.push(")");
             query.build_query_as().fetch_all(&mut *conn).await
         })?;
+        // The rows of this region by holding part, so each record found is one lookup.
+        let mut by_holding: HashMap<&str, Vec<(u32, &str)>> = HashMap::new();
+        for &(row, key) in &here {
+            by_holding
+                .entry(split_holding_key(key).1)
+                .or_default()
+                .push((row, key));
+        }
         for (id, key, region_code) in records {
             if own(&key) {
                 continue;
             }
-            for (row, draft_key) in &here {
+            let candidates = by_holding.get(split_holding_key(&key).1);
+            for (row, draft_key) in candidates.into_iter().flatten() {
                 if same_holding(draft_key, &key) {
                     found.push((*row, id, region_code.clone()));
                 }
@@ -1890,6 +1893,9 @@ pub(crate) async fn stored_across_levels(
     found.dedup();
     Ok(found)
 }
+
+/// How many holdings [`stored_across_levels`] probes above at a time.
+const HOLDINGS_PER_PASS: usize = 50_000;
 
 /// How many holding keys one probe of [`stored_across_levels`] names (SQLite binds each; a
 /// statement takes at most 32,766).
@@ -1913,6 +1919,26 @@ pub(crate) fn across_levels_problems(
             ),
             message_zh: Some(format!(
                 "同一持有者、类型和地点的潜力已按上级或下级行政区划 {region_code} 登记为记录 {id}，不重复计数"
+            )),
+        })
+        .collect()
+}
+
+/// The drafts of one list that name a holding an earlier draft names, at one level or at two.
+fn repeats_in_list(drafts: &[(u32, RecordDraft)], source: &str) -> Vec<RowProblem> {
+    let holdings = drafts.iter().map(|(row, d)| (*row, d.holding_key.as_str()));
+    repeated_across_levels(holdings)
+        .into_iter()
+        .map(|(row, first)| RowProblem {
+            sheet: source.to_owned(),
+            row: Some(row),
+            column: None,
+            field: Some("region_code".into()),
+            message: format!(
+                "the same holding (holder, type and site) is already on row {first}; report it once, under the region where it is held"
+            ),
+            message_zh: Some(format!(
+                "同一持有者、类型和地点的潜力已在第 {first} 行填报，请只在其所在区划报一次"
             )),
         })
         .collect()

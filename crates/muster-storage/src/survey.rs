@@ -2120,11 +2120,12 @@ fn placeholders(values: &mut Vec<String>, items: impl Iterator<Item = String>) -
 /// The advisory lock PostgreSQL approvals take (an arbitrary constant of Muster's).
 pub const APPROVAL_LOCK: i64 = 0x4D55_5354_4552; // "MUSTER"
 
-/// PostgreSQL: approvals that store records wait for one another from here to their commit.
-/// The unique index stops two of them registering one holding at one region, but nothing
-/// in the schema stops two registering it at two levels, each checking before the other
-/// commits. Approvals are a reviewer's click, so queueing them costs nothing; SQLite's one
-/// writer already does the same.
+/// PostgreSQL: approvals and imports that store records wait for one another from here to
+/// their commit. The unique index stops two of them registering one holding at one region,
+/// but nothing in the schema stops two registering it at two levels, each checking before
+/// the other commits. An approval is a reviewer's click; an import holds the lock for its
+/// whole length, so approvals wait for a big one (a first load locks the records table for
+/// as long anyway). SQLite's one writer already does the same.
 pub(crate) async fn serialize_approvals(tx: &mut WriteTx) -> Result<(), StorageError> {
     if let WriteTx::Postgres(conn) = tx {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")

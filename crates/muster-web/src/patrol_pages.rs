@@ -188,14 +188,17 @@ async fn render_patrols(state: &AppState, page: &PageContext, shown: PatrolsShow
             label: format!("{}（{}）", g.name, g.region_code),
         })
         .collect();
+    // A refused change of a route no longer listed (retired meanwhile) is said at the top.
+    let unlisted = change.map(|(_, _, said)| said);
     let refused = !shown.errors.is_empty()
+        || unlisted.is_some()
         || routes
             .iter()
             .any(|r: &RouteLine| r.change_refused.is_some());
     let response = PatrolsPage {
         layout: page.layout("patrols"),
         routes,
-        message: shown.message,
+        message: unlisted.or(shown.message),
         remaining: shown.remaining,
         can_manage,
         grids,

@@ -899,7 +899,9 @@ impl RecordPlacer {
         !self.problems.is_empty()
     }
 
-    /// Every holding placed, with the row that first named it.
+    /// Every holding placed, with the row that first named it (and those of rows refused for
+    /// naming, at another level, a holding placed before: harmless where they are read, for
+    /// a file that is refused anyway).
     pub fn holdings(&self) -> impl Iterator<Item = (u32, String)> + '_ {
         self.holdings.keys()
     }
