@@ -499,22 +499,12 @@ impl Database {
             .iter()
             .map(|(row, d)| (*row, d.holding_key.as_str()))
             .collect();
-        let own: HashSet<&str> = holdings.iter().map(|(_, key)| *key).collect();
-        let across = match writer
-            .stored_across_levels(&holdings, |k| own.contains(k))
+        if let Err(e) = writer
+            .refuse_stored_at_other_levels(&holdings, source)
             .await
         {
-            Ok(found) => found,
-            Err(e) => {
-                writer.abandon(self).await?;
-                return Err(e.into());
-            }
-        };
-        if !across.is_empty() {
             writer.abandon(self).await?;
-            return Err(StorageError::SheetRejected(SheetProblems(
-                across_levels_problems(across, source),
-            )));
+            return Err(e);
         }
         let mut tally = RecordTally::default();
         tally.add(&drafts);
@@ -626,22 +616,9 @@ impl Database {
         };
         // The file's rows are stored by now: they are its own, not a holding stored before.
         let keys: Vec<(u32, &str)> = holdings.iter().map(|(r, k)| (*r, k.as_str())).collect();
-        let own: HashSet<&str> = keys.iter().map(|(_, key)| *key).collect();
-        let across = match writer
-            .stored_across_levels(&keys, |key| own.contains(key))
-            .await
-        {
-            Ok(found) => found,
-            Err(e) => {
-                writer.abandon(self).await?;
-                return Err(e.into());
-            }
-        };
-        if !across.is_empty() {
+        if let Err(e) = writer.refuse_stored_at_other_levels(&keys, file_name).await {
             writer.abandon(self).await?;
-            return Err(StorageError::SheetRejected(SheetProblems(
-                across_levels_problems(across, file_name),
-            )));
+            return Err(e);
         }
         let seen = &preparation.sites_seen;
         if let Err(e) = link_sites_not_seen(writer.tx(), actor.scope().subtree(), seen).await {
@@ -1663,6 +1640,25 @@ impl RecordWriter {
             set_record_foreign_keys(tx, IndexAction::Drop).await?;
         }
         Ok((reindex, stored_before))
+    }
+
+    /// Once `holdings` are stored by this writer: refuses them, as problems of `source`,
+    /// where a record stored before holds one at another level.
+    async fn refuse_stored_at_other_levels(
+        &mut self,
+        holdings: &[(u32, &str)],
+        source: &str,
+    ) -> Result<(), StorageError> {
+        let own: HashSet<&str> = holdings.iter().map(|(_, key)| *key).collect();
+        let found = self
+            .stored_across_levels(holdings, |key| own.contains(key))
+            .await?;
+        if found.is_empty() {
+            return Ok(());
+        }
+        Err(StorageError::SheetRejected(SheetProblems(
+            across_levels_problems(found, source),
+        )))
     }
 
     /// The stored records holding one of `holdings` at another level (none when nothing was
