@@ -399,17 +399,26 @@ impl Database {
         Ok(shown_to(actor, route))
     }
 
-    /// One route in the actor's subtree, codes and all, for checking a check-in against.
+    /// One route in the actor's reach, codes and all, for checking a check-in against: in
+    /// their subtree and, for a grid member, one of their grids' or of no grid, as
+    /// [`Self::routes`] lists them.
     async fn stored_route(&self, actor: &Actor, id: i64) -> Result<PatrolRoute, StorageError> {
-        let (low, high) = actor.scope().subtree().subtree_range();
+        let reach = self.facility_reach(actor).await?;
+        let (low, high) = reach.subtree().subtree_range();
+        let member = match reach {
+            FacilityReach::Grids { user_id, .. } => user_id,
+            _ => 0,
+        };
         let sql = format!(
-            "SELECT {ROUTE_COLUMNS} FROM patrol_routes WHERE id = $1 AND region_path >= $2 AND region_path < $3"
+            "SELECT {ROUTE_COLUMNS} FROM patrol_routes WHERE id = $1 AND region_path >= $2 AND region_path < $3 \
+             AND ($4 = 0 OR grid_id IS NULL OR grid_id IN (SELECT grid_id FROM grid_members WHERE user_id = $4))"
         );
         let found: Option<PatrolRoute> = on_read_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(id)
                 .bind(&low)
                 .bind(&high)
+                .bind(member)
                 .fetch_optional(pool)
                 .await
         })?;

@@ -1496,6 +1496,55 @@ async fn route_changes(db: Database) {
     for code in ["\"P1\"", "\"P2\"", "\"P3\""] {
         assert!(!logged.contains(code), "{code} in {logged}");
     }
+
+    // A route of another grid of the member's own village is not theirs to read or walk,
+    // one by one as in the list.
+    let other_grid = db
+        .create_grid(&w.workstation, "第三网格", &w.village_a)
+        .await
+        .expect("grid")
+        .id;
+    let theirs = db
+        .create_route(
+            &w.workstation,
+            &w.village_a,
+            Some(other_grid),
+            &draft("早巡", &["Q1"]),
+        )
+        .await
+        .expect("route");
+    assert!(db.routes(&w.member_a).await.expect("routes").is_empty());
+    assert!(matches!(
+        db.route(&w.member_a, theirs.id).await,
+        Err(E::NotFound { .. })
+    ));
+    assert!(matches!(
+        db.check_in(
+            &w.member_a,
+            theirs.id,
+            "Q1",
+            None,
+            later.plus_millis(7_200_000)
+        )
+        .await,
+        Err(E::NotFound { .. })
+    ));
+    db.add_grid_member(
+        &w.workstation,
+        other_grid,
+        w.member_a.user_id().expect("id"),
+    )
+    .await
+    .expect("member");
+    db.check_in(
+        &w.member_a,
+        theirs.id,
+        "Q1",
+        None,
+        later.plus_millis(7_200_000),
+    )
+    .await
+    .expect("a member of that grid now");
     assert!(intact(&db).await > 0);
 }
 
