@@ -98,17 +98,25 @@ fn checkpoint_name(draft: &RouteDraft, code: &str) -> String {
         .map_or_else(|| code.to_owned(), |c| c.name.clone())
 }
 
-/// The route as the audit log keeps it: each checkpoint's code as its SHA-256, which pins
-/// the code down for a later check without showing it to the readers of the log, who include
-/// those who walk the route.
-fn audited_route(draft: &RouteDraft) -> serde_json::Value {
-    use sha2::{Digest, Sha256};
+/// The route as the audit log keeps it: each checkpoint's code as an HMAC-SHA256 under the
+/// installation's own key ([`checkpoint_digest_key`]). That pins the code down for a later
+/// check by whoever holds the key, without showing it to the readers of the log, who include
+/// those who walk the route. A plain SHA-256 would not do: codes are short and chosen by
+/// staff, so a reader could find one by hashing guesses. Entries written before the key kept
+/// `code_sha256`.
+fn audited_route(draft: &RouteDraft, key: &[u8]) -> serde_json::Value {
+    use hmac::{Hmac, Mac};
     let checkpoints: Vec<serde_json::Value> = draft
         .checkpoints
         .iter()
         .map(|c| {
+            // A key of any length is accepted (HMAC hashes a long one); the error is unreachable.
+            let digest = Hmac::<sha2::Sha256>::new_from_slice(key).map(|mut mac| {
+                mac.update(c.code.to_ascii_uppercase().as_bytes());
+                hex::encode(mac.finalize().into_bytes())
+            });
             serde_json::json!({
-                "code_sha256": hex::encode(Sha256::digest(c.code.to_ascii_uppercase().as_bytes())),
+                "code_hmac_sha256": digest.unwrap_or_default(),
                 "name": c.name,
                 "latitude": c.latitude,
                 "longitude": c.longitude,
@@ -119,6 +127,49 @@ fn audited_route(draft: &RouteDraft) -> serde_json::Value {
         "name": draft.name,
         "window_minutes": draft.window_minutes,
         "checkpoints": checkpoints,
+    })
+}
+
+/// The settings key of the installation's key for checkpoint digests.
+const CHECKPOINT_DIGEST_KEY: &str = "checkpoint_digest_key";
+
+async fn digest_key_stored(tx: &mut crate::db::WriteTx) -> Result<Option<String>, sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(CHECKPOINT_DIGEST_KEY)
+            .fetch_optional(&mut *conn)
+            .await
+    })
+}
+
+/// The installation's key for checkpoint digests in the audit log: 32 random bytes made on
+/// first use and kept in `settings`, which no page or API shows.
+async fn checkpoint_digest_key(tx: &mut crate::db::WriteTx) -> Result<Vec<u8>, StorageError> {
+    use rand::RngCore;
+    let stored = digest_key_stored(tx).await?;
+    let stored = match stored {
+        Some(stored) => stored,
+        None => {
+            let mut key = [0u8; 32];
+            rand::rng().fill_bytes(&mut key);
+            let fresh = hex::encode(key);
+            on_tx!(&mut *tx, |conn| {
+                sqlx::query(
+                    "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(CHECKPOINT_DIGEST_KEY)
+                .bind(&fresh)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+            })?;
+            digest_key_stored(tx).await?.unwrap_or(fresh)
+        }
+    };
+    hex::decode(stored.trim()).map_err(|_| {
+        StorageError::Database(sqlx::Error::Decode(
+            format!("the {CHECKPOINT_DIGEST_KEY} setting does not read: not hexadecimal").into(),
+        ))
     })
 }
 
@@ -267,6 +318,7 @@ async fn finish_route_change(
     }
     refuse_while_walked(&mut tx, before.id).await?;
     let path = RegionPath::parse(&before.region_path).unwrap_or_else(RegionPath::root);
+    let key = checkpoint_digest_key(&mut tx).await?;
     tx.audit(
         actor,
         now,
@@ -275,7 +327,7 @@ async fn finish_route_change(
             entity_id: before.id.to_string(),
             action,
             region_path: &path,
-            before: Some(audited_route(&before.draft())),
+            before: Some(audited_route(&before.draft(), &key)),
             after,
         },
     )
@@ -320,6 +372,7 @@ impl Database {
             .fetch_one(&mut *conn)
             .await
         })?;
+        let key = checkpoint_digest_key(&mut tx).await?;
         tx.audit(
             actor,
             now,
@@ -329,7 +382,7 @@ impl Database {
                 action: "create",
                 region_path: &path,
                 before: None,
-                after: Some(audited_route(draft)),
+                after: Some(audited_route(draft, &key)),
             },
         )
         .await?;
@@ -367,7 +420,8 @@ impl Database {
             .await
             .map(|done| done.rows_affected())
         })?;
-        let after = audited_route(draft);
+        let key = checkpoint_digest_key(&mut tx).await?;
+        let after = audited_route(draft, &key);
         finish_route_change(tx, actor, now, &before, updated, "update", Some(after)).await?;
         self.stored_route(actor, id).await
     }

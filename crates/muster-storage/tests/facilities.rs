@@ -1496,6 +1496,40 @@ async fn route_changes(db: Database) {
     for code in ["\"P1\"", "\"P2\"", "\"P3\""] {
         assert!(!logged.contains(code), "{code} in {logged}");
     }
+    // Nor a plain SHA-256 of a code, which a reader could match by hashing guesses: the
+    // digests are keyed, with one key, so P1 has one digest in every entry.
+    use sha2::Digest;
+    for code in ["P1", "P2", "P3"] {
+        let plain = hex::encode(sha2::Sha256::digest(code.as_bytes()));
+        assert!(
+            !logged.contains(&plain),
+            "{code}'s plain SHA-256 in {logged}"
+        );
+    }
+    let digests_of_p1: std::collections::BTreeSet<String> = audit
+        .iter()
+        .filter(|e| e.entity == "patrol_route")
+        .flat_map(|e| [e.before.clone(), e.after.clone()])
+        .flatten()
+        .filter_map(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .filter_map(|route| {
+            route["checkpoints"]
+                .as_array()?
+                .iter()
+                .find(|c| c["name"] == "点位P1")
+                .map(|c| {
+                    c["code_hmac_sha256"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+        })
+        .collect();
+    assert_eq!(digests_of_p1.len(), 1, "{digests_of_p1:?}");
+    assert!(
+        digests_of_p1.iter().all(|d| d.len() == 64),
+        "{digests_of_p1:?}"
+    );
 
     // A route of another grid of the member's own village is not theirs to read or walk,
     // one by one as in the list.
