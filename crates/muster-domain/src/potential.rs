@@ -262,7 +262,7 @@ pub fn split_holding_key(key: &str) -> (&str, &str) {
 /// matched at their own region alone: names repeat, and the 张伟 a county reports is not the
 /// 张伟 of each of its villages. (The key's holder part is `p:` and the normalised number or
 /// name; a number is digits, with a final `x`, 15 or 18 long.)
-fn matched_across_levels(holding: &str) -> bool {
+pub fn matched_across_levels(holding: &str) -> bool {
     let holder = holding.split('|').nth(1).unwrap_or_default();
     match holder.strip_prefix("p:") {
         None => true,

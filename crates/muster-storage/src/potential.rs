@@ -5,7 +5,7 @@
 //! the same transaction, so totals for any subtree are a read of that subtree's own rows.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use muster_domain::potential::import::{
@@ -14,7 +14,7 @@ use muster_domain::potential::import::{
 };
 use muster_domain::potential::rollup::{RecordFigures, RollupDeltas, Totals, has_totals_rows};
 use muster_domain::potential::{
-    Holder, HolderKind, RecordDraft, RecordStatus, holding_keys_above, repeated_across_levels,
+    Holder, HolderKind, RecordDraft, RecordStatus, matched_across_levels, repeated_across_levels,
     same_holding, split_holding_key,
 };
 use muster_domain::taxonomy::{ResourceType, Taxonomy};
@@ -1774,8 +1774,7 @@ impl RecordWriter {
 /// and its region code, in row order. Records whose key `own` claims (an import's own rows,
 /// already stored in the same transaction) are left out.
 ///
-/// Above: the key each holding would have at each region above its own, probed in the
-/// unique holding index. Below: per region of the holdings (a village has nothing below
+/// Above: the records held at each region above the holdings' own. Below: per region of the holdings (a village has nothing below
 /// it), the records of its types under it, whose keys lie in `[path, path + "|")`; for a
 /// file already stored, that reads back its own rows below a high-level row too (left out
 /// by `own`), which a file mixing a province's row with its villages' pays for.
@@ -1785,43 +1784,75 @@ pub(crate) async fn stored_across_levels(
     own: impl Fn(&str) -> bool,
 ) -> Result<Vec<(u32, i64, String)>, sqlx::Error> {
     let mut found: Vec<(u32, i64, String)> = Vec::new();
-    // A slice of the holdings at a time: four keys a village row would be four million
-    // strings for a million-row file at once.
-    for part in holdings.chunks(HOLDINGS_PER_PASS) {
-        let mut rows_above: HashMap<String, Vec<u32>> = HashMap::new();
-        for (row, key) in part {
-            for above in holding_keys_above(key) {
-                rows_above.entry(above).or_default().push(*row);
-            }
+    // Above: the records held at each region above the holdings' own (the root aside, as
+    // `holding_keys_above`), read by that region's own key range `[path|, path})` (`}` follows
+    // `|`), a few queries for a province's worth of regions, and matched in memory by the
+    // holding part. Probing the four keys above every row instead made an incremental
+    // 100,000-row import into a million records 65-70 % slower; this costs SQLite nothing
+    // measurable and PostgreSQL about 0.3 s on 1.6 s.
+    let mut across_by_holding: HashMap<&str, Vec<(u32, &str)>> = HashMap::new();
+    let mut regions_above: BTreeSet<&str> = BTreeSet::new();
+    for &(row, key) in holdings {
+        let (path, holding) = split_holding_key(key);
+        if !matched_across_levels(holding) {
+            continue;
         }
-        let keys: Vec<&str> = rows_above.keys().map(String::as_str).collect();
-        for chunk in keys.chunks(KEYS_PER_PROBE) {
-            let records: Vec<(i64, String, String)> = match &mut *tx {
-                WriteTx::Postgres(conn) => {
-                    sqlx::query_as(
-                        "SELECT id, holding_key, region_code FROM potential_records WHERE holding_key = ANY($1)",
+        across_by_holding
+            .entry(holding)
+            .or_default()
+            .push((row, key));
+        regions_above.extend(
+            path.char_indices()
+                .filter(|&(i, c)| c == '/' && i > 0 && i + 1 < path.len())
+                .map(|(i, _)| &path[..=i]),
+        );
+    }
+    let ranges: Vec<(String, String)> = regions_above
+        .into_iter()
+        .map(|above| (format!("{above}|"), format!("{above}}}")))
+        .collect();
+    for chunk in ranges.chunks(REGIONS_PER_RANGE_QUERY) {
+        let records: Vec<(i64, String, String)> = match &mut *tx {
+            // One round trip for many ranges: each pair becomes an index range scan.
+            WriteTx::Postgres(conn) => {
+                let (low, high): (Vec<&str>, Vec<&str>) = chunk
+                    .iter()
+                    .map(|(low, high)| (low.as_str(), high.as_str()))
+                    .unzip();
+                sqlx::query_as(
+                    "SELECT r.id, r.holding_key, r.region_code \
+                     FROM unnest($1::text[], $2::text[]) AS a(low, high) \
+                     JOIN potential_records r ON r.holding_key >= a.low AND r.holding_key < a.high",
+                )
+                .bind(&low)
+                .bind(&high)
+                .fetch_all(&mut **conn)
+                .await?
+            }
+            // In process, a query a range costs next to nothing.
+            WriteTx::Sqlite(conn) => {
+                let mut records = Vec::new();
+                for (low, high) in chunk {
+                    let found: Vec<(i64, String, String)> = sqlx::query_as(
+                        "SELECT id, holding_key, region_code FROM potential_records \
+                         WHERE holding_key >= $1 AND holding_key < $2",
                     )
-                    .bind(chunk)
+                    .bind(low)
+                    .bind(high)
                     .fetch_all(&mut **conn)
-                    .await?
+                    .await?;
+                    records.extend(found);
                 }
-                WriteTx::Sqlite(conn) => {
-                    let mut query = QueryBuilder::new(
-                        "SELECT id, holding_key, region_code FROM potential_records WHERE holding_key IN (",
-                    );
-                    let mut separated = query.separated(", ");
-                    for key in chunk {
-                        separated.push_bind(*key);
-                    }
-                    query.push(")");
-                    query.build_query_as().fetch_all(&mut **conn).await?
-                }
-            };
-            for (id, key, region_code) in records {
-                if own(&key) {
-                    continue;
-                }
-                for row in rows_above.get(&key).into_iter().flatten() {
+                records
+            }
+        };
+        for (id, key, region_code) in records {
+            if own(&key) {
+                continue;
+            }
+            let candidates = across_by_holding.get(split_holding_key(&key).1);
+            for (row, mine) in candidates.into_iter().flatten() {
+                if same_holding(mine, &key) {
                     found.push((*row, id, region_code.clone()));
                 }
             }
@@ -1890,12 +1921,8 @@ pub(crate) async fn stored_across_levels(
     Ok(found)
 }
 
-/// How many holdings [`stored_across_levels`] probes above at a time.
-const HOLDINGS_PER_PASS: usize = 50_000;
-
-/// How many holding keys one probe of [`stored_across_levels`] names (SQLite binds each; a
-/// statement takes at most 32,766).
-const KEYS_PER_PROBE: usize = 5_000;
+/// How many regions' key ranges one PostgreSQL query of [`stored_across_levels`] reads.
+const REGIONS_PER_RANGE_QUERY: usize = 1_000;
 
 /// The problems of rows whose holding [`stored_across_levels`] found registered at another
 /// level, on `sheet`.
