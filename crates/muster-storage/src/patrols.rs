@@ -163,14 +163,22 @@ async fn checkpoint_digest_key(tx: &mut crate::db::WriteTx) -> Result<Vec<u8>, S
                 .await
                 .map(|_| ())
             })?;
-            digest_key_stored(tx).await?.unwrap_or(fresh)
+            // Read back, so that a key another writer stored first is the one used.
+            digest_key_stored(tx)
+                .await?
+                .ok_or_else(|| unreadable_digest_key("missing"))?
         }
     };
-    hex::decode(stored.trim()).map_err(|_| {
-        StorageError::Database(sqlx::Error::Decode(
-            format!("the {CHECKPOINT_DIGEST_KEY} setting does not read: not hexadecimal").into(),
-        ))
-    })
+    match hex::decode(stored.trim()) {
+        Ok(key) if key.len() == 32 => Ok(key),
+        _ => Err(unreadable_digest_key("not 32 hexadecimal bytes")),
+    }
+}
+
+fn unreadable_digest_key(problem: &str) -> StorageError {
+    StorageError::Database(sqlx::Error::Decode(
+        format!("the {CHECKPOINT_DIGEST_KEY} setting does not read: {problem}").into(),
+    ))
 }
 
 /// The route as `actor` may read it: codes and all for those who may set routes up.
@@ -446,8 +454,9 @@ impl Database {
         finish_route_change(tx, actor, now, &route, retired, "retire", None).await
     }
 
-    /// One route in the actor's subtree, its checkpoint codes hidden from readers who may not
-    /// set routes up (see [`PatrolRoute::without_codes`]).
+    /// One route in the actor's reach (their subtree; for a grid member, a route of their
+    /// grids or of no grid), its checkpoint codes hidden from readers who may not set routes
+    /// up (see [`PatrolRoute::without_codes`]).
     pub async fn route(&self, actor: &Actor, id: i64) -> Result<PatrolRoute, StorageError> {
         let route = self.stored_route(actor, id).await?;
         Ok(shown_to(actor, route))

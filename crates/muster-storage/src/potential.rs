@@ -1774,8 +1774,9 @@ impl RecordWriter {
 /// and its region code, in row order. Records whose key `own` claims (an import's own rows,
 /// already stored in the same transaction) are left out.
 ///
-/// Above: the records held at each region above the holdings' own. Below: per region of the holdings (a village has nothing below
-/// it), the records of its types under it, whose keys lie in `[path, path + "|")`; for a
+/// Above: the records of the holdings' types held at each region above their own. Below: per
+/// region of the holdings (a village has nothing below it), the records of its types under
+/// it, whose keys lie in `[path, path + "|")`; for a
 /// file already stored, that reads back its own rows below a high-level row too (left out
 /// by `own`), which a file mixing a province's row with its villages' pays for.
 pub(crate) async fn stored_across_levels(
@@ -1784,14 +1785,16 @@ pub(crate) async fn stored_across_levels(
     own: impl Fn(&str) -> bool,
 ) -> Result<Vec<(u32, i64, String)>, sqlx::Error> {
     let mut found: Vec<(u32, i64, String)> = Vec::new();
-    // Above: the records held at each region above the holdings' own (the root aside, as
-    // `holding_keys_above`), read by that region's own key range `[path|, path})` (`}` follows
-    // `|`), a few queries for a province's worth of regions, and matched in memory by the
-    // holding part. Probing the four keys above every row instead made an incremental
+    // Above: the records of the holdings' types held at each region above their own (the
+    // root aside, as `holding_keys_above`), read by key range (`}` follows `|`), a few
+    // queries for a province's worth of regions and types, matched in memory by the holding
+    // part. Probing the four keys above every row instead made an incremental
     // 100,000-row import into a million records 65-70 % slower; this costs SQLite nothing
     // measurable and PostgreSQL about 0.3 s on 1.6 s.
     let mut across_by_holding: HashMap<&str, Vec<(u32, &str)>> = HashMap::new();
-    let mut regions_above: BTreeSet<&str> = BTreeSet::new();
+    // Each region above with each type held below it: a report of a few rows reads only
+    // what those types hold at its few regions above, not everything held there.
+    let mut above_by_type: BTreeSet<(&str, &str)> = BTreeSet::new();
     for &(row, key) in holdings {
         let (path, holding) = split_holding_key(key);
         if !matched_across_levels(holding) {
@@ -1801,15 +1804,22 @@ pub(crate) async fn stored_across_levels(
             .entry(holding)
             .or_default()
             .push((row, key));
-        regions_above.extend(
+        let type_code = holding.split('|').next().unwrap_or_default();
+        above_by_type.extend(
             path.char_indices()
                 .filter(|&(i, c)| c == '/' && i > 0 && i + 1 < path.len())
-                .map(|(i, _)| &path[..=i]),
+                .map(|(i, _)| (&path[..=i], type_code)),
         );
     }
-    let ranges: Vec<(String, String)> = regions_above
+    // `[A|T|, A|T})`: the keys of type T held at region A (a type code holds no `|`).
+    let ranges: Vec<(String, String)> = above_by_type
         .into_iter()
-        .map(|above| (format!("{above}|"), format!("{above}}}")))
+        .map(|(above, type_code)| {
+            (
+                format!("{above}|{type_code}|"),
+                format!("{above}|{type_code}}}"),
+            )
+        })
         .collect();
     for chunk in ranges.chunks(REGIONS_PER_RANGE_QUERY) {
         let records: Vec<(i64, String, String)> = match &mut *tx {
@@ -1921,7 +1931,8 @@ pub(crate) async fn stored_across_levels(
     Ok(found)
 }
 
-/// How many regions' key ranges one PostgreSQL query of [`stored_across_levels`] reads.
+/// How many key ranges (a region and a type) one PostgreSQL query of [`stored_across_levels`]
+/// reads.
 const REGIONS_PER_RANGE_QUERY: usize = 1_000;
 
 /// The problems of rows whose holding [`stored_across_levels`] found registered at another
