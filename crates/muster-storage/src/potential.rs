@@ -1811,16 +1811,26 @@ pub(crate) async fn stored_across_levels(
                 .map(|(i, _)| (&path[..=i], type_code)),
         );
     }
-    // `[A|T|, A|T})`: the keys of type T held at region A (a type code holds no `|`).
-    let ranges: Vec<(String, String)> = above_by_type
-        .into_iter()
-        .map(|(above, type_code)| {
-            (
-                format!("{above}|{type_code}|"),
-                format!("{above}|{type_code}}}"),
-            )
-        })
-        .collect();
+    // `[A|T|, A|T})`: the keys of type T held at region A (a type code holds no `|`). A big
+    // file names so many regions and types that reading each region whole, `[A|, A})`, costs
+    // less than a range for every pair.
+    let ranges: Vec<(String, String)> = if above_by_type.len() <= TYPED_RANGES_MAX {
+        above_by_type
+            .into_iter()
+            .map(|(above, type_code)| {
+                (
+                    format!("{above}|{type_code}|"),
+                    format!("{above}|{type_code}}}"),
+                )
+            })
+            .collect()
+    } else {
+        let regions: BTreeSet<&str> = above_by_type.into_iter().map(|(above, _)| above).collect();
+        regions
+            .into_iter()
+            .map(|above| (format!("{above}|"), format!("{above}}}")))
+            .collect()
+    };
     for chunk in ranges.chunks(REGIONS_PER_RANGE_QUERY) {
         let records: Vec<(i64, String, String)> = match &mut *tx {
             // One round trip for many ranges: each pair becomes an index range scan.
@@ -1930,6 +1940,10 @@ pub(crate) async fn stored_across_levels(
     found.dedup();
     Ok(found)
 }
+
+/// Up to this many pairs of a region above and a type, [`stored_across_levels`] reads one
+/// key range a pair; beyond, one a region.
+const TYPED_RANGES_MAX: usize = 10_000;
 
 /// How many key ranges (a region and a type) one PostgreSQL query of [`stored_across_levels`]
 /// reads.
