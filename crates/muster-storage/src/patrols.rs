@@ -267,17 +267,6 @@ const ROUTE_COLUMNS: &str = "id, name, region_code, region_path, grid_id, window
 const CAMPAIGN_COLUMNS: &str =
     "id, name, region_code, region_path, facility_kind, target, start_day, target_day, created_at";
 
-/// Refused unless the actor may set routes up (office and workstation staff).
-fn refuse_unless_sets_routes(actor: &Actor) -> Result<(), StorageError> {
-    if may_manage_facilities(actor) {
-        return Ok(());
-    }
-    Err(StorageError::forbidden(
-        "only office and workstation staff define patrol routes",
-        "只有动员办和工作站的工作人员才能设定巡查路线",
-    ))
-}
-
 fn route_retired(name: &str) -> StorageError {
     StorageError::Conflict {
         field: "route",
@@ -353,7 +342,7 @@ impl Database {
         grid_id: Option<i64>,
         draft: &RouteDraft,
     ) -> Result<PatrolRoute, StorageError> {
-        refuse_unless_sets_routes(actor)?;
+        refuse_unless_manages_facilities(actor, "define patrol routes", "设定巡查路线")?;
         draft
             .validate()
             .map_err(|problems| crate::error::refused_all("route", &problems, |p| p.zh()))?;
@@ -407,7 +396,7 @@ impl Database {
         id: i64,
         draft: &RouteDraft,
     ) -> Result<PatrolRoute, StorageError> {
-        refuse_unless_sets_routes(actor)?;
+        refuse_unless_manages_facilities(actor, "define patrol routes", "设定巡查路线")?;
         draft
             .validate()
             .map_err(|problems| crate::error::refused_all("route", &problems, |p| p.zh()))?;
@@ -437,7 +426,7 @@ impl Database {
     /// Retires a route: it is no longer listed or walked, and its runs stay on record.
     /// Refused while a run of it is not checked yet.
     pub async fn retire_route(&self, actor: &Actor, id: i64) -> Result<(), StorageError> {
-        refuse_unless_sets_routes(actor)?;
+        refuse_unless_manages_facilities(actor, "define patrol routes", "设定巡查路线")?;
         let route = self.stored_route(actor, id).await?;
         let now = crate::now();
         let mut tx = self.begin_write().await?;
