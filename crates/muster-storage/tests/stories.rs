@@ -1960,3 +1960,143 @@ async fn reference_removed_meanwhile(db: Database) {
         StorageError::Database(_)
     ));
 }
+
+/// Migration 0017 (SQLite only) rebuilds `potential_records` without the foreign key on its
+/// region, which is checked once per write instead, as on PostgreSQL since its 0007. The
+/// story puts the key back as the table had it before, with a deleted record's id above every
+/// stored one, forgets the migration and opens the database again: every record comes back
+/// unchanged, no id is given twice, the indexes are as they were, the other foreign keys
+/// still hold, and a dangling key stops the migration instead of being carried over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_0017_drops_the_region_key_of_records_and_keeps_the_rest() {
+    use muster_storage::testing::TestDatabase;
+    use muster_storage::{RecordFilter, RecordProvenance};
+    use potential_helpers::draft;
+
+    let test_db = TestDatabase::sqlite().await;
+    let db = test_db.db.clone();
+    import_tiny(&db).await;
+    let everything = Scope::everything();
+    let county = db
+        .region_view(&everything, Some("3401"))
+        .await
+        .expect("city")
+        .children[0]
+        .clone();
+    let records_of = |holders: &[&str]| {
+        holders
+            .iter()
+            .map(|h| {
+                draft(
+                    &county.code,
+                    county.path.as_str(),
+                    "CAD.MAT.TENT_12",
+                    h,
+                    3.0,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    db.insert_records(
+        &cli(),
+        records_of(&["Depot A", "Depot B", "Depot C"]),
+        RecordProvenance::default(),
+        "before.csv",
+    )
+    .await
+    .expect("records");
+    let all_records = |db: &Database| {
+        let (db, everything) = (db.clone(), everything.clone());
+        async move {
+            db.potential_records(
+                &everything,
+                &RecordFilter {
+                    limit: 1000,
+                    ..RecordFilter::default()
+                },
+            )
+            .await
+            .expect("records")
+        }
+    };
+    let before = all_records(&db).await;
+    let highest_id = before.iter().map(|r| r.id).max().expect("three records");
+    let indexes = index_definitions(&db, "potential_records")
+        .await
+        .expect("indexes");
+    let has_region_key = |db: &Database| {
+        let db = db.clone();
+        async move {
+            constraint_definitions(&db, "potential_records")
+                .await
+                .expect("table")
+                .concat()
+                .contains("REFERENCES regions")
+        }
+    };
+    assert!(
+        !has_region_key(&db).await,
+        "migrated without the region key"
+    );
+
+    let back_to_before_0017 = format!(
+        "PRAGMA writable_schema = ON; \
+         UPDATE sqlite_schema SET sql = replace(sql, 'region_code TEXT NOT NULL,', \
+             'region_code TEXT NOT NULL REFERENCES regions (code),') \
+             WHERE type = 'table' AND name = 'potential_records'; \
+         PRAGMA writable_schema = OFF; \
+         UPDATE sqlite_sequence SET seq = {} WHERE name = 'potential_records'; \
+         DELETE FROM _sqlx_migrations WHERE version = 17",
+        highest_id + 100
+    );
+    raw_execute(&db, &back_to_before_0017)
+        .await
+        .expect("back to before 0017");
+    db.close().await;
+    let old_schema = Database::connect(&test_db.url).await.expect("reopens");
+    assert!(has_region_key(&old_schema).await, "the key is back");
+    old_schema.close().await;
+
+    let db = Database::open(&test_db.url).await.expect("0017 runs again");
+    assert!(!has_region_key(&db).await, "the region key is gone");
+    assert_eq!(all_records(&db).await, before, "every record unchanged");
+    assert_eq!(
+        index_definitions(&db, "potential_records")
+            .await
+            .expect("indexes"),
+        indexes,
+        "the indexes as they were"
+    );
+    db.insert_records(
+        &cli(),
+        records_of(&["Depot D"]),
+        RecordProvenance::default(),
+        "after.csv",
+    )
+    .await
+    .expect("a record after the migration");
+    let newest = all_records(&db).await.iter().map(|r| r.id).max();
+    assert_eq!(newest, Some(highest_id + 101), "no id given twice");
+    let dangling_site =
+        format!("UPDATE potential_records SET site_id = 424242 WHERE id = {highest_id}");
+    let refused = raw_execute(&db, &dangling_site)
+        .await
+        .expect_err("the site key still holds");
+    assert!(refused.to_string().contains("FOREIGN KEY"), "{refused}");
+
+    raw_execute(
+        &db,
+        &format!(
+            "PRAGMA foreign_keys = OFF; {dangling_site}; PRAGMA foreign_keys = ON; \
+             DELETE FROM _sqlx_migrations WHERE version = 17"
+        ),
+    )
+    .await
+    .expect("a dangling key, as a damaged file could hold");
+    db.close().await;
+    let stopped = Database::open(&test_db.url)
+        .await
+        .expect_err("a dangling key stops the migration");
+    let cause = format!("{stopped:?}");
+    assert!(cause.contains("CHECK constraint failed"), "{cause}");
+}
