@@ -2021,9 +2021,31 @@ async fn migration_0017_drops_the_region_key_of_records_and_keeps_the_rest() {
     };
     let before = all_records(&db).await;
     let highest_id = before.iter().map(|r| r.id).max().expect("three records");
-    let indexes = index_definitions(&db, "potential_records")
-        .await
-        .expect("indexes");
+    // As 0002, 0003, 0005 and 0009 made them, by name.
+    let indexes = [
+        "CREATE UNIQUE INDEX potential_records_holding ON potential_records (holding_key)",
+        "CREATE INDEX potential_records_round ON potential_records (round_id, reporting_organization_id) WHERE round_id IS NOT NULL",
+        "CREATE INDEX potential_records_site ON potential_records (site_id) WHERE site_id IS NOT NULL",
+        "CREATE INDEX potential_records_type_status ON potential_records (type_code, status)",
+    ];
+    let index_definitions_of = |db: &Database| {
+        let db = db.clone();
+        async move {
+            index_definitions(&db, "potential_records")
+                .await
+                .expect("indexes")
+                .iter()
+                .map(|sql| sql.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(index_definitions_of(&db).await, indexes);
+    let referring = [
+        "verification_items",
+        "demand_allocations",
+        "requisition_items",
+        "superseded_records",
+    ];
     let has_region_key = |db: &Database| {
         let db = db.clone();
         async move {
@@ -2061,12 +2083,20 @@ async fn migration_0017_drops_the_region_key_of_records_and_keeps_the_rest() {
     assert!(!has_region_key(&db).await, "the region key is gone");
     assert_eq!(all_records(&db).await, before, "every record unchanged");
     assert_eq!(
-        index_definitions(&db, "potential_records")
-            .await
-            .expect("indexes"),
+        index_definitions_of(&db).await,
         indexes,
         "the indexes as they were"
     );
+    for table in referring {
+        let sql = constraint_definitions(&db, table)
+            .await
+            .expect("table")
+            .concat();
+        assert!(
+            sql.contains("record_id BIGINT NOT NULL REFERENCES potential_records (id)"),
+            "{table} still refers to the records: {sql}"
+        );
+    }
     db.insert_records(
         &cli(),
         records_of(&["Depot D"]),

@@ -9,9 +9,11 @@
 -- SQLite cannot drop a constraint, so the table is rebuilt as its documentation's
 -- "generalized ALTER TABLE procedure" does it: foreign keys off (outside a transaction,
 -- hence `no-transaction` above), the new table filled from the old in one transaction, the old
--- dropped and the new renamed, the indexes made again, every key the other tables hold
--- checked, and foreign keys on again. The AUTOINCREMENT counter is carried over, so an id a
--- deleted record had is never given again (audit entries name records by id).
+-- dropped and the new renamed, the indexes made again, the keys into and out of it checked,
+-- and foreign keys on again. The AUTOINCREMENT counter is carried over, so an id a deleted
+-- record had is never given again (audit entries name records by id). It copies every record
+-- once, in one transaction that the server's start waits for: see ARCHITECTURE.md
+-- ("Upgrading") for the time and disk it takes.
 PRAGMA foreign_keys = OFF;
 BEGIN IMMEDIATE;
 CREATE TABLE potential_records_rebuilt (
@@ -75,9 +77,20 @@ CREATE INDEX potential_records_round ON potential_records (round_id, reporting_o
     WHERE round_id IS NOT NULL;
 CREATE INDEX potential_records_type_status ON potential_records (type_code, status);
 CREATE INDEX potential_records_site ON potential_records (site_id) WHERE site_id IS NOT NULL;
--- Any key left dangling fails the CHECK, and the whole migration with it.
-CREATE TEMP TABLE dangling_keys (found BIGINT NOT NULL CHECK (found = 0));
-INSERT INTO dangling_keys SELECT count(*) FROM pragma_foreign_key_check;
+-- A key of the rebuilt table, or of a table referring to it, left dangling fails the CHECK,
+-- whose name is the error's message, and the whole migration with it (nothing is changed;
+-- `PRAGMA foreign_key_check` in the sqlite3 shell lists the rows).
+CREATE TEMP TABLE dangling_keys (
+    found BIGINT NOT NULL,
+    CONSTRAINT "a foreign key of potential_records or of a table referring to it is dangling: run PRAGMA foreign_key_check" CHECK (found = 0)
+);
+INSERT INTO dangling_keys SELECT count(*) FROM (
+    SELECT 1 FROM pragma_foreign_key_check('potential_records')
+    UNION ALL SELECT 1 FROM pragma_foreign_key_check('verification_items')
+    UNION ALL SELECT 1 FROM pragma_foreign_key_check('demand_allocations')
+    UNION ALL SELECT 1 FROM pragma_foreign_key_check('requisition_items')
+    UNION ALL SELECT 1 FROM pragma_foreign_key_check('superseded_records')
+);
 DROP TABLE dangling_keys;
 COMMIT;
 PRAGMA foreign_keys = ON;
