@@ -143,8 +143,14 @@ async fn digest_key_stored(tx: &mut crate::db::WriteTx) -> Result<Option<String>
 }
 
 /// The installation's key for checkpoint digests in the audit log: 32 random bytes made on
-/// first use and kept in `settings`, which no page or API shows.
-async fn checkpoint_digest_key(tx: &mut crate::db::WriteTx) -> Result<Vec<u8>, StorageError> {
+/// first use and kept in `settings`, which no page or API shows. Its making is a write like
+/// any other, audited (that it was made, never the key) in the transaction of the route
+/// change that needed it.
+async fn checkpoint_digest_key(
+    tx: &mut crate::db::WriteTx,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Vec<u8>, StorageError> {
     use rand::RngCore;
     let stored = digest_key_stored(tx).await?;
     let stored = match stored {
@@ -153,7 +159,7 @@ async fn checkpoint_digest_key(tx: &mut crate::db::WriteTx) -> Result<Vec<u8>, S
             let mut key = [0u8; 32];
             rand::rng().fill_bytes(&mut key);
             let fresh = hex::encode(key);
-            on_tx!(&mut *tx, |conn| {
+            let made = on_tx!(&mut *tx, |conn| {
                 sqlx::query(
                     "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
                 )
@@ -161,8 +167,23 @@ async fn checkpoint_digest_key(tx: &mut crate::db::WriteTx) -> Result<Vec<u8>, S
                 .bind(&fresh)
                 .execute(&mut *conn)
                 .await
-                .map(|_| ())
+                .map(|done| done.rows_affected())
             })?;
+            if made == 1 {
+                tx.audit(
+                    actor,
+                    now,
+                    AuditEvent {
+                        entity: "setting",
+                        entity_id: CHECKPOINT_DIGEST_KEY.to_owned(),
+                        action: "create",
+                        region_path: &RegionPath::root(),
+                        before: None,
+                        after: Some(serde_json::json!({ "made": "32 random bytes" })),
+                    },
+                )
+                .await?;
+            }
             // Read back, so that a key another writer stored first is the one used.
             digest_key_stored(tx)
                 .await?
@@ -275,8 +296,8 @@ fn route_retired(name: &str) -> StorageError {
     }
 }
 
-/// Refuses (in the transaction that changed the route's row, so a check-in under way has
-/// either committed its run or waits) while a run of the route is not checked yet.
+/// Refuses (after [`lock_route`] in the same transaction, so a check-in under way has either
+/// committed its run or waits) while a run of the route is not checked yet.
 async fn refuse_while_walked(
     tx: &mut crate::db::WriteTx,
     route_id: i64,
@@ -299,23 +320,54 @@ async fn refuse_while_walked(
     })
 }
 
-/// Ends a change of a route whose row `tx` updated (`changed` rows, none for a route retired
-/// meanwhile): refused while a run of it waits to be checked, else audited and committed.
+/// The routes a reach reads: the key range of its subtree and, for a grid member, their
+/// user id (the routes of their grids and of no grid; 0 for the others, who read the whole
+/// subtree). A property manager reads none: routes are the inspecting side's rounds, and may
+/// pass the manager's own premises.
+fn routes_reached(reach: &FacilityReach) -> Option<(String, String, i64)> {
+    let member = match reach {
+        FacilityReach::Subtree(_) => 0,
+        FacilityReach::Grids { user_id, .. } => *user_id,
+        FacilityReach::Manager { .. } => return None,
+    };
+    let (low, high) = reach.subtree().subtree_range();
+    Some((low, high, member))
+}
+
+/// The route as it stands under the write, its row locked (PostgreSQL) until the commit:
+/// a change, a retirement or a check-in of the same route waits for this transaction, and
+/// then reads what it wrote. A retired route is refused.
+async fn lock_route(
+    tx: &mut crate::db::WriteTx,
+    route_id: i64,
+) -> Result<PatrolRoute, StorageError> {
+    let sql = format!(
+        "UPDATE patrol_routes SET retired_at = retired_at WHERE id = $1 RETURNING {ROUTE_COLUMNS}"
+    );
+    let current: Option<PatrolRoute> = on_tx!(tx, |conn| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(route_id)
+            .fetch_optional(&mut *conn)
+            .await
+    })?;
+    let route = current.ok_or_else(|| StorageError::not_found("patrol route", route_id))?;
+    if route.retired_at.is_some() {
+        return Err(route_retired(&route.name));
+    }
+    Ok(route)
+}
+
+/// Audits a change of a route (`before` as [`lock_route`] read it) and commits.
 async fn finish_route_change(
     mut tx: crate::db::WriteTx,
     actor: &Actor,
     now: Timestamp,
     before: &PatrolRoute,
-    changed: u64,
     action: &'static str,
     after: Option<serde_json::Value>,
 ) -> Result<(), StorageError> {
-    if changed == 0 {
-        return Err(route_retired(&before.name));
-    }
-    refuse_while_walked(&mut tx, before.id).await?;
     let path = RegionPath::parse(&before.region_path).unwrap_or_else(RegionPath::root);
-    let key = checkpoint_digest_key(&mut tx).await?;
+    let key = checkpoint_digest_key(&mut tx, actor, now).await?;
     tx.audit(
         actor,
         now,
@@ -369,7 +421,7 @@ impl Database {
             .fetch_one(&mut *conn)
             .await
         })?;
-        let key = checkpoint_digest_key(&mut tx).await?;
+        let key = checkpoint_digest_key(&mut tx, actor, now).await?;
         tx.audit(
             actor,
             now,
@@ -400,14 +452,16 @@ impl Database {
         draft
             .validate()
             .map_err(|problems| crate::error::refused_all("route", &problems, |p| p.zh()))?;
-        let before = self.stored_route(actor, id).await?;
+        // In the actor's reach; what is audited as before is read again under the write.
+        self.stored_route(actor, id).await?;
         let now = crate::now();
         let checkpoints = serde_json::to_string(&draft.checkpoints).unwrap_or_else(|_| "[]".into());
         let mut tx = self.begin_write().await?;
-        let updated = on_tx!(&mut tx, |conn| {
+        let before = lock_route(&mut tx, id).await?;
+        refuse_while_walked(&mut tx, id).await?;
+        on_tx!(&mut tx, |conn| {
             sqlx::query(
-                "UPDATE patrol_routes SET name = $1, window_minutes = $2, checkpoints = $3 \
-                 WHERE id = $4 AND retired_at IS NULL",
+                "UPDATE patrol_routes SET name = $1, window_minutes = $2, checkpoints = $3 WHERE id = $4",
             )
             .bind(draft.name.trim())
             .bind(i64::from(draft.window_minutes))
@@ -415,32 +469,32 @@ impl Database {
             .bind(id)
             .execute(&mut *conn)
             .await
-            .map(|done| done.rows_affected())
+            .map(|_| ())
         })?;
-        let key = checkpoint_digest_key(&mut tx).await?;
+        let key = checkpoint_digest_key(&mut tx, actor, now).await?;
         let after = audited_route(draft, &key);
-        finish_route_change(tx, actor, now, &before, updated, "update", Some(after)).await?;
+        finish_route_change(tx, actor, now, &before, "update", Some(after)).await?;
         self.stored_route(actor, id).await
     }
 
-    /// Retires a route: it is no longer listed or walked, and its runs stay on record.
-    /// Refused while a run of it is not checked yet.
+    /// Retires a route: it is no longer listed or walked, and its runs stay on record. A run
+    /// under way is still checked when its window ends, against the route as it was (the
+    /// row stays), so a route walked all day can be retired at any time.
     pub async fn retire_route(&self, actor: &Actor, id: i64) -> Result<(), StorageError> {
         refuse_unless_manages_facilities(actor, "define patrol routes", "设定巡查路线")?;
-        let route = self.stored_route(actor, id).await?;
+        self.stored_route(actor, id).await?;
         let now = crate::now();
         let mut tx = self.begin_write().await?;
-        let retired = on_tx!(&mut tx, |conn| {
-            sqlx::query(
-                "UPDATE patrol_routes SET retired_at = $1 WHERE id = $2 AND retired_at IS NULL",
-            )
-            .bind(now.as_millis())
-            .bind(id)
-            .execute(&mut *conn)
-            .await
-            .map(|done| done.rows_affected())
+        let before = lock_route(&mut tx, id).await?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query("UPDATE patrol_routes SET retired_at = $1 WHERE id = $2")
+                .bind(now.as_millis())
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
         })?;
-        finish_route_change(tx, actor, now, &route, retired, "retire", None).await
+        finish_route_change(tx, actor, now, &before, "retire", None).await
     }
 
     /// One route in the actor's reach (their subtree; for a grid member, a route of their
@@ -456,10 +510,8 @@ impl Database {
     /// [`Self::routes`] lists them.
     async fn stored_route(&self, actor: &Actor, id: i64) -> Result<PatrolRoute, StorageError> {
         let reach = self.facility_reach(actor).await?;
-        let (low, high) = reach.subtree().subtree_range();
-        let member = match reach {
-            FacilityReach::Grids { user_id, .. } => user_id,
-            _ => 0,
+        let Some((low, high, member)) = routes_reached(&reach) else {
+            return Err(StorageError::not_found("patrol route", id));
         };
         let sql = format!(
             "SELECT {ROUTE_COLUMNS} FROM patrol_routes WHERE id = $1 AND region_path >= $2 AND region_path < $3 \
@@ -481,10 +533,8 @@ impl Database {
     /// with no grid in their subtree).
     pub async fn routes(&self, actor: &Actor) -> Result<Vec<PatrolRoute>, StorageError> {
         let reach = self.facility_reach(actor).await?;
-        let (low, high) = reach.subtree().subtree_range();
-        let member = match reach {
-            FacilityReach::Grids { user_id, .. } => user_id,
-            _ => 0,
+        let Some((low, high, member)) = routes_reached(&reach) else {
+            return Ok(Vec::new());
         };
         let sql = format!(
             "SELECT {ROUTE_COLUMNS} FROM patrol_routes WHERE region_path >= $1 AND region_path < $2 \
@@ -524,30 +574,14 @@ impl Database {
                 "只有网格员和工作人员才能巡查",
             ));
         }
-        let mut route = self.stored_route(actor, route_id).await?;
-        let path = RegionPath::parse(&route.region_path).unwrap_or_else(RegionPath::root);
+        // In the actor's reach (its region and grid never change).
+        let reached = self.stored_route(actor, route_id).await?;
+        let path = RegionPath::parse(&reached.region_path).unwrap_or_else(RegionPath::root);
         let mut tx = self.begin_write().await?;
-        // The route as it stands under the write: the row is locked (PostgreSQL) until the
-        // commit, so a change or retirement of the route waits for this check-in, and then
-        // sees its run, or this check-in waits and reads the route as changed.
-        let current: Option<(String, i64, String, Option<i64>)> = on_tx!(&mut tx, |conn| {
-            sqlx::query_as(
-                "UPDATE patrol_routes SET retired_at = retired_at WHERE id = $1 \
-                 RETURNING name, window_minutes, checkpoints, retired_at",
-            )
-            .bind(route_id)
-            .fetch_optional(&mut *conn)
-            .await
-        })?;
-        let Some((name, window_minutes, checkpoints, retired_at)) = current else {
-            return Err(StorageError::not_found("patrol route", route_id));
-        };
-        if retired_at.is_some() {
-            return Err(route_retired(&name));
-        }
-        route.name = name;
-        route.window_minutes = window_minutes;
-        route.checkpoints = checkpoints;
+        // The route as it stands under the write: a change or retirement of it waits for
+        // this check-in, and then sees its run, or this check-in waits and reads the route
+        // as changed (or is refused, retired).
+        let route = lock_route(&mut tx, route_id).await?;
         let draft = route.draft();
         let checkpoint = checkpoint_for_code(&draft.checkpoints, code).ok_or_else(|| {
             StorageError::refused(

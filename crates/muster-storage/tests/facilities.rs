@@ -1314,8 +1314,10 @@ async fn dashboard_patrols_campaigns(db: Database) {
         logged.contains("点位P1"),
         "the route and its check-ins are audited"
     );
-    for code in ["\"P1\"", "\"P2\"", "\"P3\"", "\"p1\""] {
-        assert!(!logged.contains(code), "{code} in {logged}");
+    // The entries' before and after are JSON texts, so a code would show escaped in `logged`.
+    for code in ["P1", "P2", "P3", "p1"] {
+        let quoted = format!("\\\"{code}\\\"");
+        assert!(!logged.contains(&quoted), "{code} in {logged}");
     }
     assert_eq!(db.routes(&w.member_b).await.expect("routes").len(), 0);
 
@@ -1357,10 +1359,11 @@ async fn dashboard_patrols_campaigns(db: Database) {
 }
 
 on_both_databases!(a_patrol_route_is_changed_and_retired, route_changes);
-/// Staff who set routes up change a route's name, window and checkpoints, or retire it;
-/// never while a run of it waits to be checked, since a run is judged against the
-/// checkpoints it was walked by. A retired route is no longer listed or walked, its runs stay
-/// on record, and each change is audited without the checkpoints' codes.
+/// Staff who set routes up change a route's name, window and checkpoints, never while a run
+/// of it waits to be checked, since a run is judged against the checkpoints it was walked
+/// by; or retire it, at any time. A retired route is no longer listed or walked, its runs stay
+/// on record (one under way is still checked), and each change is audited without the
+/// checkpoints' codes. A property manager reads no route.
 async fn route_changes(db: Database) {
     let w = world(&db).await;
     let now = muster_storage::now();
@@ -1388,18 +1391,25 @@ async fn route_changes(db: Database) {
         .await
         .expect("check in");
 
-    // Under way: neither changed nor retired.
-    for refused in [
-        db.update_route(&w.workstation, route.id, &draft("夜巡二", &["P1", "P3"]))
-            .await
-            .map(|_| ()),
-        db.retire_route(&w.workstation, route.id).await,
-    ] {
-        assert!(
-            matches!(&refused, Err(E::Conflict { field: "route", .. })),
-            "{refused:?}"
-        );
-    }
+    // Under way: not changed.
+    let refused = db
+        .update_route(&w.workstation, route.id, &draft("夜巡二", &["P1", "P3"]))
+        .await;
+    assert!(
+        matches!(&refused, Err(E::Conflict { field: "route", .. })),
+        "{refused:?}"
+    );
+    // A property manager reads no route, not even one passing their premises.
+    assert!(db.routes(&w.manager).await.expect("routes").is_empty());
+    assert!(matches!(
+        db.route(&w.manager, route.id).await,
+        Err(E::NotFound { .. })
+    ));
+    assert!(matches!(
+        db.route_runs(&w.manager, route.id).await,
+        Err(E::NotFound { .. })
+    ));
+    assert_eq!(db.routes(&w.workstation).await.expect("routes").len(), 1);
     // Only those who set routes up change them; a bad draft names its field.
     assert!(matches!(
         db.update_route(&w.member_a, route.id, &draft("夜巡二", &["P1"]))
@@ -1450,10 +1460,24 @@ async fn route_changes(db: Database) {
         .await
         .expect("sweep");
 
-    // Retired: not listed, not walked, not changed; its runs stay.
+    // Retired while a run is under way: not listed, not walked, not changed; its runs stay,
+    // and the one under way is checked by the checkpoints it was walked by.
+    db.check_in(
+        &w.member_a,
+        route.id,
+        "P1",
+        None,
+        later.plus_millis(40 * 60_000),
+    )
+    .await
+    .expect("a run under way");
     db.retire_route(&w.workstation, route.id)
         .await
         .expect("retired");
+    assert!(matches!(
+        db.retire_route(&w.workstation, route.id).await,
+        Err(E::Conflict { field: "route", .. })
+    ));
     assert!(db.routes(&w.workstation).await.expect("routes").is_empty());
     assert!(db.routes(&w.member_a).await.expect("routes").is_empty());
     assert!(matches!(
@@ -1474,13 +1498,13 @@ async fn route_changes(db: Database) {
     ));
     let kept = db.route(&w.workstation, route.id).await.expect("kept");
     assert!(kept.retired_at.is_some());
-    assert_eq!(
-        db.route_runs(&w.workstation, route.id)
-            .await
-            .expect("runs")
-            .len(),
-        2
-    );
+    db.sweep_patrols(later.plus_millis(80 * 60_000), "log")
+        .await
+        .expect("sweep");
+    let runs = db.route_runs(&w.workstation, route.id).await.expect("runs");
+    assert_eq!(runs.len(), 3);
+    assert!(runs.iter().all(|run| run.checked_at.is_some()), "{runs:?}");
+    assert_eq!(runs[0].missed.as_deref(), Some("[\"点位P3\"]"));
 
     let audit = db
         .audit_entries(w.workstation.scope(), 100)
@@ -1492,9 +1516,24 @@ async fn route_changes(db: Database) {
         .map(|e| e.action.as_str())
         .collect();
     assert_eq!(actions, ["retire", "update", "create"]);
+    // The digest key was made once, with the first route, and that is audited, not the key.
+    let made: Vec<(String, String)> = db
+        .audit_entries(&Scope::everything(), 1000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.entity == "setting")
+        .map(|e| (e.action, e.entity_id))
+        .collect();
+    assert_eq!(
+        made,
+        [("create".to_owned(), "checkpoint_digest_key".to_owned())]
+    );
     let logged = serde_json::to_string(&audit).expect("json");
-    for code in ["\"P1\"", "\"P2\"", "\"P3\""] {
-        assert!(!logged.contains(code), "{code} in {logged}");
+    // The entries' before and after are JSON texts, so a code would show escaped in `logged`.
+    for code in ["P1", "P2", "P3"] {
+        let quoted = format!("\\\"{code}\\\"");
+        assert!(!logged.contains(&quoted), "{code} in {logged}");
     }
     // Nor a plain SHA-256 of a code, which a reader could match by hashing guesses: the
     // digests are keyed, with one key, so P1 has one digest in every entry.

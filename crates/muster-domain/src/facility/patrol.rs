@@ -66,11 +66,20 @@ impl RouteDraft {
                     format!("同一路线上各点位的编码不能重复，{code:?} 重复了"),
                 ));
             }
-            if checkpoint.name.trim().is_empty() {
+            let name = checkpoint.name.trim();
+            if name.is_empty() {
                 problems.push(FieldProblem::new(
                     format!("checkpoints[{index}].name"),
                     "a non-empty text",
                     "不能为空",
+                ));
+            } else if name.contains(['|', '｜']) || name.chars().any(char::is_control) {
+                // The route form lists checkpoints a line each, their fields split by `|`:
+                // such a name would not read back from it.
+                problems.push(FieldProblem::new(
+                    format!("checkpoints[{index}].name"),
+                    "a name on one line, without |",
+                    "应为一行文字，且不含 |",
                 ));
             }
             if !(-90.0..=90.0).contains(&checkpoint.latitude)

@@ -489,6 +489,8 @@ fn a_patrol_misses_only_what_it_did_not_reach_within_its_window() {
     let mut bad = route();
     bad.checkpoints[1].code = "a-1".to_owned();
     bad.checkpoints[2].code = "C 3".to_owned();
+    bad.checkpoints[0].name = "东门｜北侧".to_owned();
+    bad.checkpoints[2].name = "东门\n北侧".to_owned();
     bad.window_minutes = 0;
     let fields: Vec<String> = bad
         .validate()
@@ -501,8 +503,10 @@ fn a_patrol_misses_only_what_it_did_not_reach_within_its_window() {
         fields,
         [
             "window_minutes",
+            "checkpoints[0].name",
             "checkpoints[1].code",
-            "checkpoints[2].code"
+            "checkpoints[2].code",
+            "checkpoints[2].name"
         ]
     );
 }
