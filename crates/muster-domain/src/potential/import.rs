@@ -944,6 +944,16 @@ pub fn import_workbook<'a>(
     workbook: &Workbook,
     rules: ImportRules<'a>,
 ) -> Result<RecordImporter<'a>, SheetProblems> {
+    import_workbook_rows(workbook, rules, |_| true)
+}
+
+/// [`import_workbook`], calling `after_row` after each row of the sheet imported (as
+/// [`read_csv_records`] does): it may take the rows checked so far, or return false to stop.
+fn import_workbook_rows<'a>(
+    workbook: &Workbook,
+    rules: ImportRules<'a>,
+    mut after_row: impl FnMut(&mut RecordImporter<'a>) -> bool,
+) -> Result<RecordImporter<'a>, SheetProblems> {
     let is_header = |cells: &[String]| is_header_row(cells.iter().map(String::as_str));
     let ordered = workbook
         .sheets
@@ -967,6 +977,9 @@ pub fn import_workbook<'a>(
             cells.clear();
             cells.extend(row.cells.iter().map(String::as_str));
             importer.push_row(row.number, &cells);
+            if !after_row(&mut importer) {
+                break;
+            }
         }
         return Ok(importer);
     }
@@ -1001,7 +1014,7 @@ pub fn read_records<'a>(
     if is_csv(bytes) {
         return read_csv_records(bytes, file_name, rules, |_| true);
     }
-    read_workbook_records(bytes, file_name, rules)
+    read_workbook_records(bytes, file_name, rules, |_| true)
 }
 
 fn is_csv(bytes: &[u8]) -> bool {
@@ -1024,15 +1037,18 @@ pub fn read_records_in_batches(
     mut deliver: impl FnMut(PendingRows) -> bool,
 ) -> Result<Vec<RowProblem>, SheetProblems> {
     let mut stopped = false;
+    let after_row = |importer: &mut RecordImporter<'_>| {
+        if importer.pending_rows() >= batch_rows && !deliver(importer.take_pending()) {
+            stopped = true;
+        }
+        !stopped
+    };
+    // A workbook is read whole first (its cells are in a zip), but its rows are then checked
+    // and handed over in batches as a CSV's are, so storing starts while the rest is checked.
     let mut importer = if is_csv(bytes) {
-        read_csv_records(bytes, file_name, rules, |importer| {
-            if importer.pending_rows() >= batch_rows && !deliver(importer.take_pending()) {
-                stopped = true;
-            }
-            !stopped
-        })?
+        read_csv_records(bytes, file_name, rules, after_row)?
     } else {
-        read_workbook_records(bytes, file_name, rules)?
+        read_workbook_records(bytes, file_name, rules, after_row)?
     };
     if !stopped {
         deliver(importer.take_pending());
@@ -1044,6 +1060,7 @@ fn read_workbook_records<'a>(
     bytes: &[u8],
     file_name: &str,
     rules: ImportRules<'a>,
+    after_row: impl FnMut(&mut RecordImporter<'a>) -> bool,
 ) -> Result<RecordImporter<'a>, SheetProblems> {
     let workbook = crate::sheet::read_workbook(bytes).map_err(|error| match error {
         crate::sheet::SheetError::CellErrors(cells) => SheetProblems(
@@ -1067,7 +1084,7 @@ fn read_workbook_records<'a>(
         ),
         other => SheetProblems::file(file_name, Said::new(other.to_string(), other.zh())),
     })?;
-    import_workbook(&workbook, rules)
+    import_workbook_rows(&workbook, rules, after_row)
 }
 
 /// A CSV file checked as it streams: rows go straight from the parser into the importer,

@@ -685,6 +685,40 @@ fn the_undamaged_upload_reads_whole_in_both_formats() {
     }
 }
 
+/// Both formats hand their checked rows over in batches of the size asked, the last one
+/// smaller, and stop when the receiver says so.
+#[test]
+fn both_formats_hand_rows_over_in_batches() {
+    use super::import::read_records_in_batches;
+    let taxonomy = Taxonomy::default_taxonomy();
+    let rules = ImportRules {
+        taxonomy: &taxonomy,
+        allowed_types: None,
+    };
+    for xlsx in [false, true] {
+        let bytes = valid_upload(xlsx);
+        let mut batches: Vec<usize> = Vec::new();
+        let problems = read_records_in_batches(&bytes, "upload", rules, 4, |batch| {
+            batches.push(batch.len());
+            true
+        })
+        .expect("reads");
+        assert!(problems.is_empty(), "xlsx: {xlsx}: {problems:?}");
+        assert_eq!(batches, [4, 2], "xlsx: {xlsx}");
+
+        let mut taken = 0;
+        read_records_in_batches(&bytes, "upload", rules, 2, |_| {
+            taken += 1;
+            false
+        })
+        .expect("reads");
+        assert_eq!(
+            taken, 1,
+            "xlsx: {xlsx}: no batch after the receiver stopped"
+        );
+    }
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
     /// An upload damaged in transit or by hand (bytes changed, cut short) is read into
