@@ -683,15 +683,18 @@ impl Database {
     }
 
     /// Checks the runs whose window has passed: records what each missed and, where it
-    /// missed anything, alerts the route's region. One audit entry for the pass.
+    /// missed anything, alerts the route's region; not for a run cut short by its route's
+    /// retirement, whose walker could not check in any more (what it missed is recorded all
+    /// the same, and the pass's audit entry says it was cut short). One audit entry for the
+    /// pass.
     pub async fn sweep_patrols(
         &self,
         now: Timestamp,
         channel: &str,
     ) -> Result<Vec<Notification>, StorageError> {
-        let due: Vec<(i64, i64, String)> = on_read_pool!(self, |pool| {
+        let due: Vec<(i64, i64, String, i64)> = on_read_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT id, route_id, region_path FROM patrol_runs WHERE checked_at IS NULL AND window_ends_at < $1 \
+                "SELECT id, route_id, region_path, window_ends_at FROM patrol_runs WHERE checked_at IS NULL AND window_ends_at < $1 \
                  ORDER BY id LIMIT 1000",
             )
             .bind(now.as_millis())
@@ -705,7 +708,7 @@ impl Database {
         let mut tx = self.begin_write().await?;
         let mut created = Vec::new();
         let mut summary = Vec::new();
-        for (run_id, route_id, region_path) in due {
+        for (run_id, route_id, region_path, window_ends_at) in due {
             let route: Option<PatrolRoute> = on_tx!(&mut tx, |conn| {
                 sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "SELECT {ROUTE_COLUMNS} FROM patrol_routes WHERE id = $1"
@@ -745,7 +748,8 @@ impl Database {
                     .await
                     .map(|_| ())
             })?;
-            if !missed.is_empty() {
+            let cut_short = route.retired_at.is_some_and(|at| at < window_ends_at);
+            if !missed.is_empty() && !cut_short {
                 let message = format!("巡查「{}」漏检点位：{}", route.name, missed.join("、"));
                 created.push(
                     insert_notification(
@@ -761,7 +765,11 @@ impl Database {
                     .await?,
                 );
             }
-            summary.push(serde_json::json!({ "run_id": run_id, "missed": missed }));
+            summary.push(if cut_short {
+                serde_json::json!({ "run_id": run_id, "missed": missed, "cut_short_by_retirement": true })
+            } else {
+                serde_json::json!({ "run_id": run_id, "missed": missed })
+            });
         }
         tx.audit(
             &actor,

@@ -1106,8 +1106,8 @@ async fn update_route(
     ))
 }
 
-/// Retires a route: no longer listed or walked; its runs stay on record. Refused with 409
-/// while a run of it is under way or not checked yet.
+/// Retires a route: no longer listed or walked; its runs stay on record, and one under way is
+/// still checked when its window ends. Refused with 409 once retired.
 #[utoipa::path(delete, path = "/patrol-routes/{id}", tag = "facilities", params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn retire_route(

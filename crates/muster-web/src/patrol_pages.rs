@@ -477,8 +477,8 @@ pub(crate) async fn update_route(
     render_patrols(&state, &page, shown).await
 }
 
-/// Retires a route and shows the patrols page without it; a refusal (a patrol of it under
-/// way) is said at the top of the page.
+/// Retires a route and shows the patrols page without it; a refusal (retired meanwhile) is
+/// said at the top of the page.
 pub(crate) async fn retire_route(
     State(state): State<AppState>,
     page: PageContext,
