@@ -159,14 +159,47 @@ impl Database {
         scope: &Scope,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StorageError> {
+        self.audit_entries_leaving_out(scope, &[], limit).await
+    }
+
+    /// The newest entries `actor` may read, newest first: those about their subtree, less
+    /// the entities their role may not read elsewhere. A property manager reads no patrol
+    /// route (see `routes_reached`), so neither the routes' entries nor the check-ins'.
+    pub async fn audit_entries_read_by(
+        &self,
+        actor: &Actor,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StorageError> {
+        let hidden: &[&str] = match self.facility_reach(actor).await? {
+            crate::facilities::FacilityReach::Manager { .. } => &["patrol_route", "patrol_run"],
+            _ => &[],
+        };
+        self.audit_entries_leaving_out(actor.scope(), hidden, limit)
+            .await
+    }
+
+    async fn audit_entries_leaving_out(
+        &self,
+        scope: &Scope,
+        hidden: &[&str],
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StorageError> {
         let (low, high) = scope.subtree().subtree_range();
+        // At most two entity names, bound as parameters ('' names none).
+        let first = hidden.first().copied().unwrap_or("");
+        let second = hidden.get(1).copied().unwrap_or("");
         Ok(on_read_pool!(self, |pool| {
-            sqlx::query_as("SELECT * FROM audit_log WHERE region_path >= $1 AND region_path < $2 ORDER BY seq DESC LIMIT $3")
-                .bind(&low)
-                .bind(&high)
-                .bind(limit.clamp(1, 1000))
-                .fetch_all(pool)
-                .await
+            sqlx::query_as(
+                "SELECT * FROM audit_log WHERE region_path >= $1 AND region_path < $2 \
+                 AND entity <> $3 AND entity <> $4 ORDER BY seq DESC LIMIT $5",
+            )
+            .bind(&low)
+            .bind(&high)
+            .bind(first)
+            .bind(second)
+            .bind(limit.clamp(1, 1000))
+            .fetch_all(pool)
+            .await
         })?)
     }
 }

@@ -1532,6 +1532,35 @@ async fn route_changes(db: Database) {
         made,
         [("create".to_owned(), "checkpoint_digest_key".to_owned())]
     );
+    // A property manager's region holds the route's entries, which they do not read.
+    let patrol_entries = |entries: Vec<muster_storage::AuditEntry>| {
+        entries
+            .into_iter()
+            .filter(|e| e.entity == "patrol_route" || e.entity == "patrol_run")
+            .count()
+    };
+    let in_region = db
+        .audit_entries(w.manager.scope(), 1000)
+        .await
+        .expect("audit");
+    assert!(
+        patrol_entries(in_region) > 0,
+        "the route is in the manager's region"
+    );
+    let read = db
+        .audit_entries_read_by(&w.manager, 1000)
+        .await
+        .expect("audit");
+    assert!(
+        !read.is_empty(),
+        "the manager reads the rest of their region's log"
+    );
+    assert_eq!(patrol_entries(read), 0);
+    let read = db
+        .audit_entries_read_by(&w.workstation, 1000)
+        .await
+        .expect("audit");
+    assert!(patrol_entries(read) >= 3);
     let logged = serde_json::to_string(&audit).expect("json");
     // The entries' before and after are JSON texts, so a code would show escaped in `logged`.
     for code in ["P1", "P2", "P3"] {

@@ -923,7 +923,7 @@ async fn list_audit(
 ) -> Result<Json<Vec<AuditEntryDto>>, WebError> {
     let entries = state
         .db
-        .audit_entries(current.actor.scope(), query.limit.unwrap_or(100))
+        .audit_entries_read_by(&current.actor, query.limit.unwrap_or(100))
         .await?;
     Ok(Json(entries.into_iter().map(Into::into).collect()))
 }

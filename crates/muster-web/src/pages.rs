@@ -865,7 +865,7 @@ pub(crate) async fn audit(State(state): State<AppState>, page: PageContext) -> P
     let current = page.require_user()?;
     let entries = state
         .db
-        .audit_entries(current.actor.scope(), 200)
+        .audit_entries_read_by(&current.actor, 200)
         .await
         .map_err(|e| page.error(e.into()))?;
     Ok(AuditPage {
