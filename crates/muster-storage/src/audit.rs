@@ -159,7 +159,7 @@ impl Database {
         scope: &Scope,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StorageError> {
-        self.audit_entries_leaving_out(scope, &[], limit).await
+        self.audit_entries_leaving_out(scope, [""; 2], limit).await
     }
 
     /// The newest entries `actor` may read, newest first: those about their subtree, less
@@ -170,24 +170,22 @@ impl Database {
         actor: &Actor,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StorageError> {
-        let hidden: &[&str] = match self.facility_reach(actor).await? {
-            crate::facilities::FacilityReach::Manager { .. } => &["patrol_route", "patrol_run"],
-            _ => &[],
+        let hidden = match self.facility_reach(actor).await? {
+            crate::facilities::FacilityReach::Manager { .. } => ["patrol_route", "patrol_run"],
+            _ => [""; 2],
         };
         self.audit_entries_leaving_out(actor.scope(), hidden, limit)
             .await
     }
 
+    /// The entries about `scope`, but those of the `hidden` entities ('' hides none).
     async fn audit_entries_leaving_out(
         &self,
         scope: &Scope,
-        hidden: &[&str],
+        hidden: [&str; 2],
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StorageError> {
         let (low, high) = scope.subtree().subtree_range();
-        // At most two entity names, bound as parameters ('' names none).
-        let first = hidden.first().copied().unwrap_or("");
-        let second = hidden.get(1).copied().unwrap_or("");
         Ok(on_read_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT * FROM audit_log WHERE region_path >= $1 AND region_path < $2 \
@@ -195,8 +193,8 @@ impl Database {
             )
             .bind(&low)
             .bind(&high)
-            .bind(first)
-            .bind(second)
+            .bind(hidden[0])
+            .bind(hidden[1])
             .bind(limit.clamp(1, 1000))
             .fetch_all(pool)
             .await
