@@ -8,6 +8,10 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::organization::DataClass;
+use crate::potential::Holder;
+use crate::region::RegionPath;
+use crate::scope::Scope;
 use crate::time::Timestamp;
 
 /// The `prev_hash` of the first entry.
@@ -129,6 +133,91 @@ impl ChainVerifier {
     }
 }
 
+/// An entry's details (`before` and `after`) as one reader may see them. The entries a
+/// reader may not see at all are left out where they are read; this takes out what is left
+/// of an entry they may see, whatever region it is about:
+///
+/// * without personal data: a citizen holder's name in a requisition order (masked as the
+///   order itself is) and the photos of a verification item (which may show a person's
+///   holding; the entry does not say whose it was, so every item's go);
+/// * a sustainment scenario moved into the reader's subtree from outside it: where it was,
+///   and what it said there.
+///
+/// Returns whether anything was taken out, so the reader is told that what they see no
+/// longer matches the entry's hash. Details that do not read as JSON, where something
+/// would have to be taken out, are withheld whole rather than shown as stored.
+pub fn redact_details(
+    entity: &str,
+    before: &mut Option<String>,
+    after: &mut Option<String>,
+    scope: &Scope,
+) -> bool {
+    let personal = scope.allows(DataClass::PersonalData);
+    let redact: fn(&mut serde_json::Value, &Scope) -> bool = match entity {
+        "requisition_order" if !personal => mask_citizen_holder,
+        "verification_item" if !personal => remove_photos,
+        "sustainment_scenario" => forget_region_outside,
+        _ => return false,
+    };
+    let mut redacted = false;
+    for details in [before, after] {
+        let Some(text) = details.as_deref() else {
+            continue;
+        };
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(mut value) => {
+                if redact(&mut value, scope) {
+                    *details = (!value.is_null()).then(|| value.to_string());
+                    redacted = true;
+                }
+            }
+            Err(_) => {
+                *details = None;
+                redacted = true;
+            }
+        }
+    }
+    redacted
+}
+
+/// `{"holder": {"category": "citizen", "name": …}}`: the name as [`Holder::masked`] gives it.
+fn mask_citizen_holder(details: &mut serde_json::Value, _: &Scope) -> bool {
+    let Some(holder) = details.get_mut("holder") else {
+        return false;
+    };
+    if holder.get("category").and_then(|c| c.as_str()) != Some("citizen") {
+        return false;
+    }
+    let Some(name) = holder.get("name").and_then(|n| n.as_str()) else {
+        return false;
+    };
+    let person = Holder::Person {
+        name: name.to_owned(),
+        id_number: None,
+        phone: None,
+    };
+    holder["name"] = serde_json::Value::from(person.masked().name());
+    true
+}
+
+fn remove_photos(details: &mut serde_json::Value, _: &Scope) -> bool {
+    details
+        .as_object_mut()
+        .is_some_and(|object| object.remove("photos").is_some())
+}
+
+/// `{"region_path": …, …}` of a region outside `scope`: all of it goes (null).
+fn forget_region_outside(details: &mut serde_json::Value, scope: &Scope) -> bool {
+    let Some(path) = details.get("region_path").and_then(|p| p.as_str()) else {
+        return false;
+    };
+    if RegionPath::parse(path).is_some_and(|path| scope.contains(&path)) {
+        return false;
+    }
+    *details = serde_json::Value::Null;
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +309,93 @@ mod tests {
                 last_seq: 3
             })
         );
+    }
+
+    fn reader(classes: Vec<DataClass>) -> Scope {
+        Scope::new(RegionPath::parse("/34/3401/").expect("path"), classes)
+    }
+
+    fn redacted(
+        entity: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+        scope: &Scope,
+    ) -> (bool, Option<String>, Option<String>) {
+        let (mut before, mut after) = (before.map(str::to_owned), after.map(str::to_owned));
+        let changed = redact_details(entity, &mut before, &mut after, scope);
+        (changed, before, after)
+    }
+
+    #[test]
+    fn a_citizen_holders_name_is_masked_for_a_reader_without_personal_data() {
+        let order = r#"{"holder":{"holder_id":7,"name":"张三丰","category":"citizen"},"items":[]}"#;
+        let (changed, _, after) = redacted("requisition_order", None, Some(order), &reader(vec![]));
+        assert!(changed);
+        let after: serde_json::Value = serde_json::from_str(&after.expect("details")).expect("json");
+        assert_eq!(after["holder"]["name"], "张**");
+        assert_eq!(after["holder"]["holder_id"], 7);
+        assert_eq!(after["items"], serde_json::json!([]));
+
+        let staff = reader(vec![DataClass::PersonalData]);
+        assert_eq!(
+            redacted("requisition_order", None, Some(order), &staff),
+            (false, None, Some(order.to_owned()))
+        );
+        let enterprise =
+            r#"{"holder":{"holder_id":3,"name":"合肥运输公司","category":"enterprise"}}"#;
+        assert!(!redacted("requisition_order", None, Some(enterprise), &reader(vec![])).0);
+    }
+
+    #[test]
+    fn verification_photos_go_for_a_reader_without_personal_data() {
+        let item = r#"{"quantity_seen":3,"photos":["ab12"],"accurate":true}"#;
+        let (changed, _, after) = redacted("verification_item", None, Some(item), &reader(vec![]));
+        assert!(changed);
+        assert_eq!(
+            after.as_deref(),
+            Some(r#"{"accurate":true,"quantity_seen":3}"#)
+        );
+        let staff = reader(vec![DataClass::PersonalData]);
+        assert!(!redacted("verification_item", None, Some(item), &staff).0);
+        // Nothing else is touched, for anyone.
+        assert!(!redacted("potential_record", None, Some(item), &reader(vec![])).0);
+    }
+
+    #[test]
+    fn a_scenario_moved_in_from_outside_the_subtree_keeps_its_past_there_hidden() {
+        let outside = r#"{"name":"flood","region_path":"/34/3402/","document":"…"}"#;
+        let inside = r#"{"name":"flood","region_path":"/34/3401/340104/","document":"…"}"#;
+        let everyone = reader(vec![DataClass::PersonalData, DataClass::ClassifiedMilitary]);
+        assert_eq!(
+            redacted(
+                "sustainment_scenario",
+                Some(outside),
+                Some(inside),
+                &everyone
+            ),
+            (true, None, Some(inside.to_owned()))
+        );
+        assert!(
+            !redacted(
+                "sustainment_scenario",
+                Some(inside),
+                Some(inside),
+                &everyone
+            )
+            .0
+        );
+    }
+
+    #[test]
+    fn details_that_do_not_read_are_withheld_where_something_would_be_taken_out() {
+        let (changed, before, after) = redacted(
+            "requisition_order",
+            Some("not json"),
+            Some(r#"{"status":"notified"}"#),
+            &reader(vec![]),
+        );
+        assert!(changed);
+        assert_eq!(before, None);
+        assert_eq!(after.as_deref(), Some(r#"{"status":"notified"}"#));
     }
 }

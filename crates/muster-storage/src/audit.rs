@@ -1,11 +1,15 @@
 //! Appending to and verifying the hash-chained audit log.
 
-use muster_domain::audit::{AuditRecord, ChainBreak, ChainVerifier, StoredAuditEntry};
+use muster_domain::audit::{
+    AuditRecord, ChainBreak, ChainVerifier, StoredAuditEntry, redact_details,
+};
 use muster_domain::{Actor, RegionPath, Scope, Timestamp};
 use serde::Serialize;
 
 use crate::db::{Database, WriteTx, on_read_pool, on_tx};
+use crate::demands::clearance_rank;
 use crate::error::StorageError;
+use crate::facilities::FacilityReach;
 
 /// One write, described for the log. `before`/`after` are serialised to JSON here.
 #[derive(Debug)]
@@ -33,6 +37,10 @@ pub struct AuditEntry {
     pub after: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// Whether details this reader may not see were taken out of `before` or `after`, so
+    /// that what is shown no longer matches `hash`.
+    #[sqlx(skip)]
+    pub redacted: bool,
 }
 
 /// The result of walking the chain.
@@ -153,51 +161,138 @@ impl Database {
         })
     }
 
-    /// The newest entries about the reader's subtree, newest first.
+    /// The newest entries about `scope`'s subtree that its data classes allow, newest first
+    /// (for the command line and tests, which act for no user; a user reads through
+    /// [`Database::audit_entries_read_by`]).
     pub async fn audit_entries(
         &self,
         scope: &Scope,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StorageError> {
-        self.audit_entries_leaving_out(scope, [""; 2], limit).await
+        self.audit_entries_reached(scope, &AuditReach::of_scope(scope), limit)
+            .await
     }
 
     /// The newest entries `actor` may read, newest first: those about their subtree, less
-    /// the entities their role may not read elsewhere. A property manager reads no patrol
-    /// route (see `routes_reached`), so neither the routes' entries nor the check-ins'.
+    /// the entries about what their roles and organization keep from them elsewhere, and
+    /// with the details their data classes do not allow taken out (see [`AuditReach`] and
+    /// [`redact_details`]). Read in the one query, so the limit counts what is shown.
     pub async fn audit_entries_read_by(
         &self,
         actor: &Actor,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StorageError> {
-        let hidden = match self.facility_reach(actor).await? {
-            crate::facilities::FacilityReach::Manager { .. } => ["patrol_route", "patrol_run"],
-            _ => [""; 2],
-        };
-        self.audit_entries_leaving_out(actor.scope(), hidden, limit)
-            .await
+        let scope = actor.scope();
+        let mut reach = AuditReach::of_scope(scope);
+        match self.facility_reach(actor).await? {
+            FacilityReach::Subtree(_) => {}
+            FacilityReach::Grids { user_id, .. } => reach.grid_member = user_id,
+            FacilityReach::Manager {
+                organization_id, ..
+            } => reach.manager = organization_id,
+        }
+        if let Some(user_id) = actor.user_id() {
+            reach.requisition_holder = self.enterprise_account_of(user_id).await?.unwrap_or(0);
+            if !actor.administers() {
+                reach.token_owner = user_id;
+            }
+        }
+        self.audit_entries_reached(scope, &reach, limit).await
     }
 
-    /// The entries about `scope`, but those of the `hidden` entities ('' hides none).
-    async fn audit_entries_leaving_out(
+    async fn audit_entries_reached(
         &self,
         scope: &Scope,
-        hidden: [&str; 2],
+        reach: &AuditReach,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StorageError> {
         let (low, high) = scope.subtree().subtree_range();
-        Ok(on_read_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT * FROM audit_log WHERE region_path >= $1 AND region_path < $2 \
-                 AND entity <> $3 AND entity <> $4 ORDER BY seq DESC LIMIT $5",
-            )
-            .bind(&low)
-            .bind(&high)
-            .bind(hidden[0])
-            .bind(hidden[1])
-            .bind(limit.clamp(1, 1000))
-            .fetch_all(pool)
-            .await
-        })?)
+        let mut entries: Vec<AuditEntry> = on_read_pool!(self, |pool| {
+            sqlx::query_as(READ_REACHED)
+                .bind(&low)
+                .bind(&high)
+                .bind(reach.clearance)
+                .bind(reach.grid_member)
+                .bind(reach.manager)
+                .bind(reach.requisition_holder)
+                .bind(reach.token_owner)
+                .bind(limit.clamp(1, 1000))
+                .fetch_all(pool)
+                .await
+        })?;
+        for entry in &mut entries {
+            entry.redacted =
+                redact_details(&entry.entity, &mut entry.before, &mut entry.after, scope);
+        }
+        Ok(entries)
     }
 }
+
+/// What of the audit log about their subtree a reader may not read, by what the entries
+/// are about: each rule is the one that reader meets where that entity itself is read, so
+/// the log tells no one what the entity's own pages would not. A `0` sets no limit.
+#[derive(Debug, Clone, Copy)]
+struct AuditReach {
+    /// Demands classified above this rank are left out, as `demands` reads them.
+    clearance: i64,
+    /// A grid member's user id: facilities, inspections and rectification orders only of
+    /// their grids' facilities, and patrols only of their grids' routes and of routes with
+    /// no grid (`FacilityReach::Grids`, `routes_reached`).
+    grid_member: i64,
+    /// A property manager's organization: facilities, inspections and orders only of the
+    /// facilities it manages, and no patrols (`FacilityReach::Manager`).
+    manager: i64,
+    /// An enterprise's account: requisition orders only of its own, and none of the
+    /// records' requisition hand-overs and returns (`RequisitionReach::Holder`).
+    requisition_holder: i64,
+    /// API tokens only of this user (anyone but an administrator: tokens are their
+    /// owner's).
+    token_owner: i64,
+}
+
+impl AuditReach {
+    fn of_scope(scope: &Scope) -> Self {
+        Self {
+            clearance: clearance_rank(scope),
+            grid_member: 0,
+            manager: 0,
+            requisition_holder: 0,
+            token_owner: 0,
+        }
+    }
+}
+
+/// [`AuditReach`] as SQL, in the order of its fields (`$3` … `$7`). Entries are compared
+/// with the entities' ids as text: `entity_id` is text, and not every entity's is a number.
+/// A batch's entry ("12 facilities", a sweep) names no one entity and is left out wherever
+/// the entity's reach is limited.
+const READ_REACHED: &str = "SELECT * FROM audit_log a \
+    WHERE a.region_path >= $1 AND a.region_path < $2 \
+    AND NOT (a.entity = 'demand' AND a.entity_id IN \
+        (SELECT CAST(d.id AS TEXT) FROM demands d WHERE d.classification_rank > $3)) \
+    AND (($4 = 0 AND $5 = 0) \
+        OR a.entity NOT IN ('facility', 'inspection', 'rectification_order', 'patrol_route', 'patrol_run') \
+        OR (a.entity = 'facility' AND a.entity_id IN (SELECT CAST(f.id AS TEXT) FROM facilities f \
+            WHERE ($4 = 0 OR f.grid_id IN (SELECT gm.grid_id FROM grid_members gm WHERE gm.user_id = $4)) \
+            AND ($5 = 0 OR f.manager_organization_id = $5))) \
+        OR (a.entity = 'inspection' AND a.entity_id IN (SELECT CAST(i.id AS TEXT) FROM inspections i \
+            JOIN facilities f ON f.id = i.facility_id \
+            WHERE ($4 = 0 OR f.grid_id IN (SELECT gm.grid_id FROM grid_members gm WHERE gm.user_id = $4)) \
+            AND ($5 = 0 OR f.manager_organization_id = $5))) \
+        OR (a.entity = 'rectification_order' AND a.entity_id IN (SELECT CAST(o.id AS TEXT) FROM rectification_orders o \
+            JOIN facilities f ON f.id = o.facility_id \
+            WHERE ($4 = 0 OR f.grid_id IN (SELECT gm.grid_id FROM grid_members gm WHERE gm.user_id = $4)) \
+            AND ($5 = 0 OR f.manager_organization_id = $5))) \
+        OR ($5 = 0 AND a.entity = 'patrol_route' AND a.entity_id IN (SELECT CAST(r.id AS TEXT) FROM patrol_routes r \
+            WHERE r.grid_id IS NULL OR r.grid_id IN (SELECT gm.grid_id FROM grid_members gm WHERE gm.user_id = $4))) \
+        OR ($5 = 0 AND a.entity = 'patrol_run' AND a.entity_id IN (SELECT CAST(n.id AS TEXT) FROM patrol_runs n \
+            JOIN patrol_routes r ON r.id = n.route_id \
+            WHERE r.grid_id IS NULL OR r.grid_id IN (SELECT gm.grid_id FROM grid_members gm WHERE gm.user_id = $4)))) \
+    AND ($6 = 0 \
+        OR (a.entity = 'requisition_order' AND a.entity_id IN \
+            (SELECT CAST(o.id AS TEXT) FROM requisition_orders o WHERE o.holder_organization_id = $6)) \
+        OR (a.entity <> 'requisition_order' AND NOT (a.entity = 'potential_record' \
+            AND a.action IN ('requisition_hand_over', 'requisition_return')))) \
+    AND ($7 = 0 OR a.entity <> 'api_token' OR a.entity_id IN \
+        (SELECT CAST(t.id AS TEXT) FROM api_tokens t WHERE t.user_id = $7)) \
+    ORDER BY a.seq DESC LIMIT $8";

@@ -835,6 +835,18 @@ impl Database {
         let Some(user_id) = actor.user_id() else {
             return Ok(RequisitionReach::Subtree(subtree));
         };
+        Ok(match self.enterprise_account_of(user_id).await? {
+            Some(organization_id) => RequisitionReach::Holder { organization_id },
+            None => RequisitionReach::Subtree(subtree),
+        })
+    }
+
+    /// The user's organization when it is an enterprise: whose account reads only that
+    /// enterprise's orders.
+    pub(crate) async fn enterprise_account_of(
+        &self,
+        user_id: i64,
+    ) -> Result<Option<i64>, StorageError> {
         let found: Option<(i64, String)> = on_read_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT o.id, o.kind FROM users u JOIN organizations o ON o.id = u.organization_id WHERE u.id = $1",
@@ -843,12 +855,9 @@ impl Database {
             .fetch_optional(pool)
             .await
         })?;
-        Ok(match found {
-            Some((organization_id, kind)) if kind == OrganizationKind::Enterprise.as_str() => {
-                RequisitionReach::Holder { organization_id }
-            }
-            _ => RequisitionReach::Subtree(subtree),
-        })
+        Ok(found
+            .filter(|(_, kind)| kind == OrganizationKind::Enterprise.as_str())
+            .map(|(id, _)| id))
     }
 
     async fn requisition_in_reach(

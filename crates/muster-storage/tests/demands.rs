@@ -397,6 +397,32 @@ async fn the_demand_lifecycle(db: Database) {
         .await
         .expect("list");
     assert_eq!(listed.iter().map(|d| d.id).collect::<Vec<_>>(), vec![id]);
+    // Nor does the audit log tell them of it: its entries are in county A's part of the log,
+    // which the office and the viewer read, but they are left out for the uncleared.
+    let demand_entries = |entries: Vec<muster_storage::AuditEntry>| {
+        entries
+            .into_iter()
+            .filter(|e| e.entity == "demand" && e.entity_id == id.to_string())
+            .count()
+    };
+    let cleared = db
+        .audit_entries_read_by(&w.liaison, 1000)
+        .await
+        .expect("audit");
+    assert_eq!(demand_entries(cleared), 1, "the liaison reads its creation");
+    for uncleared in [&w.office_a, &w.viewer_a] {
+        let read = db
+            .audit_entries_read_by(uncleared, 1000)
+            .await
+            .expect("audit");
+        assert_eq!(demand_entries(read), 0, "{}", uncleared.name());
+        let read = db
+            .audit_entries(uncleared.scope(), 1000)
+            .await
+            .expect("audit");
+        assert_eq!(demand_entries(read), 0, "{}", uncleared.name());
+    }
+    let confidential = id;
 
     // An internal demand the county office works on.
     let view = db
@@ -413,6 +439,19 @@ async fn the_demand_lifecycle(db: Database) {
         .expect("internal demand");
     let id = view.demand.id;
     assert!(db.demand(w.viewer_a.scope(), id).await.is_ok());
+    let read = db
+        .audit_entries_read_by(&w.viewer_a, 1000)
+        .await
+        .expect("audit");
+    assert!(
+        read.iter()
+            .any(|e| e.entity == "demand" && e.entity_id == id.to_string()),
+        "the viewer reads the internal demand's entries"
+    );
+    assert!(
+        read.iter()
+            .all(|e| e.entity != "demand" || e.entity_id != confidential.to_string())
+    );
 
     // Allocation before the analysis is refused by the domain, in both languages.
     let err = db

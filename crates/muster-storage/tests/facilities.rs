@@ -294,6 +294,38 @@ async fn reach_follows_the_grid(db: Database) {
     assert_eq!(list(w.member_b.clone()).await, vec![w.shelter_b]);
     assert_eq!(list(w.manager.clone()).await, vec![w.car_park]);
     assert_eq!(list(w.other_workstation.clone()).await, Vec::<i64>::new());
+    // The audit log reaches the facilities the list does, and no others, though a reader's
+    // region may hold more: the manager's village holds the siren's entries too.
+    for actor in [
+        &w.county_office,
+        &w.workstation,
+        &w.member_a,
+        &w.member_b,
+        &w.manager,
+        &w.other_workstation,
+    ] {
+        let mut logged: Vec<i64> = db
+            .audit_entries_read_by(actor, 1000)
+            .await
+            .expect("audit")
+            .into_iter()
+            .filter(|e| e.entity == "facility" && e.action == "create")
+            .filter_map(|e| e.entity_id.parse().ok())
+            .collect();
+        logged.sort_unstable();
+        assert_eq!(logged, list(actor.clone()).await, "{}", actor.name());
+    }
+    let in_region = db
+        .audit_entries(w.manager.scope(), 1000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.entity == "facility" && e.action == "create")
+        .count();
+    assert_eq!(
+        in_region, 2,
+        "the manager's village holds the car park and the siren"
+    );
     assert!(matches!(
         db.facility(&w.member_a, w.shelter_b).await,
         Err(E::NotFound { .. })

@@ -573,6 +573,40 @@ async fn requisition_story(db: Database) {
         db.requisition(&w.enterprise_user_2, id).await,
         Err(E::NotFound { .. })
     ));
+    // The audit log keeps the same reach: each enterprise reads the entries of its own
+    // orders only, and none of the records' hand-overs, though its region's log holds them.
+    let requisition_entries = |entries: &[muster_storage::AuditEntry]| {
+        let orders: Vec<String> = entries
+            .iter()
+            .filter(|e| e.entity == "requisition_order")
+            .map(|e| e.entity_id.clone())
+            .collect();
+        let records = entries
+            .iter()
+            .filter(|e| e.entity == "potential_record" && e.action.starts_with("requisition_"))
+            .count();
+        (orders, records)
+    };
+    for reader in [&w.enterprise_user_1, &w.enterprise_user_2] {
+        let (orders, records) =
+            requisition_entries(&db.audit_entries(reader.scope(), 1000).await.expect("audit"));
+        assert!(orders.contains(&id.to_string()), "{orders:?}");
+        assert!(records > 0);
+    }
+    let (orders, records) = requisition_entries(
+        &db.audit_entries_read_by(&w.enterprise_user_1, 1000)
+            .await
+            .expect("audit"),
+    );
+    assert!(orders.contains(&id.to_string()), "{orders:?}");
+    assert!(orders.contains(&again.summary.id.to_string()), "{orders:?}");
+    assert_eq!(records, 0);
+    let (orders, records) = requisition_entries(
+        &db.audit_entries_read_by(&w.enterprise_user_2, 1000)
+            .await
+            .expect("audit"),
+    );
+    assert_eq!((orders.len(), records), (0, 0), "{orders:?}");
     // …the other county's office neither, the city office and county A's office do.
     assert!(matches!(
         db.requisition(&w.office_b, id).await,
@@ -609,6 +643,35 @@ async fn requisition_story(db: Database) {
         .await
         .expect("viewer reads");
     assert_ne!(masked.summary.holder_name, "王建国");
+    // So is it in the audit log of the order's drafting, for the viewer, who is told so.
+    let drafting = |entries: Vec<muster_storage::AuditEntry>| {
+        entries
+            .into_iter()
+            .find(|e| {
+                e.entity == "requisition_order"
+                    && e.entity_id == citizen.summary.id.to_string()
+                    && e.action == "create"
+            })
+            .expect("the drafting is logged")
+    };
+    let seen = drafting(
+        db.audit_entries_read_by(&w.viewer_a, 1000)
+            .await
+            .expect("audit"),
+    );
+    let after = seen.after.as_deref().expect("details");
+    assert!(seen.redacted);
+    assert!(
+        !after.contains("王建国") && after.contains("王**"),
+        "{after}"
+    );
+    let seen = drafting(
+        db.audit_entries_read_by(&w.office_a, 1000)
+            .await
+            .expect("audit"),
+    );
+    assert!(!seen.redacted);
+    assert!(seen.after.as_deref().expect("details").contains("王建国"));
     assert!(matches!(
         db.create_requisition(
             &w.office_a,

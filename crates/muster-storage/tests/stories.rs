@@ -654,6 +654,22 @@ async fn a_disabled_user_loses_every_way_in_story(db: Database) {
             .await
             .expect("token");
     }
+    // A token is its owner's: their colleague in the same office does not read its entries
+    // in the log, the owner and the administrator do.
+    let colleague = db
+        .create_user(&cli(), person("colleague", city.id, "office_staff"))
+        .await
+        .expect("colleague");
+    for (reader, expected) in [(&colleague, 0), (&clerk, 2), (&admin, 2)] {
+        let tokens = db
+            .audit_entries_read_by(&reader.actor(), 1000)
+            .await
+            .expect("audit")
+            .into_iter()
+            .filter(|e| e.entity == "api_token")
+            .count();
+        assert_eq!(tokens, expected, "{}", reader.username);
+    }
 
     // Who may not: the clerk (not an administrator), the admin on themselves, the admin on
     // someone outside their city (who, to them, does not exist).

@@ -199,6 +199,9 @@ pub(crate) struct AuditEntryDto {
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
     hash: String,
+    /// Whether details the caller may not see were taken out of `before` or `after`: what
+    /// is shown then no longer matches `hash`.
+    redacted: bool,
 }
 
 impl From<AuditEntry> for AuditEntryDto {
@@ -215,6 +218,7 @@ impl From<AuditEntry> for AuditEntryDto {
             before: json(e.before),
             after: json(e.after),
             hash: e.hash,
+            redacted: e.redacted,
         }
     }
 }

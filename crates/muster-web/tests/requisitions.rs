@@ -356,6 +356,25 @@ async fn requisition_story(app: TestApp) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, none) = get(&app, Some(&w.enterprise_2), "/api/v1/requisitions").await;
     assert_eq!(none, json!([]));
+    // Nor does the audit log show the other enterprise the order; it shows the holder, and
+    // says of every entry whether anything was taken out of it.
+    let orders_logged = |entries: &serde_json::Value| -> Vec<String> {
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .inspect(|e| assert!(e["redacted"].is_boolean(), "{e}"))
+            .filter(|e| e["entity"] == "requisition_order")
+            .filter_map(|e| e["entity_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let (status, log) = get(&app, Some(&w.enterprise_1), "/api/v1/audit?limit=1000").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(orders_logged(&log).contains(&id.to_string()), "{log}");
+    let (_, log) = get(&app, Some(&w.enterprise_2), "/api/v1/audit?limit=1000").await;
+    assert_eq!(orders_logged(&log), Vec::<String>::new());
+    let (_, log) = get(&app, Some(&w.office), "/api/v1/audit?limit=1000").await;
+    assert!(orders_logged(&log).contains(&id.to_string()), "{log}");
 
     // A citizen's car: a notice link that works without signing in, until it expires.
     let (status, citizen) = post(
