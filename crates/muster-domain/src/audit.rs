@@ -331,7 +331,8 @@ mod tests {
         let order = r#"{"holder":{"holder_id":7,"name":"张三丰","category":"citizen"},"items":[]}"#;
         let (changed, _, after) = redacted("requisition_order", None, Some(order), &reader(vec![]));
         assert!(changed);
-        let after: serde_json::Value = serde_json::from_str(&after.expect("details")).expect("json");
+        let after: serde_json::Value =
+            serde_json::from_str(&after.expect("details")).expect("json");
         assert_eq!(after["holder"]["name"], "张**");
         assert_eq!(after["holder"]["holder_id"], 7);
         assert_eq!(after["items"], serde_json::json!([]));

@@ -763,6 +763,19 @@ pub fn assess(finding: &Finding, tolerance: &Tolerance) -> Assessment {
     }
 }
 
+/// The quantity a finding writes into its record: the one seen, where the type was right and
+/// the quantity is off by more than the tolerance. A finding judged accurate never corrects
+/// (the same slack as [`assess`]), and one of the wrong type saw some other stock.
+pub fn applied_correction(
+    finding: &Finding,
+    assessment: &Assessment,
+    tolerance: &Tolerance,
+) -> Option<f64> {
+    assessment.correction.filter(|_| {
+        finding.type_right && assessment.relative_error > tolerance.relative + TOLERANCE_SLACK
+    })
+}
+
 /// |a − b| / max(a, b) for two valid (finite, non-negative) quantities, 0 when both are 0.
 ///
 /// Relative to the larger figure so that it lies in 0..=1 and is symmetric: a record that

@@ -294,7 +294,9 @@ struct MovementRow {
 /// approved row counts as approved in a township's dashboard too). Then only the registry
 /// record that very version put there counts as approved (and verified, when
 /// `last_verified_at` is set): the same holding registered by another report is that
-/// report's. A record a later round has renewed since counts with the figures this round gave
+/// report's. The approved figure is the version's, as it was approved: a finding that
+/// corrected the record since shows as the step from approved to verified, not as a
+/// different approval. A record a later round has renewed since counts with the figures this round gave
 /// it, as `superseded_records` keeps them. A sum over nothing is NULL, hence the COALESCEs, and SQLite sums integers to an
 /// integer, hence the CASTs.
 ///
@@ -324,7 +326,8 @@ const MOVEMENT_BY_TYPE: &str = "WITH holdings AS ( \
      CAST(COALESCE(SUM(h.first_reported), 0) AS DOUBLE PRECISION) AS first_reported, \
      CAST(COALESCE(SUM(h.latest_reported), 0) AS DOUBLE PRECISION) AS latest_reported, \
      COUNT(*) AS record_count, \
-     CAST(COALESCE(SUM(p.quantity), 0) AS DOUBLE PRECISION) AS approved, \
+     CAST(COALESCE(SUM(CASE WHEN p.holding_key IS NOT NULL THEN h.latest_reported END), 0) \
+     AS DOUBLE PRECISION) AS approved, \
      COUNT(p.holding_key) AS approved_count, \
      CAST(COALESCE(SUM(CASE WHEN p.last_verified_at IS NOT NULL THEN p.verified_quantity END), 0) \
      AS DOUBLE PRECISION) AS verified, \

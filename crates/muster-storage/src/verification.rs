@@ -483,6 +483,7 @@ impl Database {
         })?;
         let seed = i64::try_from(planned.seed).map_err(|_| seed_too_large())?;
         let mut tx = self.begin_write().await?;
+        refuse_records_drawn_meanwhile(&mut tx, &planned.record_ids).await?;
         let sample_id: i64 = on_tx!(&mut tx, |conn| {
             sqlx::query_scalar(
             "INSERT INTO verification_samples (round_id, region_code, region_path, method, parameters, seed, created_by, created_at) \
@@ -871,19 +872,16 @@ impl Database {
                 });
             }
         }
-        let assessment = verification::assess(
-            &Finding {
-                record_id,
-                reported_quantity: before.quantity,
-                quantity_seen: input.quantity_seen,
-                location_right: input.location_right,
-                type_right: input.type_right,
-            },
-            &tolerance,
-        );
-        let corrected_quantity = assessment
-            .correction
-            .filter(|_| input.type_right && assessment.relative_error > tolerance.relative());
+        let finding = Finding {
+            record_id,
+            reported_quantity: before.quantity,
+            quantity_seen: input.quantity_seen,
+            location_right: input.location_right,
+            type_right: input.type_right,
+        };
+        let assessment = verification::assess(&finding, &tolerance);
+        let corrected_quantity =
+            verification::applied_correction(&finding, &assessment, &tolerance);
         let new_quantity = corrected_quantity.unwrap_or(before.quantity);
         let (last_verified_at, verified_quantity) = if assessment.reopen {
             (None, None)
@@ -1309,6 +1307,15 @@ impl Database {
                 verification::draw_stratified(&candidates, size, seed).map_err(invalid)?
             }
             SampleMethod::RiskBased { total, weights } => {
+                if usize::try_from(total).map_or(true, |total| total > MAX_SAMPLE_SIZE) {
+                    return Err(StorageError::refused(
+                        "total",
+                        format!(
+                            "a sample is at most {MAX_SAMPLE_SIZE} records, found a total of {total}"
+                        ),
+                        format!("一个核查样本最多 {MAX_SAMPLE_SIZE} 条记录，实为 {total} 条"),
+                    ));
+                }
                 parameters.method = "risk".into();
                 parameters.total = Some(total);
                 parameters.weights = Some([
@@ -1333,14 +1340,9 @@ impl Database {
                     stale_after_days,
                     unit_credibility,
                 };
-                let drawn = verification::draw_risk_scored(
-                    &candidates,
-                    total.min(u32::try_from(MAX_SAMPLE_SIZE).unwrap_or(u32::MAX)),
-                    &weights,
-                    &context,
-                    seed,
-                )
-                .map_err(invalid)?;
+                let drawn =
+                    verification::draw_risk_scored(&candidates, total, &weights, &context, seed)
+                        .map_err(invalid)?;
                 let mut record_ids = Vec::with_capacity(drawn.len());
                 for score in drawn {
                     record_ids.push(score.record_id);
@@ -1459,6 +1461,52 @@ impl DrillDown {
             })
             .collect()
     }
+}
+
+/// The advisory lock PostgreSQL draws take (an arbitrary constant of Muster's).
+const SAMPLE_DRAW_LOCK: i64 = 0x4D55_5354_5631; // "MUSTV1"
+
+/// Inside a draw's write: refuses the draw when another sample took one of its records
+/// between the reading of the candidates and this write, so that no record is out in two
+/// open samples at once. On PostgreSQL draws wait for one another here until they commit;
+/// SQLite's one writer does the same.
+async fn refuse_records_drawn_meanwhile(
+    tx: &mut WriteTx,
+    record_ids: &[i64],
+) -> Result<(), StorageError> {
+    if let WriteTx::Postgres(conn) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SAMPLE_DRAW_LOCK)
+            .execute(&mut **conn)
+            .await?;
+    }
+    let mut taken = 0_i64;
+    for chunk in record_ids.chunks(ITEMS_PER_INSERT) {
+        let found: i64 = on_tx!(&mut *tx, |conn| {
+            let mut query = QueryBuilder::new(
+                "SELECT COUNT(*) FROM verification_items WHERE status <> 'found' AND record_id IN (",
+            );
+            let mut ids = query.separated(", ");
+            for id in chunk {
+                ids.push_bind(*id);
+            }
+            query.push(")");
+            query.build_query_scalar().fetch_one(&mut *conn).await
+        })?;
+        taken += found;
+    }
+    if taken > 0 {
+        return Err(StorageError::Conflict {
+            field: "sample",
+            message: format!(
+                "{taken} of the records drawn went into another sample meanwhile; draw again"
+            ),
+            message_zh: Some(format!(
+                "抽中的记录中有 {taken} 条刚被另一个样本抽走，请重新抽取"
+            )),
+        });
+    }
+    Ok(())
 }
 
 /// An assessment as far as the stored item keeps it (accuracy and the relative error are

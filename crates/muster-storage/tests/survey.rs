@@ -1301,9 +1301,8 @@ fn expected_movement(
             let found = findings
                 .iter()
                 .find(|f| f.type_code == type_code && f.holder == holder);
-            let approved = latest
-                .filter(|_| report.approved)
-                .map(|quantity| found.map_or(quantity, |f| f.quantity_after));
+            // As approved: a correction found on site since is not an approval.
+            let approved = latest.filter(|_| report.approved);
             stages.push(RecordStages {
                 type_code,
                 first_reported: quantity_in(first).unwrap_or(0.0),
@@ -1601,8 +1600,9 @@ async fn dashboard_figures_story(db: Database) {
             // A1: 100 → 120 and 50 → dropped; A2: 30 and 100; B1: 70 → 75.
             first_reported: 350.0,
             latest_reported: 325.0,
-            // A1's Depot 1 as kept, B1's Depot B as corrected.
-            approved: 220.0,
+            // A1's Depot 1 and B1's Depot B, as approved (Depot B's correction to 100 on
+            // site is not an approval).
+            approved: 195.0,
             verified: 117.0,
             record_count: 5,
             approved_count: 2,
@@ -1616,8 +1616,9 @@ async fn dashboard_figures_story(db: Database) {
             // A1: 20 and + 8; A2: 5 → 6; B1: + 10; the township: 40.
             first_reported: 65.0,
             latest_reported: 84.0,
-            // A1's Depot 1 as corrected and Depot 3; B1's well.
-            approved: 36.0,
+            // A1's Depot 1 and Depot 3, B1's well, as approved (Depot 1's 18 seen is the
+            // verified figure).
+            approved: 38.0,
             verified: 18.0,
             record_count: 5,
             approved_count: 3,

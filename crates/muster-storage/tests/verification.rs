@@ -415,6 +415,20 @@ async fn verification_sampling_story(db: Database) {
         outlier_drawn >= 12 && outlier_drawn > 2 * most_other,
         "the outlier was drawn {outlier_drawn} times in 40, another record {most_other} times"
     );
+    // A total beyond what one sample holds is refused by name, not drawn smaller.
+    let mut too_many = risk(3);
+    too_many.method = SampleMethod::RiskBased {
+        total: 50_000,
+        weights: RiskWeights::new(1.0, 0.0, 0.0, 0.0).expect("weights"),
+    };
+    match db.preview_sample(&w.office, &too_many).await {
+        Err(E::Refused {
+            field: "total",
+            message,
+            ..
+        }) => assert!(message.contains("50000"), "{message}"),
+        other => panic!("expected the total refused, got {other:?}"),
+    }
     let stored = db
         .draw_sample(&w.office, &risk(3))
         .await
@@ -964,5 +978,54 @@ async fn verification_findings_story(db: Database) {
     );
     assert!(entries.iter().any(|e| e.entity == "setting"));
     let _ = w.county_b;
+    intact(&db).await;
+}
+
+on_both_databases!(
+    racing_draws_never_send_one_record_out_twice,
+    racing_draws_story
+);
+/// Two draws of every record of a county at the same moment, in each county: one sample
+/// gets them and the other draw is refused (as drawn meanwhile, when it read its candidates
+/// before the first stored its own), and no record is ever in two open samples.
+async fn racing_draws_story(db: Database) {
+    let w = world(&db).await;
+    let mut stored = Vec::new();
+    for county in [&w.county_a.0, &w.county_b.0] {
+        let everything = stratified(county, SampleSize::Count(100), 7);
+        let (one, other) = tokio::join!(
+            db.draw_sample(&w.office, &everything),
+            db.draw_sample(&w.office, &everything)
+        );
+        let mut drawn = 0;
+        for result in [one, other] {
+            match result {
+                Ok(sample) => {
+                    drawn += 1;
+                    stored.push(sample.id);
+                }
+                Err(E::Conflict { field, message, .. }) => {
+                    assert_eq!(field, "sample");
+                    assert!(message.contains("another sample"), "{message}");
+                }
+                Err(E::Refused { field, .. }) => assert_eq!(field, "sample"),
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(drawn, 1, "one of two racing draws gets the records");
+    }
+    let mut records = Vec::new();
+    for id in &stored {
+        let items = db
+            .verification_items(w.office.scope(), *id)
+            .await
+            .expect("items");
+        records.extend(items.into_iter().map(|i| i.record_id));
+    }
+    let count = records.len();
+    records.sort_unstable();
+    records.dedup();
+    assert_eq!(records.len(), count, "a record out in two open samples");
+    assert_eq!(count, 19, "every record of both counties, once");
     intact(&db).await;
 }

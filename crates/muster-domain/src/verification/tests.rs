@@ -720,6 +720,25 @@ fn assessments_judge_quantity_location_and_type() {
 }
 
 #[test]
+fn only_a_finding_beyond_the_tolerance_corrects_its_record() {
+    let tolerance = Tolerance::default();
+    // 1.9 reported, 2 seen: 5 % off, give or take the last bit of the division, and so
+    // accurate; an accurate finding leaves the record as reported.
+    let edge = finding(1.9, 2.0, true, true);
+    let judged = assess(&edge, &tolerance);
+    assert!(judged.accurate, "{judged:?}");
+    assert_eq!(judged.correction, Some(2.0));
+    assert_eq!(applied_correction(&edge, &judged, &tolerance), None);
+    let short = finding(100.0, 90.0, true, true);
+    let judged = assess(&short, &tolerance);
+    assert_eq!(applied_correction(&short, &judged, &tolerance), Some(90.0));
+    // Another type was seen: its count says nothing of this record's stock.
+    let other_type = finding(100.0, 90.0, true, false);
+    let judged = assess(&other_type, &tolerance);
+    assert_eq!(applied_correction(&other_type, &judged, &tolerance), None);
+}
+
+#[test]
 fn tolerances_must_be_ordered_fractions() {
     assert!(Tolerance::new(0.05, 0.2).is_ok());
     assert!(Tolerance::new(0.0, 0.0).is_ok());
