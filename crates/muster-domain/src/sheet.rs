@@ -63,6 +63,11 @@ pub struct Sheet {
     pub hidden: bool,
     /// The non-blank rows, in order. Blank rows are left out but never renumber the rest.
     pub rows: Vec<SheetRow>,
+    /// The cells holding an Excel error (`#DIV/0!`, `#N/A`, …) instead of a value, left out
+    /// of `rows`. They are not data: an importer refuses the sheet it reads while it has
+    /// any ([`Sheet::refuse_cell_errors`]), and passes over them in a sheet it does not
+    /// read (a list sheet whose lookups show `#N/A`).
+    pub cell_errors: Vec<CellErrorAt>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +93,9 @@ pub struct ReadLimits {
     pub max_cells: u64,
     /// Total uncompressed size of the files inside an XLSX (its zip container).
     pub max_uncompressed_bytes: u64,
+    /// Bytes of cell text in the whole workbook, each cell counted (a long shared string
+    /// shown in many cells, or merged over many, counts each time, as it is held each time).
+    pub max_text_bytes: u64,
 }
 
 impl Default for ReadLimits {
@@ -97,6 +105,7 @@ impl Default for ReadLimits {
             max_columns: EXCEL_MAX_COLUMNS,
             max_cells: 20_000_000,
             max_uncompressed_bytes: 1 << 30,
+            max_text_bytes: 1 << 30,
         }
     }
 }
@@ -140,6 +149,9 @@ pub enum SizeLimit {
     Columns(u32),
     Cells(u64),
     UncompressedBytes(u64),
+    TextBytes(u64),
+    /// Strings in the workbook's shared-strings table.
+    SharedStrings(u64),
 }
 
 /// Why a file could not be read or a table could not be written. Every message tells the
@@ -188,6 +200,16 @@ pub enum SheetError {
     WorkbookTooLarge { limit: SizeLimit },
     #[error("{}", CellErrorList(.0))]
     CellErrors(Vec<CellErrorAt>),
+    #[error(
+        "sheet \"{sheet}\", row {row}, column {column}: the cell holds {chars} characters, more \
+         than Excel's limit of {MAX_CELL_CHARS}; shorten it and save the workbook again"
+    )]
+    CellTooLong {
+        sheet: String,
+        row: u32,
+        column: String,
+        chars: usize,
+    },
     #[error("the workbook could not be written: {reason}")]
     XlsxWrite { reason: String },
 }
@@ -266,6 +288,16 @@ impl SheetFormat {
 }
 
 impl Sheet {
+    /// Every cell of this sheet that holds an Excel error, at once, so the user can fix
+    /// them in one pass.
+    pub fn refuse_cell_errors(&self) -> Result<(), SheetError> {
+        if self.cell_errors.is_empty() {
+            Ok(())
+        } else {
+            Err(SheetError::CellErrors(self.cell_errors.clone()))
+        }
+    }
+
     /// The row with Excel row number (or CSV line) `number`, if it is not blank.
     pub fn row(&self, number: u32) -> Option<&SheetRow> {
         self.rows
@@ -304,6 +336,10 @@ impl fmt::Display for SizeLimit {
             SizeLimit::UncompressedBytes(max) => {
                 write!(f, "more than {} MiB once uncompressed", max >> 20)
             }
+            SizeLimit::TextBytes(max) => {
+                write!(f, "more than {} MiB of text in its cells", max >> 20)
+            }
+            SizeLimit::SharedStrings(max) => write!(f, "more than {max} different texts"),
         }
     }
 }
@@ -316,6 +352,8 @@ impl SizeLimit {
             SizeLimit::Columns(max) => format!("超过 {max} 列"),
             SizeLimit::Cells(max) => format!("文件超过 {max} 个单元格"),
             SizeLimit::UncompressedBytes(max) => format!("解压后超过 {} MiB", max >> 20),
+            SizeLimit::TextBytes(max) => format!("单元格文字超过 {} MiB", max >> 20),
+            SizeLimit::SharedStrings(max) => format!("超过 {max} 个不同的文字"),
         }
     }
 }
@@ -359,6 +397,14 @@ impl SheetError {
             SheetError::CellErrors(cells) => {
                 format!("{} 个单元格含有公式错误；请修正公式或直接填写数值", cells.len())
             }
+            SheetError::CellTooLong {
+                sheet,
+                row,
+                column,
+                chars,
+            } => format!(
+                "工作表“{sheet}”第 {row} 行 {column} 列的单元格有 {chars} 个字符，超过 Excel 的上限 {MAX_CELL_CHARS}；请缩短后重新保存"
+            ),
             SheetError::XlsxWrite { reason } => format!("无法写出工作簿：{reason}"),
         }
     }
@@ -582,6 +628,7 @@ fn read_csv(bytes: &[u8], limits: &ReadLimits) -> Result<Workbook, SheetError> {
             name: CSV_SHEET_NAME.to_owned(),
             hidden: false,
             rows,
+            cell_errors: Vec::new(),
         }],
     })
 }
@@ -709,13 +756,27 @@ struct PlacedCell {
     text: String,
 }
 
-/// Counts cells against [`ReadLimits::max_cells`] across all sheets.
+/// Counts cells against [`ReadLimits::max_cells`] and their text against
+/// [`ReadLimits::max_text_bytes`] across all sheets.
 struct CellBudget {
     used: u64,
     max: u64,
+    text_used: u64,
+    max_text: u64,
 }
 
 impl CellBudget {
+    fn take_text(&mut self, bytes: usize) -> Result<(), SheetError> {
+        self.text_used = self.text_used.saturating_add(bytes as u64);
+        if self.text_used > self.max_text {
+            Err(SheetError::WorkbookTooLarge {
+                limit: SizeLimit::TextBytes(self.max_text),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
     fn take(&mut self, cells: u64) -> Result<(), SheetError> {
         self.used = self.used.saturating_add(cells);
         if self.used > self.max {
@@ -766,7 +827,7 @@ const PANIC_REASON: &str = "its structure is invalid";
 /// Refuses zip bombs before decompressing anything. The zip reader stops any entry at the
 /// uncompressed size its central directory declares, so the declared total bounds the work.
 fn check_uncompressed_size(bytes: &[u8], limits: &ReadLimits) -> Result<(), SheetError> {
-    let archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(broken_xlsx)?;
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(broken_xlsx)?;
     let mut total: u64 = 0;
     for index in 0..archive.len() {
         let entry = archive.by_index_data(index).map_err(broken_xlsx)?;
@@ -776,6 +837,52 @@ fn check_uncompressed_size(bytes: &[u8], limits: &ReadLimits) -> Result<(), Shee
         return Err(SheetError::WorkbookTooLarge {
             limit: SizeLimit::UncompressedBytes(limits.max_uncompressed_bytes),
         });
+    }
+    check_shared_string_counts(&mut archive, limits)
+}
+
+/// The fewest bytes one entry of a shared-strings table takes (`<si/>`).
+const SHARED_STRING_MIN_BYTES: u64 = 5;
+
+/// calamine reserves room for as many shared strings as the table's `<sst uniqueCount="…">`
+/// says before it reads one: a forged count in a file of a kilobyte asks for terabytes, and
+/// a failed allocation aborts the process (it is not a panic `catch_unwind` could stop). So
+/// the count is read first, with the XML reader calamine uses, and must be one the table's
+/// own size could hold and the cell limit could use.
+fn check_shared_string_counts(
+    archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    limits: &ReadLimits,
+) -> Result<(), SheetError> {
+    use quick_xml::events::Event;
+    for index in 0..archive.len() {
+        let entry = archive.by_index(index).map_err(broken_xlsx)?;
+        let name = entry.name().map_err(broken_xlsx)?;
+        if !name.to_ascii_lowercase().ends_with("sharedstrings.xml") {
+            continue;
+        }
+        let most = (entry.size() / SHARED_STRING_MIN_BYTES).min(limits.max_cells);
+        let mut xml = quick_xml::Reader::from_reader(std::io::BufReader::new(entry));
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            match xml.read_event_into(&mut buffer) {
+                Ok(Event::Start(tag) | Event::Empty(tag)) if tag.local_name().as_ref() == "sst" => {
+                    let count = tag
+                        .try_get_attribute("uniqueCount")
+                        .map_err(broken_xlsx)?
+                        .and_then(|count| count.value.trim().parse::<u64>().ok());
+                    if count.is_some_and(|count| count > most) {
+                        return Err(SheetError::WorkbookTooLarge {
+                            limit: SizeLimit::SharedStrings(most),
+                        });
+                    }
+                    break;
+                }
+                Ok(Event::Eof) => break,
+                Ok(_) => {}
+                Err(error) => return Err(broken_xlsx(error)),
+            }
+        }
     }
     Ok(())
 }
@@ -794,15 +901,19 @@ fn read_xlsx_unguarded(bytes: &[u8], limits: &ReadLimits) -> Result<Workbook, Sh
     let mut budget = CellBudget {
         used: 0,
         max: limits.max_cells,
+        text_used: 0,
+        max_text: limits.max_text_bytes,
     };
-    let mut cell_errors = Vec::new();
     let mut sheets = Vec::with_capacity(worksheets.len());
     for (name, hidden) in worksheets {
+        let mut cell_errors = Vec::new();
         let rows = read_xlsx_sheet(&mut xlsx, &name, limits, &mut budget, &mut cell_errors)?;
-        sheets.push(Sheet { name, hidden, rows });
-    }
-    if !cell_errors.is_empty() {
-        return Err(SheetError::CellErrors(cell_errors));
+        sheets.push(Sheet {
+            name,
+            hidden,
+            rows,
+            cell_errors,
+        });
     }
     Ok(Workbook { sheets })
 }
@@ -850,7 +961,19 @@ fn read_xlsx_sheet(
             if text.is_empty() {
                 continue;
             }
+            if text.len() > MAX_CELL_CHARS {
+                let chars = text.chars().count();
+                if chars > MAX_CELL_CHARS {
+                    return Err(SheetError::CellTooLong {
+                        sheet: name.to_owned(),
+                        row: row.saturating_add(1),
+                        column: column_name(column as usize),
+                        chars,
+                    });
+                }
+            }
             budget.check_pending(cells.len() + 1)?;
+            budget.take_text(text.len())?;
             if cells
                 .last()
                 .is_some_and(|last| (last.row, last.column) >= (row, column))
@@ -888,7 +1011,7 @@ fn sort_keeping_last(cells: &mut Vec<PlacedCell>) {
 fn fill_merged_areas(
     cells: &mut Vec<PlacedCell>,
     merged_areas: &[calamine::Dimensions],
-    budget: &CellBudget,
+    budget: &mut CellBudget,
 ) -> Result<(), SheetError> {
     let Some(last_row) = cells.iter().map(|cell| cell.row).max() else {
         return Ok(());
@@ -913,6 +1036,7 @@ fn fill_merged_areas(
                     continue;
                 }
                 budget.check_pending(cells.len() + filled.len() + 1)?;
+                budget.take_text(value.len())?;
                 filled.push(PlacedCell {
                     row,
                     column,

@@ -33,7 +33,7 @@ use crate::potential_api::{parse_status, region_in_scope};
 use crate::potential_view::{
     BarChart, ChartRow, ExportFormat, Focus, FormatQuery, GroupKey, Level, MAX_UPLOAD_BYTES,
     file_part, focus_total, format_quantity, format_share, group_totals, problems_table,
-    query_string, read_baseline_sheet, relocate_baseline_problems, share, text,
+    query_string, read_baseline_upload, relocate_baseline_problems, share, text,
 };
 
 /// Records per page on the records page; an export takes up to [`RECORD_EXPORT_LIMIT`].
@@ -1192,7 +1192,7 @@ pub(crate) async fn baseline_upload(
             },
         )
     } else {
-        match read_baseline_sheet(&upload.bytes) {
+        match read_baseline_upload(upload.bytes.clone()).await {
             Err(problems) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 UploadOutcome::refused(

@@ -544,6 +544,23 @@ pub(crate) struct BaselineSheet {
 /// Reads the first sheet with a header naming the three baseline columns (in its first
 /// ten rows; a header may also be `label (key)` as in the templates). Every unreadable
 /// quantity and missing code is reported, all at once.
+/// [`read_baseline_sheet`] on a blocking thread: unpacking and reading a workbook is
+/// seconds of CPU that must not hold up a request worker.
+pub(crate) async fn read_baseline_upload(bytes: Vec<u8>) -> Result<BaselineSheet, SheetProblems> {
+    tokio::task::spawn_blocking(move || read_baseline_sheet(&bytes))
+        .await
+        .unwrap_or_else(|stopped| {
+            Err(SheetProblems(vec![RowProblem {
+                sheet: String::new(),
+                row: None,
+                column: None,
+                field: None,
+                message: format!("the file could not be read ({stopped})"),
+                message_zh: Some(format!("无法读取文件（{stopped}）")),
+            }]))
+        })
+}
+
 pub(crate) fn read_baseline_sheet(bytes: &[u8]) -> Result<BaselineSheet, SheetProblems> {
     let file_problem = |message: Said| {
         SheetProblems(vec![RowProblem {
@@ -573,6 +590,10 @@ pub(crate) fn read_baseline_sheet(bytes: &[u8]) -> Result<BaselineSheet, SheetPr
         }) else {
             continue;
         };
+        // Excel errors count only in the sheet read, not in a list sheet beside it.
+        sheet
+            .refuse_cell_errors()
+            .map_err(|e| file_problem(Said::new(e.to_string(), e.zh())))?;
         let mut positions = [0usize; 3];
         for (index, cell) in sheet.rows[header_at].cells.iter().enumerate() {
             if let Some(column) = column_of(cell) {

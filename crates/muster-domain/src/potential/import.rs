@@ -19,7 +19,7 @@ use super::{
     Holder, HolderKind, HoldingRegister, QualityGrade, RecordDraft, RecordStatus, holding_key,
 };
 use crate::region::{RegionLevel, RegionPath};
-use crate::sheet::{Workbook, column_name};
+use crate::sheet::{CellErrorAt, Workbook, column_name};
 use crate::taxonomy::Taxonomy;
 pub use crate::text::Said;
 
@@ -969,6 +969,10 @@ fn import_workbook_rows<'a>(
         else {
             continue;
         };
+        // Only the sheet imported: a list sheet whose lookups show `#N/A` holds no data.
+        if !sheet.cell_errors.is_empty() {
+            return Err(cell_error_problems(&sheet.cell_errors));
+        }
         let header_row = &sheet.rows[header_index];
         let header: Vec<&str> = header_row.cells.iter().map(String::as_str).collect();
         let mut importer = RecordImporter::new(rules, &sheet.name, header_row.number, &header)?;
@@ -1062,29 +1066,33 @@ fn read_workbook_records<'a>(
     rules: ImportRules<'a>,
     after_row: impl FnMut(&mut RecordImporter<'a>) -> bool,
 ) -> Result<RecordImporter<'a>, SheetProblems> {
-    let workbook = crate::sheet::read_workbook(bytes).map_err(|error| match error {
-        crate::sheet::SheetError::CellErrors(cells) => SheetProblems(
-            cells
-                .into_iter()
-                .map(|cell| RowProblem {
-                    sheet: cell.sheet,
-                    row: Some(cell.row),
-                    column: Some(column_name(cell.column)),
-                    field: None,
-                    message: format!(
-                        "the cell holds the error {}; fix the formula or type the value",
-                        cell.error
-                    ),
-                    message_zh: Some(format!(
-                        "单元格含有错误值 {}；请修正公式或直接填写数值",
-                        cell.error
-                    )),
-                })
-                .collect(),
-        ),
-        other => SheetProblems::file(file_name, Said::new(other.to_string(), other.zh())),
+    let workbook = crate::sheet::read_workbook(bytes).map_err(|error| {
+        SheetProblems::file(file_name, Said::new(error.to_string(), error.zh()))
     })?;
     import_workbook_rows(&workbook, rules, after_row)
+}
+
+/// Each cell of the sheet imported that holds an Excel error, as a problem at its cell.
+fn cell_error_problems(cells: &[CellErrorAt]) -> SheetProblems {
+    SheetProblems(
+        cells
+            .iter()
+            .map(|cell| RowProblem {
+                sheet: cell.sheet.clone(),
+                row: Some(cell.row),
+                column: Some(column_name(cell.column)),
+                field: None,
+                message: format!(
+                    "the cell holds the error {}; fix the formula or type the value",
+                    cell.error
+                ),
+                message_zh: Some(format!(
+                    "单元格含有错误值 {}；请修正公式或直接填写数值",
+                    cell.error
+                )),
+            })
+            .collect(),
+    )
 }
 
 /// A CSV file checked as it streams: rows go straight from the parser into the importer,

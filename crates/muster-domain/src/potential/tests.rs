@@ -294,6 +294,7 @@ fn workbook(rows: &[&[&str]]) -> Workbook {
                     number: 1,
                     cells: vec!["Fill in the second sheet".into()],
                 }],
+                cell_errors: Vec::new(),
             },
             Sheet {
                 name: "Report".into(),
@@ -306,6 +307,7 @@ fn workbook(rows: &[&[&str]]) -> Workbook {
                         cells: cells.iter().map(|c| (*c).to_owned()).collect(),
                     })
                     .collect(),
+                cell_errors: Vec::new(),
             },
         ],
     }
@@ -855,4 +857,53 @@ fn a_holding_at_many_regions_is_still_matched_above_and_below() {
         "a repeat at the same region adds nothing"
     );
     assert_eq!(register.keys().count(), 13);
+}
+
+#[test]
+fn excel_errors_refuse_the_sheet_imported_and_no_other() {
+    let taxonomy = Taxonomy::default_taxonomy();
+    let rules = ImportRules {
+        taxonomy: &taxonomy,
+        allowed_types: None,
+    };
+    let rows: &[&[&str]] = &[
+        HEADER,
+        &["CAD.MAT.TENT_12", "400", "", "Red Cross depot", "340202"],
+    ];
+    let error_at = |sheet: &str, row: u32, column: usize| crate::sheet::CellErrorAt {
+        sheet: sheet.into(),
+        row,
+        column,
+        error: "#N/A".into(),
+    };
+    // A hidden list sheet whose lookups show #N/A is not read: the report imports.
+    let mut book = workbook(rows);
+    book.sheets.push(Sheet {
+        name: "lists".into(),
+        hidden: true,
+        rows: vec![SheetRow {
+            number: 1,
+            cells: vec!["下拉".into()],
+        }],
+        cell_errors: vec![error_at("lists", 2, 1)],
+    });
+    let importer = import_workbook(&book, rules).expect("the report reads");
+    assert_eq!(
+        importer
+            .finish(&regions(), &path("/34/"))
+            .expect("its rows are good")
+            .len(),
+        1
+    );
+    // In the report itself, every such cell is a problem at its place.
+    let mut book = workbook(rows);
+    book.sheets[1].cell_errors = vec![error_at("Report", 3, 1), error_at("Report", 3, 7)];
+    let problems = import_workbook(&book, rules).expect_err("refused");
+    let places: Vec<(Option<u32>, Option<&str>)> = problems
+        .0
+        .iter()
+        .map(|p| (p.row, p.column.as_deref()))
+        .collect();
+    assert_eq!(places, vec![(Some(3), Some("B")), (Some(3), Some("H"))]);
+    assert!(problems.0[0].message.contains("#N/A"), "{problems}");
 }

@@ -157,9 +157,14 @@ fn cells_holding_excel_errors_are_all_reported_with_their_place() {
             .write_formula(4, 27, Formula::new("=NA()").set_result("#N/A"))
             .expect("formula");
     });
-    let Err(SheetError::CellErrors(cells)) = read_workbook(&bytes) else {
-        panic!("expected cell errors");
-    };
+    // The sheet reads; its error cells are kept apart, for the importer of that sheet to
+    // refuse.
+    let sheet = only_sheet(&bytes);
+    let cells = sheet.cell_errors.clone();
+    assert_eq!(
+        sheet.refuse_cell_errors(),
+        Err(SheetError::CellErrors(cells.clone()))
+    );
     let found: Vec<(&str, u32, usize, &str)> = cells
         .iter()
         .map(|c| (c.sheet.as_str(), c.row, c.column, c.error.as_str()))
@@ -793,4 +798,115 @@ fn a_row_after_blank_lines_keeps_its_own_line_number() {
         };
         assert_eq!(numbers, expected, "{text:?}");
     }
+}
+
+/// The workbook with one part's text changed, as someone forging a file would: every part
+/// is stored again uncompressed.
+fn with_part_edited(bytes: &[u8], part: &str, edit: impl Fn(&str) -> String) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).expect("zip");
+    let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).expect("entry");
+        let name = entry.name().expect("name").into_owned();
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).expect("read");
+        if name == part {
+            content = edit(std::str::from_utf8(&content).expect("utf-8")).into_bytes();
+        }
+        out.start_file(name, options).expect("start");
+        out.write_all(&content).expect("write");
+    }
+    out.finish().expect("finish").into_inner()
+}
+
+#[test]
+fn a_forged_shared_string_count_is_refused_before_anything_is_reserved() {
+    let bytes = xlsx_bytes(|workbook| {
+        let sheet = workbook.add_worksheet();
+        sheet.write_string(0, 0, "type_code").expect("cell");
+    });
+    let count_set_to = |count: &str| {
+        with_part_edited(&bytes, "xl/sharedStrings.xml", |xml| {
+            let key = "uniqueCount=\"";
+            let at = xml.find(key).expect("a count") + key.len();
+            let end = at + xml[at..].find('"').expect("its closing quote");
+            format!("{}{count}{}", &xml[..at], &xml[end..])
+        })
+    };
+    // A kilobyte that claims ten trillion texts: calamine would reserve hundreds of
+    // terabytes for them, and the failed allocation would abort the whole server.
+    match read_workbook(&count_set_to("10000000000000")) {
+        Err(SheetError::WorkbookTooLarge {
+            limit: SizeLimit::SharedStrings(most),
+        }) => assert!(most < 1000, "{most}"),
+        other => panic!("expected the count refused, got {other:?}"),
+    }
+    // The count it really has reads as before.
+    let sheet = only_sheet(&count_set_to("1"));
+    assert_eq!(rows_of(&sheet), vec![(1, vec!["type_code"])]);
+}
+
+#[test]
+fn cell_text_is_counted_each_time_a_cell_holds_it() {
+    let text = "长".repeat(100);
+    let limits = |max_text_bytes| ReadLimits {
+        max_text_bytes,
+        ..ReadLimits::default()
+    };
+    // One shared string shown in ten cells is held ten times: 3,000 bytes.
+    let shared = xlsx_bytes(|workbook| {
+        let sheet = workbook.add_worksheet();
+        for row in 0..10 {
+            sheet.write_string(row, 0, &text).expect("cell");
+        }
+    });
+    assert!(read_workbook_with_limits(&shared, &limits(3000)).is_ok());
+    assert_eq!(
+        read_workbook_with_limits(&shared, &limits(2999)),
+        Err(SheetError::WorkbookTooLarge {
+            limit: SizeLimit::TextBytes(2999)
+        })
+    );
+    // A merged area holds its text in every cell it covers: ten times, and the 3 of "end".
+    let merged = xlsx_bytes(|workbook| {
+        let sheet = workbook.add_worksheet();
+        sheet
+            .merge_range(0, 0, 9, 0, &text, &Format::new())
+            .expect("merge");
+        sheet.write_string(9, 1, "end").expect("cell");
+    });
+    assert!(read_workbook_with_limits(&merged, &limits(3003)).is_ok());
+    assert!(read_workbook_with_limits(&merged, &limits(3002)).is_err());
+}
+
+#[test]
+fn a_cell_longer_than_excel_allows_is_refused_at_its_place() {
+    let bytes = xlsx_bytes(|workbook| {
+        let sheet = workbook.add_worksheet();
+        sheet.set_name("记录").expect("name");
+        sheet.write_string(0, 0, "type_code").expect("cell");
+        sheet.write_string(2, 3, "LONGMARK").expect("cell");
+    });
+    let with_text = |chars: usize| {
+        with_part_edited(&bytes, "xl/sharedStrings.xml", |xml| {
+            xml.replace("LONGMARK", &"长".repeat(chars))
+        })
+    };
+    let error = read_workbook(&with_text(MAX_CELL_CHARS + 1)).expect_err("refused");
+    assert_eq!(
+        error,
+        SheetError::CellTooLong {
+            sheet: "记录".into(),
+            row: 3,
+            column: "D".into(),
+            chars: MAX_CELL_CHARS + 1,
+        }
+    );
+    assert!(error.to_string().contains("row 3, column D"), "{error}");
+    assert!(error.zh().contains("第 3 行 D 列"), "{}", error.zh());
+    let sheet = only_sheet(&with_text(MAX_CELL_CHARS));
+    assert_eq!(sheet.rows[1].cell(3).chars().count(), MAX_CELL_CHARS);
 }
