@@ -190,10 +190,10 @@ pub enum SheetError {
     #[error("the CSV file is broken at line {line}: {reason}")]
     BrokenCsv { line: u64, reason: String },
     #[error(
-        "the file is neither UTF-8 nor GB18030/GBK text (first undecodable byte at offset \
-         {offset}); save it as \"CSV UTF-8\" or as .xlsx"
+        "the file is neither UTF-8 nor GB18030/GBK text (first undecodable byte on line {line}, \
+         at byte offset {offset}); save it as \"CSV UTF-8\" or as .xlsx"
     )]
-    Encoding { offset: usize },
+    Encoding { line: usize, offset: usize },
     #[error("sheet \"{sheet}\" is too large: {limit}; split it into smaller files")]
     TooLarge { sheet: String, limit: SizeLimit },
     #[error("the workbook is too large: {limit}; split it into smaller files")]
@@ -385,8 +385,8 @@ impl SheetError {
             SheetError::BrokenCsv { line, reason } => {
                 format!("CSV 文件在第 {line} 行出错：{reason}")
             }
-            SheetError::Encoding { offset } => format!(
-                "文件既不是 UTF-8 也不是 GB18030/GBK 文本（第一个无法解码的字节在偏移 {offset} 处）；请另存为“CSV UTF-8”或 .xlsx"
+            SheetError::Encoding { line, offset } => format!(
+                "文件既不是 UTF-8 也不是 GB18030/GBK 文本（第一个无法解码的字节在第 {line} 行，偏移 {offset} 处）；请另存为“CSV UTF-8”或 .xlsx"
             ),
             SheetError::TooLarge { sheet, limit } => {
                 format!("工作表“{sheet}”过大：{}；请拆分为较小的文件", limit.zh())
@@ -647,8 +647,10 @@ pub fn for_each_csv_row(
         sheet: CSV_SHEET_NAME.to_owned(),
         limit,
     };
-    let (text, _encoding) =
-        decode_text(bytes).map_err(|e| SheetError::Encoding { offset: e.offset })?;
+    let (text, _encoding) = decode_text(bytes).map_err(|e| SheetError::Encoding {
+        line: e.line,
+        offset: e.offset,
+    })?;
     // The csv crate dates a record from before the `\n` of a preceding `\r\n`, so with
     // Windows line ends every row would carry the previous line's number. Line ends become
     // `\n` (inside quoted cells too, as in Excel's cells).

@@ -29,40 +29,72 @@ pub enum TextEncoding {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the file is neither UTF-8 nor GB18030/GBK text (first undecodable byte at offset {offset})"
+    "the file is neither UTF-8 nor GB18030/GBK text (first undecodable byte on line {line}, at byte offset {offset})"
 )]
 pub struct UndecodableText {
+    /// 1-based, counting line feeds before the byte.
+    pub line: usize,
     pub offset: usize,
 }
 
 impl UndecodableText {
+    fn at(bytes: &[u8], offset: usize) -> Self {
+        let before = bytes.get(..offset).unwrap_or(bytes);
+        Self {
+            line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+            offset,
+        }
+    }
+
     /// The error in Chinese, for the Chinese pages.
     pub fn zh(&self) -> String {
         format!(
-            "文件既不是 UTF-8 也不是 GB18030/GBK 编码的文本（第一个无法解码的字节位于偏移量 {}）",
-            self.offset
+            "文件既不是 UTF-8 也不是 GB18030/GBK 编码的文本（第一个无法解码的字节在第 {} 行，偏移量 {}）",
+            self.line, self.offset
         )
     }
 }
 
 /// Decodes `bytes` to text, stripping a UTF-8 BOM. Valid UTF-8 is taken as UTF-8 (without
 /// copying); anything else is tried as GB18030, a superset of GBK and GB2312.
+///
+/// When neither reads, the place named is the later of the two failures: in a GBK file
+/// UTF-8 fails at its first Chinese character and GB18030 at the stray byte, in a UTF-8
+/// file the other way round, and the stray byte is what the user must find.
 pub fn decode_text(bytes: &[u8]) -> Result<(Cow<'_, str>, TextEncoding), UndecodableText> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
         Ok(text) => Ok((Cow::Borrowed(text), TextEncoding::Utf8)),
-        Err(utf8_error) => {
-            let (text, had_errors) = encoding_rs::GB18030
-                .decode_without_bom_handling_and_without_replacement(bytes)
-                .map_or((Cow::Borrowed(""), true), |t| (t, false));
-            if had_errors {
-                Err(UndecodableText {
-                    offset: utf8_error.valid_up_to(),
-                })
-            } else {
-                Ok((Cow::Owned(text.into_owned()), TextEncoding::Gb18030))
-            }
+        Err(utf8_error) => match decode_gb18030(bytes) {
+            Ok(text) => Ok((Cow::Owned(text), TextEncoding::Gb18030)),
+            Err(gb_offset) => Err(UndecodableText::at(
+                bytes,
+                gb_offset.max(utf8_error.valid_up_to()),
+            )),
+        },
+    }
+}
+
+/// `bytes` decoded as GB18030, or the offset of the first byte that does not decode.
+fn decode_gb18030(bytes: &[u8]) -> Result<String, usize> {
+    let mut decoder = encoding_rs::GB18030.new_decoder_without_bom_handling();
+    let capacity = decoder
+        .max_utf8_buffer_length_without_replacement(bytes.len())
+        .unwrap_or(bytes.len().saturating_mul(3));
+    let mut out = vec![0u8; capacity.max(4)];
+    let (result, read, written) = decoder.decode_to_utf8_without_replacement(bytes, &mut out, true);
+    match result {
+        encoding_rs::DecoderResult::InputEmpty => {
+            out.truncate(written);
+            // The decoder writes UTF-8 only; were it not to, the text is not known to read.
+            String::from_utf8(out).map_err(|e| e.utf8_error().valid_up_to())
         }
+        encoding_rs::DecoderResult::Malformed(bad, after) => Err(read
+            .saturating_sub(usize::from(after))
+            .saturating_sub(usize::from(bad))),
+        // The output was sized for the whole input, so it cannot fill up; were it to, the
+        // rest is unread and so not known to decode.
+        encoding_rs::DecoderResult::OutputFull => Err(read),
     }
 }
 
@@ -92,5 +124,33 @@ mod tests {
     fn garbage_is_refused() {
         // 0xFF is never valid in UTF-8 nor as a GB18030 lead byte.
         assert!(decode_text(b"abc\xFF\xFF").is_err());
+    }
+
+    #[test]
+    fn a_stray_byte_is_placed_where_it_is_in_either_encoding() {
+        // A GBK file, Chinese from its first line, with one stray byte on its third line:
+        // UTF-8 fails at the first Chinese byte, but the stray byte is what to look for.
+        let (mut gbk, _, _) = encoding_rs::GBK.encode("名称,数量\n帐篷,3\n");
+        let gbk = gbk.to_mut();
+        let stray = gbk.len() + 2;
+        gbk.extend_from_slice(b"ab\xFFc,4\n");
+        assert_eq!(
+            decode_text(gbk),
+            Err(UndecodableText {
+                line: 3,
+                offset: stray
+            })
+        );
+        // A UTF-8 file with a stray byte: the place UTF-8 fails.
+        let mut utf8 = "名称,数量\n帐篷,3\n".as_bytes().to_vec();
+        let stray = utf8.len() + 2;
+        utf8.extend_from_slice(b"ab\xFFc,4\n");
+        assert_eq!(
+            decode_text(&utf8),
+            Err(UndecodableText {
+                line: 3,
+                offset: stray
+            })
+        );
     }
 }

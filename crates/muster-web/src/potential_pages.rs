@@ -844,7 +844,7 @@ pub(crate) async fn import_template(
         .map_err(|e| page.error(e))?
         .unwrap_or(ExportFormat::Xlsx);
     let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
-    let tables = crate::potential_view::import_template(&taxonomy, page.tr.locale, &page.tr);
+    let tables = crate::potential_view::import_template(&taxonomy, None, page.tr.locale, &page.tr);
     download(&page, format, "potential-template", &tables)
 }
 
@@ -1357,7 +1357,7 @@ pub(crate) async fn taxonomy(
     let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
     let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
     if let Some(format) = format {
-        let [_, types] = crate::potential_view::import_template(&taxonomy, locale, &page.tr);
+        let [_, types] = crate::potential_view::import_template(&taxonomy, None, locale, &page.tr);
         return download(&page, format, "taxonomy", &[types]);
     }
     let mut types_by_subcategory: BTreeMap<&str, Vec<TypeLine>> = BTreeMap::new();

@@ -5,7 +5,7 @@
 //!
 //! Nothing here renders HTML: charts are numbers that `templates/bar_chart.html` draws.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -404,20 +404,30 @@ pub(crate) fn file_part(text: &str) -> String {
         .collect()
 }
 
-/// The empty import template in the reader's language: the standard columns, and (XLSX
-/// only, as its second sheet) the resource types with their units and attributes, so the
-/// person filling it in can look codes up.
+/// The empty import template in the reader's language: the standard columns, then one
+/// column for each attribute of the types it is for (`only`, or every type), so that any of
+/// them can be reported as the template stands; and (XLSX only, as its second sheet) those
+/// types with their units and attributes, so the person filling it in can look codes up and
+/// see which attributes a type requires.
 pub(crate) fn import_template(
     taxonomy: &Taxonomy,
+    only: Option<&BTreeSet<&str>>,
     locale: &str,
     tr: &crate::i18n::Tr,
 ) -> [Table; 2] {
+    let in_template: Vec<&ResourceType> = taxonomy
+        .resource_types()
+        .iter()
+        .filter(|t| only.is_none_or(|codes| codes.contains(t.code.as_str())))
+        .collect();
+    let mut headers: Vec<String> = STANDARD_COLUMNS
+        .iter()
+        .map(|c| c.template_header(locale))
+        .collect();
+    headers.extend(attribute_columns(&in_template, locale));
     let records = Table {
         title: tr.t("potential.template.records_sheet"),
-        headers: STANDARD_COLUMNS
-            .iter()
-            .map(|c| c.template_header(locale))
-            .collect(),
+        headers,
         rows: Vec::new(),
     };
     let types = Table {
@@ -431,8 +441,7 @@ pub(crate) fn import_template(
             tr.t("taxonomy.max_quantity"),
             tr.t("taxonomy.attributes"),
         ],
-        rows: taxonomy
-            .resource_types()
+        rows: in_template
             .iter()
             .map(|t| {
                 vec![
@@ -462,6 +471,31 @@ pub(crate) fn import_template(
             .collect(),
     };
     [records, types]
+}
+
+/// One header for each attribute key of `types`, in the taxonomy's order: `name (key)`, as
+/// the importer reads a column by the key in brackets, or the key alone where the types
+/// sharing it name it differently (a team's "capacity" in persons, a bus's in passengers).
+fn attribute_columns(types: &[&ResourceType], locale: &str) -> Vec<String> {
+    let mut names: Vec<(&str, Option<&str>)> = Vec::new();
+    for attribute in types.iter().flat_map(|t| &t.attributes) {
+        let name = attribute.name(locale);
+        match names.iter_mut().find(|(key, _)| *key == attribute.key) {
+            None => names.push((attribute.key.as_str(), Some(name))),
+            Some((_, shared)) => {
+                if *shared != Some(name) {
+                    *shared = None;
+                }
+            }
+        }
+    }
+    names
+        .into_iter()
+        .map(|(key, name)| match name {
+            Some(name) => format!("{name} ({key})"),
+            None => key.to_owned(),
+        })
+        .collect()
 }
 
 /// `name (key, required): what it takes`, one attribute in one line of plain text.

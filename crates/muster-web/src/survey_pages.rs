@@ -892,11 +892,9 @@ pub(crate) async fn round_template(
         .map_err(|e| page.error(e))?
         .unwrap_or(ExportFormat::Xlsx);
     let taxonomy = state.db.taxonomy().await.map_err(page_err(&page))?;
-    let mut tables = crate::potential_view::import_template(&taxonomy, page.tr.locale, &page.tr);
     let wanted: BTreeSet<&str> = round.type_codes.iter().map(String::as_str).collect();
-    tables[1].rows.retain(
-        |row| matches!(row.first(), Some(TableCell::Text(code)) if wanted.contains(code.as_str())),
-    );
+    let tables =
+        crate::potential_view::import_template(&taxonomy, Some(&wanted), page.tr.locale, &page.tr);
     sheet_download(format, &format!("round-{id}-template"), &tables).map_err(|e| page.error(e))
 }
 

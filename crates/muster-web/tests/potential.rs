@@ -485,7 +485,18 @@ async fn exports_story(app: TestApp) {
         .iter()
         .map(|c| c.template_header("zh-CN"))
         .collect();
-    assert_eq!(workbook.sheets[0].rows[0].cells, expected);
+    // Then a column for each attribute, so that a type that requires one can be reported
+    // from the template as it stands.
+    let header = &workbook.sheets[0].rows[0].cells;
+    assert_eq!(header[..expected.len()], expected[..]);
+    assert!(
+        header.contains(&"棉帐篷 (winterized)".to_owned()),
+        "{header:?}"
+    );
+    assert!(
+        header.contains(&"产水量(吨/小时) (output_t_per_h)".to_owned()),
+        "{header:?}"
+    );
     assert!(
         workbook.sheets[1]
             .rows
@@ -514,6 +525,23 @@ async fn exports_story(app: TestApp) {
     filled.push_str(&format!(
         "\r\nCAD.MAT.TENT_12,3,,,,Template depot,,,,{county},,\r\n"
     ));
+    // A water purifier, whose output is required, in the template's own column for it.
+    let columns = filled.lines().next().expect("header").split(',').count();
+    let output = filled
+        .lines()
+        .next()
+        .expect("header")
+        .split(',')
+        .position(|h| h.contains("(output_t_per_h)"))
+        .expect("the output column");
+    let mut purifier = vec![String::new(); columns];
+    purifier[0] = "CAD.MAT.WATER_PURIFIER".into();
+    purifier[1] = "2".into();
+    purifier[5] = "Template depot".into();
+    purifier[9] = county.clone();
+    purifier[output] = "5".into();
+    filled.push_str(&purifier.join(","));
+    filled.push_str("\r\n");
     let imported = reqwest::Client::new()
         .post(app.url("/api/v1/potential/imports?file_name=template.csv"))
         .bearer_auth(&token)

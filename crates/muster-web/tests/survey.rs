@@ -347,6 +347,13 @@ async fn pages_story(app: TestApp) {
     assert!(listed.iter().any(|c| c == WATER), "{listed:?}");
     assert!(listed.iter().any(|c| c == TENT), "{listed:?}");
     assert!(!listed.iter().any(|c| c.starts_with("TRN.")), "{listed:?}");
+    // Its records sheet has the round's types' attribute columns, and no other type's.
+    let header = &workbook.sheets[0].rows[0].cells;
+    assert!(
+        header.contains(&"棉帐篷 (winterized)".to_owned()),
+        "{header:?}"
+    );
+    assert!(!header.iter().any(|h| h.contains("(dwt_t)")), "{header:?}");
 
     let upload = |csv: String| {
         let (content_type, body) =

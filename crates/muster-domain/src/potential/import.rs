@@ -237,6 +237,18 @@ fn attribute_labels(header: &str) -> (String, Option<String>) {
 }
 
 /// The trimmed text of a cell, or "" past the end of the row.
+/// The attribute of `resource_type` an attribute column holds: by its whole header, or by
+/// the part in brackets (`载重(吨) (payload_t)`).
+fn attribute_of_column<'t>(
+    resource_type: &'t crate::taxonomy::ResourceType,
+    label: &str,
+    bracketed: Option<&str>,
+) -> Option<&'t crate::taxonomy::AttributeSpec> {
+    resource_type
+        .attribute_by_label(label)
+        .or_else(|| bracketed.and_then(|b| resource_type.attribute_by_label(b)))
+}
+
 fn cell_at<'c>(cells: &[&'c str], column: Option<usize>) -> &'c str {
     column
         .and_then(|c| cells.get(c))
@@ -458,11 +470,7 @@ impl<'a> RecordImporter<'a> {
                 if value.is_empty() {
                     continue;
                 }
-                let spec = resource_type.attribute_by_label(label).or_else(|| {
-                    bracketed
-                        .as_deref()
-                        .and_then(|b| resource_type.attribute_by_label(b))
-                });
+                let spec = attribute_of_column(resource_type, label, bracketed.as_deref());
                 match spec {
                     Some(spec) => {
                         raw.push((spec.key.as_str(), value));
@@ -482,10 +490,25 @@ impl<'a> RecordImporter<'a> {
                 Ok(parsed) => attributes = parsed,
                 Err(problems) => {
                     for problem in problems {
+                        // A required attribute left blank is named at its column too, when
+                        // the sheet has one.
                         let column = attribute_columns
                             .iter()
                             .find(|(key, _)| key == problem.key())
-                            .map(|(_, c)| *c);
+                            .map(|(_, c)| *c)
+                            .or_else(|| {
+                                self.columns.attributes.iter().find_map(
+                                    |(position, label, bracketed)| {
+                                        attribute_of_column(
+                                            resource_type,
+                                            label,
+                                            bracketed.as_deref(),
+                                        )
+                                        .filter(|spec| spec.key == problem.key())
+                                        .map(|_| *position)
+                                    },
+                                )
+                            });
                         self.problem(row, column, Said::new(problem.to_string(), problem.zh()));
                     }
                 }

@@ -907,3 +907,41 @@ fn excel_errors_refuse_the_sheet_imported_and_no_other() {
     assert_eq!(places, vec![(Some(3), Some("B")), (Some(3), Some("H"))]);
     assert!(problems.0[0].message.contains("#N/A"), "{problems}");
 }
+
+#[test]
+fn a_required_attribute_left_blank_is_named_at_its_column() {
+    let taxonomy = Taxonomy::default_taxonomy();
+    let rules = ImportRules {
+        taxonomy: &taxonomy,
+        allowed_types: None,
+    };
+    let mut header = HEADER.to_vec();
+    header.push("等级 (grade)");
+    let book = workbook(&[
+        &header,
+        &[
+            "ECO.MED.HOSPITAL",
+            "1",
+            "site",
+            "First Hospital",
+            "340104",
+            "",
+            "",
+            "",
+            "",
+            "800",
+            "",
+        ],
+    ]);
+    let problems = import_workbook(&book, rules)
+        .expect("the header reads")
+        .finish(&regions(), &path("/34/"))
+        .expect_err("refused");
+    assert_eq!(problems.0.len(), 1, "{problems}");
+    let problem = &problems.0[0];
+    assert!(problem.message.contains("grade"), "{problem}");
+    assert_eq!(
+        (problem.column.as_deref(), problem.field.as_deref()),
+        (Some("K"), Some("等级 (grade)"))
+    );
+}

@@ -334,7 +334,10 @@ fn broken_or_empty_csv_is_refused_with_a_reason() {
         (b" \n\r\n", SheetError::EmptyFile),
         (b"\n , ,\n,,\n", SheetError::EmptyFile),
         (b"\xEF\xBB\xBF", SheetError::EmptyFile),
-        (b"a,b\nc,\xFF\xFF", SheetError::Encoding { offset: 6 }),
+        (
+            b"a,b\nc,\xFF\xFF",
+            SheetError::Encoding { line: 2, offset: 6 },
+        ),
     ];
     for (bytes, expected) in cases {
         assert_eq!(read_workbook(bytes), Err(expected), "{bytes:?}");
