@@ -81,7 +81,8 @@ pub use settings::TRANSPORT_SETTING;
 pub use sites::{NewSite, Site, SiteChanges, SiteFilter};
 pub use survey::{
     Assignment, AssignmentView, DuplicateHolding, FormRowEdit, LOWEST_ASSIGNED_LEVEL, OpenRound,
-    RoundDashboard, Submission, SubmissionSource, SubmitOutcome, SurveyRound, VersionDiff,
+    OtherReport, RoundDashboard, Submission, SubmissionSource, SubmitOutcome, SurveyRound,
+    VersionDiff,
 };
 pub use sustainment::{
     NewScenario, ProductionLine, ScenarioDocument, ScenarioTypeDocument, StoredScenario, SurgeStep,

@@ -204,10 +204,19 @@ pub enum FormRowEdit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DuplicateHolding {
     pub row_number: u32,
-    pub other_assignment_id: i64,
+    /// The other report, when it is in the reader's scope. One of a region above theirs
+    /// (a county reading that the city's own report names the holding) is not: the
+    /// reader learns the holding is reported above, not by whom nor how far it got.
+    pub other: Option<OtherReport>,
+}
+
+/// The report a [`DuplicateHolding`] shares its holding with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OtherReport {
+    pub assignment_id: i64,
     /// The other unit's or region's name.
-    pub other_name: String,
-    pub other_status: AssignmentStatus,
+    pub name: String,
+    pub status: AssignmentStatus,
 }
 
 /// Two versions of one assignment and what changed between them.
@@ -266,7 +275,8 @@ fn round_from_row(row: RoundRow) -> SurveyRound {
 }
 
 /// Their holding key, their assignment, its status, its unit's name, its region's name.
-type DuplicateRow = (String, i64, String, Option<String>, Option<String>);
+/// Holding key, assignment id, status, unit name, region name, region path.
+type DuplicateRow = (String, i64, String, Option<String>, Option<String>, String);
 
 /// One type's line of [`MOVEMENT_BY_TYPE`], the fields of [`FigureMovement`].
 #[derive(sqlx::FromRow)]
@@ -925,7 +935,7 @@ impl Database {
             format!("${}", params.len())
         };
         let mut related = format!(
-            "SELECT theirs.holding_key, a.id, a.status, o.name, g.name \
+            "SELECT theirs.holding_key, a.id, a.status, o.name, g.name, a.region_path \
              FROM round_assignments a \
              JOIN submission_rows theirs ON theirs.submission_id = a.current_submission_id \
              LEFT JOIN organizations o ON o.id = a.organization_id \
@@ -983,7 +993,8 @@ impl Database {
                 .push((key.as_str(), *row));
         }
         let mut found: Vec<DuplicateHolding> = Vec::new();
-        for (key, other, status, unit, region) in &theirs {
+        for (key, other, status, unit, region, path) in &theirs {
+            let in_scope = RegionPath::parse(path).is_some_and(|path| scope.contains(&path));
             let Some(rows) = by_holding.get(split_holding_key(key).1) else {
                 continue;
             };
@@ -991,17 +1002,20 @@ impl Database {
                 if same_holding(mine_key, key) {
                     found.push(DuplicateHolding {
                         row_number: u32::try_from(*row).unwrap_or(u32::MAX),
-                        other_assignment_id: *other,
-                        other_name: unit.clone().or_else(|| region.clone()).unwrap_or_default(),
-                        other_status: AssignmentStatus::parse(status)
-                            .unwrap_or(AssignmentStatus::Pending),
+                        other: in_scope.then(|| OtherReport {
+                            assignment_id: *other,
+                            name: unit.clone().or_else(|| region.clone()).unwrap_or_default(),
+                            status: AssignmentStatus::parse(status)
+                                .unwrap_or(AssignmentStatus::Pending),
+                        }),
                     });
                 }
             }
         }
         // One line per row and other report, however many of its rows name the holding.
-        found.sort_by_key(|d| (d.row_number, d.other_assignment_id));
-        found.dedup_by_key(|d| (d.row_number, d.other_assignment_id));
+        let key = |d: &DuplicateHolding| (d.row_number, d.other.as_ref().map(|o| o.assignment_id));
+        found.sort_by_key(key);
+        found.dedup_by_key(|d| key(d));
         Ok(found)
     }
 

@@ -603,8 +603,13 @@ async fn review_story(db: Database) {
         .expect("duplicates");
     assert_eq!(duplicates.len(), 1, "{duplicates:?}");
     assert_eq!(duplicates[0].row_number, 3);
-    assert_eq!(duplicates[0].other_assignment_id, a1);
-    assert_eq!(duplicates[0].other_name, "Transport A");
+    assert_eq!(
+        duplicates[0]
+            .other
+            .as_ref()
+            .map(|o| (o.assignment_id, o.name.as_str())),
+        Some((a1, "Transport A"))
+    );
     assert!(
         db.duplicate_holdings(&everything, county_a)
             .await
@@ -2281,11 +2286,25 @@ async fn two_levels_story(db: Database) {
         .duplicate_holdings(&everything, township_report)
         .await
         .expect("duplicates");
-    let pairs: Vec<(u32, i64)> = duplicates
+    let pairs: Vec<(u32, Option<i64>)> = duplicates
         .iter()
-        .map(|d| (d.row_number, d.other_assignment_id))
+        .map(|d| (d.row_number, d.other.as_ref().map(|o| o.assignment_id)))
         .collect();
-    assert_eq!(pairs, [(2, a2), (3, a1)], "{duplicates:?}");
+    assert_eq!(pairs, [(2, Some(a2)), (3, Some(a1))], "{duplicates:?}");
+    // The township's own staff learn that the county's units report those holdings, not
+    // which reports they are nor how far they got: those are outside the township.
+    let township_scope = Scope::new(
+        RegionPath::parse(&township_view[0].path).expect("path"),
+        Vec::new(),
+    );
+    let seen: Vec<(u32, bool)> = db
+        .duplicate_holdings(&township_scope, township_report)
+        .await
+        .expect("duplicates")
+        .iter()
+        .map(|d| (d.row_number, d.other.is_some()))
+        .collect();
+    assert_eq!(seen, [(2, false), (3, false)]);
     let from_a1: Vec<u32> = db
         .duplicate_holdings(&everything, a1)
         .await

@@ -1001,9 +1001,9 @@ struct Choice {
 #[derive(Debug)]
 struct DuplicateLine {
     row: u32,
-    other_id: i64,
-    other_name: String,
-    other_status: String,
+    /// The other report's id, name and status; none for a report outside the reader's
+    /// scope (one above their region).
+    other: Option<(i64, String, String)>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -1435,9 +1435,10 @@ async fn render_assignment(
         .into_iter()
         .map(|d| DuplicateLine {
             row: d.row_number,
-            other_id: d.other_assignment_id,
-            other_name: d.other_name,
-            other_status: page.tr.t(&status_key(d.other_status.as_str())),
+            other: d.other.map(|o| {
+                let status = page.tr.t(&status_key(o.status.as_str()));
+                (o.assignment_id, o.name, status)
+            }),
         })
         .collect();
     let parent_region = view.parent.as_ref().map(Assignment::region_path);

@@ -237,6 +237,26 @@ fn attribute_labels(header: &str) -> (String, Option<String>) {
 }
 
 /// The trimmed text of a cell, or "" past the end of the row.
+/// A resident identity number as the holding key and the masks expect it: 18 characters,
+/// digits but for a last `X` (a lowercase `x` is taken as one), or the 15 digits of the
+/// first-generation cards. Anything else, such as the `3.40102E+17` Excel makes of a number
+/// typed into a number column, would make two people one holding or hide a duplicate.
+fn resident_id_number(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let digits = |part: &[u8]| part.iter().all(u8::is_ascii_digit);
+    match bytes {
+        [body @ .., last] if bytes.len() == 18 && digits(body) => {
+            if last.is_ascii_digit() || last.eq_ignore_ascii_case(&b'X') {
+                Some(text.to_ascii_uppercase())
+            } else {
+                None
+            }
+        }
+        _ if bytes.len() == 15 && digits(bytes) => Some(text.to_owned()),
+        _ => None,
+    }
+}
+
 /// The attribute of `resource_type` an attribute column holds: by its whole header, or by
 /// the part in brackets (`载重(吨) (payload_t)`).
 fn attribute_of_column<'t>(
@@ -577,9 +597,28 @@ impl<'a> RecordImporter<'a> {
         let name_column = self.columns.at("holder_name");
         let kind_text = cell(kind_column);
         let name = cell(name_column);
-        let id_number = Some(cell(self.columns.at("holder_id_number")))
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
+        let id_column = self.columns.at("holder_id_number");
+        let id_text = cell(id_column);
+        let id_number = if id_text.is_empty() {
+            None
+        } else if let Some(number) = resident_id_number(id_text) {
+            Some(number)
+        } else {
+            self.problem(
+                row,
+                id_column,
+                Said::new(
+                    format!(
+                        "expected a 15- or 18-digit identity number (the last may be X), found \"{id_text}\"; \
+                         where Excel shows it as 3.40102E+17, format the column as text and type the number again"
+                    ),
+                    format!(
+                        "应为 15 位或 18 位身份证号码（最后一位可为 X），实为“{id_text}”；若 Excel 显示为 3.40102E+17，请将该列设为文本格式后重新填写"
+                    ),
+                ),
+            );
+            return None;
+        };
         let phone = Some(cell(self.columns.at("holder_phone")))
             .filter(|s| !s.is_empty())
             .map(str::to_owned);

@@ -945,3 +945,77 @@ fn a_required_attribute_left_blank_is_named_at_its_column() {
         (Some("K"), Some("等级 (grade)"))
     );
 }
+
+#[test]
+fn an_identity_number_excel_has_mangled_is_refused_at_its_cell() {
+    let taxonomy = Taxonomy::default_taxonomy();
+    let rules = ImportRules {
+        taxonomy: &taxonomy,
+        allowed_types: None,
+    };
+    let header: &[&str] = &[
+        "type_code",
+        "quantity",
+        "holder_name",
+        "holder_id_number",
+        "region_code",
+    ];
+    let row = |id: &'static str| -> [&'static str; 5] {
+        ["CAD.MAT.TENT_12", "1", "王建国", id, "340104"]
+    };
+    let good = [
+        row("340104199001011234"),
+        row("34010419900101123x"),
+        row("340104900101123"),
+    ];
+    let book = workbook(&[header, &good[0], &good[1], &good[2]]);
+    let drafts = import_workbook(&book, rules)
+        .expect("the header reads")
+        .finish(&regions(), &path("/34/"))
+        .expect("every number reads");
+    let numbers: Vec<Option<&str>> = drafts
+        .iter()
+        .map(|(_, d)| match &d.holder {
+            Holder::Person { id_number, .. } => id_number.as_deref(),
+            Holder::Organization { .. } => None,
+        })
+        .collect();
+    assert_eq!(
+        numbers,
+        [
+            Some("340104199001011234"),
+            Some("34010419900101123X"),
+            Some("340104900101123")
+        ]
+    );
+    let bad = [
+        row("3.40104E+17"),
+        row("340104199001010000.0"),
+        row("34010419900101123"),
+        row("3401041990010112３4"),
+    ];
+    let book = workbook(&[header, &bad[0], &bad[1], &bad[2], &bad[3]]);
+    let problems = import_workbook(&book, rules)
+        .expect("the header reads")
+        .finish(&regions(), &path("/34/"))
+        .expect_err("refused");
+    let places: Vec<(Option<u32>, Option<&str>)> = problems
+        .0
+        .iter()
+        .map(|p| (p.row, p.column.as_deref()))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (Some(3), Some("D")),
+            (Some(4), Some("D")),
+            (Some(5), Some("D")),
+            (Some(6), Some("D"))
+        ]
+    );
+    assert!(problems.0[0].message.contains("3.40104E+17"), "{problems}");
+    assert!(
+        problems.0[0].message_in("zh-CN").contains("身份证号码"),
+        "{problems}"
+    );
+}
