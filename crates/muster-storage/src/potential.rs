@@ -707,6 +707,21 @@ impl Database {
         file_name: &str,
         allowed_types: Option<HashSet<String>>,
     ) -> Result<Vec<(u32, RecordDraft)>, StorageError> {
+        let within = actor.scope().subtree().clone();
+        self.validate_file_within(bytes, file_name, allowed_types, &within)
+            .await
+    }
+
+    /// [`Self::validate_potential_file`] for rows that must lie in `within` (a survey
+    /// assignment's region, inside the actor's scope): every row outside it is a problem at
+    /// its region cell, as one outside the scope is.
+    pub(crate) async fn validate_file_within(
+        &self,
+        bytes: Vec<u8>,
+        file_name: &str,
+        allowed_types: Option<HashSet<String>>,
+        within: &RegionPath,
+    ) -> Result<Vec<(u32, RecordDraft)>, StorageError> {
         let taxonomy = self.taxonomy().await?;
         let name = file_name.to_owned();
         let pending = tokio::task::spawn_blocking(move || {
@@ -726,9 +741,8 @@ impl Database {
         })?
         .map_err(StorageError::SheetRejected)?;
         let regions = self.region_infos(pending.region_codes()).await?;
-        let scope = actor.scope().subtree().clone();
         pending
-            .finish(&regions, &scope)
+            .finish(&regions, within)
             .map_err(StorageError::SheetRejected)
     }
 

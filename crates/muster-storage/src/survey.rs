@@ -1091,8 +1091,10 @@ impl Database {
             });
         }
         let allowed: HashSet<String> = round.type_codes.iter().cloned().collect();
+        // Checked against the assignment's region, so every row outside it is named at its
+        // cell (an administrator may report for an assignment of any region in scope).
         let drafts = self
-            .validate_potential_file(actor, bytes, file_name, Some(allowed))
+            .validate_file_within(bytes, file_name, Some(allowed), &assignment.region_path())
             .await?;
         self.submit_survey_rows(
             actor,

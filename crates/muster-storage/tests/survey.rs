@@ -305,6 +305,38 @@ async fn versions_story(db: Database) {
     let a1 = find(&assignments, &w.county_a.1, Some(w.unit_a1)).id;
     let county = w.county_a.0.as_str();
 
+    // Someone whose scope takes in county B (here the command line) reports for county A
+    // rows of county B: each is named at its region cell, as outside the assignment.
+    let elsewhere = w.county_b.0.as_str();
+    match db
+        .submit_survey_file(
+            &cli(),
+            a1,
+            csv(&[
+                (TENT, 1.0, "Depot 1", county),
+                (TENT, 2.0, "Depot 2", elsewhere),
+                (WATER, 3.0, "Depot 3", elsewhere),
+            ]),
+            "elsewhere.csv",
+        )
+        .await
+    {
+        Err(StorageError::SheetRejected(problems)) => {
+            let places: Vec<(Option<u32>, Option<&str>)> = problems
+                .0
+                .iter()
+                .map(|p| (p.row, p.column.as_deref()))
+                .collect();
+            assert_eq!(
+                places,
+                [(Some(3), Some("D")), (Some(4), Some("D"))],
+                "{problems}"
+            );
+            assert!(problems.0[0].message.contains(elsewhere), "{problems}");
+        }
+        other => panic!("expected the rows outside refused, got {other:?}"),
+    }
+
     let first = csv(&[
         (TENT, 400.0, "Red Cross", county),
         (WATER, 12.0, "Depot 1", county),
