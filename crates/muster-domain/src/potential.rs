@@ -64,6 +64,18 @@ string_enum! {
 }
 
 impl RecordStatus {
+    /// Whether a person may set this status by hand, and take a record out of it: the
+    /// office's own holds (available, reserved, unavailable). Allocated, requisitioned and
+    /// handed over follow a demand or a requisition order, which set and clear them with
+    /// their reservations and compensation; set or cleared by hand they would disagree with
+    /// the demand or the order.
+    pub const fn is_set_by_hand(self) -> bool {
+        matches!(
+            self,
+            RecordStatus::Available | RecordStatus::Reserved | RecordStatus::Unavailable
+        )
+    }
+
     /// Whether the record's quantity counts as available potential in the totals.
     pub const fn is_available(self) -> bool {
         matches!(self, RecordStatus::Available)

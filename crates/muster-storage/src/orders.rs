@@ -604,7 +604,10 @@ impl Database {
     }
 
     /// The latest notifications for the actor: those of their organization (a property
-    /// manager) or of their subtree (staff).
+    /// manager), of their grids' facilities and routes (a grid member: an order's reminders
+    /// by its facility's grid, a missed checkpoint by its route's, a route of no grid being
+    /// everyone's in the subtree, as `routes_reached` reads them), or of their subtree
+    /// (staff).
     pub async fn notifications(
         &self,
         actor: &Actor,
@@ -612,21 +615,31 @@ impl Database {
     ) -> Result<Vec<Notification>, StorageError> {
         let reach = self.facility_reach(actor).await?;
         let (low, high) = reach.subtree().subtree_range();
-        let organization = match reach {
+        let (organization, grid_member) = match reach {
             FacilityReach::Manager {
                 organization_id, ..
-            } => organization_id,
-            _ => 0,
+            } => (organization_id, 0),
+            FacilityReach::Grids { user_id, .. } => (0, user_id),
+            FacilityReach::Subtree(_) => (0, 0),
         };
         Ok(on_read_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT id, region_path, organization_id, kind, subject_id, message, channel, created_at \
                  FROM notifications WHERE region_path >= $1 AND region_path < $2 \
-                 AND ($3 = 0 OR organization_id = $3) ORDER BY id DESC LIMIT $4",
+                 AND ($3 = 0 OR organization_id = $3) \
+                 AND ($4 = 0 \
+                 OR (kind = 'missed_checkpoint' AND subject_id IN (SELECT n.id FROM patrol_runs n \
+                     JOIN patrol_routes r ON r.id = n.route_id WHERE r.grid_id IS NULL \
+                     OR r.grid_id IN (SELECT gm.grid_id FROM grid_members gm WHERE gm.user_id = $4))) \
+                 OR (kind <> 'missed_checkpoint' AND subject_id IN (SELECT o.id FROM rectification_orders o \
+                     JOIN facilities f ON f.id = o.facility_id \
+                     WHERE f.grid_id IN (SELECT gm.grid_id FROM grid_members gm WHERE gm.user_id = $4)))) \
+                 ORDER BY id DESC LIMIT $5",
             )
             .bind(&low)
             .bind(&high)
             .bind(organization)
+            .bind(grid_member)
             .bind(limit.clamp(1, 500))
             .fetch_all(pool)
             .await

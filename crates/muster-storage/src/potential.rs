@@ -1003,8 +1003,10 @@ impl Database {
             .ok_or_else(|| StorageError::not_found("potential record", id))
     }
 
-    /// Changes a record's status (reserving, releasing, marking unavailable …), keeping the
-    /// totals in step.
+    /// Changes a record's status by hand (reserving, releasing, marking unavailable or
+    /// repaired), keeping the totals in step. Only between the statuses people set
+    /// ([`RecordStatus::is_set_by_hand`]), and not while stock of the record is reserved for
+    /// a demand's allocation.
     pub async fn set_record_status(
         &self,
         actor: &Actor,
@@ -1017,8 +1019,42 @@ impl Database {
                 "只有动员办、工作站和成员单位的工作人员才能修改潜力记录",
             ));
         }
+        if !status.is_set_by_hand() {
+            return Err(StorageError::refused(
+                "status",
+                format!(
+                    "a record is set {} by a demand or a requisition order, not by hand; expected available, reserved or unavailable",
+                    status.as_str()
+                ),
+                format!(
+                    "记录的“{}”状态由需求或征用令设定，不能手工设定；应为 可用、已预留 或 不可用",
+                    status.zh()
+                ),
+            ));
+        }
         let mut tx = self.begin_write().await?;
         let before = record_for_update(&mut tx, actor.scope(), id).await?;
+        let reserved: f64 = on_tx!(&mut tx, |conn| {
+            sqlx::query_scalar(
+                "SELECT CAST(reserved_quantity AS DOUBLE PRECISION) FROM potential_records WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await
+        })?;
+        if !before.status().is_set_by_hand() || reserved > 0.0 {
+            return Err(StorageError::Conflict {
+                field: "status",
+                message: format!(
+                    "record {id} is {} for a demand or a requisition order; its status changes with them",
+                    before.status
+                ),
+                message_zh: Some(format!(
+                    "记录 {id} 因需求或征用令处于“{}”状态，其状态随需求或征用令变化",
+                    before.status().zh()
+                )),
+            });
+        }
         let now = crate::now();
         let after: PotentialRecord = on_tx!(&mut tx, |conn| {
             sqlx::query_as(

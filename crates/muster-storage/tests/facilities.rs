@@ -867,6 +867,23 @@ async fn orders_lifecycle(db: Database) {
             .expect("notes")
             .is_empty()
     );
+    // A grid member reads the reminders of their grid's facilities, and once off the grid,
+    // none, though the village still holds them.
+    let kinds = |notes: Vec<muster_storage::Notification>| -> Vec<String> {
+        notes.into_iter().map(|n| n.kind).collect()
+    };
+    assert_eq!(
+        kinds(db.notifications(&w.member_a, 20).await.expect("notes")),
+        ["overdue", "one_day_before"]
+    );
+    let member_a = w.member_a.user_id().expect("id");
+    db.remove_grid_member(&w.workstation, w.grid_a, member_a)
+        .await
+        .expect("removed");
+    assert_eq!(
+        kinds(db.notifications(&w.member_a, 20).await.expect("notes")),
+        Vec::<String>::new()
+    );
     assert!(intact(&db).await > 0);
 }
 

@@ -975,6 +975,35 @@ async fn requisitioned_records_change_status_story(db: Database) {
     );
     assert_eq!(available_in(&db, &county, TRUCK).await, 7.0);
     assert_eq!(intact(&db).await, entries + 2, "the event and the record");
+    // Requisitioned stock changes with its order, not by hand: neither released nor
+    // marked otherwise, nor another record set requisitioned without an order.
+    for status in [RecordStatus::Available, RecordStatus::Unavailable] {
+        match db.set_record_status(&w.office_a, w.truck_1, status).await {
+            Err(E::Conflict { field, message, .. }) => {
+                assert_eq!(field, "status");
+                assert!(message.contains("requisitioned"), "{message}");
+            }
+            other => panic!("expected the order's record kept, got {other:?}"),
+        }
+    }
+    for status in [
+        RecordStatus::Requisitioned,
+        RecordStatus::Allocated,
+        RecordStatus::HandedOver,
+    ] {
+        assert!(matches!(
+            db.set_record_status(&w.office_a, w.truck_2, status).await,
+            Err(E::Refused {
+                field: "status",
+                ..
+            })
+        ));
+    }
+    assert_eq!(
+        record_state(&db, w.truck_1).await,
+        ("requisitioned".into(), 5.0)
+    );
+    assert_eq!(intact(&db).await, entries + 2, "nothing more written");
     // Two trucks lost: the holding keeps the other three, available again.
     act(
         trucks,

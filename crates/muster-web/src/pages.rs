@@ -170,10 +170,19 @@ pub(crate) struct SignInQuery {
     lang: Option<String>,
 }
 
-/// Only same-site paths: never an open redirect.
+/// Only same-site paths: never an open redirect. Browsers drop tabs and line breaks from a
+/// URL before reading it (`/<TAB>/evil.example` becomes `//evil.example`, another site), so
+/// a path with any control character is refused, as are `//` and `\`.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control) =>
+        {
+            n.to_owned()
+        }
         _ => "/regions".to_owned(),
     }
 }
@@ -927,7 +936,16 @@ mod tests {
     #[test]
     fn next_is_never_an_open_redirect() {
         assert_eq!(safe_next(Some("/regions/34")), "/regions/34");
-        for bad in ["//evil.example", "https://evil.example", "/\\evil", ""] {
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "/\u{7f}/evil.example",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/regions", "{bad}");
         }
     }
