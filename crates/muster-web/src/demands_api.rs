@@ -25,6 +25,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{Problem, WebError};
+use crate::verification_api::photos_of;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -796,6 +797,7 @@ async fn escalate_shortfall(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct InspectionRequest {
     allocation_id: i64,
     /// good, fair or unfit.
@@ -803,9 +805,11 @@ pub(crate) struct InspectionRequest {
     quantity_seen: i64,
     /// Units accepted, at most those seen; the rest of the allocation is released.
     quantity_accepted: i64,
-    /// SHA-256 of photos finished through /api/v1/uploads.
+    /// The ids of the inspector's own finished uploads (`/api/v1/uploads`), photos only:
+    /// a photo is claimed by an upload only its uploader knows, never by a hash anyone
+    /// might know.
     #[serde(default)]
-    photos: Vec<String>,
+    photo_uploads: Vec<String>,
     #[serde(default)]
     notes: String,
 }
@@ -824,7 +828,7 @@ async fn record_inspection(
 ) -> Result<(StatusCode, Json<DemandDto>), WebError> {
     check_write(&current, &headers)?;
     let condition = parse_condition(&request.condition)?;
-    check_photos(&state, &request.photos).await?;
+    let photos = photos_of(&state, &current.actor, &request.photo_uploads).await?;
     let view = state
         .db
         .inspect_allocation(
@@ -835,7 +839,7 @@ async fn record_inspection(
                 condition,
                 quantity_seen: request.quantity_seen,
                 quantity_accepted: request.quantity_accepted,
-                photos: request.photos.iter().map(|p| p.trim().to_owned()).collect(),
+                photos,
                 notes: request.notes,
             },
         )

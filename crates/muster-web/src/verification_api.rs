@@ -570,7 +570,7 @@ async fn record_finding(
 }
 
 /// The SHA-256 of the caller's finished uploads, each a photo.
-async fn photos_of(
+pub(crate) async fn photos_of(
     state: &AppState,
     actor: &Actor,
     upload_ids: &[String],

@@ -6,8 +6,10 @@
 mod common;
 
 use common::TestApp;
+use muster_storage::blobs::samples::{Format, image_bytes};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 const TENT: &str = "CAD.MAT.TENT_12";
 
@@ -223,34 +225,54 @@ async fn api_story(app: TestApp) {
         "{loser_problem}"
     );
 
-    // Inspection: an unknown photo is refused; then accepted without photos.
+    // Inspection: photos are the inspector's own finished uploads, named by upload id.
+    // A hash (of another's photo, say) or someone else's upload is refused, and so is the
+    // old field that took hashes; the office's own upload is taken.
     let (_, view) = get_json(&app, &office, &format!("/api/v1/demands/{winner}")).await;
     let allocation_id = view["allocations"][0]["id"].as_i64().expect("allocation");
-    let inspection = |photos: Value| {
+    let inspection = |field: &str, photos: Value| {
         json!({
             "allocation_id": allocation_id,
             "condition": "good",
             "quantity_seen": available,
             "quantity_accepted": available,
-            "photos": photos,
+            field: photos,
         })
     };
-    let (status, problem) = post_json(
-        &app,
-        &office,
-        &format!("/api/v1/demands/{winner}/inspections"),
-        &inspection(json!(["ab".repeat(32)])),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let photo = image_bytes(320, 240, Format::Jpeg);
+    let liaisons_upload = common::upload(&app, &liaison, &photo).await;
+    let sha = hex::encode(Sha256::digest(&photo));
+    for (field, photos) in [
+        ("photo_uploads", json!([sha.clone()])),
+        ("photo_uploads", json!([liaisons_upload])),
+        ("photos", json!([sha.clone()])),
+    ] {
+        let (status, problem) = post_json(
+            &app,
+            &office,
+            &format!("/api/v1/demands/{winner}/inspections"),
+            &inspection(field, photos),
+        )
+        .await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {status} {problem}"
+        );
+    }
+    let own_upload = common::upload(&app, &office, &photo).await;
     let (status, inspected) = post_json(
         &app,
         &office,
         &format!("/api/v1/demands/{winner}/inspections"),
-        &inspection(json!([])),
+        &inspection("photo_uploads", json!([own_upload])),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{inspected}");
+    assert_eq!(
+        inspected["inspections"][0]["photos"],
+        json!([sha]),
+        "{inspected}"
+    );
 
     // Handover signed by both sides.
     let now = now_millis();
