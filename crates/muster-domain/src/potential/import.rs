@@ -297,6 +297,9 @@ pub struct RecordImporter<'a> {
     headers: Vec<String>,
     columns: Columns,
     pending: Vec<PendingRow>,
+    /// Rows that failed their own checks but name a region: the region is still checked
+    /// (known, in scope), so that one pass lists every problem of the row.
+    unplaced: Vec<(u32, String)>,
     problems: Vec<RowProblem>,
     /// The sheet, headers and columns as handed on with each batch of pending rows, made
     /// once.
@@ -384,6 +387,7 @@ impl<'a> RecordImporter<'a> {
             headers: header.iter().map(|h| (*h).to_owned()).collect(),
             columns,
             pending: Vec::new(),
+            unplaced: Vec::new(),
             problems: Vec::new(),
             layout: None,
         })
@@ -572,6 +576,9 @@ impl<'a> RecordImporter<'a> {
         let coordinates = self.coordinates(row, cells);
 
         if self.problems.len() > problems_before {
+            if !region_code.is_empty() {
+                self.unplaced.push((row, region_code.to_owned()));
+            }
             return;
         }
         if let (Some(quantity), Some(holder), Some(resource_type)) =
@@ -728,6 +735,7 @@ impl<'a> RecordImporter<'a> {
         PendingRows {
             layout,
             rows: std::mem::take(&mut self.pending),
+            unplaced: std::mem::take(&mut self.unplaced),
             after_problems: !self.problems.is_empty(),
         }
     }
@@ -760,6 +768,9 @@ impl<'a> RecordImporter<'a> {
 pub struct PendingRows {
     layout: Arc<SheetLayout>,
     rows: Vec<PendingRow>,
+    /// Rows refused for their own problems, by the region they name (see
+    /// [`RecordImporter`]'s `unplaced`).
+    unplaced: Vec<(u32, String)>,
     /// Whether some row before the end of this batch failed its own checks: the file will be
     /// refused, so nothing of it need be stored.
     after_problems: bool,
@@ -768,7 +779,11 @@ pub struct PendingRows {
 impl PendingRows {
     /// The distinct region codes the rows name (hashed, not sorted: a batch names thousands).
     pub fn region_codes(&self) -> foldhash::HashSet<&str> {
-        self.rows.iter().map(|p| p.region_code.as_str()).collect()
+        self.rows
+            .iter()
+            .map(|p| p.region_code.as_str())
+            .chain(self.unplaced.iter().map(|(_, code)| code.as_str()))
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -816,6 +831,39 @@ impl PendingImport {
     }
 }
 
+/// The stored region a row names, if it is one and inside `scope`; else the problem at the
+/// row's region cell.
+fn region_in_scope<'r, S: BuildHasher>(
+    layout: &SheetLayout,
+    region_column: Option<usize>,
+    row: u32,
+    code: &str,
+    regions: &'r HashMap<String, RegionInfo, S>,
+    scope: &RegionPath,
+) -> Result<&'r RegionInfo, Box<RowProblem>> {
+    let Some(region) = regions.get(code) else {
+        return Err(Box::new(layout.problem(
+            row,
+            region_column,
+            Said::new(
+                format!("unknown region {code}"),
+                format!("没有行政区划 {code}"),
+            ),
+        )));
+    };
+    if !scope.contains(&region.path) {
+        return Err(Box::new(layout.problem(
+            row,
+            region_column,
+            Said::new(
+                format!("region {code} is outside the area you report for"),
+                format!("行政区划 {code} 不在您填报的范围内"),
+            ),
+        )));
+    }
+    Ok(region)
+}
+
 /// The second step of validation, a batch at a time: checks what depends on the regions
 /// (known, in scope, coordinates inside) and that no holding comes twice in the file, and
 /// makes the records. It remembers every holding placed so far, so the batches of one file
@@ -856,32 +904,27 @@ impl RecordPlacer {
         let lat_column = layout.columns.at("lat");
         self.holdings.reserve(batch.rows.len());
         let mut drafts = Vec::with_capacity(batch.rows.len());
-        for pending in batch.rows {
-            let Some(region) = regions.get(&pending.region_code) else {
-                self.problems.push(layout.problem(
-                    pending.row,
-                    region_column,
-                    Said::new(
-                        format!("unknown region {}", pending.region_code),
-                        format!("没有行政区划 {}", pending.region_code),
-                    ),
-                ));
-                continue;
-            };
-            if !scope.contains(&region.path) {
-                self.problems.push(layout.problem(
-                    pending.row,
-                    region_column,
-                    Said::new(
-                        format!(
-                            "region {} is outside the area you report for",
-                            pending.region_code
-                        ),
-                        format!("行政区划 {} 不在您填报的范围内", pending.region_code),
-                    ),
-                ));
-                continue;
+        for (row, code) in &batch.unplaced {
+            if let Err(problem) = region_in_scope(layout, region_column, *row, code, regions, scope)
+            {
+                self.problems.push(*problem);
             }
+        }
+        for pending in batch.rows {
+            let region = match region_in_scope(
+                layout,
+                region_column,
+                pending.row,
+                &pending.region_code,
+                regions,
+                scope,
+            ) {
+                Ok(region) => region,
+                Err(problem) => {
+                    self.problems.push(*problem);
+                    continue;
+                }
+            };
             if let (Some(point), Some(centre)) = (pending.coordinates, region.coordinates) {
                 let distance = great_circle_km(point, centre);
                 let radius = region_radius_km(region.level);

@@ -482,6 +482,10 @@ fn every_problem_is_named_by_row_and_column_and_nothing_is_returned() {
             "diesel",
         ],
         &["CAD.MAT.TENT_12", "3", "", "Depot D", "340104", "91", "117"],
+        // 14: its own problem and an unknown region, both listed in the one pass; 15: its
+        // own problem and a region outside the scope.
+        &["CAD.MAT.TENT_12", "-1", "", "Depot E", "999998"],
+        &["CAD.MAT.TENT_12", "-1", "", "Depot F", "340202"],
     ]);
     let importer = import_workbook(&book, rules).expect("the header reads");
     assert!(importer.has_problems());
@@ -523,6 +527,12 @@ fn every_problem_is_named_by_row_and_column_and_nothing_is_returned() {
     assert!(at(11)[0].1.contains("km from region 340104"));
     assert!(at(12)[0].1.contains("already on row 3"));
     assert!(at(13)[0].1.contains("latitude"));
+    let columns =
+        |row: u32| -> Vec<Option<String>> { at(row).into_iter().map(|(c, _)| c).collect() };
+    assert_eq!(columns(14), [Some("B".to_owned()), Some("E".to_owned())]);
+    assert!(at(14)[1].1.contains("unknown region 999998"));
+    assert_eq!(columns(15), [Some("B".to_owned()), Some("E".to_owned())]);
+    assert!(at(15)[1].1.contains("outside the area"));
     let rows: Vec<Option<u32>> = problems.0.iter().map(|p| p.row).collect();
     let mut sorted = rows.clone();
     sorted.sort();
