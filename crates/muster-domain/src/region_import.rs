@@ -69,6 +69,8 @@ pub enum ProblemKind {
     WrongLevel,
     CodeNotUnderParent,
     TooDeep,
+    /// More problems than are listed: the reading stopped there.
+    TooMany,
 }
 
 impl fmt::Display for ImportProblem {
@@ -346,6 +348,10 @@ enum RecordLength {
 /// Rows, problems, and whether the reader stopped before the end (the `bool`).
 type ParsedRecords = (Vec<RegionRow>, Vec<ImportProblem>, bool);
 
+/// How many problems one reading of a region file lists before it stops: a file of a
+/// million broken lines must not fill the server's memory with their problems.
+const MAX_LISTED_PROBLEMS: usize = 1_000;
+
 /// Parses every record a reader gives, numbering lines from `lines_before` on.
 fn parse_records(
     reader: &mut csv::Reader<&[u8]>,
@@ -357,6 +363,24 @@ fn parse_records(
     let mut problems = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
+        if problems.len() >= MAX_LISTED_PROBLEMS {
+            let line = problems
+                .last()
+                .map_or(lines_before, |p: &ImportProblem| p.line);
+            problems.truncate(MAX_LISTED_PROBLEMS);
+            problems.push(problem(
+                line,
+                None,
+                ProblemKind::TooMany,
+                Said::new(
+                    format!(
+                        "reading stopped after {MAX_LISTED_PROBLEMS} problems; fix these and import the file again"
+                    ),
+                    format!("发现 {MAX_LISTED_PROBLEMS} 个问题后停止读取；请修正后重新导入"),
+                ),
+            ));
+            return (rows, problems, true);
+        }
         match reader.read_record(&mut record) {
             Ok(false) => return (rows, problems, false),
             Ok(true) => {
@@ -699,10 +723,19 @@ pub fn check_region_tree(
                     Placement::InProgress => {
                         let cycle_start =
                             chain.iter().position(|&i| i == parent_index).unwrap_or(0);
-                        let lines: Vec<String> = chain[cycle_start..]
+                        // Named once per line of the cycle, so at most the first twenty of
+                        // its lines each time: a cycle through every line of a big file
+                        // would otherwise repeat the whole file in every problem.
+                        const NAMED: usize = 20;
+                        let cycle = &chain[cycle_start..];
+                        let mut lines: Vec<String> = cycle
                             .iter()
+                            .take(NAMED)
                             .map(|&i| rows[i].line.to_string())
                             .collect();
+                        if cycle.len() > NAMED {
+                            lines.push(format!("… ({} in all)", cycle.len()));
+                        }
                         for &i in &chain[cycle_start..] {
                             problems.push(problem(
                                 rows[i].line,

@@ -36,6 +36,12 @@ pub const CSV_SHEET_NAME: &str = "CSV";
 /// was opened and never closed, swallowing the rest of the file.
 pub const MAX_CELL_CHARS: usize = 32_767;
 
+/// How many cells holding an Excel error one sheet lists.
+const MAX_LISTED_CELL_ERRORS: usize = 1_000;
+
+/// A sheet name as an error repeats it (Excel's own limit is 31).
+const MAX_SHEET_NAME_CHARS: usize = 100;
+
 /// Excel's own limit on the rows of one worksheet.
 pub const EXCEL_MAX_ROWS: u32 = 1_048_576;
 /// Excel's own limit on the columns of one worksheet (A to XFD).
@@ -950,12 +956,17 @@ fn read_xlsx_sheet(
             }
             let text = match cell.get_value() {
                 DataRef::Error(error) => {
-                    cell_errors.push(CellErrorAt {
-                        sheet: name.to_owned(),
-                        row: row.saturating_add(1),
-                        column: column as usize,
-                        error: error.to_string(),
-                    });
+                    // Counted as the cells they are, and the first thousand kept: enough to
+                    // fix, too few to fill memory from a workbook of millions.
+                    budget.take(1)?;
+                    if cell_errors.len() < MAX_LISTED_CELL_ERRORS {
+                        cell_errors.push(CellErrorAt {
+                            sheet: name.chars().take(MAX_SHEET_NAME_CHARS).collect(),
+                            row: row.saturating_add(1),
+                            column: column as usize,
+                            error: error.to_string(),
+                        });
+                    }
                     continue;
                 }
                 value => display_text(value),

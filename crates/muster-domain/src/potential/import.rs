@@ -275,6 +275,68 @@ fn cell_at<'c>(cells: &[&'c str], column: Option<usize>) -> &'c str {
         .map_or("", |text| text.trim())
 }
 
+/// How many problems one list keeps: enough for a person to work through, few enough that a
+/// file of a million bad rows cannot fill the server's memory with them.
+pub const MAX_LISTED_PROBLEMS: usize = 1_000;
+
+/// A header or sheet name as a problem repeats it: real ones are short, and each problem
+/// holds its own copy.
+const MAX_NAME_CHARS: usize = 100;
+
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(MAX_NAME_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// Problems as they are found, the first [`MAX_LISTED_PROBLEMS`] kept and the rest counted.
+#[derive(Debug, Default)]
+struct ProblemList {
+    listed: Vec<RowProblem>,
+    unlisted: usize,
+}
+
+impl ProblemList {
+    fn push(&mut self, problem: RowProblem) {
+        if self.listed.len() < MAX_LISTED_PROBLEMS {
+            self.listed.push(problem);
+        } else {
+            self.unlisted += 1;
+        }
+    }
+
+    /// Every problem found, kept or counted.
+    fn count(&self) -> usize {
+        self.listed.len() + self.unlisted
+    }
+
+    fn is_empty(&self) -> bool {
+        self.count() == 0
+    }
+
+    /// The problems kept, and one for `sheet` saying how many more were found, if any.
+    fn into_vec(self, sheet: &str) -> Vec<RowProblem> {
+        let mut problems = self.listed;
+        if self.unlisted > 0 {
+            let more = self.unlisted;
+            problems.push(RowProblem {
+                sheet: shortened(sheet),
+                row: None,
+                column: None,
+                field: None,
+                message: format!(
+                    "{more} more problems of this kind are not listed; fix those listed and upload the file again"
+                ),
+                message_zh: Some(format!(
+                    "另有 {more} 个同类问题未列出；请先修正已列出的问题，再重新上传文件"
+                )),
+            });
+        }
+        problems
+    }
+}
+
 /// A row that passed every check it can make on its own.
 #[derive(Debug, Clone)]
 struct PendingRow {
@@ -300,7 +362,7 @@ pub struct RecordImporter<'a> {
     /// Rows that failed their own checks but name a region: the region is still checked
     /// (known, in scope), so that one pass lists every problem of the row.
     unplaced: Vec<(u32, String)>,
-    problems: Vec<RowProblem>,
+    problems: ProblemList,
     /// The sheet, headers and columns as handed on with each batch of pending rows, made
     /// once.
     layout: Option<Arc<SheetLayout>>,
@@ -383,12 +445,12 @@ impl<'a> RecordImporter<'a> {
         }
         Ok(Self {
             rules,
-            sheet: sheet.to_owned(),
-            headers: header.iter().map(|h| (*h).to_owned()).collect(),
+            sheet: shortened(sheet),
+            headers: header.iter().map(|h| shortened(h)).collect(),
             columns,
             pending: Vec::new(),
             unplaced: Vec::new(),
-            problems: Vec::new(),
+            problems: ProblemList::default(),
             layout: None,
         })
     }
@@ -407,7 +469,7 @@ impl<'a> RecordImporter<'a> {
     /// Checks one data row. `cells` are the row's cells by column position.
     pub fn push_row(&mut self, row: u32, cells: &[&str]) {
         let cell = |column: Option<usize>| cell_at(cells, column);
-        let problems_before = self.problems.len();
+        let problems_before = self.problems.count();
         let taxonomy = self.rules.taxonomy;
 
         let type_column = self.columns.at("type_code");
@@ -575,7 +637,7 @@ impl<'a> RecordImporter<'a> {
         }
         let coordinates = self.coordinates(row, cells);
 
-        if self.problems.len() > problems_before {
+        if self.problems.count() > problems_before {
             if !region_code.is_empty() {
                 self.unplaced.push((row, region_code.to_owned()));
             }
@@ -742,14 +804,15 @@ impl<'a> RecordImporter<'a> {
 
     /// The problems of rows that failed their own checks, in row order.
     pub fn into_problems(self) -> Vec<RowProblem> {
-        self.problems
+        self.problems.into_vec(&self.sheet)
     }
 
     /// Every row checked so far, and the problems of those that failed.
     pub fn into_pending(mut self) -> PendingImport {
+        let rows = self.take_pending();
         PendingImport {
-            rows: self.take_pending(),
-            problems: self.problems,
+            rows,
+            problems: self.problems.into_vec(&self.sheet),
         }
     }
 
@@ -876,7 +939,7 @@ pub struct RecordPlacer {
     holdings: HoldingRegister,
     /// How many rows were placed.
     placed: usize,
-    problems: Vec<RowProblem>,
+    problems: ProblemList,
 }
 
 impl RecordPlacer {
@@ -886,7 +949,7 @@ impl RecordPlacer {
             layout: batch.layout.clone(),
             holdings: HoldingRegister::default(),
             placed: 0,
-            problems: Vec::new(),
+            problems: ProblemList::default(),
         }
     }
 
@@ -1015,7 +1078,7 @@ impl RecordPlacer {
     /// every problem in row order, or how many records were placed.
     pub fn finish(self, reader_problems: Vec<RowProblem>) -> Result<usize, SheetProblems> {
         let mut problems = reader_problems;
-        problems.extend(self.problems);
+        problems.extend(self.problems.into_vec(&self.layout.sheet));
         if !problems.is_empty() {
             problems.sort_by_key(|p| p.row);
             return Err(SheetProblems(problems));

@@ -1,6 +1,9 @@
 use std::collections::{HashMap, HashSet};
 
-use super::import::{ImportRules, RecordImporter, RegionInfo, great_circle_km, import_workbook};
+use super::import::{
+    ImportRules, MAX_LISTED_PROBLEMS, RecordImporter, RegionInfo, great_circle_km, import_workbook,
+    read_records,
+};
 use super::rollup::{RecordFigures, RollupDeltas, enclosing_paths};
 use super::*;
 use crate::region::RegionLevel;
@@ -1028,4 +1031,41 @@ fn an_identity_number_excel_has_mangled_is_refused_at_its_cell() {
         problems.0[0].message_in("zh-CN").contains("身份证号码"),
         "{problems}"
     );
+}
+
+#[test]
+fn a_file_of_countless_bad_rows_lists_the_first_thousand_and_counts_the_rest() {
+    let taxonomy = Taxonomy::default_taxonomy();
+    let rules = ImportRules {
+        taxonomy: &taxonomy,
+        allowed_types: None,
+    };
+    // A header of ten thousand characters before the bracket still names its column; a
+    // problem repeats it shortened.
+    let long_header = format!("{}(quantity)", "数".repeat(10_000));
+    let mut text = format!("type_code,{long_header},holder_name,region_code\n");
+    for _ in 0..5_000 {
+        text.push_str("CAD.MAT.TENT_12,lots,Depot,340104\n");
+    }
+    let problems = read_records(text.as_bytes(), "many.csv", rules)
+        .expect("the header reads")
+        .finish(&regions(), &path("/34/"))
+        .expect_err("refused");
+    assert_eq!(
+        problems.0.len(),
+        MAX_LISTED_PROBLEMS + 1,
+        "and one to say so"
+    );
+    let summary = problems
+        .0
+        .iter()
+        .find(|p| p.row.is_none())
+        .expect("a line for the rest");
+    assert!(summary.message.contains("4000 more"), "{summary}");
+    assert!(
+        summary.message_in("zh-CN").contains("另有 4000 个"),
+        "{summary}"
+    );
+    let field = problems.0[1].field.as_deref().expect("its header");
+    assert!(field.chars().count() <= 101, "{}", field.chars().count());
 }

@@ -458,7 +458,9 @@ fn a_big_file_read_in_two_halves_reads_as_one_pass_does() {
 /// call site left without Chinese would show English (or nothing) on the Chinese pages.
 #[test]
 fn every_problem_is_said_in_chinese() {
+    let many_broken = format!("code,name,parent_code\n{}", "x\n".repeat(1_100));
     let bad_files: &[&[u8]] = &[
+        many_broken.as_bytes(),
         b"code,name,parent_code\n34,A,\n\xff\xfe\xfd,B,34\n",
         b"code,name,parent_code\n34,A\n35,B,,extra\n",
         b"code,name\n34,A\n",
@@ -515,7 +517,8 @@ fn every_problem_is_said_in_chinese() {
         | ProblemKind::Cycle
         | ProblemKind::WrongLevel
         | ProblemKind::CodeNotUnderParent
-        | ProblemKind::TooDeep => kind,
+        | ProblemKind::TooDeep
+        | ProblemKind::TooMany => kind,
     };
     for kind in [
         ProblemKind::Encoding,
@@ -532,10 +535,46 @@ fn every_problem_is_said_in_chinese() {
         ProblemKind::WrongLevel,
         ProblemKind::CodeNotUnderParent,
         ProblemKind::TooDeep,
+        ProblemKind::TooMany,
     ] {
         assert!(
             kinds_seen.contains(&every_kind(kind)),
             "no bad file shows {kind:?}"
         );
+    }
+}
+
+#[test]
+fn a_file_of_countless_broken_lines_lists_a_thousand_and_stops() {
+    let mut csv = String::from("code,name,parent_code\n");
+    for _ in 0..20_000 {
+        csv.push_str("x\n");
+    }
+    let found = problems(&csv);
+    assert_eq!(found.len(), MAX_LISTED_PROBLEMS + 1);
+    assert_eq!(found.last().map(|f| f.2), Some(ProblemKind::TooMany));
+}
+
+#[test]
+fn a_cycle_through_many_lines_names_twenty_of_them_in_each_problem() {
+    // 3401 → 3402 → … → 3460 → 3401: sixty lines in one cycle.
+    let mut csv = String::from("code,name,parent_code\n");
+    for i in 0..60u32 {
+        let parent = 3401 + (i + 1) % 60;
+        csv.push_str(&format!("{},R{i},{parent}\n", 3401 + i));
+    }
+    let ImportProblems(list) = plan(&csv).expect_err("refused");
+    let cycle: Vec<&ImportProblem> = list
+        .iter()
+        .filter(|p| p.kind == ProblemKind::Cycle)
+        .collect();
+    assert_eq!(cycle.len(), 60);
+    for problem in cycle {
+        assert!(
+            problem.message.contains("(60 in all)"),
+            "{}",
+            problem.message
+        );
+        assert!(problem.message.len() < 300, "{}", problem.message);
     }
 }

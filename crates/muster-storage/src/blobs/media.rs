@@ -102,6 +102,9 @@ pub(super) fn check_and_thumbnail(
     if format == ImageFormat::Jpeg {
         check_jpeg_complete(image_path)?;
     }
+    if format == ImageFormat::WebP {
+        check_webp_chunks(image_path)?;
+    }
     let corrupt = |e: image::ImageError| BlobError::CorruptImage {
         reason: e.to_string(),
     };
@@ -114,12 +117,26 @@ pub(super) fn check_and_thumbnail(
     limits.max_alloc = Some(512 * 1024 * 1024);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    // `into_decoder` checks the sides only, and `from_decoder` allocates the whole pixel
+    // buffer without asking `max_alloc`: a 50 KB PNG of 20,000 × 20,000 16-bit pixels would
+    // ask for 3.2 GB, and a failed allocation aborts the server. So the size is checked here.
+    let (width, height) = decoder.dimensions();
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > MAX_IMAGE_PIXELS || decoder.total_bytes() > MAX_DECODED_BYTES {
+        return Err(BlobError::CorruptImage {
+            reason: format!(
+                "the image is {width} × {height} pixels, more than the {} megapixels a photo here may have",
+                MAX_IMAGE_PIXELS / 1_000_000
+            ),
+        });
+    }
     let orientation = decoder.orientation().map_err(corrupt)?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
-    image.apply_orientation(orientation);
-    let thumbnail = image
-        .thumbnail(THUMBNAIL_MAX_SIDE, THUMBNAIL_MAX_SIDE)
-        .into_rgb8();
+    let image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    // Turned upright once small: turning the whole photo would copy it again.
+    let mut thumbnail = image.thumbnail(THUMBNAIL_MAX_SIDE, THUMBNAIL_MAX_SIDE);
+    drop(image);
+    thumbnail.apply_orientation(orientation);
+    let thumbnail = thumbnail.into_rgb8();
     let (width, height) = thumbnail.dimensions();
     let mut encoded = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut encoded, 80)
@@ -131,6 +148,53 @@ pub(super) fn check_and_thumbnail(
         height,
         content_type: "image/jpeg".to_owned(),
     })
+}
+
+/// The most pixels a photo may have: a 108-megapixel phone camera's, with room to spare.
+const MAX_IMAGE_PIXELS: u64 = 120_000_000;
+
+/// The most bytes one decoded image may take (RGB at 8 bits of a 120-megapixel photo is
+/// 360 MB; 16-bit or RGBA pictures that large are refused).
+const MAX_DECODED_BYTES: u64 = 512 * 1024 * 1024;
+
+/// The WebP decoder reads a chunk by allocating the size it declares (its EXIF chunk, for
+/// the orientation, with no bound): a 200-byte file declaring a 4 GiB chunk would ask for
+/// 4 GiB. So the RIFF chunks are walked first, and one that runs past the file's end, or a
+/// RIFF size that does, refuses the file.
+fn check_webp_chunks(path: &Path) -> Result<(), BlobError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| BlobError::io("reading an upload", e))?;
+    let corrupt = |reason: &str| BlobError::CorruptImage {
+        reason: reason.to_owned(),
+    };
+    let size_at = |at: usize| -> Option<usize> {
+        let field: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+        usize::try_from(u32::from_le_bytes(field)).ok()
+    };
+    if bytes.get(..4) != Some(b"RIFF") || bytes.get(8..12) != Some(b"WEBP") {
+        return Err(corrupt("the WebP does not start with its RIFF header"));
+    }
+    let riff_end = size_at(4)
+        .and_then(|size| size.checked_add(8))
+        .ok_or_else(|| corrupt("the WebP is truncated in its RIFF header"))?;
+    if riff_end > bytes.len() {
+        return Err(corrupt("the WebP declares more bytes than the file holds"));
+    }
+    let mut at = 12usize;
+    while at < riff_end {
+        let size =
+            size_at(at + 4).ok_or_else(|| corrupt("the WebP is truncated in a chunk header"))?;
+        // Data, padded to an even length.
+        let end = size
+            .checked_add(size % 2)
+            .and_then(|data| data.checked_add(at + 8))
+            .filter(|&end| end <= riff_end)
+            .ok_or_else(|| corrupt("a WebP chunk runs past the end of the file"))?;
+        at = end;
+    }
+    Ok(())
 }
 
 /// The `image` crate decodes JPEGs leniently (zune-jpeg outside strict mode fills a truncated
@@ -238,6 +302,78 @@ mod tests {
             check(b"not a jpeg"),
             Err(BlobError::CorruptImage { .. })
         ));
+    }
+
+    /// A PNG chunk: length, type, data and its CRC.
+    fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut chunk = u32::try_from(data.len())
+            .expect("small")
+            .to_be_bytes()
+            .to_vec();
+        chunk.extend_from_slice(kind);
+        chunk.extend_from_slice(data);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(kind);
+        crc.update(data);
+        chunk.extend_from_slice(&crc.finalize().to_be_bytes());
+        chunk
+    }
+
+    fn thumbnail_of(bytes: &[u8], format: ImageFormat) -> Result<Thumbnail, BlobError> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (image, thumbnail) = (dir.path().join("image"), dir.path().join("thumb"));
+        std::fs::write(&image, bytes).expect("write");
+        check_and_thumbnail(&image, format, &thumbnail)
+    }
+
+    #[test]
+    fn an_image_claiming_more_pixels_than_a_photo_has_is_refused_before_it_is_decoded() {
+        // 20,000 × 20,000 RGBA at 16 bits (3.2 GB decoded) in a file of a few dozen bytes:
+        // within the limit on each side, far beyond it in all.
+        let mut header = Vec::new();
+        header.extend_from_slice(&20_000u32.to_be_bytes());
+        header.extend_from_slice(&20_000u32.to_be_bytes());
+        header.extend_from_slice(&[16, 6, 0, 0, 0]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(png_chunk(b"IHDR", &header));
+        png.extend(png_chunk(
+            b"IDAT",
+            &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        ));
+        png.extend(png_chunk(b"IEND", &[]));
+        match thumbnail_of(&png, ImageFormat::Png) {
+            Err(BlobError::CorruptImage { reason }) => {
+                assert!(reason.contains("20000 × 20000"), "{reason}")
+            }
+            other => panic!("expected the size refused, got {other:?}"),
+        }
+        // A photo of an honest size still gets its thumbnail.
+        assert!(thumbnail_of(&jpeg(), ImageFormat::Jpeg).is_ok());
+    }
+
+    #[test]
+    fn a_webp_chunk_running_past_the_end_is_refused_before_it_is_read() {
+        // A VP8X WebP whose EXIF chunk declares 4 GiB, in a file of a few dozen bytes.
+        let mut chunks = Vec::new();
+        chunks.extend_from_slice(b"VP8X");
+        chunks.extend_from_slice(&10u32.to_le_bytes());
+        chunks.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        chunks.extend_from_slice(b"EXIF");
+        chunks.extend_from_slice(&0xFFFF_FFFEu32.to_le_bytes());
+        let mut webp = b"RIFF".to_vec();
+        webp.extend_from_slice(
+            &u32::try_from(chunks.len() + 4)
+                .expect("small")
+                .to_le_bytes(),
+        );
+        webp.extend_from_slice(b"WEBP");
+        webp.extend_from_slice(&chunks);
+        match thumbnail_of(&webp, ImageFormat::WebP) {
+            Err(BlobError::CorruptImage { reason }) => {
+                assert!(reason.contains("past the end"), "{reason}")
+            }
+            other => panic!("expected the chunk refused, got {other:?}"),
+        }
     }
 
     #[test]
