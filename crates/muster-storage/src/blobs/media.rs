@@ -157,18 +157,27 @@ const MAX_IMAGE_PIXELS: u64 = 120_000_000;
 /// 360 MB; 16-bit or RGBA pictures that large are refused).
 const MAX_DECODED_BYTES: u64 = 512 * 1024 * 1024;
 
+/// An upload's bytes, for the checks that walk a file's structure before it is decoded.
+fn read_upload(path: &Path) -> Result<Vec<u8>, BlobError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| BlobError::io("reading an upload", e))?;
+    Ok(bytes)
+}
+
+fn corrupt(reason: &str) -> BlobError {
+    BlobError::CorruptImage {
+        reason: reason.to_owned(),
+    }
+}
+
 /// The WebP decoder reads a chunk by allocating the size it declares (its EXIF chunk, for
 /// the orientation, with no bound): a 200-byte file declaring a 4 GiB chunk would ask for
 /// 4 GiB. So the RIFF chunks are walked first, and one that runs past the file's end, or a
 /// RIFF size that does, refuses the file.
 fn check_webp_chunks(path: &Path) -> Result<(), BlobError> {
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| BlobError::io("reading an upload", e))?;
-    let corrupt = |reason: &str| BlobError::CorruptImage {
-        reason: reason.to_owned(),
-    };
+    let bytes = read_upload(path)?;
     let size_at = |at: usize| -> Option<usize> {
         let field: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
         usize::try_from(u32::from_le_bytes(field)).ok()
@@ -204,13 +213,7 @@ fn check_webp_chunks(path: &Path) -> Result<(), BlobError> {
 /// (`FF 00`) or a restart marker, so `FF D9` there is the real end. Bytes after it are
 /// allowed: some phones append a motion clip to the photo.
 fn check_jpeg_complete(path: &Path) -> Result<(), BlobError> {
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| BlobError::io("reading an upload", e))?;
-    let corrupt = |reason: &str| BlobError::CorruptImage {
-        reason: reason.to_owned(),
-    };
+    let bytes = read_upload(path)?;
     if !bytes.starts_with(&[0xFF, 0xD8]) {
         return Err(corrupt(
             "the JPEG does not start with a start-of-image marker",
