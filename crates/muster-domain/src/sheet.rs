@@ -158,6 +158,7 @@ pub enum SizeLimit {
     TextBytes(u64),
     /// Strings in the workbook's shared-strings table.
     SharedStrings(u64),
+    Sheets(u64),
 }
 
 /// Why a file could not be read or a table could not be written. Every message tells the
@@ -346,6 +347,7 @@ impl fmt::Display for SizeLimit {
                 write!(f, "more than {} MiB of text in its cells", max >> 20)
             }
             SizeLimit::SharedStrings(max) => write!(f, "more than {max} different texts"),
+            SizeLimit::Sheets(max) => write!(f, "more than {max} sheets"),
         }
     }
 }
@@ -360,6 +362,7 @@ impl SizeLimit {
             SizeLimit::UncompressedBytes(max) => format!("解压后超过 {} MiB", max >> 20),
             SizeLimit::TextBytes(max) => format!("单元格文字超过 {} MiB", max >> 20),
             SizeLimit::SharedStrings(max) => format!("超过 {max} 个不同的文字"),
+            SizeLimit::Sheets(max) => format!("超过 {max} 个工作表"),
         }
     }
 }
@@ -846,7 +849,47 @@ fn check_uncompressed_size(bytes: &[u8], limits: &ReadLimits) -> Result<(), Shee
             limit: SizeLimit::UncompressedBytes(limits.max_uncompressed_bytes),
         });
     }
-    check_shared_string_counts(&mut archive, limits)
+    check_shared_string_counts(&mut archive, limits)?;
+    check_sheet_count(&mut archive)
+}
+
+/// The most sheets a workbook may list. calamine finds each sheet of the list by name in
+/// the list (quadratic in their number) and parses each sheet's part anew, so a workbook
+/// listing a million sheets that all point at one part would keep a thread busy for hours.
+const MAX_SHEETS: u64 = 255;
+
+/// Counts the `<sheet>` entries of the workbook's part before calamine reads them.
+fn check_sheet_count(archive: &mut zip::ZipArchive<Cursor<&[u8]>>) -> Result<(), SheetError> {
+    use quick_xml::events::Event;
+    for index in 0..archive.len() {
+        let entry = archive.by_index(index).map_err(broken_xlsx)?;
+        let name = entry.name().map_err(broken_xlsx)?;
+        if !name.to_ascii_lowercase().ends_with("workbook.xml") {
+            continue;
+        }
+        let mut xml = quick_xml::Reader::from_reader(std::io::BufReader::new(entry));
+        let mut buffer = Vec::new();
+        let mut sheets = 0u64;
+        loop {
+            buffer.clear();
+            match xml.read_event_into(&mut buffer) {
+                Ok(Event::Start(tag) | Event::Empty(tag))
+                    if tag.local_name().as_ref() == "sheet" =>
+                {
+                    sheets += 1;
+                    if sheets > MAX_SHEETS {
+                        return Err(SheetError::WorkbookTooLarge {
+                            limit: SizeLimit::Sheets(MAX_SHEETS),
+                        });
+                    }
+                }
+                Ok(Event::Eof) => break,
+                Ok(_) => {}
+                Err(error) => return Err(broken_xlsx(error)),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The fewest bytes one entry of a shared-strings table takes (`<si/>`).

@@ -913,3 +913,28 @@ fn a_cell_longer_than_excel_allows_is_refused_at_its_place() {
     let sheet = only_sheet(&with_text(MAX_CELL_CHARS));
     assert_eq!(sheet.rows[1].cell(3).chars().count(), MAX_CELL_CHARS);
 }
+
+#[test]
+fn a_workbook_listing_too_many_sheets_is_refused_before_they_are_read() {
+    let bytes = xlsx_bytes(|workbook| {
+        let sheet = workbook.add_worksheet();
+        sheet.write_string(0, 0, "type_code").expect("cell");
+    });
+    let listing = |extra: usize| {
+        with_part_edited(&bytes, "xl/workbook.xml", |xml| {
+            let more: String = (0..extra)
+                .map(|i| format!("<sheet name=\"S{i}\" sheetId=\"{}\" r:id=\"rId1\"/>", i + 2))
+                .collect();
+            xml.replace("</sheets>", &format!("{more}</sheets>"))
+        })
+    };
+    assert_eq!(
+        read_workbook(&listing(300)),
+        Err(SheetError::WorkbookTooLarge {
+            limit: SizeLimit::Sheets(MAX_SHEETS)
+        })
+    );
+    // Within the limit, every listed sheet is read (here all the same part).
+    let workbook = read_workbook(&listing(3)).expect("reads");
+    assert_eq!(workbook.sheets.len(), 4);
+}
