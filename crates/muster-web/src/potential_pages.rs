@@ -128,6 +128,30 @@ impl TotalsLine {
     }
 }
 
+impl TotalsLine {
+    /// The Total line as the page shows it: quantities only where one unit is focused (the
+    /// types of a category are counted in different units), the share then by records.
+    fn total_cells(&self, typed: bool, totals: &Totals) -> Vec<TableCell> {
+        if !typed || !self.unit.is_empty() {
+            return self.cells(typed, totals);
+        }
+        vec![
+            text(self.name.clone()),
+            text(self.code.clone()),
+            TableCell::Integer(self.records),
+            TableCell::Integer(self.verified_records),
+            TableCell::Empty,
+            TableCell::Empty,
+            TableCell::Empty,
+            TableCell::Empty,
+            TableCell::Number(share(
+                totals.verified_count as f64,
+                totals.record_count as f64,
+            )),
+        ]
+    }
+}
+
 fn totals_headers(tr: &Tr, first: String, typed: bool) -> Vec<String> {
     let mut headers = vec![
         first,
@@ -327,6 +351,7 @@ pub(crate) async fn statistics(
                     .iter()
                     .zip(&groups)
                     .map(|(line, group)| line.cells(typed, &group.totals))
+                    .chain(std::iter::once(total.total_cells(typed, &total_totals)))
                     .collect(),
             };
             ("potential-totals", vec![table])

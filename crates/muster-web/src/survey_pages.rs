@@ -704,6 +704,7 @@ fn movement_table(
             tr.t("potential.records"),
             tr.t("survey.approved_records"),
             tr.t("survey.verified_records"),
+            tr.t("survey.change"),
         ],
         rows: movement
             .iter()
@@ -719,6 +720,9 @@ fn movement_table(
                     TableCell::Integer(i64::try_from(m.record_count).unwrap_or(i64::MAX)),
                     TableCell::Integer(i64::try_from(m.approved_count).unwrap_or(i64::MAX)),
                     TableCell::Integer(i64::try_from(m.verified_count).unwrap_or(i64::MAX)),
+                    // As a fraction (0.25 for +25 %), blank where nothing verified moved.
+                    m.relative_change_first_to_verified()
+                        .map_or(TableCell::Empty, TableCell::Number),
                 ]
             })
             .collect(),
@@ -834,9 +838,23 @@ pub(crate) async fn dashboard(
         })
         .collect();
     if let Some(format) = format {
-        let table = match query.table.as_deref() {
-            Some("completeness") => completeness_table(&page.tr, &children),
-            _ => movement_table(&page.tr, &taxonomy, &dashboard.movement),
+        #[derive(Clone, Copy)]
+        enum Dashboard {
+            Movement,
+            Completeness,
+        }
+        let chosen = chosen_table(
+            query.table.as_deref(),
+            Dashboard::Movement,
+            &[
+                ("movement", Dashboard::Movement),
+                ("completeness", Dashboard::Completeness),
+            ],
+        )
+        .map_err(|e| page.error(e))?;
+        let table = match chosen {
+            Dashboard::Completeness => completeness_table(&page.tr, &children),
+            Dashboard::Movement => movement_table(&page.tr, &taxonomy, &dashboard.movement),
         };
         return sheet_download(format, &format!("round-{id}"), &[table]).map_err(|e| page.error(e));
     }

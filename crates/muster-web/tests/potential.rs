@@ -420,7 +420,8 @@ async fn exports_story(app: TestApp) {
     let seeded = app.seed_records().await;
     let (browser, _) = app.signed_in("admin", "zh-CN").await;
     for (path, rows) in [
-        ("/potential?region=34&format=csv", 6),
+        // Six categories and the Total line, as on the page.
+        ("/potential?region=34&format=csv", 7),
         ("/potential?region=34&table=children&format=csv", 2),
         ("/potential?region=34&subcategory=CAD.MAT&format=csv", 0),
         ("/potential/records?format=csv", seeded.len()),
@@ -466,11 +467,14 @@ async fn exports_story(app: TestApp) {
         sheet.rows[0].cells[0], "类别",
         "headers in the reader's language"
     );
-    let total: i64 = sheet.rows[1..]
+    let (total_line, groups) = sheet.rows[1..].split_last().expect("rows");
+    let total: i64 = groups
         .iter()
         .map(|r| r.cells[2].parse::<i64>().expect("a count"))
         .sum();
     assert_eq!(total, seeded.len() as i64);
+    assert_eq!(total_line.cells[0], "合计", "{:?}", total_line.cells);
+    assert_eq!(total_line.cells[2], seeded.len().to_string());
 
     // The template: standard headers in the reader's language, and the types on a second
     // sheet (XLSX); the CSV holds the headers alone.

@@ -663,7 +663,17 @@ async fn pages_story(app: TestApp) {
         .await
         .expect("export");
     assert_eq!(csv.status(), StatusCode::OK);
-    assert!(csv.text().await.expect("text").contains(WATER));
+    let csv = csv.text().await.expect("text");
+    assert!(csv.contains(WATER));
+    // With the change column the page shows, and a table the page does not have refused.
+    let header = csv.lines().next().expect("a header");
+    assert_eq!(header.split(',').count(), 11, "{header}");
+    let unknown = office
+        .get(app.url(&format!("{round_url}/dashboard?table=nope&format=csv")))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
     let xlsx = office
         .get(app.url(&format!(
             "{round_url}/dashboard?table=completeness&format=xlsx"
