@@ -516,7 +516,7 @@ pub(crate) async fn round(
         let table = if here_table {
             assignments_table(&page.tr, "survey.at_this_level", &here)
         } else {
-            completeness_table(&page.tr, &children)
+            completeness_table(&page.tr, &children, true)
         };
         let stem = format!("round-{id}-{region_code}");
         return sheet_download(format, &stem, &[table]).map_err(|e| page.error(e));
@@ -754,33 +754,53 @@ fn assignments_table(tr: &Tr, title_key: &str, lines: &[AssignmentLine]) -> Tabl
     }
 }
 
-fn completeness_table(tr: &Tr, lines: &[RegionLine]) -> Table {
+/// The completeness of each region below, as the round page (`with_status`: each region's
+/// own report's status and timeliness too) or the dashboard shows it.
+fn completeness_table(tr: &Tr, lines: &[RegionLine], with_status: bool) -> Table {
     let count = |n: u64| TableCell::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+    let mut headers = vec![tr.t("survey.region"), tr.t("potential.code")];
+    if with_status {
+        headers.extend([
+            tr.t("potential.status_label"),
+            tr.t("survey.timeliness_label"),
+        ]);
+    }
+    headers.extend([
+        tr.t("survey.assigned"),
+        tr.t("survey.reported"),
+        tr.t("survey.approved"),
+        tr.t("survey.timeliness.on_time"),
+        tr.t("survey.timeliness.late"),
+        tr.t("survey.timeliness.missing"),
+    ]);
     Table {
         title: tr.t("survey.completeness"),
-        headers: vec![
-            tr.t("survey.region"),
-            tr.t("potential.code"),
-            tr.t("survey.assigned"),
-            tr.t("survey.reported"),
-            tr.t("survey.approved"),
-            tr.t("survey.timeliness.on_time"),
-            tr.t("survey.timeliness.late"),
-            tr.t("survey.timeliness.missing"),
-        ],
+        headers,
         rows: lines
             .iter()
             .map(|l| {
-                vec![
-                    text(l.name.clone()),
-                    text(l.code.clone()),
+                let mut row = vec![text(l.name.clone()), text(l.code.clone())];
+                if with_status {
+                    let (status, timeliness) =
+                        l.assignment
+                            .as_ref()
+                            .map_or((TableCell::Empty, TableCell::Empty), |a| {
+                                (
+                                    text(a.status_label.clone()),
+                                    text(a.timeliness_label.clone()),
+                                )
+                            });
+                    row.extend([status, timeliness]);
+                }
+                row.extend([
                     count(l.assigned),
                     count(l.reported),
                     count(l.approved),
                     count(l.on_time),
                     count(l.late),
                     count(l.missing),
-                ]
+                ]);
+                row
             })
             .collect(),
     }
@@ -853,7 +873,7 @@ pub(crate) async fn dashboard(
         )
         .map_err(|e| page.error(e))?;
         let table = match chosen {
-            Dashboard::Completeness => completeness_table(&page.tr, &children),
+            Dashboard::Completeness => completeness_table(&page.tr, &children, false),
             Dashboard::Movement => movement_table(&page.tr, &taxonomy, &dashboard.movement),
         };
         return sheet_download(format, &format!("round-{id}"), &[table]).map_err(|e| page.error(e));

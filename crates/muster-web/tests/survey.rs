@@ -275,6 +275,16 @@ async fn pages_story(app: TestApp) {
         workbook.sheets[0].rows.len() > 2,
         "one row a region below, under the header"
     );
+    // With each region's own report's status and timeliness, as the page shows them.
+    let sheet = &workbook.sheets[0];
+    assert_eq!(sheet.rows[0].cells.len(), 10, "{:?}", sheet.rows[0].cells);
+    assert!(
+        sheet.rows[1..]
+            .iter()
+            .all(|row| !row.cell(2).is_empty() && !row.cell(3).is_empty()),
+        "{:?}",
+        sheet.rows
+    );
     let bad = office
         .get(app.url(&format!("{round_url}?table=nope&format=csv")))
         .send()
