@@ -596,12 +596,16 @@ fn items_table(
         headers: [
             "verification.record",
             "verification.region_col",
+            "potential.code",
             "taxonomy.type",
+            "taxonomy.code",
             "potential.holder",
+            "potential.site",
             "verification.reported",
             "verification.current",
             "verification.verifier",
             "verification.status",
+            "verification.reopened",
             "verification.seen",
             "verification.location_right",
             "verification.type_right",
@@ -609,6 +613,7 @@ fn items_table(
             "verification.relative_error",
             "verification.photos",
             "verification.notes",
+            "verification.why_drawn",
         ]
         .iter()
         .map(|k| tr.t(k))
@@ -619,13 +624,21 @@ fn items_table(
             .map(|(item, line)| {
                 vec![
                     TableCell::Integer(item.record_id),
+                    text(line.region.clone()),
                     text(item.region_code.clone()),
+                    text(line.type_name.clone()),
                     text(item.type_code.clone()),
-                    text(item.holder_name.clone()),
+                    text(line.holder.clone()),
+                    text(line.site.clone()),
                     TableCell::Number(item.reported_quantity),
                     TableCell::Number(item.current_quantity),
                     text(line.verifier.clone()),
-                    text(item.status.clone()),
+                    text(tr.t(line.status_key)),
+                    if line.reopened {
+                        text(tr.t("verification.reopened"))
+                    } else {
+                        TableCell::Empty
+                    },
                     item.quantity_seen
                         .map_or(TableCell::Empty, TableCell::Number),
                     text(line.location_right.clone()),
@@ -635,6 +648,7 @@ fn items_table(
                         .map_or(TableCell::Empty, TableCell::Number),
                     text(item.photo_list().join(" ")),
                     text(line.notes.clone()),
+                    text(line.reasons.join("; ")),
                 ]
             })
             .collect(),

@@ -508,6 +508,26 @@ async fn pages_story(app: TestApp) {
             .unwrap_or("")
             .starts_with("text/csv")
     );
+    // The items as the page lists them: region and type by name beside their codes, the
+    // site, the status in words, and why each was drawn (a stratified draw gives no reason).
+    let items = muster_domain::sheet::read_workbook(&csv.bytes().await.expect("bytes"))
+        .expect("reads back");
+    let header = &items.sheets[0].rows[0].cells;
+    assert_eq!(header.len(), 20, "{header:?}");
+    assert_eq!(header[19], "Why drawn", "{header:?}");
+    for row in &items.sheets[0].rows[1..] {
+        assert_ne!(
+            row.cell(1),
+            row.cell(2),
+            "a region's name beside its code: {row:?}"
+        );
+        assert_ne!(
+            row.cell(3),
+            row.cell(4),
+            "a type's name beside its code: {row:?}"
+        );
+        assert_eq!(row.cell(10), "Drawn", "{row:?}");
+    }
     let xlsx = office
         .get(app.url(&format!("{location}?format=xlsx")))
         .send()
