@@ -363,7 +363,9 @@ fn parse_records(
     let mut problems = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
-        if problems.len() >= MAX_LISTED_PROBLEMS {
+        // One problem past the limit shows there are more: a file of exactly the limit's
+        // problems is listed whole.
+        if problems.len() > MAX_LISTED_PROBLEMS {
             let line = problems
                 .last()
                 .map_or(lines_before, |p: &ImportProblem| p.line);

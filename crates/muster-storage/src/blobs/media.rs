@@ -122,11 +122,20 @@ pub(super) fn check_and_thumbnail(
     // ask for 3.2 GB, and a failed allocation aborts the server. So the size is checked here.
     let (width, height) = decoder.dimensions();
     let pixels = u64::from(width) * u64::from(height);
-    if pixels > MAX_IMAGE_PIXELS || decoder.total_bytes() > MAX_DECODED_BYTES {
+    if pixels > MAX_IMAGE_PIXELS {
         return Err(BlobError::CorruptImage {
             reason: format!(
                 "the image is {width} × {height} pixels, more than the {} megapixels a photo here may have",
                 MAX_IMAGE_PIXELS / 1_000_000
+            ),
+        });
+    }
+    if decoder.total_bytes() > MAX_DECODED_BYTES {
+        return Err(BlobError::CorruptImage {
+            reason: format!(
+                "the image is {width} × {height} pixels of {} bytes each, more than the {} MB a photo here may take once decoded",
+                u64::from(decoder.color_type().bytes_per_pixel()),
+                MAX_DECODED_BYTES >> 20
             ),
         });
     }
