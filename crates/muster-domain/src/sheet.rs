@@ -860,27 +860,45 @@ const MAX_SHEETS: u64 = 255;
 
 /// Counts the `<sheet>` entries of the workbook's part before calamine reads them.
 fn check_sheet_count(archive: &mut zip::ZipArchive<Cursor<&[u8]>>) -> Result<(), SheetError> {
+    let mut sheets = 0u64;
+    visit_elements(archive, "workbook.xml", "sheet", |_, _| {
+        sheets += 1;
+        if sheets > MAX_SHEETS {
+            return Err(SheetError::WorkbookTooLarge {
+                limit: SizeLimit::Sheets(MAX_SHEETS),
+            });
+        }
+        Ok(true)
+    })
+}
+
+/// Reads, with the XML reader calamine uses, every part of the archive whose name ends with
+/// `part` (in any case), and hands each `element` in it to `visit` with the part's
+/// uncompressed size; `visit` says whether to read on in that part.
+fn visit_elements(
+    archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    part: &str,
+    element: &str,
+    mut visit: impl FnMut(&quick_xml::events::BytesStart<'_>, u64) -> Result<bool, SheetError>,
+) -> Result<(), SheetError> {
     use quick_xml::events::Event;
     for index in 0..archive.len() {
         let entry = archive.by_index(index).map_err(broken_xlsx)?;
         let name = entry.name().map_err(broken_xlsx)?;
-        if !name.to_ascii_lowercase().ends_with("workbook.xml") {
+        if !name.to_ascii_lowercase().ends_with(part) {
             continue;
         }
+        let size = entry.size();
         let mut xml = quick_xml::Reader::from_reader(std::io::BufReader::new(entry));
         let mut buffer = Vec::new();
-        let mut sheets = 0u64;
         loop {
             buffer.clear();
             match xml.read_event_into(&mut buffer) {
                 Ok(Event::Start(tag) | Event::Empty(tag))
-                    if tag.local_name().as_ref() == "sheet" =>
+                    if tag.local_name().as_ref() == element =>
                 {
-                    sheets += 1;
-                    if sheets > MAX_SHEETS {
-                        return Err(SheetError::WorkbookTooLarge {
-                            limit: SizeLimit::Sheets(MAX_SHEETS),
-                        });
+                    if !visit(&tag, size)? {
+                        break;
                     }
                 }
                 Ok(Event::Eof) => break,
@@ -904,41 +922,22 @@ fn check_shared_string_counts(
     archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
     limits: &ReadLimits,
 ) -> Result<(), SheetError> {
-    use quick_xml::events::Event;
-    for index in 0..archive.len() {
-        let entry = archive.by_index(index).map_err(broken_xlsx)?;
-        let name = entry.name().map_err(broken_xlsx)?;
-        if !name.to_ascii_lowercase().ends_with("sharedstrings.xml") {
-            continue;
-        }
+    visit_elements(archive, "sharedstrings.xml", "sst", |tag, size| {
         // Some writers put the count of references there, which a small honest table can
         // exceed; the cell limit bounds what is reserved all the same (20 million strings
         // reserve about 480 MB of address space, not touched until filled).
-        let most = (entry.size() / SHARED_STRING_MIN_BYTES).max(limits.max_cells);
-        let mut xml = quick_xml::Reader::from_reader(std::io::BufReader::new(entry));
-        let mut buffer = Vec::new();
-        loop {
-            buffer.clear();
-            match xml.read_event_into(&mut buffer) {
-                Ok(Event::Start(tag) | Event::Empty(tag)) if tag.local_name().as_ref() == "sst" => {
-                    let count = tag
-                        .try_get_attribute("uniqueCount")
-                        .map_err(broken_xlsx)?
-                        .and_then(|count| count.value.trim().parse::<u64>().ok());
-                    if count.is_some_and(|count| count > most) {
-                        return Err(SheetError::WorkbookTooLarge {
-                            limit: SizeLimit::SharedStrings(most),
-                        });
-                    }
-                    break;
-                }
-                Ok(Event::Eof) => break,
-                Ok(_) => {}
-                Err(error) => return Err(broken_xlsx(error)),
-            }
+        let most = (size / SHARED_STRING_MIN_BYTES).max(limits.max_cells);
+        let count = tag
+            .try_get_attribute("uniqueCount")
+            .map_err(broken_xlsx)?
+            .and_then(|count| count.value.trim().parse::<u64>().ok());
+        if count.is_some_and(|count| count > most) {
+            return Err(SheetError::WorkbookTooLarge {
+                limit: SizeLimit::SharedStrings(most),
+            });
         }
-    }
-    Ok(())
+        Ok(false)
+    })
 }
 
 fn read_xlsx_unguarded(bytes: &[u8], limits: &ReadLimits) -> Result<Workbook, SheetError> {
