@@ -72,8 +72,10 @@ pub struct Sheet {
     /// The cells holding an Excel error (`#DIV/0!`, `#N/A`, …) instead of a value, left out
     /// of `rows`. They are not data: an importer refuses the sheet it reads while it has
     /// any ([`Sheet::refuse_cell_errors`]), and passes over them in a sheet it does not
-    /// read (a list sheet whose lookups show `#N/A`).
+    /// read (a list sheet whose lookups show `#N/A`). At most the first thousand are
+    /// kept; `unlisted_cell_errors` counts the rest.
     pub cell_errors: Vec<CellErrorAt>,
+    pub unlisted_cell_errors: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,8 +207,13 @@ pub enum SheetError {
     TooLarge { sheet: String, limit: SizeLimit },
     #[error("the workbook is too large: {limit}; split it into smaller files")]
     WorkbookTooLarge { limit: SizeLimit },
-    #[error("{}", CellErrorList(.0))]
-    CellErrors(Vec<CellErrorAt>),
+    #[error("{}", CellErrorList { cells, unlisted: *unlisted })]
+    CellErrors {
+        /// The first error cells, at most a thousand.
+        cells: Vec<CellErrorAt>,
+        /// How many more the sheet holds.
+        unlisted: usize,
+    },
     #[error(
         "sheet \"{sheet}\", row {row}, column {column}: the cell holds {chars} characters, more \
          than Excel's limit of {MAX_CELL_CHARS}; shorten it and save the workbook again"
@@ -301,7 +308,10 @@ impl Sheet {
         if self.cell_errors.is_empty() {
             Ok(())
         } else {
-            Err(SheetError::CellErrors(self.cell_errors.clone()))
+            Err(SheetError::CellErrors {
+                cells: self.cell_errors.clone(),
+                unlisted: self.unlisted_cell_errors,
+            })
         }
     }
 
@@ -403,8 +413,11 @@ impl SheetError {
             SheetError::WorkbookTooLarge { limit } => {
                 format!("工作簿过大：{}；请拆分为较小的文件", limit.zh())
             }
-            SheetError::CellErrors(cells) => {
-                format!("{} 个单元格含有公式错误；请修正公式或直接填写数值", cells.len())
+            SheetError::CellErrors { cells, unlisted } => {
+                format!(
+                    "{} 个单元格含有公式错误；请修正公式或直接填写数值",
+                    cells.len() + unlisted
+                )
             }
             SheetError::CellTooLong {
                 sheet,
@@ -420,25 +433,29 @@ impl SheetError {
 }
 
 /// Formats the list of error cells, naming the first few so the message stays readable.
-struct CellErrorList<'a>(&'a [CellErrorAt]);
+struct CellErrorList<'a> {
+    cells: &'a [CellErrorAt],
+    /// Error cells beyond those listed.
+    unlisted: usize,
+}
 
 impl fmt::Display for CellErrorList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN: usize = 10;
+        let total = self.cells.len() + self.unlisted;
         write!(
             f,
-            "{} cell(s) hold an Excel error instead of a value; fix the formulas and upload \
-             again: ",
-            self.0.len()
+            "{total} cell(s) hold an Excel error instead of a value; fix the formulas and upload \
+             again: "
         )?;
-        for (index, cell) in self.0.iter().take(SHOWN).enumerate() {
+        for (index, cell) in self.cells.iter().take(SHOWN).enumerate() {
             if index > 0 {
                 f.write_str("; ")?;
             }
             write!(f, "{cell}")?;
         }
-        if self.0.len() > SHOWN {
-            write!(f, "; and {} more", self.0.len() - SHOWN)?;
+        if total > SHOWN {
+            write!(f, "; and {} more", total - SHOWN)?;
         }
         Ok(())
     }
@@ -638,6 +655,7 @@ fn read_csv(bytes: &[u8], limits: &ReadLimits) -> Result<Workbook, SheetError> {
             hidden: false,
             rows,
             cell_errors: Vec::new(),
+            unlisted_cell_errors: 0,
         }],
     })
 }
@@ -959,16 +977,24 @@ fn read_xlsx_unguarded(bytes: &[u8], limits: &ReadLimits) -> Result<Workbook, Sh
     };
     let mut sheets = Vec::with_capacity(worksheets.len());
     for (name, hidden) in worksheets {
-        let mut cell_errors = Vec::new();
+        let mut cell_errors = CellErrorsFound::default();
         let rows = read_xlsx_sheet(&mut xlsx, &name, limits, &mut budget, &mut cell_errors)?;
         sheets.push(Sheet {
             name,
             hidden,
             rows,
-            cell_errors,
+            cell_errors: cell_errors.listed,
+            unlisted_cell_errors: cell_errors.unlisted,
         });
     }
     Ok(Workbook { sheets })
+}
+
+/// The error cells of one worksheet: the first [`MAX_LISTED_CELL_ERRORS`], and how many more.
+#[derive(Debug, Default)]
+struct CellErrorsFound {
+    listed: Vec<CellErrorAt>,
+    unlisted: usize,
 }
 
 /// Reads one worksheet cell by cell (calamine's dense ranges would allocate the whole
@@ -979,7 +1005,7 @@ fn read_xlsx_sheet(
     name: &str,
     limits: &ReadLimits,
     budget: &mut CellBudget,
-    cell_errors: &mut Vec<CellErrorAt>,
+    cell_errors: &mut CellErrorsFound,
 ) -> Result<Vec<SheetRow>, SheetError> {
     let too_large = |limit| SheetError::TooLarge {
         sheet: name.to_owned(),
@@ -1003,13 +1029,15 @@ fn read_xlsx_sheet(
                 DataRef::Error(error) => {
                     // The first thousand kept: enough to fix, too few to fill memory from a
                     // workbook of millions (the row's width counts them against the cells).
-                    if cell_errors.len() < MAX_LISTED_CELL_ERRORS {
-                        cell_errors.push(CellErrorAt {
+                    if cell_errors.listed.len() < MAX_LISTED_CELL_ERRORS {
+                        cell_errors.listed.push(CellErrorAt {
                             sheet: name.chars().take(MAX_SHEET_NAME_CHARS).collect(),
                             row: row.saturating_add(1),
                             column: column as usize,
                             error: error.to_string(),
                         });
+                    } else {
+                        cell_errors.unlisted += 1;
                     }
                     continue;
                 }

@@ -19,7 +19,7 @@ use super::{
     Holder, HolderKind, HoldingRegister, QualityGrade, RecordDraft, RecordStatus, holding_key,
 };
 use crate::region::{RegionLevel, RegionPath};
-use crate::sheet::{CellErrorAt, Workbook, column_name};
+use crate::sheet::{Sheet, Workbook, column_name};
 use crate::taxonomy::Taxonomy;
 pub use crate::text::Said;
 
@@ -1139,7 +1139,7 @@ fn import_workbook_rows<'a>(
         };
         // Only the sheet imported: a list sheet whose lookups show `#N/A` holds no data.
         if !sheet.cell_errors.is_empty() {
-            return Err(cell_error_problems(&sheet.cell_errors));
+            return Err(cell_error_problems(sheet));
         }
         let header_row = &sheet.rows[header_index];
         let header: Vec<&str> = header_row.cells.iter().map(String::as_str).collect();
@@ -1241,26 +1241,30 @@ fn read_workbook_records<'a>(
 }
 
 /// Each cell of the sheet imported that holds an Excel error, as a problem at its cell.
-fn cell_error_problems(cells: &[CellErrorAt]) -> SheetProblems {
-    SheetProblems(
-        cells
-            .iter()
-            .map(|cell| RowProblem {
-                sheet: cell.sheet.clone(),
-                row: Some(cell.row),
-                column: Some(column_name(cell.column)),
-                field: None,
-                message: format!(
-                    "the cell holds the error {}; fix the formula or type the value",
-                    cell.error
-                ),
-                message_zh: Some(format!(
-                    "单元格含有错误值 {}；请修正公式或直接填写数值",
-                    cell.error
-                )),
-            })
-            .collect(),
-    )
+fn cell_error_problems(sheet: &Sheet) -> SheetProblems {
+    let listed = sheet
+        .cell_errors
+        .iter()
+        .map(|cell| RowProblem {
+            sheet: cell.sheet.clone(),
+            row: Some(cell.row),
+            column: Some(column_name(cell.column)),
+            field: None,
+            message: format!(
+                "the cell holds the error {}; fix the formula or type the value",
+                cell.error
+            ),
+            message_zh: Some(format!(
+                "单元格含有错误值 {}；请修正公式或直接填写数值",
+                cell.error
+            )),
+        })
+        .collect();
+    let problems = ProblemList {
+        listed,
+        unlisted: sheet.unlisted_cell_errors,
+    };
+    SheetProblems(problems.into_vec(&sheet.name))
 }
 
 /// A CSV file checked as it streams: rows go straight from the parser into the importer,

@@ -298,6 +298,7 @@ fn workbook(rows: &[&[&str]]) -> Workbook {
                     cells: vec!["Fill in the second sheet".into()],
                 }],
                 cell_errors: Vec::new(),
+                unlisted_cell_errors: 0,
             },
             Sheet {
                 name: "Report".into(),
@@ -311,6 +312,7 @@ fn workbook(rows: &[&[&str]]) -> Workbook {
                     })
                     .collect(),
                 cell_errors: Vec::new(),
+                unlisted_cell_errors: 0,
             },
         ],
     }
@@ -899,6 +901,7 @@ fn excel_errors_refuse_the_sheet_imported_and_no_other() {
             cells: vec!["下拉".into()],
         }],
         cell_errors: vec![error_at("lists", 2, 1)],
+        unlisted_cell_errors: 0,
     });
     let importer = import_workbook(&book, rules).expect("the report reads");
     assert_eq!(
@@ -919,6 +922,15 @@ fn excel_errors_refuse_the_sheet_imported_and_no_other() {
         .collect();
     assert_eq!(places, vec![(Some(3), Some("B")), (Some(3), Some("H"))]);
     assert!(problems.0[0].message.contains("#N/A"), "{problems}");
+    // Beyond the cells listed, one line counts the rest.
+    book.sheets[1].unlisted_cell_errors = 7;
+    let problems = import_workbook(&book, rules).expect_err("refused");
+    assert_eq!(problems.0.len(), 3, "{problems}");
+    assert_eq!(problems.0[2].row, None);
+    assert!(
+        problems.0[2].message.starts_with("7 more problems"),
+        "{problems}"
+    );
 }
 
 #[test]

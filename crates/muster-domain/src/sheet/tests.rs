@@ -145,6 +145,34 @@ fn xlsx_rows_keep_excel_numbering_and_display_text() {
 }
 
 #[test]
+fn error_cells_beyond_those_listed_are_counted_in_the_message() {
+    let bytes = xlsx_bytes(|workbook| {
+        let sheet = workbook.add_worksheet();
+        sheet.write_string(0, 0, "ratio").expect("header");
+        for row in 1..=1_005 {
+            sheet
+                .write_formula(row, 0, Formula::new("=1/0").set_result("#DIV/0!"))
+                .expect("formula");
+        }
+    });
+    let sheet = only_sheet(&bytes);
+    assert_eq!(
+        sheet.cell_errors.len(),
+        1_000,
+        "the first thousand are kept"
+    );
+    assert_eq!(sheet.unlisted_cell_errors, 5, "the rest are counted");
+    let error = sheet.refuse_cell_errors().expect_err("refused");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("1005 cell(s) hold an Excel error"),
+        "{message}"
+    );
+    assert!(message.ends_with("; and 995 more"), "{message}");
+    assert!(error.zh().starts_with("1005 个单元格"), "{}", error.zh());
+}
+
+#[test]
 fn cells_holding_excel_errors_are_all_reported_with_their_place() {
     let bytes = xlsx_bytes(|workbook| {
         let sheet = workbook.add_worksheet();
@@ -163,7 +191,10 @@ fn cells_holding_excel_errors_are_all_reported_with_their_place() {
     let cells = sheet.cell_errors.clone();
     assert_eq!(
         sheet.refuse_cell_errors(),
-        Err(SheetError::CellErrors(cells.clone()))
+        Err(SheetError::CellErrors {
+            cells: cells.clone(),
+            unlisted: 0
+        })
     );
     let found: Vec<(&str, u32, usize, &str)> = cells
         .iter()
@@ -177,7 +208,7 @@ fn cells_holding_excel_errors_are_all_reported_with_their_place() {
         cells[0].to_string(),
         "sheet \"错误\", row 2, column B: the cell holds #DIV/0!"
     );
-    let message = SheetError::CellErrors(cells).to_string();
+    let message = SheetError::CellErrors { cells, unlisted: 0 }.to_string();
     assert!(
         message.starts_with("2 cell(s) hold an Excel error"),
         "{message}"
