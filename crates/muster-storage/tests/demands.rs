@@ -9,11 +9,13 @@ use muster_domain::demand::{
 };
 use muster_domain::organization::Roles;
 use muster_domain::potential::{Holder, QualityGrade, RecordDraft, RecordStatus, holding_key};
+use muster_domain::verification::{SampleSize, Tolerance};
 use muster_domain::{Actor, OrganizationKind, RegionPath, Scope, Side};
 use muster_storage::{
-    AcceptedAssignment, AuditVerification, Database, DemandFilter, DemandInput, HandoverInput,
-    HandoverItemInput, InspectionCondition, InspectionInput, NewOrganization, NewUser,
-    RecordFilter, RecordProvenance, StorageError as E, on_both_databases,
+    AcceptedAssignment, AuditVerification, Database, DemandFilter, DemandInput, FindingInput,
+    HandoverInput, HandoverItemInput, InspectionCondition, InspectionInput, NewOrganization,
+    NewUser, RecordFilter, RecordProvenance, SampleMethod, SampleRequest, StorageError as E,
+    on_both_databases,
 };
 
 const TRUCK: &str = "TRN.ROAD.TRUCK_HEAVY";
@@ -770,6 +772,134 @@ async fn the_demand_lifecycle(db: Database) {
     intact(&db).await;
 }
 on_both_databases!(demand_lifecycle, the_demand_lifecycle);
+
+/// A verification that finds fewer units than a demand reserved corrects the record (it says
+/// what was seen); the handover of units the record no longer holds is then refused by name
+/// instead of emptying the record silently, and what it does hold can still be handed over.
+async fn a_handover_beyond_what_a_verification_found(db: Database) {
+    let w = world(&db).await;
+    let view = db
+        .create_demand(
+            &w.liaison,
+            demand(
+                "抢险车辆",
+                &w.county_a.0,
+                ClassificationLevel::Internal,
+                vec![line(30, w.point, 48, 1)],
+            ),
+        )
+        .await
+        .expect("demand");
+    let id = view.demand.id;
+    db.record_task_meeting(&w.liaison, id, meeting())
+        .await
+        .expect("meeting");
+    let outcome = db
+        .accept_allocation(&w.office_a, id, None)
+        .await
+        .expect("accept");
+    assert_eq!(outcome.reserved_units, 30, "the near holding's 30 trucks");
+    let view = db.demand(w.office_a.scope(), id).await.expect("view");
+    let allocation = view.allocations[0].clone();
+    assert_eq!(allocation.record_id, w.near);
+    db.inspect_allocation(
+        &w.office_a,
+        id,
+        InspectionInput {
+            allocation_id: allocation.id,
+            condition: InspectionCondition::Good,
+            quantity_seen: 30,
+            quantity_accepted: 30,
+            photos: vec![],
+            notes: String::new(),
+        },
+    )
+    .await
+    .expect("inspection");
+
+    // A verification of county A then finds 20 trucks at the near holding.
+    let sample = db
+        .draw_sample(
+            &w.office_a,
+            &SampleRequest {
+                region_code: Some(w.county_a.0.clone()),
+                round_id: None,
+                method: SampleMethod::Stratified(SampleSize::Percent(100.0)),
+                seed: Some(5),
+                tolerance: Tolerance::default(),
+            },
+        )
+        .await
+        .expect("draw");
+    let office = w.office_a.user_id().expect("a user");
+    db.assign_sample(&w.office_a, sample.id, &[office])
+        .await
+        .expect("assign");
+    db.record_finding(
+        &w.office_a,
+        sample.id,
+        w.near,
+        FindingInput {
+            quantity_seen: 20.0,
+            location_right: true,
+            type_right: true,
+            notes: String::new(),
+            photos: Vec::new(),
+        },
+    )
+    .await
+    .expect("finding");
+    assert_eq!(
+        record(&db, w.near).await.0,
+        20.0,
+        "the record says what was seen"
+    );
+
+    let now = muster_storage::now();
+    let handover = |quantity: i64| HandoverInput {
+        items: vec![HandoverItemInput {
+            allocation_id: allocation.id,
+            quantity,
+        }],
+        handed_at: now,
+        supplier_signatory: "李主任".into(),
+        supplier_signed_at: now,
+        receiver_signatory: "王参谋".into(),
+        receiver_signed_at: now,
+        notes: String::new(),
+    };
+    let err = db
+        .record_handover(&w.liaison, id, handover(30))
+        .await
+        .expect_err("refused");
+    match &err {
+        E::Refused {
+            field: "items",
+            message,
+            message_zh,
+        } => {
+            assert!(
+                message.contains(&format!("record {} now holds 20 units", w.near)),
+                "{message}"
+            );
+            assert!(message_zh.contains("至多交接 20"), "{message_zh}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(record(&db, w.near).await.0, 20.0, "nothing moved");
+    let view = db
+        .record_handover(&w.liaison, id, handover(20))
+        .await
+        .expect("what the record holds is handed over");
+    assert_eq!(view.lines[0].handed_over, 20);
+    assert_eq!(record(&db, w.near).await.0, 0.0);
+    rollups_agree(&db, &w.city_code).await;
+    intact(&db).await;
+}
+on_both_databases!(
+    handover_beyond_a_verified_quantity,
+    a_handover_beyond_what_a_verification_found
+);
 
 async fn two_accepts_racing_for_one_holding(db: Database) {
     let w = world(&db).await;

@@ -579,6 +579,10 @@ fn status_after(quantity: f64, reserved: f64) -> RecordStatus {
     }
 }
 
+/// How far below zero a handover may take a record's quantity before it is refused: float
+/// noise only, as units are whole.
+const HANDOVER_SLACK: f64 = 1e-9;
+
 /// Applies (reserved delta, quantity delta) to each record, moves its status, and keeps the
 /// roll-ups in step, in the caller's transaction.
 async fn adjust_records(
@@ -602,6 +606,26 @@ async fn adjust_records(
                 .await
         })?;
         let reserved = (reserved_before + reserved_delta).max(0.0);
+        // A verification may have found fewer units than were reserved (it records what was
+        // seen; `verification.rs`). Units the record no longer holds cannot leave it: the
+        // handover is refused by name rather than emptying the record silently.
+        let taken = -quantity_delta;
+        if taken > before.quantity + HANDOVER_SLACK {
+            return Err(StorageError::Refused {
+                field: "items",
+                message: format!(
+                    "record {record_id} now holds {} units, fewer than the {taken} to be handed over \
+                     (a verification corrected it after it was reserved); hand over at most {} of it, \
+                     and close the rest of the line short or allocate elsewhere",
+                    before.quantity, before.quantity
+                ),
+                message_zh: format!(
+                    "记录 {record_id} 现有 {} 个单位，少于本次交接的 {taken} 个（预留后经核查更正）；\
+                     该记录至多交接 {} 个，其余请缺额结案或另行分配",
+                    before.quantity, before.quantity
+                ),
+            });
+        }
         let quantity = (before.quantity + quantity_delta).max(0.0);
         let status = status_after(quantity, reserved);
         let after: PotentialRecord = on_tx!(&mut *tx, |conn| {
