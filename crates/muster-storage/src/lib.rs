@@ -68,8 +68,8 @@ pub use patrols::{
     PatrolRun, RegionProgress,
 };
 pub use potential::{
-    BaselineRow, Gap, PotentialRecord, RecordFilter, RecordImportSummary, RecordProvenance,
-    StoredBaseline, SubtreeTotals, TypeTotals,
+    BaselineRow, FILE_READS_AT_ONCE, Gap, PotentialRecord, RecordFilter, RecordImportSummary,
+    RecordProvenance, StoredBaseline, SubtreeTotals, TypeTotals, file_read_turn,
 };
 pub use regions::{ImportSummary, Region, RegionListFilter, RegionView};
 pub use requisitions::{

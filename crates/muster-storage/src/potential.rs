@@ -213,6 +213,23 @@ const SQLITE_RECORD_COLUMNS: &str = "holding_key, type_code, quantity, attribute
 fn sql_number(value: Option<i64>) -> String {
     value.map_or_else(|| "NULL".to_owned(), |v| v.to_string())
 }
+/// Spreadsheet files read at once in this process; the others wait their turn
+/// ([`file_read_turn`]).
+pub const FILE_READS_AT_ONCE: usize = 2;
+
+/// The turns [`file_read_turn`] hands out. Process-wide rather than per database: what it
+/// guards is the process's memory.
+static FILE_READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(FILE_READS_AT_ONCE);
+
+/// Waits for a turn to read and check a spreadsheet file, held until the returned guard is
+/// dropped. A workbook within the reading limits can still take 2–3 GB while it is read
+/// (calamine's XML, the owned cells, the drafts), so a dozen uploaded at once could exhaust
+/// the server's memory; waiting, a request holds only its upload, which the body limit
+/// bounds. None only if the semaphore were closed, which it never is.
+pub async fn file_read_turn() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    FILE_READS.acquire().await.ok()
+}
+
 /// From this many records an import gets the bulk-load page cache.
 const BULK_RECORDS: usize = 50_000;
 
@@ -532,6 +549,7 @@ impl Database {
         provenance: RecordProvenance,
     ) -> Result<RecordImportSummary, StorageError> {
         refuse_unless_reporter(actor)?;
+        let _turn = file_read_turn().await;
         let taxonomy = self.taxonomy().await?;
         let (sender, batches) = tokio::sync::mpsc::channel::<PendingRows>(2);
         let name = file_name.to_owned();
@@ -722,6 +740,7 @@ impl Database {
         allowed_types: Option<HashSet<String>>,
         within: &RegionPath,
     ) -> Result<Vec<(u32, RecordDraft)>, StorageError> {
+        let _turn = file_read_turn().await;
         let taxonomy = self.taxonomy().await?;
         let name = file_name.to_owned();
         let pending = tokio::task::spawn_blocking(move || {

@@ -1632,15 +1632,32 @@ async fn potential_file_import_story(db: Database) {
          CAD.MAT.TENT_12,300,顶,红十字会仓库,{county},,\n"
     );
     let (gb, _, _) = encoding_rs::GB18030.encode(&text);
-    let summary = db
-        .import_potential_file(
-            &cli(),
-            gb.to_vec(),
-            "report.csv",
-            None,
-            RecordProvenance::default(),
-        )
+    // Files are read a few at a time (each can take gigabytes): with every turn taken, the
+    // import waits for one.
+    let mut turns = Vec::new();
+    for _ in 0..muster_storage::FILE_READS_AT_ONCE {
+        turns.push(muster_storage::file_read_turn().await.expect("a turn"));
+    }
+    let waiting = tokio::spawn({
+        let db = db.clone();
+        let bytes = gb.to_vec();
+        async move {
+            db.import_potential_file(
+                &cli(),
+                bytes,
+                "report.csv",
+                None,
+                RecordProvenance::default(),
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the import waits for a turn");
+    drop(turns);
+    let summary = waiting
         .await
+        .expect("the import runs")
         .expect("the file imports");
     assert_eq!(summary.inserted, 2);
     let totals = db

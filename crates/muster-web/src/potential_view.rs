@@ -580,7 +580,9 @@ pub(crate) struct BaselineSheet {
 /// quantity and missing code is reported, all at once.
 /// [`read_baseline_sheet`] on a blocking thread: unpacking and reading a workbook is
 /// seconds of CPU that must not hold up a request worker.
+/// It waits its turn among the files read at once ([`muster_storage::file_read_turn`]).
 pub(crate) async fn read_baseline_upload(bytes: Vec<u8>) -> Result<BaselineSheet, SheetProblems> {
+    let _turn = muster_storage::file_read_turn().await;
     tokio::task::spawn_blocking(move || read_baseline_sheet(&bytes))
         .await
         .unwrap_or_else(|stopped| {
