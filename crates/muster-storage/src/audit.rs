@@ -194,7 +194,7 @@ impl Database {
         if let Some(user_id) = actor.user_id() {
             reach.requisition_holder = self.enterprise_account_of(user_id).await?.unwrap_or(0);
             if !actor.administers() {
-                reach.token_owner = user_id;
+                reach.own_only = user_id;
             }
         }
         self.audit_entries_reached(scope, &reach, limit).await
@@ -215,7 +215,7 @@ impl Database {
                 .bind(reach.grid_member)
                 .bind(reach.manager)
                 .bind(reach.requisition_holder)
-                .bind(reach.token_owner)
+                .bind(reach.own_only)
                 .bind(limit.clamp(1, 1000))
                 .fetch_all(pool)
                 .await
@@ -245,9 +245,9 @@ struct AuditReach {
     /// An enterprise's account: requisition orders only of its own, and none of the
     /// records' requisition hand-overs and returns (`RequisitionReach::Holder`).
     requisition_holder: i64,
-    /// API tokens only of this user (anyone but an administrator: tokens are their
-    /// owner's).
-    token_owner: i64,
+    /// API tokens and sign-ins only of this user (anyone but an administrator: tokens and
+    /// sessions are their owner's, and no page shows a colleague's).
+    own_only: i64,
 }
 
 impl AuditReach {
@@ -257,7 +257,7 @@ impl AuditReach {
             grid_member: 0,
             manager: 0,
             requisition_holder: 0,
-            token_owner: 0,
+            own_only: 0,
         }
     }
 }
@@ -295,4 +295,5 @@ const READ_REACHED: &str = "SELECT * FROM audit_log a \
             AND a.action IN ('requisition_hand_over', 'requisition_return')))) \
     AND ($7 = 0 OR a.entity <> 'api_token' OR a.entity_id IN \
         (SELECT CAST(t.id AS TEXT) FROM api_tokens t WHERE t.user_id = $7)) \
+    AND ($7 = 0 OR a.entity <> 'session' OR a.entity_id = CAST($7 AS TEXT)) \
     ORDER BY a.seq DESC LIMIT $8";

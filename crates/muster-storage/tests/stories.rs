@@ -514,6 +514,49 @@ async fn sessions_tokens_and_setup_story(db: Database) {
         .expect("sign out");
     assert_eq!(db.session("session-hash", now).await.expect("read"), None);
 
+    // Sign-ins are their user's own: a colleague who does not administer reads only theirs
+    // in the audit log; the administrator reads everyone's.
+    let colleague = db
+        .create_user(
+            &user.actor(),
+            NewUser {
+                username: "colleague".into(),
+                display_name: "Colleague".into(),
+                password_hash: "x".into(),
+                organization_id: user.organization_id,
+                roles: Roles::parse_list("office_staff").expect("roles"),
+            },
+        )
+        .await
+        .expect("colleague");
+    db.create_session(
+        &colleague,
+        "colleague-hash",
+        "csrf",
+        now.plus_millis(60_000),
+    )
+    .await
+    .expect("session");
+    let sign_ins = |entries: Vec<muster_storage::AuditEntry>| {
+        entries
+            .into_iter()
+            .filter(|e| e.entity == "session")
+            .map(|e| e.entity_id)
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    let read = |actor: Actor| {
+        let db = db.clone();
+        async move { db.audit_entries_read_by(&actor, 100).await.expect("audit") }
+    };
+    assert_eq!(
+        sign_ins(read(colleague.actor()).await),
+        [colleague.id.to_string()].into()
+    );
+    assert_eq!(
+        sign_ins(read(user.actor()).await),
+        [user.id.to_string(), colleague.id.to_string()].into()
+    );
+
     assert!(
         matches!(
             db.create_api_token(&user.actor(), &user, "late", "late-hash", now)
