@@ -55,6 +55,11 @@ pub const DEFAULT_IMAGE_LIMIT_BYTES: u64 = 15 * 1024 * 1024;
 /// The default size limit of a video.
 pub const DEFAULT_VIDEO_LIMIT_BYTES: u64 = 100 * 1024 * 1024;
 /// An unfinished upload untouched for this long is swept.
+/// Unfinished uploads one user may hold at once, and their declared bytes together: enough
+/// for a phone syncing a day of offline rounds, which sends its photos a few at a time, while
+/// one account cannot fill the disk with uploads begun and never sent.
+pub const MAX_OPEN_UPLOADS: usize = 100;
+pub const MAX_OPEN_UPLOAD_BYTES: u64 = 1024 * 1024 * 1024;
 pub const STALE_UPLOAD_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// A finished upload's receipt (upload id → blob) is kept this long, so that an inspection
 /// drafted on a phone while offline can still be submitted with it a few days later. The
@@ -248,6 +253,12 @@ pub enum BlobError {
         size: u64,
         limit: u64,
     },
+    #[error(
+        "you have {open} unfinished uploads of {bytes} bytes in all, and at most \
+         {MAX_OPEN_UPLOADS} of {MAX_OPEN_UPLOAD_BYTES} bytes may be open at once: finish or \
+         cancel some first (one left idle is removed after a day)"
+    )]
+    TooManyOpenUploads { open: usize, bytes: u64 },
     #[error("the upload is at offset {expected}; this chunk starts at {sent}")]
     OffsetMismatch { expected: u64, sent: u64 },
     #[error("this chunk would end at byte {end}, past the declared size of {size} bytes")]
@@ -310,6 +321,9 @@ struct Inner {
     /// Decoding a 48-megapixel photo takes a few hundred milliseconds and ~150 MB; at most one
     /// per core at a time, so sixteen concurrent uploads queue rather than exhaust memory.
     decoders: Semaphore,
+    /// Held while an upload is counted against its owner's open ones and created, so that
+    /// two begun at once cannot both take the last place.
+    creating: Mutex<()>,
 }
 
 impl fmt::Debug for BlobStore {
@@ -365,6 +379,7 @@ impl BlobStore {
                 limits,
                 locks: Mutex::new(HashMap::new()),
                 decoders: Semaphore::new(decoders),
+                creating: Mutex::new(()),
             }),
         }
     }
@@ -717,6 +732,15 @@ impl Inner {
     fn create_upload(&self, id: &UploadId, sidecar: &Sidecar) -> Result<(), BlobError> {
         let uploads = self.dir("uploads");
         fs::create_dir_all(&uploads).map_err(|e| BlobError::io("creating uploads/", e))?;
+        let _creating = self
+            .creating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (open, bytes) = self.open_uploads_of(sidecar.owner)?;
+        if open + 1 > MAX_OPEN_UPLOADS || bytes.saturating_add(sidecar.size) > MAX_OPEN_UPLOAD_BYTES
+        {
+            return Err(BlobError::TooManyOpenUploads { open, bytes });
+        }
         // The part file first: a sidecar without one would look like an upload to `status`.
         OpenOptions::new()
             .write(true)
@@ -724,6 +748,36 @@ impl Inner {
             .open(self.part_path(id))
             .map_err(|e| BlobError::io("creating an upload", e))?;
         self.write_sidecar(id, sidecar)
+    }
+
+    /// How many unfinished uploads `owner` holds, and their declared bytes. An unfinished
+    /// upload is one with a part file (finishing moves it into `objects/` or removes it), so
+    /// only those sidecars are read, not the finished uploads' receipts kept for a week.
+    fn open_uploads_of(&self, owner: i64) -> Result<(usize, u64), BlobError> {
+        let entries = match fs::read_dir(self.dir("uploads")) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+            Err(e) => return Err(BlobError::io("listing uploads/", e)),
+        };
+        let (mut open, mut bytes) = (0, 0u64);
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".part")) else {
+                continue;
+            };
+            let Ok(id) = UploadId::parse(stem) else {
+                continue;
+            };
+            // One finished or cancelled meanwhile is simply not counted.
+            if let Ok(sidecar) = self.read_sidecar(&id)
+                && sidecar.owner == owner
+                && sidecar.finished.is_none()
+            {
+                open += 1;
+                bytes = bytes.saturating_add(sidecar.size);
+            }
+        }
+        Ok((open, bytes))
     }
 
     fn write_sidecar(&self, id: &UploadId, sidecar: &Sidecar) -> Result<(), BlobError> {

@@ -577,3 +577,64 @@ async fn blobs_nothing_refers_to_are_swept_once_old_and_without_a_live_receipt()
         "nothing more to sweep"
     );
 }
+
+#[tokio::test]
+async fn one_user_holds_only_so_many_unfinished_uploads() {
+    use muster_storage::blobs::{MAX_OPEN_UPLOAD_BYTES, MAX_OPEN_UPLOADS};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = store(dir.path());
+    let any = ContentHash::of(b"x");
+    let mut open = Vec::new();
+    for n in 0..MAX_OPEN_UPLOADS {
+        open.push(
+            store
+                .begin_upload(OWNER, 1_000, &any, &format!("{n}.jpg"))
+                .await
+                .expect("within the limit"),
+        );
+    }
+    match store.begin_upload(OWNER, 1_000, &any, "one-more.jpg").await {
+        Err(e @ BlobError::TooManyOpenUploads { open, bytes }) => {
+            assert_eq!(
+                (open, bytes),
+                (MAX_OPEN_UPLOADS, 1_000 * MAX_OPEN_UPLOADS as u64)
+            );
+            assert!(e.to_string().contains("finish or cancel some"), "{e}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Another user is not held up by this one's uploads.
+    store
+        .begin_upload(STRANGER, 1_000, &any, "theirs.jpg")
+        .await
+        .expect("someone else's");
+    // A finished upload no longer counts, nor does a cancelled one.
+    let png = image_bytes(20, 20, Format::Png);
+    store.cancel(OWNER, &open[0]).await.expect("cancel");
+    let done = begin(&store, &png, "done.png").await;
+    send(&store, &done, &png, png.len()).await;
+    store.finish(OWNER, &done).await.expect("finished");
+    store
+        .begin_upload(OWNER, 1_000, &any, "again.jpg")
+        .await
+        .expect("a place was freed");
+
+    // The bytes declared count too: a second user's large uploads stop at the total.
+    let large = MAX_OPEN_UPLOAD_BYTES / 2 - 1;
+    let limits = BlobLimits {
+        image_bytes: 1_000,
+        video_bytes: large,
+    };
+    let store = BlobStore::new(dir.path(), limits);
+    for name in ["a.mp4", "b.mp4"] {
+        store
+            .begin_upload(9, large, &any, name)
+            .await
+            .expect("within the bytes");
+    }
+    assert!(matches!(
+        store.begin_upload(9, 3, &any, "c.mp4").await,
+        Err(BlobError::TooManyOpenUploads { open: 2, .. })
+    ));
+}

@@ -219,6 +219,11 @@ fn classify(error: &BlobError) -> (StatusCode, &'static str, &'static str) {
             "upload-too-large",
             "Upload too large",
         ),
+        BlobError::TooManyOpenUploads { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-open-uploads",
+            "Too many unfinished uploads",
+        ),
         BlobError::OffsetMismatch { .. } => (
             StatusCode::CONFLICT,
             "upload-offset-mismatch",
