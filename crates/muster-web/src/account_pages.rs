@@ -10,14 +10,16 @@ use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect};
-use muster_storage::{ApiToken, StorageError};
+use muster_domain::sheet::Table;
+use muster_storage::{ApiToken, StorageError, User};
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::auth::ClientAddress;
 use crate::error::WebError;
-use crate::page_parts::{form_field, page_err, refused_status};
+use crate::page_parts::{Exports, download, form_field, page_err, refused_status};
 use crate::pages::{Layout, PageContext, PageResult, format_utc, role_keys};
+use crate::potential_view::{ExportFormat, file_part, text};
 use crate::session::{DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
 
 /// A form that carries only its CSRF token: revoke, disable, enable, close a round.
@@ -60,6 +62,8 @@ impl TokenForm {
 pub(crate) struct AccountQuery {
     revoked: Option<i64>,
     changed: Option<String>,
+    /// Downloads the tokens table instead of showing the page.
+    format: Option<String>,
 }
 
 /// A problem with one field of the token form: a message key, or storage's own words.
@@ -104,6 +108,55 @@ impl TokenLine {
     }
 }
 
+/// The tokens table (`token_table.html`), column for column but for the revoke buttons; a
+/// token's secret is never stored, let alone downloaded.
+fn token_table(tr: &crate::i18n::Tr, title: String, tokens: &[TokenLine]) -> Table {
+    Table {
+        title,
+        headers: [
+            "account.token_name",
+            "account.created_at",
+            "account.expires_at",
+            "account.state",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: tokens
+            .iter()
+            .map(|token| {
+                vec![
+                    text(token.name.clone()),
+                    text(token.created_at.clone()),
+                    text(token.expires_at.clone()),
+                    text(tr.t(token.state_key)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// `user`'s tokens as their table downloads, read as `page`'s reader may (storage decides).
+async fn download_tokens(
+    state: &AppState,
+    page: &PageContext,
+    user: &User,
+    format: ExportFormat,
+    title_key: &str,
+) -> PageResult {
+    let current = page.require_user()?;
+    let tokens = state
+        .db
+        .api_tokens(&current.actor, user)
+        .await
+        .map_err(page_err(page))?;
+    let now = muster_storage::now().as_millis();
+    let lines: Vec<TokenLine> = tokens.iter().map(|t| TokenLine::of(t, now)).collect();
+    let stem = format!("api-tokens-{}", file_part(&user.username));
+    let table = token_table(&page.tr, page.tr.t(title_key), &lines);
+    download(page, format, &stem, &[table])
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "account.html")]
 struct AccountPage {
@@ -115,6 +168,8 @@ struct AccountPage {
     organization_name: String,
     role_keys: Vec<String>,
     tokens: Vec<TokenLine>,
+    /// The download links of `tokens`.
+    exports: Exports,
     /// The secret of a token just issued: shown this once.
     issued: Option<String>,
     notice: Option<Notice>,
@@ -149,6 +204,12 @@ pub(crate) async fn account(
     page: PageContext,
     Query(query): Query<AccountQuery>,
 ) -> PageResult {
+    if let Some(format) =
+        ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?
+    {
+        let current = page.require_user()?;
+        return download_tokens(&state, &page, &current.user, format, "account.tokens_title").await;
+    }
     let form = TokenForm::blank();
     let notice = match (query.revoked, query.changed) {
         (Some(_), _) => Some(REVOKED),
@@ -188,6 +249,7 @@ async fn render(
         organization_name: user.organization_name.clone(),
         role_keys: role_keys(user),
         tokens: tokens.iter().map(|t| TokenLine::of(t, now)).collect(),
+        exports: Exports::of("/account"),
         issued,
         notice,
         name: form.name,
@@ -708,6 +770,8 @@ struct UserTokensPage {
     username: String,
     display_name: String,
     tokens: Vec<TokenLine>,
+    /// The download links of `tokens`.
+    exports: Exports,
     /// The id of a token just revoked, for the notice.
     revoked: Option<i64>,
 }
@@ -715,6 +779,8 @@ struct UserTokensPage {
 #[derive(Debug, Deserialize)]
 pub(crate) struct UserTokensQuery {
     revoked: Option<i64>,
+    /// Downloads the tokens table instead of showing the page.
+    format: Option<String>,
 }
 
 /// An administrator's view of another user's API tokens. Storage decides who may
@@ -726,11 +792,15 @@ pub(crate) async fn user_tokens(
     Query(query): Query<UserTokensQuery>,
 ) -> PageResult {
     let current = page.require_user()?;
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
     let user = state
         .db
         .user(current.actor.scope(), id)
         .await
         .map_err(page_err(&page))?;
+    if let Some(format) = format {
+        return download_tokens(&state, &page, &user, format, "users.tokens_title").await;
+    }
     let tokens = state
         .db
         .api_tokens(&current.actor, &user)
@@ -744,6 +814,7 @@ pub(crate) async fn user_tokens(
         username: user.username,
         display_name: user.display_name,
         tokens: tokens.iter().map(|t| TokenLine::of(t, now)).collect(),
+        exports: Exports::of(&format!("/users/{}/tokens", user.id)),
         revoked: query.revoked,
     }
     .into_response())

@@ -7,6 +7,10 @@
 //! The forms that change a demand (stating one, meetings, analyse, inspections, handovers,
 //! cancel, close) are in [`crate::demands_forms`]; a refused form comes back here as
 //! [`Feedback`] and is shown beside the form it came from, with what the reader typed.
+//!
+//! Every table downloads with `?format=csv|xlsx`: the list's demands, and on a demand's page
+//! the table `?table=` names (`lines`, `allocations`, `proposal`, `inspections`,
+//! `handovers`), built from the rows the page shows.
 
 use std::collections::HashMap;
 
@@ -18,6 +22,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use muster_domain::Role;
 use muster_domain::demand::DemandStatus;
+use muster_domain::sheet::{Table, TableCell};
 use muster_storage::{
     AllocationProposal, ContentHash, DemandFilter, DemandSummary, DemandView, InspectionCondition,
     ProposedAlternative, StorageError, StoredAllocation,
@@ -27,8 +32,9 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
-use crate::page_parts::date_time;
+use crate::page_parts::{Exports, chosen_table, date_time, download, shown_number};
 use crate::pages::{Layout, PageContext, PageResult};
+use crate::potential_view::{ExportFormat, FormatQuery, text};
 
 #[derive(Debug)]
 pub(crate) struct DemandLine {
@@ -61,6 +67,7 @@ struct DemandsPage {
     layout: Layout,
     demands: Vec<DemandLine>,
     may_state: bool,
+    exports: Exports,
 }
 
 /// Who states demands: military liaisons, offices and administrators. Storage checks again;
@@ -79,11 +86,20 @@ fn may_take_part(actor: &muster_domain::Actor) -> bool {
     may_state(actor)
 }
 
-pub(crate) async fn list(State(state): State<AppState>, page: PageContext) -> PageResult {
+/// The demands the list shows (the latest first), and so its download.
+const DEMANDS_SHOWN: i64 = 200;
+
+/// The list of demands, or with `?format=csv|xlsx` its table as a download.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<FormatQuery>,
+) -> PageResult {
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
     let user = page.require_user()?;
     let filter = DemandFilter {
         status: None,
-        limit: 200,
+        limit: DEMANDS_SHOWN,
         after_id: 0,
     };
     let demands = state
@@ -91,12 +107,53 @@ pub(crate) async fn list(State(state): State<AppState>, page: PageContext) -> Pa
         .demands(user.actor.scope(), &filter)
         .await
         .map_err(|e| page.error(e.into()))?;
+    let demands: Vec<DemandLine> = demands.iter().map(DemandLine::of).collect();
+    if let Some(format) = format {
+        return download(
+            &page,
+            format,
+            "demands",
+            &[demands_table(&page.tr, &demands)],
+        );
+    }
     Ok(DemandsPage {
         layout: page.layout("demands"),
-        demands: demands.iter().map(DemandLine::of).collect(),
+        demands,
         may_state: may_state(&user.actor),
+        exports: Exports::of("/demands"),
     }
     .into_response())
+}
+
+/// The list's table as a sheet: its columns, with the labels translated as the page shows
+/// them.
+fn demands_table(tr: &Tr, demands: &[DemandLine]) -> Table {
+    Table {
+        title: tr.t("demand.title"),
+        headers: vec![
+            "#".to_owned(),
+            tr.t("demand.name"),
+            tr.t("demand.origin"),
+            tr.t("demand.classification"),
+            tr.t("demand.region"),
+            tr.t("demand.status_label"),
+            tr.t("demand.lines"),
+        ],
+        rows: demands
+            .iter()
+            .map(|d| {
+                vec![
+                    TableCell::Integer(d.id),
+                    text(d.title.clone()),
+                    text(tr.t(&d.origin_key)),
+                    text(tr.t(&d.classification_key)),
+                    text(d.region.clone()),
+                    text(tr.t(&d.status_key)),
+                    TableCell::Integer(d.lines),
+                ]
+            })
+            .collect(),
+    }
 }
 
 #[derive(Debug)]
@@ -291,10 +348,74 @@ struct Actions {
     hand_over: bool,
 }
 
+/// A demand page's tables, as `?table=` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DemandTable {
+    Lines,
+    Allocations,
+    Proposal,
+    Inspections,
+    Handovers,
+}
+
+impl DemandTable {
+    const ALL: [DemandTable; 5] = [
+        DemandTable::Lines,
+        DemandTable::Allocations,
+        DemandTable::Proposal,
+        DemandTable::Inspections,
+        DemandTable::Handovers,
+    ];
+
+    /// Its name in `?table=` and in the download's file name.
+    fn name(self) -> &'static str {
+        match self {
+            DemandTable::Lines => "lines",
+            DemandTable::Allocations => "allocations",
+            DemandTable::Proposal => "proposal",
+            DemandTable::Inspections => "inspections",
+            DemandTable::Handovers => "handovers",
+        }
+    }
+}
+
+/// A demand page's `?format=csv|xlsx` and the table it downloads (the lines when none is
+/// named).
+#[derive(Debug, Deserialize)]
+pub(crate) struct DemandQuery {
+    format: Option<String>,
+    table: Option<String>,
+}
+
+/// The download links of each of a demand page's tables.
+#[derive(Debug)]
+struct DemandExports {
+    lines: Exports,
+    allocations: Exports,
+    proposal: Exports,
+    inspections: Exports,
+    handovers: Exports,
+}
+
+impl DemandExports {
+    fn of(id: i64) -> Self {
+        let url = format!("/demands/{id}");
+        let of = |table: DemandTable| Exports::of_table(&url, table.name());
+        Self {
+            lines: of(DemandTable::Lines),
+            allocations: of(DemandTable::Allocations),
+            proposal: of(DemandTable::Proposal),
+            inspections: of(DemandTable::Inspections),
+            handovers: of(DemandTable::Handovers),
+        }
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "demand.html")]
 struct DemandPage {
     layout: Layout,
+    exports: DemandExports,
     demand: DemandLine,
     ending: Option<String>,
     lines: Vec<LineRow>,
@@ -551,6 +672,19 @@ pub(crate) async fn render(
     feedback: Feedback,
     code: StatusCode,
 ) -> PageResult {
+    render_or_download(state, page, id, feedback, code, None).await
+}
+
+/// The demand page, or with `export` one of its tables as a download, built from the rows
+/// the page would show.
+async fn render_or_download(
+    state: &AppState,
+    page: &PageContext,
+    id: i64,
+    feedback: Feedback,
+    code: StatusCode,
+    export: Option<(ExportFormat, DemandTable)>,
+) -> PageResult {
     let user = page.require_user()?;
     let actor = &user.actor;
     let scope = actor.scope();
@@ -589,6 +723,59 @@ pub(crate) async fn render(
             )
         })
         .collect();
+    let lines: Vec<LineRow> = view
+        .lines
+        .iter()
+        .map(|l| LineRow {
+            no: l.line_no + 1,
+            type_code: l.type_code.clone(),
+            quantity: l.quantity,
+            priority: l.priority,
+            needed_by: date_time(l.needed_by),
+            allocated: l.allocated,
+            inspected: l.inspected,
+            handed_over: l.handed_over,
+        })
+        .collect();
+    let allocated: Vec<AllocationRow> = view
+        .allocations
+        .iter()
+        .map(|a| AllocationRow {
+            id: a.id,
+            line_no: a.line_no + 1,
+            holding: format!("#{} {} · {}", a.record_id, a.holder_name, a.region_name),
+            quantity: a.quantity,
+            inspected: a.inspected,
+            released: a.released,
+            handed_over: a.handed_over,
+            km: format!("{:.0}", a.great_circle_km),
+            hours: format!("{:.1}", a.travel_hours),
+            cost: yuan(a.unit_cost_cents.saturating_mul(a.quantity)),
+            stage_key: format!("demand.allocation_stage.{}", allocation_stage(a)),
+            record_status_key: stock
+                .get(&a.record_id)
+                .map(|(key, _)| key.clone())
+                .unwrap_or_default(),
+            stock: stock
+                .get(&a.record_id)
+                .map(|(_, figures)| figures.clone())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let inspections = inspection_rows(&view);
+    let handovers = handover_rows(&view);
+    if let Some((format, table)) = export {
+        let tr = &page.tr;
+        let sheet = match table {
+            DemandTable::Lines => lines_table(tr, &lines),
+            DemandTable::Allocations => allocations_table(tr, &allocated),
+            DemandTable::Proposal => proposal_table(tr, proposal.as_deref().unwrap_or_default()),
+            DemandTable::Inspections => inspections_table(tr, &inspections),
+            DemandTable::Handovers => handovers_table(tr, &handovers),
+        };
+        let stem = format!("demand-{id}-{}", table.name());
+        return download(page, format, &stem, &[sheet]);
+    }
     let open = !status.is_terminal();
     let short = view.lines.iter().any(|l| l.handed_over < l.quantity);
     let actions = Actions {
@@ -665,50 +852,14 @@ pub(crate) async fn render(
         .collect();
     let mut response = DemandPage {
         layout: page.layout("demands"),
+        exports: DemandExports::of(view.demand.id),
         demand: DemandLine::of(&view.demand),
         ending: ending_text(page, view.demand.ending.as_deref()),
-        lines: view
-            .lines
-            .iter()
-            .map(|l| LineRow {
-                no: l.line_no + 1,
-                type_code: l.type_code.clone(),
-                quantity: l.quantity,
-                priority: l.priority,
-                needed_by: date_time(l.needed_by),
-                allocated: l.allocated,
-                inspected: l.inspected,
-                handed_over: l.handed_over,
-            })
-            .collect(),
+        lines,
         meetings: meeting_rows(page, &view),
-        allocated: view
-            .allocations
-            .iter()
-            .map(|a| AllocationRow {
-                id: a.id,
-                line_no: a.line_no + 1,
-                holding: format!("#{} {} · {}", a.record_id, a.holder_name, a.region_name),
-                quantity: a.quantity,
-                inspected: a.inspected,
-                released: a.released,
-                handed_over: a.handed_over,
-                km: format!("{:.0}", a.great_circle_km),
-                hours: format!("{:.1}", a.travel_hours),
-                cost: yuan(a.unit_cost_cents.saturating_mul(a.quantity)),
-                stage_key: format!("demand.allocation_stage.{}", allocation_stage(a)),
-                record_status_key: stock
-                    .get(&a.record_id)
-                    .map(|(key, _)| key.clone())
-                    .unwrap_or_default(),
-                stock: stock
-                    .get(&a.record_id)
-                    .map(|(_, figures)| figures.clone())
-                    .unwrap_or_default(),
-            })
-            .collect(),
-        inspections: inspection_rows(&view),
-        handovers: handover_rows(&view),
+        allocated,
+        inspections,
+        handovers,
         proposal,
         shortfalls,
         total_cost,
@@ -731,12 +882,197 @@ pub(crate) async fn render(
     Ok(response)
 }
 
+/// A demand's page, or with `?format=csv|xlsx` the table `?table=` names as a download.
 pub(crate) async fn detail(
     State(state): State<AppState>,
     page: PageContext,
     Path(id): Path<i64>,
+    Query(query): Query<DemandQuery>,
 ) -> PageResult {
-    render(&state, &page, id, Feedback::default(), StatusCode::OK).await
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
+    let choices = DemandTable::ALL.map(|t| (t.name(), t));
+    let table = chosen_table(query.table.as_deref(), DemandTable::Lines, &choices)
+        .map_err(|e| page.error(e))?;
+    let export = format.map(|format| (format, table));
+    render_or_download(
+        &state,
+        &page,
+        id,
+        Feedback::default(),
+        StatusCode::OK,
+        export,
+    )
+    .await
+}
+
+/// A cell's list (alternatives, handed-over items) as one text, the items apart by `; `.
+fn joined(items: &[String]) -> TableCell {
+    text(items.join("; "))
+}
+
+fn lines_table(tr: &Tr, lines: &[LineRow]) -> Table {
+    Table {
+        title: tr.t("demand.lines"),
+        headers: vec![
+            "#".to_owned(),
+            tr.t("demand.type"),
+            tr.t("demand.quantity"),
+            tr.t("demand.priority"),
+            tr.t("demand.needed_by"),
+            tr.t("demand.allocated"),
+            tr.t("demand.inspected"),
+            tr.t("demand.handed_over"),
+        ],
+        rows: lines
+            .iter()
+            .map(|l| {
+                vec![
+                    TableCell::Integer(l.no),
+                    text(l.type_code.clone()),
+                    TableCell::Integer(l.quantity),
+                    TableCell::Integer(l.priority),
+                    text(l.needed_by.clone()),
+                    TableCell::Integer(l.allocated),
+                    TableCell::Integer(l.inspected),
+                    TableCell::Integer(l.handed_over),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn allocations_table(tr: &Tr, allocations: &[AllocationRow]) -> Table {
+    Table {
+        title: tr.t("demand.allocations"),
+        headers: vec![
+            tr.t("demand.line"),
+            tr.t("demand.holding"),
+            tr.t("demand.quantity"),
+            tr.t("demand.inspected"),
+            tr.t("demand.released"),
+            tr.t("demand.handed_over"),
+            tr.t("demand.stage"),
+            tr.t("demand.record_status"),
+            tr.t("demand.stock"),
+            "km".to_owned(),
+            "h".to_owned(),
+            tr.t("demand.cost"),
+        ],
+        rows: allocations
+            .iter()
+            .map(|a| {
+                vec![
+                    TableCell::Integer(a.line_no),
+                    text(a.holding.clone()),
+                    TableCell::Integer(a.quantity),
+                    TableCell::Integer(a.inspected),
+                    TableCell::Integer(a.released),
+                    TableCell::Integer(a.handed_over),
+                    text(tr.t(&a.stage_key)),
+                    if a.record_status_key.is_empty() {
+                        TableCell::Empty
+                    } else {
+                        text(tr.t(&a.record_status_key))
+                    },
+                    text(a.stock.clone()),
+                    shown_number(&a.km),
+                    shown_number(&a.hours),
+                    shown_number(&a.cost),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn proposal_table(tr: &Tr, assignments: &[AssignmentRow]) -> Table {
+    Table {
+        title: tr.t("demand.proposal"),
+        headers: vec![
+            tr.t("demand.line"),
+            tr.t("demand.holding"),
+            tr.t("demand.quantity"),
+            tr.t("demand.road_km"),
+            tr.t("demand.travel_hours"),
+            tr.t("demand.slack_hours"),
+            tr.t("demand.cost"),
+            tr.t("demand.alternatives"),
+        ],
+        rows: assignments
+            .iter()
+            .map(|a| {
+                vec![
+                    TableCell::Integer(a.line_no),
+                    text(a.holding.clone()),
+                    TableCell::Integer(a.quantity),
+                    shown_number(&a.km),
+                    shown_number(&a.hours),
+                    shown_number(&a.slack),
+                    shown_number(&a.cost),
+                    joined(&a.alternatives),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The inspections; the photos column holds how many photos each has (the page shows them
+/// as thumbnails).
+fn inspections_table(tr: &Tr, inspections: &[InspectionRow]) -> Table {
+    Table {
+        title: tr.t("demand.inspections"),
+        headers: vec![
+            tr.t("demand.holding"),
+            tr.t("demand.condition"),
+            tr.t("demand.quantity_seen"),
+            tr.t("demand.quantity_accepted"),
+            tr.t("demand.notes"),
+            tr.t("demand.photos"),
+            tr.t("demand.inspector"),
+            tr.t("demand.at"),
+        ],
+        rows: inspections
+            .iter()
+            .map(|i| {
+                vec![
+                    text(i.allocation.clone()),
+                    text(tr.t(&i.condition_key)),
+                    TableCell::Integer(i.seen),
+                    TableCell::Integer(i.accepted),
+                    text(i.notes.clone()),
+                    TableCell::Integer(i64::try_from(i.photos.len()).unwrap_or(i64::MAX)),
+                    text(i.inspector.clone()),
+                    text(i.at.clone()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn handovers_table(tr: &Tr, handovers: &[HandoverRow]) -> Table {
+    Table {
+        title: tr.t("demand.handovers"),
+        headers: vec![
+            tr.t("demand.at"),
+            tr.t("demand.items"),
+            tr.t("demand.supplier_signatory"),
+            tr.t("demand.receiver_signatory"),
+            tr.t("demand.notes"),
+            tr.t("demand.recorded_by"),
+        ],
+        rows: handovers
+            .iter()
+            .map(|h| {
+                vec![
+                    text(h.at.clone()),
+                    joined(&h.items),
+                    text(h.supplier.clone()),
+                    text(h.receiver.clone()),
+                    text(h.notes.clone()),
+                    text(h.recorded_by.clone()),
+                ]
+            })
+            .collect(),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

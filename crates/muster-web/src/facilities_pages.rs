@@ -2,6 +2,10 @@
 //! inspection form, a facility's page, the rectification orders, and the page a property
 //! manager without an account opens from a link.
 //!
+//! The dashboard's tables and the orders list download as CSV or XLSX with
+//! `format=csv|xlsx` (the dashboard's one at a time, named by `table=`), built from the same
+//! lines the page shows, so they hold what the reader's page holds.
+//!
 //! The inspection form works without JavaScript (a plain form post, no photos); with it,
 //! `/assets/inspect.js` keeps the draft on the phone, uploads photos in resumable chunks and
 //! submits through the API with the form's idempotency key, so a dropped connection loses
@@ -15,7 +19,10 @@ use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::response::{IntoResponse, Redirect};
 use muster_domain::Timestamp;
-use muster_domain::facility::{InspectionDraft, ItemAnswer, ItemResult, OrderAction, OrderStatus};
+use muster_domain::facility::{
+    InspectionDraft, ItemAnswer, ItemResult, OrderAction, OrderStatus, ReadyCapacity,
+};
+use muster_domain::sheet::{Table, TableCell};
 use muster_domain::time::CivilDate;
 use muster_storage::{
     ContentHash, Facility, FacilityDashboard, MapPoint, MapStatus, OrderEvent, OrderFilter,
@@ -28,17 +35,56 @@ use crate::app::AppState;
 use crate::error::WebError;
 use crate::facilities_api::{parse_order_filter, serve_blob};
 use crate::i18n::Tr;
-use crate::page_parts::date_time;
+use crate::page_parts::{Exports, chosen_table, date_time, download};
 use crate::pages::{Layout, PageContext, PageResult};
+use crate::potential_view::{ExportFormat, FormatQuery, file_part, query_string, text};
 
 /// The map is drawn in this box; points beyond [`MAP_MAX_POINTS`] are binned into cells.
 const MAP_WIDTH: f64 = 640.0;
 const MAP_HEIGHT: f64 = 420.0;
 const MAP_MAX_POINTS: usize = 3000;
 
+/// The dashboard lists the first overdue orders and campaigns; `/orders?filter=overdue`
+/// and `/campaigns` list them all. Each download holds the rows its table shows.
+const DASHBOARD_OVERDUE: i64 = 20;
+const DASHBOARD_CAMPAIGNS: usize = 10;
+
+/// The orders the orders page lists (storage reads at most a thousand at once, without a
+/// cursor); its download holds the same orders.
+const ORDERS_SHOWN: i64 = 500;
+
+/// The dashboard's query: the region, and `format=csv|xlsx` with `table=` to download one
+/// of its tables instead.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RegionQuery {
     region: Option<String>,
+    format: Option<String>,
+    table: Option<String>,
+}
+
+/// The dashboard's tables, as `?table=` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DashboardTable {
+    Readiness,
+    Orders,
+    Kinds,
+    Campaigns,
+}
+
+impl DashboardTable {
+    const CHOICES: [(&'static str, DashboardTable); 4] = [
+        ("readiness", DashboardTable::Readiness),
+        ("orders", DashboardTable::Orders),
+        ("kinds", DashboardTable::Kinds),
+        ("campaigns", DashboardTable::Campaigns),
+    ];
+
+    fn name(self) -> &'static str {
+        Self::CHOICES
+            .iter()
+            .find(|(_, table)| *table == self)
+            .map_or("readiness", |(name, _)| name)
+    }
 }
 
 #[derive(Debug)]
@@ -167,6 +213,10 @@ struct DashboardPage {
     /// Whether to link the registration form and the grids page: only for those storage
     /// lets register (`may_manage_facilities`).
     can_manage: bool,
+    readiness_exports: Exports,
+    overdue_exports: Exports,
+    kinds_exports: Exports,
+    campaigns_exports: Exports,
 }
 
 fn kind_lines(dashboard: &FacilityDashboard) -> Vec<KindLine> {
@@ -200,6 +250,13 @@ pub(crate) async fn dashboard(
 ) -> PageResult {
     let user = page.require_user()?;
     let actor = &user.actor;
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
+    let table = chosen_table(
+        query.table.as_deref(),
+        DashboardTable::Readiness,
+        &DashboardTable::CHOICES,
+    )
+    .map_err(|e| page.error(e))?;
     let now = muster_storage::now();
     let region = region_param(&query);
     let fail = |e: muster_storage::StorageError| page.error(WebError::from(e));
@@ -208,9 +265,9 @@ pub(crate) async fn dashboard(
         .facility_dashboard(actor, region, now)
         .await
         .map_err(fail)?;
-    let overdue = state
+    let overdue: Vec<OrderLine> = state
         .db
-        .orders(actor, region, OrderFilter::Overdue, now, 20)
+        .orders(actor, region, OrderFilter::Overdue, now, DASHBOARD_OVERDUE)
         .await
         .map_err(fail)?
         .iter()
@@ -223,7 +280,7 @@ pub(crate) async fn dashboard(
         .await
         .map_err(fail)?
         .into_iter()
-        .take(10)
+        .take(DASHBOARD_CAMPAIGNS)
     {
         let progress = state
             .db
@@ -242,6 +299,24 @@ pub(crate) async fn dashboard(
             on_track: f.on_track,
         });
     }
+    let kinds = kind_lines(&dashboard);
+    let tr = page.tr;
+    if let Some(format) = format {
+        let sheet = match table {
+            DashboardTable::Readiness => readiness_table(tr, &dashboard.ready),
+            DashboardTable::Orders => {
+                order_table(tr, tr.t("facilities.overdue_title"), &overdue, false)
+            }
+            DashboardTable::Kinds => kind_table(tr, &kinds),
+            DashboardTable::Campaigns => campaign_table(tr, &campaigns),
+        };
+        let stem = format!(
+            "facilities-{}-{}",
+            file_part(region.unwrap_or("all")),
+            table.name()
+        );
+        return download(&page, format, &stem, &[sheet]);
+    }
     let points = state
         .db
         .facility_map_points(actor, region, now, 50_000)
@@ -249,11 +324,13 @@ pub(crate) async fn dashboard(
         .map_err(fail)?;
     let map = draw_map(&points, state.config.map_tile_url.as_deref());
     let notes = note_lines(&state, actor).await.map_err(|e| page.error(e))?;
+    let here = format!("/facilities{}", query_string(&[("region", region)]));
+    let exports = |table: DashboardTable| Exports::of_table(&here, table.name());
     Ok(DashboardPage {
         layout: page.layout("facilities"),
         region: region.unwrap_or_default().to_owned(),
         up_to_date: dashboard.up_to_date(),
-        kinds: kind_lines(&dashboard),
+        kinds,
         dashboard,
         overdue,
         campaigns,
@@ -262,8 +339,163 @@ pub(crate) async fn dashboard(
         width: MAP_WIDTH,
         height: MAP_HEIGHT,
         can_manage: muster_storage::may_manage_facilities(actor),
+        readiness_exports: exports(DashboardTable::Readiness),
+        overdue_exports: exports(DashboardTable::Orders),
+        kinds_exports: exports(DashboardTable::Kinds),
+        campaigns_exports: exports(DashboardTable::Campaigns),
     }
     .into_response())
+}
+
+/// A count as a spreadsheet number (a count beyond `i64` cannot occur).
+fn count_cell(value: u64) -> TableCell {
+    TableCell::Integer(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+/// A percentage as the page shows it (rounded, without the sign) as a number, so that the
+/// download and the page cannot differ by a rounding.
+pub(crate) fn percent_cell(shown: &str) -> TableCell {
+    shown
+        .parse::<i64>()
+        .map_or_else(|_| text(shown), TableCell::Integer)
+}
+
+/// The header of a column of percentages: the page's header with the unit its cells show.
+pub(crate) fn percent_header(tr: Tr, key: &str) -> String {
+    format!("{} (%)", tr.t(key))
+}
+
+/// The protected capacity ready within each time, as the dashboard's first table.
+fn readiness_table(tr: Tr, ready: &ReadyCapacity) -> Table {
+    Table {
+        title: tr.t("facilities.readiness"),
+        headers: [
+            "facilities.ready_24h",
+            "facilities.ready_72h",
+            "facilities.ready_week",
+            "facilities.capacity",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: vec![vec![
+            count_cell(ready.within_24_hours),
+            count_cell(ready.within_72_hours),
+            count_cell(ready.within_week),
+            count_cell(ready.total),
+        ]],
+    }
+}
+
+/// Orders as the order tables show them; the page's "escalated" badge beside the deadline
+/// is a column of its own. The dashboard's overdue orders have no status column.
+fn order_table(tr: Tr, title: String, orders: &[OrderLine], with_status: bool) -> Table {
+    let mut headers = vec![
+        "#".to_owned(),
+        tr.t("facilities.facility"),
+        tr.t("facilities.item"),
+    ];
+    if with_status {
+        headers.push(tr.t("facilities.status"));
+    }
+    headers.extend([
+        tr.t("facilities.deadline"),
+        tr.t("facilities.escalated"),
+        tr.t("facilities.manager"),
+    ]);
+    let rows = orders
+        .iter()
+        .map(|o| {
+            let mut row = vec![
+                TableCell::Integer(o.id),
+                text(o.facility.clone()),
+                text(o.item.clone()),
+            ];
+            if with_status {
+                row.push(text(tr.t(&o.status_key)));
+            }
+            row.extend([
+                text(o.deadline.clone()),
+                text(if o.escalated {
+                    tr.t("facilities.escalated")
+                } else {
+                    String::new()
+                }),
+                text(o.manager.clone()),
+            ]);
+            row
+        })
+        .collect();
+    Table {
+        title,
+        headers,
+        rows,
+    }
+}
+
+/// The facilities of each kind, as the dashboard's table by kind.
+fn kind_table(tr: Tr, kinds: &[KindLine]) -> Table {
+    Table {
+        title: tr.t("facilities.by_kind"),
+        headers: [
+            "facilities.kind_label",
+            "facilities.count",
+            "facilities.capacity",
+            "facilities.due",
+            "facilities.signed",
+            "facilities.parking",
+            "facilities.charging",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: kinds
+            .iter()
+            .map(|k| {
+                vec![
+                    text(tr.t(&k.kind_key)),
+                    TableCell::Integer(k.facilities),
+                    TableCell::Integer(k.capacity),
+                    TableCell::Integer(k.due),
+                    TableCell::Integer(k.signed),
+                    TableCell::Integer(k.parking),
+                    TableCell::Integer(k.charging),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The dashboard's campaigns; the page's "done / total (percent)" is three number columns.
+fn campaign_table(tr: Tr, campaigns: &[CampaignLine]) -> Table {
+    Table {
+        title: tr.t("facilities.campaigns"),
+        headers: vec![
+            tr.t("facilities.campaign"),
+            tr.t("campaigns.done"),
+            tr.t("campaigns.total"),
+            percent_header(tr, "facilities.progress"),
+            tr.t("facilities.target_date"),
+            tr.t("facilities.forecast"),
+        ],
+        rows: campaigns
+            .iter()
+            .map(|c| {
+                vec![
+                    text(c.name.clone()),
+                    count_cell(c.done),
+                    count_cell(c.total),
+                    percent_cell(&c.percent),
+                    text(c.target_date.clone()),
+                    text(if c.completion.is_empty() {
+                        tr.t("facilities.stalled")
+                    } else {
+                        c.completion.clone()
+                    }),
+                ]
+            })
+            .collect(),
+    }
 }
 
 fn status_class(status: MapStatus) -> &'static str {
@@ -628,18 +860,34 @@ struct FacilityPage {
     services: String,
     inspections: Vec<InspectionLine>,
     orders: Vec<OrderLine>,
+    exports: Exports,
 }
 
+/// A facility's page; with `format=csv|xlsx`, its orders table as a download.
 pub(crate) async fn facility(
     State(state): State<AppState>,
     page: PageContext,
     Path(id): Path<i64>,
+    Query(query): Query<FormatQuery>,
 ) -> PageResult {
     let user = page.require_user()?;
     let actor = &user.actor;
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
     let fail = |e: muster_storage::StorageError| page.error(e.into());
     let facility = state.db.facility(actor, id).await.map_err(fail)?;
     let now = muster_storage::now();
+    let orders: Vec<OrderLine> = state
+        .db
+        .facility_orders(actor, id, 200)
+        .await
+        .map_err(fail)?
+        .iter()
+        .map(|o| OrderLine::of(o, now))
+        .collect();
+    if let Some(format) = format {
+        let table = order_table(page.tr, page.tr.t("facilities.orders"), &orders, true);
+        return download(&page, format, &format!("facility-{id}-orders"), &[table]);
+    }
     let mut inspections = Vec::new();
     for inspection in state
         .db
@@ -664,14 +912,6 @@ pub(crate) async fn facility(
             photos,
         });
     }
-    let orders = state
-        .db
-        .facility_orders(actor, id, 200)
-        .await
-        .map_err(fail)?
-        .iter()
-        .map(|o| OrderLine::of(o, now))
-        .collect();
     Ok(FacilityPage {
         layout: page.layout("facilities"),
         kind_key: format!("facilities.kind.{}", facility.kind),
@@ -680,6 +920,7 @@ pub(crate) async fn facility(
         facility,
         inspections,
         orders,
+        exports: Exports::of(&format!("/facilities/{id}")),
     }
     .into_response())
 }
@@ -709,12 +950,14 @@ struct OrdersPage {
     filter: String,
     orders: Vec<OrderLine>,
     notes: Vec<NoteLine>,
+    exports: Exports,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct OrdersQuery {
     filter: Option<String>,
     region: Option<String>,
+    format: Option<String>,
 }
 
 pub(crate) async fn orders(
@@ -724,25 +967,48 @@ pub(crate) async fn orders(
 ) -> PageResult {
     let user = page.require_user()?;
     let filter = parse_order_filter(query.filter.as_deref()).map_err(|e| page.error(e))?;
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
     let now = muster_storage::now();
     let region = query
         .region
         .as_deref()
         .map(str::trim)
         .filter(|r| !r.is_empty());
-    let orders = state
+    let orders: Vec<OrderLine> = state
         .db
-        .orders(&user.actor, region, filter, now, 500)
+        .orders(&user.actor, region, filter, now, ORDERS_SHOWN)
         .await
-        .map_err(|e| page.error(e.into()))?;
+        .map_err(|e| page.error(e.into()))?
+        .iter()
+        .map(|o| OrderLine::of(o, now))
+        .collect();
+    let filter_name = query
+        .filter
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .unwrap_or("open");
+    if let Some(format) = format {
+        let table = order_table(page.tr, page.tr.t("facilities.orders"), &orders, true);
+        let stem = match region {
+            Some(region) => format!("orders-{}-{}", file_part(region), file_part(filter_name)),
+            None => format!("orders-{}", file_part(filter_name)),
+        };
+        return download(&page, format, &stem, &[table]);
+    }
     let notes = note_lines(&state, &user.actor)
         .await
         .map_err(|e| page.error(e))?;
+    let here = format!(
+        "/orders{}",
+        query_string(&[("filter", Some(filter_name)), ("region", region)])
+    );
     Ok(OrdersPage {
         notes,
         layout: page.layout("orders"),
         filter: query.filter.unwrap_or_else(|| "open".into()),
-        orders: orders.iter().map(|o| OrderLine::of(o, now)).collect(),
+        orders,
+        exports: Exports::of(&here),
     }
     .into_response())
 }

@@ -1,6 +1,7 @@
 //! The facility registry's forms for office and workstation staff: registering a facility
 //! (`/facilities/new`) and the grids page (`/grids`) with its forms to add a grid and to
-//! make a grid member of one.
+//! make a grid member of one. The grids table downloads as CSV or XLSX with
+//! `format=csv|xlsx`.
 //!
 //! Each form is a plain post that works without JavaScript and calls the same storage
 //! function as `facilities_api.rs` (`create_facility`, `create_grid`, `add_grid_member`);
@@ -17,6 +18,7 @@ use axum::response::{IntoResponse, Redirect};
 use muster_domain::facility::{
     ConversionStep, EquipmentItem, FacilityDraft, FacilityKind, PeacetimeUse, SignStatus,
 };
+use muster_domain::sheet::{Table, TableCell};
 use muster_domain::time::CivilDate;
 use muster_domain::{Actor, RegionPath, Role};
 use muster_storage::{NewFacility, StorageError, may_manage_facilities};
@@ -25,8 +27,9 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
-use crate::page_parts::{page_err, refused_status};
+use crate::page_parts::{Exports, download, page_err, refused_status};
 use crate::pages::{Layout, PageContext, PageResult};
+use crate::potential_view::{ExportFormat, file_part, query_string, text};
 
 /// Pages of users or organizations read for a select, at most: a thousand a page.
 const MAX_CHOICE_PAGES: usize = 10;
@@ -605,6 +608,8 @@ pub(crate) async fn create_facility(
 pub(crate) struct GridsQuery {
     region: Option<String>,
     done: Option<String>,
+    /// `csv` or `xlsx`: the grids table as a download instead of the page.
+    format: Option<String>,
 }
 
 /// The new-grid form as typed.
@@ -666,6 +671,7 @@ struct GridsPage {
     form: GridForm,
     errors: Vec<FieldError>,
     done: Option<&'static str>,
+    exports: Exports,
 }
 
 impl GridsPage {
@@ -705,44 +711,36 @@ async fn grid_member_candidates(
     Ok(all)
 }
 
-async fn render_grids(
+/// The grids of the reader's scope (`region` narrows it) as the page's table shows them,
+/// with their members; with the members each grid's form may add (only for those who
+/// manage facilities, and not for a download), and a refused add-member form beside its
+/// grid.
+async fn grid_lines(
     state: &AppState,
-    page: &PageContext,
+    actor: &Actor,
     region: Option<&str>,
-    form: GridForm,
-    errors: Vec<FieldError>,
-    member: Option<MemberRefusal>,
-    done: Option<&'static str>,
-) -> PageResult {
-    let current = page.require_user()?;
-    let actor = &current.actor;
-    let region = region.map(str::trim).filter(|r| !r.is_empty());
-    let grids = state
-        .db
-        .grids(actor, region)
-        .await
-        .map_err(page_err(page))?;
-    let can_manage = may_manage_facilities(actor);
+    with_candidates: bool,
+    member: Option<&MemberRefusal>,
+) -> Result<Vec<GridLine>, StorageError> {
+    let grids = state.db.grids(actor, region).await?;
     let mut members_of: std::collections::HashMap<i64, Vec<(i64, String)>> =
         std::collections::HashMap::new();
-    for member in state.db.grid_members(actor).await.map_err(page_err(page))? {
+    for member in state.db.grid_members(actor).await? {
         members_of
             .entry(member.grid_id)
             .or_default()
             .push((member.user_id, member.display_name));
     }
-    let candidates = if can_manage {
-        grid_member_candidates(state, actor)
-            .await
-            .map_err(page_err(page))?
+    let candidates = if with_candidates {
+        grid_member_candidates(state, actor).await?
     } else {
         Vec::new()
     };
-    let lines = grids
+    Ok(grids
         .into_iter()
         .map(|grid| {
             let grid_path = RegionPath::parse(&grid.region_path).unwrap_or_else(RegionPath::root);
-            let refusal = member.as_ref().filter(|m| m.grid_id == grid.id);
+            let refusal = member.filter(|m| m.grid_id == grid.id);
             // Only the grid members working in the grid's region or around it: a city's
             // every grid member in every grid's select would be thousands of options.
             // Storage checks the same on the write.
@@ -766,8 +764,27 @@ async fn render_grids(
                 member_names: members_of.remove(&grid.id).unwrap_or_default(),
             }
         })
-        .collect();
+        .collect())
+}
+
+async fn render_grids(
+    state: &AppState,
+    page: &PageContext,
+    region: Option<&str>,
+    form: GridForm,
+    errors: Vec<FieldError>,
+    member: Option<MemberRefusal>,
+    done: Option<&'static str>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let actor = &current.actor;
+    let region = region.map(str::trim).filter(|r| !r.is_empty());
+    let can_manage = may_manage_facilities(actor);
+    let lines = grid_lines(state, actor, region, can_manage, member.as_ref())
+        .await
+        .map_err(page_err(page))?;
     let refused = !errors.is_empty() || member.is_some();
+    let here = format!("/grids{}", query_string(&[("region", region)]));
     let response = GridsPage {
         layout: page.layout("grids"),
         region: region.unwrap_or_default().to_owned(),
@@ -776,17 +793,73 @@ async fn render_grids(
         form,
         errors,
         done,
+        exports: Exports::of(&here),
     }
     .into_response();
     Ok(refused_status(response, refused))
 }
 
-/// The grids of the reader's scope (`?region=` narrows it), with the forms.
+/// The grids as the page's table shows them, without its column of forms: the members'
+/// names, listed in the page's name cell, are a column of their own.
+fn grid_table(tr: Tr, grids: &[GridLine]) -> Table {
+    let separator = if tr.locale.starts_with("zh") {
+        "、"
+    } else {
+        ", "
+    };
+    Table {
+        title: tr.t("facilities.grids.title"),
+        headers: [
+            "facilities.grids.name",
+            "facilities.grids.member_names",
+            "regions.code",
+            "facilities.grids.members",
+            "facilities.count",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: grids
+            .iter()
+            .map(|g| {
+                let names: Vec<&str> = g.member_names.iter().map(|(_, n)| n.as_str()).collect();
+                vec![
+                    text(g.name.clone()),
+                    text(names.join(separator)),
+                    text(g.region_code.clone()),
+                    TableCell::Integer(g.members),
+                    TableCell::Integer(g.facilities),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The grids of the reader's scope (`?region=` narrows it), with the forms; or, with
+/// `format=csv|xlsx`, its table as a download.
 pub(crate) async fn grids(
     State(state): State<AppState>,
     page: PageContext,
     Query(query): Query<GridsQuery>,
 ) -> PageResult {
+    if let Some(format) =
+        ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?
+    {
+        let current = page.require_user()?;
+        let region = query
+            .region
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        let lines = grid_lines(&state, &current.actor, region, false, None)
+            .await
+            .map_err(page_err(&page))?;
+        let stem = match region {
+            Some(region) => format!("grids-{}", file_part(region)),
+            None => "grids".to_owned(),
+        };
+        return download(&page, format, &stem, &[grid_table(page.tr, &lines)]);
+    }
     let done = match query.done.as_deref() {
         Some("grid") => Some("facilities.grids.created"),
         Some("member") => Some("facilities.grids.member_added"),

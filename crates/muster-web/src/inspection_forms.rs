@@ -1,6 +1,7 @@
 //! The inspection checklists and schedules as pages: `/checklists` (the kinds),
 //! `/checklists/{kind}` (a kind's checklist, edited as one item a line) and `/schedules`
-//! (how often a kind is inspected in a region's subtree).
+//! (how often a kind is inspected in a region's subtree). Each table downloads as CSV or
+//! XLSX with `format=csv|xlsx` (the schedules page's two named by `table=`).
 //!
 //! Each form is a plain post calling the same storage function as `facilities_api.rs`
 //! (`set_checklist`, `set_schedule`); storage decides who may (an administrator of the
@@ -18,6 +19,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect};
 use muster_domain::facility::{Checklist, ChecklistItem, FacilityKind};
+use muster_domain::sheet::{Table, TableCell};
 use muster_storage::{StorageError, may_manage_facilities};
 use serde::Deserialize;
 
@@ -25,9 +27,12 @@ use crate::app::AppState;
 use crate::facilities_api::parse_kind;
 use crate::facility_forms::{Choice, FieldError, joined, lines, said};
 use crate::i18n::Tr;
-use crate::page_parts::{list_item_field, page_err, refused_status};
+use crate::page_parts::{
+    Exports, chosen_table, download, list_item_field, page_err, refused_status,
+};
 use crate::pages::Layout;
 use crate::pages::{PageContext, PageResult};
+use crate::potential_view::{ExportFormat, FormatQuery, text};
 
 /// The separators between a checklist line's columns.
 const CHECKLIST_SEPARATORS: [char; 2] = ['|', '｜'];
@@ -48,11 +53,18 @@ struct KindLine {
 struct ChecklistsPage {
     layout: Layout,
     kinds: Vec<KindLine>,
+    exports: Exports,
 }
 
-/// Every facility kind, with how many items its checklist has and its default interval.
-pub(crate) async fn checklists(State(state): State<AppState>, page: PageContext) -> PageResult {
+/// Every facility kind, with how many items its checklist has and its default interval;
+/// or, with `format=csv|xlsx`, that table as a download.
+pub(crate) async fn checklists(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<FormatQuery>,
+) -> PageResult {
     page.require_user()?;
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
     let mut kinds = Vec::new();
     for kind in FacilityKind::ALL.iter().copied() {
         let checklist = state.db.checklist(kind).await.map_err(page_err(&page))?;
@@ -63,11 +75,40 @@ pub(crate) async fn checklists(State(state): State<AppState>, page: PageContext)
             default_days: kind.default_interval_days(),
         });
     }
+    if let Some(format) = format {
+        return download(&page, format, "checklists", &[kinds_table(page.tr, &kinds)]);
+    }
     Ok(ChecklistsPage {
         layout: page.layout("checklists"),
         kinds,
+        exports: Exports::of("/checklists"),
     }
     .into_response())
+}
+
+/// The kinds as the checklists page's table shows them.
+fn kinds_table(tr: Tr, kinds: &[KindLine]) -> Table {
+    Table {
+        title: tr.t("checklists.title"),
+        headers: [
+            "checklists.kind",
+            "checklists.items",
+            "schedules.default_days",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: kinds
+            .iter()
+            .map(|k| {
+                vec![
+                    text(k.label.clone()),
+                    TableCell::Integer(i64::try_from(k.items).unwrap_or(i64::MAX)),
+                    TableCell::Integer(i64::from(k.default_days)),
+                ]
+            })
+            .collect(),
+    }
 }
 
 /// The checklist form as typed.
@@ -80,9 +121,11 @@ pub(crate) struct ChecklistForm {
     items: String,
 }
 
+/// A checklist page's query: after a save, `done`; `format=csv|xlsx` downloads its items.
 #[derive(Debug, Default, Deserialize)]
-pub(crate) struct DoneQuery {
+pub(crate) struct ChecklistQuery {
     done: Option<String>,
+    format: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -98,6 +141,7 @@ struct ChecklistPage {
     can_edit: bool,
     errors: Vec<FieldError>,
     saved: bool,
+    exports: Exports,
 }
 
 impl ChecklistPage {
@@ -221,20 +265,58 @@ async fn render_checklist(
         can_edit,
         errors,
         saved,
+        exports: Exports::of(&format!("/checklists/{}", kind.as_str())),
     }
     .into_response();
     Ok(refused_status(response, refused))
 }
 
-/// A kind's checklist, with the form to edit it for an administrator of the installation.
+/// The checklist's items as its page's table shows them.
+fn items_table(tr: Tr, kind_label: &str, items: &[ChecklistItem]) -> Table {
+    Table {
+        title: format!("{kind_label} · {}", tr.t("checklists.title")),
+        headers: [
+            "checklists.column.code",
+            "checklists.column.label_zh",
+            "checklists.column.label_en",
+            "checklists.column.deadline_days",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: items
+            .iter()
+            .map(|item| {
+                vec![
+                    text(item.code.clone()),
+                    text(item.label_zh.clone()),
+                    text(item.label_en.clone()),
+                    TableCell::Integer(i64::from(item.deadline_days)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// A kind's checklist, with the form to edit it for an administrator of the installation;
+/// or, with `format=csv|xlsx`, its items as a download.
 pub(crate) async fn checklist(
     State(state): State<AppState>,
     page: PageContext,
     Path(kind): Path<String>,
-    Query(query): Query<DoneQuery>,
+    Query(query): Query<ChecklistQuery>,
 ) -> PageResult {
     page.require_user()?;
     let kind = parse_kind(&kind).map_err(|e| page.error(e))?;
+    if let Some(format) =
+        ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?
+    {
+        let checklist = state.db.checklist(kind).await.map_err(page_err(&page))?;
+        let kind_label = page.tr.t(&format!("facilities.kind.{}", kind.as_str()));
+        let table = items_table(page.tr, &kind_label, &checklist.items);
+        let stem = format!("checklist-{}", kind.as_str());
+        return download(&page, format, &stem, &[table]);
+    }
     render_checklist(&state, &page, kind, None, Vec::new(), query.done.is_some()).await
 }
 
@@ -288,6 +370,16 @@ pub(crate) struct ScheduleForm {
 pub(crate) struct SchedulesQuery {
     /// Set after a schedule was saved: how many facilities' due days moved.
     moved: Option<u64>,
+    /// `csv` or `xlsx`: the table `table=` names as a download instead of the page.
+    format: Option<String>,
+    table: Option<String>,
+}
+
+/// The schedules page's two tables, as `?table=` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SchedulesTable {
+    Schedules,
+    Defaults,
 }
 
 /// One schedule set in the reader's scope.
@@ -319,6 +411,8 @@ struct SchedulesPage {
     form: ScheduleForm,
     errors: Vec<FieldError>,
     saved: Option<String>,
+    schedules_exports: Exports,
+    defaults_exports: Exports,
 }
 
 impl SchedulesPage {
@@ -327,13 +421,12 @@ impl SchedulesPage {
     }
 }
 
-async fn render_schedules(
+/// The schedules set in the reader's scope and each kind's default, as the page's two
+/// tables show them.
+async fn schedule_lines(
     state: &AppState,
     page: &PageContext,
-    form: ScheduleForm,
-    errors: Vec<FieldError>,
-    saved: Option<String>,
-) -> PageResult {
+) -> Result<(Vec<ScheduleLine>, Vec<DefaultLine>), crate::pages::PageError> {
     let current = page.require_user()?;
     let tr = page.tr;
     let kind_label = |kind: &str| tr.t(&format!("facilities.kind.{kind}"));
@@ -358,6 +451,62 @@ async fn render_schedules(
             days: k.default_interval_days(),
         })
         .collect();
+    Ok((schedules, defaults))
+}
+
+/// The schedules set, as the page's first table (without its remove buttons).
+fn schedules_table(tr: Tr, schedules: &[ScheduleLine]) -> Table {
+    Table {
+        title: tr.t("schedules.set_here"),
+        headers: [
+            "schedules.region",
+            "regions.code",
+            "checklists.kind",
+            "schedules.every_days",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: schedules
+            .iter()
+            .map(|s| {
+                vec![
+                    text(s.region_name.clone()),
+                    text(s.region_code.clone()),
+                    text(s.kind.clone()),
+                    TableCell::Integer(s.every_days),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// Each kind's default interval, as the page's second table.
+fn defaults_table(tr: Tr, defaults: &[DefaultLine]) -> Table {
+    Table {
+        title: tr.t("schedules.defaults"),
+        headers: ["checklists.kind", "schedules.default_days"]
+            .iter()
+            .map(|k| tr.t(k))
+            .collect(),
+        rows: defaults
+            .iter()
+            .map(|d| vec![text(d.label.clone()), TableCell::Integer(i64::from(d.days))])
+            .collect(),
+    }
+}
+
+async fn render_schedules(
+    state: &AppState,
+    page: &PageContext,
+    form: ScheduleForm,
+    errors: Vec<FieldError>,
+    saved: Option<String>,
+) -> PageResult {
+    let current = page.require_user()?;
+    let tr = page.tr;
+    let kind_label = |kind: &str| tr.t(&format!("facilities.kind.{kind}"));
+    let (schedules, defaults) = schedule_lines(state, page).await?;
     let kinds = FacilityKind::ALL
         .iter()
         .map(|k| Choice {
@@ -376,17 +525,39 @@ async fn render_schedules(
         form,
         errors,
         saved,
+        schedules_exports: Exports::of_table("/schedules", "schedules"),
+        defaults_exports: Exports::of_table("/schedules", "schedule-defaults"),
     }
     .into_response();
     Ok(refused_status(response, refused))
 }
 
-/// The schedules set in the reader's scope, the defaults, and the form to set one.
+/// The schedules set in the reader's scope, the defaults, and the form to set one; or, with
+/// `format=csv|xlsx`, the table `table=` names (the schedules set when it names none) as
+/// a download.
 pub(crate) async fn schedules(
     State(state): State<AppState>,
     page: PageContext,
     Query(query): Query<SchedulesQuery>,
 ) -> PageResult {
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
+    let table = chosen_table(
+        query.table.as_deref(),
+        SchedulesTable::Schedules,
+        &[
+            ("schedules", SchedulesTable::Schedules),
+            ("schedule-defaults", SchedulesTable::Defaults),
+        ],
+    )
+    .map_err(|e| page.error(e))?;
+    if let Some(format) = format {
+        let (schedules, defaults) = schedule_lines(&state, &page).await?;
+        let (sheet, stem) = match table {
+            SchedulesTable::Schedules => (schedules_table(page.tr, &schedules), "schedules"),
+            SchedulesTable::Defaults => (defaults_table(page.tr, &defaults), "schedule-defaults"),
+        };
+        return download(&page, format, stem, &[sheet]);
+    }
     let saved = query.moved.map(|moved| {
         page.tr
             .t("schedules.saved")

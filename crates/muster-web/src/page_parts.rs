@@ -2,14 +2,14 @@
 //! download links beside a table, and the small conversions from storage to page errors.
 
 use muster_domain::potential::import::{RowProblem, SheetProblems};
-use muster_domain::sheet::Table;
+use muster_domain::sheet::{Table, TableCell};
 use muster_domain::taxonomy::Taxonomy;
 use muster_storage::{RegionView, StorageError};
 
 use crate::app::AppState;
 use crate::error::WebError;
 use crate::pages::{PageContext, PageError, PageResult};
-use crate::potential_view::{ExportFormat, sheet_download, with_format};
+use crate::potential_view::{ExportFormat, sheet_download, text, with_format};
 
 /// The region breadcrumb above a page, linking each region to the same page.
 #[derive(Debug)]
@@ -223,6 +223,17 @@ pub(crate) fn date_time(millis: i64) -> String {
         minutes / 60,
         minutes % 60
     )
+}
+
+/// A figure as the page shows it (a count, kilometres, hours, an amount in yuan), as a
+/// number a spreadsheet can sum; empty when the page shows nothing.
+pub(crate) fn shown_number(shown: &str) -> TableCell {
+    match shown.trim() {
+        "" => TableCell::Empty,
+        figure => figure
+            .parse()
+            .map_or_else(|_| text(figure), TableCell::Number),
+    }
 }
 
 #[cfg(test)]

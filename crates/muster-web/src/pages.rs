@@ -10,8 +10,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use muster_domain::organization::Roles;
+use muster_domain::sheet::{Table, TableCell};
 use muster_domain::{OrganizationKind, RegionLevel, Scope};
-use muster_storage::{AuditEntry, NewUser, Organization, Region, User};
+use muster_storage::{AuditEntry, NewUser, Organization, Region, StorageError, User};
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -21,6 +22,8 @@ use crate::auth::{
 };
 use crate::error::WebError;
 use crate::i18n::{LANGUAGE_COOKIE, Tr, negotiate, supported};
+use crate::page_parts::{Exports, chosen_table, download};
+use crate::potential_view::{ExportFormat, FormatQuery, file_part, query_string, text};
 
 /// What every page's layout needs.
 #[derive(Debug)]
@@ -590,6 +593,8 @@ struct RegionsPage {
     region: Option<RegionLine>,
     breadcrumb: Vec<RegionLine>,
     children: Vec<RegionLine>,
+    /// The download links of `children` (`?table=children`).
+    children_exports: Exports,
     organizations: Vec<OrganizationLine>,
     /// The name searched for below this region (or the reader's whole area), and what
     /// matched: at most [`REGION_SEARCH_LIMIT`], the higher levels first.
@@ -606,6 +611,8 @@ struct RegionSearchResults {
     found: Vec<RegionLine>,
     /// Whether more matched than are shown.
     more: bool,
+    /// The download links of `found` (`?q=…&table=found`).
+    exports: Exports,
 }
 
 /// Regions a name search lists; a name that matches more asks for a longer one.
@@ -617,6 +624,16 @@ pub(crate) struct RegionSearchQuery {
     /// Set by the redirect after `/regions/import`: how many regions it added. Read as text,
     /// so that a hand-edited value shows the page without the notice, not a bare 400.
     imported: Option<String>,
+    /// Which table `format` downloads: `children` (the default) or `found`.
+    table: Option<String>,
+    format: Option<String>,
+}
+
+/// The tables of a region page that download.
+#[derive(Debug, Clone, Copy)]
+enum RegionTable {
+    Children,
+    Found,
 }
 
 pub(crate) async fn regions_top(
@@ -643,12 +660,26 @@ async fn region_page(
     query: RegionSearchQuery,
 ) -> PageResult {
     let current = page.require_user()?;
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
+    let table = chosen_table(
+        query.table.as_deref(),
+        RegionTable::Children,
+        &[
+            ("children", RegionTable::Children),
+            ("found", RegionTable::Found),
+        ],
+    )
+    .map_err(|e| page.error(e))?;
     let scope = current.actor.scope();
     let view = state
         .db
         .region_view(scope, code.as_deref())
         .await
         .map_err(|e| page.error(e.into()))?;
+    let here = view
+        .region
+        .as_ref()
+        .map_or_else(|| "/regions".to_owned(), |r| format!("/regions/{}", r.code));
     let search = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         None => None,
         Some(name) => {
@@ -669,9 +700,26 @@ async fn region_page(
                 query: name.to_owned(),
                 found: found.iter().map(RegionLine::from).collect(),
                 more,
+                exports: Exports::of_table(
+                    &format!("{here}{}", query_string(&[("q", Some(name))])),
+                    "found",
+                ),
             })
         }
     };
+    let children: Vec<RegionLine> = view.children.iter().map(RegionLine::from).collect();
+    if let Some(format) = format {
+        // The table as the page shows it: a download of `found` without a search is empty.
+        let place = file_part(view.region.as_ref().map_or("top", |r| r.code.as_str()));
+        let (name, table) = match table {
+            RegionTable::Children => ("children", children_table(&page.tr, &children)),
+            RegionTable::Found => (
+                "found",
+                found_table(&page.tr, search.as_ref().map_or(&[], |s| &s.found)),
+            ),
+        };
+        return download(&page, format, &format!("regions-{place}-{name}"), &[table]);
+    }
     let organizations = match &view.region {
         Some(region) => state
             .db
@@ -689,7 +737,8 @@ async fn region_page(
         heading,
         region: view.region.as_ref().map(RegionLine::from),
         breadcrumb: view.breadcrumb.iter().map(RegionLine::from).collect(),
-        children: view.children.iter().map(RegionLine::from).collect(),
+        children,
+        children_exports: Exports::of_table(&here, "children"),
         organizations: organizations.iter().map(OrganizationLine::from).collect(),
         search,
         can_import: current.actor.administers(),
@@ -706,13 +755,99 @@ async fn region_page(
     .into_response())
 }
 
+/// The sub-regions table of a region page, column for column.
+fn children_table(tr: &Tr, children: &[RegionLine]) -> Table {
+    Table {
+        title: tr.t("regions.children"),
+        headers: [
+            "regions.name",
+            "regions.code",
+            "regions.level",
+            "regions.sub_regions",
+            "regions.all_below",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: children
+            .iter()
+            .map(|child| {
+                vec![
+                    text(child.name.clone()),
+                    text(child.code.clone()),
+                    text(tr.t(child.level_key)),
+                    TableCell::Integer(child.child_count),
+                    TableCell::Integer(child.descendant_count),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The search results table of a region page, column for column.
+fn found_table(tr: &Tr, found: &[RegionLine]) -> Table {
+    Table {
+        title: tr.t("regions.search_results"),
+        headers: [
+            "regions.name",
+            "regions.code",
+            "regions.level",
+            "regions.all_below",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: found
+            .iter()
+            .map(|region| {
+                vec![
+                    text(region.name.clone()),
+                    text(region.code.clone()),
+                    text(tr.t(region.level_key)),
+                    TableCell::Integer(region.descendant_count),
+                ]
+            })
+            .collect(),
+    }
+}
+
 // ---------------------------------------------------------------- lists
 
 const PAGE_SIZE: i64 = 100;
+/// Rows a list page downloads: every row in the reader's scope from the first, up to this
+/// many, not only the page shown.
+const LIST_EXPORT_LIMIT: usize = 100_000;
+/// Rows read at a time for a download: storage's largest page.
+const EXPORT_BATCH: i64 = 1000;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct AfterQuery {
     after: Option<i64>,
+    format: Option<String>,
+}
+
+/// Every row `read` gives, page after page (each read after the id of the last row so far),
+/// up to [`LIST_EXPORT_LIMIT`]: what a list page downloads.
+async fn every_page<T, Read>(
+    mut read: impl FnMut(i64) -> Read,
+    id: impl Fn(&T) -> i64,
+) -> Result<Vec<T>, StorageError>
+where
+    Read: Future<Output = Result<Vec<T>, StorageError>>,
+{
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let batch = read(after).await?;
+        let full = batch.len() as i64 == EXPORT_BATCH;
+        after = batch.last().map_or(after, &id);
+        all.extend(batch);
+        if !full || all.len() >= LIST_EXPORT_LIMIT {
+            break;
+        }
+    }
+    all.truncate(LIST_EXPORT_LIMIT);
+    Ok(all)
 }
 
 #[derive(Template, WebTemplate)]
@@ -723,6 +858,7 @@ struct OrganizationsPage {
     /// Whether the reader may add users (to the organizations listed, all in their region).
     administers: bool,
     next_after: Option<i64>,
+    exports: Exports,
 }
 
 pub(crate) async fn organizations(
@@ -731,14 +867,27 @@ pub(crate) async fn organizations(
     Query(query): Query<AfterQuery>,
 ) -> PageResult {
     let current = page.require_user()?;
+    let scope = current.actor.scope();
+    if let Some(format) =
+        ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?
+    {
+        let all = every_page(
+            |after| state.db.organizations(scope, None, EXPORT_BATCH, after),
+            |o| o.id,
+        )
+        .await
+        .map_err(|e| page.error(e.into()))?;
+        let lines: Vec<OrganizationLine> = all.iter().map(OrganizationLine::from).collect();
+        return download(
+            &page,
+            format,
+            "organizations",
+            &[organization_table(&page.tr, &lines)],
+        );
+    }
     let list = state
         .db
-        .organizations(
-            current.actor.scope(),
-            None,
-            PAGE_SIZE,
-            query.after.unwrap_or(0),
-        )
+        .organizations(scope, None, PAGE_SIZE, query.after.unwrap_or(0))
         .await
         .map_err(|e| page.error(e.into()))?;
     let next_after = (list.len() as i64 == PAGE_SIZE).then(|| list.last().map_or(0, |o| o.id));
@@ -747,8 +896,35 @@ pub(crate) async fn organizations(
         organizations: list.iter().map(OrganizationLine::from).collect(),
         administers: current.actor.administers(),
         next_after,
+        exports: Exports::of("/organizations"),
     }
     .into_response())
+}
+
+/// The organizations table, column for column but for the add-a-user links.
+fn organization_table(tr: &Tr, organizations: &[OrganizationLine]) -> Table {
+    Table {
+        title: tr.t("orgs.title"),
+        headers: ["orgs.name", "orgs.kind", "orgs.side", "orgs.region"]
+            .iter()
+            .map(|k| tr.t(k))
+            .collect(),
+        rows: organizations
+            .iter()
+            .map(|org| {
+                vec![
+                    text(org.name.clone()),
+                    text(tr.t(&org.kind_key)),
+                    text(tr.t(&org.side_key)),
+                    text(
+                        org.region_code
+                            .clone()
+                            .unwrap_or_else(|| tr.t("common.nation")),
+                    ),
+                ]
+            })
+            .collect(),
+    }
 }
 
 #[derive(Debug)]
@@ -784,6 +960,15 @@ impl UserLine {
             role_keys: role_keys(user),
         }
     }
+
+    /// The key of the state column: active or disabled.
+    fn state_key(&self) -> &'static str {
+        if self.disabled {
+            "users.disabled"
+        } else {
+            "users.active"
+        }
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -793,6 +978,7 @@ struct UsersPage {
     users: Vec<UserLine>,
     administers: bool,
     next_after: Option<i64>,
+    exports: Exports,
 }
 
 pub(crate) async fn users(
@@ -801,9 +987,22 @@ pub(crate) async fn users(
     Query(query): Query<AfterQuery>,
 ) -> PageResult {
     let current = page.require_user()?;
+    let scope = current.actor.scope();
+    if let Some(format) =
+        ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?
+    {
+        let all = every_page(|after| state.db.users(scope, EXPORT_BATCH, after), |u| u.id)
+            .await
+            .map_err(|e| page.error(e.into()))?;
+        let lines: Vec<UserLine> = all
+            .iter()
+            .map(|u| UserLine::of(u, &current.actor))
+            .collect();
+        return download(&page, format, "users", &[user_table(&page.tr, &lines)]);
+    }
     let list = state
         .db
-        .users(current.actor.scope(), PAGE_SIZE, query.after.unwrap_or(0))
+        .users(scope, PAGE_SIZE, query.after.unwrap_or(0))
         .await
         .map_err(|e| page.error(e.into()))?;
     let next_after = (list.len() as i64 == PAGE_SIZE).then(|| list.last().map_or(0, |u| u.id));
@@ -815,9 +1014,52 @@ pub(crate) async fn users(
             .collect(),
         administers: current.actor.administers(),
         next_after,
+        exports: Exports::of("/users"),
     }
     .into_response())
 }
+
+/// The users table, column for column but for the administrator's buttons; a user's roles
+/// in one cell, as the page's tags in a list.
+fn user_table(tr: &Tr, users: &[UserLine]) -> Table {
+    let separator = if tr.locale.starts_with("zh") {
+        "、"
+    } else {
+        ", "
+    };
+    Table {
+        title: tr.t("users.title"),
+        headers: [
+            "users.username",
+            "users.display_name",
+            "users.organization",
+            "users.roles",
+            "users.state",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: users
+            .iter()
+            .map(|user| {
+                let roles: Vec<String> = user.role_keys.iter().map(|k| tr.t(k)).collect();
+                vec![
+                    text(user.username.clone()),
+                    text(user.display_name.clone()),
+                    text(user.organization_name.clone()),
+                    text(roles.join(separator)),
+                    text(tr.t(user.state_key())),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// Audit entries the page shows: the newest.
+const AUDIT_PAGE_SIZE: i64 = 200;
+/// Audit entries a download holds: the newest, as many as storage reads at once (it has no
+/// keyset to page further back; the command line's `muster audit` reads the whole chain).
+const AUDIT_EXPORT_LIMIT: i64 = 1000;
 
 #[derive(Debug)]
 struct AuditLine {
@@ -839,6 +1081,13 @@ impl From<&AuditEntry> for AuditLine {
             entity: entry.entity.clone(),
             entity_id: entry.entity_id.clone(),
         }
+    }
+}
+
+impl AuditLine {
+    /// What the entry is about, as one cell: the entity and its id.
+    fn subject(&self) -> String {
+        format!("{} {}", self.entity, self.entity_id)
     }
 }
 
@@ -868,20 +1117,67 @@ pub(crate) fn format_utc(millis: i64) -> String {
 struct AuditPage {
     layout: Layout,
     entries: Vec<AuditLine>,
+    exports: Exports,
 }
 
-pub(crate) async fn audit(State(state): State<AppState>, page: PageContext) -> PageResult {
+/// The newest audit entries the reader may read, or (`format=csv|xlsx`) up to
+/// [`AUDIT_EXPORT_LIMIT`] of them: both through the same reach rules and redaction.
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<FormatQuery>,
+) -> PageResult {
     let current = page.require_user()?;
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
+    let limit = if format.is_some() {
+        AUDIT_EXPORT_LIMIT
+    } else {
+        AUDIT_PAGE_SIZE
+    };
     let entries = state
         .db
-        .audit_entries_read_by(&current.actor, 200)
+        .audit_entries_read_by(&current.actor, limit)
         .await
         .map_err(|e| page.error(e.into()))?;
+    let lines: Vec<AuditLine> = entries.iter().map(AuditLine::from).collect();
+    if let Some(format) = format {
+        return download(&page, format, "audit", &[audit_table(&page.tr, &lines)]);
+    }
     Ok(AuditPage {
         layout: page.layout("audit"),
-        entries: entries.iter().map(AuditLine::from).collect(),
+        entries: lines,
+        exports: Exports::of("/audit"),
     }
     .into_response())
+}
+
+/// The audit table, column for column.
+fn audit_table(tr: &Tr, entries: &[AuditLine]) -> Table {
+    Table {
+        title: tr.t("audit.title"),
+        headers: [
+            "audit.seq",
+            "audit.at",
+            "audit.actor",
+            "audit.action",
+            "audit.entity",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: entries
+            .iter()
+            .map(|entry| {
+                vec![
+                    TableCell::Integer(entry.seq),
+                    text(entry.at.clone()),
+                    text(entry.actor.clone()),
+                    text(entry.action.clone()),
+                    text(entry.subject()),
+                ]
+            })
+            .collect(),
+    }
 }
 
 /// Every page's region fields: a region found by name fills in its code.

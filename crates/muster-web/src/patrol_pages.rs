@@ -3,7 +3,8 @@
 //! office and workstation staff the form to set up a route and, under each route, the forms
 //! to change or retire it), `/campaigns` (the campaigns
 //! covering the reader's region and the form to start one) and `/campaigns/{id}` (a
-//! campaign's progress by region, with its forecast).
+//! campaign's progress by region, with its forecast). The campaigns list and a campaign's
+//! progress by region download as CSV or XLSX with `format=csv|xlsx`.
 //!
 //! Each form is a plain post calling the same storage function as `facilities_api.rs`
 //! (`create_route`, `update_route`, `retire_route`, `check_in`, `create_campaign`); storage decides who may
@@ -26,16 +27,19 @@ use muster_domain::RegionPath;
 use muster_domain::facility::FacilityKind;
 use muster_domain::facility::campaign::CampaignTarget;
 use muster_domain::facility::patrol::{Checkpoint, RouteDraft};
+use muster_domain::sheet::{Table, TableCell};
 use muster_domain::time::CivilDate;
 use muster_storage::{Campaign, CampaignChanges, NewCampaign, StorageError, may_manage_facilities};
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::WebError;
+use crate::facilities_pages::{percent_cell, percent_header};
 use crate::facility_forms::{Choice, FieldError, joined, lines, said};
 use crate::i18n::Tr;
-use crate::page_parts::{list_item_field, page_err, refused_status};
-use crate::pages::{Layout, PageContext, PageResult};
+use crate::page_parts::{Exports, download, list_item_field, page_err, refused_status};
+use crate::pages::{Layout, PageContext, PageError, PageResult};
+use crate::potential_view::{ExportFormat, text};
 
 /// The separators between a checkpoint line's columns.
 const CHECKPOINT_SEPARATORS: [char; 2] = ['|', '｜'];
@@ -47,6 +51,14 @@ const DEFAULT_WINDOW_MINUTES: u32 = 60;
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct DoneQuery {
     done: Option<String>,
+}
+
+/// A campaign page's query: what the redirect after a write did (`?done=…`), or
+/// `format=csv|xlsx` to download its table instead.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CampaignQuery {
+    done: Option<String>,
+    format: Option<String>,
 }
 
 // ---------------------------------------------------------------- patrol routes
@@ -625,6 +637,7 @@ struct CampaignsPage {
     errors: Vec<FieldError>,
     /// After a campaign was removed.
     removed: bool,
+    exports: Exports,
 }
 
 impl CampaignsPage {
@@ -708,6 +721,53 @@ fn campaign_problem(error: StorageError, tr: Tr) -> Result<FieldError, StorageEr
     })
 }
 
+/// The campaigns that cover the reader's region, as the list shows them.
+async fn campaign_lines(
+    state: &AppState,
+    page: &PageContext,
+) -> Result<Vec<CampaignLine>, PageError> {
+    let current = page.require_user()?;
+    Ok(state
+        .db
+        .campaigns(&current.actor)
+        .await
+        .map_err(page_err(page))?
+        .iter()
+        .map(|c| CampaignLine::of(c, page.tr))
+        .collect())
+}
+
+/// The campaigns as the list's table shows them.
+fn campaigns_table(tr: Tr, campaigns: &[CampaignLine]) -> Table {
+    Table {
+        title: tr.t("facilities.campaigns"),
+        headers: [
+            "campaigns.name",
+            "regions.code",
+            "campaigns.kind",
+            "campaigns.target_label",
+            "campaigns.start",
+            "campaigns.target_date",
+        ]
+        .iter()
+        .map(|k| tr.t(k))
+        .collect(),
+        rows: campaigns
+            .iter()
+            .map(|c| {
+                vec![
+                    text(c.name.clone()),
+                    text(c.region_code.clone()),
+                    text(c.kind.clone()),
+                    text(c.target.clone()),
+                    text(c.start.clone()),
+                    text(c.target_date.clone()),
+                ]
+            })
+            .collect(),
+    }
+}
+
 async fn render_campaigns(
     state: &AppState,
     page: &PageContext,
@@ -718,14 +778,7 @@ async fn render_campaigns(
     let current = page.require_user()?;
     let actor = &current.actor;
     let tr = page.tr;
-    let campaigns = state
-        .db
-        .campaigns(actor)
-        .await
-        .map_err(page_err(page))?
-        .iter()
-        .map(|c| CampaignLine::of(c, tr))
-        .collect();
+    let campaigns = campaign_lines(state, page).await?;
     let kinds = FacilityKind::ALL
         .iter()
         .map(|k| Choice {
@@ -752,18 +805,27 @@ async fn render_campaigns(
         form,
         errors,
         removed,
+        exports: Exports::of("/campaigns"),
     }
     .into_response();
     Ok(refused_status(response, refused))
 }
 
 /// The campaigns that cover the reader's region, and the form to start one for those who
-/// may (it starts today, with a target a year on).
+/// may (it starts today, with a target a year on); or, with `format=csv|xlsx`, the list as
+/// a download.
 pub(crate) async fn campaigns(
     State(state): State<AppState>,
     page: PageContext,
-    Query(query): Query<DoneQuery>,
+    Query(query): Query<CampaignQuery>,
 ) -> PageResult {
+    if let Some(format) =
+        ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?
+    {
+        let campaigns = campaign_lines(&state, &page).await?;
+        let table = campaigns_table(page.tr, &campaigns);
+        return download(&page, format, "campaigns", &[table]);
+    }
     let today = muster_storage::now().date();
     let form = CampaignForm {
         target: CampaignTarget::SignInstalled.as_str().to_owned(),
@@ -826,6 +888,7 @@ struct CampaignPage {
     regions: Vec<RegionLine>,
     created: bool,
     updated: bool,
+    exports: Exports,
     /// Whether the reader may rename it, move its target date or remove it: staff who
     /// manage facilities, for a campaign of their own subtree.
     can_change: bool,
@@ -841,14 +904,57 @@ fn percent(done: u64, total: u64) -> String {
     }
 }
 
-/// A campaign's progress by child region, within the reader's reach, with the forecast.
+/// The progress by region as the campaign page's table shows it, its total row last.
+fn regions_table(
+    tr: Tr,
+    regions: &[RegionLine],
+    (total, done, percent): (u64, u64, &str),
+) -> Table {
+    let count = |value: u64| TableCell::Integer(i64::try_from(value).unwrap_or(i64::MAX));
+    let mut rows: Vec<Vec<TableCell>> = regions
+        .iter()
+        .map(|r| {
+            vec![
+                text(r.name.clone()),
+                text(r.code.clone()),
+                count(r.total),
+                count(r.done),
+                percent_cell(&r.percent),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        rows.push(vec![
+            text(tr.t("campaigns.all_regions")),
+            text(""),
+            count(total),
+            count(done),
+            percent_cell(percent),
+        ]);
+    }
+    Table {
+        title: tr.t("campaigns.by_region"),
+        headers: vec![
+            tr.t("campaigns.region"),
+            tr.t("regions.code"),
+            tr.t("campaigns.total"),
+            tr.t("campaigns.done"),
+            percent_header(tr, "facilities.progress"),
+        ],
+        rows,
+    }
+}
+
+/// A campaign's progress by child region, within the reader's reach, with the forecast; or,
+/// with `format=csv|xlsx`, the table by region as a download.
 pub(crate) async fn campaign(
     State(state): State<AppState>,
     page: PageContext,
     Path(id): Path<i64>,
-    Query(query): Query<DoneQuery>,
+    Query(query): Query<CampaignQuery>,
 ) -> PageResult {
     let current = page.require_user()?;
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
     let progress = state
         .db
         .campaign_progress(&current.actor, id, muster_storage::now())
@@ -872,19 +978,29 @@ pub(crate) async fn campaign(
             done: r.done,
             percent: percent(r.done, r.total),
         })
-        .collect();
+        .collect::<Vec<RegionLine>>();
+    let overall = format!("{:.0}", forecast.percent());
+    if let Some(format) = format {
+        let table = regions_table(
+            page.tr,
+            &regions,
+            (forecast.total, forecast.done, overall.as_str()),
+        );
+        return download(&page, format, &format!("campaign-{id}"), &[table]);
+    }
     Ok(CampaignPage {
         layout: page.layout("campaigns"),
         campaign: CampaignLine::of(&progress.campaign, page.tr),
         total: forecast.total,
         done: forecast.done,
-        percent: format!("{:.0}", forecast.percent()),
+        percent: overall,
         pace: format!("{:.2}", forecast.pace_per_day),
         completion: forecast.completion.map(|d| d.to_string()),
         on_track: forecast.on_track,
         regions,
         created: query.done.as_deref() == Some("created"),
         updated: query.done.as_deref() == Some("updated"),
+        exports: Exports::of(&format!("/campaigns/{id}")),
         can_change: may_manage_facilities(&current.actor)
             && RegionPath::parse(&progress.campaign.region_path)
                 .is_some_and(|p| current.actor.scope().subtree().contains(&p)),

@@ -2,6 +2,9 @@
 //! account its own) with the drafting form, one order with its history, use log,
 //! compensation breakdown and the office's action forms, the printable notice, and the
 //! notice a citizen opens through a link without signing in.
+//!
+//! The list and each table of an order's page (`?table=items|use-log|compensation`)
+//! download with `?format=csv|xlsx`, built from the rows the page shows.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -11,18 +14,23 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use muster_domain::Role;
 use muster_domain::requisition::{HolderCategory, ReturnCondition, format_yuan};
+use muster_domain::sheet::{Table, TableCell};
 use muster_storage::{NewRequisition, NewRequisitionLine, Requisition, StorageError};
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::WebError;
-use crate::page_parts::page_err;
-use crate::pages::{Layout, PageContext, PageResult, format_utc};
+use crate::i18n::Tr;
+use crate::page_parts::{Exports, chosen_table, download, page_err, shown_number};
+use crate::pages::{Layout, PageContext, PageError, PageResult, format_utc};
+use crate::potential_view::{ExportFormat, query_string, text};
 use crate::requisition_api::{RequisitionEventRequest, parse_category, parse_status};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListQuery {
     status: Option<String>,
+    /// `csv` or `xlsx`: the list's table as a download.
+    format: Option<String>,
 }
 
 /// The drafting form as typed, kept to show again with a refusal.
@@ -46,8 +54,22 @@ struct OrderLine {
     holder_name: String,
     category_key: String,
     status_key: String,
+    /// Empty until the compensation is assessed.
     total: String,
     created: String,
+}
+
+impl OrderLine {
+    fn of(o: &muster_storage::RequisitionSummary) -> Self {
+        OrderLine {
+            id: o.id,
+            holder_name: o.holder_name.clone(),
+            category_key: format!("requisition.category.{}", o.holder_category),
+            status_key: status_key(&o.status),
+            total: o.total_fen.map(yuan).unwrap_or_default(),
+            created: format_utc(o.created_at),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -62,6 +84,7 @@ struct Choice {
 struct ListPage {
     layout: Layout,
     orders: Vec<OrderLine>,
+    exports: Exports,
     statuses: Vec<Choice>,
     can_draft: bool,
     categories: Vec<Choice>,
@@ -89,6 +112,16 @@ pub(crate) async fn list(
     page: PageContext,
     Query(query): Query<ListQuery>,
 ) -> PageResult {
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
+    if let Some(format) = format {
+        let orders = orders_shown(&state, &page, query.status.as_deref()).await?;
+        return download(
+            &page,
+            format,
+            "requisitions",
+            &[orders_table(&page.tr, &orders)],
+        );
+    }
     render_list(
         &state,
         &page,
@@ -100,6 +133,53 @@ pub(crate) async fn list(
     .await
 }
 
+/// The orders the list shows (and downloads) to the reader: those of the status chosen,
+/// the latest [`ORDERS_SHOWN`].
+async fn orders_shown(
+    state: &AppState,
+    page: &PageContext,
+    status: Option<&str>,
+) -> Result<Vec<OrderLine>, PageError> {
+    let current = page.require_user()?;
+    let status = parse_status(status).map_err(|e| page.error(e))?;
+    let rows = state
+        .db
+        .requisitions(&current.actor, status, ORDERS_SHOWN, None)
+        .await
+        .map_err(page_err(page))?;
+    Ok(rows.iter().map(OrderLine::of).collect())
+}
+
+/// Orders on the list page and in its download.
+const ORDERS_SHOWN: i64 = 200;
+
+fn orders_table(tr: &Tr, orders: &[OrderLine]) -> Table {
+    Table {
+        title: tr.t("requisition.title"),
+        headers: vec![
+            tr.t("requisition.number"),
+            tr.t("requisition.holder"),
+            tr.t("requisition.category_label"),
+            tr.t("requisition.status_label"),
+            tr.t("requisition.compensation_yuan"),
+            tr.t("requisition.created"),
+        ],
+        rows: orders
+            .iter()
+            .map(|o| {
+                vec![
+                    TableCell::Integer(o.id),
+                    text(o.holder_name.clone()),
+                    text(tr.t(&o.category_key)),
+                    text(tr.t(&o.status_key)),
+                    shown_number(&o.total),
+                    text(o.created.clone()),
+                ]
+            })
+            .collect(),
+    }
+}
+
 async fn render_list(
     state: &AppState,
     page: &PageContext,
@@ -108,13 +188,8 @@ async fn render_list(
     message: Option<String>,
     code: StatusCode,
 ) -> PageResult {
-    let current = page.require_user()?;
+    let orders = orders_shown(state, page, status).await?;
     let status = parse_status(status).map_err(|e| page.error(e))?;
-    let rows = state
-        .db
-        .requisitions(&current.actor, status, 200, None)
-        .await
-        .map_err(page_err(page))?;
     let tr = page.tr;
     let statuses = muster_domain::requisition::RequisitionStatus::ALL
         .iter()
@@ -135,17 +210,11 @@ async fn render_list(
         .collect();
     let mut response = ListPage {
         layout: page.layout("requisitions"),
-        orders: rows
-            .iter()
-            .map(|o| OrderLine {
-                id: o.id,
-                holder_name: o.holder_name.clone(),
-                category_key: format!("requisition.category.{}", o.holder_category),
-                status_key: status_key(&o.status),
-                total: o.total_fen.map(yuan).unwrap_or_default(),
-                created: format_utc(o.created_at),
-            })
-            .collect(),
+        exports: Exports::of(&format!(
+            "/requisitions{}",
+            query_string(&[("status", status.map(|s| s.as_str()))])
+        )),
+        orders,
         statuses,
         can_draft: may_act(page),
         categories,
@@ -345,6 +414,95 @@ struct OrderView {
     compensation: Vec<CompensationLine>,
     total: Option<String>,
     events: Vec<EventLine>,
+    /// The download links of its tables: on the order's page and on the notice its holder
+    /// opens through a link, not on the printable notice.
+    exports: Option<OrderExports>,
+}
+
+/// An order page's tables, as `?table=` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OrderTable {
+    Items,
+    UseLog,
+    Compensation,
+}
+
+impl OrderTable {
+    const ALL: [OrderTable; 3] = [
+        OrderTable::Items,
+        OrderTable::UseLog,
+        OrderTable::Compensation,
+    ];
+
+    /// Its name in `?table=` and in the download's file name.
+    fn name(self) -> &'static str {
+        match self {
+            OrderTable::Items => "items",
+            OrderTable::UseLog => "use-log",
+            OrderTable::Compensation => "compensation",
+        }
+    }
+}
+
+/// The download links of each table of an order's page.
+#[derive(Debug)]
+struct OrderExports {
+    items: Exports,
+    use_log: Exports,
+    compensation: Exports,
+}
+
+impl OrderExports {
+    /// The links of the page at `url` (the order's page, or the notice a holder opens
+    /// through a link).
+    fn of(url: &str) -> Self {
+        let of = |table: OrderTable| Exports::of_table(url, table.name());
+        Self {
+            items: of(OrderTable::Items),
+            use_log: of(OrderTable::UseLog),
+            compensation: of(OrderTable::Compensation),
+        }
+    }
+}
+
+/// An order page's `?format=csv|xlsx` and the table it downloads (the items when none is
+/// named).
+#[derive(Debug, Deserialize)]
+pub(crate) struct DetailQuery {
+    format: Option<String>,
+    table: Option<String>,
+}
+
+impl DetailQuery {
+    /// The table to download, if the query asks for one; a 400 for a table or format the
+    /// page does not have.
+    fn download(
+        &self,
+        page: &PageContext,
+    ) -> Result<Option<(ExportFormat, OrderTable)>, PageError> {
+        let format = ExportFormat::from_query(self.format.as_deref()).map_err(|e| page.error(e))?;
+        let choices = OrderTable::ALL.map(|t| (t.name(), t));
+        let table = chosen_table(self.table.as_deref(), OrderTable::Items, &choices)
+            .map_err(|e| page.error(e))?;
+        Ok(format.map(|format| (format, table)))
+    }
+}
+
+/// One of an order's tables as a download, from the rows its page shows.
+fn order_download(
+    page: &PageContext,
+    order: &OrderView,
+    format: ExportFormat,
+    table: OrderTable,
+) -> PageResult {
+    let tr = &page.tr;
+    let sheet = match table {
+        OrderTable::Items => items_table(tr, order),
+        OrderTable::UseLog => use_log_table(tr, order),
+        OrderTable::Compensation => compensation_table(tr, order),
+    };
+    let stem = format!("requisition-{}-{}", order.id, table.name());
+    download(page, format, &stem, &[sheet])
 }
 
 fn percent(basis_points: u32) -> String {
@@ -424,6 +582,7 @@ impl OrderView {
                 })
                 .unwrap_or_default(),
             total: order.assessment().map(|a| yuan(a.total_fen)),
+            exports: None,
             events: r
                 .events
                 .iter()
@@ -450,12 +609,130 @@ struct DetailPage {
     link_expires: Option<String>,
 }
 
+/// An order's page, or with `?format=csv|xlsx` the table `?table=` names as a download.
 pub(crate) async fn detail(
     State(state): State<AppState>,
     page: PageContext,
     Path(id): Path<i64>,
+    Query(query): Query<DetailQuery>,
 ) -> PageResult {
+    if let Some((format, table)) = query.download(&page)? {
+        let current = page.require_user()?;
+        let requisition = state
+            .db
+            .requisition(&current.actor, id)
+            .await
+            .map_err(page_err(&page))?;
+        return order_download(&page, &OrderView::of(&requisition), format, table);
+    }
     render_detail(&state, &page, id, None, None, StatusCode::OK).await
+}
+
+fn items_table(tr: &Tr, order: &OrderView) -> Table {
+    Table {
+        title: tr.t("requisition.items_title"),
+        headers: vec![
+            tr.t("requisition.record"),
+            tr.t("requisition.type"),
+            tr.t("requisition.quantity"),
+            tr.t("requisition.value_yuan"),
+            tr.t("requisition.rate_yuan"),
+            tr.t("requisition.condition_label"),
+        ],
+        rows: order
+            .items
+            .iter()
+            .map(|i| {
+                vec![
+                    TableCell::Integer(i.record_id),
+                    text(i.type_code.clone()),
+                    TableCell::Integer(i.quantity),
+                    shown_number(&i.value),
+                    shown_number(&i.rate),
+                    i.condition_key
+                        .as_ref()
+                        .map_or(TableCell::Empty, |c| text(tr.t(c))),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn use_log_table(tr: &Tr, order: &OrderView) -> Table {
+    Table {
+        title: tr.t("requisition.use_log"),
+        headers: vec![
+            tr.t("requisition.day"),
+            tr.t("requisition.hours"),
+            tr.t("requisition.kilometres"),
+            tr.t("requisition.note"),
+        ],
+        rows: order
+            .use_log
+            .iter()
+            .map(|u| {
+                vec![
+                    text(u.on.clone()),
+                    shown_number(&u.hours),
+                    shown_number(&u.kilometres),
+                    text(u.note.clone()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The compensation per item. What the page adds in brackets after wear and damage (the
+/// wear's percentage and whether the value left limited it; the condition returned in and
+/// the damage's percentage) has columns of its own here, so that the amounts stay numbers.
+/// The page's footer total is no row here: it is the sum of the item totals, which the
+/// spreadsheet adds up.
+fn compensation_table(tr: &Tr, order: &OrderView) -> Table {
+    let wear = tr.t("requisition.wear_term");
+    let damage = tr.t("requisition.damage_term");
+    Table {
+        title: tr.t("requisition.compensation"),
+        headers: vec![
+            tr.t("requisition.record"),
+            tr.t("requisition.quantity"),
+            tr.t("requisition.use_days"),
+            tr.t("requisition.rate_yuan"),
+            tr.t("requisition.use_term"),
+            tr.t("requisition.total_value"),
+            wear.clone(),
+            format!("{wear} %"),
+            tr.t("requisition.wear_limited"),
+            damage.clone(),
+            tr.t("requisition.condition_label"),
+            format!("{damage} %"),
+            tr.t("requisition.item_total"),
+        ],
+        rows: order
+            .compensation
+            .iter()
+            .map(|c| {
+                vec![
+                    TableCell::Integer(c.record_id),
+                    TableCell::Integer(i64::from(c.quantity)),
+                    TableCell::Integer(i64::from(c.use_days)),
+                    shown_number(&c.rate),
+                    shown_number(&c.use_amount),
+                    shown_number(&c.total_value),
+                    shown_number(&c.wear_amount),
+                    shown_number(&c.wear_percent),
+                    if c.wear_limited {
+                        text(tr.t("requisition.wear_limited"))
+                    } else {
+                        TableCell::Empty
+                    },
+                    shown_number(&c.damage_amount),
+                    text(tr.t(&c.condition_key)),
+                    shown_number(&c.damage_percent),
+                    shown_number(&c.total),
+                ]
+            })
+            .collect(),
+    }
 }
 
 async fn render_detail(
@@ -484,7 +761,10 @@ async fn render_detail(
     let (link, link_expires) = link.map_or((None, None), |(l, e)| (Some(l), Some(e)));
     let mut response = DetailPage {
         layout: page.layout("requisitions"),
-        order: OrderView::of(&requisition),
+        order: OrderView {
+            exports: Some(OrderExports::of(&format!("/requisitions/{id}"))),
+            ..OrderView::of(&requisition)
+        },
         can_act: may_act(page) && !requisition.status().is_terminal(),
         conditions,
         message,
@@ -701,21 +981,32 @@ pub(crate) async fn notice(
 }
 
 /// The notice a holder without an account opens through a link: their order and its
-/// compensation, no sign-in.
+/// compensation, no sign-in; with `?format=csv|xlsx` one of its tables, as on the order's
+/// page.
 pub(crate) async fn notice_by_link(
     State(state): State<AppState>,
     page: PageContext,
     Path(token): Path<String>,
+    Query(query): Query<DetailQuery>,
 ) -> PageResult {
     let page = page.as_visitor();
+    let download = query.download(&page)?;
     let requisition = state
         .db
         .requisition_by_link(&token, muster_storage::now())
         .await
         .map_err(page_err(&page))?;
+    let order = OrderView::of(&requisition);
+    if let Some((format, table)) = download {
+        return order_download(&page, &order, format, table);
+    }
+    let here = format!("/requisitions/notice/{token}");
     Ok(NoticePage {
         layout: page.layout("requisitions"),
-        order: OrderView::of(&requisition),
+        order: OrderView {
+            exports: Some(OrderExports::of(&here)),
+            ..order
+        },
     }
     .into_response())
 }

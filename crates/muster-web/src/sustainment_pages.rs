@@ -3,6 +3,9 @@
 //! bottleneck, a table of every type, a server-rendered SVG chart of one type's stock over
 //! the days with the band shaded, and what-ifs (add stock, convert an enterprise) given as
 //! query parameters, so a what-if is a link that stores nothing.
+//!
+//! The list of scenarios and a run's table of types (with its what-if) download with
+//! `?format=csv|xlsx`, built from the rows the page shows.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -11,6 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use muster_domain::Role;
+use muster_domain::sheet::{Table, TableCell};
 use muster_domain::sustainment::{Adjustment, Band, SustainmentReport, TypeSustainment};
 use muster_storage::{
     NewScenario, ProductionLine, ScenarioDocument, ScenarioTypeDocument, StorageError, SurgeStep,
@@ -19,9 +23,10 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::WebError;
-use crate::page_parts::{page_err, type_name};
+use crate::i18n::Tr;
+use crate::page_parts::{Exports, download, page_err, shown_number, type_name};
 use crate::pages::{Layout, PageContext, PageResult, format_utc};
-use crate::potential_view::query_string;
+use crate::potential_view::{ExportFormat, FormatQuery, query_string, text};
 
 #[derive(Debug)]
 struct ScenarioLine {
@@ -75,6 +80,7 @@ impl Default for ScenarioForm {
 struct ListPage {
     layout: Layout,
     scenarios: Vec<ScenarioLine>,
+    exports: Exports,
     can_write: bool,
     form: ScenarioForm,
     message: Option<String>,
@@ -88,17 +94,27 @@ fn may_write(page: &PageContext) -> bool {
     })
 }
 
-pub(crate) async fn list(State(state): State<AppState>, page: PageContext) -> PageResult {
+/// The scenarios, or with `?format=csv|xlsx` their table as a download.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(query): Query<FormatQuery>,
+) -> PageResult {
+    if let Some(format) =
+        ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?
+    {
+        let scenarios = scenario_lines(&state, &page).await?;
+        let table = scenarios_table(&page.tr, &scenarios);
+        return download(&page, format, "sustainment-scenarios", &[table]);
+    }
     render_list(&state, &page, ScenarioForm::default(), None, StatusCode::OK).await
 }
 
-async fn render_list(
+/// The scenarios of the reader's subtree, as the list shows them.
+async fn scenario_lines(
     state: &AppState,
     page: &PageContext,
-    form: ScenarioForm,
-    message: Option<String>,
-    code: StatusCode,
-) -> PageResult {
+) -> Result<Vec<ScenarioLine>, crate::pages::PageError> {
     let current = page.require_user()?;
     let stored = state
         .db
@@ -117,9 +133,46 @@ async fn render_list(
             updated: format_utc(s.updated_at),
         });
     }
+    Ok(scenarios)
+}
+
+fn scenarios_table(tr: &Tr, scenarios: &[ScenarioLine]) -> Table {
+    Table {
+        title: tr.t("sustainment.title"),
+        headers: vec![
+            tr.t("sustainment.name"),
+            tr.t("sustainment.region"),
+            tr.t("sustainment.types"),
+            tr.t("sustainment.horizon"),
+            tr.t("sustainment.updated"),
+        ],
+        rows: scenarios
+            .iter()
+            .map(|s| {
+                vec![
+                    text(s.name.clone()),
+                    text(s.region_path.clone()),
+                    TableCell::Integer(i64::try_from(s.types).unwrap_or(i64::MAX)),
+                    TableCell::Integer(i64::from(s.horizon_days)),
+                    text(s.updated.clone()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+async fn render_list(
+    state: &AppState,
+    page: &PageContext,
+    form: ScenarioForm,
+    message: Option<String>,
+    code: StatusCode,
+) -> PageResult {
+    let scenarios = scenario_lines(state, page).await?;
     let mut response = ListPage {
         layout: page.layout("sustainment"),
         scenarios,
+        exports: Exports::of("/sustainment"),
         can_write: may_write(page),
         form,
         message,
@@ -255,6 +308,8 @@ pub(crate) struct ReportQuery {
     convert_rate: Option<String>,
     convert_start: Option<String>,
     convert_ramp: Option<String>,
+    /// `csv` or `xlsx`: the table of types, with the what-if, as a download.
+    format: Option<String>,
 }
 
 fn filled(text: &Option<String>) -> Option<&str> {
@@ -262,6 +317,23 @@ fn filled(text: &Option<String>) -> Option<&str> {
 }
 
 impl ReportQuery {
+    /// The report's own address with the what-if (without the charted type, which the table
+    /// does not depend on).
+    fn what_if_href(&self, id: i64) -> String {
+        format!(
+            "/sustainment/{id}{}",
+            query_string(&[
+                ("add_type", filled(&self.add_type)),
+                ("add_quantity", filled(&self.add_quantity)),
+                ("convert_enterprise", filled(&self.convert_enterprise)),
+                ("convert_type", filled(&self.convert_type)),
+                ("convert_rate", filled(&self.convert_rate)),
+                ("convert_start", filled(&self.convert_start)),
+                ("convert_ramp", filled(&self.convert_ramp)),
+            ])
+        )
+    }
+
     fn adjustments(&self) -> Result<Vec<Adjustment>, WebError> {
         let mut adjustments = Vec::new();
         if let Some(type_code) = filled(&self.add_type) {
@@ -343,6 +415,7 @@ struct ReportPage {
     unverified_percent: String,
     decay_percent: String,
     rows: Vec<TypeRow>,
+    exports: Exports,
     chart: Option<StockChart>,
     type_codes: Vec<String>,
     query: ReportForm,
@@ -376,6 +449,55 @@ fn quantity(value: f64) -> String {
         format!("{value:.0}")
     } else {
         format!("{value:.1}")
+    }
+}
+
+/// The run's table of types. The page's type column (the name, then the code) is two here;
+/// the stock and the days keep the page's "expected (low–high)".
+fn types_table(tr: &Tr, scenario: &str, rows: &[TypeRow], with_what_if: bool) -> Table {
+    let mut headers = vec![
+        tr.t("sustainment.type"),
+        tr.t("potential.code"),
+        tr.t("sustainment.verified"),
+        tr.t("sustainment.unverified"),
+        tr.t("sustainment.age_days"),
+        tr.t("sustainment.consumption"),
+        tr.t("sustainment.initial_stock"),
+        tr.t("sustainment.days_lasted"),
+        tr.t("sustainment.runs_out_day"),
+        tr.t("sustainment.extra_stock"),
+    ];
+    if with_what_if {
+        headers.push(tr.t("sustainment.days_with_what_if"));
+    }
+    Table {
+        title: scenario.to_owned(),
+        headers,
+        rows: rows
+            .iter()
+            .map(|r| {
+                let mut cells = vec![
+                    text(r.name.clone()),
+                    text(r.type_code.clone()),
+                    shown_number(&r.verified),
+                    shown_number(&r.unverified),
+                    TableCell::Integer(i64::from(r.age_days)),
+                    shown_number(&r.daily_consumption),
+                    text(r.initial.clone()),
+                    shown_number(&r.days),
+                    shown_number(&r.runs_out),
+                    shown_number(&r.extra),
+                ];
+                if with_what_if {
+                    cells.push(
+                        r.adjusted_days
+                            .as_deref()
+                            .map_or(TableCell::Empty, shown_number),
+                    );
+                }
+                cells
+            })
+            .collect(),
     }
 }
 
@@ -491,12 +613,15 @@ fn report_href(id: i64, chart_type: &str) -> String {
     )
 }
 
+/// A scenario's run, or with `?format=csv|xlsx` its table of types as a download (with the
+/// what-if's column when the query asks one).
 pub(crate) async fn report(
     State(state): State<AppState>,
     page: PageContext,
     Path(id): Path<i64>,
     Query(query): Query<ReportQuery>,
 ) -> PageResult {
+    let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
     let current = page.require_user()?;
     let scope = current.actor.scope();
     let locale = page.tr.locale;
@@ -560,7 +685,12 @@ pub(crate) async fn report(
                 chart_href: report_href(id, &t.type_code),
             }
         })
-        .collect();
+        .collect::<Vec<TypeRow>>();
+    let with_what_if = run.adjusted.is_some();
+    if let Some(format) = format {
+        let table = types_table(&page.tr, &run.scenario.name, &rows, with_what_if);
+        return download(&page, format, &format!("sustainment-{id}"), &[table]);
+    }
     let chart = chart_code.as_deref().and_then(|code| {
         let base = report.types.iter().find(|t| t.type_code == code)?;
         let adjusted = run
@@ -597,6 +727,7 @@ pub(crate) async fn report(
         unverified_percent: format!("{:.0}", run.policy.unverified_share() * 100.0),
         decay_percent: format!("{:.0}", run.policy.decay_per_30_days() * 100.0),
         rows,
+        exports: Exports::of(&query.what_if_href(id)),
         chart,
         type_codes: report.types.iter().map(|t| t.type_code.clone()).collect(),
         query: ReportForm {

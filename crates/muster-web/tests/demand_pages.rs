@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::TestApp;
+use common::{TestApp, assert_same_table, page_table, unescape};
 use muster_storage::blobs::samples::{Format, image_bytes};
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
@@ -811,5 +811,261 @@ async fn chinese_refusals_story(app: TestApp) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
     let problem = element(&page, "meeting-problem");
     assert!(problem.contains("military side"), "{problem}");
+    app.stop().await;
+}
+
+/// The CSV link the page shows in the paragraph `id`, without its `format=csv`: the path
+/// to download.
+fn export_path(html: &str, id: &str) -> String {
+    let links = element(html, id);
+    let marker = "class=\"export-csv\" href=\"";
+    let start = links.find(marker).expect("a CSV link") + marker.len();
+    let href = unescape(links[start..].split('"').next().expect("an href"));
+    href.strip_suffix("&format=csv")
+        .or_else(|| href.strip_suffix("?format=csv"))
+        .unwrap_or_else(|| panic!("a CSV link: {href}"))
+        .to_owned()
+}
+
+on_both!(
+    the_demand_tables_download_as_shown,
+    spawn_demo,
+    downloads_story
+);
+/// Each table of the demand pages downloads as CSV and XLSX with the page's headers, in the
+/// reader's language, and the page's rows: the list (without a demand the reader may not
+/// see), and a demand's lines, proposal, allocations, inspections and handovers as the
+/// demand goes through; a table the page does not have is refused.
+async fn downloads_story(app: TestApp) {
+    app.seed_records().await;
+    let point = city(&app).await;
+    let needed_by = hours_from_now(72);
+    let (liaison, liaison_csrf) = app.signed_in("liaison", "zh-CN").await;
+    let (office, office_csrf) = app.signed_in("office", "zh-CN").await;
+    let fields = demand_form(
+        &liaison_csrf,
+        "城区帐篷与饮水",
+        "internal",
+        &point.0,
+        &point,
+        &needed_by,
+        "2",
+    );
+    let (status, location, _) = post(&liaison, &app, "/demands", &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let id = id_from(&location);
+    let path = format!("/demands/{id}");
+    let (status, _, _) = post(
+        &office,
+        &app,
+        &format!("{path}/analyse"),
+        &[("csrf", &office_csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    // Analysed: the lines, in Chinese, as stated; and the proposal as the page shows it.
+    let (_, detail) = get(&office, &app, &path).await;
+    assert_eq!(
+        export_path(&detail, "lines-exports"),
+        format!("{path}?table=lines")
+    );
+    let sheets = common::download_both(&office, &app, &format!("{path}?table=lines")).await;
+    let lines = &sheets[0];
+    assert_same_table("lines", &page_table(&detail, "demand-lines"), lines);
+    assert_eq!(lines[0][1], "资源类型", "{lines:?}");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[1][..4], ["1", TENT, "3", "1"], "{lines:?}");
+    assert_eq!(lines[2][..4], ["2", WATER, "2", "2"], "{lines:?}");
+    // With no `table=`, the lines too.
+    let unnamed = common::download_both(&office, &app, &path).await;
+    assert_eq!(&unnamed[0], lines);
+
+    let proposal_path = export_path(&detail, "proposal-exports");
+    assert_eq!(proposal_path, format!("{path}?table=proposal"));
+    let sheets = common::download_both(&office, &app, &proposal_path).await;
+    let page_proposal = page_table(&detail, "proposal");
+    assert!(page_proposal.len() > 1, "something is proposed: {detail}");
+    assert_same_table("proposal", &page_proposal, &sheets[0]);
+
+    // A table the page does not have is refused, naming the ones it has.
+    let response = office
+        .get(app.url(&format!("{path}?table=meetings&format=csv")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let page = response.text().await.expect("text");
+    assert!(page.contains("allocations"), "{page}");
+
+    // Accepted: the allocations.
+    let (status, _, _) = post(
+        &office,
+        &app,
+        &format!("{path}/accept"),
+        &[("csrf", &office_csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, detail) = get(&office, &app, &path).await;
+    let allocations_path = export_path(&detail, "allocations-exports");
+    let sheets = common::download_both(&office, &app, &allocations_path).await;
+    let allocations = &sheets[0];
+    assert_same_table(
+        "allocations",
+        &page_table(&detail, "allocations"),
+        allocations,
+    );
+    let stored = api_demand(&app, id).await;
+    assert_eq!(allocations.len() - 1, allocation_count_of(&stored));
+    for row in &allocations[1..] {
+        assert_eq!(row[6], "待查验", "{row:?}");
+        assert_eq!(row[7], "已调配", "{row:?}");
+    }
+
+    // Inspected, each allocation with its notes.
+    let allocation_ids: Vec<i64> = stored["allocations"]
+        .as_array()
+        .expect("allocations")
+        .iter()
+        .map(|a| a["id"].as_i64().expect("id"))
+        .collect();
+    for (index, allocation_id) in allocation_ids.iter().enumerate() {
+        let (_, detail) = get(&office, &app, &path).await;
+        let form_start = detail
+            .find(&format!("id=\"inspect-{allocation_id}\""))
+            .expect("the allocation's inspection form");
+        let seen = value_of(&detail[form_start..], "quantity_seen");
+        let allocation_id = allocation_id.to_string();
+        let notes = format!("外观完好 {index}");
+        let (content_type, body) = common::multipart_with_photos(
+            &[
+                ("csrf", office_csrf.as_str()),
+                ("allocation_id", allocation_id.as_str()),
+                ("condition", "good"),
+                ("quantity_seen", seen.as_str()),
+                ("quantity_accepted", seen.as_str()),
+                ("notes", notes.as_str()),
+            ],
+            &[],
+        );
+        let response = office
+            .post(app.url(&format!("{path}/inspections")))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("inspect");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    }
+    let (_, detail) = get(&office, &app, &path).await;
+    let sheets =
+        common::download_both(&office, &app, &export_path(&detail, "inspections-exports")).await;
+    let inspections = &sheets[0];
+    let mut page_inspections = page_table(&detail, "inspections");
+    // The page shows the photos as thumbnails; the download says how many (none here).
+    for row in page_inspections.iter_mut().skip(1) {
+        assert_eq!(row[5], "", "{row:?}");
+        row[5] = "0".into();
+    }
+    assert_same_table("inspections", &page_inspections, inspections);
+    assert_eq!(inspections.len() - 1, allocation_ids.len());
+    assert_eq!(inspections[0][5], "照片");
+    for (index, row) in inspections[1..].iter().enumerate() {
+        assert_eq!(row[1], "良好", "{row:?}");
+        assert_eq!(row[4], format!("外观完好 {index}"), "{row:?}");
+    }
+
+    // Handed over: the handover, signed by both sides, with every allocation's units.
+    let mut handover: Vec<(String, String)> = vec![
+        ("csrf".into(), liaison_csrf.clone()),
+        ("handed_at".into(), String::new()),
+        ("supplier_signatory".into(), "王芳".into()),
+        ("receiver_signatory".into(), "李强".into()),
+        ("notes".into(), "当面清点".into()),
+    ];
+    let (_, detail) = get(&liaison, &app, &path).await;
+    for allocation_id in &allocation_ids {
+        let name = format!("quantity_{allocation_id}");
+        let quantity = value_of(&detail, &name);
+        handover.push((name, quantity));
+    }
+    let signed: Vec<(&str, &str)> = handover
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, _, page) = post(&liaison, &app, &format!("{path}/handovers"), &signed).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    let (_, detail) = get(&liaison, &app, &path).await;
+    let sheets =
+        common::download_both(&liaison, &app, &export_path(&detail, "handovers-exports")).await;
+    let handovers = &sheets[0];
+    assert_same_table("handovers", &page_table(&detail, "handovers"), handovers);
+    assert_eq!(handovers.len(), 2, "{handovers:?}");
+    assert_eq!(
+        handovers[1][2..5],
+        ["王芳", "李强", "当面清点"],
+        "{handovers:?}"
+    );
+    assert_eq!(
+        handovers[1][1].split("; ").count(),
+        allocation_ids.len(),
+        "{handovers:?}"
+    );
+    // The allocations now say so too.
+    let sheets = common::download_both(&liaison, &app, &format!("{path}?table=allocations")).await;
+    for row in &sheets[0][1..] {
+        assert_eq!(row[6], "已交接", "{row:?}");
+    }
+
+    // The list, in English: the page's rows; a confidential demand only for the liaison,
+    // who has the clearance, not for the office.
+    let secret = demand_form(
+        &liaison_csrf,
+        "Classified",
+        "confidential",
+        &point.0,
+        &point,
+        &needed_by,
+        "2",
+    );
+    let (status, location, _) = post(&liaison, &app, "/demands", &secret).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let secret_id = id_from(&location).to_string();
+    let (english, _) = app.signed_in("office", "en").await;
+    let (_, list) = get(&english, &app, "/demands").await;
+    let sheets = common::download_both(&english, &app, "/demands").await;
+    let demands = &sheets[0];
+    assert_same_table("demands", &page_table(&list, "demands"), demands);
+    assert_eq!(
+        demands[0],
+        [
+            "#",
+            "Demand",
+            "From",
+            "Classification",
+            "Region",
+            "Status",
+            "Lines"
+        ]
+    );
+    let row = demands
+        .iter()
+        .find(|row| row[0] == id.to_string())
+        .expect("the demand is listed");
+    assert_eq!(row[1], "城区帐篷与饮水");
+    assert_eq!(row[6], "2");
+    assert!(demands.iter().all(|row| row[0] != secret_id), "{demands:?}");
+    let (_, list) = get(&liaison, &app, "/demands").await;
+    let sheets = common::download_both(&liaison, &app, "/demands").await;
+    assert_same_table("demands", &page_table(&list, "demands"), &sheets[0]);
+    assert!(
+        sheets[0]
+            .iter()
+            .any(|row| row[0] == secret_id && row[1] == "Classified"),
+        "{:?}",
+        sheets[0]
+    );
+    assert_eq!(sheets[0][0][1], "需求");
     app.stop().await;
 }

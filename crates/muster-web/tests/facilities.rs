@@ -337,6 +337,131 @@ async fn page(client: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCod
     (status, response.text().await.expect("text"))
 }
 
+/// An HTML text with the entities the templates write turned back into characters.
+fn unescape(text: &str) -> String {
+    text.replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#38;", "&")
+}
+
+/// The text of an HTML fragment without its markup.
+fn text_of(html: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    unescape(text.trim())
+}
+
+/// The page's table of `class`: its header texts and its body rows' cell texts.
+fn page_table(html: &str, class: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let start = html
+        .find(&format!("<table class=\"{class}\""))
+        .unwrap_or_else(|| panic!("no {class} table: {html}"));
+    let table = &html[start..];
+    let table = &table[..table.find("</table>").expect("the table ends")];
+    let head = &table[table.find("<thead>").expect("a head") + "<thead>".len()..];
+    let head = &head[..head.find("</thead>").expect("the head ends")];
+    let headers = head
+        .split("<th")
+        .skip(1)
+        .map(|cell| {
+            let inner = &cell[cell.find('>').expect("a header cell") + 1..];
+            text_of(&inner[..inner.find("</th>").unwrap_or(inner.len())])
+        })
+        .collect();
+    let body = &table[table.find("<tbody>").expect("a body")..];
+    let body = &body[..body.find("</tbody>").expect("the body ends")];
+    let rows = body
+        .split("<tr")
+        .skip(1)
+        .map(|row| {
+            row.split("<td")
+                .skip(1)
+                .map(|cell| {
+                    let inner = &cell[cell.find('>').expect("a cell") + 1..];
+                    text_of(&inner[..inner.find("</td>").unwrap_or(inner.len())])
+                })
+                .collect()
+        })
+        .collect();
+    (headers, rows)
+}
+
+/// The path of the download link a page shows for its table `table` (None: for its one
+/// table), without its `format`, as `common::download_both` takes it.
+fn export_path(html: &str, table: Option<&str>) -> String {
+    let links: Vec<String> = html
+        .split("class=\"export-csv\" href=\"")
+        .skip(1)
+        .map(|rest| unescape(rest.split('"').next().expect("an href")))
+        .collect();
+    let link = match table {
+        Some(table) => links
+            .iter()
+            .find(|link| link.contains(&format!("table={table}&")))
+            .unwrap_or_else(|| panic!("no download of {table}: {links:?}")),
+        None => {
+            assert_eq!(links.len(), 1, "one download link: {links:?}");
+            &links[0]
+        }
+    };
+    link.strip_suffix("?format=csv")
+        .or_else(|| link.strip_suffix("&format=csv"))
+        .unwrap_or_else(|| panic!("the format comes last: {link}"))
+        .to_owned()
+}
+
+/// The first sheet of a page's download (`common::download_both` checks the CSV and the
+/// XLSX agree), each row padded to the headers' width: a reader drops a row's trailing
+/// empty cells.
+async fn first_sheet(client: &reqwest::Client, app: &TestApp, path: &str) -> Vec<Vec<String>> {
+    let mut sheet = common::download_both(client, app, path).await.remove(0);
+    let width = sheet.first().map_or(0, Vec::len);
+    for row in &mut sheet {
+        assert!(
+            row.len() <= width,
+            "{path}: a row wider than the headers: {row:?}"
+        );
+        row.resize(width, String::new());
+    }
+    sheet
+}
+
+/// The first sheet of a page's download, checked against the page's table of `class`: the
+/// same headers and the same rows, the same texts.
+async fn download_matches_page(
+    client: &reqwest::Client,
+    app: &TestApp,
+    html: &str,
+    table: Option<&str>,
+    class: &str,
+) -> Vec<Vec<String>> {
+    let path = export_path(html, table);
+    let sheet = first_sheet(client, app, &path).await;
+    let (headers, rows) = page_table(html, class);
+    assert_eq!(sheet[0], headers, "{path}: the page's headers");
+    assert_eq!(sheet[1..], rows[..], "{path}: the page's rows");
+    sheet
+}
+
+/// An order row of a download as its page shows it: the "escalated" column back beside
+/// the deadline (the column after `deadline`).
+fn order_as_shown(row: &[String], deadline: usize) -> Vec<String> {
+    let mut shown = row.to_vec();
+    let escalated = shown.remove(deadline + 1);
+    shown[deadline] = format!("{} {escalated}", shown[deadline]).trim().to_owned();
+    shown
+}
+
 on_both!(facility_pages_in_both_languages, spawn_demo, pages_story);
 async fn pages_story(app: TestApp) {
     let id = common::grid_and_car_park(&app).await;
@@ -601,6 +726,221 @@ async fn pages_story(app: TestApp) {
         wrong.contains("role=\"alert\"") && wrong.contains("Z9"),
         "{wrong}"
     );
+
+    // A shelter outside the grid, inspected long ago with a failure: its order is overdue.
+    // It is in the office's tables and downloads, and not in the grid member's.
+    let office_token = app.token_for("office").await;
+    let village = villages[0]["code"].clone();
+    let (status, shelter) = post(
+        &app,
+        &office_token,
+        "/api/v1/facilities",
+        json!({
+            "name": "城南人防工程", "kind": "shelter", "latitude": 31.8, "longitude": 117.2,
+            "capacity_persons": 500, "area_m2": 800.0,
+            "peacetime": { "parking_spaces": 0, "charging_points": 0, "services": [], "since": null },
+            "sign_status": "installed", "equipment": [], "conversion": [],
+            "region_code": village, "grid_id": null, "manager_organization_id": null,
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{shelter}");
+    let shelter_id = shelter["id"].as_i64().expect("the shelter's id");
+    let (_, shelter_checklist) = get(&app, &office_token, "/api/v1/checklists/shelter").await;
+    let failing = shelter_checklist["items"][0]["code"]
+        .as_str()
+        .expect("a checklist item")
+        .to_owned();
+    let mut inspection = inspection_body("shelter-long-ago", &shelter_checklist, &failing, &[]);
+    inspection["inspected_at"] = json!(
+        muster_storage::now()
+            .plus_millis(-400 * 86_400_000)
+            .as_millis()
+    );
+    let (status, inspected) = post(
+        &app,
+        &office_token,
+        &format!("/api/v1/facilities/{shelter_id}/inspections"),
+        inspection,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{inspected}");
+
+    // Each table of the office's dashboard downloads as the page shows it, in English.
+    let (_, dashboard) = page(&office, &app, "/facilities").await;
+    let readiness =
+        download_matches_page(&office, &app, &dashboard, Some("readiness"), "readiness").await;
+    assert_eq!(
+        readiness[0],
+        [
+            "Within 24 hours",
+            "Within 72 hours",
+            "Within a week",
+            "Protected capacity"
+        ]
+    );
+    assert_eq!(readiness[1][3], "1400", "the two facilities' capacity");
+    let counted = |sheet: &[Vec<String>]| -> Vec<String> {
+        sheet[1..]
+            .iter()
+            .filter(|row| row[1] != "0")
+            .map(|row| row[0].clone())
+            .collect()
+    };
+    let kinds = download_matches_page(&office, &app, &dashboard, Some("kinds"), "kinds").await;
+    assert_eq!(kinds[0][..2], ["Kind", "Facilities"]);
+    let mut office_kinds = counted(&kinds);
+    office_kinds.sort();
+    assert_eq!(office_kinds, ["Basement car park", "Shelter"]);
+    let overdue = first_sheet(&office, &app, &export_path(&dashboard, Some("orders"))).await;
+    let (headers, rows) = page_table(&dashboard, "orders");
+    let mut without_escalated = overdue[0].clone();
+    assert_eq!(without_escalated.remove(4), "escalated");
+    assert_eq!(without_escalated, headers);
+    let shown: Vec<Vec<String>> = overdue[1..].iter().map(|r| order_as_shown(r, 3)).collect();
+    assert_eq!(shown, rows);
+    assert_eq!(
+        overdue[1..]
+            .iter()
+            .map(|r| r[1].as_str())
+            .collect::<Vec<_>>(),
+        ["城南人防工程"]
+    );
+    let unknown = office
+        .get(app.url("/facilities?table=map&format=csv"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+
+    // The orders page downloads every order its filter lists, in its order.
+    let (_, all_orders) = page(&office, &app, "/orders?filter=all").await;
+    let path = export_path(&all_orders, None);
+    assert_eq!(path, "/orders?filter=all");
+    let orders = first_sheet(&office, &app, &path).await;
+    let (headers, rows) = page_table(&all_orders, "orders");
+    let mut without_escalated = orders[0].clone();
+    assert_eq!(without_escalated.remove(5), "escalated");
+    assert_eq!(without_escalated, headers);
+    let shown: Vec<Vec<String>> = orders[1..].iter().map(|r| order_as_shown(r, 4)).collect();
+    assert_eq!(shown, rows);
+    assert_eq!(
+        orders[1..]
+            .iter()
+            .map(|r| (r[1].as_str(), r[3].as_str(), r[5].as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("城南人防工程", "issued", ""),
+            ("和平里地下车库", "repaired", "escalated")
+        ]
+    );
+    assert_eq!(orders[2][0], order_id.to_string());
+    // The facility's own page downloads its orders with the orders page's columns.
+    let (_, car_park) = page(&office, &app, &format!("/facilities/{id}")).await;
+    let path = export_path(&car_park, None);
+    assert_eq!(path, format!("/facilities/{id}"));
+    let its_orders = first_sheet(&office, &app, &path).await;
+    assert_eq!(its_orders[0], orders[0], "the orders page's columns");
+    let (_, rows) = page_table(&car_park, "orders");
+    let shown: Vec<Vec<String>> = its_orders[1..]
+        .iter()
+        .map(|r| order_as_shown(r, 4))
+        .collect();
+    assert_eq!(shown, rows);
+    assert_eq!(
+        its_orders[1..]
+            .iter()
+            .map(|r| r[0].as_str())
+            .collect::<Vec<_>>(),
+        [order_id.to_string()]
+    );
+
+    // The grid member's downloads leave out the shelter, as their pages do, in Chinese.
+    let (_, grid_dashboard) = page(&grid, &app, "/facilities").await;
+    let kinds = download_matches_page(&grid, &app, &grid_dashboard, Some("kinds"), "kinds").await;
+    assert_eq!(kinds[0][..2], ["类型", "设施数"]);
+    assert_eq!(counted(&kinds), ["人防地下车库"]);
+    assert!(!grid_dashboard.contains("城南人防工程"));
+    let overdue = first_sheet(&grid, &app, "/facilities?table=orders").await;
+    assert_eq!(overdue.len(), 1, "no overdue order of theirs: {overdue:?}");
+    let (_, grid_orders) = page(&grid, &app, "/orders?filter=all").await;
+    let orders = first_sheet(&grid, &app, &export_path(&grid_orders, None)).await;
+    let (headers, rows) = page_table(&grid_orders, "orders");
+    assert_eq!(orders[0][..2], ["#", "设施"]);
+    assert_eq!(orders[0].len(), headers.len() + 1);
+    let shown: Vec<Vec<String>> = orders[1..].iter().map(|r| order_as_shown(r, 4)).collect();
+    assert_eq!(shown, rows);
+    assert_eq!(
+        orders[1..]
+            .iter()
+            .map(|r| r[1].as_str())
+            .collect::<Vec<_>>(),
+        ["和平里地下车库"]
+    );
+
+    // The grids: the office's download holds both grids of the village with their members,
+    // the grid member's only their own.
+    let (status, south) = post(
+        &app,
+        &office_token,
+        "/api/v1/grids",
+        json!({ "name": "南区网格", "region_code": village }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{south}");
+    let (_, office_grids) = page(&office, &app, "/grids").await;
+    let grids = first_sheet(&office, &app, &export_path(&office_grids, None)).await;
+    let (headers, rows) = page_table(&office_grids, "grids");
+    assert_eq!(
+        grids[0],
+        [
+            "Grid name",
+            "Names of the grid members",
+            headers[1].as_str(),
+            "Grid members",
+            "Facilities"
+        ]
+    );
+    assert_eq!([&grids[0][..1], &grids[0][2..]].concat(), headers[..4]);
+    assert_eq!(grids.len() - 1, rows.len());
+    for (row, shown) in grids[1..].iter().zip(&rows) {
+        // The page lists the members' names in the name cell.
+        assert!(
+            shown[0].starts_with(&row[0]) && shown[0].contains(&row[1]),
+            "{row:?} {shown:?}"
+        );
+        assert_eq!(row[2..], shown[1..4]);
+    }
+    let mut by_name: Vec<(&str, bool, &str, &str, &str)> = grids[1..]
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_str(),
+                r[1].is_empty(),
+                r[2].as_str(),
+                r[3].as_str(),
+                r[4].as_str(),
+            )
+        })
+        .collect();
+    by_name.sort();
+    let village = village.as_str().expect("the village's code");
+    assert_eq!(
+        by_name,
+        [
+            ("南区网格", true, village, "0", "0"),
+            ("网格", false, village, "1", "1")
+        ]
+    );
+    let (_, member_grids) = page(&grid, &app, "/grids").await;
+    let grids = first_sheet(&grid, &app, &export_path(&member_grids, None)).await;
+    let (headers, rows) = page_table(&member_grids, "grids");
+    assert_eq!([&grids[0][..1], &grids[0][2..]].concat(), headers);
+    assert_eq!(
+        grids[1..].iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
+        ["网格"]
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
     app.stop().await;
 }
 
@@ -1026,6 +1366,25 @@ async fn inspection_pages_story(app: TestApp) {
     assert_eq!(items[1]["label_en"], "Backup battery");
     assert_eq!(items[1]["deadline_days"], 10);
 
+    // The kinds and a kind's checklist download as their pages show them, in Chinese.
+    let (_, list) = page(&admin, &app, "/checklists").await;
+    let kinds = download_matches_page(&admin, &app, &list, None, "checklists").await;
+    assert_eq!(kinds[0][..2], ["设施类型", "检查项"]);
+    let sirens = kinds
+        .iter()
+        .find(|row| row[0] == "防空警报器")
+        .expect("the sirens' row");
+    assert_eq!(sirens[1], "2", "{kinds:?}");
+    let (_, siren) = page(&admin, &app, "/checklists/siren").await;
+    let listed = download_matches_page(&admin, &app, &siren, None, "checklist-items").await;
+    assert_eq!(
+        listed[1..],
+        [
+            vec!["siren_test", "鸣响试验", "Siren test sounds", "7"],
+            vec!["battery", "蓄电池", "Backup battery", "10"]
+        ]
+    );
+
     // A line with no deadline is refused beside the field, in Chinese, naming its line
     // (blank lines counted); what was typed stays in the form; nothing is saved.
     let invalid =
@@ -1119,6 +1478,32 @@ async fn inspection_pages_story(app: TestApp) {
             && schedules.contains("<td class=\"num every-days\">45</td>"),
         "{schedules}"
     );
+    // Both tables download as the page shows them, the schedules without their remove
+    // buttons; a table the page does not have is a 400.
+    let set = first_sheet(&office, &app, &export_path(&schedules, Some("schedules"))).await;
+    let (headers, rows) = page_table(&schedules, "schedules");
+    assert_eq!(set[0], headers[..4]);
+    let shown: Vec<Vec<String>> = rows.iter().map(|row| row[..4].to_vec()).collect();
+    assert_eq!(set[1..], shown[..]);
+    assert_eq!(set[1][1..], [village.as_str(), "防空警报器", "45"]);
+    let defaults = download_matches_page(
+        &office,
+        &app,
+        &schedules,
+        Some("schedule-defaults"),
+        "schedule-defaults",
+    )
+    .await;
+    assert!(
+        defaults.iter().any(|row| row[0] == "防空警报器"),
+        "{defaults:?}"
+    );
+    let unknown = office
+        .get(app.url("/schedules?table=calendar&format=xlsx"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
     let refused = office
         .post(app.url("/schedules"))
         .form(&[
@@ -1648,6 +2033,44 @@ async fn patrol_pages_story(app: TestApp) {
         "{campaigns}"
     );
 
+    // The list and the progress by region download as their pages show them, in Chinese;
+    // the progress's percentages as numbers, and its total row last.
+    let listed = download_matches_page(&workstation, &app, &campaigns, None, "campaigns").await;
+    assert_eq!(
+        listed[1..],
+        [vec![
+            "车库标识专项".to_owned(),
+            township.clone(),
+            "人防地下车库".to_owned(),
+            "设置标识".to_owned(),
+            today.to_string(),
+            today.plus_days(365).to_string()
+        ]]
+    );
+    let by_region = |sheet: &[Vec<String>], html: &str| {
+        let (headers, rows) = page_table(html, "campaign-regions");
+        assert_eq!(sheet[0][..4], headers[..4]);
+        assert_eq!(sheet[0][4], format!("{} (%)", headers[4]));
+        let shown: Vec<Vec<String>> = sheet[1..sheet.len() - 1]
+            .iter()
+            .map(|row| {
+                let mut row = row.clone();
+                row[4].push('%');
+                row
+            })
+            .collect();
+        assert_eq!(shown, rows);
+    };
+    let regions = first_sheet(&workstation, &app, &export_path(&progress, None)).await;
+    by_region(&regions, &progress);
+    assert_eq!(
+        regions[1..],
+        [
+            vec![village_name.as_str(), village.as_str(), "1", "0", "0"],
+            vec!["合计", "", "1", "0", "0"]
+        ]
+    );
+
     // The sign goes up: the campaign is done, on time; the office reads it in English and
     // finds it linked from the dashboard.
     let office_token = app.token_for("office").await;
@@ -1676,6 +2099,43 @@ async fn patrol_pages_story(app: TestApp) {
         dashboard.contains(&format!("href=\"{campaign_path}\"")),
         "{dashboard}"
     );
+    let regions = first_sheet(&office, &app, &export_path(&progress, None)).await;
+    by_region(&regions, &progress);
+    assert_eq!(
+        regions.last().map(Vec::as_slice),
+        Some(&["Total", "", "1", "1", "100"].map(str::to_owned)[..])
+    );
+    // The dashboard's campaigns: its "done / total (percent)" as three numbers.
+    let listed = first_sheet(&office, &app, &export_path(&dashboard, Some("campaigns"))).await;
+    let (headers, rows) = page_table(&dashboard, "campaigns");
+    assert_eq!(
+        listed[0],
+        [
+            "Campaign",
+            "Done",
+            "Facilities",
+            "Progress (%)",
+            "Target date",
+            "Forecast completion"
+        ]
+    );
+    assert_eq!(
+        headers,
+        ["Campaign", "Progress", "Target date", "Forecast completion"]
+    );
+    let shown: Vec<Vec<String>> = listed[1..]
+        .iter()
+        .map(|r| {
+            vec![
+                r[0].clone(),
+                format!("{} / {} ({}%)", r[1], r[2], r[3]),
+                r[4].clone(),
+                r[5].clone(),
+            ]
+        })
+        .collect();
+    assert_eq!(shown, rows);
+    assert_eq!(listed[1][..4], ["车库标识专项", "1", "1", "100"]);
 
     // A viewer reads the campaign without a form; storage refuses their post.
     let (viewer, viewer_csrf) = app.signed_in("viewer", "zh-CN").await;

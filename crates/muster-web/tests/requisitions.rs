@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::TestApp;
+use common::{TestApp, assert_same_table, page_table, same_cell, unescape};
 use muster_domain::demo::DEMO_PASSWORD;
 use muster_domain::organization::Roles;
 use muster_domain::potential::{Holder, QualityGrade, RecordDraft, RecordStatus, holding_key};
@@ -860,5 +860,348 @@ async fn chinese_refusals_story(app: TestApp) {
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = refused.text().await.expect("html");
     assert!(html.contains("notify the holder first"), "{html}");
+    app.stop().await;
+}
+
+/// The CSV link the page shows (after `after`, e.g. `id="use-log-exports"`, or the first),
+/// without its `format=csv`: the path to download.
+fn export_path(html: &str, after: &str) -> String {
+    let html = &html[html
+        .find(after)
+        .unwrap_or_else(|| panic!("{after} in {html}"))..];
+    let marker = "class=\"export-csv\" href=\"";
+    let start = html.find(marker).expect("a CSV link") + marker.len();
+    let href = unescape(html[start..].split('"').next().expect("an href"));
+    href.strip_suffix("&format=csv")
+        .or_else(|| href.strip_suffix("?format=csv"))
+        .unwrap_or_else(|| panic!("a CSV link: {href}"))
+        .to_owned()
+}
+
+async fn page(client: &reqwest::Client, app: &TestApp, path: &str) -> String {
+    let response = client.get(app.url(path)).send().await.expect("page");
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.text().await.expect("html")
+}
+
+on_both!(
+    requisition_tables_download_as_shown,
+    spawn_demo,
+    requisition_downloads_story
+);
+/// The list of orders and an order's items, use log and compensation download as CSV and
+/// XLSX with the page's headers (in Chinese for a Chinese reader) and rows, the amounts as
+/// numbers equal to the domain's assessment; the list's status filter and its scope hold
+/// (an enterprise downloads only its own orders); a table the page lacks is refused.
+async fn requisition_downloads_story(app: TestApp) {
+    let w = world(&app).await;
+    let (status, drafted) = post(
+        &app,
+        &w.office,
+        "/api/v1/requisitions",
+        order(vec![line(w.truck, 2)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{drafted}");
+    let id = drafted["id"].as_i64().expect("id");
+    let events = format!("/api/v1/requisitions/{id}/events");
+    for body in [
+        json!({ "kind": "notify", "at": at_day(0) }),
+        json!({ "kind": "hand_over", "at": at_day(1) }),
+        json!({ "kind": "record_use", "at": at_day(2), "hours": 9, "kilometres": 300, "note": "运送物资" }),
+        json!({ "kind": "record_use", "at": at_day(3), "note": "待命" }),
+        json!({ "kind": "return", "at": at_day(6), "conditions": ["damaged"] }),
+        json!({ "kind": "assess" }),
+    ] {
+        let (status, body) = post(&app, &w.office, &events, body).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // A second order, of a citizen's car, still drafted.
+    let (status, second) = post(
+        &app,
+        &w.office,
+        "/api/v1/requisitions",
+        order(vec![line(w.car, 1)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let second = second["id"].as_i64().expect("id");
+    let expected = assess_compensation(
+        &[ItemCompensationInput {
+            item_id: w.truck,
+            quantity: 2,
+            declared_value_fen: 40_000_000,
+            daily_rate_fen: 150_000,
+            use_days: use_days(
+                Timestamp::from_millis(at_day(1)),
+                Timestamp::from_millis(at_day(6)),
+            )
+            .expect("days"),
+            condition: ReturnCondition::Damaged,
+        }],
+        &CompensationPolicy::default(),
+    )
+    .expect("assessed");
+    let yuan = |fen: i64| (fen as f64 / 100.0).to_string();
+
+    let (office, _) = app.signed_in("office", "zh-CN").await;
+    // The list: both orders, the assessed one with its total.
+    let list = page(&office, &app, "/requisitions").await;
+    assert_eq!(export_path(&list, "class=\"exports\""), "/requisitions");
+    let sheets = common::download_both(&office, &app, "/requisitions").await;
+    let orders = &sheets[0];
+    assert_same_table("orders", &page_table(&list, "requisitions"), orders);
+    assert_eq!(orders[0][..2], ["编号", "持有人"], "{orders:?}");
+    let assessed = orders
+        .iter()
+        .find(|row| row[0] == id.to_string())
+        .expect("the order is listed");
+    assert_eq!(assessed[3], "补偿已核定", "{assessed:?}");
+    assert_eq!(assessed[4], yuan(expected.total_fen), "{assessed:?}");
+    let drafted_row = orders
+        .iter()
+        .find(|row| row[0] == second.to_string())
+        .expect("the draft is listed");
+    assert_eq!(drafted_row[4], "", "no compensation yet: {drafted_row:?}");
+    // Filtered by status: the link keeps the filter, the download only the drafts.
+    let list = page(&office, &app, "/requisitions?status=drafted").await;
+    let filtered = export_path(&list, "class=\"exports\"");
+    assert_eq!(filtered, "/requisitions?status=drafted");
+    let sheets = common::download_both(&office, &app, &filtered).await;
+    assert_same_table("drafts", &page_table(&list, "requisitions"), &sheets[0]);
+    let ids: Vec<&str> = sheets[0][1..].iter().map(|row| row[0].as_str()).collect();
+    assert!(ids.contains(&second.to_string().as_str()), "{ids:?}");
+    assert!(!ids.contains(&id.to_string().as_str()), "{ids:?}");
+
+    // The order's tables.
+    let path = format!("/requisitions/{id}");
+    let detail = page(&office, &app, &path).await;
+    let items_path = export_path(&detail, "id=\"items-exports\"");
+    assert_eq!(items_path, format!("{path}?table=items"));
+    let sheets = common::download_both(&office, &app, &items_path).await;
+    let items = &sheets[0];
+    assert_same_table("items", &page_table(&detail, "requisition-items"), items);
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(
+        items[1],
+        [
+            w.truck.to_string().as_str(),
+            TRUCK,
+            "2",
+            "400000",
+            "1500",
+            "损坏"
+        ],
+        "{items:?}"
+    );
+
+    let use_path = export_path(&detail, "id=\"use-log-exports\"");
+    assert_eq!(use_path, format!("{path}?table=use-log"));
+    let sheets = common::download_both(&office, &app, &use_path).await;
+    let use_log = &sheets[0];
+    assert_same_table("use log", &page_table(&detail, "use-log"), use_log);
+    assert_eq!(use_log[0], ["日期", "小时", "公里", "说明"]);
+    assert_eq!(use_log.len(), 3, "{use_log:?}");
+    assert_eq!(use_log[1][1..], ["9", "300", "运送物资"], "{use_log:?}");
+    assert_eq!(use_log[2][1..], ["", "", "待命"], "{use_log:?}");
+
+    let compensation_path = export_path(&detail, "id=\"compensation-exports\"");
+    let sheets = common::download_both(&office, &app, &compensation_path).await;
+    let compensation = &sheets[0];
+    assert_eq!(
+        compensation[0],
+        [
+            "记录",
+            "数量",
+            "天数",
+            "日费率（元）",
+            "使用费",
+            "价值",
+            "损耗",
+            "损耗 %",
+            "受价值限制",
+            "损坏",
+            "归还状况",
+            "损坏 %",
+            "小计"
+        ]
+    );
+    let term = &expected.items[0];
+    let row = &compensation[1];
+    assert_eq!(compensation.len(), 2, "{compensation:?}");
+    assert_eq!(
+        row[..3],
+        [w.truck.to_string().as_str(), "2", "5"],
+        "{row:?}"
+    );
+    assert_eq!(row[4], yuan(term.use_fen), "{row:?}");
+    assert_eq!(row[6], yuan(term.wear_fen), "{row:?}");
+    assert_eq!(row[9], yuan(term.damage_fen), "{row:?}");
+    assert_eq!(row[10], "损坏", "{row:?}");
+    assert_eq!(row[12], yuan(term.total_fen), "{row:?}");
+    // The page's row says the same, with the percentages in brackets.
+    let page_compensation = page_table(&detail, "compensation");
+    assert_eq!(page_compensation.len(), 2, "{page_compensation:?}");
+    let shown = &page_compensation[1];
+    for (page_column, sheet_column) in [(0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (8, 12)] {
+        assert!(
+            same_cell(&shown[page_column], &row[sheet_column]),
+            "{shown:?}\n{row:?}"
+        );
+    }
+    let (wear, wear_note) = shown[6].split_once(" (").expect("wear and its note");
+    assert!(same_cell(wear, &row[6]), "{shown:?}\n{row:?}");
+    let wear_percent = wear_note.split(" %").next().expect("a percentage");
+    assert!(same_cell(wear_percent, &row[7]), "{shown:?}\n{row:?}");
+    assert_eq!(wear_note.contains("受价值限制"), !row[8].is_empty());
+    let (damage, damage_note) = shown[7].split_once(" (").expect("damage and its note");
+    assert!(same_cell(damage, &row[9]), "{shown:?}\n{row:?}");
+    let (condition, damage_percent) = damage_note.split_once(", ").expect("a condition");
+    assert_eq!(condition, row[10]);
+    assert!(
+        same_cell(damage_percent.trim_end_matches(" %)"), &row[11]),
+        "{shown:?}\n{row:?}"
+    );
+
+    // The printable notice has no download links; the notice its holder opens through a
+    // link has them, and they download the same tables without signing in.
+    let printable = page(&office, &app, &format!("{path}/notice")).await;
+    assert!(!printable.contains("class=\"exports\""), "{printable}");
+    let (status, link) = post(
+        &app,
+        &w.office,
+        &format!("/api/v1/requisitions/{id}/links"),
+        json!({ "valid_days": 3 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{link}");
+    let link = link["path"].as_str().expect("path").to_owned();
+    let visitor = reqwest::Client::new();
+    let notice = page(&visitor, &app, &link).await;
+    let by_link = export_path(&notice, "id=\"compensation-exports\"");
+    assert_eq!(by_link, format!("{link}?table=compensation"));
+    let sheets = common::download_both(&visitor, &app, &by_link).await;
+    assert_eq!(&sheets[0], compensation);
+    let sheets = common::download_both(
+        &visitor,
+        &app,
+        &export_path(&notice, "id=\"items-exports\""),
+    )
+    .await;
+    assert_eq!(&sheets[0], items);
+
+    // A table the page does not have is refused.
+    let response = office
+        .get(app.url(&format!("{path}?table=history&format=xlsx")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // The holder's account downloads its own order (not the citizen's); the other
+    // enterprise none.
+    let (haulage, _) = app.signed_in("haulage", "en").await;
+    let sheets = common::download_both(&haulage, &app, "/requisitions").await;
+    let own: Vec<&str> = sheets[0][1..].iter().map(|row| row[0].as_str()).collect();
+    assert_eq!(own, [id.to_string().as_str()]);
+    assert_eq!(sheets[0][0][..2], ["No.", "Holder"]);
+    let (freight, _) = app.signed_in("freight", "en").await;
+    let sheets = common::download_both(&freight, &app, "/requisitions").await;
+    assert_eq!(sheets[0].len(), 1, "only the headers: {:?}", sheets[0]);
+    let response = freight
+        .get(app.url(&format!("{path}?table=items&format=csv")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+on_both!(
+    sustainment_tables_download_as_shown,
+    spawn_demo,
+    sustainment_downloads_story
+);
+/// The scenarios and a run's table of types (with a what-if's column) download as CSV and
+/// XLSX with the page's headers and rows; another county's office does not get the
+/// scenario in its download.
+async fn sustainment_downloads_story(app: TestApp) {
+    let w = world(&app).await;
+    let county_code = w.county_a.region_code.clone().expect("code");
+    let (status, scenario) = post(
+        &app,
+        &w.office,
+        "/api/v1/sustainment/scenarios",
+        json!({ "name": "抗洪保障", "region_code": county_code, "document": document() }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{scenario}");
+    let id = scenario["id"].as_i64().expect("id");
+
+    let (office, _) = app.signed_in("office", "zh-CN").await;
+    let list = page(&office, &app, "/sustainment").await;
+    assert_eq!(export_path(&list, "class=\"exports\""), "/sustainment");
+    let sheets = common::download_both(&office, &app, "/sustainment").await;
+    let scenarios = &sheets[0];
+    assert_same_table("scenarios", &page_table(&list, "scenarios"), scenarios);
+    assert_eq!(
+        scenarios[0],
+        ["情景", "地区", "资源类型", "测算天数", "更新时间"]
+    );
+    let row = scenarios
+        .iter()
+        .find(|row| row[0] == "抗洪保障")
+        .expect("the scenario is listed");
+    assert_eq!(row[1], w.county_a.region_path);
+    assert_eq!(row[2..4], ["2", "60"], "{row:?}");
+
+    // The run with a what-if: the link carries it, and the download has its column.
+    let what_if = format!("/sustainment/{id}?add_type={TENT}&add_quantity=5000");
+    let report = page(&office, &app, &what_if).await;
+    let export = export_path(&report, "class=\"exports\"");
+    assert_eq!(export, what_if);
+    let sheets = common::download_both(&office, &app, &export).await;
+    let types = &sheets[0];
+    // The page's type column (the name, then the code) is two in the download.
+    let joined: Vec<Vec<String>> = types
+        .iter()
+        .enumerate()
+        .map(|(index, row)| {
+            let type_cell = if index == 0 {
+                row[0].clone()
+            } else {
+                format!("{} {}", row[0], row[1])
+            };
+            std::iter::once(type_cell)
+                .chain(row[2..].iter().cloned())
+                .collect()
+        })
+        .collect();
+    assert_same_table("types", &page_table(&report, "sustainment-types"), &joined);
+    assert_eq!(types[0][..3], ["类型", "代码", "已核实"], "{types:?}");
+    assert_eq!(types[0].last().map(String::as_str), Some("假设情况下"));
+    let codes: Vec<&str> = types[1..].iter().map(|row| row[1].as_str()).collect();
+    assert_eq!(codes, [TENT, TRUCK]);
+    let tent = &types[1];
+    assert_eq!(tent[3], "300", "county A's unverified tents: {tent:?}");
+    assert_eq!(tent[5], "20", "{tent:?}");
+    // Without the what-if, no such column.
+    let plain = common::download_both(&office, &app, &format!("/sustainment/{id}")).await;
+    assert_eq!(plain[0][0].len(), types[0].len() - 1, "{:?}", plain[0][0]);
+
+    // County B's office: its list's download lacks the scenario; the run is not found.
+    let (county_b, _) = app.signed_in("county_b", "zh-CN").await;
+    let sheets = common::download_both(&county_b, &app, "/sustainment").await;
+    assert!(
+        sheets[0].iter().all(|row| row[0] != "抗洪保障"),
+        "{:?}",
+        sheets[0]
+    );
+    let response = county_b
+        .get(app.url(&format!("/sustainment/{id}?format=csv")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
     app.stop().await;
 }

@@ -497,3 +497,482 @@ on_both!(
     spawn_demo,
     stale_period_story
 );
+
+// ---------------------------------------------------------------- table downloads
+
+/// The text of an HTML fragment: tags taken out, the escapes askama writes undone, spaces
+/// trimmed.
+fn html_text(fragment: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in fragment.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .trim()
+        .to_owned()
+}
+
+/// The first table of `html` whose opening tag starts with `opening` (e.g. `<table
+/// class="children"`), as rows of cell texts, headers first, without the columns whose
+/// header is empty (a page's buttons and links, which no download holds).
+fn html_table(html: &str, opening: &str) -> Vec<Vec<String>> {
+    let start = html.find(opening).expect("the table is on the page");
+    let table = &html[start..];
+    let table = &table[..table.find("</table>").expect("the table ends")];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for row in table.split("<tr").skip(1) {
+        let mut cells = Vec::new();
+        let mut rest = row;
+        loop {
+            let next = [rest.find("<td"), rest.find("<th")]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(at) = next else { break };
+            let after = &rest[at..];
+            let open_end = after.find('>').expect("a cell's tag closes") + 1;
+            let body = &after[open_end..];
+            let close = [body.find("</td>"), body.find("</th>")]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("the cell closes");
+            cells.push(html_text(&body[..close]));
+            rest = &body[close + 5..];
+        }
+        rows.push(cells);
+    }
+    let kept: Vec<usize> = rows
+        .first()
+        .expect("a header row")
+        .iter()
+        .enumerate()
+        .filter(|(_, header)| !header.is_empty())
+        .map(|(index, _)| index)
+        .collect();
+    rows.into_iter()
+        .map(|row| kept.iter().map(|&i| row[i].clone()).collect())
+        .collect()
+}
+
+/// A page's HTML, with its translation checked: no message key left in it.
+async fn translated_page(client: &reqwest::Client, app: &TestApp, path: &str) -> String {
+    let html = common::page_text(client, app, path).await;
+    for prefix in ["potential.", "taxonomy.", "regions.", "common.", "nav."] {
+        assert!(
+            !html.contains(prefix),
+            "{path} shows a key {prefix}…: {html}"
+        );
+    }
+    html
+}
+
+/// A page's table (the first whose opening tag starts with `opening`) and the first sheet of
+/// its download, for the test to compare; the page must link the download with `link`.
+async fn page_and_download(
+    client: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    opening: &str,
+    link: &str,
+) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+    let html = translated_page(client, app, path).await;
+    assert!(
+        html.contains(link),
+        "{path} links its download {link}: {html}"
+    );
+    let shown = html_table(&html, opening);
+    let download = common::download_both(client, app, path).await;
+    let sheet = download.into_iter().next().expect("a sheet");
+    (shown, sheet)
+}
+
+/// A column of a sheet (headers left out).
+fn column(sheet: &[Vec<String>], index: usize) -> Vec<String> {
+    sheet.iter().skip(1).map(|row| row[index].clone()).collect()
+}
+
+/// Every table of the audit log, organization, user, region, token and region import pages
+/// downloads as CSV and XLSX: the page's headers in the reader's language, its rows (all
+/// pages of a paged list), nothing the reader's scope keeps from them, and no token secret.
+async fn table_downloads_story(app: TestApp) {
+    use common::call;
+    use reqwest::Method;
+    let admin_secret = app.token_for("admin").await;
+    let office_secret = app.token_for("office").await;
+    let id_of = async |secret: &str| {
+        let (_, me) = call(&app, secret, Method::GET, "/api/v1/me", None).await;
+        me["user"]["id"].as_i64().expect("id")
+    };
+    let token_of = async |secret: &str| {
+        let (_, tokens) = call(&app, secret, Method::GET, "/api/v1/auth/tokens", None).await;
+        tokens[0]["id"].as_i64().expect("a token")
+    };
+    let (admin_id, office_id) = (id_of(&admin_secret).await, id_of(&office_secret).await);
+    let (admin_token, office_token) = (
+        token_of(&admin_secret).await,
+        token_of(&office_secret).await,
+    );
+    let (admin, admin_csrf) = app.signed_in("admin", "zh-CN").await;
+    let (office, _) = app.signed_in("office", "en").await;
+
+    // Regions: the sub-regions of the top and of the province, by default or by name.
+    let (shown, sheet) = page_and_download(
+        &admin,
+        &app,
+        "/regions?table=children",
+        "<table class=\"children\"",
+        "href=\"/regions?table=children&#38;format=csv\"",
+    )
+    .await;
+    assert_eq!(sheet, shown);
+    assert_eq!(sheet[0][0], "名称");
+    assert_eq!(column(&sheet, 1), ["34"]);
+    let (shown, sheet) = page_and_download(
+        &admin,
+        &app,
+        "/regions/34",
+        "<table class=\"children\"",
+        "href=\"/regions/34?table=children&#38;format=xlsx\"",
+    )
+    .await;
+    assert_eq!(sheet, shown);
+    assert_eq!(
+        sheet[0],
+        ["名称", "代码", "层级", "直属下级", "全部下级"],
+        "the page's headers, in Chinese"
+    );
+    let cities = column(&sheet, 1);
+    assert!(cities.len() >= 2, "{cities:?}");
+    assert!(column(&sheet, 2).iter().all(|level| level == "市"));
+    // Found by name: the search's table, named by `table=found`.
+    let (shown, sheet) = page_and_download(
+        &admin,
+        &app,
+        "/regions/34?q=%E5%B8%82&table=found",
+        "<table class=\"found\"",
+        "href=\"/regions/34?q=%E5%B8%82&#38;table=found&#38;format=csv\"",
+    )
+    .await;
+    assert_eq!(sheet, shown);
+    assert_eq!(sheet[0], ["名称", "代码", "层级", "全部下级"]);
+    assert!(sheet.len() > 1 && column(&sheet, 0).iter().all(|n| n.contains('市')));
+    for unknown in [
+        "/regions/34?table=nope&format=csv",
+        "/regions?table=organizations&format=xlsx",
+    ] {
+        let refused = admin.get(app.url(unknown)).send().await.expect("get");
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{unknown}");
+    }
+    // The office's top is its own city, in English; the province and its other cities stay
+    // out of the download as out of the page.
+    let (shown, sheet) = page_and_download(
+        &office,
+        &app,
+        "/regions",
+        "<table class=\"children\"",
+        "href=\"/regions?table=children&#38;format=csv\"",
+    )
+    .await;
+    assert_eq!(sheet, shown);
+    assert_eq!(
+        sheet[0],
+        [
+            "Name",
+            "Code",
+            "Level",
+            "Direct sub-regions",
+            "All regions below"
+        ]
+    );
+    let office_city = column(&sheet, 1);
+    assert_eq!(office_city.len(), 1, "{sheet:?}");
+    let office_city = office_city[0].clone();
+    assert!(cities.contains(&office_city) && office_city != "34");
+    let refused = office
+        .get(app.url("/regions/34?format=csv"))
+        .send()
+        .await
+        .expect("get");
+    assert!(
+        matches!(
+            refused.status(),
+            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+        ),
+        "{}",
+        refused.status()
+    );
+
+    // Organizations: every page of the list, the region as the page shows it.
+    let mut shown = Vec::new();
+    let mut path = "/organizations".to_owned();
+    loop {
+        let html = translated_page(&admin, &app, &path).await;
+        assert!(
+            html.contains("href=\"/organizations?format=xlsx\""),
+            "{html}"
+        );
+        let table = html_table(&html, "<table>");
+        if shown.is_empty() {
+            shown.push(table[0].clone());
+        }
+        shown.extend(table.into_iter().skip(1));
+        let marker = "<a href=\"?after=";
+        let Some(at) = html.find(marker) else { break };
+        let after: String = html[at + marker.len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        path = format!("/organizations?after={after}");
+    }
+    let sheet = common::download_both(&admin, &app, "/organizations").await;
+    let sheet = &sheet[0];
+    assert_eq!(sheet, &shown, "every page of the list, in order");
+    assert_eq!(sheet[0], ["名称", "类型", "军地", "区划"]);
+    let regions = column(sheet, 3);
+    assert!(regions.iter().any(|r| !r.starts_with(&office_city)));
+    let (shown, sheet) = page_and_download(
+        &office,
+        &app,
+        "/organizations",
+        "<table>",
+        "href=\"/organizations?format=csv\"",
+    )
+    .await;
+    assert_eq!(sheet, shown);
+    assert_eq!(sheet[0], ["Name", "Kind", "Side", "Region"]);
+    let regions = column(&sheet, 3);
+    assert!(!regions.is_empty());
+    assert!(
+        regions.iter().all(|r| r.starts_with(&office_city)),
+        "only the office's city: {regions:?}"
+    );
+
+    // Users: the administrator's buttons are not a column; the office sees its city's users.
+    let (shown, sheet) = page_and_download(
+        &admin,
+        &app,
+        "/users",
+        "<table>",
+        "href=\"/users?format=csv\"",
+    )
+    .await;
+    assert_eq!(sheet, shown);
+    assert_eq!(sheet[0], ["用户名", "姓名", "单位", "角色", "状态"]);
+    let usernames = column(&sheet, 0);
+    for demo_user in ["admin", "office", "workstation", "grid", "viewer"] {
+        assert!(usernames.iter().any(|u| u == demo_user), "{usernames:?}");
+    }
+    let admin_row = &sheet[1 + usernames.iter().position(|u| u == "admin").expect("admin")];
+    assert_eq!(admin_row[4], "正常");
+    let (shown, sheet) = page_and_download(
+        &office,
+        &app,
+        "/users",
+        "<table>",
+        "href=\"/users?format=xlsx\"",
+    )
+    .await;
+    assert_eq!(sheet, shown);
+    assert_eq!(sheet[0][0], "Username");
+    let usernames = column(&sheet, 0);
+    assert!(usernames.iter().any(|u| u == "office"));
+    assert!(!usernames.iter().any(|u| u == "admin"), "{usernames:?}");
+
+    // API tokens: one's own on the account page, another's for an administrator; never the
+    // secret, never the revoke buttons.
+    let (shown, sheet) = page_and_download(
+        &admin,
+        &app,
+        "/account",
+        "<table id=\"tokens\"",
+        "href=\"/account?format=csv\"",
+    )
+    .await;
+    assert_eq!(sheet, shown);
+    assert_eq!(
+        sheet[0],
+        ["名称", "签发时间（UTC）", "到期时间（UTC）", "状态"]
+    );
+    assert_eq!(column(&sheet, 0), ["test"]);
+    assert_eq!(column(&sheet, 3), ["有效"]);
+    assert!(
+        !sheet
+            .iter()
+            .flatten()
+            .any(|cell| cell.contains(&admin_secret))
+    );
+    let office_tokens = format!("/users/{office_id}/tokens");
+    let (shown, sheet) = page_and_download(
+        &admin,
+        &app,
+        &office_tokens,
+        "<table id=\"tokens\"",
+        &format!("href=\"{office_tokens}?format=xlsx\""),
+    )
+    .await;
+    assert_eq!(sheet, shown);
+    assert_eq!(column(&sheet, 0), ["test"]);
+    assert!(
+        !sheet
+            .iter()
+            .flatten()
+            .any(|cell| cell.contains(&office_secret))
+    );
+    let refused = office
+        .get(app.url(&format!("/users/{admin_id}/tokens?format=csv")))
+        .send()
+        .await
+        .expect("get");
+    assert!(
+        matches!(
+            refused.status(),
+            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+        ),
+        "another's tokens stay closed: {}",
+        refused.status()
+    );
+    let (shown, sheet) = page_and_download(
+        &office,
+        &app,
+        "/account",
+        "<table id=\"tokens\"",
+        "href=\"/account?format=xlsx\"",
+    )
+    .await;
+    assert_eq!(sheet, shown);
+    assert_eq!(sheet[0], ["Name", "Issued (UTC)", "Expires (UTC)", "State"]);
+
+    // The audit log: the page's newest entries lead the download, which reaches further
+    // back; what the reader may not read is in neither. More organizations in the office's
+    // city make the log longer than the page.
+    let kind = muster_domain::OrganizationKind::MemberUnit;
+    let more: Vec<muster_storage::NewOrganization> = (0..90)
+        .map(|i| muster_storage::NewOrganization {
+            name: format!("审计测试单位{i}"),
+            kind,
+            side: kind.default_side(),
+            region_code: Some(office_city.clone()),
+        })
+        .collect();
+    app.db
+        .create_organizations(&muster_domain::Actor::command_line("test"), &more)
+        .await
+        .expect("organizations");
+    let (shown, admin_log) = page_and_download(
+        &admin,
+        &app,
+        "/audit",
+        "<table>",
+        "href=\"/audit?format=csv\"",
+    )
+    .await;
+    assert_eq!(admin_log[0], shown[0]);
+    assert_eq!(
+        admin_log[0],
+        ["序号", "时间（UTC）", "操作人", "操作", "对象"]
+    );
+    assert_eq!(shown.len(), 1 + 200, "the page shows the newest 200");
+    assert!(admin_log.len() > shown.len(), "the download holds more");
+    assert_eq!(&admin_log[..shown.len()], &shown[..]);
+    let subjects = column(&admin_log, 4);
+    for subject in [
+        format!("api_token {admin_token}"),
+        format!("api_token {office_token}"),
+        format!("session {admin_id}"),
+    ] {
+        assert!(subjects.contains(&subject), "{subject} in {subjects:?}");
+    }
+    let (shown, office_log) = page_and_download(
+        &office,
+        &app,
+        "/audit",
+        "<table>",
+        "href=\"/audit?format=xlsx\"",
+    )
+    .await;
+    if shown.len() <= 200 {
+        assert_eq!(
+            office_log, shown,
+            "a log shorter than the page downloads whole"
+        );
+    } else {
+        assert_eq!(&office_log[..shown.len()], &shown[..]);
+    }
+    assert_eq!(office_log[0][0], "#");
+    let office_subjects = column(&office_log, 4);
+    assert!(office_subjects.contains(&format!("api_token {office_token}")));
+    assert!(
+        !office_subjects.contains(&format!("api_token {admin_token}"))
+            && !office_subjects.contains(&format!("session {admin_id}")),
+        "the province's entries stay out: {office_subjects:?}"
+    );
+    let admin_seqs = column(&admin_log, 0);
+    assert!(
+        column(&office_log, 0)
+            .iter()
+            .all(|seq| admin_seqs.contains(seq)),
+        "the office reads a part of what the administrator reads"
+    );
+
+    // A refused regions file: its problems download as the page lists them, for its uploader.
+    let (content_type, body) = common::multipart(
+        &[("csrf", &admin_csrf)],
+        "regions.csv",
+        "code,name,parent_code\n3491,坏市,34\n349201,孤县,3492\n3401,重复市,34\n".as_bytes(),
+    );
+    let refused = admin
+        .post(app.url("/regions/import"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("text");
+    let shown = html_table(&html, "<table class=\"problems\"");
+    let marker = "href=\"/regions/import?problems=";
+    let at = html.find(marker).expect("a download link") + "href=\"".len();
+    let link = html_text(&html[at..at + html[at..].find('"').expect("href ends")]);
+    let problems = link.strip_suffix("&format=csv").expect("the CSV link");
+    let sheets = common::download_both(&admin, &app, problems).await;
+    assert_eq!(sheets[0], shown);
+    assert_eq!(sheets[0][0], ["行", "列", "问题"]);
+    assert_eq!(column(&sheets[0], 0), ["3", "4"]);
+    assert!(sheets[0][1][1].contains("parent_code"), "{:?}", sheets[0]);
+    for (client, path, status) in [
+        (&office, problems.to_owned(), StatusCode::FORBIDDEN),
+        (
+            &admin,
+            "/regions/import?problems=nope&format=csv".to_owned(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            &admin,
+            "/regions/import?format=csv".to_owned(),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let response = client.get(app.url(&path)).send().await.expect("get");
+        assert_eq!(response.status(), status, "{path}");
+    }
+    app.stop().await;
+}
+
+on_both!(
+    tables_download_as_the_pages_show_them,
+    spawn_demo,
+    table_downloads_story
+);

@@ -513,3 +513,146 @@ pub async fn page_text(client: &reqwest::Client, app: &TestApp, path: &str) -> S
         .await
         .expect("text")
 }
+
+/// A page's table downloaded both ways (`path` must not name a `format` yet): checks the
+/// CSV and the XLSX are attachments of their type and hold the same text, and returns the
+/// XLSX's sheets read back, each as its rows of cell texts (headers first), so a test can
+/// compare them with the page.
+pub async fn download_both(
+    client: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+) -> Vec<Vec<Vec<String>>> {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let mut read = Vec::new();
+    for (format, media_type) in [
+        ("csv", "text/csv"),
+        (
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+    ] {
+        let url = format!("{path}{separator}format={format}");
+        let response = client.get(app.url(&url)).send().await.expect("get");
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "{url}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .expect("content type")
+            .to_owned();
+        assert!(
+            content_type.starts_with(media_type),
+            "{url}: {content_type}"
+        );
+        let disposition = response.headers()["content-disposition"]
+            .to_str()
+            .expect("disposition")
+            .to_owned();
+        assert!(
+            disposition.starts_with("attachment; filename=\"")
+                && disposition.ends_with(&format!(".{format}\"")),
+            "{url}: {disposition}"
+        );
+        let bytes = response.bytes().await.expect("bytes");
+        let workbook = muster_domain::sheet::read_workbook(&bytes).expect("reads back");
+        let sheets: Vec<Vec<Vec<String>>> = workbook
+            .sheets
+            .into_iter()
+            .map(|sheet| sheet.rows.into_iter().map(|row| row.cells).collect())
+            .collect();
+        read.push(sheets);
+    }
+    let xlsx = read.pop().expect("xlsx");
+    let csv = read.pop().expect("csv");
+    assert_eq!(
+        csv[0], xlsx[0],
+        "{path}: the CSV holds the first table, as the XLSX"
+    );
+    xlsx
+}
+
+// ------------------------------------------------ a page's tables, read back
+
+/// Text as a page escapes it, unescaped.
+pub fn unescape(html: &str) -> String {
+    html.replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#38;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// An element's text without its markup, list items apart by `; ` (as a download joins
+/// them), spaces collapsed.
+pub fn cell_text(inner: &str) -> String {
+    let inner = inner.replace("</li><li>", "; ");
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in inner.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    unescape(&text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// The cells of the elements `tag` (`td` or `th`) in a piece of a page.
+pub fn cells(html: &str, tag: &str) -> Vec<String> {
+    html.split(&format!("<{tag}"))
+        .skip(1)
+        .filter(|cell| cell.starts_with(['>', ' ']))
+        .map(|cell| {
+            let inner = &cell[cell.find('>').expect("a cell") + 1..];
+            cell_text(&inner[..inner.find(&format!("</{tag}>")).unwrap_or(inner.len())])
+        })
+        .collect()
+}
+
+/// The page's table of `class`: its header, then its body rows, each cell's text.
+pub fn page_table(html: &str, class: &str) -> Vec<Vec<String>> {
+    let start = html
+        .find(&format!("<table class=\"{class}\""))
+        .unwrap_or_else(|| panic!("no {class} table: {html}"));
+    let table = &html[start..];
+    let table = &table[..table.find("</table>").expect("the table ends")];
+    let body_at = table.find("<tbody>").expect("a body");
+    let body = &table[body_at..];
+    let body = &body[..body.find("</tbody>").unwrap_or(body.len())];
+    std::iter::once(cells(&table[..body_at], "th"))
+        .chain(body.split("<tr").skip(1).map(|row| cells(row, "td")))
+        .collect()
+}
+
+/// Whether a downloaded cell is what the page shows: the same text, or the same number
+/// (the page shows `12.50` yuan, the sheet the number 12.5).
+pub fn same_cell(page: &str, sheet: &str) -> bool {
+    page == sheet
+        || matches!(
+            (page.parse::<f64>(), sheet.parse::<f64>()),
+            (Ok(a), Ok(b)) if (a - b).abs() < 1e-9
+        )
+}
+
+/// Asserts a downloaded sheet is the page's table: the same headers and rows, cell by cell.
+pub fn assert_same_table(what: &str, page: &[Vec<String>], sheet: &[Vec<String>]) {
+    assert_eq!(page.len(), sheet.len(), "{what}: rows\n{page:?}\n{sheet:?}");
+    for (page_row, sheet_row) in page.iter().zip(sheet) {
+        assert_eq!(
+            page_row.len(),
+            sheet_row.len(),
+            "{what}: columns\n{page_row:?}\n{sheet_row:?}"
+        );
+        for (page_cell, sheet_cell) in page_row.iter().zip(sheet_row) {
+            assert!(
+                same_cell(page_cell, sheet_cell),
+                "{what}: {page_cell:?} on the page, {sheet_cell:?} in the download\n{page_row:?}\n{sheet_row:?}"
+            );
+        }
+    }
+}
