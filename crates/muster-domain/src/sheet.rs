@@ -564,6 +564,10 @@ pub fn write_csv(table: &Table) -> Vec<u8> {
 /// Integers beyond 15 digits are written as text: Excel keeps only 15 significant digits
 /// and would silently change them.
 ///
+/// Text longer than a cell holds (a long list joined into one cell) is cut to Excel's
+/// 32,767 characters, the last one `…`, rather than refusing the whole download; a CSV of
+/// the same table keeps it whole.
+///
 /// rust_xlsxwriter's constant-memory mode is not used: it streams through temporary files,
 /// and this crate does no I/O. The tables are already in memory, so the writer at most
 /// doubles what the caller holds.
@@ -577,6 +581,22 @@ pub fn write_xlsx(tables: &[Table]) -> Result<Vec<u8>, SheetError> {
         write_table(worksheet, table, &name, &header_format)?;
     }
     workbook.save_to_buffer().map_err(write_error)
+}
+
+/// `text` as an XLSX cell can hold it: whole, or its first [`MAX_CELL_CHARS`] characters
+/// with the last replaced by `…`.
+fn within_excel_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    // No more bytes than the limit, no more characters.
+    if text.len() <= MAX_CELL_CHARS {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut starts = text.char_indices().map(|(at, _)| at);
+    match starts.nth(MAX_CELL_CHARS - 1) {
+        Some(cut) if starts.next().is_some() => {
+            std::borrow::Cow::Owned(format!("{}…", &text[..cut]))
+        }
+        _ => std::borrow::Cow::Borrowed(text),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1328,10 +1348,11 @@ fn write_table(
             let column_number = excel_column(column)?;
             let shown = match cell {
                 TableCell::Text(text) if !text.is_empty() => {
+                    let text = within_excel_cell(text);
                     worksheet
-                        .write_string(row_number, column_number, text)
+                        .write_string(row_number, column_number, text.as_ref())
                         .map_err(write_error)?;
-                    Some(text.clone())
+                    Some(text.into_owned())
                 }
                 TableCell::Number(value) if value.is_finite() => {
                     worksheet

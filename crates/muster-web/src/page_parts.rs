@@ -9,7 +9,7 @@ use muster_storage::{RegionView, StorageError};
 use crate::app::AppState;
 use crate::error::WebError;
 use crate::pages::{PageContext, PageError, PageResult};
-use crate::potential_view::{ExportFormat, sheet_download, text, with_format};
+use crate::potential_view::{ExportFormat, ProblemKind, sheet_download, text, with_format};
 
 /// The region breadcrumb above a page, linking each region to the same page.
 #[derive(Debug)]
@@ -197,7 +197,9 @@ impl UploadOutcome {
         problems: SheetProblems,
     ) -> Self {
         let lines = problems.0.iter().map(ProblemLine::from).collect();
-        let id = state.problem_lists.keep(user_id, problems.0);
+        let id = state
+            .problem_lists
+            .keep(user_id, ProblemKind::Sheet, problems.0);
         Self {
             error: Some(error),
             problems: lines,

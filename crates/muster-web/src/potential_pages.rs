@@ -32,8 +32,8 @@ use crate::pages::{Layout, PageContext, PageResult};
 use crate::potential_api::{parse_status, region_in_scope};
 use crate::potential_view::{
     BarChart, ChartRow, ExportFormat, Focus, FormatQuery, GroupKey, Level, MAX_UPLOAD_BYTES,
-    file_part, focus_total, format_quantity, format_share, group_totals, problems_table,
-    query_string, read_baseline_upload, relocate_baseline_problems, share, text,
+    ProblemKind, file_part, focus_total, format_quantity, format_share, group_totals,
+    problems_table, query_string, read_baseline_upload, relocate_baseline_problems, share, text,
 };
 
 /// Records per page on the records page; an export takes up to [`RECORD_EXPORT_LIMIT`].
@@ -843,7 +843,7 @@ pub(crate) async fn problem_list(
         .unwrap_or(ExportFormat::Csv);
     let problems = state
         .problem_lists
-        .get(current.user.id, &id)
+        .get(current.user.id, ProblemKind::Sheet, &id)
         .ok_or_else(|| {
             page.error(WebError::Storage(StorageError::NotFound {
                 entity: "problem list",

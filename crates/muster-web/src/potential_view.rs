@@ -853,16 +853,32 @@ pub(crate) struct ProblemLists {
     lists: Mutex<BTreeMap<String, StoredProblems>>,
 }
 
+/// What a kept list is the problems of: each page fetches only its own kind, as each lays
+/// its problems out in its own columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProblemKind {
+    /// A spreadsheet of records, baselines or a survey report: sheet, row, column, field.
+    Sheet,
+    /// A regions file: line, column position and header.
+    Regions,
+}
+
 #[derive(Debug, Clone)]
 struct StoredProblems {
     user_id: i64,
+    kind: ProblemKind,
     stored_at: Instant,
     problems: Vec<RowProblem>,
 }
 
 impl ProblemLists {
-    /// Keeps `problems` for `user_id`; returns the id to fetch them with.
-    pub(crate) fn keep(&self, user_id: i64, problems: Vec<RowProblem>) -> String {
+    /// Keeps `problems` of `kind` for `user_id`; returns the id to fetch them with.
+    pub(crate) fn keep(
+        &self,
+        user_id: i64,
+        kind: ProblemKind,
+        problems: Vec<RowProblem>,
+    ) -> String {
         let id = crate::auth::random_secret();
         let now = Instant::now();
         let mut lists = self
@@ -884,6 +900,7 @@ impl ProblemLists {
             id.clone(),
             StoredProblems {
                 user_id,
+                kind,
                 stored_at: now,
                 problems,
             },
@@ -891,15 +908,17 @@ impl ProblemLists {
         id
     }
 
-    /// The list, if it exists, has not expired and belongs to `user_id`.
-    pub(crate) fn get(&self, user_id: i64, id: &str) -> Option<Vec<RowProblem>> {
+    /// The list, if it exists, has not expired, is of `kind` and belongs to `user_id`.
+    pub(crate) fn get(&self, user_id: i64, kind: ProblemKind, id: &str) -> Option<Vec<RowProblem>> {
         let lists = self
             .lists
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         lists
             .get(id)
-            .filter(|s| s.user_id == user_id && s.stored_at.elapsed() < PROBLEM_LIST_TTL)
+            .filter(|s| {
+                s.user_id == user_id && s.kind == kind && s.stored_at.elapsed() < PROBLEM_LIST_TTL
+            })
             .map(|s| s.problems.clone())
     }
 }
@@ -1061,6 +1080,7 @@ mod tests {
         let lists = ProblemLists::default();
         let id = lists.keep(
             7,
+            ProblemKind::Sheet,
             vec![RowProblem {
                 sheet: "s".into(),
                 row: Some(2),
@@ -1070,8 +1090,15 @@ mod tests {
                 message_zh: None,
             }],
         );
-        assert_eq!(lists.get(7, &id).map(|p| p.len()), Some(1));
-        assert!(lists.get(8, &id).is_none());
-        assert!(lists.get(7, "nope").is_none());
+        assert_eq!(
+            lists.get(7, ProblemKind::Sheet, &id).map(|p| p.len()),
+            Some(1)
+        );
+        assert!(lists.get(8, ProblemKind::Sheet, &id).is_none());
+        assert!(lists.get(7, ProblemKind::Sheet, "nope").is_none());
+        assert!(
+            lists.get(7, ProblemKind::Regions, &id).is_none(),
+            "a regions page does not serve a sheet's problems"
+        );
     }
 }

@@ -24,7 +24,7 @@ use crate::i18n::Tr;
 use crate::page_parts::{Exports, download};
 use crate::pages::{Layout, PageContext, PageError, PageResult};
 use crate::potential_pages::read_upload;
-use crate::potential_view::{ExportFormat, MAX_UPLOAD_BYTES, text};
+use crate::potential_view::{ExportFormat, MAX_UPLOAD_BYTES, ProblemKind, text};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "region_import.html")]
@@ -171,7 +171,7 @@ pub(crate) async fn import_page(
         })?;
     let problems = state
         .problem_lists
-        .get(current.user.id, id)
+        .get(current.user.id, ProblemKind::Regions, id)
         .ok_or_else(|| {
             page.error(WebError::Storage(StorageError::NotFound {
                 entity: "problem list",
@@ -228,7 +228,9 @@ pub(crate) async fn import_upload(
     let refused = |problems: ImportProblems| {
         let kept: Vec<RowProblem> = problems.0.iter().map(kept_problem).collect();
         let lines = kept.iter().map(|p| RegionProblemLine::of(p, tr)).collect();
-        let id = state.problem_lists.keep(current.user.id, kept);
+        let id = state
+            .problem_lists
+            .keep(current.user.id, ProblemKind::Regions, kept);
         let exports = Exports::of(&format!("/regions/import?problems={id}"));
         let error = Some(tr.t("regions.import.refused"));
         render(

@@ -1056,6 +1056,12 @@ async fn downloads_story(app: TestApp) {
     assert_eq!(row[1], "城区帐篷与饮水");
     assert_eq!(row[6], "2");
     assert!(demands.iter().all(|row| row[0] != secret_id), "{demands:?}");
+    // Nor can the office download the confidential demand's tables by its id.
+    for table in ["lines", "allocations"] {
+        let path = format!("/demands/{secret_id}?table={table}&format=csv");
+        let response = english.get(app.url(&path)).send().await.expect("get");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
     let (_, list) = get(&liaison, &app, "/demands").await;
     let sheets = common::download_both(&liaison, &app, "/demands").await;
     assert_same_table("demands", &page_table(&list, "demands"), &sheets[0]);

@@ -863,6 +863,10 @@ async fn pages_story(app: TestApp) {
     assert!(!grid_dashboard.contains("城南人防工程"));
     let overdue = first_sheet(&grid, &app, "/facilities?table=orders").await;
     assert_eq!(overdue.len(), 1, "no overdue order of theirs: {overdue:?}");
+    // Nor can the grid member download the shelter's orders by its id.
+    let path = format!("/facilities/{shelter_id}?format=csv");
+    let response = grid.get(app.url(&path)).send().await.expect("get");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     let (_, grid_orders) = page(&grid, &app, "/orders?filter=all").await;
     let orders = first_sheet(&grid, &app, &export_path(&grid_orders, None)).await;
     let (headers, rows) = page_table(&grid_orders, "orders");

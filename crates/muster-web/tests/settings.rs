@@ -964,6 +964,15 @@ async fn table_downloads_story(app: TestApp) {
             "/regions/import?format=csv".to_owned(),
             StatusCode::BAD_REQUEST,
         ),
+        // Each page serves only its own kind of list, laid out in its own columns.
+        (
+            &admin,
+            format!(
+                "/potential/import/problems/{}?format=csv",
+                problems.trim_start_matches("/regions/import?problems=")
+            ),
+            StatusCode::NOT_FOUND,
+        ),
     ] {
         let response = client.get(app.url(&path)).send().await.expect("get");
         assert_eq!(response.status(), status, "{path}");

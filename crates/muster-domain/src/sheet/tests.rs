@@ -972,3 +972,27 @@ fn a_workbook_listing_too_many_sheets_is_refused_before_they_are_read() {
     let workbook = read_workbook(&listing(3)).expect("reads");
     assert_eq!(workbook.sheets.len(), 4);
 }
+
+#[test]
+fn text_longer_than_a_cell_is_cut_to_excels_limit_in_xlsx() {
+    let long = "交接物资".repeat(10_000);
+    let exact = "x".repeat(MAX_CELL_CHARS);
+    let table = Table {
+        title: "t".into(),
+        headers: vec!["a".into(), "b".into()],
+        rows: vec![vec![
+            TableCell::Text(long.clone()),
+            TableCell::Text(exact.clone()),
+        ]],
+    };
+    let bytes = write_xlsx(std::slice::from_ref(&table)).expect("written");
+    let sheet = only_sheet(&bytes);
+    let cut = &sheet.rows[1].cells[0];
+    assert_eq!(cut.chars().count(), MAX_CELL_CHARS);
+    assert!(cut.ends_with('…'), "marked as cut");
+    assert!(long.starts_with(cut.trim_end_matches('…')));
+    assert_eq!(
+        sheet.rows[1].cells[1], exact,
+        "a cell at the limit is kept whole"
+    );
+}
