@@ -714,12 +714,19 @@ async fn render_or_download(
         .map_err(|e| page.error(e.into()))?
         .into_iter()
         .map(|h| {
+            let mut stock = format!("{} / {}", figure(h.quantity), figure(h.reserved_quantity));
+            // A verification may find fewer units than were reserved: the record says what
+            // was seen, and its handover is held to that (storage's `adjust_records`).
+            if h.quantity < h.reserved_quantity {
+                stock = page
+                    .tr
+                    .t("demand.stock_short")
+                    .replace("%{stock}", &stock)
+                    .replace("%{short}", &figure(h.reserved_quantity - h.quantity));
+            }
             (
                 h.record_id,
-                (
-                    format!("potential.status.{}", h.status),
-                    format!("{} / {}", figure(h.quantity), figure(h.reserved_quantity)),
-                ),
+                (format!("potential.status.{}", h.status), stock),
             )
         })
         .collect();

@@ -627,6 +627,125 @@ async fn forms_story(app: TestApp) {
     app.stop().await;
 }
 
+on_both!(
+    a_shortfall_found_by_verification_is_marked,
+    spawn_demo,
+    shortfall_story
+);
+/// A verification that finds fewer units at an allocated holding than are reserved of it:
+/// the record says what was seen, and the demand page marks the shortfall beside its stock.
+async fn shortfall_story(app: TestApp) {
+    app.seed_records().await;
+    let point = city(&app).await;
+    let needed_by = hours_from_now(72);
+    let (liaison, liaison_csrf) = app.signed_in("liaison", "zh-CN").await;
+    let (office, office_csrf) = app.signed_in("office", "zh-CN").await;
+    let fields = demand_form(
+        &liaison_csrf,
+        "城区帐篷",
+        "internal",
+        &point.0,
+        &point,
+        &needed_by,
+        "2",
+    );
+    let (status, location, _) = post(&liaison, &app, "/demands", &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let path = format!("/demands/{}", id_from(&location));
+    let meeting = [
+        ("csrf", office_csrf.as_str()),
+        ("held_at", ""),
+        ("military", "李强，军分区"),
+        ("civil", "王芳，市动员办"),
+        ("decisions", "就近调配帐篷"),
+    ];
+    let (status, _, _) = post(&office, &app, &format!("{path}/meetings"), &meeting).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = post(
+        &office,
+        &app,
+        &format!("{path}/accept"),
+        &[("csrf", &office_csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let stored = api_demand(&app, id_from(&location)).await;
+    let (_, detail) = get(&office, &app, &path).await;
+    assert!(!detail.contains("缺 "), "nothing short yet: {detail}");
+
+    // A verification then finds fewer units at one allocated holding than are reserved of
+    // it: the record says what was seen, and the page marks the shortfall beside its stock.
+    let record_id = stored["allocations"][0]["record_id"]
+        .as_i64()
+        .expect("a record");
+    let reserved: i64 = stored["allocations"]
+        .as_array()
+        .expect("allocations")
+        .iter()
+        .filter(|a| a["record_id"].as_i64() == Some(record_id))
+        .map(|a| a["quantity"].as_i64().expect("a quantity"))
+        .sum();
+    let office_actor = {
+        let user_id = app
+            .db
+            .user_id_by_username("office")
+            .await
+            .expect("lookup")
+            .expect("the office");
+        app.db
+            .user_for_authentication(user_id)
+            .await
+            .expect("read")
+            .expect("a user")
+            .actor()
+    };
+    let record = app
+        .db
+        .potential_record(&muster_domain::Scope::everything(), record_id)
+        .await
+        .expect("the record");
+    let sample = app
+        .db
+        .draw_sample(
+            &office_actor,
+            &muster_storage::SampleRequest {
+                region_code: Some(record.region_code.clone()),
+                round_id: None,
+                method: muster_storage::SampleMethod::Stratified(
+                    muster_domain::verification::SampleSize::Percent(100.0),
+                ),
+                seed: Some(3),
+                tolerance: muster_domain::verification::Tolerance::default(),
+            },
+        )
+        .await
+        .expect("draw");
+    let office_id = office_actor.user_id().expect("a user");
+    app.db
+        .assign_sample(&office_actor, sample.id, &[office_id])
+        .await
+        .expect("assign");
+    let seen = reserved / 2;
+    app.db
+        .record_finding(
+            &office_actor,
+            sample.id,
+            record_id,
+            muster_storage::FindingInput {
+                quantity_seen: seen as f64,
+                location_right: true,
+                type_right: true,
+                notes: String::new(),
+                photos: Vec::new(),
+            },
+        )
+        .await
+        .expect("finding");
+    let (_, detail) = get(&office, &app, &path).await;
+    let short = format!("{seen} / {reserved}，缺 {}", reserved - seen);
+    assert!(detail.contains(&short), "{short}: {detail}");
+}
+
 on_both!(the_pages_refuse_clearly, spawn_demo, refusals_story);
 async fn refusals_story(app: TestApp) {
     let point = city(&app).await;
