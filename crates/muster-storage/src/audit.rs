@@ -235,9 +235,10 @@ impl Database {
 struct AuditReach {
     /// Demands classified above this rank are left out, as `demands` reads them.
     clearance: i64,
-    /// A grid member's user id: facilities, inspections and rectification orders only of
-    /// their grids' facilities, and patrols only of their grids' routes and of routes with
-    /// no grid (`FacilityReach::Grids`, `routes_reached`).
+    /// A grid member's user id: grids only their own (as `grids` lists them), facilities,
+    /// inspections and rectification orders only of their grids' facilities, and patrols
+    /// only of their grids' routes and of routes with no grid (`FacilityReach::Grids`,
+    /// `routes_reached`).
     grid_member: i64,
     /// A property manager's organization: facilities, inspections and orders only of the
     /// facilities it manages, and no patrols (`FacilityReach::Manager`).
@@ -271,7 +272,9 @@ const READ_REACHED: &str = "SELECT * FROM audit_log a \
     AND NOT (a.entity = 'demand' AND a.entity_id IN \
         (SELECT CAST(d.id AS TEXT) FROM demands d WHERE d.classification_rank > $3)) \
     AND (($4 = 0 AND $5 = 0) \
-        OR a.entity NOT IN ('facility', 'inspection', 'rectification_order', 'patrol_route', 'patrol_run') \
+        OR a.entity NOT IN ('facility', 'inspection', 'rectification_order', 'patrol_route', 'patrol_run', 'grid') \
+        OR (a.entity = 'grid' AND ($4 = 0 OR a.entity_id IN \
+            (SELECT CAST(gm.grid_id AS TEXT) FROM grid_members gm WHERE gm.user_id = $4))) \
         OR (a.entity = 'facility' AND a.entity_id IN (SELECT CAST(f.id AS TEXT) FROM facilities f \
             WHERE ($4 = 0 OR f.grid_id IN (SELECT gm.grid_id FROM grid_members gm WHERE gm.user_id = $4)) \
             AND ($5 = 0 OR f.manager_organization_id = $5))) \

@@ -315,6 +315,52 @@ async fn reach_follows_the_grid(db: Database) {
         logged.sort_unstable();
         assert_eq!(logged, list(actor.clone()).await, "{}", actor.name());
     }
+    // So are the grids: a grid member reads only their own grids' entries, as `grids`
+    // lists only those, though another grid of their village is in their region's log.
+    let neighbour = db
+        .create_grid(&w.workstation, "第三网格", &w.village_a)
+        .await
+        .expect("another grid in village A")
+        .id;
+    for actor in [
+        &w.county_office,
+        &w.workstation,
+        &w.member_a,
+        &w.member_b,
+        &w.manager,
+        &w.other_workstation,
+    ] {
+        let mut logged: Vec<i64> = db
+            .audit_entries_read_by(actor, 1000)
+            .await
+            .expect("audit")
+            .into_iter()
+            .filter(|e| e.entity == "grid" && e.action == "create")
+            .filter_map(|e| e.entity_id.parse().ok())
+            .collect();
+        logged.sort_unstable();
+        let mut listed: Vec<i64> = db
+            .grids(actor, None)
+            .await
+            .expect("grids")
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        listed.sort_unstable();
+        assert_eq!(logged, listed, "{}", actor.name());
+    }
+    let in_village_a: Vec<i64> = db
+        .audit_entries(w.member_a.scope(), 1000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.entity == "grid" && e.action == "create")
+        .filter_map(|e| e.entity_id.parse().ok())
+        .collect();
+    assert!(
+        in_village_a.contains(&neighbour),
+        "the other grid is in member A's region"
+    );
     let in_region = db
         .audit_entries(w.manager.scope(), 1000)
         .await
