@@ -54,12 +54,13 @@ pub const THUMBNAIL_MAX_SIDE: u32 = 320;
 pub const DEFAULT_IMAGE_LIMIT_BYTES: u64 = 15 * 1024 * 1024;
 /// The default size limit of a video.
 pub const DEFAULT_VIDEO_LIMIT_BYTES: u64 = 100 * 1024 * 1024;
-/// An unfinished upload untouched for this long is swept.
-/// Unfinished uploads one user may hold at once, and their declared bytes together: enough
-/// for a phone syncing a day of offline rounds, which sends its photos a few at a time, while
-/// one account cannot fill the disk with uploads begun and never sent.
+/// Unfinished uploads one user may hold at once: enough for a phone syncing a day of
+/// offline rounds, which sends its photos a few at a time, while one account cannot fill the
+/// disk with uploads begun and never sent.
 pub const MAX_OPEN_UPLOADS: usize = 100;
+/// The bytes one user's unfinished uploads may declare together, this one included.
 pub const MAX_OPEN_UPLOAD_BYTES: u64 = 1024 * 1024 * 1024;
+/// An unfinished upload untouched for this long is swept.
 pub const STALE_UPLOAD_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// A finished upload's receipt (upload id → blob) is kept this long, so that an inspection
 /// drafted on a phone while offline can still be submitted with it a few days later. The
@@ -254,11 +255,19 @@ pub enum BlobError {
         limit: u64,
     },
     #[error(
-        "you have {open} unfinished uploads of {bytes} bytes in all, and at most \
-         {MAX_OPEN_UPLOADS} of {MAX_OPEN_UPLOAD_BYTES} bytes may be open at once: finish or \
-         cancel some first (one left idle is removed after a day)"
+        "this upload of {size} bytes would make {} unfinished uploads of {} bytes in all, and \
+         one user may have at most {MAX_OPEN_UPLOADS} of {MAX_OPEN_UPLOAD_BYTES} bytes open at \
+         once: finish or cancel those begun first (one left idle is removed after a day)",
+        open + 1,
+        bytes.saturating_add(*size)
     )]
-    TooManyOpenUploads { open: usize, bytes: u64 },
+    TooManyOpenUploads {
+        /// Unfinished uploads of the user before this one, and their declared bytes.
+        open: usize,
+        bytes: u64,
+        /// This upload's declared size.
+        size: u64,
+    },
     #[error("the upload is at offset {expected}; this chunk starts at {sent}")]
     OffsetMismatch { expected: u64, sent: u64 },
     #[error("this chunk would end at byte {end}, past the declared size of {size} bytes")]
@@ -739,7 +748,11 @@ impl Inner {
         let (open, bytes) = self.open_uploads_of(sidecar.owner)?;
         if open + 1 > MAX_OPEN_UPLOADS || bytes.saturating_add(sidecar.size) > MAX_OPEN_UPLOAD_BYTES
         {
-            return Err(BlobError::TooManyOpenUploads { open, bytes });
+            return Err(BlobError::TooManyOpenUploads {
+                open,
+                bytes,
+                size: sidecar.size,
+            });
         }
         // The part file first: a sidecar without one would look like an upload to `status`.
         OpenOptions::new()

@@ -68,8 +68,9 @@ pub use patrols::{
     PatrolRun, RegionProgress,
 };
 pub use potential::{
-    BaselineRow, FILE_READS_AT_ONCE, Gap, PotentialRecord, RecordFilter, RecordImportSummary,
-    RecordProvenance, StoredBaseline, SubtreeTotals, TypeTotals, file_read_turn,
+    BaselineRow, FILE_READS_AT_ONCE, FILE_READS_WAITING, Gap, PotentialRecord, RecordFilter,
+    RecordImportSummary, RecordProvenance, StoredBaseline, SubtreeTotals, TypeTotals,
+    every_file_read_turn, file_read_turn,
 };
 pub use regions::{ImportSummary, Region, RegionListFilter, RegionView};
 pub use requisitions::{

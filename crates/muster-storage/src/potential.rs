@@ -217,17 +217,61 @@ fn sql_number(value: Option<i64>) -> String {
 /// ([`file_read_turn`]).
 pub const FILE_READS_AT_ONCE: usize = 2;
 
+/// Requests that may wait for a turn at once; one more is refused as busy, so that a burst
+/// of uploads cannot pile up their bodies in memory while they wait.
+pub const FILE_READS_WAITING: usize = 8;
+
 /// The turns [`file_read_turn`] hands out. Process-wide rather than per database: what it
 /// guards is the process's memory.
 static FILE_READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(FILE_READS_AT_ONCE);
 
-/// Waits for a turn to read and check a spreadsheet file, held until the returned guard is
-/// dropped. A workbook within the reading limits can still take 2–3 GB while it is read
-/// (calamine's XML, the owned cells, the drafts), so a dozen uploaded at once could exhaust
-/// the server's memory; waiting, a request holds only its upload, which the body limit
-/// bounds. None only if the semaphore were closed, which it never is.
-pub async fn file_read_turn() -> Option<tokio::sync::SemaphorePermit<'static>> {
-    FILE_READS.acquire().await.ok()
+/// How many requests wait for a turn now.
+static FILE_READS_WAITED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One waiter counted in [`FILE_READS_WAITED`], until it stops waiting (or its request is
+/// dropped meanwhile).
+struct Waiting;
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        FILE_READS_WAITED.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A turn to read and check a spreadsheet file, held until the returned permit is dropped:
+/// move it into the blocking task that reads, so that a request dropped meanwhile (a client
+/// gone) does not free the turn while the read goes on. A workbook within the reading limits
+/// can still take 2–3 GB while it is read (calamine's XML, the owned cells, the drafts), so a
+/// dozen uploaded at once could exhaust the server's memory. While all turns are taken, up
+/// to [`FILE_READS_WAITING`] requests wait, each holding only its upload; one more is refused
+/// as busy, to be sent again in a minute.
+pub async fn file_read_turn() -> Result<tokio::sync::SemaphorePermit<'static>, StorageError> {
+    let busy = || StorageError::Conflict {
+        field: "file",
+        message: format!(
+            "the server is reading {FILE_READS_AT_ONCE} other files and {FILE_READS_WAITING} more \
+             are waiting; send this one again in a minute"
+        ),
+        message_zh: Some(format!(
+            "服务器正在读取另外 {FILE_READS_AT_ONCE} 个文件，另有 {FILE_READS_WAITING} 个在等待；请一分钟后重新上传"
+        )),
+    };
+    if let Ok(turn) = FILE_READS.try_acquire() {
+        return Ok(turn);
+    }
+    if FILE_READS_WAITED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= FILE_READS_WAITING {
+        FILE_READS_WAITED.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        return Err(busy());
+    }
+    let _waiting = Waiting;
+    FILE_READS.acquire().await.map_err(|_| busy())
+}
+
+/// Every turn at once, for a test that must see readers wait (taken together, so that two
+/// such tests cannot each hold a part and wait for the rest).
+pub async fn every_file_read_turn() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    let all = u32::try_from(FILE_READS_AT_ONCE).ok()?;
+    FILE_READS.acquire_many(all).await.ok()
 }
 
 /// From this many records an import gets the bulk-load page cache.
@@ -549,11 +593,13 @@ impl Database {
         provenance: RecordProvenance,
     ) -> Result<RecordImportSummary, StorageError> {
         refuse_unless_reporter(actor)?;
-        let _turn = file_read_turn().await;
+        let turn = file_read_turn().await?;
         let taxonomy = self.taxonomy().await?;
         let (sender, batches) = tokio::sync::mpsc::channel::<PendingRows>(2);
         let name = file_name.to_owned();
         let reader = tokio::task::spawn_blocking(move || {
+            // Held while the file is read, even should the request be dropped meanwhile.
+            let _turn = turn;
             let rules = ImportRules {
                 taxonomy: &taxonomy,
                 allowed_types: allowed_types.as_ref(),
@@ -740,10 +786,11 @@ impl Database {
         allowed_types: Option<HashSet<String>>,
         within: &RegionPath,
     ) -> Result<Vec<(u32, RecordDraft)>, StorageError> {
-        let _turn = file_read_turn().await;
+        let turn = file_read_turn().await?;
         let taxonomy = self.taxonomy().await?;
         let name = file_name.to_owned();
         let pending = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let rules = ImportRules {
                 taxonomy: &taxonomy,
                 allowed_types: allowed_types.as_ref(),

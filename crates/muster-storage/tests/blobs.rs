@@ -595,12 +595,18 @@ async fn one_user_holds_only_so_many_unfinished_uploads() {
         );
     }
     match store.begin_upload(OWNER, 1_000, &any, "one-more.jpg").await {
-        Err(e @ BlobError::TooManyOpenUploads { open, bytes }) => {
+        Err(e @ BlobError::TooManyOpenUploads { open, bytes, size }) => {
             assert_eq!(
-                (open, bytes),
-                (MAX_OPEN_UPLOADS, 1_000 * MAX_OPEN_UPLOADS as u64)
+                (open, bytes, size),
+                (MAX_OPEN_UPLOADS, 1_000 * MAX_OPEN_UPLOADS as u64, 1_000)
             );
-            assert!(e.to_string().contains("finish or cancel some"), "{e}");
+            let said = e.to_string();
+            assert!(
+                said.starts_with(
+                    "this upload of 1000 bytes would make 101 unfinished uploads of 101000 bytes"
+                ),
+                "{said}"
+            );
         }
         other => panic!("expected a refusal, got {other:?}"),
     }

@@ -1677,10 +1677,9 @@ async fn potential_file_import_story(db: Database) {
     let (gb, _, _) = encoding_rs::GB18030.encode(&text);
     // Files are read a few at a time (each can take gigabytes): with every turn taken, the
     // import waits for one.
-    let mut turns = Vec::new();
-    for _ in 0..muster_storage::FILE_READS_AT_ONCE {
-        turns.push(muster_storage::file_read_turn().await.expect("a turn"));
-    }
+    let turns = muster_storage::every_file_read_turn()
+        .await
+        .expect("every turn");
     let waiting = tokio::spawn({
         let db = db.clone();
         let bytes = gb.to_vec();
@@ -1697,7 +1696,26 @@ async fn potential_file_import_story(db: Database) {
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(!waiting.is_finished(), "the import waits for a turn");
+    // A few more may wait beside it; one beyond them is refused as busy, by name.
+    let waiters: Vec<_> = (1..muster_storage::FILE_READS_WAITING)
+        .map(|_| tokio::spawn(async { muster_storage::file_read_turn().await.map(drop) }))
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    match muster_storage::file_read_turn().await {
+        Err(E::Conflict {
+            field: "file",
+            message,
+            ..
+        }) => assert!(message.contains("send this one again"), "{message}"),
+        other => panic!("expected a refusal as busy, got {other:?}"),
+    }
     drop(turns);
+    for waiter in waiters {
+        waiter
+            .await
+            .expect("the waiter runs")
+            .expect("a turn in the end");
+    }
     let summary = waiting
         .await
         .expect("the import runs")

@@ -582,19 +582,34 @@ pub(crate) struct BaselineSheet {
 /// seconds of CPU that must not hold up a request worker.
 /// It waits its turn among the files read at once ([`muster_storage::file_read_turn`]).
 pub(crate) async fn read_baseline_upload(bytes: Vec<u8>) -> Result<BaselineSheet, SheetProblems> {
-    let _turn = muster_storage::file_read_turn().await;
-    tokio::task::spawn_blocking(move || read_baseline_sheet(&bytes))
-        .await
-        .unwrap_or_else(|stopped| {
-            Err(SheetProblems(vec![RowProblem {
-                sheet: String::new(),
-                row: None,
-                column: None,
-                field: None,
-                message: format!("the file could not be read ({stopped})"),
-                message_zh: Some(format!("无法读取文件（{stopped}）")),
-            }]))
-        })
+    let turn = muster_storage::file_read_turn().await.map_err(|busy| {
+        SheetProblems(vec![RowProblem {
+            sheet: String::new(),
+            row: None,
+            column: None,
+            field: None,
+            message: busy.to_string(),
+            message_zh: match busy {
+                muster_storage::StorageError::Conflict { message_zh, .. } => message_zh,
+                _ => None,
+            },
+        }])
+    })?;
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        read_baseline_sheet(&bytes)
+    })
+    .await
+    .unwrap_or_else(|stopped| {
+        Err(SheetProblems(vec![RowProblem {
+            sheet: String::new(),
+            row: None,
+            column: None,
+            field: None,
+            message: format!("the file could not be read ({stopped})"),
+            message_zh: Some(format!("无法读取文件（{stopped}）")),
+        }]))
+    })
 }
 
 pub(crate) fn read_baseline_sheet(bytes: &[u8]) -> Result<BaselineSheet, SheetProblems> {

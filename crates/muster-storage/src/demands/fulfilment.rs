@@ -617,12 +617,14 @@ async fn adjust_records(
                     "record {record_id} now holds {} units, fewer than the {taken} to be handed over \
                      (a verification corrected it after it was reserved); hand over at most {} of it, \
                      and close the rest of the line short or allocate elsewhere",
-                    before.quantity, before.quantity
+                    before.quantity,
+                    before.quantity.floor()
                 ),
                 message_zh: format!(
                     "记录 {record_id} 现有 {} 个单位，少于本次交接的 {taken} 个（预留后经核查更正）；\
                      该记录至多交接 {} 个，其余请缺额结案或另行分配",
-                    before.quantity, before.quantity
+                    before.quantity,
+                    before.quantity.floor()
                 ),
             });
         }
