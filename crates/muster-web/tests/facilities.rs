@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::TestApp;
+use common::{TestApp, unescape};
 use muster_storage::blobs::samples::{Format, image_bytes};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -337,62 +337,10 @@ async fn page(client: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCod
     (status, response.text().await.expect("text"))
 }
 
-/// An HTML text with the entities the templates write turned back into characters.
-fn unescape(text: &str) -> String {
-    text.replace("&#60;", "<")
-        .replace("&#62;", ">")
-        .replace("&#34;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#38;", "&")
-}
-
-/// The text of an HTML fragment without its markup.
-fn text_of(html: &str) -> String {
-    let mut text = String::new();
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
-    unescape(text.trim())
-}
-
 /// The page's table of `class`: its header texts and its body rows' cell texts.
 fn page_table(html: &str, class: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let start = html
-        .find(&format!("<table class=\"{class}\""))
-        .unwrap_or_else(|| panic!("no {class} table: {html}"));
-    let table = &html[start..];
-    let table = &table[..table.find("</table>").expect("the table ends")];
-    let head = &table[table.find("<thead>").expect("a head") + "<thead>".len()..];
-    let head = &head[..head.find("</thead>").expect("the head ends")];
-    let headers = head
-        .split("<th")
-        .skip(1)
-        .map(|cell| {
-            let inner = &cell[cell.find('>').expect("a header cell") + 1..];
-            text_of(&inner[..inner.find("</th>").unwrap_or(inner.len())])
-        })
-        .collect();
-    let body = &table[table.find("<tbody>").expect("a body")..];
-    let body = &body[..body.find("</tbody>").expect("the body ends")];
-    let rows = body
-        .split("<tr")
-        .skip(1)
-        .map(|row| {
-            row.split("<td")
-                .skip(1)
-                .map(|cell| {
-                    let inner = &cell[cell.find('>').expect("a cell") + 1..];
-                    text_of(&inner[..inner.find("</td>").unwrap_or(inner.len())])
-                })
-                .collect()
-        })
-        .collect();
+    let mut rows = common::page_table(html, class);
+    let headers = rows.remove(0);
     (headers, rows)
 }
 
