@@ -169,7 +169,7 @@ impl Database {
         scope: &Scope,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StorageError> {
-        self.audit_entries_reached(scope, &AuditReach::of_scope(scope), limit)
+        self.audit_entries_reached(scope, &AuditReach::of_scope(scope), None, limit)
             .await
     }
 
@@ -180,6 +180,17 @@ impl Database {
     pub async fn audit_entries_read_by(
         &self,
         actor: &Actor,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StorageError> {
+        self.audit_entries_read_by_before(actor, None, limit).await
+    }
+
+    /// [`Self::audit_entries_read_by`] from the entry before `before_seq` back (None: from the
+    /// newest), so that a reader can go further back than one read's limit.
+    pub async fn audit_entries_read_by_before(
+        &self,
+        actor: &Actor,
+        before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StorageError> {
         let scope = actor.scope();
@@ -197,13 +208,15 @@ impl Database {
                 reach.own_only = user_id;
             }
         }
-        self.audit_entries_reached(scope, &reach, limit).await
+        self.audit_entries_reached(scope, &reach, before_seq, limit)
+            .await
     }
 
     async fn audit_entries_reached(
         &self,
         scope: &Scope,
         reach: &AuditReach,
+        before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StorageError> {
         let (low, high) = scope.subtree().subtree_range();
@@ -217,6 +230,7 @@ impl Database {
                 .bind(reach.requisition_holder)
                 .bind(reach.own_only)
                 .bind(limit.clamp(1, 1000))
+                .bind(before_seq.unwrap_or(0))
                 .fetch_all(pool)
                 .await
         })?;
@@ -263,7 +277,8 @@ impl AuditReach {
     }
 }
 
-/// [`AuditReach`] as SQL, in the order of its fields (`$3` … `$7`). Entries are compared
+/// [`AuditReach`] as SQL, in the order of its fields (`$3` … `$7`), then the limit (`$8`)
+/// and the sequence number to read back from (`$9`, 0 for the newest). Entries are compared
 /// with the entities' ids as text: `entity_id` is text, and not every entity's is a number.
 /// A batch's entry ("12 facilities", a sweep) names no one entity and is left out wherever
 /// the entity's reach is limited.
@@ -299,4 +314,5 @@ const READ_REACHED: &str = "SELECT * FROM audit_log a \
     AND ($7 = 0 OR a.entity <> 'api_token' OR a.entity_id IN \
         (SELECT CAST(t.id AS TEXT) FROM api_tokens t WHERE t.user_id = $7)) \
     AND ($7 = 0 OR a.entity <> 'session' OR a.entity_id = CAST($7 AS TEXT)) \
+    AND ($9 = 0 OR a.seq < $9) \
     ORDER BY a.seq DESC LIMIT $8";

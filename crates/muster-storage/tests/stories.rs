@@ -436,6 +436,30 @@ async fn concurrent_writers_story(db: Database) {
         writer.await.expect("writer finished");
     }
     assert_eq!(intact(&db).await, 25);
+    // Read back a few at a time, from each batch's last entry, the log is the same as read
+    // at once: every entry once, newest first.
+    let whole: Vec<i64> = db
+        .audit_entries_read_by(&cli(), 1000)
+        .await
+        .expect("audit")
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(whole.len(), 25);
+    let mut batched = Vec::new();
+    let mut before = None;
+    loop {
+        let batch = db
+            .audit_entries_read_by_before(&cli(), before, 7)
+            .await
+            .expect("a batch");
+        before = batch.last().map(|e| e.seq);
+        batched.extend(batch.iter().map(|e| e.seq));
+        if batch.len() < 7 {
+            break;
+        }
+    }
+    assert_eq!(batched, whole);
 }
 
 on_both_databases!(sessions_tokens_and_setup, sessions_tokens_and_setup_story);

@@ -1057,9 +1057,11 @@ fn user_table(tr: &Tr, users: &[UserLine]) -> Table {
 
 /// Audit entries the page shows: the newest.
 const AUDIT_PAGE_SIZE: i64 = 200;
-/// Audit entries a download holds: the newest, as many as storage reads at once (it has no
-/// keyset to page further back; the command line's `muster audit` reads the whole chain).
-const AUDIT_EXPORT_LIMIT: i64 = 1000;
+/// Audit entries a download holds at most: the newest, read back a thousand at a time (the
+/// command line's `muster audit` reads the whole chain).
+const AUDIT_EXPORT_LIMIT: usize = 100_000;
+/// Entries one read of the log returns at most.
+const AUDIT_READ_BATCH: i64 = 1000;
 
 #[derive(Debug)]
 struct AuditLine {
@@ -1121,7 +1123,8 @@ struct AuditPage {
 }
 
 /// The newest audit entries the reader may read, or (`format=csv|xlsx`) up to
-/// [`AUDIT_EXPORT_LIMIT`] of them: both through the same reach rules and redaction.
+/// [`AUDIT_EXPORT_LIMIT`] of them, read back in batches: both through the same reach rules
+/// and redaction.
 pub(crate) async fn audit(
     State(state): State<AppState>,
     page: PageContext,
@@ -1129,20 +1132,32 @@ pub(crate) async fn audit(
 ) -> PageResult {
     let current = page.require_user()?;
     let format = ExportFormat::from_query(query.format.as_deref()).map_err(|e| page.error(e))?;
-    let limit = if format.is_some() {
-        AUDIT_EXPORT_LIMIT
-    } else {
-        AUDIT_PAGE_SIZE
-    };
-    let entries = state
-        .db
-        .audit_entries_read_by(&current.actor, limit)
-        .await
-        .map_err(|e| page.error(e.into()))?;
-    let lines: Vec<AuditLine> = entries.iter().map(AuditLine::from).collect();
+    let fail = |e: muster_storage::StorageError| page.error(e.into());
     if let Some(format) = format {
+        let mut lines: Vec<AuditLine> = Vec::new();
+        let mut before = None;
+        loop {
+            let batch = state
+                .db
+                .audit_entries_read_by_before(&current.actor, before, AUDIT_READ_BATCH)
+                .await
+                .map_err(fail)?;
+            let full = batch.len() as i64 == AUDIT_READ_BATCH;
+            before = batch.last().map(|e| e.seq);
+            lines.extend(batch.iter().map(AuditLine::from));
+            if !full || lines.len() >= AUDIT_EXPORT_LIMIT {
+                break;
+            }
+        }
+        lines.truncate(AUDIT_EXPORT_LIMIT);
         return download(&page, format, "audit", &[audit_table(&page.tr, &lines)]);
     }
+    let entries = state
+        .db
+        .audit_entries_read_by(&current.actor, AUDIT_PAGE_SIZE)
+        .await
+        .map_err(fail)?;
+    let lines: Vec<AuditLine> = entries.iter().map(AuditLine::from).collect();
     Ok(AuditPage {
         layout: page.layout("audit"),
         entries: lines,
