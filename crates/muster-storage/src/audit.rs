@@ -230,7 +230,7 @@ impl Database {
                 .bind(reach.requisition_holder)
                 .bind(reach.own_only)
                 .bind(limit.clamp(1, 1000))
-                .bind(before_seq.unwrap_or(0))
+                .bind(before_seq.unwrap_or(i64::MAX))
                 .fetch_all(pool)
                 .await
         })?;
@@ -278,7 +278,7 @@ impl AuditReach {
 }
 
 /// [`AuditReach`] as SQL, in the order of its fields (`$3` … `$7`), then the limit (`$8`)
-/// and the sequence number to read back from (`$9`, 0 for the newest). Entries are compared
+/// and the sequence number to read back from (`$9`, `i64::MAX` for the newest). Entries are compared
 /// with the entities' ids as text: `entity_id` is text, and not every entity's is a number.
 /// A batch's entry ("12 facilities", a sweep) names no one entity and is left out wherever
 /// the entity's reach is limited.
@@ -314,5 +314,5 @@ const READ_REACHED: &str = "SELECT * FROM audit_log a \
     AND ($7 = 0 OR a.entity <> 'api_token' OR a.entity_id IN \
         (SELECT CAST(t.id AS TEXT) FROM api_tokens t WHERE t.user_id = $7)) \
     AND ($7 = 0 OR a.entity <> 'session' OR a.entity_id = CAST($7 AS TEXT)) \
-    AND ($9 = 0 OR a.seq < $9) \
+    AND a.seq < $9 \
     ORDER BY a.seq DESC LIMIT $8";

@@ -67,10 +67,12 @@ pub use patrols::{
     Campaign, CampaignChanges, CampaignProgress, CheckInOutcome, NewCampaign, PatrolRoute,
     PatrolRun, RegionProgress,
 };
+#[cfg(feature = "testing")]
+pub use potential::every_file_read_turn;
 pub use potential::{
     BaselineRow, FILE_READS_AT_ONCE, FILE_READS_WAITING, Gap, PotentialRecord, RecordFilter,
     RecordImportSummary, RecordProvenance, StoredBaseline, SubtreeTotals, TypeTotals,
-    every_file_read_turn, file_read_turn,
+    file_read_turn,
 };
 pub use regions::{ImportSummary, Region, RegionListFilter, RegionView};
 pub use requisitions::{

@@ -221,20 +221,64 @@ pub const FILE_READS_AT_ONCE: usize = 2;
 /// of uploads cannot pile up their bodies in memory while they wait.
 pub const FILE_READS_WAITING: usize = 8;
 
-/// The turns [`file_read_turn`] hands out. Process-wide rather than per database: what it
-/// guards is the process's memory.
-static FILE_READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(FILE_READS_AT_ONCE);
+/// The process's turns to read a spreadsheet ([`file_read_turn`]). Process-wide rather than
+/// per database: what they guard is the process's memory.
+static FILE_READS: FileReadTurns = FileReadTurns::new(FILE_READS_AT_ONCE, FILE_READS_WAITING);
 
-/// How many requests wait for a turn now.
-static FILE_READS_WAITED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Turns to read a file, and how many requests may wait for one.
+struct FileReadTurns {
+    turns: tokio::sync::Semaphore,
+    /// Requests waiting for a turn now.
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+}
 
-/// One waiter counted in [`FILE_READS_WAITED`], until it stops waiting (or its request is
-/// dropped meanwhile).
-struct Waiting;
+/// One request counted in [`FileReadTurns::waiting`] until it stops waiting (or is dropped
+/// while it waits).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
 
-impl Drop for Waiting {
+impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        FILE_READS_WAITED.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl FileReadTurns {
+    const fn new(at_once: usize, max_waiting: usize) -> Self {
+        Self {
+            turns: tokio::sync::Semaphore::const_new(at_once),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            max_waiting,
+        }
+    }
+
+    /// A turn at once if one is free; else a wait for one, unless `max_waiting` requests
+    /// wait already.
+    async fn take(&self) -> Result<tokio::sync::SemaphorePermit<'_>, StorageError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if let Ok(turn) = self.turns.try_acquire() {
+            return Ok(turn);
+        }
+        if self.waiting.fetch_add(1, SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, SeqCst);
+            return Err(self.busy());
+        }
+        let _waiting = Waiting(&self.waiting);
+        self.turns.acquire().await.map_err(|_| self.busy())
+    }
+
+    fn busy(&self) -> StorageError {
+        let waiting = self.max_waiting;
+        StorageError::Conflict {
+            field: "file",
+            message: format!(
+                "the server is reading other files and {waiting} more are waiting; send this \
+                 one again in a minute"
+            ),
+            message_zh: Some(format!(
+                "服务器正在读取其他文件，另有 {waiting} 个在等待；请一分钟后重新上传"
+            )),
+        }
     }
 }
 
@@ -246,32 +290,15 @@ impl Drop for Waiting {
 /// to [`FILE_READS_WAITING`] requests wait, each holding only its upload; one more is refused
 /// as busy, to be sent again in a minute.
 pub async fn file_read_turn() -> Result<tokio::sync::SemaphorePermit<'static>, StorageError> {
-    let busy = || StorageError::Conflict {
-        field: "file",
-        message: format!(
-            "the server is reading {FILE_READS_AT_ONCE} other files and {FILE_READS_WAITING} more \
-             are waiting; send this one again in a minute"
-        ),
-        message_zh: Some(format!(
-            "服务器正在读取另外 {FILE_READS_AT_ONCE} 个文件，另有 {FILE_READS_WAITING} 个在等待；请一分钟后重新上传"
-        )),
-    };
-    if let Ok(turn) = FILE_READS.try_acquire() {
-        return Ok(turn);
-    }
-    if FILE_READS_WAITED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= FILE_READS_WAITING {
-        FILE_READS_WAITED.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-        return Err(busy());
-    }
-    let _waiting = Waiting;
-    FILE_READS.acquire().await.map_err(|_| busy())
+    FILE_READS.take().await
 }
 
 /// Every turn at once, for a test that must see readers wait (taken together, so that two
 /// such tests cannot each hold a part and wait for the rest).
+#[cfg(feature = "testing")]
 pub async fn every_file_read_turn() -> Option<tokio::sync::SemaphorePermit<'static>> {
     let all = u32::try_from(FILE_READS_AT_ONCE).ok()?;
-    FILE_READS.acquire_many(all).await.ok()
+    FILE_READS.turns.acquire_many(all).await.ok()
 }
 
 /// From this many records an import gets the bulk-load page cache.
@@ -593,8 +620,8 @@ impl Database {
         provenance: RecordProvenance,
     ) -> Result<RecordImportSummary, StorageError> {
         refuse_unless_reporter(actor)?;
-        let turn = file_read_turn().await?;
         let taxonomy = self.taxonomy().await?;
+        let turn = file_read_turn().await?;
         let (sender, batches) = tokio::sync::mpsc::channel::<PendingRows>(2);
         let name = file_name.to_owned();
         let reader = tokio::task::spawn_blocking(move || {
@@ -786,8 +813,8 @@ impl Database {
         allowed_types: Option<HashSet<String>>,
         within: &RegionPath,
     ) -> Result<Vec<(u32, RecordDraft)>, StorageError> {
-        let turn = file_read_turn().await?;
         let taxonomy = self.taxonomy().await?;
+        let turn = file_read_turn().await?;
         let name = file_name.to_owned();
         let pending = tokio::task::spawn_blocking(move || {
             let _turn = turn;
@@ -2529,6 +2556,33 @@ mod tests {
         assert_eq!(field, "file");
         assert_eq!(message, format!("the import stopped: {cause}"));
         assert_eq!(message_zh, format!("导入意外中止（{cause}）"));
+    }
+
+    #[tokio::test]
+    async fn readers_beyond_those_waiting_are_refused_as_busy() {
+        use super::FileReadTurns;
+        let turns = FileReadTurns::new(1, 2);
+        let held = turns.take().await.expect("the free turn");
+        let (mut first, mut second) = (Box::pin(turns.take()), Box::pin(turns.take()));
+        // Both wait (polled once, they count themselves as waiting).
+        assert!(futures::poll!(first.as_mut()).is_pending());
+        assert!(futures::poll!(second.as_mut()).is_pending());
+        match turns.take().await {
+            Err(StorageError::Conflict {
+                field: "file",
+                message,
+                ..
+            }) => assert!(message.contains("2 more are waiting"), "{message}"),
+            other => panic!("expected busy, got {other:?}"),
+        }
+        // A waiter dropped frees its place; the turn goes to the one still waiting.
+        drop(second);
+        let mut third = Box::pin(turns.take());
+        assert!(futures::poll!(third.as_mut()).is_pending(), "a place again");
+        drop(held);
+        let turn = first.await.expect("the first waiter's turn");
+        drop(turn);
+        drop(third.await.expect("then the next"));
     }
 
     fn p(text: &str) -> RegionPath {

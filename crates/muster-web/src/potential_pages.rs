@@ -1218,7 +1218,7 @@ pub(crate) async fn baseline_upload(
         )
     } else {
         match read_baseline_upload(upload.bytes.clone()).await {
-            Err(problems) => (
+            Err(StorageError::SheetRejected(problems)) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 UploadOutcome::refused(
                     &state,
@@ -1227,6 +1227,11 @@ pub(crate) async fn baseline_upload(
                     problems,
                 ),
             ),
+            // The server busy reading other files: said as it is, not as a bad file.
+            Err(other) => {
+                let error = WebError::from(other);
+                (error.classify().0, UploadOutcome::failed(&error, &page.tr))
+            }
             Ok(sheet) => match state
                 .db
                 .set_baselines(&current.actor, sheet.rows.clone())

@@ -581,20 +581,11 @@ pub(crate) struct BaselineSheet {
 /// [`read_baseline_sheet`] on a blocking thread: unpacking and reading a workbook is
 /// seconds of CPU that must not hold up a request worker.
 /// It waits its turn among the files read at once ([`muster_storage::file_read_turn`]).
-pub(crate) async fn read_baseline_upload(bytes: Vec<u8>) -> Result<BaselineSheet, SheetProblems> {
-    let turn = muster_storage::file_read_turn().await.map_err(|busy| {
-        SheetProblems(vec![RowProblem {
-            sheet: String::new(),
-            row: None,
-            column: None,
-            field: None,
-            message: busy.to_string(),
-            message_zh: match busy {
-                muster_storage::StorageError::Conflict { message_zh, .. } => message_zh,
-                _ => None,
-            },
-        }])
-    })?;
+pub(crate) async fn read_baseline_upload(
+    bytes: Vec<u8>,
+) -> Result<BaselineSheet, muster_storage::StorageError> {
+    use muster_storage::StorageError;
+    let turn = muster_storage::file_read_turn().await?;
     tokio::task::spawn_blocking(move || {
         let _turn = turn;
         read_baseline_sheet(&bytes)
@@ -610,6 +601,7 @@ pub(crate) async fn read_baseline_upload(bytes: Vec<u8>) -> Result<BaselineSheet
             message_zh: Some(format!("无法读取文件（{stopped}）")),
         }]))
     })
+    .map_err(StorageError::SheetRejected)
 }
 
 pub(crate) fn read_baseline_sheet(bytes: &[u8]) -> Result<BaselineSheet, SheetProblems> {
