@@ -249,6 +249,17 @@ async fn world(db: &Database) -> World {
     }
 }
 
+/// The ids of the `entity`s whose creation `log` holds, in order.
+fn created(log: &[muster_storage::AuditEntry], entity: &str) -> Vec<i64> {
+    let mut ids: Vec<i64> = log
+        .iter()
+        .filter(|e| e.entity == entity && e.action == "create")
+        .filter_map(|e| e.entity_id.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
 fn ids(facilities: &[muster_storage::Facility]) -> Vec<i64> {
     facilities.iter().map(|f| f.id).collect()
 }
@@ -295,28 +306,9 @@ async fn reach_follows_the_grid(db: Database) {
     assert_eq!(list(w.manager.clone()).await, vec![w.car_park]);
     assert_eq!(list(w.other_workstation.clone()).await, Vec::<i64>::new());
     // The audit log reaches the facilities the list does, and no others, though a reader's
-    // region may hold more: the manager's village holds the siren's entries too.
-    for actor in [
-        &w.county_office,
-        &w.workstation,
-        &w.member_a,
-        &w.member_b,
-        &w.manager,
-        &w.other_workstation,
-    ] {
-        let mut logged: Vec<i64> = db
-            .audit_entries_read_by(actor, 1000)
-            .await
-            .expect("audit")
-            .into_iter()
-            .filter(|e| e.entity == "facility" && e.action == "create")
-            .filter_map(|e| e.entity_id.parse().ok())
-            .collect();
-        logged.sort_unstable();
-        assert_eq!(logged, list(actor.clone()).await, "{}", actor.name());
-    }
-    // So are the grids: a grid member reads only their own grids' entries, as `grids`
-    // lists only those, though another grid of their village is in their region's log.
+    // region may hold more: the manager's village holds the siren's entries too. So with the
+    // grids: a grid member reads only their own grids' entries, as `grids` lists only those,
+    // though another grid of their village is in their region's log.
     let neighbour = db
         .create_grid(&w.workstation, "第三网格", &w.village_a)
         .await
@@ -330,35 +322,29 @@ async fn reach_follows_the_grid(db: Database) {
         &w.manager,
         &w.other_workstation,
     ] {
-        let mut logged: Vec<i64> = db
-            .audit_entries_read_by(actor, 1000)
-            .await
-            .expect("audit")
-            .into_iter()
-            .filter(|e| e.entity == "grid" && e.action == "create")
-            .filter_map(|e| e.entity_id.parse().ok())
-            .collect();
-        logged.sort_unstable();
-        let mut listed: Vec<i64> = db
+        let log = db.audit_entries_read_by(actor, 1000).await.expect("audit");
+        assert_eq!(
+            created(&log, "facility"),
+            list(actor.clone()).await,
+            "{}",
+            actor.name()
+        );
+        let mut grids: Vec<i64> = db
             .grids(actor, None)
             .await
             .expect("grids")
             .into_iter()
             .map(|g| g.id)
             .collect();
-        listed.sort_unstable();
-        assert_eq!(logged, listed, "{}", actor.name());
+        grids.sort_unstable();
+        assert_eq!(created(&log, "grid"), grids, "{}", actor.name());
     }
-    let in_village_a: Vec<i64> = db
+    let in_village_a = db
         .audit_entries(w.member_a.scope(), 1000)
         .await
-        .expect("audit")
-        .into_iter()
-        .filter(|e| e.entity == "grid" && e.action == "create")
-        .filter_map(|e| e.entity_id.parse().ok())
-        .collect();
+        .expect("audit");
     assert!(
-        in_village_a.contains(&neighbour),
+        created(&in_village_a, "grid").contains(&neighbour),
         "the other grid is in member A's region"
     );
     let in_region = db

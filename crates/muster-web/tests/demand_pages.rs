@@ -163,6 +163,30 @@ fn id_from(location: &str) -> i64 {
         .unwrap_or_else(|| panic!("a demand's page: {location:?}"))
 }
 
+/// A demand of two lines (tents and water, as `demand_form` fills it) stated by the liaison
+/// at the demo city, due in 72 hours: its id.
+async fn state_demand(
+    app: &TestApp,
+    liaison: &reqwest::Client,
+    liaison_csrf: &str,
+    title: &str,
+) -> i64 {
+    let point = city(app).await;
+    let needed_by = hours_from_now(72);
+    let fields = demand_form(
+        liaison_csrf,
+        title,
+        "internal",
+        &point.0,
+        &point,
+        &needed_by,
+        "2",
+    );
+    let (status, location, _) = post(liaison, app, "/demands", &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    id_from(&location)
+}
+
 async fn api_demand(app: &TestApp, id: i64) -> Value {
     let token = app.token_for("admin").await;
     let (status, demand) = common::call(
@@ -636,22 +660,10 @@ on_both!(
 /// the record says what was seen, and the demand page marks the shortfall beside its stock.
 async fn shortfall_story(app: TestApp) {
     app.seed_records().await;
-    let point = city(&app).await;
-    let needed_by = hours_from_now(72);
     let (liaison, liaison_csrf) = app.signed_in("liaison", "zh-CN").await;
     let (office, office_csrf) = app.signed_in("office", "zh-CN").await;
-    let fields = demand_form(
-        &liaison_csrf,
-        "城区帐篷",
-        "internal",
-        &point.0,
-        &point,
-        &needed_by,
-        "2",
-    );
-    let (status, location, _) = post(&liaison, &app, "/demands", &fields).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let path = format!("/demands/{}", id_from(&location));
+    let id = state_demand(&app, &liaison, &liaison_csrf, "城区帐篷").await;
+    let path = format!("/demands/{id}");
     let meeting = [
         ("csrf", office_csrf.as_str()),
         ("held_at", ""),
@@ -669,7 +681,7 @@ async fn shortfall_story(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let stored = api_demand(&app, id_from(&location)).await;
+    let stored = api_demand(&app, id).await;
     let (_, detail) = get(&office, &app, &path).await;
     assert!(!detail.contains("缺 "), "nothing short yet: {detail}");
 
@@ -957,22 +969,11 @@ on_both!(
 /// demand goes through; a table the page does not have is refused.
 async fn downloads_story(app: TestApp) {
     app.seed_records().await;
-    let point = city(&app).await;
-    let needed_by = hours_from_now(72);
     let (liaison, liaison_csrf) = app.signed_in("liaison", "zh-CN").await;
     let (office, office_csrf) = app.signed_in("office", "zh-CN").await;
-    let fields = demand_form(
-        &liaison_csrf,
-        "城区帐篷与饮水",
-        "internal",
-        &point.0,
-        &point,
-        &needed_by,
-        "2",
-    );
-    let (status, location, _) = post(&liaison, &app, "/demands", &fields).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let id = id_from(&location);
+    let id = state_demand(&app, &liaison, &liaison_csrf, "城区帐篷与饮水").await;
+    let point = city(&app).await;
+    let needed_by = hours_from_now(72);
     let path = format!("/demands/{id}");
     let (status, _, _) = post(
         &office,
