@@ -319,6 +319,11 @@ pub struct BenchArgs {
     /// Print the figures as one JSON object on standard output instead of a table
     #[arg(long)]
     pub json: bool,
+
+    /// Run only these parts of the benchmark (potential only: its full run takes a quarter
+    /// of an hour, most of it loading the totals' records)
+    #[arg(long, value_enum, value_name = "PART", value_delimiter = ',')]
+    pub only: Vec<crate::bench::BenchPart>,
 }
 
 #[cfg(test)]
@@ -373,5 +378,24 @@ mod tests {
         assert!(with(&["--roles", "viewer,office_staff"]).is_ok());
         assert!(with(&["--roles", "admin"]).is_err());
         assert!(Cli::try_parse_from(["muster", "--bind", "localhost", "migrate"]).is_err());
+    }
+
+    #[test]
+    fn a_benchmark_runs_the_parts_named() {
+        let parsed = |args: &[&str]| match Cli::try_parse_from(args).map(|cli| cli.command) {
+            Ok(Command::Bench(bench)) => Ok(bench.only),
+            Ok(other) => panic!("parsed as {other:?}"),
+            Err(e) => Err(e.kind()),
+        };
+        use crate::bench::BenchPart;
+        assert_eq!(
+            parsed(&["muster", "bench", "potential", "--only", "csv,totals"]),
+            Ok(vec![BenchPart::Csv, BenchPart::Totals])
+        );
+        assert_eq!(parsed(&["muster", "bench", "potential"]), Ok(Vec::new()));
+        assert_eq!(
+            parsed(&["muster", "bench", "potential", "--only", "cvs"]),
+            Err(clap::error::ErrorKind::InvalidValue)
+        );
     }
 }

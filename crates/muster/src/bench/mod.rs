@@ -36,11 +36,44 @@ pub enum BenchName {
     Allocation,
 }
 
+/// The parts of `muster bench potential` that `--only` can pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchPart {
+    /// The million-row CSV import on both databases, with its anchors
+    Csv,
+    /// The 100,000-row XLSX import on both databases
+    Xlsx,
+    /// The subtree totals over 10,000,000 records
+    Totals,
+}
+
 pub async fn run(args: &BenchArgs) -> CommandResult {
+    if !args.only.is_empty() && args.name != BenchName::Potential {
+        anyhow::bail!("--only picks parts of `muster bench potential`; this benchmark has none");
+    }
     match args.name {
         BenchName::Regions => regions::run(args.quick, args.json).await,
-        BenchName::Potential => potential::run(args.quick, args.json).await,
+        BenchName::Potential => potential::run(args.quick, args.json, &args.only).await,
         BenchName::Facilities => facilities::run(args.quick, args.json).await,
         BenchName::Allocation => allocation::run(args.quick, args.json).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_the_potential_benchmark_has_parts() {
+        let args = BenchArgs {
+            name: BenchName::Regions,
+            quick: true,
+            json: false,
+            only: vec![BenchPart::Csv],
+        };
+        let refused = run(&args)
+            .await
+            .expect_err("the regions benchmark has no parts");
+        assert!(refused.to_string().contains("--only"), "{refused}");
     }
 }

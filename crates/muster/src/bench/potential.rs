@@ -33,6 +33,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use super::BenchPart;
 use super::regions::{median, remove_sqlite_files, replace_database, run_sqlite3, write_csv_field};
 use super::support::{PostgresServer, path_of, percentiles};
 use crate::commands::{CommandResult, command_line_actor, group_digits};
@@ -140,7 +141,8 @@ struct Fixture {
     attribute_keys: Vec<String>,
 }
 
-pub async fn run(quick: bool, json: bool) -> CommandResult {
+pub async fn run(quick: bool, json: bool, only: &[BenchPart]) -> CommandResult {
+    let wanted = |part| only.is_empty() || only.contains(&part);
     let scale = if quick { 10 } else { 1 };
     let import_rows = IMPORT_ROWS / scale;
     let xlsx_rows = XLSX_ROWS / scale;
@@ -152,11 +154,13 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
     let progress = Progress::spinner("generating the demo province and the records");
     let fixture = fixture();
     let csv = dir.path().join("potential.csv");
-    let csv_bytes = {
+    let csv_bytes = if wanted(BenchPart::Csv) {
         let rows = generate_rows(&fixture, import_rows, 0..fixture.villages.len(), "h", SEED);
         write_potential_csv(&csv, &fixture, &rows)?
+    } else {
+        0
     };
-    let xlsx = {
+    let xlsx = if wanted(BenchPart::Xlsx) {
         let rows = generate_rows(
             &fixture,
             xlsx_rows,
@@ -171,110 +175,181 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
         .await
         .context("the XLSX writer stopped")?
         .context("cannot write the XLSX file")?
+    } else {
+        Vec::new()
     };
 
     let mut measurements = Vec::new();
 
-    // CSV import on SQLite, against sqlite3's .import.
-    progress.phase("timing the sqlite3 shell's .import of the CSV (the anchor)");
-    let sqlite_anchor = time_runs(|run| time_sqlite3_import(dir.path(), &csv, run));
-    let mut sqlite_samples = Vec::new();
-    let mut failure = None;
-    for run in 0..RUNS {
-        progress.phase(format!(
-            "importing {} records into SQLite (run {} of {RUNS})",
-            group_digits(import_rows as u64),
-            run + 1
-        ));
-        let database = dir.path().join(format!("import-{run}.db"));
-        let measured = async {
-            let db = fresh_sqlite(&database, &fixture).await?;
-            let seconds = time_import_file(&db, &csv).await;
-            db.close().await;
-            seconds
-        }
-        .await;
-        remove_sqlite_files(&database);
-        match measured {
-            Ok(seconds) => sqlite_samples.push(seconds),
-            Err(e) => {
-                failure = Some(format!("{e:#}"));
-                break;
-            }
-        }
-    }
-    progress.phase("timing the validation on its own, for the phase split");
-    let validate_seconds = {
-        let database = dir.path().join("validate.db");
-        let measured = async {
-            let db = fresh_sqlite(&database, &fixture).await?;
-            let started = Instant::now();
-            let bytes = tokio::fs::read(&csv).await?;
-            db.validate_potential_file(&command_line_actor(), bytes, "potential.csv", None)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let seconds = started.elapsed().as_secs_f64();
-            db.close().await;
-            anyhow::Ok(seconds)
-        }
-        .await;
-        remove_sqlite_files(&database);
-        measured.ok()
-    };
-    measurements.push(import_measurement(
-        "import_csv.sqlite",
-        format!("import {} MB CSV, full validation", csv_bytes / 1_000_000),
-        "sqlite",
-        import_rows,
-        sqlite_samples,
-        failure,
-        sqlite_anchor.map(|samples| anchor("sqlite3 .import", samples)),
-        ImportTarget::RateAndRatio,
-    ));
-    if let (
-        Some(validate),
-        Some(Measurement {
-            outcome:
-                Outcome::Import {
-                    validate_seconds: slot,
-                    ..
-                },
-            ..
-        }),
-    ) = (validate_seconds, measurements.last_mut())
-    {
-        *slot = Some(validate);
-    }
-
-    // CSV import on PostgreSQL, against psql's \copy.
     let postgres = PostgresServer::connect().await;
-    match &postgres {
-        Ok(server) => {
-            progress.phase("timing psql's \\copy of the CSV (the anchor)");
-            let mut anchor_samples = Vec::new();
-            let mut anchor_failure = None;
-            for _ in 0..RUNS {
-                match time_psql_copy(server, &csv, &fixture).await {
-                    Ok(seconds) => anchor_samples.push(seconds),
-                    Err(e) => {
-                        anchor_failure = Some(e);
-                        break;
-                    }
+
+    if wanted(BenchPart::Csv) {
+        // CSV import on SQLite, against sqlite3's .import.
+        progress.phase("timing the sqlite3 shell's .import of the CSV (the anchor)");
+        let sqlite_anchor = time_runs(|run| time_sqlite3_import(dir.path(), &csv, run));
+        let mut sqlite_samples = Vec::new();
+        let mut failure = None;
+        for run in 0..RUNS {
+            progress.phase(format!(
+                "importing {} records into SQLite (run {} of {RUNS})",
+                group_digits(import_rows as u64),
+                run + 1
+            ));
+            let database = dir.path().join(format!("import-{run}.db"));
+            let measured = async {
+                let db = fresh_sqlite(&database, &fixture).await?;
+                let seconds = time_import_file(&db, &csv).await;
+                db.close().await;
+                seconds
+            }
+            .await;
+            remove_sqlite_files(&database);
+            match measured {
+                Ok(seconds) => sqlite_samples.push(seconds),
+                Err(e) => {
+                    failure = Some(format!("{e:#}"));
+                    break;
                 }
             }
+        }
+        progress.phase("timing the validation on its own, for the phase split");
+        let validate_seconds = {
+            let database = dir.path().join("validate.db");
+            let measured = async {
+                let db = fresh_sqlite(&database, &fixture).await?;
+                let started = Instant::now();
+                let bytes = tokio::fs::read(&csv).await?;
+                db.validate_potential_file(&command_line_actor(), bytes, "potential.csv", None)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let seconds = started.elapsed().as_secs_f64();
+                db.close().await;
+                anyhow::Ok(seconds)
+            }
+            .await;
+            remove_sqlite_files(&database);
+            measured.ok()
+        };
+        measurements.push(import_measurement(
+            "import_csv.sqlite",
+            format!("import {} MB CSV, full validation", csv_bytes / 1_000_000),
+            "sqlite",
+            import_rows,
+            sqlite_samples,
+            failure,
+            sqlite_anchor.map(|samples| anchor("sqlite3 .import", samples)),
+            ImportTarget::RateAndRatio,
+        ));
+        if let (
+            Some(validate),
+            Some(Measurement {
+                outcome:
+                    Outcome::Import {
+                        validate_seconds: slot,
+                        ..
+                    },
+                ..
+            }),
+        ) = (validate_seconds, measurements.last_mut())
+        {
+            *slot = Some(validate);
+        }
+
+        // CSV import on PostgreSQL, against psql's \copy.
+        match &postgres {
+            Ok(server) => {
+                progress.phase("timing psql's \\copy of the CSV (the anchor)");
+                let mut anchor_samples = Vec::new();
+                let mut anchor_failure = None;
+                for _ in 0..RUNS {
+                    match time_psql_copy(server, &csv, &fixture).await {
+                        Ok(seconds) => anchor_samples.push(seconds),
+                        Err(e) => {
+                            anchor_failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let mut samples = Vec::new();
+                let mut failure = None;
+                for run in 0..RUNS {
+                    progress.phase(format!(
+                        "importing {} records into PostgreSQL (run {} of {RUNS})",
+                        group_digits(import_rows as u64),
+                        run + 1
+                    ));
+                    let measured = with_regions(server, &fixture, |db| {
+                        let csv = csv.clone();
+                        async move { time_import_file(&db, &csv).await }
+                    })
+                    .await;
+                    match measured {
+                        Ok(seconds) => samples.push(seconds),
+                        Err(e) => {
+                            failure = Some(format!("{e:#}"));
+                            break;
+                        }
+                    }
+                }
+                measurements.push(import_measurement(
+                    "import_csv.postgres",
+                    format!("import {} MB CSV, full validation", csv_bytes / 1_000_000),
+                    "postgres",
+                    import_rows,
+                    samples,
+                    failure,
+                    match anchor_failure {
+                        None => Some(anchor("psql \\copy", anchor_samples)),
+                        Some(_) => None,
+                    },
+                    ImportTarget::Ratio,
+                ));
+            }
+            Err(reason) => measurements.push(Measurement {
+                key: "import_csv.postgres".into(),
+                name: "import CSV, full validation".into(),
+                backend: "postgres",
+                outcome: Outcome::Skipped {
+                    reason: reason.clone(),
+                },
+            }),
+        }
+    }
+
+    if wanted(BenchPart::Xlsx) {
+        // XLSX import on both.
+        for backend in ["sqlite", "postgres"] {
+            progress.phase(format!(
+                "importing a {}-row XLSX into {backend}",
+                group_digits(xlsx_rows as u64)
+            ));
             let mut samples = Vec::new();
             let mut failure = None;
             for run in 0..RUNS {
-                progress.phase(format!(
-                    "importing {} records into PostgreSQL (run {} of {RUNS})",
-                    group_digits(import_rows as u64),
-                    run + 1
-                ));
-                let measured = with_regions(server, &fixture, |db| {
-                    let csv = csv.clone();
-                    async move { time_import_file(&db, &csv).await }
-                })
-                .await;
+                let measured = match backend {
+                    "sqlite" => {
+                        let database = dir.path().join(format!("xlsx-{run}.db"));
+                        let result = async {
+                            let db = fresh_sqlite(&database, &fixture).await?;
+                            let seconds = time_import_bytes(&db, xlsx.clone(), "report.xlsx").await;
+                            db.close().await;
+                            seconds
+                        }
+                        .await;
+                        remove_sqlite_files(&database);
+                        result
+                    }
+                    _ => {
+                        match &postgres {
+                            Ok(server) => with_regions(server, &fixture, |db| {
+                                let bytes = xlsx.clone();
+                                async move { time_import_bytes(&db, bytes, "report.xlsx").await }
+                            })
+                            .await,
+                            Err(reason) => Err(anyhow::anyhow!("{reason}")),
+                        }
+                    }
+                };
                 match measured {
                     Ok(seconds) => samples.push(seconds),
                     Err(e) => {
@@ -284,46 +359,46 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
                 }
             }
             measurements.push(import_measurement(
-                "import_csv.postgres",
-                format!("import {} MB CSV, full validation", csv_bytes / 1_000_000),
-                "postgres",
-                import_rows,
+                &format!("import_xlsx.{backend}"),
+                format!("import {}-row XLSX", group_digits(xlsx_rows as u64)),
+                if backend == "sqlite" {
+                    "sqlite"
+                } else {
+                    "postgres"
+                },
+                xlsx_rows,
                 samples,
                 failure,
-                match anchor_failure {
-                    None => Some(anchor("psql \\copy", anchor_samples)),
-                    Some(_) => None,
-                },
-                ImportTarget::Ratio,
+                None,
+                ImportTarget::Seconds(MAX_XLSX_SECONDS),
             ));
         }
-        Err(reason) => measurements.push(Measurement {
-            key: "import_csv.postgres".into(),
-            name: "import CSV, full validation".into(),
-            backend: "postgres",
-            outcome: Outcome::Skipped {
-                reason: reason.clone(),
-            },
-        }),
     }
 
-    // XLSX import on both.
-    for backend in ["sqlite", "postgres"] {
-        progress.phase(format!(
-            "importing a {}-row XLSX into {backend}",
-            group_digits(xlsx_rows as u64)
-        ));
-        let mut samples = Vec::new();
-        let mut failure = None;
-        for run in 0..RUNS {
+    if wanted(BenchPart::Totals) {
+        // Totals over many records.
+        let subtrees = draw_subtrees(&fixture, queries);
+        for backend in ["sqlite", "postgres"] {
+            progress.phase(format!(
+                "loading {} records into {backend} for the totals",
+                group_digits(totals_records as u64)
+            ));
             let measured = match backend {
                 "sqlite" => {
-                    let database = dir.path().join(format!("xlsx-{run}.db"));
+                    let database = dir.path().join("totals.db");
                     let result = async {
                         let db = fresh_sqlite(&database, &fixture).await?;
-                        let seconds = time_import_bytes(&db, xlsx.clone(), "report.xlsx").await;
+                        let outcome = measure_totals(
+                            &db,
+                            &fixture,
+                            totals_records,
+                            &subtrees,
+                            anchor_queries,
+                            &progress,
+                        )
+                        .await;
                         db.close().await;
-                        seconds
+                        outcome
                     }
                     .await;
                     remove_sqlite_files(&database);
@@ -332,102 +407,40 @@ pub async fn run(quick: bool, json: bool) -> CommandResult {
                 _ => match &postgres {
                     Ok(server) => {
                         with_regions(server, &fixture, |db| {
-                            let bytes = xlsx.clone();
-                            async move { time_import_bytes(&db, bytes, "report.xlsx").await }
+                            let (fixture, subtrees, progress) = (&fixture, &subtrees, &progress);
+                            async move {
+                                measure_totals(
+                                    &db,
+                                    fixture,
+                                    totals_records,
+                                    subtrees,
+                                    anchor_queries,
+                                    progress,
+                                )
+                                .await
+                            }
                         })
                         .await
                     }
                     Err(reason) => Err(anyhow::anyhow!("{reason}")),
                 },
             };
-            match measured {
-                Ok(seconds) => samples.push(seconds),
-                Err(e) => {
-                    failure = Some(format!("{e:#}"));
-                    break;
-                }
-            }
+            measurements.push(Measurement {
+                key: format!("totals.{backend}"),
+                name: format!(
+                    "subtree totals over {} records",
+                    group_digits(totals_records as u64)
+                ),
+                backend: if backend == "sqlite" {
+                    "sqlite"
+                } else {
+                    "postgres"
+                },
+                outcome: measured.unwrap_or_else(|e| Outcome::Skipped {
+                    reason: format!("{e:#}"),
+                }),
+            });
         }
-        measurements.push(import_measurement(
-            &format!("import_xlsx.{backend}"),
-            format!("import {}-row XLSX", group_digits(xlsx_rows as u64)),
-            if backend == "sqlite" {
-                "sqlite"
-            } else {
-                "postgres"
-            },
-            xlsx_rows,
-            samples,
-            failure,
-            None,
-            ImportTarget::Seconds(MAX_XLSX_SECONDS),
-        ));
-    }
-
-    // Totals over many records.
-    let subtrees = draw_subtrees(&fixture, queries);
-    for backend in ["sqlite", "postgres"] {
-        progress.phase(format!(
-            "loading {} records into {backend} for the totals",
-            group_digits(totals_records as u64)
-        ));
-        let measured = match backend {
-            "sqlite" => {
-                let database = dir.path().join("totals.db");
-                let result = async {
-                    let db = fresh_sqlite(&database, &fixture).await?;
-                    let outcome = measure_totals(
-                        &db,
-                        &fixture,
-                        totals_records,
-                        &subtrees,
-                        anchor_queries,
-                        &progress,
-                    )
-                    .await;
-                    db.close().await;
-                    outcome
-                }
-                .await;
-                remove_sqlite_files(&database);
-                result
-            }
-            _ => match &postgres {
-                Ok(server) => {
-                    with_regions(server, &fixture, |db| {
-                        let (fixture, subtrees, progress) = (&fixture, &subtrees, &progress);
-                        async move {
-                            measure_totals(
-                                &db,
-                                fixture,
-                                totals_records,
-                                subtrees,
-                                anchor_queries,
-                                progress,
-                            )
-                            .await
-                        }
-                    })
-                    .await
-                }
-                Err(reason) => Err(anyhow::anyhow!("{reason}")),
-            },
-        };
-        measurements.push(Measurement {
-            key: format!("totals.{backend}"),
-            name: format!(
-                "subtree totals over {} records",
-                group_digits(totals_records as u64)
-            ),
-            backend: if backend == "sqlite" {
-                "sqlite"
-            } else {
-                "postgres"
-            },
-            outcome: measured.unwrap_or_else(|e| Outcome::Skipped {
-                reason: format!("{e:#}"),
-            }),
-        });
     }
     progress.finish();
 
