@@ -170,19 +170,27 @@ impl Holder {
 
     /// The part of the holding key that names the holder: an identity number where a
     /// person gives one (names repeat), else the normalised name.
-    fn identity(&self) -> String {
+    /// Appends the holder part of a holding key: `o:` and the organization's name, or `p:`
+    /// and the person's identity number (their name where there is none), normalised.
+    fn push_identity(&self, key: &mut String) {
         match self {
-            Holder::Organization { name, .. } => format!("o:{}", normalize_key_part(name)),
+            Holder::Organization { name, .. } => {
+                key.push_str("o:");
+                push_normalized(key, name);
+            }
             Holder::Person {
                 name, id_number, ..
-            } => match id_number
-                .as_deref()
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-            {
-                Some(number) => format!("p:{}", normalize_key_part(number)),
-                None => format!("p:{}", normalize_key_part(name)),
-            },
+            } => {
+                key.push_str("p:");
+                match id_number
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                {
+                    Some(number) => push_normalized(key, number),
+                    None => push_normalized(key, name),
+                }
+            }
         }
     }
 }
@@ -209,6 +217,13 @@ fn mask_keep(text: &str, head: usize, tail: usize) -> String {
 /// the same. `|` is the key's separator, so it is replaced.
 fn normalize_key_part(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    push_normalized(&mut out, text);
+    out
+}
+
+/// [`normalize_key_part`] appended to `out`, as a holding key is built in one buffer.
+fn push_normalized(out: &mut String, text: &str) {
+    let start = out.len();
     let mut pending_space = false;
     for ch in text.trim().chars() {
         let ch = match ch {
@@ -218,7 +233,7 @@ fn normalize_key_part(text: &str) -> String {
             _ => ch,
         };
         if ch.is_whitespace() {
-            pending_space = !out.is_empty();
+            pending_space = out.len() > start;
             continue;
         }
         if pending_space {
@@ -227,10 +242,10 @@ fn normalize_key_part(text: &str) -> String {
         }
         match ch {
             '|' => out.push('/'),
+            _ if ch.is_ascii() => out.push(ch.to_ascii_lowercase()),
             _ => out.extend(ch.to_lowercase()),
         }
     }
-    out
 }
 
 /// A name as the holding key compares it, with case, width and spacing folded: two sites
@@ -248,18 +263,20 @@ pub fn holding_key(
     holder: &Holder,
     site: Option<&str>,
 ) -> String {
-    let site = site.map(normalize_key_part).unwrap_or_default();
-    let holder = holder.identity();
+    let site = site.unwrap_or_default();
+    // Room for nearly every key, not a bound: the holder part may be an 18-digit identity
+    // number rather than the name, and normalising can lengthen a part.
+    let holder_room = holder.name().len().max(18) + 2;
     let mut key = String::with_capacity(
-        region_path.as_str().len() + type_code.len() + holder.len() + site.len() + 3,
+        region_path.as_str().len() + type_code.len() + holder_room + site.len() + 3,
     );
     key.push_str(region_path.as_str());
     key.push('|');
     key.push_str(type_code);
     key.push('|');
-    key.push_str(&holder);
+    holder.push_identity(&mut key);
     key.push('|');
-    key.push_str(&site);
+    push_normalized(&mut key, site);
     key
 }
 

@@ -535,7 +535,9 @@ impl ResourceType {
         cells: impl Iterator<Item = (&'a str, Option<Cell<'a>>)>,
     ) -> Result<BTreeMap<String, AttributeValue>, Vec<AttributeProblem>> {
         let mut values = BTreeMap::new();
-        let mut seen = HashSet::new();
+        // By the attribute's place in `self.attributes`: a row's few attributes are checked
+        // for repeats without hashing.
+        let mut seen = vec![false; self.attributes.len()];
         let mut problems = Vec::new();
         for (key, cell) in cells {
             let key = key.trim();
@@ -550,13 +552,21 @@ impl ResourceType {
             if text == Some("") {
                 continue;
             }
-            let Some(spec) = self.attribute(key) else {
+            let Some((place, spec)) = self
+                .attributes
+                .iter()
+                .enumerate()
+                .find(|(_, a)| a.key == key)
+            else {
                 problems.push(AttributeProblem::Unknown {
                     key: key.to_owned(),
                 });
                 continue;
             };
-            if !seen.insert(key) {
+            if seen
+                .get_mut(place)
+                .is_none_or(|seen| std::mem::replace(seen, true))
+            {
                 problems.push(AttributeProblem::Repeated {
                     key: key.to_owned(),
                 });

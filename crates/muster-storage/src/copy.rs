@@ -88,6 +88,22 @@ impl BinaryCopy {
         buffer.extend_from_slice(&fields.to_be_bytes());
     }
 
+    /// A text field holding `value` as JSON, written straight into the buffer (a million
+    /// records' attributes each serialised to a string first was a tenth of encoding them);
+    /// `{}` should it not serialise.
+    pub(crate) fn json(buffer: &mut Vec<u8>, value: &impl serde::Serialize) {
+        let start = buffer.len();
+        buffer.extend_from_slice(&0i32.to_be_bytes());
+        if serde_json::to_writer(&mut *buffer, value).is_err() {
+            buffer.truncate(start + 4);
+            buffer.extend_from_slice(b"{}");
+        }
+        let length = i32::try_from(buffer.len() - start - 4).unwrap_or(i32::MAX);
+        if let Some(prefix) = buffer.get_mut(start..start + 4) {
+            prefix.copy_from_slice(&length.to_be_bytes());
+        }
+    }
+
     pub(crate) fn text(buffer: &mut Vec<u8>, value: Option<&str>) {
         match value {
             None => Self::null(buffer),
@@ -173,5 +189,21 @@ mod tests {
         expected.extend([0, 0, 0, 8, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]);
         expected.extend([0xff, 0xff]);
         assert_eq!(buffer, expected);
+    }
+
+    #[test]
+    fn a_json_field_is_the_text_field_of_its_serialisation() {
+        let value: std::collections::BTreeMap<&str, serde_json::Value> = [
+            ("beds", serde_json::json!(120)),
+            ("名称", serde_json::json!("第一 \"医院\"")),
+        ]
+        .into_iter()
+        .collect();
+        let mut written = vec![7];
+        BinaryCopy::json(&mut written, &value);
+        let mut expected = vec![7];
+        let text = serde_json::to_string(&value).expect("a map serialises");
+        BinaryCopy::text(&mut expected, Some(&text));
+        assert_eq!(written, expected);
     }
 }

@@ -2297,23 +2297,24 @@ impl RecordEncoding {
             args.reserve(chunk.len() * SQLITE_BOUND_COLUMNS, 0);
             for (_, draft) in chunk.iter().copied() {
                 let holder = HolderColumns::of(&draft.holder);
+                let (region_code, region_path) = repeated.region(draft);
                 let bound: [Result<(), sqlx::error::BoxDynError>; SQLITE_BOUND_COLUMNS] = [
                     args.add(draft.holding_key.as_str()),
                     args.add(repeated.of(&draft.type_code)),
                     args.add(draft.quantity),
                     args.add(attributes_json(draft)),
-                    args.add(repeated.of(draft.quality.as_str())),
-                    args.add(repeated.of(draft.holder.kind().as_str())),
+                    args.add(repeated.of_name(draft.quality.as_str())),
+                    args.add(repeated.of_name(draft.holder.kind().as_str())),
                     args.add(holder.organization_id),
                     args.add(draft.holder.name()),
                     args.add(holder.id_number),
                     args.add(holder.phone),
                     args.add(draft.site.as_deref()),
-                    args.add(repeated.of(&draft.region_code)),
-                    args.add(repeated.of(draft.region_path.as_str())),
+                    args.add(region_code),
+                    args.add(region_path),
                     args.add(draft.coordinates.map(|c| c.0)),
                     args.add(draft.coordinates.map(|c| c.1)),
-                    args.add(repeated.of(draft.status.as_str())),
+                    args.add(repeated.of_name(draft.status.as_str())),
                     args.add(draft.quantity),
                     args.add(sites.site_of(draft)),
                 ];
@@ -2343,7 +2344,7 @@ impl RecordEncoding {
             BinaryCopy::text(b, Some(&draft.holding_key));
             BinaryCopy::text(b, Some(&draft.type_code));
             BinaryCopy::double(b, Some(draft.quantity));
-            BinaryCopy::text(b, Some(&attributes_json(draft)));
+            BinaryCopy::json(b, &draft.attributes);
             BinaryCopy::text(b, Some(draft.quality.as_str()));
             BinaryCopy::text(b, Some(draft.holder.kind().as_str()));
             BinaryCopy::bigint(b, holder.organization_id);
@@ -2381,11 +2382,40 @@ impl RecordEncoding {
 /// fresh `String` in a fresh `Arc`, and at six such columns a row that was a tenth of a
 /// million-record import's allocations, all freed again on the SQLite worker's thread.
 #[derive(Default)]
-struct RepeatedText<'d>(foldhash::HashMap<&'d str, Arc<str>>);
+struct RepeatedText<'d> {
+    hashed: foldhash::HashMap<&'d str, Arc<str>>,
+    /// A region's code and path, found by its code alone (one look-up, not two).
+    regions: foldhash::HashMap<&'d str, (Arc<str>, Arc<str>)>,
+    /// The few names of an enumeration (grade, holder kind, status): found by comparing a
+    /// handful of short strings, cheaper than hashing one.
+    named: Vec<(&'static str, Arc<str>)>,
+}
 
 impl<'d> RepeatedText<'d> {
     fn of(&mut self, text: &'d str) -> Arc<str> {
-        Arc::clone(self.0.entry(text).or_insert_with(|| Arc::from(text)))
+        Arc::clone(self.hashed.entry(text).or_insert_with(|| Arc::from(text)))
+    }
+
+    fn region(&mut self, draft: &'d RecordDraft) -> (Arc<str>, Arc<str>) {
+        let (code, path) = self
+            .regions
+            .entry(draft.region_code.as_str())
+            .or_insert_with(|| {
+                (
+                    Arc::from(draft.region_code.as_str()),
+                    Arc::from(draft.region_path.as_str()),
+                )
+            });
+        (Arc::clone(code), Arc::clone(path))
+    }
+
+    fn of_name(&mut self, name: &'static str) -> Arc<str> {
+        if let Some((_, shared)) = self.named.iter().find(|(known, _)| *known == name) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(name);
+        self.named.push((name, Arc::clone(&shared)));
+        shared
     }
 }
 

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::region::{RegionLevel, RegionPath};
 use crate::sheet::{Sheet, Workbook, column_name};
-use crate::taxonomy::Taxonomy;
+use crate::taxonomy::{AttributeSpec, Taxonomy};
 pub use crate::text::Said;
 
 /// The columns of a potential spreadsheet: a stable key (what the template's header says in
@@ -366,6 +366,10 @@ pub struct RecordImporter<'a> {
     /// The sheet, headers and columns as handed on with each batch of pending rows, made
     /// once.
     layout: Option<Arc<SheetLayout>>,
+    /// For each resource type met so far, the attribute each attribute column names (by
+    /// key, English or Chinese name), in the order of `columns.attributes`: worked out once
+    /// a type, not once a row.
+    attribute_specs: foldhash::HashMap<&'a str, Vec<Option<&'a AttributeSpec>>>,
 }
 
 /// Where a sheet's columns are: what placing rows needs to name a problem's column.
@@ -452,6 +456,7 @@ impl<'a> RecordImporter<'a> {
             unplaced: Vec::new(),
             problems: ProblemList::default(),
             layout: None,
+            attribute_specs: foldhash::HashMap::default(),
         })
     }
 
@@ -550,17 +555,29 @@ impl<'a> RecordImporter<'a> {
                 ),
             }
             let mut raw: Vec<(&str, &str)> = Vec::new();
-            let mut attribute_columns: Vec<(String, usize)> = Vec::new();
-            for (position, label, bracketed) in &self.columns.attributes {
+            let mut attribute_columns: Vec<(&str, usize)> = Vec::new();
+            let columns = &self.columns;
+            let specs = self
+                .attribute_specs
+                .entry(resource_type.code.as_str())
+                .or_insert_with(|| {
+                    columns
+                        .attributes
+                        .iter()
+                        .map(|(_, label, bracketed)| {
+                            attribute_of_column(resource_type, label, bracketed.as_deref())
+                        })
+                        .collect()
+                });
+            for ((position, label, _), spec) in columns.attributes.iter().zip(specs.iter()) {
                 let value = cells.get(*position).map_or("", |t| t.trim());
                 if value.is_empty() {
                     continue;
                 }
-                let spec = attribute_of_column(resource_type, label, bracketed.as_deref());
                 match spec {
                     Some(spec) => {
                         raw.push((spec.key.as_str(), value));
-                        attribute_columns.push((spec.key.clone(), *position));
+                        attribute_columns.push((spec.key.as_str(), *position));
                     }
                     None => self.problems.push(RowProblem {
                         sheet: self.sheet.clone(),
@@ -580,7 +597,7 @@ impl<'a> RecordImporter<'a> {
                         // the sheet has one.
                         let column = attribute_columns
                             .iter()
-                            .find(|(key, _)| key == problem.key())
+                            .find(|(key, _)| *key == problem.key())
                             .map(|(_, c)| *c)
                             .or_else(|| {
                                 self.columns.attributes.iter().find_map(
@@ -794,9 +811,11 @@ impl<'a> RecordImporter<'a> {
                 })
             })
             .clone();
+        // The next batch gets room for as many rows as this one, not a vector that grows.
+        let room = self.pending.len();
         PendingRows {
             layout,
-            rows: std::mem::take(&mut self.pending),
+            rows: std::mem::replace(&mut self.pending, Vec::with_capacity(room)),
             unplaced: std::mem::take(&mut self.unplaced),
             after_problems: !self.problems.is_empty(),
         }

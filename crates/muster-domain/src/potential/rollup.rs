@@ -105,9 +105,13 @@ fn deepest_totals_prefix(path: &str) -> &str {
 /// first of a key. They are spread to the enclosing subtrees only once, in
 /// [`Self::into_changes`]. Gathering by township rather than village makes a province-wide
 /// import's groups a tenth as many.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RollupDeltas {
-    by_region: HashMap<String, HashMap<String, Totals>>,
+    /// By the deepest region keeping totals rows: where its changes are in `by_type`. (An
+    /// index rather than the map itself, so a region seen before costs one look-up, not a
+    /// check and a second look-up to borrow it.)
+    regions: HashMap<String, usize>,
+    by_type: Vec<HashMap<String, Totals>>,
 }
 
 impl RollupDeltas {
@@ -135,10 +139,15 @@ impl RollupDeltas {
     fn apply(&mut self, figures: &RecordFigures<'_>, sign: f64) {
         let change = Totals::of(figures, sign);
         let region = deepest_totals_prefix(figures.region_path.as_str());
-        if !self.by_region.contains_key(region) {
-            self.by_region.insert(region.to_owned(), HashMap::new());
-        }
-        let Some(by_type) = self.by_region.get_mut(region) else {
+        let index = match self.regions.get(region) {
+            Some(&index) => index,
+            None => {
+                self.regions.insert(region.to_owned(), self.by_type.len());
+                self.by_type.push(HashMap::new());
+                self.by_type.len() - 1
+            }
+        };
+        let Some(by_type) = self.by_type.get_mut(index) else {
             return;
         };
         match by_type.get_mut(figures.type_code) {
@@ -155,7 +164,10 @@ impl RollupDeltas {
         // Every enclosing path is a prefix of the region's own path, so the keys borrow
         // slices of it and spreading allocates nothing per record group.
         let mut spread: HashMap<(&str, &str), Totals> = HashMap::new();
-        for (text, by_type) in &self.by_region {
+        for (text, &index) in &self.regions {
+            let Some(by_type) = self.by_type.get(index) else {
+                continue;
+            };
             let prefixes = text
                 .match_indices('/')
                 .map(|(i, _)| &text[..=i])
@@ -179,6 +191,6 @@ impl RollupDeltas {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_region.is_empty()
+        self.regions.is_empty()
     }
 }

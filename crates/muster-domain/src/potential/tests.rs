@@ -40,6 +40,44 @@ fn a_holding_key_ignores_case_width_and_spacing_but_not_the_site() {
 }
 
 #[test]
+fn a_holding_key_is_spelled_as_stored_keys_are() {
+    // Stored records are found by these exact texts: how a key is built may change, its
+    // spelling may not.
+    let region = path("/34/3401/");
+    let company = Holder::Organization {
+        id: None,
+        name: " ＡＢＣ  Logistics|Co ".into(),
+    };
+    assert_eq!(
+        holding_key(
+            &region,
+            "TRN.ROAD.TRUCK_HEAVY",
+            &company,
+            Some(" North\u{3000} Yard ")
+        ),
+        "/34/3401/|TRN.ROAD.TRUCK_HEAVY|o:abc logistics/co|north yard"
+    );
+    let numbered = Holder::Person {
+        name: "Wang Wei".into(),
+        id_number: Some(" 34010219900101123X ".into()),
+        phone: None,
+    };
+    assert_eq!(
+        holding_key(&region, "MED.BED", &numbered, None),
+        "/34/3401/|MED.BED|p:34010219900101123x|"
+    );
+    let named = Holder::Person {
+        name: "王  伟".into(),
+        id_number: Some("  ".into()),
+        phone: None,
+    };
+    assert_eq!(
+        holding_key(&region, "MED.BED", &named, Some("   ")),
+        "/34/3401/|MED.BED|p:王 伟|"
+    );
+}
+
+#[test]
 fn one_holding_at_two_levels_of_one_line_is_the_same_holding() {
     let company = Holder::Organization {
         id: None,

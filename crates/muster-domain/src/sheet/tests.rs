@@ -996,3 +996,12 @@ fn text_longer_than_a_cell_is_cut_to_excels_limit_in_xlsx() {
         "a cell at the limit is kept whole"
     );
 }
+
+#[test]
+fn a_row_of_cells_reuses_the_last_rows_allocation() {
+    let mut cells: Vec<&str> = Vec::with_capacity(64);
+    cells.extend(["a", "b"]);
+    let reused = super::reused(cells);
+    assert!(reused.is_empty());
+    assert!(reused.capacity() >= 64, "capacity {}", reused.capacity());
+}
