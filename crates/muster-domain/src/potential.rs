@@ -168,10 +168,9 @@ impl Holder {
         }
     }
 
-    /// The part of the holding key that names the holder: an identity number where a
-    /// person gives one (names repeat), else the normalised name.
-    /// Appends the holder part of a holding key: `o:` and the organization's name, or `p:`
-    /// and the person's identity number (their name where there is none), normalised.
+    /// Appends the part of the holding key that names the holder: `o:` and the
+    /// organization's name, or `p:` and the person's identity number where they give one
+    /// (names repeat), else their name; normalised.
     fn push_identity(&self, key: &mut String) {
         match self {
             Holder::Organization { name, .. } => {

@@ -801,6 +801,12 @@ impl<'a> RecordImporter<'a> {
     /// what crosses from the thread that parses the file to the one that places and stores
     /// the rows, a batch at a time.
     pub fn take_pending(&mut self) -> PendingRows {
+        // The next batch gets room for as many rows as this one, not a vector that grows.
+        self.hand_over(self.pending.len())
+    }
+
+    /// [`Self::take_pending`], leaving room for `room` more rows.
+    fn hand_over(&mut self, room: usize) -> PendingRows {
         let layout = self
             .layout
             .get_or_insert_with(|| {
@@ -811,8 +817,6 @@ impl<'a> RecordImporter<'a> {
                 })
             })
             .clone();
-        // The next batch gets room for as many rows as this one, not a vector that grows.
-        let room = self.pending.len();
         PendingRows {
             layout,
             rows: std::mem::replace(&mut self.pending, Vec::with_capacity(room)),
@@ -828,7 +832,7 @@ impl<'a> RecordImporter<'a> {
 
     /// Every row checked so far, and the problems of those that failed.
     pub fn into_pending(mut self) -> PendingImport {
-        let rows = self.take_pending();
+        let rows = self.hand_over(0);
         PendingImport {
             rows,
             problems: self.problems.into_vec(&self.sheet),
