@@ -55,6 +55,31 @@ fn value_of(html: &str, name: &str) -> String {
     html[start..].split('"').next().expect("value").to_owned()
 }
 
+/// A handover form signed by both sides that hands over, for each allocation, the units the
+/// demand page offers.
+async fn handover_form(
+    liaison: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    csrf: &str,
+    allocation_ids: &[i64],
+) -> Vec<(String, String)> {
+    let mut handover: Vec<(String, String)> = vec![
+        ("csrf".into(), csrf.to_owned()),
+        ("handed_at".into(), String::new()),
+        ("supplier_signatory".into(), "王芳".into()),
+        ("receiver_signatory".into(), "李强".into()),
+        ("notes".into(), "当面清点".into()),
+    ];
+    let (_, detail) = get(liaison, app, path).await;
+    for allocation_id in allocation_ids {
+        let name = format!("quantity_{allocation_id}");
+        let quantity = value_of(&detail, &name);
+        handover.push((name, quantity));
+    }
+    handover
+}
+
 /// The ids that follow `prefix` in a page, e.g. the allocation ids of `id="inspect-`.
 fn ids_after(html: &str, prefix: &str) -> Vec<i64> {
     html.match_indices(prefix)
@@ -495,19 +520,7 @@ async fn forms_story(app: TestApp) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Hand over everything inspected, signed by both sides.
-    let mut handover: Vec<(String, String)> = vec![
-        ("csrf".into(), liaison_csrf.clone()),
-        ("handed_at".into(), String::new()),
-        ("supplier_signatory".into(), "王芳".into()),
-        ("receiver_signatory".into(), "李强".into()),
-        ("notes".into(), "当面清点".into()),
-    ];
-    let (_, detail) = get(&liaison, &app, &path).await;
-    for allocation_id in &allocation_ids {
-        let name = format!("quantity_{allocation_id}");
-        let quantity = value_of(&detail, &name);
-        handover.push((name, quantity));
-    }
+    let handover = handover_form(&liaison, &app, &path, &liaison_csrf, &allocation_ids).await;
     // Without the receiving side's signature it is refused, and the input is kept.
     let unsigned: Vec<(&str, &str)> = handover
         .iter()
@@ -1097,19 +1110,7 @@ async fn downloads_story(app: TestApp) {
     }
 
     // Handed over: the handover, signed by both sides, with every allocation's units.
-    let mut handover: Vec<(String, String)> = vec![
-        ("csrf".into(), liaison_csrf.clone()),
-        ("handed_at".into(), String::new()),
-        ("supplier_signatory".into(), "王芳".into()),
-        ("receiver_signatory".into(), "李强".into()),
-        ("notes".into(), "当面清点".into()),
-    ];
-    let (_, detail) = get(&liaison, &app, &path).await;
-    for allocation_id in &allocation_ids {
-        let name = format!("quantity_{allocation_id}");
-        let quantity = value_of(&detail, &name);
-        handover.push((name, quantity));
-    }
+    let handover = handover_form(&liaison, &app, &path, &liaison_csrf, &allocation_ids).await;
     let signed: Vec<(&str, &str)> = handover
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))

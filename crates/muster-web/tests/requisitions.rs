@@ -228,6 +228,27 @@ async fn world(app: &TestApp) -> World {
     }
 }
 
+/// What the stories' requisition of two trucks, used from day 1 to day 6 and returned
+/// damaged, should pay, as the domain assesses it.
+fn truck_compensation(w: &World) -> muster_domain::requisition::CompensationAssessment {
+    assess_compensation(
+        &[ItemCompensationInput {
+            item_id: w.truck,
+            quantity: 2,
+            declared_value_fen: 40_000_000,
+            daily_rate_fen: 150_000,
+            use_days: use_days(
+                Timestamp::from_millis(at_day(1)),
+                Timestamp::from_millis(at_day(6)),
+            )
+            .expect("days"),
+            condition: ReturnCondition::Damaged,
+        }],
+        &CompensationPolicy::default(),
+    )
+    .expect("assessed")
+}
+
 fn line(record_id: i64, quantity: i64) -> Value {
     json!({ "record_id": record_id, "quantity": quantity, "declared_value_fen": 40_000_000, "daily_rate_fen": 150_000 })
 }
@@ -311,22 +332,7 @@ async fn requisition_story(app: TestApp) {
     assert_eq!(paid["status"], "paid");
     assert_eq!(paid["payment_reference"], "国库 2027-17");
     assert_eq!(paid["use_log"].as_array().map(Vec::len), Some(1));
-    let expected = assess_compensation(
-        &[ItemCompensationInput {
-            item_id: w.truck,
-            quantity: 2,
-            declared_value_fen: 40_000_000,
-            daily_rate_fen: 150_000,
-            use_days: use_days(
-                Timestamp::from_millis(at_day(1)),
-                Timestamp::from_millis(at_day(6)),
-            )
-            .expect("days"),
-            condition: ReturnCondition::Damaged,
-        }],
-        &CompensationPolicy::default(),
-    )
-    .expect("assessed");
+    let expected = truck_compensation(&w);
     assert_eq!(paid["total_fen"], expected.total_fen);
     let item = &paid["compensation"]["items"][0];
     let term = &expected.items[0];
@@ -926,22 +932,7 @@ async fn requisition_downloads_story(app: TestApp) {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{second}");
     let second = second["id"].as_i64().expect("id");
-    let expected = assess_compensation(
-        &[ItemCompensationInput {
-            item_id: w.truck,
-            quantity: 2,
-            declared_value_fen: 40_000_000,
-            daily_rate_fen: 150_000,
-            use_days: use_days(
-                Timestamp::from_millis(at_day(1)),
-                Timestamp::from_millis(at_day(6)),
-            )
-            .expect("days"),
-            condition: ReturnCondition::Damaged,
-        }],
-        &CompensationPolicy::default(),
-    )
-    .expect("assessed");
+    let expected = truck_compensation(&w);
     let yuan = |fen: i64| (fen as f64 / 100.0).to_string();
 
     let (office, _) = app.signed_in("office", "zh-CN").await;
