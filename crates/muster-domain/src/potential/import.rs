@@ -370,6 +370,9 @@ pub struct RecordImporter<'a> {
     /// key, English or Chinese name), in the order of `columns.attributes`: worked out once
     /// a type, not once a row.
     attribute_specs: foldhash::HashMap<&'a str, Vec<Option<&'a AttributeSpec>>>,
+    /// How many data rows the sheet holds, as far as known before reading them (see
+    /// [`SheetLayout::rows_expected`]).
+    rows_expected: usize,
 }
 
 /// Where a sheet's columns are: what placing rows needs to name a problem's column.
@@ -378,6 +381,12 @@ pub struct SheetLayout {
     sheet: String,
     headers: Vec<String>,
     columns: Columns,
+    /// How many data rows the sheet holds, as far as known before reading them: a
+    /// workbook's count, or a CSV's line breaks. Only a size for what grows with the rows
+    /// (the placer's register of holdings, which otherwise rehashed every holding of a
+    /// million-row file twenty times over, the last time for half a second while storing
+    /// waited), never trusted as a count.
+    rows_expected: usize,
 }
 
 impl SheetLayout {
@@ -457,7 +466,14 @@ impl<'a> RecordImporter<'a> {
             problems: ProblemList::default(),
             layout: None,
             attribute_specs: foldhash::HashMap::default(),
+            rows_expected: 0,
         })
+    }
+
+    /// Tells the importer how many data rows the sheet is expected to hold (capped at
+    /// Excel's row limit, which no sheet read passes), for sizing what grows with them.
+    pub fn expect_rows(&mut self, rows: usize) {
+        self.rows_expected = rows.min(crate::sheet::EXCEL_MAX_ROWS as usize);
     }
 
     fn problem(&mut self, row: u32, column: Option<usize>, message: Said) {
@@ -814,6 +830,7 @@ impl<'a> RecordImporter<'a> {
                     sheet: self.sheet.clone(),
                     headers: self.headers.clone(),
                     columns: self.columns.clone(),
+                    rows_expected: self.rows_expected,
                 })
             })
             .clone();
@@ -863,6 +880,12 @@ pub struct PendingRows {
 }
 
 impl PendingRows {
+    /// How many data rows the sheet the batch comes from is expected to hold, as far as
+    /// known before reading them: a size for what grows with them, not a count.
+    pub fn rows_expected(&self) -> usize {
+        self.layout.rows_expected
+    }
+
     /// The distinct region codes the rows name (hashed, not sorted: a batch names thousands).
     pub fn region_codes(&self) -> foldhash::HashSet<&str> {
         self.rows
@@ -968,9 +991,11 @@ pub struct RecordPlacer {
 impl RecordPlacer {
     /// A placer for the sheet the batch comes from.
     pub fn new(batch: &PendingRows) -> Self {
+        let mut holdings = HoldingRegister::default();
+        holdings.reserve(batch.layout.rows_expected);
         Self {
             layout: batch.layout.clone(),
-            holdings: HoldingRegister::default(),
+            holdings,
             placed: 0,
             problems: ProblemList::default(),
         }
@@ -1167,6 +1192,7 @@ fn import_workbook_rows<'a>(
         let header_row = &sheet.rows[header_index];
         let header: Vec<&str> = header_row.cells.iter().map(String::as_str).collect();
         let mut importer = RecordImporter::new(rules, &sheet.name, header_row.number, &header)?;
+        importer.expect_rows(sheet.rows.len() - header_index - 1);
         let mut cells: Vec<&str> = Vec::new();
         for row in &sheet.rows[header_index + 1..] {
             cells.clear();
@@ -1303,6 +1329,10 @@ fn read_csv_records<'a>(
     let mut importer: Option<RecordImporter<'a>> = None;
     let mut header_problems = None;
     let mut rows_before_header = 0;
+    // Counted in one pass over the bytes, before reading: a row's text may hold a line
+    // break inside quotes, and blank lines count too, so this is only a size.
+    let lines =
+        bytes.iter().filter(|&&b| b == b'\n').count() + usize::from(!bytes.ends_with(b"\n"));
     crate::sheet::for_each_csv_row(
         bytes,
         &crate::sheet::ReadLimits::default(),
@@ -1314,7 +1344,10 @@ fn read_csv_records<'a>(
             rows_before_header += 1;
             if is_header_row(cells.iter().copied()) {
                 match RecordImporter::new(rules, sheet, number, cells) {
-                    Ok(found) => importer = Some(found),
+                    Ok(mut found) => {
+                        found.expect_rows(lines.saturating_sub(rows_before_header));
+                        importer = Some(found);
+                    }
                     Err(problems) => {
                         header_problems = Some(problems);
                         return false;

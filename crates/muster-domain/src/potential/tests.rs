@@ -755,6 +755,8 @@ fn both_formats_hand_rows_over_in_batches() {
         let mut batches: Vec<usize> = Vec::new();
         let problems = read_records_in_batches(&bytes, "upload", rules, 4, |batch| {
             batches.push(batch.len());
+            // Known before the rows are read, for sizing the placer.
+            assert_eq!(batch.rows_expected(), 6, "xlsx: {xlsx}");
             true
         })
         .expect("reads");
