@@ -314,26 +314,14 @@ const REINDEX_BELOW_RECORDS: i64 = 100_000;
 /// The index a first bulk load drops and builds again, exactly as migration 0002 creates it
 /// on both backends (`a_file_stored_in_batches_is_all_or_nothing` checks the indexes stay
 /// equal). Built again, it refuses a holding stored before just as inserting into it would.
-/// On SQLite the other secondary indexes (round, site, type and status) stay: their keys
-/// repeat, so rows land at a few hundred places in key order and are cheap to add one by one,
-/// and with them dropped too a million-record load took longer (the rebuild waited for the
-/// end; kept, their cost is spread over the storing, while the file is read and prepared on
-/// the other core). PostgreSQL drops one more, [`POSTGRES_BULK_LOAD_INDEXES`].
+/// The other secondary indexes (round, site, type and status) stay: their keys repeat, so
+/// rows land at a few hundred places in key order and are cheap to add one by one, and with
+/// them dropped too a million-record load took as long on PostgreSQL and longer on SQLite
+/// (the rebuild, 2 s, waited for the end; kept, their cost is spread over the storing, while
+/// the file is read and prepared on the other core).
 const BULK_LOAD_INDEXES: [(&str, &str); 1] = [(
     "potential_records_holding",
     "CREATE UNIQUE INDEX potential_records_holding ON potential_records (holding_key)",
-)];
-
-/// PostgreSQL only: the type-and-status index, dropped by a first bulk load beside
-/// [`BULK_LOAD_INDEXES`] and built again before the commit, exactly as migration 0005 creates
-/// it. Added to row by row, it was PostgreSQL's dearest index: a million records inserted
-/// (`INSERT … SELECT` in `psql`) took 9.7–12 s with it and 5.5–5.8 s without, and building it
-/// afterwards 1.4–1.7 s, with two parallel maintenance workers on the cores the client has
-/// left idle by then. The round and site indexes are partial and a first load mostly adds
-/// nothing to them.
-const POSTGRES_BULK_LOAD_INDEXES: [(&str, &str); 1] = [(
-    "potential_records_type_status",
-    "CREATE INDEX potential_records_type_status ON potential_records (type_code, status)",
 )];
 
 /// PostgreSQL only: the other foreign keys of `potential_records` (0007 dropped the region's),
@@ -358,25 +346,11 @@ const RECORD_FOREIGN_KEYS: [(&str, &str); 3] = [
     ),
 ];
 
-/// Drops or adds back [`POSTGRES_BULK_LOAD_INDEXES`] and [`RECORD_FOREIGN_KEYS`] on
-/// PostgreSQL; nothing on SQLite.
-async fn set_postgres_bulk_load_constraints(
-    tx: &mut WriteTx,
-    action: IndexAction,
-) -> Result<(), sqlx::Error> {
+/// Drops or adds back [`RECORD_FOREIGN_KEYS`] on PostgreSQL; nothing on SQLite.
+async fn set_record_foreign_keys(tx: &mut WriteTx, action: IndexAction) -> Result<(), sqlx::Error> {
     let WriteTx::Postgres(conn) = tx else {
         return Ok(());
     };
-    for (name, create) in POSTGRES_BULK_LOAD_INDEXES {
-        let statement = match action {
-            IndexAction::Drop => format!("DROP INDEX {name}"),
-            IndexAction::Create => create.to_owned(),
-        };
-        // Constants of this module, never user input.
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&mut **conn)
-            .await?;
-    }
     for (name, definition) in RECORD_FOREIGN_KEYS {
         let statement = match action {
             IndexAction::Drop => format!("ALTER TABLE potential_records DROP CONSTRAINT {name}"),
@@ -1789,8 +1763,7 @@ impl RecordWriter {
     }
 
     /// Queues behind approvals (PostgreSQL) and sets a bulk load up: returns whether the
-    /// holding index (and on PostgreSQL the type-and-status index and the foreign keys) were
-    /// dropped, and how many records
+    /// holding index (and on PostgreSQL the foreign keys) were dropped, and how many records
     /// were stored before.
     async fn prepare(tx: &mut WriteTx, bulk: bool) -> Result<(bool, i64), StorageError> {
         // Before anything touches `potential_records`, as approvals take it: an import and an
@@ -1807,7 +1780,7 @@ impl RecordWriter {
         let reindex = stored_before < REINDEX_BELOW_RECORDS;
         if reindex {
             set_indexes(tx, &BULK_LOAD_INDEXES, IndexAction::Drop).await?;
-            set_postgres_bulk_load_constraints(tx, IndexAction::Drop).await?;
+            set_record_foreign_keys(tx, IndexAction::Drop).await?;
         }
         Ok((reindex, stored_before))
     }
@@ -1844,13 +1817,12 @@ impl RecordWriter {
         stored_across_levels(&mut self.tx, holdings, own).await
     }
 
-    /// Ends the storing: builds the dropped indexes again (the holding index first) and adds
-    /// the foreign keys back. A holding stored before comes back here, as the driver's
-    /// unique violation, when the index was dropped.
+    /// Ends the storing: builds the dropped index again. A holding stored before comes back
+    /// here, as the driver's unique violation, when the index was dropped.
     async fn finish_storing(&mut self) -> Result<(), sqlx::Error> {
         if self.reindex {
             set_indexes(&mut self.tx, &BULK_LOAD_INDEXES, IndexAction::Create).await?;
-            set_postgres_bulk_load_constraints(&mut self.tx, IndexAction::Create).await?;
+            set_record_foreign_keys(&mut self.tx, IndexAction::Create).await?;
             self.reindex = false;
         }
         Ok(())

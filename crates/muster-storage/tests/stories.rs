@@ -1791,8 +1791,8 @@ on_both_databases!(
 /// row in the last batch, a holding twice across batches, or a holding stored before, each
 /// leave nothing stored and no audit entry, and name every such row; the file put right is
 /// stored whole, with roll-ups equal to a GROUP BY. Into a table this small, the load drops
-/// the unique holding index (and on PostgreSQL the type-and-status index and the foreign keys)
-/// and builds it again (it then refuses the repeat), and leaves indexes and constraints exactly as the migrations made them.
+/// the unique holding index (and on PostgreSQL the foreign keys) and builds it again (it then
+/// refuses the repeat), and leaves indexes and constraints exactly as the migrations made them.
 async fn a_file_stored_in_batches_is_all_or_nothing_story(db: Database) {
     use muster_storage::{RecordProvenance, StorageError as E};
 
