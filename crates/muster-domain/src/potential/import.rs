@@ -382,10 +382,10 @@ pub struct SheetLayout {
     headers: Vec<String>,
     columns: Columns,
     /// How many data rows the sheet holds, as far as known before reading them: a
-    /// workbook's count, or a CSV's line breaks. Only a size for what grows with the rows
-    /// (the placer's register of holdings, which otherwise rehashed every holding of a
-    /// million-row file twenty times over, the last time for half a second while storing
-    /// waited), never trusted as a count.
+    /// workbook's count, or a CSV's lines. Only a size for what grows with the rows (the
+    /// placer's register of holdings, which otherwise rehashed all it held each time it
+    /// doubled: for a million-row file the last time 917,504 holdings, half a second while
+    /// storing waited), never trusted as a count.
     rows_expected: usize,
 }
 
@@ -470,8 +470,8 @@ impl<'a> RecordImporter<'a> {
         })
     }
 
-    /// Tells the importer how many data rows the sheet is expected to hold (capped at
-    /// Excel's row limit, which no sheet read passes), for sizing what grows with them.
+    /// Tells the importer how many data rows the sheet is expected to hold, for sizing what
+    /// grows with them; capped at Excel's row limit, which no sheet read passes.
     pub fn expect_rows(&mut self, rows: usize) {
         self.rows_expected = rows.min(crate::sheet::EXCEL_MAX_ROWS as usize);
     }
@@ -1316,6 +1316,10 @@ fn cell_error_problems(sheet: &Sheet) -> SheetProblems {
     SheetProblems(problems.into_vec(&sheet.name))
 }
 
+/// The fewest bytes a CSV row that can pass takes: its four required cells (type code,
+/// quantity, holder, region code) of a byte each at least, three commas and a line break.
+const MIN_CSV_ROW_BYTES: usize = 8;
+
 /// A CSV file checked as it streams: rows go straight from the parser into the importer,
 /// never into a workbook of owned cells, so a million-row county file costs its own size in
 /// memory and nothing caps its cell count.
@@ -1330,9 +1334,12 @@ fn read_csv_records<'a>(
     let mut header_problems = None;
     let mut rows_before_header = 0;
     // Counted in one pass over the bytes, before reading: a row's text may hold a line
-    // break inside quotes, and blank lines count too, so this is only a size.
-    let lines =
-        bytes.iter().filter(|&&b| b == b'\n').count() + usize::from(!bytes.ends_with(b"\n"));
+    // break inside quotes, and blank lines count too, so this is only a size; capped by
+    // MIN_CSV_ROW_BYTES, so that a small file of blank lines cannot make the placer reserve
+    // room for a million holdings.
+    let lines = (bytes.iter().filter(|&&b| b == b'\n').count()
+        + usize::from(!bytes.ends_with(b"\n")))
+    .min(bytes.len() / MIN_CSV_ROW_BYTES);
     crate::sheet::for_each_csv_row(
         bytes,
         &crate::sheet::ReadLimits::default(),

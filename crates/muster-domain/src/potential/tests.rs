@@ -776,6 +776,35 @@ fn both_formats_hand_rows_over_in_batches() {
     }
 }
 
+/// A CSV's expected rows are only a size: blank lines count, but no more of them than the
+/// file's bytes could hold rows, so a small file of line breaks does not size the placer
+/// for a million holdings.
+#[test]
+fn a_csv_of_blank_lines_expects_no_more_rows_than_its_bytes_hold() {
+    use super::import::read_records_in_batches;
+    let taxonomy = Taxonomy::default_taxonomy();
+    let rules = ImportRules {
+        taxonomy: &taxonomy,
+        allowed_types: None,
+    };
+    let mut bytes = b"type_code,quantity,holder_name,region_code\n".to_vec();
+    bytes.extend(std::iter::repeat_n(b'\n', 100_000));
+    let mut expected = Vec::new();
+    // Refused or not (it holds no row), every batch handed over says what it expects.
+    let _ = read_records_in_batches(&bytes, "blank.csv", rules, 1_000, |batch| {
+        expected.push(batch.rows_expected());
+        true
+    });
+    assert!(!expected.is_empty(), "the header was read");
+    assert!(
+        expected
+            .iter()
+            .all(|&rows| rows > 0 && rows <= bytes.len() / 8),
+        "{expected:?} for {} bytes",
+        bytes.len()
+    );
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
     /// An upload damaged in transit or by hand (bytes changed, cut short) is read into
