@@ -371,11 +371,7 @@ const HEADER: &[&str] = &[
 
 #[test]
 fn a_good_sheet_gives_one_record_per_row_with_parsed_attributes() {
-    let taxonomy = Taxonomy::default_taxonomy();
-    let rules = ImportRules {
-        taxonomy: &taxonomy,
-        allowed_types: None,
-    };
+    let rules = any_type_rules();
     let book = workbook(&[
         HEADER,
         &[
@@ -608,11 +604,7 @@ fn every_problem_is_named_by_row_and_column_and_nothing_is_returned() {
 
 #[test]
 fn a_sheet_without_the_required_columns_is_refused_naming_them() {
-    let taxonomy = Taxonomy::default_taxonomy();
-    let rules = ImportRules {
-        taxonomy: &taxonomy,
-        allowed_types: None,
-    };
+    let rules = any_type_rules();
     let problems = RecordImporter::new(rules, "S", 1, &["type_code", "quantity", "quantity"])
         .expect_err("refused");
     let text = problems.to_string();
@@ -631,11 +623,7 @@ fn a_sheet_without_the_required_columns_is_refused_naming_them() {
 #[test]
 fn random_cells_never_panic_the_importer() {
     use rand::{Rng, SeedableRng};
-    let taxonomy = Taxonomy::default_taxonomy();
-    let rules = ImportRules {
-        taxonomy: &taxonomy,
-        allowed_types: None,
-    };
+    let rules = any_type_rules();
     let pool = [
         "",
         "-",
@@ -678,11 +666,7 @@ fn random_cells_never_panic_the_importer() {
 #[test]
 fn a_csv_streams_into_the_importer_with_its_own_line_numbers() {
     use super::import::read_records;
-    let taxonomy = Taxonomy::default_taxonomy();
-    let rules = ImportRules {
-        taxonomy: &taxonomy,
-        allowed_types: None,
-    };
+    let rules = any_type_rules();
     let text = "2026年度潜力调查\r\n\r\ntype_code,quantity,holder_name,region_code\r\nCAD.MAT.TENT_12,3,Depot,340104\r\n\r\nCAD.MAT.TENT_12,-1,Depot 2,340104\r\n";
     let problems = read_records(text.as_bytes(), "r.csv", rules)
         .expect("the header is found below the title")
@@ -695,6 +679,16 @@ fn a_csv_streams_into_the_importer_with_its_own_line_numbers() {
     assert!(empty.to_string().contains("empty"), "{empty}");
     let headless = read_records(b"a,b\n1,2\n", "h.csv", rules).expect_err("no header");
     assert!(headless.to_string().contains("no header row"), "{headless}");
+}
+
+/// Import rules over the default taxonomy with every type allowed.
+fn any_type_rules() -> ImportRules<'static> {
+    static TAXONOMY: std::sync::LazyLock<Taxonomy> =
+        std::sync::LazyLock::new(Taxonomy::default_taxonomy);
+    ImportRules {
+        taxonomy: &TAXONOMY,
+        allowed_types: None,
+    }
 }
 
 /// A small valid upload, as CSV or as XLSX, for the damage below.
@@ -726,11 +720,7 @@ fn valid_upload(xlsx: bool) -> Vec<u8> {
 #[test]
 fn the_undamaged_upload_reads_whole_in_both_formats() {
     use super::import::read_records;
-    let taxonomy = Taxonomy::default_taxonomy();
-    let rules = ImportRules {
-        taxonomy: &taxonomy,
-        allowed_types: None,
-    };
+    let rules = any_type_rules();
     for xlsx in [false, true] {
         let records = read_records(&valid_upload(xlsx), "upload", rules)
             .expect("reads")
@@ -745,11 +735,7 @@ fn the_undamaged_upload_reads_whole_in_both_formats() {
 #[test]
 fn both_formats_hand_rows_over_in_batches() {
     use super::import::read_records_in_batches;
-    let taxonomy = Taxonomy::default_taxonomy();
-    let rules = ImportRules {
-        taxonomy: &taxonomy,
-        allowed_types: None,
-    };
+    let rules = any_type_rules();
     for xlsx in [false, true] {
         let bytes = valid_upload(xlsx);
         let mut batches: Vec<usize> = Vec::new();
@@ -782,11 +768,7 @@ fn both_formats_hand_rows_over_in_batches() {
 #[test]
 fn a_csv_of_blank_lines_expects_no_more_rows_than_its_bytes_hold() {
     use super::import::read_records_in_batches;
-    let taxonomy = Taxonomy::default_taxonomy();
-    let rules = ImportRules {
-        taxonomy: &taxonomy,
-        allowed_types: None,
-    };
+    let rules = any_type_rules();
     let mut bytes = b"type_code,quantity,holder_name,region_code\n".to_vec();
     bytes.extend(std::iter::repeat_n(b'\n', 100_000));
     let mut expected = Vec::new();
@@ -945,11 +927,7 @@ fn a_holding_at_many_regions_is_still_matched_above_and_below() {
 
 #[test]
 fn excel_errors_refuse_the_sheet_imported_and_no_other() {
-    let taxonomy = Taxonomy::default_taxonomy();
-    let rules = ImportRules {
-        taxonomy: &taxonomy,
-        allowed_types: None,
-    };
+    let rules = any_type_rules();
     let rows: &[&[&str]] = &[
         HEADER,
         &["CAD.MAT.TENT_12", "400", "", "Red Cross depot", "340202"],
@@ -1004,11 +982,7 @@ fn excel_errors_refuse_the_sheet_imported_and_no_other() {
 
 #[test]
 fn a_required_attribute_left_blank_is_named_at_its_column() {
-    let taxonomy = Taxonomy::default_taxonomy();
-    let rules = ImportRules {
-        taxonomy: &taxonomy,
-        allowed_types: None,
-    };
+    let rules = any_type_rules();
     let mut header = HEADER.to_vec();
     header.push("等级 (grade)");
     let book = workbook(&[
@@ -1042,11 +1016,7 @@ fn a_required_attribute_left_blank_is_named_at_its_column() {
 
 #[test]
 fn an_identity_number_excel_has_mangled_is_refused_at_its_cell() {
-    let taxonomy = Taxonomy::default_taxonomy();
-    let rules = ImportRules {
-        taxonomy: &taxonomy,
-        allowed_types: None,
-    };
+    let rules = any_type_rules();
     let header: &[&str] = &[
         "type_code",
         "quantity",
@@ -1116,11 +1086,7 @@ fn an_identity_number_excel_has_mangled_is_refused_at_its_cell() {
 
 #[test]
 fn a_file_of_countless_bad_rows_lists_the_first_thousand_and_counts_the_rest() {
-    let taxonomy = Taxonomy::default_taxonomy();
-    let rules = ImportRules {
-        taxonomy: &taxonomy,
-        allowed_types: None,
-    };
+    let rules = any_type_rules();
     // A header of ten thousand characters before the bracket still names its column; a
     // problem repeats it shortened.
     let long_header = format!("{}(quantity)", "数".repeat(10_000));
