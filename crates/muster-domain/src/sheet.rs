@@ -27,7 +27,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use calamine::{DataRef, Reader, SheetType, SheetVisible, Xlsx, XlsxError};
 
-use crate::text::decode_text;
+use crate::text::{decode_text, trim_cell};
 
 /// The name given to the single sheet of a CSV file, which has no sheet names.
 pub const CSV_SHEET_NAME: &str = "CSV";
@@ -736,20 +736,21 @@ pub fn for_each_csv_row(
                 .map_or(0, |rest| rest.iter().take_while(|&&b| b == b'\n').count());
             position.line() + blank as u64
         });
-        // A field's byte length bounds its characters, so most fields skip the count.
-        let too_long = |f: &&str| f.len() > MAX_CELL_CHARS && f.chars().count() > MAX_CELL_CHARS;
-        if let Some(field) = record.iter().find(too_long) {
-            return Err(SheetError::BrokenCsv {
-                line,
-                reason: format!(
-                    "a cell holds {} characters, more than Excel's limit of {MAX_CELL_CHARS}; \
-                     a quote (\") was probably opened and never closed",
-                    field.chars().count()
-                ),
-            });
-        }
         let mut cells = reused(std::mem::take(&mut spare_cells));
-        cells.extend(record.iter().map(str::trim));
+        for field in &record {
+            // A field's byte length bounds its characters, so most fields skip the count.
+            if field.len() > MAX_CELL_CHARS && field.chars().count() > MAX_CELL_CHARS {
+                return Err(SheetError::BrokenCsv {
+                    line,
+                    reason: format!(
+                        "a cell holds {} characters, more than Excel's limit of {MAX_CELL_CHARS}; \
+                         a quote (\") was probably opened and never closed",
+                        field.chars().count()
+                    ),
+                });
+            }
+            cells.push(trim_cell(field));
+        }
         while cells.last().is_some_and(|c| c.is_empty()) {
             cells.pop();
         }
@@ -1009,10 +1010,15 @@ fn read_xlsx_unguarded(bytes: &[u8], limits: &ReadLimits) -> Result<Workbook, Sh
         text_used: 0,
         max_text: limits.max_text_bytes,
     };
+    let merges = may_merge_cells(bytes)?;
     let mut sheets = Vec::with_capacity(worksheets.len());
     for (name, hidden) in worksheets {
         let mut cell_errors = CellErrorsFound::default();
-        let rows = read_xlsx_sheet(&mut xlsx, &name, limits, &mut budget, &mut cell_errors)?;
+        let sheet = SheetToRead {
+            name: &name,
+            may_merge_cells: merges,
+        };
+        let rows = read_xlsx_sheet(&mut xlsx, sheet, limits, &mut budget, &mut cell_errors)?;
         sheets.push(Sheet {
             name,
             hidden,
@@ -1031,16 +1037,69 @@ struct CellErrorsFound {
     unlisted: usize,
 }
 
+/// Whether any XML part of the workbook holds the bytes `mergeCell`: without them no sheet
+/// has a merged area (an element's name is spelled out whatever its prefix), and reading
+/// each sheet a second time for its merged areas can be skipped. calamine finds them by
+/// parsing the sheet's whole XML again, event by event: for a sheet of 100,000 rows that
+/// was three tenths of reading the workbook, where inflating the parts and searching their
+/// bytes costs a tenth of it. The word in a cell's text only sends the reading the slow way.
+fn may_merge_cells(bytes: &[u8]) -> Result<bool, SheetError> {
+    let finder = memchr::memmem::Finder::new(b"mergeCell");
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(broken_xlsx)?;
+    for index in 0..archive.len() {
+        let entry = archive.by_index(index).map_err(broken_xlsx)?;
+        let name = entry.name().map_err(broken_xlsx)?.to_ascii_lowercase();
+        if name.ends_with(".xml") && reads_bytes(entry, &finder, 64 * 1024).map_err(broken_xlsx)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether `reader` yields the bytes `finder` looks for, read `chunk` bytes at a time
+/// (at least the needle's length). The end of each read is searched again with the next,
+/// so that a needle split between two reads is found.
+fn reads_bytes(
+    mut reader: impl std::io::Read,
+    finder: &memchr::memmem::Finder<'_>,
+    chunk: usize,
+) -> std::io::Result<bool> {
+    let overlap = finder.needle().len().saturating_sub(1);
+    let mut buffer = vec![0u8; chunk.max(overlap + 1)];
+    let mut kept = 0;
+    loop {
+        let read = reader.read(buffer.get_mut(kept..).unwrap_or_default())?;
+        if read == 0 {
+            return Ok(false);
+        }
+        let filled = kept + read;
+        let window = buffer.get(..filled).unwrap_or_default();
+        if finder.find(window).is_some() {
+            return Ok(true);
+        }
+        kept = overlap.min(filled);
+        buffer.copy_within(filled - kept..filled, 0);
+    }
+}
+
+/// A worksheet to read, and whether the workbook may hold merged areas at all.
+#[derive(Clone, Copy)]
+struct SheetToRead<'a> {
+    name: &'a str,
+    may_merge_cells: bool,
+}
+
 /// Reads one worksheet cell by cell (calamine's dense ranges would allocate the whole
 /// bounding box, which one stray cell at XFD1048576 makes 17 billion cells), then fills
 /// merged areas and groups the cells into rows.
 fn read_xlsx_sheet(
     xlsx: &mut Xlsx<Cursor<&[u8]>>,
-    name: &str,
+    sheet: SheetToRead<'_>,
     limits: &ReadLimits,
     budget: &mut CellBudget,
     cell_errors: &mut CellErrorsFound,
 ) -> Result<Vec<SheetRow>, SheetError> {
+    let name = sheet.name;
     let too_large = |limit| SheetError::TooLarge {
         sheet: name.to_owned(),
         limit,
@@ -1102,7 +1161,11 @@ fn read_xlsx_sheet(
             cells.push(PlacedCell { row, column, text });
         }
     }
-    let merged_areas = xlsx.merge_cells_by_sheet_name(name).map_err(broken_xlsx)?;
+    let merged_areas = if sheet.may_merge_cells {
+        xlsx.merge_cells_by_sheet_name(name).map_err(broken_xlsx)?
+    } else {
+        Vec::new()
+    };
     if !in_order {
         sort_keeping_last(&mut cells);
     }
@@ -1233,8 +1296,32 @@ fn number_text(value: f64) -> String {
     if !value.is_finite() {
         return String::new();
     }
+    // The shortest text that reads back as the value is already the answer when it has no
+    // more than 15 significant digits: a double is within 2^-53 of it, less than half a unit
+    // of the 15th digit, so rounding to 15 digits gives the same text. Most cells (counts,
+    // coordinates) end here; the exact formatting below was a sixth of reading a workbook.
+    let shortest = exact_number_text(value);
+    if significant_digits(&shortest) <= 15 {
+        return shortest;
+    }
     let rounded: f64 = format!("{value:.14e}").parse().unwrap_or(value);
     exact_number_text(rounded)
+}
+
+/// The significant digits of a number written out in full (as `f64`'s `Display` writes it,
+/// never with an exponent): its digits without the leading and trailing zeros.
+fn significant_digits(number: &str) -> usize {
+    let bytes = number.as_bytes();
+    let nonzero = |b: &u8| (b'1'..=b'9').contains(b);
+    match (
+        bytes.iter().position(nonzero),
+        bytes.iter().rposition(nonzero),
+    ) {
+        (Some(first), Some(last)) => bytes
+            .get(first..=last)
+            .map_or(0, |run| run.iter().filter(|b| b.is_ascii_digit()).count()),
+        _ => 0,
+    }
 }
 
 /// The shortest text that reads back as the same `f64`, without `.0`, exponent or `-0`;

@@ -55,6 +55,23 @@ impl UndecodableText {
     }
 }
 
+/// `text` without leading and trailing whitespace, exactly as [`str::trim`] gives it, but
+/// with the common case answered from two bytes: a cell whose first and last bytes are
+/// ASCII other than whitespace is returned as it is. An import trims each of a million
+/// rows' forty-odd cells, mostly empty or already trimmed, and `str::trim`'s decoding of
+/// characters at both ends was a seventh of reading and checking a file.
+pub fn trim_cell(text: &str) -> &str {
+    // The ASCII characters Unicode counts as White_Space (what `str::trim` removes): tab,
+    // line feed, vertical tab, form feed, carriage return and space.
+    let kept = |byte: u8| byte.is_ascii() && byte != b' ' && !(b'\t'..=b'\r').contains(&byte);
+    match text.as_bytes() {
+        [] => text,
+        [first, .., last] if kept(*first) && kept(*last) => text,
+        [only] if kept(*only) => text,
+        _ => text.trim(),
+    }
+}
+
 /// Decodes `bytes` to text, stripping a UTF-8 BOM. Valid UTF-8 is taken as UTF-8 (without
 /// copying); anything else is tried as GB18030, a superset of GBK and GB2312.
 ///
@@ -101,6 +118,29 @@ fn decode_gb18030(bytes: &[u8]) -> Result<String, usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn trim_cell_trims_as_str_trim_does(text in "[ \t\n\x0b\x0c\r\x1c\u{85}\u{a0}\u{3000}a-z中,]{0,6}") {
+            proptest::prop_assert_eq!(trim_cell(&text), text.trim());
+        }
+    }
+
+    #[test]
+    fn trim_cell_keeps_what_has_nothing_to_trim_and_trims_the_rest() {
+        for (text, trimmed) in [
+            ("", ""),
+            ("a", "a"),
+            (" a", "a"),
+            ("a\x0b", "a"),
+            ("\u{3000}代码\u{a0}", "代码"),
+            ("中", "中"),
+            ("\x1c", "\x1c"),
+            ("  ", ""),
+        ] {
+            assert_eq!(trim_cell(text), trimmed, "{text:?}");
+        }
+    }
 
     #[test]
     fn utf8_with_and_without_bom() {

@@ -22,6 +22,7 @@ use crate::region::{RegionLevel, RegionPath};
 use crate::sheet::{Sheet, Workbook, column_name};
 use crate::taxonomy::{AttributeSpec, Taxonomy};
 pub use crate::text::Said;
+use crate::text::trim_cell;
 
 /// The columns of a potential spreadsheet: a stable key (what the template's header says in
 /// brackets), and English and Chinese labels that are accepted as headers too.
@@ -272,7 +273,7 @@ fn attribute_of_column<'t>(
 fn cell_at<'c>(cells: &[&'c str], column: Option<usize>) -> &'c str {
     column
         .and_then(|c| cells.get(c))
-        .map_or("", |text| text.trim())
+        .map_or("", |text| trim_cell(text))
 }
 
 /// How many problems one list keeps: enough for a person to work through, few enough that a
@@ -586,7 +587,7 @@ impl<'a> RecordImporter<'a> {
                         .collect()
                 });
             for ((position, label, _), spec) in columns.attributes.iter().zip(specs.iter()) {
-                let value = cells.get(*position).map_or("", |t| t.trim());
+                let value = cells.get(*position).map_or("", |t| trim_cell(t));
                 if value.is_empty() {
                     continue;
                 }
@@ -1337,9 +1338,8 @@ fn read_csv_records<'a>(
     // break inside quotes, and blank lines count too, so this is only a size; capped by
     // MIN_CSV_ROW_BYTES, so that a small file of blank lines cannot make the placer reserve
     // room for a million holdings.
-    let lines = (bytes.iter().filter(|&&b| b == b'\n').count()
-        + usize::from(!bytes.ends_with(b"\n")))
-    .min(bytes.len() / MIN_CSV_ROW_BYTES);
+    let lines = (memchr::memchr_iter(b'\n', bytes).count() + usize::from(!bytes.ends_with(b"\n")))
+        .min(bytes.len() / MIN_CSV_ROW_BYTES);
     crate::sheet::for_each_csv_row(
         bytes,
         &crate::sheet::ReadLimits::default(),

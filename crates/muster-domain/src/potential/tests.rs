@@ -1116,3 +1116,27 @@ fn a_file_of_countless_bad_rows_lists_the_first_thousand_and_counts_the_rest() {
     let field = problems.0[1].field.as_deref().expect("its header");
     assert!(field.chars().count() <= 101, "{}", field.chars().count());
 }
+
+#[test]
+fn grades_and_holder_kinds_read_as_codes_in_any_case_or_in_chinese() {
+    for (text, grade) in [
+        ("good", Some(QualityGrade::Good)),
+        ("  EXCELLENT ", Some(QualityGrade::Excellent)),
+        ("Fair", Some(QualityGrade::Fair)),
+        ("差", Some(QualityGrade::Poor)),
+        ("良好", Some(QualityGrade::Good)),
+        ("goods", None),
+        ("", None),
+    ] {
+        assert_eq!(QualityGrade::parse_label(text), grade, "{text:?}");
+    }
+    for (text, kind) in [
+        ("Person", Some(HolderKind::Person)),
+        ("ORGANIZATION", Some(HolderKind::Organization)),
+        ("企业", Some(HolderKind::Organization)),
+        ("个人", Some(HolderKind::Person)),
+        ("people", None),
+    ] {
+        assert_eq!(HolderKind::parse_label(text), kind, "{text:?}");
+    }
+}

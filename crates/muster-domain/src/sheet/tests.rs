@@ -1005,3 +1005,61 @@ fn a_row_of_cells_reuses_the_last_rows_allocation() {
     assert!(reused.is_empty());
     assert!(reused.capacity() >= 64, "capacity {}", reused.capacity());
 }
+
+#[test]
+fn bytes_split_between_two_reads_are_found() {
+    let finder = memchr::memmem::Finder::new(b"mergeCell");
+    let text = b"<worksheet><sheetData/><mergeCells><mergeCell ref=\"A1:B2\"/></mergeCells>";
+    // Every way of cutting the text into reads of one size, the needle straddling some.
+    for chunk in 9..=text.len() + 1 {
+        assert!(
+            reads_bytes(&text[..], &finder, chunk).expect("read"),
+            "chunk {chunk}"
+        );
+    }
+    let without = b"<worksheet><sheetData><row r=\"1\"><c r=\"A1\"><v>1</v></c></row></sheetData>";
+    for chunk in 1..=without.len() + 1 {
+        assert!(!reads_bytes(&without[..], &finder, chunk).expect("read"));
+    }
+}
+
+#[test]
+fn a_workbook_names_merged_cells_only_where_it_has_some() {
+    let plain = xlsx_bytes(|workbook| {
+        let sheet = workbook.add_worksheet();
+        sheet.write_string(0, 0, "type_code").expect("cell");
+        sheet.write_number(1, 0, 3.5).expect("cell");
+    });
+    assert!(!may_merge_cells(&plain).expect("a readable zip"));
+    assert!(may_merge_cells(&survey_report_xlsx()).expect("a readable zip"));
+    // The merged areas are read where there are some, and only there.
+    let merged = read_workbook(&survey_report_xlsx()).expect("reads");
+    assert!(
+        merged.sheets[0]
+            .rows
+            .iter()
+            .filter(|row| row.cells.iter().any(|c| c == "合肥市"))
+            .count()
+            > 1,
+        "the county merged down fills every row it spans"
+    );
+}
+
+proptest::proptest! {
+    /// The short way to Excel's "General" text (the shortest text, when it has at most 15
+    /// significant digits) gives what rounding every number to 15 digits gives.
+    #[test]
+    fn number_text_equals_rounding_to_fifteen_digits(
+        value in proptest::prop_oneof![
+            proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO,
+            proptest::strategy::Strategy::prop_map(
+                (-1_000_000i64..1_000_000, 0i32..8),
+                |(n, places)| n as f64 / 10f64.powi(places),
+            ),
+            proptest::strategy::Strategy::prop_map(0.0f64..1.0, |x| x * 1e6),
+        ]
+    ) {
+        let rounded: f64 = format!("{value:.14e}").parse().expect("reads back");
+        proptest::prop_assert_eq!(number_text(value), exact_number_text(rounded));
+    }
+}
