@@ -540,13 +540,15 @@ impl HoldingRegister {
     /// registered there all the same, so that a later row repeating only it is named.
     pub fn register(&mut self, row: u32, key: &str) -> Result<(), Repeat> {
         let (path, holding) = split_holding_key(key);
-        let across = matched_across_levels(holding);
         let Some((first, places)) = self.by_holding.get_key_value(holding) else {
             self.by_holding
                 .insert(ByHolding(key.into()), Places::One(row));
             self.len += 1;
             return Ok(());
         };
+        // Only a holding met before needs to know how it is matched (nearly every row of a
+        // file names a new one).
+        let across = matched_across_levels(holding);
         let first_path: Box<str> = first.path().into();
         let repeated = places.first_repeated(&first_path, path, across);
         if let Some(places) = self.by_holding.get_mut(holding)

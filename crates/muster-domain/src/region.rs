@@ -287,6 +287,31 @@ impl RegionPath {
         shared
     }
 
+    /// The deepest path enclosing all of `paths` (the root when there are none), for the
+    /// audit entry of a load. Narrowed as a prefix of the first path, byte by byte: a load
+    /// runs it over every record, so it allocates nothing until the answer.
+    pub fn deepest_enclosing<'a>(paths: impl IntoIterator<Item = &'a RegionPath>) -> RegionPath {
+        let mut paths = paths.into_iter();
+        let Some(first) = paths.next() else {
+            return RegionPath::root();
+        };
+        let mut common = first.0.as_str();
+        for path in paths {
+            let same = common
+                .bytes()
+                .zip(path.0.bytes())
+                .take_while(|(a, b)| a == b)
+                .count();
+            // Back to the end of the last whole region code the two share.
+            let whole = common
+                .get(..same)
+                .and_then(|shared| shared.rfind('/'))
+                .map_or(0, |slash| slash + 1);
+            common = common.get(..whole).unwrap_or_default();
+        }
+        RegionPath::parse(common).unwrap_or_else(RegionPath::root)
+    }
+
     /// The half-open range `[low, high)` of paths in this subtree. `/` sorts before `0`, so
     /// replacing the trailing `/` by `0` gives the first string past every descendant.
     pub fn subtree_range(&self) -> (String, String) {
@@ -306,6 +331,34 @@ impl fmt::Display for RegionPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deepest_enclosing_path_is_the_longest_run_of_whole_codes_shared() {
+        let p = |text: &str| RegionPath::parse(text).expect("a path");
+        let (a, b, c) = (p("/34/3401/340104/"), p("/34/3401/340105/"), p("/34/3402/"));
+        assert_eq!(RegionPath::deepest_enclosing([&a, &b]), p("/34/3401/"));
+        assert_eq!(RegionPath::deepest_enclosing([&a, &b, &c]), p("/34/"));
+        assert_eq!(RegionPath::deepest_enclosing([&a, &a]), a);
+        assert_eq!(RegionPath::deepest_enclosing([&a]), a);
+        assert_eq!(RegionPath::deepest_enclosing([]), RegionPath::root());
+        // Codes that share their first digits share nothing.
+        assert_eq!(
+            RegionPath::deepest_enclosing([&p("/34/3401/"), &p("/34/3411/")]),
+            p("/34/")
+        );
+        assert_eq!(
+            RegionPath::deepest_enclosing([&p("/34/"), &p("/35/")]),
+            RegionPath::root()
+        );
+        assert_eq!(
+            RegionPath::deepest_enclosing([&p("/34/3401/"), &p("/34/")]),
+            p("/34/")
+        );
+        assert_eq!(
+            RegionPath::deepest_enclosing([&a, &RegionPath::root()]),
+            RegionPath::root()
+        );
+    }
 
     fn code(s: &str) -> RegionCode {
         RegionCode::parse(s).expect("valid code")

@@ -268,7 +268,7 @@ impl Database {
         }
 
         let now = crate::now();
-        let top = common_path(grid_paths.iter().chain(&facility_paths));
+        let top = RegionPath::deepest_enclosing(grid_paths.iter().chain(&facility_paths));
         let mut tx = self.begin_write().await?;
         let grid_ids = reserve_ids(&mut tx, IdTable::Grids, load.grids.len()).await?;
         insert_grids(&mut tx, &load.grids, &grid_paths, &grid_ids, now)
@@ -470,7 +470,7 @@ impl Database {
                 (*id, *at, interval)
             })
             .collect();
-        let top = common_path(facilities.values().map(|f| &f.path));
+        let top = RegionPath::deepest_enclosing(facilities.values().map(|f| &f.path));
 
         let mut tx = self.begin_write().await?;
         let bulk = rows.len() >= BULK_INSPECTIONS;
@@ -1006,50 +1006,3 @@ async fn update_due_days(
 /// The later of the stored last inspection and the loaded one (`v.column2`).
 const LATEST: &str = "CASE WHEN facilities.last_inspected_at IS NULL \
      OR facilities.last_inspected_at < v.column2 THEN v.column2 ELSE facilities.last_inspected_at END";
-
-/// The deepest path enclosing all of `paths`, for a load's audit entry.
-fn common_path<'a>(paths: impl Iterator<Item = &'a RegionPath>) -> RegionPath {
-    let mut common: Option<Vec<String>> = None;
-    for path in paths {
-        let codes: Vec<String> = path.codes().map(|c| c.as_str().to_owned()).collect();
-        common = Some(match common {
-            None => codes,
-            Some(mut prefix) => {
-                let shared = prefix
-                    .iter()
-                    .zip(&codes)
-                    .take_while(|(a, b)| a == b)
-                    .count();
-                prefix.truncate(shared);
-                prefix
-            }
-        });
-    }
-    let mut path = RegionPath::root();
-    for code in common.unwrap_or_default() {
-        if let Ok(code) = muster_domain::RegionCode::parse(&code) {
-            path = path.child(&code);
-        }
-    }
-    path
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(text: &str) -> RegionPath {
-        RegionPath::parse(text).expect("path")
-    }
-
-    #[test]
-    fn the_common_path_of_a_load_is_its_deepest_shared_ancestor() {
-        let a = p("/34/3401/340104/");
-        let b = p("/34/3401/340105/");
-        let c = p("/34/3402/");
-        assert_eq!(common_path([&a, &b].into_iter()), p("/34/3401/"));
-        assert_eq!(common_path([&a, &b, &c].into_iter()), p("/34/"));
-        assert_eq!(common_path([&a].into_iter()), a);
-        assert_eq!(common_path(std::iter::empty()), RegionPath::root());
-    }
-}

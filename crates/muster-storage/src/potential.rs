@@ -1244,7 +1244,7 @@ impl Database {
             return Err(StorageError::SheetRejected(SheetProblems(problems)));
         }
         let now = crate::now();
-        let top = common_path(
+        let top = RegionPath::deepest_enclosing(
             rows.iter()
                 .filter_map(|r| regions.get(&r.region_code).map(|i| &i.path)),
         );
@@ -1485,28 +1485,6 @@ async fn record_for_update(
     Ok(record)
 }
 
-/// The deepest path enclosing all of `paths`, for audit entries of a batch.
-fn common_path<'a>(paths: impl Iterator<Item = &'a RegionPath>) -> RegionPath {
-    let mut common: Option<String> = None;
-    for path in paths {
-        common = Some(match common {
-            None => path.as_str().to_owned(),
-            Some(c) => {
-                let shared: Vec<&str> = c
-                    .split_inclusive('/')
-                    .zip(path.as_str().split_inclusive('/'))
-                    .take_while(|(a, b)| a == b)
-                    .map(|(a, _)| a)
-                    .collect();
-                shared.concat()
-            }
-        });
-    }
-    common
-        .and_then(|c| RegionPath::parse(&c))
-        .unwrap_or_else(RegionPath::root)
-}
-
 /// A file or list with no record in it.
 fn nothing_to_store() -> StorageError {
     StorageError::Refused {
@@ -1694,10 +1672,10 @@ impl RecordTally {
                 verified: false,
             });
         }
-        let batch_top = common_path(drafts.iter().map(|(_, d)| &d.region_path));
+        let batch_top = RegionPath::deepest_enclosing(drafts.iter().map(|(_, d)| &d.region_path));
         self.top = Some(match self.top.take() {
             None => batch_top,
-            Some(top) => common_path([&top, &batch_top].into_iter()),
+            Some(top) => RegionPath::deepest_enclosing([&top, &batch_top]),
         });
         let room = 3usize.saturating_sub(self.first_types.len());
         self.first_types
@@ -2633,16 +2611,5 @@ mod tests {
         assert_eq!(province.get("U"), Some(&7.0));
         let city = requirement_by_type(&p("/34/3401/"), &rows[..2]);
         assert_eq!(city.get("T"), Some(&100.0));
-    }
-
-    #[test]
-    fn the_common_path_of_a_batch_is_its_deepest_shared_ancestor() {
-        let a = p("/34/3401/340104/");
-        let b = p("/34/3401/340105/");
-        let c = p("/34/3402/");
-        assert_eq!(common_path([&a, &b].into_iter()), p("/34/3401/"));
-        assert_eq!(common_path([&a, &b, &c].into_iter()), p("/34/"));
-        assert_eq!(common_path([&a].into_iter()), a);
-        assert_eq!(common_path(std::iter::empty()), RegionPath::root());
     }
 }

@@ -94,9 +94,10 @@ pub fn enclosing_paths(path: &RegionPath) -> Vec<RegionPath> {
 /// The path of the deepest region on `path` that keeps totals rows: `path` itself down to a
 /// township, a village's township below.
 fn deepest_totals_prefix(path: &str) -> &str {
-    path.match_indices('/')
+    memchr::memchr_iter(b'/', path.as_bytes())
         .nth(ROLLUP_MAX_DEPTH)
-        .map_or(path, |(i, _)| &path[..=i])
+        .and_then(|i| path.get(..=i))
+        .unwrap_or(path)
 }
 
 /// Accumulates the changes of any number of record writes. Changes are gathered by the
