@@ -182,13 +182,15 @@ impl RollupDeltas {
                 }
             }
         }
-        let mut changes: Vec<(String, String, Totals)> = spread
-            .into_iter()
-            .filter(|(_, t)| !t.is_zero())
-            .map(|((path, type_code), totals)| (path.to_owned(), type_code.to_owned(), totals))
-            .collect();
-        changes.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        // Sorted while the keys are still borrowed (small to move), and unstably: each
+        // (path, type) comes once.
+        let mut changes: Vec<((&str, &str), Totals)> =
+            spread.into_iter().filter(|(_, t)| !t.is_zero()).collect();
+        changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         changes
+            .into_iter()
+            .map(|((path, type_code), totals)| (path.to_owned(), type_code.to_owned(), totals))
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -1140,3 +1140,33 @@ fn grades_and_holder_kinds_read_as_codes_in_any_case_or_in_chinese() {
         assert_eq!(HolderKind::parse_label(text), kind, "{text:?}");
     }
 }
+
+#[test]
+fn roll_up_changes_come_sorted_by_path_then_type() {
+    let mut deltas = RollupDeltas::new();
+    for (region, type_code) in [
+        ("/34/3402/340202/", "TRUCK"),
+        ("/34/3401/340104/", "BOAT"),
+        ("/34/3401/340104/", "TRUCK"),
+        ("/34/3402/340202/", "AMBULANCE"),
+    ] {
+        deltas.insert(&RecordFigures {
+            region_path: &path(region),
+            type_code,
+            quantity: 1.0,
+            available: true,
+            verified: false,
+        });
+    }
+    let keys: Vec<(String, String)> = deltas
+        .into_changes()
+        .into_iter()
+        .map(|(path, type_code, _)| (path, type_code))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(keys, sorted, "sorted, each (path, type) once");
+    // Three types at the root and the province, two at each of two cities and two counties.
+    assert_eq!(keys.len(), 2 * 3 + 4 * 2);
+}
