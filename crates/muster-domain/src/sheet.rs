@@ -1044,27 +1044,41 @@ struct CellErrorsFound {
 /// was three tenths of reading the workbook, where inflating the parts and searching their
 /// bytes costs a tenth of it. The word in a cell's text only sends the reading the slow way.
 fn may_merge_cells(bytes: &[u8]) -> Result<bool, SheetError> {
-    let finder = memchr::memmem::Finder::new(b"mergeCell");
+    let names = merge_cell_names();
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(broken_xlsx)?;
     for index in 0..archive.len() {
         let entry = archive.by_index(index).map_err(broken_xlsx)?;
         let name = entry.name().map_err(broken_xlsx)?.to_ascii_lowercase();
-        if name.ends_with(".xml") && reads_bytes(entry, &finder, 64 * 1024).map_err(broken_xlsx)? {
+        if name.ends_with(".xml") && reads_bytes(entry, &names, 64 * 1024).map_err(broken_xlsx)? {
             return Ok(true);
         }
     }
     Ok(false)
 }
 
-/// Whether `reader` yields the bytes `finder` looks for, read `chunk` bytes at a time
-/// (at least the needle's length). The end of each read is searched again with the next,
-/// so that a needle split between two reads is found.
+/// The element name `mergeCell` as a part may spell it: in UTF-8 or any encoding that keeps
+/// ASCII as it is, and in UTF-16 of either byte order, which calamine's XML reader decodes too.
+fn merge_cell_names() -> [memchr::memmem::Finder<'static>; 3] {
+    const NAME: &str = "mergeCell";
+    let utf16 =
+        |bytes: fn(u16) -> [u8; 2]| -> Vec<u8> { NAME.encode_utf16().flat_map(bytes).collect() };
+    [
+        memchr::memmem::Finder::new(NAME.as_bytes()).into_owned(),
+        memchr::memmem::Finder::new(&utf16(u16::to_le_bytes)).into_owned(),
+        memchr::memmem::Finder::new(&utf16(u16::to_be_bytes)).into_owned(),
+    ]
+}
+
+/// Whether `reader` yields the bytes any of `finders` looks for, read `chunk` bytes at a
+/// time (at least the longest needle's length). The end of each read is searched again with
+/// the next, so that a needle split between two reads is found.
 fn reads_bytes(
     mut reader: impl std::io::Read,
-    finder: &memchr::memmem::Finder<'_>,
+    finders: &[memchr::memmem::Finder<'_>],
     chunk: usize,
 ) -> std::io::Result<bool> {
-    let overlap = finder.needle().len().saturating_sub(1);
+    let longest = finders.iter().map(|f| f.needle().len()).max().unwrap_or(0);
+    let overlap = longest.saturating_sub(1);
     let mut buffer = vec![0u8; chunk.max(overlap + 1)];
     let mut kept = 0;
     loop {
@@ -1074,7 +1088,7 @@ fn reads_bytes(
         }
         let filled = kept + read;
         let window = buffer.get(..filled).unwrap_or_default();
-        if finder.find(window).is_some() {
+        if finders.iter().any(|finder| finder.find(window).is_some()) {
             return Ok(true);
         }
         kept = overlap.min(filled);

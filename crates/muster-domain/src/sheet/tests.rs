@@ -1007,19 +1007,32 @@ fn a_row_of_cells_reuses_the_last_rows_allocation() {
 }
 
 #[test]
-fn bytes_split_between_two_reads_are_found() {
-    let finder = memchr::memmem::Finder::new(b"mergeCell");
-    let text = b"<worksheet><sheetData/><mergeCells><mergeCell ref=\"A1:B2\"/></mergeCells>";
-    // Every way of cutting the text into reads of one size, the needle straddling some.
-    for chunk in 9..=text.len() + 1 {
-        assert!(
-            reads_bytes(&text[..], &finder, chunk).expect("read"),
-            "chunk {chunk}"
-        );
+fn merged_cells_are_found_in_any_encoding_even_split_between_two_reads() {
+    let names = merge_cell_names();
+    let text = "<worksheet><sheetData/><mergeCells><mergeCell ref=\"A1:B2\"/></mergeCells>";
+    let utf16 =
+        |bytes: fn(u16) -> [u8; 2]| -> Vec<u8> { text.encode_utf16().flat_map(bytes).collect() };
+    for encoded in [
+        text.as_bytes().to_vec(),
+        utf16(u16::to_le_bytes),
+        utf16(u16::to_be_bytes),
+    ] {
+        // Every way of cutting the text into reads of one size, the name straddling some.
+        for chunk in 1..=encoded.len() + 1 {
+            assert!(
+                reads_bytes(&encoded[..], &names, chunk).expect("read"),
+                "chunk {chunk}"
+            );
+        }
     }
-    let without = b"<worksheet><sheetData><row r=\"1\"><c r=\"A1\"><v>1</v></c></row></sheetData>";
-    for chunk in 1..=without.len() + 1 {
-        assert!(!reads_bytes(&without[..], &finder, chunk).expect("read"));
+    let without = "<worksheet><sheetData><row r=\"1\"><c r=\"A1\"><v>1</v></c></row></sheetData>";
+    for encoded in [
+        without.as_bytes().to_vec(),
+        without.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+    ] {
+        for chunk in 1..=encoded.len() + 1 {
+            assert!(!reads_bytes(&encoded[..], &names, chunk).expect("read"));
+        }
     }
 }
 
