@@ -19,6 +19,13 @@ macro_rules! string_enum {
             pub fn parse(text: &str) -> Option<Self> {
                 match text.trim() { $($text => Some($name::$variant),)+ _ => None }
             }
+
+            /// [`Self::parse`] in any ASCII case, without a lowercased copy (imports call it
+            /// for every row).
+            pub fn parse_any_case(text: &str) -> Option<Self> {
+                let text = text.trim();
+                Self::ALL.iter().copied().find(|value| value.as_str().eq_ignore_ascii_case(text))
+            }
         }
 
         impl ::std::fmt::Display for $name {

@@ -98,13 +98,7 @@ impl QualityGrade {
     /// Accepts the code, the English word in any case, or the Chinese grade.
     pub fn parse_label(text: &str) -> Option<Self> {
         let text = text.trim();
-        // Compared without case rather than lowercased into a new string: this runs for every
-        // row of an import.
-        let by_code = Self::ALL
-            .iter()
-            .copied()
-            .find(|grade| grade.as_str().eq_ignore_ascii_case(text));
-        by_code.or(match text {
+        Self::parse_any_case(text).or(match text {
             "优" | "优秀" => Some(Self::Excellent),
             "良" | "良好" => Some(Self::Good),
             "中" | "一般" => Some(Self::Fair),
@@ -117,11 +111,7 @@ impl QualityGrade {
 impl HolderKind {
     pub fn parse_label(text: &str) -> Option<Self> {
         let text = text.trim();
-        let by_code = Self::ALL
-            .iter()
-            .copied()
-            .find(|kind| kind.as_str().eq_ignore_ascii_case(text));
-        by_code.or(match text {
+        Self::parse_any_case(text).or(match text {
             "单位" | "企业" | "组织" | "org" => Some(Self::Organization),
             "个人" | "公民" => Some(Self::Person),
             _ => None,
