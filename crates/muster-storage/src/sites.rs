@@ -743,6 +743,14 @@ async fn set_records_site(
 const SITE_REGIONS_PER_QUERY: usize = 500;
 
 impl SiteLinks {
+    /// Links of `(site id, region code, normalised name)`, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn of(rows: impl IntoIterator<Item = (i64, String, Option<String>)>) -> Self {
+        let mut links = Self::default();
+        links.extend(rows);
+        links
+    }
+
     fn extend(&mut self, rows: impl IntoIterator<Item = (i64, String, Option<String>)>) {
         for (id, region_code, name_key) in rows {
             if let Some(name_key) = name_key {

@@ -1655,7 +1655,7 @@ impl Database {
                 })
                 .collect();
             match insert_record_rows(&mut tx, &fresh, provenance, now.as_millis()).await {
-                Ok(()) => {}
+                Ok(_) => {}
                 Err(e) if is_unique_violation(&e) => {
                     drop(tx);
                     let holdings = drafts.iter().map(|(row, d)| (*row, d.holding_key.as_str()));

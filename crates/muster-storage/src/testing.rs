@@ -226,6 +226,33 @@ pub async fn index_definitions(db: &Database, table: &str) -> Result<Vec<String>
     }
 }
 
+/// The columns of `table`'s single-column foreign keys, sorted.
+pub async fn foreign_key_columns(db: &Database, table: &str) -> Result<Vec<String>, sqlx::Error> {
+    match db {
+        Database::Sqlite(pools) => {
+            sqlx::query_scalar(
+                "SELECT \"from\" FROM pragma_foreign_key_list($1) \
+                 WHERE id IN (SELECT id FROM pragma_foreign_key_list($1) GROUP BY id HAVING count(*) = 1) \
+                 ORDER BY \"from\"",
+            )
+            .bind(table)
+            .fetch_all(&pools.read)
+            .await
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_scalar(
+                "SELECT a.attname::TEXT FROM pg_constraint c \
+                 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+                 WHERE c.conrelid = CAST($1 AS regclass) AND c.contype = 'f' \
+                 AND cardinality(c.conkey) = 1 ORDER BY a.attname",
+            )
+            .bind(table)
+            .fetch_all(pool)
+            .await
+        }
+    }
+}
+
 /// A table's constraints as the database reports them: on PostgreSQL each constraint's name
 /// and definition, sorted by name; on SQLite the `CREATE TABLE` statement, where they live.
 pub async fn constraint_definitions(
