@@ -1796,9 +1796,10 @@ on_both_databases!(
 
 /// On PostgreSQL a first bulk load adds the foreign keys of `potential_records` back before
 /// its commit, and adding one checks the stored records whose column is not NULL. Each key's
-/// column leads an index of exactly those records, so the check reads them and not the whole
-/// table (a million records that name no organization were read once per key, a seventh of
-/// the import). SQLite keeps its foreign keys during a load and checks no such query.
+/// column leads an index of exactly those records, which the check of a key the load leaves
+/// NULL reads instead of the whole table (`add_record_foreign_keys` turns sequential scans
+/// off for it; a million records that name no organization were read once per key). SQLite
+/// keeps its foreign keys during a load and checks no such query.
 async fn record_foreign_keys_are_checked_from_partial_indexes_story(db: Database) {
     let columns = foreign_key_columns(&db, "potential_records")
         .await
