@@ -311,18 +311,43 @@ const BULK_RECORDS: usize = 50_000;
 /// `potential_records` until the commit, which only a first load can afford.
 const REINDEX_BELOW_RECORDS: i64 = 100_000;
 
-/// The index a first bulk load drops and builds again, exactly as migration 0002 creates it
-/// on both backends (`a_file_stored_in_batches_is_all_or_nothing` checks the indexes stay
-/// equal). Built again, it refuses a holding stored before just as inserting into it would.
-/// The other secondary indexes (round, site, type and status) stay: their keys repeat, so
-/// rows land at a few hundred places in key order and are cheap to add one by one, and with
-/// them dropped too a million-record load took as long on PostgreSQL and longer on SQLite
-/// (the rebuild, 2 s, waited for the end; kept, their cost is spread over the storing, while
-/// the file is read and prepared on the other core).
-const BULK_LOAD_INDEXES: [(&str, &str); 1] = [(
+/// The index a first bulk load drops and builds again on SQLite, exactly as migration 0002
+/// creates it on both backends (`a_file_stored_in_batches_is_all_or_nothing` checks the
+/// indexes stay equal). Built again, it refuses a holding stored before just as inserting
+/// into it would. SQLite keeps its other secondary indexes (round, site, type): their keys
+/// repeat, so rows land at a few hundred places in key order, and with the type's dropped
+/// too a million-record load took longer (the rebuild waited for the end; kept, its cost is
+/// spread over the storing, while the file is read and prepared on the other core).
+/// PostgreSQL drops the type's too: [`POSTGRES_BULK_LOAD_INDEXES`].
+const BULK_LOAD_INDEXES: [(&str, &str); 1] = [HOLDING_INDEX];
+
+const HOLDING_INDEX: (&str, &str) = (
     "potential_records_holding",
     "CREATE UNIQUE INDEX potential_records_holding ON potential_records (holding_key)",
-)];
+);
+
+/// PostgreSQL's first bulk load drops the type index as well, as 0018 creates it. Its keys
+/// repeat (a few hundred types), and PostgreSQL adds each repeat at the end of its key's
+/// run, where the leaf fills, is deduplicated, fills again and splits, over and over: in the
+/// statement log of a million-record import the COPY statements took 6.1–6.5 s without the
+/// index (then `type_code, status`) against 9.2–10.3 s with it, and building it took 2.0–2.7 s
+/// (a parallel build, on the core the client leaves idle once the file is read). Migration
+/// 0018 made that build cheaper still.
+const POSTGRES_BULK_LOAD_INDEXES: [(&str, &str); 2] = [
+    HOLDING_INDEX,
+    (
+        "potential_records_type",
+        "CREATE INDEX potential_records_type ON potential_records (type_code)",
+    ),
+];
+
+/// The indexes a first bulk load drops and builds again on `tx`'s backend.
+fn bulk_load_indexes(tx: &WriteTx) -> &'static [(&'static str, &'static str)] {
+    match tx {
+        WriteTx::Sqlite(_) => &BULK_LOAD_INDEXES,
+        WriteTx::Postgres(_) => &POSTGRES_BULK_LOAD_INDEXES,
+    }
+}
 
 /// PostgreSQL only: the other foreign keys of `potential_records` (0007 dropped the region's),
 /// exactly as 0002 declares them. Each fires a trigger for every row COPY stores, even a NULL
@@ -1802,6 +1827,9 @@ struct RecordWriter {
     /// Whether [`BULK_LOAD_INDEXES`] (and on PostgreSQL the foreign keys) were dropped, to be
     /// built again by [`Self::finish_storing`].
     reindex: bool,
+    /// Whether this is a first bulk load, which dropped the indexes (kept after they are
+    /// built again): its roll-ups go through [`apply_first_load_totals`].
+    first_load: bool,
     /// How many records the table held when the writer began: with none, nothing stored can
     /// hold a file's holding at another level.
     stored_before: i64,
@@ -1818,6 +1846,7 @@ impl RecordWriter {
                 tx,
                 bulk,
                 reindex,
+                first_load: reindex,
                 stored_before,
                 keys_named: KeysNamed::default(),
                 now,
@@ -1850,7 +1879,7 @@ impl RecordWriter {
         crate::regions::prepare_bulk_load(tx).await?;
         let reindex = stored_before < REINDEX_BELOW_RECORDS;
         if reindex {
-            set_indexes(tx, &BULK_LOAD_INDEXES, IndexAction::Drop).await?;
+            set_indexes(tx, bulk_load_indexes(tx), IndexAction::Drop).await?;
             drop_record_foreign_keys(tx).await?;
         }
         Ok((reindex, stored_before))
@@ -1892,7 +1921,8 @@ impl RecordWriter {
     /// here, as the driver's unique violation, when the index was dropped.
     async fn finish_storing(&mut self) -> Result<(), sqlx::Error> {
         if self.reindex {
-            set_indexes(&mut self.tx, &BULK_LOAD_INDEXES, IndexAction::Create).await?;
+            let indexes = bulk_load_indexes(&self.tx);
+            set_indexes(&mut self.tx, indexes, IndexAction::Create).await?;
             add_record_foreign_keys(&mut self.tx, self.keys_named).await?;
             self.reindex = false;
         }
@@ -1954,7 +1984,11 @@ impl RecordWriter {
     ) -> Result<RecordImportSummary, StorageError> {
         self.finish_storing().await?;
         let changes = tally.changes;
-        apply_totals(&mut self.tx, &changes).await?;
+        if self.first_load {
+            apply_first_load_totals(&mut self.tx, &changes).await?;
+        } else {
+            apply_totals(&mut self.tx, &changes).await?;
+        }
         let top = tally.top.unwrap_or_else(RegionPath::root);
         let audit_seq = self
             .tx
@@ -2556,6 +2590,75 @@ impl<'a> HolderColumns<'a> {
 
 pub(crate) fn attributes_json(draft: &RecordDraft) -> String {
     serde_json::to_string(&draft.attributes).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The roll-ups of a first bulk load ([`REINDEX_BELOW_RECORDS`]): on PostgreSQL the totals
+/// rows it creates, nearly all of them, are copied in, and only the changes to rows that
+/// exist already go through [`apply_totals`]. An upsert of the 80,900 rows of a
+/// million-record load took 0.65–0.85 s, most of it probing the key before each insert,
+/// speculative insertion and the array parameters unpacked into a tuplestore. No other
+/// writer can add a totals row meanwhile: the load holds `potential_records` exclusively
+/// since it dropped its indexes, every writer of totals writes records first, and the lock
+/// taken here (readers still read) makes sure of it.
+async fn apply_first_load_totals(
+    tx: &mut WriteTx,
+    changes: &[(String, String, Totals)],
+) -> Result<(), StorageError> {
+    let existing = match tx {
+        WriteTx::Postgres(conn) => copy_new_totals(conn, changes).await?,
+        WriteTx::Sqlite(_) => changes.to_vec(),
+    };
+    apply_totals(tx, &existing).await
+}
+
+/// Copies in the totals rows of `changes` that do not exist yet; returns the other changes.
+async fn copy_new_totals(
+    conn: &mut sqlx::PgConnection,
+    changes: &[(String, String, Totals)],
+) -> Result<Vec<(String, String, Totals)>, sqlx::Error> {
+    sqlx::query("LOCK TABLE potential_totals IN EXCLUSIVE MODE")
+        .execute(&mut *conn)
+        .await?;
+    let stored: Vec<(String, String)> =
+        sqlx::query_as("SELECT region_path, type_code FROM potential_totals")
+            .fetch_all(&mut *conn)
+            .await?;
+    let stored: HashSet<(&str, &str)> = stored
+        .iter()
+        .map(|(path, type_code)| (path.as_str(), type_code.as_str()))
+        .collect();
+    let (existing, new): (Vec<_>, Vec<_>) = changes
+        .iter()
+        .partition(|(path, type_code, _)| stored.contains(&(path.as_str(), type_code.as_str())));
+    if !new.is_empty() {
+        let mut copy = conn
+            .copy_in_raw(
+                "COPY potential_totals (region_path, type_code, record_count, quantity, \
+                 available_quantity, verified_count, verified_quantity) FROM STDIN WITH (FORMAT binary)",
+            )
+            .await?;
+        let mut buffer = Vec::with_capacity(COPY_CHUNK_BYTES);
+        BinaryCopy::header(&mut buffer);
+        for (path, type_code, totals) in new {
+            let b = &mut buffer;
+            BinaryCopy::row(b, 7);
+            BinaryCopy::text(b, Some(path));
+            BinaryCopy::text(b, Some(type_code));
+            BinaryCopy::bigint(b, Some(totals.record_count));
+            BinaryCopy::double(b, Some(totals.quantity));
+            BinaryCopy::double(b, Some(totals.available_quantity));
+            BinaryCopy::bigint(b, Some(totals.verified_count));
+            BinaryCopy::double(b, Some(totals.verified_quantity));
+            if buffer.len() > COPY_CHUNK_BYTES - 4096 {
+                let full = std::mem::replace(&mut buffer, Vec::with_capacity(COPY_CHUNK_BYTES));
+                copy.send(full).await?;
+            }
+        }
+        BinaryCopy::trailer(&mut buffer);
+        copy.send(buffer).await?;
+        copy.finish().await?;
+    }
+    Ok(existing.into_iter().cloned().collect())
 }
 
 /// Adds deltas to the totals rows, creating those that do not exist yet.

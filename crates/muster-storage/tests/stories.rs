@@ -1995,6 +1995,93 @@ async fn a_file_stored_in_batches_is_all_or_nothing_story(db: Database) {
     );
 }
 
+on_both_databases!(
+    a_first_load_adds_to_the_totals_stored_before,
+    a_first_load_adds_to_the_totals_stored_before_story
+);
+/// A first bulk load into a table that already holds a record: its roll-ups add to the totals
+/// rows that record made (the same county and type) and create the rest (another type in
+/// that county, the same type in another), so that the totals of every level equal a GROUP BY
+/// of the records. (On PostgreSQL the new rows are copied in and only the others upserted.)
+async fn a_first_load_adds_to_the_totals_stored_before_story(db: Database) {
+    use muster_storage::RecordProvenance;
+    use potential_helpers::draft;
+
+    import_tiny(&db).await;
+    let everything = Scope::everything();
+    let city = db
+        .region_view(&everything, Some("3401"))
+        .await
+        .expect("city");
+    let (county, other) = (city.children[0].clone(), city.children[1].clone());
+    db.insert_records(
+        &cli(),
+        vec![draft(
+            &county.code,
+            county.path.as_str(),
+            "CAD.MAT.TENT_12",
+            "Stored Depot",
+            5.0,
+        )],
+        RecordProvenance::default(),
+        "before.csv",
+    )
+    .await
+    .expect("a record before the load");
+    const ROWS: usize = 60_000;
+    let mut text = String::from("type_code,quantity,holder_name,region_code\n");
+    for i in 0..ROWS {
+        let (type_code, region) = match i % 3 {
+            0 => ("CAD.MAT.TENT_12", &county.code),
+            1 => ("CAD.MAT.TENT_36", &county.code),
+            _ => ("CAD.MAT.TENT_12", &other.code),
+        };
+        text.push_str(&format!("{type_code},{},Depot {i},{region}\n", i % 90 + 1));
+    }
+    let summary = db
+        .import_potential_file(
+            &cli(),
+            text.into_bytes(),
+            "big.csv",
+            None,
+            RecordProvenance::default(),
+        )
+        .await
+        .expect("the file imports");
+    assert_eq!(summary.inserted, ROWS);
+    let city_path = &city.region.as_ref().expect("the city").path;
+    for (path, types) in [
+        ("/", 2),
+        (city_path.as_str(), 2),
+        (county.path.as_str(), 2),
+        (other.path.as_str(), 1),
+    ] {
+        let path = RegionPath::parse(path).expect("a stored path");
+        let counted = db
+            .totals_from_records(&everything, &path)
+            .await
+            .expect("group by");
+        assert_eq!(counted.len(), types, "{path}");
+        let rolled = db
+            .totals_of_subtrees(&everything, std::slice::from_ref(&path))
+            .await
+            .expect("roll-ups");
+        assert_eq!(
+            rolled.get(path.as_str()).cloned().unwrap_or_default(),
+            counted,
+            "{path}"
+        );
+    }
+    let root = db
+        .totals_from_records(&everything, &RegionPath::root())
+        .await
+        .expect("group by");
+    assert_eq!(
+        root.iter().map(|t| t.totals.record_count).sum::<i64>(),
+        ROWS as i64 + 1
+    );
+}
+
 /// PostgreSQL gives up one of two transactions that wait on each other. What it gives up
 /// is a conflict to send again, not a server failure: made here with a real deadlock.
 /// (SQLite has one writer, so it cannot deadlock.)
@@ -2106,9 +2193,10 @@ async fn reference_removed_meanwhile(db: Database) {
 /// Migration 0017 (SQLite only) rebuilds `potential_records` without the foreign key on its
 /// region, which is checked once per write instead, as on PostgreSQL since its 0007. The
 /// story puts the key back as the table had it before, with a deleted record's id above every
-/// stored one, forgets the migration and opens the database again: every record comes back
-/// unchanged, no id is given twice, the indexes are as they were, the other foreign keys
-/// still hold, and a dangling key stops the migration instead of being carried over.
+/// stored one, forgets the migration (and 0018, which follows it) and opens the database
+/// again: every record comes back unchanged, no id is given twice, the indexes are as they
+/// were, the other foreign keys still hold, and a dangling key stops the migration instead
+/// of being carried over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_0017_drops_the_region_key_of_records_and_keeps_the_rest() {
     use muster_storage::testing::TestDatabase;
@@ -2163,12 +2251,13 @@ async fn migration_0017_drops_the_region_key_of_records_and_keeps_the_rest() {
     };
     let before = all_records(&db).await;
     let highest_id = before.iter().map(|r| r.id).max().expect("three records");
-    // As 0002, 0003, 0005 and 0009 made them, by name.
+    // As 0002, 0003, 0009 and 0018 made them, by name (0017 builds the table again with 0005's
+    // index on type and status, which 0018, forgotten with it, replaces again).
     let indexes = [
         "CREATE UNIQUE INDEX potential_records_holding ON potential_records (holding_key)",
         "CREATE INDEX potential_records_round ON potential_records (round_id, reporting_organization_id) WHERE round_id IS NOT NULL",
         "CREATE INDEX potential_records_site ON potential_records (site_id) WHERE site_id IS NOT NULL",
-        "CREATE INDEX potential_records_type_status ON potential_records (type_code, status)",
+        "CREATE INDEX potential_records_type ON potential_records (type_code)",
     ];
     let index_definitions_of = |db: &Database| {
         let db = db.clone();
@@ -2210,7 +2299,7 @@ async fn migration_0017_drops_the_region_key_of_records_and_keeps_the_rest() {
              WHERE type = 'table' AND name = 'potential_records'; \
          PRAGMA writable_schema = OFF; \
          UPDATE sqlite_sequence SET seq = {} WHERE name = 'potential_records'; \
-         DELETE FROM _sqlx_migrations WHERE version = 17",
+         DELETE FROM _sqlx_migrations WHERE version IN (17, 18)",
         highest_id + 100
     );
     raw_execute(&db, &back_to_before_0017)
