@@ -601,34 +601,53 @@ impl Database {
     ) -> Result<HashMap<String, RegionInfo>, StorageError> {
         let codes: Vec<String> = codes.into_iter().collect();
         let mut found = HashMap::with_capacity(codes.len());
-        for chunk in codes.chunks(500) {
-            let rows: Vec<RegionInfoRow> = on_read_pool!(self, |pool| {
-                let mut query = QueryBuilder::new(
-                    "SELECT code, path, level, lat, lon FROM regions WHERE code IN (",
-                );
-                let mut separated = query.separated(", ");
-                for code in chunk {
-                    separated.push_bind(code.as_str());
-                }
-                query.push(")");
-                query.build_query_as().fetch_all(pool).await
-            })?;
-            for (code, path, level, lat, lon) in rows {
-                let (Some(path), Some(level)) = (
-                    RegionPath::parse(&path),
-                    u8::try_from(level).ok().and_then(RegionLevel::from_depth),
-                ) else {
-                    continue;
-                };
-                found.insert(
-                    code,
-                    RegionInfo {
-                        path,
-                        level,
-                        coordinates: lat.zip(lon),
-                    },
-                );
+        let rows: Vec<RegionInfoRow> = match self {
+            // One statement with an array: a file's first batch names some 15,000 regions,
+            // and a statement per 500 of them was 0.3 s before the first record was stored.
+            Database::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT code, path, level, lat, lon FROM regions WHERE code = ANY($1)",
+                )
+                .bind(&codes)
+                .fetch_all(pool)
+                .await?
             }
+            Database::Sqlite(pools) => {
+                let mut rows = Vec::with_capacity(codes.len());
+                for chunk in codes.chunks(500) {
+                    let mut query = QueryBuilder::new(
+                        "SELECT code, path, level, lat, lon FROM regions WHERE code IN (",
+                    );
+                    let mut separated = query.separated(", ");
+                    for code in chunk {
+                        separated.push_bind(code.as_str());
+                    }
+                    query.push(")");
+                    rows.extend(
+                        query
+                            .build_query_as::<RegionInfoRow>()
+                            .fetch_all(&pools.read)
+                            .await?,
+                    );
+                }
+                rows
+            }
+        };
+        for (code, path, level, lat, lon) in rows {
+            let (Some(path), Some(level)) = (
+                RegionPath::parse(&path),
+                u8::try_from(level).ok().and_then(RegionLevel::from_depth),
+            ) else {
+                continue;
+            };
+            found.insert(
+                code,
+                RegionInfo {
+                    path,
+                    level,
+                    coordinates: lat.zip(lon),
+                },
+            );
         }
         Ok(found)
     }
@@ -2611,6 +2630,9 @@ async fn apply_first_load_totals(
     apply_totals(tx, &existing).await
 }
 
+/// The columns [`copy_new_totals`] fills: every column of `potential_totals`.
+const TOTALS_COPY_FIELDS: i16 = 7;
+
 /// Copies in the totals rows of `changes` that do not exist yet; returns the other changes.
 async fn copy_new_totals(
     conn: &mut sqlx::PgConnection,
@@ -2641,7 +2663,7 @@ async fn copy_new_totals(
         BinaryCopy::header(&mut buffer);
         for (path, type_code, totals) in new {
             let b = &mut buffer;
-            BinaryCopy::row(b, 7);
+            BinaryCopy::row(b, TOTALS_COPY_FIELDS);
             BinaryCopy::text(b, Some(path));
             BinaryCopy::text(b, Some(type_code));
             BinaryCopy::bigint(b, Some(totals.record_count));
