@@ -1843,8 +1843,8 @@ struct RecordWriter {
     tx: WriteTx,
     /// Whether the bulk-load pragmas are set (undone by commit or abandon).
     bulk: bool,
-    /// Whether [`BULK_LOAD_INDEXES`] (and on PostgreSQL the foreign keys) were dropped, to be
-    /// built again by [`Self::finish_storing`].
+    /// Whether the backend's [`bulk_load_indexes`] (and on PostgreSQL the foreign keys) were
+    /// dropped, to be built again by [`Self::finish_storing`].
     reindex: bool,
     /// Whether this is a first bulk load, which dropped the indexes (kept after they are
     /// built again): its roll-ups go through [`apply_first_load_totals`].
