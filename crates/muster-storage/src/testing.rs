@@ -226,6 +226,24 @@ pub async fn index_definitions(db: &Database, table: &str) -> Result<Vec<String>
     }
 }
 
+/// PostgreSQL: how many of `table`'s columns the planner has statistics for (`pg_stats`),
+/// which only `ANALYZE` gathers (or autovacuum's). SQLite keeps none of its own: `None`.
+pub async fn planner_statistics_columns(
+    db: &Database,
+    table: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    match db {
+        Database::Sqlite(_) => Ok(None),
+        Database::Postgres(pool) => {
+            sqlx::query_scalar("SELECT count(*) FROM pg_stats WHERE tablename = $1")
+                .bind(table)
+                .fetch_one(pool)
+                .await
+                .map(Some)
+        }
+    }
+}
+
 /// The columns of `table`'s single-column foreign keys, sorted.
 pub async fn foreign_key_columns(db: &Database, table: &str) -> Result<Vec<String>, sqlx::Error> {
     match db {

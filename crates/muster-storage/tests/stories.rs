@@ -22,6 +22,26 @@ async fn import_tiny(db: &Database) {
     muster_storage::testing::import_tiny_demo_regions(db).await;
 }
 
+/// The tiny demo regions imported, and city 3401 as the reader of every region sees it.
+async fn tiny_city(db: &Database) -> muster_storage::RegionView {
+    import_tiny(db).await;
+    db.region_view(&Scope::everything(), Some("3401"))
+        .await
+        .expect("city")
+}
+
+/// A potential CSV of `rows` tents held by "`holder` 0", "`holder` 1"… in region `code`.
+fn tents_csv(rows: usize, holder: &str, code: &str) -> String {
+    let mut text = String::from("type_code,quantity,holder_name,region_code\n");
+    for i in 0..rows {
+        text.push_str(&format!(
+            "CAD.MAT.TENT_12,{},{holder} {i},{code}\n",
+            i % 90 + 1
+        ));
+    }
+    text
+}
+
 async fn intact(db: &Database) -> i64 {
     match db.verify_audit_chain(|_, _| {}).await.expect("verify runs") {
         AuditVerification::Intact { entries } => entries,
@@ -1839,24 +1859,13 @@ async fn record_foreign_keys_are_checked_from_partial_indexes_story(db: Database
 async fn a_file_stored_in_batches_is_all_or_nothing_story(db: Database) {
     use muster_storage::{RecordProvenance, StorageError as E};
 
-    import_tiny(&db).await;
     let everything = Scope::everything();
-    let city = db
-        .region_view(&everything, Some("3401"))
-        .await
-        .expect("city");
+    let city = tiny_city(&db).await;
     let county = city.children[0].clone();
     // More rows than two of the import's batches of 25,000.
     const ROWS: usize = 60_000;
     let file = |last_row: &str| {
-        let mut text = String::from("type_code,quantity,holder_name,region_code\n");
-        for i in 0..ROWS - 1 {
-            text.push_str(&format!(
-                "CAD.MAT.TENT_12,{},Depot {i},{}\n",
-                i % 90 + 1,
-                county.code
-            ));
-        }
+        let mut text = tents_csv(ROWS - 1, "Depot", &county.code);
         text.push_str(last_row);
         text.into_bytes()
     };
@@ -1995,6 +2004,75 @@ async fn a_file_stored_in_batches_is_all_or_nothing_story(db: Database) {
     );
 }
 
+/// PostgreSQL: a bulk load leaves the planner without statistics of the records (a first
+/// load) or with outdated ones, so the import gathers them again after its commit; without
+/// them a village's totals were planned for a hundred times its records, and compiled.
+/// A file below the bulk size leaves them to autovacuum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_load_gathers_the_planner_statistics_on_postgres() {
+    use muster_storage::RecordProvenance;
+    use muster_storage::testing::{TestDatabase, planner_statistics_columns};
+
+    let Some(test_db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let db = test_db.db.clone();
+    let city = tiny_city(&db).await;
+    let county = city.children[0].clone();
+    let statistics = |table: &'static str| {
+        let db = &db;
+        async move {
+            planner_statistics_columns(db, table)
+                .await
+                .expect("pg_stats")
+                .expect("PostgreSQL keeps statistics")
+        }
+    };
+    let import = |bytes: Vec<u8>| {
+        let db = &db;
+        async move {
+            db.import_potential_file(
+                &cli(),
+                bytes,
+                "depots.csv",
+                None,
+                RecordProvenance::default(),
+            )
+            .await
+            .expect("the file imports")
+        }
+    };
+
+    import(tents_csv(100, "Small", &county.code).into_bytes()).await;
+    // What the small file left running, had it started anything, has finished by now.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        statistics("potential_records").await,
+        0,
+        "a small file leaves them alone"
+    );
+
+    import(tents_csv(60_000, "Depot", &county.code).into_bytes()).await;
+    // Gathered in the background, each table in its own transaction: looked for every 50 ms
+    // for up to ten seconds.
+    let (mut records, mut totals) = (0, 0);
+    for _ in 0..200 {
+        (records, totals) = (
+            statistics("potential_records").await,
+            statistics("potential_totals").await,
+        );
+        if records > 0 && totals > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        records >= 20,
+        "every column of the records has statistics after a bulk load: {records}"
+    );
+    assert!(totals >= 5, "and of their roll-ups: {totals}");
+}
+
 on_both_databases!(
     a_first_load_adds_to_the_totals_stored_before,
     a_first_load_adds_to_the_totals_stored_before_story
@@ -2007,12 +2085,8 @@ async fn a_first_load_adds_to_the_totals_stored_before_story(db: Database) {
     use muster_storage::RecordProvenance;
     use potential_helpers::draft;
 
-    import_tiny(&db).await;
     let everything = Scope::everything();
-    let city = db
-        .region_view(&everything, Some("3401"))
-        .await
-        .expect("city");
+    let city = tiny_city(&db).await;
     let (county, other) = (city.children[0].clone(), city.children[1].clone());
     db.insert_records(
         &cli(),
