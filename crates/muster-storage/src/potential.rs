@@ -2027,12 +2027,12 @@ impl RecordWriter {
         tally: TalliedChanges,
     ) -> Result<RecordImportSummary, StorageError> {
         let bulk = self.bulk;
-        let outdates_statistics = bulk && outdates_statistics(tally.stored, self.stored_before);
+        let refresh_statistics = bulk && outdates_statistics(tally.stored, self.stored_before);
         let committed = self.commit_tx(actor, provenance, source, tally).await;
         if bulk {
             db.finish_bulk_load().await?;
         }
-        if committed.is_ok() && outdates_statistics {
+        if committed.is_ok() && refresh_statistics {
             db.refresh_record_statistics();
         }
         committed
